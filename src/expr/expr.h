@@ -1,0 +1,163 @@
+/*
+ * expr.h -- the condition language: compile once, evaluate often, and say
+ * when the answer could next change without new input.
+ *
+ * A condition such as
+ *
+ *     upper(esim.status) == "PENDING" and age(last("payment.completed")) > 48h
+ *
+ * is compiled at rule-load time against a resolver that maps names to
+ * dense ids (state keys, event types, event classes, entities).  Evaluation
+ * reads the customer's state through a small table of callbacks supplied by
+ * the engine (struct expr_env), so this module knows nothing about how state
+ * is stored.
+ *
+ * Time semantics: a condition is evaluated for the instant just after `now`
+ * (the right limit).  A comparison against a value that moves with the
+ * clock (now(), age(x), arithmetic on them) therefore changes exactly at
+ * the threshold: `age(t) > 48h` is false at t+47h59m, and true from t+48h
+ * onwards (the crossing instant itself included).  Equality against a
+ * moving value is never true.  Evaluation returns, besides the result, the
+ * earliest future time at which the result could change if nothing else
+ * happens (a threshold crossing, an event leaving a count window); the
+ * engine arms a timer for it.  That time may be conservative (the result
+ * may turn out unchanged) but is never late.
+ *
+ * Nulls: a missing value is null.  Comparisons, `in`, `contains`, `=~` and
+ * arithmetic with a null operand give null; `and`/`or`/`not` use three-valued
+ * logic; `x is null` / `x is not null` test for it; a condition whose final
+ * value is null counts as false.  So a missing value never matches by accident.
+ */
+#ifndef FW_EXPR_H
+#define FW_EXPR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum value_type {
+    VAL_NULL,
+    VAL_BOOL,
+    VAL_NUM,  /* double */
+    VAL_STR,  /* borrowed bytes, not necessarily NUL-terminated */
+    VAL_TIME, /* ms since the epoch, UTC */
+    VAL_DUR,  /* ms */
+    VAL_LIST, /* borrowed array of values */
+};
+
+struct value {
+    enum value_type type;
+    union {
+        int b;
+        double num;
+        int64_t ms; /* VAL_TIME and VAL_DUR */
+        struct {
+            const char *ptr;
+            size_t len;
+        } str;
+        struct {
+            const struct value *items;
+            size_t n;
+        } list;
+    } u;
+};
+
+/* Kinds of names a condition can refer to. */
+enum expr_ref {
+    EXPR_REF_STATE,  /* a customer state key: esim.status, customer.zip */
+    EXPR_REF_GLOBAL, /* a global state key: global.outage.zips -> "outage.zips" */
+    EXPR_REF_TYPE,   /* an event type: last("payment.completed") */
+    EXPR_REF_CLASS,  /* an event class: count("contact", 7d) */
+    EXPR_REF_ENTITY, /* an entity kind: open_count("ticket") */
+};
+
+/*
+ * Compile-time name resolution.  resolve() returns a dense id >= 0, or -1
+ * when the name is unknown for that kind (a compile error "unknown event
+ * class 'x'").  Resolvers typically intern state keys and accept any name,
+ * but refuse unknown classes.
+ */
+struct expr_resolver {
+    void *ctx;
+    int64_t (*resolve)(void *ctx, enum expr_ref kind, const char *name, size_t len);
+};
+
+/*
+ * Run-time access to one customer's state.  Every callback must cope with
+ * any id the resolver handed out.  Values written to *out are borrowed and
+ * must stay valid until expr_eval returns.
+ */
+struct expr_env {
+    void *ctx;
+    int64_t now; /* the evaluation instant */
+    /* Value of state key `id` (VAL_NULL when unset) and when it took that value (FW_TIME_NONE). */
+    void (*state)(void *ctx, uint32_t id, struct value *out, int64_t *since);
+    /* Same for global keys. */
+    void (*global)(void *ctx, uint32_t id, struct value *out, int64_t *since);
+    /* Time of the last event of a type, FW_TIME_NONE if none. */
+    int64_t (*last)(void *ctx, uint32_t type_id);
+    /*
+     * Number of events of a class with time > `after` (and <= now); *oldest
+     * receives the earliest such time (FW_TIME_MAX when the count is 0).
+     */
+    int64_t (*count)(void *ctx, uint32_t class_id, int64_t after, int64_t *oldest);
+    /* Number of open entities of a kind (open tickets, ...). */
+    int64_t (*open_count)(void *ctx, uint32_t entity_id);
+    /*
+     * A field of the triggering event: path is "id", "type", "subject",
+     * "source", "time" or "data.a.b".  VAL_NULL when absent or when the
+     * evaluation was caused by a timer, not an event.
+     */
+    void (*event_field)(void *ctx, const char *path, size_t len, struct value *out);
+};
+
+/* What a compiled condition reads; lets the engine index rules. */
+struct expr_dep {
+    enum expr_ref kind;
+    uint32_t id;
+};
+
+struct expr; /* opaque compiled condition */
+
+/* A compile error: 1-based line and column within the source text. */
+struct expr_error {
+    size_t offset; /* byte offset into the source */
+    unsigned line, col;
+    char msg[256];
+};
+
+/*
+ * Compile `src` (len bytes).  On success *out owns a new expression (free
+ * with expr_free) and 0 is returned.  On failure returns FW_EPARSE or
+ * FW_ETYPE, fills *err (may not be NULL) and *out is untouched.  Errors
+ * caught here: syntax, unknown function, wrong argument count or type,
+ * type mismatch between literal operands, bad duration literal, bad regular
+ * expression, unknown name (via the resolver).
+ */
+int expr_compile(const char *src, size_t len, const struct expr_resolver *r, struct expr **out,
+                 struct expr_error *err);
+
+void expr_free(struct expr *e);
+
+/*
+ * Evaluate as a condition: returns 1 if true, 0 if false or null.
+ * *next (may be NULL) receives the earliest time > env->now at which the
+ * result could change with no new input, or FW_TIME_MAX.
+ */
+int expr_test(const struct expr *e, const struct expr_env *env, int64_t *next);
+
+/*
+ * Evaluate to a value (for `rules test` and debugging).  String results may
+ * point into `scratch`, a caller-provided buffer that the evaluator may use
+ * for temporaries (upper()/lower()); pass the same buf for the value's life.
+ */
+struct buf;
+int expr_eval(const struct expr *e, const struct expr_env *env, struct value *out, int64_t *next,
+              struct buf *scratch);
+
+/* The names the expression reads, deduplicated; valid for the expression's life. */
+const struct expr_dep *expr_deps(const struct expr *e, size_t *n);
+
+/* Whether the result can change with time alone (uses now(), age(), count()). */
+int expr_is_timed(const struct expr *e);
+
+#endif

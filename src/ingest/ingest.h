@@ -1,0 +1,85 @@
+/*
+ * ingest.h -- CloudEvents 1.0 structured-mode JSON in, validated events out.
+ *
+ * A body is one JSON object, a JSON array of objects, or NDJSON (one object
+ * per line; blank lines ignored).  Each event must have specversion "1.0",
+ * a non-empty string id, type and source-less is allowed (source optional,
+ * a string when present), time (RFC 3339 with an offset), subject (string,
+ * required unless the type is global) and data (an object; optional, an
+ * empty object when absent).  Unknown top-level attributes are kept (CloudEvents
+ * extensions) when they are strings, numbers or booleans, per the spec.
+ *
+ * Batch rule: a batch is all or nothing.  If any event is invalid, every
+ * invalid event is reported with its position and nothing is returned for
+ * storage.  The caller writes a valid batch in one transaction.
+ */
+#ifndef FW_INGEST_H
+#define FW_INGEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event {
+    const char *id;      /* borrowed from json */
+    const char *type;    /* borrowed from json */
+    const char *subject; /* borrowed; NULL for a global event */
+    const char *source;  /* borrowed; NULL when absent */
+    int64_t time;        /* ms since the epoch, UTC */
+    json_t *data;        /* borrowed: always an object */
+    json_t *json;        /* owned reference: the whole event object */
+};
+
+struct ingest_limits {
+    size_t max_body;   /* bytes in one body */
+    size_t max_events; /* events in one body */
+    size_t max_string; /* bytes in any one string value */
+    size_t max_depth;  /* nesting depth of data */
+};
+
+/* The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth 16. */
+extern const struct ingest_limits ingest_default_limits;
+
+/* One rejected event. */
+struct ingest_error {
+    size_t index;    /* 0-based array index, or 1-based NDJSON line; see `where` */
+    char where[32];  /* "index 3", "line 4" or "body" */
+    char field[64];  /* attribute at fault ("time", "data.status") or "" */
+    char msg[192];   /* the reason, for people */
+};
+
+struct ingest_batch {
+    struct event *events; /* owned array */
+    size_t n;
+    struct ingest_error *errors; /* owned array */
+    size_t nerrors;
+};
+
+/*
+ * Is `type` a global event type (no subject required)?  Supplied by the
+ * caller from the loaded rule packs.  May be NULL: nothing is global.
+ */
+struct ingest_globals {
+    void *ctx;
+    int (*is_global)(void *ctx, const char *type);
+};
+
+/*
+ * Parse and validate a body.  Returns 0 when every event is valid (batch->n
+ * events), FW_EPARSE when any is not (batch->errors lists each one; the
+ * events array is empty), FW_ETOOBIG when the body or an event count exceeds
+ * a limit (one error).  Always call ingest_batch_cleanup afterwards.
+ */
+int ingest_parse(const char *body, size_t len, const struct ingest_limits *lim,
+                 const struct ingest_globals *globals, struct ingest_batch *batch);
+
+/* Validate one already-parsed object (used by replay and rules test). */
+int ingest_validate(json_t *obj, const struct ingest_limits *lim,
+                    const struct ingest_globals *globals, struct event *out,
+                    struct ingest_error *err);
+
+/* Release the events' references and the arrays. */
+void ingest_batch_cleanup(struct ingest_batch *batch);
+void event_cleanup(struct event *e);
+
+#endif

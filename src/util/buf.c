@@ -1,0 +1,155 @@
+/*
+ * buf.c -- growable capped buffer and JSON text helpers.
+ */
+#include "util/buf.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/fwtime.h"
+#include "util/util.h"
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max ? max : SIZE_MAX - 1;
+}
+
+void buf_cleanup(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+char *buf_steal(struct buf *b)
+{
+    char *p = b->data ? b->data : xstrdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+static int reserve(struct buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return FW_ETOOBIG;
+    size_t need = b->len + n + 1;
+    if (need > b->cap) {
+        size_t c = b->cap ? b->cap : 64;
+        while (c < need)
+            c *= 2;
+        b->data = xrealloc(b->data, c);
+        b->cap = c;
+    }
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t n)
+{
+    int rc = reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_putc(struct buf *b, char c)
+{
+    return buf_append(b, &c, 1);
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return FW_EINVAL;
+    int rc = reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t n)
+{
+    int rc = buf_putc(b, '"');
+    size_t run = 0; /* start of the current run of bytes needing no escape */
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char tmp[8];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (c < 0x20) {
+                snprintf(tmp, sizeof tmp, "\\u%04x", c);
+                esc = tmp;
+            }
+        }
+        if (esc) {
+            rc = buf_append(b, s + run, i - run);
+            if (!rc)
+                rc = buf_puts(b, esc);
+            run = i + 1;
+        }
+    }
+    if (!rc)
+        rc = buf_append(b, s + run, n - run);
+    if (!rc)
+        rc = buf_putc(b, '"');
+    return rc;
+}
+
+int buf_json_num(struct buf *b, double v)
+{
+    if (!isfinite(v))
+        return buf_puts(b, "null");
+    if (v == floor(v) && fabs(v) < 9e15)
+        return buf_printf(b, "%lld", (long long)v);
+    return buf_printf(b, "%.17g", v);
+}
+
+int buf_json_time(struct buf *b, int64_t ms)
+{
+    char t[FW_TIME_MAXLEN];
+    fw_time_format(ms, t);
+    return buf_printf(b, "\"%s\"", t);
+}

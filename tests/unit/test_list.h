@@ -1,0 +1,11 @@
+/*
+ * test_list.h -- every module's test table.  Add a line when a module gains
+ * tests; the runner runs them in this order.
+ */
+TEST_MODULE(util_tests)
+TEST_MODULE(expr_tests)
+TEST_MODULE(tw_tests)
+TEST_MODULE(event_tests)
+TEST_MODULE(rules_tests)
+TEST_MODULE(engine_tests)
+TEST_MODULE(store_tests)

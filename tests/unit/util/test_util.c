@@ -1,0 +1,128 @@
+/*
+ * test_util.c -- buffers, time and duration parsing, maps.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../test.h"
+#include "util/buf.h"
+#include "util/fwtime.h"
+#include "util/map.h"
+#include "util/util.h"
+
+static void time_roundtrip(void)
+{
+    int64_t t;
+    char out[FW_TIME_MAXLEN];
+    ASSERT_EQ(fw_time_parse("2026-01-03T10:00:00Z", 20, &t), 0);
+    ASSERT_EQ(t, 1767434400000LL);
+    fw_time_format(t, out);
+    ASSERT_STREQ(out, "2026-01-03T10:00:00Z");
+    /* An offset is converted to UTC. */
+    const char *s = "2026-01-03T12:30:00.250+02:30";
+    ASSERT_EQ(fw_time_parse(s, strlen(s), &t), 0);
+    fw_time_format(t, out);
+    ASSERT_STREQ(out, "2026-01-03T10:00:00.250Z");
+    s = "1999-12-31T23:59:59-01:00";
+    ASSERT_EQ(fw_time_parse(s, strlen(s), &t), 0);
+    fw_time_format(t, out);
+    ASSERT_STREQ(out, "2000-01-01T00:59:59Z");
+    s = "2024-02-29T00:00:00Z";
+    ASSERT_EQ(fw_time_parse(s, strlen(s), &t), 0);
+}
+
+static void time_rejects(void)
+{
+    static const char *bad[] = {
+        "2026-01-03T10:00:00",       /* no offset */
+        "2026-01-03 10:00",          /* truncated */
+        "2026-13-03T10:00:00Z",      /* month */
+        "2025-02-29T10:00:00Z",      /* not a leap year */
+        "2026-01-03T24:00:00Z",      /* hour */
+        "2026-01-03T10:00:00.Z",     /* empty fraction */
+        "2026-01-03T10:00:00Zjunk",  /* trailing */
+        "2026-01-03T10:00:00+0200",  /* offset without colon */
+        "yesterday",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        int64_t t = 42;
+        ASSERT_EQ(fw_time_parse(bad[i], strlen(bad[i]), &t), FW_EPARSE);
+        ASSERT_EQ(t, 42);
+    }
+}
+
+static void durations(void)
+{
+    int64_t d;
+    char out[FW_TIME_MAXLEN];
+    ASSERT_EQ(fw_duration_parse("90s", 3, &d), 0);
+    ASSERT_EQ(d, 90 * FW_SECOND);
+    ASSERT_EQ(fw_duration_parse("48h", 3, &d), 0);
+    ASSERT_EQ(d, 48 * FW_HOUR);
+    ASSERT_EQ(fw_duration_parse("1h30m", 5, &d), 0);
+    ASSERT_EQ(d, 90 * FW_MINUTE);
+    ASSERT_EQ(fw_duration_parse("250ms", 5, &d), 0);
+    ASSERT_EQ(d, 250);
+    ASSERT_EQ(fw_duration_parse("7d", 2, &d), 0);
+    fw_duration_format(d, out);
+    ASSERT_STREQ(out, "7d");
+    fw_duration_format(90 * FW_MINUTE, out);
+    ASSERT_STREQ(out, "1h30m");
+    ASSERT_EQ(fw_duration_parse("48", 2, &d), FW_EPARSE);
+    ASSERT_EQ(fw_duration_parse("4x", 2, &d), FW_EPARSE);
+    ASSERT_EQ(fw_duration_parse("", 0, &d), FW_EPARSE);
+    ASSERT_EQ(fw_duration_parse("h", 1, &d), FW_EPARSE);
+    ASSERT_EQ(fw_duration_parse("99999999999999999999d", 21, &d), FW_EPARSE);
+}
+
+static void buf_cap_and_json(void)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    ASSERT_EQ(buf_puts(&b, "12345678"), 0);
+    ASSERT_EQ(buf_puts(&b, "9"), FW_ETOOBIG);
+    ASSERT_EQ(b.len, 8); /* unchanged by the refused append */
+    buf_cleanup(&b);
+    buf_init(&b, 0);
+    ASSERT_EQ(buf_json_str(&b, "a\"b\\c\n\x01", 7), 0);
+    ASSERT_STREQ(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    buf_reset(&b);
+    buf_json_num(&b, 3);
+    buf_putc(&b, ' ');
+    buf_json_num(&b, 2.5);
+    ASSERT_STREQ(b.data, "3 2.5");
+    buf_cleanup(&b);
+}
+
+static void map_and_intern(void)
+{
+    struct intern t;
+    intern_init(&t);
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(key, sizeof key, "key%d", i);
+        ASSERT_EQ(intern_id(&t, key, (size_t)n), i);
+    }
+    ASSERT_EQ(intern_id(&t, "key500", 6), 500);
+    ASSERT_EQ(intern_lookup(&t, "nope", 4), -1);
+    ASSERT_STREQ(intern_str(&t, 999), "key999");
+    ASSERT(intern_str(&t, 1000) == NULL);
+    intern_cleanup(&t);
+}
+
+static void consttime(void)
+{
+    ASSERT_EQ(fw_consttime_cmp("secret", 6, "secret", 6), 0);
+    ASSERT(fw_consttime_cmp("secret", 6, "secreT", 6) != 0);
+    ASSERT(fw_consttime_cmp("secret", 6, "secret1", 7) != 0);
+}
+
+const struct test util_tests[] = {
+    {"time_roundtrip", time_roundtrip},
+    {"time_rejects", time_rejects},
+    {"durations", durations},
+    {"buf_cap_and_json", buf_cap_and_json},
+    {"map_and_intern", map_and_intern},
+    {"consttime", consttime},
+    {NULL, NULL},
+};
