@@ -33,7 +33,7 @@ Q := @
 endif
 
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
@@ -47,6 +47,14 @@ all: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The built-in rule pack is compiled into the binary.
+$(BUILD)/gen/builtin_telecom.c: rules/telecom.yaml scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh rules_builtin_telecom $< > $@
+
+$(BUILD)/gen/builtin_telecom.o: $(BUILD)/gen/builtin_telecom.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libforewarn.a: $(LIB_OBJ)

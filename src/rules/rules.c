@@ -1,0 +1,641 @@
+/*
+ * rules.c -- loading and validating rule packs.
+ *
+ * Invariant: after rules_finish() returns 0 every signal has a compiled
+ * condition, every class/entity/type name used anywhere has an id, and the
+ * per-type table says which classes and entity roles each type has.  Until
+ * then errors accumulate in r->diag and nothing is half-compiled: a failed
+ * finish leaves conditions that did compile, freed by rules_cleanup.
+ */
+#include "rules/rules.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules/yamlutil.h"
+#include "util/fwtime.h"
+#include "util/util.h"
+
+/* A pack's source text, kept until cleanup so late (compile) errors can quote it. */
+struct pack_src {
+    char *name;
+    char *text;
+    size_t len;
+};
+
+/* Where a condition's text starts in its pack, for mapping expr offsets back. */
+struct cond_loc {
+    size_t pack;       /* index into the pack list */
+    size_t start;      /* byte index of the first content character */
+    size_t line, col;  /* 0-based position of `start` */
+};
+
+/* Loader state that does not outlive loading. */
+struct rules_load {
+    struct pack_src *packs;
+    size_t npacks, cap;
+    struct cond_loc *locs; /* parallel to r->signals */
+    size_t locs_cap;
+};
+
+const char *severity_name(enum severity s)
+{
+    static const char *names[] = {
+#define RULES__SEVSTR(name, str) str,
+        SEVERITY_MAP(RULES__SEVSTR)
+#undef RULES__SEVSTR
+    };
+    return (unsigned)s < ARRAY_SIZE(names) ? names[s] : NULL;
+}
+
+int severity_parse(const char *s)
+{
+    for (int i = 0; severity_name((enum severity)i); i++)
+        if (!strcmp(s, severity_name((enum severity)i)))
+            return i;
+    return -1;
+}
+
+/* The loader state hangs off the rules through a file-local registry keyed by pointer. */
+static struct rules_load *loader(struct rules *r)
+{
+    return (struct rules_load *)r->_load;
+}
+
+void rules_init(struct rules *r)
+{
+    memset(r, 0, sizeof *r);
+    intern_init(&r->keys);
+    intern_init(&r->globals);
+    intern_init(&r->types);
+    intern_init(&r->classes);
+    intern_init(&r->entities);
+    buf_init(&r->diag, 1 << 20);
+    r->_load = xcalloc(1, sizeof(struct rules_load));
+}
+
+static void signal_cleanup(struct rule_signal *s)
+{
+    free(s->id);
+    free(s->name);
+    free(s->description);
+    free(s->team);
+    free(s->root_cause);
+    free(s->condition);
+    free(s->factors);
+    free(s->file);
+    expr_free(s->cond);
+}
+
+void rules_cleanup(struct rules *r)
+{
+    struct rules_load *L = loader(r);
+    for (size_t i = 0; i < r->nsignals; i++)
+        signal_cleanup(&r->signals[i]);
+    free(r->signals);
+    for (size_t i = 0; i < intern_count(&r->types); i++) {
+        free(r->type_info[i].classes);
+    }
+    free(r->type_info);
+    free(r->class_window);
+    for (size_t i = 0; i < intern_count(&r->entities); i++)
+        free(r->entity_info[i].id_field);
+    free(r->entity_info);
+    free(r->default_factors);
+    intern_cleanup(&r->keys);
+    intern_cleanup(&r->globals);
+    intern_cleanup(&r->types);
+    intern_cleanup(&r->classes);
+    intern_cleanup(&r->entities);
+    buf_cleanup(&r->diag);
+    if (L) {
+        for (size_t i = 0; i < L->npacks; i++) {
+            free(L->packs[i].name);
+            free(L->packs[i].text);
+        }
+        free(L->packs);
+        free(L->locs);
+        free(L);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+uint32_t rules_type_id(struct rules *r, const char *type, size_t len)
+{
+    size_t before = intern_count(&r->types);
+    uint32_t id = intern_id(&r->types, type, len);
+    if (intern_count(&r->types) != before) {
+        r->type_info = xgrow(r->type_info, &r->type_info_cap, id + 1, sizeof *r->type_info);
+        memset(&r->type_info[id], 0, sizeof r->type_info[id]);
+        r->type_info[id].opens = r->type_info[id].closes = -1;
+    }
+    return id;
+}
+
+const struct rule_type *rules_type(const struct rules *r, uint32_t id)
+{
+    return &r->type_info[id];
+}
+
+int rules_is_global(void *ctx, const char *type)
+{
+    struct rules *r = ctx;
+    int64_t id = intern_lookup(&r->types, type, strlen(type));
+    return id >= 0 && r->type_info[id].global;
+}
+
+const struct rule_signal *rules_signal(const struct rules *r, const char *id)
+{
+    for (size_t i = 0; i < r->nsignals; i++)
+        if (!strcmp(r->signals[i].id, id))
+            return &r->signals[i];
+    return NULL;
+}
+
+/* ---- pack parsing ---- */
+
+#define ERR(node, ...)                                                                             \
+    do {                                                                                           \
+        ydiag(d, &r->diag, (node), __VA_ARGS__);                                                   \
+        r->nerrors++;                                                                              \
+        rc = FW_EPARSE;                                                                            \
+    } while (0)
+
+/* Check that every key of a mapping is one of `allowed` (NULL-terminated). */
+static int check_keys(struct rules *r, struct ydoc *d, yaml_node_t *m, const char *what,
+                      const char *const *allowed)
+{
+    int rc = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key);
+        const char *k = yscalar(kn);
+        int ok = 0;
+        for (size_t i = 0; k && allowed[i]; i++)
+            ok |= !strcmp(k, allowed[i]);
+        if (!ok)
+            ERR(kn, "unknown field '%s' in %s", k ? k : "?", what);
+    }
+    return rc;
+}
+
+/* A non-empty scalar string, or an error. */
+static const char *want_str(struct rules *r, struct ydoc *d, yaml_node_t *n, const char *what,
+                            int *rcp)
+{
+    int rc = 0;
+    const char *s = yscalar(n);
+    if (!s || !*s) {
+        ERR(n, "%s must be a non-empty string", what);
+        *rcp = rc;
+        return NULL;
+    }
+    return s;
+}
+
+/* Each scalar of a sequence (or a single scalar) as an event type id. */
+static int type_list(struct rules *r, struct ydoc *d, yaml_node_t *n, const char *what,
+                     uint32_t **out, size_t *nout)
+{
+    int rc = 0;
+    size_t cap = 0;
+    if (n && n->type == YAML_SCALAR_NODE) {
+        *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
+        (*out)[(*nout)++] = rules_type_id(r, yscalar(n), n->data.scalar.length);
+        return 0;
+    }
+    if (!n || n->type != YAML_SEQUENCE_NODE) {
+        ERR(n, "%s must be a list of event types", what);
+        return rc;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ydoc_node(d, *it);
+        const char *s = yscalar(e);
+        if (!s || !*s) {
+            ERR(e, "%s: each entry must be an event type", what);
+            continue;
+        }
+        *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
+        (*out)[(*nout)++] = rules_type_id(r, s, strlen(s));
+    }
+    return rc;
+}
+
+static int key_list(struct rules *r, struct ydoc *d, yaml_node_t *n, const char *what,
+                    uint32_t **out, size_t *nout)
+{
+    int rc = 0;
+    size_t cap = 0;
+    if (!n || n->type != YAML_SEQUENCE_NODE) {
+        ERR(n, "%s must be a list of state keys", what);
+        return rc;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ydoc_node(d, *it);
+        const char *s = yscalar(e);
+        if (!s || !strchr(s, '.')) {
+            ERR(e, "%s: each entry must be a state key such as customer.zip", what);
+            continue;
+        }
+        *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
+        (*out)[(*nout)++] = intern_id(&r->keys, s, strlen(s));
+    }
+    return rc;
+}
+
+static int parse_duration_node(struct rules *r, struct ydoc *d, yaml_node_t *n, int64_t *out)
+{
+    int rc = 0;
+    const char *s = yscalar(n);
+    if (!s || fw_duration_parse(s, strlen(s), out) || *out <= 0)
+        ERR(n, "bad duration '%s' (expected e.g. 90s, 15m, 48h, 7d)", s ? s : "?");
+    return rc;
+}
+
+static int parse_classes(struct rules *r, struct ydoc *d, yaml_node_t *m)
+{
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        ERR(m, "classes must be a mapping of class name to event types");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key);
+        const char *name = yscalar(kn);
+        if (intern_lookup(&r->classes, name, strlen(name)) >= 0) {
+            ERR(kn, "duplicate class '%s'", name);
+            continue;
+        }
+        uint32_t cid = intern_id(&r->classes, name, strlen(name));
+        uint32_t *types = NULL;
+        size_t ntypes = 0;
+        if (type_list(r, d, ydoc_node(d, p->value), "class", &types, &ntypes))
+            rc = FW_EPARSE;
+        for (size_t i = 0; i < ntypes; i++) {
+            struct rule_type *t = &r->type_info[types[i]];
+            size_t cap = t->nclasses;
+            t->classes = xgrow(t->classes, &cap, t->nclasses + 1, sizeof *t->classes);
+            t->classes[t->nclasses++] = cid;
+        }
+        free(types);
+    }
+    return rc;
+}
+
+static int parse_entities(struct rules *r, struct ydoc *d, yaml_node_t *m)
+{
+    static const char *const allowed[] = {"id", "open", "close", NULL};
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        ERR(m, "entities must be a mapping of entity name to {id, open, close}");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *name = yscalar(kn);
+        if (intern_lookup(&r->entities, name, strlen(name)) >= 0) {
+            ERR(kn, "duplicate entity '%s'", name);
+            continue;
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            ERR(v, "entity '%s' must be a mapping with id, open and close", name);
+            continue;
+        }
+        if (check_keys(r, d, v, "an entity", allowed))
+            rc = FW_EPARSE;
+        uint32_t eid = intern_id(&r->entities, name, strlen(name));
+        size_t cap = eid;
+        r->entity_info = xgrow(r->entity_info, &cap, eid + 1, sizeof *r->entity_info);
+        r->entity_info[eid].name = (char *)intern_str(&r->entities, eid);
+        const char *idf = want_str(r, d, ymap_get(d, v, "id"), "entity id field", &rc);
+        r->entity_info[eid].id_field = idf ? xstrdup(idf) : NULL;
+        for (int role = 0; role < 2; role++) {
+            uint32_t *types = NULL;
+            size_t ntypes = 0;
+            yaml_node_t *ln = ymap_get(d, v, role ? "close" : "open");
+            if (!ln) {
+                ERR(v, "entity '%s' needs '%s'", name, role ? "close" : "open");
+                continue;
+            }
+            if (type_list(r, d, ln, role ? "close" : "open", &types, &ntypes))
+                rc = FW_EPARSE;
+            for (size_t i = 0; i < ntypes; i++) {
+                if (role)
+                    r->type_info[types[i]].closes = (int32_t)eid;
+                else
+                    r->type_info[types[i]].opens = (int32_t)eid;
+            }
+            free(types);
+        }
+    }
+    return rc;
+}
+
+static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t pack)
+{
+    static const char *const allowed[] = {"id",        "name",       "description", "severity",
+                                          "team",      "root_cause", "condition",   "systemic",
+                                          NULL};
+    static const char *const sys_allowed[] = {"min_customers", "window", "factors", NULL};
+    int rc = 0;
+    if (s->type != YAML_MAPPING_NODE) {
+        ERR(s, "each signal must be a mapping");
+        return rc;
+    }
+    if (check_keys(r, d, s, "a signal", allowed))
+        rc = FW_EPARSE;
+    struct rule_signal sig = {0};
+    struct cond_loc loc = {0};
+    sig.min_customers = 3;
+    sig.window = 24 * FW_HOUR;
+    yaml_node_t *idn = ymap_get(d, s, "id");
+    const char *id = want_str(r, d, idn ? idn : s, "signal id", &rc);
+    const char *name = want_str(r, d, ymap_get(d, s, "name") ? ymap_get(d, s, "name") : s,
+                                "signal name", &rc);
+    yaml_node_t *sevn = ymap_get(d, s, "severity");
+    const char *sev = want_str(r, d, sevn ? sevn : s, "severity", &rc);
+    yaml_node_t *cn = ymap_get(d, s, "condition");
+    const char *cond = want_str(r, d, cn ? cn : s, "condition", &rc);
+    if (id && rules_signal(r, id))
+        ERR(idn, "duplicate signal id '%s'", id);
+    if (sev && severity_parse(sev) < 0)
+        ERR(sevn, "unknown severity '%s' (expected CRITICAL, HIGH, MEDIUM or LOW)", sev);
+    yaml_node_t *sys = ymap_get(d, s, "systemic");
+    if (sys) {
+        const char *b = yscalar(sys);
+        if (b && (!strcmp(b, "false") || !strcmp(b, "true"))) {
+            sig.systemic = !strcmp(b, "true");
+        } else if (sys->type == YAML_MAPPING_NODE) {
+            sig.systemic = 1;
+            if (check_keys(r, d, sys, "systemic", sys_allowed))
+                rc = FW_EPARSE;
+            yaml_node_t *mc = ymap_get(d, sys, "min_customers");
+            if (mc) {
+                const char *v = yscalar(mc);
+                char *end = NULL;
+                long n = v ? strtol(v, &end, 10) : 0;
+                if (!v || *end || n < 2 || n > 1000000)
+                    ERR(mc, "min_customers must be an integer from 2 to 1000000");
+                else
+                    sig.min_customers = (unsigned)n;
+            }
+            yaml_node_t *w = ymap_get(d, sys, "window");
+            if (w && parse_duration_node(r, d, w, &sig.window))
+                rc = FW_EPARSE;
+            yaml_node_t *f = ymap_get(d, sys, "factors");
+            if (f && key_list(r, d, f, "factors", &sig.factors, &sig.nfactors))
+                rc = FW_EPARSE;
+        } else {
+            ERR(sys, "systemic must be true, false or a mapping");
+        }
+    }
+    if (rc || !id || !name || !sev || !cond) {
+        free(sig.factors);
+        return FW_EPARSE;
+    }
+    sig.id = xstrdup(id);
+    sig.name = xstrdup(name);
+    sig.severity = (enum severity)severity_parse(sev);
+    sig.condition = xstrdup(cond);
+    const char *v;
+    if ((v = yscalar(ymap_get(d, s, "description"))))
+        sig.description = xstrdup(v);
+    if ((v = yscalar(ymap_get(d, s, "team"))))
+        sig.team = xstrdup(v);
+    if ((v = yscalar(ymap_get(d, s, "root_cause"))))
+        sig.root_cause = xstrdup(v);
+    sig.file = xstrdup(d->name);
+    sig.line = (unsigned)idn->start_mark.line + 1;
+    sig.col = (unsigned)idn->start_mark.column + 1;
+
+    /* Find where the condition's content begins in the file. */
+    loc.pack = pack;
+    loc.start = cn->start_mark.index;
+    switch (cn->data.scalar.style) {
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+        loc.start++;
+        break;
+    case YAML_LITERAL_SCALAR_STYLE:
+    case YAML_FOLDED_SCALAR_STYLE:
+        while (loc.start < d->len && d->text[loc.start] != '\n')
+            loc.start++;
+        while (loc.start < d->len && (d->text[loc.start] == '\n' || d->text[loc.start] == ' ' ||
+                                      d->text[loc.start] == '\r'))
+            loc.start++;
+        break;
+    default:
+        break;
+    }
+    loc.line = loc.col = 0;
+    for (size_t i = 0; i < loc.start; i++) {
+        if (d->text[i] == '\n') {
+            loc.line++;
+            loc.col = 0;
+        } else {
+            loc.col++;
+        }
+    }
+    size_t cap = r->nsignals;
+    r->signals = xgrow(r->signals, &cap, r->nsignals + 1, sizeof *r->signals);
+    struct rules_load *L = loader(r);
+    cap = r->nsignals;
+    L->locs = xgrow(L->locs, &cap, r->nsignals + 1, sizeof *L->locs);
+    L->locs[r->nsignals] = loc;
+    r->signals[r->nsignals++] = sig;
+    return 0;
+}
+
+int rules_add_text(struct rules *r, const char *name, const char *text, size_t len)
+{
+    static const char *const allowed[] = {"pack",     "description",    "version", "global_events",
+                                          "classes",  "entities",       "common_factors",
+                                          "signals",  NULL};
+    struct rules_load *L = loader(r);
+    struct ydoc doc, *d = &doc;
+    int rc;
+    if (r->finished)
+        return FW_ESTATE;
+    L->packs = xgrow(L->packs, &L->cap, L->npacks + 1, sizeof *L->packs);
+    struct pack_src *ps = &L->packs[L->npacks];
+    ps->name = xstrdup(name);
+    ps->text = xstrndup(text, len);
+    ps->len = len;
+    size_t pack = L->npacks++;
+    rc = ydoc_load(d, ps->name, ps->text, ps->len, &r->diag);
+    if (rc) {
+        r->nerrors++;
+        goto out;
+    }
+    yaml_node_t *root = ydoc_root(d);
+    if (root->type != YAML_MAPPING_NODE) {
+        ERR(root, "a rule pack must be a mapping with 'signals'");
+        goto out;
+    }
+    rc = check_keys(r, d, root, "the pack", allowed);
+    yaml_node_t *n;
+    if ((n = ymap_get(d, root, "global_events"))) {
+        uint32_t *types = NULL;
+        size_t ntypes = 0;
+        if (type_list(r, d, n, "global_events", &types, &ntypes))
+            rc = FW_EPARSE;
+        for (size_t i = 0; i < ntypes; i++)
+            r->type_info[types[i]].global = 1;
+        free(types);
+    }
+    if ((n = ymap_get(d, root, "classes")) && parse_classes(r, d, n))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, root, "entities")) && parse_entities(r, d, n))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, root, "common_factors")) &&
+        key_list(r, d, n, "common_factors", &r->default_factors, &r->ndefault_factors))
+        rc = FW_EPARSE;
+    n = ymap_get(d, root, "signals");
+    if (!n || n->type != YAML_SEQUENCE_NODE) {
+        ERR(n ? n : root, "a rule pack needs 'signals', a list");
+        goto out;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++)
+        if (parse_signal(r, d, ydoc_node(d, *it), pack))
+            rc = FW_EPARSE;
+out:
+    ydoc_cleanup(d);
+    return rc;
+}
+
+int rules_add_file(struct rules *r, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        buf_printf(&r->diag, "%s: error: cannot read: %s\n", path, strerror(errno));
+        r->nerrors++;
+        return FW_EIO;
+    }
+    struct buf b;
+    buf_init(&b, 4 << 20);
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if ((rc = buf_append(&b, chunk, n)))
+            break;
+    fclose(f);
+    if (rc) {
+        buf_printf(&r->diag, "%s: error: rule file larger than 4 MiB\n", path);
+        r->nerrors++;
+    } else {
+        rc = rules_add_text(r, path, b.data ? b.data : "", b.len);
+    }
+    buf_cleanup(&b);
+    return rc;
+}
+
+int rules_add_builtin(struct rules *r)
+{
+    return rules_add_text(r, "<builtin:telecom.yaml>", rules_builtin_telecom,
+                          rules_builtin_telecom_len);
+}
+
+/* ---- compilation ---- */
+
+static int64_t resolve(void *ctx, enum expr_ref kind, const char *name, size_t len)
+{
+    struct rules *r = ctx;
+    switch (kind) {
+    case EXPR_REF_STATE:
+        return intern_id(&r->keys, name, len);
+    case EXPR_REF_GLOBAL:
+        return intern_id(&r->globals, name, len);
+    case EXPR_REF_TYPE:
+        return rules_type_id(r, name, len);
+    case EXPR_REF_CLASS:
+        return intern_lookup(&r->classes, name, len);
+    case EXPR_REF_ENTITY:
+        return intern_lookup(&r->entities, name, len);
+    }
+    return -1;
+}
+
+/* Map an offset into a condition's text back to its 0-based file line and column. */
+static void cond_pos(const struct pack_src *ps, const struct cond_loc *loc, size_t offset,
+                     size_t *line, size_t *col)
+{
+    size_t i = loc->start, k = 0;
+    *line = loc->line;
+    *col = loc->col;
+    while (i < ps->len && k < offset) {
+        if (ps->text[i] == '\n') {
+            /* A line break and the next line's indentation are one character of content. */
+            i++;
+            (*line)++;
+            *col = 0;
+            while (i < ps->len && ps->text[i] == ' ') {
+                i++;
+                (*col)++;
+            }
+        } else {
+            i++;
+            (*col)++;
+        }
+        k++;
+    }
+}
+
+int rules_finish(struct rules *r)
+{
+    struct rules_load *L = loader(r);
+    struct expr_resolver res = {.ctx = r, .resolve = resolve};
+    int rc = r->nerrors ? FW_EPARSE : 0;
+    for (size_t i = 0; i < r->nsignals; i++) {
+        struct rule_signal *s = &r->signals[i];
+        struct expr_error err;
+        if (s->cond)
+            continue;
+        if (expr_compile(s->condition, strlen(s->condition), &res, &s->cond, &err)) {
+            const struct pack_src *ps = &L->packs[L->locs[i].pack];
+            size_t line, col;
+            cond_pos(ps, &L->locs[i], err.offset, &line, &col);
+            ydiag_at(&r->diag, ps->name, ps->text, ps->len, line, col, "%s: %s", s->id, err.msg);
+            r->nerrors++;
+            rc = FW_EPARSE;
+            continue;
+        }
+        size_t ndeps;
+        const struct expr_dep *deps = expr_deps(s->cond, &ndeps);
+        for (size_t k = 0; k < ndeps; k++)
+            if (deps[k].kind == EXPR_REF_GLOBAL)
+                s->uses_global = 1;
+        if (s->systemic && !s->nfactors && r->ndefault_factors) {
+            s->factors = xmalloc(r->ndefault_factors * sizeof *s->factors);
+            memcpy(s->factors, r->default_factors, r->ndefault_factors * sizeof *s->factors);
+            s->nfactors = r->ndefault_factors;
+        }
+    }
+    /* The longest window each class is counted over bounds what the engine keeps. */
+    size_t nclasses = intern_count(&r->classes);
+    r->class_window = xcalloc(nclasses ? nclasses : 1, sizeof *r->class_window);
+    for (size_t i = 0; i < r->nsignals; i++) {
+        if (!r->signals[i].cond)
+            continue;
+        size_t ndeps;
+        const struct expr_dep *deps = expr_deps(r->signals[i].cond, &ndeps);
+        for (size_t k = 0; k < ndeps; k++)
+            if (deps[k].kind == EXPR_REF_CLASS) {
+                int64_t w = expr_max_window(r->signals[i].cond, deps[k].id);
+                if (w > r->class_window[deps[k].id])
+                    r->class_window[deps[k].id] = w;
+            }
+    }
+    if (!r->nsignals && !rc) {
+        buf_puts(&r->diag, "error: no signals loaded\n");
+        r->nerrors++;
+        rc = FW_EPARSE;
+    }
+    r->finished = rc == 0;
+    return rc;
+}

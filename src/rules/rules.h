@@ -1,0 +1,126 @@
+/*
+ * rules.h -- rule packs: YAML files that declare event classes, entities,
+ * global event types, common-factor keys and signals, loaded into one
+ * `struct rules` with every name turned into a dense id and every condition
+ * compiled.
+ *
+ * Loading is two-phase so that packs may refer to each other: rules_add_*
+ * parse one pack at a time (structure errors are reported immediately),
+ * rules_finish compiles every condition once all classes are known.  Every
+ * error is reported with file:line:col, the source line and a caret, and
+ * loading continues so that one run reports all of them.
+ */
+#ifndef FW_RULES_H
+#define FW_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expr/expr.h"
+#include "util/buf.h"
+#include "util/map.h"
+
+#define SEVERITY_MAP(X)                                                                            \
+    X(LOW, "LOW")                                                                                  \
+    X(MEDIUM, "MEDIUM")                                                                            \
+    X(HIGH, "HIGH")                                                                                \
+    X(CRITICAL, "CRITICAL")
+
+enum severity {
+#define RULES__SEV(name, str) SEV_##name,
+    SEVERITY_MAP(RULES__SEV)
+#undef RULES__SEV
+};
+
+/* "HIGH" for SEV_HIGH; NULL for an out-of-range value. */
+const char *severity_name(enum severity s);
+/* Parse an exact upper-case name; -1 when unknown. */
+int severity_parse(const char *s);
+
+struct rule_signal {
+    char *id;          /* "SIG-001" */
+    char *name;        /* "eSIM stuck in PENDING" */
+    char *description; /* may be NULL */
+    enum severity severity;
+    char *team;       /* may be NULL */
+    char *root_cause; /* may be NULL; messages for one root cause are de-duplicated later */
+    char *condition;  /* source text */
+    struct expr *cond;
+    int systemic;           /* incidents enabled */
+    unsigned min_customers; /* incident threshold (default 3) */
+    int64_t window;         /* incident window, ms (default 24h) */
+    uint32_t *factors;      /* state-key ids considered for the common factor */
+    size_t nfactors;
+    int uses_global; /* condition reads global keys: re-evaluate everyone on a global event */
+    char *file;      /* where it was declared, for messages */
+    unsigned line, col;
+};
+
+struct rule_entity {
+    char *name;     /* "ticket" */
+    char *id_field; /* data field holding the entity id: "ticket_id" */
+};
+
+/* Per event type: what an event of this type does besides updating state. */
+struct rule_type {
+    uint32_t *classes; /* classes this type belongs to */
+    size_t nclasses;
+    int32_t opens;  /* entity id this type opens, or -1 */
+    int32_t closes; /* entity id this type closes, or -1 */
+    int global;     /* no subject: updates global state */
+};
+
+struct rules {
+    struct intern keys;     /* customer state keys ("esim.status") */
+    struct intern globals;  /* global state keys ("outage.zips") */
+    struct intern types;    /* event types mentioned anywhere */
+    struct intern classes;  /* event classes */
+    struct intern entities; /* entity kinds */
+    struct rule_type *type_info; /* indexed by type id; grows with `types` */
+    size_t type_info_cap;
+    int64_t *class_window; /* longest count() window per class id, ms */
+    struct rule_entity *entity_info; /* indexed by entity id */
+    uint32_t *default_factors;       /* pack-level common-factor keys */
+    size_t ndefault_factors;
+    struct rule_signal *signals;
+    size_t nsignals;
+    struct buf diag; /* accumulated error text */
+    unsigned nerrors;
+    int finished;
+    void *_load; /* loader-private: pack texts and condition positions */
+};
+
+/* An empty rule set. Free with rules_cleanup. */
+void rules_init(struct rules *r);
+void rules_cleanup(struct rules *r);
+
+/*
+ * Parse one pack.  `name` is used in messages (a path, or "<builtin:telecom>").
+ * Returns 0, or FW_EPARSE when the pack had errors (appended to r->diag).
+ */
+int rules_add_text(struct rules *r, const char *name, const char *text, size_t len);
+/* Read and parse a file. FW_EIO when it cannot be read. */
+int rules_add_file(struct rules *r, const char *path);
+/* The built-in telecom pack (rules/telecom.yaml compiled into the binary). */
+int rules_add_builtin(struct rules *r);
+
+/*
+ * Compile every condition and validate cross-references.  Returns 0, or
+ * FW_EPARSE with messages in r->diag.  After this the set is read-only.
+ */
+int rules_finish(struct rules *r);
+
+/* Type id of an event type, adding it (with no classes/entity role) if new. */
+uint32_t rules_type_id(struct rules *r, const char *type, size_t len);
+/* Info for a type id (never NULL for ids handed out by rules_type_id). */
+const struct rule_type *rules_type(const struct rules *r, uint32_t id);
+/* Whether events of this type are global (is_global callback shape for ingest). */
+int rules_is_global(void *rules, const char *type);
+/* Find a signal by id; NULL when absent. */
+const struct rule_signal *rules_signal(const struct rules *r, const char *id);
+
+/* Embedded pack text (generated at build time from rules/telecom.yaml). */
+extern const char rules_builtin_telecom[];
+extern const size_t rules_builtin_telecom_len;
+
+#endif
