@@ -1,2 +1,167 @@
+/*
+ * main.c -- the command line.  One binary, one table of subcommands
+ * (tmux's cmd_entry style): adding a command is adding a row.
+ */
 #include <stdio.h>
-int main(void) { puts("forewarn"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay/replay.h"
+#include "rules/rules.h"
+#include "serve/serve.h"
+#include "util/fwtime.h"
+#include "util/util.h"
+
+#define FOREWARN_VERSION "0.1.0"
+
+struct cmd_entry {
+    const char *name;
+    const char *usage;
+    const char *help;
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_help(int argc, char **argv);
+
+/* Load --rules files, or the built-in pack when none is given. Prints errors. */
+static int load_rules(struct rules *r, const char *const *files, size_t n)
+{
+    if (n == 0)
+        rules_add_builtin(r);
+    for (size_t i = 0; i < n; i++)
+        rules_add_file(r, files[i]);
+    if (rules_finish(r)) {
+        fputs(r->diag.data ? r->diag.data : "error: rules failed to load\n", stderr);
+        return FW_EPARSE;
+    }
+    return 0;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    const char *files[64];
+    size_t nfiles = 0;
+    const char *input = "-";
+    struct replay_opts o = {.until = FW_TIME_NONE};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rules") && i + 1 < argc) {
+            if (nfiles == ARRAY_SIZE(files)) {
+                fprintf(stderr, "replay: too many --rules\n");
+                return 2;
+            }
+            files[nfiles++] = argv[++i];
+        } else if (!strcmp(argv[i], "--until") && i + 1 < argc) {
+            i++;
+            if (fw_time_parse(argv[i], strlen(argv[i]), &o.until)) {
+                fprintf(stderr, "replay: --until %s: not an RFC 3339 time with offset\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--skip-invalid")) {
+            o.skip_invalid = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "replay: unknown option %s\n", argv[i]);
+            return 2;
+        } else {
+            input = argv[i];
+        }
+    }
+    struct rules r;
+    rules_init(&r);
+    int rc = load_rules(&r, files, nfiles);
+    if (rc) {
+        rules_cleanup(&r);
+        return 1;
+    }
+    FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
+    if (!in) {
+        fprintf(stderr, "replay: cannot read %s\n", input);
+        rules_cleanup(&r);
+        return 1;
+    }
+    rc = replay_run(&r, in, stdout, stderr, &o);
+    if (in != stdin)
+        fclose(in);
+    rules_cleanup(&r);
+    return rc ? 1 : 0;
+}
+
+static int cmd_rules(int argc, char **argv)
+{
+    if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "test"))) {
+        fprintf(stderr, "usage: forewarn rules check FILE...\n       forewarn rules test FILE...\n");
+        return 2;
+    }
+    int failed = 0;
+    if (!strcmp(argv[1], "test")) {
+        for (int i = 2; i < argc; i++)
+            failed |= ruletest_run(argv[i], stdout, stderr) != 0;
+        return failed;
+    }
+    for (int i = 2; i < argc; i++) {
+        struct rules r;
+        rules_init(&r);
+        rules_add_file(&r, argv[i]);
+        if (rules_finish(&r)) {
+            fputs(r.diag.data ? r.diag.data : "", stderr);
+            fprintf(stderr, "%s: %u error(s)\n", argv[i], r.nerrors);
+            failed = 1;
+        } else {
+            printf("%s: OK, %zu signal(s)\n", argv[i], r.nsignals);
+        }
+        rules_cleanup(&r);
+    }
+    return failed;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("forewarn %s\n", FOREWARN_VERSION);
+    return 0;
+}
+
+static const struct cmd_entry commands[] = {
+    {.name = "serve",
+     .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]... "
+              "[--virtual-clock]",
+     .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
+     .run = serve_main},
+    {.name = "replay",
+     .usage = "replay [--rules FILE]... [--until RFC3339] [--skip-invalid] [FILE|-]",
+     .help = "replay NDJSON events on a virtual clock; print detections and incidents",
+     .run = cmd_replay},
+    {.name = "rules",
+     .usage = "rules check FILE... | rules test FILE...",
+     .help = "validate rule packs, or run rule unit tests",
+     .run = cmd_rules},
+    {.name = "version", .usage = "version", .help = "print the version", .run = cmd_version},
+    {.name = "help", .usage = "help", .help = "this text", .run = cmd_help},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("forewarn %s -- detect customer-journey problems the moment they happen\n\n"
+           "usage:\n",
+           FOREWARN_VERSION);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        printf("  forewarn %s\n      %s\n", commands[i].usage, commands[i].help);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cmd_help(0, NULL);
+    fprintf(stderr, "forewarn: unknown command '%s' (try 'forewarn help')\n", argv[1]);
+    return 2;
+}

@@ -1,1 +1,0 @@
-build/src/main.o: src/main.c

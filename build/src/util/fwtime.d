@@ -1,4 +1,0 @@
-build/src/util/fwtime.o: src/util/fwtime.c src/util/fwtime.h \
- src/util/util.h
-src/util/fwtime.h:
-src/util/util.h:

@@ -1,0 +1,715 @@
+/*
+ * engine.c -- apply events to customer state, evaluate signals, keep
+ * detection episodes, and wake up exactly when a condition can change.
+ *
+ * Invariants:
+ *  - a customer's timer is armed iff some signal reported a finite next
+ *    change time at its last evaluation, and then at the earliest of them
+ *    (or earlier: an early wake-up only costs an evaluation);
+ *  - fired_at[s] != FW_TIME_NONE iff signal s is firing for the customer, so
+ *    an episode fires once and resolves once;
+ *  - every output is emitted at the engine's current time, which only grows.
+ */
+#include "engine/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/incident.h"
+#include "engine/state.h"
+#include "engine/tw.h"
+#include "util/fwtime.h"
+#include "util/map.h"
+#include "util/util.h"
+
+struct engine {
+    struct rules *rules;
+    struct engine_sink sink;
+    struct tw *wheel;
+    int64_t now;
+    struct strmap customers;     /* subject -> struct customer * */
+    struct kvset global;         /* global state */
+    struct incidents incidents;  /* per-signal systemic tracking */
+    struct engine_stats stats;
+    size_t nsignals;
+    size_t *global_signals; /* indexes of signals that read global state */
+    size_t nglobal_signals;
+};
+
+/* What a condition evaluation can see: one customer and, maybe, the event that triggered it. */
+struct evalctx {
+    struct engine *e;
+    struct customer *c;
+    const struct event *ev;
+};
+
+/* ---- expr_env callbacks ---- */
+
+static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
+{
+    struct evalctx *x = ctx;
+    struct kv *kv = kvset__find(&x->c->state, id);
+    if (kv) {
+        *out = kv->v;
+        *since = kv->since;
+    } else {
+        out->type = VAL_NULL;
+        *since = FW_TIME_NONE;
+    }
+}
+
+static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
+{
+    struct evalctx *x = ctx;
+    struct kv *kv = kvset__find(&x->e->global, id);
+    if (kv) {
+        *out = kv->v;
+        *since = kv->since;
+    } else {
+        out->type = VAL_NULL;
+        *since = FW_TIME_NONE;
+    }
+}
+
+static int64_t env_last(void *ctx, uint32_t type)
+{
+    struct evalctx *x = ctx;
+    for (uint32_t i = 0; i < x->c->nlast; i++)
+        if (x->c->last[i].type == type)
+            return x->c->last[i].at;
+    return FW_TIME_NONE;
+}
+
+static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
+{
+    struct evalctx *x = ctx;
+    *oldest = FW_TIME_MAX;
+    for (uint32_t i = 0; i < x->c->nwin; i++) {
+        struct window *w = &x->c->win[i];
+        if (w->cls != cls)
+            continue;
+        /* Times are ascending: skip those at or before `after`, count those up to now. */
+        uint32_t lo = 0;
+        while (lo < w->n && w->times[lo] <= after)
+            lo++;
+        uint32_t hi = lo;
+        while (hi < w->n && w->times[hi] <= x->e->now)
+            hi++;
+        if (hi > lo)
+            *oldest = w->times[lo];
+        return hi - lo;
+    }
+    return 0;
+}
+
+static int64_t env_open_count(void *ctx, uint32_t entity)
+{
+    struct evalctx *x = ctx;
+    int64_t n = 0;
+    for (uint32_t i = 0; i < x->c->nopen; i++)
+        n += x->c->open[i].entity == entity;
+    return n;
+}
+
+static void env_event_field(void *ctx, const char *path, size_t len, struct value *out)
+{
+    struct evalctx *x = ctx;
+    out->type = VAL_NULL;
+    if (!x->ev)
+        return;
+    const struct event *ev = x->ev;
+#define IS(lit) (len == sizeof(lit) - 1 && memcmp(path, lit, len) == 0)
+    const char *s = NULL;
+    if (IS("id"))
+        s = ev->id;
+    else if (IS("type"))
+        s = ev->type;
+    else if (IS("subject"))
+        s = ev->subject;
+    else if (IS("source"))
+        s = ev->source;
+    else if (IS("time")) {
+        out->type = VAL_TIME;
+        out->u.ms = ev->time;
+        return;
+    }
+#undef IS
+    if (s) {
+        out->type = VAL_STR;
+        out->u.str.ptr = s;
+        out->u.str.len = strlen(s);
+        return;
+    }
+    if (len < 5 || memcmp(path, "data.", 5) != 0)
+        return;
+    json_t *j = ev->data;
+    const char *p = path + 5, *end = path + len;
+    while (j && p < end) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        size_t n = dot ? (size_t)(dot - p) : (size_t)(end - p);
+        j = json_is_object(j) ? json_object_getn(j, p, n) : NULL;
+        p += n + (dot ? 1 : 0);
+        if (!dot)
+            break;
+    }
+    if (j)
+        value__from_json(j, out);
+}
+
+static void env_init(struct expr_env *env, struct evalctx *x)
+{
+    env->ctx = x;
+    env->now = x->e->now;
+    env->state = env_state;
+    env->global = env_global;
+    env->last = env_last;
+    env->count = env_count;
+    env->open_count = env_open_count;
+    env->event_field = env_event_field;
+}
+
+/* ---- customers ---- */
+
+static struct customer *customer_get(struct engine *e, const char *key)
+{
+    int created;
+    struct strmap_entry *me = strmap_upsert(&e->customers, key, strlen(key), &created);
+    if (!created)
+        return me->value;
+    struct customer *c = xcalloc(1, sizeof *c);
+    tw_entry_init(&c->timer);
+    c->key = me->key; /* the map owns the string */
+    c->fired_at = xmalloc((e->nsignals ? e->nsignals : 1) * sizeof *c->fired_at);
+    for (size_t i = 0; i < e->nsignals; i++)
+        c->fired_at[i] = FW_TIME_NONE;
+    me->value = c;
+    incidents_customer_added(&e->incidents);
+    return c;
+}
+
+static void customer_free(struct engine *e, struct customer *c)
+{
+    tw_cancel(e->wheel, &c->timer);
+    kvset__cleanup(&c->state);
+    free(c->last);
+    for (uint32_t i = 0; i < c->nwin; i++)
+        free(c->win[i].times);
+    free(c->win);
+    for (uint32_t i = 0; i < c->nopen; i++)
+        free(c->open[i].id);
+    free(c->open);
+    free(c->fired_at);
+    free(c);
+}
+
+/* ---- evaluation ---- */
+
+static void emit_detection(struct engine *e, struct customer *c, size_t s, int firing,
+                           int64_t fired_at)
+{
+    struct detection d = {
+        .signal = &e->rules->signals[s],
+        .customer = c->key,
+        .firing = firing,
+        .at = e->now,
+        .fired_at = fired_at,
+    };
+    if (firing)
+        e->stats.fired[s]++;
+    else
+        e->stats.resolved[s]++;
+    if (e->sink.detection)
+        e->sink.detection(e->sink.ctx, &d);
+}
+
+/* Evaluate one signal for a customer; returns its next change time. */
+static int64_t eval_signal(struct engine *e, struct customer *c, const struct expr_env *env,
+                           size_t s)
+{
+    int64_t next = FW_TIME_MAX;
+    const struct rule_signal *sig = &e->rules->signals[s];
+    int on = expr_test(sig->cond, env, &next);
+    e->stats.evaluations++;
+    if (on && c->fired_at[s] == FW_TIME_NONE) {
+        c->fired_at[s] = e->now;
+        emit_detection(e, c, s, 1, e->now);
+        if (sig->systemic)
+            incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
+    } else if (!on && c->fired_at[s] != FW_TIME_NONE) {
+        int64_t fired_at = c->fired_at[s];
+        c->fired_at[s] = FW_TIME_NONE;
+        emit_detection(e, c, s, 0, fired_at);
+        if (sig->systemic)
+            incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+    }
+    return next;
+}
+
+static void rearm(struct engine *e, struct customer *c, int64_t next, int merge)
+{
+    if (merge && tw_armed(&c->timer) && c->timer.due < next)
+        return; /* an earlier wake-up is already pending; it re-evaluates everything */
+    if (next == FW_TIME_MAX)
+        tw_cancel(e->wheel, &c->timer);
+    else
+        tw_arm(e->wheel, &c->timer, next);
+}
+
+/* Evaluate every signal of a customer and re-arm its wake-up. */
+static void evaluate_all(struct engine *e, struct customer *c, const struct event *ev)
+{
+    struct evalctx x = {.e = e, .c = c, .ev = ev};
+    struct expr_env env;
+    env_init(&env, &x);
+    int64_t next = FW_TIME_MAX;
+    for (size_t s = 0; s < e->nsignals; s++) {
+        int64_t n = eval_signal(e, c, &env, s);
+        if (n < next)
+            next = n;
+    }
+    rearm(e, c, next, 0);
+}
+
+/* ---- applying events ---- */
+
+/* Length of the namespace: the part of the type before the first dot. */
+static size_t ns_len(const char *type)
+{
+    const char *dot = strchr(type, '.');
+    return dot ? (size_t)(dot - type) : strlen(type);
+}
+
+/* Record the keys one event sets, for namespace replacement. */
+struct keylist {
+    uint32_t *ids;
+    size_t n, cap;
+};
+
+/*
+ * Set ns.<path> for every scalar (or list of scalars) in obj, recursing into
+ * nested objects with dotted names.  Keys are interned into `names`.
+ */
+static void set_fields(struct engine *e, struct kvset *set, struct intern *names, struct buf *name,
+                       json_t *obj, int64_t t, struct keylist *touched)
+{
+    const char *k;
+    json_t *v;
+    size_t base = name->len;
+    json_object_foreach(obj, k, v)
+    {
+        name->len = base;
+        buf_putc(name, '.');
+        buf_puts(name, k);
+        struct value val;
+        if (json_is_object(v)) {
+            set_fields(e, set, names, name, v, t, touched);
+            continue;
+        }
+        uint32_t id = intern_id(names, name->data, name->len);
+        if (json_is_array(v)) {
+            size_t n = json_array_size(v), ok = 1;
+            struct value *items = xmalloc((n ? n : 1) * sizeof *items);
+            for (size_t i = 0; i < n && ok; i++)
+                ok = value__from_json(json_array_get(v, i), &items[i]) == 0;
+            if (ok) {
+                val.type = VAL_LIST;
+                val.u.list.items = items;
+                val.u.list.n = n;
+                kvset__set(set, id, &val, t, NULL);
+            }
+            free(items);
+            if (!ok)
+                continue;
+        } else {
+            value__from_json(v, &val);
+            if (val.type == VAL_NULL)
+                kvset__remove(set, id, NULL);
+            else
+                kvset__set(set, id, &val, t, NULL);
+        }
+        touched->ids = xgrow(touched->ids, &touched->cap, touched->n + 1, sizeof *touched->ids);
+        touched->ids[touched->n++] = id;
+    }
+    name->len = base;
+    if (name->data)
+        name->data[base] = '\0';
+}
+
+/*
+ * Apply the default mapping to a state set: data fields become ns.<field>.
+ * The customer namespace merges (customer.updated carries partial updates);
+ * any other namespace is replaced by the event's data, so a field absent
+ * from the latest event of that namespace is no longer current.
+ */
+static void map_state(struct engine *e, struct kvset *set, struct intern *names,
+                      const struct event *ev, int merge)
+{
+    struct buf name;
+    struct keylist touched = {0};
+    buf_init(&name, 4096);
+    size_t nl = ns_len(ev->type);
+    buf_append(&name, ev->type, nl);
+    set_fields(e, set, names, &name, ev->data, ev->time, &touched);
+    if (!merge) {
+        for (uint32_t i = 0; i < set->n;) {
+            const char *kname = intern_str(names, set->items[i].key);
+            int same_ns = strncmp(kname, ev->type, nl) == 0 && kname[nl] == '.';
+            int kept = 0;
+            for (size_t t = 0; t < touched.n && !kept; t++)
+                kept = touched.ids[t] == set->items[i].key;
+            if (same_ns && !kept)
+                kvset__remove(set, set->items[i].key, NULL);
+            else
+                i++;
+        }
+    }
+    free(touched.ids);
+    buf_cleanup(&name);
+}
+
+static void note_last(struct customer *c, uint32_t type, int64_t at)
+{
+    for (uint32_t i = 0; i < c->nlast; i++)
+        if (c->last[i].type == type) {
+            if (at > c->last[i].at)
+                c->last[i].at = at;
+            return;
+        }
+    if (c->nlast == c->lastcap) {
+        c->lastcap = c->lastcap ? c->lastcap * 2 : 4;
+        c->last = xrealloc(c->last, c->lastcap * sizeof *c->last);
+    }
+    c->last[c->nlast].type = type;
+    c->last[c->nlast++].at = at;
+}
+
+static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64_t at)
+{
+    int64_t keep = e->rules->class_window[cls];
+    if (keep <= 0)
+        return; /* no condition counts this class */
+    struct window *w = NULL;
+    for (uint32_t i = 0; i < c->nwin; i++)
+        if (c->win[i].cls == cls)
+            w = &c->win[i];
+    if (!w) {
+        c->win = xrealloc(c->win, (c->nwin + 1) * sizeof *c->win);
+        w = &c->win[c->nwin++];
+        memset(w, 0, sizeof *w);
+        w->cls = cls;
+    }
+    /* Drop times that can no longer be inside any window. */
+    int64_t horizon = (e->now > at ? e->now : at) - keep;
+    uint32_t drop = 0;
+    while (drop < w->n && w->times[drop] <= horizon)
+        drop++;
+    memmove(w->times, w->times + drop, (w->n - drop) * sizeof *w->times);
+    w->n -= drop;
+    if (at <= horizon)
+        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 4;
+        w->times = xrealloc(w->times, w->cap * sizeof *w->times);
+    }
+    /* Insert in order; events almost always arrive in time order, so this is an append. */
+    uint32_t i = w->n;
+    while (i > 0 && w->times[i - 1] > at) {
+        w->times[i] = w->times[i - 1];
+        i--;
+    }
+    w->times[i] = at;
+    w->n++;
+}
+
+static void note_entity(struct engine *e, struct customer *c, const struct rule_type *ti,
+                        const struct event *ev)
+{
+    int32_t ent = ti->opens >= 0 ? ti->opens : ti->closes;
+    const char *field = e->rules->entity_info[ent].id_field;
+    json_t *idj = json_object_get(ev->data, field);
+    char num[32];
+    const char *id = json_string_value(idj);
+    if (!id && json_is_integer(idj)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(idj));
+        id = num;
+    }
+    if (!id)
+        return;
+    for (uint32_t i = 0; i < c->nopen; i++) {
+        if (c->open[i].entity == (uint32_t)ent && !strcmp(c->open[i].id, id)) {
+            if (ti->closes >= 0) {
+                free(c->open[i].id);
+                c->open[i] = c->open[--c->nopen];
+            }
+            return;
+        }
+    }
+    if (ti->opens < 0)
+        return;
+    if (c->nopen == c->opencap) {
+        c->opencap = c->opencap ? c->opencap * 2 : 2;
+        c->open = xrealloc(c->open, c->opencap * sizeof *c->open);
+    }
+    c->open[c->nopen].entity = (uint32_t)ent;
+    c->open[c->nopen++].id = xstrdup(id);
+}
+
+static void apply_global(struct engine *e, const struct event *ev)
+{
+    map_state(e, &e->global, &e->rules->globals, ev, 0);
+    if (!e->nglobal_signals)
+        return;
+    /* Re-evaluate every customer for the signals that read global state, in insertion order. */
+    struct expr_env env;
+    for (size_t i = 0; i < e->customers.len; i++) {
+        struct customer *c = e->customers.entries[i].value;
+        struct evalctx x = {.e = e, .c = c, .ev = ev};
+        env_init(&env, &x);
+        int64_t next = FW_TIME_MAX;
+        for (size_t k = 0; k < e->nglobal_signals; k++) {
+            int64_t n = eval_signal(e, c, &env, e->global_signals[k]);
+            if (n < next)
+                next = n;
+        }
+        rearm(e, c, next, 1);
+    }
+}
+
+void engine_apply(struct engine *e, const struct event *ev)
+{
+    uint32_t type = rules_type_id(e->rules, ev->type, strlen(ev->type));
+    const struct rule_type *ti = rules_type(e->rules, type);
+    e->stats.events++;
+    if (!ev->subject) {
+        apply_global(e, ev);
+        return;
+    }
+    struct customer *c = customer_get(e, ev->subject);
+    int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
+    incidents_before_change(&e->incidents, e->rules, &c->state);
+    map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
+    incidents_after_change(&e->incidents, e->rules, &c->state);
+    note_last(c, type, ev->time);
+    for (size_t i = 0; i < ti->nclasses; i++)
+        note_class(e, c, ti->classes[i], ev->time);
+    if (ti->opens >= 0 || ti->closes >= 0)
+        note_entity(e, c, ti, ev);
+    evaluate_all(e, c, ev);
+}
+
+void engine_advance(struct engine *e, int64_t t)
+{
+    struct tw_entry *te;
+    while ((te = tw_pop(e->wheel, t))) {
+        struct customer *c = (struct customer *)te;
+        if (te->due > e->now)
+            e->now = te->due;
+        e->stats.wakeups++;
+        evaluate_all(e, c, NULL);
+    }
+    if (t > e->now)
+        e->now = t;
+}
+
+/* ---- lifecycle and queries ---- */
+
+struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_sink *sink)
+{
+    struct engine *e = xcalloc(1, sizeof *e);
+    e->rules = rules;
+    if (sink)
+        e->sink = *sink;
+    e->now = now;
+    e->wheel = tw_new(now);
+    e->nsignals = rules->nsignals;
+    strmap_init(&e->customers);
+    e->stats.fired = xcalloc(e->nsignals + 1, sizeof *e->stats.fired);
+    e->stats.resolved = xcalloc(e->nsignals + 1, sizeof *e->stats.resolved);
+    e->global_signals = xcalloc(e->nsignals + 1, sizeof *e->global_signals);
+    for (size_t s = 0; s < e->nsignals; s++)
+        if (rules->signals[s].uses_global)
+            e->global_signals[e->nglobal_signals++] = s;
+    incidents_init(&e->incidents, rules);
+    return e;
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->customers.len; i++)
+        customer_free(e, e->customers.entries[i].value);
+    strmap_cleanup(&e->customers);
+    kvset__cleanup(&e->global);
+    incidents_cleanup(&e->incidents);
+    tw_free(e->wheel);
+    free(e->stats.fired);
+    free(e->stats.resolved);
+    free(e->global_signals);
+    free(e);
+}
+
+int64_t engine_now(const struct engine *e)
+{
+    return e->now;
+}
+
+int64_t engine_next_wakeup(const struct engine *e)
+{
+    return tw_next(e->wheel);
+}
+
+size_t engine_pending_timers(const struct engine *e)
+{
+    return tw_count(e->wheel);
+}
+
+size_t engine_customer_count(const struct engine *e)
+{
+    return e->customers.len;
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+    ((struct engine *)e)->stats.incidents = e->incidents.opened;
+    return &e->stats;
+}
+
+size_t engine_state_bytes(const struct engine *e)
+{
+    size_t bytes = e->customers.cap * sizeof(struct strmap_entry) +
+                   e->customers.nslots * sizeof(uint32_t);
+    for (size_t i = 0; i < e->customers.len; i++) {
+        const struct customer *c = e->customers.entries[i].value;
+        bytes += sizeof *c + e->customers.entries[i].klen + 1 + e->nsignals * sizeof(int64_t);
+        bytes += c->state.cap * sizeof(struct kv) + c->lastcap * sizeof(struct last_seen);
+        for (uint32_t k = 0; k < c->state.n; k++)
+            if (c->state.items[k].v.type == VAL_STR)
+                bytes += c->state.items[k].v.u.str.len + 1;
+        bytes += c->nwin * sizeof(struct window);
+        for (uint32_t w = 0; w < c->nwin; w++)
+            bytes += c->win[w].cap * sizeof(int64_t);
+        bytes += c->opencap * sizeof(struct open_entity);
+    }
+    return bytes;
+}
+
+int engine_customer_json(const struct engine *e, const char *key, struct buf *out)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, key, strlen(key));
+    if (!me)
+        return FW_ENOTFOUND;
+    const struct customer *c = me->value;
+    const struct rules *r = e->rules;
+    buf_puts(out, "{\"id\":");
+    buf_json_str(out, c->key, strlen(c->key));
+    buf_puts(out, ",\"state\":{");
+    for (uint32_t i = 0; i < c->state.n; i++) {
+        const struct kv *kv = &c->state.items[i];
+        const char *name = intern_str(&r->keys, kv->key);
+        if (i)
+            buf_putc(out, ',');
+        buf_json_str(out, name, strlen(name));
+        buf_puts(out, ":{\"value\":");
+        value__json(&kv->v, out);
+        buf_puts(out, ",\"since\":");
+        buf_json_time(out, kv->since);
+        buf_putc(out, '}');
+    }
+    buf_puts(out, "},\"last_event\":{");
+    for (uint32_t i = 0; i < c->nlast; i++) {
+        const char *t = intern_str(&r->types, c->last[i].type);
+        if (i)
+            buf_putc(out, ',');
+        buf_json_str(out, t, strlen(t));
+        buf_putc(out, ':');
+        buf_json_time(out, c->last[i].at);
+    }
+    buf_puts(out, "},\"open\":[");
+    for (uint32_t i = 0; i < c->nopen; i++) {
+        const char *ent = intern_str(&r->entities, c->open[i].entity);
+        buf_printf(out, "%s{\"entity\":", i ? "," : "");
+        buf_json_str(out, ent, strlen(ent));
+        buf_puts(out, ",\"id\":");
+        buf_json_str(out, c->open[i].id, strlen(c->open[i].id));
+        buf_putc(out, '}');
+    }
+    buf_puts(out, "],\"active_detections\":[");
+    int first = 1;
+    for (size_t s = 0; s < e->nsignals; s++) {
+        if (c->fired_at[s] == FW_TIME_NONE)
+            continue;
+        const struct rule_signal *sig = &r->signals[s];
+        buf_printf(out, "%s{\"signal\":", first ? "" : ",");
+        buf_json_str(out, sig->id, strlen(sig->id));
+        buf_printf(out, ",\"name\":");
+        buf_json_str(out, sig->name, strlen(sig->name));
+        buf_printf(out, ",\"severity\":\"%s\",\"fired_at\":", severity_name(sig->severity));
+        buf_json_time(out, c->fired_at[s]);
+        buf_putc(out, '}');
+        first = 0;
+    }
+    buf_puts(out, "],\"next_wakeup\":");
+    if (tw_armed(&c->timer))
+        buf_json_time(out, c->timer.due);
+    else
+        buf_puts(out, "null");
+    buf_putc(out, '}');
+    return 0;
+}
+
+void detection_json(const struct detection *d, struct buf *out)
+{
+    const struct rule_signal *s = d->signal;
+    buf_printf(out, "{\"kind\":\"detection\",\"state\":\"%s\",\"signal\":",
+               d->firing ? "firing" : "resolved");
+    buf_json_str(out, s->id, strlen(s->id));
+    buf_puts(out, ",\"customer\":");
+    buf_json_str(out, d->customer, strlen(d->customer));
+    buf_printf(out, ",\"severity\":\"%s\",\"at\":", severity_name(s->severity));
+    buf_json_time(out, d->at);
+    buf_puts(out, ",\"fired_at\":");
+    buf_json_time(out, d->fired_at);
+    buf_puts(out, ",\"name\":");
+    buf_json_str(out, s->name, strlen(s->name));
+    if (s->team) {
+        buf_puts(out, ",\"team\":");
+        buf_json_str(out, s->team, strlen(s->team));
+    }
+    if (s->root_cause) {
+        buf_puts(out, ",\"root_cause\":");
+        buf_json_str(out, s->root_cause, strlen(s->root_cause));
+    }
+    buf_putc(out, '}');
+}
+
+void incident_json(const struct incident *i, struct buf *out)
+{
+    const struct rule_signal *s = i->signal;
+    buf_printf(out, "{\"kind\":\"incident\",\"id\":%llu,\"update\":\"%s\",\"state\":\"%s\",\"signal\":",
+               (unsigned long long)i->id, i->update,
+               strcmp(i->update, "resolved") ? "open" : "resolved");
+    buf_json_str(out, s->id, strlen(s->id));
+    buf_printf(out, ",\"severity\":\"%s\",\"customers\":[", severity_name(s->severity));
+    for (size_t k = 0; k < i->ncustomers; k++) {
+        if (k)
+            buf_putc(out, ',');
+        buf_json_str(out, i->customers[k], strlen(i->customers[k]));
+    }
+    buf_puts(out, "],\"at\":");
+    buf_json_time(out, i->at);
+    buf_puts(out, ",\"opened_at\":");
+    buf_json_time(out, i->opened_at);
+    buf_puts(out, ",\"common_factor\":");
+    if (i->factor_key) {
+        buf_puts(out, "{\"key\":");
+        buf_json_str(out, i->factor_key, strlen(i->factor_key));
+        buf_puts(out, ",\"value\":");
+        buf_json_str(out, i->factor_value, strlen(i->factor_value));
+        buf_printf(out, ",\"share\":%.4g,\"baseline\":%.4g}", i->factor_share,
+                   i->factor_baseline);
+    } else {
+        buf_puts(out, "null");
+    }
+    buf_putc(out, '}');
+}

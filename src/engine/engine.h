@@ -1,0 +1,103 @@
+/*
+ * engine.h -- customer journey state, rule evaluation, detections and
+ * incidents, driven by events and by a timer wheel.
+ *
+ * The engine is single-threaded by contract: one thread owns it (the
+ * partition owner of DESIGN.md section 5) and calls engine_advance and
+ * engine_apply; anything else that wants to read it must hold the lock its
+ * owner provides.  Time never goes backwards: engine_advance(t) first fires
+ * every wake-up due at or before t, in due order, each evaluated at its
+ * own due time, then moves the clock to t.  An event is then applied at the
+ * engine's now.  Output (detections, incidents) goes to a sink as it
+ * happens, in time order, so replaying the same input gives the same output
+ * byte for byte.
+ */
+#ifndef FW_ENGINE_H
+#define FW_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest/ingest.h"
+#include "rules/rules.h"
+#include "util/buf.h"
+
+struct engine; /* opaque */
+
+/* A detection transition: an episode of (signal, customer) fired or resolved. */
+struct detection {
+    const struct rule_signal *signal;
+    const char *customer; /* borrowed; valid during the sink call */
+    int firing;           /* 1 fired, 0 resolved */
+    int64_t at;           /* when the transition happened (engine time) */
+    int64_t fired_at;     /* the episode's start (== at when firing) */
+};
+
+/* An incident change: opened, a customer added, or resolved. */
+struct incident {
+    uint64_t id; /* 1, 2, ... in opening order */
+    const struct rule_signal *signal;
+    const char *update;         /* "opened", "customer_added", "resolved" */
+    const char *const *customers; /* affected customers, in order of firing */
+    size_t ncustomers;
+    int64_t opened_at;
+    int64_t at;                 /* time of this change */
+    const char *factor_key;     /* common factor, or NULL when none stands out */
+    const char *factor_value;
+    double factor_share;        /* share of affected customers with the value */
+    double factor_baseline;     /* share of all customers with the value */
+};
+
+/* Where output goes.  Callbacks may be NULL.  They must not call back into the engine. */
+struct engine_sink {
+    void *ctx;
+    void (*detection)(void *ctx, const struct detection *d);
+    void (*incident)(void *ctx, const struct incident *i);
+};
+
+/* Counters for /metrics. */
+struct engine_stats {
+    uint64_t events;        /* events applied */
+    uint64_t evaluations;   /* condition evaluations */
+    uint64_t wakeups;       /* timer wake-ups processed */
+    uint64_t *fired;        /* per signal index: episodes fired */
+    uint64_t *resolved;     /* per signal index: episodes resolved */
+    uint64_t incidents;     /* incidents opened */
+};
+
+/*
+ * A new engine over a finished rule set (which must outlive it; the engine
+ * interns new state keys and event types into it) with its clock at `now`.
+ */
+struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_sink *sink);
+void engine_free(struct engine *e);
+
+/* Fire every wake-up due at or before t, then set the clock to t (if later). */
+void engine_advance(struct engine *e, int64_t t);
+/*
+ * Apply one validated event at the engine's current time: update state,
+ * evaluate the signals it can affect, emit transitions, re-arm wake-ups.
+ */
+void engine_apply(struct engine *e, const struct event *ev);
+
+int64_t engine_now(const struct engine *e);
+/* Earliest pending wake-up, or INT64_MAX. */
+int64_t engine_next_wakeup(const struct engine *e);
+size_t engine_pending_timers(const struct engine *e);
+size_t engine_customer_count(const struct engine *e);
+const struct engine_stats *engine_stats(const struct engine *e);
+/* Approximate heap bytes held for customer state (for the memory benchmark). */
+size_t engine_state_bytes(const struct engine *e);
+
+/*
+ * Append a JSON object describing a customer: state keys with values and
+ * since-times, last event time per type, open entities, active detections.
+ * Returns FW_ENOTFOUND when the customer is unknown.
+ */
+int engine_customer_json(const struct engine *e, const char *key, struct buf *out);
+
+/* JSON lines for the replay contract (no trailing newline). */
+void detection_json(const struct detection *d, struct buf *out);
+void incident_json(const struct incident *i, struct buf *out);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * incident.c -- systemic incident detection and common-factor naming.
+ *
+ * Invariant: sig[s].members != NULL iff signal s has an open incident, and
+ * nactive counts its members whose detection has not resolved; the incident
+ * resolves when nactive reaches 0.
+ *
+ * The common factor is the (key, value) among the signal's factor keys that
+ * the largest share of affected customers have; ties go to the value most
+ * over-represented against all customers (share / baseline share), then to
+ * the earlier factor key and the smaller value, so output is deterministic.
+ * A value held by fewer than two affected customers, or not more common
+ * among them than among all customers, is not a factor.
+ */
+#include "engine/incident.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+/* A stored value as text for counting and display; NULL for null. Caller frees. */
+static char *value_text(const struct value *v)
+{
+    struct buf b;
+    switch (v->type) {
+    case VAL_NULL:
+        return NULL;
+    case VAL_STR:
+        return xstrndup(v->u.str.ptr, v->u.str.len);
+    default:
+        buf_init(&b, 0);
+        value__json(v, &b);
+        return buf_steal(&b);
+    }
+}
+
+static char *state_text(const struct kvset *s, uint32_t key)
+{
+    struct kv *kv = kvset__find(s, key);
+    return kv ? value_text(&kv->v) : NULL;
+}
+
+static void count_add(struct incidents *inc, uint32_t key, const char *val, long delta)
+{
+    if (!val)
+        return;
+    char name[4096];
+    int n = snprintf(name, sizeof name, "%u=%s", key, val);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return; /* absurdly long values are not factors */
+    struct strmap_entry *me = strmap_upsert(&inc->counts, name, (size_t)n, NULL);
+    me->value = (void *)(uintptr_t)((long)(uintptr_t)me->value + delta);
+}
+
+static size_t count_get(const struct incidents *inc, uint32_t key, const char *val)
+{
+    char name[4096];
+    int n = snprintf(name, sizeof name, "%u=%s", key, val);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return 0;
+    struct strmap_entry *me = strmap_find(&inc->counts, name, (size_t)n);
+    return me ? (size_t)(uintptr_t)me->value : 0;
+}
+
+void incidents_init(struct incidents *inc, const struct rules *r)
+{
+    memset(inc, 0, sizeof *inc);
+    inc->rules = r;
+    inc->sig = xcalloc(r->nsignals + 1, sizeof *inc->sig);
+    strmap_init(&inc->counts);
+    size_t cap = 0;
+    for (size_t s = 0; s < r->nsignals; s++) {
+        const struct rule_signal *sig = &r->signals[s];
+        for (size_t f = 0; sig->systemic && f < sig->nfactors; f++) {
+            size_t k = 0;
+            while (k < inc->nfactor_keys && inc->factor_keys[k] != sig->factors[f])
+                k++;
+            if (k == inc->nfactor_keys) {
+                inc->factor_keys = xgrow(inc->factor_keys, &cap, k + 1, sizeof *inc->factor_keys);
+                inc->factor_keys[inc->nfactor_keys++] = sig->factors[f];
+            }
+        }
+    }
+    inc->snapshot = xcalloc(inc->nfactor_keys + 1, sizeof *inc->snapshot);
+}
+
+static void member_free(struct inc_member *m, size_t nvalues)
+{
+    free(m->customer);
+    for (size_t i = 0; i < nvalues; i++)
+        free(m->values[i]);
+    free(m->values);
+}
+
+void incidents_cleanup(struct incidents *inc)
+{
+    for (size_t s = 0; s < inc->rules->nsignals; s++) {
+        size_t nf = inc->rules->signals[s].nfactors;
+        for (size_t i = 0; i < inc->sig[s].nrecent; i++)
+            member_free(&inc->sig[s].recent[i], nf);
+        for (size_t i = 0; i < inc->sig[s].nmembers; i++)
+            member_free(&inc->sig[s].members[i], nf);
+        free(inc->sig[s].recent);
+        free(inc->sig[s].members);
+    }
+    free(inc->sig);
+    free(inc->factor_keys);
+    for (size_t k = 0; k < inc->nfactor_keys; k++)
+        free(inc->snapshot[k]);
+    free(inc->snapshot);
+    strmap_cleanup(&inc->counts);
+}
+
+void incidents_customer_added(struct incidents *inc)
+{
+    inc->ncustomers++;
+}
+
+void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
+{
+    (void)r;
+    for (size_t k = 0; k < inc->nfactor_keys; k++)
+        inc->snapshot[k] = state_text(s, inc->factor_keys[k]);
+}
+
+void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
+{
+    (void)r;
+    for (size_t k = 0; k < inc->nfactor_keys; k++) {
+        char *now = state_text(s, inc->factor_keys[k]);
+        char *was = inc->snapshot[k];
+        if (!(now == was || (now && was && !strcmp(now, was)))) {
+            count_add(inc, inc->factor_keys[k], was, -1);
+            count_add(inc, inc->factor_keys[k], now, +1);
+        }
+        free(now);
+        free(was);
+        inc->snapshot[k] = NULL;
+    }
+}
+
+static void member_copy(struct inc_member *dst, const struct inc_member *src, size_t nf)
+{
+    dst->customer = xstrdup(src->customer);
+    dst->at = src->at;
+    dst->resolved = 0;
+    dst->values = xcalloc(nf + 1, sizeof *dst->values);
+    for (size_t f = 0; f < nf; f++)
+        dst->values[f] = src->values[f] ? xstrdup(src->values[f]) : NULL;
+}
+
+static void emit(struct incidents *inc, const struct engine_sink *sink,
+                 const struct rule_signal *sig, size_t s, const char *update, int64_t now)
+{
+    struct inc_signal *is = &inc->sig[s];
+    const struct rules *r = inc->rules;
+    struct incident out = {
+        .id = is->id,
+        .signal = sig,
+        .update = update,
+        .ncustomers = is->nmembers,
+        .opened_at = is->opened_at,
+        .at = now,
+    };
+    const char **names = xcalloc(is->nmembers + 1, sizeof *names);
+    for (size_t i = 0; i < is->nmembers; i++)
+        names[i] = is->members[i].customer;
+    out.customers = names;
+
+    /* Name the common factor. */
+    double best_share = 0, best_lift = 0;
+    for (size_t f = 0; f < sig->nfactors; f++) {
+        for (size_t i = 0; i < is->nmembers; i++) {
+            const char *v = is->members[i].values[f];
+            int seen_before = 0;
+            for (size_t j = 0; j < i && !seen_before; j++)
+                seen_before = is->members[j].values[f] && !strcmp(is->members[j].values[f], v ? v : "");
+            if (!v || seen_before)
+                continue;
+            size_t have = 0;
+            for (size_t j = i; j < is->nmembers; j++)
+                have += is->members[j].values[f] && !strcmp(is->members[j].values[f], v);
+            double share = (double)have / (double)is->nmembers;
+            size_t all = count_get(inc, sig->factors[f], v);
+            double baseline = inc->ncustomers ? (double)all / (double)inc->ncustomers : 1.0;
+            double lift = baseline > 0 ? share / baseline : 0;
+            if (have < 2 || lift <= 1.0)
+                continue;
+            int better = share > best_share ||
+                         (share == best_share && lift > best_lift) ||
+                         (share == best_share && lift == best_lift && out.factor_key &&
+                          !strcmp(out.factor_key, intern_str(&r->keys, sig->factors[f])) &&
+                          strcmp(v, out.factor_value) < 0);
+            if (better) {
+                best_share = share;
+                best_lift = lift;
+                out.factor_key = intern_str(&r->keys, sig->factors[f]);
+                out.factor_value = v;
+                out.factor_share = share;
+                out.factor_baseline = baseline;
+            }
+        }
+    }
+    if (sink->incident)
+        sink->incident(sink->ctx, &out);
+    free(names);
+}
+
+void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
+                     const struct rule_signal *sig, size_t s, const char *customer,
+                     const struct kvset *state, int64_t now)
+{
+    struct inc_signal *is = &inc->sig[s];
+    size_t nf = sig->nfactors;
+    struct inc_member m = {.customer = xstrdup(customer), .at = now};
+    m.values = xcalloc(nf + 1, sizeof *m.values);
+    for (size_t f = 0; f < nf; f++)
+        m.values[f] = state_text(state, sig->factors[f]);
+
+    if (is->members) {
+        /* An open incident: a new customer joins it; a returning one is active again. */
+        for (size_t i = 0; i < is->nmembers; i++) {
+            if (!strcmp(is->members[i].customer, customer)) {
+                if (is->members[i].resolved) {
+                    is->members[i].resolved = 0;
+                    is->nactive++;
+                }
+                member_free(&m, nf);
+                return;
+            }
+        }
+        is->members = xgrow(is->members, &is->capmembers, is->nmembers + 1, sizeof *is->members);
+        is->members[is->nmembers++] = m;
+        is->nactive++;
+        emit(inc, sink, sig, s, "customer_added", now);
+        return;
+    }
+
+    /* Keep the firings inside the window, one per customer (the latest). */
+    size_t keep = 0;
+    for (size_t i = 0; i < is->nrecent; i++) {
+        struct inc_member *r = &is->recent[i];
+        if (r->at <= now - sig->window || !strcmp(r->customer, customer))
+            member_free(r, nf);
+        else
+            is->recent[keep++] = *r;
+    }
+    is->nrecent = keep;
+    is->recent = xgrow(is->recent, &is->caprecent, is->nrecent + 1, sizeof *is->recent);
+    is->recent[is->nrecent++] = m;
+    if (is->nrecent < sig->min_customers)
+        return;
+
+    /* Enough customers: open the incident with every recent firing as a member. */
+    is->id = ++inc->opened;
+    is->opened_at = now;
+    is->nmembers = 0;
+    is->members = xgrow(is->members, &is->capmembers, is->nrecent, sizeof *is->members);
+    for (size_t i = 0; i < is->nrecent; i++) {
+        member_copy(&is->members[is->nmembers++], &is->recent[i], nf);
+        member_free(&is->recent[i], nf);
+    }
+    is->nrecent = 0;
+    is->nactive = is->nmembers;
+    emit(inc, sink, sig, s, "opened", now);
+}
+
+void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
+                        const struct rule_signal *sig, size_t s, const char *customer,
+                        int64_t now)
+{
+    struct inc_signal *is = &inc->sig[s];
+    size_t nf = sig->nfactors;
+    /* A customer that recovers no longer counts toward opening an incident. */
+    for (size_t i = 0; i < is->nrecent; i++) {
+        if (!strcmp(is->recent[i].customer, customer)) {
+            member_free(&is->recent[i], nf);
+            memmove(&is->recent[i], &is->recent[i + 1], (is->nrecent - i - 1) * sizeof *is->recent);
+            is->nrecent--;
+            break;
+        }
+    }
+    if (!is->members)
+        return;
+    for (size_t i = 0; i < is->nmembers; i++) {
+        if (!strcmp(is->members[i].customer, customer) && !is->members[i].resolved) {
+            is->members[i].resolved = 1;
+            is->nactive--;
+        }
+    }
+    if (is->nactive)
+        return;
+    emit(inc, sink, sig, s, "resolved", now);
+    for (size_t i = 0; i < is->nmembers; i++)
+        member_free(&is->members[i], nf);
+    free(is->members);
+    is->members = NULL;
+    is->nmembers = is->capmembers = 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * incident.h -- engine-private: systemic incidents (one signal firing for
+ * N+ customers within a window) and the common factor they share.
+ *
+ * Baseline shares ("how common is carrier=X among all customers") are kept
+ * incrementally: the engine reports each customer's factor values before and
+ * after every state change, so naming a factor never scans all customers.
+ */
+#ifndef FW_ENGINE_INCIDENT_H
+#define FW_ENGINE_INCIDENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/state.h"
+#include "rules/rules.h"
+#include "util/map.h"
+
+struct inc_member {
+    char *customer;
+    int64_t at;
+    char **values; /* per factor of the signal: the customer's value as text, or NULL */
+    int resolved;
+};
+
+struct inc_signal {
+    struct inc_member *recent; /* firings within the window, oldest first */
+    size_t nrecent, caprecent;
+    struct inc_member *members; /* the open incident's customers; NULL when none is open */
+    size_t nmembers, capmembers;
+    size_t nactive;
+    uint64_t id;
+    int64_t opened_at;
+};
+
+struct incidents {
+    const struct rules *rules;
+    struct inc_signal *sig; /* per signal index */
+    uint32_t *factor_keys;  /* union of all signals' factor keys */
+    size_t nfactor_keys;
+    char **snapshot;            /* per factor key: value before the current change */
+    struct strmap counts;       /* "<key id>=<value>" -> customers with it (as uintptr) */
+    size_t ncustomers;
+    uint64_t opened;
+};
+
+void incidents_init(struct incidents *inc, const struct rules *r);
+void incidents_cleanup(struct incidents *inc);
+void incidents_customer_added(struct incidents *inc);
+void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
+void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
+
+/* A systemic signal fired / resolved for a customer; may emit through the sink. */
+void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
+                     const struct rule_signal *sig, size_t s, const char *customer,
+                     const struct kvset *state, int64_t now);
+void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
+                        const struct rule_signal *sig, size_t s, const char *customer,
+                        int64_t now);
+
+#endif

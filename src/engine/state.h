@@ -1,0 +1,78 @@
+/*
+ * state.h -- engine-private: the per-customer journey state and the
+ * operations on it (engine module only).
+ *
+ * A customer holds small sorted-by-id arrays rather than hash maps: a
+ * journey has a handful of keys, so a linear scan of a few cache lines
+ * beats hashing and keeps the footprint small.
+ */
+#ifndef FW_ENGINE_STATE_H
+#define FW_ENGINE_STATE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "engine/tw.h"
+#include "expr/expr.h"
+
+/* One state key's value; strings and lists are owned by the entry. */
+struct kv {
+    uint32_t key;  /* id in rules->keys (or rules->globals for global state) */
+    int64_t since; /* event time at which the value was taken */
+    struct value v;
+};
+
+struct last_seen {
+    uint32_t type;
+    int64_t at;
+};
+
+/* Event times of one class, ascending, pruned to the class's longest window. */
+struct window {
+    uint32_t cls;
+    uint32_t n, cap;
+    int64_t *times;
+};
+
+struct open_entity {
+    uint32_t entity;
+    char *id;
+};
+
+struct kvset {
+    struct kv *items;
+    uint32_t n, cap;
+};
+
+struct customer {
+    struct tw_entry timer; /* first: the wheel hands back this pointer */
+    char *key;             /* the subject */
+    struct kvset state;
+    struct last_seen *last;
+    uint32_t nlast, lastcap;
+    struct window *win;
+    uint32_t nwin;
+    struct open_entity *open;
+    uint32_t nopen, opencap;
+    int64_t *fired_at; /* per signal: episode start, FW_TIME_NONE when not firing */
+};
+
+/* Deep copy / free of values held in state. */
+void value__copy(struct value *dst, const struct value *src);
+void value__free(struct value *v);
+/* Equality of two stored values (same type and contents). */
+int value__equal(const struct value *a, const struct value *b);
+/* A JSON scalar or list of scalars as a value; -1 for objects and nested lists. */
+int value__from_json(json_t *j, struct value *out);
+/* Append a value as JSON. */
+struct buf;
+void value__json(const struct value *v, struct buf *out);
+
+struct kv *kvset__find(const struct kvset *s, uint32_t key);
+/* Set key to a copy of v at time t; returns 1 when the value changed. Old value passed out via *old (owned by caller, VAL_NULL if none) when old != NULL. */
+int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old);
+/* Remove a key; its value is moved to *old (caller frees) when old != NULL. */
+int kvset__remove(struct kvset *s, uint32_t key, struct value *old);
+void kvset__cleanup(struct kvset *s);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * routes.c -- the API's handlers and its route table (see docs/openapi.yaml).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "http/http_int.h"
+#include "ingest/ingest.h"
+#include "util/fwtime.h"
+#include "util/log.h"
+#include "util/util.h"
+
+/* ---- read-only connection pool ---- */
+
+void http__readers_init(struct readers *rd, const char *path)
+{
+    memset(rd, 0, sizeof *rd);
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    rd->path = xstrdup(path);
+}
+
+void http__readers_cleanup(struct readers *rd)
+{
+    for (size_t i = 0; i < rd->nidle; i++)
+        store_close(rd->idle[i]);
+    free(rd->path);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->cv);
+}
+
+struct store *http__reader_acquire(struct readers *rd)
+{
+    pthread_mutex_lock(&rd->mu);
+    while (!rd->nidle && rd->open >= HTTP_READERS)
+        pthread_cond_wait(&rd->cv, &rd->mu);
+    if (rd->nidle) {
+        struct store *s = rd->idle[--rd->nidle];
+        pthread_mutex_unlock(&rd->mu);
+        return s;
+    }
+    rd->open++;
+    pthread_mutex_unlock(&rd->mu);
+    struct store *s = NULL;
+    char err[256];
+    if (store_open(rd->path, 1, &s, err, sizeof err)) {
+        log_error("read connection: %s", err);
+        pthread_mutex_lock(&rd->mu);
+        rd->open--;
+        pthread_cond_signal(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        return NULL;
+    }
+    return s;
+}
+
+void http__reader_release(struct readers *rd, struct store *s)
+{
+    pthread_mutex_lock(&rd->mu);
+    rd->idle[rd->nidle++] = s;
+    pthread_cond_signal(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+/* ---- helpers ---- */
+
+/* Parse an optional RFC 3339 query parameter; 400 and -1 when malformed. */
+static int query_time(struct req *r, const char *name, int64_t *out)
+{
+    const char *v = http_query(r, name);
+    *out = FW_TIME_NONE;
+    if (!v)
+        return 0;
+    if (fw_time_parse(v, strlen(v), out)) {
+        http_error(r, 400, "query parameter %s: '%s' is not an RFC 3339 time with offset", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int query_int(struct req *r, const char *name, long lo, long hi, long dflt, long *out)
+{
+    const char *v = http_query(r, name);
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        http_error(r, 400, "query parameter %s must be an integer from %ld to %ld", name, lo, hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int query_enum(struct req *r, const char *name, const char *const *allowed,
+                      const char **out)
+{
+    const char *v = http_query(r, name);
+    *out = v;
+    if (!v)
+        return 0;
+    for (size_t i = 0; allowed[i]; i++)
+        if (!strcmp(v, allowed[i]))
+            return 0;
+    http_error(r, 400, "query parameter %s: unknown value '%s'", name, v);
+    return -1;
+}
+
+/* ---- POST /v1/events ---- */
+
+static void post_events(struct req *r)
+{
+    const char *ct = http_header(r, "Content-Type");
+    static const char *const types[] = {"application/json", "application/cloudevents+json",
+                                        "application/cloudevents-batch+json",
+                                        "application/x-ndjson", "application/ndjson", NULL};
+    if (ct) {
+        int ok = 0;
+        for (size_t i = 0; types[i] && !ok; i++)
+            ok = strncmp(ct, types[i], strlen(types[i])) == 0;
+        if (!ok) {
+            http_error(r, 415, "Content-Type %s is not accepted; send application/json, "
+                               "application/cloudevents+json or application/x-ndjson", ct);
+            return;
+        }
+    }
+    struct ingest_limits lim = ingest_default_limits;
+    lim.max_body = r->env->cfg->max_body;
+    lim.max_events = r->env->cfg->max_events;
+    struct ingest_globals globals = {.ctx = (void *)pipeline_rules(r->env->pipeline),
+                                     .is_global = rules_is_global};
+    struct ingest_batch batch;
+    memset(&batch, 0, sizeof batch);
+    int rc = ingest_parse(r->body, r->body_len, &lim, &globals, &batch);
+    if (rc) {
+        pipeline_note_rejected(r->env->pipeline, batch.nerrors ? batch.nerrors : 1);
+        struct buf *o = &r->out;
+        buf_reset(o);
+        buf_printf(o, "{\"error\":\"%s\",\"status\":%d,\"errors\":[",
+                   rc == FW_ETOOBIG ? "request too large" : "invalid events; nothing was stored",
+                   rc == FW_ETOOBIG ? 413 : 400);
+        for (size_t i = 0; i < batch.nerrors; i++) {
+            const struct ingest_error *e = &batch.errors[i];
+            buf_puts(o, i ? ",{\"where\":" : "{\"where\":");
+            buf_json_str(o, e->where, strlen(e->where));
+            buf_puts(o, ",\"field\":");
+            buf_json_str(o, e->field, strlen(e->field));
+            buf_puts(o, ",\"message\":");
+            buf_json_str(o, e->msg, strlen(e->msg));
+            buf_putc(o, '}');
+        }
+        buf_puts(o, "]}");
+        http_reply_json(r, rc == FW_ETOOBIG ? 413 : 400, o);
+        ingest_batch_cleanup(&batch);
+        return;
+    }
+    enum ingest_outcome *outcomes = xcalloc(batch.n + 1, sizeof *outcomes);
+    rc = pipeline_ingest(r->env->pipeline, &batch, outcomes);
+    if (rc) {
+        http_error(r, 503, "the events could not be stored; nothing was kept, retry later");
+    } else {
+        size_t acc = 0, dup = 0;
+        for (size_t i = 0; i < batch.n; i++)
+            outcomes[i] == OUTCOME_DUPLICATE ? dup++ : acc++;
+        struct buf *o = &r->out;
+        buf_reset(o);
+        buf_printf(o, "{\"accepted\":%zu,\"duplicates\":%zu,\"results\":[", acc, dup);
+        for (size_t i = 0; i < batch.n; i++) {
+            buf_puts(o, i ? ",{\"id\":" : "{\"id\":");
+            buf_json_str(o, batch.events[i].id, strlen(batch.events[i].id));
+            buf_printf(o, ",\"status\":\"%s\"}",
+                       outcomes[i] == OUTCOME_DUPLICATE ? "duplicate" : "accepted");
+        }
+        buf_puts(o, "]}");
+        http_reply_json(r, 200, o);
+    }
+    free(outcomes);
+    ingest_batch_cleanup(&batch);
+}
+
+/* ---- GET /v1/customers/{id} ---- */
+
+struct customer_view {
+    const char *id;
+    struct buf *out;
+    int rc;
+};
+
+static void customer_view(void *ctx, const struct engine *e)
+{
+    struct customer_view *v = ctx;
+    v->rc = engine_customer_json(e, v->id, v->out);
+}
+
+static void get_customer(struct req *r)
+{
+    const char *id = r->tail;
+    if (!*id || strchr(id, '/')) {
+        http_error(r, 404, "no such endpoint: %s", r->path);
+        return;
+    }
+    struct buf view;
+    buf_init(&view, 0);
+    struct customer_view v = {.id = id, .out = &view};
+    pipeline_with_engine(r->env->pipeline, customer_view, &v);
+    if (v.rc) {
+        buf_cleanup(&view);
+        http_error(r, 404, "unknown customer '%s'", id);
+        return;
+    }
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        buf_cleanup(&view);
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    /* Splice the timeline into the engine's object: drop its closing brace. */
+    view.data[--view.len] = '\0';
+    buf_puts(&view, ",\"timeline\":");
+    int rc = store_timeline_json(s, id, 50, &view);
+    http__reader_release(&r->env->readers, s);
+    buf_putc(&view, '}');
+    if (rc)
+        http_error(r, 500, "could not read the timeline");
+    else
+        http_reply_json(r, 200, &view);
+    buf_cleanup(&view);
+}
+
+/* ---- GET /v1/detections, /v1/incidents ---- */
+
+static void get_detections(struct req *r)
+{
+    static const char *const states[] = {"firing", "resolved", NULL};
+    static const char *const sevs[] = {"CRITICAL", "HIGH", "MEDIUM", "LOW", NULL};
+    struct detection_query q = {0};
+    long limit, after;
+    if (query_enum(r, "state", states, &q.state) || query_enum(r, "severity", sevs, &q.severity) ||
+        query_time(r, "from", &q.from) || query_time(r, "to", &q.to) ||
+        query_int(r, "limit", 1, 1000, 100, &limit) ||
+        query_int(r, "cursor", 0, 0x7fffffffffffffffL, 0, &after))
+        return;
+    q.signal = http_query(r, "signal");
+    q.customer = http_query(r, "customer");
+    if (q.signal && !rules_signal(pipeline_rules(r->env->pipeline), q.signal)) {
+        http_error(r, 400, "query parameter signal: unknown signal '%s'", q.signal);
+        return;
+    }
+    q.limit = (int)limit;
+    q.after = after;
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_detections_json(s, &q, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc)
+        http_error(r, 500, "could not read detections");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+static void get_incidents(struct req *r)
+{
+    static const char *const states[] = {"open", "resolved", NULL};
+    const char *state;
+    long limit, after;
+    if (query_enum(r, "state", states, &state) || query_int(r, "limit", 1, 1000, 100, &limit) ||
+        query_int(r, "cursor", 0, 0x7fffffffffffffffL, 0, &after))
+        return;
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_incidents_json(s, state, after, (int)limit, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc)
+        http_error(r, 500, "could not read incidents");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+/* ---- the clock ---- */
+
+struct clock_view {
+    int64_t now;
+    size_t pending;
+};
+
+static void clock_read(void *ctx, const struct engine *e)
+{
+    struct clock_view *v = ctx;
+    v->now = engine_now(e);
+    v->pending = engine_pending_timers(e);
+}
+
+static void reply_clock(struct req *r)
+{
+    struct clock_view v;
+    pipeline_with_engine(r->env->pipeline, clock_read, &v);
+    buf_reset(&r->out);
+    buf_printf(&r->out, "{\"virtual\":%s,\"now\":", pipeline_virtual(r->env->pipeline) ? "true" : "false");
+    buf_json_time(&r->out, v.now);
+    buf_printf(&r->out, ",\"pending_wakeups\":%zu}", v.pending);
+    http_reply_json(r, 200, &r->out);
+}
+
+static void post_clock(struct req *r)
+{
+    if (!pipeline_virtual(r->env->pipeline)) {
+        http_error(r, 409, "the clock can only be set when the server runs with --virtual-clock");
+        return;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &jerr);
+    if (!j) {
+        http_error(r, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                   jerr.text);
+        return;
+    }
+    json_t *nowj = json_object_get(j, "now");
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (strcmp(k, "now")) {
+            http_error(r, 400, "unknown field '%s' (expected only \"now\")", k);
+            json_decref(j);
+            return;
+        }
+    }
+    int64_t t;
+    if (!json_is_string(nowj) ||
+        fw_time_parse(json_string_value(nowj), json_string_length(nowj), &t)) {
+        http_error(r, 400, "now: expected an RFC 3339 time with offset");
+        json_decref(j);
+        return;
+    }
+    json_decref(j);
+    int rc = pipeline_set_clock(r->env->pipeline, t);
+    if (rc == FW_EINVAL)
+        http_error(r, 409, "the clock cannot move backwards");
+    else if (rc)
+        http_error(r, 503, "the clock change could not be stored");
+    else
+        reply_clock(r);
+}
+
+/* ---- health and metrics ---- */
+
+static void get_healthz(struct req *r)
+{
+    http_reply(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static void get_readyz(struct req *r)
+{
+    if (__atomic_load_n(&r->env->ready, __ATOMIC_ACQUIRE))
+        http_reply(r, 200, "application/json", "{\"status\":\"ready\"}", 18);
+    else
+        http_error(r, 503, "recovering");
+}
+
+struct metrics_view {
+    struct buf *out;
+    const struct rules *rules;
+};
+
+static void metrics_engine(void *ctx, const struct engine *e)
+{
+    struct buf *o = ((struct metrics_view *)ctx)->out;
+    const struct rules *r = ((struct metrics_view *)ctx)->rules;
+    const struct engine_stats *st = engine_stats(e);
+    buf_puts(o, "# HELP forewarn_detections_total Detection episodes by signal, severity and transition.\n"
+                "# TYPE forewarn_detections_total counter\n");
+    for (size_t s = 0; r && s < r->nsignals; s++) {
+        const char *sev = severity_name(r->signals[s].severity);
+        buf_printf(o,
+                   "forewarn_detections_total{signal=\"%s\",severity=\"%s\",state=\"firing\"} %llu\n"
+                   "forewarn_detections_total{signal=\"%s\",severity=\"%s\",state=\"resolved\"} %llu\n",
+                   r->signals[s].id, sev, (unsigned long long)st->fired[s], r->signals[s].id, sev,
+                   (unsigned long long)st->resolved[s]);
+    }
+    buf_printf(o,
+               "# HELP forewarn_pending_timers Armed wake-ups.\n"
+               "# TYPE forewarn_pending_timers gauge\nforewarn_pending_timers %zu\n"
+               "# HELP forewarn_customers Customers with state.\n"
+               "# TYPE forewarn_customers gauge\nforewarn_customers %zu\n"
+               "# HELP forewarn_incidents_total Incidents opened.\n"
+               "# TYPE forewarn_incidents_total counter\nforewarn_incidents_total %llu\n"
+               "# HELP forewarn_evaluations_total Condition evaluations.\n"
+               "# TYPE forewarn_evaluations_total counter\nforewarn_evaluations_total %llu\n"
+               "# HELP forewarn_wakeups_total Timer wake-ups processed.\n"
+               "# TYPE forewarn_wakeups_total counter\nforewarn_wakeups_total %llu\n",
+               engine_pending_timers(e), engine_customer_count(e),
+               (unsigned long long)st->incidents, (unsigned long long)st->evaluations,
+               (unsigned long long)st->wakeups);
+}
+
+static void get_metrics(struct req *r)
+{
+    struct pipeline_metrics m;
+    pipeline_metrics(r->env->pipeline, &m);
+    struct buf *o = &r->out;
+    buf_reset(o);
+    buf_printf(o,
+               "# HELP forewarn_events_accepted_total Events stored and applied.\n"
+               "# TYPE forewarn_events_accepted_total counter\nforewarn_events_accepted_total %llu\n"
+               "# HELP forewarn_events_duplicate_total Events ignored because their id was seen.\n"
+               "# TYPE forewarn_events_duplicate_total counter\nforewarn_events_duplicate_total %llu\n"
+               "# HELP forewarn_events_rejected_total Events refused by validation.\n"
+               "# TYPE forewarn_events_rejected_total counter\nforewarn_events_rejected_total %llu\n"
+               "# HELP forewarn_commits_total Group commits.\n"
+               "# TYPE forewarn_commits_total counter\nforewarn_commits_total %llu\n"
+               "# HELP forewarn_commit_failures_total Failed group commits.\n"
+               "# TYPE forewarn_commit_failures_total counter\nforewarn_commit_failures_total %llu\n",
+               (unsigned long long)m.accepted, (unsigned long long)m.duplicates,
+               (unsigned long long)m.rejected, (unsigned long long)m.commits,
+               (unsigned long long)m.commit_failures);
+    buf_puts(o, "# HELP forewarn_evaluation_seconds Time to apply one event and evaluate its signals.\n"
+                "# TYPE forewarn_evaluation_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t b = 0; b < PIPELINE_LAT_BUCKETS; b++) {
+        cum += m.lat_count[b];
+        buf_printf(o, "forewarn_evaluation_seconds_bucket{le=\"%g\"} %llu\n", pipeline_lat_bounds[b],
+                   (unsigned long long)cum);
+    }
+    cum += m.lat_count[PIPELINE_LAT_BUCKETS];
+    buf_printf(o,
+               "forewarn_evaluation_seconds_bucket{le=\"+Inf\"} %llu\n"
+               "forewarn_evaluation_seconds_sum %.9f\nforewarn_evaluation_seconds_count %llu\n",
+               (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_n);
+    struct metrics_view v = {.out = o, .rules = pipeline_rules(r->env->pipeline)};
+    pipeline_with_engine(r->env->pipeline, metrics_engine, &v);
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4";
+}
+
+const struct route http_routes[] = {
+    {.method = "POST", .path = "/v1/events", .handler = post_events},
+    {.method = "GET", .path = "/v1/customers/", .prefix = 1, .handler = get_customer},
+    {.method = "GET", .path = "/v1/detections", .handler = get_detections},
+    {.method = "GET", .path = "/v1/incidents", .handler = get_incidents},
+    {.method = "GET", .path = "/v1/admin/clock", .handler = reply_clock},
+    {.method = "POST", .path = "/v1/admin/clock", .handler = post_clock},
+    {.method = "GET", .path = "/healthz", .public = 1, .handler = get_healthz},
+    {.method = "GET", .path = "/readyz", .public = 1, .handler = get_readyz},
+    {.method = "GET", .path = "/metrics", .public = 1, .handler = get_metrics},
+    {0},
+};

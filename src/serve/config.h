@@ -1,0 +1,42 @@
+/*
+ * config.h -- server configuration: embedded defaults, then a YAML file
+ * (--config), then command-line flags, each overriding the one before.
+ * Secrets (the API token) come from a file or the environment, never from
+ * the command line, where they would show in `ps`.
+ */
+#ifndef FW_CONFIG_H
+#define FW_CONFIG_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+struct config {
+    char *listen_addr;     /* "127.0.0.1" */
+    unsigned listen_port;  /* 8080; 0 picks a free port (printed at start) */
+    char *database;        /* "forewarn.db" */
+    char **rules;          /* rule pack files; none: the built-in telecom pack */
+    size_t nrules;
+    char *api_token;       /* NULL: no authentication */
+    int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */
+    size_t max_body;       /* bytes per request body */
+    size_t max_events;     /* events per request */
+    unsigned http_threads; /* unused with thread-per-connection; kept for the pool mode */
+    char *log_level;       /* debug, info, warn, error */
+    char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
+};
+
+/* Fill with the embedded defaults. */
+void config_init(struct config *c);
+void config_cleanup(struct config *c);
+/*
+ * Apply a YAML config file.  Unknown keys, wrong types and bad values are
+ * errors with file:line:col in diag; returns 0 or FW_EPARSE / FW_EIO.
+ */
+int config_load_file(struct config *c, const char *path, struct buf *diag);
+/* Apply FOREWARN_API_TOKEN / FOREWARN_API_TOKEN_FILE from the environment. */
+int config_load_env(struct config *c, struct buf *diag);
+/* Parse "host:port" or ":port" or "port". */
+int config_set_listen(struct config *c, const char *v);
+
+#endif

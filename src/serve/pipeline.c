@@ -1,0 +1,387 @@
+/*
+ * pipeline.c -- the engine thread and its group commit.  See pipeline.h.
+ *
+ * Locking: `mu` guards the work queue and the metrics; `engine_mu` guards
+ * the engine against readers.  The engine thread takes engine_mu for the
+ * whole of a group's processing; readers take it briefly.  Neither lock is
+ * held while another is awaited in the opposite order (mu is never taken
+ * while engine_mu is held, except for metrics updates, which are leaf work).
+ */
+#include "serve/pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/fwtime.h"
+#include "util/log.h"
+#include "util/util.h"
+
+const double pipeline_lat_bounds[PIPELINE_LAT_BUCKETS] = {
+    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+    0.0005,   0.001,   0.0025,   0.005,   0.01,   0.1,
+};
+
+enum work_kind { WORK_EVENTS, WORK_CLOCK };
+
+struct work {
+    enum work_kind kind;
+    const struct ingest_batch *batch;
+    enum ingest_outcome *outcomes;
+    int64_t clock;
+    int done, rc;
+    struct work *next;
+};
+
+struct pipeline {
+    struct rules *rules;
+    struct store *db;
+    struct engine *engine;
+    int virtual_clock;
+    int64_t last_applied; /* applied_at times never go backwards */
+    pthread_t thread;
+    pthread_mutex_t mu, engine_mu;
+    pthread_cond_t work_cv, done_cv;
+    struct work *head, *tail;
+    int stop;
+    int sink_failed; /* a store write from the sink failed in the current group */
+    struct pipeline_metrics m;
+};
+
+/* ---- the sink: detections and incidents go to the store in the open transaction ---- */
+
+static void sink_detection(void *ctx, const struct detection *d)
+{
+    struct pipeline *p = ctx;
+    if (store_detection(p->db, d))
+        p->sink_failed = 1;
+    log_debug("detection %s %s %s", d->signal->id, d->customer, d->firing ? "firing" : "resolved");
+}
+
+static void sink_incident(void *ctx, const struct incident *i)
+{
+    struct pipeline *p = ctx;
+    if (store_incident(p->db, i))
+        p->sink_failed = 1;
+}
+
+/* ---- recovery ---- */
+
+static int recover_one(void *ctx, const struct event *ev, int64_t applied_at)
+{
+    struct pipeline *p = ctx;
+    engine_advance(p->engine, applied_at);
+    engine_apply(p->engine, ev);
+    if (applied_at > p->last_applied)
+        p->last_applied = applied_at;
+    return p->sink_failed ? FW_EDB : 0;
+}
+
+/* The persisted virtual clock, or FW_TIME_NONE. */
+static int64_t stored_clock(struct pipeline *p)
+{
+    struct buf b;
+    int64_t t = FW_TIME_NONE;
+    buf_init(&b, 64);
+    if (store_meta_get(p->db, "virtual_clock", &b) == 0)
+        t = strtoll(b.data, NULL, 10);
+    buf_cleanup(&b);
+    return t;
+}
+
+static int save_clock(struct pipeline *p)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%" PRId64, engine_now(p->engine));
+    return store_meta_set(p->db, "virtual_clock", v);
+}
+
+/*
+ * (Re)build the engine from the journal: replay every event at its
+ * applied_at, then bring the clock to now, firing what fell due meanwhile.
+ * Detections and incidents are written idempotently, so the ones already
+ * stored are left as they are and only new transitions are added.
+ */
+static int rebuild(struct pipeline *p)
+{
+    struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident};
+    engine_free(p->engine);
+    /* The clock starts at the epoch and jumps to the first applied_at: jumps are cheap. */
+    p->engine = engine_new(p->rules, 0, &sink);
+    p->last_applied = FW_TIME_NONE;
+    p->sink_failed = 0;
+    int64_t started = fw_mono_ns();
+    size_t n = store_event_count(p->db);
+    int rc = store_begin(p->db);
+    if (!rc)
+        rc = store_events_scan(p->db, recover_one, p);
+    if (!rc) {
+        int64_t now;
+        if (p->virtual_clock) {
+            int64_t saved = stored_clock(p);
+            now = saved != FW_TIME_NONE ? saved : engine_now(p->engine);
+        } else {
+            now = fw_wall_now();
+            if (p->last_applied != FW_TIME_NONE && p->last_applied > now)
+                now = p->last_applied;
+        }
+        engine_advance(p->engine, now); /* wake-ups that fell due while we were down */
+        if (p->virtual_clock)
+            rc = save_clock(p);
+    }
+    if (!rc && p->sink_failed)
+        rc = FW_EDB;
+    if (!rc)
+        rc = store_commit(p->db);
+    if (rc) {
+        store_rollback(p->db);
+        log_error("recovery failed: %s", store_errmsg(p->db));
+        return rc;
+    }
+    log_info("recovered %zu events, %zu customers, %zu pending wake-ups in %.3f s", n,
+             engine_customer_count(p->engine), engine_pending_timers(p->engine),
+             (double)(fw_mono_ns() - started) / 1e9);
+    return 0;
+}
+
+/* ---- the engine thread ---- */
+
+static void observe_latency(struct pipeline *p, double secs)
+{
+    size_t b = 0;
+    while (b < PIPELINE_LAT_BUCKETS && secs > pipeline_lat_bounds[b])
+        b++;
+    p->m.lat_count[b]++;
+    p->m.lat_sum += secs;
+    p->m.lat_n++;
+}
+
+/* Apply one group of work inside one transaction. Returns 0 or FW_EDB. */
+static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
+{
+    int rc = store_begin(p->db);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->engine_mu);
+    p->sink_failed = 0;
+    int64_t now = p->virtual_clock ? engine_now(p->engine) : fw_wall_now();
+    if (!p->virtual_clock) {
+        if (p->last_applied != FW_TIME_NONE && now < p->last_applied)
+            now = p->last_applied; /* the wall clock stepped back: hold time still */
+        engine_advance(p->engine, now);
+    }
+    for (struct work *w = group; w && !rc; w = w->next) {
+        if (w->kind == WORK_CLOCK) {
+            engine_advance(p->engine, w->clock);
+            continue;
+        }
+        for (size_t i = 0; i < w->batch->n && !rc; i++) {
+            const struct event *ev = &w->batch->events[i];
+            int64_t at = now;
+            if (p->virtual_clock && ev->time > engine_now(p->engine))
+                at = ev->time; /* the virtual clock follows event time, as in replay */
+            else if (p->virtual_clock)
+                at = engine_now(p->engine);
+            int dup = 0;
+            rc = store_event_append(p->db, ev, at, &dup);
+            if (rc)
+                break;
+            if (w->outcomes)
+                w->outcomes[i] = dup ? OUTCOME_DUPLICATE : OUTCOME_ACCEPTED;
+            if (dup) {
+                (*dups)++;
+                continue;
+            }
+            int64_t t0 = fw_mono_ns();
+            engine_advance(p->engine, at);
+            engine_apply(p->engine, ev);
+            observe_latency(p, (double)(fw_mono_ns() - t0) / 1e9);
+            p->last_applied = at;
+            (*accepted)++;
+        }
+    }
+    if (!rc && p->virtual_clock)
+        rc = save_clock(p);
+    if (!rc && p->sink_failed)
+        rc = FW_EDB;
+    if (!rc)
+        rc = store_commit(p->db);
+    if (rc) {
+        log_error("transaction failed (%s); rebuilding the engine from the journal",
+                  store_errmsg(p->db));
+        store_rollback(p->db);
+        rebuild(p);
+    }
+    pthread_mutex_unlock(&p->engine_mu);
+    return rc;
+}
+
+static void *engine_thread(void *arg)
+{
+    struct pipeline *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stop) {
+            int64_t next = FW_TIME_MAX;
+            if (!p->virtual_clock) {
+                pthread_mutex_lock(&p->engine_mu);
+                next = engine_next_wakeup(p->engine);
+                pthread_mutex_unlock(&p->engine_mu);
+            }
+            if (next == FW_TIME_MAX) {
+                pthread_cond_wait(&p->work_cv, &p->mu);
+                continue;
+            }
+            if (next <= fw_wall_now())
+                break; /* a wake-up is due: process an empty group */
+            struct timespec ts = {.tv_sec = (time_t)(next / 1000),
+                                  .tv_nsec = (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&p->work_cv, &p->mu, &ts); /* CLOCK_REALTIME */
+        }
+        if (p->stop && !p->head)
+            break;
+        struct work *group = p->head;
+        p->head = p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+
+        size_t accepted = 0, dups = 0;
+        int rc = process(p, group, &accepted, &dups);
+
+        pthread_mutex_lock(&p->mu);
+        if (rc) {
+            p->m.commit_failures++;
+        } else {
+            p->m.commits++;
+            p->m.accepted += accepted;
+            p->m.duplicates += dups;
+        }
+        for (struct work *w = group; w;) {
+            struct work *next = w->next;
+            w->rc = rc;
+            w->done = 1;
+            w = next; /* w belongs to its submitter, who may free it once done is seen */
+        }
+        pthread_cond_broadcast(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int submit(struct pipeline *p, struct work *w)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        return FW_ESTATE;
+    }
+    w->next = NULL;
+    if (p->tail)
+        p->tail->next = w;
+    else
+        p->head = w;
+    p->tail = w;
+    pthread_cond_signal(&p->work_cv);
+    while (!w->done)
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return w->rc;
+}
+
+int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
+                    enum ingest_outcome *outcomes)
+{
+    struct work w = {.kind = WORK_EVENTS, .batch = batch, .outcomes = outcomes};
+    return submit(p, &w);
+}
+
+int pipeline_set_clock(struct pipeline *p, int64_t t)
+{
+    if (!p->virtual_clock)
+        return FW_ESTATE;
+    pthread_mutex_lock(&p->engine_mu);
+    int64_t now = engine_now(p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
+    if (t < now)
+        return FW_EINVAL;
+    struct work w = {.kind = WORK_CLOCK, .clock = t};
+    return submit(p, &w);
+}
+
+int pipeline_virtual(const struct pipeline *p)
+{
+    return p->virtual_clock;
+}
+
+void pipeline_note_rejected(struct pipeline *p, size_t n)
+{
+    pthread_mutex_lock(&p->mu);
+    p->m.rejected += n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pipeline_with_engine(struct pipeline *p, void (*fn)(void *ctx, const struct engine *e),
+                          void *ctx)
+{
+    pthread_mutex_lock(&p->engine_mu);
+    fn(ctx, p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
+}
+
+void pipeline_metrics(struct pipeline *p, struct pipeline_metrics *out)
+{
+    pthread_mutex_lock(&p->mu);
+    *out = p->m;
+    pthread_mutex_unlock(&p->mu);
+}
+
+const struct rules *pipeline_rules(const struct pipeline *p)
+{
+    return p->rules;
+}
+
+int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
+                   int virtual_clock)
+{
+    struct pipeline *p = xcalloc(1, sizeof *p);
+    p->rules = rules;
+    p->db = writer;
+    p->virtual_clock = virtual_clock;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->engine_mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    int rc = rebuild(p);
+    if (rc) {
+        pipeline_stop(p);
+        return rc;
+    }
+    if (pthread_create(&p->thread, NULL, engine_thread, p)) {
+        log_error("cannot start the engine thread: %s", strerror(errno));
+        pipeline_stop(p);
+        return FW_ESTATE;
+    }
+    *out = p;
+    return 0;
+}
+
+void pipeline_stop(struct pipeline *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    int running = p->thread != 0;
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    if (running)
+        pthread_join(p->thread, NULL);
+    engine_free(p->engine);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->engine_mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    free(p);
+}

@@ -1,0 +1,89 @@
+/*
+ * pipeline.h -- the server's engine thread: group commit of ingested
+ * events, their evaluation, durable detections, wake-ups on the clock.
+ *
+ * HTTP threads validate a body, then hand the batch to the pipeline and
+ * wait.  The engine thread takes every batch waiting at that moment, and in
+ * ONE transaction appends the events to the journal (duplicates skipped),
+ * applies them to the engine and records the detections and incidents they
+ * cause; only after COMMIT returns are the waiting requests answered.  So an
+ * acknowledged event is on disk, and many concurrent requests share one
+ * fsync.  If a transaction fails the engine is rebuilt from the journal
+ * (the same recovery as at start-up) and the requests get an error.
+ *
+ * Time: with the wall clock, an event is applied at the wall time of its
+ * group (its `applied_at`, stored in the journal), and the thread sleeps
+ * until the next wake-up is due.  With the virtual clock (tests) time moves
+ * only with event time and POST /v1/admin/clock, like replay.  Recovery
+ * replays the journal at the stored applied_at times, so the engine's state
+ * after a restart equals the state before it, and detections re-derived
+ * from it match the stored ones row for row.
+ */
+#ifndef FW_PIPELINE_H
+#define FW_PIPELINE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "rules/rules.h"
+#include "store/store.h"
+
+/* Evaluation latency histogram buckets (upper bounds, seconds). */
+#define PIPELINE_LAT_BUCKETS 12
+extern const double pipeline_lat_bounds[PIPELINE_LAT_BUCKETS];
+
+struct pipeline_metrics {
+    uint64_t accepted, duplicates, rejected; /* events */
+    uint64_t commits, commit_failures;
+    uint64_t lat_count[PIPELINE_LAT_BUCKETS + 1]; /* per bucket; last is +Inf */
+    double lat_sum;                               /* seconds */
+    uint64_t lat_n;
+};
+
+struct pipeline;
+
+/*
+ * Open the engine over `rules` and recover it from the store's journal.
+ * virtual_clock selects the clock.  Returns 0 or an error with a reason
+ * logged.  The store is owned by the pipeline's thread from now on.
+ */
+int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
+                   int virtual_clock);
+/* Stop the thread (finishing queued work) and free everything but the store. */
+void pipeline_stop(struct pipeline *p);
+
+/* Per-event outcome of a submitted batch. */
+enum ingest_outcome { OUTCOME_ACCEPTED, OUTCOME_DUPLICATE };
+
+/*
+ * Append, apply and commit a validated batch; blocks until durable.
+ * outcomes (may be NULL) receives batch->n entries.  Returns 0, or FW_EDB
+ * when the transaction failed (nothing of the batch was kept).
+ */
+int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
+                    enum ingest_outcome *outcomes);
+
+/*
+ * Virtual clock only: advance to t, firing what falls due, durably.
+ * FW_ESTATE without a virtual clock; FW_EINVAL when t is before now.
+ */
+int pipeline_set_clock(struct pipeline *p, int64_t t);
+int pipeline_virtual(const struct pipeline *p);
+
+/* Count events refused by validation (for /metrics). */
+void pipeline_note_rejected(struct pipeline *p, size_t n);
+
+/*
+ * Run fn with the engine locked against the engine thread (for reads:
+ * customer views, metrics).  fn must not keep pointers into the engine.
+ */
+void pipeline_with_engine(struct pipeline *p, void (*fn)(void *ctx, const struct engine *e),
+                          void *ctx);
+/* A copy of the counters. */
+void pipeline_metrics(struct pipeline *p, struct pipeline_metrics *out);
+const struct rules *pipeline_rules(const struct pipeline *p);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * serve.c -- the `serve` subcommand.  Start-up order: configuration (file,
+ * then environment, then flags), rules, database, recovery of the engine
+ * from the journal, then the listener; /readyz turns ready last.  Fatal
+ * errors are only possible here, before anything is served.
+ */
+#include "serve/serve.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/http.h"
+#include "rules/rules.h"
+#include "serve/config.h"
+#include "serve/pipeline.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: forewarn serve [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
+            "                      [--rules FILE]... [--virtual-clock] [--ready-file FILE]\n"
+            "The API token comes from the config file (api_token_file) or the environment\n"
+            "(FOREWARN_API_TOKEN, FOREWARN_API_TOKEN_FILE), never from the command line.\n");
+    return 2;
+}
+
+int serve_main(int argc, char **argv)
+{
+    struct config cfg;
+    struct buf diag;
+    struct rules rules;
+    struct store *db = NULL;
+    struct pipeline *p = NULL;
+    struct http_server *http = NULL;
+    int rc = 1;
+    config_init(&cfg);
+    buf_init(&diag, 0);
+    rules_init(&rules);
+
+    /* The config file first, so flags override it wherever they appear. */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                rc = usage();
+                goto out;
+            }
+            if (config_load_file(&cfg, argv[i + 1], &diag))
+                goto fail;
+        }
+    if (config_load_env(&cfg, &diag))
+        goto fail;
+    int flag_rules = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--config") && v) {
+            i++;
+        } else if (!strcmp(a, "--listen") && v) {
+            if (config_set_listen(&cfg, v)) {
+                fprintf(stderr, "serve: --listen %s: expected HOST:PORT\n", v);
+                goto out;
+            }
+            i++;
+        } else if (!strcmp(a, "--db") && v) {
+            free(cfg.database);
+            cfg.database = xstrdup(v);
+            i++;
+        } else if (!strcmp(a, "--rules") && v) {
+            if (!flag_rules) { /* flags replace the config file's list */
+                for (size_t k = 0; k < cfg.nrules; k++)
+                    free(cfg.rules[k]);
+                cfg.nrules = 0;
+                flag_rules = 1;
+            }
+            cfg.rules = xrealloc(cfg.rules, (cfg.nrules + 1) * sizeof *cfg.rules);
+            cfg.rules[cfg.nrules++] = xstrdup(v);
+            i++;
+        } else if (!strcmp(a, "--virtual-clock")) {
+            cfg.virtual_clock = 1;
+        } else if (!strcmp(a, "--ready-file") && v) {
+            free(cfg.ready_file);
+            cfg.ready_file = xstrdup(v);
+            i++;
+        } else if (!strcmp(a, "--api-token") || !strncmp(a, "--api-token=", 12)) {
+            fprintf(stderr, "serve: the API token is never taken from the command line; use "
+                            "FOREWARN_API_TOKEN or api_token_file\n");
+            goto out;
+        } else {
+            rc = usage();
+            goto out;
+        }
+    }
+    log_set_level(!strcmp(cfg.log_level, "debug")  ? LOG_DEBUG
+                  : !strcmp(cfg.log_level, "warn") ? LOG_WARN
+                  : !strcmp(cfg.log_level, "error") ? LOG_ERROR
+                                                    : LOG_INFO);
+
+    if (cfg.nrules == 0)
+        rules_add_builtin(&rules);
+    for (size_t i = 0; i < cfg.nrules; i++)
+        rules_add_file(&rules, cfg.rules[i]);
+    if (rules_finish(&rules)) {
+        fputs(rules.diag.data ? rules.diag.data : "", stderr);
+        goto out;
+    }
+
+    char err[512];
+    if (store_open(cfg.database, 0, &db, err, sizeof err)) {
+        fprintf(stderr, "serve: %s\n", err);
+        goto out;
+    }
+    if (pipeline_start(&p, &rules, db, cfg.virtual_clock))
+        goto out;
+    if (http_start(&http, &cfg, p))
+        goto out;
+    http_set_ready(http, 1);
+    log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
+             http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
+             cfg.api_token ? ", bearer token required" : "");
+    if (cfg.ready_file) {
+        FILE *f = fopen(cfg.ready_file, "w");
+        if (f) {
+            fprintf(f, "%s:%u\n", cfg.listen_addr, http_port(http));
+            fclose(f);
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    while (!stop_requested)
+        pause();
+    log_info("stopping");
+    rc = 0;
+    goto out;
+fail:
+    fputs(diag.data ? diag.data : "", stderr);
+out:
+    http_stop(http);
+    pipeline_stop(p);
+    store_close(db);
+    rules_cleanup(&rules);
+    config_cleanup(&cfg);
+    buf_cleanup(&diag);
+    return rc;
+}

@@ -1,0 +1,11 @@
+/*
+ * serve.h -- `forewarn serve`: assemble config, rules, store, pipeline and
+ * HTTP server; run until SIGINT/SIGTERM.
+ */
+#ifndef FW_SERVE_H
+#define FW_SERVE_H
+
+/* The `serve` subcommand (argv[0] is "serve"). Returns the exit status. */
+int serve_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * store.c -- SQLite schema, migrations and statements.
+ *
+ * Durability: WAL mode with synchronous=FULL, so a COMMIT that returned has
+ * reached the disk; the server acknowledges events only after it.  All
+ * statements are prepared once per connection.
+ */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fwtime.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define STMT_MAP(X)                                                                                \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(EVENT_INSERT, "INSERT OR IGNORE INTO events(id, type, subject, time, applied_at, body) "     \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
+    X(EVENT_SCAN, "SELECT body, applied_at, time FROM events ORDER BY seq")                        \
+    X(EVENT_COUNT, "SELECT count(*) FROM events")                                                  \
+    X(DET_FIRE, "INSERT OR IGNORE INTO detections(signal, customer, severity, state, fired_at, "   \
+                "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7)")           \
+    X(DET_RESOLVE, "UPDATE detections SET state = 'resolved', resolved_at = ?4 "                   \
+                   "WHERE signal = ?1 AND customer = ?2 AND fired_at = ?3")                        \
+    X(INC_UPSERT, "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "         \
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "                 \
+                  "state = excluded.state, updated_at = excluded.updated_at, body = excluded.body")\
+    X(META_SET, "INSERT INTO meta(key, value) VALUES (?1, ?2) "                                    \
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value")                           \
+    X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                           \
+    X(DET_QUERY, "SELECT seq, signal, customer, severity, state, fired_at, resolved_at, name, "    \
+                 "team, root_cause FROM detections WHERE seq > ?1 "                                \
+                 "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR signal = ?3) "                 \
+                 "AND (?4 IS NULL OR customer = ?4) AND (?5 IS NULL OR severity = ?5) "            \
+                 "AND (?6 IS NULL OR fired_at >= ?6) AND (?7 IS NULL OR fired_at < ?7) "           \
+                 "ORDER BY seq LIMIT ?8")                                                          \
+    X(INC_QUERY, "SELECT id, body FROM incidents WHERE id > ?1 AND (?2 IS NULL OR state = ?2) "    \
+                 "ORDER BY id LIMIT ?3")                                                           \
+    X(TIMELINE, "SELECT body, applied_at FROM events WHERE subject = ?1 "                          \
+                "ORDER BY time DESC, seq DESC LIMIT ?2")
+
+enum stmt_id {
+#define STORE__ENUM(name, sql) ST_##name,
+    STMT_MAP(STORE__ENUM)
+#undef STORE__ENUM
+        ST__COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define STORE__SQL(name, sql) sql,
+    STMT_MAP(STORE__SQL)
+#undef STORE__SQL
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+    int readonly;
+};
+
+/* Schema versions, applied in order; user_version records how many ran. */
+static const char *const migrations[] = {
+    /* 1: the journal, detections, incidents, metadata */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  type TEXT NOT NULL,"
+    "  subject TEXT,"
+    "  time INTEGER NOT NULL,"
+    "  applied_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX events_subject ON events(subject, time);"
+    "CREATE TABLE detections ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  signal TEXT NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  severity TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('firing', 'resolved')),"
+    "  fired_at INTEGER NOT NULL,"
+    "  resolved_at INTEGER,"
+    "  name TEXT, team TEXT, root_cause TEXT,"
+    "  UNIQUE (signal, customer, fired_at));"
+    "CREATE INDEX detections_customer ON detections(customer, seq);"
+    "CREATE INDEX detections_signal ON detections(signal, seq);"
+    "CREATE TABLE incidents ("
+    "  id INTEGER PRIMARY KEY,"
+    "  signal TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  opened_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+const char *store_errmsg(struct store *s)
+{
+    return sqlite3_errmsg(s->db);
+}
+
+static int migrate(struct store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version > (int)ARRAY_SIZE(migrations)) {
+        snprintf(err, errlen, "database schema version %d is newer than this forewarn (%zu)",
+                 version, ARRAY_SIZE(migrations));
+        return FW_EDB;
+    }
+    for (int v = version; v < (int)ARRAY_SIZE(migrations); v++) {
+        char *msg = NULL, pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(s->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(s->db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %d failed: %s", v + 1, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return FW_EDB;
+        }
+    }
+    return 0;
+}
+
+int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen)
+{
+    struct store *s = xcalloc(1, sizeof *s);
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    s->readonly = readonly;
+    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (!readonly) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db,
+                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                         "PRAGMA foreign_keys = ON;",
+                         NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot configure %s: %s", path, msg ? msg : "?");
+            sqlite3_free(msg);
+            goto fail;
+        }
+        if (migrate(s, err, errlen))
+            goto fail;
+    }
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (readonly && (i == ST_EVENT_INSERT || i == ST_DET_FIRE || i == ST_DET_RESOLVE ||
+                         i == ST_INC_UPSERT || i == ST_META_SET))
+            continue;
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot prepare statement %d: %s", i, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return FW_EDB;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* Run a statement that returns no rows, then reset it. */
+static int run(struct store *s, enum stmt_id id)
+{
+    int rc = sqlite3_step(s->st[id]);
+    sqlite3_reset(s->st[id]);
+    sqlite3_clear_bindings(s->st[id]);
+    if (rc != SQLITE_DONE) {
+        log_error("store: %s: %s", stmt_sql[id], sqlite3_errmsg(s->db));
+        return FW_EDB;
+    }
+    return 0;
+}
+
+int store_begin(struct store *s)
+{
+    return run(s, ST_BEGIN);
+}
+
+int store_commit(struct store *s)
+{
+    return run(s, ST_COMMIT);
+}
+
+void store_rollback(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        run(s, ST_ROLLBACK);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int store_event_append(struct store *s, const struct event *ev, int64_t applied_at,
+                       int *duplicate)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_INSERT];
+    char *body = json_dumps(ev->json, JSON_COMPACT);
+    bind_text(st, 1, ev->id);
+    bind_text(st, 2, ev->type);
+    bind_text(st, 3, ev->subject);
+    sqlite3_bind_int64(st, 4, ev->time);
+    sqlite3_bind_int64(st, 5, applied_at);
+    bind_text(st, 6, body);
+    int rc = run(s, ST_EVENT_INSERT);
+    free(body);
+    if (!rc)
+        *duplicate = sqlite3_changes(s->db) == 0;
+    return rc;
+}
+
+/* Rebuild a struct event from a stored body (validated when it was accepted). */
+static int event_from_body(const char *body, int64_t time, struct event *ev)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return FW_EPARSE;
+    }
+    memset(ev, 0, sizeof *ev);
+    ev->json = j;
+    ev->id = json_string_value(json_object_get(j, "id"));
+    ev->type = json_string_value(json_object_get(j, "type"));
+    ev->subject = json_string_value(json_object_get(j, "subject"));
+    ev->source = json_string_value(json_object_get(j, "source"));
+    ev->time = time;
+    ev->data = json_object_get(j, "data");
+    if (!json_is_object(ev->data)) {
+        json_object_set_new(j, "data", json_object());
+        ev->data = json_object_get(j, "data");
+    }
+    if (!ev->id || !ev->type) {
+        json_decref(j);
+        return FW_EPARSE;
+    }
+    return 0;
+}
+
+int store_events_scan(struct store *s, store_event_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_SCAN];
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct event ev;
+        const char *body = (const char *)sqlite3_column_text(st, 0);
+        if (event_from_body(body ? body : "", sqlite3_column_int64(st, 2), &ev)) {
+            log_error("store: journal row with an unreadable body; skipped");
+            continue;
+        }
+        rc = fn(ctx, &ev, sqlite3_column_int64(st, 1));
+        json_decref(ev.json);
+        if (rc)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = FW_EDB;
+    sqlite3_reset(st);
+    return rc;
+}
+
+size_t store_event_count(struct store *s)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_COUNT];
+    size_t n = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+int store_detection(struct store *s, const struct detection *d)
+{
+    const struct rule_signal *sig = d->signal;
+    if (d->firing) {
+        sqlite3_stmt *st = s->st[ST_DET_FIRE];
+        bind_text(st, 1, sig->id);
+        bind_text(st, 2, d->customer);
+        bind_text(st, 3, severity_name(sig->severity));
+        sqlite3_bind_int64(st, 4, d->fired_at);
+        bind_text(st, 5, sig->name);
+        bind_text(st, 6, sig->team);
+        bind_text(st, 7, sig->root_cause);
+        return run(s, ST_DET_FIRE);
+    }
+    sqlite3_stmt *st = s->st[ST_DET_RESOLVE];
+    bind_text(st, 1, sig->id);
+    bind_text(st, 2, d->customer);
+    sqlite3_bind_int64(st, 3, d->fired_at);
+    sqlite3_bind_int64(st, 4, d->at);
+    return run(s, ST_DET_RESOLVE);
+}
+
+int store_incident(struct store *s, const struct incident *i)
+{
+    sqlite3_stmt *st = s->st[ST_INC_UPSERT];
+    struct buf b;
+    buf_init(&b, 0);
+    incident_json(i, &b);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)i->id);
+    bind_text(st, 2, i->signal->id);
+    bind_text(st, 3, strcmp(i->update, "resolved") ? "open" : "resolved");
+    sqlite3_bind_int64(st, 4, i->opened_at);
+    sqlite3_bind_int64(st, 5, i->at);
+    bind_text(st, 6, b.data);
+    int rc = run(s, ST_INC_UPSERT);
+    buf_cleanup(&b);
+    return rc;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+    bind_text(s->st[ST_META_SET], 1, key);
+    bind_text(s->st[ST_META_SET], 2, value);
+    return run(s, ST_META_SET);
+}
+
+int store_meta_get(struct store *s, const char *key, struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_META_GET];
+    bind_text(st, 1, key);
+    int rc = FW_ENOTFOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static void json_col_str(struct buf *out, sqlite3_stmt *st, int col)
+{
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    if (v)
+        buf_json_str(out, v, strlen(v));
+    else
+        buf_puts(out, "null");
+}
+
+static void json_col_time(struct buf *out, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        buf_puts(out, "null");
+    else
+        buf_json_time(out, sqlite3_column_int64(st, col));
+}
+
+int store_detections_json(struct store *s, const struct detection_query *q, struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_DET_QUERY];
+    sqlite3_bind_int64(st, 1, q->after);
+    bind_text(st, 2, q->state);
+    bind_text(st, 3, q->signal);
+    bind_text(st, 4, q->customer);
+    bind_text(st, 5, q->severity);
+    if (q->from != FW_TIME_NONE)
+        sqlite3_bind_int64(st, 6, q->from);
+    if (q->to != FW_TIME_NONE)
+        sqlite3_bind_int64(st, 7, q->to);
+    sqlite3_bind_int(st, 8, q->limit + 1); /* one extra row tells whether there is a next page */
+    buf_puts(out, "{\"detections\":[");
+    int n = 0, step;
+    int64_t last = 0, more = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == q->limit) {
+            more = 1;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        buf_printf(out, "%s{\"seq\":%lld,\"signal\":", n ? "," : "", (long long)last);
+        json_col_str(out, st, 1);
+        buf_puts(out, ",\"customer\":");
+        json_col_str(out, st, 2);
+        buf_puts(out, ",\"severity\":");
+        json_col_str(out, st, 3);
+        buf_puts(out, ",\"state\":");
+        json_col_str(out, st, 4);
+        buf_puts(out, ",\"fired_at\":");
+        json_col_time(out, st, 5);
+        buf_puts(out, ",\"resolved_at\":");
+        json_col_time(out, st, 6);
+        buf_puts(out, ",\"name\":");
+        json_col_str(out, st, 7);
+        buf_puts(out, ",\"team\":");
+        json_col_str(out, st, 8);
+        buf_puts(out, ",\"root_cause\":");
+        json_col_str(out, st, 9);
+        buf_putc(out, '}');
+        n++;
+    }
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (more)
+        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
+    else
+        buf_puts(out, "],\"next_cursor\":null}");
+    return rc;
+}
+
+int store_incidents_json(struct store *s, const char *state, int64_t after, int limit,
+                         struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_INC_QUERY];
+    sqlite3_bind_int64(st, 1, after);
+    bind_text(st, 2, state);
+    sqlite3_bind_int(st, 3, limit + 1);
+    buf_puts(out, "{\"incidents\":[");
+    int n = 0, step, more = 0;
+    int64_t last = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = 1;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        if (n++)
+            buf_putc(out, ',');
+        buf_puts(out, (const char *)sqlite3_column_text(st, 1));
+    }
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (more)
+        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
+    else
+        buf_puts(out, "],\"next_cursor\":null}");
+    return rc;
+}
+
+int store_timeline_json(struct store *s, const char *customer, int limit, struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_TIMELINE];
+    bind_text(st, 1, customer);
+    sqlite3_bind_int(st, 2, limit);
+    buf_putc(out, '[');
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++)
+            buf_putc(out, ',');
+        buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+    }
+    buf_putc(out, ']');
+    int rc = step == SQLITE_DONE ? 0 : FW_EDB;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}

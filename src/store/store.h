@@ -1,0 +1,79 @@
+/*
+ * store.h -- SQLite persistence; the only module that speaks SQL.
+ *
+ * One `struct store` is one connection.  The engine thread owns the single
+ * writer; HTTP threads read through their own read-only connections (WAL
+ * lets readers run beside the writer).  The journal (events) is the source
+ * of truth: detections and incidents are derived from it and written with
+ * idempotent statements, so re-deriving them after a crash never duplicates
+ * a row.
+ */
+#ifndef FW_STORE_H
+#define FW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "util/buf.h"
+
+struct store;
+
+/*
+ * Open (creating and migrating if needed) the database at path.  A
+ * read-only store never writes and never migrates.  On failure returns
+ * FW_EDB with a reason in err.
+ */
+int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+/* The last SQLite error text of this connection. */
+const char *store_errmsg(struct store *s);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/*
+ * Append an event to the journal unless its id is already there.
+ * *duplicate is set to 1 when it was (nothing written).
+ */
+int store_event_append(struct store *s, const struct event *ev, int64_t applied_at,
+                       int *duplicate);
+
+/* Called for each journal event in append order; a non-zero return stops the scan. */
+typedef int (*store_event_fn)(void *ctx, const struct event *ev, int64_t applied_at);
+/* Read the whole journal in append order (recovery). Events are freed after each call. */
+int store_events_scan(struct store *s, store_event_fn fn, void *ctx);
+size_t store_event_count(struct store *s);
+
+/* Record a detection transition; idempotent on (signal, customer, fired_at). */
+int store_detection(struct store *s, const struct detection *d);
+/* Record an incident change (the incident's latest JSON); idempotent per id. */
+int store_incident(struct store *s, const struct incident *i);
+
+/* Key/value metadata (the virtual clock). Get returns FW_ENOTFOUND when absent. */
+int store_meta_set(struct store *s, const char *key, const char *value);
+int store_meta_get(struct store *s, const char *key, struct buf *out);
+
+struct detection_query {
+    const char *state;    /* "firing" | "resolved" | NULL */
+    const char *signal;   /* NULL: any */
+    const char *customer; /* NULL: any */
+    const char *severity; /* NULL: any */
+    int64_t from, to;     /* fired_at range [from, to); FW_TIME_NONE: open */
+    int64_t after;        /* cursor: rows with seq > after */
+    int limit;
+};
+
+/*
+ * Append {"detections":[...],"next_cursor":"<n>"|null} to out.
+ */
+int store_detections_json(struct store *s, const struct detection_query *q, struct buf *out);
+/* Append {"incidents":[...],"next_cursor":...}; state "open"/"resolved"/NULL. */
+int store_incidents_json(struct store *s, const char *state, int64_t after, int limit,
+                         struct buf *out);
+/* Append a JSON array of a customer's most recent events, newest first. */
+int store_timeline_json(struct store *s, const char *customer, int limit, struct buf *out);
+
+#endif
