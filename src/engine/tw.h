@@ -10,6 +10,9 @@
  * time passed to tw_pop once nothing more is due.  Jumps of days of virtual
  * time cost time proportional to the number of non-empty slots crossed, not
  * to the milliseconds crossed.
+ *
+ * Ties: entries with the same due time pop in the order of their last
+ * tw_arm call (re-arming an entry moves it behind its peers).
  */
 #ifndef FW_TW_H
 #define FW_TW_H
@@ -18,9 +21,12 @@
 #include <stdint.h>
 
 struct tw_entry {
-    int64_t due;              /* read-only for the owner while armed */
-    struct tw_entry *_next;   /* wheel-private links */
-    struct tw_entry **_pprev; /* NULL when not armed */
+    int64_t due; /* read-only for the owner while armed */
+    union {
+        struct tw_entry *_next; /* wheel-private: next in its slot's list */
+        size_t _hidx;           /* wheel-private: index in the overdue heap */
+    };
+    struct tw_entry **_pprev; /* wheel-private; NULL when not armed */
 };
 
 struct tw; /* opaque */
@@ -32,9 +38,13 @@ void tw_free(struct tw *w);
 
 /* Initialise an entry as not armed. */
 void tw_entry_init(struct tw_entry *e);
-/* Arm (or re-arm) e for `due`; a due time <= the wheel's now fires at the next pop. */
+/*
+ * Arm (or re-arm) e for `due`; a due time <= the wheel's now fires at the
+ * next pop, still in due order.  O(1) for due >= now; an overdue entry
+ * (due < now) goes to a small binary heap, O(log overdue).
+ */
 void tw_arm(struct tw *w, struct tw_entry *e, int64_t due);
-/* Disarm; harmless when not armed. */
+/* Disarm, O(1) (O(log overdue) for an overdue entry); harmless when not armed. */
 void tw_cancel(struct tw *w, struct tw_entry *e);
 static inline int tw_armed(const struct tw_entry *e) { return e->_pprev != NULL; }
 
@@ -46,11 +56,18 @@ static inline int tw_armed(const struct tw_entry *e) { return e->_pprev != NULL;
  */
 struct tw_entry *tw_pop(struct tw *w, int64_t upto);
 
-/* Earliest due time of any armed entry, or INT64_MAX when none. */
+/*
+ * Earliest due time of any armed entry, or INT64_MAX when none.  O(1) when
+ * it is within about a second of now; otherwise it scans the one wheel slot
+ * that holds it, and the answer is cached until that entry goes.
+ */
 int64_t tw_next(struct tw *w);
 /* The wheel's now. */
 int64_t tw_now(const struct tw *w);
 /* Number of armed entries. */
 size_t tw_count(const struct tw *w);
+
+/* Test support: 0 when every internal invariant holds, else a negative code. */
+int tw__check(const struct tw *w);
 
 #endif
