@@ -1,0 +1,270 @@
+"""End-to-end tests of `forewarn serve`: the real binary, a real SQLite file,
+HTTP over loopback, kill -9 restarts."""
+import json
+import os
+import tempfile
+import time
+
+from server import Server, ev, BIN
+import subprocess
+
+T0 = "2026-01-01T10:00:00Z"
+
+
+def _hours(h, base_hour=10, day=1):
+    """An RFC 3339 time h hours after 2026-01-0<day>T<base_hour>:00Z (h may be fractional)."""
+    secs = int(round(h * 3600)) + base_hour * 3600 + (day - 1) * 86400
+    d, rem = divmod(secs, 86400)
+    return "2026-01-%02dT%02d:%02d:%02dZ" % (1 + d, rem // 3600, rem // 60 % 60, rem % 60)
+
+
+def test_seed_example_esim_failed_gives_sig002_critical():
+    with Server() as s:
+        events = [
+            ev("customer.updated", "jodi@example.com", "2025-12-29T09:00:00Z", name="Jodi", email="jodi@example.com"),
+            ev("payment.completed", "jodi@example.com", "2025-12-29T10:00:00Z", order_id="o-1", amount=25),
+            ev("esim.status_changed", "jodi@example.com", "2026-01-01T12:34:56Z", order_id="o-1", status="FAILED", individual_id="ind-9"),
+        ]
+        status, body = s.post_events(events)
+        assert status == 200, body
+        assert body["accepted"] == 3 and body["duplicates"] == 0, body
+        dets = s.detections(customer="jodi@example.com", signal="SIG-002")
+        assert len(dets) == 1, dets
+        d = dets[0]
+        assert d["severity"] == "CRITICAL" and d["state"] == "firing", d
+        assert d["fired_at"] == "2026-01-01T12:34:56Z", d
+        status, cust = s.request("GET", "/v1/customers/jodi@example.com")
+        assert status == 200, cust
+        assert cust["state"]["esim.status"]["value"] == "FAILED", cust
+        assert [a["signal"] for a in cust["active_detections"]] == ["SIG-002"], cust
+        assert len(cust["timeline"]) == 3 and cust["timeline"][0]["type"] == "esim.status_changed", cust
+
+
+def _twelve_pending(s):
+    events = []
+    for i in range(12):
+        c = "cust%02d@example.com" % i
+        events.append(ev("customer.updated", c, _hours(0), name="C%d" % i, email=c, carrier="Verizon"))
+        events.append(ev("payment.completed", c, _hours(i * 0.5), order_id="o%d" % i))
+        events.append(ev("esim.status_changed", c, _hours(i * 0.5 + 0.1), order_id="o%d" % i, status="PENDING"))
+    for i in range(20):  # unaffected customers on other carriers
+        c = "other%02d@example.com" % i
+        events.append(ev("customer.updated", c, _hours(0), name="O%d" % i, email=c, carrier="T-Mobile" if i % 2 else "AT&T"))
+    return events
+
+
+def test_seed_example_twelve_pending_esims_and_one_incident():
+    with Server() as s:
+        status, body = s.post_events(_twelve_pending(s))
+        assert status == 200 and body["accepted"] == 12 * 3 + 20, body
+        assert s.detections(signal="SIG-001") == []
+        status, clk = s.clock(_hours(60))
+        assert status == 200, clk
+        dets = s.detections(signal="SIG-001", limit=100)
+        assert len(dets) == 12, dets
+        got = sorted((d["customer"], d["fired_at"]) for d in dets)
+        want = sorted(("cust%02d@example.com" % i, _hours(i * 0.5 + 48)) for i in range(12))
+        assert got == want, (got, want)
+        assert all(d["severity"] == "HIGH" for d in dets)
+        status, inc = s.request("GET", "/v1/incidents")
+        assert status == 200, inc
+        sig1 = [i for i in inc["incidents"] if i["signal"] == "SIG-001"]
+        assert len(sig1) == 1, inc
+        assert sorted(sig1[0]["customers"]) == sorted("cust%02d@example.com" % i for i in range(12)), sig1
+        assert sig1[0]["common_factor"]["key"] == "customer.carrier", sig1
+        assert sig1[0]["common_factor"]["value"] == "Verizon", sig1
+
+
+def test_restart_after_kill9_keeps_events_timers_and_detections():
+    s = Server()
+    s.start()
+    try:
+        events = _twelve_pending(s)
+        status, body = s.post_events(events)
+        assert status == 200, body
+        # Half the customers cross 48h before the crash.
+        s.clock(_hours(48 + 2.8))
+        before = s.detections(signal="SIG-001")
+        assert len(before) == 6, before
+        s.kill9()
+        s.start()
+        # Nothing acknowledged is missing: re-posting everything is all duplicates.
+        status, body = s.post_events(events)
+        assert status == 200 and body["accepted"] == 0 and body["duplicates"] == len(events), body
+        # The virtual clock survived, and no detection fired twice at recovery.
+        status, clk = s.request("GET", "/v1/admin/clock")
+        assert clk["now"] == _hours(48 + 2.8), clk
+        after = s.detections(signal="SIG-001")
+        assert [(d["customer"], d["fired_at"]) for d in after] == [(d["customer"], d["fired_at"]) for d in before]
+        # Armed timers still fire, each at its own due time.
+        s.clock(_hours(60))
+        dets = s.detections(signal="SIG-001")
+        assert len(dets) == 12, dets
+        got = sorted((d["customer"], d["fired_at"]) for d in dets)
+        want = sorted(("cust%02d@example.com" % i, _hours(i * 0.5 + 48)) for i in range(12))
+        assert got == want
+        # And once more: a second crash right after changes nothing.
+        s.kill9()
+        s.start()
+        again = s.detections(signal="SIG-001")
+        assert sorted((d["customer"], d["fired_at"]) for d in again) == want
+        status, inc = s.request("GET", "/v1/incidents")
+        assert len([i for i in inc["incidents"] if i["signal"] == "SIG-001"]) == 1, inc
+    finally:
+        s.stop()
+
+
+def test_wall_clock_timer_that_fell_due_while_down_fires_at_startup():
+    s = Server(virtual=False)
+    s.start()
+    try:
+        def fmt(ms):
+            base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+            return base + (".%03dZ" % (ms % 1000) if ms % 1000 else "Z")
+        pay = int(time.time() * 1000) - 48 * 3600 * 1000 + 1500  # SIG-001 falls due 1.5 s from now
+        c = "late@example.com"
+        status, body = s.post_events([
+            ev("payment.completed", c, fmt(pay), order_id="o1"),
+            ev("esim.status_changed", c, fmt(pay + 1), order_id="o1", status="PENDING"),
+        ])
+        assert status == 200, body
+        assert s.detections(signal="SIG-001") == []
+        s.kill9()
+        due = pay + 48 * 3600 * 1000
+        while time.time() * 1000 < due + 200:  # let wall time pass the due time while the server is down
+            time.sleep(0.05)
+        s.start()
+        dets = s.detections(signal="SIG-001")
+        assert len(dets) == 1, dets
+        assert dets[0]["fired_at"] == fmt(due), (dets, fmt(due))
+    finally:
+        s.stop()
+
+
+def test_bad_input_is_refused_whole_with_positions():
+    with Server() as s:
+        good = ev("order.created", "bad@example.com", T0, order_id="x")
+        cases = [
+            ('{"specversion":"1.0",', 400, "line 1"),
+            ([good, {"specversion": "1.0", "id": "b1", "type": "order.created", "subject": "bad@example.com"}], 400, "time"),
+            ([good, dict(ev("order.created", "bad@example.com", T0), specversion=1)], 400, "specversion"),
+            ([good, ev("order.created", "bad@example.com", "2026-01-01 10:00")], 400, "time"),
+            ([good, dict(ev("order.created", "bad@example.com", T0), data=[1, 2])], 400, "data"),
+            ([good, ev("order.created", None, T0)], 400, "subject"),
+        ]
+        for body, code, needle in cases:
+            status, resp = s.post_events(body)
+            assert status == code, (body, status, resp)
+            text = json.dumps(resp)
+            assert needle in text, (needle, resp)
+            if isinstance(body, list):
+                assert any(e.get("where") == "index 1" for e in resp["errors"]), resp
+        # NDJSON errors name the line.
+        nd = json.dumps(good) + "\n" + json.dumps(ev("order.created", "bad@example.com", "yesterday")) + "\n"
+        status, resp = s.post_events(nd, headers={"Content-Type": "application/x-ndjson"})
+        assert status == 400 and any(e["where"] == "line 2" for e in resp["errors"]), resp
+        # Oversized body.
+        big = "[" + ",".join([json.dumps(good)] * 1) + "]" + " " * (5 << 20)
+        status, resp = s.post_events(big)
+        assert status == 413, (status, resp)
+        # Nothing of any refused batch was written.
+        status, _ = s.request("GET", "/v1/customers/bad@example.com")
+        assert status == 404
+        status, metrics, _ = s.request("GET", "/metrics", raw=True)
+        assert "forewarn_events_accepted_total 0\n" in metrics, metrics
+        assert "forewarn_events_rejected_total 0\n" not in metrics
+        # A duplicate id is accepted but ignored and counted.
+        status, body = s.post_events([good])
+        assert status == 200 and body["accepted"] == 1
+        status, body = s.post_events([good])
+        assert status == 200 and body["duplicates"] == 1 and body["results"][0]["status"] == "duplicate", body
+        status, metrics, _ = s.request("GET", "/metrics", raw=True)
+        assert "forewarn_events_duplicate_total 1\n" in metrics
+        # Unsupported content type.
+        status, resp = s.post_events(json.dumps(good), headers={"Content-Type": "text/plain"})
+        assert status == 415, resp
+
+
+def test_api_token_required_except_health_and_metrics():
+    token = "s3cret-token-0123456789"
+    with Server(env={"FOREWARN_API_TOKEN": token}) as s:
+        status, resp = s.request("GET", "/v1/detections")
+        assert status == 401, resp
+        status, resp = s.request("GET", "/v1/detections", headers={"Authorization": "Bearer wrong-token-0123456789"})
+        assert status == 401
+        status, resp = s.request("GET", "/v1/detections", headers={"Authorization": "Bearer " + token})
+        assert status == 200, resp
+        for path in ("/healthz", "/readyz", "/metrics"):
+            status, _, _ = s.request("GET", path, raw=True)
+            assert status == 200, path
+    # Never on the command line.
+    s = Server("--api-token", token)
+    assert s.start(expect_fail=True) != 0
+
+
+def test_admin_clock_refused_without_virtual_clock():
+    with Server(virtual=False) as s:
+        status, resp = s.clock("2030-01-01T00:00:00Z")
+        assert status == 409, resp
+    with Server() as s:
+        assert s.clock("2026-01-02T00:00:00Z")[0] == 200
+        status, resp = s.clock("2026-01-01T00:00:00Z")
+        assert status == 409 and "backwards" in resp["error"], resp
+        status, resp = s.request("POST", "/v1/admin/clock", {"now": "soon"})
+        assert status == 400, resp
+
+
+def test_detection_filters_and_pagination():
+    with Server() as s:
+        events = []
+        for i in range(5):
+            c = "f%d@example.com" % i
+            events.append(ev("esim.status_changed", c, _hours(i), status="FAILED"))
+        events.append(ev("portin.status_changed", "p@example.com", _hours(1), status="REJECTED", response="REJECTED: PIN"))
+        assert s.post_events(events)[0] == 200
+        assert len(s.detections(severity="CRITICAL")) == 5
+        assert len(s.detections(signal="SIG-004")) == 1
+        assert len(s.detections(**{"from": _hours(2), "to": _hours(4)})) == 2
+        status, page = s.request("GET", "/v1/detections?limit=2")
+        assert status == 200 and len(page["detections"]) == 2 and page["next_cursor"], page
+        seen = [d["seq"] for d in page["detections"]]
+        while page["next_cursor"]:
+            status, page = s.request("GET", "/v1/detections?limit=2&cursor=" + page["next_cursor"])
+            seen += [d["seq"] for d in page["detections"]]
+        assert len(seen) == 6 and len(set(seen)) == 6, seen
+        for bad in ("state=on", "severity=SEVERE", "limit=0", "from=yesterday", "signal=SIG-999"):
+            status, resp = s.request("GET", "/v1/detections?" + bad)
+            assert status == 400 and bad.split("=")[0] in resp["error"], (bad, resp)
+        # Resolution is recorded on the same row.
+        assert s.post_events([ev("esim.status_changed", "f0@example.com", _hours(6), status="ACTIVE")])[0] == 200
+        d = s.detections(customer="f0@example.com")
+        assert len(d) == 1 and d[0]["state"] == "resolved" and d[0]["resolved_at"] == _hours(6), d
+
+
+def test_metrics_exposition():
+    with Server() as s:
+        s.post_events([ev("esim.status_changed", "m@example.com", T0, status="ERROR"),
+                       ev("order.created", "m@example.com", T0, order_id="o")])
+        status, text, hdrs = s.request("GET", "/metrics", raw=True)
+        assert status == 200 and hdrs["Content-Type"].startswith("text/plain"), hdrs
+        assert "forewarn_events_accepted_total 2\n" in text, text
+        assert 'forewarn_detections_total{signal="SIG-002",severity="CRITICAL",state="firing"} 1' in text
+        assert "forewarn_pending_timers 1\n" in text, text  # SIG-003/SIG-006 wait on the order
+        assert 'forewarn_evaluation_seconds_bucket{le="+Inf"} 2' in text
+        assert "forewarn_evaluation_seconds_count 2" in text
+
+
+def test_bad_config_and_rules_are_refused_at_startup():
+    d = tempfile.mkdtemp(prefix="fw-cfg-")
+    cfg = os.path.join(d, "forewarn.yaml")
+    with open(cfg, "w") as f:
+        f.write("listen: 127.0.0.1:0\nvirtual_clok: true\n")
+    s = Server("--config", cfg, workdir=d)
+    assert s.start(expect_fail=True) != 0
+    assert cfg + ":2:1: error: unknown setting 'virtual_clok'" in s.logtext(), s.logtext()
+    bad = os.path.join(d, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("signals:\n  - id: X\n    name: x\n    severity: SEVERE\n    condition: true\n")
+    s = Server("--rules", bad, workdir=d)
+    assert s.start(expect_fail=True) != 0
+    assert bad + ":4:15: error: unknown severity 'SEVERE'" in s.logtext(), s.logtext()
