@@ -268,3 +268,12 @@ def test_bad_config_and_rules_are_refused_at_startup():
     s = Server("--rules", bad, workdir=d)
     assert s.start(expect_fail=True) != 0
     assert bad + ":4:15: error: unknown severity 'SEVERE'" in s.logtext(), s.logtext()
+
+
+def test_example_config_starts_the_server():
+    example = os.path.join(os.path.dirname(__file__), "../../docs/forewarn.example.yaml")
+    with Server("--config", example) as s:
+        status, body = s.request("GET", "/readyz")
+        assert status == 200, body
+        status, clk = s.request("GET", "/v1/admin/clock")
+        assert clk["virtual"] is True  # the --virtual-clock flag overrides the file's false
