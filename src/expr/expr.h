@@ -126,16 +126,28 @@ struct expr_error {
 };
 
 /*
- * Compile `src` (len bytes).  On success *out owns a new expression (free
- * with expr_free) and 0 is returned.  On failure returns FW_EPARSE or
- * FW_ETYPE, fills *err (may not be NULL) and *out is untouched.  Errors
- * caught here: syntax, unknown function, wrong argument count or type,
- * type mismatch between literal operands, bad duration literal, bad regular
- * expression, unknown name (via the resolver).
+ * Compile the condition `src` (len bytes).  On success *out owns a new
+ * expression (free with expr_free) and 0 is returned.  On failure returns
+ * FW_EPARSE or FW_ETYPE, fills *err (may not be NULL) and *out is
+ * untouched.  Errors caught here: syntax, unknown function, wrong argument
+ * count or type, type mismatch between operands whose types are known
+ * before run time, bad duration literal, bad regular expression, unknown
+ * name (via the resolver), scaling a clock-dependent value, and a condition
+ * whose result is known not to be true/false (`age(x)` alone).  The
+ * resolver (may not be NULL) is only used during the call.
  */
 int expr_compile(const char *src, size_t len, const struct expr_resolver *r, struct expr **out,
                  struct expr_error *err);
 
+/*
+ * Like expr_compile, but the result may be of any type (`age(x)`,
+ * `upper(esim.status)`): for `rules test`, debugging and test fixtures.
+ * Use expr_eval on the result; expr_test treats a non-boolean as false.
+ */
+int expr_compile_value(const char *src, size_t len, const struct expr_resolver *r,
+                       struct expr **out, struct expr_error *err);
+
+/* Free a compiled expression; expr_free(NULL) does nothing. */
 void expr_free(struct expr *e);
 
 /*
@@ -146,9 +158,14 @@ void expr_free(struct expr *e);
 int expr_test(const struct expr *e, const struct expr_env *env, int64_t *next);
 
 /*
- * Evaluate to a value (for `rules test` and debugging).  String results may
- * point into `scratch`, a caller-provided buffer that the evaluator may use
- * for temporaries (upper()/lower()); pass the same buf for the value's life.
+ * Evaluate to a value (for `rules test` and debugging); *next as for
+ * expr_test, except that a result moving with the clock (`age(x)`,
+ * `now()`) changes at every instant: *next is env->now + 1.  A string result is copied to the end of `scratch` (a
+ * caller-owned buffer, may not be NULL) and out->u.str points there: it
+ * stays valid until scratch is next modified.  Lists in the result are
+ * borrowed from the expression (literals) or from the env (state values).
+ * Returns 0, or FW_ETOOBIG when scratch's cap refuses the string (*out is
+ * then VAL_NULL).
  */
 struct buf;
 int expr_eval(const struct expr *e, const struct expr_env *env, struct value *out, int64_t *next,
@@ -159,5 +176,12 @@ const struct expr_dep *expr_deps(const struct expr *e, size_t *n);
 
 /* Whether the result can change with time alone (uses now(), age(), count()). */
 int expr_is_timed(const struct expr *e);
+
+/*
+ * The longest window over which the expression counts events of class
+ * `class_id` (count("contact", 7d) gives 7d), 0 when it never counts that
+ * class.  Bounds how much event history the engine must keep per class.
+ */
+int64_t expr_max_window(const struct expr *e, uint32_t class_id);
 
 #endif
