@@ -146,9 +146,9 @@ static int sign_after(const struct ev *a, const struct ev *b, int64_t now, int64
         return a->v.u.ms > b->v.u.ms ? 1 : -1; /* too far apart to ever cross */
     int sd = (d > 0) - (d < 0), ss = (s > 0) - (s < 0);
     if (ss == 0 || sd == ss)
-        return sd ? sd : ss;
+        return sd; /* still, or moving away from zero */
     if (sd == 0)
-        return ss;
+        return ss; /* at zero now: just after, the slope's side */
     /* Moving towards zero: the sign turns at the first ms where s*dt reaches -d. */
     uint64_t ad = d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;
     uint64_t as = s < 0 ? (uint64_t)(-s) : (uint64_t)s;

@@ -40,7 +40,13 @@ struct ingest_limits {
 /* The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth 16. */
 extern const struct ingest_limits ingest_default_limits;
 
-/* One rejected event. */
+/* At most this many errors are listed; one more entry then says "and N more errors". */
+#define INGEST_MAX_ERRORS 100
+
+/*
+ * One rejected event.  For people, print "<where>: <field>: <msg>" (the
+ * field part only when non-empty): msg does not repeat the field.
+ */
 struct ingest_error {
     size_t index;    /* 0-based array index, or 1-based NDJSON line; see `where` */
     char where[32];  /* "index 3", "line 4" or "body" */
@@ -69,11 +75,24 @@ struct ingest_globals {
  * events), FW_EPARSE when any is not (batch->errors lists each one; the
  * events array is empty), FW_ETOOBIG when the body or an event count exceeds
  * a limit (one error).  Always call ingest_batch_cleanup afterwards.
+ *
+ * The shape is detected: a first non-space '[' is an array; otherwise one
+ * object, or NDJSON when more content follows the first value (CRLF line
+ * ends and blank lines are fine).  A string or data depth over its limit
+ * is an error of that event (FW_EPARSE).  Duplicate keys within an object
+ * are malformed JSON; duplicate event ids are not an error here.  lim may be
+ * NULL (defaults); batch need not be initialised.
  */
 int ingest_parse(const char *body, size_t len, const struct ingest_limits *lim,
                  const struct ingest_globals *globals, struct ingest_batch *batch);
 
-/* Validate one already-parsed object (used by replay and rules test). */
+/*
+ * Validate one already-parsed object (used by replay and rules test).  On
+ * success *out holds a new reference to obj (the caller keeps its own) and,
+ * when obj has no "data", an empty object is added to obj.  On failure *out
+ * is zeroed and *err (may be NULL) gets field and msg; err->where is left
+ * empty for the caller, who knows the position.  lim may be NULL.
+ */
 int ingest_validate(json_t *obj, const struct ingest_limits *lim,
                     const struct ingest_globals *globals, struct event *out,
                     struct ingest_error *err);

@@ -1,0 +1,644 @@
+/*
+ * ingest.c -- CloudEvents JSON bodies in, validated events out.
+ *
+ * The body's shape is detected, not declared: a first non-space '[' is an
+ * array; otherwise the first JSON value is parsed and, if more content
+ * follows it, the body is NDJSON and every non-blank line is parsed on its
+ * own.  Every event is validated even after one fails, so the caller can
+ * report all of them, but the batch is all or nothing: any error leaves it
+ * empty.  Limits (body size, event count, string size, data depth) turn
+ * hostile input into an error message, never into unbounded work.
+ *
+ * Ownership: jansson's reference counts.  Each valid event holds one
+ * reference to its object; everything parsed here is released on every
+ * path (one `out:` per function).
+ */
+#include "ingest/ingest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/fwtime.h"
+#include "util/util.h"
+
+#define QUOTE_MAX 48          /* bytes of a bad value quoted back in a message */
+#define PARSE_FLAGS JSON_REJECT_DUPLICATES
+
+const struct ingest_limits ingest_default_limits = {
+    .max_body = 4u << 20,
+    .max_events = 10000,
+    .max_string = 8u << 10,
+    .max_depth = 16,
+};
+
+/* Where an event sits in the body, for ingest_error.where. */
+enum pos_kind { POS_BODY, POS_INDEX, POS_LINE };
+
+/* Accumulates a batch's events and errors while a body is walked. */
+struct collect {
+    struct ingest_batch *b;
+    const struct ingest_limits *lim;
+    const struct ingest_globals *globals;
+    size_t errcap;  /* allocated entries in b->errors */
+    size_t dropped; /* errors beyond INGEST_MAX_ERRORS */
+};
+
+static void set_pos(struct ingest_error *err, enum pos_kind kind, size_t index)
+{
+    err->index = kind == POS_BODY ? 0 : index;
+    switch (kind) {
+    case POS_BODY: snprintf(err->where, sizeof err->where, "body"); break;
+    case POS_INDEX: snprintf(err->where, sizeof err->where, "index %zu", index); break;
+    case POS_LINE: snprintf(err->where, sizeof err->where, "line %zu", index); break;
+    }
+}
+
+static void set_error(struct ingest_error *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(struct ingest_error *err, const char *field, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    size_t n = strlen(field);
+    if (n >= sizeof err->field) {
+        /* Keep the head of a long path and mark the cut. */
+        n = sizeof err->field - 4;
+        while (n > 0 && ((unsigned char)field[n] & 0xC0) == 0x80)
+            n--;
+        memcpy(err->field, field, n);
+        memcpy(err->field + n, "...", 4);
+    } else {
+        memcpy(err->field, field, n + 1);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void add_error(struct collect *c, const struct ingest_error *err)
+{
+    struct ingest_batch *b = c->b;
+    if (b->nerrors >= INGEST_MAX_ERRORS) {
+        c->dropped++;
+        return;
+    }
+    if (b->nerrors == c->errcap)
+        b->errors = xgrow(b->errors, &c->errcap, b->nerrors + 1, sizeof *b->errors);
+    b->errors[b->nerrors++] = *err;
+}
+
+/* A body-level error: the only one in the batch (limits) or one among many. */
+static void add_body_error(struct collect *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_body_error(struct collect *c, const char *fmt, ...)
+{
+    struct ingest_error err;
+    memset(&err, 0, sizeof err);
+    set_pos(&err, POS_BODY, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    add_error(c, &err);
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
+    }
+    return "value";
+}
+
+/*
+ * Quote a value for a message: at most QUOTE_MAX bytes, cut on a UTF-8
+ * boundary, with quotes, backslashes and control bytes escaped so the
+ * message stays one printable line.
+ */
+static const char *quote(const char *s, size_t n, char out[QUOTE_MAX * 4 + 8])
+{
+    size_t o = 0, take = n;
+    if (take > QUOTE_MAX) {
+        take = QUOTE_MAX;
+        while (take > 0 && ((unsigned char)s[take] & 0xC0) == 0x80)
+            take--;
+    }
+    out[o++] = '"';
+    for (size_t i = 0; i < take; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    if (take < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- validation of one event ---- */
+
+/* A path into the event for limit errors: "data.items[3].name". */
+struct path {
+    char s[256];
+    size_t len;
+};
+
+static size_t path_push(struct path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static size_t path_push(struct path *p, const char *fmt, ...)
+{
+    size_t old = p->len;
+    if (p->len < sizeof p->s - 1) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(p->s + p->len, sizeof p->s - p->len, fmt, ap);
+        va_end(ap);
+        if (k > 0)
+            p->len += (size_t)k;
+        if (p->len > sizeof p->s - 1)
+            p->len = sizeof p->s - 1; /* truncated; set_error marks the cut */
+    }
+    return old;
+}
+
+static void path_pop(struct path *p, size_t old)
+{
+    p->len = old;
+    p->s[old] = '\0';
+}
+
+static int string_too_long(const struct ingest_limits *lim, size_t n, const struct path *p,
+                           struct ingest_error *err)
+{
+    if (n <= lim->max_string)
+        return 0;
+    set_error(err, p->s, "string of %zu bytes exceeds the %zu-byte limit", n, lim->max_string);
+    return FW_EPARSE;
+}
+
+/* Check the sizes of strings and keys and the nesting depth under v (depth of v given). */
+static int check_value(const json_t *v, size_t depth, const struct ingest_limits *lim,
+                       struct path *p, struct ingest_error *err)
+{
+    if (json_is_string(v))
+        return string_too_long(lim, json_string_length(v), p, err);
+    if (!json_is_object(v) && !json_is_array(v))
+        return 0;
+    if (depth > lim->max_depth) {
+        set_error(err, p->s, "nesting depth exceeds the limit of %zu levels", lim->max_depth);
+        return FW_EPARSE;
+    }
+    int rc = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        const json_t *child;
+        json_object_foreach((json_t *)v, k, child)
+        {
+            size_t old = path_push(p, ".%s", k);
+            rc = string_too_long(lim, strlen(k), p, err);
+            if (!rc)
+                rc = check_value(child, depth + 1, lim, p, err);
+            path_pop(p, old);
+            if (rc)
+                break;
+        }
+    } else {
+        size_t i;
+        const json_t *child;
+        json_array_foreach(v, i, child)
+        {
+            size_t old = path_push(p, "[%zu]", i);
+            rc = check_value(child, depth + 1, lim, p, err);
+            path_pop(p, old);
+            if (rc)
+                break;
+        }
+    }
+    return rc;
+}
+
+/* A required non-empty string attribute; *out borrows from the object. */
+static int want_string(json_t *obj, const char *name, int required, const char **out,
+                       struct ingest_error *err)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = NULL;
+    if (!v) {
+        if (!required)
+            return 0;
+        set_error(err, name, "required attribute is missing");
+        return FW_EPARSE;
+    }
+    if (!json_is_string(v)) {
+        set_error(err, name, "must be a string, got %s", type_name(v));
+        return FW_EPARSE;
+    }
+    if (json_string_length(v) == 0) {
+        set_error(err, name, "must not be empty");
+        return FW_EPARSE;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int is_known(const char *k)
+{
+    static const char *const known[] = {"specversion", "id",   "type", "source",
+                                        "subject",     "time", "data", "datacontenttype",
+                                        "dataschema",  NULL};
+    for (size_t i = 0; known[i]; i++)
+        if (!strcmp(k, known[i]))
+            return 1;
+    return 0;
+}
+
+/* "application/json", any case, optionally with parameters ("; charset=utf-8"). */
+static int is_json_media_type(const char *s, size_t n)
+{
+    static const char mt[] = "application/json";
+    size_t m = sizeof mt - 1;
+    if (n < m || strncasecmp(s, mt, m) != 0)
+        return 0;
+    while (m < n && (s[m] == ' ' || s[m] == '\t'))
+        m++;
+    return m == n || s[m] == ';';
+}
+
+/* Validate every attribute; fills ev's borrowed fields.  No reference is taken here. */
+static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
+                          const struct ingest_globals *globals, struct event *ev,
+                          struct ingest_error *err)
+{
+    char q[QUOTE_MAX * 4 + 8];
+    const char *s;
+    int rc;
+
+    /* specversion first: a different version means the rest reads differently. */
+    if ((rc = want_string(obj, "specversion", 1, &s, err)))
+        return rc;
+    if (strcmp(s, "1.0") != 0) {
+        set_error(err, "specversion", "%s is not supported; it must be \"1.0\"",
+                  quote(s, strlen(s), q));
+        return FW_EPARSE;
+    }
+    if ((rc = want_string(obj, "id", 1, &ev->id, err)))
+        return rc;
+    if ((rc = want_string(obj, "type", 1, &ev->type, err)))
+        return rc;
+    for (const char *t = ev->type; *t; t++) {
+        if ((unsigned char)*t <= ' ' || *t == 0x7f) {
+            set_error(err, "type", "%s contains whitespace or a control character",
+                      quote(ev->type, strlen(ev->type), q));
+            return FW_EPARSE;
+        }
+    }
+    if ((rc = want_string(obj, "source", 0, &ev->source, err)))
+        return rc;
+
+    json_t *tv = json_object_get(obj, "time");
+    if (!tv) {
+        set_error(err, "time", "required attribute is missing");
+        return FW_EPARSE;
+    }
+    if (!json_is_string(tv)) {
+        set_error(err, "time", "must be an RFC 3339 time string, got %s", type_name(tv));
+        return FW_EPARSE;
+    }
+    if (fw_time_parse(json_string_value(tv), json_string_length(tv), &ev->time)) {
+        set_error(err, "time", "%s is not an RFC 3339 time with offset",
+                  quote(json_string_value(tv), json_string_length(tv), q));
+        return FW_EPARSE;
+    }
+
+    /* A global event (an outage) has no customer; every other event needs one. */
+    int global = globals && globals->is_global && globals->is_global(globals->ctx, ev->type);
+    if ((rc = want_string(obj, "subject", !global, &ev->subject, err))) {
+        if (!global && !json_object_get(obj, "subject"))
+            set_error(err, "subject",
+                      "required attribute is missing (only global event types may omit it; "
+                      "%s is not global)",
+                      quote(ev->type, strlen(ev->type), q));
+        return rc;
+    }
+
+    const char *dct;
+    if ((rc = want_string(obj, "datacontenttype", 0, &dct, err)))
+        return rc;
+    if (dct && !is_json_media_type(dct, strlen(dct))) {
+        set_error(err, "datacontenttype", "%s is not supported; it must be application/json",
+                  quote(dct, strlen(dct), q));
+        return FW_EPARSE;
+    }
+    const char *schema;
+    if ((rc = want_string(obj, "dataschema", 0, &schema, err)))
+        return rc;
+
+    ev->data = json_object_get(obj, "data");
+    if (ev->data && !json_is_object(ev->data)) {
+        set_error(err, "data", "must be an object, got %s", type_name(ev->data));
+        return FW_EPARSE;
+    }
+
+    /* Extensions: CloudEvents allows only scalar attribute values. */
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        if (is_known(k))
+            continue;
+        if (!strcmp(k, "data_base64")) {
+            set_error(err, k, "binary data is not supported; send data as a JSON object");
+            return FW_EPARSE;
+        }
+        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+            set_error(err, k, "extension attributes must be strings, numbers or booleans, got %s",
+                      type_name(v));
+            return FW_EPARSE;
+        }
+    }
+
+    /* Limits last: by now every attribute outside data is a scalar. */
+    struct path p = {.s = "", .len = 0};
+    json_object_foreach(obj, k, v)
+    {
+        size_t old = path_push(&p, "%s", k);
+        rc = string_too_long(lim, strlen(k), &p, err);
+        if (!rc)
+            rc = check_value(v, 1, lim, &p, err);
+        path_pop(&p, old);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int ingest_validate(json_t *obj, const struct ingest_limits *lim,
+                    const struct ingest_globals *globals, struct event *out,
+                    struct ingest_error *err)
+{
+    int rc;
+    if (!lim)
+        lim = &ingest_default_limits;
+    memset(out, 0, sizeof *out);
+    if (err)
+        memset(err, 0, sizeof *err);
+    if (!json_is_object(obj)) {
+        set_error(err, "", "an event must be a JSON object, got %s",
+                  obj ? type_name(obj) : "nothing");
+        return FW_EPARSE;
+    }
+    if ((rc = validate_attrs(obj, lim, globals, out, err))) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    if (!out->data) {
+        /* Downstream code always gets an object; the stored event says so too. */
+        out->data = json_object();
+        json_object_set_new(obj, "data", out->data);
+    }
+    out->json = json_incref(obj);
+    return 0;
+}
+
+void event_cleanup(struct event *e)
+{
+    if (!e)
+        return;
+    json_decref(e->json);
+    memset(e, 0, sizeof *e);
+}
+
+void ingest_batch_cleanup(struct ingest_batch *batch)
+{
+    if (!batch)
+        return;
+    for (size_t i = 0; i < batch->n; i++)
+        event_cleanup(&batch->events[i]);
+    free(batch->events);
+    free(batch->errors);
+    memset(batch, 0, sizeof *batch);
+}
+
+/* ---- bodies ---- */
+
+/* Validate one parsed object (its reference is consumed) at a position. */
+static void take_event(struct collect *c, json_t *obj, enum pos_kind kind, size_t index)
+{
+    struct ingest_error err;
+    struct event ev;
+    if (ingest_validate(obj, c->lim, c->globals, &ev, &err)) {
+        set_pos(&err, kind, index);
+        add_error(c, &err);
+    } else if (c->b->nerrors || c->dropped) {
+        event_cleanup(&ev); /* the batch is already lost; keep validating for the report */
+    } else {
+        c->b->events[c->b->n++] = ev;
+    }
+    json_decref(obj);
+}
+
+static void parse_error(struct collect *c, const json_error_t *jerr, enum pos_kind kind,
+                        size_t index)
+{
+    struct ingest_error err;
+    memset(&err, 0, sizeof err);
+    set_pos(&err, kind, index);
+    if (kind == POS_LINE)
+        set_error(&err, "", "malformed JSON at column %d: %s", jerr->column, jerr->text);
+    else
+        set_error(&err, "", "malformed JSON at line %d, column %d (byte %d): %s", jerr->line,
+                  jerr->column, jerr->position, jerr->text);
+    add_error(c, &err);
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* Returns FW_ETOOBIG when there are too many events; other errors are collected. */
+static int parse_array(struct collect *c, const char *body, size_t len)
+{
+    json_error_t jerr;
+    int rc = 0;
+    json_t *root = json_loadb(body, len, PARSE_FLAGS, &jerr);
+    if (!root) {
+        parse_error(c, &jerr, POS_BODY, 0);
+        return 0;
+    }
+    if (!json_is_array(root)) {
+        add_body_error(c, "a body starting with '[' must be a JSON array");
+    } else if (json_array_size(root) > c->lim->max_events) {
+        add_body_error(c, "%zu events exceed the limit of %zu per request", json_array_size(root),
+                       c->lim->max_events);
+        rc = FW_ETOOBIG;
+    } else {
+        c->b->events = xcalloc(json_array_size(root), sizeof *c->b->events);
+        for (size_t i = 0; i < json_array_size(root); i++)
+            take_event(c, json_incref(json_array_get(root, i)), POS_INDEX, i);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* The next line of [*p, end): its bounds without "\r\n"; advances *p. */
+static void next_line(const char **p, const char *end, const char **ls, size_t *ln)
+{
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    const char *stop = nl ? nl : end;
+    *ls = *p;
+    *ln = (size_t)(stop - *p);
+    if (*ln && (*ls)[*ln - 1] == '\r')
+        (*ln)--;
+    *p = nl ? nl + 1 : end;
+}
+
+/* Returns FW_ETOOBIG when there are too many events; other errors are collected. */
+static int parse_ndjson(struct collect *c, const char *body, size_t len)
+{
+    const char *p = body, *end = body + len, *ls;
+    size_t ln, events = 0;
+    /* Count first: the limit is checked before any work, and sizes the array. */
+    while (p < end) {
+        next_line(&p, end, &ls, &ln);
+        events += !is_blank(ls, ln);
+    }
+    if (events > c->lim->max_events) {
+        add_body_error(c, "%zu events exceed the limit of %zu per request", events,
+                       c->lim->max_events);
+        return FW_ETOOBIG;
+    }
+    c->b->events = xcalloc(events, sizeof *c->b->events);
+    p = body;
+    for (size_t lineno = 1; p < end; lineno++) {
+        next_line(&p, end, &ls, &ln);
+        if (is_blank(ls, ln))
+            continue;
+        json_error_t jerr;
+        json_t *obj = json_loadb(ls, ln, PARSE_FLAGS, &jerr);
+        if (!obj)
+            parse_error(c, &jerr, POS_LINE, lineno);
+        else
+            take_event(c, obj, POS_LINE, lineno);
+    }
+    return 0;
+}
+
+/*
+ * When the first value does not parse, is the body NDJSON with a bad
+ * line?  Yes when its first non-blank line looks like a whole object and
+ * another non-blank line follows; then every line gets its own report.
+ */
+static int looks_like_ndjson(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len, *ls;
+    size_t ln, seen = 0;
+    int first_whole = 0;
+    while (p < end && seen < 2) {
+        next_line(&p, end, &ls, &ln);
+        if (is_blank(ls, ln))
+            continue;
+        if (seen++ == 0) {
+            while (ln && (ls[ln - 1] == ' ' || ls[ln - 1] == '\t'))
+                ln--;
+            while (ln && (*ls == ' ' || *ls == '\t'))
+                ls++, ln--;
+            first_whole = ln >= 2 && ls[0] == '{' && ls[ln - 1] == '}';
+        }
+    }
+    return first_whole && seen == 2;
+}
+
+int ingest_parse(const char *body, size_t len, const struct ingest_limits *lim,
+                 const struct ingest_globals *globals, struct ingest_batch *batch)
+{
+    struct collect c = {.b = batch, .lim = lim ? lim : &ingest_default_limits, .globals = globals};
+    int rc = 0;
+    memset(batch, 0, sizeof *batch);
+    if (len > c.lim->max_body) {
+        add_body_error(&c, "body of %zu bytes exceeds the limit of %zu bytes", len,
+                       c.lim->max_body);
+        return FW_ETOOBIG;
+    }
+    if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) {
+        body += 3; /* a UTF-8 byte order mark, as some editors write */
+        len -= 3;
+    }
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (i == len) {
+        add_body_error(&c, "the body is empty; send a JSON object, a JSON array or NDJSON");
+        return FW_EPARSE;
+    }
+    if (body[i] == '[') {
+        rc = parse_array(&c, body, len);
+    } else {
+        json_error_t jerr;
+        json_t *first = json_loadb(body, len, PARSE_FLAGS | JSON_DISABLE_EOF_CHECK, &jerr);
+        size_t used = first ? (size_t)jerr.position : 0;
+        if (first && is_blank(body + used, len - used)) {
+            c.b->events = xcalloc(1, sizeof *c.b->events);
+            take_event(&c, first, POS_BODY, 0);
+        } else if (first && memchr(body + i, '\n', used - i)) {
+            /* Several pretty-printed objects are not NDJSON: say where the first ends. */
+            json_decref(first);
+            size_t line = 1, col = 1;
+            for (size_t k = 0; k < used; k++, col++)
+                if (body[k] == '\n')
+                    line++, col = 0;
+            add_body_error(&c,
+                           "content after the first JSON value, which ends at line %zu, "
+                           "column %zu; NDJSON needs exactly one event per line",
+                           line, col - 1);
+        } else if (first || looks_like_ndjson(body, len)) {
+            json_decref(first);
+            rc = parse_ndjson(&c, body, len);
+        } else {
+            parse_error(&c, &jerr, POS_BODY, 0);
+        }
+    }
+    if (!rc && (batch->nerrors || c.dropped))
+        rc = FW_EPARSE;
+    if (c.dropped) {
+        /* The cap leaves room for this one line in the list. */
+        batch->errors = xrealloc(batch->errors, (batch->nerrors + 1) * sizeof *batch->errors);
+        struct ingest_error *e = &batch->errors[batch->nerrors++];
+        memset(e, 0, sizeof *e);
+        set_pos(e, POS_BODY, 0);
+        snprintf(e->msg, sizeof e->msg, "and %zu more errors", c.dropped);
+    }
+    if (rc) {
+        for (size_t k = 0; k < batch->n; k++)
+            event_cleanup(&batch->events[k]);
+        free(batch->events);
+        batch->events = NULL;
+        batch->n = 0;
+    }
+    return rc;
+}
