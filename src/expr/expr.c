@@ -3,9 +3,8 @@
  * nor evaluating: freeing, introspection (dependencies, timedness, count
  * windows), and the type tables the compiler and evaluator share.
  *
- * Invariant: expr__arith_type and expr__cmp_ok are the only statement of
- * which operand types an operator accepts, so a combination refused at
- * compile time is exactly one that would give null at run time.
+ * The operand-type tables themselves (expr__arith_type, expr__cmp_ok) are
+ * inline in expr_int.h: the evaluator consults them on every operation.
  */
 #include <stdlib.h>
 
@@ -22,63 +21,6 @@ const char *expr__type_name(int type)
     case VAL_DUR: return "duration";
     case VAL_LIST: return "list";
     default: return "value";
-    }
-}
-
-int expr__arith_type(int op, int ta, int tb)
-{
-    switch (op) {
-    case OP_NEG:
-        return ta == VAL_NUM || ta == VAL_DUR ? ta : -1;
-    case OP_ADD:
-        if (ta == VAL_NUM && tb == VAL_NUM)
-            return VAL_NUM;
-        if ((ta == VAL_TIME && tb == VAL_DUR) || (ta == VAL_DUR && tb == VAL_TIME))
-            return VAL_TIME;
-        if (ta == VAL_DUR && tb == VAL_DUR)
-            return VAL_DUR;
-        return -1;
-    case OP_SUB:
-        if (ta == VAL_NUM && tb == VAL_NUM)
-            return VAL_NUM;
-        if (ta == VAL_TIME && tb == VAL_TIME)
-            return VAL_DUR;
-        if (ta == VAL_TIME && tb == VAL_DUR)
-            return VAL_TIME;
-        if (ta == VAL_DUR && tb == VAL_DUR)
-            return VAL_DUR;
-        return -1;
-    case OP_MUL:
-        if (ta == VAL_NUM && tb == VAL_NUM)
-            return VAL_NUM;
-        if ((ta == VAL_DUR && tb == VAL_NUM) || (ta == VAL_NUM && tb == VAL_DUR))
-            return VAL_DUR;
-        return -1;
-    case OP_DIV:
-        if (ta == VAL_NUM && tb == VAL_NUM)
-            return VAL_NUM;
-        if (ta == VAL_DUR && tb == VAL_NUM)
-            return VAL_DUR;
-        return -1;
-    default:
-        return -1;
-    }
-}
-
-int expr__cmp_ok(int op, int ta, int tb)
-{
-    if (ta != tb)
-        return 0;
-    switch (ta) {
-    case VAL_NUM:
-    case VAL_STR:
-    case VAL_TIME:
-    case VAL_DUR:
-        return 1;
-    case VAL_BOOL:
-        return op == OP_EQ || op == OP_NE; /* booleans have no order */
-    default:
-        return 0;
     }
 }
 

@@ -168,12 +168,67 @@ const char *expr__type_name(int type);
 /*
  * Result type of arithmetic `op` (OP_ADD .. OP_DIV, or OP_NEG with tb
  * ignored) on operand types ta and tb, or -1 when the combination is not
- * allowed.  The compiler and the evaluator share this one table.
+ * allowed.  The compiler and the evaluator share this one table, so a
+ * combination refused at compile time is exactly one that gives null at
+ * run time.
  */
-int expr__arith_type(int op, int ta, int tb);
+static inline int expr__arith_type(int op, int ta, int tb)
+{
+    switch (op) {
+    case OP_NEG:
+        return ta == VAL_NUM || ta == VAL_DUR ? ta : -1;
+    case OP_ADD:
+        if (ta == VAL_NUM && tb == VAL_NUM)
+            return VAL_NUM;
+        if ((ta == VAL_TIME && tb == VAL_DUR) || (ta == VAL_DUR && tb == VAL_TIME))
+            return VAL_TIME;
+        if (ta == VAL_DUR && tb == VAL_DUR)
+            return VAL_DUR;
+        return -1;
+    case OP_SUB:
+        if (ta == VAL_NUM && tb == VAL_NUM)
+            return VAL_NUM;
+        if (ta == VAL_TIME && tb == VAL_TIME)
+            return VAL_DUR;
+        if (ta == VAL_TIME && tb == VAL_DUR)
+            return VAL_TIME;
+        if (ta == VAL_DUR && tb == VAL_DUR)
+            return VAL_DUR;
+        return -1;
+    case OP_MUL:
+        if (ta == VAL_NUM && tb == VAL_NUM)
+            return VAL_NUM;
+        if ((ta == VAL_DUR && tb == VAL_NUM) || (ta == VAL_NUM && tb == VAL_DUR))
+            return VAL_DUR;
+        return -1;
+    case OP_DIV:
+        if (ta == VAL_NUM && tb == VAL_NUM)
+            return VAL_NUM;
+        if (ta == VAL_DUR && tb == VAL_NUM)
+            return VAL_DUR;
+        return -1;
+    default:
+        return -1;
+    }
+}
 
 /* Whether comparison `op` (OP_EQ .. OP_GE) is defined between ta and tb. */
-int expr__cmp_ok(int op, int ta, int tb);
+static inline int expr__cmp_ok(int op, int ta, int tb)
+{
+    if (ta != tb)
+        return 0;
+    switch (ta) {
+    case VAL_NUM:
+    case VAL_STR:
+    case VAL_TIME:
+    case VAL_DUR:
+        return 1;
+    case VAL_BOOL:
+        return op == OP_EQ || op == OP_NE; /* booleans have no order */
+    default:
+        return 0;
+    }
+}
 
 /* Source text of an operator for messages: "+", ">=", "contains", ... */
 const char *expr__op_text(int op);
