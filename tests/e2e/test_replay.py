@@ -1,0 +1,541 @@
+"""`forewarn replay` end to end: events in, NDJSON detections and incidents out.
+
+Each signal SIG-001 ... SIG-010 is checked through the real CLI and its JSON
+output with events only: it fires at the exact threshold instant with the
+pack's severity, stays silent on the near miss one minute earlier, and
+resolves when its condition ends.  These mirror a subset of
+rules/telecom.test.yaml, but through the replay contract other programs
+rely on (output format, --until, exit status, error reporting).
+"""
+
+import json
+import random
+import re
+
+from fw import T, detections, ev, incidents, ndjson, replay, replay_raw, transitions, until
+
+SEVERITY = {
+    "SIG-001": "HIGH", "SIG-002": "CRITICAL", "SIG-003": "MEDIUM", "SIG-004": "HIGH",
+    "SIG-005": "MEDIUM", "SIG-006": "MEDIUM", "SIG-007": "HIGH", "SIG-008": "HIGH",
+    "SIG-009": "MEDIUM", "SIG-010": "HIGH",
+}
+
+
+def _fires_once(lines, signal, customer, at):
+    """Exactly one transition of signal for customer, a firing at `at`, with the right record."""
+    got = detections(lines, signal, customer)
+    assert [(d["state"], d["at"]) for d in got] == [("firing", T(at))], \
+        "%s for %s: expected one firing at %s, got %s" % (signal, customer, T(at), got)
+    d = got[0]
+    assert d["severity"] == SEVERITY[signal], "%s severity %s" % (signal, d["severity"])
+    assert d["fired_at"] == d["at"], d
+    assert d["kind"] == "detection" and d["name"], d
+    return d
+
+
+def _silent(lines, signal):
+    got = detections(lines, signal)
+    assert got == [], "%s should not fire, got %s" % (signal, got)
+
+
+def _fires_then_resolves(lines, signal, customer, fired, resolved):
+    got = [(d["state"], d["at"], d["fired_at"]) for d in detections(lines, signal, customer)]
+    want = [("firing", T(fired), T(fired)), ("resolved", T(resolved), T(fired))]
+    assert got == want, "%s for %s: expected %s, got %s" % (signal, customer, want, got)
+
+
+# ---- SIG-001: eSIM PENDING more than 48h after payment ----
+
+def _sig001_events():
+    return [
+        ev("customer.updated", "c1", "0", name="Ana", email="ana@example.com", carrier="Verizon"),
+        ev("payment.completed", "c1", "0", order_id="o1", amount=45),
+        ev("esim.status_changed", "c1", "10m", order_id="o1", status="PENDING", individual_id="i1"),
+    ]
+
+
+def test_sig001_fires_exactly_48h_after_payment():
+    lines = replay(_sig001_events(), *until("48h1m"))
+    _fires_once(lines, "SIG-001", "c1", "48h")
+
+
+def test_sig001_near_miss_47h59m():
+    lines = replay(_sig001_events(), *until("47h59m"))
+    _silent(lines, "SIG-001")
+
+
+def test_sig001_resolves_when_installed():
+    evs = _sig001_events() + [
+        ev("esim.status_changed", "c1", "50h", order_id="o1", status="INSTALLED", individual_id="i1")]
+    lines = replay(evs, *until("4d"))
+    _fires_then_resolves(lines, "SIG-001", "c1", "48h", "50h")
+
+
+def test_sig001_resolves_on_activation_completed():
+    evs = _sig001_events() + [ev("activation.completed", "c1", "53h", order_id="o1")]
+    lines = replay(evs, *until("4d"))
+    _fires_then_resolves(lines, "SIG-001", "c1", "48h", "53h")
+
+
+# ---- SIG-002: eSIM FAILED or ERROR ----
+
+def test_sig002_fires_at_the_failure_and_resolves_on_sim_swap():
+    evs = [
+        ev("esim.status_changed", "c1", "1h", order_id="o1", status="PENDING", individual_id="i1"),
+        ev("esim.status_changed", "c1", "3h17m", order_id="o1", status="FAILED", individual_id="i1"),
+        ev("esim.status_changed", "c1", "4h", order_id="o1", status="ERROR", individual_id="i1"),
+        ev("esim.status_changed", "c1", "6h", order_id="o1", status="INSTALLED", individual_id="i2"),
+    ]
+    lines = replay(evs)
+    _fires_then_resolves(lines, "SIG-002", "c1", "3h17m", "6h")
+    assert detections(lines, "SIG-002")[0]["severity"] == "CRITICAL"
+
+
+def test_sig002_near_miss_other_statuses():
+    evs = [ev("esim.status_changed", "c1", "1h", order_id="o1", status=s, individual_id="i1")
+           for s in ("PENDING", "ERRORED", "FAILED_RETRY", "INSTALLED")]
+    for i, e in enumerate(evs):
+        e["time"] = T("%dh" % (i + 1))
+    _silent(replay(evs, *until("2d")), "SIG-002")
+
+
+# ---- SIG-003: order unpaid 2h after creation ----
+
+def test_sig003_fires_2h_after_unpaid_order():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("payment.failed", "c1", "5m", order_id="o1", reason="card_declined")]
+    _fires_once(replay(evs, *until("2h1m")), "SIG-003", "c1", "2h")
+    _silent(replay(evs, *until("1h59m")), "SIG-003")
+
+
+def test_sig003_near_miss_paid_at_1h59m():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("payment.completed", "c1", "1h59m", order_id="o1", amount=45)]
+    _silent(replay(evs, *until("1d")), "SIG-003")
+
+
+def test_sig003_resolves_when_paid():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("payment.completed", "c1", "3h", order_id="o1", amount=45)]
+    _fires_then_resolves(replay(evs, *until("1d")), "SIG-003", "c1", "2h", "3h")
+
+
+# ---- SIG-004: port-in rejected ----
+
+def test_sig004_fires_on_rejection_and_resolves_on_completion():
+    evs = [
+        ev("portin.status_changed", "c1", "0", status="SUBMITTED", response="Accepted", carrier="AT&T"),
+        ev("portin.status_changed", "c1", "5h", status="ERROR",
+           response="Port request FAILED: account number mismatch", carrier="AT&T"),
+        ev("portin.status_changed", "c1", "9h", status="COMPLETED", response="Port complete", carrier="AT&T"),
+    ]
+    lines = replay(evs)
+    _fires_then_resolves(lines, "SIG-004", "c1", "5h", "9h")
+    assert detections(lines, "SIG-004")[0]["severity"] == "HIGH"
+
+
+def test_sig004_near_miss_accepted_response():
+    evs = [ev("portin.status_changed", "c1", "0", status="SUBMITTED",
+              response="Accepted for processing", carrier="AT&T")]
+    _silent(replay(evs, *until("1h")), "SIG-004")
+
+
+# ---- SIG-005: port-in SUBMITTED more than 72h ----
+
+def test_sig005_fires_at_72h_not_at_71h59m():
+    evs = [ev("portin.status_changed", "c1", "0", status="SUBMITTED", carrier="Verizon")]
+    _silent(replay(evs, *until("71h59m")), "SIG-005")
+    _fires_once(replay(evs, *until("72h1m")), "SIG-005", "c1", "72h")
+
+
+def test_sig005_resolves_when_port_completes():
+    evs = [ev("portin.status_changed", "c1", "0", status="SUBMITTED", carrier="Verizon"),
+           ev("portin.status_changed", "c1", "80h", status="COMPLETED", response="done", carrier="Verizon")]
+    _fires_then_resolves(replay(evs, *until("5d")), "SIG-005", "c1", "72h", "80h")
+
+
+# ---- SIG-006: order not COMPLETED 24h after creation ----
+
+def test_sig006_fires_at_24h_not_at_23h59m():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("order.status_changed", "c1", "1h", order_id="o1", status="PROCESSING")]
+    _silent(replay(evs, *until("23h59m")), "SIG-006")
+    _fires_once(replay(evs, *until("24h1m")), "SIG-006", "c1", "24h")
+
+
+def test_sig006_near_miss_completed_at_23h59m():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("order.status_changed", "c1", "23h59m", order_id="o1", status="COMPLETED")]
+    _silent(replay(evs, *until("3d")), "SIG-006")
+
+
+def test_sig006_resolves_when_completed():
+    evs = [ev("order.created", "c1", "0", order_id="o1"),
+           ev("order.status_changed", "c1", "30h", order_id="o1", status="COMPLETED")]
+    _fires_then_resolves(replay(evs, *until("3d")), "SIG-006", "c1", "24h", "30h")
+
+
+# ---- SIG-007: Mochi escalation without a ticket within 2h ----
+
+def test_sig007_fires_2h_after_escalation():
+    evs = [ev("chat.escalated", "c1", "0", conversation_id="m1", topic="esim", summary="QR fails")]
+    _silent(replay(evs, *until("1h59m")), "SIG-007")
+    _fires_once(replay(evs, *until("2h1m")), "SIG-007", "c1", "2h")
+
+
+def test_sig007_near_miss_ticket_at_1h59m():
+    evs = [ev("chat.escalated", "c1", "0", conversation_id="m1", topic="esim", summary="QR fails"),
+           ev("ticket.created", "c1", "1h59m", ticket_id="z1", subject="QR fails")]
+    _silent(replay(evs, *until("1d")), "SIG-007")
+
+
+def test_sig007_resolves_when_ticket_created():
+    evs = [ev("chat.escalated", "c1", "0", conversation_id="m1", topic="esim", summary="QR fails"),
+           ev("ticket.created", "c1", "3h", ticket_id="z1", subject="QR fails")]
+    _fires_then_resolves(replay(evs, *until("1d")), "SIG-007", "c1", "2h", "3h")
+
+
+# ---- SIG-008: 3+ contacts within 7 days ----
+
+def test_sig008_third_contact_fires_and_resolves_when_first_leaves_window():
+    evs = [ev("chat.started", "c1", "0", conversation_id="m1", topic="esim"),
+           ev("ticket.created", "c1", "1d", ticket_id="z1", subject="eSIM"),
+           ev("chat.started", "c1", "2d", conversation_id="m2", topic="esim")]
+    lines = replay(evs, *until("10d"))
+    _fires_then_resolves(lines, "SIG-008", "c1", "2d", "7d")
+    assert detections(lines, "SIG-008")[0]["severity"] == "HIGH"
+
+
+def test_sig008_near_miss_third_contact_at_7d():
+    evs = [ev("chat.started", "c1", "0", conversation_id="m1", topic="esim"),
+           ev("ticket.created", "c1", "3d", ticket_id="z1", subject="eSIM"),
+           ev("chat.started", "c1", "7d", conversation_id="m2", topic="esim")]
+    _silent(replay(evs, *until("20d")), "SIG-008")
+
+
+# ---- SIG-009: paid 7+ days ago, never activated, no contact in 7 days ----
+
+def test_sig009_fires_at_7d_not_at_6d23h59m():
+    evs = [ev("payment.completed", "c1", "0", order_id="o1", amount=45)]
+    _silent(replay(evs, *until("6d23h59m")), "SIG-009")
+    _fires_once(replay(evs, *until("7d1m")), "SIG-009", "c1", "7d")
+
+
+def test_sig009_resolves_on_contact():
+    evs = [ev("payment.completed", "c1", "0", order_id="o1", amount=45),
+           ev("chat.started", "c1", "8d", conversation_id="m1", topic="install help")]
+    _fires_then_resolves(replay(evs, *until("9d")), "SIG-009", "c1", "7d", "8d")
+
+
+def test_sig009_near_miss_activated():
+    evs = [ev("payment.completed", "c1", "0", order_id="o1", amount=45),
+           ev("activation.completed", "c1", "6d", order_id="o1")]
+    _silent(replay(evs, *until("30d")), "SIG-009")
+
+
+# ---- SIG-010: outage in the customer's ZIP, open ticket or recent chat ----
+
+def _outage(at, *zips):
+    return ev("outage.started", None, at, outage_id="out1", zips=list(zips), impact="no service", eta="unknown")
+
+
+def test_sig010_fires_on_outage_and_resolves_on_outage_resolved():
+    evs = [
+        ev("customer.updated", "c1", "0", zip="10001"),
+        ev("ticket.created", "c1", "1h", ticket_id="z1", subject="No signal"),
+        ev("customer.updated", "c2", "0", zip="10002"),
+        ev("chat.started", "c2", "1h", conversation_id="m1", topic="no signal"),
+        _outage("2h", "10001", "10002"),
+        ev("outage.resolved", None, "8h", outage_id="out1"),
+    ]
+    lines = replay(evs)
+    _fires_then_resolves(lines, "SIG-010", "c1", "2h", "8h")
+    _fires_then_resolves(lines, "SIG-010", "c2", "2h", "8h")
+    assert detections(lines, "SIG-010")[0]["severity"] == "HIGH"
+
+
+def test_sig010_near_miss_other_zip_and_stale_chat():
+    evs = [
+        ev("customer.updated", "c1", "0", zip="10003"),           # open ticket, wrong ZIP
+        ev("ticket.created", "c1", "0", ticket_id="z1", subject="No signal"),
+        ev("customer.updated", "c2", "0", zip="10001"),           # right ZIP, chat exactly 24h old
+        ev("chat.started", "c2", "0", conversation_id="m1", topic="no signal"),
+        _outage("24h", "10001", "10002"),
+    ]
+    _silent(replay(evs, *until("3d")), "SIG-010")
+
+
+def test_sig010_resolves_when_chat_stops_being_recent():
+    evs = [ev("customer.updated", "c1", "0", zip="10001"),
+           ev("chat.started", "c1", "0", conversation_id="m1", topic="no signal"),
+           _outage("23h59m", "10001")]
+    _fires_then_resolves(replay(evs, *until("2d")), "SIG-010", "c1", "23h59m", "24h")
+
+
+# ---- the seed's two examples ----
+
+def test_seed_example_1_jodi_esim_failed_is_sig002_critical():
+    who = "jodi@example.com"
+    evs = [ev("customer.updated", who, "0", name="Jodi", email=who, zip="10001", carrier="Verizon")]
+    evs += [ev("order.created", who, "0", order_id="o-jodi"),
+            ev("payment.completed", who, "5m", order_id="o-jodi", amount=45),
+            ev("order.status_changed", who, "10m", order_id="o-jodi", status="COMPLETED"),
+            ev("esim.status_changed", who, "15m", order_id="o-jodi", status="PENDING", individual_id="ind-1")]
+    # "5 Mochi chats" before the failure, one a day.
+    evs += [ev("chat.started", who, "%dh" % (10 + 14 * k), conversation_id="m%d" % k, topic="esim")
+            for k in range(5)]
+    failed = ev("esim.status_changed", who, "3d5m", order_id="o-jodi", status="FAILED", individual_id="ind-1")
+    lines = replay(evs + [failed])
+    d = _fires_once(lines, "SIG-002", who, "3d5m")
+    assert d["at"] == failed["time"] and d["severity"] == "CRITICAL", d
+    assert d["team"] == "esim" and d["root_cause"] == "esim_provisioning", d
+
+
+def _twelve_pending():
+    """Seed example 2: 12 customers PENDING past 48h, payments 20 minutes apart, mostly on Verizon."""
+    carriers = ["Verizon"] * 9 + ["T-Mobile", "Verizon", "AT&T"]
+    plans = ["Unlimited", "Basic", "Plus"]
+    evs, due = [], {}
+    for i in range(12):
+        c = "stuck%02d@example.com" % (i + 1)
+        evs.append(ev("customer.updated", c, "0", name="Stuck %d" % i, zip="%05d" % (10001 + i),
+                      plan=plans[i % 3], tier="standard", carrier=carriers[i]))
+        paid = "%dm" % (20 * i) if i else "0"
+        evs.append(ev("payment.completed", c, paid, order_id="o-%d" % i, amount=45))
+        evs.append(ev("esim.status_changed", c, "%dm" % (20 * i + 5), order_id="o-%d" % i,
+                      status="PENDING", individual_id="ind-%d" % i))
+        due[c] = T("48h%dm" % (20 * i) if i else "48h")
+    # Customers who are fine, mostly on other carriers: their eSIMs install in time.
+    for j, carrier in enumerate(["AT&T", "T-Mobile", "AT&T", "Mint Mobile", "T-Mobile", "Verizon"]):
+        c = "fine%02d@example.com" % (j + 1)
+        evs.append(ev("customer.updated", c, "0", name="Fine %d" % j, zip="%05d" % (20001 + j),
+                      plan=plans[j % 3], tier="standard", carrier=carrier))
+        evs.append(ev("payment.completed", c, "%dm" % (15 + 30 * j), order_id="f-%d" % j, amount=45))
+        evs.append(ev("esim.status_changed", c, "%dm" % (20 + 30 * j), order_id="f-%d" % j,
+                      status="PENDING", individual_id="find-%d" % j))
+        evs.append(ev("esim.status_changed", c, "%dh" % (10 + j), order_id="f-%d" % j,
+                      status="INSTALLED", individual_id="find-%d" % j))
+    return evs, due
+
+
+def test_seed_example_2_twelve_stuck_esims_one_incident():
+    evs, due = _twelve_pending()
+    random.Random(7).shuffle(evs)  # producers do not send in order; replay sorts by time
+    lines = replay(evs, *until("52h"))
+    fired = detections(lines, "SIG-001", state="firing")
+    assert sorted((d["customer"], d["at"]) for d in fired) == sorted(due.items()), \
+        "expected one SIG-001 per stuck customer at payment+48h, got %s" % fired
+    assert all(d["severity"] == "HIGH" for d in fired)
+    assert not [d for d in detections(lines) if not d["customer"].startswith("stuck")], \
+        "customers whose eSIM installed must not be detected"
+    incs = incidents(lines)
+    ids = {i["id"] for i in incs}
+    assert len(ids) == 1, "expected exactly one incident id, got %s in %s" % (ids, incs)
+    opened = [i for i in incs if i["update"] == "opened"]
+    assert len(opened) == 1, incs
+    third = sorted(due.values())[2]
+    assert opened[0]["at"] == third and opened[0]["signal"] == "SIG-001", opened[0]
+    assert opened[0]["customers"] == ["stuck01@example.com", "stuck02@example.com", "stuck03@example.com"]
+    added = [i for i in incs if i["update"] == "customer_added"]
+    assert len(added) == 9, "each of the other 9 customers joins the open incident: %s" % added
+    last = incs[-1]
+    assert len(last["customers"]) == 12 and last["state"] == "open", last
+    for i in incs:
+        cf = i["common_factor"]
+        assert cf and cf["key"] == "customer.carrier" and cf["value"] == "Verizon", i
+    # The incident is reported as it happens: each update after the firing that caused it.
+    pos = {id(x): k for k, x in enumerate(lines)}
+    for i in added:
+        cause = [d for d in fired if d["customer"] == i["customers"][-1]][0]
+        assert pos[id(cause)] < pos[id(i)] and cause["at"] == i["at"], (cause, i)
+
+
+# ---- determinism and --until ----
+
+def _mixed_stream(n, seed):
+    """n events of every telecom type over 150 customers and ~10 days, each at a distinct ms."""
+    rnd = random.Random(seed)
+    custs = ["cust%03d@example.com" % k for k in range(150)]
+    evs = []
+    t_ms = set()
+    for k in range(n):
+        while True:
+            ms = rnd.randrange(0, 10 * 86400 * 1000)
+            if ms not in t_ms:
+                t_ms.add(ms)
+                break
+        at = "%dms" % ms if ms else "0"
+        c = rnd.choice(custs)
+        o = "o-%s" % c[4:7]
+        kind = rnd.randrange(16)
+        if kind == 0:
+            e = ev("customer.updated", c, at, zip=rnd.choice(["10001", "10002", "94105"]),
+                   carrier=rnd.choice(["Verizon", "AT&T", "T-Mobile"]), plan=rnd.choice(["Basic", "Plus"]))
+        elif kind == 1:
+            e = ev("order.created", c, at, order_id=o)
+        elif kind == 2:
+            e = ev("order.status_changed", c, at, order_id=o, status=rnd.choice(["PROCESSING", "COMPLETED"]))
+        elif kind in (3, 4):
+            e = ev("payment.completed", c, at, order_id=o, amount=45)
+        elif kind == 5:
+            e = ev("payment.failed", c, at, order_id=o, reason="card_declined")
+        elif kind in (6, 7):
+            e = ev("esim.status_changed", c, at, order_id=o, individual_id="i",
+                   status=rnd.choice(["PENDING", "PENDING", "FAILED", "INSTALLED", "ERROR"]))
+        elif kind == 8:
+            e = ev("activation.completed", c, at, order_id=o)
+        elif kind == 9:
+            e = ev("portin.status_changed", c, at, carrier="AT&T",
+                   status=rnd.choice(["SUBMITTED", "REJECTED", "COMPLETED"]), response=rnd.choice(["", "FAILED"]))
+        elif kind in (10, 11):
+            e = ev("chat.started", c, at, conversation_id="m%d" % k, topic="esim")
+        elif kind == 12:
+            e = ev("chat.escalated", c, at, conversation_id="m%d" % k, topic="esim", summary="help")
+        elif kind == 13:
+            e = ev("ticket.created", c, at, ticket_id="z%d" % (k % 40), subject="help")
+        elif kind == 14:
+            e = ev("ticket.resolved", c, at, ticket_id="z%d" % (k % 40), severity="low", resolution="ok")
+        else:
+            if rnd.random() < 0.5:
+                e = ev("outage.started", None, at, outage_id="out%d" % k, zips=["10001", "10002"],
+                       impact="no service", eta="unknown")
+            else:
+                e = ev("outage.resolved", None, at, outage_id="out%d" % k)
+        evs.append(e)
+    return evs
+
+
+def test_replay_is_deterministic_byte_for_byte():
+    evs = _mixed_stream(2000, seed=2026)
+    body = ndjson(evs)
+    rc1, out1, err1 = replay_raw(body, *until("12d"))
+    rc2, out2, err2 = replay_raw(body, *until("12d"))
+    assert rc1 == 0 and rc2 == 0, err1 + err2
+    assert out1 == out2, "two replays of the same input differ"
+    assert err1 == err2, "the summary line differs between runs:\n%s\n%s" % (err1, err2)
+    lines = [json.loads(l) for l in out1.splitlines()]
+    fired = {d["signal"] for d in detections(lines, state="firing")}
+    assert len(fired) >= 8, "the stream should exercise most signals, fired only %s" % sorted(fired)
+    assert detections(lines, state="resolved"), "the stream should resolve some detections"
+    assert re.search(r"replay: 2000 events, 0 duplicate\(s\), 0 invalid", err1), err1
+    # Output is in time order.
+    ats = [l["at"] for l in lines]
+    assert ats == sorted(ats), "output is not in time order"
+    # Input order does not matter when times are distinct: replay sorts by time.
+    shuffled = list(evs)
+    random.Random(1).shuffle(shuffled)
+    rc3, out3, err3 = replay_raw(ndjson(shuffled), *until("12d"))
+    assert rc3 == 0 and out3 == out1, "a shuffled copy of the same events gives different output"
+
+
+def test_until_fires_due_timers_at_their_own_time():
+    evs = [ev("payment.completed", "c1", "0", order_id="o1", amount=45),
+           ev("esim.status_changed", "c1", "1m", order_id="o1", status="PENDING", individual_id="i1")]
+    # Without --until the clock stops at the last event: nothing is due yet.
+    rc, out, err = replay_raw(evs)
+    assert rc == 0 and out == "", "nothing is due at the last event, got %r" % out
+    assert re.search(r"[1-9]\d* pending wake-ups", err), "a wake-up should be pending: %s" % err
+    # With --until far ahead, each wake-up fires at its due time, in order, not at --until.
+    lines = replay(evs, *until("30d"))
+    assert transitions(lines) == [("SIG-001", "c1", "firing", T("48h")),
+                                  ("SIG-009", "c1", "firing", T("7d"))], transitions(lines)
+    # --until before the first threshold fires nothing.
+    assert replay(evs, *until("47h")) == []
+
+
+def test_until_rejects_a_time_without_offset():
+    rc, out, err = replay_raw([ev("payment.completed", "c1", "0", order_id="o1")],
+                              "--until", "2026-03-10T00:00:00")
+    assert rc != 0 and out == "", (rc, out)
+    assert "--until" in err, err
+
+
+# ---- bad input: refused whole, with line and field ----
+
+def _good_failed_line():
+    # A valid event that would print a detection if anything were replayed.
+    return ndjson([ev("esim.status_changed", "c1", "1h", order_id="o1", status="FAILED", individual_id="i1")])
+
+
+def _bad(body_after, line, field, reason_re):
+    body = _good_failed_line() + body_after
+    rc, out, err = replay_raw(body)
+    assert rc != 0, "replay accepted bad input:\n%s" % body_after
+    assert out == "", "nothing may be replayed from a bad batch, stdout: %r" % out
+    pat = r"^line %d: %s%s" % (line, re.escape(field) + ": " if field else "", reason_re)
+    assert re.search(pat, err, re.M), "stderr does not match %r:\n%s" % (pat, err)
+    assert "nothing replayed" in err, err
+
+
+def test_bad_malformed_json_line():
+    _bad('{"specversion":"1.0","id":"x","type":"a.b",\n', 2, "", r"malformed JSON")
+
+
+def test_bad_missing_field():
+    e = ev("payment.completed", "c1", "2h", order_id="o1")
+    del e["time"]
+    _bad(ndjson([e]), 2, "time", r"required attribute is missing")
+
+
+def test_bad_wrong_type():
+    e = ev("payment.completed", "c1", "2h", order_id="o1")
+    e["type"] = 42
+    _bad(ndjson([e]), 2, "type", r"must be a string")
+
+
+def test_bad_data_not_object():
+    e = ev("payment.completed", "c1", "2h")
+    e["data"] = ["o1"]
+    _bad(ndjson([e]), 2, "data", r"must be an object")
+
+
+def test_bad_time():
+    for bad in ("2026-03-02 10:00", "2026-03-02T10:00:00", "yesterday", "2026-02-30T10:00:00Z"):
+        e = ev("payment.completed", "c1", "2h", order_id="o1")
+        e["time"] = bad
+        _bad(ndjson([e]), 2, "time", r".*RFC 3339")
+
+
+def test_bad_subject_missing_on_customer_event():
+    e = ev("payment.completed", None, "2h", order_id="o1")
+    _bad(ndjson([e]), 2, "subject", r"required attribute is missing")
+    # ...while a global event without subject is fine.
+    lines = replay([_outage("1h", "10001")])
+    assert lines == [], lines
+
+
+def test_bad_every_error_is_listed_with_its_line():
+    good = ev("payment.completed", "c2", "2h", order_id="o2")
+    no_id = ev("order.created", "c3", "3h", order_id="o3")
+    del no_id["id"]
+    bad_spec = ev("order.created", "c3", "3h", order_id="o3")
+    bad_spec["specversion"] = "0.3"
+    body = ndjson([good]) + "\n" + ndjson([no_id]) + "not json\n" + ndjson([bad_spec])
+    rc, out, err = replay_raw(_good_failed_line() + body)
+    assert rc != 0 and out == "", (rc, out)
+    # Line numbers count the blank line too: they are the producer's line numbers.
+    assert re.search(r"^line 4: id: required attribute is missing", err, re.M), err
+    assert re.search(r"^line 5: malformed JSON", err, re.M), err
+    assert re.search(r"^line 6: specversion: .*1\.0", err, re.M), err
+    assert re.search(r"3 invalid line\(s\); nothing replayed", err), err
+    assert not re.search(r"^line [123]:", err, re.M), "valid lines reported as errors:\n" + err
+
+
+def test_skip_invalid_replays_the_valid_lines():
+    body = _good_failed_line() + "garbage\n"
+    rc, out, err = replay_raw(body, "--skip-invalid")
+    assert rc == 0, err
+    assert re.search(r"^line 2: malformed JSON", err, re.M), err
+    assert [d["signal"] for d in map(json.loads, out.splitlines())] == ["SIG-002"], out
+
+
+def test_repeated_id_is_accepted_but_ignored():
+    first = ev("esim.status_changed", "c1", "1h", order_id="o1", status="FAILED", individual_id="i1")
+    again = ev("esim.status_changed", "c1", "2h", order_id="o1", status="INSTALLED", individual_id="i1")
+    again["id"] = first["id"]  # same id: a resend, whatever its content
+    rc, out, err = replay_raw([first, again])
+    assert rc == 0, err
+    lines = [json.loads(l) for l in out.splitlines()]
+    assert transitions(lines) == [("SIG-002", "c1", "firing", T("1h"))], \
+        "the duplicate must be ignored (no resolution): %s" % lines
+    assert re.search(r"replay: 1 events, 1 duplicate\(s\), 0 invalid", err), err
