@@ -403,8 +403,10 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
     uint32_t drop = 0;
     while (drop < w->n && w->times[drop] <= horizon)
         drop++;
-    memmove(w->times, w->times + drop, (w->n - drop) * sizeof *w->times);
-    w->n -= drop;
+    if (drop) {
+        memmove(w->times, w->times + drop, (w->n - drop) * sizeof *w->times);
+        w->n -= drop;
+    }
     if (at <= horizon)
         return;
     if (w->n == w->cap) {
