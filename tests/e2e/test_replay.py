@@ -350,6 +350,23 @@ def test_seed_example_2_twelve_stuck_esims_one_incident():
         assert pos[id(cause)] < pos[id(i)] and cause["at"] == i["at"], (cause, i)
 
 
+def test_seed_example_2_incident_resolves_when_every_customer_recovers():
+    evs, due = _twelve_pending()
+    stuck = sorted(due)
+    # Engineering fixes the pipeline: the eSIMs install one per hour from 60h on.
+    for k, c in enumerate(stuck):
+        evs.append(ev("esim.status_changed", c, "%dh" % (60 + k), order_id="x", status="INSTALLED",
+                      individual_id="x"))
+    lines = replay(evs, *until("4d"))
+    resolved = detections(lines, "SIG-001", state="resolved")
+    assert sorted(d["customer"] for d in resolved) == stuck, resolved
+    updates = [(i["id"], i["update"]) for i in incidents(lines)]
+    assert updates[0] == (1, "opened") and updates[-1] == (1, "resolved"), updates
+    assert [u for _, u in updates].count("resolved") == 1, updates
+    last = incidents(lines)[-1]
+    assert last["state"] == "resolved" and last["at"] == T("%dh" % (60 + len(stuck) - 1)), last
+
+
 # ---- determinism and --until ----
 
 def _mixed_stream(n, seed):
