@@ -499,6 +499,14 @@ void engine_apply(struct engine *e, const struct event *ev)
     evaluate_all(e, c, ev);
 }
 
+void engine_prepare(struct engine *e, int64_t t)
+{
+    if (t > e->now) {
+        engine_advance(e, t - 1);
+        e->now = t;
+    }
+}
+
 void engine_advance(struct engine *e, int64_t t)
 {
     struct tw_entry *te;

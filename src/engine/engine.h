@@ -75,6 +75,15 @@ void engine_free(struct engine *e);
 /* Fire every wake-up due at or before t, then set the clock to t (if later). */
 void engine_advance(struct engine *e, int64_t t);
 /*
+ * Prepare to apply events at time t: fire every wake-up due strictly
+ * before t, then set the clock to t.  Wake-ups due exactly at t wait until
+ * the events at t are applied, because a condition holds for the instant
+ * just after now: an event at t decides what is true after t, so a
+ * threshold crossed at the very instant an event ends the problem gives no
+ * episode at all, not one of zero length.
+ */
+void engine_prepare(struct engine *e, int64_t t);
+/*
  * Apply one validated event at the engine's current time: update state,
  * evaluate the signals it can affect, emit transitions, re-arm wake-ups.
  */

@@ -157,6 +157,15 @@ static void post_events(struct req *r)
         ingest_batch_cleanup(&batch);
         return;
     }
+    for (size_t i = 0; i < batch.n; i++) {
+        if (!strncmp(batch.events[i].type, "forewarn.", 9)) {
+            pipeline_note_rejected(r->env->pipeline, 1);
+            http_error(r, 400, "event %zu: type '%s': the forewarn. prefix is reserved; nothing "
+                               "was stored", i, batch.events[i].type);
+            ingest_batch_cleanup(&batch);
+            return;
+        }
+    }
     enum ingest_outcome *outcomes = xcalloc(batch.n + 1, sizeof *outcomes);
     rc = pipeline_ingest(r->env->pipeline, &batch, outcomes);
     if (rc) {

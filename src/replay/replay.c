@@ -137,7 +137,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     struct engine_sink sink = {.ctx = &p, .detection = print_detection, .incident = print_incident};
     struct engine *e = engine_new(rules, n ? evs[0].ev.time : (o->until != FW_TIME_NONE ? o->until : 0), &sink);
     for (size_t i = 0; i < n; i++) {
-        engine_advance(e, evs[i].ev.time);
+        engine_prepare(e, evs[i].ev.time);
         engine_apply(e, &evs[i].ev);
         event_cleanup(&evs[i].ev);
     }

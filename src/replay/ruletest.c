@@ -98,12 +98,38 @@ static int parse_at(const char *s, int64_t start, int64_t *out)
         ok = 0;                                                                                    \
     } while (0)
 
+/* Refuse keys outside `allowed`, so a misspelt `untill` cannot silently weaken a test. */
+static int unknown_keys(struct ydoc *d, yaml_node_t *m, const char *const *allowed, const char *what,
+                        struct buf *diag)
+{
+    int bad = 0;
+    if (!m || m->type != YAML_MAPPING_NODE)
+        return 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key);
+        const char *k = yscalar(kn);
+        int ok = 0;
+        for (size_t i = 0; k && allowed[i]; i++)
+            ok |= !strcmp(k, allowed[i]);
+        if (!ok) {
+            ydiag(d, diag, kn, "unknown field '%s' in %s", k ? k : "?", what);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t index, int64_t start,
                    FILE *out, FILE *err)
 {
+    static const char *const test_keys[] = {"name",   "signals", "events", "until",
+                                            "expect", "expect_incidents", NULL};
     struct buf diag;
     int ok = 1;
     buf_init(&diag, 0);
+    (void)err;
+    if (unknown_keys(d, t, test_keys, "a test", &diag))
+        ok = 0;
     const char *name = yscalar(ymap_get(d, t, "name"));
     char fallback[32];
     snprintf(fallback, sizeof fallback, "test %zu", index + 1);
@@ -161,10 +187,18 @@ static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t i
             json_object_set_new(j, "id", json_string(id));
         }
         struct ingest_error ie;
-        if (ingest_validate(j, &ingest_default_limits, &globals, &evs[built], &ie))
+        if (ingest_validate(j, &ingest_default_limits, &globals, &evs[built], &ie)) {
             TERR(x, "invalid event: %s%s%s", ie.field, ie.field[0] ? ": " : "", ie.msg);
-        else
-            built++;
+        } else {
+            /* A repeated id is ignored, as replay and the server do. */
+            int dup = 0;
+            for (size_t k2 = 0; k2 < built && !dup; k2++)
+                dup = !strcmp(evs[k2].id, evs[built].id);
+            if (dup)
+                event_cleanup(&evs[built]);
+            else
+                built++;
+        }
         json_decref(j);
     }
     int64_t until = FW_TIME_NONE;
@@ -216,7 +250,7 @@ static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t i
             .ctx = &col, .detection = collect_detection, .incident = collect_incident};
         struct engine *e = engine_new(rules, built ? evs[0].time : start, &sink);
         for (size_t k = 0; k < built; k++) {
-            engine_advance(e, evs[k].time);
+            engine_prepare(e, evs[k].time);
             engine_apply(e, &evs[k]);
         }
         if (until != FW_TIME_NONE)
@@ -295,7 +329,7 @@ static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t i
     }
     fprintf(out, "%s %s\n", ok ? "ok  " : "FAIL", name);
     if (!ok && diag.len)
-        fputs(diag.data, err);
+        fputs(diag.data, out); /* next to the test's name, on the same stream */
     for (size_t k = 0; k < built; k++)
         event_cleanup(&evs[k]);
     free(evs);
@@ -329,6 +363,9 @@ int ruletest_run(const char *path, FILE *out, FILE *err)
     if (ydoc_load(d, path, text.data ? text.data : "", text.len, &diag))
         goto out;
     yaml_node_t *root = ydoc_root(d);
+    static const char *const top_keys[] = {"rule_files", "start", "tests", NULL};
+    if (unknown_keys(d, root, top_keys, "the test file", &diag))
+        goto out;
     yaml_node_t *files = ymap_get(d, root, "rule_files");
     if (files && files->type == YAML_SEQUENCE_NODE) {
         char *dup = xstrdup(path);

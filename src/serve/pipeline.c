@@ -70,11 +70,18 @@ static void sink_incident(void *ctx, const struct incident *i)
 
 /* ---- recovery ---- */
 
+/* Journal rows that record a move of the virtual clock (not customer events). */
+#define CLOCK_TYPE "forewarn.clock"
+
 static int recover_one(void *ctx, const struct event *ev, int64_t applied_at)
 {
     struct pipeline *p = ctx;
-    engine_advance(p->engine, applied_at);
-    engine_apply(p->engine, ev);
+    if (!ev->subject && !strcmp(ev->type, CLOCK_TYPE)) {
+        engine_advance(p->engine, applied_at); /* as POST /v1/admin/clock did */
+    } else {
+        engine_prepare(p->engine, applied_at);
+        engine_apply(p->engine, ev);
+    }
     if (applied_at > p->last_applied)
         p->last_applied = applied_at;
     return p->sink_failed ? FW_EDB : 0;
@@ -128,7 +135,7 @@ static int rebuild(struct pipeline *p)
             if (p->last_applied != FW_TIME_NONE && p->last_applied > now)
                 now = p->last_applied;
         }
-        engine_advance(p->engine, now); /* wake-ups that fell due while we were down */
+        engine_prepare(p->engine, now); /* wake-ups that fell due while we were down */
         if (p->virtual_clock)
             rc = save_clock(p);
     }
@@ -171,10 +178,22 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
     if (!p->virtual_clock) {
         if (p->last_applied != FW_TIME_NONE && now < p->last_applied)
             now = p->last_applied; /* the wall clock stepped back: hold time still */
-        engine_advance(p->engine, now);
+        /* Strictly before now, as recovery does before the events applied at now. */
+        engine_prepare(p->engine, now);
     }
     for (struct work *w = group; w && !rc; w = w->next) {
         if (w->kind == WORK_CLOCK) {
+            /* Journal the move so that recovery repeats it at the same point. */
+            char id[FW_TIME_MAXLEN + 32], ts[FW_TIME_MAXLEN];
+            fw_time_format(w->clock, ts);
+            snprintf(id, sizeof id, "forewarn-clock:%s", ts);
+            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{}}", "specversion", "1.0", "id", id,
+                                  "type", CLOCK_TYPE, "time", ts, "data");
+            struct event ev = {.id = id, .type = CLOCK_TYPE, .time = w->clock, .json = j,
+                               .data = json_object_get(j, "data")};
+            int dup;
+            rc = store_event_append(p->db, &ev, w->clock, &dup);
+            json_decref(j);
             engine_advance(p->engine, w->clock);
             continue;
         }
@@ -196,7 +215,7 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
                 continue;
             }
             int64_t t0 = fw_mono_ns();
-            engine_advance(p->engine, at);
+            engine_prepare(p->engine, at);
             engine_apply(p->engine, ev);
             observe_latency(p, (double)(fw_mono_ns() - t0) / 1e9);
             p->last_applied = at;
@@ -235,8 +254,13 @@ static void *engine_thread(void *arg)
                 pthread_cond_wait(&p->work_cv, &p->mu);
                 continue;
             }
-            if (next <= fw_wall_now())
+            /*
+             * Wake-ups fire once the clock is past their due time (events at
+             * exactly that millisecond come first, see engine_prepare).
+             */
+            if (next < fw_wall_now())
                 break; /* a wake-up is due: process an empty group */
+            next++;
             struct timespec ts = {.tv_sec = (time_t)(next / 1000),
                                   .tv_nsec = (long)(next % 1000) * 1000000L};
             pthread_cond_timedwait(&p->work_cv, &p->mu, &ts); /* CLOCK_REALTIME */
