@@ -118,9 +118,9 @@ def test_failing_rule_test_reports_missing_and_unexpected():
     assert "ok   passes -- SIG-002 fires at the failure" in out, out
     assert "FAIL wrong time -- SIG-001 fires at 48h, not 47h" in out, out
     # The wrong time is reported both ways: what was expected and what happened.
-    assert "missing:    SIG-001 c1 firing at 2026-03-03T23:00:00Z" in err, err
-    assert "unexpected: SIG-001 c1 firing at 2026-03-04T00:00:00Z" in err, err
-    assert "missing:    SIG-003 c2 resolved at 2026-03-02T05:00:00Z" in err, err
-    assert "unexpected: SIG-002 c3 firing at 2026-03-02T00:00:00Z" in err, err
+    assert "missing:    SIG-001 c1 firing at 2026-03-03T23:00:00Z" in out, out
+    assert "unexpected: SIG-001 c1 firing at 2026-03-04T00:00:00Z" in out, out
+    assert "missing:    SIG-003 c2 resolved at 2026-03-02T05:00:00Z" in out, out
+    assert "unexpected: SIG-002 c3 firing at 2026-03-02T00:00:00Z" in out, out
     # The expected firing of SIG-003 did happen, so it is neither missing nor unexpected.
-    assert "SIG-003 c2 firing" not in err, err
+    assert "SIG-003 c2 firing" not in out, out
