@@ -59,7 +59,7 @@ static void round_once(size_t n, struct owner *o, int64_t *dues, size_t *perm, s
         tw_entry_init(&o[i].t);
         dues[i] = T0 + (int64_t)(rng() % SPAN);
     }
-    /* Random visiting order for cancel and re-arm, so caches do not help. */
+    /* Random visiting order, so caches do not help. */
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
     for (size_t i = n - 1; i > 0; i--) {
@@ -68,9 +68,10 @@ static void round_once(size_t n, struct owner *o, int64_t *dues, size_t *perm, s
         perm[j] = t;
     }
 
+    /* Arm in random memory order, as wake-ups of unrelated customers come. */
     double t0 = now_ns();
     for (size_t i = 0; i < n; i++)
-        tw_arm(w, &o[i].t, dues[i]);
+        tw_arm(w, &o[perm[i]].t, dues[i]);
     keep_min(&r->arm, (now_ns() - t0) / (double)n);
 
     /* Cancel a tenth, in random order, with the wheel full. */
@@ -80,7 +81,7 @@ static void round_once(size_t n, struct owner *o, int64_t *dues, size_t *perm, s
         tw_cancel(w, &o[perm[i]].t);
     keep_min(&r->cancel, (now_ns() - t0) / (double)k);
     for (size_t i = 0; i < k; i++)
-        tw_arm(w, &o[perm[i]].t, dues[perm[i]]);
+        tw_arm(w, &o[perm[i]].t, dues[i]);
 
     /* Re-arm armed entries at new times (the reschedule of a wake-up). */
     for (size_t i = 0; i < k; i++)
