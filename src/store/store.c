@@ -6,6 +6,7 @@
  * statements are prepared once per connection.
  */
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -58,11 +59,6 @@ static const char *const stmt_sql[] = {
 #undef STORE__SQL
 };
 
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST__COUNT];
-    int readonly;
-};
 
 /* Schema versions, applied in order; user_version records how many ran. */
 static const char *const migrations[] = {
@@ -96,6 +92,42 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL,"
     "  body TEXT NOT NULL);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 2: communications: the outbox, tasks, chatbot contexts */
+    "CREATE TABLE messages ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  customer TEXT,"
+    "  audience TEXT NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  send_at INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  recipient TEXT,"
+    "  subject TEXT, body TEXT, html TEXT,"
+    "  signals TEXT NOT NULL DEFAULT '[]',"
+    "  explain TEXT NOT NULL DEFAULT '{}',"
+    "  meta TEXT NOT NULL DEFAULT '{}',"
+    "  sent_at INTEGER, read_at INTEGER,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX messages_due ON messages(status, send_at);"
+    "CREATE INDEX messages_customer ON messages(customer, seq);"
+    "CREATE TABLE tasks ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  customer TEXT,"
+    "  kind TEXT NOT NULL,"
+    "  due_at INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '{}',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX tasks_customer ON tasks(customer, seq);"
+    "CREATE TABLE contexts (customer TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 const char *store_errmsg(struct store *s)
@@ -136,6 +168,7 @@ static int migrate(struct store *s, char *err, size_t errlen)
 int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen)
 {
     struct store *s = xcalloc(1, sizeof *s);
+    s->st = xcalloc(ST__COUNT, sizeof *s->st);
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     s->readonly = readonly;
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -179,6 +212,9 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < STORE__EXT_SLOTS; i++)
+        sqlite3_finalize(s->ext[i]);
+    free(s->st);
     sqlite3_close(s->db);
     free(s);
 }
@@ -212,12 +248,39 @@ void store_rollback(struct store *s)
         run(s, ST_ROLLBACK);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void store__bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
+}
+
+#define bind_text store__bind_text
+
+sqlite3_stmt *store__stmt(struct store *s, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= STORE__EXT_SLOTS)
+        return NULL;
+    if (!s->ext[slot] &&
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ext[slot], NULL) !=
+            SQLITE_OK) {
+        log_error("store: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(s->db));
+        s->ext[slot] = NULL;
+    }
+    return s->ext[slot];
+}
+
+int store__run(struct store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        log_error("store: %s: %s", sqlite3_sql(st), sqlite3_errmsg(s->db));
+        return FW_EDB;
+    }
+    return 0;
 }
 
 int store_event_append(struct store *s, const struct event *ev, int64_t applied_at,

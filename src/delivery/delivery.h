@@ -1,0 +1,104 @@
+/*
+ * delivery.h -- the dispatcher and its connectors.
+ *
+ * One worker thread per channel claims due messages from the outbox
+ * (store_outbox_claim, its own SQLite connection), sends them through the
+ * channel's connector, and records the outcome: sent, or failed with a
+ * retry time (exponential backoff with jitter) until the attempt limit,
+ * then dead.  A slow or failing connector only delays its own channel.
+ * Each message carries its idempotency key to receivers that honour one
+ * (HTTP Idempotency-Key / webhook-id / SMTP Message-ID).  Outcomes go back
+ * into the engine as events (message.sent, message.failed) through a hook.
+ * With no connector configured for a channel, messages are marked `stored`:
+ * rendered and kept, and nothing leaves the machine.  in_app and chatbot
+ * messages are delivered by storing them (the API serves them); chatbot
+ * contexts are also pushed to a webhook when one is configured.
+ */
+#ifndef FW_DELIVERY_H
+#define FW_DELIVERY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "util/buf.h"
+
+struct ydoc;
+
+/* Connector settings; strings owned (delivery_config_cleanup). NULL = not configured. */
+struct delivery_config {
+    struct {
+        char *url; /* smtp://host:port or smtps:// */
+        char *from, *from_name;
+        char *username, *password;
+        char *unsubscribe_mailto; /* List-Unsubscribe mailto target */
+    } email;
+    struct {
+        char *base_url; /* e.g. https://api.twilio.com */
+        char *account_sid, *auth_token, *from;
+    } sms;
+    struct {
+        char *webhook_url;
+    } slack;
+    struct {
+        char *base_url; /* https://example.zendesk.com */
+        char *email, *api_token;
+    } zendesk;
+    struct {
+        char *url, *secret; /* Standard Webhooks; secret "whsec_<base64>" */
+    } webhook;
+    struct {
+        char *url, *token;
+    } push;
+    struct {
+        char *url, *secret; /* optional chatbot context push (Standard Webhooks signed) */
+    } chatbot;
+    int max_attempts;     /* default 8 */
+    int64_t backoff_base; /* ms, default 1000 */
+    int64_t backoff_max;  /* ms, default 300000 */
+    int64_t timeout;      /* ms per attempt, default 10000 */
+};
+
+void delivery_config_init(struct delivery_config *c);
+void delivery_config_cleanup(struct delivery_config *c);
+/*
+ * Parse the `connectors:` mapping of the config file (node n of doc d).
+ * Unknown keys, bad URLs (scheme must be http/https, smtp/smtps), bad
+ * numbers: errors with file:line:col appended to diag; returns 0 or FW_EPARSE.
+ * Secrets may instead come from the environment (FOREWARN_SMTP_PASSWORD,
+ * FOREWARN_TWILIO_AUTH_TOKEN, FOREWARN_ZENDESK_API_TOKEN,
+ * FOREWARN_WEBHOOK_SECRET, FOREWARN_PUSH_TOKEN, FOREWARN_CHATBOT_SECRET):
+ * delivery_config_env applies them.
+ */
+int delivery_config_parse(struct delivery_config *c, struct ydoc *d, yaml_node_t *n,
+                          struct buf *diag);
+int delivery_config_env(struct delivery_config *c, struct buf *diag);
+
+/* What the dispatcher needs from the server. */
+struct delivery_hooks {
+    void *ctx;
+    /* The engine clock (virtual in tests), for send_at. */
+    int64_t (*engine_now)(void *ctx);
+    /* Feed an outcome event (a CloudEvent object; the callee takes the reference). */
+    void (*report)(void *ctx, json_t *event);
+};
+
+struct dispatcher;
+
+/*
+ * Start one worker per channel over the database at db_path.  Requeues
+ * rows a crash left `sending`.  cfg and hooks must outlive the dispatcher.
+ */
+int dispatcher_start(struct dispatcher **out, const struct delivery_config *cfg,
+                     const char *db_path, const struct delivery_hooks *hooks);
+/* New messages were committed, or the engine clock moved: look again. */
+void dispatcher_kick(struct dispatcher *d);
+/* Stop the workers (a send in progress finishes) and free. */
+void dispatcher_stop(struct dispatcher *d);
+
+/* Standard Webhooks signature: "v1,<base64 HMAC-SHA256(secret, id.ts.body)>". */
+int delivery_sign(const char *secret, const char *id, int64_t ts_seconds, const char *body,
+                  size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * messages.h -- the outbox, tasks and chatbot contexts in SQLite.
+ *
+ * A message row is written in the same transaction as the decision that
+ * made it (the orchestrator runs inside the pipeline's group commit), keyed
+ * by a deterministic idempotency key: re-deriving decisions during recovery
+ * inserts nothing twice.  From then on the row's status is the dispatcher's
+ * and the API's to change; recovery never overwrites it.
+ *
+ * Statuses:
+ *   scheduled          waiting for send_at (engine clock) and next_attempt_at (wall clock)
+ *   awaiting_approval  held for a person: approve, edit or reject through the API
+ *   suppressed         held back by a guardrail (reason says which); never sent
+ *   sending            claimed by a dispatcher worker (a crash leaves it; it is retried)
+ *   sent               delivered (or stored, for in_app and chatbot)
+ *   stored             rendered and kept, no connector configured for the channel
+ *   retrying           last attempt failed; next_attempt_at says when to retry
+ *   dead               gave up after the attempt limit; the API can retry it
+ *   rejected           a person rejected it
+ */
+#ifndef FW_STORE_MESSAGES_H
+#define FW_STORE_MESSAGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/buf.h"
+
+struct outbox_msg {
+    char *id;       /* "m_" + 16 hex digits of a hash of key */
+    char *key;      /* idempotency key, passed to receivers that honour one */
+    char *customer; /* NULL for messages about incidents */
+    char *audience; /* customer, l1, l2, chatbot, engineering */
+    char *channel;  /* email, sms, push, in_app, ticket_reply, internal_note, ticket, slack,
+                       chatbot, webhook */
+    char *status;
+    char *reason; /* why suppressed/held, or NULL */
+    int64_t created_at;      /* decision time, engine clock */
+    int64_t send_at;         /* earliest send time, engine clock */
+    int64_t next_attempt_at; /* wall clock ms; 0 = now */
+    int attempts;
+    char *last_error;
+    char *recipient; /* email address, E.164 phone, ticket id, customer key ... or NULL */
+    char *subject, *body, *html;
+    char *signals; /* JSON array text */
+    char *explain; /* JSON object text: detection, rules and guardrails that decided it */
+    char *meta;    /* JSON object text: connector extras (priority, tags, group, ticket_id, ...) */
+    int64_t sent_at, read_at, updated_at; /* 0 when unset */
+};
+
+void outbox_msg_cleanup(struct outbox_msg *m);
+
+/* Insert unless the key exists. *inserted (may be NULL) tells which. */
+int store_message_insert(struct store *s, const struct outbox_msg *m, int *inserted);
+/* Load one message by id. FW_ENOTFOUND when absent. */
+int store_message_get(struct store *s, const char *id, struct outbox_msg *out);
+/* Append the message as JSON (every field; text included). */
+void store_message_json(const struct outbox_msg *m, struct buf *out);
+
+struct message_query {
+    const char *customer, *status, *channel, *audience; /* NULL: any */
+    int64_t after; /* cursor */
+    int limit;
+};
+/* {"messages":[...],"next_cursor":...}; bodies included. */
+int store_messages_json(struct store *s, const struct message_query *q, struct buf *out);
+
+/*
+ * Status changes by people (API).  Each checks the current status inside
+ * the statement (compare-and-set) and returns FW_ENOTFOUND for an unknown id,
+ * FW_ESTATE when the message is not in a state that allows it.
+ */
+int store_message_approve(struct store *s, const char *id, int64_t now_engine, int64_t now_wall);
+int store_message_reject(struct store *s, const char *id, const char *why, int64_t now_wall);
+int store_message_edit(struct store *s, const char *id, const char *subject, const char *body,
+                       const char *html, int64_t now_wall);
+int store_message_retry(struct store *s, const char *id, int64_t now_wall);
+/* In-app: mark read (only channel in_app, for that customer). */
+int store_inapp_read(struct store *s, const char *customer, const char *id, int64_t now_wall);
+
+/* Tasks: ladder steps, follow-ups, reminders. Idempotent on key. */
+struct task_row {
+    const char *key, *customer, *kind, *status, *detail;
+    int64_t due_at, created_at;
+};
+int store_task_upsert(struct store *s, const struct task_row *t, int64_t now);
+/* {"tasks":[...],"next_cursor":...} filtered by customer/status/kind (NULL: any). */
+int store_tasks_json(struct store *s, const char *customer, const char *status, const char *kind,
+                     int64_t after, int limit, struct buf *out);
+
+/* Chatbot context: the latest proactive_context per customer. */
+int store_context_put(struct store *s, const char *customer, const char *json, int64_t now);
+int store_context_get(struct store *s, const char *customer, struct buf *out);
+
+/* ---- for the dispatcher (delivery module), implemented in outbox.c ---- */
+
+/*
+ * Claim up to `max` messages of one channel that are due: status scheduled
+ * or retrying, send_at <= engine_now, next_attempt_at <= wall_now; they
+ * become `sending` with attempts+1, in one transaction.  Returns the number
+ * claimed (rows owned by the caller; outbox_msg_cleanup each).
+ */
+int store_outbox_claim(struct store *s, const char *channel, int64_t engine_now, int64_t wall_now,
+                       struct outbox_msg *out, int max);
+/* Delivery outcomes. */
+int store_outbox_sent(struct store *s, const char *id, int64_t wall_now, const char *status);
+int store_outbox_failed(struct store *s, const char *id, const char *error, int64_t retry_at,
+                        int dead, int64_t wall_now);
+/* At start: rows left `sending` by a crash go back to `retrying`. Returns the count. */
+int store_outbox_requeue(struct store *s, int64_t wall_now);
+/*
+ * Earliest time something of `channel` could become due: *engine_at is the
+ * smallest send_at of scheduled/retrying rows, *wall_at the smallest
+ * next_attempt_at.  INT64_MAX when none.
+ */
+int store_outbox_next(struct store *s, const char *channel, int64_t *engine_at, int64_t *wall_at);
+
+#endif
