@@ -33,7 +33,8 @@ Q := @
 endif
 
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o
+TEMPLATES := $(shell find templates -name '*.tmpl' 2>/dev/null | sort)
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
@@ -55,6 +56,14 @@ $(BUILD)/gen/builtin_telecom.c: rules/telecom.yaml scripts/embed.sh
 	$(Q)scripts/embed.sh rules_builtin_telecom $< > $@
 
 $(BUILD)/gen/builtin_telecom.o: $(BUILD)/gen/builtin_telecom.c
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The built-in message templates too.
+$(BUILD)/gen/builtin_templates.c: $(TEMPLATES) scripts/embed-templates.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed-templates.sh templates > $@
+
+$(BUILD)/gen/builtin_templates.o: $(BUILD)/gen/builtin_templates.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libforewarn.a: $(LIB_OBJ)
