@@ -311,7 +311,13 @@ static int parse_entities(struct rules *r, struct ydoc *d, yaml_node_t *m)
         size_t cap = eid;
         r->entity_info = xgrow(r->entity_info, &cap, eid + 1, sizeof *r->entity_info);
         r->entity_info[eid].name = (char *)intern_str(&r->entities, eid);
-        const char *idf = want_str(r, d, ymap_get(d, v, "id"), "entity id field", &rc);
+        /* A missing id is reported at the entity, like a missing open or close. */
+        yaml_node_t *idn = ymap_get(d, v, "id");
+        const char *idf = NULL;
+        if (!idn)
+            ERR(v, "entity '%s' needs 'id'", name);
+        else
+            idf = want_str(r, d, idn, "entity id field", &rc);
         r->entity_info[eid].id_field = idf ? xstrdup(idf) : NULL;
         for (int role = 0; role < 2; role++) {
             uint32_t *types = NULL;
