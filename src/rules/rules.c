@@ -266,6 +266,10 @@ static int parse_classes(struct rules *r, struct ydoc *d, yaml_node_t *m)
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = ydoc_node(d, p->key);
         const char *name = yscalar(kn);
+        if (!name || !*name) {
+            ERR(kn, "a class name must be a non-empty string");
+            continue;
+        }
         if (intern_lookup(&r->classes, name, strlen(name)) >= 0) {
             ERR(kn, "duplicate class '%s'", name);
             continue;
@@ -297,6 +301,10 @@ static int parse_entities(struct rules *r, struct ydoc *d, yaml_node_t *m)
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
         const char *name = yscalar(kn);
+        if (!name || !*name) {
+            ERR(kn, "an entity name must be a non-empty string");
+            continue;
+        }
         if (intern_lookup(&r->entities, name, strlen(name)) >= 0) {
             ERR(kn, "duplicate entity '%s'", name);
             continue;
