@@ -201,7 +201,7 @@ static int type_list(struct rules *r, struct ydoc *d, yaml_node_t *n, const char
 {
     int rc = 0;
     size_t cap = 0;
-    if (n && n->type == YAML_SCALAR_NODE) {
+    if (n && n->type == YAML_SCALAR_NODE && n->data.scalar.length) {
         *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
         (*out)[(*nout)++] = rules_type_id(r, yscalar(n), n->data.scalar.length);
         return 0;
