@@ -484,6 +484,8 @@ void engine_apply(struct engine *e, const struct event *ev)
     e->stats.events++;
     if (!ev->subject) {
         apply_global(e, ev);
+        if (e->sink.step)
+            e->sink.step(e->sink.ctx, ev, NULL);
         return;
     }
     struct customer *c = customer_get(e, ev->subject);
@@ -497,6 +499,34 @@ void engine_apply(struct engine *e, const struct event *ev)
     if (ti->opens >= 0 || ti->closes >= 0)
         note_entity(e, c, ti, ev);
     evaluate_all(e, c, ev);
+    if (e->sink.step)
+        e->sink.step(e->sink.ctx, ev, c->key);
+}
+
+void engine_timer_arm(struct engine *e, struct engine_timer *t, int64_t due)
+{
+    tw_arm(e->wheel, &t->_tw, due);
+}
+
+void engine_timer_cancel(struct engine *e, struct engine_timer *t)
+{
+    tw_cancel(e->wheel, &t->_tw);
+}
+
+int64_t engine_count(const struct engine *e, const char *customer, const char *cls, int64_t window)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, customer, strlen(customer));
+    int64_t id = intern_lookup(&e->rules->classes, cls, strlen(cls));
+    if (!me || id < 0)
+        return 0;
+    struct evalctx x = {.e = (struct engine *)e, .c = me->value};
+    int64_t oldest;
+    return env_count(&x, (uint32_t)id, e->now - window, &oldest);
+}
+
+const struct rules *engine_rules(const struct engine *e)
+{
+    return e->rules;
 }
 
 void engine_prepare(struct engine *e, int64_t t)
@@ -511,11 +541,18 @@ void engine_advance(struct engine *e, int64_t t)
 {
     struct tw_entry *te;
     while ((te = tw_pop(e->wheel, t))) {
-        struct customer *c = (struct customer *)te;
         if (te->due > e->now)
             e->now = te->due;
+        struct engine_timer *et = (struct engine_timer *)te;
+        if (et->fire) {
+            et->fire(et, te->due);
+            continue;
+        }
+        struct customer *c = (struct customer *)te;
         e->stats.wakeups++;
         evaluate_all(e, c, NULL);
+        if (e->sink.step)
+            e->sink.step(e->sink.ctx, NULL, c->key);
     }
     if (t > e->now)
         e->now = t;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/tw.h"
 #include "ingest/ingest.h"
 #include "rules/rules.h"
 #include "util/buf.h"
@@ -48,12 +49,35 @@ struct incident {
     double factor_baseline;     /* share of all customers with the value */
 };
 
-/* Where output goes.  Callbacks may be NULL.  They must not call back into the engine. */
+/*
+ * Where output goes.  Callbacks may be NULL.  They may read the engine
+ * (engine_customer_json, engine_count) and arm or cancel engine timers, but
+ * must not apply events or advance the clock.
+ */
 struct engine_sink {
     void *ctx;
     void (*detection)(void *ctx, const struct detection *d);
     void (*incident)(void *ctx, const struct incident *i);
+    /*
+     * One evaluation pass is over: after an event was applied (ev != NULL;
+     * customer is its subject, NULL for a global event) or after a
+     * customer's wake-up (ev == NULL).  Detections of one pass "fire together".
+     */
+    void (*step)(void *ctx, const struct event *ev, const char *customer);
 };
+
+/*
+ * A timer on the engine clock for components downstream of the engine
+ * (escalation ladders).  Embed it, set fire, arm it; it fires in due order
+ * with the engine's own wake-ups, with the clock at its due time.
+ */
+struct engine_timer {
+    struct tw_entry _tw; /* first: the engine tells its own timers apart by fire == NULL */
+    void (*fire)(struct engine_timer *t, int64_t due);
+};
+
+void engine_timer_arm(struct engine *e, struct engine_timer *t, int64_t due);
+void engine_timer_cancel(struct engine *e, struct engine_timer *t);
 
 /* Counters for /metrics. */
 struct engine_stats {
@@ -104,6 +128,15 @@ size_t engine_state_bytes(const struct engine *e);
  * Returns FW_ENOTFOUND when the customer is unknown.
  */
 int engine_customer_json(const struct engine *e, const char *key, struct buf *out);
+
+/*
+ * Events of a class for a customer in (now - window, now]; 0 when the
+ * customer or class is unknown.  Only as much history as the rules count
+ * over is kept (the longest count() window of the class).
+ */
+int64_t engine_count(const struct engine *e, const char *customer, const char *cls, int64_t window);
+/* The rules the engine runs. */
+const struct rules *engine_rules(const struct engine *e);
 
 /* JSON lines for the replay contract (no trailing newline). */
 void detection_json(const struct detection *d, struct buf *out);

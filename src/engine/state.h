@@ -45,7 +45,9 @@ struct kvset {
 };
 
 struct customer {
-    struct tw_entry timer; /* first: the wheel hands back this pointer */
+    struct tw_entry timer; /* first: the wheel hands back this pointer; cast to an engine_timer
+                              its fire is NULL (see _fire_null) */
+    void *_fire_null;      /* always NULL: lines up with engine_timer.fire */
     char *key;             /* the subject */
     struct kvset state;
     struct last_seen *last;
