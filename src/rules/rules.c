@@ -349,6 +349,31 @@ static int parse_entities(struct rules *r, struct ydoc *d, yaml_node_t *m)
     return rc;
 }
 
+/* A UTF-8 continuation byte: columns count characters, as libyaml's marks do. */
+static int utf8_cont(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
+
+/*
+ * The byte index of a libyaml mark.  The mark's own index counts
+ * characters, not bytes, so it is off after any non-ASCII text (a comment
+ * with an em dash); its line and column are walked instead.
+ */
+static size_t mark_byte(const struct ydoc *d, const yaml_mark_t *m)
+{
+    size_t i = 0, line = 0;
+    while (i < d->len && line < m->line)
+        if (d->text[i++] == '\n')
+            line++;
+    for (size_t c = 0; c < m->column && i < d->len; c++) {
+        i++;
+        while (i < d->len && utf8_cont(d->text[i]))
+            i++;
+    }
+    return i;
+}
+
 static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t pack)
 {
     static const char *const allowed[] = {"id",        "name",       "description", "severity",
@@ -428,7 +453,7 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
 
     /* Find where the condition's content begins in the file. */
     loc.pack = pack;
-    loc.start = cn->start_mark.index;
+    loc.start = mark_byte(d, &cn->start_mark);
     switch (cn->data.scalar.style) {
     case YAML_SINGLE_QUOTED_SCALAR_STYLE:
     case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
@@ -451,7 +476,7 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
             loc.line++;
             loc.col = 0;
         } else {
-            loc.col++;
+            loc.col += !utf8_cont(d->text[i]);
         }
     }
     size_t cap = r->nsignals;
@@ -593,8 +618,8 @@ static void cond_pos(const struct pack_src *ps, const struct cond_loc *loc, size
                 (*col)++;
             }
         } else {
+            *col += !utf8_cont(ps->text[i]);
             i++;
-            (*col)++;
         }
         k++;
     }
