@@ -30,7 +30,9 @@ struct pack_src {
 struct cond_loc {
     size_t pack;       /* index into the pack list */
     size_t start;      /* byte index of the first content character */
+    size_t end;        /* byte index just past the scalar */
     size_t line, col;  /* 0-based position of `start` */
+    yaml_scalar_style_t style;
 };
 
 /* Loader state that does not outlive loading. */
@@ -454,6 +456,8 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
     /* Find where the condition's content begins in the file. */
     loc.pack = pack;
     loc.start = mark_byte(d, &cn->start_mark);
+    loc.end = mark_byte(d, &cn->end_mark);
+    loc.style = cn->data.scalar.style;
     switch (cn->data.scalar.style) {
     case YAML_SINGLE_QUOTED_SCALAR_STYLE:
     case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
@@ -461,11 +465,10 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
         break;
     case YAML_LITERAL_SCALAR_STYLE:
     case YAML_FOLDED_SCALAR_STYLE:
+        /* The content starts on the line after the header (>-, | and a comment). */
         while (loc.start < d->len && d->text[loc.start] != '\n')
             loc.start++;
-        while (loc.start < d->len && (d->text[loc.start] == '\n' || d->text[loc.start] == ' ' ||
-                                      d->text[loc.start] == '\r'))
-            loc.start++;
+        loc.start += loc.start < d->len;
         break;
     default:
         break;
@@ -600,28 +603,84 @@ static int64_t resolve(void *ctx, enum expr_ref kind, const char *name, size_t l
     return -1;
 }
 
-/* Map an offset into a condition's text back to its 0-based file line and column. */
-static void cond_pos(const struct pack_src *ps, const struct cond_loc *loc, size_t offset,
-                     size_t *line, size_t *col)
+/*
+ * A double-quoted escape at p (a backslash): returns how many bytes of
+ * content it stands for and sets *srclen to its length in the source.
+ */
+static size_t dq_escape(const char *p, size_t avail, size_t *srclen)
 {
-    size_t i = loc->start, k = 0;
+    *srclen = avail < 2 ? avail : 2;
+    if (avail < 2)
+        return 0;
+    size_t digits = p[1] == 'x' ? 2 : p[1] == 'u' ? 4 : p[1] == 'U' ? 8 : 0;
+    if (digits) {
+        unsigned long cp = 0;
+        for (size_t i = 0; i < digits && 2 + i < avail; i++) {
+            char c = p[2 + i];
+            cp = cp * 16 + (unsigned long)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            (*srclen)++;
+        }
+        return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    }
+    switch (p[1]) {
+    case '\r': /* an escaped line break joins the lines */
+        *srclen += avail > 2 && p[2] == '\n';
+        return 0;
+    case '\n':
+        return 0;
+    case 'N': /* U+0085 */
+    case '_': /* U+00A0 */
+        return 2;
+    case 'L': /* U+2028 */
+    case 'P': /* U+2029 */
+        return 3;
+    default:
+        return 1;
+    }
+}
+
+/*
+ * Map a byte offset into a condition's content back to its 0-based file
+ * line and column.  The content is what libyaml made of the source: quotes
+ * and escapes resolved, line breaks folded into spaces, blank lines into
+ * line breaks, indentation and CRs dropped.  So the source is walked
+ * beside the content: escapes as units, a source byte that equals the next
+ * content byte (or a line break where the content has a folded space)
+ * produces it, and anything else was dropped.  The result is the source
+ * character that produced content[offset], or the position just after
+ * the content when offset is its length.
+ */
+static void cond_pos(const struct pack_src *ps, const struct cond_loc *loc, const char *content,
+                     size_t offset, size_t *line, size_t *col)
+{
+    const char *t = ps->text;
+    size_t clen = strlen(content), i = loc->start, k = 0;
+    size_t end = loc->end < ps->len ? loc->end : ps->len;
     *line = loc->line;
     *col = loc->col;
-    while (i < ps->len && k < offset) {
-        if (ps->text[i] == '\n') {
-            /* A line break and the next line's indentation are one character of content. */
-            i++;
-            (*line)++;
-            *col = 0;
-            while (i < ps->len && ps->text[i] == ' ') {
-                i++;
-                (*col)++;
-            }
+    if (offset > clen)
+        offset = clen;
+    while (i < end && !(k == offset && offset == clen)) {
+        size_t src = 1, made;
+        if (loc->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE && t[i] == '\\') {
+            made = dq_escape(t + i, end - i, &src);
+        } else if (loc->style == YAML_SINGLE_QUOTED_SCALAR_STYLE && t[i] == '\'' && i + 1 < end &&
+                   t[i + 1] == '\'') {
+            made = 1, src = 2; /* '' is one quote */
         } else {
-            *col += !utf8_cont(ps->text[i]);
-            i++;
+            made = k < clen && (t[i] == content[k] || (t[i] == '\n' && content[k] == ' '));
         }
-        k++;
+        if (k + made > offset)
+            return; /* this source character produced the one asked for */
+        k += made;
+        for (size_t n = 0; n < src; n++, i++) {
+            if (t[i] == '\n') {
+                (*line)++;
+                *col = 0;
+            } else {
+                *col += !utf8_cont(t[i]);
+            }
+        }
     }
 }
 
@@ -638,7 +697,7 @@ int rules_finish(struct rules *r)
         if (expr_compile(s->condition, strlen(s->condition), &res, &s->cond, &err)) {
             const struct pack_src *ps = &L->packs[L->locs[i].pack];
             size_t line, col;
-            cond_pos(ps, &L->locs[i], err.offset, &line, &col);
+            cond_pos(ps, &L->locs[i], s->condition, err.offset, &line, &col);
             ydiag_at(&r->diag, ps->name, ps->text, ps->len, line, col, "%s: %s", s->id, err.msg);
             r->nerrors++;
             rc = FW_EPARSE;

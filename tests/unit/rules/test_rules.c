@@ -356,6 +356,28 @@ static void failed_finish_compiles_the_rest(void)
     rules_cleanup(&r);
 }
 
+/* CRLF line ends: the CR before each line break is not a column of the next line. */
+static void crlf_positions(void)
+{
+    struct rules r;
+    ASSERT_EQ(load(&r, "crlf.yaml",
+                   "pack: c\r\n"
+                   "signals:\r\n"
+                   "  - id: SIG-CR\r\n"
+                   "    name: CRLF\r\n"
+                   "    severity: HIGH\r\n"
+                   "    condition: >-\r\n"
+                   "      esim.status == \"A\"\r\n"
+                   "      and x.y == 1\r\n"
+                   "      and nosuch(x.y)\r\n",
+                   NULL),
+              FW_EPARSE);
+    ASSERT_STREQ(r.diag.data, "crlf.yaml:9:11: error: SIG-CR: unknown function 'nosuch'\n"
+                              "          and nosuch(x.y)\n"
+                              "              ^\n");
+    rules_cleanup(&r);
+}
+
 /* ---- tests/cases/rules/errors.test ---- */
 
 #define MAX_PACKS 8
@@ -545,7 +567,7 @@ static void error_cases(void)
     rcase_reset(&c);
     buf_cleanup(&c.errors);
     ASSERT_EQ(nfail, 0);
-    ASSERT(ncases >= 28); /* the file really was read */
+    ASSERT(ncases >= 30); /* the file really was read */
 }
 
 const struct test rules_tests[] = {
@@ -557,6 +579,7 @@ const struct test rules_tests[] = {
     {"systemic_settings", systemic_settings},
     {"no_signals_and_files", no_signals_and_files},
     {"failed_finish_compiles_the_rest", failed_finish_compiles_the_rest},
+    {"crlf_positions", crlf_positions},
     {"error_cases", error_cases},
     {NULL, NULL},
 };
