@@ -3,6 +3,8 @@
  */
 #include "rules/yamlutil.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,10 +132,14 @@ json_t *yaml_to_json(struct ydoc *d, yaml_node_t *n)
             char *end;
             double v = strtod(s, &end);
             if (len && end == s + len && ((s[0] >= '0' && s[0] <= '9') || s[0] == '-')) {
+                /* JSON has no infinity (json_real would fail and the value vanish): keep the text. */
+                if (!isfinite(v))
+                    return json_stringn(s, len);
+                errno = 0;
                 long long iv = strtoll(s, &end, 10);
-                if (end == s + len)
+                if (end == s + len && errno != ERANGE)
                     return json_integer(iv);
-                return json_real(v);
+                return json_real(v); /* a fraction, an exponent, or too big for an integer */
             }
         }
         return json_stringn(s, len);

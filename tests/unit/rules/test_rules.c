@@ -12,6 +12,7 @@
 
 #include "../test.h"
 #include "rules/rules.h"
+#include "rules/yamlutil.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/util.h"
@@ -378,6 +379,35 @@ static void crlf_positions(void)
     rules_cleanup(&r);
 }
 
+/* YAML values as JSON (rule-test events and expectations): numbers that do not fit. */
+static void yaml_numbers_to_json(void)
+{
+    const char *text = "int: 42\n"
+                       "neg: -7\n"
+                       "real: 1.5\n"
+                       "quoted: \"42\"\n"
+                       "huge: 99999999999999999999\n"
+                       "inf: 1e999\n"
+                       "list: [1, 1e999, 2]\n"
+                       "null: ~\n"
+                       "yes: true\n";
+    struct ydoc d;
+    struct buf diag;
+    buf_init(&diag, 0);
+    ASSERT_EQ(ydoc_load(&d, "t.yaml", text, strlen(text), &diag), 0);
+    json_t *j = yaml_to_json(&d, ydoc_root(&d));
+    ydoc_cleanup(&d);
+    buf_cleanup(&diag);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    int ok = s && !strcmp(s, "{\"huge\":1e20,\"inf\":\"1e999\",\"int\":42,\"list\":[1,\"1e999\",2],"
+                             "\"neg\":-7,\"null\":null,\"quoted\":\"42\",\"real\":1.5,\"yes\":true}");
+    if (!ok)
+        fprintf(stderr, "    got %s\n", s ? s : "(null)");
+    free(s);
+    ASSERT(ok);
+}
+
 /* ---- tests/cases/rules/errors.test ---- */
 
 #define MAX_PACKS 8
@@ -580,6 +610,7 @@ const struct test rules_tests[] = {
     {"no_signals_and_files", no_signals_and_files},
     {"failed_finish_compiles_the_rest", failed_finish_compiles_the_rest},
     {"crlf_positions", crlf_positions},
+    {"yaml_numbers_to_json", yaml_numbers_to_json},
     {"error_cases", error_cases},
     {NULL, NULL},
 };
