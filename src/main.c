@@ -58,6 +58,10 @@ static int cmd_replay(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--skip-invalid")) {
             o.skip_invalid = 1;
+        } else if (!strcmp(argv[i], "--messages")) {
+            o.messages = 1;
+        } else if (!strcmp(argv[i], "--templates") && i + 1 < argc) {
+            o.templates = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "replay: unknown option %s\n", argv[i]);
             return 2;
@@ -128,8 +132,10 @@ static const struct cmd_entry commands[] = {
      .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
      .run = serve_main},
     {.name = "replay",
-     .usage = "replay [--rules FILE]... [--until RFC3339] [--skip-invalid] [FILE|-]",
-     .help = "replay NDJSON events on a virtual clock; print detections and incidents",
+     .usage = "replay [--rules FILE]... [--until RFC3339] [--messages [--templates DIR]]\n"
+              "                 [--skip-invalid] [FILE|-]",
+     .help = "replay NDJSON events on a virtual clock; print detections, incidents and\n"
+             "      (with --messages) every message decision",
      .run = cmd_replay},
     {.name = "rules",
      .usage = "rules check FILE... | rules test FILE...",

@@ -524,6 +524,22 @@ int64_t engine_count(const struct engine *e, const char *customer, const char *c
     return env_count(&x, (uint32_t)id, e->now - window, &oldest);
 }
 
+int engine_global_json(const struct engine *e, struct buf *out)
+{
+    buf_putc(out, '{');
+    for (uint32_t i = 0; i < e->global.n; i++) {
+        const struct kv *kv = &e->global.items[i];
+        const char *name = intern_str(&e->rules->globals, kv->key);
+        if (i)
+            buf_putc(out, ',');
+        buf_json_str(out, name, strlen(name));
+        buf_putc(out, ':');
+        value__json(&kv->v, out);
+    }
+    buf_putc(out, '}');
+    return 0;
+}
+
 const struct rules *engine_rules(const struct engine *e)
 {
     return e->rules;

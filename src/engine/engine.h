@@ -135,6 +135,8 @@ int engine_customer_json(const struct engine *e, const char *key, struct buf *ou
  * over is kept (the longest count() window of the class).
  */
 int64_t engine_count(const struct engine *e, const char *customer, const char *cls, int64_t window);
+/* Append the global state as one JSON object {"outage.zips": [...], ...}. */
+int engine_global_json(const struct engine *e, struct buf *out);
 /* The rules the engine runs. */
 const struct rules *engine_rules(const struct engine *e);
 

@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "http/http_int.h"
 #include "ingest/ingest.h"
+#include "store/messages.h"
 #include "util/fwtime.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -204,10 +205,25 @@ static void customer_view(void *ctx, const struct engine *e)
     v->rc = engine_customer_json(e, v->id, v->out);
 }
 
+static void get_customer_context(struct req *r, const char *id);
+static void get_customer_inapp(struct req *r, const char *id);
+
 static void get_customer(struct req *r)
 {
     const char *id = r->tail;
-    if (!*id || strchr(id, '/')) {
+    const char *slash = strchr(id, '/');
+    if (slash && slash != id) {
+        char *cid = xstrndup(id, (size_t)(slash - id));
+        if (!strcmp(slash, "/context"))
+            get_customer_context(r, cid);
+        else if (!strcmp(slash, "/inapp"))
+            get_customer_inapp(r, cid);
+        else
+            http_error(r, 404, "no such endpoint: %s", r->path);
+        free(cid);
+        return;
+    }
+    if (!*id || slash) {
         http_error(r, 404, "no such endpoint: %s", r->path);
         return;
     }
@@ -294,6 +310,257 @@ static void get_incidents(struct req *r)
         http_error(r, 500, "could not read incidents");
     else
         http_reply_json(r, 200, &r->out);
+}
+
+/* ---- messages, tasks, contexts, in-app ---- */
+
+static void get_messages(struct req *r)
+{
+    static const char *const statuses[] = {"scheduled", "awaiting_approval", "suppressed",
+                                           "sending",   "sent",              "stored",
+                                           "retrying",  "dead",              "rejected", NULL};
+    static const char *const channels[] = {"email", "sms", "push", "in_app", "ticket_reply",
+                                           "internal_note", "ticket", "slack", "chatbot",
+                                           "webhook", NULL};
+    static const char *const audiences[] = {"customer", "l1", "l2", "chatbot", "engineering", NULL};
+    struct message_query q = {0};
+    long limit, after;
+    if (query_enum(r, "status", statuses, &q.status) ||
+        query_enum(r, "channel", channels, &q.channel) ||
+        query_enum(r, "audience", audiences, &q.audience) ||
+        query_int(r, "limit", 1, 1000, 100, &limit) ||
+        query_int(r, "cursor", 0, 0x7fffffffffffffffL, 0, &after))
+        return;
+    q.customer = http_query(r, "customer");
+    q.limit = (int)limit;
+    q.after = after;
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_messages_json(s, &q, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc)
+        http_error(r, 500, "could not read messages");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+static void get_one_message(struct req *r, const char *id)
+{
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    struct outbox_msg m;
+    int rc = store_message_get(s, id, &m);
+    http__reader_release(&r->env->readers, s);
+    if (rc == FW_ENOTFOUND) {
+        http_error(r, 404, "unknown message '%s'", id);
+        return;
+    }
+    if (rc) {
+        http_error(r, 500, "could not read the message");
+        return;
+    }
+    buf_reset(&r->out);
+    store_message_json(&m, &r->out);
+    outbox_msg_cleanup(&m);
+    http_reply_json(r, 200, &r->out);
+}
+
+/* A person's action on a message, run on the engine thread in its own transaction. */
+struct msg_action {
+    const char *id, *action;
+    const char *subject, *body, *reason;
+};
+
+static int run_action(void *ctx, struct store *db, int64_t engine_now)
+{
+    struct msg_action *a = ctx;
+    int64_t wall = fw_wall_now();
+    if (!strcmp(a->action, "approve"))
+        return store_message_approve(db, a->id, engine_now, wall);
+    if (!strcmp(a->action, "reject"))
+        return store_message_reject(db, a->id, a->reason ? a->reason : "rejected by a person",
+                                    wall);
+    if (!strcmp(a->action, "edit"))
+        return store_message_edit(db, a->id, a->subject, a->body, a->body ? "" : NULL, wall);
+    return store_message_retry(db, a->id, wall);
+}
+
+static void post_message_action(struct req *r, const char *id, const char *action)
+{
+    struct msg_action a = {.id = id, .action = action};
+    json_t *j = NULL;
+    if (r->body_len) {
+        json_error_t jerr;
+        j = json_loadb(r->body, r->body_len, 0, &jerr);
+        if (!json_is_object(j)) {
+            http_error(r, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                       j ? "expected an object" : jerr.text);
+            json_decref(j);
+            return;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v)
+        {
+            int ok = (!strcmp(action, "edit") && (!strcmp(k, "subject") || !strcmp(k, "body"))) ||
+                     (!strcmp(action, "reject") && !strcmp(k, "reason"));
+            if (!ok || !json_is_string(v)) {
+                http_error(r, 400, ok ? "%s must be a string" : "unknown field '%s' for %s", k,
+                           action);
+                json_decref(j);
+                return;
+            }
+        }
+        a.subject = json_string_value(json_object_get(j, "subject"));
+        a.body = json_string_value(json_object_get(j, "body"));
+        a.reason = json_string_value(json_object_get(j, "reason"));
+    }
+    if (!strcmp(action, "edit") && !a.subject && !a.body) {
+        http_error(r, 400, "edit needs subject and/or body");
+        json_decref(j);
+        return;
+    }
+    int rc = pipeline_run(r->env->pipeline, run_action, &a);
+    json_decref(j);
+    if (rc == FW_ENOTFOUND)
+        http_error(r, 404, "unknown message '%s'", id);
+    else if (rc == FW_ESTATE)
+        http_error(r, 409, "message '%s' cannot be %s in its current status", id,
+                   !strcmp(action, "approve")  ? "approved"
+                   : !strcmp(action, "reject") ? "rejected"
+                   : !strcmp(action, "edit")   ? "edited"
+                                               : "retried (only dead letters can)");
+    else if (rc)
+        http_error(r, 503, "the change could not be stored");
+    else
+        get_one_message(r, id);
+}
+
+static void message_route(struct req *r)
+{
+    const char *tail = r->tail;
+    const char *slash = strchr(tail, '/');
+    if (!slash) {
+        if (strcmp(r->method, "GET")) {
+            http_error(r, 405, "method %s not allowed on %s", r->method, r->path);
+            return;
+        }
+        get_one_message(r, tail);
+        return;
+    }
+    char *id = xstrndup(tail, (size_t)(slash - tail));
+    const char *action = slash + 1;
+    if (strcmp(r->method, "POST"))
+        http_error(r, 405, "method %s not allowed on %s", r->method, r->path);
+    else if (!strcmp(action, "approve") || !strcmp(action, "reject") || !strcmp(action, "edit") ||
+             !strcmp(action, "retry"))
+        post_message_action(r, id, action);
+    else
+        http_error(r, 404, "no such endpoint: %s", r->path);
+    free(id);
+}
+
+static void get_tasks(struct req *r)
+{
+    static const char *const statuses[] = {"pending", "done", "cancelled", NULL};
+    const char *status;
+    long limit, after;
+    if (query_enum(r, "status", statuses, &status) ||
+        query_int(r, "limit", 1, 1000, 100, &limit) ||
+        query_int(r, "cursor", 0, 0x7fffffffffffffffL, 0, &after))
+        return;
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_tasks_json(s, http_query(r, "customer"), status, http_query(r, "kind"), after,
+                              (int)limit, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc)
+        http_error(r, 500, "could not read tasks");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+static void get_customer_context(struct req *r, const char *id)
+{
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_context_get(s, id, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc == FW_ENOTFOUND)
+        http_error(r, 404, "no proactive context for customer '%s'", id);
+    else if (rc)
+        http_error(r, 500, "could not read the context");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+static void get_customer_inapp(struct req *r, const char *id)
+{
+    struct message_query q = {.customer = id, .channel = "in_app", .status = "sent", .limit = 100};
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_messages_json(s, &q, &r->out);
+    http__reader_release(&r->env->readers, s);
+    if (rc)
+        http_error(r, 500, "could not read in-app messages");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+struct read_action {
+    const char *customer, *id;
+};
+
+static int run_read(void *ctx, struct store *db, int64_t engine_now)
+{
+    struct read_action *a = ctx;
+    (void)engine_now;
+    return store_inapp_read(db, a->customer, a->id, fw_wall_now());
+}
+
+/* POST /v1/customers/{id}/inapp/{message}/read */
+static void post_customer(struct req *r)
+{
+    const char *t = r->tail;
+    const char *a = strstr(t, "/inapp/");
+    const char *end = a ? strstr(a + 7, "/read") : NULL;
+    if (!a || a == t || !end || end[5] || end == a + 7) {
+        http_error(r, 404, "no such endpoint: %s", r->path);
+        return;
+    }
+    char *cid = xstrndup(t, (size_t)(a - t));
+    char *mid = xstrndup(a + 7, (size_t)(end - (a + 7)));
+    struct read_action ra = {.customer = cid, .id = mid};
+    int rc = pipeline_run(r->env->pipeline, run_read, &ra);
+    if (rc == FW_ENOTFOUND)
+        http_error(r, 404, "unknown in-app message '%s' for customer '%s'", mid, cid);
+    else if (rc == FW_ESTATE)
+        http_error(r, 409, "message '%s' is not a delivered in-app message of this customer", mid);
+    else if (rc)
+        http_error(r, 503, "the change could not be stored");
+    else
+        get_one_message(r, mid);
+    free(cid);
+    free(mid);
 }
 
 /* ---- the clock ---- */
@@ -455,7 +722,12 @@ static void get_metrics(struct req *r)
 const struct route http_routes[] = {
     {.method = "POST", .path = "/v1/events", .handler = post_events},
     {.method = "GET", .path = "/v1/customers/", .prefix = 1, .handler = get_customer},
+    {.method = "POST", .path = "/v1/customers/", .prefix = 1, .handler = post_customer},
     {.method = "GET", .path = "/v1/detections", .handler = get_detections},
+    {.method = "GET", .path = "/v1/messages", .handler = get_messages},
+    {.method = "GET", .path = "/v1/messages/", .prefix = 1, .handler = message_route},
+    {.method = "POST", .path = "/v1/messages/", .prefix = 1, .handler = message_route},
+    {.method = "GET", .path = "/v1/tasks", .handler = get_tasks},
     {.method = "GET", .path = "/v1/incidents", .handler = get_incidents},
     {.method = "GET", .path = "/v1/admin/clock", .handler = reply_clock},
     {.method = "POST", .path = "/v1/admin/clock", .handler = post_clock},

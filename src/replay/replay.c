@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "comms/comms.h"
 #include "ingest/ingest.h"
+#include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/map.h"
@@ -29,8 +31,18 @@ static int by_time(const void *a, const void *b)
 struct printer {
     FILE *out;
     struct buf line;
-    size_t detections, incidents;
+    size_t detections, incidents, messages;
 };
+
+static void print_message(void *ctx, const struct outbox_msg *m)
+{
+    struct printer *p = ctx;
+    buf_reset(&p->line);
+    orch_message_json(m, &p->line);
+    buf_putc(&p->line, '\n');
+    fwrite(p->line.data, 1, p->line.len, p->out);
+    p->messages++;
+}
 
 static void print_detection(void *ctx, const struct detection *d)
 {
@@ -135,7 +147,29 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     struct printer p = {.out = out};
     buf_init(&p.line, 0);
     struct engine_sink sink = {.ctx = &p, .detection = print_detection, .incident = print_incident};
+    struct comms *templates = NULL;
+    struct orch_config ocfg;
+    struct orch *orch = NULL;
+    orch_config_init(&ocfg);
+    if (o->messages) {
+        struct buf diag;
+        buf_init(&diag, 0);
+        if (comms_load(o->templates, &templates, &diag)) {
+            fputs(diag.data ? diag.data : "templates failed to load\n", err);
+            buf_cleanup(&diag);
+            buf_cleanup(&p.line);
+            orch_config_cleanup(&ocfg);
+            rc = FW_EPARSE;
+            goto out;
+        }
+        buf_cleanup(&diag);
+        struct orch_sink os = {.ctx = &p, .message = print_message};
+        orch = orch_new(&ocfg, templates, &os);
+        sink = orch_engine_sink(orch, &sink);
+    }
     struct engine *e = engine_new(rules, n ? evs[0].ev.time : (o->until != FW_TIME_NONE ? o->until : 0), &sink);
+    if (orch)
+        orch_bind(orch, e);
     for (size_t i = 0; i < n; i++) {
         engine_prepare(e, evs[i].ev.time);
         engine_apply(e, &evs[i].ev);
@@ -145,10 +179,13 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     if (o->until != FW_TIME_NONE)
         engine_advance(e, o->until);
     fprintf(err, "replay: %zu events, %zu duplicate(s), %zu invalid, %zu customers, %zu detection "
-                 "transitions, %zu incident updates, %zu pending wake-ups\n",
+                 "transitions, %zu incident updates, %zu messages, %zu pending wake-ups\n",
             (size_t)engine_stats(e)->events, dups, bad, engine_customer_count(e), p.detections,
-            p.incidents, engine_pending_timers(e));
+            p.incidents, p.messages, engine_pending_timers(e));
+    orch_free(orch); /* cancels its timers: before the engine goes */
     engine_free(e);
+    comms_free(templates);
+    orch_config_cleanup(&ocfg);
     buf_cleanup(&p.line);
 out:
     for (size_t i = 0; i < n; i++)

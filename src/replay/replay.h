@@ -19,6 +19,8 @@
 struct replay_opts {
     int64_t until;     /* advance the clock to here at the end; FW_TIME_NONE: don't */
     int skip_invalid;  /* report invalid lines on stderr and go on, instead of refusing the input */
+    int messages;      /* also decide and print messages (the orchestrator) */
+    const char *templates; /* template directory overriding the built-ins, or NULL */
 };
 
 /*

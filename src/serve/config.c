@@ -4,11 +4,14 @@
 #include "serve/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/rules.h"
 #include "rules/yamlutil.h"
+#include "util/fwtime.h"
 #include "util/util.h"
 
 void config_init(struct config *c)
@@ -21,6 +24,9 @@ void config_init(struct config *c)
     c->max_events = 10000;
     c->http_threads = 4;
     c->log_level = xstrdup("info");
+    c->messages = 1;
+    orch_config_init(&c->orch);
+    delivery_config_init(&c->delivery);
 }
 
 void config_cleanup(struct config *c)
@@ -33,6 +39,9 @@ void config_cleanup(struct config *c)
     free(c->api_token);
     free(c->log_level);
     free(c->ready_file);
+    free(c->templates);
+    orch_config_cleanup(&c->orch);
+    delivery_config_cleanup(&c->delivery);
     memset(c, 0, sizeof *c);
 }
 
@@ -101,6 +110,192 @@ static int parse_size(const char *s, size_t *out)
         rc = FW_EPARSE;                                                                            \
     } while (0)
 
+static int set_string(struct ydoc *d, struct buf *diag, yaml_node_t *v, char **out)
+{
+    int rc = 0;
+    const char *s = yscalar(v);
+    if (!s || !*s)
+        CERR(v, "expected a non-empty string");
+    else {
+        free(*out);
+        *out = xstrdup(s);
+    }
+    return rc;
+}
+
+static int parse_brand(struct config *c, struct ydoc *d, yaml_node_t *m, struct buf *diag)
+{
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        CERR(m, "brand must be a mapping");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        char **slot = !k                           ? NULL
+                      : !strcmp(k, "name")         ? &c->orch.brand.name
+                      : !strcmp(k, "sender_name")  ? &c->orch.brand.sender_name
+                      : !strcmp(k, "support_url")  ? &c->orch.brand.support_url
+                      : !strcmp(k, "app_name")     ? &c->orch.brand.app_name
+                      : !strcmp(k, "unsubscribe_url") ? &c->orch.brand.unsubscribe_url
+                                                   : NULL;
+        if (!slot)
+            CERR(kn, "unknown brand setting '%s'", k ? k : "?");
+        else if (set_string(d, diag, v, slot))
+            rc = FW_EPARSE;
+        else if (strstr(k, "url") && strncmp(*slot, "https://", 8) && strncmp(*slot, "http://", 7))
+            CERR(v, "%s must be an http(s) URL", k);
+    }
+    return rc;
+}
+
+static int parse_bool(struct ydoc *d, struct buf *diag, yaml_node_t *v, int *out)
+{
+    int rc = 0;
+    const char *s = yscalar(v);
+    if (!s || (strcmp(s, "true") && strcmp(s, "false")))
+        CERR(v, "expected true or false");
+    else
+        *out = !strcmp(s, "true");
+    return rc;
+}
+
+static int parse_dur(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t *out)
+{
+    int rc = 0;
+    const char *s = yscalar(v);
+    if (!s || fw_duration_parse(s, strlen(s), out) || *out <= 0)
+        CERR(v, "bad duration '%s' (expected e.g. 30m, 24h, 7d)", s ? s : "?");
+    return rc;
+}
+
+static int parse_clock(struct ydoc *d, struct buf *diag, yaml_node_t *v, int *minutes)
+{
+    int rc = 0, h, m;
+    char extra;
+    const char *s = yscalar(v);
+    if (!s || sscanf(s, "%d:%d%c", &h, &m, &extra) != 2 || h < 0 || h > 23 || m < 0 || m > 59)
+        CERR(v, "expected a time of day HH:MM");
+    else
+        *minutes = h * 60 + m;
+    return rc;
+}
+
+static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, struct buf *diag)
+{
+    int rc = 0;
+    struct orch_config *o = &c->orch;
+    if (m->type != YAML_MAPPING_NODE) {
+        CERR(m, "outreach must be a mapping");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        int bad = 0;
+        if (!k) {
+            CERR(kn, "keys must be plain names");
+        } else if (!strcmp(k, "medium_email")) {
+            bad = parse_bool(d, diag, v, &o->medium_email);
+        } else if (!strcmp(k, "frequency_cap")) {
+            const char *s = yscalar(v);
+            char *end = NULL;
+            long n = s ? strtol(s, &end, 10) : -1;
+            if (!s || *end || n < 1 || n > 1000)
+                CERR(v, "frequency_cap must be an integer from 1 to 1000");
+            else
+                o->freq_cap = (int)n;
+        } else if (!strcmp(k, "frequency_window")) {
+            bad = parse_dur(d, diag, v, &o->freq_window);
+        } else if (!strcmp(k, "critical_bypasses_cap")) {
+            bad = parse_bool(d, diag, v, &o->cap_bypass_critical);
+        } else if (!strcmp(k, "dedup_window")) {
+            bad = parse_dur(d, diag, v, &o->dedup_window);
+        } else if (!strcmp(k, "quiet_hours")) {
+            yaml_node_t *st = ymap_get(d, v, "start"), *en = ymap_get(d, v, "end");
+            if (!st || !en)
+                CERR(v, "quiet_hours needs start and end, e.g. {start: \"21:00\", end: \"08:00\"}");
+            else
+                bad = parse_clock(d, diag, st, &o->quiet_start) |
+                      parse_clock(d, diag, en, &o->quiet_end);
+        } else if (!strcmp(k, "critical_bypasses_quiet_hours")) {
+            bad = parse_bool(d, diag, v, &o->quiet_bypass_critical);
+        } else if (!strcmp(k, "approval_tiers")) {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                CERR(v, "approval_tiers must be a list");
+                continue;
+            }
+            for (size_t i = 0; i < o->napproval_tiers; i++)
+                free(o->approval_tiers[i]);
+            o->napproval_tiers = 0;
+            for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+                 it++) {
+                const char *t = yscalar(ydoc_node(d, *it));
+                if (!t) {
+                    CERR(ydoc_node(d, *it), "each tier must be a name");
+                    continue;
+                }
+                o->approval_tiers = xrealloc(o->approval_tiers,
+                                             (o->napproval_tiers + 1) * sizeof *o->approval_tiers);
+                o->approval_tiers[o->napproval_tiers++] = xstrdup(t);
+            }
+        } else if (!strcmp(k, "approval_severities")) {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                CERR(v, "approval_severities must be a list");
+                continue;
+            }
+            memset(o->approval_severity, 0, sizeof o->approval_severity);
+            for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+                 it++) {
+                const char *t = yscalar(ydoc_node(d, *it));
+                int sv = t ? severity_parse(t) : -1;
+                if (sv < 0)
+                    CERR(ydoc_node(d, *it), "unknown severity '%s'", t ? t : "?");
+                else
+                    o->approval_severity[sv] = 1;
+            }
+        } else if (!strcmp(k, "followup_approval")) {
+            bad = parse_bool(d, diag, v, &o->followup_approval);
+        } else if (!strcmp(k, "followup_reminder")) {
+            bad = parse_dur(d, diag, v, &o->followup_reminder);
+        } else if (!strcmp(k, "ladder")) {
+            static const struct {
+                const char *name;
+                size_t off;
+            } steps[] = {
+                {"high_no_response", offsetof(struct orch_config, high_no_response)},
+                {"high_unresolved_l2", offsetof(struct orch_config, high_unresolved_l2)},
+                {"high_persist_l2", offsetof(struct orch_config, high_persist_l2)},
+                {"critical_page", offsetof(struct orch_config, critical_page)},
+                {"critical_no_response", offsetof(struct orch_config, critical_no_response)},
+            };
+            if (v->type != YAML_MAPPING_NODE) {
+                CERR(v, "ladder must be a mapping of step to delay");
+                continue;
+            }
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *sk = ydoc_node(d, q->key);
+                const char *sn = yscalar(sk);
+                size_t i = 0;
+                while (i < ARRAY_SIZE(steps) && (!sn || strcmp(sn, steps[i].name)))
+                    i++;
+                if (i == ARRAY_SIZE(steps))
+                    CERR(sk, "unknown ladder step '%s'", sn ? sn : "?");
+                else
+                    bad |= parse_dur(d, diag, ydoc_node(d, q->value),
+                                     (int64_t *)((char *)o + steps[i].off));
+            }
+        } else {
+            CERR(kn, "unknown outreach setting '%s'", k);
+        }
+        if (bad)
+            rc = FW_EPARSE;
+    }
+    return rc;
+}
+
 int config_load_file(struct config *c, const char *path, struct buf *diag)
 {
     struct ydoc doc, *d = &doc;
@@ -138,6 +333,21 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
             CERR(kn, "keys must be plain names");
             continue;
         }
+        if (!strcmp(k, "brand")) {
+            if (parse_brand(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "outreach")) {
+            if (parse_outreach(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "connectors")) {
+            if (delivery_config_parse(&c->delivery, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
         if (!strcmp(k, "rules")) {
             if (v->type != YAML_SEQUENCE_NODE) {
                 CERR(v, "rules must be a list of rule pack files");
@@ -162,6 +372,13 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         if (!strcmp(k, "listen")) {
             if (config_set_listen(c, s))
                 CERR(v, "listen must be host:port, e.g. 127.0.0.1:8080");
+        } else if (!strcmp(k, "templates")) {
+            free(c->templates);
+            c->templates = xstrdup(s);
+        } else if (!strcmp(k, "messages")) {
+            if (strcmp(s, "true") && strcmp(s, "false"))
+                CERR(v, "messages must be true or false");
+            c->messages = !strcmp(s, "true");
         } else if (!strcmp(k, "database")) {
             free(c->database);
             c->database = xstrdup(s);
@@ -198,6 +415,8 @@ out:
 
 int config_load_env(struct config *c, struct buf *diag)
 {
+    if (delivery_config_env(&c->delivery, diag))
+        return FW_EINVAL;
     const char *t = getenv("FOREWARN_API_TOKEN");
     const char *tf = getenv("FOREWARN_API_TOKEN_FILE");
     if (tf && *tf)

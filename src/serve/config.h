@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "delivery/delivery.h"
+#include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 
 struct config {
@@ -24,6 +26,10 @@ struct config {
     unsigned http_threads; /* unused with thread-per-connection; kept for the pool mode */
     char *log_level;       /* debug, info, warn, error */
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
+    char *templates;       /* template directory overriding the built-ins, or NULL */
+    int messages;          /* decide messages (default 1); 0 = detection only */
+    struct orch_config orch;       /* brand and outreach rules */
+    struct delivery_config delivery; /* connectors */
 };
 
 /* Fill with the embedded defaults. */

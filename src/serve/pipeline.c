@@ -25,13 +25,15 @@ const double pipeline_lat_bounds[PIPELINE_LAT_BUCKETS] = {
     0.0005,   0.001,   0.0025,   0.005,   0.01,   0.1,
 };
 
-enum work_kind { WORK_EVENTS, WORK_CLOCK };
+enum work_kind { WORK_EVENTS, WORK_CLOCK, WORK_RUN };
 
 struct work {
     enum work_kind kind;
     const struct ingest_batch *batch;
     enum ingest_outcome *outcomes;
     int64_t clock;
+    int (*fn)(void *ctx, struct store *db, int64_t engine_now);
+    void *fn_ctx;
     int done, rc;
     struct work *next;
 };
@@ -40,6 +42,8 @@ struct pipeline {
     struct rules *rules;
     struct store *db;
     struct engine *engine;
+    struct orch *orch;
+    struct pipeline_opts opts;
     int virtual_clock;
     int64_t last_applied; /* applied_at times never go backwards */
     pthread_t thread;
@@ -65,6 +69,28 @@ static void sink_incident(void *ctx, const struct incident *i)
 {
     struct pipeline *p = ctx;
     if (store_incident(p->db, i))
+        p->sink_failed = 1;
+}
+
+/* The orchestrator's decisions go to the outbox in the same transaction. */
+static void sink_message(void *ctx, const struct outbox_msg *m)
+{
+    struct pipeline *p = ctx;
+    if (store_message_insert(p->db, m, NULL))
+        p->sink_failed = 1;
+}
+
+static void sink_task(void *ctx, const struct task_row *t)
+{
+    struct pipeline *p = ctx;
+    if (store_task_upsert(p->db, t, engine_now(p->engine)))
+        p->sink_failed = 1;
+}
+
+static void sink_context(void *ctx, const char *customer, const char *json)
+{
+    struct pipeline *p = ctx;
+    if (store_context_put(p->db, customer, json, engine_now(p->engine)))
         p->sink_failed = 1;
 }
 
@@ -115,9 +141,19 @@ static int save_clock(struct pipeline *p)
 static int rebuild(struct pipeline *p)
 {
     struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident};
+    orch_free(p->orch);
+    p->orch = NULL;
     engine_free(p->engine);
+    if (p->opts.orch) {
+        struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
+                               .context = sink_context};
+        p->orch = orch_new(p->opts.orch, p->opts.templates, &os);
+        sink = orch_engine_sink(p->orch, &sink);
+    }
     /* The clock starts at the epoch and jumps to the first applied_at: jumps are cheap. */
     p->engine = engine_new(p->rules, 0, &sink);
+    if (p->orch)
+        orch_bind(p->orch, p->engine);
     p->last_applied = FW_TIME_NONE;
     p->sink_failed = 0;
     int64_t started = fw_mono_ns();
@@ -166,6 +202,24 @@ static void observe_latency(struct pipeline *p, double secs)
     p->m.lat_n++;
 }
 
+/* An API write, in a transaction of its own, so a refusal rolls back only itself. */
+static void run_one(struct pipeline *p, struct work *w)
+{
+    int rc = store_begin(p->db);
+    if (rc) {
+        w->rc = rc;
+        return;
+    }
+    pthread_mutex_lock(&p->engine_mu);
+    int64_t now = engine_now(p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
+    w->rc = w->fn(w->fn_ctx, p->db, now);
+    if (w->rc)
+        store_rollback(p->db);
+    else if ((w->rc = store_commit(p->db)))
+        store_rollback(p->db);
+}
+
 /* Apply one group of work inside one transaction. Returns 0 or FW_EDB. */
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
@@ -182,6 +236,8 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
         engine_prepare(p->engine, now);
     }
     for (struct work *w = group; w && !rc; w = w->next) {
+        if (w->kind == WORK_RUN)
+            continue; /* run_one did it, in its own transaction */
         if (w->kind == WORK_CLOCK) {
             /* Journal the move so that recovery repeats it at the same point. */
             char id[FW_TIME_MAXLEN + 32], ts[FW_TIME_MAXLEN];
@@ -271,8 +327,16 @@ static void *engine_thread(void *arg)
         p->head = p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
 
-        size_t accepted = 0, dups = 0;
-        int rc = process(p, group, &accepted, &dups);
+        size_t accepted = 0, dups = 0, nother = 0;
+        for (struct work *w = group; w; w = w->next) {
+            if (w->kind == WORK_RUN)
+                run_one(p, w);
+            else
+                nother++;
+        }
+        int rc = nother ? process(p, group, &accepted, &dups) : 0;
+        if (p->opts.committed)
+            p->opts.committed(p->opts.committed_ctx);
 
         pthread_mutex_lock(&p->mu);
         if (rc) {
@@ -284,7 +348,8 @@ static void *engine_thread(void *arg)
         }
         for (struct work *w = group; w;) {
             struct work *next = w->next;
-            w->rc = rc;
+            if (w->kind != WORK_RUN)
+                w->rc = rc;
             w->done = 1;
             w = next; /* w belongs to its submitter, who may free it once done is seen */
         }
@@ -366,13 +431,31 @@ const struct rules *pipeline_rules(const struct pipeline *p)
     return p->rules;
 }
 
+int pipeline_run(struct pipeline *p, int (*fn)(void *ctx, struct store *db, int64_t engine_now),
+                 void *ctx)
+{
+    struct work w = {.kind = WORK_RUN, .fn = fn, .fn_ctx = ctx};
+    return submit(p, &w);
+}
+
+int64_t pipeline_now(struct pipeline *p)
+{
+    if (!p->virtual_clock)
+        return fw_wall_now();
+    pthread_mutex_lock(&p->engine_mu);
+    int64_t now = engine_now(p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
+    return now;
+}
+
 int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
-                   int virtual_clock)
+                   const struct pipeline_opts *opts)
 {
     struct pipeline *p = xcalloc(1, sizeof *p);
     p->rules = rules;
     p->db = writer;
-    p->virtual_clock = virtual_clock;
+    p->opts = *opts;
+    p->virtual_clock = opts->virtual_clock;
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->engine_mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
@@ -402,6 +485,7 @@ void pipeline_stop(struct pipeline *p)
     pthread_mutex_unlock(&p->mu);
     if (running)
         pthread_join(p->thread, NULL);
+    orch_free(p->orch); /* cancels its engine timers first */
     engine_free(p->engine);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->engine_mu);

@@ -26,7 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comms/comms.h"
 #include "engine/engine.h"
+#include "orchestrate/orchestrate.h"
 #include "ingest/ingest.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -45,13 +47,21 @@ struct pipeline_metrics {
 
 struct pipeline;
 
+struct pipeline_opts {
+    int virtual_clock;
+    const struct orch_config *orch;  /* NULL: detect only, decide no messages */
+    const struct comms *templates;   /* required with orch */
+    void (*committed)(void *ctx);    /* after each commit that may have added messages */
+    void *committed_ctx;
+};
+
 /*
  * Open the engine over `rules` and recover it from the store's journal.
- * virtual_clock selects the clock.  Returns 0 or an error with a reason
- * logged.  The store is owned by the pipeline's thread from now on.
+ * Returns 0 or an error with a reason logged.  The store is owned by the
+ * pipeline's thread from now on; opts' pointers must outlive the pipeline.
  */
 int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
-                   int virtual_clock);
+                   const struct pipeline_opts *opts);
 /* Stop the thread (finishing queued work) and free everything but the store. */
 void pipeline_stop(struct pipeline *p);
 
@@ -82,6 +92,16 @@ void pipeline_note_rejected(struct pipeline *p, size_t n);
  */
 void pipeline_with_engine(struct pipeline *p, void (*fn)(void *ctx, const struct engine *e),
                           void *ctx);
+/*
+ * Run fn on the engine thread inside a transaction of its own (API writes
+ * that must not race the group commit: approvals, edits).  fn returns 0 to
+ * commit, anything else to roll back; that value is returned.
+ */
+int pipeline_run(struct pipeline *p, int (*fn)(void *ctx, struct store *db, int64_t engine_now),
+                 void *ctx);
+/* The engine clock (virtual or wall), safe from any thread. */
+int64_t pipeline_now(struct pipeline *p);
+
 /* A copy of the counters. */
 void pipeline_metrics(struct pipeline *p, struct pipeline_metrics *out);
 const struct rules *pipeline_rules(const struct pipeline *p);

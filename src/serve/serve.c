@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "comms/comms.h"
+#include "delivery/delivery.h"
 #include "http/http.h"
 #include "rules/rules.h"
 #include "serve/config.h"
@@ -26,6 +28,37 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+/* The dispatcher reads the engine clock and feeds delivery outcomes back as events. */
+static int64_t hook_now(void *ctx)
+{
+    return pipeline_now(ctx);
+}
+
+static void hook_report(void *ctx, json_t *event)
+{
+    struct pipeline *p = ctx;
+    struct ingest_batch batch = {0};
+    struct event ev;
+    struct ingest_error err;
+    if (ingest_validate(event, &ingest_default_limits, NULL, &ev, &err) == 0) {
+        batch.events = &ev;
+        batch.n = 1;
+        if (pipeline_ingest(p, &batch, NULL))
+            log_warn("could not record %s", ev.type);
+        event_cleanup(&ev);
+    } else {
+        log_warn("dispatcher outcome event refused: %s: %s", err.field, err.msg);
+    }
+    json_decref(event);
+}
+
+static void on_commit(void *ctx)
+{
+    struct dispatcher **d = ctx;
+    if (*d)
+        dispatcher_kick(*d);
 }
 
 static int usage(void)
@@ -46,6 +79,8 @@ int serve_main(int argc, char **argv)
     struct store *db = NULL;
     struct pipeline *p = NULL;
     struct http_server *http = NULL;
+    struct comms *templates = NULL;
+    struct dispatcher *dispatcher = NULL;
     int rc = 1;
     config_init(&cfg);
     buf_init(&diag, 0);
@@ -122,8 +157,22 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "serve: %s\n", err);
         goto out;
     }
-    if (pipeline_start(&p, &rules, db, cfg.virtual_clock))
+    if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
+        goto fail;
+    struct pipeline_opts opts = {
+        .virtual_clock = cfg.virtual_clock,
+        .orch = cfg.messages ? &cfg.orch : NULL,
+        .templates = templates,
+        .committed = on_commit,
+        .committed_ctx = &dispatcher,
+    };
+    if (pipeline_start(&p, &rules, db, &opts))
         goto out;
+    struct delivery_hooks hooks = {.ctx = p, .engine_now = hook_now, .report = hook_report};
+    if (cfg.messages && dispatcher_start(&dispatcher, &cfg.delivery, cfg.database, &hooks)) {
+        fprintf(stderr, "serve: cannot start the dispatcher\n");
+        goto out;
+    }
     if (http_start(&http, &cfg, p))
         goto out;
     http_set_ready(http, 1);
@@ -153,7 +202,10 @@ fail:
     fputs(diag.data ? diag.data : "", stderr);
 out:
     http_stop(http);
+    dispatcher_stop(dispatcher);
+    dispatcher = NULL;
     pipeline_stop(p);
+    comms_free(templates);
     store_close(db);
     rules_cleanup(&rules);
     config_cleanup(&cfg);

@@ -1,0 +1,92 @@
+/*
+ * orchestrate.h -- from detections to decided messages: audiences,
+ * channels, tone, merging, de-duplication, guardrails, escalation ladders
+ * and post-ticket follow-ups.
+ *
+ * The orchestrator runs on the engine's thread, fed by the engine's sink
+ * (detections, incidents, and a `step` after each evaluation pass).  It
+ * decides; it never sends.  Every decision is a message record handed to
+ * its own sink (the outbox in serve, a JSON line in replay), with the
+ * reasons that made it: which detection, which matrix row, which tone,
+ * which guardrail held it back.  Its state (outreach history, pending
+ * ladder steps) is derived only from what the engine reports, so replaying
+ * the journal re-derives the same decisions with the same idempotency keys.
+ */
+#ifndef FW_ORCHESTRATE_H
+#define FW_ORCHESTRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comms/comms.h"
+#include "engine/engine.h"
+#include "store/messages.h"
+#include "util/buf.h"
+
+/* Configuration, with the documented defaults from orch_config_init. */
+struct orch_config {
+    struct {
+        char *name, *sender_name, *support_url, *app_name, *unsubscribe_url;
+    } brand;
+    /*
+     * Seed 000 disagrees with itself about MEDIUM signals with no open
+     * ticket: its channel matrix emails the customer ("soft touch"), its
+     * escalation ladder keeps MEDIUM internal.  Default: follow the matrix
+     * (1); 0 keeps MEDIUM internal.
+     */
+    int medium_email;
+    int freq_cap;             /* proactive customer outreaches per window (default 1) */
+    int64_t freq_window;      /* default 7d */
+    int cap_bypass_critical;  /* CRITICAL ignores the cap (default 1) */
+    int64_t dedup_window;     /* one outreach per root cause per customer (default 24h) */
+    int quiet_start, quiet_end; /* default quiet hours, minutes after local midnight (21:00-08:00) */
+    int quiet_bypass_critical;  /* default 1 */
+    char **approval_tiers;      /* default {"enterprise"} */
+    size_t napproval_tiers;
+    int approval_severity[4];   /* per enum severity: 1 = needs approval (default none) */
+    int followup_approval;      /* post-ticket follow-ups wait for a person (seed 004; default 1) */
+    int64_t followup_reminder;  /* default 3d */
+    int64_t reached_out_window; /* "we already reached out" if our outreach was this recent (7d) */
+    /* Escalation ladder delays. */
+    int64_t high_no_response;   /* 24h: follow up with the customer */
+    int64_t high_unresolved_l2; /* 4h: alert L2 */
+    int64_t high_persist_l2;    /* 48h: escalate to L2 */
+    int64_t critical_page;      /* 2h: page engineering */
+    int64_t critical_no_response; /* 4h: SMS the customer */
+};
+
+void orch_config_init(struct orch_config *c);
+void orch_config_cleanup(struct orch_config *c);
+
+/* Where decisions go.  Records are valid during the call only. */
+struct orch_sink {
+    void *ctx;
+    void (*message)(void *ctx, const struct outbox_msg *m);
+    void (*task)(void *ctx, const struct task_row *t);
+    void (*context)(void *ctx, const char *customer, const char *json);
+};
+
+struct orch;
+
+/*
+ * A new orchestrator.  cfg, templates and sink must outlive it.  Attach it
+ * to an engine with orch_engine_sink (which forwards detections to `next`
+ * as well, e.g. the store).
+ */
+struct orch *orch_new(const struct orch_config *cfg, const struct comms *templates,
+                      const struct orch_sink *sink);
+void orch_free(struct orch *o);
+
+/*
+ * The engine sink that feeds this orchestrator and also passes every
+ * detection and incident to `next` (may be NULL).  Call orch_bind once the
+ * engine exists (the orchestrator reads customer state and arms ladder
+ * timers through it).
+ */
+struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next);
+void orch_bind(struct orch *o, struct engine *e);
+
+/* One decided message as a replay JSON line (no newline). */
+void orch_message_json(const struct outbox_msg *m, struct buf *out);
+
+#endif
