@@ -17,7 +17,10 @@
  *     Hi {{customer.first_name}},
  *     ...
  *
- * Header keys: `subject` (email, ticket, slack title), `title` (push).
+ * Header keys: `subject` (email, ticket, slack title), `title` (push, in-app),
+ * `headline` (a one-line description of the problem for lists of merged
+ * problems: "Your eSIM activation failed on our side").  Each is a
+ * template itself, rendered on one line.
  * Templates are found by (audience, channel, name) from the path
  * <dir>/<audience>/<channel>/<name>.tmpl; `name` is a signal id ("SIG-001"),
  * a merged/outreach/follow-up kind ("merged", "followup_major", ...) or
@@ -49,11 +52,17 @@ struct comms_tmpl; /* one compiled template */
 
 /*
  * Load the built-in templates, then (when dir != NULL) every *.tmpl file
- * under dir, which replaces the built-in of the same path.  All errors are
+ * under dir, walked recursively, which replaces the built-in of the same
+ * relative path; other files and dot-files are ignored.  All errors are
  * appended to diag as "file:line:col: error: ..." with the source line and
- * a caret; returns 0 or FW_EPARSE (nothing loaded then).
+ * a caret (errors about a path or an unreadable file have no line); one
+ * call reports every broken file.  Returns 0 and *out (comms_free), or
+ * FW_EPARSE (a template is wrong) or FW_EIO (dir or a file cannot be read)
+ * with *out == NULL: nothing is loaded then.  A loaded set is read-only, so
+ * any thread may find and render with it concurrently.
  */
 int comms_load(const char *dir, struct comms **out, struct buf *diag);
+/* Free a set and its templates; NULL is fine. */
 void comms_free(struct comms *c);
 
 /*
@@ -65,21 +74,63 @@ const struct comms_tmpl *comms_find(const struct comms *c, const char *audience,
 
 /* A rendered message; strings owned by the struct (comms_rendered_cleanup). */
 struct comms_rendered {
-    char *subject; /* may be NULL when the template has none */
-    char *title;   /* may be NULL */
-    char *text;    /* the body as plain text */
-    char *html;    /* the body as HTML (email): escaped text in paragraphs and lists */
+    char *subject;  /* may be NULL when the template has none */
+    char *title;    /* may be NULL */
+    char *text;     /* the body as plain text */
+    char *html;     /* the body as HTML (email): escaped text in paragraphs and lists */
+    char *headline; /* may be NULL: the template's one-line, customer-facing description of
+                       the problem, for issues.headline when several problems are merged */
 };
 
+/* The cap on each rendered part (subject, title, headline, text); html derives from the text. */
+#define COMMS_RENDER_MAX (64 * 1024)
+
 /*
- * Render with a context object whose fields are the variables.  Rendered
- * output is capped (64 KiB); returns 0 or FW_ETOOBIG.
+ * Render with a context object whose fields are the variables: nested
+ * objects ({"customer": {"first_name": "Jodi"}}) or flat dotted keys
+ * ({"customer.first_name": "Jodi"}); ctx may be NULL (everything absent).
+ * Strings render as-is, integral numbers as integers, booleans as
+ * true/false, null and absent values as "".  The text is tidied: trailing
+ * blanks are cut from every line, runs of blank lines become one, and the
+ * text starts and ends with a non-blank line.  subject, title and headline
+ * are one line each.  html is set for the email channel only (comms_text_to_html).
+ * Rendered output is capped (COMMS_RENDER_MAX per part); returns 0, or
+ * FW_ETOOBIG with *out empty.  The caller owns *out (comms_rendered_cleanup).
  */
 int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out);
 void comms_rendered_cleanup(struct comms_rendered *r);
 
 /* The template's file, for explanations ("templates/customer/email/SIG-001.tmpl"). */
 const char *comms_tmpl_path(const struct comms_tmpl *t);
+/* Its audience, channel and name as in the path ("customer", "email", "SIG-001"). */
+const char *comms_tmpl_audience(const struct comms_tmpl *t);
+const char *comms_tmpl_channel(const struct comms_tmpl *t);
+const char *comms_tmpl_name(const struct comms_tmpl *t);
+
+/* The loaded templates in load order (built-ins by path, then new files); NULL past the end. */
+const struct comms_tmpl *comms_tmpl_at(const struct comms *c, size_t i);
+
+/*
+ * Compile one template on its own (tests, `check` tools, previews).  `path`
+ * is its relative path <audience>/<channel>/<name>.tmpl, which decides the
+ * variables it may use; `file` names it in diagnostics (NULL: path).
+ * Errors are appended to diag as comms_load does; returns 0 and *out (free
+ * with comms_tmpl_free), or FW_EPARSE and *out == NULL.
+ */
+int comms_tmpl_compile(const char *file, const char *path, const char *text, size_t len,
+                       struct comms_tmpl **out, struct buf *diag);
+/* Free a template from comms_tmpl_compile (never one owned by a set); NULL is fine. */
+void comms_tmpl_free(struct comms_tmpl *t);
+
+/*
+ * Plain text to an HTML document: the text HTML-escaped, blank-line
+ * separated blocks as <p> (single line breaks as <br>), runs of lines
+ * starting "- " as <ul><li>, runs starting "1. " (any number) as <ol><li>,
+ * http(s) URLs as links, and `title` (may be NULL) as the <title>.  Used
+ * for email, and again when an approver edits a message's text.  Returns 0
+ * and *out (caller frees), or FW_ETOOBIG when text exceeds COMMS_RENDER_MAX.
+ */
+int comms_text_to_html(const char *title, const char *text, char **out);
 
 /*
  * The variables an audience's templates may use, as a NULL-terminated array
@@ -87,6 +138,34 @@ const char *comms_tmpl_path(const struct comms_tmpl *t);
  * Used by the loader, the docs and the orchestrator's context builder.
  */
 const char *const *comms_variables(const char *audience);
+
+/* One variable of vars.h, for tools and docs. */
+struct comms_var {
+    const char *name;        /* dotted name, e.g. "customer.first_name" */
+    int audiences;           /* COMMS_VAR_CUST or COMMS_VAR_INT (vars.h) */
+    const char *description; /* one line, for the docs */
+};
+extern const struct comms_var comms_vars[]; /* every COMMS_VARS entry; ends with {NULL, 0, NULL} */
+
+/* The entry for a name, or NULL when it is not a variable. */
+const struct comms_var *comms_var_find(const char *name);
+/* Whether a variable is a list (other variables are its fields: issues, issues.headline). */
+int comms_var_is_list(const char *name);
+
+/*
+ * Set the tone variables for a touch-count band: tone.level = level
+ * (clamped to 1..4) and exactly one of tone.helpful, tone.empathetic,
+ * tone.apologetic, tone.urgent true, the others false.  ctx is an object;
+ * nested "tone" is created when missing.
+ */
+void comms_context_set_tone(json_t *ctx, int level);
+
+/*
+ * A context with every variable set to a plausible value (Jodi Example,
+ * jodi@example.com, SIG-002 merged with SIG-008, tone level 1), for tests,
+ * docs and previews.  New reference; the caller decrefs.
+ */
+json_t *comms_sample_context(void);
 
 /* Embedded built-in templates: a generated table of (path, text). */
 struct comms_builtin {

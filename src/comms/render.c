@@ -1,0 +1,396 @@
+/*
+ * render.c -- a compiled template plus a JSON context to text, and text to
+ * an HTML document for email.
+ *
+ * Rendering walks the node list with a context stack (Mustache's): the
+ * root object at the bottom, then one frame per section entered.  A name
+ * is looked up from the innermost frame outward; a frame that is a list's
+ * element also answers the list's field names ("issues.headline" in the
+ * element of {{#issues}} is its "headline").  Every output buffer has a
+ * cap, so a huge list or value ends in FW_ETOOBIG, never in unbounded
+ * memory.  Rendering reads the template only: one template may be rendered
+ * by many threads at once.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comms/comms_int.h"
+#include "util/buf.h"
+#include "util/util.h"
+
+struct frame {
+    json_t *v;        /* the value the section pushed (or the root) */
+    const char *list; /* the list variable when v is one of its elements, else NULL */
+    size_t listlen;
+};
+
+struct render {
+    const struct comms_tmpl *t;
+    struct buf *out;
+    struct frame st[COMMS__MAX_DEPTH + 1];
+    int top; /* index of the innermost frame */
+};
+
+/*
+ * A dotted name inside obj: a key holding the whole remaining name wins
+ * (flat contexts: {"customer.first_name": ...}), else the first part
+ * selects a nested object and the rest continues there.  NULL when some
+ * step is missing; a JSON null that is present is returned as such.
+ */
+static json_t *path_get(json_t *obj, const char *p, size_t n) {
+    while (json_is_object(obj)) {
+        json_t *v = json_object_getn(obj, p, n);
+        if (v)
+            return v;
+        const char *dot = memchr(p, '.', n);
+        if (!dot)
+            return NULL;
+        obj = json_object_getn(obj, p, (size_t)(dot - p));
+        n -= (size_t)(dot - p) + 1;
+        p = dot + 1;
+    }
+    return NULL;
+}
+
+static json_t *lookup(struct render *r, const char *name, size_t n) {
+    if (n == 1 && name[0] == '.')
+        return r->st[r->top].v;
+    for (int i = r->top; i >= 0; i--) {
+        struct frame *f = &r->st[i];
+        json_t *v;
+        if (f->list && n > f->listlen && name[f->listlen] == '.' &&
+            !memcmp(name, f->list, f->listlen) &&
+            (v = path_get(f->v, name + f->listlen + 1, n - f->listlen - 1)))
+            return v;
+        if ((v = path_get(f->v, name, n)))
+            return v;
+    }
+    return NULL;
+}
+
+/* Absent, null, false, "" and [] are false; everything else (0 and {} included) is true. */
+static int truthy(json_t *v) {
+    if (!v || json_is_null(v) || json_is_false(v))
+        return 0;
+    if (json_is_string(v))
+        return json_string_length(v) > 0;
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    return 1;
+}
+
+static int put_value(struct buf *b, json_t *v) {
+    switch (v ? json_typeof(v) : JSON_NULL) {
+    case JSON_STRING:
+        return buf_append(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL:
+        return buf_json_num(b, json_real_value(v));
+    case JSON_TRUE:
+        return buf_puts(b, "true");
+    case JSON_FALSE:
+        return buf_puts(b, "false");
+    default:
+        return 0; /* null, absent, objects and lists render as nothing */
+    }
+}
+
+static int push(struct render *r, json_t *v, const char *list, size_t listlen) {
+    if (r->top == COMMS__MAX_DEPTH)
+        return FW_ESTATE; /* cannot happen: the compiler bounds nesting */
+    r->top++;
+    r->st[r->top] = (struct frame){v, list, listlen};
+    return 0;
+}
+
+static int render_range(struct render *r, uint32_t i, uint32_t end) {
+    const struct comms__node *nodes = r->t->nodes;
+    const char *pool = r->t->pool;
+    int rc = 0;
+    while (i < end && !rc) {
+        const struct comms__node *n = &nodes[i];
+        const char *name = pool + n->str;
+        switch (n->kind) {
+        case COMMS__TEXT:
+            rc = buf_append(r->out, name, n->len);
+            i++;
+            break;
+        case COMMS__VAR:
+            rc = put_value(r->out, lookup(r, name, n->len));
+            i++;
+            break;
+        case COMMS__SECTION: {
+            json_t *v = lookup(r, name, n->len);
+            if (json_is_array(v)) {
+                for (size_t k = 0; k < json_array_size(v) && !rc; k++) {
+                    if (!(rc = push(r, json_array_get(v, k), name, n->len))) {
+                        rc = render_range(r, i + 1, n->end);
+                        r->top--;
+                    }
+                }
+            } else if (truthy(v) && !(rc = push(r, v, NULL, 0))) {
+                rc = render_range(r, i + 1, n->end);
+                r->top--;
+            }
+            i = n->end;
+            break;
+        }
+        case COMMS__INVERTED:
+            if (!truthy(lookup(r, name, n->len)))
+                rc = render_range(r, i + 1, n->end);
+            i = n->end;
+            break;
+        default:
+            return FW_ESTATE;
+        }
+    }
+    return rc;
+}
+
+static int blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
+
+/*
+ * Tidy rendered body text: cut trailing blanks from each line, collapse
+ * runs of blank lines into one, drop blank lines at the start and end.
+ * Optional sections leave blank lines behind; this keeps templates easy
+ * to write without stray gaps in the message.
+ */
+static char *tidy_text(const char *s, size_t n) {
+    struct buf b;
+    buf_init(&b, 0);
+    int pending_blank = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t e = i;
+        while (e < n && s[e] != '\n')
+            e++;
+        size_t t = e;
+        while (t > i && blank(s[t - 1]))
+            t--;
+        if (t == i) {
+            pending_blank = b.len > 0;
+        } else {
+            if (b.len)
+                buf_puts(&b, pending_blank ? "\n\n" : "\n");
+            buf_append(&b, s + i, t - i);
+            pending_blank = 0;
+        }
+        i = e + 1;
+    }
+    return buf_steal(&b);
+}
+
+/* One line: every run of blanks and line breaks becomes one space, none at either end. */
+static char *tidy_line(const char *s, size_t n) {
+    struct buf b;
+    buf_init(&b, 0);
+    int space = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (blank(s[i]) || s[i] == '\n') {
+            space = b.len > 0;
+            continue;
+        }
+        if (space)
+            buf_putc(&b, ' ');
+        buf_putc(&b, s[i]);
+        space = 0;
+    }
+    return buf_steal(&b);
+}
+
+static int render_part(struct render *r, const struct comms__part *p, int line, char **out) {
+    struct buf b;
+    buf_init(&b, COMMS_RENDER_MAX);
+    r->out = &b;
+    r->top = 0;
+    int rc = render_range(r, p->first, p->end);
+    if (!rc)
+        *out = line ? tidy_line(b.data, b.len) : tidy_text(b.data, b.len);
+    buf_cleanup(&b);
+    return rc;
+}
+
+int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+    struct render r = {.t = t};
+    json_t *empty = ctx ? NULL : json_object();
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    r.st[0].v = ctx ? ctx : empty;
+    if (t->subject.present && (rc = render_part(&r, &t->subject, 1, &out->subject)))
+        goto out;
+    if (t->title.present && (rc = render_part(&r, &t->title, 1, &out->title)))
+        goto out;
+    if (t->headline.present && (rc = render_part(&r, &t->headline, 1, &out->headline)))
+        goto out;
+    if ((rc = render_part(&r, &t->body, 0, &out->text)))
+        goto out;
+    if (t->channel == COMMS__CHAN_email)
+        rc = comms_text_to_html(out->subject ? out->subject : out->title, out->text, &out->html);
+out:
+    json_decref(empty);
+    if (rc)
+        comms_rendered_cleanup(out);
+    return rc;
+}
+
+void comms_rendered_cleanup(struct comms_rendered *r) {
+    free(r->subject);
+    free(r->title);
+    free(r->text);
+    free(r->html);
+    free(r->headline);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- HTML ---- */
+
+static void put_escaped(struct buf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&':
+            buf_puts(b, "&amp;");
+            break;
+        case '<':
+            buf_puts(b, "&lt;");
+            break;
+        case '>':
+            buf_puts(b, "&gt;");
+            break;
+        case '"':
+            buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            buf_puts(b, "&#39;");
+            break;
+        default:
+            buf_putc(b, s[i]);
+        }
+    }
+}
+
+/* Length of an http(s) URL starting at s, without trailing punctuation; 0 when none starts there.
+ */
+static size_t url_len(const char *s, size_t n) {
+    size_t k;
+    if (n > 8 && !memcmp(s, "https://", 8))
+        k = 8;
+    else if (n > 7 && !memcmp(s, "http://", 7))
+        k = 7;
+    else
+        return 0;
+    size_t e = k;
+    while (e < n && s[e] != ' ' && s[e] != '\t' && s[e] != '<' && s[e] != '>' && s[e] != '"')
+        e++;
+    while (e > k && strchr(".,;:!?)'", s[e - 1]))
+        e--;
+    return e > k ? e : 0;
+}
+
+/* Escaped text with URLs as links. */
+static void put_inline(struct buf *b, const char *s, size_t n) {
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t u;
+        int boundary = i == 0 || !((s[i - 1] >= 'a' && s[i - 1] <= 'z') ||
+                                   (s[i - 1] >= 'A' && s[i - 1] <= 'Z') ||
+                                   (s[i - 1] >= '0' && s[i - 1] <= '9'));
+        if ((s[i] == 'h') && boundary && (u = url_len(s + i, n - i))) {
+            put_escaped(b, s + from, i - from);
+            buf_puts(b, "<a href=\"");
+            put_escaped(b, s + i, u);
+            buf_puts(b, "\">");
+            put_escaped(b, s + i, u);
+            buf_puts(b, "</a>");
+            i += u - 1;
+            from = i + 1;
+        }
+    }
+    put_escaped(b, s + from, n - from);
+}
+
+enum block { B_NONE, B_P, B_UL, B_OL };
+
+static void close_block(struct buf *b, enum block *state) {
+    static const char *const ends[] = {"", "</p>\n", "</ul>\n", "</ol>\n"};
+    buf_puts(b, ends[*state]);
+    *state = B_NONE;
+}
+
+/* "12. " at the start of a line: the number and the length of the marker, or 0. */
+static size_t ol_marker(const char *s, size_t n, long *num) {
+    size_t i = 0;
+    long v = 0;
+    while (i < n && i < 6 && s[i] >= '0' && s[i] <= '9')
+        v = v * 10 + (s[i++] - '0');
+    if (i == 0 || i + 1 >= n || s[i] != '.' || s[i + 1] != ' ')
+        return 0;
+    *num = v;
+    return i + 2;
+}
+
+int comms_text_to_html(const char *title, const char *text, char **out) {
+    size_t n = strlen(text);
+    *out = NULL;
+    if (n > COMMS_RENDER_MAX)
+        return FW_ETOOBIG;
+    struct buf b;
+    buf_init(&b, 0); /* bounded by the text's cap: escaping at most multiplies it by 6 */
+    buf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                 "<title>");
+    put_escaped(&b, title && *title ? title : "Message", title && *title ? strlen(title) : 7);
+    buf_puts(&b, "</title>\n</head>\n<body>\n");
+    enum block state = B_NONE;
+    size_t i = 0;
+    while (i < n) {
+        size_t e = i;
+        while (e < n && text[e] != '\n')
+            e++;
+        size_t t = e;
+        while (t > i && blank(text[t - 1]))
+            t--;
+        const char *line = text + i;
+        size_t len = t - i, mk;
+        long num = 0;
+        if (len == 0) {
+            close_block(&b, &state);
+        } else if (len > 2 && line[0] == '-' && line[1] == ' ') {
+            if (state != B_UL) {
+                close_block(&b, &state);
+                buf_puts(&b, "<ul>\n");
+                state = B_UL;
+            }
+            buf_puts(&b, "<li>");
+            put_inline(&b, line + 2, len - 2);
+            buf_puts(&b, "</li>\n");
+        } else if ((mk = ol_marker(line, len, &num))) {
+            if (state != B_OL) {
+                close_block(&b, &state);
+                if (num == 1)
+                    buf_puts(&b, "<ol>\n");
+                else
+                    buf_printf(&b, "<ol start=\"%ld\">\n", num);
+                state = B_OL;
+            }
+            buf_puts(&b, "<li>");
+            put_inline(&b, line + mk, len - mk);
+            buf_puts(&b, "</li>\n");
+        } else {
+            if (state == B_P) {
+                buf_puts(&b, "<br>\n");
+            } else {
+                close_block(&b, &state);
+                buf_puts(&b, "<p>");
+                state = B_P;
+            }
+            put_inline(&b, line, len);
+        }
+        i = e + 1;
+    }
+    close_block(&b, &state);
+    buf_puts(&b, "</body>\n</html>\n");
+    *out = buf_steal(&b);
+    return 0;
+}
