@@ -688,6 +688,8 @@ int rules_finish(struct rules *r)
 {
     struct rules_load *L = loader(r);
     struct expr_resolver res = {.ctx = r, .resolve = resolve};
+    if (r->finished)
+        return 0;
     int rc = r->nerrors ? FW_EPARSE : 0;
     for (size_t i = 0; i < r->nsignals; i++) {
         struct rule_signal *s = &r->signals[i];
@@ -716,6 +718,7 @@ int rules_finish(struct rules *r)
     }
     /* The longest window each class is counted over bounds what the engine keeps. */
     size_t nclasses = intern_count(&r->classes);
+    free(r->class_window); /* from an earlier, failed finish */
     r->class_window = xcalloc(nclasses ? nclasses : 1, sizeof *r->class_window);
     for (size_t i = 0; i < r->nsignals; i++) {
         if (!r->signals[i].cond)

@@ -354,6 +354,25 @@ static void failed_finish_compiles_the_rest(void)
     ASSERT(r.signals[2].cond == NULL);
     ASSERT(r.signals[3].cond != NULL);
     ASSERT(!r.finished);
+    /* Finishing again reports the same and leaks nothing (the sanitizer build checks). */
+    unsigned nerrors = r.nerrors;
+    ASSERT_EQ(rules_finish(&r), FW_EPARSE);
+    ASSERT_EQ(r.nerrors, nerrors + 2);
+    rules_cleanup(&r);
+
+    /* After a successful finish, finishing again changes nothing. */
+    ASSERT_EQ(load(&r, "g.yaml",
+                   "pack: g\n"
+                   "classes: {c: [x.y]}\n"
+                   "signals:\n"
+                   "  - {id: G1, name: G1, severity: LOW, condition: 'count(\"c\", 1h) > 1'}\n",
+                   NULL),
+              0);
+    const int64_t *windows = r.class_window;
+    ASSERT_EQ(rules_finish(&r), 0);
+    ASSERT(r.class_window == windows);
+    ASSERT_EQ(r.class_window[0], FW_HOUR);
+    ASSERT_EQ(r.nerrors, 0);
     rules_cleanup(&r);
 }
 
