@@ -35,7 +35,10 @@ struct cond_loc {
     yaml_scalar_style_t style;
 };
 
-/* Loader state that does not outlive loading. */
+/*
+ * Loader state: the pack texts and where each condition starts, kept until
+ * rules_cleanup so that compile errors found in rules_finish can quote them.
+ */
 struct rules_load {
     struct pack_src *packs;
     size_t npacks, cap;
@@ -61,7 +64,7 @@ int severity_parse(const char *s)
     return -1;
 }
 
-/* The loader state hangs off the rules through a file-local registry keyed by pointer. */
+/* The loader state, behind the opaque r->_load. */
 static struct rules_load *loader(struct rules *r)
 {
     return (struct rules_load *)r->_load;
