@@ -286,6 +286,9 @@ static int parse_classes(struct rules *r, struct ydoc *d, yaml_node_t *m)
             rc = FW_EPARSE;
         for (size_t i = 0; i < ntypes; i++) {
             struct rule_type *t = &r->type_info[types[i]];
+            /* A type listed twice is in the class once: each event is counted once. */
+            if (t->nclasses && t->classes[t->nclasses - 1] == cid)
+                continue;
             size_t cap = t->nclasses;
             t->classes = xgrow(t->classes, &cap, t->nclasses + 1, sizeof *t->classes);
             t->classes[t->nclasses++] = cid;

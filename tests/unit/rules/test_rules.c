@@ -268,6 +268,26 @@ static void class_window_longest(void)
     rules_cleanup(&r);
 }
 
+/* A type listed twice in a class belongs to it once, so its events are counted once. */
+static void class_lists_a_type_once(void)
+{
+    struct rules r;
+    ASSERT_EQ(load(&r, "d.yaml",
+                   "pack: d\n"
+                   "classes:\n"
+                   "  contact: [ticket.created, chat.started, ticket.created]\n"
+                   "  touch: [ticket.created]\n"
+                   "signals:\n"
+                   "  - {id: D1, name: D1, severity: LOW, condition: 'count(\"contact\", 1h) > 1'}\n",
+                   NULL),
+              0);
+    const struct rule_type *t = type_of(&r, "ticket.created");
+    ASSERT_EQ(t->nclasses, 2);
+    ASSERT_EQ(t->classes[0], class_id(&r, "contact"));
+    ASSERT_EQ(t->classes[1], class_id(&r, "touch"));
+    rules_cleanup(&r);
+}
+
 static void systemic_settings(void)
 {
     struct rules r;
@@ -625,6 +645,7 @@ const struct test rules_tests[] = {
     {"severities", severities},
     {"packs_refer_to_each_other", packs_refer_to_each_other},
     {"class_window_longest", class_window_longest},
+    {"class_lists_a_type_once", class_lists_a_type_once},
     {"systemic_settings", systemic_settings},
     {"no_signals_and_files", no_signals_and_files},
     {"failed_finish_compiles_the_rest", failed_finish_compiles_the_rest},
