@@ -1023,6 +1023,13 @@ static void decide(struct orch *o, struct ocust *c)
         emit(o, &d, NULL);
         json_decref(meta);
     }
+    /* The generic webhook, for systems that want every alert (Standard Webhooks signed). */
+    if (o->cfg->webhook) {
+        struct draft d = {.audience = "l2", .channel = "webhook", .customer = c->key,
+                          .kind = "alert", .tmpl_name = ms->id, .ctx = ctx, .signals = sigs,
+                          .explain = explain, .status = "scheduled", .at = now, .send_at = now};
+        emit(o, &d, NULL);
+    }
     /* L2/Eng Slack for CRITICAL, always. */
     if (sev == SEV_CRITICAL) {
         struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key, .kind = "alert",

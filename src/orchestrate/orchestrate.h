@@ -35,6 +35,7 @@ struct orch_config {
      * (1); 0 keeps MEDIUM internal.
      */
     int medium_email;
+    int webhook; /* also send each decision's alert to the generic (Standard Webhooks) endpoint */
     int freq_cap;             /* proactive customer outreaches per window (default 1) */
     int64_t freq_window;      /* default 7d */
     int cap_bypass_critical;  /* CRITICAL ignores the cap (default 1) */

@@ -198,6 +198,8 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
             CERR(kn, "keys must be plain names");
         } else if (!strcmp(k, "medium_email")) {
             bad = parse_bool(d, diag, v, &o->medium_email);
+        } else if (!strcmp(k, "webhook")) {
+            bad = parse_bool(d, diag, v, &o->webhook);
         } else if (!strcmp(k, "frequency_cap")) {
             const char *s = yscalar(v);
             char *end = NULL;
