@@ -171,7 +171,7 @@ static const struct {
     {"draft.text", "\"Hi Jodi,\\n\\nWe spotted a problem with your eSIM activation and are "
                    "already fixing it.\""},
     {"ticket_link", "\"https://support.example/agent/tickets/48213\""},
-    {"escalation.step", "\"HIGH signal still unresolved after 4 hours\""},
+    {"escalation.step", "\"escalate_l2_unresolved\""},
     {"incident.id", "17"},
     {"incident.count", "3"},
     {"incident.window", "\"24h\""},
