@@ -298,8 +298,10 @@ static void set_fields(struct engine *e, struct kvset *set, struct intern *names
     json_object_foreach(obj, k, v)
     {
         name->len = base;
-        buf_putc(name, '.');
-        buf_puts(name, k);
+        if (buf_putc(name, '.') || buf_puts(name, k)) {
+            name->len = base; /* a key longer than the name cap is not state */
+            continue;
+        }
         struct value val;
         if (json_is_object(v)) {
             set_fields(e, set, names, name, v, t, touched);
@@ -346,7 +348,7 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
 {
     struct buf name;
     struct keylist touched = {0};
-    buf_init(&name, 4096);
+    buf_init(&name, 1024);
     size_t nl = ns_len(ev->type);
     buf_append(&name, ev->type, nl);
     set_fields(e, set, names, &name, ev->data, ev->time, &touched);
@@ -482,7 +484,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     uint32_t type = rules_type_id(e->rules, ev->type, strlen(ev->type));
     const struct rule_type *ti = rules_type(e->rules, type);
     e->stats.events++;
-    if (!ev->subject) {
+    if (!ev->subject || ti->global) {
         apply_global(e, ev);
         if (e->sink.step)
             e->sink.step(e->sink.ctx, ev, NULL);

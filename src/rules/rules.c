@@ -115,6 +115,7 @@ void rules_cleanup(struct rules *r)
     intern_cleanup(&r->types);
     intern_cleanup(&r->classes);
     intern_cleanup(&r->entities);
+    strmap_cleanup(&r->global_types);
     buf_cleanup(&r->diag);
     if (L) {
         for (size_t i = 0; i < L->npacks; i++) {
@@ -145,11 +146,14 @@ const struct rule_type *rules_type(const struct rules *r, uint32_t id)
     return &r->type_info[id];
 }
 
+/*
+ * HTTP threads ask this while the engine thread may intern new types into
+ * r->types, so it reads a set frozen at rules_finish, never r->types.
+ */
 int rules_is_global(void *ctx, const char *type)
 {
     struct rules *r = ctx;
-    int64_t id = intern_lookup(&r->types, type, strlen(type));
-    return id >= 0 && r->type_info[id].global;
+    return strmap_find(&r->global_types, type, strlen(type)) != NULL;
 }
 
 const struct rule_signal *rules_signal(const struct rules *r, const char *id)
@@ -742,6 +746,15 @@ int rules_finish(struct rules *r)
         buf_puts(&r->diag, "error: no signals loaded\n");
         r->nerrors++;
         rc = FW_EPARSE;
+    }
+    if (rc == 0) {
+        strmap_cleanup(&r->global_types);
+        strmap_init(&r->global_types);
+        for (size_t t = 0; t < intern_count(&r->types); t++)
+            if (r->type_info[t].global) {
+                const char *name = intern_str(&r->types, (uint32_t)t);
+                strmap_upsert(&r->global_types, name, strlen(name), NULL);
+            }
     }
     r->finished = rc == 0;
     return rc;

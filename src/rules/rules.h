@@ -87,6 +87,7 @@ struct rules {
     struct buf diag; /* accumulated error text */
     unsigned nerrors;
     int finished;
+    struct strmap global_types; /* built by rules_finish; read-only afterwards (any thread) */
     void *_load; /* loader-private: pack texts and condition positions */
 };
 

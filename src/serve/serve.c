@@ -6,6 +6,7 @@
  */
 #include "serve/serve.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +23,6 @@
 #include "util/log.h"
 #include "util/util.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* The dispatcher reads the engine clock and feeds delivery outcomes back as events. */
 static int64_t hook_now(void *ctx)
@@ -152,6 +146,18 @@ int serve_main(int argc, char **argv)
         goto out;
     }
 
+    /*
+     * SIGINT/SIGTERM are blocked before any thread starts (threads inherit
+     * the mask) and taken with sigwait below: no handler, and no window in
+     * which a signal arriving between a check and a pause() is lost.
+     */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     char err[512];
     if (store_open(cfg.database, 0, &db, err, sizeof err)) {
         fprintf(stderr, "serve: %s\n", err);
@@ -187,15 +193,9 @@ int serve_main(int argc, char **argv)
         }
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    while (!stop_requested)
-        pause();
-    log_info("stopping");
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("stopping on signal %d", sig);
     rc = 0;
     goto out;
 fail:

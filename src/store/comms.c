@@ -49,9 +49,10 @@ int store_message_insert(struct store *s, const struct outbox_msg *m, int *inser
 {
     sqlite3_stmt *st = store__stmt(
         s, SL_INSERT,
-        "INSERT OR IGNORE INTO messages(id, key, customer, audience, channel, status, reason, "
+        "INSERT INTO messages(id, key, customer, audience, channel, status, reason, "
         "created_at, send_at, recipient, subject, body, html, signals, explain, meta, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+        "ON CONFLICT(key) DO NOTHING");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, m->id);

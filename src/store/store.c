@@ -21,12 +21,13 @@
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
-    X(EVENT_INSERT, "INSERT OR IGNORE INTO events(id, type, subject, time, applied_at, body) "     \
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
+    X(EVENT_INSERT, "INSERT INTO events(id, type, subject, time, applied_at, body) "              \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING")                                             \
     X(EVENT_SCAN, "SELECT body, applied_at, time FROM events ORDER BY seq")                        \
     X(EVENT_COUNT, "SELECT count(*) FROM events")                                                  \
-    X(DET_FIRE, "INSERT OR IGNORE INTO detections(signal, customer, severity, state, fired_at, "   \
-                "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7)")           \
+    X(DET_FIRE, "INSERT INTO detections(signal, customer, severity, state, fired_at, "          \
+                "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7) "          \
+                "ON CONFLICT(signal, customer, fired_at) DO NOTHING")           \
     X(DET_RESOLVE, "UPDATE detections SET state = 'resolved', resolved_at = ?4 "                   \
                    "WHERE signal = ?1 AND customer = ?2 AND fired_at = ?3")                        \
     X(INC_UPSERT, "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "         \
@@ -135,20 +136,26 @@ const char *store_errmsg(struct store *s)
     return sqlite3_errmsg(s->db);
 }
 
-static int migrate(struct store *s, char *err, size_t errlen)
+/* The file's schema version; a newer one than we know is refused before anything touches it. */
+static int schema_version(struct store *s, int *version, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int version = 0;
+    *version = 0;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
-            version = sqlite3_column_int(st, 0);
+            *version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
-    if (version > (int)ARRAY_SIZE(migrations)) {
+    if (*version > (int)ARRAY_SIZE(migrations)) {
         snprintf(err, errlen, "database schema version %d is newer than this forewarn (%zu)",
-                 version, ARRAY_SIZE(migrations));
+                 *version, ARRAY_SIZE(migrations));
         return FW_EDB;
     }
+    return 0;
+}
+
+static int migrate(struct store *s, int version, char *err, size_t errlen)
+{
     for (int v = version; v < (int)ARRAY_SIZE(migrations); v++) {
         char *msg = NULL, pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
@@ -176,6 +183,9 @@ int store_open(const char *path, int readonly, struct store **out, char *err, si
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    int version;
+    if (schema_version(s, &version, err, errlen))
+        goto fail;
     if (!readonly) {
         char *msg = NULL;
         if (sqlite3_exec(s->db,
@@ -186,7 +196,7 @@ int store_open(const char *path, int readonly, struct store **out, char *err, si
             sqlite3_free(msg);
             goto fail;
         }
-        if (migrate(s, err, errlen))
+        if (migrate(s, version, err, errlen))
             goto fail;
     }
     for (int i = 0; i < ST__COUNT; i++) {

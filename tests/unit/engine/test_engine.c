@@ -1010,7 +1010,38 @@ static void state_bytes_grow_with_customers(void)
     fx_cleanup(&f);
 }
 
+/* A global type is global even when the producer sets a subject. */
+static void global_type_with_subject(void)
+{
+    struct fx f;
+    ASSERT_EQ(fx_init(&f, OUTAGE_PACK, T0), 0);
+    fx_event(&f, "a", "customer.updated", T0, "{'zip':'94107'}");
+    fx_event(&f, "a", "ticket.created", T0, "{'ticket_id':'t1'}");
+    fx_event(&f, "noc", "outage.started", T0 + H, "{'zips':['94107']}");
+    ASSERT_STREQ(drain(&f), "S10 a fired +1h\n");
+    ASSERT_EQ(engine_customer_count(f.e), 1);
+    fx_cleanup(&f);
+}
+
+/* A key longer than the name cap is not state (it must not land under "customer."). */
+static void long_key(void)
+{
+    struct fx f;
+    ASSERT_EQ(fx_init(&f, ONE_SIGNAL("customer.zip == \"1\""), T0), 0);
+    char *data = xmalloc(6000);
+    strcpy(data, "{'");
+    memset(data + 2, 'k', 4998);
+    strcpy(data + 5000, "':'v','zip':'2'}");
+    fx_event(&f, "c1", "customer.updated", T0, data);
+    free(data);
+    ASSERT_STREQ(state_of(&f, "c1", "customer."), "absent");
+    ASSERT_STREQ(state_of(&f, "c1", "customer.zip"), "\"2\"");
+    fx_cleanup(&f);
+}
+
 const struct test engine_tests[] = {
+    {"global_type_with_subject", global_type_with_subject},
+    {"long_key", long_key},
     {"customer_namespace_merges", customer_namespace_merges},
     {"other_namespaces_are_replaced", other_namespaces_are_replaced},
     {"nested_objects_become_dotted_keys", nested_objects_become_dotted_keys},

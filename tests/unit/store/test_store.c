@@ -658,7 +658,42 @@ static void readonly_needs_a_database(void)
     tmpdb_cleanup(&t);
 }
 
+/* A reader refuses a newer schema too. */
+static void readonly_newer_schema_refused(void)
+{
+    struct tmpdb t;
+    ASSERT_EQ(tmpdb_init(&t), 0);
+    struct store *s = open_rw(&t);
+    store_close(s);
+    int v = user_version(t.path);
+    char sql[64], err[256] = "";
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+    ASSERT_EQ(exec_sql(t.path, sql), SQLITE_OK);
+    s = NULL;
+    int rc = store_open(t.path, 1, &s, err, sizeof err);
+    store_close(s);
+    tmpdb_cleanup(&t);
+    ASSERT_EQ(rc, FW_EDB);
+    ASSERT_CONTAINS(err, "is newer than this forewarn");
+}
+
+/* A failed insert is an error, not a duplicate. */
+static void failed_insert_is_not_a_duplicate(void)
+{
+    struct tmpdb t;
+    ASSERT_EQ(tmpdb_init(&t), 0);
+    struct store *s = open_rw(&t);
+    struct event ev = {.id = "e1", .type = "order.created", .subject = "c1", .time = T0}; /* no json */
+    int dup = -1;
+    int rc = store_event_append(s, &ev, T0, &dup);
+    store_close(s);
+    tmpdb_cleanup(&t);
+    ASSERT(rc != 0 || dup == 0);
+}
+
 const struct test store_tests[] = {
+    {"readonly_newer_schema_refused", readonly_newer_schema_refused},
+    {"failed_insert_is_not_a_duplicate", failed_insert_is_not_a_duplicate},
     {"open_creates_and_migrates", open_creates_and_migrates},
     {"newer_schema_refused", newer_schema_refused},
     {"open_failure_says_why", open_failure_says_why},
