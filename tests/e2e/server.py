@@ -53,9 +53,13 @@ class Server:
             return f.read().decode(errors="replace")[-4000:]
 
     def stop(self):
+        """SIGTERM and wait; a clean shutdown exits 0 (under the sanitizers, a leak or an
+        error report makes it non-zero, and that fails the test)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
+            assert self.proc.returncode == 0, "server exited %d: %s" % (
+                self.proc.returncode, self.logtext())
         return self.proc.returncode if self.proc else None
 
     def kill9(self):
