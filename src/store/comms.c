@@ -27,6 +27,7 @@ enum {
     SL_TASK_LIST,
     SL_CTX_PUT,
     SL_CTX_GET,
+    SL_INAPP_OWNED,
 };
 
 #define MSG_COLUMNS                                                                                \
@@ -312,7 +313,20 @@ int store_inapp_read(struct store *s, const char *customer, const char *id, int6
     store__bind_text(st, 1, id);
     store__bind_text(st, 2, customer);
     sqlite3_bind_int64(st, 3, now_wall);
-    return cas_result(s, store__run(s, st), id);
+    int rc = store__run(s, st);
+    if (rc || sqlite3_changes(s->db))
+        return rc;
+    /* Another customer's message, or not in-app, is "not found" for this customer. */
+    st = store__stmt(s, SL_INAPP_OWNED,
+                     "SELECT 1 FROM messages WHERE id = ?1 AND customer = ?2 AND channel = 'in_app'");
+    if (!st)
+        return FW_EDB;
+    store__bind_text(st, 1, id);
+    store__bind_text(st, 2, customer);
+    rc = sqlite3_step(st) == SQLITE_ROW ? FW_ESTATE : FW_ENOTFOUND;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
 }
 
 int store_task_upsert(struct store *s, const struct task_row *t, int64_t now)
@@ -321,7 +335,7 @@ int store_task_upsert(struct store *s, const struct task_row *t, int64_t now)
         s, SL_TASK_UPSERT,
         "INSERT INTO tasks(key, customer, kind, due_at, status, detail, created_at, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(key) DO UPDATE SET "
-        "status = excluded.status, updated_at = excluded.updated_at");
+        "status = excluded.status, detail = excluded.detail, updated_at = excluded.updated_at");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, t->key);

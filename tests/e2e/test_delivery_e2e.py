@@ -273,3 +273,55 @@ def test_bad_connector_url_and_bad_template_are_refused_at_startup():
     s = Server("--config", cfg, workdir=d)
     assert s.start(expect_fail=True) != 0
     assert "SIG-001.tmpl:3:6: error: unknown variable 'customer.frist_name'" in s.logtext(), s.logtext()
+
+
+def test_in_app_messages_are_listed_and_marked_read():
+    d = tempfile.mkdtemp(prefix="fw-inapp-")
+    pack = os.path.join(d, "adoption.yaml")
+    with open(pack, "w") as f:
+        f.write("signals:\n"
+                "  - id: ADOPT-001\n"
+                "    name: Core feature unused\n"
+                "    severity: LOW\n"
+                "    root_cause: adoption\n"
+                "    condition: upper(usage.level) == \"LOW\"\n")
+    with Server("--rules", pack, workdir=d) as s:
+        c = "quiet@example.com"
+        assert s.post_events([ev("customer.updated", c, "2026-01-01T10:00:00Z", name="Quinn", email=c),
+                              ev("usage.changed", c, "2026-01-01T12:00:00Z", level="low")])[0] == 200
+        inapp = _wait_messages(s, lambda ms: any(m["status"] == "sent" for m in ms),
+                               customer=c, channel="in_app")
+        assert len(inapp) == 1 and inapp[0]["status"] == "sent", inapp
+        assert _messages(s, customer=c, channel="email") == []  # LOW: in-app only
+        status, body = s.request("GET", "/v1/customers/%s/inapp" % c)
+        assert status == 200 and [m["id"] for m in body["messages"]] == [inapp[0]["id"]], body
+        assert body["messages"][0]["read_at"] is None
+        status, m = s.request("POST", "/v1/customers/%s/inapp/%s/read" % (c, inapp[0]["id"]))
+        assert status == 200 and m["read_at"], m
+        assert s.request("POST", "/v1/customers/%s/inapp/m_0000000000000000/read" % c)[0] == 404
+        assert s.request("POST", "/v1/customers/other@example.com/inapp/%s/read" % inapp[0]["id"])[0] == 404
+
+
+def test_ladder_tasks_are_listed_and_cancelled_by_resolution():
+    with Server() as s:
+        c = "tasks@example.com"
+        assert s.post_events([ev("customer.updated", c, "2026-01-01T10:00:00Z", name="Tess", email=c),
+                              ev("portin.status_changed", c, "2026-01-01T11:00:00Z", status="REJECTED",
+                                 response="REJECTED: PIN")])[0] == 200
+        status, body = s.request("GET", "/v1/tasks?customer=%s" % c)
+        assert status == 200, body
+        got = sorted((t["kind"], t["due_at"], t["status"]) for t in body["tasks"])
+        assert got == [("escalate_l2_persisting", "2026-01-03T11:00:00Z", "pending"),
+                       ("escalate_l2_unresolved", "2026-01-01T15:00:00Z", "pending"),
+                       ("followup_no_response", "2026-01-02T11:00:00Z", "pending")], got
+        # The 4h step fires on the clock; then the port completes and the rest are cancelled.
+        assert s.clock("2026-01-01T16:00:00Z")[0] == 200
+        assert s.post_events([ev("portin.status_changed", c, "2026-01-01T17:00:00Z", status="COMPLETED",
+                                 response="OK")])[0] == 200
+        status, body = s.request("GET", "/v1/tasks?customer=%s" % c)
+        got = sorted((t["kind"], t["status"]) for t in body["tasks"])
+        assert got == [("escalate_l2_persisting", "cancelled"), ("escalate_l2_unresolved", "done"),
+                       ("followup_no_response", "cancelled")], got
+        cancelled = [t for t in body["tasks"] if t["status"] == "cancelled"]
+        assert all(t["detail"]["cancelled_by"] == "detection resolved" for t in cancelled), cancelled
+        assert s.request("GET", "/v1/tasks?status=maybe")[0] == 400
