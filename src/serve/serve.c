@@ -34,6 +34,11 @@ static void hook_report(void *ctx, json_t *event)
 {
     struct pipeline *p = ctx;
     struct ingest_batch batch = {0};
+    if (!json_object_get(event, "subject")) {
+        /* Outcomes of messages about no one customer (incident alerts) have no journey to join. */
+        json_decref(event);
+        return;
+    }
     struct event ev;
     struct ingest_error err;
     if (ingest_validate(event, &ingest_default_limits, NULL, &ev, &err) == 0) {
