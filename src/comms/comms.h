@@ -23,8 +23,9 @@
  * template itself, rendered on one line.
  * Templates are found by (audience, channel, name) from the path
  * <dir>/<audience>/<channel>/<name>.tmpl; `name` is a signal id ("SIG-001"),
- * a merged/outreach/follow-up kind ("merged", "followup_major", ...) or
- * "default".  The built-in set (templates/ in the repository) is compiled
+ * a merged/outreach/follow-up kind ("merged", "issue_alert",
+ * "followup_relationship_repair", ...) or "default".  docs/templates.md
+ * has the syntax in full and the shipped set.  The built-in set (templates/ in the repository) is compiled
  * into the binary; a configured directory overrides it file by file.
  *
  * Every variable a template names is checked at load time against the
