@@ -75,12 +75,26 @@ int delivery_config_parse(struct delivery_config *c, struct ydoc *d, yaml_node_t
                           struct buf *diag);
 int delivery_config_env(struct delivery_config *c, struct buf *diag);
 
-/* What the dispatcher needs from the server. */
+/*
+ * What the dispatcher needs from the server.  Both are called from the
+ * worker threads, concurrently; either may be NULL (wall clock; no events).
+ */
 struct delivery_hooks {
     void *ctx;
-    /* The engine clock (virtual in tests), for send_at. */
+    /*
+     * The engine clock, for send_at: the wall clock in production; with a
+     * virtual clock, call dispatcher_kick whenever it moves (a worker
+     * waiting for a send_at does not wake up for a clock that stands still).
+     */
     int64_t (*engine_now)(void *ctx);
-    /* Feed an outcome event (a CloudEvent object; the callee takes the reference). */
+    /*
+     * Feed an outcome event, a CloudEvent object (the callee takes the
+     * reference): message.sent, id "sent:<message id>", data {message_id,
+     * channel, audience, attempts}; message.failed, id
+     * "failed:<message id>:<wall ms>", data {message_id, channel, error}.
+     * subject is the customer (absent for incident messages), time the
+     * engine clock.
+     */
     void (*report)(void *ctx, json_t *event);
 };
 

@@ -110,9 +110,12 @@ int store_outbox_failed(struct store *s, const char *id, const char *error, int6
 /* At start: rows left `sending` by a crash go back to `retrying`. Returns the count. */
 int store_outbox_requeue(struct store *s, int64_t wall_now);
 /*
- * Earliest time something of `channel` could become due: *engine_at is the
- * smallest send_at of scheduled/retrying rows, *wall_at the smallest
- * next_attempt_at.  INT64_MAX when none.
+ * Earliest time something of `channel` could become due, on each clock.
+ * A row that has never failed (next_attempt_at 0) waits on the engine
+ * clock only: *engine_at is the smallest send_at among those.  A failed
+ * row has passed its send_at already and waits on the wall clock only:
+ * *wall_at is the smallest next_attempt_at among those.  INT64_MAX when
+ * none.  (Only scheduled/retrying rows count.)
  */
 int store_outbox_next(struct store *s, const char *channel, int64_t *engine_at, int64_t *wall_at);
 
