@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "http/http_int.h"
 #include "ingest/ingest.h"
+#include "comms/comms.h"
 #include "store/messages.h"
 #include "util/fwtime.h"
 #include "util/log.h"
@@ -387,8 +388,15 @@ static int run_action(void *ctx, struct store *db, int64_t engine_now)
     if (!strcmp(a->action, "reject"))
         return store_message_reject(db, a->id, a->reason ? a->reason : "rejected by a person",
                                     wall);
-    if (!strcmp(a->action, "edit"))
-        return store_message_edit(db, a->id, a->subject, a->body, a->body ? "" : NULL, wall);
+    if (!strcmp(a->action, "edit")) {
+        /* The HTML part is rebuilt from the edited text, so both parts say the same. */
+        char *html = NULL;
+        if (a->body && comms_text_to_html(a->subject ? a->subject : "", a->body, &html))
+            return FW_ETOOBIG;
+        int rc = store_message_edit(db, a->id, a->subject, a->body, html, wall);
+        free(html);
+        return rc;
+    }
     return store_message_retry(db, a->id, wall);
 }
 

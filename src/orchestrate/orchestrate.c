@@ -498,6 +498,19 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
         comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
     struct comms_rendered r = {0};
     const char *status = d->status, *reason = d->reason;
+    int external = !strcmp(d->audience, "customer");
+    /* The key (and so the id) depends only on what the message is about, not on its text. */
+    char *sig = json_dumps(d->signals, JSON_COMPACT);
+    struct buf key;
+    buf_init(&key, 0);
+    buf_printf(&key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
+               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
+    char *id = hex_id(key.data);
+    char unsub[1024] = "";
+    if (external && o->cfg->brand.unsubscribe_url && d->customer) {
+        snprintf(unsub, sizeof unsub, "%s?m=%s", o->cfg->brand.unsubscribe_url, id);
+        json_object_set_new(d->ctx, "unsubscribe_url", json_string(unsub));
+    }
     if (!t) {
         status = "suppressed";
         reason = "no_template";
@@ -505,7 +518,7 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
         status = "suppressed";
         reason = "render_failed: output over the cap";
     }
-    int external = !strcmp(d->audience, "customer");
+    json_object_del(d->ctx, "unsubscribe_url");
     if (external && r.text) {
         /* No internal detail in external text; phone numbers masked. */
         if (strstr(r.text, "SIG-") || (r.subject && strstr(r.subject, "SIG-"))) {
@@ -521,11 +534,6 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
             r.html = masked;
         }
     }
-    char *sig = json_dumps(d->signals, JSON_COMPACT);
-    struct buf key;
-    buf_init(&key, 0);
-    buf_printf(&key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
-               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
     json_t *ex = json_deep_copy(d->explain);
     if (t)
         json_object_set_new(ex, "template", json_string(comms_tmpl_path(t)));
@@ -545,12 +553,9 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
         .html = r.html,
         .signals = sig,
     };
-    m.id = hex_id(key.data);
-    if (external && o->cfg->brand.unsubscribe_url && d->customer) {
-        char url[1024];
-        snprintf(url, sizeof url, "%s?m=%s", o->cfg->brand.unsubscribe_url, m.id);
-        json_object_set_new(meta, "unsubscribe_url", json_string(url));
-    }
+    m.id = id;
+    if (unsub[0])
+        json_object_set_new(meta, "unsubscribe_url", json_string(unsub));
     m.explain = json_dumps(ex, JSON_COMPACT);
     m.meta = json_dumps(meta, JSON_COMPACT);
     if (o->sink.message)
@@ -856,8 +861,8 @@ static json_t *issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_
         struct comms_rendered r = {0};
         json_t *item = json_pack("{s:s, s:s, s:s}", "signal", s->id, "name", s->name, "severity",
                                  severity_name(s->severity));
-        if (t && comms_render(t, ctx, &r) == 0 && r.subject)
-            json_object_set_new(item, "headline", json_string(r.subject));
+        if (t && comms_render(t, ctx, &r) == 0 && (r.headline || r.subject))
+            json_object_set_new(item, "headline", json_string(r.headline ? r.headline : r.subject));
         else
             json_object_set_new(item, "headline", json_string(s->name));
         comms_rendered_cleanup(&r);
@@ -1117,7 +1122,15 @@ void orch__fire(struct engine_timer *t, int64_t due)
     signal_context(ctx, s);
     size_t idx = l->sig;
     json_object_set_new(ctx, "issues", issues_list(o, ctx, &idx, 1));
-    set_str(ctx, "escalation.step", step_names[l->kind]);
+    static const char *const step_text[] = {
+        "no reply from the customer 24 hours after our message",
+        "still unresolved 4 hours after detection",
+        "still unresolved 48 hours after detection",
+        "CRITICAL and unresolved 2 hours after detection",
+        "no reply from the customer 4 hours after our message",
+        "follow-up reminder",
+    };
+    set_str(ctx, "escalation.step", step_text[l->kind]);
     json_t *sigs = json_pack("[s]", s->id);
     json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs,
                                 "customer", c->key, "severity", severity_name(s->severity),
@@ -1264,11 +1277,15 @@ static void on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     fw_time_format(now, when);
     fw_time_format(c->last_outreach, first);
     const char *email = svs(snap, "customer.email");
-    json_t *pc = json_pack("{s:s?, s:{s:b, s:s, s:s, s:s}}", "customer_email",
+    struct comms_rendered bot = {0};
+    const struct comms_tmpl *bt = comms_find(o->tmpl, "chatbot", "chatbot", "default");
+    if (bt)
+        comms_render(bt, ctx, &bot); /* the context says already_reached_out */
+    json_t *pc = json_pack("{s:s?, s:{s:b, s:s, s:s, s:s?}}", "customer_email",
                            email ? email : (strchr(c->key, '@') ? c->key : NULL),
                            "proactive_context", "already_reached_out", 1, "reached_out_at", first,
-                           "updated_at", when, "what_to_tell_customer",
-                           "We wrote to you about this earlier and the team is on it.");
+                           "updated_at", when, "what_to_tell_customer", bot.text);
+    comms_rendered_cleanup(&bot);
     char *txt = json_dumps(pc, JSON_COMPACT);
     if (o->sink.context)
         o->sink.context(o->sink.ctx, c->key, txt);
@@ -1285,7 +1302,7 @@ static void on_message_failed(struct orch *o, struct ocust *c, const struct even
     int64_t now = engine_now(o->engine);
     json_t *snap = snapshot(o, c->key);
     json_t *ctx = customer_context(o, c, snap, now);
-    set_str(ctx, "escalation.step", "failed_action");
+    set_str(ctx, "escalation.step", "a message or action failed after every retry");
     set_str(ctx, "signal.name", "Action failed");
     set_str(ctx, "signal.severity", "HIGH");
     json_t *sigs = json_array();

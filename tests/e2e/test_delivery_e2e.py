@@ -214,6 +214,7 @@ def test_approval_edit_reject_and_dead_letter_retry_through_the_api():
             assert status == 200 and m["status"] == "scheduled", m
             assert r.wait_count("smtp", 1, timeout=20), r.summary()
             assert "a person checked this note" in r.received("smtp")[0]["text"]
+            assert "a person checked this note" in r.received("smtp")[0]["html"]
             # Reject the other; it never goes.
             status, m = s.request("POST", "/v1/messages/%s/reject" % by[other]["id"], {"reason": "wrong account"})
             assert status == 200 and m["status"] == "rejected" and m["reason"] == "wrong account", m
