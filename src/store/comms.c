@@ -30,10 +30,6 @@ enum {
     SL_INAPP_OWNED,
 };
 
-#define MSG_COLUMNS                                                                                \
-    "id, key, customer, audience, channel, status, reason, created_at, send_at, "                  \
-    "next_attempt_at, attempts, last_error, recipient, subject, body, html, signals, explain, "    \
-    "meta, sent_at, read_at, updated_at, seq"
 
 void outbox_msg_cleanup(struct outbox_msg *m)
 {
@@ -85,7 +81,8 @@ static char *col_dup(sqlite3_stmt *st, int c)
     return v ? xstrdup(v) : NULL;
 }
 
-static void row_to_msg(sqlite3_stmt *st, struct outbox_msg *m)
+
+void store__row_to_msg(sqlite3_stmt *st, struct outbox_msg *m)
 {
     memset(m, 0, sizeof *m);
     m->id = col_dup(st, 0);
@@ -114,13 +111,13 @@ static void row_to_msg(sqlite3_stmt *st, struct outbox_msg *m)
 
 int store_message_get(struct store *s, const char *id, struct outbox_msg *out)
 {
-    sqlite3_stmt *st = store__stmt(s, SL_GET, "SELECT " MSG_COLUMNS " FROM messages WHERE id = ?1");
+    sqlite3_stmt *st = store__stmt(s, SL_GET, "SELECT " STORE__MSG_COLUMNS " FROM messages WHERE id = ?1");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, id);
     int rc = FW_ENOTFOUND, step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        row_to_msg(st, out);
+        store__row_to_msg(st, out);
         rc = 0;
     } else if (step != SQLITE_DONE) {
         rc = FW_EDB;
@@ -186,7 +183,7 @@ int store_messages_json(struct store *s, const struct message_query *q, struct b
 {
     sqlite3_stmt *st = store__stmt(
         s, SL_LIST,
-        "SELECT " MSG_COLUMNS " FROM messages WHERE seq > ?1 AND (?2 IS NULL OR customer = ?2) "
+        "SELECT " STORE__MSG_COLUMNS " FROM messages WHERE seq > ?1 AND (?2 IS NULL OR customer = ?2) "
         "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR channel = ?4) "
         "AND (?5 IS NULL OR audience = ?5) ORDER BY seq LIMIT ?6");
     if (!st)
@@ -206,7 +203,7 @@ int store_messages_json(struct store *s, const struct message_query *q, struct b
             break;
         }
         struct outbox_msg m;
-        row_to_msg(st, &m);
+        store__row_to_msg(st, &m);
         last = sqlite3_column_int64(st, 22);
         if (n++)
             buf_putc(out, ',');

@@ -33,43 +33,7 @@ enum {
     SL_NEXT,
 };
 
-#define CLAIM_COLUMNS                                                                              \
-    "id, key, customer, audience, channel, status, reason, created_at, send_at, "                  \
-    "next_attempt_at, attempts, last_error, recipient, subject, body, html, signals, explain, "    \
-    "meta, sent_at, read_at, updated_at, seq"
 
-static char *col_dup(sqlite3_stmt *st, int c)
-{
-    const char *v = (const char *)sqlite3_column_text(st, c);
-    return v ? xstrdup(v) : NULL;
-}
-
-static void row_to_msg(sqlite3_stmt *st, struct outbox_msg *m)
-{
-    memset(m, 0, sizeof *m);
-    m->id = col_dup(st, 0);
-    m->key = col_dup(st, 1);
-    m->customer = col_dup(st, 2);
-    m->audience = col_dup(st, 3);
-    m->channel = col_dup(st, 4);
-    m->status = col_dup(st, 5);
-    m->reason = col_dup(st, 6);
-    m->created_at = sqlite3_column_int64(st, 7);
-    m->send_at = sqlite3_column_int64(st, 8);
-    m->next_attempt_at = sqlite3_column_int64(st, 9);
-    m->attempts = sqlite3_column_int(st, 10);
-    m->last_error = col_dup(st, 11);
-    m->recipient = col_dup(st, 12);
-    m->subject = col_dup(st, 13);
-    m->body = col_dup(st, 14);
-    m->html = col_dup(st, 15);
-    m->signals = col_dup(st, 16);
-    m->explain = col_dup(st, 17);
-    m->meta = col_dup(st, 18);
-    m->sent_at = sqlite3_column_int64(st, 19);
-    m->read_at = sqlite3_column_int64(st, 20);
-    m->updated_at = sqlite3_column_int64(st, 21);
-}
 
 int store_outbox_claim(struct store *s, const char *channel, int64_t engine_now, int64_t wall_now,
                        struct outbox_msg *out, int max)
@@ -81,7 +45,7 @@ int store_outbox_claim(struct store *s, const char *channel, int64_t engine_now,
         "UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = ?4 "
         "WHERE seq IN (SELECT seq FROM messages WHERE channel = ?1 "
         "AND status IN ('scheduled', 'retrying') AND send_at <= ?2 AND next_attempt_at <= ?3 "
-        "ORDER BY send_at, seq LIMIT ?5) RETURNING " CLAIM_COLUMNS);
+        "ORDER BY send_at, seq LIMIT ?5) RETURNING " STORE__MSG_COLUMNS);
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, channel);
@@ -95,7 +59,7 @@ int store_outbox_claim(struct store *s, const char *channel, int64_t engine_now,
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == max)
             continue; /* cannot happen (LIMIT), but never write past out[] */
-        row_to_msg(st, &out[n]);
+        store__row_to_msg(st, &out[n]);
         seq[n] = sqlite3_column_int64(st, 22);
         n++;
     }

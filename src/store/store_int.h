@@ -25,6 +25,16 @@ struct store {
 sqlite3_stmt *store__stmt(struct store *s, int slot, const char *sql);
 /* Step a no-row statement, reset it and clear its bindings: 0 or FW_EDB (logged). */
 int store__run(struct store *s, sqlite3_stmt *st);
+/* The message columns in the order store__row_to_msg reads them (seq last). */
+#define STORE__MSG_COLUMNS                                                                         \
+    "id, key, customer, audience, channel, status, reason, created_at, send_at, "                  \
+    "next_attempt_at, attempts, last_error, recipient, subject, body, html, signals, explain, "    \
+    "meta, sent_at, read_at, updated_at, seq"
+
+struct outbox_msg;
+/* Fill *m (owned copies) from a row of STORE__MSG_COLUMNS. */
+void store__row_to_msg(sqlite3_stmt *st, struct outbox_msg *m);
+
 /* Bind a string or NULL. */
 void store__bind_text(sqlite3_stmt *st, int i, const char *v);
 
