@@ -486,6 +486,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     e->stats.events++;
     if (!ev->subject || ti->global) {
         apply_global(e, ev);
+        e->stats.incidents = e->incidents.opened;
         if (e->sink.step)
             e->sink.step(e->sink.ctx, ev, NULL);
         return;
@@ -501,6 +502,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     if (ti->opens >= 0 || ti->closes >= 0)
         note_entity(e, c, ti, ev);
     evaluate_all(e, c, ev);
+    e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
         e->sink.step(e->sink.ctx, ev, c->key);
 }
@@ -574,6 +576,7 @@ void engine_advance(struct engine *e, int64_t t)
     }
     if (t > e->now)
         e->now = t;
+    e->stats.incidents = e->incidents.opened;
 }
 
 /* ---- lifecycle and queries ---- */
@@ -636,7 +639,6 @@ size_t engine_customer_count(const struct engine *e)
 
 const struct engine_stats *engine_stats(const struct engine *e)
 {
-    ((struct engine *)e)->stats.incidents = e->incidents.opened;
     return &e->stats;
 }
 
