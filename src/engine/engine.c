@@ -750,7 +750,7 @@ void detection_json(const struct detection *d, struct buf *out)
     buf_putc(out, '}');
 }
 
-void incident_json(const struct incident *i, struct buf *out)
+void incident_json(const struct incident *i, int full, struct buf *out)
 {
     const struct rule_signal *s = i->signal;
     buf_printf(out, "{\"kind\":\"incident\",\"id\":%llu,\"update\":\"%s\",\"state\":\"%s\",\"signal\":",
@@ -758,12 +758,16 @@ void incident_json(const struct incident *i, struct buf *out)
                strcmp(i->update, "resolved") ? "open" : "resolved");
     buf_json_str(out, s->id, strlen(s->id));
     buf_printf(out, ",\"severity\":\"%s\",\"customers\":[", severity_name(s->severity));
-    for (size_t k = 0; k < i->ncustomers; k++) {
-        if (k)
-            buf_putc(out, ',');
-        buf_json_str(out, i->customers[k], strlen(i->customers[k]));
+    if (i->added && !full) {
+        buf_json_str(out, i->added, strlen(i->added));
+    } else {
+        for (size_t k = 0; k < i->ncustomers; k++) {
+            if (k)
+                buf_putc(out, ',');
+            buf_json_str(out, i->customers[k], strlen(i->customers[k]));
+        }
     }
-    buf_puts(out, "],\"at\":");
+    buf_printf(out, "],\"customer_count\":%zu,\"at\":", i->ncustomers);
     buf_json_time(out, i->at);
     buf_puts(out, ",\"opened_at\":");
     buf_json_time(out, i->opened_at);

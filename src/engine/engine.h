@@ -41,6 +41,7 @@ struct incident {
     const char *update;         /* "opened", "customer_added", "resolved" */
     const char *const *customers; /* affected customers, in order of firing */
     size_t ncustomers;
+    const char *added;          /* "customer_added": the newcomer; else NULL */
     int64_t opened_at;
     int64_t at;                 /* time of this change */
     const char *factor_key;     /* common factor, or NULL when none stands out */
@@ -140,8 +141,14 @@ int engine_global_json(const struct engine *e, struct buf *out);
 /* The rules the engine runs. */
 const struct rules *engine_rules(const struct engine *e);
 
-/* JSON lines for the replay contract (no trailing newline). */
+/*
+ * JSON lines for the replay contract (no trailing newline).  An incident's
+ * "customers" lists every affected customer when it opens or resolves; a
+ * "customer_added" update lists only the newcomer (with "customer_count"
+ * the total), so a large incident costs output proportional to its size,
+ * not to its square.  full != 0 always lists everyone (the stored record).
+ */
 void detection_json(const struct detection *d, struct buf *out);
-void incident_json(const struct incident *i, struct buf *out);
+void incident_json(const struct incident *i, int full, struct buf *out);
 
 #endif

@@ -94,16 +94,28 @@ static void member_free(struct inc_member *m, size_t nvalues)
     free(m->values);
 }
 
+static void close_incident(struct inc_signal *is, size_t nf)
+{
+    for (size_t i = 0; i < is->nmembers; i++)
+        member_free(&is->members[i], nf);
+    free(is->members);
+    is->members = NULL;
+    is->nmembers = is->capmembers = 0;
+    strmap_cleanup(&is->index);
+    for (size_t f = 0; is->tally && f < nf; f++)
+        strmap_cleanup(&is->tally[f]);
+    free(is->tally);
+    is->tally = NULL;
+}
+
 void incidents_cleanup(struct incidents *inc)
 {
     for (size_t s = 0; s < inc->rules->nsignals; s++) {
         size_t nf = inc->rules->signals[s].nfactors;
         for (size_t i = 0; i < inc->sig[s].nrecent; i++)
             member_free(&inc->sig[s].recent[i], nf);
-        for (size_t i = 0; i < inc->sig[s].nmembers; i++)
-            member_free(&inc->sig[s].members[i], nf);
+        close_incident(&inc->sig[s], nf);
         free(inc->sig[s].recent);
-        free(inc->sig[s].members);
     }
     free(inc->sig);
     free(inc->factor_keys);
@@ -141,6 +153,26 @@ void incidents_after_change(struct incidents *inc, const struct rules *r, const 
     }
 }
 
+/* Add a member to the open incident: index it and count its factor values. */
+static void member_join(struct inc_signal *is, const struct inc_member *m, size_t nf)
+{
+    strmap_upsert(&is->index, m->customer, strlen(m->customer), NULL)->value =
+        (void *)(uintptr_t)is->nmembers;
+    for (size_t f = 0; f < nf; f++) {
+        if (!m->values[f])
+            continue;
+        struct strmap_entry *e = strmap_upsert(&is->tally[f], m->values[f], strlen(m->values[f]), NULL);
+        e->value = (void *)((uintptr_t)e->value + 1);
+    }
+}
+
+/* The open incident's member for a customer, or NULL. */
+static struct inc_member *member_find(struct inc_signal *is, const char *customer)
+{
+    struct strmap_entry *e = strmap_find(&is->index, customer, strlen(customer));
+    return e ? &is->members[(uintptr_t)e->value] : NULL;
+}
+
 static void member_copy(struct inc_member *dst, const struct inc_member *src, size_t nf)
 {
     dst->customer = xstrdup(src->customer);
@@ -152,7 +184,8 @@ static void member_copy(struct inc_member *dst, const struct inc_member *src, si
 }
 
 static void emit(struct incidents *inc, const struct engine_sink *sink,
-                 const struct rule_signal *sig, size_t s, const char *update, int64_t now)
+                 const struct rule_signal *sig, size_t s, const char *update, const char *added,
+                 int64_t now)
 {
     struct inc_signal *is = &inc->sig[s];
     const struct rules *r = inc->rules;
@@ -163,35 +196,29 @@ static void emit(struct incidents *inc, const struct engine_sink *sink,
         .ncustomers = is->nmembers,
         .opened_at = is->opened_at,
         .at = now,
+        .added = added,
     };
     const char **names = xcalloc(is->nmembers + 1, sizeof *names);
     for (size_t i = 0; i < is->nmembers; i++)
         names[i] = is->members[i].customer;
     out.customers = names;
 
-    /* Name the common factor. */
+    /* Name the common factor from the per-factor tallies kept as members join. */
     double best_share = 0, best_lift = 0;
-    for (size_t f = 0; f < sig->nfactors; f++) {
-        for (size_t i = 0; i < is->nmembers; i++) {
-            const char *v = is->members[i].values[f];
-            int seen_before = 0;
-            for (size_t j = 0; j < i && !seen_before; j++)
-                seen_before = is->members[j].values[f] && !strcmp(is->members[j].values[f], v ? v : "");
-            if (!v || seen_before)
-                continue;
-            size_t have = 0;
-            for (size_t j = i; j < is->nmembers; j++)
-                have += is->members[j].values[f] && !strcmp(is->members[j].values[f], v);
+    for (size_t f = 0; is->tally && f < sig->nfactors; f++) {
+        const struct strmap *t = &is->tally[f];
+        for (size_t k = 0; k < t->len; k++) {
+            const char *v = t->entries[k].key;
+            size_t have = (size_t)(uintptr_t)t->entries[k].value;
             double share = (double)have / (double)is->nmembers;
             size_t all = count_get(inc, sig->factors[f], v);
             double baseline = inc->ncustomers ? (double)all / (double)inc->ncustomers : 1.0;
             double lift = baseline > 0 ? share / baseline : 0;
             if (have < 2 || lift <= 1.0)
                 continue;
-            int better = share > best_share ||
-                         (share == best_share && lift > best_lift) ||
-                         (share == best_share && lift == best_lift && out.factor_key &&
-                          !strcmp(out.factor_key, intern_str(&r->keys, sig->factors[f])) &&
+            int same_key = out.factor_key && !strcmp(out.factor_key, intern_str(&r->keys, sig->factors[f]));
+            int better = share > best_share || (share == best_share && lift > best_lift) ||
+                         (share == best_share && lift == best_lift && same_key &&
                           strcmp(v, out.factor_value) < 0);
             if (better) {
                 best_share = share;
@@ -221,20 +248,21 @@ void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
 
     if (is->members) {
         /* An open incident: a new customer joins it; a returning one is active again. */
-        for (size_t i = 0; i < is->nmembers; i++) {
-            if (!strcmp(is->members[i].customer, customer)) {
-                if (is->members[i].resolved) {
-                    is->members[i].resolved = 0;
-                    is->nactive++;
-                }
-                member_free(&m, nf);
-                return;
+        struct inc_member *old = member_find(is, customer);
+        if (old) {
+            if (old->resolved) {
+                old->resolved = 0;
+                is->nactive++;
             }
+            member_free(&m, nf);
+            return;
         }
         is->members = xgrow(is->members, &is->capmembers, is->nmembers + 1, sizeof *is->members);
-        is->members[is->nmembers++] = m;
+        is->members[is->nmembers] = m;
+        member_join(is, &is->members[is->nmembers], nf);
+        is->nmembers++;
         is->nactive++;
-        emit(inc, sink, sig, s, "customer_added", now);
+        emit(inc, sink, sig, s, "customer_added", customer, now);
         return;
     }
 
@@ -258,13 +286,19 @@ void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
     is->opened_at = now;
     is->nmembers = 0;
     is->members = xgrow(is->members, &is->capmembers, is->nrecent, sizeof *is->members);
+    strmap_init(&is->index);
+    is->tally = xcalloc(nf + 1, sizeof *is->tally);
+    for (size_t f = 0; f < nf; f++)
+        strmap_init(&is->tally[f]);
     for (size_t i = 0; i < is->nrecent; i++) {
-        member_copy(&is->members[is->nmembers++], &is->recent[i], nf);
+        member_copy(&is->members[is->nmembers], &is->recent[i], nf);
+        member_join(is, &is->members[is->nmembers], nf);
+        is->nmembers++;
         member_free(&is->recent[i], nf);
     }
     is->nrecent = 0;
     is->nactive = is->nmembers;
-    emit(inc, sink, sig, s, "opened", now);
+    emit(inc, sink, sig, s, "opened", NULL, now);
 }
 
 void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
@@ -284,18 +318,13 @@ void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
     }
     if (!is->members)
         return;
-    for (size_t i = 0; i < is->nmembers; i++) {
-        if (!strcmp(is->members[i].customer, customer) && !is->members[i].resolved) {
-            is->members[i].resolved = 1;
-            is->nactive--;
-        }
+    struct inc_member *mb = member_find(is, customer);
+    if (mb && !mb->resolved) {
+        mb->resolved = 1;
+        is->nactive--;
     }
     if (is->nactive)
         return;
-    emit(inc, sink, sig, s, "resolved", now);
-    for (size_t i = 0; i < is->nmembers; i++)
-        member_free(&is->members[i], nf);
-    free(is->members);
-    is->members = NULL;
-    is->nmembers = is->capmembers = 0;
+    emit(inc, sink, sig, s, "resolved", NULL, now);
+    close_incident(is, nf);
 }

@@ -29,6 +29,8 @@ struct inc_signal {
     size_t nrecent, caprecent;
     struct inc_member *members; /* the open incident's customers; NULL when none is open */
     size_t nmembers, capmembers;
+    struct strmap index;  /* customer -> member index + 1, while open */
+    struct strmap *tally; /* per factor: value -> members with it, while open */
     size_t nactive;
     uint64_t id;
     int64_t opened_at;

@@ -58,7 +58,7 @@ static void print_incident(void *ctx, const struct incident *i)
 {
     struct printer *p = ctx;
     buf_reset(&p->line);
-    incident_json(i, &p->line);
+    incident_json(i, 0, &p->line);
     buf_putc(&p->line, '\n');
     fwrite(p->line.data, 1, p->line.len, p->out);
     p->incidents++;

@@ -67,7 +67,7 @@ static void collect_incident(void *ctx, const struct incident *i)
     struct collector *c = ctx;
     struct buf b;
     buf_init(&b, 0);
-    incident_json(i, &b);
+    incident_json(i, 0, &b);
     json_t *j = json_loadb(b.data, b.len, 0, NULL);
     if (j)
         json_array_append_new(c->incidents, j);

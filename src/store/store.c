@@ -397,7 +397,7 @@ int store_incident(struct store *s, const struct incident *i)
     sqlite3_stmt *st = s->st[ST_INC_UPSERT];
     struct buf b;
     buf_init(&b, 0);
-    incident_json(i, &b);
+    incident_json(i, 1, &b);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)i->id);
     bind_text(st, 2, i->signal->id);
     bind_text(st, 3, strcmp(i->update, "resolved") ? "open" : "resolved");

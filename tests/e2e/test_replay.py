@@ -338,8 +338,9 @@ def test_seed_example_2_twelve_stuck_esims_one_incident():
     assert opened[0]["customers"] == ["stuck01@example.com", "stuck02@example.com", "stuck03@example.com"]
     added = [i for i in incs if i["update"] == "customer_added"]
     assert len(added) == 9, "each of the other 9 customers joins the open incident: %s" % added
+    assert [i["customers"] for i in added] == [["stuck%02d@example.com" % k] for k in range(4, 13)], added
     last = incs[-1]
-    assert len(last["customers"]) == 12 and last["state"] == "open", last
+    assert last["customer_count"] == 12 and last["state"] == "open", last
     for i in incs:
         cf = i["common_factor"]
         assert cf and cf["key"] == "customer.carrier" and cf["value"] == "Verizon", i
