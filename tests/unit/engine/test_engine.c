@@ -78,7 +78,7 @@ static void sink_incident(void *ctx, const struct incident *i)
 {
     struct fx *f = ctx;
     if (f->json) {
-        incident_json(i, &f->out);
+        incident_json(i, 0, &f->out);
         buf_putc(&f->out, '\n');
         return;
     }
@@ -927,7 +927,7 @@ static void detection_and_incident_json(void)
         "\"team\":\"esim\",\"root_cause\":\"esim_provisioning\"}\n"
         "{\"kind\":\"incident\",\"id\":1,\"update\":\"opened\",\"state\":\"open\","
         "\"signal\":\"SIG-X\",\"severity\":\"CRITICAL\",\"customers\":[\"a\\\"1\",\"b2\"],"
-        "\"at\":\"2026-01-03T11:00:00Z\",\"opened_at\":\"2026-01-03T11:00:00Z\","
+        "\"customer_count\":2,\"at\":\"2026-01-03T11:00:00Z\",\"opened_at\":\"2026-01-03T11:00:00Z\","
         "\"common_factor\":{\"key\":\"customer.zip\",\"value\":\"94107\",\"share\":1,"
         "\"baseline\":0.4}}\n"
         "{\"kind\":\"detection\",\"state\":\"resolved\",\"signal\":\"SIG-X\",\"customer\":\"a\\\"1\","
@@ -943,7 +943,7 @@ static void detection_and_incident_json(void)
         "\"team\":\"esim\",\"root_cause\":\"esim_provisioning\"}\n"
         "{\"kind\":\"incident\",\"id\":1,\"update\":\"resolved\",\"state\":\"resolved\","
         "\"signal\":\"SIG-X\",\"severity\":\"CRITICAL\",\"customers\":[\"a\\\"1\",\"b2\"],"
-        "\"at\":\"2026-01-03T13:00:00Z\",\"opened_at\":\"2026-01-03T11:00:00Z\","
+        "\"customer_count\":2,\"at\":\"2026-01-03T13:00:00Z\",\"opened_at\":\"2026-01-03T11:00:00Z\","
         "\"common_factor\":{\"key\":\"customer.zip\",\"value\":\"94107\",\"share\":1,"
         "\"baseline\":0.4}}\n");
     fx_cleanup(&f);

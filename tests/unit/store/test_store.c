@@ -503,7 +503,7 @@ static void incident_upsert_and_query(void)
                             .opened_at = T0,
                             .at = T0 + 3 * H};
     buf_puts(&want, "{\"incidents\":[");
-    incident_json(&last, &want);
+    incident_json(&last, 1, &want);
     buf_puts(&want, "],\"next_cursor\":null}");
     ASSERT_EQ(store_incidents_json(s, "resolved", 0, 10, &b), 0);
     ASSERT_STREQ(b.data, want.data);
