@@ -22,7 +22,6 @@ void config_init(struct config *c)
     c->database = xstrdup("forewarn.db");
     c->max_body = 4 << 20;
     c->max_events = 10000;
-    c->http_threads = 4;
     c->log_level = xstrdup("info");
     c->messages = 1;
     orch_config_init(&c->orch);

@@ -23,7 +23,6 @@ struct config {
     int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */
     size_t max_body;       /* bytes per request body */
     size_t max_events;     /* events per request */
-    unsigned http_threads; /* unused with thread-per-connection; kept for the pool mode */
     char *log_level;       /* debug, info, warn, error */
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */
