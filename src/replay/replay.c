@@ -64,18 +64,24 @@ static void print_incident(void *ctx, const struct incident *i)
     p->incidents++;
 }
 
-/* Read one line of any length (capped by the body limit). Returns 0 at EOF. */
+/*
+ * Read one line (without its newline) into b, in chunks; a line longer
+ * than b's cap is consumed and flagged, never buffered whole.  Returns 0 at EOF.
+ */
 static int read_line(FILE *in, struct buf *b, int *toobig)
 {
+    char chunk[65536];
+    int any = 0;
     buf_reset(b);
     *toobig = 0;
-    int c, any = 0;
-    while ((c = getc(in)) != EOF) {
+    while (fgets(chunk, sizeof chunk, in)) {
+        size_t n = strlen(chunk);
+        int eol = n && chunk[n - 1] == '\n';
         any = 1;
-        if (c == '\n')
-            break;
-        if (buf_putc(b, (char)c))
+        if (!*toobig && buf_append(b, chunk, n - (size_t)eol))
             *toobig = 1;
+        if (eol)
+            break;
     }
     if (b->len && b->data[b->len - 1] == '\r')
         b->data[--b->len] = '\0';
