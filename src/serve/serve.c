@@ -191,11 +191,17 @@ int serve_main(int argc, char **argv)
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
              cfg.api_token ? ", bearer token required" : "");
     if (cfg.ready_file) {
-        FILE *f = fopen(cfg.ready_file, "w");
+        /* Written whole, then renamed: a reader never sees an empty or partial file. */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", cfg.ready_file);
+        FILE *f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%s:%u\n", cfg.listen_addr, http_port(http));
-            fclose(f);
+            if (fclose(f) == 0 && rename(tmp, cfg.ready_file) == 0)
+                f = NULL;
         }
+        if (f || access(cfg.ready_file, F_OK) != 0)
+            log_warn("could not write the ready file %s", cfg.ready_file);
     }
 
     int sig = 0;
