@@ -1,0 +1,169 @@
+/*
+ * engine_bench.c -- the engine alone: what `forewarn replay` costs once the
+ * JSON is parsed, and how much memory customer state takes.
+ *
+ * Reads time-ordered NDJSON (the generator's output) in chunks; each chunk
+ * is parsed and validated first (timed apart), then applied in time order
+ * exactly as replay does (engine_prepare, engine_apply), then freed and
+ * the freed memory handed back to the system (malloc_trim) so that the
+ * resident size afterwards is the engine's own.  Prints one JSON line:
+ * parse and apply seconds (thread CPU time, which the noise of a shared
+ * machine disturbs less than wall time), engine events/s, the engine's own
+ * accounting (engine_state_bytes) and the resident-size growth, per customer.
+ *
+ *   engine_bench [--rules FILE] [--until MS] [--chunk N] FILE.ndjson
+ */
+#include <jansson.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "rules/rules.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * sysconf(_SC_PAGESIZE);
+}
+
+static size_t fired, resolved;
+
+static void on_detection(void *ctx, const struct detection *d)
+{
+    (void)ctx;
+    if (d->firing)
+        fired++;
+    else
+        resolved++;
+}
+
+int main(int argc, char **argv)
+{
+    const char *rules_path = NULL, *path = NULL;
+    int64_t until = 0;
+    size_t chunk = 200000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rules") && i + 1 < argc)
+            rules_path = argv[++i];
+        else if (!strcmp(argv[i], "--until") && i + 1 < argc)
+            until = strtoll(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
+            chunk = strtoul(argv[++i], NULL, 10);
+        else
+            path = argv[i];
+    }
+    if (!path || !chunk) {
+        fprintf(stderr, "usage: engine_bench [--rules FILE] [--until MS] [--chunk N] FILE.ndjson\n");
+        return 2;
+    }
+    struct rules r;
+    rules_init(&r);
+    if (rules_path)
+        rules_add_file(&r, rules_path);
+    else
+        rules_add_builtin(&r);
+    if (rules_finish(&r)) {
+        fputs(r.diag.data ? r.diag.data : "engine_bench: rules failed to load\n", stderr);
+        return 1;
+    }
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        perror(path);
+        return 1;
+    }
+    struct ingest_globals globals = {.ctx = &r, .is_global = rules_is_global};
+    struct ingest_limits lim = ingest_default_limits;
+    struct event *evs = calloc(chunk, sizeof *evs);
+    char *line = NULL;
+    size_t cap = 0, total = 0;
+    ssize_t len;
+    double parse_cpu = 0, apply_cpu = 0, apply_wall = 0;
+    malloc_trim(0);
+    long rss_base = rss_bytes();
+    struct engine_sink sink = {.detection = on_detection};
+    struct engine *e = NULL;
+    for (int eof = 0; !eof;) {
+        size_t n = 0;
+        double t0 = cpu_now();
+        while (n < chunk && (len = getline(&line, &cap, in)) > 0) {
+            json_error_t jerr;
+            json_t *j = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+            struct ingest_error ierr;
+            if (!j || ingest_validate(j, &lim, &globals, &evs[n], &ierr)) {
+                fprintf(stderr, "engine_bench: line %zu is not a valid event\n", total + n + 1);
+                return 1;
+            }
+            json_decref(j);
+            n++;
+        }
+        eof = n < chunk;
+        parse_cpu += cpu_now() - t0;
+        if (!e && n)
+            e = engine_new(&r, evs[0].time, &sink);
+        double w0 = wall_now();
+        t0 = cpu_now();
+        for (size_t i = 0; i < n; i++) {
+            engine_prepare(e, evs[i].time);
+            engine_apply(e, &evs[i]);
+        }
+        apply_cpu += cpu_now() - t0;
+        apply_wall += wall_now() - w0;
+        for (size_t i = 0; i < n; i++)
+            event_cleanup(&evs[i]);
+        total += n;
+    }
+    if (!e) {
+        fprintf(stderr, "engine_bench: no events\n");
+        return 1;
+    }
+    double t0 = cpu_now();
+    if (until)
+        engine_advance(e, until);
+    apply_cpu += cpu_now() - t0;
+    free(line);
+    free(evs);
+    fclose(in);
+    malloc_trim(0);
+    long rss_end = rss_bytes();
+    size_t customers = engine_customer_count(e);
+    size_t state = engine_state_bytes(e);
+    printf("{\"events\":%zu,\"customers\":%zu,\"parse_cpu_s\":%.3f,\"apply_cpu_s\":%.3f,"
+           "\"apply_wall_s\":%.3f,\"parse_ns_per_event\":%.0f,\"apply_ns_per_event\":%.0f,"
+           "\"engine_events_per_s\":%.0f,\"firing\":%zu,\"resolved\":%zu,\"pending_timers\":%zu,"
+           "\"state_bytes\":%zu,\"state_bytes_per_customer\":%.0f,\"rss_base\":%ld,\"rss_end\":%ld,"
+           "\"rss_bytes_per_customer\":%.0f}\n",
+           total, customers, parse_cpu, apply_cpu, apply_wall, parse_cpu * 1e9 / (double)total,
+           apply_cpu * 1e9 / (double)total, (double)total / apply_cpu, fired, resolved,
+           engine_pending_timers(e), state, customers ? (double)state / (double)customers : 0.0,
+           rss_base, rss_end,
+           customers ? (double)(rss_end - rss_base) / (double)customers : 0.0);
+    engine_free(e);
+    rules_cleanup(&r);
+    return 0;
+}
