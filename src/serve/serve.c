@@ -53,11 +53,23 @@ static void hook_report(void *ctx, json_t *event)
     json_decref(event);
 }
 
+/*
+ * The engine thread kicks the dispatcher after each commit; shutdown detaches
+ * the dispatcher under the same lock before stopping it, so a kick never
+ * reaches a dispatcher being torn down.
+ */
+struct dispatch_ref {
+    pthread_mutex_t mu;
+    struct dispatcher *d;
+};
+
 static void on_commit(void *ctx)
 {
-    struct dispatcher **d = ctx;
-    if (*d)
-        dispatcher_kick(*d);
+    struct dispatch_ref *ref = ctx;
+    pthread_mutex_lock(&ref->mu);
+    if (ref->d)
+        dispatcher_kick(ref->d);
+    pthread_mutex_unlock(&ref->mu);
 }
 
 static int usage(void)
@@ -80,6 +92,7 @@ int serve_main(int argc, char **argv)
     struct http_server *http = NULL;
     struct comms *templates = NULL;
     struct dispatcher *dispatcher = NULL;
+    struct dispatch_ref dref = {.mu = PTHREAD_MUTEX_INITIALIZER};
     int rc = 1;
     config_init(&cfg);
     buf_init(&diag, 0);
@@ -175,7 +188,7 @@ int serve_main(int argc, char **argv)
         .orch = cfg.messages ? &cfg.orch : NULL,
         .templates = templates,
         .committed = on_commit,
-        .committed_ctx = &dispatcher,
+        .committed_ctx = &dref,
     };
     if (pipeline_start(&p, &rules, db, &opts))
         goto out;
@@ -184,6 +197,9 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "serve: cannot start the dispatcher\n");
         goto out;
     }
+    pthread_mutex_lock(&dref.mu);
+    dref.d = dispatcher;
+    pthread_mutex_unlock(&dref.mu);
     if (http_start(&http, &cfg, p))
         goto out;
     http_set_ready(http, 1);
@@ -213,6 +229,9 @@ fail:
     fputs(diag.data ? diag.data : "", stderr);
 out:
     http_stop(http);
+    pthread_mutex_lock(&dref.mu);
+    dref.d = NULL;
+    pthread_mutex_unlock(&dref.mu);
     dispatcher_stop(dispatcher);
     dispatcher = NULL;
     pipeline_stop(p);
