@@ -11,7 +11,12 @@
  * machine disturbs less than wall time), engine events/s, the engine's own
  * accounting (engine_state_bytes) and the resident-size growth, per customer.
  *
- *   engine_bench [--rules FILE] [--until MS] [--chunk N] FILE.ndjson
+ * With --compare-rules, every chunk is also applied to a second engine with
+ * that pack (timed apart), to price a difference between packs (bench/run
+ * uses it for incidents on and off) without parsing twice; the second
+ * engine is freed before the final resident size is read.
+ *
+ *   engine_bench [--rules FILE] [--compare-rules FILE] [--until MS] [--chunk N] FILE.ndjson
  */
 #include <jansson.h>
 #include <malloc.h>
@@ -52,25 +57,41 @@ static long rss_bytes(void)
     return res * sysconf(_SC_PAGESIZE);
 }
 
-static size_t fired, resolved;
+static size_t fired[2], resolved[2];
 
 static void on_detection(void *ctx, const struct detection *d)
 {
-    (void)ctx;
+    int which = ctx != NULL;
     if (d->firing)
-        fired++;
+        fired[which]++;
     else
-        resolved++;
+        resolved[which]++;
+}
+
+static int load_rules(struct rules *r, const char *path)
+{
+    rules_init(r);
+    if (path)
+        rules_add_file(r, path);
+    else
+        rules_add_builtin(r);
+    if (rules_finish(r)) {
+        fputs(r->diag.data ? r->diag.data : "engine_bench: rules failed to load\n", stderr);
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *rules_path = NULL, *path = NULL;
+    const char *rules_path = NULL, *cmp_path = NULL, *path = NULL;
     int64_t until = 0;
     size_t chunk = 200000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rules") && i + 1 < argc)
             rules_path = argv[++i];
+        else if (!strcmp(argv[i], "--compare-rules") && i + 1 < argc)
+            cmp_path = argv[++i];
         else if (!strcmp(argv[i], "--until") && i + 1 < argc)
             until = strtoll(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
@@ -79,19 +100,13 @@ int main(int argc, char **argv)
             path = argv[i];
     }
     if (!path || !chunk) {
-        fprintf(stderr, "usage: engine_bench [--rules FILE] [--until MS] [--chunk N] FILE.ndjson\n");
+        fprintf(stderr, "usage: engine_bench [--rules FILE] [--compare-rules FILE] [--until MS] "
+                        "[--chunk N] FILE.ndjson\n");
         return 2;
     }
-    struct rules r;
-    rules_init(&r);
-    if (rules_path)
-        rules_add_file(&r, rules_path);
-    else
-        rules_add_builtin(&r);
-    if (rules_finish(&r)) {
-        fputs(r.diag.data ? r.diag.data : "engine_bench: rules failed to load\n", stderr);
+    struct rules r, rc;
+    if (load_rules(&r, rules_path) || (cmp_path && load_rules(&rc, cmp_path)))
         return 1;
-    }
     FILE *in = fopen(path, "r");
     if (!in) {
         perror(path);
@@ -103,11 +118,12 @@ int main(int argc, char **argv)
     char *line = NULL;
     size_t cap = 0, total = 0;
     ssize_t len;
-    double parse_cpu = 0, apply_cpu = 0, apply_wall = 0;
+    double parse_cpu = 0, apply_cpu = 0, apply_wall = 0, cmp_cpu = 0;
     malloc_trim(0);
     long rss_base = rss_bytes();
     struct engine_sink sink = {.detection = on_detection};
-    struct engine *e = NULL;
+    struct engine_sink cmp_sink = {.ctx = &rc, .detection = on_detection};
+    struct engine *e = NULL, *ec = NULL;
     for (int eof = 0; !eof;) {
         size_t n = 0;
         double t0 = cpu_now();
@@ -124,8 +140,11 @@ int main(int argc, char **argv)
         }
         eof = n < chunk;
         parse_cpu += cpu_now() - t0;
-        if (!e && n)
+        if (!e && n) {
             e = engine_new(&r, evs[0].time, &sink);
+            if (cmp_path)
+                ec = engine_new(&rc, evs[0].time, &cmp_sink);
+        }
         double w0 = wall_now();
         t0 = cpu_now();
         for (size_t i = 0; i < n; i++) {
@@ -134,6 +153,14 @@ int main(int argc, char **argv)
         }
         apply_cpu += cpu_now() - t0;
         apply_wall += wall_now() - w0;
+        if (ec) {
+            t0 = cpu_now();
+            for (size_t i = 0; i < n; i++) {
+                engine_prepare(ec, evs[i].time);
+                engine_apply(ec, &evs[i]);
+            }
+            cmp_cpu += cpu_now() - t0;
+        }
         for (size_t i = 0; i < n; i++)
             event_cleanup(&evs[i]);
         total += n;
@@ -146,6 +173,17 @@ int main(int argc, char **argv)
     if (until)
         engine_advance(e, until);
     apply_cpu += cpu_now() - t0;
+    size_t cmp_state = 0, cmp_customers = 0;
+    if (ec) {
+        t0 = cpu_now();
+        if (until)
+            engine_advance(ec, until);
+        cmp_cpu += cpu_now() - t0;
+        cmp_state = engine_state_bytes(ec);
+        cmp_customers = engine_customer_count(ec);
+        engine_free(ec);
+        rules_cleanup(&rc);
+    }
     free(line);
     free(evs);
     fclose(in);
@@ -157,12 +195,18 @@ int main(int argc, char **argv)
            "\"apply_wall_s\":%.3f,\"parse_ns_per_event\":%.0f,\"apply_ns_per_event\":%.0f,"
            "\"engine_events_per_s\":%.0f,\"firing\":%zu,\"resolved\":%zu,\"pending_timers\":%zu,"
            "\"state_bytes\":%zu,\"state_bytes_per_customer\":%.0f,\"rss_base\":%ld,\"rss_end\":%ld,"
-           "\"rss_bytes_per_customer\":%.0f}\n",
+           "\"rss_bytes_per_customer\":%.0f",
            total, customers, parse_cpu, apply_cpu, apply_wall, parse_cpu * 1e9 / (double)total,
-           apply_cpu * 1e9 / (double)total, (double)total / apply_cpu, fired, resolved,
+           apply_cpu * 1e9 / (double)total, (double)total / apply_cpu, fired[0], resolved[0],
            engine_pending_timers(e), state, customers ? (double)state / (double)customers : 0.0,
            rss_base, rss_end,
            customers ? (double)(rss_end - rss_base) / (double)customers : 0.0);
+    if (cmp_path)
+        printf(",\"compare_apply_cpu_s\":%.3f,\"compare_apply_ns_per_event\":%.0f,"
+               "\"compare_firing\":%zu,\"compare_state_bytes_per_customer\":%.0f",
+               cmp_cpu, cmp_cpu * 1e9 / (double)total, fired[1],
+               cmp_customers ? (double)cmp_state / (double)cmp_customers : 0.0);
+    printf("}\n");
     engine_free(e);
     rules_cleanup(&r);
     return 0;
