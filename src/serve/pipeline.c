@@ -334,7 +334,8 @@ static void *engine_thread(void *arg)
             else
                 nother++;
         }
-        int rc = nother ? process(p, group, &accepted, &dups) : 0;
+        /* No work at all means a wake-up fell due: process the empty group to fire it. */
+        int rc = nother || !group ? process(p, group, &accepted, &dups) : 0;
         if (p->opts.committed)
             p->opts.committed(p->opts.committed_ctx);
 
