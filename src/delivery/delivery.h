@@ -111,6 +111,14 @@ void dispatcher_kick(struct dispatcher *d);
 /* Stop the workers (a send in progress finishes) and free. */
 void dispatcher_stop(struct dispatcher *d);
 
+/*
+ * Whether messages of `channel` can leave the machine under cfg: 0 when no
+ * connector for the channel is configured (they will only be `stored`), 1
+ * otherwise (including in_app and chatbot, delivered by storing them).
+ * Lets the decision record `stored` at once instead of queueing work.
+ */
+int delivery_channel_active(const struct delivery_config *cfg, const char *channel);
+
 /* Standard Webhooks signature: "v1,<base64 HMAC-SHA256(secret, id.ts.body)>". */
 int delivery_sign(const char *secret, const char *id, int64_t ts_seconds, const char *body,
                   size_t len, char *out, size_t outlen);

@@ -76,7 +76,17 @@ static void sink_incident(void *ctx, const struct incident *i)
 static void sink_message(void *ctx, const struct outbox_msg *m)
 {
     struct pipeline *p = ctx;
-    if (store_message_insert(p->db, m, NULL))
+    struct outbox_msg local = *m;
+    char why[128];
+    /* No connector for the channel: recorded as stored now, with no work for the dispatcher. */
+    if (p->opts.delivery && !strcmp(m->status, "scheduled") &&
+        !delivery_channel_active(p->opts.delivery, m->channel)) {
+        local.status = "stored";
+        snprintf(why, sizeof why, "no connector configured for %s: rendered and kept, not sent",
+                 m->channel);
+        local.reason = why;
+    }
+    if (store_message_insert(p->db, &local, NULL))
         p->sink_failed = 1;
 }
 

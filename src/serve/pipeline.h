@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "comms/comms.h"
+#include "delivery/delivery.h"
 #include "engine/engine.h"
 #include "orchestrate/orchestrate.h"
 #include "ingest/ingest.h"
@@ -51,6 +52,7 @@ struct pipeline_opts {
     int virtual_clock;
     const struct orch_config *orch;  /* NULL: detect only, decide no messages */
     const struct comms *templates;   /* required with orch */
+    const struct delivery_config *delivery; /* which channels can send; NULL: all */
     void (*committed)(void *ctx);    /* after each commit that may have added messages */
     void *committed_ctx;
 };

@@ -187,6 +187,7 @@ int serve_main(int argc, char **argv)
         .virtual_clock = cfg.virtual_clock,
         .orch = cfg.messages ? &cfg.orch : NULL,
         .templates = templates,
+        .delivery = &cfg.delivery,
         .committed = on_commit,
         .committed_ctx = &dref,
     };
