@@ -493,9 +493,12 @@ void engine_apply(struct engine *e, const struct event *ev)
     }
     struct customer *c = customer_get(e, ev->subject);
     int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
-    incidents_before_change(&e->incidents, e->rules, &c->state);
+    int watched = incidents_watches(&e->incidents, ev->type);
+    if (watched)
+        incidents_before_change(&e->incidents, e->rules, &c->state);
     map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
-    incidents_after_change(&e->incidents, e->rules, &c->state);
+    if (watched)
+        incidents_after_change(&e->incidents, e->rules, &c->state);
     note_last(c, type, ev->time);
     for (size_t i = 0; i < ti->nclasses; i++)
         note_class(e, c, ti->classes[i], ev->time);

@@ -84,6 +84,27 @@ void incidents_init(struct incidents *inc, const struct rules *r)
         }
     }
     inc->snapshot = xcalloc(inc->nfactor_keys + 1, sizeof *inc->snapshot);
+    /* Only events of these namespaces can move a factor's baseline counts. */
+    inc->namespaces = xcalloc(inc->nfactor_keys + 1, sizeof *inc->namespaces);
+    for (size_t k = 0; k < inc->nfactor_keys; k++) {
+        const char *key = intern_str(&r->keys, inc->factor_keys[k]);
+        size_t n = strcspn(key, ".");
+        size_t j = 0;
+        while (j < inc->nnamespaces && !(strlen(inc->namespaces[j]) == n &&
+                                         !strncmp(inc->namespaces[j], key, n)))
+            j++;
+        if (j == inc->nnamespaces)
+            inc->namespaces[inc->nnamespaces++] = xstrndup(key, n);
+    }
+}
+
+int incidents_watches(const struct incidents *inc, const char *type)
+{
+    size_t n = strcspn(type, ".");
+    for (size_t j = 0; j < inc->nnamespaces; j++)
+        if (strlen(inc->namespaces[j]) == n && !strncmp(inc->namespaces[j], type, n))
+            return 1;
+    return 0;
 }
 
 static void member_free(struct inc_member *m, size_t nvalues)
@@ -122,6 +143,9 @@ void incidents_cleanup(struct incidents *inc)
     for (size_t k = 0; k < inc->nfactor_keys; k++)
         free(inc->snapshot[k]);
     free(inc->snapshot);
+    for (size_t j = 0; j < inc->nnamespaces; j++)
+        free(inc->namespaces[j]);
+    free(inc->namespaces);
     strmap_cleanup(&inc->counts);
 }
 

@@ -42,6 +42,8 @@ struct incidents {
     uint32_t *factor_keys;  /* union of all signals' factor keys */
     size_t nfactor_keys;
     char **snapshot;            /* per factor key: value before the current change */
+    char **namespaces;          /* distinct namespaces of the factor keys ("customer", "portin") */
+    size_t nnamespaces;
     struct strmap counts;       /* "<key id>=<value>" -> customers with it (as uintptr) */
     size_t ncustomers;
     uint64_t opened;
@@ -50,6 +52,8 @@ struct incidents {
 void incidents_init(struct incidents *inc, const struct rules *r);
 void incidents_cleanup(struct incidents *inc);
 void incidents_customer_added(struct incidents *inc);
+/* Whether an event of this type can change a factor key (its namespace holds one). */
+int incidents_watches(const struct incidents *inc, const char *type);
 void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
 void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
 
