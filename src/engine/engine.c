@@ -531,6 +531,58 @@ int64_t engine_count(const struct engine *e, const char *customer, const char *c
     return env_count(&x, (uint32_t)id, e->now - window, &oldest);
 }
 
+static json_t *time_str(int64_t t)
+{
+    char s[FW_TIME_MAXLEN];
+    fw_time_format(t, s);
+    return json_string(s);
+}
+
+json_t *engine_customer_object(const struct engine *e, const char *key)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, key, strlen(key));
+    if (!me)
+        return NULL;
+    const struct customer *c = me->value;
+    const struct rules *r = e->rules;
+    json_t *o = json_object(), *state = json_object(), *last = json_object();
+    json_t *open = json_array(), *active = json_array();
+    json_object_set_new(o, "id", json_string(c->key));
+    for (uint32_t i = 0; i < c->state.n; i++) {
+        const struct kv *kv = &c->state.items[i];
+        json_object_set_new(state, intern_str(&r->keys, kv->key),
+                            json_pack("{s:o, s:o}", "value", value__to_jansson(&kv->v), "since",
+                                      time_str(kv->since)));
+    }
+    for (uint32_t i = 0; i < c->nlast; i++)
+        json_object_set_new(last, intern_str(&r->types, c->last[i].type), time_str(c->last[i].at));
+    for (uint32_t i = 0; i < c->nopen; i++)
+        json_array_append_new(open, json_pack("{s:s, s:s}", "entity",
+                                              intern_str(&r->entities, c->open[i].entity), "id",
+                                              c->open[i].id));
+    for (size_t s = 0; s < e->nsignals; s++)
+        if (c->fired_at[s] != FW_TIME_NONE)
+            json_array_append_new(active, json_pack("{s:s, s:s, s:s, s:o}", "signal",
+                                                    r->signals[s].id, "name", r->signals[s].name,
+                                                    "severity",
+                                                    severity_name(r->signals[s].severity),
+                                                    "fired_at", time_str(c->fired_at[s])));
+    json_object_set_new(o, "state", state);
+    json_object_set_new(o, "last_event", last);
+    json_object_set_new(o, "open", open);
+    json_object_set_new(o, "active_detections", active);
+    return o;
+}
+
+json_t *engine_global_object(const struct engine *e)
+{
+    json_t *o = json_object();
+    for (uint32_t i = 0; i < e->global.n; i++)
+        json_object_set_new(o, intern_str(&e->rules->globals, e->global.items[i].key),
+                            value__to_jansson(&e->global.items[i].v));
+    return o;
+}
+
 int engine_global_json(const struct engine *e, struct buf *out)
 {
     buf_putc(out, '{');

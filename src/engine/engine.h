@@ -136,6 +136,16 @@ int engine_customer_json(const struct engine *e, const char *key, struct buf *ou
  * over is kept (the longest count() window of the class).
  */
 int64_t engine_count(const struct engine *e, const char *customer, const char *cls, int64_t window);
+/*
+ * The same view as engine_customer_json, as a new jansson object (the caller
+ * owns the reference): for in-process readers such as the orchestrator, with
+ * no text round trip.  NULL when the customer is unknown.  Times are RFC 3339
+ * strings, as in the JSON.
+ */
+json_t *engine_customer_object(const struct engine *e, const char *key);
+/* The global state as a new object {"outage.zips": [...], ...}. */
+json_t *engine_global_object(const struct engine *e);
+
 /* Append the global state as one JSON object {"outage.zips": [...], ...}. */
 int engine_global_json(const struct engine *e, struct buf *out);
 /* The rules the engine runs. */

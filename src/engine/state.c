@@ -96,6 +96,36 @@ int value__from_json(json_t *j, struct value *out)
     }
 }
 
+json_t *value__to_jansson(const struct value *v)
+{
+    char t[FW_TIME_MAXLEN];
+    switch (v->type) {
+    case VAL_NULL:
+        return json_null();
+    case VAL_BOOL:
+        return json_boolean(v->u.b);
+    case VAL_NUM:
+        if (v->u.num == (double)(json_int_t)v->u.num)
+            return json_integer((json_int_t)v->u.num);
+        return json_real(v->u.num);
+    case VAL_STR:
+        return json_stringn(v->u.str.ptr, v->u.str.len);
+    case VAL_TIME:
+        fw_time_format(v->u.ms, t);
+        return json_string(t);
+    case VAL_DUR:
+        fw_duration_format(v->u.ms, t);
+        return json_string(t);
+    case VAL_LIST: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->u.list.n; i++)
+            json_array_append_new(a, value__to_jansson(&v->u.list.items[i]));
+        return a;
+    }
+    }
+    return json_null();
+}
+
 void value__json(const struct value *v, struct buf *out)
 {
     char t[FW_TIME_MAXLEN];

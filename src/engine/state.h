@@ -66,6 +66,8 @@ void value__free(struct value *v);
 int value__equal(const struct value *a, const struct value *b);
 /* A JSON scalar or list of scalars as a value; -1 for objects and nested lists. */
 int value__from_json(json_t *j, struct value *out);
+/* A value as a new jansson value. */
+json_t *value__to_jansson(const struct value *v);
 /* Append a value as JSON. */
 struct buf;
 void value__json(const struct value *v, struct buf *out);

@@ -164,12 +164,7 @@ static int64_t last_at(json_t *snap, const char *type)
 
 static json_t *snapshot(struct orch *o, const char *customer)
 {
-    struct buf b;
-    buf_init(&b, 0);
-    json_t *j = NULL;
-    if (engine_customer_json(o->engine, customer, &b) == 0)
-        j = json_loadb(b.data, b.len, 0, NULL);
-    buf_cleanup(&b);
+    json_t *j = engine_customer_object(o->engine, customer);
     return j ? j : json_object();
 }
 
@@ -438,17 +433,13 @@ static json_t *customer_context(struct orch *o, struct ocust *c, json_t *snap, i
     human_time(now, tmp, sizeof tmp);
     set_str(x, "detected_at", tmp);
     /* Outage details from global state, for the customer's area. */
-    struct buf g;
-    buf_init(&g, 0);
-    engine_global_json(o->engine, &g);
-    json_t *glob = json_loadb(g.data, g.len, 0, NULL);
-    buf_cleanup(&g);
-    if (glob) {
+    json_t *glob = engine_global_object(o->engine);
+    if (json_object_size(glob)) {
         set_str(x, "outage.area", sv_text(snap, "customer.zip", tmp, sizeof tmp));
         set_str(x, "outage.eta", json_string_value(json_object_get(glob, "outage.eta")));
         set_str(x, "outage.impact", json_string_value(json_object_get(glob, "outage.impact")));
-        json_decref(glob);
     }
+    json_decref(glob);
     return x;
 }
 
