@@ -718,65 +718,21 @@ size_t engine_state_bytes(const struct engine *e)
 
 int engine_customer_json(const struct engine *e, const char *key, struct buf *out)
 {
-    struct strmap_entry *me = strmap_find(&e->customers, key, strlen(key));
-    if (!me)
+    json_t *o = engine_customer_object(e, key);
+    if (!o)
         return FW_ENOTFOUND;
-    const struct customer *c = me->value;
-    const struct rules *r = e->rules;
-    buf_puts(out, "{\"id\":");
-    buf_json_str(out, c->key, strlen(c->key));
-    buf_puts(out, ",\"state\":{");
-    for (uint32_t i = 0; i < c->state.n; i++) {
-        const struct kv *kv = &c->state.items[i];
-        const char *name = intern_str(&r->keys, kv->key);
-        if (i)
-            buf_putc(out, ',');
-        buf_json_str(out, name, strlen(name));
-        buf_puts(out, ":{\"value\":");
-        value__json(&kv->v, out);
-        buf_puts(out, ",\"since\":");
-        buf_json_time(out, kv->since);
-        buf_putc(out, '}');
+    const struct customer *c = strmap_find(&e->customers, key, strlen(key))->value;
+    if (tw_armed(&c->timer)) {
+        char t[FW_TIME_MAXLEN];
+        fw_time_format(c->timer.due, t);
+        json_object_set_new(o, "next_wakeup", json_string(t));
+    } else {
+        json_object_set_new(o, "next_wakeup", json_null());
     }
-    buf_puts(out, "},\"last_event\":{");
-    for (uint32_t i = 0; i < c->nlast; i++) {
-        const char *t = intern_str(&r->types, c->last[i].type);
-        if (i)
-            buf_putc(out, ',');
-        buf_json_str(out, t, strlen(t));
-        buf_putc(out, ':');
-        buf_json_time(out, c->last[i].at);
-    }
-    buf_puts(out, "},\"open\":[");
-    for (uint32_t i = 0; i < c->nopen; i++) {
-        const char *ent = intern_str(&r->entities, c->open[i].entity);
-        buf_printf(out, "%s{\"entity\":", i ? "," : "");
-        buf_json_str(out, ent, strlen(ent));
-        buf_puts(out, ",\"id\":");
-        buf_json_str(out, c->open[i].id, strlen(c->open[i].id));
-        buf_putc(out, '}');
-    }
-    buf_puts(out, "],\"active_detections\":[");
-    int first = 1;
-    for (size_t s = 0; s < e->nsignals; s++) {
-        if (c->fired_at[s] == FW_TIME_NONE)
-            continue;
-        const struct rule_signal *sig = &r->signals[s];
-        buf_printf(out, "%s{\"signal\":", first ? "" : ",");
-        buf_json_str(out, sig->id, strlen(sig->id));
-        buf_printf(out, ",\"name\":");
-        buf_json_str(out, sig->name, strlen(sig->name));
-        buf_printf(out, ",\"severity\":\"%s\",\"fired_at\":", severity_name(sig->severity));
-        buf_json_time(out, c->fired_at[s]);
-        buf_putc(out, '}');
-        first = 0;
-    }
-    buf_puts(out, "],\"next_wakeup\":");
-    if (tw_armed(&c->timer))
-        buf_json_time(out, c->timer.due);
-    else
-        buf_puts(out, "null");
-    buf_putc(out, '}');
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    buf_puts(out, text);
+    free(text);
+    json_decref(o);
     return 0;
 }
 
