@@ -101,6 +101,13 @@ struct comms_rendered {
 int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out);
 void comms_rendered_cleanup(struct comms_rendered *r);
 
+/*
+ * Only the one-line headline (or, without one, the subject): for lists of
+ * problems, without rendering the body.  *out (caller frees) is NULL when the
+ * template has neither.  Returns 0 or FW_ETOOBIG.
+ */
+int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out);
+
 /* The template's file, for explanations ("templates/customer/email/SIG-001.tmpl"). */
 const char *comms_tmpl_path(const struct comms_tmpl *t);
 /* Its audience, channel and name as in the path ("customer", "email", "SIG-001"). */

@@ -235,6 +235,19 @@ out:
     return rc;
 }
 
+int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out)
+{
+    struct render r = {.t = t};
+    const struct comms__part *p = t->headline.present ? &t->headline
+                                  : t->subject.present ? &t->subject
+                                                       : NULL;
+    *out = NULL;
+    if (!p)
+        return 0;
+    r.st[0].v = ctx;
+    return render_part(&r, p, 1, out);
+}
+
 void comms_rendered_cleanup(struct comms_rendered *r) {
     free(r->subject);
     free(r->title);

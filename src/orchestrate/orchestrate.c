@@ -849,14 +849,14 @@ static json_t *issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_
     for (size_t i = 0; i < n; i++) {
         const struct rule_signal *s = &o->rules->signals[idx[i]];
         const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", s->id);
-        struct comms_rendered r = {0};
+        char *headline = NULL;
         json_t *item = json_pack("{s:s, s:s, s:s}", "signal", s->id, "name", s->name, "severity",
                                  severity_name(s->severity));
-        if (t && comms_render(t, ctx, &r) == 0 && (r.headline || r.subject))
-            json_object_set_new(item, "headline", json_string(r.headline ? r.headline : r.subject));
+        if (t && comms_render_headline(t, ctx, &headline) == 0 && headline)
+            json_object_set_new(item, "headline", json_string(headline));
         else
             json_object_set_new(item, "headline", json_string(s->name));
-        comms_rendered_cleanup(&r);
+        free(headline);
         json_array_append_new(list, item);
     }
     return list;
