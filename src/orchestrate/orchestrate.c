@@ -282,27 +282,6 @@ static void lower_copy(const char *s, char *out, size_t n)
 
 /* ---- template contexts ---- */
 
-static void set_str(json_t *obj, const char *dotted, const char *v)
-{
-    if (!v)
-        return;
-    char path[128];
-    snprintf(path, sizeof path, "%s", dotted);
-    json_t *cur = obj;
-    char *seg = path, *dot;
-    while ((dot = strchr(seg, '.'))) {
-        *dot = '\0';
-        json_t *child = json_object_get(cur, seg);
-        if (!json_is_object(child)) {
-            child = json_object();
-            json_object_set_new(cur, seg, child);
-        }
-        cur = child;
-        seg = dot + 1;
-    }
-    json_object_set_new(cur, seg, json_string(v));
-}
-
 static void set_json(json_t *obj, const char *dotted, json_t *v)
 {
     char path[128];
@@ -320,6 +299,13 @@ static void set_json(json_t *obj, const char *dotted, json_t *v)
         seg = dot + 1;
     }
     json_object_set_new(cur, seg, v);
+}
+
+/* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */
+static void set_str(json_t *obj, const char *dotted, const char *v)
+{
+    if (v)
+        set_json(obj, dotted, json_string(v));
 }
 
 /* Scalar state value as text ("" when absent). */
