@@ -377,12 +377,11 @@ static void get_one_message(struct req *r, const char *id)
 struct msg_action {
     const char *id, *action;
     const char *subject, *body, *reason;
+    struct buf *out; /* the message as the action left it (JSON) */
 };
 
-static int run_action(void *ctx, struct store *db, int64_t engine_now)
+static int apply_action(struct msg_action *a, struct store *db, int64_t engine_now, int64_t wall)
 {
-    struct msg_action *a = ctx;
-    int64_t wall = fw_wall_now();
     if (!strcmp(a->action, "approve"))
         return store_message_approve(db, a->id, engine_now, wall);
     if (!strcmp(a->action, "reject"))
@@ -400,9 +399,29 @@ static int run_action(void *ctx, struct store *db, int64_t engine_now)
     return store_message_retry(db, a->id, wall);
 }
 
+/*
+ * The reply is read in the action's own transaction: once it commits, a
+ * dispatcher may claim and send the message at once, and the answer to
+ * "retry" must still say what the retry did, not what happened next.
+ */
+static int run_action(void *ctx, struct store *db, int64_t engine_now)
+{
+    struct msg_action *a = ctx;
+    int rc = apply_action(a, db, engine_now, fw_wall_now());
+    if (rc)
+        return rc;
+    struct outbox_msg m;
+    if ((rc = store_message_get(db, a->id, &m)))
+        return rc;
+    buf_reset(a->out);
+    store_message_json(&m, a->out);
+    outbox_msg_cleanup(&m);
+    return 0;
+}
+
 static void post_message_action(struct req *r, const char *id, const char *action)
 {
-    struct msg_action a = {.id = id, .action = action};
+    struct msg_action a = {.id = id, .action = action, .out = &r->out};
     json_t *j = NULL;
     if (r->body_len) {
         json_error_t jerr;
@@ -448,7 +467,7 @@ static void post_message_action(struct req *r, const char *id, const char *actio
     else if (rc)
         http_error(r, 503, "the change could not be stored");
     else
-        get_one_message(r, id);
+        http_reply_json(r, 200, &r->out);
 }
 
 static void message_route(struct req *r)

@@ -89,6 +89,7 @@ struct orch {
     const struct rules *rules;
     struct strmap customers;
     regex_t phone_re;
+    int quiet; /* see orch_set_quiet */
 };
 
 /* ---- small helpers ---- */
@@ -471,6 +472,8 @@ struct draft {
 /* Render and emit one message record. Returns 0, or -1 when no template exists. */
 static int emit(struct orch *o, const struct draft *d, struct comms_rendered *keep)
 {
+    if (o->quiet)
+        return 0;
     const struct comms_tmpl *t =
         comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
     struct comms_rendered r = {0};
@@ -555,6 +558,8 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
 
 static void emit_task(struct orch *o, struct ladder *l, const char *status)
 {
+    if (o->quiet)
+        return;
     struct task_row row = {
         .key = l->key,
         .customer = l->c ? l->c->key : NULL,
@@ -838,7 +843,7 @@ static json_t *issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_
         char *headline = NULL;
         json_t *item = json_pack("{s:s, s:s, s:s}", "signal", s->id, "name", s->name, "severity",
                                  severity_name(s->severity));
-        if (t && comms_render_headline(t, ctx, &headline) == 0 && headline)
+        if (t && !o->quiet && comms_render_headline(t, ctx, &headline) == 0 && headline)
             json_object_set_new(item, "headline", json_string(headline));
         else
             json_object_set_new(item, "headline", json_string(s->name));
@@ -964,7 +969,7 @@ static void decide(struct orch *o, struct ocust *c)
     } else {
         /* Render the draft anyway for the L1 ticket, without sending it. */
         const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", tname);
-        if (t)
+        if (t && !o->quiet)
             comms_render(t, ctx, &draft);
     }
     if (draft.subject)
@@ -1023,7 +1028,7 @@ static void decide(struct orch *o, struct ocust *c)
     {
         struct comms_rendered bot = {0};
         const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
-        if (t)
+        if (t && !o->quiet)
             comms_render(t, ctx, &bot);
         char when[FW_TIME_MAXLEN];
         fw_time_format(now, when);
@@ -1038,7 +1043,7 @@ static void decide(struct orch *o, struct ocust *c)
             "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
             c->last_outreach != FW_TIME_NONE);
         char *txt = json_dumps(pc, JSON_COMPACT);
-        if (o->sink.context)
+        if (o->sink.context && !o->quiet)
             o->sink.context(o->sink.ctx, c->key, txt);
         struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
                           .kind = "alert", .tmpl_name = ms->id, .ctx = ctx, .signals = sigs,
@@ -1256,7 +1261,7 @@ static void on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     const char *email = svs(snap, "customer.email");
     struct comms_rendered bot = {0};
     const struct comms_tmpl *bt = comms_find(o->tmpl, "chatbot", "chatbot", "default");
-    if (bt)
+    if (bt && !o->quiet)
         comms_render(bt, ctx, &bot); /* the context says already_reached_out */
     json_t *pc = json_pack("{s:s?, s:{s:b, s:s, s:s, s:s?}}", "customer_email",
                            email ? email : (strchr(c->key, '@') ? c->key : NULL),
@@ -1264,7 +1269,7 @@ static void on_contact(struct orch *o, struct ocust *c, const struct event *ev)
                            "updated_at", when, "what_to_tell_customer", bot.text);
     comms_rendered_cleanup(&bot);
     char *txt = json_dumps(pc, JSON_COMPACT);
-    if (o->sink.context)
+    if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, c->key, txt);
     free(txt);
     json_decref(pc);
@@ -1319,7 +1324,7 @@ static void sink_detection(void *ctx, const struct detection *d)
                            "resolved", "resolved_at", when, "what_to_tell_customer",
                            "Good news: the issue we contacted you about has been fixed.");
     char *txt = json_dumps(pc, JSON_COMPACT);
-    if (o->sink.context)
+    if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, d->customer, txt);
     free(txt);
     json_decref(pc);
@@ -1420,6 +1425,11 @@ void orch_bind(struct orch *o, struct engine *e)
 {
     o->engine = e;
     o->rules = engine_rules(e);
+}
+
+void orch_set_quiet(struct orch *o, int quiet)
+{
+    o->quiet = quiet;
 }
 
 /* ---- lifecycle ---- */

@@ -87,6 +87,14 @@ void orch_free(struct orch *o);
 struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next);
 void orch_bind(struct orch *o, struct engine *e);
 
+/*
+ * Quiet: decisions still update the orchestrator's own state (outreach
+ * history and tone, de-duplication, ladder timers) but nothing is rendered
+ * and nothing reaches the sink.  Recovery replays the journal quietly,
+ * because every decision it repeats was committed with its journal rows.
+ */
+void orch_set_quiet(struct orch *o, int quiet);
+
 /* One decided message as a replay JSON line (no newline). */
 void orch_message_json(const struct outbox_msg *m, struct buf *out);
 

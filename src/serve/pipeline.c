@@ -52,6 +52,7 @@ struct pipeline {
     struct work *head, *tail;
     int stop;
     int sink_failed; /* a store write from the sink failed in the current group */
+    int quiet;       /* recovery is replaying what is already stored: the sinks write nothing */
     struct pipeline_metrics m;
 };
 
@@ -60,6 +61,8 @@ struct pipeline {
 static void sink_detection(void *ctx, const struct detection *d)
 {
     struct pipeline *p = ctx;
+    if (p->quiet)
+        return;
     if (store_detection(p->db, d))
         p->sink_failed = 1;
     log_debug("detection %s %s %s", d->signal->id, d->customer, d->firing ? "firing" : "resolved");
@@ -68,6 +71,8 @@ static void sink_detection(void *ctx, const struct detection *d)
 static void sink_incident(void *ctx, const struct incident *i)
 {
     struct pipeline *p = ctx;
+    if (p->quiet)
+        return;
     if (store_incident(p->db, i))
         p->sink_failed = 1;
 }
@@ -145,8 +150,14 @@ static int save_clock(struct pipeline *p)
 /*
  * (Re)build the engine from the journal: replay every event at its
  * applied_at, then bring the clock to now, firing what fell due meanwhile.
- * Detections and incidents are written idempotently, so the ones already
- * stored are left as they are and only new transitions are added.
+ *
+ * The replay is quiet: every journal row was committed in the same
+ * transaction as everything the engine and the orchestrator did up to and
+ * including it (one thread, in order, one transaction per group), so what
+ * the replay repeats is already stored, and it only rebuilds memory.  What
+ * fires after the last row (wake-ups that fell due while we were down, or
+ * whose group never committed) is decided and written for real; those
+ * writes are idempotent, so a transition that did commit is left as it is.
  */
 static int rebuild(struct pipeline *p)
 {
@@ -169,8 +180,15 @@ static int rebuild(struct pipeline *p)
     int64_t started = fw_mono_ns();
     size_t n = store_event_count(p->db);
     int rc = store_begin(p->db);
-    if (!rc)
+    if (!rc) {
+        p->quiet = 1;
+        if (p->orch)
+            orch_set_quiet(p->orch, 1);
         rc = store_events_scan(p->db, recover_one, p);
+        p->quiet = 0;
+        if (p->orch)
+            orch_set_quiet(p->orch, 0);
+    }
     if (!rc) {
         int64_t now;
         if (p->virtual_clock) {

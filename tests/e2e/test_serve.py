@@ -88,6 +88,8 @@ def test_restart_after_kill9_keeps_events_timers_and_detections():
         s.clock(_hours(48 + 2.8))
         before = s.detections(signal="SIG-001")
         assert len(before) == 6, before
+        msgs_before = sorted(m["id"] for m in s.request("GET", "/v1/messages?limit=1000")[1]["messages"])
+        assert len(msgs_before) >= 6, msgs_before
         s.kill9()
         s.start()
         # Nothing acknowledged is missing: re-posting everything is all duplicates.
@@ -98,6 +100,8 @@ def test_restart_after_kill9_keeps_events_timers_and_detections():
         assert clk["now"] == _hours(48 + 2.8), clk
         after = s.detections(signal="SIG-001")
         assert [(d["customer"], d["fired_at"]) for d in after] == [(d["customer"], d["fired_at"]) for d in before]
+        # The decisions made before the crash are there once each, and none was added by recovery.
+        assert sorted(m["id"] for m in s.request("GET", "/v1/messages?limit=1000")[1]["messages"]) == msgs_before
         # Armed timers still fire, each at its own due time.
         s.clock(_hours(60))
         dets = s.detections(signal="SIG-001")
@@ -139,6 +143,14 @@ def test_wall_clock_timer_that_fell_due_while_down_fires_at_startup():
         dets = s.detections(signal="SIG-001")
         assert len(dets) == 1, dets
         assert dets[0]["fired_at"] == fmt(due), (dets, fmt(due))
+        # Recovery replays the journal quietly, but what fell due after it is decided for real:
+        # the L1 ticket and the chatbot context for this detection are written at start-up.
+        status, msgs = s.request("GET", "/v1/messages?customer=" + c)
+        assert status == 200, msgs
+        kinds = sorted((m["audience"], m["channel"]) for m in msgs["messages"])
+        assert ("l1", "ticket") in kinds and ("chatbot", "chatbot") in kinds, kinds
+        status, ctx = s.request("GET", "/v1/customers/%s/context" % c)
+        assert status == 200 and ctx["proactive_context"]["signal"] == "SIG-001", ctx
     finally:
         s.stop()
 
