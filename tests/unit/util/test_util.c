@@ -2,7 +2,10 @@
  * test_util.c -- buffers, time and duration parsing, maps.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "../test.h"
 #include "util/buf.h"
@@ -29,6 +32,39 @@ static void time_roundtrip(void)
     ASSERT_STREQ(out, "2000-01-01T00:59:59Z");
     s = "2024-02-29T00:00:00Z";
     ASSERT_EQ(fw_time_parse(s, strlen(s), &t), 0);
+}
+
+/* The hand-written formatter agrees with gmtime + strftime across eras, and parses back. */
+static void time_format_matches_libc(void)
+{
+    char out[FW_TIME_MAXLEN], want[FW_TIME_MAXLEN + 8];
+    int64_t step = 7919LL * 86400 * 1000 + 3599123; /* odd days, hours and milliseconds */
+    for (int64_t ms = -2208988800000LL; ms < 253402300800000LL; ms += step) {
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+        int frac = (int)(ms - (int64_t)secs * 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (frac)
+            snprintf(want + n, sizeof want - n, ".%03dZ", frac);
+        else
+            snprintf(want + n, sizeof want - n, "Z");
+        fw_time_format(ms, out);
+        ASSERT_STREQ(out, want);
+        int64_t back;
+        ASSERT_EQ(fw_time_parse(out, strlen(out), &back), 0);
+        ASSERT_EQ(back, ms);
+    }
+    fw_time_format(0, out);
+    ASSERT_STREQ(out, "1970-01-01T00:00:00Z");
+    fw_time_format(-1, out);
+    ASSERT_STREQ(out, "1969-12-31T23:59:59.999Z");
+    fw_time_format(253402300799999LL, out);
+    ASSERT_STREQ(out, "9999-12-31T23:59:59.999Z");
+    fw_time_format(253402300800000LL, out); /* past four digits: still right */
+    ASSERT_STREQ(out, "10000-01-01T00:00:00Z");
+    fw_time_format(FW_TIME_NONE, out);
+    ASSERT_STREQ(out, "null");
 }
 
 static void time_rejects(void)
@@ -119,6 +155,7 @@ static void consttime(void)
 
 const struct test util_tests[] = {
     {"time_roundtrip", time_roundtrip},
+    {"time_format_matches_libc", time_format_matches_libc},
     {"time_rejects", time_rejects},
     {"durations", durations},
     {"buf_cap_and_json", buf_cap_and_json},
