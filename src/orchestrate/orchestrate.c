@@ -326,11 +326,16 @@ static const char *sv_text(json_t *snap, const char *key, char *tmp, size_t n)
     return NULL;
 }
 
-/* Everything templates may need about a customer, now. */
+/*
+ * Everything templates may need about a customer, now.  Only rendering and
+ * explanations read it (no decision does), so a quiet orchestrator skips it.
+ */
 static json_t *customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now)
 {
     const struct orch_config *cfg = o->cfg;
     json_t *x = json_object();
+    if (o->quiet)
+        return x;
     char tmp[256], tmp2[64];
     set_str(x, "brand.name", cfg->brand.name);
     set_str(x, "brand.sender_name", cfg->brand.sender_name);
