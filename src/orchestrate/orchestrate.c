@@ -519,10 +519,11 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
             r.html = masked;
         }
     }
-    json_t *ex = json_deep_copy(d->explain);
+    /* The record's explanation and meta are the draft's plus a key each, added for the dump. */
+    json_t *ex = d->explain;
     if (t)
         json_object_set_new(ex, "template", json_string(comms_tmpl_path(t)));
-    json_t *meta = d->meta ? json_deep_copy(d->meta) : json_object();
+    json_t *meta = d->meta ? json_incref(d->meta) : json_object();
     struct outbox_msg m = {
         .key = key.data,
         .customer = (char *)d->customer,
@@ -543,13 +544,14 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
         json_object_set_new(meta, "unsubscribe_url", json_string(unsub));
     m.explain = json_dumps(ex, JSON_COMPACT);
     m.meta = json_dumps(meta, JSON_COMPACT);
+    json_object_del(ex, "template");
+    json_object_del(meta, "unsubscribe_url");
     if (o->sink.message)
         o->sink.message(o->sink.ctx, &m);
     free(m.id);
     free(m.explain);
     free(m.meta);
     free(sig);
-    json_decref(ex);
     json_decref(meta);
     buf_cleanup(&key);
     if (keep && t && !reason)
@@ -783,8 +785,9 @@ static int customer_messages(struct orch *o, struct ocust *c, json_t *snap, cons
         d.status = v->status;
         d.reason = v->reason[0] ? v->reason : NULL;
         d.send_at = v->send_at;
-        json_t *ex = json_deep_copy(base->explain);
-        json_t *g = json_deep_copy(guards);
+        /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
+        json_t *ex = base->explain;
+        json_t *g = json_copy(guards);
         const char *addr = NULL;
         char why[128];
         if (!strcmp(chans[i], "email"))
@@ -823,7 +826,7 @@ static int customer_messages(struct orch *o, struct ocust *c, json_t *snap, cons
             sent++;
         free((char *)d.recipient);
         json_decref(meta);
-        json_decref(ex);
+        json_object_del(ex, "guardrails");
     }
     return sent;
 }
