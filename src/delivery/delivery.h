@@ -83,8 +83,9 @@ struct delivery_hooks {
     void *ctx;
     /*
      * The engine clock, for send_at: the wall clock in production; with a
-     * virtual clock, call dispatcher_kick whenever it moves (a worker
-     * waiting for a send_at does not wake up for a clock that stands still).
+     * virtual clock, call dispatcher_notify (or dispatcher_kick) whenever
+     * it moves (a worker waiting for a send_at does not wake up for a clock
+     * that stands still).
      */
     int64_t (*engine_now)(void *ctx);
     /*
@@ -106,8 +107,16 @@ struct dispatcher;
  */
 int dispatcher_start(struct dispatcher **out, const struct delivery_config *cfg,
                      const char *db_path, const struct delivery_hooks *hooks);
-/* New messages were committed, or the engine clock moved: look again. */
+/* New messages were committed, or the engine clock moved: every worker looks again. */
 void dispatcher_kick(struct dispatcher *d);
+/*
+ * A commit: wake only the workers it concerns -- those serving one of
+ * `channels` (new scheduled messages), and those waiting for an engine
+ * time at or before `engine_now`.  A commit that sent nothing anywhere
+ * wakes no one.
+ */
+void dispatcher_notify(struct dispatcher *d, const char *const *channels, size_t nchannels,
+                       int64_t engine_now);
 /* Stop the workers (a send in progress finishes) and free. */
 void dispatcher_stop(struct dispatcher *d);
 

@@ -44,10 +44,11 @@ struct worker {
     int configured; /* the connector has its settings */
     pthread_t thread;
     int started;
-    pthread_mutex_t mu; /* guards kicks and stop */
+    pthread_mutex_t mu; /* guards kicks, stop and engine_due */
     pthread_cond_t cv;  /* signalled by kick and stop; waits on CLOCK_MONOTONIC */
     uint64_t kicks;
     int stop;
+    int64_t engine_due; /* earliest send_at of its waiting messages (engine time), or INT64_MAX */
     struct store *db; /* this worker's own connection */
     CURL *curl;
     uint64_t rng; /* xorshift64* state, for jitter */
@@ -247,7 +248,7 @@ static void *worker_main(void *arg)
         if (stop)
             break;
 
-        int64_t E, W, deadline = INT64_MAX;
+        int64_t E, W, deadline = INT64_MAX, e_next = INT64_MAX;
         int engine_armed = 0;
         int rc = drain(w, &E, &W);
         if (rc < 0) {
@@ -270,6 +271,8 @@ static void *worker_main(void *arg)
              */
             if (w_at != INT64_MAX && w_at > W)
                 deadline = min64(deadline, W + min64(w_at - W, WAIT_MAX_MS));
+            if (e_at != INT64_MAX && e_at > E)
+                e_next = e_at;
             if (e_at != INT64_MAX && e_at > E && E != stalled) {
                 int64_t at = W + min64(e_at - E, WAIT_MAX_MS);
                 if (at < deadline) {
@@ -279,6 +282,17 @@ static void *worker_main(void *arg)
             }
         }
 
+        /*
+         * Publish the engine time we wait for, then read the clock: a
+         * notify that ran before we published saw the clock already moved,
+         * so the read sees it too; one that runs after sees engine_due.
+         */
+        int64_t due = e_next;
+        pthread_mutex_lock(&w->mu);
+        w->engine_due = due;
+        pthread_mutex_unlock(&w->mu);
+        if (due != INT64_MAX && clock_engine(w) >= due)
+            continue;
         int timed_out = 0;
         pthread_mutex_lock(&w->mu);
         while (!w->stop && w->kicks == seen) {
@@ -347,6 +361,7 @@ int dispatcher_start(struct dispatcher **out, const struct delivery_config *cfg,
         pthread_cond_init(&w->cv, &ca);
         pthread_condattr_destroy(&ca);
         pthread_mutex_init(&w->mu, NULL);
+        w->engine_due = INT64_MAX;
         d->n = i + 1;
         if (store_open(db_path, 0, &w->db, err, sizeof err)) {
             log_error("delivery: %s worker: %s", w->conn->name, err);
@@ -396,6 +411,26 @@ void dispatcher_kick(struct dispatcher *d)
         pthread_mutex_lock(&w->mu);
         w->kicks++;
         pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+void dispatcher_notify(struct dispatcher *d, const char *const *channels, size_t nchannels,
+                       int64_t engine_now)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++) {
+        struct worker *w = &d->w[i];
+        int wake = 0;
+        for (const char *const *ch = w->conn->channels; *ch && !wake; ch++)
+            for (size_t k = 0; k < nchannels && !wake; k++)
+                wake = !strcmp(*ch, channels[k]);
+        pthread_mutex_lock(&w->mu);
+        if (wake || engine_now >= w->engine_due) {
+            w->kicks++;
+            pthread_cond_signal(&w->cv);
+        }
         pthread_mutex_unlock(&w->mu);
     }
 }

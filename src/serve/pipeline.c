@@ -35,6 +35,7 @@ struct work {
     int (*fn)(void *ctx, struct store *db, int64_t engine_now);
     void *fn_ctx;
     int done, rc;
+    pthread_cond_t done_cv; /* its submitter waits here, so a group wakes only its own */
     struct work *next;
 };
 
@@ -48,11 +49,12 @@ struct pipeline {
     int64_t last_applied; /* applied_at times never go backwards */
     pthread_t thread;
     pthread_mutex_t mu, engine_mu;
-    pthread_cond_t work_cv, done_cv;
+    pthread_cond_t work_cv;
     struct work *head, *tail;
     int stop;
     int sink_failed; /* a store write from the sink failed in the current group */
     int quiet;       /* recovery is replaying what is already stored: the sinks write nothing */
+    struct pipeline_commit commit; /* what the current group made claimable */
     struct pipeline_metrics m;
 };
 
@@ -77,6 +79,19 @@ static void sink_incident(void *ctx, const struct incident *i)
         p->sink_failed = 1;
 }
 
+/* Remember that `channel` got a claimable message in this group. */
+static void note_channel(struct pipeline_commit *c, const char *channel)
+{
+    for (size_t i = 0; i < c->nchannels; i++)
+        if (!strcmp(c->channels[i], channel))
+            return;
+    if (c->nchannels == PIPELINE_MAX_CHANNELS || strlen(channel) >= sizeof c->channels[0]) {
+        c->all = 1; /* cannot say which: every worker looks */
+        return;
+    }
+    strcpy(c->channels[c->nchannels++], channel);
+}
+
 /* The orchestrator's decisions go to the outbox in the same transaction. */
 static void sink_message(void *ctx, const struct outbox_msg *m)
 {
@@ -93,6 +108,8 @@ static void sink_message(void *ctx, const struct outbox_msg *m)
     }
     if (store_message_insert(p->db, &local, NULL))
         p->sink_failed = 1;
+    if (!strcmp(local.status, "scheduled"))
+        note_channel(&p->commit, local.channel);
 }
 
 static void sink_task(void *ctx, const struct task_row *t)
@@ -356,16 +373,22 @@ static void *engine_thread(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         size_t accepted = 0, dups = 0, nother = 0;
+        memset(&p->commit, 0, sizeof p->commit);
         for (struct work *w = group; w; w = w->next) {
-            if (w->kind == WORK_RUN)
+            if (w->kind == WORK_RUN) {
                 run_one(p, w);
-            else
+                p->commit.all = 1; /* a person's action: approved, retried... */
+            } else {
                 nother++;
+            }
         }
         /* No work at all means a wake-up fell due: process the empty group to fire it. */
         int rc = nother || !group ? process(p, group, &accepted, &dups) : 0;
+        if (rc)
+            p->commit.all = 1; /* rolled back and rebuilt */
+        p->commit.engine_now = pipeline_now(p);
         if (p->opts.committed)
-            p->opts.committed(p->opts.committed_ctx);
+            p->opts.committed(p->opts.committed_ctx, &p->commit);
 
         pthread_mutex_lock(&p->mu);
         if (rc) {
@@ -380,9 +403,10 @@ static void *engine_thread(void *arg)
             if (w->kind != WORK_RUN)
                 w->rc = rc;
             w->done = 1;
-            w = next; /* w belongs to its submitter, who may free it once done is seen */
+            /* Signalled under mu: its submitter sees done (and frees w) only after we unlock. */
+            pthread_cond_signal(&w->done_cv);
+            w = next;
         }
-        pthread_cond_broadcast(&p->done_cv);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -396,6 +420,7 @@ static int submit(struct pipeline *p, struct work *w)
         return FW_ESTATE;
     }
     w->next = NULL;
+    pthread_cond_init(&w->done_cv, NULL);
     if (p->tail)
         p->tail->next = w;
     else
@@ -403,8 +428,9 @@ static int submit(struct pipeline *p, struct work *w)
     p->tail = w;
     pthread_cond_signal(&p->work_cv);
     while (!w->done)
-        pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_cond_wait(&w->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&w->done_cv);
     return w->rc;
 }
 
@@ -488,7 +514,6 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->engine_mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
-    pthread_cond_init(&p->done_cv, NULL);
     int rc = rebuild(p);
     if (rc) {
         pipeline_stop(p);
@@ -519,6 +544,5 @@ void pipeline_stop(struct pipeline *p)
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->engine_mu);
     pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->done_cv);
     free(p);
 }

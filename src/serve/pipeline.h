@@ -48,12 +48,27 @@ struct pipeline_metrics {
 
 struct pipeline;
 
+/*
+ * What a commit may have made claimable, for the dispatcher: the channels
+ * that got new scheduled messages, the engine clock after it (due times
+ * of messages already waiting are engine time), or `all` when anything may
+ * have changed (a person's action on a message, a failed group).
+ */
+#define PIPELINE_MAX_CHANNELS 16
+struct pipeline_commit {
+    int all;
+    int64_t engine_now;
+    size_t nchannels;
+    char channels[PIPELINE_MAX_CHANNELS][24];
+};
+
 struct pipeline_opts {
     int virtual_clock;
     const struct orch_config *orch;  /* NULL: detect only, decide no messages */
     const struct comms *templates;   /* required with orch */
     const struct delivery_config *delivery; /* which channels can send; NULL: all */
-    void (*committed)(void *ctx);    /* after each commit that may have added messages */
+    /* After each group, committed or not, with what it may have made claimable. */
+    void (*committed)(void *ctx, const struct pipeline_commit *c);
     void *committed_ctx;
 };
 

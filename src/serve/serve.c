@@ -54,21 +54,29 @@ static void hook_report(void *ctx, json_t *event)
 }
 
 /*
- * The engine thread kicks the dispatcher after each commit; shutdown detaches
- * the dispatcher under the same lock before stopping it, so a kick never
- * reaches a dispatcher being torn down.
+ * The engine thread notifies the dispatcher after each commit (only the
+ * workers whose channels got messages, or whose wait the clock reached,
+ * wake up); shutdown detaches the dispatcher under the same lock before
+ * stopping it, so a notification never reaches a dispatcher being torn
+ * down.
  */
 struct dispatch_ref {
     pthread_mutex_t mu;
     struct dispatcher *d;
 };
 
-static void on_commit(void *ctx)
+static void on_commit(void *ctx, const struct pipeline_commit *c)
 {
     struct dispatch_ref *ref = ctx;
     pthread_mutex_lock(&ref->mu);
-    if (ref->d)
+    if (ref->d && c->all) {
         dispatcher_kick(ref->d);
+    } else if (ref->d) {
+        const char *chans[PIPELINE_MAX_CHANNELS];
+        for (size_t i = 0; i < c->nchannels; i++)
+            chans[i] = c->channels[i];
+        dispatcher_notify(ref->d, chans, c->nchannels, c->engine_now);
+    }
     pthread_mutex_unlock(&ref->mu);
 }
 

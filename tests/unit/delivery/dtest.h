@@ -19,6 +19,7 @@ void outbox_requeue_and_next(void);
 void dispatcher_states(void);
 void dispatcher_retries_then_dead(void);
 void dispatcher_engine_clock(void);
+void dispatcher_notify_wakes_whom_it_concerns(void);
 void dispatcher_requeue_same_key(void);
 
 /* A fresh database path under /tmp (removed with its WAL files by dtest_rmdb). */

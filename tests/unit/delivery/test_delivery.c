@@ -424,6 +424,7 @@ const struct test delivery_tests[] = {
     {"dispatcher_states", dispatcher_states},
     {"dispatcher_retries_then_dead", dispatcher_retries_then_dead},
     {"dispatcher_engine_clock", dispatcher_engine_clock},
+    {"dispatcher_notify_wakes_whom_it_concerns", dispatcher_notify_wakes_whom_it_concerns},
     {"dispatcher_requeue_same_key", dispatcher_requeue_same_key},
     {NULL, NULL},
 };

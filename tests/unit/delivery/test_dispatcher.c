@@ -504,6 +504,60 @@ void dispatcher_engine_clock(void)
     quiet(0);
 }
 
+/*
+ * dispatcher_notify wakes the worker of a channel that got messages, and a
+ * worker whose waiting message the engine clock reached -- with no kick to
+ * every worker.
+ */
+void dispatcher_notify_wakes_whom_it_concerns(void)
+{
+    quiet(1);
+    char path[256];
+    struct dhttp_server srv;
+    struct fake_server f;
+    struct dispatcher *d = NULL;
+    struct outbox_msg m;
+    ASSERT_EQ(dhttp_start(&srv), 0);
+    fake_init(&f, 1000);
+    struct store *s = open_db(path, sizeof path);
+    ASSERT(s != NULL);
+    /* Due a day of engine time later: a worker's own timed wait would not reach it in the test. */
+    ASSERT_EQ(dtest_insert(s, "later", "webhook", 1000 + FW_DAY, NULL, NULL), 0);
+    struct delivery_config cfg;
+    delivery_config_init(&cfg);
+    cfg.webhook.url = url(srv.port, "/wh");
+    cfg.webhook.secret = xstrdup(SECRET);
+    struct delivery_hooks hooks = {.ctx = &f, .engine_now = fake_now, .report = fake_report};
+    ASSERT_EQ(dispatcher_start(&d, &cfg, path, &hooks), 0);
+    ASSERT(wait_status(s, "m_later", "scheduled", &m));
+    outbox_msg_cleanup(&m);
+
+    /* A commit added a webhook message due now: notifying its channel sends it. */
+    ASSERT_EQ(dtest_insert(s, "now", "webhook", 1000, NULL, NULL), 0);
+    const char *chans[] = {"sms", "webhook"};
+    dispatcher_notify(d, chans, 2, 1000);
+    ASSERT_EQ(wait_events(&f, 1), 1);
+    ASSERT(event(&f, "sent:m_now") != NULL);
+    ASSERT(wait_status(s, "m_later", "scheduled", &m));
+    outbox_msg_cleanup(&m);
+
+    /* A commit moved the engine clock to the waiting message's send_at: no channel named. */
+    pthread_mutex_lock(&f.mu);
+    f.clock = 1000 + FW_DAY;
+    pthread_mutex_unlock(&f.mu);
+    dispatcher_notify(d, NULL, 0, 1000 + FW_DAY);
+    ASSERT_EQ(wait_events(&f, 2), 2);
+    ASSERT(event(&f, "sent:m_later") != NULL);
+    ASSERT_EQ(dhttp_wait(&srv, 2), 2);
+    dispatcher_stop(d);
+    store_close(s);
+    dhttp_stop(&srv);
+    fake_cleanup(&f);
+    delivery_config_cleanup(&cfg);
+    dtest_rmdb(path);
+    quiet(0);
+}
+
 void dispatcher_requeue_same_key(void)
 {
     quiet(1);
