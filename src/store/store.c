@@ -190,7 +190,7 @@ int store_open(const char *path, int readonly, struct store **out, char *err, si
         char *msg = NULL;
         if (sqlite3_exec(s->db,
                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                         "PRAGMA foreign_keys = ON;",
+                         "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
                          NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, errlen, "cannot configure %s: %s", path, msg ? msg : "?");
             sqlite3_free(msg);
