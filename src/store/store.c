@@ -42,8 +42,13 @@
                  "AND (?4 IS NULL OR customer = ?4) AND (?5 IS NULL OR severity = ?5) "            \
                  "AND (?6 IS NULL OR fired_at >= ?6) AND (?7 IS NULL OR fired_at < ?7) "           \
                  "ORDER BY seq LIMIT ?8")                                                          \
-    X(INC_QUERY, "SELECT id, body FROM incidents WHERE id > ?1 AND (?2 IS NULL OR state = ?2) "    \
-                 "ORDER BY id LIMIT ?3")                                                           \
+    X(INC_MEMBER, "INSERT INTO incident_members(incident, customer) VALUES (?1, ?2) "              \
+                  "ON CONFLICT DO NOTHING")                                                        \
+    X(INC_QUERY, "SELECT id, json_set(body, '$.customers', json((SELECT json_group_array(customer) " \
+                 "FROM (SELECT customer FROM incident_members m WHERE m.incident = incidents.id "   \
+                 "ORDER BY m.rowid))), '$.customer_count', (SELECT count(*) FROM incident_members " \
+                 "m WHERE m.incident = incidents.id)) FROM incidents WHERE id > ?1 "              \
+                 "AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3")                            \
     X(TIMELINE, "SELECT body, applied_at FROM events WHERE subject = ?1 "                          \
                 "ORDER BY time DESC, seq DESC LIMIT ?2")
 
@@ -129,6 +134,19 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX tasks_customer ON tasks(customer, seq);"
     "CREATE TABLE contexts (customer TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL);",
+    /*
+     * 3: an incident's customers as rows, one written per customer who
+     * joins, instead of the whole list rewritten in its body each time
+     * (quadratic in the incident's size).  Readers put the list back.
+     */
+    "CREATE TABLE incident_members ("
+    "  incident INTEGER NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  UNIQUE (incident, customer));"
+    "INSERT OR IGNORE INTO incident_members(incident, customer) "
+    "  SELECT i.id, j.value FROM incidents i, json_each(i.body, '$.customers') j "
+    "  ORDER BY i.id, j.key;"
+    "UPDATE incidents SET body = json_set(body, '$.customers', json('[]'), '$.customer_count', 0);",
 };
 
 const char *store_errmsg(struct store *s)
@@ -394,10 +412,24 @@ int store_detection(struct store *s, const struct detection *d)
 
 int store_incident(struct store *s, const struct incident *i)
 {
+    /* The customers: only the newcomer, or every one when the update names none. */
+    sqlite3_stmt *mst = s->st[ST_INC_MEMBER];
+    for (size_t k = 0; k < (i->added ? 1 : i->ncustomers); k++) {
+        sqlite3_bind_int64(mst, 1, (sqlite3_int64)i->id);
+        bind_text(mst, 2, i->added ? i->added : i->customers[k]);
+        int rc = run(s, ST_INC_MEMBER);
+        if (rc)
+            return rc;
+    }
+    /* The rest, with the list left empty: store_incidents_json fills it from the rows. */
+    struct incident head = *i;
+    head.customers = NULL;
+    head.ncustomers = 0;
+    head.added = NULL;
     sqlite3_stmt *st = s->st[ST_INC_UPSERT];
     struct buf b;
     buf_init(&b, 0);
-    incident_json(i, 1, &b);
+    incident_json(&head, 1, &b);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)i->id);
     bind_text(st, 2, i->signal->id);
     bind_text(st, 3, strcmp(i->update, "resolved") ? "open" : "resolved");

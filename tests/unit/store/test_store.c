@@ -533,6 +533,73 @@ static void incident_upsert_and_query(void)
     tmpdb_cleanup(&t);
 }
 
+/*
+ * A customer joining writes one member row, not the whole list again; the
+ * list reads back in join order, with its count.
+ */
+static void incident_members_one_row_per_join(void)
+{
+    static const char *const cs[] = {"c1", "c2", "c3", "c4", "c5"};
+    struct tmpdb t;
+    ASSERT_EQ(tmpdb_init(&t), 0);
+    struct store *s = open_rw(&t);
+    ASSERT(s != NULL);
+    ASSERT_EQ(incident(s, 7, "opened", T0, T0, cs, 3), 0);
+    struct incident j = {.id = 7, .signal = &sig_a, .update = "customer_added", .customers = cs,
+                         .ncustomers = 5, .opened_at = T0, .at = T0 + H, .added = "c5"};
+    ASSERT_EQ(store_incident(s, &j), 0);
+    /* Only the newcomer was written: c4, in the list but not added, has no row. */
+    ASSERT_EQ(query_int(t.path, "SELECT count(*) FROM incident_members WHERE incident = 7"), 4);
+    ASSERT_EQ(query_int(t.path, "SELECT count(*) FROM incident_members WHERE customer = 'c4'"), 0);
+    ASSERT_EQ(query_int(t.path, "SELECT count(*) FROM incidents WHERE body LIKE '%c1%'"), 0);
+    struct buf b;
+    buf_init(&b, 0);
+    ASSERT_EQ(store_incidents_json(s, NULL, 0, 10, &b), 0);
+    ASSERT_CONTAINS(b.data, "\"customers\":[\"c1\",\"c2\",\"c3\",\"c5\"],\"customer_count\":4,");
+    buf_cleanup(&b);
+    store_close(s);
+    tmpdb_cleanup(&t);
+}
+
+/* A database of schema 2 keeps its incidents' lists: migration 3 moves them into rows. */
+static void incident_lists_migrate_to_rows(void)
+{
+    static const char *const cs[] = {"c1", "c2", "c3"};
+    struct tmpdb t;
+    ASSERT_EQ(tmpdb_init(&t), 0);
+    struct store *s = open_rw(&t);
+    ASSERT(s != NULL);
+    struct buf b, want;
+    buf_init(&b, 0);
+    buf_init(&want, 0);
+    struct incident i = {.id = 3, .signal = &sig_a, .update = "opened", .customers = cs,
+                         .ncustomers = 3, .opened_at = T0, .at = T0};
+    buf_puts(&want, "{\"incidents\":[");
+    incident_json(&i, 1, &want);
+    buf_puts(&want, "],\"next_cursor\":null}");
+    store_close(s);
+    /* As schema 2 stored it: the whole list in the body, no member rows. */
+    struct buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "DROP TABLE incident_members; PRAGMA user_version = 2; "
+                   "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "
+                   "VALUES (3, 'SIG-A', 'open', 1767434400000, 1767434400000, '");
+    incident_json(&i, 1, &sql);
+    buf_puts(&sql, "');");
+    ASSERT_EQ(exec_sql(t.path, sql.data), SQLITE_OK);
+    s = open_rw(&t);
+    ASSERT(s != NULL);
+    ASSERT(user_version(t.path) >= 3);
+    ASSERT_EQ(query_int(t.path, "SELECT count(*) FROM incident_members WHERE incident = 3"), 3);
+    ASSERT_EQ(store_incidents_json(s, NULL, 0, 10, &b), 0);
+    ASSERT_STREQ(b.data, want.data);
+    buf_cleanup(&sql);
+    buf_cleanup(&want);
+    buf_cleanup(&b);
+    store_close(s);
+    tmpdb_cleanup(&t);
+}
+
 /* ---- metadata and the timeline ---- */
 
 static void meta_get_set(void)
@@ -703,6 +770,8 @@ const struct test store_tests[] = {
     {"detection_fire_and_resolve", detection_fire_and_resolve},
     {"detection_query_filters_and_pages", detection_query_filters_and_pages},
     {"incident_upsert_and_query", incident_upsert_and_query},
+    {"incident_members_one_row_per_join", incident_members_one_row_per_join},
+    {"incident_lists_migrate_to_rows", incident_lists_migrate_to_rows},
     {"meta_get_set", meta_get_set},
     {"timeline_newest_first", timeline_newest_first},
     {"readonly_sees_committed", readonly_sees_committed},
