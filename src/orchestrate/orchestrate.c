@@ -1101,7 +1101,8 @@ void orch__fire(struct engine_timer *t, int64_t due)
             break;
         }
     emit_task(o, l, "done");
-    if (l->kind == STEP_FOLLOWUP_REMINDER) {
+    /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
+    if (l->kind == STEP_FOLLOWUP_REMINDER || o->quiet) {
         ladder_free(l);
         return;
     }
@@ -1121,6 +1122,10 @@ void orch__fire(struct engine_timer *t, int64_t due)
         "follow-up reminder",
     };
     set_str(ctx, "escalation.step", step_text[l->kind]);
+    /* A step comes hours after the detection: say when the problem was detected, not now. */
+    char fired[64];
+    human_time(l->fired_at, fired, sizeof fired);
+    set_str(ctx, "detected_at", fired);
     json_t *sigs = json_pack("[s]", s->id);
     json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs,
                                 "customer", c->key, "severity", severity_name(s->severity),
@@ -1245,8 +1250,9 @@ static void on_contact(struct orch *o, struct ocust *c, const struct event *ev)
 {
     int64_t now = engine_now(o->engine);
     ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, ev->type);
-    if (c->last_outreach == FW_TIME_NONE || now - c->last_outreach > o->cfg->reached_out_window)
-        return;
+    if (o->quiet || c->last_outreach == FW_TIME_NONE ||
+        now - c->last_outreach > o->cfg->reached_out_window)
+        return; /* the rest is a note and the chatbot context: nothing to remember */
     json_t *snap = snapshot(o, c->key);
     json_t *ctx = customer_context(o, c, snap, now);
     json_t *sigs = json_array();
@@ -1325,6 +1331,8 @@ static void sink_detection(void *ctx, const struct detection *d)
     }
     /* The problem ended: its ladder steps end with it; the chatbot hears it is fixed. */
     ladder_cancel(o, c, ALL_SIGNAL_KINDS, s, "detection resolved");
+    if (o->quiet)
+        return;
     char when[FW_TIME_MAXLEN];
     fw_time_format(d->at, when);
     json_t *pc = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "customer_email", d->customer,
@@ -1343,8 +1351,8 @@ static void sink_incident(void *ctx, const struct incident *i)
     struct orch *o = ctx;
     if (o->next.incident)
         o->next.incident(o->next.ctx, i);
-    if (strcmp(i->update, "opened"))
-        return;
+    if (strcmp(i->update, "opened") || o->quiet)
+        return; /* the systemic alert is the only thing an incident decides */
     json_t *x = json_object();
     signal_context(x, i->signal);
     char tmp[64];

@@ -120,6 +120,43 @@ def test_restart_after_kill9_keeps_events_timers_and_detections():
         s.stop()
 
 
+def test_orchestrator_memory_survives_kill9():
+    """Outreach history (frequency cap) and escalation-ladder steps outlive a crash: recovery
+    rebuilds them from the journal without re-deciding what was already stored."""
+    c = "memo@example.com"
+    s = Server()
+    s.start()
+    try:
+        status, body = s.post_events([
+            ev("customer.updated", c, _hours(0), name="Mo Memo", email=c, timezone="UTC"),
+            ev("portin.status_changed", c, _hours(1), status="REJECTED", response="REJECTED"),
+        ])
+        assert status == 200, body
+        def msgs():
+            return s.request("GET", "/v1/messages?customer=" + c)[1]["messages"]
+        before = msgs()
+        first = [m for m in before if m["audience"] == "customer" and m["channel"] == "email"]
+        assert [m["status"] for m in first] == ["stored"], before  # no connector: kept, not sent
+        s.kill9()
+        s.start()
+        assert sorted(m["id"] for m in msgs()) == sorted(m["id"] for m in before)
+        # The ladder armed before the crash: HIGH still unresolved 4h after detection -> L2.
+        s.clock(_hours(6))
+        l2 = [m for m in msgs() if m["audience"] == "l2" and m["explanation"]["decided_by"] == ["escalate_l2_unresolved"]]
+        assert len(l2) == 1 and l2[0]["signals"] == ["SIG-004"], msgs()
+        assert l2[0]["created_at"] == _hours(5), l2[0]
+        assert "open since Jan 1, 2026 at 11:00 UTC" in l2[0]["body"], l2[0]["body"]  # detected, not now
+        # The outreach before the crash still counts: a second HIGH problem within the week is capped.
+        status, body = s.post_events([ev("chat.escalated", c, _hours(48), conversation_id="x", topic="bill")])
+        assert status == 200, body
+        s.clock(_hours(51))
+        capped = [m for m in msgs() if m["audience"] == "customer" and "SIG-007" in m["signals"]]
+        assert len(capped) == 1 and capped[0]["status"] == "suppressed", capped
+        assert capped[0]["reason"].startswith("frequency_cap:"), capped[0]
+    finally:
+        s.stop()
+
+
 def test_wall_clock_timer_that_fell_due_while_down_fires_at_startup():
     s = Server(virtual=False)
     s.start()
