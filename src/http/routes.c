@@ -169,7 +169,14 @@ static void post_events(struct req *r)
         }
     }
     enum ingest_outcome *outcomes = xcalloc(batch.n + 1, sizeof *outcomes);
-    rc = pipeline_ingest(r->env->pipeline, &batch, outcomes);
+    /* Serialized here, on this request's thread, not on the engine thread that journals them. */
+    char **bodies = xcalloc(batch.n + 1, sizeof *bodies);
+    for (size_t i = 0; i < batch.n; i++)
+        bodies[i] = json_dumps(batch.events[i].json, JSON_COMPACT);
+    rc = pipeline_ingest(r->env->pipeline, &batch, bodies, outcomes);
+    for (size_t i = 0; i < batch.n; i++)
+        free(bodies[i]);
+    free(bodies);
     if (rc) {
         http_error(r, 503, "the events could not be stored; nothing was kept, retry later");
     } else {

@@ -30,6 +30,7 @@ enum work_kind { WORK_EVENTS, WORK_CLOCK, WORK_RUN };
 struct work {
     enum work_kind kind;
     const struct ingest_batch *batch;
+    char *const *bodies; /* the events' journal text, or NULL */
     enum ingest_outcome *outcomes;
     int64_t clock;
     int (*fn)(void *ctx, struct store *db, int64_t engine_now);
@@ -293,7 +294,7 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             struct event ev = {.id = id, .type = CLOCK_TYPE, .time = w->clock, .json = j,
                                .data = json_object_get(j, "data")};
             int dup;
-            rc = store_event_append(p->db, &ev, w->clock, &dup);
+            rc = store_event_append(p->db, &ev, NULL, w->clock, &dup);
             json_decref(j);
             engine_advance(p->engine, w->clock);
             continue;
@@ -306,7 +307,7 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             else if (p->virtual_clock)
                 at = engine_now(p->engine);
             int dup = 0;
-            rc = store_event_append(p->db, ev, at, &dup);
+            rc = store_event_append(p->db, ev, w->bodies ? w->bodies[i] : NULL, at, &dup);
             if (rc)
                 break;
             if (w->outcomes)
@@ -435,9 +436,9 @@ static int submit(struct pipeline *p, struct work *w)
 }
 
 int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
-                    enum ingest_outcome *outcomes)
+                    char *const *bodies, enum ingest_outcome *outcomes)
 {
-    struct work w = {.kind = WORK_EVENTS, .batch = batch, .outcomes = outcomes};
+    struct work w = {.kind = WORK_EVENTS, .batch = batch, .bodies = bodies, .outcomes = outcomes};
     return submit(p, &w);
 }
 

@@ -87,11 +87,13 @@ enum ingest_outcome { OUTCOME_ACCEPTED, OUTCOME_DUPLICATE };
 
 /*
  * Append, apply and commit a validated batch; blocks until durable.
- * outcomes (may be NULL) receives batch->n entries.  Returns 0, or FW_EDB
- * when the transaction failed (nothing of the batch was kept).
+ * outcomes (may be NULL) receives batch->n entries.  bodies (may be NULL)
+ * holds each event's JSON text for the journal, serialized by the caller so
+ * that the engine thread does not.  Returns 0, or FW_EDB when the
+ * transaction failed (nothing of the batch was kept).
  */
 int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
-                    enum ingest_outcome *outcomes);
+                    char *const *bodies, enum ingest_outcome *outcomes);
 
 /*
  * Virtual clock only: advance to t, firing what falls due, durably.

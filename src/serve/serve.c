@@ -44,7 +44,7 @@ static void hook_report(void *ctx, json_t *event)
     if (ingest_validate(event, &ingest_default_limits, NULL, &ev, &err) == 0) {
         batch.events = &ev;
         batch.n = 1;
-        if (pipeline_ingest(p, &batch, NULL))
+        if (pipeline_ingest(p, &batch, NULL, NULL))
             log_warn("could not record %s", ev.type);
         event_cleanup(&ev);
     } else {

@@ -311,17 +311,17 @@ int store__run(struct store *s, sqlite3_stmt *st)
     return 0;
 }
 
-int store_event_append(struct store *s, const struct event *ev, int64_t applied_at,
-                       int *duplicate)
+int store_event_append(struct store *s, const struct event *ev, const char *text,
+                       int64_t applied_at, int *duplicate)
 {
     sqlite3_stmt *st = s->st[ST_EVENT_INSERT];
-    char *body = json_dumps(ev->json, JSON_COMPACT);
+    char *body = text ? NULL : json_dumps(ev->json, JSON_COMPACT);
     bind_text(st, 1, ev->id);
     bind_text(st, 2, ev->type);
     bind_text(st, 3, ev->subject);
     sqlite3_bind_int64(st, 4, ev->time);
     sqlite3_bind_int64(st, 5, applied_at);
-    bind_text(st, 6, body);
+    bind_text(st, 6, text ? text : body);
     int rc = run(s, ST_EVENT_INSERT);
     free(body);
     if (!rc)

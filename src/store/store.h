@@ -36,10 +36,12 @@ void store_rollback(struct store *s);
 
 /*
  * Append an event to the journal unless its id is already there.
- * *duplicate is set to 1 when it was (nothing written).
+ * *duplicate is set to 1 when it was (nothing written).  body is the
+ * event's JSON text as it will be journaled, or NULL to serialize ev->json
+ * here (callers on other threads serialize ahead, off the writer's thread).
  */
-int store_event_append(struct store *s, const struct event *ev, int64_t applied_at,
-                       int *duplicate);
+int store_event_append(struct store *s, const struct event *ev, const char *body,
+                       int64_t applied_at, int *duplicate);
 
 /* Called for each journal event in append order; a non-zero return stops the scan. */
 typedef int (*store_event_fn)(void *ctx, const struct event *ev, int64_t applied_at);

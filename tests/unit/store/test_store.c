@@ -132,7 +132,7 @@ static int append(struct store *s, const char *id, const char *type, const char 
 {
     struct event ev = mkevent(id, type, subject, t, data);
     int dup = -1;
-    int rc = ev.json ? store_event_append(s, &ev, applied_at, &dup) : FW_EINVAL;
+    int rc = ev.json ? store_event_append(s, &ev, NULL, applied_at, &dup) : FW_EINVAL;
     event_cleanup(&ev);
     return rc ? rc : dup;
 }
@@ -752,7 +752,7 @@ static void failed_insert_is_not_a_duplicate(void)
     struct store *s = open_rw(&t);
     struct event ev = {.id = "e1", .type = "order.created", .subject = "c1", .time = T0}; /* no json */
     int dup = -1;
-    int rc = store_event_append(s, &ev, T0, &dup);
+    int rc = store_event_append(s, &ev, NULL, T0, &dup);
     store_close(s);
     tmpdb_cleanup(&t);
     ASSERT(rc != 0 || dup == 0);
