@@ -8,6 +8,10 @@
  *    (or earlier: an early wake-up only costs an evaluation);
  *  - fired_at[s] != FW_TIME_NONE iff signal s is firing for the customer, so
  *    an episode fires once and resolves once;
+ *  - next_at[s] is the next change time signal s reported at its last
+ *    evaluation for the customer; the times are absolute, so a signal none of
+ *    whose inputs changed since and whose next_at is still ahead keeps its
+ *    result and need not be evaluated again (see evaluate());
  *  - every output is emitted at the engine's current time, which only grows.
  */
 #include "engine/engine.h"
@@ -34,6 +38,16 @@ struct engine {
     size_t nsignals;
     size_t *global_signals; /* indexes of signals that read global state */
     size_t nglobal_signals;
+    uint8_t *sig_flags;     /* per signal: SIG_READS_EVENT, SIG_COUNTS */
+    uint8_t *affects;       /* per event type id, nsignals bytes: see type_affects() */
+    uint8_t *affects_known; /* per event type id: its row of affects is filled */
+    size_t naffects;        /* type ids with room in affects */
+};
+
+/* What a signal's condition reads, beyond what type_affects() records. */
+enum {
+    SIG_READS_EVENT = 1, /* event fields: they differ on every evaluation */
+    SIG_COUNTS = 2,      /* count(): misses class times later than now */
 };
 
 /* What a condition evaluation can see: one customer and, maybe, the event that triggered it. */
@@ -179,9 +193,10 @@ static struct customer *customer_get(struct engine *e, const char *key)
     struct customer *c = xcalloc(1, sizeof *c);
     tw_entry_init(&c->timer);
     c->key = me->key; /* the map owns the string */
-    c->fired_at = xmalloc((e->nsignals ? e->nsignals : 1) * sizeof *c->fired_at);
-    for (size_t i = 0; i < e->nsignals; i++)
-        c->fired_at[i] = FW_TIME_NONE;
+    c->fired_at = xmalloc((e->nsignals ? 2 * e->nsignals : 1) * sizeof *c->fired_at);
+    c->next_at = c->fired_at + e->nsignals;
+    for (size_t i = 0; i < 2 * e->nsignals; i++)
+        c->fired_at[i] = FW_TIME_NONE; /* not firing; never evaluated */
     me->value = c;
     incidents_customer_added(&e->incidents);
     return c;
@@ -255,17 +270,39 @@ static void rearm(struct engine *e, struct customer *c, int64_t next, int merge)
         tw_arm(e->wheel, &c->timer, next);
 }
 
-/* Evaluate every signal of a customer and re-arm its wake-up. */
-static void evaluate_all(struct engine *e, struct customer *c, const struct event *ev)
+/* Whether the customer holds event times of a class later than now (events from the future). */
+static int has_future_times(const struct engine *e, const struct customer *c)
+{
+    for (uint32_t i = 0; i < c->nwin; i++)
+        if (c->win[i].n && c->win[i].times[c->win[i].n - 1] > e->now)
+            return 1;
+    return 0;
+}
+
+/*
+ * Evaluate the signals of a customer whose result may have changed, and
+ * re-arm its wake-up at the earliest next change of all its signals.  A
+ * signal is evaluated when `affects` (the row of the event's type; NULL
+ * for a wake-up) says the event changed something it reads, when its own
+ * next change time has come, when it reads the triggering event, or when
+ * it counts events and the customer has some dated after now (count()
+ * gives no next change time for those).  Any other signal keeps its last
+ * result and next_at: nothing it reads has changed, and its next change
+ * time is absolute, so evaluating it would give the same answer.
+ */
+static void evaluate(struct engine *e, struct customer *c, const struct event *ev,
+                     const uint8_t *affects)
 {
     struct evalctx x = {.e = e, .c = c, .ev = ev};
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
+    uint8_t force = SIG_READS_EVENT | (has_future_times(e, c) ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
-        int64_t n = eval_signal(e, c, &env, s);
-        if (n < next)
-            next = n;
+        if ((affects && affects[s]) || c->next_at[s] <= e->now || (e->sig_flags[s] & force))
+            c->next_at[s] = eval_signal(e, c, &env, s);
+        if (c->next_at[s] < next)
+            next = c->next_at[s];
     }
     rearm(e, c, next, 0);
 }
@@ -471,12 +508,63 @@ static void apply_global(struct engine *e, const struct event *ev)
         env_init(&env, &x);
         int64_t next = FW_TIME_MAX;
         for (size_t k = 0; k < e->nglobal_signals; k++) {
-            int64_t n = eval_signal(e, c, &env, e->global_signals[k]);
+            size_t s = e->global_signals[k];
+            int64_t n = c->next_at[s] = eval_signal(e, c, &env, s);
             if (n < next)
                 next = n;
         }
         rearm(e, c, next, 1);
     }
+}
+
+/*
+ * Which signals an event of a type can change, as a row of nsignals bytes
+ * (1: re-evaluate), built when the type is first applied.  An event
+ * changes only the state keys of its namespace, the last time of its type,
+ * the counts of its classes and the entities it opens or closes.
+ */
+static const uint8_t *type_affects(struct engine *e, uint32_t type, const char *name,
+                                   const struct rule_type *ti)
+{
+    if (type >= e->naffects) {
+        size_t n = e->naffects ? e->naffects : 16;
+        while (n <= type)
+            n *= 2;
+        e->affects = xrealloc(e->affects, n * (e->nsignals ? e->nsignals : 1));
+        e->affects_known = xrealloc(e->affects_known, n);
+        memset(e->affects_known + e->naffects, 0, n - e->naffects);
+        e->naffects = n;
+    }
+    uint8_t *row = e->affects + (size_t)type * e->nsignals;
+    if (e->affects_known[type])
+        return row;
+    size_t nl = ns_len(name);
+    for (size_t s = 0; s < e->nsignals; s++) {
+        size_t ndeps;
+        const struct expr_dep *d = expr_deps(e->rules->signals[s].cond, &ndeps);
+        row[s] = 0;
+        for (size_t k = 0; k < ndeps && !row[s]; k++) {
+            const char *key;
+            switch (d[k].kind) {
+            case EXPR_REF_STATE:
+                key = intern_str(&e->rules->keys, d[k].id);
+                row[s] = !strncmp(key, name, nl) && key[nl] == '.';
+                break;
+            case EXPR_REF_TYPE: row[s] = d[k].id == type; break;
+            case EXPR_REF_CLASS:
+                for (size_t i = 0; i < ti->nclasses; i++)
+                    row[s] |= ti->classes[i] == d[k].id;
+                break;
+            case EXPR_REF_ENTITY:
+                row[s] = (ti->opens >= 0 && (uint32_t)ti->opens == d[k].id) ||
+                         (ti->closes >= 0 && (uint32_t)ti->closes == d[k].id);
+                break;
+            case EXPR_REF_GLOBAL: break; /* only global events change it: apply_global */
+            }
+        }
+    }
+    e->affects_known[type] = 1;
+    return row;
 }
 
 void engine_apply(struct engine *e, const struct event *ev)
@@ -504,7 +592,7 @@ void engine_apply(struct engine *e, const struct event *ev)
         note_class(e, c, ti->classes[i], ev->time);
     if (ti->opens >= 0 || ti->closes >= 0)
         note_entity(e, c, ti, ev);
-    evaluate_all(e, c, ev);
+    evaluate(e, c, ev, type_affects(e, type, ev->type, ti));
     e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
         e->sink.step(e->sink.ctx, ev, c->key);
@@ -625,7 +713,7 @@ void engine_advance(struct engine *e, int64_t t)
         }
         struct customer *c = (struct customer *)te;
         e->stats.wakeups++;
-        evaluate_all(e, c, NULL);
+        evaluate(e, c, NULL, NULL);
         if (e->sink.step)
             e->sink.step(e->sink.ctx, NULL, c->key);
     }
@@ -649,9 +737,19 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
     e->stats.fired = xcalloc(e->nsignals + 1, sizeof *e->stats.fired);
     e->stats.resolved = xcalloc(e->nsignals + 1, sizeof *e->stats.resolved);
     e->global_signals = xcalloc(e->nsignals + 1, sizeof *e->global_signals);
-    for (size_t s = 0; s < e->nsignals; s++)
+    e->sig_flags = xcalloc(e->nsignals + 1, sizeof *e->sig_flags);
+    for (size_t s = 0; s < e->nsignals; s++) {
+        const struct expr *cond = rules->signals[s].cond;
+        size_t ndeps;
+        const struct expr_dep *d = expr_deps(cond, &ndeps);
         if (rules->signals[s].uses_global)
             e->global_signals[e->nglobal_signals++] = s;
+        if (expr_reads_event(cond))
+            e->sig_flags[s] |= SIG_READS_EVENT;
+        for (size_t k = 0; k < ndeps; k++)
+            if (d[k].kind == EXPR_REF_CLASS)
+                e->sig_flags[s] |= SIG_COUNTS;
+    }
     incidents_init(&e->incidents, rules);
     return e;
 }
@@ -669,6 +767,9 @@ void engine_free(struct engine *e)
     free(e->stats.fired);
     free(e->stats.resolved);
     free(e->global_signals);
+    free(e->sig_flags);
+    free(e->affects);
+    free(e->affects_known);
     free(e);
 }
 
@@ -703,7 +804,7 @@ size_t engine_state_bytes(const struct engine *e)
                    e->customers.nslots * sizeof(uint32_t);
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
-        bytes += sizeof *c + e->customers.entries[i].klen + 1 + e->nsignals * sizeof(int64_t);
+        bytes += sizeof *c + e->customers.entries[i].klen + 1 + 2 * e->nsignals * sizeof(int64_t);
         bytes += c->state.cap * sizeof(struct kv) + c->lastcap * sizeof(struct last_seen);
         for (uint32_t k = 0; k < c->state.n; k++)
             if (c->state.items[k].v.type == VAL_STR)

@@ -57,6 +57,8 @@ struct customer {
     struct open_entity *open;
     uint32_t nopen, opencap;
     int64_t *fired_at; /* per signal: episode start, FW_TIME_NONE when not firing */
+    int64_t *next_at;  /* per signal: next change time from its last evaluation (same block as
+                          fired_at); FW_TIME_NONE before the first */
 };
 
 /* Deep copy / free of values held in state. */

@@ -76,6 +76,14 @@ int expr_is_timed(const struct expr *e)
     return e->timed;
 }
 
+int expr_reads_event(const struct expr *e)
+{
+    for (uint32_t i = 0; i < e->nnodes; i++)
+        if (e->nodes[i].op == OP_EVENT)
+            return 1;
+    return 0;
+}
+
 int64_t expr_max_window(const struct expr *e, uint32_t class_id)
 {
     int64_t w = 0;

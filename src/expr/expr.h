@@ -178,6 +178,12 @@ const struct expr_dep *expr_deps(const struct expr *e, size_t *n);
 int expr_is_timed(const struct expr *e);
 
 /*
+ * Whether the expression reads the triggering event (event.type, event.data.x):
+ * its result may then differ on every evaluation, even with the same state.
+ */
+int expr_reads_event(const struct expr *e);
+
+/*
  * The longest window over which the expression counts events of class
  * `class_id` (count("contact", 7d) gives 7d), 0 when it never counts that
  * class.  Bounds how much event history the engine must keep per class.

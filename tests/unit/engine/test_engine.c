@@ -522,7 +522,7 @@ static void episodes_fire_once(void)
     ASSERT_EQ(st->events, 8);
     ASSERT_EQ(st->fired[0], 2);
     ASSERT_EQ(st->resolved[0], 2);
-    ASSERT_EQ(st->evaluations, 8);
+    ASSERT_EQ(st->evaluations, 7); /* customer.updated cannot change esim.status: not evaluated */
     fx_cleanup(&f);
 }
 
@@ -547,6 +547,35 @@ static void wakeup_at_threshold(void)
     fx_event(&f, "c1", "payment.completed", T0 + 3 * D, "{}");
     ASSERT_STREQ(drain(&f), "S1 c1 resolved +3d (fired +2d123ms)\n");
     ASSERT_EQ(engine_next_wakeup(f.e), T0 + 5 * D);
+    fx_cleanup(&f);
+}
+
+/*
+ * An event re-evaluates only the signals it can change; the others keep
+ * their result and wake-up.  A signal that reads the event is evaluated on
+ * every pass, wake-ups included, where the event's fields are null.
+ */
+static void only_affected_signals_are_evaluated(void)
+{
+    struct fx f;
+    ASSERT_EQ(fx_init(&f,
+                      "pack: t\n"
+                      "signals:\n"
+                      "  - {id: S1, name: A, severity: LOW, condition: 'esim.status == \"X\"'}\n"
+                      "  - {id: S2, name: B, severity: LOW,\n"
+                      "     condition: 'age(last(\"payment.completed\")) > 1h'}\n"
+                      "  - {id: S3, name: C, severity: LOW, condition: 'event.type == \"chat.started\"'}\n",
+                      T0),
+              0);
+    fx_event(&f, "c1", "payment.completed", T0, "{}"); /* first event: all three */
+    fx_event(&f, "c1", "esim.status_changed", T0 + M, "{'status':'X'}"); /* S1, S3 */
+    fx_event(&f, "c1", "chat.started", T0 + 2 * M, "{}");                /* S3 */
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +1m\nS3 c1 fired +2m\n");
+    ASSERT_EQ(engine_stats(f.e)->evaluations, 3 + 2 + 1);
+    ASSERT_EQ(engine_next_wakeup(f.e), T0 + H);
+    engine_advance(f.e, T0 + D); /* S2 is due; S3 sees no event */
+    ASSERT_STREQ(drain(&f), "S2 c1 fired +1h\nS3 c1 resolved +1h (fired +2m)\n");
+    ASSERT_EQ(engine_stats(f.e)->evaluations, 3 + 2 + 1 + 2);
     fx_cleanup(&f);
 }
 
@@ -1054,6 +1083,7 @@ const struct test engine_tests[] = {
     {"entities_open_and_close", entities_open_and_close},
     {"episodes_fire_once", episodes_fire_once},
     {"wakeup_at_threshold", wakeup_at_threshold},
+    {"only_affected_signals_are_evaluated", only_affected_signals_are_evaluated},
     {"advance_fires_in_due_order", advance_fires_in_due_order},
     {"event_at_threshold_comes_first", event_at_threshold_comes_first},
     {"global_events_reevaluate_customers", global_events_reevaluate_customers},
