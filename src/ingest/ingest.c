@@ -248,11 +248,62 @@ static int check_value(const json_t *v, size_t depth, const struct ingest_limits
     return rc;
 }
 
-/* A required non-empty string attribute; *out borrows from the object. */
-static int want_string(json_t *obj, const char *name, int required, const char **out,
+/* The attributes validate_attrs reads, found in one pass over the object's members. */
+enum attr {
+    A_SPECVERSION,
+    A_ID,
+    A_TYPE,
+    A_SOURCE,
+    A_TIME,
+    A_SUBJECT,
+    A_DATACONTENTTYPE,
+    A_DATASCHEMA,
+    A_DATA,
+    A_KNOWN,               /* how many: the attributes above */
+    A_EXTENSION = A_KNOWN, /* any other name */
+    A_DATA_BASE64,         /* refused: binary data */
+};
+
+/* Which attribute a member name is; A_EXTENSION for any other name. */
+static enum attr attr_of(const char *k)
+{
+    switch (k[0]) {
+    case 'd':
+        if (!strcmp(k, "data"))
+            return A_DATA;
+        if (!strcmp(k, "datacontenttype"))
+            return A_DATACONTENTTYPE;
+        if (!strcmp(k, "dataschema"))
+            return A_DATASCHEMA;
+        if (!strcmp(k, "data_base64"))
+            return A_DATA_BASE64;
+        break;
+    case 'i':
+        if (!strcmp(k, "id"))
+            return A_ID;
+        break;
+    case 's':
+        if (!strcmp(k, "specversion"))
+            return A_SPECVERSION;
+        if (!strcmp(k, "source"))
+            return A_SOURCE;
+        if (!strcmp(k, "subject"))
+            return A_SUBJECT;
+        break;
+    case 't':
+        if (!strcmp(k, "type"))
+            return A_TYPE;
+        if (!strcmp(k, "time"))
+            return A_TIME;
+        break;
+    }
+    return A_EXTENSION;
+}
+
+/* A required non-empty string attribute (v: its value, NULL when absent); *out borrows from it. */
+static int want_string(json_t *v, const char *name, int required, const char **out,
                        struct ingest_error *err)
 {
-    json_t *v = json_object_get(obj, name);
     *out = NULL;
     if (!v) {
         if (!required)
@@ -272,17 +323,6 @@ static int want_string(json_t *obj, const char *name, int required, const char *
     return 0;
 }
 
-static int is_known(const char *k)
-{
-    static const char *const known[] = {"specversion", "id",   "type", "source",
-                                        "subject",     "time", "data", "datacontenttype",
-                                        "dataschema",  NULL};
-    for (size_t i = 0; known[i]; i++)
-        if (!strcmp(k, known[i]))
-            return 1;
-    return 0;
-}
-
 /* "application/json", any case, optionally with parameters ("; charset=utf-8"). */
 static int is_json_media_type(const char *s, size_t n)
 {
@@ -295,26 +335,45 @@ static int is_json_media_type(const char *s, size_t n)
     return m == n || s[m] == ';';
 }
 
-/* Validate every attribute; fills ev's borrowed fields.  No reference is taken here. */
+/*
+ * Validate every attribute; fills ev's borrowed fields.  No reference is
+ * taken here.  One pass over the members finds the known attributes and the
+ * first bad extension; the checks then run in a fixed order, so an event
+ * with several faults always reports the same one.
+ */
 static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
                           const struct ingest_globals *globals, struct event *ev,
                           struct ingest_error *err)
 {
     char q[QUOTE_MAX * 4 + 8];
+    json_t *at[A_KNOWN] = {NULL};
+    const char *k, *bad_key = NULL;
+    json_t *v, *bad = NULL;
     const char *s;
     int rc;
 
+    json_object_foreach(obj, k, v) {
+        enum attr a = attr_of(k);
+        if (a < A_KNOWN) {
+            at[a] = v;
+        } else if (!bad && (a == A_DATA_BASE64 || (!json_is_string(v) && !json_is_number(v) &&
+                                                    !json_is_boolean(v)))) {
+            bad_key = k; /* the first extension in member order that is not allowed */
+            bad = v;
+        }
+    }
+
     /* specversion first: a different version means the rest reads differently. */
-    if ((rc = want_string(obj, "specversion", 1, &s, err)))
+    if ((rc = want_string(at[A_SPECVERSION], "specversion", 1, &s, err)))
         return rc;
     if (strcmp(s, "1.0") != 0) {
         set_error(err, "specversion", "%s is not supported; it must be \"1.0\"",
                   quote(s, strlen(s), q));
         return FW_EPARSE;
     }
-    if ((rc = want_string(obj, "id", 1, &ev->id, err)))
+    if ((rc = want_string(at[A_ID], "id", 1, &ev->id, err)))
         return rc;
-    if ((rc = want_string(obj, "type", 1, &ev->type, err)))
+    if ((rc = want_string(at[A_TYPE], "type", 1, &ev->type, err)))
         return rc;
     for (const char *t = ev->type; *t; t++) {
         if ((unsigned char)*t <= ' ' || *t == 0x7f) {
@@ -323,10 +382,10 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
             return FW_EPARSE;
         }
     }
-    if ((rc = want_string(obj, "source", 0, &ev->source, err)))
+    if ((rc = want_string(at[A_SOURCE], "source", 0, &ev->source, err)))
         return rc;
 
-    json_t *tv = json_object_get(obj, "time");
+    json_t *tv = at[A_TIME];
     if (!tv) {
         set_error(err, "time", "required attribute is missing");
         return FW_EPARSE;
@@ -343,8 +402,8 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
 
     /* A global event (an outage) has no customer; every other event needs one. */
     int global = globals && globals->is_global && globals->is_global(globals->ctx, ev->type);
-    if ((rc = want_string(obj, "subject", !global, &ev->subject, err))) {
-        if (!global && !json_object_get(obj, "subject"))
+    if ((rc = want_string(at[A_SUBJECT], "subject", !global, &ev->subject, err))) {
+        if (!global && !at[A_SUBJECT])
             set_error(err, "subject",
                       "required attribute is missing (only global event types may omit it; "
                       "%s is not global)",
@@ -353,7 +412,7 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
     }
 
     const char *dct;
-    if ((rc = want_string(obj, "datacontenttype", 0, &dct, err)))
+    if ((rc = want_string(at[A_DATACONTENTTYPE], "datacontenttype", 0, &dct, err)))
         return rc;
     if (dct && !is_json_media_type(dct, strlen(dct))) {
         set_error(err, "datacontenttype", "%s is not supported; it must be application/json",
@@ -361,30 +420,24 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
         return FW_EPARSE;
     }
     const char *schema;
-    if ((rc = want_string(obj, "dataschema", 0, &schema, err)))
+    if ((rc = want_string(at[A_DATASCHEMA], "dataschema", 0, &schema, err)))
         return rc;
 
-    ev->data = json_object_get(obj, "data");
+    ev->data = at[A_DATA];
     if (ev->data && !json_is_object(ev->data)) {
         set_error(err, "data", "must be an object, got %s", type_name(ev->data));
         return FW_EPARSE;
     }
 
     /* Extensions: CloudEvents allows only scalar attribute values. */
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v) {
-        if (is_known(k))
-            continue;
-        if (!strcmp(k, "data_base64")) {
-            set_error(err, k, "binary data is not supported; send data as a JSON object");
-            return FW_EPARSE;
-        }
-        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
-            set_error(err, k, "extension attributes must be strings, numbers or booleans, got %s",
-                      type_name(v));
-            return FW_EPARSE;
-        }
+    if (bad) {
+        if (!strcmp(bad_key, "data_base64"))
+            set_error(err, bad_key, "binary data is not supported; send data as a JSON object");
+        else
+            set_error(err, bad_key,
+                      "extension attributes must be strings, numbers or booleans, got %s",
+                      type_name(bad));
+        return FW_EPARSE;
     }
 
     /* Limits last: by now every attribute outside data is a scalar. */
