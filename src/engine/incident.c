@@ -20,6 +20,8 @@
 
 #include "util/util.h"
 
+#define COUNT_NAME_MAX 4096 /* bytes of a counts key, with its NUL */
+
 /* A stored value as text for counting and display; NULL for null. Caller frees. */
 static char *value_text(const struct value *v)
 {
@@ -42,23 +44,45 @@ static char *state_text(const struct kvset *s, uint32_t key)
     return kv ? value_text(&kv->v) : NULL;
 }
 
+/*
+ * The counts' map key "<key id>=<value>" in name (as snprintf "%u=%s" would
+ * write it; this runs for every tally entry of every incident update).
+ * Returns its length, or -1 when it does not fit.
+ */
+static int count_name(char name[COUNT_NAME_MAX], uint32_t key, const char *val)
+{
+    char digits[10];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + key % 10);
+    while ((key /= 10) != 0);
+    size_t vlen = strlen(val);
+    if ((size_t)nd + 1 + vlen >= COUNT_NAME_MAX)
+        return -1; /* absurdly long values are not factors */
+    for (int i = 0; i < nd; i++)
+        name[i] = digits[nd - 1 - i];
+    name[nd] = '=';
+    memcpy(name + nd + 1, val, vlen + 1);
+    return nd + 1 + (int)vlen;
+}
+
 static void count_add(struct incidents *inc, uint32_t key, const char *val, long delta)
 {
     if (!val)
         return;
-    char name[4096];
-    int n = snprintf(name, sizeof name, "%u=%s", key, val);
-    if (n < 0 || (size_t)n >= sizeof name)
-        return; /* absurdly long values are not factors */
+    char name[COUNT_NAME_MAX];
+    int n = count_name(name, key, val);
+    if (n < 0)
+        return;
     struct strmap_entry *me = strmap_upsert(&inc->counts, name, (size_t)n, NULL);
     me->value = (void *)(uintptr_t)((long)(uintptr_t)me->value + delta);
 }
 
 static size_t count_get(const struct incidents *inc, uint32_t key, const char *val)
 {
-    char name[4096];
-    int n = snprintf(name, sizeof name, "%u=%s", key, val);
-    if (n < 0 || (size_t)n >= sizeof name)
+    char name[COUNT_NAME_MAX];
+    int n = count_name(name, key, val);
+    if (n < 0)
         return 0;
     struct strmap_entry *me = strmap_find(&inc->counts, name, (size_t)n);
     return me ? (size_t)(uintptr_t)me->value : 0;
