@@ -840,12 +840,15 @@ int engine_customer_json(const struct engine *e, const char *key, struct buf *ou
 void detection_json(const struct detection *d, struct buf *out)
 {
     const struct rule_signal *s = d->signal;
-    buf_printf(out, "{\"kind\":\"detection\",\"state\":\"%s\",\"signal\":",
-               d->firing ? "firing" : "resolved");
+    /* Pieces rather than buf_printf: this runs for every transition. */
+    buf_puts(out, d->firing ? "{\"kind\":\"detection\",\"state\":\"firing\",\"signal\":"
+                            : "{\"kind\":\"detection\",\"state\":\"resolved\",\"signal\":");
     buf_json_str(out, s->id, strlen(s->id));
     buf_puts(out, ",\"customer\":");
     buf_json_str(out, d->customer, strlen(d->customer));
-    buf_printf(out, ",\"severity\":\"%s\",\"at\":", severity_name(s->severity));
+    buf_puts(out, ",\"severity\":\"");
+    buf_puts(out, severity_name(s->severity));
+    buf_puts(out, "\",\"at\":");
     buf_json_time(out, d->at);
     buf_puts(out, ",\"fired_at\":");
     buf_json_time(out, d->fired_at);
