@@ -26,6 +26,12 @@
 #include "util/map.h"
 #include "util/util.h"
 
+/* Record the keys one event sets, for namespace replacement. */
+struct keylist {
+    uint32_t *ids;
+    size_t n, cap;
+};
+
 struct engine {
     struct rules *rules;
     struct engine_sink sink;
@@ -42,6 +48,8 @@ struct engine {
     uint8_t *affects;       /* per event type id, nsignals bytes: see type_affects() */
     uint8_t *affects_known; /* per event type id: its row of affects is filled */
     size_t naffects;        /* type ids with room in affects */
+    struct buf name;        /* map_state's key names, kept between events */
+    struct keylist touched; /* map_state's keys set by the event, kept between events */
 };
 
 /* What a signal's condition reads, beyond what type_affects() records. */
@@ -316,12 +324,6 @@ static size_t ns_len(const char *type)
     return dot ? (size_t)(dot - type) : strlen(type);
 }
 
-/* Record the keys one event sets, for namespace replacement. */
-struct keylist {
-    uint32_t *ids;
-    size_t n, cap;
-};
-
 /*
  * Set ns.<path> for every scalar (or list of scalars) in obj, recursing into
  * nested objects with dotted names.  Keys are interned into `names`.
@@ -383,27 +385,26 @@ static void set_fields(struct engine *e, struct kvset *set, struct intern *names
 static void map_state(struct engine *e, struct kvset *set, struct intern *names,
                       const struct event *ev, int merge)
 {
-    struct buf name;
-    struct keylist touched = {0};
-    buf_init(&name, 1024);
+    struct buf *name = &e->name;
+    struct keylist *touched = &e->touched;
+    buf_reset(name);
+    touched->n = 0;
     size_t nl = ns_len(ev->type);
-    buf_append(&name, ev->type, nl);
-    set_fields(e, set, names, &name, ev->data, ev->time, &touched);
+    buf_append(name, ev->type, nl);
+    set_fields(e, set, names, name, ev->data, ev->time, touched);
     if (!merge) {
         for (uint32_t i = 0; i < set->n;) {
             const char *kname = intern_str(names, set->items[i].key);
             int same_ns = strncmp(kname, ev->type, nl) == 0 && kname[nl] == '.';
             int kept = 0;
-            for (size_t t = 0; t < touched.n && !kept; t++)
-                kept = touched.ids[t] == set->items[i].key;
+            for (size_t t = 0; t < touched->n && !kept; t++)
+                kept = touched->ids[t] == set->items[i].key;
             if (same_ns && !kept)
                 kvset__remove(set, set->items[i].key, NULL);
             else
                 i++;
         }
     }
-    free(touched.ids);
-    buf_cleanup(&name);
 }
 
 static void note_last(struct customer *c, uint32_t type, int64_t at)
@@ -751,6 +752,7 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
                 e->sig_flags[s] |= SIG_COUNTS;
     }
     incidents_init(&e->incidents, rules);
+    buf_init(&e->name, 1024); /* a longer key name is not state */
     return e;
 }
 
@@ -770,6 +772,8 @@ void engine_free(struct engine *e)
     free(e->sig_flags);
     free(e->affects);
     free(e->affects_known);
+    buf_cleanup(&e->name);
+    free(e->touched.ids);
     free(e);
 }
 
