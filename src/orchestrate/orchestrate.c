@@ -215,22 +215,83 @@ static void mask_phone(const char *phone, char *out, size_t n)
 }
 
 /* Mask every run of 7+ digits (with separators) in external text, keeping the last 4. */
-static char *mask_numbers(struct orch *o, const char *text)
+/* The digits of s, at most n - 1 of them. */
+static size_t digits_of(const char *s, size_t len, char *out, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < n; i++)
+        if (isdigit((unsigned char)s[i]))
+            out[k++] = s[i];
+    out[k] = '\0';
+    return k;
+}
+
+/*
+ * Is this run of digits and separators a phone number?  An international
+ * number written with '+' (8 to 15 digits); a North American one written
+ * with separators ("415-555-0199", "(415) 555 0199", "+1 415.555.0199");
+ * or the customer's own number however it is written.  Ticket and order
+ * numbers, amounts and dates ("2026-03-02") are none of these.
+ */
+static int is_phone(struct orch *o, const char *run, size_t len, const char *known)
+{
+    char d[64], kd[64];
+    size_t nd = digits_of(run, len, d, sizeof d);
+    if (nd < 7 || nd > 15)
+        return 0;
+    if (run[0] == '+' && nd >= 8)
+        return 1;
+    char *s = xstrndup(run, len);
+    int nanp = regexec(&o->phone_re, s, 0, NULL, 0) == 0;
+    free(s);
+    if (nanp)
+        return 1;
+    size_t nk = known ? digits_of(known, strlen(known), kd, sizeof kd) : 0;
+    if (nk < 7)
+        return 0;
+    /* The customer's number, with or without its country code. */
+    size_t tail = nk < 10 ? nk : 10;
+    return nd >= tail && !strcmp(d + nd - tail, kd + nk - tail);
+}
+
+/*
+ * Mask phone numbers in customer text (all digits but the last four).
+ * known: the customer's own number, or NULL.
+ */
+static char *mask_numbers(struct orch *o, const char *text, const char *known)
 {
     struct buf out;
     buf_init(&out, 0);
-    const char *p = text;
-    regmatch_t m;
-    while (*p && regexec(&o->phone_re, p, 1, &m, 0) == 0) {
-        buf_append(&out, p, (size_t)m.rm_so);
-        char *run = xstrndup(p + m.rm_so, (size_t)(m.rm_eo - m.rm_so));
-        char masked[256];
-        mask_phone(run, masked, sizeof masked);
-        buf_puts(&out, masked);
-        free(run);
-        p += m.rm_eo;
+    const char *p = text, *flushed = text;
+    while (*p) {
+        /* A run starts at a digit, or at '+' or '(' before one, not inside a word or an id. */
+        int starts = isdigit((unsigned char)*p) ||
+                     ((*p == '+' || *p == '(') && isdigit((unsigned char)p[1]));
+        if (!starts || (p > text && (isalnum((unsigned char)p[-1]) || strchr("#_/+", p[-1])))) {
+            p++;
+            continue;
+        }
+        const char *e = p + 1;
+        while (*e && (isdigit((unsigned char)*e) || strchr(" ().-", *e)))
+            e++;
+        const char *end = e;
+        while (end > p && !isdigit((unsigned char)end[-1]))
+            end--; /* separators after the last digit are not part of it */
+        if (!isalnum((unsigned char)*end) && is_phone(o, p, (size_t)(end - p), known)) {
+            buf_append(&out, flushed, (size_t)(p - flushed));
+            char *run = xstrndup(p, (size_t)(end - p));
+            char masked[256];
+            mask_phone(run, masked, sizeof masked);
+            buf_puts(&out, masked);
+            free(run);
+            flushed = p = end;
+            continue;
+        }
+        /* Not one number: perhaps one starts at the next word ("on 2026-03-02 415-555-0199"). */
+        const char *space = memchr(p, ' ', (size_t)(end - p));
+        p = space ? space + 1 : e;
     }
-    buf_puts(&out, p);
+    buf_puts(&out, flushed);
     return buf_steal(&out);
 }
 
@@ -474,22 +535,69 @@ struct draft {
     const char *key_extra; /* distinguishes records otherwise alike */
 };
 
-/* Render and emit one message record. Returns 0, or -1 when no template exists. */
-static int emit(struct orch *o, const struct draft *d, struct comms_rendered *keep)
+/* The record's key (and so its id): what the message is about, not its text. */
+static void record_key(const struct draft *d, const char *sig, struct buf *key)
 {
-    if (o->quiet)
+    buf_printf(key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
+               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
+}
+
+/*
+ * Quiet: whether the customer message this draft decided counts as an
+ * outreach (it was not suppressed), as the stored record says.
+ */
+static int quiet_counts(struct orch *o, const struct draft *d, const struct comms_tmpl *t)
+{
+    if (strcmp(d->audience, "customer") || !strcmp(d->status, "suppressed") || !t)
         return 0;
-    const struct comms_tmpl *t =
-        comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
-    struct comms_rendered r = {0};
-    const char *status = d->status, *reason = d->reason;
-    int external = !strcmp(d->audience, "customer");
-    /* The key (and so the id) depends only on what the message is about, not on its text. */
+    if (!o->sink.stored_status)
+        return 1;
     char *sig = json_dumps(d->signals, JSON_COMPACT);
     struct buf key;
     buf_init(&key, 0);
-    buf_printf(&key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
-               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
+    record_key(d, sig, &key);
+    char status[32];
+    int counts = o->sink.stored_status(o->sink.ctx, key.data, status, sizeof status)
+                     ? 1 /* nothing stored (a journal older than its messages): as decided */
+                     : strcmp(status, "suppressed") != 0;
+    buf_cleanup(&key);
+    free(sig);
+    return counts;
+}
+
+/* The customer's phone number from a template context, or NULL. */
+static const char *ctx_phone(json_t *ctx)
+{
+    return json_string_value(json_object_get(json_object_get(ctx, "customer"), "phone"));
+}
+
+/* Mask phone numbers in one rendered part, in place. */
+static void mask_part(struct orch *o, char **part, const char *known)
+{
+    if (!*part)
+        return;
+    char *masked = mask_numbers(o, *part, known);
+    free(*part);
+    *part = masked;
+}
+
+/*
+ * Render and emit one message record.  Returns 1 when the record counts as
+ * an outreach to the customer (a customer message not suppressed), else 0.
+ */
+static int emit(struct orch *o, const struct draft *d, struct comms_rendered *keep)
+{
+    const struct comms_tmpl *t =
+        comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
+    if (o->quiet)
+        return quiet_counts(o, d, t);
+    struct comms_rendered r = {0};
+    const char *status = d->status, *reason = d->reason;
+    int external = !strcmp(d->audience, "customer");
+    char *sig = json_dumps(d->signals, JSON_COMPACT);
+    struct buf key;
+    buf_init(&key, 0);
+    record_key(d, sig, &key);
     char *id = hex_id(key.data);
     char unsub[1024] = "";
     if (external && o->cfg->brand.unsubscribe_url && d->customer) {
@@ -505,19 +613,17 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
     }
     json_object_del(d->ctx, "unsubscribe_url");
     if (external && r.text) {
-        /* No internal detail in external text; phone numbers masked. */
-        if (strstr(r.text, "SIG-") || (r.subject && strstr(r.subject, "SIG-"))) {
+        /* No internal detail in external text; phone numbers masked, in every part. */
+        if (strstr(r.text, "SIG-") || (r.subject && strstr(r.subject, "SIG-")) ||
+            (r.title && strstr(r.title, "SIG-"))) {
             status = "suppressed";
             reason = "internal_detail: the text names an internal signal id";
         }
-        char *masked = mask_numbers(o, r.text);
-        free(r.text);
-        r.text = masked;
-        if (r.html) {
-            masked = mask_numbers(o, r.html);
-            free(r.html);
-            r.html = masked;
-        }
+        const char *known = ctx_phone(d->ctx);
+        mask_part(o, &r.text, known);
+        mask_part(o, &r.html, known);
+        mask_part(o, &r.subject, known);
+        mask_part(o, &r.title, known);
     }
     /* The record's explanation and meta are the draft's plus a key each, added for the dump. */
     json_t *ex = d->explain;
@@ -560,7 +666,7 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
         *keep = r;
     else
         comms_rendered_cleanup(&r);
-    return t ? 0 : -1;
+    return external && strcmp(status, "suppressed") != 0;
 }
 
 static void emit_task(struct orch *o, struct ladder *l, const char *status)
@@ -819,11 +925,11 @@ static int customer_messages(struct orch *o, struct ocust *c, json_t *snap, cons
             json_object_set_new(meta, "ticket_id", json_string(addr));
         d.meta = meta;
         struct comms_rendered r = {0};
-        emit(o, &d, draft_out && !draft_out->text ? &r : NULL);
+        /* What counts is what went out: a message suppressed when rendered does not. */
+        if (emit(o, &d, draft_out && !draft_out->text ? &r : NULL))
+            sent++;
         if (r.text && draft_out && !draft_out->text)
             *draft_out = r;
-        if (strcmp(d.status, "suppressed"))
-            sent++;
         free((char *)d.recipient);
         json_decref(meta);
         json_object_del(ex, "guardrails");
@@ -1459,7 +1565,10 @@ struct orch *orch_new(const struct orch_config *cfg, const struct comms *templat
     if (sink)
         o->sink = *sink;
     strmap_init(&o->customers);
-    if (regcomp(&o->phone_re, "\\+?[0-9][0-9 ().-]{5,}[0-9]", REG_EXTENDED))
+    /* A North American number written with separators, optionally with its +1. */
+    if (regcomp(&o->phone_re,
+                "^(\\+?1[ .-]?)?(\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-][0-9]{4}$",
+                REG_EXTENDED | REG_NOSUB))
         abort();
     return o;
 }

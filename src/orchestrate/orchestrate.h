@@ -65,6 +65,13 @@ struct orch_sink {
     void (*message)(void *ctx, const struct outbox_msg *m);
     void (*task)(void *ctx, const struct task_row *t);
     void (*context)(void *ctx, const char *customer, const char *json);
+    /*
+     * Quiet orchestrators only (may be NULL): the status stored for the
+     * record with this key, so that recovery counts an outreach exactly as
+     * the first decision did (a message suppressed when rendered does not
+     * count).  Returns 0 and fills status, or non-zero when none is stored.
+     */
+    int (*stored_status)(void *ctx, const char *key, char *status, size_t n);
 };
 
 struct orch;

@@ -120,6 +120,12 @@ static void sink_task(void *ctx, const struct task_row *t)
         p->sink_failed = 1;
 }
 
+static int sink_stored_status(void *ctx, const char *key, char *status, size_t n)
+{
+    struct pipeline *p = ctx;
+    return store_message_status_by_key(p->db, key, status, n);
+}
+
 static void sink_context(void *ctx, const char *customer, const char *json)
 {
     struct pipeline *p = ctx;
@@ -185,7 +191,7 @@ static int rebuild(struct pipeline *p)
     engine_free(p->engine);
     if (p->opts.orch) {
         struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
-                               .context = sink_context};
+                               .context = sink_context, .stored_status = sink_stored_status};
         p->orch = orch_new(p->opts.orch, p->opts.templates, &os);
         sink = orch_engine_sink(p->orch, &sink);
     }

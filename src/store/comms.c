@@ -4,6 +4,7 @@
  * tasks and chatbot contexts.  (The dispatcher's half is outbox.c.)
  * Statement slots 32-63 of store__stmt.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ enum {
     SL_CTX_PUT,
     SL_CTX_GET,
     SL_INAPP_OWNED,
+    SL_KEY_STATUS,
 };
 
 
@@ -217,6 +219,24 @@ int store_messages_json(struct store *s, const struct message_query *q, struct b
         buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
     else
         buf_puts(out, "],\"next_cursor\":null}");
+    return rc;
+}
+
+int store_message_status_by_key(struct store *s, const char *key, char *status, size_t n)
+{
+    sqlite3_stmt *st = store__stmt(s, SL_KEY_STATUS, "SELECT status FROM messages WHERE key = ?1");
+    if (!st)
+        return FW_EDB;
+    store__bind_text(st, 1, key);
+    int rc = FW_ENOTFOUND, step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        snprintf(status, n, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    } else if (step != SQLITE_DONE) {
+        rc = FW_EDB;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

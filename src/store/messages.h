@@ -53,6 +53,8 @@ void outbox_msg_cleanup(struct outbox_msg *m);
 
 /* Insert unless the key exists. *inserted (may be NULL) tells which. */
 int store_message_insert(struct store *s, const struct outbox_msg *m, int *inserted);
+/* The status of the message with this key: 0, FW_ENOTFOUND or FW_EDB. */
+int store_message_status_by_key(struct store *s, const char *key, char *status, size_t n);
 /* Load one message by id. FW_ENOTFOUND when absent. */
 int store_message_get(struct store *s, const char *id, struct outbox_msg *out);
 /* Append the message as JSON (every field; text included). */

@@ -296,15 +296,22 @@ def test_metrics_exposition():
     with Server() as s:
         s.post_events([ev("esim.status_changed", "m@example.com", T0, status="ERROR"),
                        ev("order.created", "m@example.com", T0, order_id="o")])
-        status, text, hdrs = s.request("GET", "/metrics", raw=True)
+        # The chatbot context is delivered by storing it, and its message.sent outcome comes back
+        # as a third event, asynchronously: wait for it, so that the figures below are settled.
+        deadline = time.monotonic() + 10
+        while True:
+            status, text, hdrs = s.request("GET", "/metrics", raw=True)
+            if "forewarn_events_accepted_total 3\n" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         assert status == 200 and hdrs["Content-Type"].startswith("text/plain"), hdrs
-        assert "forewarn_events_accepted_total 2\n" in text, text
+        assert "forewarn_events_accepted_total 3\n" in text, text
         assert 'forewarn_detections_total{signal="SIG-002",severity="CRITICAL",state="firing"} 1' in text
         # One customer wake-up (SIG-003/SIG-006 wait on the order) and the two CRITICAL
         # ladder steps of SIG-002 (page engineering at 2h, SMS at 4h).
         assert "forewarn_pending_timers 3\n" in text, text
-        assert 'forewarn_evaluation_seconds_bucket{le="+Inf"} 2' in text
-        assert "forewarn_evaluation_seconds_count 2" in text
+        assert 'forewarn_evaluation_seconds_bucket{le="+Inf"} 3' in text, text
+        assert "forewarn_evaluation_seconds_count 3" in text, text
 
 
 def test_bad_config_and_rules_are_refused_at_startup():
