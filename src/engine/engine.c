@@ -8,10 +8,11 @@
  *    (or earlier: an early wake-up only costs an evaluation);
  *  - fired_at[s] != FW_TIME_NONE iff signal s is firing for the customer, so
  *    an episode fires once and resolves once;
- *  - next_at[s] is the next change time signal s reported at its last
- *    evaluation for the customer; the times are absolute, so a signal none of
- *    whose inputs changed since and whose next_at is still ahead keeps its
- *    result and need not be evaluated again (see evaluate());
+ *  - next_at[s] and stable_at[s] are the next change time and the time
+ *    until which the result and next_at hold (expr_test_stable) from signal
+ *    s's last evaluation for the customer; the times are absolute, so a
+ *    signal none of whose inputs changed since and whose stable_at is still
+ *    ahead would evaluate the same: it is not evaluated (see evaluate());
  *  - every output is emitted at the engine's current time, which only grows.
  */
 #include "engine/engine.h"
@@ -55,7 +56,7 @@ struct engine {
 /* What a signal's condition reads, beyond what type_affects() records. */
 enum {
     SIG_READS_EVENT = 1, /* event fields: they differ on every evaluation */
-    SIG_COUNTS = 2,      /* count(): misses class times later than now */
+    SIG_COUNTS = 2,      /* count(): gives no next change for class times after now */
 };
 
 /* What a condition evaluation can see: one customer and, maybe, the event that triggered it. */
@@ -201,9 +202,10 @@ static struct customer *customer_get(struct engine *e, const char *key)
     struct customer *c = xcalloc(1, sizeof *c);
     tw_entry_init(&c->timer);
     c->key = me->key; /* the map owns the string */
-    c->fired_at = xmalloc((e->nsignals ? 2 * e->nsignals : 1) * sizeof *c->fired_at);
+    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
     c->next_at = c->fired_at + e->nsignals;
-    for (size_t i = 0; i < 2 * e->nsignals; i++)
+    c->stable_at = c->next_at + e->nsignals;
+    for (size_t i = 0; i < 3 * e->nsignals; i++)
         c->fired_at[i] = FW_TIME_NONE; /* not firing; never evaluated */
     me->value = c;
     incidents_customer_added(&e->incidents);
@@ -245,13 +247,14 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
         e->sink.detection(e->sink.ctx, &d);
 }
 
-/* Evaluate one signal for a customer; returns its next change time. */
+/* Evaluate one signal for a customer; notes and returns its next change time. */
 static int64_t eval_signal(struct engine *e, struct customer *c, const struct expr_env *env,
                            size_t s)
 {
     int64_t next = FW_TIME_MAX;
     const struct rule_signal *sig = &e->rules->signals[s];
-    int on = expr_test(sig->cond, env, &next);
+    int on = expr_test_stable(sig->cond, env, &next, &c->stable_at[s]);
+    c->next_at[s] = next;
     e->stats.evaluations++;
     if (on && c->fired_at[s] == FW_TIME_NONE) {
         c->fired_at[s] = e->now;
@@ -291,12 +294,15 @@ static int has_future_times(const struct engine *e, const struct customer *c)
  * Evaluate the signals of a customer whose result may have changed, and
  * re-arm its wake-up at the earliest next change of all its signals.  A
  * signal is evaluated when `affects` (the row of the event's type; NULL
- * for a wake-up) says the event changed something it reads, when its own
- * next change time has come, when it reads the triggering event, or when
- * it counts events and the customer has some dated after now (count()
- * gives no next change time for those).  Any other signal keeps its last
- * result and next_at: nothing it reads has changed, and its next change
- * time is absolute, so evaluating it would give the same answer.
+ * for a wake-up) says the event changed something it reads; when its last
+ * evaluation is no longer stable (some part of it may have changed, such
+ * as a count, even if the result did not); when it reads the triggering
+ * event; or when it counts events and the customer was given some dated
+ * after the clock (count() gives no next change time for those, so every
+ * pass evaluates it until the clock has passed them all).  Any other
+ * signal would evaluate to the same result and next change time, so it
+ * keeps them: the output and the wake-ups are those of evaluating every
+ * signal on every pass.
  */
 static void evaluate(struct engine *e, struct customer *c, const struct event *ev,
                      const uint8_t *affects)
@@ -305,13 +311,15 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
-    uint8_t force = SIG_READS_EVENT | (has_future_times(e, c) ? SIG_COUNTS : 0);
+    uint8_t force = SIG_READS_EVENT | (c->future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
-        if ((affects && affects[s]) || c->next_at[s] <= e->now || (e->sig_flags[s] & force))
-            c->next_at[s] = eval_signal(e, c, &env, s);
+        if ((affects && affects[s]) || c->stable_at[s] <= e->now || (e->sig_flags[s] & force))
+            eval_signal(e, c, &env, s);
         if (c->next_at[s] < next)
             next = c->next_at[s];
     }
+    if (c->future && !has_future_times(e, c))
+        c->future = 0; /* this pass counted them all */
     rearm(e, c, next, 0);
 }
 
@@ -453,6 +461,8 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
         w->cap = w->cap ? w->cap * 2 : 4;
         w->times = xrealloc(w->times, w->cap * sizeof *w->times);
     }
+    if (at > e->now)
+        c->future = 1; /* count() will not foresee it: see evaluate() */
     /* Insert in order; events almost always arrive in time order, so this is an append. */
     uint32_t i = w->n;
     while (i > 0 && w->times[i - 1] > at) {
@@ -509,8 +519,7 @@ static void apply_global(struct engine *e, const struct event *ev)
         env_init(&env, &x);
         int64_t next = FW_TIME_MAX;
         for (size_t k = 0; k < e->nglobal_signals; k++) {
-            size_t s = e->global_signals[k];
-            int64_t n = c->next_at[s] = eval_signal(e, c, &env, s);
+            int64_t n = eval_signal(e, c, &env, e->global_signals[k]);
             if (n < next)
                 next = n;
         }
@@ -808,7 +817,7 @@ size_t engine_state_bytes(const struct engine *e)
                    e->customers.nslots * sizeof(uint32_t);
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
-        bytes += sizeof *c + e->customers.entries[i].klen + 1 + 2 * e->nsignals * sizeof(int64_t);
+        bytes += sizeof *c + e->customers.entries[i].klen + 1 + 3 * e->nsignals * sizeof(int64_t);
         bytes += c->state.cap * sizeof(struct kv) + c->lastcap * sizeof(struct last_seen);
         for (uint32_t k = 0; k < c->state.n; k++)
             if (c->state.items[k].v.type == VAL_STR)

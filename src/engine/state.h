@@ -54,11 +54,13 @@ struct customer {
     uint32_t nlast, lastcap;
     struct window *win;
     uint32_t nwin;
+    int future;                /* some class time was dated after the clock when noted */
     struct open_entity *open;
     uint32_t nopen, opencap;
     int64_t *fired_at; /* per signal: episode start, FW_TIME_NONE when not firing */
-    int64_t *next_at;  /* per signal: next change time from its last evaluation (same block as
-                          fired_at); FW_TIME_NONE before the first */
+    int64_t *next_at;   /* per signal: next change time from its last evaluation (same block
+                           as fired_at); FW_TIME_NONE before the first */
+    int64_t *stable_at; /* per signal: until when that evaluation stays valid (same block) */
 };
 
 /* Deep copy / free of values held in state. */

@@ -40,6 +40,7 @@ struct ablk {
 struct run {
     const struct expr *e;
     const struct expr_env *env;
+    int64_t stable; /* earliest next of any node evaluated so far */
     char *space; /* stack space for temporaries */
     size_t left;
     struct ablk *heap;
@@ -329,7 +330,17 @@ static void logic(struct run *r, const struct expr__node *n, struct ev *o)
         set_bool(o, !decisive, min64(a.next, b.next));
 }
 
-static void eval(struct run *r, uint32_t i, struct ev *o)
+static void eval_node(struct run *r, uint32_t i, struct ev *o);
+
+/* Evaluate node i, and note the earliest time any node may change (see expr_test_stable). */
+static inline void eval(struct run *r, uint32_t i, struct ev *o)
+{
+    eval_node(r, i, o);
+    if (o->next < r->stable)
+        r->stable = o->next;
+}
+
+static void eval_node(struct run *r, uint32_t i, struct ev *o)
 {
     const struct expr__node *n = &r->e->nodes[i];
     const struct expr_env *env = r->env;
@@ -503,12 +514,20 @@ static void run(const struct expr *e, const struct expr_env *env, struct run *r,
     r->space = space;
     r->left = nspace;
     r->heap = NULL;
+    r->stable = FW_TIME_MAX;
     eval(r, e->root, o);
     if (o->next <= env->now)
         o->next = env->now + 1; /* cannot happen with a sane env; keeps the contract anyway */
 }
 
 int expr_test(const struct expr *e, const struct expr_env *env, int64_t *next)
+{
+    int64_t stable;
+    return expr_test_stable(e, env, next, &stable);
+}
+
+int expr_test_stable(const struct expr *e, const struct expr_env *env, int64_t *next,
+                     int64_t *stable)
 {
     char space[256];
     struct run r;
@@ -517,6 +536,7 @@ int expr_test(const struct expr *e, const struct expr_env *env, int64_t *next)
     run_cleanup(&r);
     if (next)
         *next = o.next;
+    *stable = r.stable < o.next ? r.stable : o.next;
     return o.v.type == VAL_BOOL && o.v.u.b;
 }
 

@@ -158,6 +158,17 @@ void expr_free(struct expr *e);
 int expr_test(const struct expr *e, const struct expr_env *env, int64_t *next);
 
 /*
+ * expr_test, and in *stable (may not be NULL) the earliest time > env->now
+ * at which any part of the expression could change with no new input, even
+ * where the result would not: a count that stays above its threshold when
+ * an event leaves its window, the first of two false operands of `and`.
+ * Until then the same input gives the same result and the same *next;
+ * from then on *next may be later, never earlier.  *stable <= *next.
+ */
+int expr_test_stable(const struct expr *e, const struct expr_env *env, int64_t *next,
+                     int64_t *stable);
+
+/*
  * Evaluate to a value (for `rules test` and debugging); *next as for
  * expr_test, except that a result moving with the clock (`age(x)`,
  * `now()`) changes at every instant: *next is env->now + 1.  A string result is copied to the end of `scratch` (a

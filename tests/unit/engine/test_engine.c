@@ -171,6 +171,29 @@ static void fx_event(struct fx *f, const char *subject, const char *type, int64_
     event_cleanup(&ev);
 }
 
+/* Like fx_event, but applied with the clock at `now`, which may be before the event's time. */
+static void fx_apply_at(struct fx *f, const char *subject, const char *type, int64_t t,
+                        const char *data, int64_t now)
+{
+    char ts[FW_TIME_MAXLEN], id[32];
+    fw_time_format(t, ts);
+    snprintf(id, sizeof id, "e%u", ++f->seq);
+    char *d = xstrdup(data);
+    for (char *p = d; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
+                          "type", type, "time", ts, "subject", subject, "data",
+                          json_loads(d, 0, NULL));
+    free(d);
+    struct event ev;
+    ASSERT_EQ(ingest_validate(j, NULL, NULL, &ev, NULL), 0);
+    json_decref(j);
+    engine_prepare(f->e, now);
+    engine_apply(f->e, &ev);
+    event_cleanup(&ev);
+}
+
 /* A customer as engine_customer_json shows it, parsed (caller decrefs); NULL when unknown. */
 static json_t *customer(struct fx *f, const char *key)
 {
@@ -437,6 +460,27 @@ static void class_window_counts(void)
     fx_cleanup(&f);
 }
 
+/*
+ * Events dated after the engine clock (serve on the wall clock) count from
+ * their time on, without a wake-up of their own: the next pass of the
+ * customer, whatever its cause, sees them, as when every signal was
+ * evaluated on every pass.
+ */
+static void class_times_after_now(void)
+{
+    struct fx f;
+    ASSERT_EQ(fx_init(&f, CONTACT_PACK("count(\"contact\", 1h) >= 2"), T0), 0);
+    fx_apply_at(&f, "c1", "ticket.created", T0 + 10 * M, "{'ticket_id':'t1'}", T0);
+    fx_apply_at(&f, "c1", "chat.started", T0 + 20 * M, "{}", T0);
+    ASSERT_STREQ(drain(&f), ""); /* neither counts yet at T0 */
+    ASSERT_EQ(engine_next_wakeup(f.e), INT64_MAX);
+    fx_event(&f, "c1", "order.created", T0 + 30 * M, "{}"); /* not a contact */
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +30m\n");
+    engine_advance(f.e, T0 + 2 * H);
+    ASSERT_STREQ(drain(&f), "S1 c1 resolved +1h10m (fired +30m)\n");
+    fx_cleanup(&f);
+}
+
 /* Times older than the longest window are dropped, so memory does not grow with history. */
 static void class_window_pruned(void)
 {
@@ -576,6 +620,38 @@ static void only_affected_signals_are_evaluated(void)
     engine_advance(f.e, T0 + D); /* S2 is due; S3 sees no event */
     ASSERT_STREQ(drain(&f), "S2 c1 fired +1h\nS3 c1 resolved +1h (fired +2m)\n");
     ASSERT_EQ(engine_stats(f.e)->evaluations, 3 + 2 + 1 + 2);
+    fx_cleanup(&f);
+}
+
+/*
+ * A signal whose result holds while a part of it changes (a count drops but
+ * stays non-zero) is evaluated again at such a change, even when nothing
+ * else calls for it: its next change time moves later, and the wake-up
+ * with it, exactly as when every signal is evaluated on every pass.
+ */
+static void unchanged_result_moves_its_wakeup(void)
+{
+    struct fx f;
+    ASSERT_EQ(fx_init(&f,
+                      "pack: t\n"
+                      "classes: {contact: [ticket.created, chat.started]}\n"
+                      "signals:\n"
+                      "  - {id: S1, name: A, severity: LOW, condition: 'count(\"contact\", 1h) == 0\n"
+                      "     and age(last(\"payment.completed\")) > 80m'}\n"
+                      "  - {id: S2, name: B, severity: LOW,\n"
+                      "     condition: 'age(last(\"order.created\")) > 5m'}\n",
+                      T0),
+              0);
+    fx_event(&f, "c1", "payment.completed", T0, "{}");
+    fx_event(&f, "c1", "ticket.created", T0, "{'ticket_id':'t1'}");
+    fx_event(&f, "c1", "chat.started", T0 + 50 * M, "{}");
+    /* S1 is false until both the last contact leaves (+1h50m) and +1h20m: +1h50m. */
+    fx_event(&f, "c1", "order.created", T0 + H, "{}"); /* the first contact has left */
+    engine_advance(f.e, T0 + 65 * M);
+    ASSERT_STREQ(drain(&f), "S2 c1 fired +1h5m\n");
+    ASSERT_EQ(engine_next_wakeup(f.e), T0 + 110 * M);
+    engine_advance(f.e, T0 + D);
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +1h50m\n");
     fx_cleanup(&f);
 }
 
@@ -1079,11 +1155,13 @@ const struct test engine_tests[] = {
     {"since_kept_while_unchanged", since_kept_while_unchanged},
     {"last_event_times", last_event_times},
     {"class_window_counts", class_window_counts},
+    {"class_times_after_now", class_times_after_now},
     {"class_window_pruned", class_window_pruned},
     {"entities_open_and_close", entities_open_and_close},
     {"episodes_fire_once", episodes_fire_once},
     {"wakeup_at_threshold", wakeup_at_threshold},
     {"only_affected_signals_are_evaluated", only_affected_signals_are_evaluated},
+    {"unchanged_result_moves_its_wakeup", unchanged_result_moves_its_wakeup},
     {"advance_fires_in_due_order", advance_fires_in_due_order},
     {"event_at_threshold_comes_first", event_at_threshold_comes_first},
     {"global_events_reevaluate_customers", global_events_reevaluate_customers},
