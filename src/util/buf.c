@@ -149,7 +149,10 @@ int buf_json_num(struct buf *b, double v)
 
 int buf_json_time(struct buf *b, int64_t ms)
 {
-    char t[FW_TIME_MAXLEN];
-    fw_time_format(ms, t);
-    return buf_printf(b, "\"%s\"", t);
+    char t[FW_TIME_MAXLEN + 2];
+    t[0] = '"';
+    fw_time_format(ms, t + 1);
+    size_t n = strlen(t);
+    t[n] = '"';
+    return buf_append(b, t, n + 1);
 }
