@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/jsonload.h"
+
 /*
  * json-c's headers cannot share a translation unit with jansson's: both
  * declare json_object, json_object_get and json_object_iter_next.  The
@@ -135,6 +137,8 @@ static void corpus_make(struct corpus *c, size_t lines)
 
 /* ---- one function per library: parse every line (and maybe look up), free ---- */
 
+#define FASTPATH 0x40000000u /* not a jansson flag: use fw_json_loadb */
+
 static volatile double sink; /* keeps lookups from being optimised away */
 
 __attribute__((noinline)) static size_t run_jansson(const struct corpus *c, size_t flags,
@@ -143,7 +147,9 @@ __attribute__((noinline)) static size_t run_jansson(const struct corpus *c, size
     size_t ok = 0;
     for (size_t i = 0; i < c->lines; i++) {
         json_error_t err;
-        json_t *j = json_loadb(c->text + c->off[i], c->n[i], flags, &err);
+        json_t *j = (flags & FASTPATH) ? fw_json_loadb(c->text + c->off[i], c->n[i],
+                                                       flags & ~(size_t)FASTPATH, &err)
+                                       : json_loadb(c->text + c->off[i], c->n[i], flags, &err);
         if (!j)
             continue;
         if (lookup) {
@@ -236,6 +242,10 @@ static size_t r_jansson_dup(const struct corpus *c, int lookup)
 {
     return run_jansson(c, JSON_REJECT_DUPLICATES, lookup);
 }
+static size_t r_fw(const struct corpus *c, int lookup)
+{
+    return run_jansson(c, FASTPATH | JSON_REJECT_DUPLICATES, lookup);
+}
 static size_t r_cjson(const struct corpus *c, int lookup)
 {
     return run_cjson(c, lookup);
@@ -252,6 +262,7 @@ static size_t r_jsonc_strict(const struct corpus *c, int lookup)
 static const struct lib libs[] = {
     {"jansson", "defaults (validates UTF-8)", r_jansson},
     {"jansson-dup", "+JSON_REJECT_DUPLICATES, as ingest uses it", r_jansson_dup},
+    {"fw-jansson", "forewarn's scanner building jansson values (src/util/jsonload.c)", r_fw},
     {"cjson", "defaults (no UTF-8 check)", r_cjson},
     {"jsonc", "defaults (lenient, no UTF-8 check)", r_jsonc},
     {"jsonc-strict", "STRICT|VALIDATE_UTF8", r_jsonc_strict},

@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "util/fwtime.h"
+#include "util/jsonload.h"
 #include "util/util.h"
 
 #define QUOTE_MAX 48 /* bytes of a bad value quoted back in a message */
@@ -542,7 +543,7 @@ static int parse_array(struct collect *c, const char *body, size_t len)
 {
     json_error_t jerr;
     int rc = 0;
-    json_t *root = json_loadb(body, len, PARSE_FLAGS, &jerr);
+    json_t *root = fw_json_loadb(body, len, PARSE_FLAGS, &jerr);
     if (!root) {
         parse_error(c, &jerr, POS_BODY, 0);
         return 0;
@@ -596,7 +597,7 @@ static int parse_ndjson(struct collect *c, const char *body, size_t len)
         if (is_blank(ls, ln))
             continue;
         json_error_t jerr;
-        json_t *obj = json_loadb(ls, ln, PARSE_FLAGS, &jerr);
+        json_t *obj = fw_json_loadb(ls, ln, PARSE_FLAGS, &jerr);
         if (!obj)
             parse_error(c, &jerr, POS_LINE, lineno);
         else
@@ -656,7 +657,7 @@ int ingest_parse(const char *body, size_t len, const struct ingest_limits *lim,
         rc = parse_array(&c, body, len);
     } else {
         json_error_t jerr;
-        json_t *first = json_loadb(body, len, PARSE_FLAGS | JSON_DISABLE_EOF_CHECK, &jerr);
+        json_t *first = fw_json_loadb(body, len, PARSE_FLAGS | JSON_DISABLE_EOF_CHECK, &jerr);
         size_t used = first ? (size_t)jerr.position : 0;
         if (first && is_blank(body + used, len - used)) {
             c.b->events = xcalloc(1, sizeof *c.b->events);

@@ -12,6 +12,7 @@
 #include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
+#include "util/jsonload.h"
 #include "util/map.h"
 #include "util/util.h"
 
@@ -112,7 +113,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         if (i == line.len)
             continue;
         json_error_t jerr;
-        json_t *j = json_loadb(line.data, line.len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *j = fw_json_loadb(line.data, line.len, JSON_REJECT_DUPLICATES, &jerr);
         if (!j) {
             fprintf(err, "line %zu: malformed JSON at column %d: %s\n", lineno, jerr.column,
                     jerr.text);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/fwtime.h"
+#include "util/jsonload.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -332,7 +333,7 @@ int store_event_append(struct store *s, const struct event *ev, const char *text
 /* Rebuild a struct event from a stored body (validated when it was accepted). */
 static int event_from_body(const char *body, int64_t time, struct event *ev)
 {
-    json_t *j = json_loads(body, 0, NULL);
+    json_t *j = fw_json_loadb(body, strlen(body), 0, NULL);
     if (!json_is_object(j)) {
         json_decref(j);
         return FW_EPARSE;

@@ -1,0 +1,423 @@
+/*
+ * jsonload.c -- scan JSON in place and build jansson values.
+ *
+ * A recursive-descent parser over a byte range.  Every function returns
+ * the value it built, or NULL to "bail": the input is outside the subset
+ * this file decides on its own (an error, or a rare construct), and the
+ * caller hands the whole buffer to json_loadb instead.  Bailing frees
+ * whatever was built so far, so the only outcomes are jansson's.
+ *
+ * The subset follows jansson 2.14's decoder rule by rule: RFC 8259
+ * grammar; strings are valid UTF-8 (no overlong forms, no surrogates,
+ * nothing above U+10FFFF) without raw control characters; integers without
+ * a fraction or exponent are json_integer, the rest json_real through
+ * strtod; the top level is an object or an array; nesting deeper than
+ * 2048 is an error.
+ */
+#include "util/jsonload.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
+#define MAX_INT_DIGITS 18 /* always fits in json_int_t; longer ones go to jansson */
+
+struct scan {
+    const unsigned char *p, *end;
+    size_t flags;
+    int depth;
+    char *tmp; /* unescaped string bytes; grows, freed at the end */
+    size_t tmpcap;
+};
+
+static json_t *value(struct scan *s);
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/*
+ * Length of the UTF-8 sequence at p (first byte >= 0x80), or 0 when it is
+ * not one jansson accepts (its utf8_check_first and utf8_check_full).
+ */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = *p;
+    size_t n;
+    uint32_t v;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, v = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, v = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, v = c & 0x07;
+    else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+        (n == 4 && v < 0x10000))
+        return 0;
+    return n;
+}
+
+static void tmp_put(struct scan *s, size_t *len, const void *src, size_t n)
+{
+    if (*len + n > s->tmpcap) {
+        s->tmpcap = (*len + n) * 2 + 64;
+        s->tmp = xrealloc(s->tmp, s->tmpcap);
+    }
+    memcpy(s->tmp + *len, src, n);
+    *len += n;
+}
+
+static int hex4(const unsigned char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Decode one escape after the backslash at s->p into tmp.  0, or -1 to bail. */
+static int unescape(struct scan *s, size_t *len)
+{
+    static const char simple[] = "\"\\/bfnrt", repl[] = "\"\\/\b\f\n\r\t";
+    if (s->p + 1 >= s->end)
+        return -1;
+    unsigned c = s->p[1];
+    const char *k = c ? strchr(simple, (int)c) : NULL;
+    if (k) {
+        tmp_put(s, len, &repl[k - simple], 1);
+        s->p += 2;
+        return 0;
+    }
+    uint32_t v, lo;
+    if (c != 'u' || s->end - s->p < 6 || hex4(s->p + 2, &v))
+        return -1;
+    s->p += 6;
+    if (v == 0 || (v >= 0xDC00 && v <= 0xDFFF))
+        return -1; /* NUL needs JSON_ALLOW_NUL; a lone low surrogate is an error */
+    if (v >= 0xD800 && v <= 0xDBFF) {
+        if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, &lo) ||
+            lo < 0xDC00 || lo > 0xDFFF)
+            return -1;
+        s->p += 6;
+        v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    unsigned char u[4];
+    size_t n;
+    if (v < 0x80)
+        u[0] = (unsigned char)v, n = 1;
+    else if (v < 0x800)
+        u[0] = (unsigned char)(0xC0 | v >> 6), u[1] = (unsigned char)(0x80 | (v & 0x3F)), n = 2;
+    else if (v < 0x10000)
+        u[0] = (unsigned char)(0xE0 | v >> 12), u[1] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)),
+        u[2] = (unsigned char)(0x80 | (v & 0x3F)), n = 3;
+    else
+        u[0] = (unsigned char)(0xF0 | v >> 18), u[1] = (unsigned char)(0x80 | ((v >> 12) & 0x3F)),
+        u[2] = (unsigned char)(0x80 | ((v >> 6) & 0x3F)), u[3] = (unsigned char)(0x80 | (v & 0x3F)),
+        n = 4;
+    tmp_put(s, len, u, n);
+    return 0;
+}
+
+/*
+ * The string at s->p (on its opening quote).  Sets *str and *len to its
+ * bytes: in the input when it has no escapes, else in s->tmp (valid until
+ * the next string).  0, or -1 to bail.
+ */
+static int string(struct scan *s, const char **str, size_t *len)
+{
+    const unsigned char *start = ++s->p;
+    while (s->p < s->end) {
+        unsigned c = *s->p;
+        if (c == '"') {
+            *str = (const char *)start;
+            *len = (size_t)(s->p++ - start);
+            return 0;
+        }
+        if (c == '\\')
+            break;
+        if (c < 0x20)
+            return -1;
+        if (c < 0x80) {
+            s->p++;
+        } else {
+            size_t n = utf8_seq(s->p, s->end);
+            if (!n)
+                return -1;
+            s->p += n;
+        }
+    }
+    if (s->p >= s->end)
+        return -1;
+    /* Escapes: copy what came before, then decode into tmp. */
+    size_t n = 0;
+    tmp_put(s, &n, start, (size_t)(s->p - start));
+    while (s->p < s->end) {
+        const unsigned char *run = s->p;
+        while (s->p < s->end && *s->p != '"' && *s->p != '\\' && *s->p >= 0x20 && *s->p < 0x80)
+            s->p++;
+        tmp_put(s, &n, run, (size_t)(s->p - run));
+        if (s->p >= s->end)
+            return -1;
+        unsigned c = *s->p;
+        if (c == '"') {
+            s->p++;
+            *str = s->tmp;
+            *len = n;
+            return 0;
+        }
+        if (c == '\\') {
+            if (unescape(s, &n))
+                return -1;
+        } else if (c < 0x20) {
+            return -1;
+        } else {
+            size_t k = utf8_seq(s->p, s->end);
+            if (!k)
+                return -1;
+            tmp_put(s, &n, s->p, k);
+            s->p += k;
+        }
+    }
+    return -1;
+}
+
+static int is_digit(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+static json_t *number(struct scan *s)
+{
+    const unsigned char *start = s->p;
+    int neg = 0, real = 0;
+    if (*s->p == '-')
+        neg = 1, s->p++;
+    if (!is_digit(s->p, s->end))
+        return NULL;
+    if (*s->p == '0') {
+        s->p++;
+        if (is_digit(s->p, s->end))
+            return NULL; /* a leading zero */
+    } else {
+        while (is_digit(s->p, s->end))
+            s->p++;
+    }
+    if (s->p < s->end && *s->p == '.') {
+        real = 1;
+        s->p++;
+        if (!is_digit(s->p, s->end))
+            return NULL;
+        while (is_digit(s->p, s->end))
+            s->p++;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        real = 1;
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (!is_digit(s->p, s->end))
+            return NULL;
+        while (is_digit(s->p, s->end))
+            s->p++;
+    }
+    size_t n = (size_t)(s->p - start);
+    if (!real) {
+        size_t digits = n - (size_t)neg;
+        if (digits > MAX_INT_DIGITS)
+            return NULL; /* jansson decides between a value and "too big integer" */
+        json_int_t v = 0;
+        for (const unsigned char *q = start + neg; q < s->p; q++)
+            v = v * 10 + (*q - '0');
+        return json_integer(neg ? -v : v);
+    }
+    char tmp[64];
+    if (n >= sizeof tmp)
+        return NULL;
+    memcpy(tmp, start, n);
+    tmp[n] = '\0';
+    double d = strtod(tmp, NULL);
+    if (isinf(d))
+        return NULL; /* jansson: "real number overflow" */
+    return json_real(d);
+}
+
+static int literal(struct scan *s, const char *word, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n))
+        return -1;
+    s->p += n;
+    return 0;
+}
+
+static json_t *object(struct scan *s)
+{
+    json_t *obj = json_object();
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return obj;
+    }
+    for (;;) {
+        const char *key;
+        size_t klen;
+        if (s->p >= s->end || *s->p != '"' || string(s, &key, &klen))
+            goto bail;
+        /* The key may live in tmp, which the value's strings reuse: keep a copy. */
+        char kbuf[128], *k = klen < sizeof kbuf ? kbuf : xmalloc(klen + 1);
+        memcpy(k, key, klen);
+        skip_ws(s);
+        json_t *v = NULL;
+        if (s->p < s->end && *s->p == ':') {
+            s->p++;
+            skip_ws(s);
+            v = value(s);
+        }
+        int dup = v && (s->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, k, klen);
+        if (v && !dup)
+            json_object_setn_new_nocheck(obj, k, klen, v);
+        else
+            json_decref(v);
+        if (k != kbuf)
+            free(k);
+        if (!v || dup)
+            goto bail;
+        skip_ws(s);
+        if (s->p >= s->end)
+            goto bail;
+        if (*s->p == '}') {
+            s->p++;
+            return obj;
+        }
+        if (*s->p != ',')
+            goto bail;
+        s->p++;
+        skip_ws(s);
+    }
+bail:
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *array(struct scan *s)
+{
+    json_t *arr = json_array();
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return arr;
+    }
+    for (;;) {
+        json_t *v = value(s);
+        if (!v)
+            goto bail;
+        json_array_append_new(arr, v);
+        skip_ws(s);
+        if (s->p >= s->end)
+            goto bail;
+        if (*s->p == ']') {
+            s->p++;
+            return arr;
+        }
+        if (*s->p != ',')
+            goto bail;
+        s->p++;
+        skip_ws(s);
+    }
+bail:
+    json_decref(arr);
+    return NULL;
+}
+
+static json_t *value(struct scan *s)
+{
+    if (s->p >= s->end)
+        return NULL;
+    const char *str;
+    size_t len;
+    json_t *v = NULL;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        if (++s->depth > MAX_DEPTH)
+            return NULL;
+        v = *s->p == '{' ? object(s) : array(s);
+        s->depth--;
+        return v;
+    case '"':
+        return string(s, &str, &len) ? NULL : json_stringn_nocheck(str, len);
+    case 't':
+        return literal(s, "true", 4) ? NULL : json_true();
+    case 'f':
+        return literal(s, "false", 5) ? NULL : json_false();
+    case 'n':
+        return literal(s, "null", 4) ? NULL : json_null();
+    default:
+        return number(s);
+    }
+}
+
+json_t *fw__json_scan(const char *buf, size_t len, size_t flags, size_t *used)
+{
+    if (!buf || (flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK)))
+        return NULL;
+    struct scan s = {.p = (const unsigned char *)buf,
+                     .end = (const unsigned char *)buf + len,
+                     .flags = flags};
+    skip_ws(&s);
+    json_t *root = NULL;
+    if (s.p < s.end && (*s.p == '{' || *s.p == '['))
+        root = value(&s);
+    if (root && !(flags & JSON_DISABLE_EOF_CHECK)) {
+        skip_ws(&s);
+        if (s.p != s.end) {
+            json_decref(root);
+            root = NULL;
+        }
+    }
+    free(s.tmp);
+    *used = (size_t)((const char *)s.p - buf);
+    return root;
+}
+
+json_t *fw_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+{
+    size_t used;
+    json_t *root = fw__json_scan(buf, len, flags, &used);
+    if (!root)
+        return json_loadb(buf, len, flags, err);
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->line = err->column = -1;
+        err->position = (int)used;
+        strcpy(err->source, "<buffer>");
+    }
+    return root;
+}

@@ -1,0 +1,43 @@
+/*
+ * jsonload.h -- a faster front end to jansson's decoder for the bodies
+ * forewarn reads on its hot paths (ingest, replay, recovery).
+ *
+ * jansson stays the document model: fw_json_loadb returns ordinary json_t
+ * values.  What it replaces is jansson's lexer, which reads one character
+ * at a time through a callback and measured 68 MB/s on CloudEvents lines
+ * (bench/json_choice.c); this one scans the buffer in place and builds the
+ * values with jansson's *_nocheck constructors after doing the checks
+ * itself.
+ *
+ * Contract: for every input, fw_json_loadb accepts exactly what json_loadb
+ * with the same flags accepts and returns an equal document.  It gets
+ * there by handling the common subset itself and handing anything else
+ * (any error, an escaped NUL or surrogate, an integer of more than 18
+ * digits, a real that overflows, a duplicate key, very deep nesting) to
+ * json_loadb, so every error message, line and column is jansson's own.
+ * tests/unit/util/test_jsonload.c checks the contract differentially.
+ */
+#ifndef FW_JSONLOAD_H
+#define FW_JSONLOAD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/*
+ * Parse buf[0..len) like json_loadb(buf, len, flags, err).  The flags
+ * handled on the fast path are JSON_REJECT_DUPLICATES and
+ * JSON_DISABLE_EOF_CHECK (on success err->position is then the offset just
+ * past the value, as jansson reports it); any other flag goes straight to
+ * json_loadb.  Returns a new reference (the caller decrefs) or NULL with
+ * *err filled in.  err may be NULL.
+ */
+json_t *fw_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
+
+/*
+ * The fast path alone, for tests: the document, or NULL where
+ * fw_json_loadb would hand the input to json_loadb.  *used is the offset
+ * where scanning stopped.
+ */
+json_t *fw__json_scan(const char *buf, size_t len, size_t flags, size_t *used);
+
+#endif
