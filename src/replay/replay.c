@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "comms/comms.h"
@@ -15,19 +18,6 @@
 #include "util/jsonload.h"
 #include "util/map.h"
 #include "util/util.h"
-
-struct pending {
-    struct event ev;
-    size_t line;
-};
-
-static int by_time(const void *a, const void *b)
-{
-    const struct pending *x = a, *y = b;
-    if (x->ev.time != y->ev.time)
-        return x->ev.time < y->ev.time ? -1 : 1;
-    return x->line < y->line ? -1 : x->line > y->line; /* stable */
-}
 
 struct printer {
     FILE *out;
@@ -65,140 +55,321 @@ static void print_incident(void *ctx, const struct incident *i)
     p->incidents++;
 }
 
-/*
- * Read one line (without its newline) into b, in chunks; a line longer
- * than b's cap is consumed and flagged, never buffered whole.  Returns 0 at EOF.
- */
-static int read_line(FILE *in, struct buf *b, int *toobig)
+/* The whole input, in memory: mapped when it is a regular file, read otherwise. */
+struct input {
+    char *data;
+    size_t len;
+    int mapped;
+};
+
+static int input_load(FILE *in, struct input *inp)
 {
-    char chunk[65536];
-    int any = 0;
-    buf_reset(b);
-    *toobig = 0;
-    while (fgets(chunk, sizeof chunk, in)) {
-        size_t n = strlen(chunk);
-        int eol = n && chunk[n - 1] == '\n';
-        any = 1;
-        if (!*toobig && buf_append(b, chunk, n - (size_t)eol))
-            *toobig = 1;
-        if (eol)
-            break;
+    struct stat st;
+    memset(inp, 0, sizeof *inp);
+    if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        ftello(in) == 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fileno(in), 0);
+        if (m != MAP_FAILED) {
+            madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            inp->data = m;
+            inp->len = (size_t)st.st_size;
+            inp->mapped = 1;
+            return 0;
+        }
     }
-    if (b->len && b->data[b->len - 1] == '\r')
-        b->data[--b->len] = '\0';
-    return any;
+    size_t cap = 0, n;
+    char chunk[65536];
+    while ((n = fread(chunk, 1, sizeof chunk, in)) > 0) {
+        inp->data = xgrow(inp->data, &cap, inp->len + n, 1);
+        memcpy(inp->data + inp->len, chunk, n);
+        inp->len += n;
+    }
+    return ferror(in) ? FW_EIO : 0;
+}
+
+static void input_cleanup(struct input *inp)
+{
+    if (inp->mapped)
+        munmap(inp->data, inp->len);
+    else
+        free(inp->data);
+}
+
+/*
+ * The next line of the input after *pos: its bytes without "\n" or "\r\n".
+ * Returns 0 at the end.  A last line without a newline counts.
+ */
+static int next_line(const struct input *inp, size_t *pos, const char **s, size_t *n)
+{
+    if (*pos >= inp->len)
+        return 0;
+    const char *p = inp->data + *pos, *nl = memchr(p, '\n', inp->len - *pos);
+    *s = p;
+    *n = nl ? (size_t)(nl - p) : inp->len - *pos;
+    *pos += *n + (nl != NULL);
+    if (*n && p[*n - 1] == '\r')
+        (*n)--;
+    return 1;
+}
+
+/* One pass over the input: what it has seen and whether it reports errors. */
+struct pass {
+    const struct input *inp;
+    struct rules *rules;
+    FILE *err;
+    size_t quiet_upto; /* lines up to here were reported by an earlier pass */
+    size_t bad, dups;
+    struct strmap seen; /* event ids, for duplicates: the first in input order wins */
+};
+
+enum { LINE_EVENT, LINE_BLANK, LINE_BAD, LINE_DUP };
+
+/* Parse and validate one line into *ev (LINE_EVENT: the caller cleans it up). */
+static int take_line(struct pass *ps, const char *s, size_t n, size_t lineno, struct event *ev)
+{
+    struct ingest_globals globals = {.ctx = ps->rules, .is_global = rules_is_global};
+    const struct ingest_limits *lim = &ingest_default_limits;
+    int say = lineno > ps->quiet_upto;
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == n)
+        return LINE_BLANK;
+    if (n > lim->max_body) {
+        if (say)
+            fprintf(ps->err, "line %zu: event larger than %zu bytes\n", lineno, lim->max_body);
+        ps->bad++;
+        return LINE_BAD;
+    }
+    json_error_t jerr;
+    json_t *j = fw_json_loadb(s, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        if (say)
+            fprintf(ps->err, "line %zu: malformed JSON at column %d: %s\n", lineno, jerr.column,
+                    jerr.text);
+        ps->bad++;
+        return LINE_BAD;
+    }
+    struct ingest_error ierr;
+    int vrc = ingest_validate(j, lim, &globals, ev, &ierr);
+    json_decref(j); /* ingest_validate took its own reference on success */
+    if (vrc) {
+        if (say)
+            fprintf(ps->err, "line %zu: %s%s%s\n", lineno, ierr.field, ierr.field[0] ? ": " : "",
+                    ierr.msg);
+        ps->bad++;
+        return LINE_BAD;
+    }
+    int created;
+    strmap_upsert(&ps->seen, ev->id, strlen(ev->id), &created);
+    if (!created) {
+        ps->dups++;
+        event_cleanup(ev);
+        return LINE_DUP;
+    }
+    return LINE_EVENT;
+}
+
+/* The engine and, with --messages, the orchestrator, printing to a spool. */
+struct run {
+    struct rules *rules;
+    const struct replay_opts *o;
+    struct comms *templates;
+    struct orch_config ocfg;
+    struct orch *orch;
+    struct engine *e;
+    struct printer p;
+};
+
+static void run_start(struct run *r, int64_t now)
+{
+    struct engine_sink sink = {.ctx = &r->p, .detection = print_detection,
+                               .incident = print_incident};
+    if (r->o->messages) {
+        struct orch_sink os = {.ctx = &r->p, .message = print_message};
+        r->orch = orch_new(&r->ocfg, r->templates, &os);
+        sink = orch_engine_sink(r->orch, &sink);
+    }
+    r->e = engine_new(r->rules, now, &sink);
+    if (r->orch)
+        orch_bind(r->orch, r->e);
+}
+
+static void run_apply(struct run *r, const struct event *ev)
+{
+    if (!r->e)
+        run_start(r, ev->time);
+    engine_prepare(r->e, ev->time);
+    engine_apply(r->e, ev);
+}
+
+/* Forget everything applied and printed: the input was not in time order. */
+static int run_reset(struct run *r)
+{
+    orch_free(r->orch); /* cancels its timers: before the engine goes */
+    engine_free(r->e);
+    r->orch = NULL;
+    r->e = NULL;
+    r->p.detections = r->p.incidents = r->p.messages = 0;
+    fflush(r->p.out);
+    rewind(r->p.out);
+    return ftruncate(fileno(r->p.out), 0) ? FW_EIO : 0;
+}
+
+/* Where a line is, once the input turned out not to be in time order. */
+struct slot {
+    int64_t time;
+    size_t line, off, len;
+};
+
+static int by_time(const void *a, const void *b)
+{
+    const struct slot *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line; /* stable */
+}
+
+/*
+ * The input goes back in time somewhere: validate every line again (only
+ * lines after `quiet_upto` report errors; the first pass already reported
+ * the rest), sort the valid ones by time and apply them in that order,
+ * parsing each a second time rather than holding every document.
+ */
+static void replay_sorted(struct run *r, struct pass *ps)
+{
+    struct slot *slots = NULL;
+    size_t n = 0, cap = 0, pos = 0, lineno = 0, len;
+    const char *s;
+    struct event ev;
+    while (next_line(ps->inp, &pos, &s, &len)) {
+        lineno++;
+        if (take_line(ps, s, len, lineno, &ev) != LINE_EVENT)
+            continue;
+        slots = xgrow(slots, &cap, n + 1, sizeof *slots);
+        slots[n++] = (struct slot){.time = ev.time, .line = lineno,
+                                   .off = (size_t)(s - ps->inp->data), .len = len};
+        event_cleanup(&ev);
+    }
+    if (!ps->bad || r->o->skip_invalid) {
+        qsort(slots, n, sizeof *slots, by_time);
+        struct pass again = {.inp = ps->inp, .rules = ps->rules, .err = ps->err,
+                             .quiet_upto = SIZE_MAX};
+        strmap_init(&again.seen);
+        for (size_t i = 0; i < n; i++)
+            if (take_line(&again, ps->inp->data + slots[i].off, slots[i].len, slots[i].line,
+                          &ev) == LINE_EVENT) {
+                run_apply(r, &ev);
+                event_cleanup(&ev);
+            }
+        strmap_cleanup(&again.seen);
+    }
+    free(slots);
 }
 
 int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct replay_opts *o)
 {
-    struct ingest_globals globals = {.ctx = rules, .is_global = rules_is_global};
-    struct ingest_limits lim = ingest_default_limits;
-    struct pending *evs = NULL;
-    size_t n = 0, cap = 0, lineno = 0, bad = 0, dups = 0;
-    struct strmap seen;
-    struct buf line;
-    int rc = 0, toobig;
-    strmap_init(&seen);
-    buf_init(&line, lim.max_body);
-    while (read_line(in, &line, &toobig)) {
-        lineno++;
-        if (toobig) {
-            fprintf(err, "line %zu: event larger than %zu bytes\n", lineno, lim.max_body);
-            bad++;
-            continue;
-        }
-        size_t i = 0;
-        while (i < line.len && (line.data[i] == ' ' || line.data[i] == '\t'))
-            i++;
-        if (i == line.len)
-            continue;
-        json_error_t jerr;
-        json_t *j = fw_json_loadb(line.data, line.len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j) {
-            fprintf(err, "line %zu: malformed JSON at column %d: %s\n", lineno, jerr.column,
-                    jerr.text);
-            bad++;
-            continue;
-        }
-        struct event ev;
-        struct ingest_error ierr;
-        int vrc = ingest_validate(j, &lim, &globals, &ev, &ierr);
-        json_decref(j); /* ingest_validate took its own reference on success */
-        if (vrc) {
-            fprintf(err, "line %zu: %s%s%s\n", lineno, ierr.field,
-                    ierr.field[0] ? ": " : "", ierr.msg);
-            bad++;
-            continue;
-        }
-        int created;
-        strmap_upsert(&seen, ev.id, strlen(ev.id), &created);
-        if (!created) {
-            dups++;
-            event_cleanup(&ev);
-            continue;
-        }
-        evs = xgrow(evs, &cap, n + 1, sizeof *evs);
-        evs[n].ev = ev;
-        evs[n++].line = lineno;
-    }
-    buf_cleanup(&line);
-    if (bad && !o->skip_invalid) {
-        fprintf(err, "replay: %zu invalid line(s); nothing replayed (use --skip-invalid to "
-                     "replay the valid ones)\n",
-                bad);
-        rc = FW_EPARSE;
-        goto out;
-    }
-    qsort(evs, n, sizeof *evs, by_time);
-
-    struct printer p = {.out = out};
-    buf_init(&p.line, 0);
-    struct engine_sink sink = {.ctx = &p, .detection = print_detection, .incident = print_incident};
-    struct comms *templates = NULL;
-    struct orch_config ocfg;
-    struct orch *orch = NULL;
-    orch_config_init(&ocfg);
+    struct run r = {.rules = rules, .o = o};
+    struct input inp;
+    int rc = 0;
+    orch_config_init(&r.ocfg);
+    buf_init(&r.p.line, 0);
     if (o->messages) {
         struct buf diag;
         buf_init(&diag, 0);
-        if (comms_load(o->templates, &templates, &diag)) {
+        rc = comms_load(o->templates, &r.templates, &diag);
+        if (rc)
             fputs(diag.data ? diag.data : "templates failed to load\n", err);
-            buf_cleanup(&diag);
-            buf_cleanup(&p.line);
-            orch_config_cleanup(&ocfg);
+        buf_cleanup(&diag);
+        if (rc) {
             rc = FW_EPARSE;
+            goto out_templates;
+        }
+    }
+    if (input_load(in, &inp)) {
+        fprintf(err, "replay: cannot read the input\n");
+        rc = FW_EIO;
+        goto out_input;
+    }
+    /* Output waits in a spool until the input is known to be valid (all or nothing). */
+    r.p.out = tmpfile();
+    if (!r.p.out) {
+        fprintf(err, "replay: cannot create a temporary file for the output\n");
+        rc = FW_EIO;
+        goto out_spool;
+    }
+    struct pass ps = {.inp = &inp, .rules = rules, .err = err};
+    strmap_init(&ps.seen);
+    /*
+     * One pass, applying each event as it is read: producers write events
+     * in time order, so holding or sorting them is the exception.  An event
+     * earlier than the one before switches to replay_sorted.
+     */
+    size_t pos = 0, lineno = 0, len;
+    const char *s;
+    int64_t last = INT64_MIN;
+    int sorted = 1;
+    struct event ev;
+    while (next_line(&inp, &pos, &s, &len)) {
+        lineno++;
+        if (take_line(&ps, s, len, lineno, &ev) != LINE_EVENT)
+            continue;
+        if (ev.time < last) {
+            event_cleanup(&ev);
+            sorted = 0;
+            break;
+        }
+        last = ev.time;
+        if (!ps.bad || o->skip_invalid)
+            run_apply(&r, &ev);
+        event_cleanup(&ev);
+    }
+    if (!sorted) {
+        if (run_reset(&r)) {
+            fprintf(err, "replay: cannot truncate the output's temporary file\n");
+            rc = FW_EIO;
             goto out;
         }
-        buf_cleanup(&diag);
-        struct orch_sink os = {.ctx = &p, .message = print_message};
-        orch = orch_new(&ocfg, templates, &os);
-        sink = orch_engine_sink(orch, &sink);
+        strmap_cleanup(&ps.seen);
+        strmap_init(&ps.seen);
+        ps.quiet_upto = lineno;
+        ps.bad = ps.dups = 0;
+        replay_sorted(&r, &ps);
     }
-    struct engine *e = engine_new(rules, n ? evs[0].ev.time : (o->until != FW_TIME_NONE ? o->until : 0), &sink);
-    if (orch)
-        orch_bind(orch, e);
-    for (size_t i = 0; i < n; i++) {
-        engine_prepare(e, evs[i].ev.time);
-        engine_apply(e, &evs[i].ev);
-        event_cleanup(&evs[i].ev);
+    if (ps.bad && !o->skip_invalid) {
+        fprintf(err, "replay: %zu invalid line(s); nothing replayed (use --skip-invalid to "
+                     "replay the valid ones)\n",
+                ps.bad);
+        rc = FW_EPARSE;
+        goto out;
     }
-    n = 0;
+    if (!r.e)
+        run_start(&r, o->until != FW_TIME_NONE ? o->until : 0);
     if (o->until != FW_TIME_NONE)
-        engine_advance(e, o->until);
+        engine_advance(r.e, o->until);
     fprintf(err, "replay: %zu events, %zu duplicate(s), %zu invalid, %zu customers, %zu detection "
                  "transitions, %zu incident updates, %zu messages, %zu pending wake-ups\n",
-            (size_t)engine_stats(e)->events, dups, bad, engine_customer_count(e), p.detections,
-            p.incidents, p.messages, engine_pending_timers(e));
-    orch_free(orch); /* cancels its timers: before the engine goes */
-    engine_free(e);
-    comms_free(templates);
-    orch_config_cleanup(&ocfg);
-    buf_cleanup(&p.line);
+            (size_t)engine_stats(r.e)->events, ps.dups, ps.bad, engine_customer_count(r.e),
+            r.p.detections, r.p.incidents, r.p.messages, engine_pending_timers(r.e));
+    /* Copy the spool out. */
+    fflush(r.p.out);
+    rewind(r.p.out);
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, r.p.out)) > 0)
+        fwrite(chunk, 1, got, out);
 out:
-    for (size_t i = 0; i < n; i++)
-        event_cleanup(&evs[i].ev);
-    free(evs);
-    strmap_cleanup(&seen);
+    orch_free(r.orch); /* cancels its timers: before the engine goes */
+    engine_free(r.e);
+    strmap_cleanup(&ps.seen);
+    fclose(r.p.out);
+out_spool:
+    input_cleanup(&inp);
+out_input:
+out_templates:
+    comms_free(r.templates);
+    orch_config_cleanup(&r.ocfg);
+    buf_cleanup(&r.p.line);
     fflush(out);
     return rc;
 }

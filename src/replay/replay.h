@@ -7,6 +7,12 @@
  * applied at its own time.  Events are taken in time order (a stable sort,
  * so equal times keep input order), which makes the output a pure function
  * of the input.
+ *
+ * Input in time order, as producers write it, is applied in one pass as it
+ * is read, holding one event at a time; input that goes back in time is
+ * validated, sorted by (time, line) and parsed again in that order.  The
+ * output waits in a temporary file until the whole input is known to be
+ * valid.
  */
 #ifndef FW_REPLAY_H
 #define FW_REPLAY_H
