@@ -152,6 +152,20 @@ static int unescape(struct scan *s, size_t *len)
 static int string(struct scan *s, const char **str, size_t *len)
 {
     const unsigned char *start = ++s->p;
+    /*
+     * Eight bytes at a time while none of them needs a look: a quote, a
+     * backslash, a control character or a byte of a UTF-8 sequence.
+     */
+    while (s->end - s->p >= 8) {
+        uint64_t w;
+        memcpy(&w, s->p, 8);
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+        if (special & highs)
+            break;
+        s->p += 8;
+    }
     while (s->p < s->end) {
         unsigned c = *s->p;
         if (c == '"') {
@@ -278,6 +292,7 @@ static int literal(struct scan *s, const char *word, size_t n)
 static json_t *object(struct scan *s)
 {
     json_t *obj = json_object();
+    size_t members = 0;
     s->p++; /* '{' */
     skip_ws(s);
     if (s->p < s->end && *s->p == '}') {
@@ -299,14 +314,12 @@ static json_t *object(struct scan *s)
             skip_ws(s);
             v = value(s);
         }
-        int dup = v && (s->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, k, klen);
-        if (v && !dup)
+        if (v)
             json_object_setn_new_nocheck(obj, k, klen, v);
-        else
-            json_decref(v);
         if (k != kbuf)
             free(k);
-        if (!v || dup)
+        /* A repeated key replaces the value, so the object does not grow: jansson refuses it. */
+        if (!v || ((s->flags & JSON_REJECT_DUPLICATES) && json_object_size(obj) != ++members))
             goto bail;
         skip_ws(s);
         if (s->p >= s->end)
