@@ -814,7 +814,7 @@ const struct engine_stats *engine_stats(const struct engine *e)
 size_t engine_state_bytes(const struct engine *e)
 {
     size_t bytes = e->customers.cap * sizeof(struct strmap_entry) +
-                   e->customers.nslots * sizeof(uint32_t);
+                   e->customers.nslots * sizeof(uint64_t);
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + 3 * e->nsignals * sizeof(int64_t);

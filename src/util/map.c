@@ -11,6 +11,31 @@
 
 #include "util/util.h"
 
+/*
+ * Keys never move or go away before the map does, so they are cut from
+ * blocks: one allocation per 64 KB of keys instead of one per key.  Each
+ * block starts with a pointer to the previous one.
+ */
+#define ARENA_BLOCK 65536
+
+static char *arena_copy(struct strmap *m, const char *key, size_t klen)
+{
+    size_t need = klen + 1;
+    if (need > m->arena_left) {
+        size_t size = need + sizeof(char *) > ARENA_BLOCK ? need + sizeof(char *) : ARENA_BLOCK;
+        char *block = xmalloc(size);
+        memcpy(block, &m->arena, sizeof(char *)); /* chain: block -> previous block */
+        m->arena = block;
+        m->arena_left = size - sizeof(char *);
+    }
+    /* Hand out from the block's end down, so the chain pointer at its start stays put. */
+    m->arena_left -= need;
+    char *p = m->arena + sizeof(char *) + m->arena_left;
+    memcpy(p, key, klen);
+    p[klen] = '\0';
+    return p;
+}
+
 void strmap_init(struct strmap *m)
 {
     memset(m, 0, sizeof *m);
@@ -18,11 +43,21 @@ void strmap_init(struct strmap *m)
 
 void strmap_cleanup(struct strmap *m)
 {
-    for (size_t i = 0; i < m->len; i++)
-        free(m->entries[i].key);
+    char *block = m->arena;
+    while (block) {
+        char *prev;
+        memcpy(&prev, block, sizeof prev);
+        free(block);
+        block = prev;
+    }
     free(m->entries);
     free(m->slots);
     memset(m, 0, sizeof *m);
+}
+
+static uint64_t slot_of(uint64_t hash, size_t ix)
+{
+    return (hash & 0xFFFFFFFF00000000ULL) | (uint64_t)(ix + 1);
 }
 
 static void rehash(struct strmap *m, size_t nslots)
@@ -34,44 +69,60 @@ static void rehash(struct strmap *m, size_t nslots)
         size_t s = m->entries[i].hash & (nslots - 1);
         while (m->slots[s])
             s = (s + 1) & (nslots - 1);
-        m->slots[s] = (uint32_t)(i + 1);
+        m->slots[s] = slot_of(m->entries[i].hash, i);
     }
 }
 
-struct strmap_entry *strmap_find(const struct strmap *m, const char *key, size_t klen)
+/*
+ * The entry for key, or NULL with *slot set to the empty slot where it
+ * would go.  The tag in each slot rules out most other keys without
+ * touching their entries (a cache miss each in a large map).
+ */
+static struct strmap_entry *lookup(const struct strmap *m, const char *key, size_t klen,
+                                   uint64_t h, size_t *slot)
 {
-    if (!m->nslots)
-        return NULL;
-    uint64_t h = fw_hash(key, klen);
+    uint64_t tag = h & 0xFFFFFFFF00000000ULL;
     for (size_t s = h & (m->nslots - 1);; s = (s + 1) & (m->nslots - 1)) {
-        uint32_t ix = m->slots[s];
-        if (!ix)
+        uint64_t v = m->slots[s];
+        if (!v) {
+            *slot = s;
             return NULL;
-        struct strmap_entry *e = &m->entries[ix - 1];
+        }
+        if ((v & 0xFFFFFFFF00000000ULL) != tag)
+            continue;
+        struct strmap_entry *e = &m->entries[(uint32_t)v - 1];
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
             return e;
     }
 }
 
+struct strmap_entry *strmap_find(const struct strmap *m, const char *key, size_t klen)
+{
+    size_t slot;
+    return m->nslots ? lookup(m, key, klen, fw_hash(key, klen), &slot) : NULL;
+}
+
 struct strmap_entry *strmap_upsert(struct strmap *m, const char *key, size_t klen, int *created)
 {
-    struct strmap_entry *e = strmap_find(m, key, klen);
+    uint64_t h = fw_hash(key, klen);
+    size_t s = 0;
+    struct strmap_entry *e = m->nslots ? lookup(m, key, klen, h, &s) : NULL;
     if (created)
         *created = e == NULL;
     if (e)
         return e;
-    if ((m->len + 1) * 2 > m->nslots)
+    if ((m->len + 1) * 2 > m->nslots) {
         rehash(m, m->nslots ? m->nslots * 2 : 16);
+        for (s = h & (m->nslots - 1); m->slots[s]; s = (s + 1) & (m->nslots - 1))
+            ;
+    }
     m->entries = xgrow(m->entries, &m->cap, m->len + 1, sizeof *m->entries);
     e = &m->entries[m->len];
-    e->key = xstrndup(key, klen);
+    e->key = arena_copy(m, key, klen);
     e->klen = klen;
-    e->hash = fw_hash(key, klen);
+    e->hash = h;
     e->value = NULL;
-    size_t s = e->hash & (m->nslots - 1);
-    while (m->slots[s])
-        s = (s + 1) & (m->nslots - 1);
-    m->slots[s] = (uint32_t)(++m->len);
+    m->slots[s] = slot_of(h, m->len++);
     return e;
 }
 

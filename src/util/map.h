@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 struct strmap_entry {
-    char *key;    /* owned copy, NUL-terminated */
+    char *key;    /* owned copy, NUL-terminated; lives in the map's key arena */
     size_t klen;
     uint64_t hash;
     void *value;  /* caller-owned */
@@ -24,8 +24,10 @@ struct strmap_entry {
 struct strmap {
     struct strmap_entry *entries; /* dense, insertion order */
     size_t len, cap;
-    uint32_t *slots;              /* index+1 into entries; 0 = empty */
+    uint64_t *slots;              /* hash's top 32 bits << 32 | index+1 into entries; 0 = empty */
     size_t nslots;                /* power of two */
+    char *arena;                  /* the current block of key bytes; blocks are chained */
+    size_t arena_left;            /* bytes free at its end */
 };
 
 void strmap_init(struct strmap *m);
