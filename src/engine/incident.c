@@ -78,14 +78,19 @@ static void count_add(struct incidents *inc, uint32_t key, const char *val, long
     me->value = (void *)(uintptr_t)((long)(uintptr_t)me->value + delta);
 }
 
-static size_t count_get(const struct incidents *inc, uint32_t key, const char *val)
+/*
+ * Where the count of customers with key=val lives: its index + 1 in
+ * counts, made (at zero) when absent, so an open incident's tally can read
+ * the baseline without building the name again.  0 when it cannot exist.
+ */
+static size_t count_index(struct incidents *inc, uint32_t key, const char *val)
 {
     char name[COUNT_NAME_MAX];
     int n = count_name(name, key, val);
     if (n < 0)
         return 0;
-    struct strmap_entry *me = strmap_find(&inc->counts, name, (size_t)n);
-    return me ? (size_t)(uintptr_t)me->value : 0;
+    struct strmap_entry *me = strmap_upsert(&inc->counts, name, (size_t)n, NULL);
+    return (size_t)(me - inc->counts.entries) + 1;
 }
 
 void incidents_init(struct incidents *inc, const struct rules *r)
@@ -147,10 +152,19 @@ static void close_incident(struct inc_signal *is, size_t nf)
     is->members = NULL;
     is->nmembers = is->capmembers = 0;
     strmap_cleanup(&is->index);
-    for (size_t f = 0; is->tally && f < nf; f++)
+    for (size_t f = 0; is->tally && f < nf; f++) {
         strmap_cleanup(&is->tally[f]);
+        free(is->tally_count[f]);
+    }
     free(is->tally);
+    free(is->tally_count);
+    free(is->tally_cap);
+    free(is->names);
     is->tally = NULL;
+    is->tally_count = NULL;
+    is->tally_cap = NULL;
+    is->names = NULL;
+    is->capnames = 0;
 }
 
 void incidents_cleanup(struct incidents *inc)
@@ -202,15 +216,26 @@ void incidents_after_change(struct incidents *inc, const struct rules *r, const 
 }
 
 /* Add a member to the open incident: index it and count its factor values. */
-static void member_join(struct inc_signal *is, const struct inc_member *m, size_t nf)
+static void member_join(struct incidents *inc, const struct rule_signal *sig,
+                        struct inc_signal *is, const struct inc_member *m)
 {
     strmap_upsert(&is->index, m->customer, strlen(m->customer), NULL)->value =
         (void *)(uintptr_t)is->nmembers;
-    for (size_t f = 0; f < nf; f++) {
+    is->names = xgrow(is->names, &is->capnames, is->nmembers + 1, sizeof *is->names);
+    is->names[is->nmembers] = m->customer;
+    for (size_t f = 0; f < sig->nfactors; f++) {
         if (!m->values[f])
             continue;
-        struct strmap_entry *e = strmap_upsert(&is->tally[f], m->values[f], strlen(m->values[f]), NULL);
+        int created;
+        struct strmap_entry *e =
+            strmap_upsert(&is->tally[f], m->values[f], strlen(m->values[f]), &created);
         e->value = (void *)((uintptr_t)e->value + 1);
+        if (created) {
+            size_t k = is->tally[f].len - 1;
+            is->tally_count[f] =
+                xgrow(is->tally_count[f], &is->tally_cap[f], k + 1, sizeof *is->tally_count[f]);
+            is->tally_count[f][k] = count_index(inc, sig->factors[f], m->values[f]);
+        }
     }
 }
 
@@ -246,10 +271,7 @@ static void emit(struct incidents *inc, const struct engine_sink *sink,
         .at = now,
         .added = added,
     };
-    const char **names = xcalloc(is->nmembers + 1, sizeof *names);
-    for (size_t i = 0; i < is->nmembers; i++)
-        names[i] = is->members[i].customer;
-    out.customers = names;
+    out.customers = is->names;
 
     /* Name the common factor from the per-factor tallies kept as members join. */
     double best_share = 0, best_lift = 0;
@@ -258,8 +280,11 @@ static void emit(struct incidents *inc, const struct engine_sink *sink,
         for (size_t k = 0; k < t->len; k++) {
             const char *v = t->entries[k].key;
             size_t have = (size_t)(uintptr_t)t->entries[k].value;
+            if (have < 2)
+                continue;
             double share = (double)have / (double)is->nmembers;
-            size_t all = count_get(inc, sig->factors[f], v);
+            size_t ix = is->tally_count[f][k];
+            size_t all = ix ? (size_t)(uintptr_t)inc->counts.entries[ix - 1].value : 0;
             double baseline = inc->ncustomers ? (double)all / (double)inc->ncustomers : 1.0;
             double lift = baseline > 0 ? share / baseline : 0;
             if (have < 2 || lift <= 1.0)
@@ -280,7 +305,6 @@ static void emit(struct incidents *inc, const struct engine_sink *sink,
     }
     if (sink->incident)
         sink->incident(sink->ctx, &out);
-    free(names);
 }
 
 void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
@@ -307,7 +331,7 @@ void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
         }
         is->members = xgrow(is->members, &is->capmembers, is->nmembers + 1, sizeof *is->members);
         is->members[is->nmembers] = m;
-        member_join(is, &is->members[is->nmembers], nf);
+        member_join(inc, sig, is, &is->members[is->nmembers]);
         is->nmembers++;
         is->nactive++;
         emit(inc, sink, sig, s, "customer_added", customer, now);
@@ -336,11 +360,13 @@ void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
     is->members = xgrow(is->members, &is->capmembers, is->nrecent, sizeof *is->members);
     strmap_init(&is->index);
     is->tally = xcalloc(nf + 1, sizeof *is->tally);
+    is->tally_count = xcalloc(nf + 1, sizeof *is->tally_count);
+    is->tally_cap = xcalloc(nf + 1, sizeof *is->tally_cap);
     for (size_t f = 0; f < nf; f++)
         strmap_init(&is->tally[f]);
     for (size_t i = 0; i < is->nrecent; i++) {
         member_copy(&is->members[is->nmembers], &is->recent[i], nf);
-        member_join(is, &is->members[is->nmembers], nf);
+        member_join(inc, sig, is, &is->members[is->nmembers]);
         is->nmembers++;
         member_free(&is->recent[i], nf);
     }

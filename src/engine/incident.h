@@ -30,7 +30,11 @@ struct inc_signal {
     struct inc_member *members; /* the open incident's customers; NULL when none is open */
     size_t nmembers, capmembers;
     struct strmap index;  /* customer -> member index + 1, while open */
+    const char **names;   /* members[i].customer, as the sink's list of customers */
+    size_t capnames;
     struct strmap *tally; /* per factor: value -> members with it, while open */
+    size_t **tally_count; /* per factor, per tally entry: its index + 1 in counts (0: none) */
+    size_t *tally_cap;
     size_t nactive;
     uint64_t id;
     int64_t opened_at;
