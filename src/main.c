@@ -10,6 +10,7 @@
 #include "rules/rules.h"
 #include "serve/serve.h"
 #include "util/fwtime.h"
+#include "util/jsonload.h"
 #include "util/util.h"
 
 #define FOREWARN_VERSION "0.1.0"
@@ -159,6 +160,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    fw_json_init(); /* before any jansson value */
     if (argc < 2) {
         cmd_help(0, NULL);
         return 2;

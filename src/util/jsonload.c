@@ -16,7 +16,9 @@
  */
 #include "util/jsonload.h"
 
+#include <malloc.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +397,100 @@ static json_t *value(struct scan *s)
     default:
         return number(s);
     }
+}
+
+/*
+ * The allocator behind fw_json_init.  Every block is an ordinary malloc
+ * block, so whatever jansson hands out (json_dumps' strings included) may
+ * still be released with free().  A block that jansson frees goes onto the
+ * freeing thread's list for its size class (usable size / 16, up to 256
+ * bytes), up to POOL_KEEP blocks per class; beyond that, and for larger
+ * blocks, it goes back to free.  So a thread that parses and frees reuses
+ * warm blocks in LIFO order without glibc's bin management, and a thread
+ * that only frees what others parsed (serve's engine thread) holds at most
+ * POOL_KEEP blocks per class.  Lists are emptied when a thread exits.
+ */
+#define POOL_CLASSES 16
+#define POOL_KEEP 4096
+
+struct pool {
+    void *head[POOL_CLASSES + 1];
+    unsigned count[POOL_CLASSES + 1];
+    int registered;
+};
+
+static _Thread_local struct pool pool;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drain(void *arg)
+{
+    struct pool *p = arg;
+    for (size_t c = 1; c <= POOL_CLASSES; c++) {
+        while (p->head[c]) {
+            void *next;
+            memcpy(&next, p->head[c], sizeof next);
+            free(p->head[c]);
+            p->head[c] = next;
+        }
+        p->count[c] = 0;
+    }
+}
+
+static void pool_key_make(void)
+{
+    pthread_key_create(&pool_key, pool_drain);
+}
+
+static void *pool_malloc(size_t n)
+{
+    size_t c = (n + 15) / 16; /* a block of class c has at least 16 * c usable bytes */
+    if (c == 0)
+        c = 1;
+    if (c > POOL_CLASSES)
+        return malloc(n);
+    void *b = pool.head[c];
+    if (!b)
+        return malloc(16 * c);
+    memcpy(&pool.head[c], b, sizeof b);
+    pool.count[c]--;
+    return b;
+}
+
+static void pool_free(void *b)
+{
+    if (!b)
+        return;
+    size_t c = malloc_usable_size(b) / 16;
+    if (c == 0 || c > POOL_CLASSES || pool.count[c] >= POOL_KEEP) {
+        free(b);
+        return;
+    }
+    if (!pool.registered) {
+        pool.registered = 1;
+        pthread_once(&pool_once, pool_key_make);
+        pthread_setspecific(pool_key, &pool); /* drained when the thread exits */
+    }
+    memcpy(b, &pool.head[c], sizeof b);
+    pool.head[c] = b;
+    pool.count[c]++;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ENABLED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ENABLED 0
+#endif
+#endif
+#ifndef POOL_ENABLED
+#define POOL_ENABLED 1
+#endif
+
+void fw_json_init(void)
+{
+    if (POOL_ENABLED)
+        json_set_alloc_funcs(pool_malloc, pool_free);
 }
 
 json_t *fw__json_scan(const char *buf, size_t len, size_t flags, size_t *used)

@@ -24,6 +24,14 @@
 #include <stddef.h>
 
 /*
+ * Give jansson per-thread free lists for its small blocks (objects,
+ * strings, hash table pairs: dozens per event, freed as soon as the event
+ * is applied).  Call once at start-up, before any jansson value exists;
+ * a no-op under AddressSanitizer, which must see every block.
+ */
+void fw_json_init(void);
+
+/*
  * Parse buf[0..len) like json_loadb(buf, len, flags, err).  The flags
  * handled on the fast path are JSON_REJECT_DUPLICATES and
  * JSON_DISABLE_EOF_CHECK (on success err->position is then the offset just

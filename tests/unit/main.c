@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "util/jsonload.h"
 
 int test__failures;
 
@@ -17,6 +18,7 @@ int test__failures;
 
 int main(int argc, char **argv)
 {
+    fw_json_init(); /* as the binary does: the tests run on the same allocator */
     static const struct {
         const char *module;
         const struct test *tests;
