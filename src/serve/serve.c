@@ -96,6 +96,7 @@ int serve_main(int argc, char **argv)
     struct buf diag;
     struct rules rules;
     struct store *db = NULL;
+    struct store_checkpointer *ckpt = NULL;
     struct pipeline *p = NULL;
     struct http_server *http = NULL;
     struct comms *templates = NULL;
@@ -185,10 +186,12 @@ int serve_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
-    if (store_open(cfg.database, 0, &db, err, sizeof err)) {
+    if (store_open(cfg.database, 0, &db, err, sizeof err) ||
+        store_checkpointer_start(cfg.database, &ckpt, err, sizeof err)) {
         fprintf(stderr, "serve: %s\n", err);
         goto out;
     }
+    store_use_checkpointer(db, ckpt); /* the engine thread's commits never checkpoint */
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
         goto fail;
     struct pipeline_opts opts = {
@@ -246,6 +249,7 @@ out:
     pipeline_stop(p);
     comms_free(templates);
     store_close(db);
+    store_checkpointer_stop(ckpt);
     rules_cleanup(&rules);
     config_cleanup(&cfg);
     buf_cleanup(&diag);

@@ -27,6 +27,24 @@ struct store;
  */
 int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+/*
+ * A thread with its own connection that checkpoints the WAL of the
+ * database at path (see checkpoint.c).  Start it after the database
+ * exists; stop it after the connections that use it are closed or detached.
+ * On failure returns FW_EDB with a reason in err.
+ */
+struct store_checkpointer;
+int store_checkpointer_start(const char *path, struct store_checkpointer **out, char *err,
+                             size_t errlen);
+void store_checkpointer_stop(struct store_checkpointer *c); /* NULL: nothing */
+/*
+ * Leave this connection's checkpoints to c: its commits only signal c once
+ * the WAL passes 1000 pages.  c NULL: back to SQLite's autocheckpoint.
+ */
+void store_use_checkpointer(struct store *s, struct store_checkpointer *c);
+/* How many checkpoints c has run (for tests). */
+unsigned long store_checkpointer_runs(struct store_checkpointer *c);
+
 /* The last SQLite error text of this connection. */
 const char *store_errmsg(struct store *s);
 

@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -758,7 +760,55 @@ static void failed_insert_is_not_a_duplicate(void)
     ASSERT(rc != 0 || dup == 0);
 }
 
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long long)st.st_size;
+}
+
+/*
+ * With a checkpointer attached, a commit that leaves more than 1000 pages
+ * in the WAL is copied back into the database by the checkpointer's
+ * thread: the database file grows without the writer checkpointing.
+ */
+static void checkpointer_moves_the_wal(void)
+{
+    struct tmpdb t;
+    ASSERT_EQ(tmpdb_init(&t), 0);
+    struct store *s = open_rw(&t);
+    ASSERT(s != NULL);
+    struct store_checkpointer *c = NULL;
+    char err[256] = "";
+    ASSERT_EQ(store_checkpointer_start(t.path, &c, err, sizeof err), 0);
+    store_use_checkpointer(s, c);
+    long long before = file_size(t.path);
+    char data[1100], id[32];
+    memset(data, 0, sizeof data);
+    strcpy(data, "{\"pad\":\"");
+    memset(data + 8, 'x', 1000);
+    strcpy(data + 1008, "\"}");
+    ASSERT_EQ(store_begin(s), 0);
+    for (int i = 0; i < 6000; i++) { /* about 6 MB: well past 1000 pages of 4 KB */
+        snprintf(id, sizeof id, "e%d", i);
+        ASSERT_EQ(append(s, id, "order.created", "c1", T0 + i, T0 + i, data), 0);
+    }
+    ASSERT_EQ(store_commit(s), 0);
+    /* Wait for the checkpointer (bounded), not for a fixed time. */
+    struct timespec tick = {0, 2000000};
+    for (int i = 0; i < 5000 && (store_checkpointer_runs(c) == 0 || file_size(t.path) < before +
+                                                                        5000000);
+         i++)
+        nanosleep(&tick, NULL);
+    ASSERT(store_checkpointer_runs(c) > 0);
+    ASSERT(file_size(t.path) >= before + 5000000);
+    ASSERT_EQ(store_event_count(s), 6000);
+    store_close(s);
+    store_checkpointer_stop(c);
+    tmpdb_cleanup(&t);
+}
+
 const struct test store_tests[] = {
+    {"checkpointer_moves_the_wal", checkpointer_moves_the_wal},
     {"readonly_newer_schema_refused", readonly_newer_schema_refused},
     {"failed_insert_is_not_a_duplicate", failed_insert_is_not_a_duplicate},
     {"open_creates_and_migrates", open_creates_and_migrates},
