@@ -15,7 +15,7 @@
 #include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 #include "util/map.h"
 #include "util/util.h"
 
@@ -87,6 +87,21 @@ static int input_load(FILE *in, struct input *inp)
     return ferror(in) ? FW_EIO : 0;
 }
 
+/*
+ * A mapped file's pages before pos are not needed again unless the input
+ * turns out not to be in time order, and then the kernel reads them back:
+ * drop them every 64 MB so replay's memory is the engine's, not the file's.
+ */
+static void input_release(struct input *inp, size_t pos, size_t *released)
+{
+    const size_t step = (size_t)64 << 20;
+    if (!inp->mapped || pos < *released + step)
+        return;
+    size_t upto = pos & ~(step - 1);
+    madvise(inp->data + *released, upto - *released, MADV_DONTNEED);
+    *released = upto;
+}
+
 static void input_cleanup(struct input *inp)
 {
     if (inp->mapped)
@@ -112,6 +127,72 @@ static int next_line(const struct input *inp, size_t *pos, const char **s, size_
     return 1;
 }
 
+/*
+ * Event ids seen so far, for duplicates.  A table of 64-bit hashes, each
+ * with the line it came from: replay sees millions of ids, and copying
+ * each into a string map cost more memory than the engine's state.  Two
+ * different ids with the same hash are told apart by reading the earlier
+ * line's id again (the input is all in memory).
+ */
+struct idslot {
+    uint64_t hash;
+    size_t off, len; /* the line; len 0: empty slot */
+};
+
+struct idset {
+    struct idslot *slots;
+    size_t n, cap; /* cap: a power of two, at least twice n */
+};
+
+static void idset_cleanup(struct idset *set)
+{
+    free(set->slots);
+    memset(set, 0, sizeof *set);
+}
+
+static void idset_grow(struct idset *set)
+{
+    size_t cap = set->cap ? set->cap * 2 : 1024;
+    struct idslot *slots = xcalloc(cap, sizeof *slots);
+    for (size_t i = 0; i < set->cap; i++) {
+        if (!set->slots[i].len)
+            continue;
+        size_t k = set->slots[i].hash & (cap - 1);
+        while (slots[k].len)
+            k = (k + 1) & (cap - 1);
+        slots[k] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+}
+
+/* Is the event at line [off, off + len) of inp the one with this id? */
+static int line_has_id(const struct input *inp, size_t off, size_t len, const char *id)
+{
+    json_t *j = fw_json_loadb(inp->data + off, len, 0, NULL);
+    const char *other = json_string_value(json_object_get(j, "id"));
+    int same = other && !strcmp(other, id);
+    json_decref(j);
+    return same;
+}
+
+/* Add the id of the event on line [off, off + len); 0 when it was there already. */
+static int idset_add(struct idset *set, const struct input *inp, const char *id, size_t off,
+                     size_t len)
+{
+    if ((set->n + 1) * 2 > set->cap)
+        idset_grow(set);
+    uint64_t h = fw_hash(id, strlen(id));
+    size_t k = h & (set->cap - 1);
+    for (; set->slots[k].len; k = (k + 1) & (set->cap - 1))
+        if (set->slots[k].hash == h && line_has_id(inp, set->slots[k].off, set->slots[k].len, id))
+            return 0;
+    set->slots[k] = (struct idslot){.hash = h, .off = off, .len = len};
+    set->n++;
+    return 1;
+}
+
 /* One pass over the input: what it has seen and whether it reports errors. */
 struct pass {
     const struct input *inp;
@@ -119,7 +200,8 @@ struct pass {
     FILE *err;
     size_t quiet_upto; /* lines up to here were reported by an earlier pass */
     size_t bad, dups;
-    struct strmap seen; /* event ids, for duplicates: the first in input order wins */
+    int dedup;          /* skip repeated ids (not when the lines are known to be first ones) */
+    struct idset seen;  /* event ids, for duplicates: the first in input order wins */
 };
 
 enum { LINE_EVENT, LINE_BLANK, LINE_BAD, LINE_DUP };
@@ -160,9 +242,7 @@ static int take_line(struct pass *ps, const char *s, size_t n, size_t lineno, st
         ps->bad++;
         return LINE_BAD;
     }
-    int created;
-    strmap_upsert(&ps->seen, ev->id, strlen(ev->id), &created);
-    if (!created) {
+    if (ps->dedup && !idset_add(&ps->seen, ps->inp, ev->id, (size_t)(s - ps->inp->data), n)) {
         ps->dups++;
         event_cleanup(ev);
         return LINE_DUP;
@@ -253,16 +333,15 @@ static void replay_sorted(struct run *r, struct pass *ps)
     }
     if (!ps->bad || r->o->skip_invalid) {
         qsort(slots, n, sizeof *slots, by_time);
+        /* Only first occurrences made it into slots: no duplicates to look for. */
         struct pass again = {.inp = ps->inp, .rules = ps->rules, .err = ps->err,
                              .quiet_upto = SIZE_MAX};
-        strmap_init(&again.seen);
         for (size_t i = 0; i < n; i++)
             if (take_line(&again, ps->inp->data + slots[i].off, slots[i].len, slots[i].line,
                           &ev) == LINE_EVENT) {
                 run_apply(r, &ev);
                 event_cleanup(&ev);
             }
-        strmap_cleanup(&again.seen);
     }
     free(slots);
 }
@@ -299,7 +378,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         goto out_spool;
     }
     struct pass ps = {.inp = &inp, .rules = rules, .err = err};
-    strmap_init(&ps.seen);
+    ps.dedup = 1;
     /*
      * One pass, applying each event as it is read: producers write events
      * in time order, so holding or sorting them is the exception.  An event
@@ -310,8 +389,10 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     int64_t last = INT64_MIN;
     int sorted = 1;
     struct event ev;
+    size_t released = 0;
     while (next_line(&inp, &pos, &s, &len)) {
         lineno++;
+        input_release(&inp, pos, &released);
         if (take_line(&ps, s, len, lineno, &ev) != LINE_EVENT)
             continue;
         if (ev.time < last) {
@@ -330,8 +411,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
             rc = FW_EIO;
             goto out;
         }
-        strmap_cleanup(&ps.seen);
-        strmap_init(&ps.seen);
+        idset_cleanup(&ps.seen);
         ps.quiet_upto = lineno;
         ps.bad = ps.dups = 0;
         replay_sorted(&r, &ps);
@@ -361,7 +441,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
 out:
     orch_free(r.orch); /* cancels its timers: before the engine goes */
     engine_free(r.e);
-    strmap_cleanup(&ps.seen);
+    idset_cleanup(&ps.seen);
     fclose(r.p.out);
 out_spool:
     input_cleanup(&inp);
