@@ -30,6 +30,7 @@
 #include "engine/engine.h"
 #include "ingest/ingest.h"
 #include "rules/rules.h"
+#include "util/json.h"
 
 static double cpu_now(void)
 {
@@ -84,6 +85,7 @@ static int load_rules(struct rules *r, const char *path)
 
 int main(int argc, char **argv)
 {
+    fw_json_init(); /* the parser and allocator forewarn uses */
     const char *rules_path = NULL, *cmp_path = NULL, *path = NULL;
     int64_t until = 0;
     size_t chunk = 200000;
@@ -129,7 +131,7 @@ int main(int argc, char **argv)
         double t0 = cpu_now();
         while (n < chunk && (len = getline(&line, &cap, in)) > 0) {
             json_error_t jerr;
-            json_t *j = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+            json_t *j = fw_json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
             struct ingest_error ierr;
             if (!j || ingest_validate(j, &lim, &globals, &evs[n], &ierr)) {
                 fprintf(stderr, "engine_bench: line %zu is not a valid event\n", total + n + 1);

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/jsonload.h"
+#include "util/json.h"
 
 /*
  * json-c's headers cannot share a translation unit with jansson's: both
@@ -262,7 +262,7 @@ static size_t r_jsonc_strict(const struct corpus *c, int lookup)
 static const struct lib libs[] = {
     {"jansson", "defaults (validates UTF-8)", r_jansson},
     {"jansson-dup", "+JSON_REJECT_DUPLICATES, as ingest uses it", r_jansson_dup},
-    {"fw-jansson", "forewarn's scanner building jansson values (src/util/jsonload.c)", r_fw},
+    {"fw-jansson", "forewarn's scanner building jansson values (src/util/json.c)", r_fw},
     {"cjson", "defaults (no UTF-8 check)", r_cjson},
     {"jsonc", "defaults (lenient, no UTF-8 check)", r_jsonc},
     {"jsonc-strict", "STRICT|VALIDATE_UTF8", r_jsonc_strict},

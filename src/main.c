@@ -10,7 +10,7 @@
 #include "rules/rules.h"
 #include "serve/serve.h"
 #include "util/fwtime.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #define FOREWARN_VERSION "0.1.0"

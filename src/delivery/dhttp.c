@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "delivery/delivery_int.h"
+#include "util/json.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/util.h"
@@ -224,7 +225,7 @@ enum dresult delivery__webhook_post(struct dattempt *a, const char *url, const c
     json_object_set_new(env, "type", json_string(type));
     json_object_set_new(env, "timestamp", json_string(ts));
     json_object_set_new(env, "data", data);
-    char *body = json_dumps(env, JSON_COMPACT);
+    char *body = fw_json_dumps(env);
     json_decref(env);
     struct curl_slist *hdrs = NULL;
     enum dresult res = DRESULT_PERMANENT;

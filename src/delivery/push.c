@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "delivery/delivery_int.h"
+#include "util/json.h"
 
 static int configured(const struct delivery_config *c)
 {
@@ -29,7 +30,7 @@ static enum dresult send_push(struct dattempt *a, const struct outbox_msg *m)
     json_object_set_new(o, "body", delivery__jstr(m->body ? m->body : ""));
     json_object_set_new(o, "message_id", delivery__jstr(m->id));
     json_decref(meta);
-    char *body = json_dumps(o, JSON_COMPACT);
+    char *body = fw_json_dumps(o);
     json_decref(o);
     char hdr[600];
     snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", m->key);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "delivery/delivery_int.h"
+#include "util/json.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/util.h"
@@ -119,7 +120,7 @@ static enum dresult send_slack(struct dattempt *a, const struct outbox_msg *m)
     json_object_set_new(payload, "blocks", blocks);
     buf_cleanup(&fb);
 
-    char *json = json_dumps(payload, JSON_COMPACT);
+    char *json = fw_json_dumps(payload);
     json_decref(payload);
     if (!json) {
         snprintf(a->err, sizeof a->err, "cannot encode the Slack message");

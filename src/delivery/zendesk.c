@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "delivery/delivery_int.h"
+#include "util/json.h"
 #include "util/buf.h"
 #include "util/util.h"
 
@@ -161,7 +162,7 @@ static enum dresult send_zendesk(struct dattempt *a, const struct outbox_msg *m)
     }
     json_t *payload = json_object();
     json_object_set_new(payload, "ticket", ticket);
-    char *body = json_dumps(payload, JSON_COMPACT);
+    char *body = fw_json_dumps(payload);
     json_decref(payload);
     snprintf(user, sizeof user, "%s/token", c->zendesk.email);
     snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", m->key);

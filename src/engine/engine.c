@@ -23,6 +23,7 @@
 #include "engine/incident.h"
 #include "engine/state.h"
 #include "engine/tw.h"
+#include "util/json.h"
 #include "util/fwtime.h"
 #include "util/map.h"
 #include "util/util.h"
@@ -843,7 +844,7 @@ int engine_customer_json(const struct engine *e, const char *key, struct buf *ou
     } else {
         json_object_set_new(o, "next_wakeup", json_null());
     }
-    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = fw_json_dumps(o);
     buf_puts(out, text);
     free(text);
     json_decref(o);

@@ -9,6 +9,7 @@
 #include "ingest/ingest.h"
 #include "comms/comms.h"
 #include "store/messages.h"
+#include "util/json.h"
 #include "util/fwtime.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -172,7 +173,7 @@ static void post_events(struct req *r)
     /* Serialized here, on this request's thread, not on the engine thread that journals them. */
     char **bodies = xcalloc(batch.n + 1, sizeof *bodies);
     for (size_t i = 0; i < batch.n; i++)
-        bodies[i] = json_dumps(batch.events[i].json, JSON_COMPACT);
+        bodies[i] = fw_json_dumps(batch.events[i].json);
     rc = pipeline_ingest(r->env->pipeline, &batch, bodies, outcomes);
     for (size_t i = 0; i < batch.n; i++)
         free(bodies[i]);

@@ -26,7 +26,7 @@
 #include <strings.h>
 
 #include "util/fwtime.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #define QUOTE_MAX 48 /* bytes of a bad value quoted back in a message */

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "orchestrate/orch_int.h"
+#include "util/json.h"
 #include "util/fwtime.h"
 #include "util/log.h"
 #include "util/map.h"
@@ -552,7 +553,7 @@ static int quiet_counts(struct orch *o, const struct draft *d, const struct comm
         return 0;
     if (!o->sink.stored_status)
         return 1;
-    char *sig = json_dumps(d->signals, JSON_COMPACT);
+    char *sig = fw_json_dumps(d->signals);
     struct buf key;
     buf_init(&key, 0);
     record_key(d, sig, &key);
@@ -594,7 +595,7 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
     struct comms_rendered r = {0};
     const char *status = d->status, *reason = d->reason;
     int external = !strcmp(d->audience, "customer");
-    char *sig = json_dumps(d->signals, JSON_COMPACT);
+    char *sig = fw_json_dumps(d->signals);
     struct buf key;
     buf_init(&key, 0);
     record_key(d, sig, &key);
@@ -648,8 +649,8 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
     m.id = id;
     if (unsub[0])
         json_object_set_new(meta, "unsubscribe_url", json_string(unsub));
-    m.explain = json_dumps(ex, JSON_COMPACT);
-    m.meta = json_dumps(meta, JSON_COMPACT);
+    m.explain = fw_json_dumps(ex);
+    m.meta = fw_json_dumps(meta);
     json_object_del(ex, "template");
     json_object_del(meta, "unsubscribe_url");
     if (o->sink.message)
@@ -701,7 +702,7 @@ static void ladder_arm(struct orch *o, struct ocust *c, size_t sig, int64_t fire
     buf_printf(&k, "%s|%s|%s|%lld", step_names[kind], c->key,
                sig == (size_t)-1 ? "-" : o->rules->signals[sig].id, (long long)fired_at);
     l->key = buf_steal(&k);
-    l->detail = json_dumps(detail, JSON_COMPACT);
+    l->detail = fw_json_dumps(detail);
     tw_entry_init(&l->t._tw);
     extern void orch__fire(struct engine_timer * t, int64_t due);
     l->t.fire = orch__fire;
@@ -732,7 +733,7 @@ static void ladder_cancel(struct orch *o, struct ocust *c, unsigned kinds, size_
                 d = json_object();
             json_object_set_new(d, "cancelled_by", json_string(why));
             free(l->detail);
-            l->detail = json_dumps(d, JSON_COMPACT);
+            l->detail = fw_json_dumps(d);
             json_decref(d);
             emit_task(o, l, "cancelled");
             ladder_free(l);
@@ -1156,7 +1157,7 @@ static void decide(struct orch *o, struct ocust *c)
             ms->description ? ms->description : ms->name, "resolution_status",
             "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
             c->last_outreach != FW_TIME_NONE);
-        char *txt = json_dumps(pc, JSON_COMPACT);
+        char *txt = fw_json_dumps(pc);
         if (o->sink.context && !o->quiet)
             o->sink.context(o->sink.ctx, c->key, txt);
         struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
@@ -1388,7 +1389,7 @@ static void on_contact(struct orch *o, struct ocust *c, const struct event *ev)
                            "proactive_context", "already_reached_out", 1, "reached_out_at", first,
                            "updated_at", when, "what_to_tell_customer", bot.text);
     comms_rendered_cleanup(&bot);
-    char *txt = json_dumps(pc, JSON_COMPACT);
+    char *txt = fw_json_dumps(pc);
     if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, c->key, txt);
     free(txt);
@@ -1445,7 +1446,7 @@ static void sink_detection(void *ctx, const struct detection *d)
                            "proactive_context", "signal", d->signal->id, "resolution_status",
                            "resolved", "resolved_at", when, "what_to_tell_customer",
                            "Good news: the issue we contacted you about has been fixed.");
-    char *txt = json_dumps(pc, JSON_COMPACT);
+    char *txt = fw_json_dumps(pc);
     if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, d->customer, txt);
     free(txt);

@@ -27,6 +27,7 @@
 #include "ingest/ingest.h"
 #include "replay/replay.h"
 #include "rules/yamlutil.h"
+#include "util/json.h"
 #include "util/fwtime.h"
 #include "util/util.h"
 
@@ -319,7 +320,7 @@ static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t i
                 found |= all;
             }
             if (!found) {
-                char *txt = json_dumps(w, JSON_COMPACT);
+                char *txt = fw_json_dumps(w);
                 buf_printf(&diag, "    missing incident update: %s\n", txt);
                 free(txt);
                 ok = 0;

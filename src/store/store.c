@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "util/fwtime.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -316,7 +316,7 @@ int store_event_append(struct store *s, const struct event *ev, const char *text
                        int64_t applied_at, int *duplicate)
 {
     sqlite3_stmt *st = s->st[ST_EVENT_INSERT];
-    char *body = text ? NULL : json_dumps(ev->json, JSON_COMPACT);
+    char *body = text ? NULL : fw_json_dumps(ev->json);
     bind_text(st, 1, ev->id);
     bind_text(st, 2, ev->type);
     bind_text(st, 3, ev->subject);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 
 int test__failures;
 

@@ -1,5 +1,5 @@
 /*
- * jsonload.c -- scan JSON in place and build jansson values.
+ * json.c -- scan JSON in place and build jansson values.
  *
  * A recursive-descent parser over a byte range.  Every function returns
  * the value it built, or NULL to "bail": the input is outside the subset
@@ -14,7 +14,7 @@
  * strtod; the top level is an object or an array; nesting deeper than
  * 2048 is an error.
  */
-#include "util/jsonload.h"
+#include "util/json.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/util.h"
 
 #define MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
@@ -529,4 +530,153 @@ json_t *fw_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
         strcpy(err->source, "<buffer>");
     }
     return root;
+}
+
+/* ---- the encoder ---- */
+
+/* A string as jansson's dump_string writes it; -1 when it is not valid UTF-8. */
+static int dump_string(struct buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
+    buf_putc(b, '"');
+    while (p < end) {
+        unsigned c = *p;
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, end);
+            if (!k)
+                return -1;
+            p += k;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+            continue;
+        }
+        buf_append(b, run, (size_t)(p - run));
+        char esc[6] = {'\\', 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+            el = 6;
+        }
+        buf_append(b, esc, el);
+        run = ++p;
+    }
+    buf_append(b, run, (size_t)(p - run));
+    buf_putc(b, '"');
+    return 0;
+}
+
+/* A real as jansson's jsonp_dtostr writes it with the default precision (17). */
+static void dump_real(struct buf *b, double v)
+{
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp - 3, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof tmp - 3)
+        n = 0;
+    if (!strchr(tmp, '.') && !strchr(tmp, 'e')) {
+        memcpy(tmp + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(tmp, 'e');
+    if (e) {
+        /* No '+' and no leading zeros in the exponent. */
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(tmp + n + 1 - end));
+            n -= (int)(end - start);
+        }
+    }
+    buf_append(b, tmp, (size_t)n);
+}
+
+static void dump_integer(struct buf *b, json_int_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+static int dump(struct buf *b, const json_t *j, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return -1;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        buf_putc(b, '{');
+        int first = 1;
+        for (void *it = json_object_iter((json_t *)j); it;
+             it = json_object_iter_next((json_t *)j, it)) {
+            if (!first)
+                buf_putc(b, ',');
+            first = 0;
+            if (dump_string(b, json_object_iter_key(it), json_object_iter_key_len(it)))
+                return -1;
+            buf_putc(b, ':');
+            if (dump(b, json_object_iter_value(it), depth + 1))
+                return -1;
+        }
+        buf_putc(b, '}');
+        return 0;
+    }
+    case JSON_ARRAY:
+        buf_putc(b, '[');
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i)
+                buf_putc(b, ',');
+            if (dump(b, json_array_get(j, i), depth + 1))
+                return -1;
+        }
+        buf_putc(b, ']');
+        return 0;
+    case JSON_STRING:
+        return dump_string(b, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        dump_integer(b, json_integer_value(j));
+        return 0;
+    case JSON_REAL:
+        dump_real(b, json_real_value(j));
+        return 0;
+    case JSON_TRUE:
+        buf_puts(b, "true");
+        return 0;
+    case JSON_FALSE:
+        buf_puts(b, "false");
+        return 0;
+    case JSON_NULL:
+        buf_puts(b, "null");
+        return 0;
+    }
+    return -1;
+}
+
+char *fw_json_dumps(const json_t *j)
+{
+    if (!json_is_object(j) && !json_is_array(j))
+        return NULL; /* json_dumps wants JSON_ENCODE_ANY for these */
+    struct buf b;
+    buf_init(&b, 0);
+    if (dump(&b, j, 1)) {
+        buf_cleanup(&b);
+        return json_dumps(j, JSON_COMPACT); /* jansson decides: NULL, as it says */
+    }
+    return buf_steal(&b);
 }

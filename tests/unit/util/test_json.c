@@ -1,5 +1,5 @@
 /*
- * test_jsonload.c -- fw_json_loadb against json_loadb, input by input.
+ * test_json.c -- fw_json_loadb against json_loadb, input by input.
  *
  * The contract is "same answer as jansson": accepted or refused alike,
  * equal documents, the same position with JSON_DISABLE_EOF_CHECK, the same
@@ -11,10 +11,11 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../test.h"
-#include "util/jsonload.h"
+#include "util/json.h"
 
 static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES, JSON_DISABLE_EOF_CHECK,
                                    JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK};
@@ -22,7 +23,7 @@ static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES, JSON_DISABLE_EOF_C
 /* NULL when both parsers agree on s[0..n), else what differs (static storage). */
 static const char *differs(const char *s, size_t n, size_t flags)
 {
-    static char why[96];
+    static char why[160];
     json_error_t ej, ef;
     json_t *j = json_loadb(s, n, flags, &ej);
     json_t *f = fw_json_loadb(s, n, flags, &ef);
@@ -35,6 +36,14 @@ static const char *differs(const char *s, size_t n, size_t flags)
         snprintf(why, sizeof why, "position %d != %d", ef.position, ej.position), r = why;
     else if (!j && (strcmp(ej.text, ef.text) || ej.line != ef.line || ej.column != ef.column))
         r = "different error";
+    if (!r && j) {
+        char *a = json_dumps(j, JSON_COMPACT), *b = fw_json_dumps(j);
+        if (!a != !b || (a && strcmp(a, b)))
+            snprintf(why, sizeof why, "dumps differ: %.40s | %.40s", a ? a : "NULL", b ? b : "NULL"),
+                r = why;
+        free(a);
+        free(b);
+    }
     json_decref(j);
     json_decref(f);
     return r;
@@ -191,7 +200,40 @@ static void fast_path_taken(void)
     json_decref(j);
 }
 
-const struct test jsonload_tests[] = {
+/* Values no parse produces: reals at the edges, NULs and control bytes, bad UTF-8, scalars. */
+static void dumps_like_jansson(void)
+{
+    static const double reals[] = {0.0, -0.0, 0.1, 1.0, -1.5, 1e300, -1e-300, 5e-324, 1e21,
+                                   123456789.125, 1e-7, 2.5e15, 9007199254740993.0, 1e100};
+    json_t *doc = json_object(), *arr = json_array();
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
+        json_array_append_new(arr, json_real(reals[i]));
+    json_array_append_new(arr, json_integer(-9223372036854775807LL - 1));
+    json_array_append_new(arr, json_integer(9223372036854775807LL));
+    json_object_set_new(doc, "reals", arr);
+    json_object_set_new(doc, "ctl", json_stringn("a\0b\x01\x1f\x7f\"\\/\b\f\n\r\t", 15));
+    json_object_set_new(doc, "uni", json_string("caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80"));
+    json_object_setn_new(doc, "k\0ey", 4, json_true());
+    json_object_set_new(doc, "nested", json_pack("{s:[n,b,{}],s:[]}", "x", 0, "y"));
+    char *a = json_dumps(doc, JSON_COMPACT), *b = fw_json_dumps(doc);
+    ASSERT(a != NULL && b != NULL);
+    ASSERT_STREQ(b, a);
+    free(a);
+    free(b);
+    /* Invalid UTF-8 (only a _nocheck constructor makes it): NULL, as json_dumps says. */
+    json_object_set_new(doc, "bad", json_stringn_nocheck("\xff", 1));
+    a = json_dumps(doc, JSON_COMPACT);
+    b = fw_json_dumps(doc);
+    ASSERT(a == NULL && b == NULL);
+    json_decref(doc);
+    /* A scalar needs JSON_ENCODE_ANY: NULL from both. */
+    json_t *str = json_string("x");
+    ASSERT(fw_json_dumps(str) == NULL && json_dumps(str, JSON_COMPACT) == NULL);
+    json_decref(str);
+}
+
+const struct test json_tests[] = {
+    {"dumps_like_jansson", dumps_like_jansson},
     {"edge_cases", edge_cases},
     {"depth_limit", depth_limit},
     {"mutations", mutations},
