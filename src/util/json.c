@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
 #include "util/util.h"
 
 #define MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
@@ -534,50 +533,77 @@ json_t *fw_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
 
 /* ---- the encoder ---- */
 
+/* The output: room is made before each piece, so the writes need no checks. */
+struct out {
+    char *d;
+    size_t len, cap;
+};
+
+static char *room(struct out *o, size_t n)
+{
+    if (o->len + n > o->cap) {
+        o->cap = (o->len + n) * 2 + 256;
+        o->d = xrealloc(o->d, o->cap);
+    }
+    return o->d + o->len;
+}
+
+static void put(struct out *o, const void *src, size_t n)
+{
+    memcpy(room(o, n), src, n);
+    o->len += n;
+}
+
+static void putc1(struct out *o, char c)
+{
+    *room(o, 1) = c;
+    o->len++;
+}
+
 /* A string as jansson's dump_string writes it; -1 when it is not valid UTF-8. */
-static int dump_string(struct buf *b, const char *str, size_t n)
+static int dump_string(struct out *o, const char *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
-    buf_putc(b, '"');
+    const unsigned char *p = (const unsigned char *)str, *end = p + n;
+    char *w = room(o, 6 * n + 2), *start = w; /* the worst case: every byte \u00XX */
+    *w++ = '"';
     while (p < end) {
         unsigned c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+            p++;
+            continue;
+        }
         if (c >= 0x80) {
             size_t k = utf8_seq(p, end);
             if (!k)
                 return -1;
+            memcpy(w, p, k);
+            w += k;
             p += k;
             continue;
         }
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
-        buf_append(b, run, (size_t)(p - run));
-        char esc[6] = {'\\', 0};
-        size_t el = 2;
+        *w++ = '\\';
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"': *w++ = '"'; break;
+        case '\\': *w++ = '\\'; break;
+        case '\b': *w++ = 'b'; break;
+        case '\f': *w++ = 'f'; break;
+        case '\n': *w++ = 'n'; break;
+        case '\r': *w++ = 'r'; break;
+        case '\t': *w++ = 't'; break;
         default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-            el = 6;
+            *w++ = 'u', *w++ = '0', *w++ = '0', *w++ = hex[c >> 4], *w++ = hex[c & 15];
         }
-        buf_append(b, esc, el);
-        run = ++p;
+        p++;
     }
-    buf_append(b, run, (size_t)(p - run));
-    buf_putc(b, '"');
+    *w++ = '"';
+    o->len += (size_t)(w - start);
     return 0;
 }
 
 /* A real as jansson's jsonp_dtostr writes it with the default precision (17). */
-static void dump_real(struct buf *b, double v)
+static void dump_real(struct out *o, double v)
 {
     char tmp[64];
     int n = snprintf(tmp, sizeof tmp - 3, "%.17g", v);
@@ -600,10 +626,10 @@ static void dump_real(struct buf *b, double v)
             n -= (int)(end - start);
         }
     }
-    buf_append(b, tmp, (size_t)n);
+    put(o, tmp, (size_t)n);
 }
 
-static void dump_integer(struct buf *b, json_int_t v)
+static void dump_integer(struct out *o, json_int_t v)
 {
     char tmp[24], *p = tmp + sizeof tmp;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
@@ -612,57 +638,57 @@ static void dump_integer(struct buf *b, json_int_t v)
     while ((u /= 10) != 0);
     if (v < 0)
         *--p = '-';
-    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+    put(o, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-static int dump(struct buf *b, const json_t *j, int depth)
+static int dump(struct out *o, const json_t *j, int depth)
 {
     if (depth > MAX_DEPTH)
         return -1;
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
-        buf_putc(b, '{');
+        putc1(o, '{');
         int first = 1;
         for (void *it = json_object_iter((json_t *)j); it;
              it = json_object_iter_next((json_t *)j, it)) {
             if (!first)
-                buf_putc(b, ',');
+                putc1(o, ',');
             first = 0;
-            if (dump_string(b, json_object_iter_key(it), json_object_iter_key_len(it)))
+            if (dump_string(o, json_object_iter_key(it), json_object_iter_key_len(it)))
                 return -1;
-            buf_putc(b, ':');
-            if (dump(b, json_object_iter_value(it), depth + 1))
+            putc1(o, ':');
+            if (dump(o, json_object_iter_value(it), depth + 1))
                 return -1;
         }
-        buf_putc(b, '}');
+        putc1(o, '}');
         return 0;
     }
     case JSON_ARRAY:
-        buf_putc(b, '[');
+        putc1(o, '[');
         for (size_t i = 0; i < json_array_size(j); i++) {
             if (i)
-                buf_putc(b, ',');
-            if (dump(b, json_array_get(j, i), depth + 1))
+                putc1(o, ',');
+            if (dump(o, json_array_get(j, i), depth + 1))
                 return -1;
         }
-        buf_putc(b, ']');
+        putc1(o, ']');
         return 0;
     case JSON_STRING:
-        return dump_string(b, json_string_value(j), json_string_length(j));
+        return dump_string(o, json_string_value(j), json_string_length(j));
     case JSON_INTEGER:
-        dump_integer(b, json_integer_value(j));
+        dump_integer(o, json_integer_value(j));
         return 0;
     case JSON_REAL:
-        dump_real(b, json_real_value(j));
+        dump_real(o, json_real_value(j));
         return 0;
     case JSON_TRUE:
-        buf_puts(b, "true");
+        put(o, "true", 4);
         return 0;
     case JSON_FALSE:
-        buf_puts(b, "false");
+        put(o, "false", 5);
         return 0;
     case JSON_NULL:
-        buf_puts(b, "null");
+        put(o, "null", 4);
         return 0;
     }
     return -1;
@@ -672,11 +698,11 @@ char *fw_json_dumps(const json_t *j)
 {
     if (!json_is_object(j) && !json_is_array(j))
         return NULL; /* json_dumps wants JSON_ENCODE_ANY for these */
-    struct buf b;
-    buf_init(&b, 0);
-    if (dump(&b, j, 1)) {
-        buf_cleanup(&b);
+    struct out o = {0};
+    if (dump(&o, j, 1)) {
+        free(o.d);
         return json_dumps(j, JSON_COMPACT); /* jansson decides: NULL, as it says */
     }
-    return buf_steal(&b);
+    putc1(&o, '\0');
+    return o.d;
 }
