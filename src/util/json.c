@@ -76,6 +76,8 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 
 static void tmp_put(struct scan *s, size_t *len, const void *src, size_t n)
 {
+    if (!n)
+        return;
     if (*len + n > s->tmpcap) {
         s->tmpcap = (*len + n) * 2 + 64;
         s->tmp = xrealloc(s->tmp, s->tmpcap);
@@ -550,6 +552,8 @@ static char *room(struct out *o, size_t n)
 
 static void put(struct out *o, const void *src, size_t n)
 {
+    if (!n)
+        return;
     memcpy(room(o, n), src, n);
     o->len += n;
 }
