@@ -1,7 +1,10 @@
 /*
- * json.c -- scan JSON in place and build jansson values.
+ * json.c -- jansson's document model with faster ways in and out: a
+ * decoder that scans JSON in place and builds jansson values, an encoder
+ * that writes them without jansson's callbacks, and per-thread free lists
+ * for jansson's small blocks.  Each answers exactly as jansson would.
  *
- * A recursive-descent parser over a byte range.  Every function returns
+ * The decoder is a recursive-descent parser over a byte range.  Every function returns
  * the value it built, or NULL to "bail": the input is outside the subset
  * this file decides on its own (an error, or a rare construct), and the
  * caller hands the whole buffer to json_loadb instead.  Bailing frees
