@@ -36,6 +36,7 @@ struct store_checkpointer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int signalled, stop;
+    int held; /* tests: checkpoints wait until released */
     unsigned long runs; /* checkpoints run, for tests */
 };
 
@@ -65,7 +66,7 @@ static void *checkpointer_main(void *arg)
     struct store_checkpointer *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
-        if (!c->signalled) {
+        if (!c->signalled || c->held) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += CHECKPOINT_IDLE_MS / 1000;
@@ -73,6 +74,8 @@ static void *checkpointer_main(void *arg)
             if (c->stop)
                 break;
         }
+        if (c->held)
+            continue; /* the signal stays set for when the hold is lifted */
         c->signalled = 0;
         pthread_mutex_unlock(&c->mu);
         int log = 0, done = 0;
@@ -120,6 +123,14 @@ void store_use_checkpointer(struct store *s, struct store_checkpointer *c)
         sqlite3_wal_hook(s->db, wal_hook, c); /* replaces (turns off) autocheckpoint */
     else
         sqlite3_wal_autocheckpoint(s->db, CHECKPOINT_PAGES);
+}
+
+void store_checkpointer_hold(struct store_checkpointer *c, int held)
+{
+    pthread_mutex_lock(&c->mu);
+    c->held = held;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
 }
 
 unsigned long store_checkpointer_runs(struct store_checkpointer *c)

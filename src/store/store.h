@@ -42,6 +42,8 @@ void store_checkpointer_stop(struct store_checkpointer *c); /* NULL: nothing */
  * the WAL passes 1000 pages.  c NULL: back to SQLite's autocheckpoint.
  */
 void store_use_checkpointer(struct store *s, struct store_checkpointer *c);
+/* Tests: hold c's checkpoints back (held 1) or let them run again (0). */
+void store_checkpointer_hold(struct store_checkpointer *c, int held);
 /* How many checkpoints c has run (for tests). */
 unsigned long store_checkpointer_runs(struct store_checkpointer *c);
 
