@@ -16,7 +16,6 @@
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/json.h"
-#include "util/map.h"
 #include "util/util.h"
 
 struct printer {
@@ -84,7 +83,12 @@ static int input_load(FILE *in, struct input *inp)
         memcpy(inp->data + inp->len, chunk, n);
         inp->len += n;
     }
-    return ferror(in) ? FW_EIO : 0;
+    if (ferror(in)) {
+        free(inp->data);
+        memset(inp, 0, sizeof *inp);
+        return FW_EIO;
+    }
+    return 0;
 }
 
 /*
@@ -377,8 +381,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         rc = FW_EIO;
         goto out_spool;
     }
-    struct pass ps = {.inp = &inp, .rules = rules, .err = err};
-    ps.dedup = 1;
+    struct pass ps = {.inp = &inp, .rules = rules, .err = err, .dedup = 1};
     /*
      * One pass, applying each event as it is read: producers write events
      * in time order, so holding or sorting them is the exception.  An event

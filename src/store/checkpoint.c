@@ -10,9 +10,9 @@
  * WAL hook; the checkpointer's own connection then runs a PASSIVE
  * checkpoint, which never blocks the writer or readers (and, should the
  * writer never pause, the writer finishes one itself past WRITER_PAGES so
- * the WAL stays bounded).  Durability is
- * unchanged: a commit is durable once its WAL frames are synced, which the
- * writer still does (synchronous=FULL); the checkpoint only moves them.
+ * the WAL stays bounded).  Durability is unchanged: a commit is durable
+ * once its WAL frames are synced, which the writer still does
+ * (synchronous=FULL); the checkpoint only moves them.
  */
 #include "store/store.h"
 #include "store/store_int.h"
