@@ -52,7 +52,15 @@ struct engine {
     size_t naffects;        /* type ids with room in affects */
     struct buf name;        /* map_state's key names, kept between events */
     struct keylist touched; /* map_state's keys set by the event, kept between events */
+    int waking;             /* evaluating a customer's wake-up */
+    int collecting;         /* a late event is being applied: transitions go to col */
+    struct trans *col;      /* what the late event's catch-up found, in time order */
+    size_t ncol, capcol;
+    int64_t *before;        /* per signal: fired_at before the late event (scratch) */
 };
+
+/* Wake-up transitions kept per customer for undoing; past this the floor moves up instead. */
+#define PROJ_MAX 64
 
 /* What a signal's condition reads, beyond what type_affects() records. */
 enum {
@@ -208,6 +216,7 @@ static struct customer *customer_get(struct engine *e, const char *key)
     c->stable_at = c->next_at + e->nsignals;
     for (size_t i = 0; i < 3 * e->nsignals; i++)
         c->fired_at[i] = FW_TIME_NONE; /* not firing; never evaluated */
+    c->floor = FW_TIME_NONE;
     me->value = c;
     incidents_customer_added(&e->incidents);
     return c;
@@ -225,20 +234,22 @@ static void customer_free(struct engine *e, struct customer *c)
         free(c->open[i].id);
     free(c->open);
     free(c->fired_at);
+    free(c->proj);
     free(c);
 }
 
 /* ---- evaluation ---- */
 
 static void emit_detection(struct engine *e, struct customer *c, size_t s, int firing,
-                           int64_t fired_at)
+                           int64_t at, int64_t fired_at)
 {
     struct detection d = {
         .signal = &e->rules->signals[s],
         .customer = c->key,
         .firing = firing,
-        .at = e->now,
+        .at = at,
         .fired_at = fired_at,
+        .late = at < e->now,
     };
     if (firing)
         e->stats.fired[s]++;
@@ -246,6 +257,46 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
         e->stats.resolved[s]++;
     if (e->sink.detection)
         e->sink.detection(e->sink.ctx, &d);
+}
+
+static void trans_push(struct trans **v, uint32_t *n, uint32_t *cap, const struct trans *t)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = *t;
+}
+
+/*
+ * Signal s of customer c changed at the engine's now.  While a late event
+ * is applied the change is collected (engine_apply reports the difference
+ * afterwards); otherwise it is reported, and a wake-up's change after the
+ * customer's floor is kept so that a late event can undo it.
+ */
+static void transition(struct engine *e, struct customer *c, size_t s, int firing,
+                       int64_t fired_at)
+{
+    struct trans t = {.sig = (uint32_t)s, .firing = firing, .waking = e->waking, .at = e->now,
+                      .fired_at = fired_at};
+    if (e->collecting) {
+        e->col = xgrow(e->col, &e->capcol, e->ncol + 1, sizeof *e->col);
+        e->col[e->ncol++] = t;
+        return;
+    }
+    if (e->waking && e->now >= c->floor) {
+        if (c->nproj == PROJ_MAX) {
+            c->nproj = 0; /* too much to undo: nothing before now can be re-judged */
+            c->floor = e->now;
+        }
+        trans_push(&c->proj, &c->nproj, &c->capproj, &t);
+    }
+    emit_detection(e, c, s, firing, e->now, fired_at);
+    const struct rule_signal *sig = &e->rules->signals[s];
+    if (sig->systemic && firing)
+        incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
+    else if (sig->systemic)
+        incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
 }
 
 /* Evaluate one signal for a customer; notes and returns its next change time. */
@@ -259,15 +310,11 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
     e->stats.evaluations++;
     if (on && c->fired_at[s] == FW_TIME_NONE) {
         c->fired_at[s] = e->now;
-        emit_detection(e, c, s, 1, e->now);
-        if (sig->systemic)
-            incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
+        transition(e, c, s, 1, e->now);
     } else if (!on && c->fired_at[s] != FW_TIME_NONE) {
         int64_t fired_at = c->fired_at[s];
         c->fired_at[s] = FW_TIME_NONE;
-        emit_detection(e, c, s, 0, fired_at);
-        if (sig->systemic)
-            incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+        transition(e, c, s, 0, fired_at);
     }
     return next;
 }
@@ -578,19 +625,10 @@ static const uint8_t *type_affects(struct engine *e, uint32_t type, const char *
     return row;
 }
 
-void engine_apply(struct engine *e, const struct event *ev)
+/* State, last times, windows and entities take the event; then its pass of evaluations. */
+static void apply_customer(struct engine *e, struct customer *c, const struct event *ev,
+                           uint32_t type, const struct rule_type *ti)
 {
-    uint32_t type = rules_type_id(e->rules, ev->type, strlen(ev->type));
-    const struct rule_type *ti = rules_type(e->rules, type);
-    e->stats.events++;
-    if (!ev->subject || ti->global) {
-        apply_global(e, ev);
-        e->stats.incidents = e->incidents.opened;
-        if (e->sink.step)
-            e->sink.step(e->sink.ctx, ev, NULL);
-        return;
-    }
-    struct customer *c = customer_get(e, ev->subject);
     int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
     int watched = incidents_watches(&e->incidents, ev->type);
     if (watched)
@@ -604,6 +642,132 @@ void engine_apply(struct engine *e, const struct event *ev)
     if (ti->opens >= 0 || ti->closes >= 0)
         note_entity(e, c, ti, ev);
     evaluate(e, c, ev, type_affects(e, type, ev->type, ti));
+}
+
+static int trans_eq(const struct trans *a, const struct trans *b)
+{
+    return a->sig == b->sig && a->firing == b->firing && a->at == b->at &&
+           a->fired_at == b->fired_at;
+}
+
+/*
+ * Report the difference between what a customer's catch-up found (e->col)
+ * and what it had reported after the event's time (old[0..nold)): the
+ * transitions found again are left as they are, the others are retracted
+ * (latest first) or reported (in time order).  Incidents hear the net
+ * change of each systemic signal, at the clock: they judge what is true
+ * now, and a pattern that came and went in the past pages nobody.
+ */
+static void report_difference(struct engine *e, struct customer *c, const struct trans *old,
+                              size_t nold)
+{
+    uint8_t *seen_old = xcalloc(nold + 1, 1), *seen_new = xcalloc(e->ncol + 1, 1);
+    for (size_t i = 0; i < nold; i++)
+        for (size_t j = 0; j < e->ncol; j++)
+            if (!seen_new[j] && trans_eq(&old[i], &e->col[j])) {
+                seen_old[i] = seen_new[j] = 1;
+                break;
+            }
+    for (size_t i = nold; i-- > 0;) {
+        if (seen_old[i])
+            continue;
+        struct detection d = {.signal = &e->rules->signals[old[i].sig], .customer = c->key,
+                              .firing = old[i].firing, .at = old[i].at,
+                              .fired_at = old[i].fired_at, .late = old[i].at < e->now};
+        e->stats.retracted++;
+        if (e->sink.retract)
+            e->sink.retract(e->sink.ctx, &d);
+    }
+    for (size_t j = 0; j < e->ncol; j++)
+        if (!seen_new[j])
+            emit_detection(e, c, e->col[j].sig, e->col[j].firing, e->col[j].at,
+                           e->col[j].fired_at);
+    for (size_t s = 0; s < e->nsignals; s++) {
+        const struct rule_signal *sig = &e->rules->signals[s];
+        int was = e->before[s] != FW_TIME_NONE, is = c->fired_at[s] != FW_TIME_NONE;
+        if (!sig->systemic || was == is)
+            continue;
+        if (is)
+            incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
+        else
+            incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+    }
+    free(seen_old);
+    free(seen_new);
+}
+
+/*
+ * A late event (see engine_apply): undo the customer's wake-up transitions
+ * at or after its time t, apply it as of t, fire the customer's wake-ups
+ * due before now at their instants, and report what changed.  Wake-ups due
+ * at exactly t came after any event at t (engine_prepare), so they are
+ * undone too; those due at exactly now stay armed for the clock.
+ */
+static void apply_late(struct engine *e, struct customer *c, const struct event *ev,
+                       uint32_t type, const struct rule_type *ti)
+{
+    int64_t now = e->now, t = ev->time;
+    for (size_t s = 0; s < e->nsignals; s++)
+        e->before[s] = c->fired_at[s];
+    /* The transitions before t stand: the log restarts at t. */
+    uint32_t k = 0;
+    while (k < c->nproj && c->proj[k].at < t)
+        k++;
+    struct trans *old = c->proj + k;
+    size_t nold = c->nproj - k;
+    for (size_t i = nold; i-- > 0;)
+        c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
+    if (nold)
+        for (size_t s = 0; s < e->nsignals; s++)
+            c->stable_at[s] = FW_TIME_NONE; /* evaluated at later times: judge again */
+    struct trans *keep = c->proj;
+    c->proj = NULL;
+    c->nproj = c->capproj = 0;
+    c->floor = t;
+
+    e->collecting = 1;
+    e->ncol = 0;
+    e->now = t;
+    apply_customer(e, c, ev, type, ti);
+    while (tw_armed(&c->timer) && c->timer.due < now && c->timer.due > e->now) {
+        e->now = c->timer.due;
+        e->stats.wakeups++;
+        e->waking = 1;
+        evaluate(e, c, NULL, NULL);
+        e->waking = 0;
+    }
+    e->now = now;
+    e->collecting = 0;
+    if (tw_armed(&c->timer) && c->timer.due < now)
+        tw_arm(e->wheel, &c->timer, now); /* cannot happen: an evaluation never looks back */
+    for (size_t j = 0; j < e->ncol; j++)
+        if (e->col[j].waking)
+            trans_push(&c->proj, &c->nproj, &c->capproj, &e->col[j]);
+    report_difference(e, c, old, nold);
+    free(keep);
+    e->stats.late++;
+}
+
+void engine_apply(struct engine *e, const struct event *ev)
+{
+    uint32_t type = rules_type_id(e->rules, ev->type, strlen(ev->type));
+    const struct rule_type *ti = rules_type(e->rules, type);
+    e->stats.events++;
+    if (!ev->subject || ti->global) {
+        apply_global(e, ev);
+        e->stats.incidents = e->incidents.opened;
+        if (e->sink.step)
+            e->sink.step(e->sink.ctx, ev, NULL);
+        return;
+    }
+    struct customer *c = customer_get(e, ev->subject);
+    if (ev->time < e->now && ev->time >= c->floor) {
+        apply_late(e, c, ev, type, ti);
+    } else {
+        apply_customer(e, c, ev, type, ti);
+        c->floor = e->now; /* applied now: nothing before now is judged again */
+        c->nproj = 0;
+    }
     e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
         e->sink.step(e->sink.ctx, ev, c->key);
@@ -724,7 +888,9 @@ void engine_advance(struct engine *e, int64_t t)
         }
         struct customer *c = (struct customer *)te;
         e->stats.wakeups++;
+        e->waking = 1;
         evaluate(e, c, NULL, NULL);
+        e->waking = 0;
         if (e->sink.step)
             e->sink.step(e->sink.ctx, NULL, c->key);
     }
@@ -762,6 +928,7 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
                 e->sig_flags[s] |= SIG_COUNTS;
     }
     incidents_init(&e->incidents, rules);
+    e->before = xcalloc(e->nsignals + 1, sizeof *e->before);
     buf_init(&e->name, 1024); /* a longer key name is not state */
     return e;
 }
@@ -784,6 +951,8 @@ void engine_free(struct engine *e)
     free(e->affects_known);
     buf_cleanup(&e->name);
     free(e->touched.ids);
+    free(e->col);
+    free(e->before);
     free(e);
 }
 
@@ -826,7 +995,7 @@ size_t engine_state_bytes(const struct engine *e)
         bytes += c->nwin * sizeof(struct window);
         for (uint32_t w = 0; w < c->nwin; w++)
             bytes += c->win[w].cap * sizeof(int64_t);
-        bytes += c->opencap * sizeof(struct open_entity);
+        bytes += c->opencap * sizeof(struct open_entity) + c->capproj * sizeof(struct trans);
     }
     return bytes;
 }

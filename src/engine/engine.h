@@ -32,6 +32,8 @@ struct detection {
     int firing;           /* 1 fired, 0 resolved */
     int64_t at;           /* when the transition happened (engine time) */
     int64_t fired_at;     /* the episode's start (== at when firing) */
+    int late;             /* found while catching up with events dated before the clock:
+                             `at` is in the past (see engine_apply) */
 };
 
 /* An incident change: opened, a customer added, or resolved. */
@@ -65,6 +67,12 @@ struct engine_sink {
      * customer's wake-up (ev == NULL).  Detections of one pass "fire together".
      */
     void (*step)(void *ctx, const struct event *ev, const char *customer);
+    /*
+     * A transition reported earlier never happened: an event dated before
+     * it arrived since, and the journey as of that event does not reach it
+     * (see engine_apply).  d is the transition as it was reported.
+     */
+    void (*retract)(void *ctx, const struct detection *d);
 };
 
 /*
@@ -88,6 +96,8 @@ struct engine_stats {
     uint64_t *fired;        /* per signal index: episodes fired */
     uint64_t *resolved;     /* per signal index: episodes resolved */
     uint64_t incidents;     /* incidents opened */
+    uint64_t late;          /* events applied at their own time, before the clock */
+    uint64_t retracted;     /* transitions withdrawn by a late event */
 };
 
 /*
@@ -109,8 +119,21 @@ void engine_advance(struct engine *e, int64_t t);
  */
 void engine_prepare(struct engine *e, int64_t t);
 /*
- * Apply one validated event at the engine's current time: update state,
- * evaluate the signals it can affect, emit transitions, re-arm wake-ups.
+ * Apply one validated event: update state, evaluate the signals it can
+ * affect, emit transitions, re-arm wake-ups.
+ *
+ * An event dated at or after the clock is applied at the clock.  A
+ * customer's event dated before the clock (late: a batch of history, a
+ * producer catching up) is applied at its own time when the customer's
+ * journey has no event after that time: the wake-up transitions the
+ * customer had after it are undone, the event is applied as of its time,
+ * and the customer is brought back to the clock, firing its wake-ups at
+ * their due instants, as replay would have.  What differs from what was
+ * reported is reported: new transitions (late, with their own times) and
+ * retractions of those that no longer happen.  An event dated before the
+ * customer's latest event (out of order) is applied at the clock, with its
+ * own time for state, windows and last().  Global events always apply at
+ * the clock.
  */
 void engine_apply(struct engine *e, const struct event *ev);
 

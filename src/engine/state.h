@@ -39,6 +39,19 @@ struct open_entity {
     char *id;
 };
 
+/*
+ * A detection transition a wake-up found after the customer's latest event:
+ * provisional, because an event dated before it may still arrive (see
+ * "late events" in engine.c).
+ */
+struct trans {
+    uint32_t sig;
+    int firing;       /* 1 fired, 0 resolved */
+    int waking;       /* found by a wake-up (not by the event's own pass) */
+    int64_t at;       /* when */
+    int64_t fired_at; /* the episode's start */
+};
+
 struct kvset {
     struct kv *items;
     uint32_t n, cap;
@@ -61,6 +74,11 @@ struct customer {
     int64_t *next_at;   /* per signal: next change time from its last evaluation (same block
                            as fired_at); FW_TIME_NONE before the first */
     int64_t *stable_at; /* per signal: until when that evaluation stays valid (same block) */
+    int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
+                           ones at the clock (FW_TIME_NONE: no event yet) */
+    struct trans *proj; /* wake-up transitions after floor, in time order: undone when a late
+                           event dated before them arrives */
+    uint32_t nproj, capproj;
 };
 
 /* Deep copy / free of values held in state. */

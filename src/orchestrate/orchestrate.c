@@ -71,12 +71,23 @@ struct outreach {
     int64_t at;
 };
 
+/* The moment a customer's caught-up detections are decided (see sink_detection). */
+struct hold {
+    struct engine_timer t; /* first: the engine hands it back */
+    struct orch *o;
+    struct ocust *c;
+};
+
 struct ocust {
     char *key; /* owned by the map */
     struct outreach *hist;
     size_t nhist, caphist;
     size_t *pending; /* signal indexes fired in the current pass */
     size_t npending, cappending;
+    size_t *held; /* signals found firing while catching up, decided when the hold ends */
+    size_t nheld, capheld;
+    int held_new; /* the current pass added to held */
+    struct hold hold;
     struct ladder *tasks;
     int64_t first_outreach, last_outreach;
 };
@@ -95,6 +106,24 @@ struct orch {
 
 /* ---- small helpers ---- */
 
+/* Remove v from a list of signal indexes; 1 when it was there. */
+static int list_remove(size_t *list, size_t *n, size_t v)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (list[i] == v) {
+            memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof *list);
+            (*n)--;
+            return 1;
+        }
+    return 0;
+}
+
+/* Whether something dated `at` reached us late enough to be history being caught up. */
+static int is_late(const struct orch *o, int64_t at)
+{
+    return o->engine && at < engine_now(o->engine) - o->cfg->late_after;
+}
+
 static struct ocust *cust(struct orch *o, const char *key)
 {
     int created;
@@ -103,6 +132,11 @@ static struct ocust *cust(struct orch *o, const char *key)
         struct ocust *c = xcalloc(1, sizeof *c);
         c->key = me->key;
         c->first_outreach = c->last_outreach = FW_TIME_NONE;
+        tw_entry_init(&c->hold.t._tw);
+        extern void orch__hold_fire(struct engine_timer * t, int64_t due);
+        c->hold.t.fire = orch__hold_fire;
+        c->hold.o = o;
+        c->hold.c = c;
         me->value = c;
     }
     return me->value;
@@ -1431,9 +1465,23 @@ static void sink_detection(void *ctx, const struct detection *d)
         o->next.detection(o->next.ctx, d);
     struct ocust *c = cust(o, d->customer);
     size_t s = (size_t)(d->signal - o->rules->signals);
+    if (d->firing && is_late(o, d->at)) {
+        /* Caught up from history: decided when the catch-up is over, if still firing. */
+        if (!list_remove(c->held, &c->nheld, s))
+            c->held_new = 1;
+        c->held = xgrow(c->held, &c->capheld, c->nheld + 1, sizeof *c->held);
+        c->held[c->nheld++] = s;
+        return;
+    }
     if (d->firing) {
         c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
         c->pending[c->npending++] = s;
+        return;
+    }
+    if (list_remove(c->held, &c->nheld, s)) {
+        /* Fired and resolved while catching up: history, never announced. */
+        if (!c->nheld)
+            engine_timer_cancel(o->engine, &c->hold.t);
         return;
     }
     /* The problem ended: its ladder steps end with it; the chatbot hears it is fixed. */
@@ -1451,6 +1499,40 @@ static void sink_detection(void *ctx, const struct detection *d)
         o->sink.context(o->sink.ctx, d->customer, txt);
     free(txt);
     json_decref(pc);
+}
+
+/* A transition reported earlier never happened (engine_sink.retract). */
+static void sink_retract(void *ctx, const struct detection *d)
+{
+    struct orch *o = ctx;
+    if (o->next.retract)
+        o->next.retract(o->next.ctx, d);
+    if (!d->firing)
+        return; /* an episode thought over goes on: nothing was said about its end */
+    struct ocust *c = cust(o, d->customer);
+    size_t s = (size_t)(d->signal - o->rules->signals);
+    if (list_remove(c->held, &c->nheld, s) || list_remove(c->pending, &c->npending, s)) {
+        if (!c->nheld)
+            engine_timer_cancel(o->engine, &c->hold.t);
+        return; /* not decided yet: nothing to take back */
+    }
+    /* Already decided: what was said cannot be unsaid, but its ladder stops. */
+    ladder_cancel(o, c, ALL_SIGNAL_KINDS, s, "detection withdrawn by a late event");
+}
+
+/* The hold is over: one decision for every caught-up signal still firing. */
+void orch__hold_fire(struct engine_timer *t, int64_t due)
+{
+    struct hold *h = (struct hold *)t;
+    struct ocust *c = h->c;
+    (void)due;
+    for (size_t i = 0; i < c->nheld; i++) {
+        c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
+        c->pending[c->npending++] = c->held[i];
+    }
+    c->nheld = 0;
+    if (c->npending)
+        decide(h->o, c);
 }
 
 static void sink_incident(void *ctx, const struct incident *i)
@@ -1521,7 +1603,25 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     if (!customer)
         return; /* global events: the customers they affect had their own detections */
     struct ocust *c = cust(o, customer);
-    if (ev) {
+    int64_t now = engine_now(o->engine);
+    int stale = ev && ev->time < now - o->cfg->stale_after;
+    if (c->nheld && c->npending) {
+        /* Something fired live: it and what was caught up make one decision, now. */
+        for (size_t i = 0; i < c->nheld; i++) {
+            list_remove(c->pending, &c->npending, c->held[i]); /* once */
+            c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
+            c->pending[c->npending++] = c->held[i];
+        }
+        c->nheld = 0;
+        engine_timer_cancel(o->engine, &c->hold.t);
+    } else if (c->nheld && (c->held_new || (ev && is_late(o, ev->time)))) {
+        /* Still catching up: the decision waits until the history stops arriving. */
+        engine_timer_arm(o->engine, &c->hold.t, now + o->cfg->late_hold);
+    }
+    c->held_new = 0;
+    if (stale) {
+        /* History: what it would say to the customer has passed. */
+    } else if (ev) {
         if (!strcmp(ev->type, "message.replied"))
             ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, "message.replied");
         else if (is_contact(o, ev->type))
@@ -1531,7 +1631,7 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     }
     if (c->npending)
         decide(o, c);
-    if (ev && !strcmp(ev->type, "ticket.resolved"))
+    if (ev && !stale && !strcmp(ev->type, "ticket.resolved"))
         on_ticket_resolved(o, c, ev);
 }
 
@@ -1539,8 +1639,8 @@ struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *ne
 {
     if (next)
         o->next = *next;
-    struct engine_sink s = {
-        .ctx = o, .detection = sink_detection, .incident = sink_incident, .step = sink_step};
+    struct engine_sink s = {.ctx = o, .detection = sink_detection, .incident = sink_incident,
+                            .step = sink_step, .retract = sink_retract};
     return s;
 }
 
@@ -1580,6 +1680,9 @@ void orch_free(struct orch *o)
         return;
     for (size_t i = 0; i < o->customers.len; i++) {
         struct ocust *c = o->customers.entries[i].value;
+        if (o->engine)
+            engine_timer_cancel(o->engine, &c->hold.t);
+        free(c->held);
         while (c->tasks) {
             struct ladder *l = c->tasks;
             c->tasks = l->next;
@@ -1623,6 +1726,9 @@ void orch_config_init(struct orch_config *c)
     c->high_persist_l2 = 48 * FW_HOUR;
     c->critical_page = 2 * FW_HOUR;
     c->critical_no_response = 4 * FW_HOUR;
+    c->late_after = 10 * FW_SECOND;
+    c->late_hold = 5 * FW_SECOND;
+    c->stale_after = 24 * FW_HOUR;
 }
 
 void orch_config_cleanup(struct orch_config *c)

@@ -54,6 +54,17 @@ struct orch_config {
     int64_t high_persist_l2;    /* 48h: escalate to L2 */
     int64_t critical_page;      /* 2h: page engineering */
     int64_t critical_no_response; /* 4h: SMS the customer */
+    /*
+     * Catching up (docs/events.md, "Late events"): a detection found more
+     * than late_after after its time is decided late_hold after the last
+     * late event of its customer, once, with everything still firing; one
+     * that resolved meanwhile is never announced.  Event-driven outreach
+     * (post-ticket follow-ups, "we already reached out" notes) is skipped for
+     * events older than stale_after when they arrive.
+     */
+    int64_t late_after;  /* default 10s */
+    int64_t late_hold;   /* default 5s */
+    int64_t stale_after; /* default 24h */
 };
 
 void orch_config_init(struct orch_config *c);

@@ -260,6 +260,12 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
             bad = parse_bool(d, diag, v, &o->followup_approval);
         } else if (!strcmp(k, "followup_reminder")) {
             bad = parse_dur(d, diag, v, &o->followup_reminder);
+        } else if (!strcmp(k, "late_after")) {
+            bad = parse_dur(d, diag, v, &o->late_after);
+        } else if (!strcmp(k, "late_hold")) {
+            bad = parse_dur(d, diag, v, &o->late_hold);
+        } else if (!strcmp(k, "stale_after")) {
+            bad = parse_dur(d, diag, v, &o->stale_after);
         } else if (!strcmp(k, "ladder")) {
             static const struct {
                 const char *name;

@@ -71,6 +71,19 @@ static void sink_detection(void *ctx, const struct detection *d)
     log_debug("detection %s %s %s", d->signal->id, d->customer, d->firing ? "firing" : "resolved");
 }
 
+static void sink_retract(void *ctx, const struct detection *d)
+{
+    struct pipeline *p = ctx;
+    if (p->quiet)
+        return;
+    if (store_detection_retract(p->db, d))
+        p->sink_failed = 1;
+    char at[FW_TIME_MAXLEN];
+    fw_time_format(d->at, at);
+    log_info("detection %s %s: the %s at %s is withdrawn, an event dated before it arrived",
+             d->signal->id, d->customer, d->firing ? "firing" : "resolution", at);
+}
+
 static void sink_incident(void *ctx, const struct incident *i)
 {
     struct pipeline *p = ctx;
@@ -185,7 +198,8 @@ static int save_clock(struct pipeline *p)
  */
 static int rebuild(struct pipeline *p)
 {
-    struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident};
+    struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident,
+                               .retract = sink_retract};
     orch_free(p->orch);
     p->orch = NULL;
     engine_free(p->engine);
@@ -272,6 +286,38 @@ static void run_one(struct pipeline *p, struct work *w)
         store_rollback(p->db);
 }
 
+struct order_key {
+    int64_t time;
+    size_t i;
+};
+
+static int order_cmp(const void *a, const void *b)
+{
+    const struct order_key *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * The order a batch is journaled and applied in: event time, then position.
+ * A batch is history as a whole: each customer's events are applied as of
+ * their own times in order (engine_apply), never the batch's position
+ * against the clock.  The journal keeps this order, so recovery repeats it.
+ */
+static size_t *batch_order(const struct ingest_batch *b)
+{
+    struct order_key *k = xmalloc((b->n ? b->n : 1) * sizeof *k);
+    for (size_t i = 0; i < b->n; i++)
+        k[i] = (struct order_key){b->events[i].time, i};
+    qsort(k, b->n, sizeof *k, order_cmp);
+    size_t *order = xmalloc((b->n ? b->n : 1) * sizeof *order);
+    for (size_t i = 0; i < b->n; i++)
+        order[i] = k[i].i;
+    free(k);
+    return order;
+}
+
 /* Apply one group of work inside one transaction. Returns 0 or FW_EDB. */
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
@@ -305,7 +351,9 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_advance(p->engine, w->clock);
             continue;
         }
-        for (size_t i = 0; i < w->batch->n && !rc; i++) {
+        size_t *order = batch_order(w->batch);
+        for (size_t k = 0; k < w->batch->n && !rc; k++) {
+            size_t i = order[k];
             const struct event *ev = &w->batch->events[i];
             int64_t at = now;
             if (p->virtual_clock && ev->time > engine_now(p->engine))
@@ -329,6 +377,7 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             p->last_applied = at;
             (*accepted)++;
         }
+        free(order);
     }
     if (!rc && p->virtual_clock)
         rc = save_clock(p);

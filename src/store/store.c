@@ -31,6 +31,9 @@
                 "ON CONFLICT(signal, customer, fired_at) DO NOTHING")           \
     X(DET_RESOLVE, "UPDATE detections SET state = 'resolved', resolved_at = ?4 "                   \
                    "WHERE signal = ?1 AND customer = ?2 AND fired_at = ?3")                        \
+    X(DET_UNFIRE, "DELETE FROM detections WHERE signal = ?1 AND customer = ?2 AND fired_at = ?3")  \
+    X(DET_UNRESOLVE, "UPDATE detections SET state = 'firing', resolved_at = NULL "                 \
+                     "WHERE signal = ?1 AND customer = ?2 AND fired_at = ?3")                      \
     X(INC_UPSERT, "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "         \
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "                 \
                   "state = excluded.state, updated_at = excluded.updated_at, body = excluded.body")\
@@ -409,6 +412,16 @@ int store_detection(struct store *s, const struct detection *d)
     sqlite3_bind_int64(st, 3, d->fired_at);
     sqlite3_bind_int64(st, 4, d->at);
     return run(s, ST_DET_RESOLVE);
+}
+
+int store_detection_retract(struct store *s, const struct detection *d)
+{
+    enum stmt_id id = d->firing ? ST_DET_UNFIRE : ST_DET_UNRESOLVE;
+    sqlite3_stmt *st = s->st[id];
+    bind_text(st, 1, d->signal->id);
+    bind_text(st, 2, d->customer);
+    sqlite3_bind_int64(st, 3, d->fired_at);
+    return run(s, id);
 }
 
 int store_incident(struct store *s, const struct incident *i)

@@ -71,6 +71,11 @@ size_t store_event_count(struct store *s);
 
 /* Record a detection transition; idempotent on (signal, customer, fired_at). */
 int store_detection(struct store *s, const struct detection *d);
+/*
+ * Withdraw a transition recorded by store_detection (the engine's retract):
+ * a firing is deleted, a resolution undone (the episode is firing again).
+ */
+int store_detection_retract(struct store *s, const struct detection *d);
 /* Record an incident change (the incident's latest JSON); idempotent per id. */
 int store_incident(struct store *s, const struct incident *i);
 
