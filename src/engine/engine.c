@@ -57,7 +57,25 @@ struct engine {
     struct trans *col;      /* what the late event's catch-up found, in time order */
     size_t ncol, capcol;
     int64_t *before;        /* per signal: fired_at before the late event (scratch) */
+    struct gsnap *ghist;    /* the global state's recent history, in time order */
+    size_t nghist, capghist;
+    int ghist_dropped;      /* older history was let go: before ghist[0] is unknown */
 };
+
+/*
+ * The global state from `at` on, as the global events up to then left it,
+ * with the event that made it (so a late global event can be folded in).
+ */
+struct gsnap {
+    int64_t at;
+    char *type;
+    int64_t time;
+    json_t *data;
+    struct kvset state;
+};
+
+/* Global history kept for late events; past this the oldest is let go. */
+#define GHIST_MAX 256
 
 /* Wake-up transitions kept per customer for undoing; past this the floor moves up instead. */
 #define PROJ_MAX 64
@@ -90,10 +108,26 @@ static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
     }
 }
 
+/*
+ * The global state as of t: the current one, except while a customer is
+ * judged as of an earlier time (a late event), when it is the state the
+ * global events dated up to t left.
+ */
+static const struct kvset *global_at(const struct engine *e, int64_t t)
+{
+    static const struct kvset empty;
+    if (!e->collecting || !e->nghist || e->ghist[e->nghist - 1].at <= t)
+        return &e->global;
+    for (size_t i = e->nghist; i-- > 0;)
+        if (e->ghist[i].at <= t)
+            return &e->ghist[i].state;
+    return e->ghist_dropped ? &e->ghist[0].state : &empty;
+}
+
 static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
 {
     struct evalctx *x = ctx;
-    struct kv *kv = kvset__find(&x->e->global, id);
+    struct kv *kv = kvset__find(global_at(x->e, x->e->now), id);
     if (kv) {
         *out = kv->v;
         *since = kv->since;
@@ -554,13 +588,57 @@ static void note_entity(struct engine *e, struct customer *c, const struct rule_
     c->open[c->nopen++].id = xstrdup(id);
 }
 
+/* Keep the global state from now on as history, for events that arrive late. */
+static void ghist_push(struct engine *e, int64_t at, const struct event *ev, size_t pos)
+{
+    if (e->nghist == GHIST_MAX) {
+        struct gsnap *g = &e->ghist[0];
+        free(g->type);
+        json_decref(g->data);
+        kvset__cleanup(&g->state);
+        memmove(e->ghist, e->ghist + 1, (e->nghist - 1) * sizeof *e->ghist);
+        e->nghist--;
+        e->ghist_dropped = 1;
+        pos = pos ? pos - 1 : 0;
+    }
+    e->ghist = xgrow(e->ghist, &e->capghist, e->nghist + 1, sizeof *e->ghist);
+    memmove(e->ghist + pos + 1, e->ghist + pos, (e->nghist - pos) * sizeof *e->ghist);
+    e->nghist++;
+    struct gsnap *g = &e->ghist[pos];
+    g->at = at;
+    g->type = xstrdup(ev->type);
+    g->time = ev->time;
+    g->data = json_incref(ev->data);
+    memset(&g->state, 0, sizeof g->state);
+}
+
+/* Fold the history again from pos on: each snapshot is the one before it plus its event. */
+static void ghist_refold(struct engine *e, size_t pos)
+{
+    for (size_t i = pos; i < e->nghist; i++) {
+        struct gsnap *g = &e->ghist[i];
+        kvset__cleanup(&g->state);
+        if (i)
+            kvset__copy(&g->state, &e->ghist[i - 1].state);
+        else
+            memset(&g->state, 0, sizeof g->state); /* before it: unknown, taken as empty */
+        struct event gev = {.type = g->type, .time = g->time, .data = g->data};
+        map_state(e, &g->state, &e->rules->globals, &gev, 0);
+    }
+    kvset__cleanup(&e->global);
+    kvset__copy(&e->global, &e->ghist[e->nghist - 1].state);
+}
+
+/* A global event at the clock: every customer's signals that read global state, in insertion order. */
 static void apply_global(struct engine *e, const struct event *ev)
 {
     map_state(e, &e->global, &e->rules->globals, ev, 0);
+    ghist_push(e, e->now, ev, e->nghist);
+    kvset__copy(&e->ghist[e->nghist - 1].state, &e->global);
     if (!e->nglobal_signals)
         return;
-    /* Re-evaluate every customer for the signals that read global state, in insertion order. */
     struct expr_env env;
+    e->waking = 1; /* not the customer's own event: a later one dated before it undoes it */
     for (size_t i = 0; i < e->customers.len; i++) {
         struct customer *c = e->customers.entries[i].value;
         struct evalctx x = {.e = e, .c = c, .ev = ev};
@@ -573,6 +651,7 @@ static void apply_global(struct engine *e, const struct event *ev)
         }
         rearm(e, c, next, 1);
     }
+    e->waking = 0;
 }
 
 /*
@@ -652,15 +731,17 @@ static int trans_eq(const struct trans *a, const struct trans *b)
 
 /*
  * Report the difference between what a customer's catch-up found (e->col)
- * and what it had reported after the event's time (old[0..nold)): the
+ * and what it had reported after the catch-up's start (old[0..nold)): the
  * transitions found again are left as they are, the others are retracted
  * (latest first) or reported (in time order).  Incidents hear the net
  * change of each systemic signal, at the clock: they judge what is true
  * now, and a pattern that came and went in the past pages nobody.
+ * Returns whether anything was reported.
  */
-static void report_difference(struct engine *e, struct customer *c, const struct trans *old,
-                              size_t nold)
+static int report_difference(struct engine *e, struct customer *c, const struct trans *old,
+                             size_t nold)
 {
+    int any = 0;
     uint8_t *seen_old = xcalloc(nold + 1, 1), *seen_new = xcalloc(e->ncol + 1, 1);
     for (size_t i = 0; i < nold; i++)
         for (size_t j = 0; j < e->ncol; j++)
@@ -675,13 +756,16 @@ static void report_difference(struct engine *e, struct customer *c, const struct
                               .firing = old[i].firing, .at = old[i].at,
                               .fired_at = old[i].fired_at, .late = old[i].at < e->now};
         e->stats.retracted++;
+        any = 1;
         if (e->sink.retract)
             e->sink.retract(e->sink.ctx, &d);
     }
     for (size_t j = 0; j < e->ncol; j++)
-        if (!seen_new[j])
+        if (!seen_new[j]) {
             emit_detection(e, c, e->col[j].sig, e->col[j].firing, e->col[j].at,
                            e->col[j].fired_at);
+            any = 1;
+        }
     for (size_t s = 0; s < e->nsignals; s++) {
         const struct rule_signal *sig = &e->rules->signals[s];
         int was = e->before[s] != FW_TIME_NONE, is = c->fired_at[s] != FW_TIME_NONE;
@@ -694,44 +778,86 @@ static void report_difference(struct engine *e, struct customer *c, const struct
     }
     free(seen_old);
     free(seen_new);
+    return any;
+}
+
+/* The first global change after t, or FW_TIME_MAX. */
+static int64_t next_global_change(const struct engine *e, int64_t t)
+{
+    for (size_t i = 0; i < e->nghist; i++)
+        if (e->ghist[i].at > t)
+            return e->ghist[i].at;
+    return FW_TIME_MAX;
+}
+
+static void force_global(struct engine *e, struct customer *c)
+{
+    for (size_t k = 0; k < e->nglobal_signals; k++)
+        c->stable_at[e->global_signals[k]] = FW_TIME_NONE;
 }
 
 /*
- * A late event (see engine_apply): undo the customer's wake-up transitions
- * at or after its time t, apply it as of t, fire the customer's wake-ups
- * due before now at their instants, and report what changed.  Wake-ups due
- * at exactly t came after any event at t (engine_prepare), so they are
- * undone too; those due at exactly now stay armed for the clock.
+ * Judge a customer again from time t (before now), as replay would have:
+ * undo its transitions at or after t that did not come from its own
+ * events, apply ev as of t (NULL: a global event dated t changed what its
+ * signals read), then fire its wake-ups and the global changes due up to
+ * now at their instants, and report what changed.  Wake-ups due at exactly
+ * t came after any event at t (engine_prepare), so they are undone too;
+ * those due at exactly now stay armed for the clock.  Returns whether
+ * anything was reported.
  */
-static void apply_late(struct engine *e, struct customer *c, const struct event *ev,
-                       uint32_t type, const struct rule_type *ti)
+static int catch_up(struct engine *e, struct customer *c, int64_t t, const struct event *ev,
+                    uint32_t type, const struct rule_type *ti)
 {
-    int64_t now = e->now, t = ev->time;
+    int64_t now = e->now;
     for (size_t s = 0; s < e->nsignals; s++)
         e->before[s] = c->fired_at[s];
-    /* The transitions before t stand: the log restarts at t. */
     uint32_t k = 0;
     while (k < c->nproj && c->proj[k].at < t)
         k++;
-    struct trans *old = c->proj + k;
+    struct trans *keep = c->proj, *old = c->proj + k;
     size_t nold = c->nproj - k;
     for (size_t i = nold; i-- > 0;)
         c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
     if (nold)
         for (size_t s = 0; s < e->nsignals; s++)
             c->stable_at[s] = FW_TIME_NONE; /* evaluated at later times: judge again */
-    struct trans *keep = c->proj;
     c->proj = NULL;
     c->nproj = c->capproj = 0;
-    c->floor = t;
+    if (ev)
+        c->floor = t; /* an event: what came before it stands */
+    else
+        for (uint32_t i = 0; i < k; i++)
+            trans_push(&c->proj, &c->nproj, &c->capproj, &keep[i]);
 
     e->collecting = 1;
     e->ncol = 0;
     e->now = t;
-    apply_customer(e, c, ev, type, ti);
-    while (tw_armed(&c->timer) && c->timer.due < now && c->timer.due > e->now) {
-        e->now = c->timer.due;
-        e->stats.wakeups++;
+    if (ev) {
+        apply_customer(e, c, ev, type, ti);
+    } else {
+        force_global(e, c);
+        e->waking = 1;
+        evaluate(e, c, NULL, NULL);
+        e->waking = 0;
+    }
+    for (;;) {
+        /* Wake-ups due before now (at now they wait for the clock); global changes up to now. */
+        int64_t due = tw_armed(&c->timer) ? c->timer.due : FW_TIME_MAX;
+        int64_t g = next_global_change(e, e->now);
+        if (due <= e->now || due >= now)
+            due = FW_TIME_MAX;
+        if (g > now)
+            g = FW_TIME_MAX;
+        if (due == FW_TIME_MAX && g == FW_TIME_MAX)
+            break;
+        if (g <= due) {
+            e->now = g;
+            force_global(e, c);
+        } else {
+            e->now = due;
+            e->stats.wakeups++;
+        }
         e->waking = 1;
         evaluate(e, c, NULL, NULL);
         e->waking = 0;
@@ -743,9 +869,61 @@ static void apply_late(struct engine *e, struct customer *c, const struct event 
     for (size_t j = 0; j < e->ncol; j++)
         if (e->col[j].waking)
             trans_push(&c->proj, &c->nproj, &c->capproj, &e->col[j]);
-    report_difference(e, c, old, nold);
+    if (c->nproj > PROJ_MAX) {
+        /* Too much to undo: the oldest become final, and nothing before them is judged again. */
+        uint32_t drop = c->nproj - PROJ_MAX;
+        if (c->proj[drop - 1].at + 1 > c->floor)
+            c->floor = c->proj[drop - 1].at + 1;
+        memmove(c->proj, c->proj + drop, PROJ_MAX * sizeof *c->proj);
+        c->nproj = PROJ_MAX;
+    }
+    int any = report_difference(e, c, old, nold);
     free(keep);
-    e->stats.late++;
+    return any;
+}
+
+/*
+ * A global event dated before the clock: it takes its place in the global
+ * history, and every customer whose signals read global state is judged
+ * again from its time (from the customer's latest event, when that is
+ * later: what came before stands).
+ */
+static void apply_global_late(struct engine *e, const struct event *ev)
+{
+    size_t pos = e->nghist;
+    while (pos > 0 && e->ghist[pos - 1].at > ev->time)
+        pos--;
+    ghist_push(e, ev->time, ev, pos);
+    for (pos = e->nghist; pos > 0 && e->ghist[pos - 1].at != ev->time; pos--)
+        ;
+    ghist_refold(e, pos ? pos - 1 : 0);
+    if (!e->nglobal_signals)
+        return;
+    for (size_t i = 0; i < e->customers.len; i++) {
+        struct customer *c = e->customers.entries[i].value;
+        int64_t t = ev->time > c->floor ? ev->time : c->floor;
+        if (t >= e->now) {
+            /* Its latest event is at the clock or later: judged now, as at the clock. */
+            force_global(e, c);
+            e->waking = 1;
+            evaluate(e, c, NULL, NULL);
+            e->waking = 0;
+        } else if (catch_up(e, c, t, NULL, 0, NULL) && e->sink.step) {
+            e->sink.step(e->sink.ctx, NULL, c->key);
+        }
+    }
+}
+
+/*
+ * Outcomes forewarn reports about its own messages (message.sent,
+ * message.failed: dated when they happen) say nothing about the journey, so
+ * they are applied at the clock and leave the customer's floor alone: a
+ * customer's history still arriving (a backfill) is not made out of order
+ * by our own delivery report in the middle of it.
+ */
+static int is_outcome(const char *type)
+{
+    return !strcmp(type, "message.sent") || !strcmp(type, "message.failed");
 }
 
 void engine_apply(struct engine *e, const struct event *ev)
@@ -754,15 +932,23 @@ void engine_apply(struct engine *e, const struct event *ev)
     const struct rule_type *ti = rules_type(e->rules, type);
     e->stats.events++;
     if (!ev->subject || ti->global) {
-        apply_global(e, ev);
+        if (ev->time < e->now) {
+            e->stats.late++;
+            apply_global_late(e, ev);
+        } else {
+            apply_global(e, ev);
+        }
         e->stats.incidents = e->incidents.opened;
         if (e->sink.step)
             e->sink.step(e->sink.ctx, ev, NULL);
         return;
     }
     struct customer *c = customer_get(e, ev->subject);
-    if (ev->time < e->now && ev->time >= c->floor) {
-        apply_late(e, c, ev, type, ti);
+    if (is_outcome(ev->type)) {
+        apply_customer(e, c, ev, type, ti); /* at the clock, and the floor stays */
+    } else if (ev->time < e->now && ev->time >= c->floor) {
+        e->stats.late++;
+        catch_up(e, c, ev->time, ev, type, ti);
     } else {
         apply_customer(e, c, ev, type, ti);
         c->floor = e->now; /* applied now: nothing before now is judged again */
@@ -953,6 +1139,12 @@ void engine_free(struct engine *e)
     free(e->touched.ids);
     free(e->col);
     free(e->before);
+    for (size_t i = 0; i < e->nghist; i++) {
+        free(e->ghist[i].type);
+        json_decref(e->ghist[i].data);
+        kvset__cleanup(&e->ghist[i].state);
+    }
+    free(e->ghist);
     free(e);
 }
 

@@ -225,6 +225,16 @@ int kvset__remove(struct kvset *s, uint32_t key, struct value *old)
     return 1;
 }
 
+void kvset__copy(struct kvset *dst, const struct kvset *src)
+{
+    dst->n = dst->cap = src->n;
+    dst->items = xmalloc((src->n ? src->n : 1) * sizeof *dst->items);
+    for (uint32_t i = 0; i < src->n; i++) {
+        dst->items[i] = src->items[i];
+        value__copy(&dst->items[i].v, &src->items[i].v);
+    }
+}
+
 void kvset__cleanup(struct kvset *s)
 {
     for (uint32_t i = 0; i < s->n; i++)

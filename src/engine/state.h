@@ -99,6 +99,8 @@ struct kv *kvset__find(const struct kvset *s, uint32_t key);
 int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old);
 /* Remove a key; its value is moved to *old (caller frees) when old != NULL. */
 int kvset__remove(struct kvset *s, uint32_t key, struct value *old);
+/* dst (uninitialised) becomes a deep copy of src. */
+void kvset__copy(struct kvset *dst, const struct kvset *src);
 void kvset__cleanup(struct kvset *s);
 
 #endif

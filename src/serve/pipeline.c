@@ -80,7 +80,7 @@ static void sink_retract(void *ctx, const struct detection *d)
         p->sink_failed = 1;
     char at[FW_TIME_MAXLEN];
     fw_time_format(d->at, at);
-    log_info("detection %s %s: the %s at %s is withdrawn, an event dated before it arrived",
+    log_debug("detection %s %s: the %s at %s is withdrawn, an event dated before it arrived",
              d->signal->id, d->customer, d->firing ? "firing" : "resolution", at);
 }
 
