@@ -238,3 +238,18 @@ def test_serve_equals_replay_in_batches_of_7():
 
 def test_serve_equals_replay_in_single_event_posts():
     _compare_batches(1)
+
+
+def test_readme_step_3_shows_what_serve_reports():
+    with open(README) as f:
+        shown = re.findall(r'^(\{"seq":.*?),\.\.\.\}$', f.read(), re.M)
+    assert len(shown) == 3, shown
+    d = tempfile.mkdtemp(prefix="fw-late-")
+    with Server(virtual=False, workdir=d) as s:
+        body = "".join(json.dumps(e) + "\n" for e in _journey())
+        assert s.post_events(body, headers={"Content-Type": "application/x-ndjson"})[0] == 200
+        status, text, _ = s.request("GET", "/v1/detections?state=firing", raw=True)
+        assert status == 200, text
+        got = [json.dumps(x, separators=(",", ":")) for x in json.loads(text)["detections"]]
+    for line in shown:
+        assert any(g.startswith(line) for g in got), (line, got)
