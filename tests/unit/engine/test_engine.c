@@ -97,6 +97,15 @@ static void sink_incident(void *ctx, const struct incident *i)
     buf_putc(&f->out, '\n');
 }
 
+static void sink_retract(void *ctx, const struct detection *d)
+{
+    struct fx *f = ctx;
+    buf_printf(&f->out, "%s %s withdrawn %s ", d->signal->id, d->customer,
+               d->firing ? "firing" : "resolution");
+    rel(&f->out, d->at);
+    buf_putc(&f->out, '\n');
+}
+
 /* Load a pack and start an engine at `now`.  Returns 0, or -1 (diagnostics printed). */
 static int fx_init(struct fx *f, const char *pack, int64_t now)
 {
@@ -110,7 +119,8 @@ static int fx_init(struct fx *f, const char *pack, int64_t now)
         rules_cleanup(&f->r);
         return -1;
     }
-    struct engine_sink sink = {.ctx = f, .detection = sink_detection, .incident = sink_incident};
+    struct engine_sink sink = {.ctx = f, .detection = sink_detection, .incident = sink_incident,
+                               .retract = sink_retract};
     f->e = engine_new(&f->r, now, &sink);
     return 0;
 }
@@ -138,8 +148,8 @@ static const char *drain(struct fx *f)
  * `data` is a JSON object written with single quotes.  A bad event fails
  * the running test.
  */
-static void fx_event(struct fx *f, const char *subject, const char *type, int64_t t,
-                     const char *data)
+static void fx_event_at(struct fx *f, const char *subject, const char *type, int64_t t,
+                        const char *data, int64_t now)
 {
     char ts[FW_TIME_MAXLEN], id[32];
     fw_time_format(t, ts);
@@ -166,32 +176,22 @@ static void fx_event(struct fx *f, const char *subject, const char *type, int64_
         test__failures++;
         return;
     }
-    engine_prepare(f->e, t);
+    engine_prepare(f->e, now);
     engine_apply(f->e, &ev);
     event_cleanup(&ev);
 }
 
-/* Like fx_event, but applied with the clock at `now`, which may be before the event's time. */
+static void fx_event(struct fx *f, const char *subject, const char *type, int64_t t,
+                     const char *data)
+{
+    fx_event_at(f, subject, type, t, data, t);
+}
+
+/* Like fx_event, but applied with the clock at `now`, before or after the event's time. */
 static void fx_apply_at(struct fx *f, const char *subject, const char *type, int64_t t,
                         const char *data, int64_t now)
 {
-    char ts[FW_TIME_MAXLEN], id[32];
-    fw_time_format(t, ts);
-    snprintf(id, sizeof id, "e%u", ++f->seq);
-    char *d = xstrdup(data);
-    for (char *p = d; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
-                          "type", type, "time", ts, "subject", subject, "data",
-                          json_loads(d, 0, NULL));
-    free(d);
-    struct event ev;
-    ASSERT_EQ(ingest_validate(j, NULL, NULL, &ev, NULL), 0);
-    json_decref(j);
-    engine_prepare(f->e, now);
-    engine_apply(f->e, &ev);
-    event_cleanup(&ev);
+    fx_event_at(f, subject, type, t, data, now);
 }
 
 /* A customer as engine_customer_json shows it, parsed (caller decrefs); NULL when unknown. */
@@ -1144,6 +1144,90 @@ static void long_key(void)
     fx_cleanup(&f);
 }
 
+
+/* ---- late events ---- */
+
+#define PAYMENT_PACK                                                                               \
+    ONE_SIGNAL("last(\"order.created\") is not null and (last(\"payment.completed\") is null or "  \
+               "last(\"payment.completed\") < last(\"order.created\")) and "                      \
+               "age(last(\"order.created\")) > 2h")
+
+/*
+ * History arriving at a clock far ahead: each event is applied as of its
+ * time, what the wake-ups found after it is undone, and what no longer
+ * happens is withdrawn.  The order alone looks unpaid; the payment five
+ * minutes later, applied next, shows it never was.
+ */
+static void late_event_is_judged_as_of_its_time(void)
+{
+    struct fx f;
+    int64_t now = T0 + 300 * D;
+    ASSERT_EQ(fx_init(&f, PAYMENT_PACK, T0 - D), 0);
+    fx_apply_at(&f, "c1", "order.created", T0, "{}", now);
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +2h\n"); /* dated when it became true */
+    ASSERT_EQ(engine_now(f.e), now);
+    fx_apply_at(&f, "c1", "payment.completed", T0 + 5 * M, "{}", now);
+    ASSERT_STREQ(drain(&f), "S1 c1 withdrawn firing +2h\n");
+    ASSERT_EQ(engine_stats(f.e)->late, 2);
+    ASSERT_EQ(engine_stats(f.e)->retracted, 1);
+    /* A second order, paid too late this time: fired and resolved, both in the past. */
+    fx_apply_at(&f, "c1", "order.created", T0 + D, "{}", now);
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +1d2h\n");
+    fx_apply_at(&f, "c1", "payment.completed", T0 + D + 3 * H, "{}", now);
+    ASSERT_STREQ(drain(&f), "S1 c1 resolved +1d3h (fired +1d2h)\n");
+    /* Applied in one go, as replay does, the same history gives the same transitions. */
+    struct fx g;
+    ASSERT_EQ(fx_init(&g, PAYMENT_PACK, T0 - D), 0);
+    fx_event(&g, "c1", "order.created", T0, "{}");
+    fx_event(&g, "c1", "payment.completed", T0 + 5 * M, "{}");
+    fx_event(&g, "c1", "order.created", T0 + D, "{}");
+    fx_event(&g, "c1", "payment.completed", T0 + D + 3 * H, "{}");
+    engine_advance(g.e, now);
+    ASSERT_STREQ(drain(&g), "S1 c1 fired +1d2h\nS1 c1 resolved +1d3h (fired +1d2h)\n");
+    fx_cleanup(&g);
+    fx_cleanup(&f);
+}
+
+/* An event dated before the customer's latest one is applied at the clock, with its own time. */
+static void out_of_order_event_applies_at_the_clock(void)
+{
+    struct fx f;
+    int64_t now = T0 + 10 * D;
+    ASSERT_EQ(fx_init(&f, PAYMENT_PACK, T0 - D), 0);
+    fx_apply_at(&f, "c1", "customer.updated", T0 + H, "{'zip':'1'}", now);
+    fx_apply_at(&f, "c1", "order.created", T0, "{}", now);
+    /* Judged at the clock: ten days old and unpaid, so it fires now, not at +2h. */
+    ASSERT_STREQ(drain(&f), "S1 c1 fired +10d\n");
+    ASSERT_EQ(engine_stats(f.e)->late, 1);
+    fx_cleanup(&f);
+}
+
+/*
+ * Global events arriving late take their place in the global history: a
+ * customer judged as of an earlier time reads the outage of that time.
+ */
+static void late_global_events_keep_their_time(void)
+{
+    struct fx f;
+    int64_t now = T0 + 10 * D;
+    ASSERT_EQ(fx_init(&f, OUTAGE_PACK, T0 - D), 0);
+    fx_apply_at(&f, "a", "customer.updated", T0, "{'zip':'94107'}", now);
+    fx_apply_at(&f, "a", "ticket.created", T0, "{'ticket_id':'t1'}", now);
+    fx_apply_at(&f, NULL, "outage.started", T0 + H, "{'outage_id':'o1','zips':['94107']}", now);
+    ASSERT_STREQ(drain(&f), "S10 a fired +1h\n");
+    fx_apply_at(&f, NULL, "outage.resolved", T0 + 4 * H, "{'outage_id':'o1'}", now);
+    ASSERT_STREQ(drain(&f), "S10 a resolved +4h (fired +1h)\n");
+    /* A customer whose ticket opened during the outage: fired then, resolved with the outage. */
+    fx_apply_at(&f, "c", "customer.updated", T0 + 2 * H, "{'zip':'94107'}", now);
+    fx_apply_at(&f, "c", "ticket.created", T0 + 2 * H, "{'ticket_id':'t3'}", now);
+    ASSERT_STREQ(drain(&f), "S10 c fired +2h\nS10 c resolved +4h (fired +2h)\n");
+    /* And one after it: nothing. */
+    fx_apply_at(&f, "d", "customer.updated", T0 + 5 * H, "{'zip':'94107'}", now);
+    fx_apply_at(&f, "d", "ticket.created", T0 + 5 * H, "{'ticket_id':'t4'}", now);
+    ASSERT_STREQ(drain(&f), "");
+    fx_cleanup(&f);
+}
+
 const struct test engine_tests[] = {
     {"global_type_with_subject", global_type_with_subject},
     {"long_key", long_key},
@@ -1166,6 +1250,9 @@ const struct test engine_tests[] = {
     {"event_at_threshold_comes_first", event_at_threshold_comes_first},
     {"global_events_reevaluate_customers", global_events_reevaluate_customers},
     {"global_event_keeps_pending_wakeups", global_event_keeps_pending_wakeups},
+    {"late_event_is_judged_as_of_its_time", late_event_is_judged_as_of_its_time},
+    {"out_of_order_event_applies_at_the_clock", out_of_order_event_applies_at_the_clock},
+    {"late_global_events_keep_their_time", late_global_events_keep_their_time},
     {"incident_lifecycle", incident_lifecycle},
     {"incident_needs_the_window", incident_needs_the_window},
     {"common_factor_prefers_share", common_factor_prefers_share},
