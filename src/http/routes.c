@@ -709,10 +709,18 @@ static void metrics_engine(void *ctx, const struct engine *e)
                "# HELP forewarn_evaluations_total Condition evaluations.\n"
                "# TYPE forewarn_evaluations_total counter\nforewarn_evaluations_total %llu\n"
                "# HELP forewarn_wakeups_total Timer wake-ups processed.\n"
-               "# TYPE forewarn_wakeups_total counter\nforewarn_wakeups_total %llu\n",
+               "# TYPE forewarn_wakeups_total counter\nforewarn_wakeups_total %llu\n"
+               "# HELP forewarn_events_late_total Events applied as of their own time, before "
+               "the clock.\n"
+               "# TYPE forewarn_events_late_total counter\nforewarn_events_late_total %llu\n"
+               "# HELP forewarn_detections_withdrawn_total Transitions withdrawn because an "
+               "event dated before them arrived.\n"
+               "# TYPE forewarn_detections_withdrawn_total counter\n"
+               "forewarn_detections_withdrawn_total %llu\n",
                engine_pending_timers(e), engine_customer_count(e),
                (unsigned long long)st->incidents, (unsigned long long)st->evaluations,
-               (unsigned long long)st->wakeups);
+               (unsigned long long)st->wakeups, (unsigned long long)st->late,
+               (unsigned long long)st->retracted);
 }
 
 static void get_metrics(struct req *r)

@@ -104,6 +104,12 @@ def test_tour_journey_in_four_single_posts():
         for e in evs:
             status, body = s.post_events(e)
             assert status == 200, body
+        status, metrics, _ = s.request("GET", "/metrics", raw=True)
+        assert status == 200
+        assert "forewarn_events_late_total 4\n" in metrics, metrics
+        # The order alone raised SIG-003 (and SIG-006, SIG-009 later undone and found again).
+        withdrawn = int(re.search(r"^forewarn_detections_withdrawn_total (\d+)$", metrics, re.M).group(1))
+        assert withdrawn >= 1, metrics
     _check_tour(post)
 
 
