@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/backfill.h"
 #include "replay/replay.h"
 #include "rules/rules.h"
 #include "serve/serve.h"
@@ -40,7 +41,7 @@ static int load_rules(struct rules *r, const char *const *files, size_t n)
 
 static int cmd_replay(int argc, char **argv)
 {
-    const char *files[64];
+    const char *files[64] = {0};
     size_t nfiles = 0;
     const char *input = "-";
     struct replay_opts o = {.until = FW_TIME_NONE};
@@ -126,6 +127,54 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+static int cmd_ingest(int argc, char **argv)
+{
+    struct backfill_opts o = {.url = "http://127.0.0.1:8080", .batch = 1000,
+                              .token = getenv("FOREWARN_TOKEN")};
+    const char *files[16] = {0};
+    size_t nfiles = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backfill") && i + 1 < argc) {
+            o.file = argv[++i];
+        } else if (!strcmp(argv[i], "--url") && i + 1 < argc) {
+            o.url = argv[++i];
+        } else if (!strcmp(argv[i], "--token") && i + 1 < argc) {
+            o.token = argv[++i];
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 10000) {
+                fprintf(stderr, "ingest: --batch must be an integer from 1 to 10000\n");
+                return 2;
+            }
+            o.batch = (size_t)n;
+        } else if (!strcmp(argv[i], "--rules") && i + 1 < argc) {
+            if (nfiles == ARRAY_SIZE(files)) {
+                fprintf(stderr, "ingest: too many --rules files\n");
+                return 2;
+            }
+            files[nfiles++] = argv[++i];
+        } else {
+            fprintf(stderr, "ingest: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!o.file) {
+        fprintf(stderr, "usage: forewarn ingest --backfill FILE [--url URL] [--token TOKEN] "
+                        "[--batch N] [--rules FILE]...\n");
+        return 2;
+    }
+    struct rules r;
+    rules_init(&r);
+    int rc = load_rules(&r, files, nfiles);
+    if (!rc) {
+        o.rules = &r;
+        rc = backfill_run(&o);
+    }
+    rules_cleanup(&r);
+    return rc ? 1 : 0;
+}
+
 static const struct cmd_entry commands[] = {
     {.name = "serve",
      .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]... "
@@ -138,6 +187,11 @@ static const struct cmd_entry commands[] = {
      .help = "replay NDJSON events on a virtual clock; print detections, incidents and\n"
              "      (with --messages) every message decision",
      .run = cmd_replay},
+    {.name = "ingest",
+     .usage = "ingest --backfill FILE [--url URL] [--token TOKEN] [--batch N] [--rules FILE]...",
+     .help = "load a history of events into a running server, in time order, in batches;\n"
+             "      validated whole first (a bad event sends nothing)",
+     .run = cmd_ingest},
     {.name = "rules",
      .usage = "rules check FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
