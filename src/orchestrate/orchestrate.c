@@ -1600,8 +1600,15 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     struct orch *o = ctx;
     if (o->next.step)
         o->next.step(o->next.ctx, ev, customer);
-    if (!customer)
-        return; /* global events: the customers they affect had their own detections */
+    if (!customer) {
+        /* A global event (an outage): decide for every customer it made fire, in one pass. */
+        for (size_t i = 0; i < o->customers.len; i++) {
+            struct ocust *gc = o->customers.entries[i].value;
+            if (gc->npending)
+                decide(o, gc);
+        }
+        return;
+    }
     struct ocust *c = cust(o, customer);
     int64_t now = engine_now(o->engine);
     int stale = ev && ev->time < now - o->cfg->stale_after;

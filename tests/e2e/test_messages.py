@@ -260,3 +260,16 @@ def test_messages_are_deterministic():
     a = replay(events, "--messages", *until("3d"))
     b = replay(events, "--messages", *until("3d"))
     assert a == b and messages(a), a
+
+
+def test_outage_decides_for_the_customers_it_hits_at_its_time():
+    """SIG-010 fires from a global event; its decision is made then, not at the
+    customer's next event (regression: it waited for one)."""
+    c = "ann@example.com"
+    lines = replay([profile(c, "0", zip="94107"),
+                    ev("ticket.created", c, "10m", ticket_id="T1", subject="no signal"),
+                    ev("outage.started", None, "1h", outage_id="X", zips=["94107"])],
+                   "--messages", *until("2h"))
+    l1 = [m for m in messages(lines, "l1", customer=c) if "SIG-010" in m["signals"]]
+    assert l1, lines
+    assert l1[0]["at"] == T("1h"), l1[0]
