@@ -43,19 +43,6 @@ static int read_all(const char *path, struct buf *out)
     return 0;
 }
 
-struct order_key {
-    int64_t time;
-    size_t i;
-};
-
-static int order_cmp(const void *a, const void *b)
-{
-    const struct order_key *x = a, *y = b;
-    if (x->time != y->time)
-        return x->time < y->time ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
 static size_t collect(char *data, size_t size, size_t n, void *ctx)
 {
     buf_append(ctx, data, size * n);
@@ -115,7 +102,7 @@ int backfill_run(const struct backfill_opts *o)
     buf_init(&body, 0);
     struct ingest_batch batch;
     memset(&batch, 0, sizeof batch);
-    struct order_key *keys = NULL;
+    size_t *order = NULL;
     CURL *h = NULL;
     size_t accepted = 0, dups = 0, batches = 0;
     int rc = read_all(o->file, &in);
@@ -144,10 +131,7 @@ int backfill_run(const struct backfill_opts *o)
             rc = FW_EPARSE;
             goto out;
         }
-    keys = xmalloc((batch.n ? batch.n : 1) * sizeof *keys);
-    for (size_t i = 0; i < batch.n; i++)
-        keys[i] = (struct order_key){batch.events[i].time, i};
-    qsort(keys, batch.n, sizeof *keys, order_cmp);
+    order = ingest_time_order(&batch);
     h = curl_easy_init();
     if (!h) {
         rc = FW_EIO;
@@ -157,7 +141,7 @@ int backfill_run(const struct backfill_opts *o)
     for (size_t k = 0; k <= batch.n; k++) {
         char *line = NULL;
         if (k < batch.n)
-            line = fw_json_dumps(batch.events[keys[k].i].json);
+            line = fw_json_dumps(batch.events[order[k]].json);
         /* Send what is gathered when the batch is full, the next line would pass the cap, or at the end. */
         if (inbatch && (k == batch.n || inbatch == o->batch ||
                         body.len + strlen(line) + 1 > BATCH_BYTES)) {
@@ -184,7 +168,7 @@ int backfill_run(const struct backfill_opts *o)
 out:
     if (h)
         curl_easy_cleanup(h);
-    free(keys);
+    free(order);
     ingest_batch_cleanup(&batch);
     buf_cleanup(&in);
     buf_cleanup(&body);

@@ -487,6 +487,32 @@ void event_cleanup(struct event *e)
     memset(e, 0, sizeof *e);
 }
 
+struct order_key {
+    int64_t time;
+    size_t i;
+};
+
+static int order_cmp(const void *a, const void *b)
+{
+    const struct order_key *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+size_t *ingest_time_order(const struct ingest_batch *b)
+{
+    struct order_key *k = xmalloc((b->n ? b->n : 1) * sizeof *k);
+    for (size_t i = 0; i < b->n; i++)
+        k[i] = (struct order_key){b->events[i].time, i};
+    qsort(k, b->n, sizeof *k, order_cmp);
+    size_t *order = xmalloc((b->n ? b->n : 1) * sizeof *order);
+    for (size_t i = 0; i < b->n; i++)
+        order[i] = k[i].i;
+    free(k);
+    return order;
+}
+
 void ingest_batch_cleanup(struct ingest_batch *batch)
 {
     if (!batch)

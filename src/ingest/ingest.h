@@ -97,6 +97,13 @@ int ingest_validate(json_t *obj, const struct ingest_limits *lim,
                     const struct ingest_globals *globals, struct event *out,
                     struct ingest_error *err);
 
+/*
+ * The batch's event indexes in event-time order, ties in body order: the
+ * order a batch is history in (docs/events.md, "Event time").  A new array
+ * of batch->n entries; the caller frees it.
+ */
+size_t *ingest_time_order(const struct ingest_batch *batch);
+
 /* Release the events' references and the arrays. */
 void ingest_batch_cleanup(struct ingest_batch *batch);
 void event_cleanup(struct event *e);

@@ -286,38 +286,6 @@ static void run_one(struct pipeline *p, struct work *w)
         store_rollback(p->db);
 }
 
-struct order_key {
-    int64_t time;
-    size_t i;
-};
-
-static int order_cmp(const void *a, const void *b)
-{
-    const struct order_key *x = a, *y = b;
-    if (x->time != y->time)
-        return x->time < y->time ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/*
- * The order a batch is journaled and applied in: event time, then position.
- * A batch is history as a whole: each customer's events are applied as of
- * their own times in order (engine_apply), never the batch's position
- * against the clock.  The journal keeps this order, so recovery repeats it.
- */
-static size_t *batch_order(const struct ingest_batch *b)
-{
-    struct order_key *k = xmalloc((b->n ? b->n : 1) * sizeof *k);
-    for (size_t i = 0; i < b->n; i++)
-        k[i] = (struct order_key){b->events[i].time, i};
-    qsort(k, b->n, sizeof *k, order_cmp);
-    size_t *order = xmalloc((b->n ? b->n : 1) * sizeof *order);
-    for (size_t i = 0; i < b->n; i++)
-        order[i] = k[i].i;
-    free(k);
-    return order;
-}
-
 /* Apply one group of work inside one transaction. Returns 0 or FW_EDB. */
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
@@ -351,7 +319,10 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_advance(p->engine, w->clock);
             continue;
         }
-        size_t *order = batch_order(w->batch);
+        /* A batch is history as a whole, journaled and applied in event-time order
+           (engine_apply judges each customer's events as of their times); the journal keeps
+           this order, so recovery repeats it. */
+        size_t *order = ingest_time_order(w->batch);
         for (size_t k = 0; k < w->batch->n && !rc; k++) {
             size_t i = order[k];
             const struct event *ev = &w->batch->events[i];
