@@ -283,7 +283,6 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
         .firing = firing,
         .at = at,
         .fired_at = fired_at,
-        .late = at < e->now,
     };
     if (firing)
         e->stats.fired[s]++;
@@ -588,8 +587,12 @@ static void note_entity(struct engine *e, struct customer *c, const struct rule_
     c->open[c->nopen++].id = xstrdup(id);
 }
 
-/* Keep the global state from now on as history, for events that arrive late. */
-static void ghist_push(struct engine *e, int64_t at, const struct event *ev, size_t pos)
+/*
+ * Insert the global event ev, effective from `at`, at position pos of the
+ * history (its state is left empty for the caller to fill).  Returns the
+ * position it took: one less when the oldest entry had to go.
+ */
+static size_t ghist_push(struct engine *e, int64_t at, const struct event *ev, size_t pos)
 {
     if (e->nghist == GHIST_MAX) {
         struct gsnap *g = &e->ghist[0];
@@ -610,6 +613,7 @@ static void ghist_push(struct engine *e, int64_t at, const struct event *ev, siz
     g->time = ev->time;
     g->data = json_incref(ev->data);
     memset(&g->state, 0, sizeof g->state);
+    return pos;
 }
 
 /* Fold the history again from pos on: each snapshot is the one before it plus its event. */
@@ -633,8 +637,8 @@ static void ghist_refold(struct engine *e, size_t pos)
 static void apply_global(struct engine *e, const struct event *ev)
 {
     map_state(e, &e->global, &e->rules->globals, ev, 0);
-    ghist_push(e, e->now, ev, e->nghist);
-    kvset__copy(&e->ghist[e->nghist - 1].state, &e->global);
+    size_t pos = ghist_push(e, e->now, ev, e->nghist);
+    kvset__copy(&e->ghist[pos].state, &e->global);
     if (!e->nglobal_signals)
         return;
     struct expr_env env;
@@ -742,26 +746,28 @@ static int report_difference(struct engine *e, struct customer *c, const struct 
                              size_t nold)
 {
     int any = 0;
-    uint8_t *seen_old = xcalloc(nold + 1, 1), *seen_new = xcalloc(e->ncol + 1, 1);
-    for (size_t i = 0; i < nold; i++)
+    /* Nothing to undo (the usual case: a live event a few ms late): everything found is new. */
+    uint8_t *seen_new = nold && e->ncol ? xcalloc(e->ncol, 1) : NULL;
+    uint8_t *seen_old = seen_new ? xcalloc(nold, 1) : NULL;
+    for (size_t i = 0; i < nold && seen_new; i++)
         for (size_t j = 0; j < e->ncol; j++)
             if (!seen_new[j] && trans_eq(&old[i], &e->col[j])) {
                 seen_old[i] = seen_new[j] = 1;
                 break;
             }
     for (size_t i = nold; i-- > 0;) {
-        if (seen_old[i])
+        if (seen_new && seen_old[i])
             continue;
         struct detection d = {.signal = &e->rules->signals[old[i].sig], .customer = c->key,
                               .firing = old[i].firing, .at = old[i].at,
-                              .fired_at = old[i].fired_at, .late = old[i].at < e->now};
+                              .fired_at = old[i].fired_at};
         e->stats.retracted++;
         any = 1;
         if (e->sink.retract)
             e->sink.retract(e->sink.ctx, &d);
     }
     for (size_t j = 0; j < e->ncol; j++)
-        if (!seen_new[j]) {
+        if (!seen_new || !seen_new[j]) {
             emit_detection(e, c, e->col[j].sig, e->col[j].firing, e->col[j].at,
                            e->col[j].fired_at);
             any = 1;
@@ -893,10 +899,7 @@ static void apply_global_late(struct engine *e, const struct event *ev)
     size_t pos = e->nghist;
     while (pos > 0 && e->ghist[pos - 1].at > ev->time)
         pos--;
-    ghist_push(e, ev->time, ev, pos);
-    for (pos = e->nghist; pos > 0 && e->ghist[pos - 1].at != ev->time; pos--)
-        ;
-    ghist_refold(e, pos ? pos - 1 : 0);
+    ghist_refold(e, ghist_push(e, ev->time, ev, pos));
     if (!e->nglobal_signals)
         return;
     for (size_t i = 0; i < e->customers.len; i++) {
@@ -923,7 +926,8 @@ static void apply_global_late(struct engine *e, const struct event *ev)
  */
 static int is_outcome(const char *type)
 {
-    return !strcmp(type, "message.sent") || !strcmp(type, "message.failed");
+    return !strncmp(type, "message.", 8) &&
+           (!strcmp(type + 8, "sent") || !strcmp(type + 8, "failed"));
 }
 
 void engine_apply(struct engine *e, const struct event *ev)

@@ -31,9 +31,8 @@ struct detection {
     const char *customer; /* borrowed; valid during the sink call */
     int firing;           /* 1 fired, 0 resolved */
     int64_t at;           /* when the transition happened (engine time) */
-    int64_t fired_at;     /* the episode's start (== at when firing) */
-    int late;             /* found while catching up with events dated before the clock:
-                             `at` is in the past (see engine_apply) */
+    int64_t fired_at;     /* the episode's start (== at when firing); `at` before the engine's
+                             clock: found while catching up with late events (engine_apply) */
 };
 
 /* An incident change: opened, a customer added, or resolved. */
