@@ -1501,6 +1501,17 @@ static void sink_detection(void *ctx, const struct detection *d)
     json_decref(pc);
 }
 
+/* The held signals join the pending ones (each once), for one decision. */
+static void take_held(struct ocust *c)
+{
+    for (size_t i = 0; i < c->nheld; i++) {
+        list_remove(c->pending, &c->npending, c->held[i]);
+        c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
+        c->pending[c->npending++] = c->held[i];
+    }
+    c->nheld = 0;
+}
+
 /* A transition reported earlier never happened (engine_sink.retract). */
 static void sink_retract(void *ctx, const struct detection *d)
 {
@@ -1526,11 +1537,7 @@ void orch__hold_fire(struct engine_timer *t, int64_t due)
     struct hold *h = (struct hold *)t;
     struct ocust *c = h->c;
     (void)due;
-    for (size_t i = 0; i < c->nheld; i++) {
-        c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
-        c->pending[c->npending++] = c->held[i];
-    }
-    c->nheld = 0;
+    take_held(c);
     if (c->npending)
         decide(h->o, c);
 }
@@ -1614,21 +1621,15 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     int stale = ev && ev->time < now - o->cfg->stale_after;
     if (c->nheld && c->npending) {
         /* Something fired live: it and what was caught up make one decision, now. */
-        for (size_t i = 0; i < c->nheld; i++) {
-            list_remove(c->pending, &c->npending, c->held[i]); /* once */
-            c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
-            c->pending[c->npending++] = c->held[i];
-        }
-        c->nheld = 0;
+        take_held(c);
         engine_timer_cancel(o->engine, &c->hold.t);
     } else if (c->nheld && (c->held_new || (ev && is_late(o, ev->time)))) {
         /* Still catching up: the decision waits until the history stops arriving. */
         engine_timer_arm(o->engine, &c->hold.t, now + o->cfg->late_hold);
     }
     c->held_new = 0;
-    if (stale) {
-        /* History: what it would say to the customer has passed. */
-    } else if (ev) {
+    /* A stale event is history: what it would have us say to the customer has passed. */
+    if (ev && !stale) {
         if (!strcmp(ev->type, "message.replied"))
             ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, "message.replied");
         else if (is_contact(o, ev->type))
