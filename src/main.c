@@ -9,6 +9,7 @@
 #include "client/backfill.h"
 #include "replay/replay.h"
 #include "rules/rules.h"
+#include "serve/config.h"
 #include "serve/serve.h"
 #include "util/fwtime.h"
 #include "util/json.h"
@@ -45,6 +46,7 @@ static int cmd_replay(int argc, char **argv)
     size_t nfiles = 0;
     const char *input = "-";
     struct replay_opts o = {.until = FW_TIME_NONE};
+    const char *config_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rules") && i + 1 < argc) {
             if (nfiles == ARRAY_SIZE(files)) {
@@ -64,6 +66,10 @@ static int cmd_replay(int argc, char **argv)
             o.messages = 1;
         } else if (!strcmp(argv[i], "--templates") && i + 1 < argc) {
             o.templates = argv[++i];
+        } else if (!strcmp(argv[i], "--cases")) {
+            o.cases = 1;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config_path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "replay: unknown option %s\n", argv[i]);
             return 2;
@@ -71,23 +77,49 @@ static int cmd_replay(int argc, char **argv)
             input = argv[i];
         }
     }
+    /* The same config file serve reads: outreach settings, SLA policies, rules, templates. */
+    struct config cfg;
+    config_init(&cfg);
+    if (config_path) {
+        struct buf diag;
+        buf_init(&diag, 0);
+        int crc = config_load_file(&cfg, config_path, &diag);
+        if (crc)
+            fputs(diag.data ? diag.data : "replay: the config file failed to load\n", stderr);
+        buf_cleanup(&diag);
+        if (crc) {
+            config_cleanup(&cfg);
+            return 1;
+        }
+        o.orch = &cfg.orch;
+        o.sla = NULL; /* MERGE: &cfg.sla once config has it */
+        if (!o.templates)
+            o.templates = cfg.templates;
+        for (size_t i = 0; !nfiles && i < cfg.nrules && i < ARRAY_SIZE(files); i++)
+            files[i] = cfg.rules[i];
+        if (!nfiles)
+            nfiles = cfg.nrules < ARRAY_SIZE(files) ? cfg.nrules : ARRAY_SIZE(files);
+    }
     struct rules r;
     rules_init(&r);
     int rc = load_rules(&r, files, nfiles);
     if (rc) {
         rules_cleanup(&r);
+        config_cleanup(&cfg);
         return 1;
     }
     FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
     if (!in) {
         fprintf(stderr, "replay: cannot read %s\n", input);
         rules_cleanup(&r);
+        config_cleanup(&cfg);
         return 1;
     }
     rc = replay_run(&r, in, stdout, stderr, &o);
     if (in != stdin)
         fclose(in);
     rules_cleanup(&r);
+    config_cleanup(&cfg);
     return rc ? 1 : 0;
 }
 
@@ -182,10 +214,11 @@ static const struct cmd_entry commands[] = {
      .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
      .run = serve_main},
     {.name = "replay",
-     .usage = "replay [--rules FILE]... [--until RFC3339] [--messages [--templates DIR]]\n"
-              "                 [--skip-invalid] [FILE|-]",
-     .help = "replay NDJSON events on a virtual clock; print detections, incidents and\n"
-             "      (with --messages) every message decision",
+     .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
+              "                 [--cases] [--templates DIR] [--skip-invalid] [FILE|-]",
+     .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
+             "      (with --messages) every message decision and (with --cases) every case\n"
+             "      and SLA clock change",
      .run = cmd_replay},
     {.name = "ingest",
      .usage = "ingest --backfill FILE [--url URL] [--token TOKEN] [--batch N] [--rules FILE]...",

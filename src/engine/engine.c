@@ -924,10 +924,16 @@ static void apply_global_late(struct engine *e, const struct event *ev)
  * customer's history still arriving (a backfill) is not made out of order
  * by our own delivery report in the middle of it.
  */
+/*
+ * Events about our own work rather than the customer's journey: delivery
+ * outcomes and a person's case actions.  They happen now, whatever history
+ * is still arriving, so they never move the customer's floor.
+ */
 static int is_outcome(const char *type)
 {
-    return !strncmp(type, "message.", 8) &&
-           (!strcmp(type + 8, "sent") || !strcmp(type + 8, "failed"));
+    return (!strncmp(type, "message.", 8) &&
+            (!strcmp(type + 8, "sent") || !strcmp(type + 8, "failed"))) ||
+           !strncmp(type, "case.", 5);
 }
 
 void engine_apply(struct engine *e, const struct event *ev)

@@ -451,6 +451,106 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
     return 0;
 }
 
+/*
+ * A person's action on a case (docs/cases.md): the fields each action
+ * needs and the values they may take.  Whether the case exists and is open
+ * is decided where the cases live, when the event is applied.
+ */
+static const char *const case_channels[] = {"call", "email", "sms", "chat", "internal", NULL};
+static const char *const case_statuses[] = {"open", "pending", "on_hold", NULL};
+static const char *const case_outcomes[] = {"saved", "resolved", "churned", "no_action", NULL};
+
+static int one_of(const char *s, const char *const *allowed)
+{
+    for (size_t i = 0; allowed[i]; i++)
+        if (!strcmp(s, allowed[i]))
+            return 1;
+    return 0;
+}
+
+static void list_of(const char *const *allowed, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (size_t i = 0; allowed[i] && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", allowed[i]);
+}
+
+/* data.<name>: a non-empty string, one of `allowed` when given. */
+static int case_field(json_t *data, const char *name, int required, const char *const *allowed,
+                      struct ingest_error *err)
+{
+    char field[64], q[QUOTE_MAX * 4 + 8], names[128];
+    json_t *v = json_object_get(data, name);
+    snprintf(field, sizeof field, "data.%s", name);
+    if (!v) {
+        if (!required)
+            return 0;
+        set_error(err, field, "required for this case action");
+        return FW_EPARSE;
+    }
+    if (!json_is_string(v) || !json_string_length(v)) {
+        set_error(err, field, "must be a non-empty string, got %s",
+                  json_is_string(v) ? "an empty string" : type_name(v));
+        return FW_EPARSE;
+    }
+    if (allowed && !one_of(json_string_value(v), allowed)) {
+        list_of(allowed, names, sizeof names);
+        set_error(err, field, "%s is not one of %s",
+                  quote(json_string_value(v), json_string_length(v), q), names);
+        return FW_EPARSE;
+    }
+    return 0;
+}
+
+static int validate_case_action(const struct event *ev, struct ingest_error *err)
+{
+    static const char *const actions[] = {"case.assigned",  "case.responded", "case.status_changed",
+                                          "case.note_added", "case.skipped",  "case.resolved", NULL};
+    char q[QUOTE_MAX * 4 + 8], names[160];
+    json_t *d = ev->data;
+    int rc;
+    if (!one_of(ev->type, actions)) {
+        list_of(actions, names, sizeof names);
+        set_error(err, "type", "%s is not a case action (%s)",
+                  quote(ev->type, strlen(ev->type), q), names);
+        return FW_EPARSE;
+    }
+    if (!ev->subject) {
+        set_error(err, "subject", "a case action names the customer as its subject");
+        return FW_EPARSE;
+    }
+    if ((rc = case_field(d, "case", 0, NULL, err)))
+        return rc;
+    const char *a = ev->type + 5;
+    if (!strcmp(a, "assigned") || !strcmp(a, "responded") || !strcmp(a, "note_added") ||
+        !strcmp(a, "skipped"))
+        if ((rc = case_field(d, "agent", 1, NULL, err)))
+            return rc;
+    if ((!strcmp(a, "status_changed") || !strcmp(a, "resolved")) &&
+        (rc = case_field(d, "agent", 0, NULL, err)))
+        return rc;
+    if (!strcmp(a, "responded"))
+        return case_field(d, "channel", 1, case_channels, err);
+    if (!strcmp(a, "status_changed"))
+        return case_field(d, "status", 1, case_statuses, err);
+    if (!strcmp(a, "note_added"))
+        return case_field(d, "text", 1, NULL, err);
+    if (!strcmp(a, "skipped"))
+        return case_field(d, "reason", 1, NULL, err);
+    if (!strcmp(a, "resolved")) {
+        if ((rc = case_field(d, "outcome", 1, case_outcomes, err)))
+            return rc;
+        json_t *c = json_object_get(d, "csat");
+        if (c && !json_is_null(c) &&
+            (!json_is_integer(c) || json_integer_value(c) < 1 || json_integer_value(c) > 5)) {
+            set_error(err, "data.csat", "must be a whole number from 1 to 5");
+            return FW_EPARSE;
+        }
+    }
+    return 0;
+}
+
 int ingest_validate(json_t *obj, const struct ingest_limits *lim,
                     const struct ingest_globals *globals, struct event *out,
                     struct ingest_error *err)
@@ -474,6 +574,10 @@ int ingest_validate(json_t *obj, const struct ingest_limits *lim,
         /* Downstream code always gets an object; the stored event says so too. */
         out->data = json_object();
         json_object_set_new(obj, "data", out->data);
+    }
+    if (!strncmp(out->type, "case.", 5) && (rc = validate_case_action(out, err))) {
+        memset(out, 0, sizeof *out);
+        return rc;
     }
     out->json = json_incref(obj);
     return 0;

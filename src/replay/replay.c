@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "cases/cases.h"
 #include "comms/comms.h"
 #include "ingest/ingest.h"
 #include "orchestrate/orchestrate.h"
@@ -21,12 +22,15 @@
 struct printer {
     FILE *out;
     struct buf line;
-    size_t detections, incidents, messages;
+    size_t detections, incidents, messages, case_lines;
+    int messages_on; /* print messages (--messages); with --cases alone they are decided only */
 };
 
 static void print_message(void *ctx, const struct outbox_msg *m)
 {
     struct printer *p = ctx;
+    if (!p->messages_on)
+        return;
     buf_reset(&p->line);
     orch_message_json(m, &p->line);
     buf_putc(&p->line, '\n');
@@ -52,6 +56,16 @@ static void print_incident(void *ctx, const struct incident *i)
     buf_putc(&p->line, '\n');
     fwrite(p->line.data, 1, p->line.len, p->out);
     p->incidents++;
+}
+
+static void print_case_line(void *ctx, const char *id, int64_t at, const char *event,
+                            const char *json, size_t len)
+{
+    struct printer *p = ctx;
+    (void)id, (void)at, (void)event;
+    fwrite(json, 1, len, p->out);
+    fputc('\n', p->out);
+    p->case_lines++;
 }
 
 /* The whole input, in memory: mapped when it is a regular file, read otherwise. */
@@ -261,22 +275,40 @@ struct run {
     struct comms *templates;
     struct orch_config ocfg;
     struct orch *orch;
+    struct cases_config ccfg;
+    struct cases *cases;
     struct engine *e;
     struct printer p;
 };
 
+/*
+ * The chain: engine -> orchestrator -> cases -> printer.  With --cases the
+ * orchestrator runs too (its messages to the customer meet the contact
+ * clock), printing them only with --messages.
+ */
 static void run_start(struct run *r, int64_t now)
 {
     struct engine_sink sink = {.ctx = &r->p, .detection = print_detection,
                                .incident = print_incident};
-    if (r->o->messages) {
-        struct orch_sink os = {.ctx = &r->p, .message = print_message};
-        r->orch = orch_new(&r->ocfg, r->templates, &os);
+    struct orch_sink os = {.ctx = &r->p, .message = print_message};
+    if (r->o->cases) {
+        struct case_sink cks = {.ctx = &r->p, .line = print_case_line, .notice = print_message};
+        struct buf diag;
+        buf_init(&diag, 0);
+        r->cases = cases_new(&r->ccfg, &cks, &diag); /* policies were checked in replay_run */
+        buf_cleanup(&diag);
+        sink = cases_engine_sink(r->cases, &sink);
+        os = cases_orch_sink(r->cases, &os);
+    }
+    if (r->o->messages || r->o->cases) {
+        r->orch = orch_new(r->o->orch ? r->o->orch : &r->ocfg, r->templates, &os);
         sink = orch_engine_sink(r->orch, &sink);
     }
     r->e = engine_new(r->rules, now, &sink);
     if (r->orch)
         orch_bind(r->orch, r->e);
+    if (r->cases)
+        cases_bind(r->cases, r->e);
 }
 
 static void run_apply(struct run *r, const struct event *ev)
@@ -291,10 +323,12 @@ static void run_apply(struct run *r, const struct event *ev)
 static int run_reset(struct run *r)
 {
     orch_free(r->orch); /* cancels its timers: before the engine goes */
+    cases_free(r->cases);
     engine_free(r->e);
     r->orch = NULL;
+    r->cases = NULL;
     r->e = NULL;
-    r->p.detections = r->p.incidents = r->p.messages = 0;
+    r->p.detections = r->p.incidents = r->p.messages = r->p.case_lines = 0;
     fflush(r->p.out);
     rewind(r->p.out);
     return ftruncate(fileno(r->p.out), 0) ? FW_EIO : 0;
@@ -356,8 +390,25 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     struct input inp;
     int rc = 0;
     orch_config_init(&r.ocfg);
+    cases_config_init(&r.ccfg);
+    r.ccfg.sla = o->sla;
     buf_init(&r.p.line, 0);
-    if (o->messages) {
+    r.p.messages_on = o->messages;
+    if (o->cases) {
+        /* Policies compile against the case fields: refuse a bad one before reading input. */
+        struct buf diag;
+        buf_init(&diag, 0);
+        struct cases *probe = cases_new(&r.ccfg, NULL, &diag);
+        if (!probe)
+            fputs(diag.data ? diag.data : "SLA policies failed to compile\n", err);
+        cases_free(probe);
+        buf_cleanup(&diag);
+        if (!probe) {
+            rc = FW_EPARSE;
+            goto out_templates;
+        }
+    }
+    if (o->messages || o->cases) {
         struct buf diag;
         buf_init(&diag, 0);
         rc = comms_load(o->templates, &r.templates, &diag);
@@ -431,9 +482,11 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     if (o->until != FW_TIME_NONE)
         engine_advance(r.e, o->until);
     fprintf(err, "replay: %zu events, %zu duplicate(s), %zu invalid, %zu customers, %zu detection "
-                 "transitions, %zu incident updates, %zu messages, %zu pending wake-ups\n",
+                 "transitions, %zu incident updates, %zu messages, %zu case and clock changes, "
+                 "%zu pending wake-ups\n",
             (size_t)engine_stats(r.e)->events, ps.dups, ps.bad, engine_customer_count(r.e),
-            r.p.detections, r.p.incidents, r.p.messages, engine_pending_timers(r.e));
+            r.p.detections, r.p.incidents, r.p.messages, r.p.case_lines,
+            engine_pending_timers(r.e));
     /* Copy the spool out. */
     fflush(r.p.out);
     rewind(r.p.out);
@@ -443,6 +496,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         fwrite(chunk, 1, got, out);
 out:
     orch_free(r.orch); /* cancels its timers: before the engine goes */
+    cases_free(r.cases);
     engine_free(r.e);
     idset_cleanup(&ps.seen);
     fclose(r.p.out);

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cases/sla_config.h"
+#include "orchestrate/orchestrate.h"
 #include "rules/rules.h"
 
 struct replay_opts {
@@ -27,6 +29,9 @@ struct replay_opts {
     int skip_invalid;  /* report invalid lines on stderr and go on, instead of refusing the input */
     int messages;      /* also decide and print messages (the orchestrator) */
     const char *templates; /* template directory overriding the built-ins, or NULL */
+    int cases;         /* also follow cases and SLA clocks and print their changes */
+    const struct orch_config *orch; /* outreach config (a serve config file), or NULL: defaults */
+    const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
 };
 
 /*

@@ -89,6 +89,7 @@ static void signal_cleanup(struct rule_signal *s)
     free(s->description);
     free(s->team);
     free(s->root_cause);
+    free(s->action);
     free(s->condition);
     free(s->factors);
     free(s->file);
@@ -390,7 +391,7 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
 {
     static const char *const allowed[] = {"id",        "name",       "description", "severity",
                                           "team",      "root_cause", "condition",   "systemic",
-                                          NULL};
+                                          "action",    NULL};
     static const char *const sys_allowed[] = {"min_customers", "window", "factors", NULL};
     int rc = 0;
     if (s->type != YAML_MAPPING_NODE) {
@@ -459,6 +460,8 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
         sig.team = xstrdup(v);
     if ((v = yscalar(ymap_get(d, s, "root_cause"))))
         sig.root_cause = xstrdup(v);
+    if ((v = yscalar(ymap_get(d, s, "action"))))
+        sig.action = xstrdup(v);
     sig.file = xstrdup(d->name);
     sig.line = (unsigned)idn->start_mark.line + 1;
     sig.col = (unsigned)idn->start_mark.column + 1;

@@ -44,6 +44,7 @@ struct rule_signal {
     enum severity severity;
     char *team;       /* may be NULL */
     char *root_cause; /* may be NULL; messages for one root cause are de-duplicated later */
+    char *action;     /* may be NULL: the one recommended next step for a person */
     char *condition;  /* source text */
     struct expr *cond;
     int systemic;           /* incidents enabled */

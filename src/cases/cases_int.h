@@ -1,0 +1,131 @@
+/*
+ * cases_int.h -- private to the cases module: the case record, its clocks,
+ * and the functions its files share (cases.c: life cycle and actions;
+ * clock.c: SLA policies and clocks; queue.c: priority and the queue).
+ */
+#ifndef FW_CASES_INT_H
+#define FW_CASES_INT_H
+
+#include <math.h>
+
+#include "cases/cases.h"
+#include "expr/expr.h"
+#include "rules/rules.h"
+#include "util/map.h"
+
+enum case_status { CST_OPEN, CST_PENDING, CST_ON_HOLD };
+
+struct kase;
+
+/*
+ * One SLA clock.  Running: `since` and `due` are set; paused: both
+ * FW_TIME_NONE, `consumed` holds the calendar time used so far.  The timer
+ * is armed for the warning, then for the breach.
+ */
+struct clock {
+    struct engine_timer t; /* first: the timer hands back this pointer */
+    struct kase *k;
+    int metric;
+    int64_t target;      /* calendar ms */
+    int64_t consumed;    /* calendar ms used before `since` */
+    int64_t since;       /* running since, or FW_TIME_NONE (paused) */
+    int64_t started;     /* wall span start for "share left": opened or last resumed */
+    int64_t due;         /* the breach instant while running, else FW_TIME_NONE */
+    int64_t met_at;      /* FW_TIME_NONE until met */
+    int64_t breached_at; /* FW_TIME_NONE unless breached */
+    int warned, done, armed;
+};
+
+struct kdet {
+    uint32_t sig;
+    int64_t fired_at, resolved_at; /* resolved_at FW_TIME_NONE while firing */
+};
+
+struct kase {
+    char id[24];
+    struct cases *owner;
+    char *customer;
+    int severity;
+    int status;
+    int closing; /* being resolved: lines and the document say so */
+    char *assignee; /* NULL: unassigned */
+    int64_t opened_at, updated_at;
+    struct kdet *dets;
+    size_t ndets, capdets;
+    uint64_t *inc;
+    size_t ninc, capinc;
+    char **msgs;
+    size_t nmsgs, capmsgs;
+    char **skipped; /* agents who skipped it: guided mode does not offer it to them again */
+    size_t nskipped, capskipped;
+    size_t nnotes, nactions;
+    int policy; /* index into the SLA policies, -1: severity defaults */
+    const struct calendar *cal;
+    struct clock clk[CASE_NMETRICS];
+    /* From the customer's state at the last change (for cards and priority). */
+    char *name, *tier;
+    double value;   /* NAN when none */
+    int64_t signup; /* FW_TIME_NONE when unknown */
+};
+
+/* A compiled policy condition. */
+struct policy {
+    struct expr *cond; /* NULL: every case */
+};
+
+struct cases {
+    const struct cases_config *cfg;
+    struct case_sink sink;
+    struct engine_sink next;
+    struct orch_sink onext;
+    struct engine *e;
+    const struct rules *rules;
+    int quiet;
+    struct strmap open;    /* customer -> struct kase * (NULL once resolved) */
+    struct strmap ids;     /* case id -> struct kase * while open, RESOLVED_CASE after */
+    struct strmap values;  /* customer -> value (boxed double), for the value percentile */
+    double *sorted;        /* the values, sorted, rebuilt when dirty */
+    size_t nsorted;
+    int values_dirty;
+    struct policy *policies;
+    size_t npolicies;
+    struct intern names;   /* names policy conditions read */
+    struct cases_stats stats;
+    struct buf line;
+    /* The case being matched against a policy (expr_env callbacks). */
+    const struct kase *matching;
+    json_t *matching_snap;
+};
+
+extern char cases__resolved_marker;
+#define RESOLVED_CASE ((void *)&cases__resolved_marker)
+
+int64_t cases__default_target(int metric, int severity);
+
+/* clock.c */
+int cases__compile_policies(struct cases *cs, struct buf *diag);
+void cases__free_policies(struct cases *cs);
+/* Choose the policy for k (its current severity and customer state) and set targets. */
+void cases__match_policy(struct cases *cs, struct kase *k, json_t *snap);
+void cases__clocks_start(struct cases *cs, struct kase *k, int64_t at);
+/* The stricter targets of a new severity: never due before `at`. */
+void cases__clocks_raise(struct cases *cs, struct kase *k, json_t *snap, int64_t at);
+void cases__clock_met(struct cases *cs, struct clock *c, int64_t at);
+void cases__clock_pause(struct cases *cs, struct clock *c, int64_t at);
+void cases__clock_resume(struct cases *cs, struct clock *c, int64_t at);
+void cases__clocks_stop(struct cases *cs, struct kase *k);
+/* The running clock due first, or NULL. */
+const struct clock *cases__tightest(const struct kase *k);
+void cases__clocks_json(const struct kase *k, int64_t now, json_t *into);
+
+/* cases.c */
+void cases__emit(struct cases *cs, const struct kase *k, int64_t at);
+void cases__line_begin(struct cases *cs, const char *kind, const char *event, const struct kase *k);
+void cases__line_end(struct cases *cs, const struct kase *k, int64_t at);
+void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c, const char *kind);
+const struct rule_signal *cases__lead_signal(const struct cases *cs, const struct kase *k);
+
+/* queue.c */
+json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now);
+
+#endif
