@@ -11,6 +11,7 @@
 #include "rules/rules.h"
 #include "serve/config.h"
 #include "serve/serve.h"
+#include "serve/users_cli.h"
 #include "util/fwtime.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -229,6 +230,18 @@ static const struct cmd_entry commands[] = {
      .usage = "rules check FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
      .run = cmd_rules},
+    {.name = "user",
+     .usage = "user add NAME --role ROLE [--expires DUR] | user list | user set-role NAME --role "
+              "ROLE\n                 | user remove NAME   (each with [--db FILE] [--config FILE])",
+     .help = "manage people and their roles (viewer, agent, lead, admin, service); add prints\n"
+             "      the user's first token, once",
+     .run = users_cli_user},
+    {.name = "token",
+     .usage = "token create --user NAME [--expires DUR] | token list | token revoke ID\n"
+              "                 (each with [--db FILE] [--config FILE])",
+     .help = "API tokens: create prints fw_... once (only its SHA-256 is stored); list never\n"
+             "      shows secrets; revoke ends one at once, even on a running server",
+     .run = users_cli_token},
     {.name = "version", .usage = "version", .help = "print the version", .run = cmd_version},
     {.name = "help", .usage = "help", .help = "this text", .run = cmd_help},
 };

@@ -1,6 +1,8 @@
 /*
- * http.c -- server plumbing: request bodies with a cap, the route table,
- * authentication, JSON responses.  Handlers live in routes.c.
+ * http.c -- server plumbing: request bodies with a cap, the route tables,
+ * authentication and role checks (auth.c says who), the audit of calls
+ * that touch cases, messages and customers (audit.c writes it), JSON
+ * responses.  Handlers live in routes.c, case_routes.c, auth_routes.c.
  */
 #include "http/http.h"
 
@@ -74,34 +76,81 @@ const char *http_header(struct req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* Bearer-token check in constant time. Roles come later: every token holder is "admin". */
-static int authorized(struct req *r)
+const struct route *const http_route_tables[] = {http_routes, http_case_routes, http_auth_routes,
+                                                NULL};
+
+/* The client's IP address as text ("" when MHD cannot tell). */
+static void client_address(struct req *r, char *out, size_t cap)
 {
-    const char *token = r->env->cfg->api_token;
-    if (!token)
-        return 1;
-    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return 0;
-    h += 7;
-    return fw_consttime_cmp(h, strlen(h), token, strlen(token)) == 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+/*
+ * Record the call in the audit trail once its status is known.  The row is
+ * durable before the response goes out; if it cannot be written, a read's
+ * answer is replaced by a 503 (what was read is not handed out unrecorded),
+ * while a change, already committed, keeps its answer and the failure is
+ * logged.
+ */
+static void audit(struct req *r, const struct route *rt)
+{
+    char addr[64], action[512];
+    const char *id = r->audit_id;
+    char tail_id[160];
+    if (!*id && r->tail) {
+        size_t n = strcspn(r->tail, "/");
+        snprintf(tail_id, sizeof tail_id, "%.*s", (int)n, r->tail);
+        id = tail_id;
+    }
+    client_address(r, addr, sizeof addr);
+    snprintf(action, sizeof action, "%s %s", r->method, r->path);
+    struct audit_record rec = {
+        .at = fw_wall_now(),
+        .user = r->who.name,
+        .role = role_name(r->who.role),
+        .action = r->audit_action ? r->audit_action : action,
+        .object_kind = rt->audit,
+        .object_id = id,
+        .address = addr,
+        .status = (int)(r->status ? r->status : 500),
+    };
+    if (http__audit_record(r->env->audit, &rec) && !strcmp(r->method, "GET"))
+        http_error(r, 503, "the audit trail could not be written; nothing was read");
+}
+
+/* 403, naming the roles that may and the caller's. */
+static void forbidden(struct req *r, int roles)
+{
+    char need[128];
+    role_mask_names(roles, need, sizeof need);
+    http_error(r, 403, "%s %s needs the role %s; %s has the role %s", r->method, r->path, need,
+               r->who.name, role_name(r->who.role));
 }
 
 static void route(struct req *r)
 {
     const struct route *best = NULL;
     int path_known = 0;
-    for (const struct route *rt = http_routes; rt->path; rt++) {
-        size_t n = strlen(rt->path);
-        int match = rt->prefix ? strncmp(r->path, rt->path, n) == 0 && r->path[n]
-                               : strcmp(r->path, rt->path) == 0;
-        if (!match)
-            continue;
-        path_known = 1;
-        if (!strcmp(rt->method, r->method)) {
-            best = rt;
-            r->tail = rt->prefix ? r->path + n : NULL;
-            break;
+    for (const struct route *const *tab = http_route_tables; *tab && !best; tab++) {
+        for (const struct route *rt = *tab; rt->path; rt++) {
+            size_t n = strlen(rt->path);
+            int match = rt->prefix ? strncmp(r->path, rt->path, n) == 0 && r->path[n]
+                                   : strcmp(r->path, rt->path) == 0;
+            if (!match)
+                continue;
+            path_known = 1;
+            if (!strcmp(rt->method, r->method)) {
+                best = rt;
+                r->tail = rt->prefix ? r->path + n : NULL;
+                break;
+            }
         }
     }
     if (!best) {
@@ -111,12 +160,31 @@ static void route(struct req *r)
             http_error(r, 404, "no such endpoint: %s", r->path);
         return;
     }
-    if (!best->public && !authorized(r)) {
+    int open = best->public == ROUTE_PUBLIC ||
+               (best->public == ROUTE_PUBLIC_METRICS && r->env->cfg->public_metrics);
+    if (open) {
+        snprintf(r->who.name, sizeof r->who.name, "anonymous");
+        r->who.role = ROLE_ADMIN;
+        best->handler(r);
+        return;
+    }
+    int rc = http__authenticate(r);
+    if (rc == FW_EDB) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    if (rc) {
+        /* Not audited: who it was is unknown, and a flood of them would fill the trail. */
         http_error(r, 401, "missing or wrong bearer token");
         r->www_authenticate = 1;
         return;
     }
-    best->handler(r);
+    if (!(best->roles & (int)r->who.role))
+        forbidden(r, best->roles);
+    else
+        best->handler(r);
+    if (best->audit)
+        audit(r, best);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -192,6 +260,14 @@ int http_start(struct http_server **out, const struct config *cfg, struct pipeli
     s->env.cfg = cfg;
     s->env.pipeline = p;
     s->env.started = fw_wall_now();
+    if (cfg->api_token) {
+        s->env.has_shared = 1;
+        auth_token_digest(cfg->api_token, strlen(cfg->api_token), s->env.shared_digest);
+    }
+    if (http__audit_start(&s->env.audit, cfg->database)) {
+        free(s);
+        return FW_EDB;
+    }
     http__readers_init(&s->env.readers, cfg->database);
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
@@ -201,6 +277,7 @@ int http_start(struct http_server **out, const struct config *cfg, struct pipeli
     if (!s->daemon) {
         log_error("cannot listen on %s:%u", cfg->listen_addr, cfg->listen_port);
         http__readers_cleanup(&s->env.readers);
+        http__audit_stop(s->env.audit);
         free(s);
         return FW_EIO;
     }
@@ -225,6 +302,7 @@ void http_stop(struct http_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    http__audit_stop(s->env.audit); /* after the daemon: no request is waiting on it */
     http__readers_cleanup(&s->env.readers);
     free(s);
 }

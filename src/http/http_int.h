@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/auth.h"
 #include "serve/config.h"
 #include "serve/pipeline.h"
+#include "store/auth.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -33,10 +35,27 @@ void http__readers_cleanup(struct readers *rd);
 struct store *http__reader_acquire(struct readers *rd);
 void http__reader_release(struct readers *rd, struct store *s);
 
+/* The audit trail's writer thread (audit.c). */
+struct audit_log;
+/* Open a writer connection to path and start the thread: 0, or FW_EDB / FW_EIO (logged). */
+int http__audit_start(struct audit_log **out, const char *path);
+/* Write what is queued, stop the thread, close its connection.  NULL: nothing. */
+void http__audit_stop(struct audit_log *a);
+/*
+ * Append rec to the trail and wait until it is durable: 0, or FW_EDB when
+ * its transaction failed.  rec's strings are only read before it returns.
+ */
+int http__audit_record(struct audit_log *a, const struct audit_record *rec);
+/* Queue "token id was used at `at`" (no wait; best effort). a NULL: nothing. */
+void http__audit_touch(struct audit_log *a, int64_t token_id, int64_t at);
+
 struct http_env {
     const struct config *cfg;
     struct pipeline *pipeline;
     struct readers readers;
+    struct audit_log *audit;
+    int has_shared;                              /* the config has a shared (admin) token */
+    unsigned char shared_digest[AUTH_DIGEST_LEN]; /* its SHA-256 */
     int64_t started;
     int ready;
 };
@@ -53,17 +72,37 @@ struct req {
     const char *content_type;
     int www_authenticate;
     struct buf out;
+    struct principal who;     /* the caller, filled by the router before the handler */
+    char audit_id[160];       /* the audited object's id; empty: the route tail up to '/' */
+    const char *audit_action; /* what the audit row says was done; NULL: "METHOD /path" */
 };
+
+/* route.public values */
+#define ROUTE_PUBLIC 1         /* no token ever */
+#define ROUTE_PUBLIC_METRICS 2 /* no token while public_metrics is on (default); else roles */
 
 struct route {
     const char *method;
     const char *path;
     int prefix; /* path is a prefix; the rest is in req->tail */
-    int public; /* no token needed */
+    int public; /* ROUTE_PUBLIC, ROUTE_PUBLIC_METRICS, or 0: authenticated */
+    int roles;  /* bitmask of enum role allowed to call it (403 for others) */
+    const char *audit; /* object kind to audit ("message", "customer", "case"), or NULL */
     void (*handler)(struct req *r);
 };
 
-extern const struct route http_routes[]; /* terminated by {0} */
+/* Each table is terminated by {0}; the router tries them in this order. */
+extern const struct route http_routes[];      /* routes.c: events, reads, messages, admin */
+extern const struct route http_case_routes[]; /* case_routes.c: cases and the queue */
+extern const struct route http_auth_routes[]; /* auth_routes.c: audit, users, me */
+extern const struct route *const http_route_tables[]; /* NULL-terminated */
+
+/*
+ * Who is calling (req->who), from the Authorization header: 0, FW_EINVAL
+ * when a token is needed and missing, wrong, expired or revoked (401), or
+ * FW_EDB when the store could not be read (503).  See auth.c.
+ */
+int http__authenticate(struct req *r);
 
 void http_reply(struct req *r, unsigned status, const char *content_type, const char *body,
                 size_t len);
@@ -72,5 +111,12 @@ void http_error(struct req *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *http_query(struct req *r, const char *name);
 const char *http_header(struct req *r, const char *name);
+/*
+ * Optional query parameters: an RFC 3339 time (FW_TIME_NONE when absent),
+ * an integer in [lo, hi] (dflt when absent).  On a malformed value the
+ * reply is already a 400 and -1 is returned.
+ */
+int http__query_time(struct req *r, const char *name, int64_t *out);
+int http__query_int(struct req *r, const char *name, long lo, long hi, long dflt, long *out);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * routes.c -- the API's handlers and its route table (see docs/openapi.yaml).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,16 @@ static int query_enum(struct req *r, const char *name, const char *const *allowe
             return 0;
     http_error(r, 400, "query parameter %s: unknown value '%s'", name, v);
     return -1;
+}
+
+int http__query_time(struct req *r, const char *name, int64_t *out)
+{
+    return query_time(r, name, out);
+}
+
+int http__query_int(struct req *r, const char *name, long lo, long hi, long dflt, long *out)
+{
+    return query_int(r, name, lo, hi, dflt, out);
 }
 
 /* ---- POST /v1/events ---- */
@@ -584,6 +595,7 @@ static void post_customer(struct req *r)
     }
     char *cid = xstrndup(t, (size_t)(a - t));
     char *mid = xstrndup(a + 7, (size_t)(end - (a + 7)));
+    snprintf(r->audit_id, sizeof r->audit_id, "%s", mid); /* the message it changes */
     struct read_action ra = {.customer = cid, .id = mid};
     int rc = pipeline_run(r->env->pipeline, run_read, &ra);
     if (rc == FW_ENOTFOUND)
@@ -762,20 +774,32 @@ static void get_metrics(struct req *r)
     r->content_type = "text/plain; version=0.0.4";
 }
 
+/*
+ * Who may call what (docs/security.md has the table): reads for every
+ * reading role, events for producer systems, people's actions on messages
+ * for leads, the clock for admins.  Calls that read or change a message or
+ * a customer are audited.
+ */
 const struct route http_routes[] = {
-    {.method = "POST", .path = "/v1/events", .handler = post_events},
-    {.method = "GET", .path = "/v1/customers/", .prefix = 1, .handler = get_customer},
-    {.method = "POST", .path = "/v1/customers/", .prefix = 1, .handler = post_customer},
-    {.method = "GET", .path = "/v1/detections", .handler = get_detections},
-    {.method = "GET", .path = "/v1/messages", .handler = get_messages},
-    {.method = "GET", .path = "/v1/messages/", .prefix = 1, .handler = message_route},
-    {.method = "POST", .path = "/v1/messages/", .prefix = 1, .handler = message_route},
-    {.method = "GET", .path = "/v1/tasks", .handler = get_tasks},
-    {.method = "GET", .path = "/v1/incidents", .handler = get_incidents},
-    {.method = "GET", .path = "/v1/admin/clock", .handler = reply_clock},
-    {.method = "POST", .path = "/v1/admin/clock", .handler = post_clock},
-    {.method = "GET", .path = "/healthz", .public = 1, .handler = get_healthz},
-    {.method = "GET", .path = "/readyz", .public = 1, .handler = get_readyz},
-    {.method = "GET", .path = "/metrics", .public = 1, .handler = get_metrics},
+    {.method = "POST", .path = "/v1/events", .roles = ROLES_INGEST, .handler = post_events},
+    {.method = "GET", .path = "/v1/customers/", .prefix = 1, .roles = ROLES_READ,
+     .audit = "customer", .handler = get_customer},
+    {.method = "POST", .path = "/v1/customers/", .prefix = 1, .roles = ROLES_WORK,
+     .audit = "message", .handler = post_customer},
+    {.method = "GET", .path = "/v1/detections", .roles = ROLES_READ, .handler = get_detections},
+    {.method = "GET", .path = "/v1/messages", .roles = ROLES_READ, .audit = "message",
+     .handler = get_messages},
+    {.method = "GET", .path = "/v1/messages/", .prefix = 1, .roles = ROLES_READ,
+     .audit = "message", .handler = message_route},
+    {.method = "POST", .path = "/v1/messages/", .prefix = 1, .roles = ROLES_LEAD,
+     .audit = "message", .handler = message_route},
+    {.method = "GET", .path = "/v1/tasks", .roles = ROLES_READ, .handler = get_tasks},
+    {.method = "GET", .path = "/v1/incidents", .roles = ROLES_READ, .handler = get_incidents},
+    {.method = "GET", .path = "/v1/admin/clock", .roles = ROLES_ADMIN, .handler = reply_clock},
+    {.method = "POST", .path = "/v1/admin/clock", .roles = ROLES_ADMIN, .handler = post_clock},
+    {.method = "GET", .path = "/healthz", .public = ROUTE_PUBLIC, .handler = get_healthz},
+    {.method = "GET", .path = "/readyz", .public = ROUTE_PUBLIC, .handler = get_readyz},
+    {.method = "GET", .path = "/metrics", .public = ROUTE_PUBLIC_METRICS, .roles = ROLES_READ,
+     .handler = get_metrics},
     {0},
 };

@@ -24,6 +24,7 @@ void config_init(struct config *c)
     c->max_events = 10000;
     c->log_level = xstrdup("info");
     c->messages = 1;
+    c->public_metrics = 1;
     orch_config_init(&c->orch);
     delivery_config_init(&c->delivery);
 }
@@ -392,6 +393,10 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         } else if (!strcmp(k, "api_token_file")) {
             if (read_secret(s, &c->api_token, diag))
                 CERR(v, "cannot use api_token_file '%s'", s);
+        } else if (!strcmp(k, "public_metrics")) {
+            if (strcmp(s, "true") && strcmp(s, "false"))
+                CERR(v, "public_metrics must be true or false");
+            c->public_metrics = !strcmp(s, "true");
         } else if (!strcmp(k, "virtual_clock")) {
             if (strcmp(s, "true") && strcmp(s, "false"))
                 CERR(v, "virtual_clock must be true or false");

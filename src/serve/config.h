@@ -19,7 +19,8 @@ struct config {
     char *database;        /* "forewarn.db" */
     char **rules;          /* rule pack files; none: the built-in telecom pack */
     size_t nrules;
-    char *api_token;       /* NULL: no authentication */
+    char *api_token;       /* the shared token, acting as admin; NULL: none (users may still exist) */
+    int public_metrics;    /* /metrics needs no token (default 1); 0: a reading role's token */
     int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */
     size_t max_body;       /* bytes per request body */
     size_t max_events;     /* events per request */

@@ -151,6 +151,8 @@ static const char *const migrations[] = {
     "  SELECT i.id, j.value FROM incidents i, json_each(i.body, '$.customers') j "
     "  ORDER BY i.id, j.key;"
     "UPDATE incidents SET body = json_set(body, '$.customers', json('[]'), '$.customer_count', 0);",
+    /* 4: people, their tokens and the audit trail (store/auth.c) */
+    store__auth_schema,
 };
 
 const char *store_errmsg(struct store *s)
@@ -246,6 +248,11 @@ void store_close(struct store *s)
         sqlite3_finalize(s->st[i]);
     for (int i = 0; i < STORE__EXT_SLOTS; i++)
         sqlite3_finalize(s->ext[i]);
+    for (struct store__named *n = s->named, *next; n; n = next) {
+        next = n->next;
+        sqlite3_finalize(n->st);
+        free(n);
+    }
     free(s->st);
     sqlite3_close(s->db);
     free(s);
@@ -301,6 +308,24 @@ sqlite3_stmt *store__stmt(struct store *s, int slot, const char *sql)
         s->ext[slot] = NULL;
     }
     return s->ext[slot];
+}
+
+sqlite3_stmt *store__named(struct store *s, const char *sql)
+{
+    for (struct store__named *n = s->named; n; n = n->next)
+        if (n->sql == sql)
+            return n->st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        log_error("store: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    struct store__named *n = xmalloc(sizeof *n);
+    n->sql = sql;
+    n->st = st;
+    n->next = s->named;
+    s->named = n;
+    return st;
 }
 
 int store__run(struct store *s, sqlite3_stmt *st)

@@ -14,8 +14,25 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt **st; /* store.c's statements, prepared at open */
     sqlite3_stmt *ext[STORE__EXT_SLOTS]; /* other files' statements, prepared on first use */
+    struct store__named *named;          /* statements from files' own tables (store__named) */
     int readonly;
 };
+
+/* One statement prepared from a file's own table, keyed by its SQL text's address. */
+struct store__named {
+    const char *sql;
+    sqlite3_stmt *st;
+    struct store__named *next;
+};
+
+/*
+ * The statement for sql, prepared on first use on this connection and kept
+ * until store_close.  sql must be a string with static storage (an entry
+ * of the calling file's own name -> SQL table): the cache is keyed by its
+ * address, so files need no hand-numbered slots.  NULL on a prepare error
+ * (logged).  The caller resets the statement after use.
+ */
+sqlite3_stmt *store__named(struct store *s, const char *sql);
 
 /*
  * The statement for `slot` (0..STORE__EXT_SLOTS-1, each file owns a range:
@@ -34,6 +51,9 @@ int store__run(struct store *s, sqlite3_stmt *st);
 struct outbox_msg;
 /* Fill *m (owned copies) from a row of STORE__MSG_COLUMNS. */
 void store__row_to_msg(sqlite3_stmt *st, struct outbox_msg *m);
+
+/* Migration 4, the tables of store/auth.c (users, tokens, audit), kept beside their SQL. */
+extern const char store__auth_schema[];
 
 /* Bind a string or NULL. */
 void store__bind_text(sqlite3_stmt *st, int i, const char *v);

@@ -583,7 +583,8 @@ static void incident_lists_migrate_to_rows(void)
     /* As schema 2 stored it: the whole list in the body, no member rows. */
     struct buf sql;
     buf_init(&sql, 0);
-    buf_puts(&sql, "DROP TABLE incident_members; PRAGMA user_version = 2; "
+    buf_puts(&sql, "DROP TABLE incident_members; DROP TABLE users; DROP TABLE tokens; "
+                   "DROP TABLE audit; PRAGMA user_version = 2; "
                    "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "
                    "VALUES (3, 'SIG-A', 'open', 1767434400000, 1767434400000, '");
     incident_json(&i, 1, &sql);
