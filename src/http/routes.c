@@ -180,6 +180,17 @@ static void post_events(struct req *r)
             return;
         }
     }
+    /* A person's action names its agent; with authentication on, only the case API (where the
+       agent is the caller) or an admin (importing history) may write one. */
+    for (size_t i = 0; i < batch.n && r->who.authenticated && r->who.role != ROLE_ADMIN; i++) {
+        if (!strncmp(batch.events[i].type, "case.", 5)) {
+            http_error(r, 403, "event %zu: type '%s': case actions are written through "
+                               "/v1/cases/{id}/... (the agent is the caller); nothing was stored",
+                       i, batch.events[i].type);
+            ingest_batch_cleanup(&batch);
+            return;
+        }
+    }
     enum ingest_outcome *outcomes = xcalloc(batch.n + 1, sizeof *outcomes);
     /* Serialized here, on this request's thread, not on the engine thread that journals them. */
     char **bodies = xcalloc(batch.n + 1, sizeof *bodies);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/cases.h"
 #include "util/fwtime.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -35,6 +36,11 @@ struct work {
     int64_t clock;
     int (*fn)(void *ctx, struct store *db, int64_t engine_now);
     void *fn_ctx;
+    int check;      /* a person's case action: refused, unjournaled, when it cannot apply now */
+    int refused;    /* it was: rc says why */
+    char *why;      /* the reason, for check (why_len bytes) */
+    size_t why_len;
+    char *case_id;  /* for check: the case it acted on (24 bytes) */
     int done, rc;
     pthread_cond_t done_cv; /* its submitter waits here, so a group wakes only its own */
     struct work *next;
@@ -45,6 +51,8 @@ struct pipeline {
     struct store *db;
     struct engine *engine;
     struct orch *orch;
+    struct cases *cases;
+    struct cases_config ccfg;
     struct pipeline_opts opts;
     int virtual_clock;
     int64_t last_applied; /* applied_at times never go backwards */
@@ -146,6 +154,30 @@ static void sink_context(void *ctx, const char *customer, const char *json)
         p->sink_failed = 1;
 }
 
+/* Cases: their documents and history go to the store in the same transaction. */
+static void case_line(void *ctx, const char *id, int64_t at, const char *event, const char *json,
+                      size_t len)
+{
+    struct pipeline *p = ctx;
+    (void)len;
+    if (store_case_log(p->db, id, at, event, json))
+        p->sink_failed = 1;
+}
+
+static void case_save(void *ctx, const char *id, const char *customer, int open, const char *doc)
+{
+    struct pipeline *p = ctx;
+    if (store_case_save(p->db, id, customer, open, doc, engine_now(p->engine)))
+        p->sink_failed = 1;
+}
+
+static void case_withdraw(void *ctx, const char *id)
+{
+    struct pipeline *p = ctx;
+    if (store_case_delete(p->db, id))
+        p->sink_failed = 1;
+}
+
 /* ---- recovery ---- */
 
 /* Journal rows that record a move of the virtual clock (not customer events). */
@@ -200,12 +232,29 @@ static int rebuild(struct pipeline *p)
 {
     struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident,
                                .retract = sink_retract};
-    orch_free(p->orch);
+    struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
+                           .context = sink_context, .stored_status = sink_stored_status};
+    orch_free(p->orch); /* both cancel their engine timers: before the engine goes */
+    cases_free(p->cases);
     p->orch = NULL;
+    p->cases = NULL;
     engine_free(p->engine);
+    p->engine = NULL;
+    /* The chain: engine -> orchestrator -> cases -> store (see DESIGN.md). */
+    struct case_sink cks = {.ctx = p, .line = case_line, .save = case_save,
+                            .withdraw = case_withdraw, .notice = sink_message};
+    struct buf diag;
+    buf_init(&diag, 0);
+    p->cases = cases_new(&p->ccfg, &cks, &diag);
+    if (!p->cases) {
+        log_error("SLA policies: %s", diag.data ? diag.data : "failed to compile");
+        buf_cleanup(&diag);
+        return FW_EPARSE;
+    }
+    buf_cleanup(&diag);
+    sink = cases_engine_sink(p->cases, &sink);
+    os = cases_orch_sink(p->cases, &os);
     if (p->opts.orch) {
-        struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
-                               .context = sink_context, .stored_status = sink_stored_status};
         p->orch = orch_new(p->opts.orch, p->opts.templates, &os);
         sink = orch_engine_sink(p->orch, &sink);
     }
@@ -213,6 +262,7 @@ static int rebuild(struct pipeline *p)
     p->engine = engine_new(p->rules, 0, &sink);
     if (p->orch)
         orch_bind(p->orch, p->engine);
+    cases_bind(p->cases, p->engine);
     p->last_applied = FW_TIME_NONE;
     p->sink_failed = 0;
     int64_t started = fw_mono_ns();
@@ -222,10 +272,12 @@ static int rebuild(struct pipeline *p)
         p->quiet = 1;
         if (p->orch)
             orch_set_quiet(p->orch, 1);
+        cases_set_quiet(p->cases, 1);
         rc = store_events_scan(p->db, recover_one, p);
         p->quiet = 0;
         if (p->orch)
             orch_set_quiet(p->orch, 0);
+        cases_set_quiet(p->cases, 0);
     }
     if (!rc) {
         int64_t now;
@@ -331,6 +383,16 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
                 at = ev->time; /* the virtual clock follows event time, as in replay */
             else if (p->virtual_clock)
                 at = engine_now(p->engine);
+            if (w->check) {
+                /* A person's action is judged against the cases as they are at its moment. */
+                engine_prepare(p->engine, at);
+                int crc = cases_check(p->cases, ev, w->why, w->why_len, w->case_id);
+                if (crc) {
+                    w->refused = 1;
+                    w->rc = crc;
+                    break; /* nothing of it is journaled */
+                }
+            }
             int dup = 0;
             rc = store_event_append(p->db, ev, w->bodies ? w->bodies[i] : NULL, at, &dup);
             if (rc)
@@ -427,7 +489,7 @@ static void *engine_thread(void *arg)
         }
         for (struct work *w = group; w;) {
             struct work *next = w->next;
-            if (w->kind != WORK_RUN)
+            if (w->kind != WORK_RUN && !(w->refused && !rc))
                 w->rc = rc;
             w->done = 1;
             /* Signalled under mu: its submitter sees done (and frees w) only after we unlock. */
@@ -466,6 +528,28 @@ int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
 {
     struct work w = {.kind = WORK_EVENTS, .batch = batch, .bodies = bodies, .outcomes = outcomes};
     return submit(p, &w);
+}
+
+int pipeline_act(struct pipeline *p, const struct event *ev, char *body, char *why,
+                 size_t why_len, char case_id[24])
+{
+    struct ingest_batch batch = {.events = (struct event *)ev, .n = 1};
+    char *bodies[1] = {body};
+    enum ingest_outcome outcome;
+    why[0] = 0;
+    struct work w = {.kind = WORK_EVENTS, .batch = &batch, .bodies = bodies,
+                     .outcomes = &outcome, .check = 1, .why = why, .why_len = why_len,
+                     .case_id = case_id};
+    return submit(p, &w);
+}
+
+void pipeline_with_cases(struct pipeline *p,
+                         void (*fn)(void *ctx, const struct cases *cs, const struct engine *e),
+                         void *ctx)
+{
+    pthread_mutex_lock(&p->engine_mu);
+    fn(ctx, p->cases, p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
 }
 
 int pipeline_set_clock(struct pipeline *p, int64_t t)
@@ -538,6 +622,8 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     p->db = writer;
     p->opts = *opts;
     p->virtual_clock = opts->virtual_clock;
+    cases_config_init(&p->ccfg);
+    p->ccfg.sla = opts->sla;
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->engine_mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
@@ -567,6 +653,7 @@ void pipeline_stop(struct pipeline *p)
     if (running)
         pthread_join(p->thread, NULL);
     orch_free(p->orch); /* cancels its engine timers first */
+    cases_free(p->cases);
     engine_free(p->engine);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->engine_mu);

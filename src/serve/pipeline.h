@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cases/cases.h"
 #include "comms/comms.h"
 #include "delivery/delivery.h"
 #include "engine/engine.h"
@@ -67,6 +68,7 @@ struct pipeline_opts {
     const struct orch_config *orch;  /* NULL: detect only, decide no messages */
     const struct comms *templates;   /* required with orch */
     const struct delivery_config *delivery; /* which channels can send; NULL: all */
+    const struct sla_config *sla;    /* SLA policies and calendars; NULL: the defaults */
     /* After each group, committed or not, with what it may have made claimable. */
     void (*committed)(void *ctx, const struct pipeline_commit *c);
     void *committed_ctx;
@@ -101,6 +103,21 @@ int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
  */
 int pipeline_set_clock(struct pipeline *p, int64_t t);
 int pipeline_virtual(const struct pipeline *p);
+
+/*
+ * A person's action on a case (a validated `case.*` event, and its journal
+ * text): on the engine thread, at the moment it would apply, it is checked
+ * against the live cases (cases_check); refused, nothing is journaled and
+ * FW_ENOTFOUND or FW_ESTATE is returned with the reason in why.  Accepted,
+ * it is journaled and applied like any event, durably, before this returns;
+ * case_id receives the case it acted on.
+ */
+int pipeline_act(struct pipeline *p, const struct event *ev, char *body, char *why,
+                 size_t why_len, char case_id[24]);
+/* Run fn with the cases and the engine locked against the engine thread (reads only). */
+void pipeline_with_cases(struct pipeline *p,
+                         void (*fn)(void *ctx, const struct cases *cs, const struct engine *e),
+                         void *ctx);
 
 /* Count events refused by validation (for /metrics). */
 void pipeline_note_rejected(struct pipeline *p, size_t n);

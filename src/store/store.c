@@ -6,6 +6,7 @@
  * statements are prepared once per connection.
  */
 #include "store/store.h"
+#include "store/cases.h"
 #include "store/store_int.h"
 
 #include <sqlite3.h>
@@ -153,6 +154,8 @@ static const char *const migrations[] = {
     "UPDATE incidents SET body = json_set(body, '$.customers', json('[]'), '$.customer_count', 0);",
     /* 4: people, their tokens and the audit trail (store/auth.c) */
     store__auth_schema,
+    /* 5: cases and their history (store/cases.c) */
+    store__cases_schema,
 };
 
 const char *store_errmsg(struct store *s)
