@@ -3,6 +3,7 @@
  * tests; the runner runs them in this order.
  */
 TEST_MODULE(util_tests)
+TEST_MODULE(tz_tests)
 TEST_MODULE(json_tests)
 TEST_MODULE(expr_tests)
 TEST_MODULE(tw_tests)
