@@ -51,10 +51,7 @@ static int64_t clamp(int64_t t)
     return t < CAL_T_MIN ? CAL_T_MIN : t > CAL_T_MAX ? CAL_T_MAX : t;
 }
 
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static int weekday(int64_t day)
 {
@@ -178,20 +175,11 @@ int calendar_add_holiday(struct calendar *c, int y, int m, int d)
     return 0;
 }
 
-int calendar_week_minutes(const struct calendar *c)
-{
-    return c->week_minutes;
-}
+int calendar_week_minutes(const struct calendar *c) { return c->week_minutes; }
 
-const char *calendar_name(const struct calendar *c)
-{
-    return c->name;
-}
+const char *calendar_name(const struct calendar *c) { return c->name; }
 
-const struct tz *calendar_tz(const struct calendar *c)
-{
-    return c->tz;
-}
+const struct tz *calendar_tz(const struct calendar *c) { return c->tz; }
 
 int64_t calendar_add(const struct calendar *c, int64_t start, int64_t amount)
 {
@@ -206,8 +194,8 @@ int64_t calendar_add(const struct calendar *c, int64_t start, int64_t amount)
     while (day - first <= CAL_SEARCH_DAYS) {
         if (day > first) {
             /* Leave at least one ms for the day walk, so the end lands inside a range. */
-            int64_t k = plain_weeks(c, day, min64((left - 1) / weekly,
-                                                  (CAL_SEARCH_DAYS - (day - first)) / 7));
+            int64_t k = plain_weeks(
+                c, day, min64((left - 1) / weekly, (CAL_SEARCH_DAYS - (day - first)) / 7));
             left -= k * weekly;
             day += 7 * k;
         }

@@ -339,16 +339,17 @@ static int parse_policy(struct sla_config *s, struct ydoc *d, struct buf *diag, 
                 CERR(v, "unknown calendar '%s'%s", val ? val : "?",
                      s->ncalendars ? "" : " (sla.calendars defines none)");
         } else {
-            CERR(kn, "unknown policy setting '%s' (expected match, calendar, first_response, "
-                     "customer_contact, resolution)",
+            CERR(kn,
+                 "unknown policy setting '%s' (expected match, calendar, first_response, "
+                 "customer_contact, resolution)",
                  k ? k : "?");
         }
     }
     return rc;
 }
 
-static int parse_policies(struct sla_config *s, struct ydoc *d, struct buf *diag,
-                          yaml_node_t *cals, yaml_node_t *n)
+static int parse_policies(struct sla_config *s, struct ydoc *d, struct buf *diag, yaml_node_t *cals,
+                          yaml_node_t *n)
 {
     int rc = 0;
     if (n->type != YAML_SEQUENCE_NODE) {

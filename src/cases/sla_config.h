@@ -17,8 +17,8 @@
 enum { SLA_FIRST_RESPONSE, SLA_CUSTOMER_CONTACT, SLA_RESOLUTION, SLA_NTARGETS };
 
 struct sla_policy {
-    char *match;  /* condition source in the rule language, or NULL: every case (owned) */
-    char *where;  /* "file:line:col" of the match value, for errors reported later (owned) */
+    char *match;   /* condition source in the rule language, or NULL: every case (owned) */
+    char *where;   /* "file:line:col" of the match value, for errors reported later (owned) */
     int line, col; /* of the match value's first character (1-based; 0 when no match) */
     const struct calendar *calendar; /* NULL: 24x7; borrowed from sla_config.calendars */
     int64_t target[SLA_NTARGETS];    /* ms; -1 = not set (the severity default applies) */

@@ -29,9 +29,9 @@
 
 /* One date of a POSIX rule: Jn, n or Mm.w.d, plus the local time of day. */
 struct rule_date {
-    char kind;     /* 'J' (1-365, no Feb 29), 'D' (0-365), 'M' */
+    char kind;      /* 'J' (1-365, no Feb 29), 'D' (0-365), 'M' */
     int n, m, w, d; /* day (J/D); month, week 1-5, weekday 0=Sunday (M) */
-    int secs;      /* local time of the change, may be negative or beyond 24h */
+    int secs;       /* local time of the change, may be negative or beyond 24h */
 };
 
 /* The footer: standard offset and, when the zone has DST, the rule for it. */
@@ -46,7 +46,7 @@ struct tz {
     int64_t *trans; /* transition instants, seconds, ascending */
     int *trans_off; /* offset in effect from trans[i] on */
     size_t ntrans;
-    int first_off;  /* before the first transition (type 0) */
+    int first_off; /* before the first transition (type 0) */
     int has_rule;
     struct rule rule;
 };
@@ -69,10 +69,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static int is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
+static int is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 static int month_days(int64_t y, int m)
 {
@@ -319,15 +316,9 @@ static int64_t local_to_utc_s(const struct tz *z, int64_t local)
     return local - off; /* not reached with real zones */
 }
 
-const char *tz_name(const struct tz *z)
-{
-    return z->name;
-}
+const char *tz_name(const struct tz *z) { return z->name; }
 
-int tz_offset(const struct tz *z, int64_t utc_ms)
-{
-    return offset_s(z, floor_div(utc_ms, 1000));
-}
+int tz_offset(const struct tz *z, int64_t utc_ms) { return offset_s(z, floor_div(utc_ms, 1000)); }
 
 int64_t tz_next_change(const struct tz *z, int64_t utc_ms)
 {
@@ -342,8 +333,7 @@ int64_t tz_local_day_to_utc(const struct tz *z, int64_t day, int minute_of_day)
 
 int64_t tz_local_to_utc(const struct tz *z, int y, int mon, int d, int minute_of_day)
 {
-    return tz_local_day_to_utc(z, fw_days_from_civil(y, (unsigned)mon, (unsigned)d),
-                               minute_of_day);
+    return tz_local_day_to_utc(z, fw_days_from_civil(y, (unsigned)mon, (unsigned)d), minute_of_day);
 }
 
 void tz_free(struct tz *z)
@@ -406,8 +396,8 @@ static const char *parse_tzif(struct tz *z, const unsigned char *p, size_t n)
         if (n < off + 44 || memcmp(p + off, "TZif", 4))
             return "truncated TZif file";
         read_counts(p + off, &c);
-        if (c.time > 100000 || c.type > 256 || c.chr > 65536 || c.leap > 10000 ||
-            c.isut > 256 || c.isstd > 256)
+        if (c.time > 100000 || c.type > 256 || c.chr > 65536 || c.leap > 10000 || c.isut > 256 ||
+            c.isstd > 256)
             return "implausible TZif header";
         off += 44;
         tsize = 8;
@@ -485,7 +475,7 @@ struct tz *tz_load_file(const char *name, const char *path, char *err, size_t er
     fclose(f);
     struct tz *z = xcalloc(1, sizeof *z);
     z->name = xstrdup(name);
-    const char *why = bad_read ? "cannot read it (a directory?)"
+    const char *why = bad_read  ? "cannot read it (a directory?)"
                       : too_big ? "the file is too large"
                                 : parse_tzif(z, data, n);
     free(data);

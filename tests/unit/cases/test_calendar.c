@@ -227,7 +227,7 @@ static void cal_properties(void)
     calendar_add_hours(cs[2], CAL_SAT, 0, 1440);
     calendar_add_hours(cs[2], CAL_SUN, 0, 1440);
     calendar_add_hours(cs[2], CAL_SUN, 0, 1440); /* refused (overlap); changes nothing */
-    calendar_add_hours(cs[3], CAL_SUN, 0, 30); /* Santiago changes clocks at midnight */
+    calendar_add_hours(cs[3], CAL_SUN, 0, 30);   /* Santiago changes clocks at midnight */
     calendar_add_hours(cs[3], CAL_SAT, 23 * 60, 1440);
     calendar_add_hours(cs[3], CAL_WED, 0, 1440);
     int64_t base = at("2026-01-01T00:00:00Z");

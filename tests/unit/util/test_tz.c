@@ -132,9 +132,9 @@ static void tz_refuses(void)
     char err[256];
     ASSERT(!tz_load("Mars/Olympus_Mons", err, sizeof err));
     ASSERT_CONTAINS(err, "unknown time zone 'Mars/Olympus_Mons'");
-    static const char *bad[] = {"../../../etc/passwd", "/etc/localtime", "America/../UTC",
-                                "America/New York", "UTC;rm", "", "America/New_York\n",
-                                "Europe/Berlin.bak"};
+    static const char *bad[] = {"../../../etc/passwd", "/etc/localtime",   "America/../UTC",
+                                "America/New York",    "UTC;rm",           "",
+                                "America/New_York\n",  "Europe/Berlin.bak"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         ASSERT(!tz_load(bad[i], err, sizeof err));
@@ -154,10 +154,10 @@ static void tz_refuses(void)
    so setting TZ here is harmless). */
 static void tz_matches_glibc(void)
 {
-    static const char *zones[] = {"America/New_York", "Europe/Berlin",    "Australia/Lord_Howe",
-                                  "Asia/Kolkata",     "America/Santiago", "Pacific/Chatham",
+    static const char *zones[] = {"America/New_York", "Europe/Berlin",     "Australia/Lord_Howe",
+                                  "Asia/Kolkata",     "America/Santiago",  "Pacific/Chatham",
                                   "Europe/Dublin",    "Africa/Casablanca", "America/Sao_Paulo",
-                                  "Asia/Tehran",      "Pacific/Apia",     "Australia/Sydney"};
+                                  "Asia/Tehran",      "Pacific/Apia",      "Australia/Sydney"};
     char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
     int bad = 0;
     for (size_t i = 0; i < sizeof zones / sizeof zones[0] && !bad; i++) {
@@ -180,11 +180,11 @@ static void tz_matches_glibc(void)
             int minute = (int)((local - day * 86400) / 60);
             int64_t back = tz_local_day_to_utc(z, day, minute);
             int64_t want = (s - (local - day * 86400) % 60) * 1000;
-            int first_of_two = back < want && back / 1000 + tz_offset(z, back) ==
-                                                   want / 1000 + tz_offset(z, want);
+            int first_of_two =
+                back < want && back / 1000 + tz_offset(z, back) == want / 1000 + tz_offset(z, want);
             if (back != want && !first_of_two) {
-                fprintf(stderr, "    %s round trip at %lld: %lld != %lld\n", zones[i],
-                        (long long)s, (long long)back, (long long)want);
+                fprintf(stderr, "    %s round trip at %lld: %lld != %lld\n", zones[i], (long long)s,
+                        (long long)back, (long long)want);
                 bad = 1;
             }
         }
