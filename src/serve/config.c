@@ -27,6 +27,7 @@ void config_init(struct config *c)
     c->public_metrics = 1;
     orch_config_init(&c->orch);
     delivery_config_init(&c->delivery);
+    sla_config_init(&c->sla);
 }
 
 void config_cleanup(struct config *c)
@@ -42,6 +43,7 @@ void config_cleanup(struct config *c)
     free(c->templates);
     orch_config_cleanup(&c->orch);
     delivery_config_cleanup(&c->delivery);
+    sla_config_cleanup(&c->sla);
     memset(c, 0, sizeof *c);
 }
 
@@ -308,13 +310,16 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
 {
     struct ydoc doc, *d = &doc;
     struct buf text;
-    int rc = 0;
+    struct sla_config sla; /* applied at the end, only if the whole file is good */
+    int rc = 0, have_sla = 0;
     memset(&doc, 0, sizeof doc);
+    sla_config_init(&sla);
     buf_init(&text, 1 << 20);
     FILE *f = fopen(path, "rb");
     if (!f) {
         buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
         buf_cleanup(&text);
+        sla_config_cleanup(&sla);
         return FW_EIO;
     }
     char chunk[4096];
@@ -348,6 +353,13 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
         if (!strcmp(k, "outreach")) {
             if (parse_outreach(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "sla")) {
+            if (have_sla++)
+                CERR(kn, "sla is set twice");
+            else if (sla_config_parse(&sla, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }
@@ -420,6 +432,12 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
     }
 out:
+    if (!rc && have_sla) {
+        sla_config_cleanup(&c->sla);
+        c->sla = sla; /* moved: nothing left to free in the local */
+    } else {
+        sla_config_cleanup(&sla);
+    }
     ydoc_cleanup(d);
     buf_cleanup(&text);
     return rc;

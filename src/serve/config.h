@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "cases/sla_config.h"
 #include "delivery/delivery.h"
 #include "orchestrate/orchestrate.h"
 #include "util/buf.h"
@@ -30,6 +31,7 @@ struct config {
     int messages;          /* decide messages (default 1); 0 = detection only */
     struct orch_config orch;       /* brand and outreach rules */
     struct delivery_config delivery; /* connectors */
+    struct sla_config sla;           /* SLA calendars and policies (sla:) */
 };
 
 /* Fill with the embedded defaults. */
@@ -38,6 +40,8 @@ void config_cleanup(struct config *c);
 /*
  * Apply a YAML config file.  Unknown keys, wrong types and bad values are
  * errors with file:line:col in diag; returns 0 or FW_EPARSE / FW_EIO.
+ * The sla section is replaced as a whole, and only when the file loads
+ * without error (the other sections are applied as they are read).
  */
 int config_load_file(struct config *c, const char *path, struct buf *diag);
 /* Apply FOREWARN_API_TOKEN / FOREWARN_API_TOKEN_FILE from the environment. */

@@ -13,7 +13,7 @@
 #include "util/util.h"
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t fw_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -23,7 +23,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void fw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -103,7 +103,7 @@ int fw_time_parse(const char *s, size_t n, int64_t *out)
         return FW_EPARSE;
     if (sec == 60)
         sec = 59; /* a leap second is clamped; POSIX time has none */
-    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    int64_t days = fw_days_from_civil(Y, (unsigned)M, (unsigned)D);
     *out = ((days * 24 + h) * 60 + mi) * FW_MINUTE + sec * FW_SECOND + ms - off;
     return 0;
 }
@@ -130,7 +130,7 @@ void fw_time_format(int64_t ms, char out[FW_TIME_MAXLEN])
     int64_t rem = secs - days * 86400;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    fw_civil_from_days(days, &y, &m, &d);
     int hh = (int)(rem / 3600), mm = (int)(rem / 60 % 60), ss = (int)(rem % 60);
     if (y >= 0 && y <= 9999) {
         /* By hand: this runs for every time in every customer view and replay line. */

@@ -38,6 +38,13 @@ int fw_duration_parse(const char *s, size_t n, int64_t *out);
 /* Format a duration in the largest exact units ("48h", "1h30m", "250ms"). */
 void fw_duration_format(int64_t ms, char out[FW_TIME_MAXLEN]);
 
+/*
+ * Proleptic Gregorian calendar arithmetic: days since 1970-01-01 for a
+ * date (m 1-12, d 1-31, not validated), and back.  Pure, no time zone.
+ */
+int64_t fw_days_from_civil(int64_t y, unsigned m, unsigned d);
+void fw_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
 /* Wall clock, ms since the epoch. */
 int64_t fw_wall_now(void);
 /* Monotonic clock, nanoseconds; for latency measurement only. */

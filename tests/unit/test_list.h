@@ -3,12 +3,15 @@
  * tests; the runner runs them in this order.
  */
 TEST_MODULE(util_tests)
+TEST_MODULE(tz_tests)
 TEST_MODULE(json_tests)
 TEST_MODULE(expr_tests)
 TEST_MODULE(tw_tests)
 TEST_MODULE(event_tests)
 TEST_MODULE(rules_tests)
 TEST_MODULE(engine_tests)
+TEST_MODULE(calendar_tests)
+TEST_MODULE(sla_config_tests)
 TEST_MODULE(store_tests)
 TEST_MODULE(delivery_tests)
 TEST_MODULE(comms_tests)
