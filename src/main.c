@@ -93,7 +93,7 @@ static int cmd_replay(int argc, char **argv)
             return 1;
         }
         o.orch = &cfg.orch;
-        o.sla = NULL; /* MERGE: &cfg.sla once config has it */
+        o.sla = &cfg.sla;
         if (!o.templates)
             o.templates = cfg.templates;
         for (size_t i = 0; !nfiles && i < cfg.nrules && i < ARRAY_SIZE(files); i++)

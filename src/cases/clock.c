@@ -135,14 +135,16 @@ int cases__compile_policies(struct cases *cs, struct buf *diag)
             continue;
         struct expr_error err;
         if (expr_compile(src, strlen(src), &r, &cs->policies[i].cond, &err)) {
-            /* Where the condition sits in the file, plus where in the condition it fails. */
+            /* The place in the file: the condition starts at (line, col) of `where`. */
             const struct sla_policy *p = &sla->policies[i];
-            if (p->where && err.line == 1)
-                buf_printf(diag, "%s: sla.policies[%zu].match: column %u of the condition: %s\n",
-                           p->where, i, err.col, err.msg);
-            else
-                buf_printf(diag, "%s: sla.policies[%zu].match: line %u column %u of the condition: %s\n",
-                           p->where ? p->where : "config", i, err.line, err.col, err.msg);
+            const char *w = p->where ? p->where : "config:1:1";
+            const char *c2 = strrchr(w, ':'), *c1 = c2;
+            while (c1 > w && *--c1 != ':')
+                ;
+            unsigned line = (unsigned)p->line + err.line - 1,
+                     col = err.line == 1 ? (unsigned)p->col + err.col - 1 : err.col;
+            buf_printf(diag, "%.*s:%u:%u: sla.policies[%zu].match: %s\n  %s\n", (int)(c1 - w), w,
+                       line, col, i, err.msg, src);
             rc = FW_EPARSE;
         }
     }

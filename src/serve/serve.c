@@ -6,6 +6,8 @@
  */
 #include "serve/serve.h"
 
+#include "cases/cases.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,6 +187,15 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* SLA policy conditions compile against the case fields: refuse a bad one before starting. */
+    struct cases_config ccfg;
+    cases_config_init(&ccfg);
+    ccfg.sla = &cfg.sla;
+    struct cases *probe = cases_new(&ccfg, NULL, &diag);
+    if (!probe)
+        goto fail;
+    cases_free(probe);
+
     char err[512];
     if (store_open(cfg.database, 0, &db, err, sizeof err) ||
         store_checkpointer_start(cfg.database, &ckpt, err, sizeof err)) {
@@ -199,6 +210,7 @@ int serve_main(int argc, char **argv)
         .orch = cfg.messages ? &cfg.orch : NULL,
         .templates = templates,
         .delivery = &cfg.delivery,
+        .sla = &cfg.sla,
         .committed = on_commit,
         .committed_ctx = &dref,
     };
