@@ -147,7 +147,7 @@ static void set_principal(struct principal *p, const char *name, enum role role,
 
 int http__authenticate(struct req *r)
 {
-    const struct http_env *env = r->env;
+    struct http_env *env = r->env;
     const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *token = h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
     unsigned char digest[AUTH_DIGEST_LEN];
@@ -161,17 +161,17 @@ int http__authenticate(struct req *r)
     } else if (env->has_shared) {
         return FW_EINVAL;
     }
-    struct store *s = http__reader_acquire((struct readers *)&env->readers);
+    struct store *s = http__reader_acquire(&env->readers);
     if (!s)
         return FW_EDB;
     struct store_token t;
     int any = 0, rc = token ? store_token_by_digest(s, digest, &t) : FW_ENOTFOUND;
     if (rc == FW_ENOTFOUND && !env->has_shared && !(rc = store_users_any(s, &any)) && !any) {
         /* No users and no shared token: authentication is off, whatever was sent. */
-        http__reader_release((struct readers *)&env->readers, s);
+        http__reader_release(&env->readers, s);
         return 0;
     }
-    http__reader_release((struct readers *)&env->readers, s);
+    http__reader_release(&env->readers, s);
     if (rc == FW_EDB)
         return FW_EDB;
     if (rc || !token)
