@@ -13,6 +13,9 @@
 
 char cases__resolved_marker;
 
+/* A warning or breach found later than this after its instant is not announced. */
+#define NOTICE_LATE_MS (60 * 1000LL)
+
 static const char *const metric_names[CASE_NMETRICS] = {"first_response", "customer_contact",
                                                         "resolution"};
 static const char *const status_names[] = {"open", "pending", "on_hold"};
@@ -841,6 +844,18 @@ void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c
 {
     if (cs->quiet || !cs->sink.notice)
         return;
+    /*
+     * A notice is for the moment it happens.  A clock that ran out in the past (a case opened
+     * from history loaded late) is recorded in the case and shown as breached in the queue, but
+     * nobody is paged about a deadline that passed before forewarn heard of the problem.
+     */
+    int64_t when = !strcmp(kind, "warning") ? c->due - (cs->cfg->sla ? cs->cfg->sla->warn_before
+                                                                       : 30 * 60000LL)
+                                            : c->due;
+    if (engine_now(cs->e) - when > NOTICE_LATE_MS) {
+        cs->stats.notices_skipped++;
+        return;
+    }
     char key[160], id[24], due[FW_TIME_MAXLEN], left[FW_TIME_MAXLEN];
     snprintf(key, sizeof key, "sla:%s:%s:%s:%lld", k->id, metric_names[c->metric], kind,
              (long long)c->due);

@@ -746,6 +746,35 @@ static void metrics_engine(void *ctx, const struct engine *e)
                (unsigned long long)st->retracted);
 }
 
+static void metrics_cases(void *ctx, const struct cases *cs, const struct engine *e)
+{
+    struct buf *o = ctx;
+    struct cases_stats st;
+    (void)e;
+    cases_stats(cs, &st);
+    buf_printf(o,
+               "# HELP forewarn_cases_open Cases open now.\n"
+               "# TYPE forewarn_cases_open gauge\nforewarn_cases_open %zu\n"
+               "# HELP forewarn_cases_opened_total Cases opened.\n"
+               "# TYPE forewarn_cases_opened_total counter\nforewarn_cases_opened_total %llu\n"
+               "# HELP forewarn_cases_resolved_total Cases resolved, by a person or by themselves.\n"
+               "# TYPE forewarn_cases_resolved_total counter\n"
+               "forewarn_cases_resolved_total{by=\"person\"} %llu\n"
+               "forewarn_cases_resolved_total{by=\"auto\"} %llu\n"
+               "# HELP forewarn_sla_warnings_total SLA clocks that reached their warning.\n"
+               "# TYPE forewarn_sla_warnings_total counter\nforewarn_sla_warnings_total %llu\n"
+               "# HELP forewarn_sla_breaches_total SLA clocks that ran out.\n"
+               "# TYPE forewarn_sla_breaches_total counter\nforewarn_sla_breaches_total %llu\n"
+               "# HELP forewarn_case_actions_ignored_total Case actions that applied to no open "
+               "case.\n"
+               "# TYPE forewarn_case_actions_ignored_total counter\n"
+               "forewarn_case_actions_ignored_total %llu\n",
+               st.open, (unsigned long long)st.opened,
+               (unsigned long long)(st.resolved - st.auto_resolved),
+               (unsigned long long)st.auto_resolved, (unsigned long long)st.warnings,
+               (unsigned long long)st.breaches, (unsigned long long)st.ignored);
+}
+
 static void get_metrics(struct req *r)
 {
     struct pipeline_metrics m;
@@ -781,6 +810,7 @@ static void get_metrics(struct req *r)
                (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_n);
     struct metrics_view v = {.out = o, .rules = pipeline_rules(r->env->pipeline)};
     pipeline_with_engine(r->env->pipeline, metrics_engine, &v);
+    pipeline_with_cases(r->env->pipeline, metrics_cases, o);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }
