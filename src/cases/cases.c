@@ -494,6 +494,33 @@ static void on_detection(struct cases *cs, const struct detection *d)
     changed(cs, k, "detection_resolved", extra, d->at);
 }
 
+static int by_time(const void *a, const void *b)
+{
+    const struct detection *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return y->firing - x->firing; /* at one instant, what fires joins before what resolves */
+}
+
+/* Feed a customer's detections again, fires and resolutions in time order. */
+static void rebuild_from(struct cases *cs, const char *customer, const struct kdet *dets, size_t n)
+{
+    struct detection *t = xmalloc((2 * n + 1) * sizeof *t);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct rule_signal *sig = &cs->rules->signals[dets[i].sig];
+        t[m++] = (struct detection){.signal = sig, .customer = customer, .firing = 1,
+                                    .at = dets[i].fired_at, .fired_at = dets[i].fired_at};
+        if (dets[i].resolved_at != FW_TIME_NONE)
+            t[m++] = (struct detection){.signal = sig, .customer = customer, .firing = 0,
+                                        .at = dets[i].resolved_at, .fired_at = dets[i].fired_at};
+    }
+    qsort(t, m, sizeof *t, by_time);
+    for (size_t i = 0; i < m; i++)
+        on_detection(cs, &t[i]);
+    free(t);
+}
+
 /* A transition reported earlier never happened (late events): take it out of the case. */
 static void on_retract(struct cases *cs, const struct detection *d)
 {
@@ -512,8 +539,16 @@ static void on_retract(struct cases *cs, const struct detection *d)
     memmove(&k->dets[i], &k->dets[i + 1], (k->ndets - i - 1) * sizeof *k->dets);
     k->ndets--;
     int64_t now = engine_now(cs->e);
-    if (!k->ndets && !k->nactions) {
-        /* Nobody worked it and nothing else opened it: the case never was. */
+    if (!k->nactions) {
+        /*
+         * Nobody worked it: the case never was as it stands.  It is withdrawn, and what the
+         * remaining detections make of it is built again in their time order, as replay of
+         * the same history opens it (its id, open time and clocks from its real first firing).
+         */
+        size_t n = k->ndets;
+        struct kdet *rest = xmalloc((n ? n : 1) * sizeof *rest);
+        memcpy(rest, k->dets, n * sizeof *rest);
+        char *who = xstrdup(k->customer);
         cases__clocks_stop(cs, k);
         cs->stats.opened--;
         cs->stats.open--;
@@ -523,10 +558,12 @@ static void on_retract(struct cases *cs, const struct detection *d)
         strmap_find(&cs->open, k->customer, strlen(k->customer))->value = NULL;
         strmap_find(&cs->ids, k->id, strlen(k->id))->value = NULL;
         case_free(k);
+        rebuild_from(cs, who, rest, n);
+        free(rest);
+        free(who);
         return;
     }
-    if (k->ndets)
-        k->severity = max_severity(cs, k) > 0 ? max_severity(cs, k) : k->severity;
+    k->severity = max_severity(cs, k) > k->severity ? max_severity(cs, k) : k->severity;
     if (all_resolved(k) && !k->assignee) {
         close_case(cs, k, NULL, "auto_resolved", 0, now);
         return;
@@ -696,6 +733,9 @@ static void on_action(struct cases *cs, const struct event *ev)
         k->nactions--;
         log_warn("event %s: unknown case action %s ignored", ev->id, ev->type);
     }
+    /* The clocks moved after the change was saved: store the case as it now stands. */
+    if (!strcmp(act, "responded") || !strcmp(act, "status_changed"))
+        resave(cs, k);
     buf_cleanup(&extra);
 }
 
@@ -774,6 +814,7 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         snprintf(extra, sizeof extra, ",\"by_event\":\"%s\"", ev->type);
         changed(cs, k, "status", extra, at);
         cases__clock_resume(cs, &k->clk[CASE_RESOLUTION], at);
+        resave(cs, k);
     }
 }
 

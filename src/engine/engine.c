@@ -716,7 +716,10 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     int watched = incidents_watches(&e->incidents, ev->type);
     if (watched)
         incidents_before_change(&e->incidents, e->rules, &c->state);
-    map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
+    /* A person's case action says who did what on our side, nothing about the journey:
+       it counts for last() and classes, and leaves the customer's state alone. */
+    if (strncmp(ev->type, "case.", 5))
+        map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
     if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
     note_last(c, type, ev->time);

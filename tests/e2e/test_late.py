@@ -293,3 +293,35 @@ def test_backfill_command_loads_history_in_time_order():
     want = _replay_episodes(lines, until)
     assert want and got == want, (len(want), len(got),
                                   sorted(set(want.items()) ^ set(got.items()))[:10])
+
+
+def test_readme_step_5_works_the_case_from_the_queue():
+    """README step 5: the tour's history opens the case replay opens (same id), the queue's first
+    card is the one the README shows, and next / respond / resolve work it as the README says."""
+    with open(README) as f:
+        text = f.read()
+    card = re.search(r'^(\{"id":"c_.*?),\.\.\.\}$', text, re.M)
+    ids = set(re.findall(r"/v1/cases/(c_[0-9a-f]{16})/", text))
+    assert card and len(ids) == 1, (card, ids)
+    case_id = ids.pop()
+    rc, out, err = run(["replay", "--cases", "--until", "2026-01-04T00:00:00Z", "-"],
+                       input="".join(json.dumps(e) + "\n" for e in _journey()))
+    assert rc == 0, err
+    opened = [json.loads(l) for l in out.splitlines() if '"event":"opened"' in l]
+    assert [o["case"] for o in opened] == [case_id], opened
+    d = tempfile.mkdtemp(prefix="fw-late-")
+    with Server(virtual=False, workdir=d) as s:
+        body = "".join(json.dumps(e) + "\n" for e in _journey())
+        assert s.post_events(body, headers={"Content-Type": "application/x-ndjson"})[0] == 200
+        status, q = s.request("GET", "/v1/queue")
+        assert status == 200 and q["cases"], q
+        first = json.dumps(q["cases"][0], separators=(",", ":"))
+        assert first.startswith(card.group(1)), (card.group(1), first)
+        assert q["cases"][0]["tightest"]["time_left_ms"] < 0 and q["counts"]["state"]["breached"] == 1
+        status, c = s.request("POST", "/v1/queue/next")
+        assert status == 200 and c["id"] == case_id and c["assignee"] == "anonymous", c
+        status, c = s.request("POST", "/v1/cases/%s/respond" % case_id, {"channel": "call"})
+        assert status == 200 and c["sla"]["first_response"]["state"] == "met", c
+        status, c = s.request("POST", "/v1/cases/%s/resolve" % case_id, {"outcome": "saved", "csat": 5})
+        assert status == 200 and c["state"] == "resolved" and c["outcome"] == "saved", c
+        assert c["csat"] == 5 and c["history"][-1]["event"] == "resolved", c["history"][-1]
