@@ -455,8 +455,8 @@ def test_sla_warning_fires_once_across_kill9():
 
 # ---------------------------------------------------------------- 5. replay equals live
 
-def test_replay_of_serve_journal_equals_case_history():
-    s = Server()
+def _replay_equals_live(config=None):
+    s = Server(*(["--config", config] if config else []))
     toks = _users(s)
     s.start()
     try:
@@ -491,6 +491,15 @@ def test_replay_of_serve_journal_equals_case_history():
             assert st == 200, d
             live[c["id"]] = d["history"]
         assert cid in live and len(live[cid]) >= 8, live
+        assert len(live) == 2, sorted(live)
+        # The list pages: one case a page, both seen once.
+        st, p1 = _req(s, toks["lee"], "GET", "/v1/cases?limit=1")
+        assert st == 200 and len(p1["cases"]) == 1 and p1["next_cursor"], p1
+        st, p2 = _req(s, toks["lee"], "GET", "/v1/cases?limit=1&cursor=%s" % p1["next_cursor"])
+        assert st == 200 and len(p2["cases"]) == 1, p2
+        assert {p1["cases"][0]["id"], p2["cases"][0]["id"]} == set(live), (p1, p2)
+        st, res = _req(s, toks["lee"], "GET", "/v1/cases?state=resolved")
+        assert st == 200 and [c["id"] for c in res["cases"]] == [cid], res
     finally:
         s.stop()
 
@@ -502,7 +511,8 @@ def test_replay_of_serve_journal_equals_case_history():
     assert len(kept) < len(journal), "no clock rows in the journal?"
     assert any(e["type"].startswith("case.") for e in kept)
     body = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in kept)
-    lines = fw.replay(body, "--cases", "--until", T(final))
+    lines = fw.replay(body, "--cases", *(["--config", config] if config else []),
+                      "--until", T(final))
     replayed = {}
     for l in _case_lines(lines):
         replayed.setdefault(l["case"], []).append(l)
@@ -510,6 +520,15 @@ def test_replay_of_serve_journal_equals_case_history():
     for k in live:
         assert replayed[k] == live[k], "case %s:\nreplay: %s\nserve:  %s" % (
             k, json.dumps(replayed[k], indent=0), json.dumps(live[k], indent=0))
+
+
+def test_replay_of_serve_journal_equals_case_history():
+    _replay_equals_live()
+
+
+def test_replay_of_serve_journal_equals_case_history_with_calendar():
+    d = tempfile.mkdtemp(prefix="fw-e2e-cal-")
+    _replay_equals_live(_write(os.path.join(d, "sla.yaml"), SLA_YAML))
 
 
 # ---------------------------------------------------------------- 6. ingest validation
