@@ -353,7 +353,7 @@ static void get_messages(struct req *r)
     static const char *const channels[] = {"email", "sms", "push", "in_app", "ticket_reply",
                                            "internal_note", "ticket", "slack", "chatbot",
                                            "webhook", NULL};
-    static const char *const audiences[] = {"customer", "l1", "l2", "chatbot", "engineering", NULL};
+    static const char *const audiences[] = {"customer", "l1", "l2", "chatbot", "engineering", "agent", NULL};
     struct message_query q = {0};
     long limit, after;
     if (query_enum(r, "status", statuses, &q.status) ||
