@@ -549,6 +549,10 @@ static void on_retract(struct cases *cs, const struct detection *d)
         struct kdet *rest = xmalloc((n ? n : 1) * sizeof *rest);
         memcpy(rest, k->dets, n * sizeof *rest);
         char *who = xstrdup(k->customer);
+        char **msgs = k->msgs; /* the messages already decided belong to the rebuilt case */
+        size_t nmsgs = k->nmsgs;
+        k->msgs = NULL;
+        k->nmsgs = k->capmsgs = 0;
         cases__clocks_stop(cs, k);
         cs->stats.opened--;
         cs->stats.open--;
@@ -559,6 +563,18 @@ static void on_retract(struct cases *cs, const struct detection *d)
         strmap_find(&cs->ids, k->id, strlen(k->id))->value = NULL;
         case_free(k);
         rebuild_from(cs, who, rest, n);
+        struct kase *nk = open_case_of(cs, who);
+        for (size_t j = 0; j < nmsgs; j++) {
+            if (nk) {
+                nk->msgs = xgrow(nk->msgs, &nk->capmsgs, nk->nmsgs + 1, sizeof *nk->msgs);
+                nk->msgs[nk->nmsgs++] = msgs[j];
+            } else {
+                free(msgs[j]);
+            }
+        }
+        free(msgs);
+        if (nk)
+            resave(cs, nk);
         free(rest);
         free(who);
         return;
@@ -973,6 +989,13 @@ struct cases *cases_new(const struct cases_config *cfg, const struct case_sink *
         return NULL;
     }
     return cs;
+}
+
+void cases_require(struct rules *rules)
+{
+    int64_t cls = intern_lookup(&rules->classes, "contact", 7);
+    if (cls >= 0 && rules->class_window[cls] < CASES_CONTACT_WINDOW)
+        rules->class_window[cls] = CASES_CONTACT_WINDOW;
 }
 
 void cases_bind(struct cases *cs, struct engine *e)

@@ -88,6 +88,13 @@ struct engine_sink cases_engine_sink(struct cases *cs, const struct engine_sink 
 struct orch_sink cases_orch_sink(struct cases *cs, const struct orch_sink *next);
 void cases_bind(struct cases *cs, struct engine *e);
 
+/*
+ * The history cases read from the engine: 7 days of the `contact` class
+ * (recent contacts weigh on churn risk), kept even when no rule counts it.
+ * Call on the finished rules before the engine is created.
+ */
+void cases_require(struct rules *rules);
+
 /* Recovery: state is rebuilt but nothing reaches the sink (it is stored already). */
 void cases_set_quiet(struct cases *cs, int quiet);
 

@@ -13,6 +13,9 @@
 #include "rules/rules.h"
 #include "util/map.h"
 
+/* How far back recent contacts count for churn risk. */
+#define CASES_CONTACT_WINDOW (7 * 24 * 3600 * 1000LL)
+
 enum case_status { CST_OPEN, CST_PENDING, CST_ON_HOLD };
 
 struct kase;
@@ -29,7 +32,6 @@ struct clock {
     int64_t target;      /* calendar ms */
     int64_t consumed;    /* calendar ms used before `since` */
     int64_t since;       /* running since, or FW_TIME_NONE (paused) */
-    int64_t started;     /* wall span start for "share left": opened or last resumed */
     int64_t due;         /* the breach instant while running, else FW_TIME_NONE */
     int64_t met_at;      /* FW_TIME_NONE until met */
     int64_t breached_at; /* FW_TIME_NONE unless breached */

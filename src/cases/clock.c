@@ -276,7 +276,7 @@ static void clock_init(struct cases *cs, struct kase *k, int metric, int64_t at)
     c->k = k;
     c->metric = metric;
     c->target = target_of(cs, k, metric);
-    c->since = c->started = at;
+    c->since = at;
     c->due = calendar_add(k->cal, at, c->target);
     c->met_at = c->breached_at = FW_TIME_NONE;
 }
@@ -341,7 +341,7 @@ void cases__clock_resume(struct cases *cs, struct clock *c, int64_t at)
     if (c->done || c->since != FW_TIME_NONE)
         return;
     int64_t left = c->target - c->consumed;
-    c->since = c->started = at;
+    c->since = at;
     c->due = calendar_add(c->k->cal, at, left > 0 ? left : 0);
     if (c->breached_at == FW_TIME_NONE)
         c->warned = 0; /* a new stretch: its warning is due again */

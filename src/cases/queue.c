@@ -100,7 +100,7 @@ static json_t *priority(const struct cases *cs, const struct kase *k, int64_t no
                                             severity_name((enum severity)k->severity)),
                                   why));
 
-    int64_t touches = cs->e ? engine_count(cs->e, k->customer, "contact", 7 * DAY_MS) : 0;
+    int64_t touches = cs->e ? engine_count(cs->e, k->customer, "contact", CASES_CONTACT_WINDOW) : 0;
     size_t active = 0;
     for (size_t i = 0; i < k->ndets; i++)
         active += k->dets[i].resolved_at == FW_TIME_NONE;
@@ -124,8 +124,9 @@ static json_t *priority(const struct cases *cs, const struct kase *k, int64_t no
         tl = 1;
         snprintf(why, sizeof why, "%s breached", case_metric_name(c->metric));
     } else if (c) {
-        int64_t span = c->due - c->started, left = c->due - now;
-        tl = span <= 0 ? 1.0 : 1.0 - (double)left / (double)span;
+        /* Calendar time used of the target, pauses excluded (what is left is what counts). */
+        int64_t used = c->consumed + calendar_elapsed(k->cal, c->since, now);
+        tl = c->target <= 0 ? 1.0 : (double)used / (double)c->target;
         if (tl < 0)
             tl = 0;
         if (tl > 1)

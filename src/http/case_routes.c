@@ -374,9 +374,19 @@ static void get_cases(struct req *r)
 static int by_at(const void *a, const void *b)
 {
     json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    const char *p = json_string_value(json_object_get(x, "at")),
-               *q = json_string_value(json_object_get(y, "at"));
-    return strcmp(p ? p : "", q ? q : "");
+    int64_t p = FW_TIME_NONE, q = FW_TIME_NONE;
+    const char *ps = json_string_value(json_object_get(x, "at")),
+               *qs = json_string_value(json_object_get(y, "at"));
+    if (ps)
+        fw_time_parse(ps, strlen(ps), &p);
+    if (qs)
+        fw_time_parse(qs, strlen(qs), &q);
+    if (p != q)
+        return p < q ? -1 : 1;
+    /* At one instant, the order they were gathered in (history first, as it happened). */
+    json_int_t i = json_integer_value(json_object_get(x, "_n")),
+               j = json_integer_value(json_object_get(y, "_n"));
+    return (i > j) - (i < j);
 }
 
 static json_t *timeline(struct store *s, json_t *doc, json_t *history)
@@ -430,10 +440,14 @@ static json_t *timeline(struct store *s, json_t *doc, json_t *history)
         json_decref(evs);
     }
     buf_cleanup(&b);
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(items[k], "_n", json_integer((json_int_t)k));
     qsort(items, n, sizeof *items, by_at);
     json_t *out = json_array();
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
+        json_object_del(items[k], "_n");
         json_array_append_new(out, items[k]);
+    }
     free(items);
     return out;
 }

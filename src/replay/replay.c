@@ -292,6 +292,7 @@ static void run_start(struct run *r, int64_t now)
                                .incident = print_incident};
     struct orch_sink os = {.ctx = &r->p, .message = print_message};
     if (r->o->cases) {
+        cases_require(r->rules);
         struct case_sink cks = {.ctx = &r->p, .line = print_case_line, .notice = print_message};
         struct buf diag;
         buf_init(&diag, 0);

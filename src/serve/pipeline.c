@@ -240,6 +240,7 @@ static int rebuild(struct pipeline *p)
     p->cases = NULL;
     engine_free(p->engine);
     p->engine = NULL;
+    cases_require(p->rules);
     /* The chain: engine -> orchestrator -> cases -> store (see DESIGN.md). */
     struct case_sink cks = {.ctx = p, .line = case_line, .save = case_save,
                             .withdraw = case_withdraw, .notice = sink_message};
