@@ -43,7 +43,8 @@
     "pack: t\n"                                                                                    \
     "classes: {contact: [ticket.created]}\n"                                                       \
     "signals:\n"                                                                                   \
-    "  - {id: SM, name: Medium trouble, severity: MEDIUM, condition: 'upper(a.status) == \"BAD\"'}\n" \
+    "  - {id: SM, name: Medium trouble, severity: MEDIUM, condition: 'upper(a.status) == "         \
+    "\"BAD\"'}\n"                                                                                  \
     "  - {id: SH, name: High trouble, severity: HIGH, condition: 'upper(b.status) == \"BAD\"'}\n"  \
     "  - {id: SC, name: Critical trouble, severity: CRITICAL, condition: "                         \
     "'upper(c.status) == \"BAD\"'}\n"                                                              \
@@ -56,12 +57,12 @@ struct fx {
     struct engine *e;
     struct cases_config cfg;
     struct cases *cs;
-    struct buf out;   /* lines since the last take(), one per line */
-    json_t *taken;    /* the last take(), parsed */
-    unsigned seq;     /* event ids */
-    int notices;      /* SLA notices received */
-    int detections;   /* detections that reached the next sink */
-    int mismatch;     /* line callbacks whose arguments disagree with their JSON */
+    struct buf out; /* lines since the last take(), one per line */
+    json_t *taken;  /* the last take(), parsed */
+    unsigned seq;   /* event ids */
+    int notices;    /* SLA notices received */
+    int detections; /* detections that reached the next sink */
+    int mismatch;   /* line callbacks whose arguments disagree with their JSON */
 };
 
 static int64_t parse_time(const char *s)
@@ -134,10 +135,7 @@ static int fx_init_sla(struct fx *f, const char *pack, int64_t now, const struct
     return 0;
 }
 
-static int fx_init(struct fx *f, int64_t now)
-{
-    return fx_init_sla(f, PACK, now, NULL);
-}
+static int fx_init(struct fx *f, int64_t now) { return fx_init_sla(f, PACK, now, NULL); }
 
 static void fx_cleanup(struct fx *f)
 {
@@ -185,8 +183,8 @@ static int mk_event(struct fx *f, const char *subject, const char *type, int64_t
         fprintf(stderr, "    bad test data %s\n", data);
         return -1;
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id, "type",
-                          type, "time", ts, "data", dj);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id, "type", type,
+                          "time", ts, "data", dj);
     if (subject)
         json_object_set_new(j, "subject", json_string(subject));
     struct ingest_globals g = {.ctx = &f->r, .is_global = rules_is_global};
@@ -230,10 +228,7 @@ static void good(struct fx *f, const char *who, const char *ns, int64_t t)
     fx_event(f, who, type, t, "{'status':'ok'}");
 }
 
-static void adv(struct fx *f, int64_t t)
-{
-    engine_advance(f->e, t);
-}
+static void adv(struct fx *f, int64_t t) { engine_advance(f->e, t); }
 
 /* A dotted path into nested objects ("due.first_response"); NULL when absent. */
 static json_t *jget(json_t *o, const char *path)
@@ -248,16 +243,10 @@ static json_t *jget(json_t *o, const char *path)
     return o;
 }
 
-static const char *js(json_t *o, const char *path)
-{
-    return json_string_value(jget(o, path));
-}
+static const char *js(json_t *o, const char *path) { return json_string_value(jget(o, path)); }
 
 /* A time field as ms; FW_TIME_NONE when absent or null. */
-static int64_t jt(json_t *o, const char *path)
-{
-    return parse_time(js(o, path));
-}
+static int64_t jt(json_t *o, const char *path) { return parse_time(js(o, path)); }
 
 static double jnum(json_t *o, const char *path)
 {
@@ -271,7 +260,7 @@ static int count(json_t *lines, const char *kind, const char *event, const char 
     int n = 0;
     size_t i;
     json_t *l;
-    json_array_foreach(lines, i, l) {
+    json_array_foreach (lines, i, l) {
         if (kind && (!js(l, "kind") || strcmp(js(l, "kind"), kind)))
             continue;
         if (event && (!js(l, "event") || strcmp(js(l, "event"), event)))
@@ -284,12 +273,11 @@ static int count(json_t *lines, const char *kind, const char *event, const char 
 }
 
 /* The nth (0-based) such line, or NULL. */
-static json_t *find(json_t *lines, const char *kind, const char *event, const char *metric,
-                    int nth)
+static json_t *find(json_t *lines, const char *kind, const char *event, const char *metric, int nth)
 {
     size_t i;
     json_t *l;
-    json_array_foreach(lines, i, l) {
+    json_array_foreach (lines, i, l) {
         if (kind && (!js(l, "kind") || strcmp(js(l, "kind"), kind)))
             continue;
         if (event && (!js(l, "event") || strcmp(js(l, "event"), event)))
@@ -309,7 +297,7 @@ static const char *sigs(json_t *l)
     size_t i, len = 0;
     json_t *s;
     text[0] = 0;
-    json_array_foreach(json_object_get(l, "signals"), i, s) {
+    json_array_foreach (json_object_get(l, "signals"), i, s) {
         len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? " " : "",
                                 json_string_value(s) ? json_string_value(s) : "?");
         if (len >= sizeof text)
@@ -370,7 +358,7 @@ static const char *queue_customers(json_t *q)
     size_t i, len = 0;
     json_t *c;
     text[0] = 0;
-    json_array_foreach(json_object_get(q, "cases"), i, c) {
+    json_array_foreach (json_object_get(q, "cases"), i, c) {
         len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? " " : "",
                                 js(c, "customer") ? js(c, "customer") : "?");
         if (len >= sizeof text)
@@ -596,8 +584,7 @@ static void assigned_case_waits_for_resolve(void)
     ASSERT_STREQ(js(find(l, "case", "updated", NULL, 0), "change"), "detection_resolved");
     ASSERT_STREQ(cases_open_id(f.cs, "c1"), id);
 
-    fx_event(&f, "c1", "case.resolved", T0 + 2 * H,
-             "{'agent':'ann','outcome':'saved','csat':5}");
+    fx_event(&f, "c1", "case.resolved", T0 + 2 * H, "{'agent':'ann','outcome':'saved','csat':5}");
     l = take(&f);
     json_t *r = find(l, "case", "resolved", NULL, 0);
     ASSERT(r);
@@ -830,7 +817,7 @@ static void raise_while_paused_applies_at_resume(void)
     json_t *u = find(take(&f), "case", "updated", NULL, 0);
     ASSERT(u);
     ASSERT_STREQ(js(u, "change"), "severity");
-    ASSERT(json_is_null(jget(u, "due.resolution"))); /* paused: no due */
+    ASSERT(json_is_null(jget(u, "due.resolution")));    /* paused: no due */
     ASSERT_EQ(jt(u, "due.first_response"), T0 + 3 * H); /* 2h from the open has passed */
     fx_event(&f, "c1", "case.status_changed", T0 + 5 * H, "{'status':'open'}");
     json_t *r = find(take(&f), "sla", "resumed", "resolution", 0);
@@ -966,7 +953,8 @@ static void calendar_pause_counts_working_time(void)
     fx_event(&f, "c1", "case.status_changed", parse_time("2026-01-13T15:00:00Z"),
              "{'status':'open'}");
     json_t *l = take(&f);
-    json_t *p = find(l, "sla", "paused", "resolution", 0), *r = find(l, "sla", "resumed", "resolution", 0);
+    json_t *p = find(l, "sla", "paused", "resolution", 0),
+           *r = find(l, "sla", "resumed", "resolution", 0);
     ASSERT(p && r);
     ASSERT_EQ(jt(p, "due"), parse_time("2026-01-22T22:00:00Z"));
     ASSERT_EQ(jt(r, "due"), parse_time("2026-01-23T22:00:00Z")); /* a working day later */
@@ -1216,17 +1204,16 @@ static void check_reports_why(void)
     bad(&f, "c2", "a", T0);
     const char *c1 = open_id(&f, "c1"), *c2 = open_id(&f, "c2");
     ASSERT(c1 && c2);
-    ASSERT_EQ(check(&f, "c1", "case.note_added", "{'agent':'ann','text':'hi'}", why, sizeof why,
-                    id),
-              0);
+    ASSERT_EQ(
+        check(&f, "c1", "case.note_added", "{'agent':'ann','text':'hi'}", why, sizeof why, id), 0);
     ASSERT_STREQ(id, c1);
-    ASSERT_EQ(check(&f, "c1", "case.note_added", "{'case':'c_nope','agent':'ann','text':'x'}",
-                    why, sizeof why, NULL),
+    ASSERT_EQ(check(&f, "c1", "case.note_added", "{'case':'c_nope','agent':'ann','text':'x'}", why,
+                    sizeof why, NULL),
               FW_ENOTFOUND);
     ASSERT_CONTAINS(why, "c_nope");
-    ASSERT_EQ(check(&f, "c3", "case.note_added", "{'agent':'ann','text':'x'}", why, sizeof why,
-                    NULL),
-              FW_ENOTFOUND);
+    ASSERT_EQ(
+        check(&f, "c3", "case.note_added", "{'agent':'ann','text':'x'}", why, sizeof why, NULL),
+        FW_ENOTFOUND);
     ASSERT_CONTAINS(why, "c3");
     /* Another customer's case. */
     snprintf(data, sizeof data, "{'case':'%s','agent':'ann','text':'x'}", c2);
@@ -1239,9 +1226,9 @@ static void check_reports_why(void)
     ASSERT_EQ(check(&f, "c1", "case.note_added", data, why, sizeof why, NULL), FW_ESTATE);
     ASSERT_CONTAINS(why, c1);
     ASSERT_CONTAINS(why, "resolved");
-    ASSERT_EQ(check(&f, "c1", "case.note_added", "{'agent':'ann','text':'x'}", why, sizeof why,
-                    NULL),
-              FW_ENOTFOUND);
+    ASSERT_EQ(
+        check(&f, "c1", "case.note_added", "{'agent':'ann','text':'x'}", why, sizeof why, NULL),
+        FW_ENOTFOUND);
     fx_cleanup(&f);
 }
 
