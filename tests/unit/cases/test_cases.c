@@ -130,6 +130,7 @@ static int fx_init_sla(struct fx *f, const char *pack, int64_t now, const struct
     buf_cleanup(&diag);
     struct engine_sink base = {.ctx = f, .detection = on_detection};
     struct engine_sink sink = cases_engine_sink(f->cs, &base);
+    cases_require(&f->r); /* the history cases read (7 days of contacts), as serve and replay do */
     f->e = engine_new(&f->r, now, &sink);
     cases_bind(f->cs, f->e);
     return 0;
