@@ -393,6 +393,8 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     orch_config_init(&r.ocfg);
     cases_config_init(&r.ccfg);
     r.ccfg.sla = o->sla;
+    if (o->weights)
+        r.ccfg.weights = *o->weights;
     buf_init(&r.p.line, 0);
     r.p.messages_on = o->messages;
     if (o->cases) {

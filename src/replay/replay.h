@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cases/sla_config.h"
+#include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
 #include "rules/rules.h"
 
@@ -32,6 +32,7 @@ struct replay_opts {
     int cases;         /* also follow cases and SLA clocks and print their changes */
     const struct orch_config *orch; /* outreach config (a serve config file), or NULL: defaults */
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
+    const struct case_weights *weights; /* priority weights, or NULL: the defaults */
 };
 
 /*

@@ -25,6 +25,9 @@ void config_init(struct config *c)
     c->log_level = xstrdup("info");
     c->messages = 1;
     c->public_metrics = 1;
+    struct cases_config cc;
+    cases_config_init(&cc);
+    c->weights = cc.weights;
     orch_config_init(&c->orch);
     delivery_config_init(&c->delivery);
     sla_config_init(&c->sla);
@@ -111,6 +114,56 @@ static int parse_size(const char *s, size_t *out)
         ydiag(d, diag, (node), __VA_ARGS__);                                                       \
         rc = FW_EPARSE;                                                                            \
     } while (0)
+
+/* priority: {weights: {value: .3, severity: .25, churn_risk: .25, timeliness: .2}} */
+static int parse_priority(struct config *c, struct ydoc *d, yaml_node_t *n, struct buf *diag)
+{
+    int rc = 0;
+    if (n->type != YAML_MAPPING_NODE) {
+        CERR(n, "priority must be a mapping with weights");
+        return rc;
+    }
+    struct case_weights w = c->weights;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        if (!k || strcmp(k, "weights")) {
+            CERR(kn, "unknown key %s in priority (expected weights)", k ? k : "?");
+            continue;
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            CERR(v, "priority.weights must map value, severity, churn_risk and timeliness to numbers");
+            continue;
+        }
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            yaml_node_t *wk = ydoc_node(d, q->key), *wv = ydoc_node(d, q->value);
+            const char *name = yscalar(wk), *num = yscalar(wv);
+            double *slot = !name                            ? NULL
+                           : !strcmp(name, "value")         ? &w.value
+                           : !strcmp(name, "severity")      ? &w.severity
+                           : !strcmp(name, "churn_risk")    ? &w.churn
+                           : !strcmp(name, "timeliness")    ? &w.timeliness
+                                                            : NULL;
+            if (!slot) {
+                CERR(wk, "unknown weight %s (value, severity, churn_risk, timeliness)",
+                     name ? name : "?");
+                continue;
+            }
+            char *end = NULL;
+            double x = num ? strtod(num, &end) : -1;
+            if (!num || !*num || *end || !(x >= 0 && x <= 100)) {
+                CERR(wv, "priority.weights.%s must be a number from 0 to 100", name);
+                continue;
+            }
+            *slot = x;
+        }
+    }
+    if (!rc && w.value + w.severity + w.churn + w.timeliness <= 0)
+        CERR(n, "priority weights must not all be 0");
+    if (!rc)
+        c->weights = w;
+    return rc;
+}
 
 static int set_string(struct ydoc *d, struct buf *diag, yaml_node_t *v, char **out)
 {
@@ -360,6 +413,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
             if (have_sla++)
                 CERR(kn, "sla is set twice");
             else if (sla_config_parse(&sla, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "priority")) {
+            if (parse_priority(c, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

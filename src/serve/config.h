@@ -11,6 +11,7 @@
 
 #include "cases/sla_config.h"
 #include "delivery/delivery.h"
+#include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 
@@ -32,6 +33,7 @@ struct config {
     struct orch_config orch;       /* brand and outreach rules */
     struct delivery_config delivery; /* connectors */
     struct sla_config sla;           /* SLA calendars and policies (sla:) */
+    struct case_weights weights; /* priority: value, severity, churn risk, timeliness */
 };
 
 /* Fill with the embedded defaults. */

@@ -625,6 +625,8 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     p->virtual_clock = opts->virtual_clock;
     cases_config_init(&p->ccfg);
     p->ccfg.sla = opts->sla;
+    if (opts->weights)
+        p->ccfg.weights = *opts->weights;
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->engine_mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);

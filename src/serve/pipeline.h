@@ -69,6 +69,7 @@ struct pipeline_opts {
     const struct comms *templates;   /* required with orch */
     const struct delivery_config *delivery; /* which channels can send; NULL: all */
     const struct sla_config *sla;    /* SLA policies and calendars; NULL: the defaults */
+    const struct case_weights *weights; /* priority weights; NULL: the defaults */
     /* After each group, committed or not, with what it may have made claimable. */
     void (*committed)(void *ctx, const struct pipeline_commit *c);
     void *committed_ctx;

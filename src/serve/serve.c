@@ -211,6 +211,7 @@ int serve_main(int argc, char **argv)
         .templates = templates,
         .delivery = &cfg.delivery,
         .sla = &cfg.sla,
+        .weights = &cfg.weights,
         .committed = on_commit,
         .committed_ctx = &dref,
     };

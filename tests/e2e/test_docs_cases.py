@@ -9,6 +9,7 @@ import re
 import tempfile
 
 from fw import ROOT, run
+from server import Server
 
 DOC = os.path.join(ROOT, "docs", "cases.md")
 
@@ -64,8 +65,8 @@ def _medium_case_on_friday():
 
 
 def test_config_example_applies_business_hours():
-    yaml_blocks = [t for lang, t in _fences() if lang == "yaml"]
-    assert yaml_blocks and yaml_blocks[0].startswith("sla:"), yaml_blocks
+    yaml_blocks = [t for lang, t in _fences() if lang == "yaml" and t.startswith("sla:")]
+    assert yaml_blocks, "the sla: example is missing"
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(yaml_blocks[0])
         cfg = f.name
@@ -96,3 +97,28 @@ def test_default_targets_are_the_table():
             for h in hours]
     got = [o["due"][m] for m in ("first_response", "customer_contact", "resolution")]
     assert got == want, (got, want)
+
+
+def test_priority_weights_example_sets_the_queue_weights():
+    block = [t for lang, t in _fences() if lang == "yaml" and t.startswith("priority:")]
+    assert len(block) == 1, "the priority: example is missing"
+    want = {k: float(v) for k, v in re.findall(r"(\w+): ([0-9.]+)", block[0])}
+    d = tempfile.mkdtemp(prefix="fw-docs-cases-")
+    cfg = os.path.join(d, "priority.yaml")
+    with open(cfg, "w") as f:
+        f.write(block[0])
+    with Server("--config", cfg, workdir=d) as s:
+        evs = [json.loads(l) for l in _medium_case_on_friday().splitlines()]
+        assert s.post_events(evs)[0] == 200
+        s.clock("2026-01-02T12:00:00Z")
+        status, q = s.request("GET", "/v1/queue")
+        assert status == 200 and q["cases"], q
+        comps = q["cases"][0]["priority"]["components"]
+        total = sum(want.values())
+        for name, w in want.items():
+            assert abs(comps[name]["weight"] - w / total) < 1e-9, (name, comps[name], want)
+    bad = os.path.join(d, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("priority:\n  weights: {value: lots}\n")
+    rc, out, err = run(["replay", "--cases", "--config", bad, "/dev/null"])
+    assert rc != 0 and "bad.yaml:2:" in err and "priority.weights.value" in err, (rc, err)
