@@ -181,7 +181,7 @@ static void put_str_field(struct buf *b, const char *name, const char *v)
         buf_puts(b, "null");
 }
 
-static json_t *jtime(int64_t t)
+json_t *cases__jtime(int64_t t)
 {
     if (t == FW_TIME_NONE)
         return json_null();
@@ -206,9 +206,9 @@ static json_t *case_doc(const struct cases *cs, const struct kase *k, json_t *sn
     json_object_set_new(d, "reason", lead ? json_string(lead->name) : json_null());
     json_object_set_new(d, "next_step",
                         lead && lead->action ? json_string(lead->action) : json_null());
-    json_object_set_new(d, "opened_at", jtime(k->opened_at));
-    json_object_set_new(d, "updated_at", jtime(k->updated_at));
-    json_object_set_new(d, "resolved_at", jtime(resolved_at));
+    json_object_set_new(d, "opened_at", cases__jtime(k->opened_at));
+    json_object_set_new(d, "updated_at", cases__jtime(k->updated_at));
+    json_object_set_new(d, "resolved_at", cases__jtime(resolved_at));
     json_object_set_new(d, "outcome", outcome ? json_string(outcome) : json_null());
     json_object_set_new(d, "csat", csat ? json_integer(csat) : json_null());
     json_t *sigs = json_array(), *dets = json_array();
@@ -219,8 +219,8 @@ static json_t *case_doc(const struct cases *cs, const struct kase *k, json_t *sn
             dets, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "signal", s->id, "name", s->name,
                             "severity", severity_name(s->severity), "state",
                             k->dets[i].resolved_at == FW_TIME_NONE ? "firing" : "resolved",
-                            "fired_at", jtime(k->dets[i].fired_at), "resolved_at",
-                            jtime(k->dets[i].resolved_at)));
+                            "fired_at", cases__jtime(k->dets[i].fired_at), "resolved_at",
+                            cases__jtime(k->dets[i].resolved_at)));
     }
     json_object_set_new(d, "signals", sigs);
     json_object_set_new(d, "detections", dets);
@@ -247,7 +247,7 @@ static json_t *case_doc(const struct cases *cs, const struct kase *k, json_t *sn
     json_object_set_new(d, "sla", clocks);
     json_object_set_new(d, "value", isnan(k->value) ? json_null() : json_real(k->value));
     json_object_set_new(d, "tier", k->tier ? json_string(k->tier) : json_null());
-    json_object_set_new(d, "customer_since", jtime(k->signup));
+    json_object_set_new(d, "customer_since", cases__jtime(k->signup));
     json_object_set_new(d, "journey", json_incref(snap));
     return d;
 }
@@ -758,17 +758,7 @@ static void on_action(struct cases *cs, const struct event *ev)
 /* Does this customer event end "waiting on the customer"? */
 static int is_inbound(const struct cases *cs, const char *type)
 {
-    if (!strcmp(type, "message.replied"))
-        return 1;
-    int64_t cls = intern_lookup(&cs->rules->classes, "contact", 7);
-    int64_t tid = intern_lookup(&cs->rules->types, type, strlen(type));
-    if (cls < 0 || tid < 0)
-        return 0;
-    const struct rule_type *t = rules_type(cs->rules, (uint32_t)tid);
-    for (size_t i = 0; i < t->nclasses; i++)
-        if (t->classes[i] == (uint32_t)cls)
-            return 1;
-    return 0;
+    return !strcmp(type, "message.replied") || rules_type_in_class(cs->rules, type, "contact");
 }
 
 static void note_value(struct cases *cs, const struct event *ev)

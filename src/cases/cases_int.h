@@ -127,6 +127,9 @@ void cases__line_end(struct cases *cs, const struct kase *k, int64_t at);
 void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c, const char *kind);
 const struct rule_signal *cases__lead_signal(const struct cases *cs, const struct kase *k);
 
+/* A time as an RFC 3339 JSON string, or null for FW_TIME_NONE (cases.c). */
+json_t *cases__jtime(int64_t t);
+
 /* queue.c */
 json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now);
 

@@ -373,15 +373,6 @@ const struct clock *cases__tightest(const struct kase *k)
     return best;
 }
 
-static json_t *time_or_null(int64_t t)
-{
-    if (t == FW_TIME_NONE)
-        return json_null();
-    char s[FW_TIME_MAXLEN];
-    fw_time_format(t, s);
-    return json_string(s);
-}
-
 void cases__clocks_json(const struct kase *k, int64_t now, json_t *into)
 {
     for (int m = 0; m < CASE_NMETRICS; m++) {
@@ -394,14 +385,14 @@ void cases__clocks_json(const struct kase *k, int64_t now, json_t *into)
         json_t *o = json_object();
         json_object_set_new(o, "state", json_string(state));
         json_object_set_new(o, "target_ms", json_integer(c->target));
-        json_object_set_new(o, "due", time_or_null(c->due));
+        json_object_set_new(o, "due", cases__jtime(c->due));
         if (!c->done && c->due != FW_TIME_NONE && now != FW_TIME_NONE)
             json_object_set_new(o, "time_left_ms", json_integer(c->due - now));
         if (c->since == FW_TIME_NONE && !c->done)
             json_object_set_new(o, "remaining_ms",
                                 json_integer(c->target > c->consumed ? c->target - c->consumed : 0));
-        json_object_set_new(o, "met_at", time_or_null(c->met_at));
-        json_object_set_new(o, "breached_at", time_or_null(c->breached_at));
+        json_object_set_new(o, "met_at", cases__jtime(c->met_at));
+        json_object_set_new(o, "breached_at", cases__jtime(c->breached_at));
         json_object_set_new(o, "warned", json_boolean(c->warned));
         json_object_set_new(into, case_metric_name(m), o);
     }

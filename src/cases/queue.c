@@ -147,15 +147,6 @@ static json_t *priority(const struct cases *cs, const struct kase *k, int64_t no
     return json_pack("{s:f, s:o}", "score", *score, "components", comps);
 }
 
-static json_t *jtime(int64_t t)
-{
-    if (t == FW_TIME_NONE)
-        return json_null();
-    char s[FW_TIME_MAXLEN];
-    fw_time_format(t, s);
-    return json_string(s);
-}
-
 json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now)
 {
     const struct rule_signal *lead = cases__lead_signal(cs, k);
@@ -184,13 +175,13 @@ json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now)
     json_object_set_new(card, "tenure_days",
                         k->signup == FW_TIME_NONE ? json_null()
                                                   : json_integer((now - k->signup) / DAY_MS));
-    json_object_set_new(card, "opened_at", jtime(k->opened_at));
-    json_object_set_new(card, "updated_at", jtime(k->updated_at));
+    json_object_set_new(card, "opened_at", cases__jtime(k->opened_at));
+    json_object_set_new(card, "updated_at", cases__jtime(k->updated_at));
     const struct clock *c = cases__tightest(k);
     if (c)
         json_object_set_new(card, "tightest",
                             json_pack("{s:s, s:o, s:I, s:b}", "metric",
-                                      case_metric_name(c->metric), "due", jtime(c->due),
+                                      case_metric_name(c->metric), "due", cases__jtime(c->due),
                                       "time_left_ms", (json_int_t)(c->due - now), "breached",
                                       c->breached_at != FW_TIME_NONE));
     else
@@ -298,7 +289,7 @@ void cases_queue_json(const struct cases *cs, const struct queue_query *q, int64
         (json_int_t)sev[SEV_MEDIUM], "LOW", (json_int_t)sev[SEV_LOW], "state", "unassigned",
         (json_int_t)unassigned, "mine", (json_int_t)mine, "breaching_soon", (json_int_t)soon,
         "breached", (json_int_t)breached, "total", (json_int_t)n);
-    json_t *doc = json_pack("{s:o, s:o, s:o}", "now", jtime(now), "counts", counts, "cases", cards);
+    json_t *doc = json_pack("{s:o, s:o, s:o}", "now", cases__jtime(now), "counts", counts, "cases", cards);
     char *text = fw_json_dumps(doc);
     buf_puts(out, text ? text : "{}");
     free(text);

@@ -1591,15 +1591,7 @@ static void sink_incident(void *ctx, const struct incident *i)
 
 static int is_contact(struct orch *o, const char *type)
 {
-    int64_t cls = intern_lookup(&o->rules->classes, "contact", 7);
-    int64_t tid = intern_lookup(&o->rules->types, type, strlen(type));
-    if (cls < 0 || tid < 0)
-        return 0;
-    const struct rule_type *t = rules_type(o->rules, (uint32_t)tid);
-    for (size_t i = 0; i < t->nclasses; i++)
-        if (t->classes[i] == (uint32_t)cls)
-            return 1;
-    return 0;
+    return rules_type_in_class(o->rules, type, "contact");
 }
 
 static void sink_step(void *ctx, const struct event *ev, const char *customer)

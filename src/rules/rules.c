@@ -762,3 +762,16 @@ int rules_finish(struct rules *r)
     r->finished = rc == 0;
     return rc;
 }
+
+int rules_type_in_class(const struct rules *r, const char *type, const char *cls)
+{
+    int64_t c = intern_lookup(&r->classes, cls, strlen(cls));
+    int64_t tid = intern_lookup(&r->types, type, strlen(type));
+    if (c < 0 || tid < 0)
+        return 0;
+    const struct rule_type *t = rules_type(r, (uint32_t)tid);
+    for (size_t i = 0; i < t->nclasses; i++)
+        if (t->classes[i] == (uint32_t)c)
+            return 1;
+    return 0;
+}

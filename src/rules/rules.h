@@ -118,6 +118,8 @@ uint32_t rules_type_id(struct rules *r, const char *type, size_t len);
 const struct rule_type *rules_type(const struct rules *r, uint32_t id);
 /* Whether events of this type are global (is_global callback shape for ingest). */
 int rules_is_global(void *rules, const char *type);
+/* Does event type `type` belong to class `cls` (e.g. "contact")?  0 when either is unknown. */
+int rules_type_in_class(const struct rules *r, const char *type, const char *cls);
 /* Find a signal by id; NULL when absent. */
 const struct rule_signal *rules_signal(const struct rules *r, const char *id);
 
