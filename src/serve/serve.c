@@ -7,6 +7,7 @@
 #include "serve/serve.h"
 
 #include "cases/cases.h"
+#include "store/auth.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -203,6 +204,8 @@ int serve_main(int argc, char **argv)
         goto out;
     }
     store_use_checkpointer(db, ckpt); /* the engine thread's commits never checkpoint */
+    int users = 0; /* for the start-up line: authentication is on once a user exists */
+    store_users_any(db, &users);
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
         goto fail;
     struct pipeline_opts opts = {
@@ -230,7 +233,7 @@ int serve_main(int argc, char **argv)
     http_set_ready(http, 1);
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
-             cfg.api_token ? ", bearer token required" : "");
+             cfg.api_token || users ? ", bearer token required" : ", no authentication");
     if (cfg.ready_file) {
         /* Written whole, then renamed: a reader never sees an empty or partial file. */
         char tmp[4096];

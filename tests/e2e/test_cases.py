@@ -573,3 +573,19 @@ def test_sla_notice_for_an_assigned_case_goes_to_the_agent():
         assert [x["id"] for x in m["messages"]] == [sla[0]["id"]], m
     finally:
         s.stop()
+
+
+def test_incident_links_the_cases_of_its_customers():
+    """Three eSIM failures within the hour make an incident; each customer's case lists it."""
+    evs = [{"specversion": "1.0", "id": "inc%d" % i, "type": "esim.status_changed",
+            "subject": "u%d@example.com" % i, "time": "2026-02-01T10:0%d:00Z" % i,
+            "data": {"status": "ERROR"}} for i in range(3)]
+    rc, out, err = fw.run(["replay", "--cases", "-"], input="".join(json.dumps(e) + "\n" for e in evs))
+    assert rc == 0, err
+    lines = [json.loads(l) for l in out.splitlines()]
+    opened = {l["customer"]: l["case"] for l in lines if l["kind"] == "case" and l["event"] == "opened"}
+    inc = [l for l in lines if l["kind"] == "incident" and l["update"] == "opened"]
+    assert len(opened) == 3 and len(inc) == 1, lines
+    linked = {l["case"]: l["incident"] for l in lines
+              if l["kind"] == "case" and l.get("change") == "incident"}
+    assert linked == {c: inc[0]["id"] for c in opened.values()}, (linked, opened)
