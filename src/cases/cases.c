@@ -47,9 +47,15 @@ static const char *jstr(json_t *snap, const char *key)
         json_object_get(json_object_get(json_object_get(snap, "state"), key), "value"));
 }
 
-/* A customer's state as the engine has it now, or an empty object. */
+/*
+ * A customer's state as the engine has it now, or an empty object.  Only
+ * the documents, the cards (name, value) and policy conditions read it: a
+ * lean replay with no policies skips the cost.
+ */
 static json_t *snapshot(const struct cases *cs, const char *customer)
 {
+    if (cs->cfg->lean && !cs->npolicies)
+        return json_object();
     json_t *j = cs->e ? engine_customer_object(cs->e, customer) : NULL;
     return j ? j : json_object();
 }
@@ -385,6 +391,7 @@ static void open_case(struct cases *cs, const struct detection *d, uint32_t sig)
         put_str_field(&cs->line, "calendar", k->cal ? calendar_name(k->cal) : "24x7");
         cases__line_end(cs, k, d->at);
     }
+    cases__clocks_overdue(cs, k);
     save(cs, k, snap, "open", NULL, 0, FW_TIME_NONE);
     json_decref(snap);
 }
@@ -474,6 +481,7 @@ static void on_detection(struct cases *cs, const struct detection *d)
             due_fields(k, &b);
             changed(cs, k, "severity", b.data, d->at);
             buf_cleanup(&b);
+            cases__clocks_overdue(cs, k); /* a raise found in history may be past due already */
         } else {
             changed(cs, k, "detection", extra, d->at);
         }

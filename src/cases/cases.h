@@ -42,7 +42,7 @@ struct case_weights {
 struct cases_config {
     const struct sla_config *sla; /* may be NULL: 24x7 with the severity defaults */
     struct case_weights weights;
-    const char *brand; /* for SLA notices; may be NULL */
+    int lean;          /* nobody reads documents or cards (replay): skip customer snapshots */
 };
 
 void cases_config_init(struct cases_config *c);

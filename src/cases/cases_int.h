@@ -110,6 +110,8 @@ void cases__free_policies(struct cases *cs);
 /* Choose the policy for k (its current severity and customer state) and set targets. */
 void cases__match_policy(struct cases *cs, struct kase *k, json_t *snap);
 void cases__clocks_start(struct cases *cs, struct kase *k, int64_t at);
+/* Clocks of a case opened from history whose due time is already past: breached, now. */
+void cases__clocks_overdue(struct cases *cs, struct kase *k);
 /* The stricter targets of a new severity: never due before `at`. */
 void cases__clocks_raise(struct cases *cs, struct kase *k, json_t *snap, int64_t at);
 void cases__clock_met(struct cases *cs, struct clock *c, int64_t at);

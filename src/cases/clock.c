@@ -240,6 +240,8 @@ static void arm(struct cases *cs, struct clock *c)
     if (c->done || c->due == FW_TIME_NONE || c->breached_at != FW_TIME_NONE)
         return;
     int64_t now = engine_now(cs->e), wb = warn_before(cs);
+    if (c->due < now)
+        return; /* already past (history loaded late): cases__clocks_overdue says so */
     int64_t at = c->due;
     if (!c->warned && wb > 0 && c->due - wb > now)
         at = c->due - wb;
@@ -286,6 +288,20 @@ void cases__clocks_start(struct cases *cs, struct kase *k, int64_t at)
     for (int m = 0; m < CASE_NMETRICS; m++) {
         clock_init(cs, k, m, at);
         arm(cs, &k->clk[m]);
+    }
+}
+
+void cases__clocks_overdue(struct cases *cs, struct kase *k)
+{
+    int64_t now = engine_now(cs->e);
+    for (int m = 0; m < CASE_NMETRICS; m++) {
+        struct clock *c = &k->clk[m];
+        if (c->done || c->due == FW_TIME_NONE || c->breached_at != FW_TIME_NONE || c->due >= now)
+            continue;
+        c->breached_at = c->due;
+        cs->stats.breaches++;
+        sla_line(cs, c, "breached", c->due, c->due);
+        cases__notice(cs, k, c, "breached"); /* too late to announce: counted, not sent */
     }
 }
 

@@ -102,6 +102,7 @@ struct orch {
     struct strmap customers;
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
+    int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
 };
 
 /* ---- small helpers ---- */
@@ -600,6 +601,34 @@ static int quiet_counts(struct orch *o, const struct draft *d, const struct comm
     return counts;
 }
 
+/*
+ * Bare: the record as decided, without text (no rendering).  A message that
+ * rendering would have suppressed (output over the cap, an internal id in
+ * customer text) is not known to be; a missing template is.
+ */
+static int emit_bare(struct orch *o, const struct draft *d, const struct comms_tmpl *t)
+{
+    char *sig = fw_json_dumps(d->signals);
+    struct buf key;
+    buf_init(&key, 0);
+    record_key(d, sig, &key);
+    char *id = hex_id(key.data);
+    const char *status = t ? d->status : "suppressed", *reason = t ? d->reason : "no_template";
+    struct outbox_msg m = {.id = id, .key = key.data, .customer = (char *)d->customer,
+                           .audience = (char *)d->audience, .channel = (char *)d->channel,
+                           .status = (char *)status, .reason = (char *)reason,
+                           .created_at = d->at, .send_at = d->send_at,
+                           .recipient = (char *)d->recipient, .signals = sig,
+                           .explain = "{}", .meta = "{}"};
+    if (o->sink.message)
+        o->sink.message(o->sink.ctx, &m);
+    int counts = !strcmp(d->audience, "customer") && strcmp(status, "suppressed") != 0;
+    free(id);
+    free(sig);
+    buf_cleanup(&key);
+    return counts;
+}
+
 /* The customer's phone number from a template context, or NULL. */
 static const char *ctx_phone(json_t *ctx)
 {
@@ -624,8 +653,10 @@ static int emit(struct orch *o, const struct draft *d, struct comms_rendered *ke
 {
     const struct comms_tmpl *t =
         comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
-    if (o->quiet)
+    if (o->quiet && !o->bare)
         return quiet_counts(o, d, t);
+    if (o->bare)
+        return emit_bare(o, d, t);
     struct comms_rendered r = {0};
     const char *status = d->status, *reason = d->reason;
     int external = !strcmp(d->audience, "customer");
@@ -1243,7 +1274,7 @@ void orch__fire(struct engine_timer *t, int64_t due)
         }
     emit_task(o, l, "done");
     /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
-    if (l->kind == STEP_FOLLOWUP_REMINDER || o->quiet) {
+    if (l->kind == STEP_FOLLOWUP_REMINDER || (o->quiet && !o->bare)) {
         ladder_free(l);
         return;
     }
@@ -1653,6 +1684,11 @@ void orch_bind(struct orch *o, struct engine *e)
 void orch_set_quiet(struct orch *o, int quiet)
 {
     o->quiet = quiet;
+}
+
+void orch_set_bare(struct orch *o)
+{
+    o->quiet = o->bare = 1;
 }
 
 /* ---- lifecycle ---- */

@@ -113,6 +113,14 @@ void orch_bind(struct orch *o, struct engine *e);
  */
 void orch_set_quiet(struct orch *o, int quiet);
 
+/*
+ * Bare (replay --cases without --messages): quiet, except that every
+ * decision still reaches the sink's `message`, as a record without text
+ * (nothing is rendered, no explanation), so that what follows decisions
+ * (a case's contact clock) sees them at the cost of deciding only.
+ */
+void orch_set_bare(struct orch *o);
+
 /* One decided message as a replay JSON line (no newline). */
 void orch_message_json(const struct outbox_msg *m, struct buf *out);
 

@@ -293,7 +293,8 @@ static void run_start(struct run *r, int64_t now)
     struct orch_sink os = {.ctx = &r->p, .message = print_message};
     if (r->o->cases) {
         cases_require(r->rules);
-        struct case_sink cks = {.ctx = &r->p, .line = print_case_line, .notice = print_message};
+        struct case_sink cks = {.ctx = &r->p, .line = print_case_line,
+                                .notice = r->o->messages ? print_message : NULL};
         struct buf diag;
         buf_init(&diag, 0);
         r->cases = cases_new(&r->ccfg, &cks, &diag); /* policies were checked in replay_run */
@@ -303,6 +304,8 @@ static void run_start(struct run *r, int64_t now)
     }
     if (r->o->messages || r->o->cases) {
         r->orch = orch_new(r->o->orch ? r->o->orch : &r->ocfg, r->templates, &os);
+        if (!r->o->messages)
+            orch_set_bare(r->orch); /* decided, not rendered: nothing of them is printed */
         sink = orch_engine_sink(r->orch, &sink);
     }
     r->e = engine_new(r->rules, now, &sink);
@@ -393,6 +396,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     orch_config_init(&r.ocfg);
     cases_config_init(&r.ccfg);
     r.ccfg.sla = o->sla;
+    r.ccfg.lean = 1; /* replay prints lines, never documents or queue cards */
     if (o->weights)
         r.ccfg.weights = *o->weights;
     buf_init(&r.p.line, 0);
