@@ -1274,7 +1274,9 @@ void orch__fire(struct engine_timer *t, int64_t due)
         }
     emit_task(o, l, "done");
     /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
-    if (l->kind == STEP_FOLLOWUP_REMINDER || (o->quiet && !o->bare)) {
+    /* Bare keeps only what writes to the customer (what a case's contact clock hears of). */
+    int to_customer = l->kind == STEP_HIGH_NO_RESPONSE || l->kind == STEP_CRITICAL_NO_RESPONSE;
+    if (l->kind == STEP_FOLLOWUP_REMINDER || (o->quiet && !(o->bare && to_customer))) {
         ladder_free(l);
         return;
     }
