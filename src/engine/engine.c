@@ -708,6 +708,18 @@ static const uint8_t *type_affects(struct engine *e, uint32_t type, const char *
     return row;
 }
 
+/*
+ * Events about our own work rather than the customer's journey: delivery
+ * outcomes and a person's case actions.  They happen now, whatever history
+ * is still arriving, so they never move the customer's floor.
+ */
+static int is_outcome(const char *type)
+{
+    return (!strncmp(type, "message.", 8) &&
+            (!strcmp(type + 8, "sent") || !strcmp(type + 8, "failed"))) ||
+           !strncmp(type, "case.", 5);
+}
+
 /* State, last times, windows and entities take the event; then its pass of evaluations. */
 static void apply_customer(struct engine *e, struct customer *c, const struct event *ev,
                            uint32_t type, const struct rule_type *ti)
@@ -716,9 +728,10 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     int watched = incidents_watches(&e->incidents, ev->type);
     if (watched)
         incidents_before_change(&e->incidents, e->rules, &c->state);
-    /* A person's case action says who did what on our side, nothing about the journey:
-       it counts for last() and classes, and leaves the customer's state alone. */
-    if (strncmp(ev->type, "case.", 5))
+    /* Our own events (delivery outcomes, a person's case actions) say what happened on our
+       side, nothing about the journey: they count for last() and classes, and leave the
+       customer's state alone. */
+    if (!is_outcome(ev->type))
         map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
     if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
@@ -927,18 +940,6 @@ static void apply_global_late(struct engine *e, const struct event *ev)
  * customer's history still arriving (a backfill) is not made out of order
  * by our own delivery report in the middle of it.
  */
-/*
- * Events about our own work rather than the customer's journey: delivery
- * outcomes and a person's case actions.  They happen now, whatever history
- * is still arriving, so they never move the customer's floor.
- */
-static int is_outcome(const char *type)
-{
-    return (!strncmp(type, "message.", 8) &&
-            (!strcmp(type + 8, "sent") || !strcmp(type + 8, "failed"))) ||
-           !strncmp(type, "case.", 5);
-}
-
 void engine_apply(struct engine *e, const struct event *ev)
 {
     uint32_t type = rules_type_id(e->rules, ev->type, strlen(ev->type));

@@ -782,8 +782,12 @@ static void get_metrics(struct req *r)
     struct buf *o = &r->out;
     buf_reset(o);
     buf_printf(o,
-               "# HELP forewarn_events_accepted_total Events stored and applied.\n"
+               "# HELP forewarn_events_accepted_total Producers' events stored and applied.\n"
                "# TYPE forewarn_events_accepted_total counter\nforewarn_events_accepted_total %llu\n"
+               "# HELP forewarn_delivery_outcomes_total Delivery reports (message.sent, "
+               "message.failed) journaled and applied.\n"
+               "# TYPE forewarn_delivery_outcomes_total counter\n"
+               "forewarn_delivery_outcomes_total %llu\n"
                "# HELP forewarn_events_duplicate_total Events ignored because their id was seen.\n"
                "# TYPE forewarn_events_duplicate_total counter\nforewarn_events_duplicate_total %llu\n"
                "# HELP forewarn_events_rejected_total Events refused by validation.\n"
@@ -792,7 +796,8 @@ static void get_metrics(struct req *r)
                "# TYPE forewarn_commits_total counter\nforewarn_commits_total %llu\n"
                "# HELP forewarn_commit_failures_total Failed group commits.\n"
                "# TYPE forewarn_commit_failures_total counter\nforewarn_commit_failures_total %llu\n",
-               (unsigned long long)m.accepted, (unsigned long long)m.duplicates,
+               (unsigned long long)m.accepted, (unsigned long long)m.outcomes,
+               (unsigned long long)m.duplicates,
                (unsigned long long)m.rejected, (unsigned long long)m.commits,
                (unsigned long long)m.commit_failures);
     buf_puts(o, "# HELP forewarn_evaluation_seconds Time to apply one event and evaluate its signals.\n"

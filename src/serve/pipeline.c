@@ -63,6 +63,7 @@ struct pipeline {
     int stop;
     int sink_failed; /* a store write from the sink failed in the current group */
     int quiet;       /* recovery is replaying what is already stored: the sinks write nothing */
+    uint64_t group_outcomes; /* delivery outcomes applied in the current group */
     struct pipeline_commit commit; /* what the current group made claimable */
     struct pipeline_metrics m;
 };
@@ -340,6 +341,12 @@ static void run_one(struct pipeline *p, struct work *w)
 }
 
 /* Apply one group of work inside one transaction. Returns 0 or FW_EDB. */
+/* The dispatcher's reports of its deliveries (counted apart from producers' events). */
+static int is_delivery_outcome(const char *type)
+{
+    return !strcmp(type, "message.sent") || !strcmp(type, "message.failed");
+}
+
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
     int rc = store_begin(p->db);
@@ -409,7 +416,10 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_apply(p->engine, ev);
             observe_latency(p, (double)(fw_mono_ns() - t0) / 1e9);
             p->last_applied = at;
-            (*accepted)++;
+            if (is_delivery_outcome(ev->type))
+                p->group_outcomes++; /* our own report, not a producer's event */
+            else
+                (*accepted)++;
         }
         free(order);
     }
@@ -463,6 +473,7 @@ static void *engine_thread(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         size_t accepted = 0, dups = 0, nother = 0;
+        p->group_outcomes = 0;
         memset(&p->commit, 0, sizeof p->commit);
         for (struct work *w = group; w; w = w->next) {
             if (w->kind == WORK_RUN) {
@@ -486,6 +497,7 @@ static void *engine_thread(void *arg)
         } else {
             p->m.commits++;
             p->m.accepted += accepted;
+            p->m.outcomes += p->group_outcomes;
             p->m.duplicates += dups;
         }
         for (struct work *w = group; w;) {

@@ -40,7 +40,8 @@
 extern const double pipeline_lat_bounds[PIPELINE_LAT_BUCKETS];
 
 struct pipeline_metrics {
-    uint64_t accepted, duplicates, rejected; /* events */
+    uint64_t accepted, duplicates, rejected; /* producers' events */
+    uint64_t outcomes; /* delivery outcomes (message.sent, message.failed) applied */
     uint64_t commits, commit_failures;
     uint64_t lat_count[PIPELINE_LAT_BUCKETS + 1]; /* per bucket; last is +Inf */
     double lat_sum;                               /* seconds */
