@@ -358,6 +358,21 @@ static void json_col(struct buf *out, const char *key, sqlite3_stmt *st, int col
     buf_json_str(out, v ? v : "", v ? strlen(v) : 0);
 }
 
+static void audit_row(sqlite3_stmt *st, struct buf *out, int first, void *ctx)
+{
+    (void)ctx;
+    buf_printf(out, "%s{\"seq\":%lld,\"at\":", first ? "" : ",",
+               (long long)sqlite3_column_int64(st, 0));
+    buf_json_time(out, sqlite3_column_int64(st, 1));
+    json_col(out, "user", st, 2);
+    json_col(out, "role", st, 3);
+    json_col(out, "action", st, 4);
+    json_col(out, "object_kind", st, 5);
+    json_col(out, "object_id", st, 6);
+    json_col(out, "address", st, 7);
+    buf_printf(out, ",\"status\":%d}", sqlite3_column_int(st, 8));
+}
+
 int store_audit_json(struct store *s, const struct audit_query *q, struct buf *out)
 {
     sqlite3_stmt *st = stmt(s, AS_AUDIT_QUERY);
@@ -369,30 +384,5 @@ int store_audit_json(struct store *s, const struct audit_query *q, struct buf *o
     store__bind_text(st, 4, q->object_id);
     bind_time(st, 5, q->since);
     sqlite3_bind_int(st, 6, q->limit + 1); /* one extra row tells whether there is a next page */
-    buf_puts(out, "{\"audit\":[");
-    int n = 0, step, more = 0;
-    int64_t last = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == q->limit) {
-            more = 1;
-            break;
-        }
-        last = sqlite3_column_int64(st, 0);
-        buf_printf(out, "%s{\"seq\":%lld,\"at\":", n++ ? "," : "", (long long)last);
-        buf_json_time(out, sqlite3_column_int64(st, 1));
-        json_col(out, "user", st, 2);
-        json_col(out, "role", st, 3);
-        json_col(out, "action", st, 4);
-        json_col(out, "object_kind", st, 5);
-        json_col(out, "object_id", st, 6);
-        json_col(out, "address", st, 7);
-        buf_printf(out, ",\"status\":%d}", sqlite3_column_int(st, 8));
-    }
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
-    done(st);
-    if (more)
-        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
-    else
-        buf_puts(out, "],\"next_cursor\":null}");
-    return rc;
+    return store__page(st, q->limit, 0, "audit", 1, audit_row, NULL, out);
 }

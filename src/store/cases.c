@@ -135,25 +135,5 @@ int store_cases_json(struct store *s, const struct case_query *q, struct buf *ou
     store__bind_text(st, 4, q->severity);
     store__bind_text(st, 5, q->assignee);
     sqlite3_bind_int(st, 6, q->limit + 1); /* one extra row tells whether there is a next page */
-    buf_puts(out, "{\"cases\":[");
-    int n = 0, step, more = 0;
-    int64_t last = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == q->limit) {
-            more = 1;
-            break;
-        }
-        last = sqlite3_column_int64(st, 0);
-        if (n++)
-            buf_putc(out, ',');
-        buf_puts(out, (const char *)sqlite3_column_text(st, 1));
-    }
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (more)
-        buf_printf(out, "],\"next_cursor\":%lld}", (long long)last);
-    else
-        buf_puts(out, "],\"next_cursor\":null}");
-    return rc;
+    return store__page(st, q->limit, 0, "cases", 0, store__text_row, NULL, out);
 }

@@ -181,6 +181,17 @@ void store_message_json(const struct outbox_msg *m, struct buf *o)
     buf_putc(o, '}');
 }
 
+static void message_row(sqlite3_stmt *st, struct buf *out, int first, void *ctx)
+{
+    (void)ctx;
+    struct outbox_msg m;
+    store__row_to_msg(st, &m);
+    if (!first)
+        buf_putc(out, ',');
+    store_message_json(&m, out);
+    outbox_msg_cleanup(&m);
+}
+
 int store_messages_json(struct store *s, const struct message_query *q, struct buf *out)
 {
     sqlite3_stmt *st = store__stmt(
@@ -196,30 +207,7 @@ int store_messages_json(struct store *s, const struct message_query *q, struct b
     store__bind_text(st, 4, q->channel);
     store__bind_text(st, 5, q->audience);
     sqlite3_bind_int(st, 6, q->limit + 1);
-    buf_puts(out, "{\"messages\":[");
-    int n = 0, step, more = 0;
-    int64_t last = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == q->limit) {
-            more = 1;
-            break;
-        }
-        struct outbox_msg m;
-        store__row_to_msg(st, &m);
-        last = sqlite3_column_int64(st, 22);
-        if (n++)
-            buf_putc(out, ',');
-        store_message_json(&m, out);
-        outbox_msg_cleanup(&m);
-    }
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (more)
-        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
-    else
-        buf_puts(out, "],\"next_cursor\":null}");
-    return rc;
+    return store__page(st, q->limit, 22, "messages", 1, message_row, NULL, out);
 }
 
 int store_message_status_by_key(struct store *s, const char *key, char *status, size_t n)

@@ -331,6 +331,40 @@ sqlite3_stmt *store__named(struct store *s, const char *sql)
     return st;
 }
 
+void store__text_row(sqlite3_stmt *st, struct buf *out, int first, void *ctx)
+{
+    (void)ctx;
+    if (!first)
+        buf_putc(out, ',');
+    buf_puts(out, (const char *)sqlite3_column_text(st, 1));
+}
+
+int store__page(sqlite3_stmt *st, int limit, int seq_col, const char *name, int quoted_cursor,
+                void (*row)(sqlite3_stmt *st, struct buf *out, int first, void *ctx), void *ctx,
+                struct buf *out)
+{
+    buf_printf(out, "{\"%s\":[", name);
+    int n = 0, step, more = 0;
+    int64_t last = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = 1;
+            break;
+        }
+        last = sqlite3_column_int64(st, seq_col);
+        row(st, out, n++ == 0, ctx);
+    }
+    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (more)
+        buf_printf(out, quoted_cursor ? "],\"next_cursor\":\"%lld\"}" : "],\"next_cursor\":%lld}",
+                   (long long)last);
+    else
+        buf_puts(out, "],\"next_cursor\":null}");
+    return rc;
+}
+
 int store__run(struct store *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -581,27 +615,7 @@ int store_incidents_json(struct store *s, const char *state, int64_t after, int 
     sqlite3_bind_int64(st, 1, after);
     bind_text(st, 2, state);
     sqlite3_bind_int(st, 3, limit + 1);
-    buf_puts(out, "{\"incidents\":[");
-    int n = 0, step, more = 0;
-    int64_t last = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
-            more = 1;
-            break;
-        }
-        last = sqlite3_column_int64(st, 0);
-        if (n++)
-            buf_putc(out, ',');
-        buf_puts(out, (const char *)sqlite3_column_text(st, 1));
-    }
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (more)
-        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
-    else
-        buf_puts(out, "],\"next_cursor\":null}");
-    return rc;
+    return store__page(st, limit, 0, "incidents", 1, store__text_row, NULL, out);
 }
 
 int store_timeline_json(struct store *s, const char *customer, int limit, struct buf *out)

@@ -55,6 +55,21 @@ void store__row_to_msg(sqlite3_stmt *st, struct outbox_msg *m);
 /* Migration 4, the tables of store/auth.c (users, tokens, audit), kept beside their SQL. */
 extern const char store__auth_schema[];
 
+/*
+ * One page of a list: step st (bound with limit + 1 as its LIMIT, sequence
+ * in column seq_col), write `{"<name>":[row,row...],"next_cursor":...}`,
+ * each row by row(st, out, first, ctx).  next_cursor is the last row's
+ * sequence when more rows follow (quoted when quoted_cursor), else null.
+ * Resets st and clears its bindings.  0 or FW_EDB.
+ */
+struct buf;
+int store__page(sqlite3_stmt *st, int limit, int seq_col, const char *name, int quoted_cursor,
+                void (*row)(sqlite3_stmt *st, struct buf *out, int first, void *ctx), void *ctx,
+                struct buf *out);
+
+/* A row for store__page: column 1 is the whole JSON text of the row. */
+void store__text_row(sqlite3_stmt *st, struct buf *out, int first, void *ctx);
+
 /* Bind a string or NULL. */
 void store__bind_text(sqlite3_stmt *st, int i, const char *v);
 
