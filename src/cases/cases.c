@@ -142,7 +142,7 @@ const char *cases_open_id(const struct cases *cs, const char *customer)
 
 /* ---- output: contract lines and the stored document ---- */
 
-void cases__line_begin(struct cases *cs, const char *kind, const char *event, const struct kase *k)
+static void line_begin(struct cases *cs, const char *kind, const char *event, const struct kase *k)
 {
     struct buf *b = &cs->line;
     buf_reset(b);
@@ -270,7 +270,7 @@ static void save(struct cases *cs, const struct kase *k, json_t *snap, const cha
     json_decref(d);
 }
 
-void cases__line_end(struct cases *cs, const struct kase *k, int64_t at)
+static void line_end(struct cases *cs, const struct kase *k, int64_t at)
 {
     struct buf *b = &cs->line;
     buf_puts(b, ",\"at\":");
@@ -291,13 +291,13 @@ static void case_line(struct cases *cs, const struct kase *k, const char *event,
 {
     if (cs->quiet || !cs->sink.line)
         return;
-    cases__line_begin(cs, "case", event, k);
+    line_begin(cs, "case", event, k);
     line_common(cs, k);
     if (change)
         buf_printf(&cs->line, ",\"change\":\"%s\"", change);
     if (extra)
         buf_puts(&cs->line, extra);
-    cases__line_end(cs, k, at);
+    line_end(cs, k, at);
 }
 
 /* ---- opening, updating, resolving ---- */
@@ -380,7 +380,7 @@ static void open_case(struct cases *cs, const struct detection *d, uint32_t sig)
     cs->stats.opened++;
     cs->stats.open++;
     if (!cs->quiet && cs->sink.line) {
-        cases__line_begin(cs, "case", "opened", k);
+        line_begin(cs, "case", "opened", k);
         line_common(cs, k);
         due_fields(k, &cs->line);
         buf_printf(&cs->line, ",\"policy\":");
@@ -389,7 +389,7 @@ static void open_case(struct cases *cs, const struct detection *d, uint32_t sig)
         else
             buf_puts(&cs->line, "null");
         put_str_field(&cs->line, "calendar", k->cal ? calendar_name(k->cal) : "24x7");
-        cases__line_end(cs, k, d->at);
+        line_end(cs, k, d->at);
     }
     cases__clocks_overdue(cs, k);
     save(cs, k, snap, "open", NULL, 0, FW_TIME_NONE);
@@ -409,14 +409,14 @@ static void close_case(struct cases *cs, struct kase *k, const char *agent, cons
     cs->stats.open--;
     k->closing = 1;
     if (!cs->quiet && cs->sink.line) {
-        cases__line_begin(cs, "case", "resolved", k);
+        line_begin(cs, "case", "resolved", k);
         line_common(cs, k);
         put_str_field(&cs->line, "outcome", outcome);
         put_str_field(&cs->line, "agent", agent);
         if (csat)
             buf_printf(&cs->line, ",\"csat\":%d", csat);
         buf_printf(&cs->line, ",\"open_ms\":%lld", (long long)(at - k->opened_at));
-        cases__line_end(cs, k, at);
+        line_end(cs, k, at);
     }
     if (!cs->quiet && cs->sink.save) {
         json_t *snap = snapshot(cs, k->customer);
@@ -706,11 +706,11 @@ static void on_action(struct cases *cs, const struct event *ev)
         set_str(&k->assignee, agent);
         k->updated_at = at;
         if (!cs->quiet && cs->sink.line) {
-            cases__line_begin(cs, "case", "assigned", k);
+            line_begin(cs, "case", "assigned", k);
             line_common(cs, k);
             put_str_field(&cs->line, "agent", agent);
             put_str_field(&cs->line, "by", dstr(ev, "by") ? dstr(ev, "by") : agent);
-            cases__line_end(cs, k, at);
+            line_end(cs, k, at);
         }
         resave(cs, k);
     } else if (!strcmp(act, "responded")) {
@@ -907,10 +907,8 @@ void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c
     int64_t when = !strcmp(kind, "warning") ? c->due - (cs->cfg->sla ? cs->cfg->sla->warn_before
                                                                        : 30 * 60000LL)
                                             : c->due;
-    if (engine_now(cs->e) - when > NOTICE_LATE_MS) {
-        cs->stats.notices_skipped++;
+    if (engine_now(cs->e) - when > NOTICE_LATE_MS)
         return;
-    }
     char key[160], id[24], due[FW_TIME_MAXLEN], left[FW_TIME_MAXLEN];
     snprintf(key, sizeof key, "sla:%s:%s:%s:%lld", k->id, metric_names[c->metric], kind,
              (long long)c->due);

@@ -136,7 +136,6 @@ int cases_live_json(const struct cases *cs, const char *id, int64_t now, struct 
 /* Counters for /metrics. */
 struct cases_stats {
     uint64_t opened, resolved, auto_resolved, warnings, breaches, ignored;
-    uint64_t notices_skipped; /* warnings and breaches found too late to announce */
     size_t open;
 };
 void cases_stats(const struct cases *cs, struct cases_stats *out);

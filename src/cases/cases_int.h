@@ -124,8 +124,6 @@ void cases__clocks_json(const struct kase *k, int64_t now, json_t *into);
 
 /* cases.c */
 void cases__emit(struct cases *cs, const struct kase *k, int64_t at);
-void cases__line_begin(struct cases *cs, const char *kind, const char *event, const struct kase *k);
-void cases__line_end(struct cases *cs, const struct kase *k, int64_t at);
 void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c, const char *kind);
 const struct rule_signal *cases__lead_signal(const struct cases *cs, const struct kase *k);
 
