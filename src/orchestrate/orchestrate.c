@@ -1740,7 +1740,7 @@ void orch_free(struct orch *o)
 void orch_config_init(struct orch_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->brand.name = xstrdup("forewarn");
+    c->brand.name = NULL; /* no brand: templates read naturally without one */
     c->brand.sender_name = xstrdup("The support team");
     c->brand.support_url = xstrdup("https://support.example.com");
     c->brand.app_name = xstrdup("the app");
