@@ -1,0 +1,352 @@
+/*
+ * context.c -- what templates may say: the customer as the engine sees them
+ * now (profile, journey state, contacts, tone, our own outreach), and the
+ * signal being decided.  Only rendering and explanations read a context; no
+ * decision does, so a quiet orchestrator builds an empty one.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orchestrate/orch_int.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+void orch__human_time(int64_t t, char *out, size_t n)
+{
+    static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char iso[FW_TIME_MAXLEN];
+    fw_time_format(t, iso);
+    int y, mo, d, h, mi;
+    if (sscanf(iso, "%d-%d-%dT%d:%d", &y, &mo, &d, &h, &mi) != 5 || mo < 1 || mo > 12) {
+        snprintf(out, n, "%s", iso);
+        return;
+    }
+    snprintf(out, n, "%s %d, %d at %02d:%02d UTC", months[mo - 1], d, y, h, mi);
+}
+
+void orch__human_date(int64_t t, char *out, size_t n)
+{
+    char full[64];
+    orch__human_time(t, full, sizeof full);
+    char *at = strstr(full, " at ");
+    if (at)
+        *at = '\0';
+    snprintf(out, n, "%s", full);
+}
+
+void orch__human_duration(int64_t ms, char *out, size_t n)
+{
+    if (ms >= 2 * FW_DAY)
+        snprintf(out, n, "%lld days", (long long)(ms / FW_DAY));
+    else if (ms >= FW_DAY)
+        snprintf(out, n, "1 day");
+    else if (ms >= 2 * FW_HOUR)
+        snprintf(out, n, "%lld hours", (long long)(ms / FW_HOUR));
+    else if (ms >= FW_HOUR)
+        snprintf(out, n, "1 hour");
+    else
+        snprintf(out, n, "%lld minutes", (long long)(ms / FW_MINUTE));
+}
+
+/* A state value from a customer snapshot ({"state": {"k": {"value": v}}}), or NULL. */
+json_t *orch__sv(json_t *snap, const char *key)
+{
+    return json_object_get(json_object_get(json_object_get(snap, "state"), key), "value");
+}
+
+const char *orch__svs(json_t *snap, const char *key)
+{
+    return json_string_value(orch__sv(snap, key));
+}
+
+int64_t orch__last_at(json_t *snap, const char *type)
+{
+    const char *t = json_string_value(json_object_get(json_object_get(snap, "last_event"), type));
+    int64_t ms;
+    return t && !fw_time_parse(t, strlen(t), &ms) ? ms : FW_TIME_NONE;
+}
+
+json_t *orch__snapshot(struct orch *o, const char *customer)
+{
+    json_t *j = engine_customer_object(o->engine, customer);
+    return j ? j : json_object();
+}
+
+const char *orch__open_ticket(json_t *snap)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(snap, "open"), i, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "entity")) ?: "", "ticket"))
+            return json_string_value(json_object_get(e, "id"));
+    }
+    return NULL;
+}
+
+int orch__opted_out(json_t *snap, const char *channel)
+{
+    json_t *list = orch__sv(snap, "customer.opt_out");
+    size_t i;
+    json_t *v;
+    if (json_is_string(list))
+        return !strcmp(json_string_value(list), channel);
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), channel))
+            return 1;
+    }
+    return 0;
+}
+const char *orch__priority_of(enum severity s)
+{
+    static const char *p[] = {"low", "normal", "high", "urgent"};
+    return p[s];
+}
+
+static const char *respond_within(enum severity s)
+{
+    static const char *p[] = {"best effort", "8 hours", "2 hours", "30 minutes"};
+    return p[s];
+}
+
+static const char *followup_within(enum severity s)
+{
+    static const char *p[] = {"best effort", "48 hours", "24 hours", "2 hours"};
+    return p[s];
+}
+
+static const char *customer_within(enum severity s)
+{
+    static const char *p[] = {"a few days", "24 hours", "4 hours", "1 hour"};
+    return p[s];
+}
+
+const char *orch__group_of(const char *team)
+{
+    static const struct {
+        const char *team, *group;
+    } groups[] = {
+        {"esim", "eSIM specialists"}, {"porting", "Port team"},  {"billing", "Billing"},
+        {"support", "Support"},       {"orders", "Order operations"},
+        {"retention", "Retention"},   {"network", "Network operations"},
+    };
+    for (size_t i = 0; team && i < ARRAY_SIZE(groups); i++)
+        if (!strcmp(team, groups[i].team))
+            return groups[i].group;
+    return team ? team : "Support";
+}
+
+void orch__lower_copy(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[i] = '\0';
+}
+
+/* ---- template contexts ---- */
+
+void orch__set_json(json_t *obj, const char *dotted, json_t *v)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s", dotted);
+    json_t *cur = obj;
+    char *seg = path, *dot;
+    while ((dot = strchr(seg, '.'))) {
+        *dot = '\0';
+        json_t *child = json_object_get(cur, seg);
+        if (!json_is_object(child)) {
+            child = json_object();
+            json_object_set_new(cur, seg, child);
+        }
+        cur = child;
+        seg = dot + 1;
+    }
+    json_object_set_new(cur, seg, v);
+}
+
+/* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */
+void orch__set_str(json_t *obj, const char *dotted, const char *v)
+{
+    if (v)
+        orch__set_json(obj, dotted, json_string(v));
+}
+
+/* Scalar state value as text ("" when absent). */
+const char *orch__sv_text(json_t *snap, const char *key, char *tmp, size_t n)
+{
+    json_t *v = orch__sv(snap, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        return tmp;
+    }
+    if (json_is_real(v)) {
+        snprintf(tmp, n, "%g", json_real_value(v));
+        return tmp;
+    }
+    return NULL;
+}
+
+/*
+ * Everything templates may need about a customer, now.  Only rendering and
+ * explanations read it (no decision does), so a quiet orchestrator skips it.
+ */
+json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now)
+{
+    const struct orch_config *cfg = o->cfg;
+    json_t *x = json_object();
+    if (o->quiet)
+        return x;
+    char tmp[256], tmp2[64];
+    orch__set_str(x, "brand.name", cfg->brand.name);
+    orch__set_str(x, "brand.sender_name", cfg->brand.sender_name);
+    orch__set_str(x, "brand.support_url", cfg->brand.support_url);
+    orch__set_str(x, "brand.app_name", cfg->brand.app_name);
+    orch__set_str(x, "customer.id", c->key);
+    const char *name = orch__svs(snap, "customer.name");
+    const char *email = orch__svs(snap, "customer.email");
+    if (!email && strchr(c->key, '@'))
+        email = c->key;
+    orch__set_str(x, "customer.name", name ? name : (email ? email : c->key));
+    char first[128] = "there";
+    if (name && *name) {
+        snprintf(first, sizeof first, "%s", name);
+        first[strcspn(first, " ")] = '\0';
+    }
+    orch__set_str(x, "customer.first_name", first);
+    orch__set_str(x, "customer.email", email);
+    const char *phone = orch__sv_text(snap, "customer.phone", tmp, sizeof tmp);
+    if (phone) {
+        orch__set_str(x, "customer.phone", phone);
+        char masked[128];
+        orch__mask_phone(phone, masked, sizeof masked);
+        orch__set_str(x, "customer.phone_masked", masked);
+    }
+    orch__set_str(x, "customer.zip", orch__sv_text(snap, "customer.zip", tmp, sizeof tmp));
+    orch__set_str(x, "customer.plan", orch__svs(snap, "customer.plan"));
+    orch__set_str(x, "customer.tier", orch__svs(snap, "customer.tier"));
+    orch__set_str(x, "customer.value", orch__sv_text(snap, "customer.value", tmp, sizeof tmp));
+    orch__set_str(x, "customer.timezone", orch__svs(snap, "customer.timezone"));
+    const char *order = orch__svs(snap, "order.order_id");
+    if (!order)
+        order = orch__svs(snap, "esim.order_id");
+    if (!order)
+        order = orch__svs(snap, "payment.order_id");
+    orch__set_str(x, "order.id", order);
+    orch__set_str(x, "order.status", orch__svs(snap, "order.status"));
+    orch__set_str(x, "esim.status", orch__svs(snap, "esim.status"));
+    orch__set_str(x, "esim.individual_id", orch__svs(snap, "esim.individual_id"));
+    int64_t paid = orch__last_at(snap, "payment.completed");
+    int64_t failed = orch__last_at(snap, "payment.failed");
+    if (paid != FW_TIME_NONE) {
+        orch__human_date(paid, tmp, sizeof tmp);
+        orch__set_str(x, "payment.completed_at", tmp);
+        orch__set_str(x, "payment.status", "completed");
+        snprintf(tmp2, sizeof tmp2, "%lld", (long long)((now - paid) / FW_DAY));
+        orch__set_str(x, "days_since_payment", tmp2);
+    } else {
+        orch__set_str(x, "payment.status", failed != FW_TIME_NONE ? "failed" : "pending");
+    }
+    orch__set_str(x, "portin.status", orch__svs(snap, "portin.status"));
+    orch__set_str(x, "portin.response", orch__svs(snap, "portin.response"));
+    orch__set_str(x, "portin.carrier", orch__svs(snap, "portin.carrier"));
+    orch__set_str(x, "chat.topic", orch__svs(snap, "chat.topic"));
+    orch__set_str(x, "chat.summary", orch__svs(snap, "chat.summary"));
+    int64_t esc = orch__last_at(snap, "chat.escalated");
+    if (esc != FW_TIME_NONE) {
+        orch__human_time(esc, tmp, sizeof tmp);
+        orch__set_str(x, "chat.escalated_at", tmp);
+    }
+    int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
+    orch__set_json(x, "contacts", json_integer(contacts));
+    int64_t lt = orch__last_at(snap, "ticket.created"), lc = orch__last_at(snap, "chat.started");
+    if (lt != FW_TIME_NONE || lc != FW_TIME_NONE) {
+        int ticket = lt >= lc;
+        orch__human_time(ticket ? lt : lc, tmp2, sizeof tmp2);
+        const char *topic = ticket ? orch__svs(snap, "ticket.subject") : orch__svs(snap, "chat.topic");
+        snprintf(tmp, sizeof tmp, "%s — %s%s%s", ticket ? "ticket" : "chat", tmp2,
+                 topic ? " — " : "", topic ? topic : "");
+        orch__set_str(x, "last_contact", tmp);
+    }
+    const char *tid = orch__open_ticket(snap);
+    orch__set_json(x, "has_open_ticket", json_boolean(tid != NULL));
+    orch__set_str(x, "open_ticket_id", tid);
+    int level = contacts < 1 ? 1 : contacts > 4 ? 4 : (int)contacts;
+    orch__set_json(x, "tone.level", json_integer(level));
+    orch__set_json(x, "tone.helpful", json_boolean(level == 1));
+    orch__set_json(x, "tone.empathetic", json_boolean(level == 2));
+    orch__set_json(x, "tone.apologetic", json_boolean(level == 3));
+    orch__set_json(x, "tone.urgent", json_boolean(level == 4));
+    int reached = c->last_outreach != FW_TIME_NONE && now - c->last_outreach <= cfg->reached_out_window;
+    orch__set_json(x, "already_reached_out", json_boolean(reached));
+    if (reached) {
+        orch__human_time(c->last_outreach, tmp, sizeof tmp);
+        orch__set_str(x, "reached_out_at", tmp);
+    }
+    orch__human_time(now, tmp, sizeof tmp);
+    orch__set_str(x, "detected_at", tmp);
+    /* Outage details from global state, for the customer's area. */
+    json_t *glob = engine_global_object(o->engine);
+    if (json_object_size(glob)) {
+        orch__set_str(x, "outage.area", orch__sv_text(snap, "customer.zip", tmp, sizeof tmp));
+        orch__set_str(x, "outage.eta", json_string_value(json_object_get(glob, "outage.eta")));
+        orch__set_str(x, "outage.impact", json_string_value(json_object_get(glob, "outage.impact")));
+    }
+    json_decref(glob);
+    return x;
+}
+
+void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s)
+{
+    (void)o;
+    orch__set_str(x, "signal.id", s->id);
+    orch__set_str(x, "signal.name", s->name);
+    orch__set_str(x, "signal.severity", severity_name(s->severity));
+    orch__set_str(x, "signal.team", s->team);
+    orch__set_str(x, "signal.root_cause", s->root_cause);
+    orch__set_str(x, "signal.description", s->description);
+    orch__set_str(x, "priority", orch__priority_of(s->severity));
+    orch__set_str(x, "group", orch__group_of(s->team));
+    orch__set_str(x, "sla.respond_within", respond_within(s->severity));
+    orch__set_str(x, "sla.followup_within", followup_within(s->severity));
+    orch__set_str(x, "response_within", customer_within(s->severity));
+}
+
+/* ---- the decision for one pass ---- */
+
+json_t *orch__signals_array(struct orch *o, const size_t *idx, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(o->rules->signals[idx[i]].id));
+    return a;
+}
+
+/* Customer-facing one-liner per signal: the subject of its own email template. */
+json_t *orch__issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct rule_signal *s = &o->rules->signals[idx[i]];
+        const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", s->id);
+        char *headline = NULL;
+        json_t *item = json_pack("{s:s, s:s, s:s}", "signal", s->id, "name", s->name, "severity",
+                                 severity_name(s->severity));
+        if (t && !o->quiet && comms_render_headline(t, ctx, &headline) == 0 && headline)
+            json_object_set_new(item, "headline", json_string(headline));
+        else
+            json_object_set_new(item, "headline", json_string(s->name));
+        free(headline);
+        json_array_append_new(list, item);
+    }
+    return list;
+}
+

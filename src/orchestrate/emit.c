@@ -1,0 +1,208 @@
+/*
+ * emit.c -- a draft becomes a message record: rendered from its template,
+ * checked for internal detail, masked, keyed by what it is about (so
+ * re-deriving it never duplicates) and handed to the sink.  Quiet and bare
+ * orchestrators decide without rendering (see orchestrate.h).
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orchestrate/orch_int.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+/* ---- records ---- */
+
+static char *hex_id(const char *key)
+{
+    char id[24];
+    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
+    return xstrdup(id);
+}
+
+
+/* The record's key (and so its id): what the message is about, not its text. */
+static void record_key(const struct draft *d, const char *sig, struct buf *key)
+{
+    buf_printf(key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
+               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
+}
+
+/*
+ * Quiet: whether the customer message this draft decided counts as an
+ * outreach (it was not suppressed), as the stored record says.
+ */
+static int quiet_counts(struct orch *o, const struct draft *d, const struct comms_tmpl *t)
+{
+    if (strcmp(d->audience, "customer") || !strcmp(d->status, "suppressed") || !t)
+        return 0;
+    if (!o->sink.stored_status)
+        return 1;
+    char *sig = fw_json_dumps(d->signals);
+    struct buf key;
+    buf_init(&key, 0);
+    record_key(d, sig, &key);
+    char status[32];
+    int counts = o->sink.stored_status(o->sink.ctx, key.data, status, sizeof status)
+                     ? 1 /* nothing stored (a journal older than its messages): as decided */
+                     : strcmp(status, "suppressed") != 0;
+    buf_cleanup(&key);
+    free(sig);
+    return counts;
+}
+
+/*
+ * Bare: the record as decided, without text (no rendering).  A message that
+ * rendering would have suppressed (output over the cap, an internal id in
+ * customer text) is not known to be; a missing template is.
+ */
+static int emit_bare(struct orch *o, const struct draft *d, const struct comms_tmpl *t)
+{
+    char *sig = fw_json_dumps(d->signals);
+    struct buf key;
+    buf_init(&key, 0);
+    record_key(d, sig, &key);
+    char *id = hex_id(key.data);
+    const char *status = t ? d->status : "suppressed", *reason = t ? d->reason : "no_template";
+    struct outbox_msg m = {.id = id, .key = key.data, .customer = (char *)d->customer,
+                           .audience = (char *)d->audience, .channel = (char *)d->channel,
+                           .status = (char *)status, .reason = (char *)reason,
+                           .created_at = d->at, .send_at = d->send_at,
+                           .recipient = (char *)d->recipient, .signals = sig,
+                           .explain = "{}", .meta = "{}"};
+    if (o->sink.message)
+        o->sink.message(o->sink.ctx, &m);
+    int counts = !strcmp(d->audience, "customer") && strcmp(status, "suppressed") != 0;
+    free(id);
+    free(sig);
+    buf_cleanup(&key);
+    return counts;
+}
+
+/* The customer's phone number from a template context, or NULL. */
+static const char *ctx_phone(json_t *ctx)
+{
+    return json_string_value(json_object_get(json_object_get(ctx, "customer"), "phone"));
+}
+
+/* Mask phone numbers in one rendered part, in place. */
+static void mask_part(struct orch *o, char **part, const char *known)
+{
+    if (!*part)
+        return;
+    char *masked = orch__mask_numbers(o, *part, known);
+    free(*part);
+    *part = masked;
+}
+
+/*
+ * Render and emit one message record.  Returns 1 when the record counts as
+ * an outreach to the customer (a customer message not suppressed), else 0.
+ */
+int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *keep)
+{
+    const struct comms_tmpl *t =
+        comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
+    if (o->quiet && !o->bare)
+        return quiet_counts(o, d, t);
+    if (o->bare)
+        return emit_bare(o, d, t);
+    struct comms_rendered r = {0};
+    const char *status = d->status, *reason = d->reason;
+    int external = !strcmp(d->audience, "customer");
+    char *sig = fw_json_dumps(d->signals);
+    struct buf key;
+    buf_init(&key, 0);
+    record_key(d, sig, &key);
+    char *id = hex_id(key.data);
+    char unsub[1024] = "";
+    if (external && o->cfg->brand.unsubscribe_url && d->customer) {
+        snprintf(unsub, sizeof unsub, "%s?m=%s", o->cfg->brand.unsubscribe_url, id);
+        json_object_set_new(d->ctx, "unsubscribe_url", json_string(unsub));
+    }
+    if (!t) {
+        status = "suppressed";
+        reason = "no_template";
+    } else if (comms_render(t, d->ctx, &r)) {
+        status = "suppressed";
+        reason = "render_failed: output over the cap";
+    }
+    json_object_del(d->ctx, "unsubscribe_url");
+    if (external && r.text) {
+        /* No internal detail in external text; phone numbers masked, in every part. */
+        if (strstr(r.text, "SIG-") || (r.subject && strstr(r.subject, "SIG-")) ||
+            (r.title && strstr(r.title, "SIG-"))) {
+            status = "suppressed";
+            reason = "internal_detail: the text names an internal signal id";
+        }
+        const char *known = ctx_phone(d->ctx);
+        mask_part(o, &r.text, known);
+        mask_part(o, &r.html, known);
+        mask_part(o, &r.subject, known);
+        mask_part(o, &r.title, known);
+    }
+    /* The record's explanation and meta are the draft's plus a key each, added for the dump. */
+    json_t *ex = d->explain;
+    if (t)
+        json_object_set_new(ex, "template", json_string(comms_tmpl_path(t)));
+    json_t *meta = d->meta ? json_incref(d->meta) : json_object();
+    struct outbox_msg m = {
+        .key = key.data,
+        .customer = (char *)d->customer,
+        .audience = (char *)d->audience,
+        .channel = (char *)d->channel,
+        .status = (char *)status,
+        .reason = (char *)reason,
+        .created_at = d->at,
+        .send_at = d->send_at,
+        .recipient = (char *)d->recipient,
+        .subject = r.subject ? r.subject : r.title,
+        .body = r.text,
+        .html = r.html,
+        .signals = sig,
+    };
+    m.id = id;
+    if (unsub[0])
+        json_object_set_new(meta, "unsubscribe_url", json_string(unsub));
+    m.explain = fw_json_dumps(ex);
+    m.meta = fw_json_dumps(meta);
+    json_object_del(ex, "template");
+    json_object_del(meta, "unsubscribe_url");
+    if (o->sink.message)
+        o->sink.message(o->sink.ctx, &m);
+    free(m.id);
+    free(m.explain);
+    free(m.meta);
+    free(sig);
+    json_decref(meta);
+    buf_cleanup(&key);
+    if (keep && t && !reason)
+        *keep = r;
+    else if (keep && t && status && strcmp(status, "suppressed"))
+        *keep = r;
+    else
+        comms_rendered_cleanup(&r);
+    return external && strcmp(status, "suppressed") != 0;
+}
+
+void orch__emit_task(struct orch *o, struct ladder *l, const char *status)
+{
+    if (o->quiet)
+        return;
+    struct task_row row = {
+        .key = l->key,
+        .customer = l->c ? l->c->key : NULL,
+        .kind = orch__step_names[l->kind],
+        .status = status,
+        .detail = l->detail,
+        .due_at = l->t._tw.due,
+        .created_at = l->created_at,
+    };
+    if (o->sink.task)
+        o->sink.task(o->sink.ctx, &row);
+}
+

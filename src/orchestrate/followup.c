@@ -1,0 +1,161 @@
+/*
+ * followup.c -- what customer events decide on their own: the follow-up
+ * after a resolved ticket (seed 004), the "we already reached out" note
+ * when the customer gets in touch after our message, and the alert when a
+ * message or action failed for good.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orchestrate/orch_int.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+/* ---- events that matter to the orchestrator ---- */
+
+void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct event *ev)
+{
+    int64_t now = engine_now(o->engine);
+    json_t *snap = orch__snapshot(o, c->key);
+    json_t *ctx = orch__customer_context(o, c, snap, now);
+    const char *tid = json_string_value(json_object_get(ev->data, "ticket_id"));
+    char num[32];
+    if (!tid && json_is_integer(json_object_get(ev->data, "ticket_id"))) {
+        snprintf(num, sizeof num, "%lld",
+                 (long long)json_integer_value(json_object_get(ev->data, "ticket_id")));
+        tid = num;
+    }
+    const char *sevs = json_string_value(json_object_get(ev->data, "severity"));
+    char sevl[32] = "";
+    if (sevs)
+        orch__lower_copy(sevs, sevl, sizeof sevl);
+    int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
+    const char *tier = orch__svs(snap, "customer.tier");
+    /* Seed 004: acknowledgment (minor), satisfaction check (moderate), relationship repair (major). */
+    const char *level, *why;
+    if (!strcmp(sevl, "urgent") || !strcmp(sevl, "critical") || !strcmp(sevl, "high") ||
+        contacts >= 3) {
+        level = "relationship_repair";
+        why = contacts >= 3 ? "3 or more contacts in 7 days" : "major ticket severity";
+    } else if (!strcmp(sevl, "normal") || !strcmp(sevl, "medium") || contacts == 2 ||
+               (tier && !strcmp(tier, "enterprise"))) {
+        level = "satisfaction_check";
+        why = contacts == 2 ? "2 contacts in 7 days" : "moderate ticket severity";
+    } else {
+        level = "acknowledgment";
+        why = "minor ticket";
+    }
+    orch__set_str(ctx, "ticket.id", tid);
+    orch__set_str(ctx, "ticket.subject", orch__svs(snap, "ticket.subject"));
+    orch__set_str(ctx, "ticket.resolution", json_string_value(json_object_get(ev->data, "resolution")));
+    orch__set_str(ctx, "ticket.severity", sevs);
+    int64_t opened = orch__last_at(snap, "ticket.created");
+    char tmp[64];
+    if (opened != FW_TIME_NONE && opened <= ev->time) {
+        orch__human_date(opened, tmp, sizeof tmp);
+        orch__set_str(ctx, "ticket.opened_at", tmp);
+        orch__human_duration(ev->time - opened, tmp, sizeof tmp);
+        orch__set_str(ctx, "ticket.duration", tmp);
+    }
+    orch__set_str(ctx, "followup.level", level);
+    orch__human_duration(o->cfg->followup_reminder, tmp, sizeof tmp);
+    orch__set_str(ctx, "followup.reminder_in", tmp);
+    json_t *sigs = json_array();
+    char line[160];
+    snprintf(line, sizeof line, "post_ticket_followup: %s (%s)", level, why);
+    json_t *explain = json_pack("{s:{s:s?, s:s?}, s:[s]}", "ticket", "id", tid, "severity", sevs,
+                                "decided_by", line);
+    char tname[64];
+    snprintf(tname, sizeof tname, "followup_%s", level);
+    json_t *guards = json_array();
+    struct verdict v = orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards, OUT_FOLLOWUP);
+    struct draft d = {.audience = "customer", .customer = c->key, .kind = "followup",
+                      .tmpl_name = tname, .ctx = ctx, .signals = sigs, .explain = explain,
+                      .at = now, .key_extra = tid};
+    const char *chans[] = {"email"};
+    orch__customer_messages(o, c, snap, chans, 1, &d, &v, guards, NULL);
+    json_t *detail = json_pack("{s:s?, s:s}", "ticket_id", tid, "level", level);
+    orch__ladder_arm(o, c, (size_t)-1, ev->time, STEP_FOLLOWUP_REMINDER, o->cfg->followup_reminder, now,
+               detail);
+    json_decref(detail);
+    json_decref(guards);
+    json_decref(explain);
+    json_decref(sigs);
+    json_decref(ctx);
+    json_decref(snap);
+}
+
+/* The customer contacted us: "no response" steps end; say we already reached out. */
+void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
+{
+    int64_t now = engine_now(o->engine);
+    orch__ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, ev->type);
+    if (o->quiet || c->last_outreach == FW_TIME_NONE ||
+        now - c->last_outreach > o->cfg->reached_out_window)
+        return; /* the rest is a note and the chatbot context: nothing to remember */
+    json_t *snap = orch__snapshot(o, c->key);
+    json_t *ctx = orch__customer_context(o, c, snap, now);
+    json_t *sigs = json_array();
+    json_t *explain = json_pack("{s:[s]}", "decided_by",
+                                "already_reached_out: the customer contacted us after our outreach");
+    const char *tid = json_string_value(json_object_get(ev->data, "ticket_id"));
+    if (!strcmp(ev->type, "ticket.created") && tid) {
+        json_t *meta = json_pack("{s:s}", "ticket_id", tid);
+        struct draft d = {.audience = "l1", .channel = "internal_note", .customer = c->key,
+                          .kind = "contact", .tmpl_name = "already_reached_out", .ctx = ctx,
+                          .signals = sigs, .explain = explain, .meta = meta, .recipient = tid,
+                          .status = "scheduled", .at = now, .send_at = now, .key_extra = ev->id};
+        orch__emit(o, &d, NULL);
+        json_decref(meta);
+    }
+    /* The chatbot context says so too. */
+    char when[FW_TIME_MAXLEN], first[FW_TIME_MAXLEN];
+    fw_time_format(now, when);
+    fw_time_format(c->last_outreach, first);
+    const char *email = orch__svs(snap, "customer.email");
+    struct comms_rendered bot = {0};
+    const struct comms_tmpl *bt = comms_find(o->tmpl, "chatbot", "chatbot", "default");
+    if (bt && !o->quiet)
+        comms_render(bt, ctx, &bot); /* the context says already_reached_out */
+    json_t *pc = json_pack("{s:s?, s:{s:b, s:s, s:s, s:s?}}", "customer_email",
+                           email ? email : (strchr(c->key, '@') ? c->key : NULL),
+                           "proactive_context", "already_reached_out", 1, "reached_out_at", first,
+                           "updated_at", when, "what_to_tell_customer", bot.text);
+    comms_rendered_cleanup(&bot);
+    char *txt = fw_json_dumps(pc);
+    if (o->sink.context && !o->quiet)
+        o->sink.context(o->sink.ctx, c->key, txt);
+    free(txt);
+    json_decref(pc);
+    json_decref(explain);
+    json_decref(sigs);
+    json_decref(ctx);
+    json_decref(snap);
+}
+
+void orch__on_message_failed(struct orch *o, struct ocust *c, const struct event *ev)
+{
+    int64_t now = engine_now(o->engine);
+    json_t *snap = orch__snapshot(o, c->key);
+    json_t *ctx = orch__customer_context(o, c, snap, now);
+    orch__set_str(ctx, "escalation.step", "a message or action failed after every retry");
+    orch__set_str(ctx, "signal.name", "Action failed");
+    orch__set_str(ctx, "signal.severity", "HIGH");
+    json_t *sigs = json_array();
+    json_t *explain = json_pack("{s:[s], s:O?}", "decided_by",
+                                "l2_alert: a message or action failed for good", "failure",
+                                ev->data);
+    struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key, .kind = "failed",
+                      .tmpl_name = "escalation", .ctx = ctx, .signals = sigs, .explain = explain,
+                      .status = "scheduled", .at = now, .send_at = now, .key_extra = ev->id};
+    orch__emit(o, &d, NULL);
+    json_decref(explain);
+    json_decref(sigs);
+    json_decref(ctx);
+    json_decref(snap);
+}
+

@@ -1,0 +1,196 @@
+/*
+ * guardrails.c -- whether, when and where a customer message may go: the
+ * outreach checks in a fixed order (duplicate root cause, frequency cap,
+ * approval, quiet hours), then per channel the opt-out and the address.
+ * Every check is written into the message's explanation, passed or not.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orchestrate/orch_int.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/util.h"
+
+/* ---- guardrails for customer messages ---- */
+
+
+int orch__in_list(const char *v, char **list, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (!strcmp(v, list[i]))
+            return 1;
+    return 0;
+}
+
+
+/*
+ * The guardrails that apply to a whole outreach (not per channel), in order.
+ * Appends each check and its result to `guards`.
+ */
+struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
+                                       enum severity sev, const char *const *roots, size_t nroots,
+                                       int64_t now, json_t *guards, enum outreach_kind kind)
+{
+    int proactive = kind == OUT_PROACTIVE;
+    const struct orch_config *cfg = o->cfg;
+    struct verdict v = {.status = "scheduled", .send_at = now};
+    char note[200];
+#define GUARD(name, result)                                                                        \
+    json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", name, "result", result))
+    if (proactive) {
+        /* Duplicate root cause within the window. */
+        size_t fresh = 0;
+        int64_t seen_at = FW_TIME_NONE;
+        for (size_t r = 0; r < nroots; r++) {
+            int dup = 0;
+            for (size_t h = 0; h < c->nhist && !dup; h++)
+                if (roots[r] && c->hist[h].root_cause && !strcmp(c->hist[h].root_cause, roots[r]) &&
+                    now - c->hist[h].at < cfg->dedup_window) {
+                    dup = 1;
+                    seen_at = c->hist[h].at;
+                }
+            fresh += !dup;
+        }
+        if (nroots && !fresh) {
+            char t[FW_TIME_MAXLEN];
+            fw_time_format(seen_at, t);
+            snprintf(v.reason, sizeof v.reason,
+                     "duplicate: this root cause was already messaged at %s (one per %lldh)", t,
+                     (long long)(cfg->dedup_window / FW_HOUR));
+            GUARD("dedup", v.reason);
+            v.status = "suppressed";
+            return v;
+        }
+        GUARD("dedup", "pass");
+        /* Frequency cap. */
+        int recent = 0;
+        for (size_t h = 0; h < c->nhist; h++)
+            recent += now - c->hist[h].at < cfg->freq_window;
+        if (recent >= cfg->freq_cap && !(sev == SEV_CRITICAL && cfg->cap_bypass_critical)) {
+            snprintf(v.reason, sizeof v.reason,
+                     "frequency_cap: %d proactive message(s) in the last %lldd (cap %d)", recent,
+                     (long long)(cfg->freq_window / FW_DAY), cfg->freq_cap);
+            GUARD("frequency_cap", v.reason);
+            v.status = "suppressed";
+            return v;
+        }
+        GUARD("frequency_cap", recent >= cfg->freq_cap ? "bypassed: CRITICAL" : "pass");
+    }
+    /* Approval by tier or severity. */
+    const char *tier = orch__svs(snap, "customer.tier");
+    int by_tier = orch__in_list(tier, cfg->approval_tiers, cfg->napproval_tiers);
+    int by_sev = kind != OUT_FOLLOWUP && cfg->approval_severity[sev];
+    int by_followup = kind == OUT_FOLLOWUP && cfg->followup_approval;
+    if (by_tier || by_sev || by_followup) {
+        snprintf(note, sizeof note, "required: %s",
+                 by_tier ? "customer tier" : by_followup ? "post-ticket follow-up" : "severity");
+        GUARD("approval", note);
+        v.status = "awaiting_approval";
+        snprintf(v.reason, sizeof v.reason, "approval %s", note);
+    } else {
+        GUARD("approval", "not required");
+    }
+    /* Quiet hours in the customer's zone. */
+    const char *tz = orch__svs(snap, "customer.timezone");
+    int qs = cfg->quiet_start, qe = cfg->quiet_end;
+    const char *s1 = orch__svs(snap, "customer.quiet_hours.start"), *e1 = orch__svs(snap, "customer.quiet_hours.end");
+    int h1, m1, h2, m2;
+    if (s1 && e1 && sscanf(s1, "%d:%d", &h1, &m1) == 2 && sscanf(e1, "%d:%d", &h2, &m2) == 2) {
+        qs = h1 * 60 + m1;
+        qe = h2 * 60 + m2;
+    }
+    if (sev == SEV_CRITICAL && cfg->quiet_bypass_critical) {
+        GUARD("quiet_hours", "bypassed: CRITICAL");
+    } else {
+        int64_t until = orch__quiet_until(now, tz ? tz : "UTC", qs, qe);
+        if (until != FW_TIME_NONE) {
+            char t[FW_TIME_MAXLEN];
+            fw_time_format(until, t);
+            snprintf(note, sizeof note, "held until %s (quiet hours %02d:%02d-%02d:%02d %s)", t,
+                     qs / 60, qs % 60, qe / 60, qe % 60, tz ? tz : "UTC");
+            GUARD("quiet_hours", note);
+            v.send_at = until;
+            if (!v.reason[0])
+                snprintf(v.reason, sizeof v.reason, "quiet_hours: %s", note);
+        } else {
+            GUARD("quiet_hours", "pass");
+        }
+    }
+#undef GUARD
+    return v;
+}
+
+void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now)
+{
+    for (size_t r = 0; r < (nroots ? nroots : 1); r++) {
+        c->hist = xgrow(c->hist, &c->caphist, c->nhist + 1, sizeof *c->hist);
+        c->hist[c->nhist].root_cause = nroots ? roots[r] : NULL;
+        c->hist[c->nhist++].at = now;
+    }
+    if (c->first_outreach == FW_TIME_NONE)
+        c->first_outreach = now;
+    c->last_outreach = now;
+}
+
+/* Send one customer message per channel, each with its own per-channel checks. */
+int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
+                             size_t nchans, struct draft *base, const struct verdict *v,
+                             json_t *guards, struct comms_rendered *draft_out)
+{
+    int sent = 0;
+    for (size_t i = 0; i < nchans; i++) {
+        struct draft d = *base;
+        d.channel = chans[i];
+        d.status = v->status;
+        d.reason = v->reason[0] ? v->reason : NULL;
+        d.send_at = v->send_at;
+        /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
+        json_t *ex = base->explain;
+        json_t *g = json_copy(guards);
+        const char *addr = NULL;
+        char why[128];
+        if (!strcmp(chans[i], "email"))
+            addr = orch__svs(snap, "customer.email") ? orch__svs(snap, "customer.email")
+                                               : (strchr(c->key, '@') ? c->key : NULL);
+        else if (!strcmp(chans[i], "sms"))
+            addr = orch__sv_text(snap, "customer.phone", why, sizeof why);
+        else if (!strcmp(chans[i], "ticket_reply"))
+            addr = orch__open_ticket(snap);
+        else
+            addr = c->key;
+        if (strcmp(d.status, "suppressed") && orch__opted_out(snap, chans[i])) {
+            d.status = "suppressed";
+            snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);
+            d.reason = why;
+            json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
+        } else if (strcmp(d.status, "suppressed") && !addr) {
+            d.status = "suppressed";
+            snprintf(why, sizeof why, "no_address: no %s known for the customer", chans[i]);
+            d.reason = why;
+        } else {
+            json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
+        }
+        json_object_set_new(ex, "guardrails", g);
+        d.explain = ex;
+        d.recipient = addr ? xstrdup(addr) : NULL;
+        json_t *meta = json_object();
+        if (!strcmp(chans[i], "ticket_reply") && addr)
+            json_object_set_new(meta, "ticket_id", json_string(addr));
+        d.meta = meta;
+        struct comms_rendered r = {0};
+        /* What counts is what went out: a message suppressed when rendered does not. */
+        if (orch__emit(o, &d, draft_out && !draft_out->text ? &r : NULL))
+            sent++;
+        if (r.text && draft_out && !draft_out->text)
+            *draft_out = r;
+        free((char *)d.recipient);
+        json_decref(meta);
+        json_object_del(ex, "guardrails");
+    }
+    return sent;
+}
+
