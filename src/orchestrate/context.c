@@ -13,30 +13,74 @@
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/tz.h"
 #include "util/util.h"
 
-void orch__human_time(int64_t t, char *out, size_t n)
+/* ---- time in words, in the customer's zone ---- */
+
+const struct tz *orch__zone(struct orch *o, const char *name)
 {
-    static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    char iso[FW_TIME_MAXLEN];
-    fw_time_format(t, iso);
-    int y, mo, d, h, mi;
-    if (sscanf(iso, "%d-%d-%dT%d:%d", &y, &mo, &d, &h, &mi) != 5 || mo < 1 || mo > 12) {
-        snprintf(out, n, "%s", iso);
-        return;
+    if (!name || !*name || !strcmp(name, "UTC") || !strcmp(name, "Etc/UTC"))
+        return NULL;
+    int created;
+    struct strmap_entry *me = strmap_upsert(&o->zones, name, strlen(name), &created);
+    if (created) {
+        char err[160];
+        me->value = tz_load(name, err, sizeof err); /* NULL (UTC) for an unknown zone */
+        if (!me->value)
+            log_warn("customer time zone: %s; using UTC", err);
     }
-    snprintf(out, n, "%s %d, %d at %02d:%02d UTC", months[mo - 1], d, y, h, mi);
+    return me->value;
 }
 
-void orch__human_date(int64_t t, char *out, size_t n)
+/* Wall-clock fields of t in zone z (NULL: UTC). */
+static void local_fields(const struct tz *z, int64_t t, int64_t *y, unsigned *mo, unsigned *d,
+                         int *minute)
 {
-    char full[64];
-    orch__human_time(t, full, sizeof full);
-    char *at = strstr(full, " at ");
-    if (at)
-        *at = '\0';
-    snprintf(out, n, "%s", full);
+    int64_t local = t + (z ? (int64_t)tz_offset(z, t) * 1000 : 0);
+    int64_t days = local >= 0 ? local / FW_DAY : -((-local + FW_DAY - 1) / FW_DAY);
+    fw_civil_from_days(days, y, mo, d);
+    *minute = (int)((local - days * FW_DAY) / FW_MINUTE);
+}
+
+/* "New York time" for America/New_York; "UTC" without a zone. */
+static void zone_label(const struct tz *z, char *out, size_t n)
+{
+    if (!z) {
+        snprintf(out, n, "UTC");
+        return;
+    }
+    const char *name = tz_name(z), *slash = strrchr(name, '/');
+    snprintf(out, n, "%s time", slash ? slash + 1 : name);
+    for (char *p = out; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+}
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
+{
+    const struct tz *z = orch__zone(o, zone);
+    int64_t y;
+    unsigned mo, d;
+    int m;
+    local_fields(z, t, &y, &mo, &d, &m);
+    char label[64];
+    zone_label(z, label, sizeof label);
+    int h = m / 60 % 12;
+    snprintf(out, n, "%s %u, %lld at %d:%02d %s (%s)", months[(mo - 1) % 12], d, (long long)y,
+             h ? h : 12, m % 60, m < 720 ? "AM" : "PM", label);
+}
+
+void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
+{
+    int64_t y;
+    unsigned mo, d;
+    int m;
+    local_fields(orch__zone(o, zone), t, &y, &mo, &d, &m);
+    snprintf(out, n, "%s %u, %lld", months[(mo - 1) % 12], d, (long long)y);
 }
 
 void orch__human_duration(int64_t ms, char *out, size_t n)
@@ -206,6 +250,7 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     if (o->quiet)
         return x;
     char tmp[256], tmp2[64];
+    const char *zone = orch__svs(snap, "customer.timezone");
     orch__set_str(x, "brand.name", cfg->brand.name);
     orch__set_str(x, "brand.sender_name", cfg->brand.sender_name);
     orch__set_str(x, "brand.support_url", cfg->brand.support_url);
@@ -247,7 +292,7 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     int64_t paid = orch__last_at(snap, "payment.completed");
     int64_t failed = orch__last_at(snap, "payment.failed");
     if (paid != FW_TIME_NONE) {
-        orch__human_date(paid, tmp, sizeof tmp);
+        orch__human_date(o, zone, paid, tmp, sizeof tmp);
         orch__set_str(x, "payment.completed_at", tmp);
         orch__set_str(x, "payment.status", "completed");
         snprintf(tmp2, sizeof tmp2, "%lld", (long long)((now - paid) / FW_DAY));
@@ -262,7 +307,7 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     orch__set_str(x, "chat.summary", orch__svs(snap, "chat.summary"));
     int64_t esc = orch__last_at(snap, "chat.escalated");
     if (esc != FW_TIME_NONE) {
-        orch__human_time(esc, tmp, sizeof tmp);
+        orch__human_time(o, zone, esc, tmp, sizeof tmp);
         orch__set_str(x, "chat.escalated_at", tmp);
     }
     int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
@@ -270,7 +315,7 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     int64_t lt = orch__last_at(snap, "ticket.created"), lc = orch__last_at(snap, "chat.started");
     if (lt != FW_TIME_NONE || lc != FW_TIME_NONE) {
         int ticket = lt >= lc;
-        orch__human_time(ticket ? lt : lc, tmp2, sizeof tmp2);
+        orch__human_time(o, zone, ticket ? lt : lc, tmp2, sizeof tmp2);
         const char *topic = ticket ? orch__svs(snap, "ticket.subject") : orch__svs(snap, "chat.topic");
         snprintf(tmp, sizeof tmp, "%s — %s%s%s", ticket ? "ticket" : "chat", tmp2,
                  topic ? " — " : "", topic ? topic : "");
@@ -288,10 +333,10 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     int reached = c->last_outreach != FW_TIME_NONE && now - c->last_outreach <= cfg->reached_out_window;
     orch__set_json(x, "already_reached_out", json_boolean(reached));
     if (reached) {
-        orch__human_time(c->last_outreach, tmp, sizeof tmp);
+        orch__human_time(o, zone, c->last_outreach, tmp, sizeof tmp);
         orch__set_str(x, "reached_out_at", tmp);
     }
-    orch__human_time(now, tmp, sizeof tmp);
+    orch__human_time(o, zone, now, tmp, sizeof tmp);
     orch__set_str(x, "detected_at", tmp);
     /* Outage details from global state, for the customer's area. */
     json_t *glob = engine_global_object(o->engine);

@@ -56,7 +56,7 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     int64_t opened = orch__last_at(snap, "ticket.created");
     char tmp[64];
     if (opened != FW_TIME_NONE && opened <= ev->time) {
-        orch__human_date(opened, tmp, sizeof tmp);
+        orch__human_date(o, orch__svs(snap, "customer.timezone"), opened, tmp, sizeof tmp);
         orch__set_str(ctx, "ticket.opened_at", tmp);
         orch__human_duration(ev->time - opened, tmp, sizeof tmp);
         orch__set_str(ctx, "ticket.duration", tmp);

@@ -113,7 +113,7 @@ void orch__fire(struct engine_timer *t, int64_t due)
     orch__set_str(ctx, "escalation.step", step_text[l->kind]);
     /* A step comes hours after the detection: say when the problem was detected, not now. */
     char fired[64];
-    orch__human_time(l->fired_at, fired, sizeof fired);
+    orch__human_time(o, orch__svs(snap, "customer.timezone"), l->fired_at, fired, sizeof fired);
     orch__set_str(ctx, "detected_at", fired);
     json_t *sigs = json_pack("[s]", s->id);
     json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs,

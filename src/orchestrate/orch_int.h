@@ -95,6 +95,7 @@ struct orch {
     struct engine *engine;
     const struct rules *rules;
     struct strmap customers;
+    struct strmap zones; /* time zone name -> struct tz * (NULL: unknown, read as UTC) */
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
@@ -138,9 +139,14 @@ enum outreach_kind {
 
 /* ---- context.c ---- */
 
-/* Times and durations in words ("Mar 2, 2026 at 14:05 UTC", "3 days"). */
-void orch__human_time(int64_t t, char *out, size_t n);
-void orch__human_date(int64_t t, char *out, size_t n);
+/*
+ * Times in words in a customer's zone ("Mar 2, 2026 at 9:14 AM (New York
+ * time)"; UTC without one), dates ("Mar 2, 2026") and durations ("3 days",
+ * "1 hour 30 minutes").  orch__zone caches loaded zones; NULL means UTC.
+ */
+const struct tz *orch__zone(struct orch *o, const char *name);
+void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, size_t n);
+void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, size_t n);
 void orch__human_duration(int64_t ms, char *out, size_t n);
 /* The engine's view of a customer (engine_customer_object; never NULL). */
 json_t *orch__snapshot(struct orch *o, const char *customer);

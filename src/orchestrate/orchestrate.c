@@ -27,6 +27,7 @@
 #include "util/fwtime.h"
 #include "util/log.h"
 #include "util/map.h"
+#include "util/tz.h"
 #include "util/util.h"
 
 /* ---- small helpers ---- */
@@ -281,6 +282,7 @@ struct orch *orch_new(const struct orch_config *cfg, const struct comms *templat
     if (sink)
         o->sink = *sink;
     strmap_init(&o->customers);
+    strmap_init(&o->zones);
     /* A North American number written with separators, optionally with its +1. */
     if (regcomp(&o->phone_re,
                 "^(\\+?1[ .-]?)?(\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-][0-9]{4}$",
@@ -310,6 +312,9 @@ void orch_free(struct orch *o)
         free(c);
     }
     strmap_cleanup(&o->customers);
+    for (size_t i = 0; i < o->zones.len; i++)
+        tz_free(o->zones.entries[i].value);
+    strmap_cleanup(&o->zones);
     regfree(&o->phone_re);
     free(o);
 }

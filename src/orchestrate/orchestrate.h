@@ -65,7 +65,48 @@ struct orch_config {
     int64_t late_after;  /* default 10s */
     int64_t late_hold;   /* default 5s */
     int64_t stale_after; /* default 24h */
+    /*
+     * Merge window, per severity: what fires for one customer within this
+     * long of the first firing becomes one decision (default 5s each; 0
+     * decides at once).  A window closes at the earliest close of the
+     * severities it holds, so a CRITICAL with a shorter window is not kept
+     * waiting by a LOW.
+     */
+    int64_t merge_window[4];
+    /*
+     * The channel matrix: customer channels per severity (and one row for
+     * outage messages, ORCH_ROW_OUTAGE), without [0] and with [1] an open
+     * ticket.  "internal_note" is not a customer channel: it puts a note on
+     * the open ticket for the agent instead.  Defaults: seed 000's table.
+     */
+    struct orch_channels {
+        char **names;
+        size_t n;
+    } matrix[5][2];
+    /* Team -> the name people know it by ("esim" -> "eSIM specialists"). */
+    struct orch_team {
+        char *team, *group;
+    } *teams;
+    size_t nteams;
+    /*
+     * Where the alert about a message that failed for good goes: the first
+     * of these channels that is not the one that failed (default slack,
+     * ticket).  One alert per connector, then at most one summary per
+     * connector_alert_repeat (doubling, up to 24h) until it delivers again.
+     */
+    char **failure_channels;
+    size_t nfailure_channels;
+    int64_t connector_alert_repeat; /* default 4h */
+    /* After an outage ends, a problem it held back is followed up if it persists this long (1h). */
+    int64_t outage_followup;
 };
+
+#define ORCH_ROW_OUTAGE 4
+
+/* Whether name is a channel the matrix may hold. */
+int orch_matrix_channel_ok(const char *name);
+/* Replace a matrix cell with a copy of names. */
+void orch_matrix_set(struct orch_channels *cell, const char *const *names, size_t n);
 
 void orch_config_init(struct orch_config *c);
 void orch_config_cleanup(struct orch_config *c);

@@ -93,7 +93,27 @@ static void signal_cleanup(struct rule_signal *s)
     free(s->condition);
     free(s->factors);
     free(s->file);
+    for (size_t i = 0; i < s->nexplains; i++)
+        free(s->explains[i]);
+    free(s->explains);
     expr_free(s->cond);
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void context_cleanup(struct rule_context *c)
+{
+    free(c->var);
+    strv_free(c->keys, c->nkeys);
+    free(c->last);
+    strv_free(c->latest_types, c->nlatest);
+    strv_free(c->latest_words, c->nlatest);
+    free(c->otherwise);
 }
 
 void rules_cleanup(struct rules *r)
@@ -102,6 +122,14 @@ void rules_cleanup(struct rules *r)
     for (size_t i = 0; i < r->nsignals; i++)
         signal_cleanup(&r->signals[i]);
     free(r->signals);
+    for (size_t i = 0; i < r->ncontext; i++)
+        context_cleanup(&r->context[i]);
+    free(r->context);
+    for (size_t i = 0; i < r->nteams; i++) {
+        free(r->teams[i].team);
+        free(r->teams[i].name);
+    }
+    free(r->teams);
     for (size_t i = 0; i < intern_count(&r->types); i++) {
         free(r->type_info[i].classes);
     }
@@ -303,6 +331,137 @@ static int parse_classes(struct rules *r, struct ydoc *d, yaml_node_t *m)
     return rc;
 }
 
+/* A scalar or a list of scalars, copied; each must be a non-empty string. */
+static int str_list(struct rules *r, struct ydoc *d, yaml_node_t *n, const char *what,
+                    char ***out, size_t *nout)
+{
+    int rc = 0;
+    size_t cap = 0;
+    if (n && n->type == YAML_SCALAR_NODE && n->data.scalar.length) {
+        *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
+        (*out)[(*nout)++] = xstrdup(yscalar(n));
+        return 0;
+    }
+    if (!n || n->type != YAML_SEQUENCE_NODE) {
+        ERR(n, "%s must be a name or a list of names", what);
+        return rc;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ydoc_node(d, *it);
+        const char *v = yscalar(e);
+        if (!v || !*v) {
+            ERR(e, "%s: each entry must be a non-empty name", what);
+            continue;
+        }
+        *out = xgrow(*out, &cap, *nout + 1, sizeof **out);
+        (*out)[(*nout)++] = xstrdup(v);
+    }
+    return rc;
+}
+
+/* teams: {team: name people know it by} */
+static int parse_teams(struct rules *r, struct ydoc *d, yaml_node_t *m)
+{
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        ERR(m, "teams must be a mapping of team to the name people know it by");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *vn = ydoc_node(d, p->value);
+        const char *k = yscalar(kn), *v = yscalar(vn);
+        if (!k || !*k || !v || !*v) {
+            ERR(!k || !*k ? kn : vn, "each team needs a name: team: \"Name people know\"");
+            continue;
+        }
+        size_t cap = r->nteams;
+        r->teams = xgrow(r->teams, &cap, r->nteams + 1, sizeof *r->teams);
+        r->teams[r->nteams].team = xstrdup(k);
+        r->teams[r->nteams++].name = xstrdup(v);
+    }
+    return rc;
+}
+
+/* One `context:` entry: a state key, a list of them, or {state|last|latest, as, otherwise}. */
+static int parse_context_entry(struct rules *r, struct ydoc *d, yaml_node_t *vn,
+                               struct rule_context *c)
+{
+    static const char *const allowed[] = {"state", "last", "latest", "as", "otherwise", NULL};
+    int rc = 0;
+    if (vn->type != YAML_MAPPING_NODE)
+        return str_list(r, d, vn, "a context variable's state keys", &c->keys, &c->nkeys);
+    if (check_keys(r, d, vn, "a context variable", allowed))
+        rc = FW_EPARSE;
+    yaml_node_t *st = ymap_get(d, vn, "state"), *la = ymap_get(d, vn, "last"),
+                *lt = ymap_get(d, vn, "latest"), *as = ymap_get(d, vn, "as"),
+                *ow = ymap_get(d, vn, "otherwise");
+    if (!!st + !!la + !!lt != 1) {
+        ERR(vn, "a context variable needs exactly one of state, last or latest");
+        return rc;
+    }
+    if (st && str_list(r, d, st, "state", &c->keys, &c->nkeys))
+        rc = FW_EPARSE;
+    if (la && !(c->last = xstrdup(want_str(r, d, la, "last (an event type)", &rc) ?: "")))
+        rc = FW_EPARSE;
+    if (lt && lt->type != YAML_MAPPING_NODE)
+        ERR(lt, "latest must be a mapping of event type to the word for it");
+    for (yaml_node_pair_t *p = lt ? lt->data.mapping.pairs.start : NULL;
+         lt && lt->type == YAML_MAPPING_NODE && p < lt->data.mapping.pairs.top; p++) {
+        const char *t = yscalar(ydoc_node(d, p->key)), *w = yscalar(ydoc_node(d, p->value));
+        if (!t || !w) {
+            ERR(ydoc_node(d, p->key), "latest: each entry is an event type and a word");
+            continue;
+        }
+        size_t cap = c->nlatest;
+        c->latest_types = xgrow(c->latest_types, &cap, c->nlatest + 1, sizeof *c->latest_types);
+        cap = c->nlatest;
+        c->latest_words = xgrow(c->latest_words, &cap, c->nlatest + 1, sizeof *c->latest_words);
+        c->latest_types[c->nlatest] = xstrdup(t);
+        c->latest_words[c->nlatest++] = xstrdup(w);
+    }
+    if (ow && !(c->otherwise = xstrdup(want_str(r, d, ow, "otherwise", &rc) ?: "")))
+        rc = FW_EPARSE;
+    const char *a = as ? yscalar(as) : NULL;
+    if (as && (!a || (strcmp(a, "text") && strcmp(a, "date") && strcmp(a, "time") &&
+                      strcmp(a, "days_since"))))
+        ERR(as, "as must be text, date, time or days_since");
+    else if (a)
+        c->as = !strcmp(a, "date") ? RCTX_DATE : !strcmp(a, "time") ? RCTX_TIME
+               : !strcmp(a, "days_since") ? RCTX_DAYS_SINCE : RCTX_TEXT;
+    if (lt && a && strcmp(a, "text"))
+        ERR(as, "a latest variable is a word: as must be text");
+    return rc;
+}
+
+/* context: {template variable: how the pack's state says it} (docs/rules.md). */
+static int parse_context(struct rules *r, struct ydoc *d, yaml_node_t *m)
+{
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        ERR(m, "context must be a mapping of template variable to state key");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *vn = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        if (!k || !*k) {
+            ERR(kn, "a context variable needs a name");
+            continue;
+        }
+        struct rule_context c = {.var = xstrdup(k)};
+        if (parse_context_entry(r, d, vn, &c)) {
+            context_cleanup(&c);
+            rc = FW_EPARSE;
+            continue;
+        }
+        size_t cap = r->ncontext;
+        r->context = xgrow(r->context, &cap, r->ncontext + 1, sizeof *r->context);
+        r->context[r->ncontext++] = c;
+    }
+    return rc;
+}
+
 static int parse_entities(struct rules *r, struct ydoc *d, yaml_node_t *m)
 {
     static const char *const allowed[] = {"id", "open", "close", NULL};
@@ -387,11 +546,31 @@ static size_t mark_byte(const struct ydoc *d, const yaml_mark_t *m)
     return i;
 }
 
+/* A signal's `outreach:` and `explains:` (docs/rules.md). */
+static int parse_outreach_fields(struct rules *r, struct ydoc *d, yaml_node_t *s,
+                                 struct rule_signal *sig)
+{
+    int rc = 0;
+    yaml_node_t *on = ymap_get(d, s, "outreach"), *en = ymap_get(d, s, "explains");
+    if (on) {
+        const char *v = yscalar(on);
+        if (!v || (strcmp(v, "outage") && strcmp(v, "normal")))
+            ERR(on, "outreach must be 'normal' or 'outage'");
+        else
+            sig->outage = !strcmp(v, "outage");
+    }
+    if (en && !sig->outage)
+        ERR(en, "explains is only for a signal with outreach: outage");
+    else if (en && str_list(r, d, en, "explains", &sig->explains, &sig->nexplains))
+        rc = FW_EPARSE;
+    return rc;
+}
+
 static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t pack)
 {
     static const char *const allowed[] = {"id",        "name",       "description", "severity",
                                           "team",      "root_cause", "condition",   "systemic",
-                                          "action",    NULL};
+                                          "action",    "outreach",   "explains",    NULL};
     static const char *const sys_allowed[] = {"min_customers", "window", "factors", NULL};
     int rc = 0;
     if (s->type != YAML_MAPPING_NODE) {
@@ -462,6 +641,10 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
         sig.root_cause = xstrdup(v);
     if ((v = yscalar(ymap_get(d, s, "action"))))
         sig.action = xstrdup(v);
+    if (parse_outreach_fields(r, d, s, &sig)) {
+        signal_cleanup(&sig);
+        return FW_EPARSE;
+    }
     sig.file = xstrdup(d->name);
     sig.line = (unsigned)idn->start_mark.line + 1;
     sig.col = (unsigned)idn->start_mark.column + 1;
@@ -509,7 +692,7 @@ int rules_add_text(struct rules *r, const char *name, const char *text, size_t l
 {
     static const char *const allowed[] = {"pack",     "description",    "version", "global_events",
                                           "classes",  "entities",       "common_factors",
-                                          "signals",  NULL};
+                                          "signals",  "context",        "teams",   NULL};
     struct rules_load *L = loader(r);
     struct ydoc doc, *d = &doc;
     int rc;
@@ -545,6 +728,10 @@ int rules_add_text(struct rules *r, const char *name, const char *text, size_t l
     if ((n = ymap_get(d, root, "classes")) && parse_classes(r, d, n))
         rc = FW_EPARSE;
     if ((n = ymap_get(d, root, "entities")) && parse_entities(r, d, n))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, root, "context")) && parse_context(r, d, n))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, root, "teams")) && parse_teams(r, d, n))
         rc = FW_EPARSE;
     if ((n = ymap_get(d, root, "common_factors")) &&
         key_list(r, d, n, "common_factors", &r->default_factors, &r->ndefault_factors))
@@ -723,6 +910,13 @@ int rules_finish(struct rules *r)
         for (size_t k = 0; k < ndeps; k++)
             if (deps[k].kind == EXPR_REF_GLOBAL)
                 s->uses_global = 1;
+        for (size_t k = 0; k < s->nexplains; k++)
+            if (!rules_signal(r, s->explains[k])) {
+                buf_printf(&r->diag, "%s:%u:%u: error: %s explains unknown signal '%s'\n", s->file,
+                           s->line, s->col, s->id, s->explains[k]);
+                r->nerrors++;
+                rc = FW_EPARSE;
+            }
         if (s->systemic && !s->nfactors && r->ndefault_factors) {
             s->factors = xmalloc(r->ndefault_factors * sizeof *s->factors);
             memcpy(s->factors, r->default_factors, r->ndefault_factors * sizeof *s->factors);

@@ -53,8 +53,37 @@ struct rule_signal {
     uint32_t *factors;      /* state-key ids considered for the common factor */
     size_t nfactors;
     int uses_global; /* condition reads global keys: re-evaluate everyone on a global event */
+    /*
+     * outreach: outage -- the signal says the customer is inside a declared
+     * outage.  Its firing is the customer's outage message (and its end the
+     * update); while it fires, the signals it explains are held back.
+     */
+    int outage;
+    char **explains; /* signal ids it explains; none listed = every other signal */
+    size_t nexplains;
     char *file;      /* where it was declared, for messages */
     unsigned line, col;
+};
+
+/*
+ * A template variable defined by the pack (`context:`), so that the domain's
+ * state keys live in the pack and the orchestrator stays generic.
+ */
+enum rule_context_as { RCTX_TEXT, RCTX_DATE, RCTX_TIME, RCTX_DAYS_SINCE };
+struct rule_context {
+    char *var;   /* "order.id" */
+    char **keys; /* state keys tried in order ("global." reads global state) */
+    size_t nkeys;
+    char *last; /* or the time of the customer's last event of this type */
+    enum rule_context_as as;
+    char **latest_types, **latest_words; /* or the word for the latest of these types */
+    size_t nlatest;
+    char *otherwise; /* the word when none of latest_types happened */
+};
+
+/* A team, and the name people know it by ("esim": "eSIM specialists"). */
+struct rule_team {
+    char *team, *name;
 };
 
 struct rule_entity {
@@ -85,6 +114,10 @@ struct rules {
     size_t ndefault_factors;
     struct rule_signal *signals;
     size_t nsignals;
+    struct rule_context *context;
+    size_t ncontext;
+    struct rule_team *teams;
+    size_t nteams;
     struct buf diag; /* accumulated error text */
     unsigned nerrors;
     int finished;

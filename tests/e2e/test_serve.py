@@ -145,7 +145,7 @@ def test_orchestrator_memory_survives_kill9():
         l2 = [m for m in msgs() if m["audience"] == "l2" and m["explanation"]["decided_by"] == ["escalate_l2_unresolved"]]
         assert len(l2) == 1 and l2[0]["signals"] == ["SIG-004"], msgs()
         assert l2[0]["created_at"] == _hours(5), l2[0]
-        assert "open since Jan 1, 2026 at 11:00 UTC" in l2[0]["body"], l2[0]["body"]  # detected, not now
+        assert "open since Jan 1, 2026 at 11:00 AM (UTC)" in l2[0]["body"], l2[0]["body"]  # detected, not now
         # The outreach before the crash still counts: a second HIGH problem within the week is capped.
         status, body = s.post_events([ev("chat.escalated", c, _hours(48), conversation_id="x", topic="bill")])
         assert status == 200, body
