@@ -16,12 +16,49 @@
 #include <stdint.h>
 
 #include "comms/comms.h"
+#include "util/buf.h"
 
 /* Sections nest at most this deep; the renderer's context stack is sized by it. */
 #define COMMS__MAX_DEPTH 16
 
 /* Template sources larger than this are refused at load. */
 #define COMMS__SOURCE_MAX (256 * 1024)
+
+/* Partials include partials at most this deep (a cycle is reported long before). */
+#define COMMS__PARTIAL_DEPTH 8
+
+/*
+ * A template's compiled text with its partials inlined may be at most this
+ * large: a partial included twice by a partial included twice, eight deep,
+ * must not turn a small file into a huge one.
+ */
+#define COMMS__EXPANDED_MAX (1024 * 1024)
+
+/* A partial's source, as a finder hands it to the compiler (borrowed). */
+struct comms__partial {
+    const char *file; /* names it in diagnostics, e.g. templates/partials/signature.tmpl */
+    const char *text;
+    size_t len;
+};
+
+/*
+ * Find the partial `name` (n bytes, not NUL-terminated) for {{> name}}:
+ * 0 and *out, or -1 when there is none.  `arg` is the finder's own.
+ */
+typedef int (*comms__partial_fn)(void *arg, const char *name, size_t n, struct comms__partial *out);
+
+/*
+ * comms_tmpl_compile with partials found through find(arg, ...) (find may
+ * be NULL: no partials).  A path "partials/<name>.tmpl" compiles the
+ * partial on its own as an internal text without a header, which checks
+ * its syntax, its names and its own includes (loading does this for a
+ * partial no template includes).
+ */
+int comms__compile(const char *file, const char *path, const char *text, size_t len,
+                   comms__partial_fn find, void *arg, struct comms_tmpl **out, struct buf *diag);
+
+/* The built-in partials, for comms_tmpl_compile: a comms__partial_fn over comms_builtins. */
+int comms__builtin_partial(void *arg, const char *name, size_t n, struct comms__partial *out);
 
 enum comms__node_kind {
     COMMS__TEXT,     /* literal text */

@@ -12,6 +12,12 @@
  * section) stop the template; a bad name does not, so one load reports all
  * the names that are wrong.
  *
+ * A partial ({{> name}}) is inlined as it is read: its text is tokenized
+ * into the same node list, in the caller's open sections, with the
+ * caller's audience, so it renders exactly as if it were written in place
+ * and a partial used by a customer template meets the customer rules.  Its
+ * errors carry the partial's own file:line:col and where it was included.
+ *
  * Invariant: a template that compiled has balanced sections, every section
  * node's `end` set, and only names its audience may use.
  */
@@ -35,11 +41,25 @@ struct open_section {
     const char *list; /* canonical list variable when the section iterates one, else NULL */
 };
 
+/* A partial being read: where it was included from, to come back and for "included from". */
+struct incl {
+    const char *name; /* the partial's name as written (points into the including text) */
+    size_t nlen;
+    const char *file; /* the including source */
+    const char *text;
+    size_t len;
+    size_t off; /* offset of the "{{>" in it */
+};
+
 /* Compiler state for one template. */
 struct cc {
-    const char *file; /* for diagnostics */
-    const char *text; /* the source (borrowed) */
+    const char *file; /* for diagnostics: the source being read (the template or a partial) */
+    const char *text; /* that source (borrowed) */
     size_t len;
+    comms__partial_fn find; /* finds partials; NULL: there are none */
+    void *find_arg;
+    struct incl incl[COMMS__PARTIAL_DEPTH]; /* the partials being read, outermost first */
+    int nincl;
     struct buf *diag;
     int nerrors;
     struct comms_tmpl *t;
@@ -50,7 +70,8 @@ struct cc {
     int depth;
 };
 
-const char *comms__audience_name(int a) {
+const char *comms__audience_name(int a)
+{
     static const char *const names[] = {
 #define COMMS__AUD_STR(name) #name,
         COMMS_AUDIENCES(COMMS__AUD_STR)
@@ -59,7 +80,8 @@ const char *comms__audience_name(int a) {
     return a >= 0 && (size_t)a < ARRAY_SIZE(names) ? names[a] : NULL;
 }
 
-const char *comms__channel_name(int c) {
+const char *comms__channel_name(int c)
+{
     static const char *const names[] = {
 #define COMMS__CHAN_STR(name) #name,
         COMMS_CHANNELS(COMMS__CHAN_STR)
@@ -72,6 +94,23 @@ const char *comms__channel_name(int c) {
 
 static int utf8_cont(char ch) { return ((unsigned char)ch & 0xC0) == 0x80; }
 
+/* 1-based line and column (in characters) of byte offset `off` in text; returns the line's start.
+ */
+static size_t locate(const char *text, size_t len, size_t off, size_t *line, size_t *col)
+{
+    size_t ls = 0;
+    *line = 1, *col = 1;
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++)
+        if (text[i] == '\n')
+            ++*line, ls = i + 1;
+    for (size_t i = ls; i < off; i++)
+        if (!utf8_cont(text[i]))
+            ++*col;
+    return ls;
+}
+
 /*
  * "file:line:col: error: msg", the source line, and a caret under the
  * character at byte offset `off` -- the format of the rules module
@@ -81,21 +120,27 @@ static int utf8_cont(char ch) { return ((unsigned char)ch & 0xC0) == 0x80; }
  */
 static void diag_at(struct cc *c, size_t off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void diag_at(struct cc *c, size_t off, const char *fmt, ...) {
-    size_t line = 0, ls = 0, col = 0;
+static void diag_at(struct cc *c, size_t off, const char *fmt, ...)
+{
+    size_t line, col, ls;
     if (off > c->len)
         off = c->len;
-    for (size_t i = 0; i < off; i++)
-        if (c->text[i] == '\n')
-            line++, ls = i + 1;
-    for (size_t i = ls; i < off; i++)
-        if (!utf8_cont(c->text[i]))
-            col++;
-    buf_printf(c->diag, "%s:%zu:%zu: error: ", c->file, line + 1, col + 1);
+    ls = locate(c->text, c->len, off, &line, &col);
+    buf_printf(c->diag, "%s:%zu:%zu: error: ", c->file, line, col);
     va_list ap;
     va_start(ap, fmt);
     buf_vprintf(c->diag, fmt, ap);
     va_end(ap);
+    /* Inside a partial: where it was included, innermost first. */
+    for (int k = c->nincl; k-- > 0;) {
+        const struct incl *in = &c->incl[k];
+        size_t il, ic;
+        locate(in->text, in->len, in->off, &il, &ic);
+        buf_printf(c->diag, "%s %s:%zu:%zu", k == c->nincl - 1 ? " (included from" : ",", in->file,
+                   il, ic);
+    }
+    if (c->nincl)
+        buf_putc(c->diag, ')');
     size_t end = ls;
     while (end < c->len && c->text[end] != '\n' && c->text[end] != '\r')
         end++;
@@ -109,7 +154,8 @@ static void diag_at(struct cc *c, size_t off, const char *fmt, ...) {
 
 /* ---- nodes ---- */
 
-static uint32_t add_node(struct cc *c, int kind, const char *s, size_t n) {
+static uint32_t add_node(struct cc *c, int kind, const char *s, size_t n)
+{
     struct comms_tmpl *t = c->t;
     if (kind == COMMS__TEXT && t->nnodes > c->barrier) {
         /* Extend the previous text node: text around a comment is one node. */
@@ -130,7 +176,8 @@ static uint32_t add_node(struct cc *c, int kind, const char *s, size_t n) {
     return (uint32_t)t->nnodes++;
 }
 
-static void add_text(struct cc *c, size_t from, size_t to) {
+static void add_text(struct cc *c, size_t from, size_t to)
+{
     if (to > from)
         add_node(c, COMMS__TEXT, c->text + from, to - from);
 }
@@ -138,7 +185,8 @@ static void add_text(struct cc *c, size_t from, size_t to) {
 /* ---- names ---- */
 
 /* Edit distance of two short strings (for "did you mean"); large when either is long. */
-static size_t distance(const char *a, const char *b) {
+static size_t distance(const char *a, const char *b)
+{
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63)
         return 99;
@@ -163,7 +211,8 @@ static size_t distance(const char *a, const char *b) {
 }
 
 /* The closest variable the audience may use, when it is close enough to be a typo. */
-static const char *suggest(int audience, const char *name) {
+static const char *suggest(int audience, const char *name)
+{
     const char *best = NULL;
     size_t bestd = 3;
     for (const struct comms_var *v = comms_vars; v->name; v++) {
@@ -176,13 +225,15 @@ static const char *suggest(int audience, const char *name) {
     return best;
 }
 
-static int name_char(char ch) {
+static int name_char(char ch)
+{
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            ch == '_' || ch == '-' || ch == '.';
 }
 
 /* Letters, digits, '_', '-' and dots between non-empty parts. */
-static int name_ok(const char *s, size_t n) {
+static int name_ok(const char *s, size_t n)
+{
     if (n == 0 || s[0] == '.' || s[n - 1] == '.')
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -192,7 +243,8 @@ static int name_ok(const char *s, size_t n) {
 }
 
 /* The list variable a dotted name is a field of ("issues" for "issues.headline"), or NULL. */
-static const struct comms_var *list_of(const char *name) {
+static const struct comms_var *list_of(const char *name)
+{
     char tmp[128];
     size_t n = strlen(name);
     if (n >= sizeof tmp)
@@ -216,7 +268,8 @@ static const struct comms_var *list_of(const char *name) {
  * reporting the error.
  */
 static int resolve_name(struct cc *c, const char *s, size_t n, size_t off, int section,
-                        const struct comms_var **out) {
+                        const struct comms_var **out)
+{
     char name[128], tmp[260];
     *out = NULL;
     if (n == 1 && s[0] == '.') {
@@ -289,13 +342,13 @@ static int blank(char ch) { return ch == ' ' || ch == '\t'; }
  * comment tag (and blanks) vanishes with its newline.  Returns 0, or
  * FW_EPARSE for an error that leaves the structure unknown.
  */
-static int parse_part(struct cc *c, size_t start, size_t end, int standalone,
-                      struct comms__part *part) {
+static int include(struct cc *c, size_t op, const char *name, size_t nlen, int alone);
+
+static int parse_range(struct cc *c, size_t start, size_t end, int standalone)
+{
     const char *text = c->text;
     size_t pos = start, text_start = start, last_tag_end = start;
     int base = c->depth;
-    part->first = (uint32_t)c->t->nnodes;
-    c->barrier = part->first;
     for (;;) {
         const char *o = memmem(text + pos, end - pos, "{{", 2);
         if (!o) {
@@ -314,14 +367,14 @@ static int parse_part(struct cc *c, size_t start, size_t end, int standalone,
             return FW_EPARSE;
         }
         size_t ce = (size_t)(cl - text), q = ce + 2;
-        if (sigil == '{' || sigil == '&' || sigil == '>' || sigil == '=') {
+        if (sigil == '{' || sigil == '&' || sigil == '=') {
             diag_at(c, op,
-                    "unsupported tag '{{%c': templates have variables, sections (#, ^, /) and "
-                    "comments (!) only",
+                    "unsupported tag '{{%c': templates have variables, sections (#, ^, /), "
+                    "partials (>) and comments (!) only",
                     sigil);
             return FW_EPARSE;
         }
-        int kind = strchr("#^/!", sigil) && sigil ? sigil : 0;
+        int kind = strchr("#^/!>", sigil) && sigil ? sigil : 0;
         size_t ns = kind ? cs + 1 : cs, ne = ce;
         while (ns < ne && (blank(text[ns]) || text[ns] == '\n' || text[ns] == '\r'))
             ns++;
@@ -367,6 +420,12 @@ static int parse_part(struct cc *c, size_t start, size_t end, int standalone,
         const char *name = text + ns;
         size_t nlen = ne - ns;
         const struct comms_var *v;
+        if (kind == '>') {
+            int rc = include(c, op, name, nlen, alone);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (kind == 0) {
             if (resolve_name(c, name, nlen, ns, 0, &v) == 0)
                 add_node(c, COMMS__VAR, v ? v->name : ".", v ? strlen(v->name) : 1);
@@ -407,23 +466,107 @@ static int parse_part(struct cc *c, size_t start, size_t end, int standalone,
         struct open_section *os = &c->open[c->depth - 1];
         diag_at(c, os->off, "unclosed section '%.*s': no '{{/%.*s}}' before the end%s",
                 (int)os->nlen, os->name, (int)os->nlen, os->name,
-                standalone ? " of the template" : " of the line");
+                !standalone ? " of the line"
+                : c->nincl  ? " of the partial"
+                            : " of the template");
         return FW_EPARSE;
     }
-    part->end = (uint32_t)c->t->nnodes;
     return 0;
+}
+
+/* Tokenize a header value or the body into `part`. */
+static int parse_part(struct cc *c, size_t start, size_t end, int standalone,
+                      struct comms__part *part)
+{
+    part->first = (uint32_t)c->t->nnodes;
+    c->barrier = part->first;
+    int rc = parse_range(c, start, end, standalone);
+    part->end = (uint32_t)c->t->nnodes;
+    return rc;
+}
+
+/* A partial's name: letters, digits, '_' and '-' (it is a file name). */
+static int partial_name_ok(const char *s, size_t n)
+{
+    int ok = n > 0 && n < 100;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = name_char(s[i]) && s[i] != '.';
+    return ok;
+}
+
+/*
+ * {{> name}} at `op`: read the partial's text here, in the current open
+ * sections.  On a line of its own (`alone`) the partial's lines replace
+ * the tag's line; inside a line its final line break is dropped, so the
+ * text goes on after it.  An unknown partial, a cycle or a bad name is
+ * reported and compiling goes on; an error that leaves the structure
+ * unknown (in the partial's text) stops it: FW_EPARSE.
+ */
+static int include(struct cc *c, size_t op, const char *name, size_t nlen, int alone)
+{
+    struct comms__partial p;
+    if (!partial_name_ok(name, nlen)) {
+        diag_at(c, op, "bad partial name '%.*s' (letters, digits, '_' and '-')", (int)nlen, name);
+        return 0;
+    }
+    for (int k = 0; k < c->nincl; k++) {
+        if (c->incl[k].nlen != nlen || memcmp(c->incl[k].name, name, nlen))
+            continue;
+        char chain[COMMS__PARTIAL_DEPTH * 104 + 104];
+        size_t used = 0;
+        for (int j = k; j < c->nincl && used < sizeof chain; j++)
+            used += (size_t)snprintf(chain + used, sizeof chain - used, "%.*s -> ",
+                                     (int)c->incl[j].nlen, c->incl[j].name);
+        if (used < sizeof chain)
+            snprintf(chain + used, sizeof chain - used, "%.*s", (int)nlen, name);
+        diag_at(c, op, "the partial '%.*s' includes itself (%s)", (int)nlen, name, chain);
+        return 0;
+    }
+    if (c->nincl == COMMS__PARTIAL_DEPTH) {
+        diag_at(c, op, "partials nested more than %d deep", COMMS__PARTIAL_DEPTH);
+        return 0;
+    }
+    if (!c->find || c->find(c->find_arg, name, nlen, &p)) {
+        diag_at(c, op, "unknown partial '%.*s' (no file partials/%.*s.tmpl)", (int)nlen, name,
+                (int)nlen, name);
+        return 0;
+    }
+    size_t start = 0, plen = p.len;
+    if (plen >= 3 && !memcmp(p.text, "\xEF\xBB\xBF", 3))
+        start = 3;
+    if (!alone && plen > start && p.text[plen - 1] == '\n')
+        plen--;
+    if (!alone && plen > start && p.text[plen - 1] == '\r')
+        plen--;
+    c->incl[c->nincl++] = (struct incl){name, nlen, c->file, c->text, c->len, op};
+    c->file = p.file;
+    c->text = p.text;
+    c->len = plen;
+    int rc = parse_range(c, start, plen, 1);
+    struct incl *in = &c->incl[--c->nincl];
+    c->file = in->file;
+    c->text = in->text;
+    c->len = in->len;
+    if (!rc && c->pool.len + c->t->nnodes * sizeof *c->t->nodes > COMMS__EXPANDED_MAX) {
+        diag_at(c, op, "the template is larger than %d KiB with its partials",
+                COMMS__EXPANDED_MAX / 1024);
+        rc = FW_EPARSE;
+    }
+    return rc;
 }
 
 /* ---- the path ---- */
 
-static void join_names(char *out, size_t n, const char *(*name)(int)) {
+static void join_names(char *out, size_t n, const char *(*name)(int))
+{
     size_t len = 0;
     out[0] = '\0';
     for (int i = 0; name(i) && len < n; i++)
         len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", name(i));
 }
 
-static int lookup_name(const char *s, size_t n, const char *(*name)(int)) {
+static int lookup_name(const char *s, size_t n, const char *(*name)(int))
+{
     for (int i = 0; name(i); i++)
         if (strlen(name(i)) == n && !memcmp(name(i), s, n))
             return i;
@@ -431,7 +574,8 @@ static int lookup_name(const char *s, size_t n, const char *(*name)(int)) {
 }
 
 /* <audience>/<channel>/<name>.tmpl into t; errors name the file (a path has no line). */
-static int parse_path(struct comms_tmpl *t, const char *file, const char *path, struct buf *diag) {
+static int parse_path(struct comms_tmpl *t, const char *file, const char *path, struct buf *diag)
+{
     char expected[256];
     const char *s1 = strchr(path, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
     size_t plen = strlen(path);
@@ -476,7 +620,8 @@ static int parse_path(struct comms_tmpl *t, const char *file, const char *path, 
 /* ---- the header ---- */
 
 /* Length of the line at p (excluding "\n" or "\r\n"), and where the next line starts. */
-static size_t line_at(const char *text, size_t len, size_t p, size_t *next) {
+static size_t line_at(const char *text, size_t len, size_t p, size_t *next)
+{
     size_t e = p;
     while (e < len && text[e] != '\n')
         e++;
@@ -486,14 +631,16 @@ static size_t line_at(const char *text, size_t len, size_t p, size_t *next) {
     return e - p;
 }
 
-static int is_rule(const char *s, size_t n) {
+static int is_rule(const char *s, size_t n)
+{
     while (n > 3 && blank(s[n - 1]))
         n--;
     return n == 3 && !memcmp(s, "---", 3);
 }
 
 /* Length of a header key ("subject" in "subject: ..."), or 0 when the line is not `key:`. */
-static size_t key_len(const char *s, size_t n) {
+static size_t key_len(const char *s, size_t n)
+{
     size_t i = 0;
     if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
         return 0;
@@ -503,7 +650,8 @@ static size_t key_len(const char *s, size_t n) {
 }
 
 /* Whether a line `---` starts at or after pos. */
-static int has_rule(const char *text, size_t len, size_t pos) {
+static int has_rule(const char *text, size_t len, size_t pos)
+{
     while (pos < len) {
         size_t next, n = line_at(text, len, pos, &next);
         if (is_rule(text + pos, n))
@@ -522,7 +670,8 @@ static int has_rule(const char *text, size_t len, size_t pos) {
  * structure is unknown (the header never ends, or a header value has an
  * unclosed tag).  Returns 0 or FW_EPARSE.
  */
-static int parse_header(struct cc *c, size_t pos, size_t *body) {
+static int parse_header(struct cc *c, size_t pos, size_t *body)
+{
     const char *text = c->text;
     size_t next, n = line_at(text, c->len, pos, &next), k = key_len(text + pos, n);
     int rc = 0;
@@ -588,7 +737,8 @@ static int parse_header(struct cc *c, size_t pos, size_t *body) {
 
 /* ---- the template ---- */
 
-void comms_tmpl_free(struct comms_tmpl *t) {
+void comms_tmpl_free(struct comms_tmpl *t)
+{
     if (!t)
         return;
     free(t->path);
@@ -599,11 +749,45 @@ void comms_tmpl_free(struct comms_tmpl *t) {
     free(t);
 }
 
+int comms__builtin_partial(void *arg, const char *name, size_t n, struct comms__partial *out)
+{
+    (void)arg;
+    for (const struct comms_builtin *b = comms_builtins; b->path; b++) {
+        if (strncmp(b->path, "partials/", 9) || strncmp(b->path + 9, name, n) ||
+            strcmp(b->path + 9 + n, ".tmpl"))
+            continue;
+        *out = (struct comms__partial){b->path, b->text, strlen(b->text)};
+        return 0;
+    }
+    return -1;
+}
+
 int comms_tmpl_compile(const char *file, const char *path, const char *text, size_t len,
-                       struct comms_tmpl **out, struct buf *diag) {
+                       struct comms_tmpl **out, struct buf *diag)
+{
+    return comms__compile(file, path, text, len, comms__builtin_partial, NULL, out, diag);
+}
+
+/* "partials/<name>.tmpl": checked as an internal text (every variable), no header. */
+static int partial_path(struct comms_tmpl *t, const char *path)
+{
+    size_t plen = strlen(path);
+    if (strncmp(path, "partials/", 9) || plen < 15 || strcmp(path + plen - 5, ".tmpl") ||
+        !partial_name_ok(path + 9, plen - 14))
+        return 0;
+    t->audience = COMMS__AUD_l1;
+    t->channel = COMMS__CHAN_internal_note;
+    t->key = xstrndup(path, plen - 5);
+    t->name = xstrndup(path + 9, plen - 14);
+    return 1;
+}
+
+int comms__compile(const char *file, const char *path, const char *text, size_t len,
+                   comms__partial_fn find, void *arg, struct comms_tmpl **out, struct buf *diag)
+{
     struct cc c = {0};
     size_t body = 0, pos = 0;
-    int rc;
+    int rc = 0, partial;
     *out = NULL;
     if (!file)
         file = path;
@@ -613,8 +797,11 @@ int comms_tmpl_compile(const char *file, const char *path, const char *text, siz
     c.text = text;
     c.len = len;
     c.diag = diag;
+    c.find = find;
+    c.find_arg = arg;
     buf_init(&c.pool, 0);
-    if ((rc = parse_path(c.t, file, path, diag)))
+    partial = partial_path(c.t, path);
+    if (!partial && (rc = parse_path(c.t, file, path, diag)))
         goto out;
     if (len > COMMS__SOURCE_MAX) {
         buf_printf(diag, "%s: error: template larger than %d KiB\n", file,
@@ -624,14 +811,17 @@ int comms_tmpl_compile(const char *file, const char *path, const char *text, siz
     }
     if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3))
         pos = 3; /* a byte-order mark from an editor */
-    rc = parse_header(&c, pos, &body);
+    if (partial)
+        body = pos; /* a partial is all body */
+    else
+        rc = parse_header(&c, pos, &body);
     if (body == SIZE_MAX)
         goto out;
     {
         size_t i = body;
         while (i < len && (blank(text[i]) || text[i] == '\n' || text[i] == '\r'))
             i++;
-        if (i == len) {
+        if (i == len && !partial) {
             diag_at(&c, body, "the template body is empty");
             rc = FW_EPARSE;
         } else if (parse_part(&c, body, len, 1, &c.t->body)) {

@@ -7,6 +7,12 @@
  * compiled and every error reported; a set is returned only when all of
  * them compiled.  After that the set never changes, so lookups and
  * rendering need no locks.
+ *
+ * Partials (partials/<name>.tmpl) are sources like the others, overridden
+ * the same way, but not templates: each template that includes one has it
+ * inlined when it compiles, against the gathered sources, so a directory's
+ * partial is what the built-in templates include too.  A partial nobody
+ * includes is still compiled on its own, so its mistakes are reported.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +42,7 @@ struct source {
     const char *text; /* a built-in's text, or `owned` */
     size_t len;
     char *owned;
+    int used; /* a partial some template included */
 };
 
 struct sources {
@@ -45,7 +52,8 @@ struct sources {
 };
 
 static void add_source(struct sources *s, const char *rel, char *file, const char *text, size_t len,
-                       char *owned) {
+                       char *owned)
+{
     struct strmap_entry *e = strmap_upsert(&s->byrel, rel, strlen(rel), NULL);
     struct source *src;
     if (e->value) {
@@ -57,15 +65,36 @@ static void add_source(struct sources *s, const char *rel, char *file, const cha
         src = &s->v[s->n++];
         e->value = (void *)(uintptr_t)s->n;
     }
-    *src = (struct source){file, text, len, owned};
+    *src = (struct source){file, text, len, owned, 0};
 }
 
-static int has_suffix(const char *s, const char *suffix) {
+static int is_partial(const char *rel) { return !strncmp(rel, "partials/", 9); }
+
+/* comms__partial_fn over the gathered sources: partials/<name>.tmpl. */
+static int find_partial(void *arg, const char *name, size_t n, struct comms__partial *out)
+{
+    struct sources *s = arg;
+    char rel[128];
+    if (n > sizeof rel - sizeof "partials/.tmpl")
+        return -1;
+    int k = snprintf(rel, sizeof rel, "partials/%.*s.tmpl", (int)n, name);
+    struct strmap_entry *e = strmap_find(&s->byrel, rel, (size_t)k);
+    if (!e)
+        return -1;
+    struct source *src = &s->v[(size_t)(uintptr_t)e->value - 1];
+    src->used = 1;
+    *out = (struct comms__partial){src->file, src->text, src->len};
+    return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
     size_t n = strlen(s), k = strlen(suffix);
     return n > k && !strcmp(s + n - k, suffix);
 }
 
-static int read_source(const char *path, char **text, size_t *len, struct buf *diag) {
+static int read_source(const char *path, char **text, size_t *len, struct buf *diag)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
@@ -97,7 +126,8 @@ static int read_source(const char *path, char **text, size_t *len, struct buf *d
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b) {
+static int cmp_names(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
@@ -106,7 +136,8 @@ static int cmp_names(const void *a, const void *b) {
  * their path relative to root; other files and dot-entries are ignored.
  * Entries are visited in name order, so loading is deterministic.
  */
-static int walk(const char *root, const char *rel, int depth, struct sources *s, struct buf *diag) {
+static int walk(const char *root, const char *rel, int depth, struct sources *s, struct buf *diag)
+{
     char *dir = rel ? NULL : xstrdup(root);
     if (rel) {
         dir = xmalloc(strlen(root) + strlen(rel) + 2);
@@ -164,7 +195,8 @@ static int walk(const char *root, const char *rel, int depth, struct sources *s,
     return rc;
 }
 
-void comms_free(struct comms *c) {
+void comms_free(struct comms *c)
+{
     if (!c)
         return;
     for (size_t i = 0; i < c->n; i++)
@@ -174,7 +206,8 @@ void comms_free(struct comms *c) {
     free(c);
 }
 
-int comms_load(const char *dir, struct comms **out, struct buf *diag) {
+int comms_load(const char *dir, struct comms **out, struct buf *diag)
+{
     struct sources s = {0};
     struct comms *c = xcalloc(1, sizeof *c);
     int rc = 0;
@@ -197,7 +230,10 @@ int comms_load(const char *dir, struct comms **out, struct buf *diag) {
     for (size_t i = 0; i < s.n; i++) {
         const char *rel = s.byrel.entries[i].key; /* entries and sources share an order */
         struct comms_tmpl *t;
-        int r = comms_tmpl_compile(s.v[i].file, rel, s.v[i].text, s.v[i].len, &t, diag);
+        if (is_partial(rel))
+            continue;
+        int r =
+            comms__compile(s.v[i].file, rel, s.v[i].text, s.v[i].len, find_partial, &s, &t, diag);
         if (r) {
             if (!rc)
                 rc = r;
@@ -206,6 +242,17 @@ int comms_load(const char *dir, struct comms **out, struct buf *diag) {
         c->v = xgrow(c->v, &c->cap, c->n + 1, sizeof *c->v);
         c->v[c->n++] = t;
         strmap_upsert(&c->index, t->key, strlen(t->key), NULL)->value = t;
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        const char *rel = s.byrel.entries[i].key;
+        struct comms_tmpl *t;
+        if (!is_partial(rel) || s.v[i].used)
+            continue;
+        int r =
+            comms__compile(s.v[i].file, rel, s.v[i].text, s.v[i].len, find_partial, &s, &t, diag);
+        comms_tmpl_free(t);
+        if (r && !rc)
+            rc = r;
     }
     for (size_t i = 0; i < s.n; i++) {
         free(s.v[i].file);
@@ -222,7 +269,8 @@ int comms_load(const char *dir, struct comms **out, struct buf *diag) {
 }
 
 const struct comms_tmpl *comms_find(const struct comms *c, const char *audience,
-                                    const char *channel, const char *name) {
+                                    const char *channel, const char *name)
+{
     char key[256];
     for (int pass = 0; pass < 2; pass++) {
         const char *nm = pass ? "default" : name;
@@ -238,17 +286,20 @@ const struct comms_tmpl *comms_find(const struct comms *c, const char *audience,
     return NULL;
 }
 
-const struct comms_tmpl *comms_tmpl_at(const struct comms *c, size_t i) {
+const struct comms_tmpl *comms_tmpl_at(const struct comms *c, size_t i)
+{
     return i < c->n ? c->v[i] : NULL;
 }
 
 const char *comms_tmpl_path(const struct comms_tmpl *t) { return t->path; }
 
-const char *comms_tmpl_audience(const struct comms_tmpl *t) {
+const char *comms_tmpl_audience(const struct comms_tmpl *t)
+{
     return comms__audience_name(t->audience);
 }
 
-const char *comms_tmpl_channel(const struct comms_tmpl *t) {
+const char *comms_tmpl_channel(const struct comms_tmpl *t)
+{
     return comms__channel_name(t->channel);
 }
 

@@ -15,6 +15,7 @@
 
 #include "../test.h"
 #include "comms/comms.h"
+#include "comms/comms_int.h"
 #include "comms/vars.h"
 #include "util/buf.h"
 #include "util/util.h"
@@ -219,6 +220,23 @@ static int check_diag(const char *diag, const char *expected, const char *where)
 
 /* ---- the spec cases ---- */
 
+static int is_partial_block(const struct block *b) { return !strncmp(b->name, "partials/", 9); }
+
+/* A case's `--- partials/<name>.tmpl` blocks are its partials; else the built-in ones. */
+static int case_partial(void *arg, const char *name, size_t n, struct comms__partial *out) {
+    const struct tcase *c = arg;
+    for (int i = 0; i < c->nb; i++) {
+        const char *bn = c->b[i].name;
+        if (is_partial_block(&c->b[i]) && strlen(bn) == n + 14 && !strncmp(bn + 9, name, n) &&
+            !strcmp(bn + 9 + n, ".tmpl")) {
+            *out = (struct comms__partial){bn, c->b[i].text.data ? c->b[i].text.data : "",
+                                           c->b[i].text.len};
+            return 0;
+        }
+    }
+    return comms__builtin_partial(NULL, name, n, out);
+}
+
 static int error_case(struct tcase *c, void *arg) {
     (void)arg;
     struct buf diag;
@@ -232,11 +250,11 @@ static int error_case(struct tcase *c, void *arg) {
         return 1;
     }
     for (int i = 0; i < c->nb; i++) {
-        if (&c->b[i] == want)
+        if (&c->b[i] == want || is_partial_block(&c->b[i]))
             continue;
         struct comms_tmpl *t = NULL;
-        int rc = comms_tmpl_compile(NULL, c->b[i].name, c->b[i].text.data ? c->b[i].text.data : "",
-                                    c->b[i].text.len, &t, &diag);
+        int rc = comms__compile(NULL, c->b[i].name, c->b[i].text.data ? c->b[i].text.data : "",
+                                c->b[i].text.len, case_partial, c, &t, &diag);
         if (rc != FW_EPARSE || t) {
             fprintf(stderr, "    %s: %s compiled (rc %d)\n", where, c->b[i].name, rc);
             fails++;
@@ -273,7 +291,7 @@ static int render_case(struct tcase *c, void *arg) {
     snprintf(where, sizeof where, "%s:%d (%s)", RENDER_FILE, c->line, c->title);
     const struct block *tb = NULL;
     for (int i = 0; i < c->nb && !tb; i++)
-        if (strchr(c->b[i].name, '/'))
+        if (strchr(c->b[i].name, '/') && !is_partial_block(&c->b[i]))
             tb = &c->b[i];
     if (!tb) {
         fprintf(stderr, "    %s: no template\n", where);
@@ -292,7 +310,8 @@ static int render_case(struct tcase *c, void *arg) {
     struct comms_tmpl *t = NULL;
     json_t *ctx = NULL;
     struct comms_rendered r = {0};
-    if (comms_tmpl_compile(NULL, tb->name, src.data ? src.data : "", src.len, &t, &diag)) {
+    if (comms__compile(NULL, tb->name, src.data ? src.data : "", src.len, case_partial, c, &t,
+                       &diag)) {
         fprintf(stderr, "    %s: does not compile:\n%s", where, diag.data);
         fails++;
         goto out;
