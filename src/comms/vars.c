@@ -140,6 +140,7 @@ static const struct {
     {"outage.started_at", "\"9:40 AM CT\""},
     {"outage.eta", "\"around 3 PM CT\""},
     {"outage.impact", "\"calls and mobile data\""},
+    {"outage.resolved_at", "\"Mar 6, 2025 at 3:10 PM (Chicago time)\""},
     {"issues", "[{\"headline\": \"Your eSIM activation failed on our side\","
                " \"signal\": \"SIG-002\", \"name\": \"eSIM provisioning FAILED\","
                " \"severity\": \"CRITICAL\"},"
@@ -151,6 +152,11 @@ static const struct {
     {"response_within", "\"1 hour\""},
     {"already_reached_out", "false"},
     {"reached_out_at", "\"2025-03-06 10:02 UTC\""},
+    {"last_message.at", "\"Mar 5, 2025 at 10:02 AM (Chicago time)\""},
+    {"last_message.channel_name", "\"email\""},
+    {"contacted_since.at", "\"Mar 6, 2025 at 2:05 PM (Chicago time)\""},
+    {"contacted_since.kind", "\"chat\""},
+    {"next_update.within", "\"4 hours\""},
     {"tone.level", "1"},
     {"tone.helpful", "true"},
     {"tone.empathetic", "false"},

@@ -15,16 +15,16 @@
 #define COMMS_VAR_INT 2
 
 #define COMMS_VARS(X)                                                                              \
-    /* brand and links, from configuration */                                                     \
+    /* brand and links, from configuration */                                                      \
     X("brand.name", CUST, "company or product name, e.g. Meow Mobile")                             \
     X("brand.sender_name", CUST, "who signs customer messages, e.g. Sam from Meow Mobile")         \
     X("brand.support_url", CUST, "help centre link")                                               \
-    X("brand.app_name", CUST, "the app customers use, e.g. the Meow Mobile app")                  \
+    X("brand.app_name", CUST, "the app customers use, e.g. the Meow Mobile app")                   \
     X("unsubscribe_url", CUST, "one-click unsubscribe link for this customer")                     \
     /* the customer */                                                                             \
     X("customer.id", INT, "the customer key (event subject)")                                      \
     X("customer.name", CUST, "full name, or the email when unknown")                               \
-    X("customer.first_name", CUST, "first word of the name, or 'there'")                          \
+    X("customer.first_name", CUST, "first word of the name, or 'there'")                           \
     X("customer.email", CUST, "email address")                                                     \
     X("customer.phone", INT, "phone number, unmasked")                                             \
     X("customer.phone_masked", CUST, "phone number with all but the last 4 digits masked")         \
@@ -56,6 +56,7 @@
     X("outage.started_at", CUST, "when the outage started")                                        \
     X("outage.eta", CUST, "estimated restoration, or empty")                                       \
     X("outage.impact", CUST, "what is affected: calls, data, texts")                               \
+    X("outage.resolved_at", CUST, "when service came back (the resolved update only)")             \
     /* what this message is about */                                                               \
     X("issues", CUST, "list: one entry per problem this message addresses (merged signals)")       \
     X("issues.headline", CUST, "customer-facing one-line description of the problem")              \
@@ -64,9 +65,15 @@
     X("issues.severity", INT, "signal severity")                                                   \
     X("merged", CUST, "true when the message addresses more than one problem")                     \
     X("detected_at", CUST, "when the problem was detected, human readable UTC")                    \
-    X("response_within", CUST, "when the customer will hear from us, e.g. 4 hours")                \
+    X("response_within", INT, "reply target by severity (customers: next_update.within)")          \
     X("already_reached_out", CUST, "true when we wrote to the customer about this before")         \
     X("reached_out_at", CUST, "when we first wrote about it")                                      \
+    /* facts the orchestrator recorded: each is absent when the fact does not exist */             \
+    X("last_message.at", CUST, "when our last message about these problems went out")              \
+    X("last_message.channel_name", CUST, "its channel in words: email, text message, ...")         \
+    X("contacted_since.at", CUST, "when the customer contacted us after that message")             \
+    X("contacted_since.kind", CUST, "how: ticket or chat")                                         \
+    X("next_update.within", CUST, "time to a follow-up really scheduled, e.g. 4 hours")            \
     X("tone.level", INT, "1 to 4: the customer's touch count band")                                \
     X("tone.helpful", CUST, "1st touch: helpful, proactive")                                       \
     X("tone.empathetic", CUST, "2nd touch: empathetic, specific")                                  \
