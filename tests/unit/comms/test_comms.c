@@ -26,7 +26,8 @@
 
 /* ---- helpers ---- */
 
-static char *slurp(const char *path, size_t *len) {
+static char *slurp(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -42,14 +43,16 @@ static char *slurp(const char *path, size_t *len) {
     return buf_steal(&b);
 }
 
-static struct comms_tmpl *compile(const char *path, const char *text, struct buf *diag) {
+static struct comms_tmpl *compile(const char *path, const char *text, struct buf *diag)
+{
     struct comms_tmpl *t = NULL;
     comms_tmpl_compile(NULL, path, text, strlen(text), &t, diag);
     return t;
 }
 
 /* Render text with a JSON context given as text (NULL: none); returns the text or NULL. */
-static char *render_text(const char *path, const char *tmpl, const char *ctxjson) {
+static char *render_text(const char *path, const char *tmpl, const char *ctxjson)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms_tmpl *t = compile(path, tmpl, &diag);
@@ -72,7 +75,8 @@ static char *render_text(const char *path, const char *tmpl, const char *ctxjson
 }
 
 /* The <body> contents of an HTML document (a copy), or NULL. */
-static char *html_body(const char *html) {
+static char *html_body(const char *html)
+{
     const char *a = html ? strstr(html, "<body>\n") : NULL, *b = a ? strstr(a, "\n</body>") : NULL;
     return a && b ? xstrndup(a + 7, (size_t)(b > a + 7 ? b - a - 7 : 0)) : NULL;
 }
@@ -92,7 +96,8 @@ struct tcase {
     int nb;
 };
 
-static const struct block *find_block(const struct tcase *c, const char *name) {
+static const struct block *find_block(const struct tcase *c, const char *name)
+{
     for (int i = 0; i < c->nb; i++)
         if (!strcmp(c->b[i].name, name))
             return &c->b[i];
@@ -100,14 +105,16 @@ static const struct block *find_block(const struct tcase *c, const char *name) {
 }
 
 /* Drop blank lines at the end; a template keeps the newline of its last line. */
-static void trim_block(struct block *b) {
+static void trim_block(struct block *b)
+{
     int keep = strchr(b->name, '/') != NULL;
     while (b->text.len && b->text.data[b->text.len - 1] == '\n' &&
            (!keep || b->text.len == 1 || b->text.data[b->text.len - 2] == '\n'))
         b->text.data[--b->text.len] = '\0';
 }
 
-static void reset_case(struct tcase *c) {
+static void reset_case(struct tcase *c)
+{
     for (int i = 0; i < c->nb; i++)
         buf_cleanup(&c->b[i].text);
     c->nb = 0;
@@ -119,7 +126,8 @@ static void reset_case(struct tcase *c) {
  * or -1 when the file cannot be read.  A `#` line is a comment except
  * inside a template block (one whose name has a '/').
  */
-static int each_case(const char *path, int (*fn)(struct tcase *, void *), void *arg, int *nfail) {
+static int each_case(const char *path, int (*fn)(struct tcase *, void *), void *arg, int *nfail)
+{
     char *s = slurp(path, NULL);
     if (!s)
         return -1;
@@ -170,7 +178,8 @@ static int each_case(const char *path, int (*fn)(struct tcase *, void *), void *
  * the same error lines in order, each with a line number followed by the
  * source line and a caret under the column.  0 when it holds.
  */
-static int check_diag(const char *diag, const char *expected, const char *where) {
+static int check_diag(const char *diag, const char *expected, const char *where)
+{
     char *d = xstrdup(diag ? diag : ""), *x = xstrdup(expected ? expected : "");
     int fails = 0;
     char *dsave = NULL, *xsave = NULL;
@@ -223,7 +232,8 @@ static int check_diag(const char *diag, const char *expected, const char *where)
 static int is_partial_block(const struct block *b) { return !strncmp(b->name, "partials/", 9); }
 
 /* A case's `--- partials/<name>.tmpl` blocks are its partials; else the built-in ones. */
-static int case_partial(void *arg, const char *name, size_t n, struct comms__partial *out) {
+static int case_partial(void *arg, const char *name, size_t n, struct comms__partial *out)
+{
     const struct tcase *c = arg;
     for (int i = 0; i < c->nb; i++) {
         const char *bn = c->b[i].name;
@@ -237,7 +247,8 @@ static int case_partial(void *arg, const char *name, size_t n, struct comms__par
     return comms__builtin_partial(NULL, name, n, out);
 }
 
-static int error_case(struct tcase *c, void *arg) {
+static int error_case(struct tcase *c, void *arg)
+{
     (void)arg;
     struct buf diag;
     char where[400];
@@ -266,14 +277,16 @@ static int error_case(struct tcase *c, void *arg) {
     return fails;
 }
 
-static void error_cases(void) {
+static void error_cases(void)
+{
     int nfail = 0;
     int n = each_case(ERRORS_FILE, error_case, NULL, &nfail);
     ASSERT(n >= 35); /* the file really was read */
     ASSERT_EQ(nfail, 0);
 }
 
-static int cmp_part(const char *where, const char *part, const char *got, const struct block *b) {
+static int cmp_part(const char *where, const char *part, const char *got, const struct block *b)
+{
     if (!b)
         return 0;
     const char *want = b->text.data ? b->text.data : "";
@@ -284,7 +297,8 @@ static int cmp_part(const char *where, const char *part, const char *got, const 
     return 1;
 }
 
-static int render_case(struct tcase *c, void *arg) {
+static int render_case(struct tcase *c, void *arg)
+{
     (void)arg;
     char where[400];
     int fails = 0;
@@ -357,7 +371,8 @@ out:
     return fails;
 }
 
-static void render_cases(void) {
+static void render_cases(void)
+{
     int nfail = 0;
     int n = each_case(RENDER_FILE, render_case, NULL, &nfail);
     ASSERT(n >= 30);
@@ -367,7 +382,8 @@ static void render_cases(void) {
 /* ---- the engine, beyond the cases ---- */
 
 /* The whole HTML document: doctype, charset, the subject as an escaped title. */
-static void html_document(void) {
+static void html_document(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms_tmpl *t =
@@ -400,7 +416,8 @@ static void html_document(void) {
 }
 
 /* Every part is capped at 64 KiB: a long list or value fails with FW_ETOOBIG and leaves nothing. */
-static void render_cap(void) {
+static void render_cap(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms_tmpl *t = compile("customer/email/x.tmpl",
@@ -447,7 +464,8 @@ static void render_cap(void) {
 }
 
 /* Sections nest up to 16 deep; the 17th is refused at load. */
-static void nesting_limit(void) {
+static void nesting_limit(void)
+{
     struct buf src, diag;
     buf_init(&src, 0);
     buf_init(&diag, 0);
@@ -470,7 +488,8 @@ static void nesting_limit(void) {
 }
 
 /* A template's identity comes from its path. */
-static void template_identity(void) {
+static void template_identity(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms_tmpl *t = NULL;
@@ -492,14 +511,16 @@ static void template_identity(void) {
 
 /* ---- the variable table ---- */
 
-static int in_list(const char *const *list, const char *name) {
+static int in_list(const char *const *list, const char *name)
+{
     for (; list && *list; list++)
         if (!strcmp(*list, name))
             return 1;
     return 0;
 }
 
-static void variables(void) {
+static void variables(void)
+{
     const char *const *cust = comms_variables("customer");
     const char *const *l1 = comms_variables("l1");
     ASSERT(cust != NULL && l1 != NULL);
@@ -535,7 +556,8 @@ static void variables(void) {
 }
 
 /* A JSON value for a variable in ctx; for a list's field, the field of the list's first element. */
-static json_t *var_value(json_t *ctx, const char *name) {
+static json_t *var_value(json_t *ctx, const char *name)
+{
     char tmp[128];
     snprintf(tmp, sizeof tmp, "%s", name);
     char *dot = strrchr(tmp, '.');
@@ -555,7 +577,8 @@ static json_t *var_value(json_t *ctx, const char *name) {
 }
 
 /* The sample sets every variable, and every element of a sample list has every field. */
-static void sample_context(void) {
+static void sample_context(void)
+{
     json_t *ctx = comms_sample_context();
     for (const struct comms_var *v = comms_vars; v->name; v++) {
         json_t *val = var_value(ctx, v->name);
@@ -568,7 +591,7 @@ static void sample_context(void) {
         json_t *list = var_value(ctx, v->name), *el;
         size_t i, n = strlen(v->name);
         ASSERT(json_array_size(list) >= 2);
-        json_array_foreach(list, i, el) {
+        json_array_foreach (list, i, el) {
             for (const struct comms_var *f = comms_vars; f->name; f++)
                 if (!strncmp(f->name, v->name, n) && f->name[n] == '.')
                     ASSERT(json_object_get(el, f->name + n + 1) != NULL);
@@ -594,14 +617,16 @@ static void sample_context(void) {
 /* ---- loading: built-ins and a directory over them ---- */
 
 /* Built-in templates, partials not counted (they are not templates of the set). */
-static size_t count_builtins(void) {
+static size_t count_builtins(void)
+{
     size_t n = 0;
     for (size_t i = 0; comms_builtins[i].path; i++)
         n += strncmp(comms_builtins[i].path, "partials/", 9) != 0;
     return n;
 }
 
-static size_t count_loaded(const struct comms *c) {
+static size_t count_loaded(const struct comms *c)
+{
     size_t n = 0;
     while (comms_tmpl_at(c, n))
         n++;
@@ -614,7 +639,8 @@ static size_t count_loaded(const struct comms *c) {
  * Each must compile or fail with a diagnostic, and render when it
  * compiles; the sanitizer build is what makes this test worth having.
  */
-static void compile_mutations(void) {
+static void compile_mutations(void)
+{
     static const char alphabet[] = "{}#^/!.\n -:x";
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     json_t *ctx = comms_sample_context();
@@ -666,7 +692,8 @@ static void compile_mutations(void) {
     json_decref(ctx);
 }
 
-static void builtins_load(void) {
+static void builtins_load(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -700,14 +727,16 @@ static void builtins_load(void) {
     buf_cleanup(&diag);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
     (void)st;
     (void)flag;
     (void)ftw;
     return remove(path);
 }
 
-static void write_file(const char *dir, const char *rel, const char *text) {
+static void write_file(const char *dir, const char *rel, const char *text)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     for (char *p = strchr(path + strlen(dir) + 1, '/'); p; p = strchr(p + 1, '/')) {
@@ -722,7 +751,8 @@ static void write_file(const char *dir, const char *rel, const char *text) {
     }
 }
 
-static void load_directory(void) {
+static void load_directory(void)
+{
     char dir[] = "/tmp/fw-comms-XXXXXX";
     ASSERT(mkdtemp(dir) != NULL);
     struct buf diag;
@@ -839,7 +869,8 @@ static const char *const required[] = {
     "l2/webhook/default",
 };
 
-static const struct comms_tmpl *find_exact(const struct comms *c, const char *key) {
+static const struct comms_tmpl *find_exact(const struct comms *c, const char *key)
+{
     char a[64], ch[64], n[128];
     if (sscanf(key, "%63[^/]/%63[^/]/%127s", a, ch, n) != 3)
         return NULL;
@@ -847,7 +878,8 @@ static const struct comms_tmpl *find_exact(const struct comms *c, const char *ke
     return t && !strcmp(comms_tmpl_name(t), n) ? t : NULL;
 }
 
-static void required_templates(void) {
+static void required_templates(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -860,16 +892,19 @@ static void required_templates(void) {
 }
 
 /* Every string in a JSON value, into out. */
-static void strings_of(json_t *v, const char **out, size_t max, size_t *n) {
+static void strings_of(json_t *v, const char **out, size_t max, size_t *n)
+{
     size_t i;
     const char *k;
     json_t *x;
     if (json_is_string(v) && *n < max)
         out[(*n)++] = json_string_value(v);
     else if (json_is_array(v))
-        json_array_foreach(v, i, x) strings_of(x, out, max, n);
+        json_array_foreach (v, i, x)
+            strings_of(x, out, max, n);
     else if (json_is_object(v))
-        json_object_foreach(v, k, x) strings_of(x, out, max, n);
+        json_object_foreach (v, k, x)
+            strings_of(x, out, max, n);
 }
 
 /*
@@ -878,7 +913,8 @@ static void strings_of(json_t *v, const char **out, size_t max, size_t *n) {
  * not also the value of a customer variable (an incident row's order id is
  * the customer's own order.id).
  */
-static void internal_values(json_t *ctx, const char **out, size_t max, size_t *n) {
+static void internal_values(json_t *ctx, const char **out, size_t max, size_t *n)
+{
     const char *cust[256];
     size_t ncust = 0;
     *n = 0;
@@ -909,7 +945,8 @@ static int quiet;
 
 /* What a rendered customer message must never contain: leftovers of templates, gaps, internals. */
 static int check_customer_text(const char *where, const char *what, const char *s,
-                               const char **internal, size_t ninternal) {
+                               const char **internal, size_t ninternal)
+{
     static const char *const bad[] = {"{{", "}}", "SIG-", "Hi ,", "Hi,",  " ,",
                                       " .", "()", "  ",   "\n ,", "null", ":\n\n"};
     if (!s || !*s) {
@@ -940,7 +977,8 @@ static int check_customer_text(const char *where, const char *what, const char *
     return 0;
 }
 
-static void customer_templates(void) {
+static void customer_templates(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -1077,7 +1115,8 @@ static const char *const always_set[] = {
 };
 
 /* Remove a dotted variable from ctx (nested objects). */
-static void del_var(json_t *ctx, const char *name) {
+static void del_var(json_t *ctx, const char *name)
+{
     char tmp[128];
     snprintf(tmp, sizeof tmp, "%s", name);
     char *dot = strrchr(tmp, '.');
@@ -1090,7 +1129,8 @@ static void del_var(json_t *ctx, const char *name) {
 }
 
 /* Customer templates (and the chatbot's sentence) with only the variables that are always set. */
-static void customer_templates_minimal(void) {
+static void customer_templates_minimal(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -1154,14 +1194,16 @@ static void customer_templates_minimal(void) {
  * alone (the orchestrator knows no signal at that point): no gaps, no
  * leftovers.
  */
-static const char *tmpl_key(const struct comms_tmpl *t) {
+static const char *tmpl_key(const struct comms_tmpl *t)
+{
     static char key[256];
     snprintf(key, sizeof key, "%s/%s/%s", comms_tmpl_audience(t), comms_tmpl_channel(t),
              comms_tmpl_name(t));
     return key;
 }
 
-static void internal_templates_minimal(void) {
+static void internal_templates_minimal(void)
+{
     static const char *const bad[] = {"{{", "}}", "()", "( ", " ,", " .", "  ", "— —", ": \n"};
     struct buf diag;
     buf_init(&diag, 0);
@@ -1216,7 +1258,8 @@ static void internal_templates_minimal(void) {
 
 /* Render one built-in with the sample (plus overrides); NULL when it does not render. */
 static int render_builtin(const struct comms *c, const char *key, const char *over,
-                          struct comms_rendered *r) {
+                          struct comms_rendered *r)
+{
     const struct comms_tmpl *t = find_exact(c, key);
     if (!t)
         return -1;
@@ -1232,7 +1275,8 @@ static int render_builtin(const struct comms *c, const char *key, const char *ov
 }
 
 /* Merged, reached-out and follow-up wording show where they should. */
-static void template_wording(void) {
+static void template_wording(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -1302,7 +1346,8 @@ static void template_wording(void) {
 }
 
 /* The internal formats: the L1 ticket subject exactly, Slack, the chatbot sentence. */
-static void internal_templates(void) {
+static void internal_templates(void)
+{
     struct buf diag;
     buf_init(&diag, 0);
     struct comms *c = NULL;
@@ -1360,10 +1405,271 @@ static void internal_templates(void) {
     buf_cleanup(&diag);
 }
 
+/* ---- every shipped template, with and without a brand; SMS and push lengths ---- */
+
+/* A realistic context: the sample with long real-world values, the brand given or absent. */
+static json_t *real_context(int brand, int merged)
+{
+    json_t *ctx = comms_sample_context();
+    static const char *const when = "Dec 28, 2026 at 11:45 PM (Los Angeles time)";
+    json_t *o = json_pack(
+        "{s:{s:s,s:s,s:s}, s:{s:s,s:s}, s:{s:s}, s:{s:s}, s:{s:s,s:s}, s:{s:s,s:s}, s:{s:s},"
+        " s:{s:s,s:s,s:s,s:s,s:s}}",
+        "brand", "sender_name", "The support team", "app_name", "the app", "support_url",
+        "https://support.example.com", "customer", "first_name", "Maximiliana", "zip", "94110",
+        "order", "id", "ORD-2026-0000123456", "portin", "carrier", "T-Mobile US", "last_message",
+        "at", when, "channel_name", "text message", "contacted_since", "at", when, "kind", "chat",
+        "next_update", "within", "24 hours", "outage", "area", "94110", "impact",
+        "calls and mobile data", "eta", when, "started_at", when, "resolved_at", when);
+    json_object_update_recursive(ctx, o);
+    json_decref(o);
+    json_t *b = json_object_get(ctx, "brand");
+    if (brand)
+        json_object_set_new(b, "name", json_string("Nimbus Mobile"));
+    else
+        json_object_del(b, "name");
+    json_object_set_new(ctx, "merged", json_boolean(merged));
+    if (!merged) {
+        json_t *issues = json_object_get(ctx, "issues");
+        while (json_array_size(issues) > 1)
+            json_array_remove(issues, 1);
+    }
+    return ctx;
+}
+
+/* Case-insensitive strstr for ASCII needles. */
+static const char *find_nocase(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; s && *s; s++) {
+        size_t i = 0;
+        while (i < n && s[i] && (s[i] | 0x20) == (needle[i] | 0x20))
+            i++;
+        if (i == n)
+            return s;
+    }
+    return NULL;
+}
+
+/* Artefacts of a missing value in one rendered part; prints the first and returns 1. */
+static int check_artefacts(const char *where, const char *what, const char *s, int customer)
+{
+    static const char *const bad[] = {"{{", "}}", " .", " ,", "()", "( )", "  "};
+    if (!s)
+        return 0;
+    if (customer && find_nocase(s, "forewarn")) {
+        fprintf(stderr, "    %s: %s names the product: %.60s\n", where, what,
+                find_nocase(s, "forewarn"));
+        return 1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        const char *p = strstr(s, bad[i]);
+        /* Two spaces are fine as indentation at the start of a line. */
+        while (p && !strcmp(bad[i], "  ") && (p == s || p[-1] == '\n' || p[-1] == ' '))
+            p = strstr(p + 1, bad[i]);
+        if (p) {
+            fprintf(stderr, "    %s: %s contains \"%s\" at: %.50s\n", where, what, bad[i],
+                    p > s + 25 ? p - 25 : s);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Every shipped template (every audience, channel and name), with a
+ * realistic context, without a brand and with "Nimbus Mobile", in all four
+ * tones, with one problem and with merged ones: no product name in what a
+ * customer reads, no gap a missing value leaves, and the brand wherever a
+ * customer template speaks of the customer's account or service.
+ */
+static void every_template_brand_and_tone(void)
+{
+    struct buf diag;
+    buf_init(&diag, 0);
+    struct comms *c = NULL;
+    ASSERT_EQ(comms_load(NULL, &c, &diag), 0);
+    int nfail = 0, n = 0;
+    const struct comms_tmpl *t;
+    for (size_t i = 0; (t = comms_tmpl_at(c, i)); i++) {
+        const char *aud = comms_tmpl_audience(t), *chan = comms_tmpl_channel(t);
+        int customer = !strcmp(aud, "customer") || !strcmp(aud, "chatbot");
+        int tfail = 0;
+        for (int brand = 0; brand < 2; brand++) {
+            int seen_brand = 0;
+            for (int merged = 0; merged < 2; merged++) {
+                for (int tone = 1; tone <= 4; tone++) {
+                    char where[300];
+                    snprintf(where, sizeof where, "%s (tone %d, %s, %s)", comms_tmpl_path(t), tone,
+                             brand ? "brand Nimbus Mobile" : "no brand",
+                             merged ? "merged" : "one problem");
+                    json_t *ctx = real_context(brand, merged);
+                    comms_context_set_tone(ctx, tone);
+                    struct comms_rendered r;
+                    ASSERT_EQ(comms_render(t, ctx, &r), 0);
+                    n++;
+                    int f = check_artefacts(where, "text", r.text, customer) +
+                            check_artefacts(where, "subject", r.subject, customer) +
+                            check_artefacts(where, "title", r.title, customer) +
+                            check_artefacts(where, "headline", r.headline, customer);
+                    if (!brand && customer && (strstr(r.text, "Nimbus") || strstr(r.text, "Meow")))
+                        f += fprintf(stderr, "    %s: a brand without one\n", where) > 0;
+                    seen_brand |= (r.text && strstr(r.text, "Nimbus Mobile")) ||
+                                  (r.subject && strstr(r.subject, "Nimbus Mobile")) ||
+                                  (r.title && strstr(r.title, "Nimbus Mobile"));
+                    comms_rendered_cleanup(&r);
+                    json_decref(ctx);
+                    if (f && tfail++ < 3)
+                        nfail++;
+                }
+            }
+            /* The brand shows when set: every email (the footer), SMS and the push default. */
+            int wants = !strcmp(aud, "customer") &&
+                        (!strcmp(chan, "email") || !strcmp(chan, "sms") ||
+                         (!strcmp(chan, "push") && !strcmp(comms_tmpl_name(t), "default")));
+            if (brand && wants && !seen_brand) {
+                fprintf(stderr, "    %s: never names the brand Nimbus Mobile\n",
+                        comms_tmpl_path(t));
+                nfail++;
+            }
+        }
+    }
+    ASSERT(n >= 60 * 16);
+    ASSERT_EQ(nfail, 0);
+    comms_free(c);
+    buf_cleanup(&diag);
+}
+
+/*
+ * Length of an SMS in GSM-7 septets (the extension characters count two),
+ * or, when a character is outside GSM-7, in UCS-2 units with *ucs2 set.
+ */
+static size_t sms_length(const char *s, int *ucs2)
+{
+    static const char basic[] = "@$\n\r _!\"#%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz";
+    static const char *const basic_utf8[] = {"£", "¥", "è", "é", "ù", "ì", "ò", "Ç", "Ø", "ø",
+                                             "Å", "å", "Δ", "Φ", "Γ", "Λ", "Ω", "Π", "Ψ", "Σ",
+                                             "Θ", "Ξ", "Æ", "æ", "ß", "É", "¤", "¡", "Ä", "Ö",
+                                             "Ñ", "Ü", "§", "¿", "ä", "ö", "ñ", "ü", "à"};
+    size_t septets = 0, units = 0;
+    *ucs2 = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = *p < 0x80 ? 1 : *p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4;
+        units += len == 4 ? 2 : 1;
+        if (len == 1 && strchr(basic, *p)) {
+            septets++;
+        } else if (len == 1 && strchr("^{}\\[~]|", *p)) {
+            septets += 2;
+        } else if (len == 3 && !memcmp(p, "€", 3)) {
+            septets += 2;
+        } else {
+            int found = 0;
+            for (size_t i = 0; i < ARRAY_SIZE(basic_utf8) && !found; i++)
+                found =
+                    !strncmp((const char *)p, basic_utf8[i], len) && strlen(basic_utf8[i]) == len;
+            if (found)
+                septets++;
+            else
+                *ucs2 = 1;
+        }
+        for (size_t i = 0; i < len && *p; i++)
+            p++;
+    }
+    return *ucs2 ? units : septets;
+}
+
+/* Characters (code points) of UTF-8 text. */
+static size_t chars(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/*
+ * Every SMS fits one segment and every push the lock screen, in every tone,
+ * with long real values, with and without a brand, with every optional fact
+ * present or absent.  Each failure names the template, the case and how far
+ * over the limit it is.
+ */
+static void sms_and_push_lengths(void)
+{
+    struct buf diag;
+    buf_init(&diag, 0);
+    struct comms *c = NULL;
+    ASSERT_EQ(comms_load(NULL, &c, &diag), 0);
+    /* Optional facts taken away one at a time: each changes which words are said. */
+    static const char *const drop[] = {NULL,         "last_message", "next_update",
+                                       "outage.eta", "outage.area",  "contacted_since"};
+    int nfail = 0, nsms = 0, npush = 0;
+    const struct comms_tmpl *t;
+    for (size_t i = 0; (t = comms_tmpl_at(c, i)); i++) {
+        const char *chan = comms_tmpl_channel(t);
+        int sms = !strcmp(chan, "sms"), push = !strcmp(chan, "push");
+        if (strcmp(comms_tmpl_audience(t), "customer") || (!sms && !push))
+            continue;
+        for (int brand = 0; brand < 2; brand++)
+            for (int merged = 0; merged < 2; merged++)
+                for (size_t d = 0; d < ARRAY_SIZE(drop); d++)
+                    for (int tone = 1; tone <= 4; tone++) {
+                        json_t *ctx = real_context(brand, merged);
+                        if (drop[d])
+                            del_var(ctx, drop[d]);
+                        comms_context_set_tone(ctx, tone);
+                        struct comms_rendered r;
+                        ASSERT_EQ(comms_render(t, ctx, &r), 0);
+                        char where[300];
+                        snprintf(where, sizeof where, "%s (tone %d, %s%s%s%s)", comms_tmpl_path(t),
+                                 tone, brand ? "brand" : "no brand", merged ? ", merged" : "",
+                                 drop[d] ? ", without " : "", drop[d] ? drop[d] : "");
+                        if (sms) {
+                            int ucs2;
+                            size_t n = sms_length(r.text, &ucs2), max = ucs2 ? 70 : 160;
+                            nsms++;
+                            if (n > max) {
+                                fprintf(stderr,
+                                        "    %s: %zu %s characters, %zu over one segment of %zu:"
+                                        "\n      %s\n",
+                                        where, n, ucs2 ? "UCS-2" : "GSM-7", n - max, max, r.text);
+                                nfail++;
+                            }
+                        } else {
+                            size_t nt = chars(r.title), nb = chars(r.text);
+                            npush++;
+                            if (nt > 50 || nb > 178) {
+                                fprintf(stderr,
+                                        "    %s: title %zu characters (%s%zd over 50), body %zu "
+                                        "(%zd over 178):\n      %s\n      %s\n",
+                                        where, nt, "", (ssize_t)nt - 50, nb, (ssize_t)nb - 178,
+                                        r.title ? r.title : "", r.text);
+                                nfail++;
+                            }
+                        }
+                        comms_rendered_cleanup(&r);
+                        json_decref(ctx);
+                    }
+    }
+    ASSERT(nsms >= 6 * 96 && npush >= 3 * 96);
+    ASSERT_EQ(nfail, 0);
+    /* The counter itself: extension characters count two, a curly quote means UCS-2. */
+    int ucs2;
+    ASSERT_EQ(sms_length("a{b}€", &ucs2), 8); /* 1 + 2 + 1 + 2 + 2 */
+    ASSERT_EQ(ucs2, 0);
+    ASSERT_EQ(sms_length("it\xE2\x80\x99s", &ucs2), 4);
+    ASSERT_EQ(ucs2, 1);
+    ASSERT_EQ(sms_length("é£", &ucs2), 2);
+    ASSERT_EQ(ucs2, 0);
+    comms_free(c);
+    buf_cleanup(&diag);
+}
+
 /* ---- docs/templates.md ---- */
 
 /* Every variable has its row, generated from vars.h: | `name` | who | description | */
-static void doc_variables(void) {
+static void doc_variables(void)
+{
     char *doc = slurp(DOC_FILE, NULL);
     ASSERT(doc != NULL);
     int missing = 0;
@@ -1388,7 +1694,8 @@ static void doc_variables(void) {
  * and `---` first when the template has them), ```html (the <body> contents) or ```error
  * (the diagnostics, exactly).
  */
-static void doc_examples(void) {
+static void doc_examples(void)
+{
     size_t len;
     char *doc = slurp(DOC_FILE, &len);
     ASSERT(doc != NULL);
@@ -1525,6 +1832,8 @@ const struct test comms_tests[] = {
     {"template_wording", template_wording},
     {"internal_templates", internal_templates},
     {"internal_templates_minimal", internal_templates_minimal},
+    {"every_template_brand_and_tone", every_template_brand_and_tone},
+    {"sms_and_push_lengths", sms_and_push_lengths},
     {"doc_variables", doc_variables},
     {"doc_examples", doc_examples},
     {NULL, NULL},
