@@ -816,6 +816,48 @@ static void load_directory(void)
     buf_cleanup(&diag);
 }
 
+/*
+ * Partials from a directory: one overriding a built-in is what the built-in
+ * templates include, and a partial no template includes is still checked.
+ */
+static void load_partials(void)
+{
+    char dir[] = "/tmp/fw-comms-XXXXXX";
+    ASSERT(mkdtemp(dir) != NULL);
+    struct buf diag;
+    buf_init(&diag, 0);
+    struct comms *c = NULL;
+    write_file(dir, "partials/signature.tmpl", "Cheers,\n{{brand.sender_name}} and the crew\n");
+    write_file(dir, "partials/spare.tmpl", "Spare words for {{customer.first_name}}.\n");
+    if (comms_load(dir, &c, &diag))
+        TEST__FAIL("load failed:\n%s", diag.data);
+    ASSERT_EQ(count_loaded(c), count_builtins());
+    json_t *ctx = comms_sample_context();
+    struct comms_rendered r;
+    ASSERT_EQ(comms_render(comms_find(c, "customer", "email", "SIG-001"), ctx, &r), 0);
+    ASSERT_CONTAINS(r.text, "\nCheers,\nSam from Meow Mobile and the crew\n");
+    comms_rendered_cleanup(&r);
+    comms_free(c);
+
+    write_file(dir, "partials/spare.tmpl", "Spare words for {{customer.frist_name}}.\n");
+    write_file(dir, "customer/sms/x.tmpl", "Hi. {{> nowhere}}\n");
+    buf_reset(&diag);
+    ASSERT_EQ(comms_load(dir, &c, &diag), FW_EPARSE);
+    ASSERT(c == NULL);
+    char want[600];
+    snprintf(want, sizeof want,
+             "%s/partials/spare.tmpl:1:19: error: unknown variable 'customer.frist_name'", dir);
+    ASSERT_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want,
+             "%s/customer/sms/x.tmpl:1:5: error: unknown partial 'nowhere' (no file "
+             "partials/nowhere.tmpl)",
+             dir);
+    ASSERT_CONTAINS(diag.data, want);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    json_decref(ctx);
+    buf_cleanup(&diag);
+}
+
 /* ---- the shipped templates ---- */
 
 static const char *const required[] = {
@@ -1826,6 +1868,7 @@ const struct test comms_tests[] = {
     {"sample_context", sample_context},
     {"builtins_load", builtins_load},
     {"load_directory", load_directory},
+    {"load_partials", load_partials},
     {"required_templates", required_templates},
     {"customer_templates", customer_templates},
     {"customer_templates_minimal", customer_templates_minimal},
