@@ -26,7 +26,7 @@
     X("customer.name", CUST, "full name, or the email when unknown")                               \
     X("customer.first_name", CUST, "first word of the name, or 'there'")                           \
     X("customer.email", CUST, "email address")                                                     \
-    X("customer.phone", INT, "phone number, unmasked")                                             \
+    X("customer.phone", CUST, "the customer's own number, as given")                                         \
     X("customer.phone_masked", CUST, "phone number with all but the last 4 digits masked")         \
     X("customer.zip", CUST, "ZIP code")                                                            \
     X("customer.plan", INT, "plan name")                                                           \

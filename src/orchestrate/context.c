@@ -171,21 +171,6 @@ static const char *customer_within(enum severity s)
     return p[s];
 }
 
-const char *orch__group_of(const char *team)
-{
-    static const struct {
-        const char *team, *group;
-    } groups[] = {
-        {"esim", "eSIM specialists"}, {"porting", "Port team"},  {"billing", "Billing"},
-        {"support", "Support"},       {"orders", "Order operations"},
-        {"retention", "Retention"},   {"network", "Network operations"},
-    };
-    for (size_t i = 0; team && i < ARRAY_SIZE(groups); i++)
-        if (!strcmp(team, groups[i].team))
-            return groups[i].group;
-    return team ? team : "Support";
-}
-
 void orch__lower_copy(const char *s, char *out, size_t n)
 {
     size_t i = 0;
@@ -239,6 +224,132 @@ const char *orch__sv_text(json_t *snap, const char *key, char *tmp, size_t n)
     return NULL;
 }
 
+/* A scalar as text (NULL when absent or not a scalar). */
+static const char *value_text(json_t *v, char *tmp, size_t n)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        return tmp;
+    }
+    if (json_is_real(v)) {
+        snprintf(tmp, n, "%g", json_real_value(v));
+        return tmp;
+    }
+    return NULL;
+}
+
+/* A time as the variable asks for it: a date, a time, whole days since; NULL for text. */
+static const char *time_as(struct orch *o, enum rule_context_as as, const char *zone, int64_t t,
+                           int64_t now, char *out, size_t n)
+{
+    if (as == RCTX_DATE)
+        orch__human_date(o, zone, t, out, n);
+    else if (as == RCTX_TIME)
+        orch__human_time(o, zone, t, out, n);
+    else if (as == RCTX_DAYS_SINCE)
+        snprintf(out, n, "%lld", (long long)((now - t) / FW_DAY));
+    else
+        return NULL;
+    return out;
+}
+
+/*
+ * The rule pack's template variables (`context:` in the pack, docs/rules.md):
+ * the first state key that has a value, the time of the customer's last
+ * event of a type, or the word for whichever of some event types came last.
+ * The domain's words live in the pack; this file knows none of them.
+ */
+static const char *pack_value(struct orch *o, const struct rule_context *rc, json_t *snap,
+                              json_t *glob, const char *zone, int64_t now, char *buf, size_t n)
+{
+    const char *out = NULL;
+    if (rc->nlatest) {
+        int64_t best = FW_TIME_NONE;
+        for (size_t k = 0; k < rc->nlatest; k++) {
+            int64_t t = orch__last_at(snap, rc->latest_types[k]);
+            if (t != FW_TIME_NONE && (best == FW_TIME_NONE || t > best)) {
+                best = t;
+                out = rc->latest_words[k];
+            }
+        }
+        return out ? out : rc->otherwise;
+    }
+    if (rc->last) {
+        int64_t t = orch__last_at(snap, rc->last);
+        return t == FW_TIME_NONE ? NULL : time_as(o, rc->as, zone, t, now, buf, n);
+    }
+    for (size_t k = 0; k < rc->nkeys && !out; k++) {
+        const char *key = rc->keys[k];
+        json_t *v = !strncmp(key, "global.", 7) ? json_object_get(glob, key + 7) : orch__sv(snap, key);
+        out = value_text(v, buf, n);
+    }
+    int64_t t;
+    if (out && rc->as != RCTX_TEXT) /* parsed before buf is written again */
+        return fw_time_parse(out, strlen(out), &t) ? NULL : time_as(o, rc->as, zone, t, now, buf, n);
+    return out;
+}
+
+static void pack_context(struct orch *o, json_t *x, json_t *snap, json_t *glob, const char *zone,
+                         int64_t now)
+{
+    for (size_t i = 0; i < o->rules->ncontext; i++) {
+        char buf[128];
+        const struct rule_context *rc = &o->rules->context[i];
+        orch__set_str(x, rc->var, pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
+    }
+}
+
+const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *buf, size_t n)
+{
+    for (size_t i = 0; i < o->rules->ncontext; i++)
+        if (!strcmp(o->rules->context[i].var, var)) {
+            json_t *glob = engine_global_object(o->engine);
+            const char *v = pack_value(o, &o->rules->context[i], snap, glob,
+                                       orch__svs(snap, "customer.timezone"), engine_now(o->engine),
+                                       buf, n);
+            if (v && v != buf) {
+                snprintf(buf, n, "%s", v);
+                v = buf;
+            }
+            json_decref(glob);
+            return v;
+        }
+    return NULL;
+}
+
+/* "ticket — Mar 2, 2026 at 9:14 AM (UTC) — help": the customer's latest contact. */
+static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zone)
+{
+    const char *type, *kind = NULL;
+    json_t *t;
+    int64_t seen = FW_TIME_NONE;
+    json_object_foreach(json_object_get(snap, "last_event"), type, t)
+    {
+        int64_t at;
+        const char *s = json_string_value(t);
+        if (!s || fw_time_parse(s, strlen(s), &at) || !rules_type_in_class(o->rules, type, "contact"))
+            continue;
+        if (seen == FW_TIME_NONE || at > seen || (at == seen && strcmp(type, kind) > 0)) {
+            seen = at;
+            kind = type;
+        }
+    }
+    if (!kind)
+        return;
+    char ns[64], when[96], key[96], line[320];
+    snprintf(ns, sizeof ns, "%.*s", (int)strcspn(kind, "."), kind);
+    orch__human_time(o, zone, seen, when, sizeof when);
+    snprintf(key, sizeof key, "%s.subject", ns);
+    const char *topic = orch__svs(snap, key);
+    snprintf(key, sizeof key, "%s.topic", ns);
+    if (!topic)
+        topic = orch__svs(snap, key);
+    snprintf(line, sizeof line, "%s — %s%s%s", ns, when, topic ? " — " : "", topic ? topic : "");
+    orch__set_str(x, "last_contact", line);
+}
+
 /*
  * Everything templates may need about a customer, now.  Only rendering and
  * explanations read it (no decision does), so a quiet orchestrator skips it.
@@ -249,7 +360,7 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     json_t *x = json_object();
     if (o->quiet)
         return x;
-    char tmp[256], tmp2[64];
+    char tmp[256];
     const char *zone = orch__svs(snap, "customer.timezone");
     orch__set_str(x, "brand.name", cfg->brand.name);
     orch__set_str(x, "brand.sender_name", cfg->brand.sender_name);
@@ -280,47 +391,12 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     orch__set_str(x, "customer.tier", orch__svs(snap, "customer.tier"));
     orch__set_str(x, "customer.value", orch__sv_text(snap, "customer.value", tmp, sizeof tmp));
     orch__set_str(x, "customer.timezone", orch__svs(snap, "customer.timezone"));
-    const char *order = orch__svs(snap, "order.order_id");
-    if (!order)
-        order = orch__svs(snap, "esim.order_id");
-    if (!order)
-        order = orch__svs(snap, "payment.order_id");
-    orch__set_str(x, "order.id", order);
-    orch__set_str(x, "order.status", orch__svs(snap, "order.status"));
-    orch__set_str(x, "esim.status", orch__svs(snap, "esim.status"));
-    orch__set_str(x, "esim.individual_id", orch__svs(snap, "esim.individual_id"));
-    int64_t paid = orch__last_at(snap, "payment.completed");
-    int64_t failed = orch__last_at(snap, "payment.failed");
-    if (paid != FW_TIME_NONE) {
-        orch__human_date(o, zone, paid, tmp, sizeof tmp);
-        orch__set_str(x, "payment.completed_at", tmp);
-        orch__set_str(x, "payment.status", "completed");
-        snprintf(tmp2, sizeof tmp2, "%lld", (long long)((now - paid) / FW_DAY));
-        orch__set_str(x, "days_since_payment", tmp2);
-    } else {
-        orch__set_str(x, "payment.status", failed != FW_TIME_NONE ? "failed" : "pending");
-    }
-    orch__set_str(x, "portin.status", orch__svs(snap, "portin.status"));
-    orch__set_str(x, "portin.response", orch__svs(snap, "portin.response"));
-    orch__set_str(x, "portin.carrier", orch__svs(snap, "portin.carrier"));
-    orch__set_str(x, "chat.topic", orch__svs(snap, "chat.topic"));
-    orch__set_str(x, "chat.summary", orch__svs(snap, "chat.summary"));
-    int64_t esc = orch__last_at(snap, "chat.escalated");
-    if (esc != FW_TIME_NONE) {
-        orch__human_time(o, zone, esc, tmp, sizeof tmp);
-        orch__set_str(x, "chat.escalated_at", tmp);
-    }
+    json_t *glob = engine_global_object(o->engine);
+    pack_context(o, x, snap, glob, zone, now);
+    json_decref(glob);
     int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
     orch__set_json(x, "contacts", json_integer(contacts));
-    int64_t lt = orch__last_at(snap, "ticket.created"), lc = orch__last_at(snap, "chat.started");
-    if (lt != FW_TIME_NONE || lc != FW_TIME_NONE) {
-        int ticket = lt >= lc;
-        orch__human_time(o, zone, ticket ? lt : lc, tmp2, sizeof tmp2);
-        const char *topic = ticket ? orch__svs(snap, "ticket.subject") : orch__svs(snap, "chat.topic");
-        snprintf(tmp, sizeof tmp, "%s — %s%s%s", ticket ? "ticket" : "chat", tmp2,
-                 topic ? " — " : "", topic ? topic : "");
-        orch__set_str(x, "last_contact", tmp);
-    }
+    last_contact(o, x, snap, zone);
     const char *tid = orch__open_ticket(snap);
     orch__set_json(x, "has_open_ticket", json_boolean(tid != NULL));
     orch__set_str(x, "open_ticket_id", tid);
@@ -338,20 +414,11 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     }
     orch__human_time(o, zone, now, tmp, sizeof tmp);
     orch__set_str(x, "detected_at", tmp);
-    /* Outage details from global state, for the customer's area. */
-    json_t *glob = engine_global_object(o->engine);
-    if (json_object_size(glob)) {
-        orch__set_str(x, "outage.area", orch__sv_text(snap, "customer.zip", tmp, sizeof tmp));
-        orch__set_str(x, "outage.eta", json_string_value(json_object_get(glob, "outage.eta")));
-        orch__set_str(x, "outage.impact", json_string_value(json_object_get(glob, "outage.impact")));
-    }
-    json_decref(glob);
     return x;
 }
 
 void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s)
 {
-    (void)o;
     orch__set_str(x, "signal.id", s->id);
     orch__set_str(x, "signal.name", s->name);
     orch__set_str(x, "signal.severity", severity_name(s->severity));
@@ -359,7 +426,7 @@ void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s
     orch__set_str(x, "signal.root_cause", s->root_cause);
     orch__set_str(x, "signal.description", s->description);
     orch__set_str(x, "priority", orch__priority_of(s->severity));
-    orch__set_str(x, "group", orch__group_of(s->team));
+    orch__set_str(x, "group", orch__group_of(o, s->team));
     orch__set_str(x, "sla.respond_within", respond_within(s->severity));
     orch__set_str(x, "sla.followup_within", followup_within(s->severity));
     orch__set_str(x, "response_within", customer_within(s->severity));

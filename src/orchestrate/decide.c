@@ -3,9 +3,12 @@
  * firing for the customer in one message per audience and channel (seed
  * 000: SIG-002 + SIG-008 make ONE message), the L1 ticket with the draft,
  * L2 and the webhook, the chatbot's context, and the ladder armed.
+ *
+ * What fired inside one merge window arrives here together (orchestrate.c).
+ * An outage signal's firing is decided on its own (outage.c); the problems
+ * an outage explains are decided with their customer messages held back.
  */
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,229 +18,361 @@
 #include "util/log.h"
 #include "util/util.h"
 
-void orch__decide(struct orch *o, struct ocust *c)
+/* What one decision is about, shared by its parts. */
+struct decision {
+    const size_t *idx; /* the new signals */
+    size_t n;
+    size_t *all; /* the new ones first, then those already firing (not held by an outage) */
+    size_t nall;
+    const struct rule_signal *ms; /* the most severe new signal */
+    enum severity sev;
+    json_t *snap, *ctx, *sigs, *explain;
+    const char *tid; /* the open ticket, or NULL */
+    const char **roots;
+    size_t nroots;
+    const char *hold; /* why customer messages are held back, or NULL */
+    const char *tname;
+    int64_t now;
+    int sent; /* customer messages that count as outreach */
+};
+
+static int in_list(const size_t *v, size_t n, size_t x)
 {
-    int64_t now = engine_now(o->engine);
-    size_t n = c->npending;
-    size_t main = c->pending[0];
-    for (size_t i = 1; i < n; i++)
-        if (o->rules->signals[c->pending[i]].severity > o->rules->signals[main].severity)
-            main = c->pending[i];
-    const struct rule_signal *ms = &o->rules->signals[main];
-    enum severity sev = ms->severity;
-    json_t *snap = orch__snapshot(o, c->key);
-    json_t *ctx = orch__customer_context(o, c, snap, now);
-    orch__signal_context(o, ctx, ms);
-    /*
-     * Merge: one message addresses every problem the customer has right now,
-     * the new ones first, then those already firing (seed 000: SIG-002 +
-     * SIG-008 make ONE message).
-     */
-    size_t all[64], nall = 0;
-    for (size_t i = 0; i < n && nall < ARRAY_SIZE(all); i++)
-        all[nall++] = c->pending[i];
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+/* The merged list: new signals, then the others firing, except outage and held-back ones. */
+static void gather(struct orch *o, struct ocust *c, struct decision *D)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < D->n; i++) {
+        D->all = xgrow(D->all, &cap, D->nall + 1, sizeof *D->all);
+        D->all[D->nall++] = D->idx[i];
+    }
     size_t ai;
     json_t *act;
-    json_array_foreach(json_object_get(snap, "active_detections"), ai, act)
+    json_array_foreach(json_object_get(D->snap, "active_detections"), ai, act)
     {
         const struct rule_signal *as =
             rules_signal(o->rules, json_string_value(json_object_get(act, "signal")) ?: "");
-        size_t idx = as ? (size_t)(as - o->rules->signals) : (size_t)-1;
-        int dup = idx == (size_t)-1;
-        for (size_t k = 0; k < nall && !dup; k++)
-            dup = all[k] == idx;
-        if (!dup && nall < ARRAY_SIZE(all))
-            all[nall++] = idx;
+        if (!as || as->outage)
+            continue;
+        size_t x = (size_t)(as - o->rules->signals);
+        if (in_list(D->all, D->nall, x) || in_list(c->oheld, c->noheld, x))
+            continue;
+        D->all = xgrow(D->all, &cap, D->nall + 1, sizeof *D->all);
+        D->all[D->nall++] = x;
     }
-    json_object_set_new(ctx, "issues", orch__issues_list(o, ctx, all, nall));
-    json_object_set_new(ctx, "merged", json_boolean(nall > 1));
-    json_t *sigs = orch__signals_array(o, all, nall);
-    const char *tid = orch__open_ticket(snap);
-    const char *roots[16];
-    size_t nroots = 0;
-    for (size_t i = 0; i < n && nroots < ARRAY_SIZE(roots); i++)
-        roots[nroots++] = o->rules->signals[c->pending[i]].root_cause
-                              ? o->rules->signals[c->pending[i]].root_cause
-                              : o->rules->signals[c->pending[i]].id;
-    json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[]}", "detection", "signals", sigs,
-                                "customer", c->key, "severity", severity_name(sev), "decided_by");
-    json_t *why = json_object_get(explain, "decided_by");
-    char line[256];
+    D->roots = xcalloc(D->n ? D->n : 1, sizeof *D->roots);
+    for (size_t i = 0; i < D->n; i++) {
+        const struct rule_signal *s = &o->rules->signals[D->idx[i]];
+        D->roots[D->nroots++] = s->root_cause ? s->root_cause : s->id;
+    }
+}
 
-    /* External channels from the matrix. */
-    const char *chans[4];
-    size_t nchans = 0;
-    const char *internal_note = NULL;
-    switch (sev) {
-    case SEV_CRITICAL:
-        if (tid) {
-            chans[nchans++] = "ticket_reply";
-            chans[nchans++] = "sms";
-        } else {
-            chans[nchans++] = "email";
-            chans[nchans++] = "sms";
-            chans[nchans++] = "push";
-        }
-        break;
-    case SEV_HIGH:
-        chans[nchans++] = tid ? "ticket_reply" : "email";
-        break;
-    case SEV_MEDIUM:
-        if (tid)
-            internal_note = tid;
-        else if (o->cfg->medium_email)
-            chans[nchans++] = "email";
-        break;
-    case SEV_LOW:
-        chans[nchans++] = "in_app";
-        break;
-    }
-    snprintf(line, sizeof line, "channel_matrix: %s %s an open ticket -> %s%s%s",
-             severity_name(sev), tid ? "with" : "without",
-             nchans ? chans[0] : (internal_note ? "internal note" : "internal only"),
-             nchans > 1 ? " + " : "", nchans > 1 ? chans[1] : "");
-    json_array_append_new(why, json_string(line));
-    if (nall > 1) {
-        snprintf(line, sizeof line,
-                 "merge: %zu problems (%zu new, %zu already firing) in one message", nall, n,
-                 nall - n);
-        json_array_append_new(why, json_string(line));
-    }
-    snprintf(line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
-             (long long)json_integer_value(json_object_get(json_object_get(ctx, "tone"), "level")),
-             (long long)json_integer_value(json_object_get(ctx, "contacts")));
-    json_array_append_new(why, json_string(line));
+static void why(struct decision *D, const char *line)
+{
+    json_array_append_new(json_object_get(D->explain, "decided_by"), json_string(line));
+}
 
-    /* The customer message first, so internal records can carry it as the draft. */
-    struct comms_rendered draft = {0};
-    const char *tname = nall > 1 ? "merged" : ms->id;
-    struct draft base = {
-        .audience = "customer",
-        .customer = c->key,
-        .kind = "alert",
-        .tmpl_name = tname,
-        .ctx = ctx,
-        .signals = sigs,
-        .explain = explain,
-        .at = now,
-    };
-    if (nchans) {
-        json_t *guards = json_array();
-        struct verdict v = orch__outreach_verdict(o, c, snap, sev, roots, nroots, now, guards, OUT_PROACTIVE);
-        int sent = orch__customer_messages(o, c, snap, chans, nchans, &base, &v, guards, &draft);
-        if (sent)
-            orch__note_outreach(c, roots, nroots, now);
-        json_decref(guards);
-    } else {
+/* The customer's messages, through the matrix and the guardrails; the draft for the L1. */
+static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
+                            const char *const *chans, size_t nchans, struct comms_rendered *draft)
+{
+    struct draft base = {.audience = "customer", .customer = c->key, .kind = "alert",
+                         .tmpl_name = D->tname, .ctx = D->ctx, .signals = D->sigs,
+                         .explain = D->explain, .at = D->now, .sig_idx = D->all,
+                         .nsig_idx = D->nall};
+    if (!nchans) {
         /* Render the draft anyway for the L1 ticket, without sending it. */
-        const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", tname);
+        const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", D->tname);
         if (t && !o->quiet)
-            comms_render(t, ctx, &draft);
+            comms_render(t, D->ctx, draft);
+        return;
     }
-    if (draft.subject)
-        orch__set_str(ctx, "draft.subject", draft.subject);
-    if (draft.text)
-        orch__set_str(ctx, "draft.text", draft.text);
-    const char *sent_tag = json_integer_value(json_object_get(ctx, "contacts")) >= 3 ? "High"
-                           : json_integer_value(json_object_get(ctx, "contacts")) == 2 ? "Medium"
-                                                                                       : "Low";
-    orch__set_str(ctx, "sentiment_risk", sent_tag);
+    json_t *guards = json_array();
+    struct verdict v;
+    if (D->hold) {
+        /* Held back by an outage: that is the reason, whatever else would have applied. */
+        v = (struct verdict){.status = "suppressed", .send_at = D->now};
+        snprintf(v.reason, sizeof v.reason, "%s", D->hold);
+        json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", "outage", "result",
+                                                D->hold));
+    } else {
+        v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, guards,
+                                   OUT_PROACTIVE, FW_TIME_NONE);
+    }
+    D->sent = orch__customer_messages(o, c, D->snap, chans, nchans, &base, &v, guards, draft);
+    if (D->sent)
+        orch__note_outreach(c, D->roots, D->nroots, D->now, 0);
+    json_decref(guards);
+}
 
-    /* Internal: the L1 alert ticket (MEDIUM and up), grouped by the signal's team. */
-    if (sev >= SEV_MEDIUM) {
+/* The L1 ticket (MEDIUM and up), the note on an open ticket, the webhook, L2 for CRITICAL. */
+static void decide_internal(struct orch *o, struct ocust *c, struct decision *D, const char *note)
+{
+    const struct rule_signal *ms = D->ms;
+    if (D->sev >= SEV_MEDIUM) {
         char tag_sig[64], tag_sev[64], lc[32];
         orch__lower_copy(ms->id, lc, sizeof lc);
         snprintf(tag_sig, sizeof tag_sig, "signal_%s", lc);
-        orch__lower_copy(severity_name(sev), lc, sizeof lc);
+        orch__lower_copy(severity_name(D->sev), lc, sizeof lc);
         snprintf(tag_sev, sizeof tag_sev, "severity_%s", lc);
-        json_t *meta = json_pack("{s:s, s:[s,s,s], s:s, s:s?}", "priority", orch__priority_of(sev),
-                                 "tags", "proactive_alert", tag_sig, tag_sev, "group",
-                                 orch__group_of(ms->team), "requester_name",
-                                 json_string_value(json_object_get(json_object_get(ctx, "customer"), "name")));
+        json_t *meta = json_pack(
+            "{s:s, s:[s,s,s], s:s, s:s?}", "priority", orch__priority_of(D->sev), "tags",
+            "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
+            "requester_name",
+            json_string_value(json_object_get(json_object_get(D->ctx, "customer"), "name")));
         struct draft d = {.audience = "l1", .channel = "ticket", .customer = c->key,
-                          .kind = "alert", .tmpl_name = ms->id, .ctx = ctx, .signals = sigs,
-                          .explain = explain, .meta = meta, .status = "scheduled", .at = now,
-                          .send_at = now};
-        const char *email = orch__svs(snap, "customer.email");
+                          .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
+                          .explain = D->explain, .meta = meta, .status = "scheduled",
+                          .at = D->now, .send_at = D->now};
+        const char *email = orch__svs(D->snap, "customer.email");
         d.recipient = email ? email : (strchr(c->key, '@') ? c->key : NULL);
         orch__emit(o, &d, NULL);
         json_decref(meta);
     }
-    if (internal_note) {
-        json_t *meta = json_pack("{s:s}", "ticket_id", internal_note);
+    if (note && D->tid) {
+        json_t *meta = json_pack("{s:s}", "ticket_id", D->tid);
         struct draft d = {.audience = "l1", .channel = "internal_note", .customer = c->key,
-                          .kind = "alert", .tmpl_name = "default", .ctx = ctx, .signals = sigs,
-                          .explain = explain, .meta = meta, .recipient = internal_note,
-                          .status = "scheduled", .at = now, .send_at = now};
+                          .kind = "alert", .tmpl_name = "default", .ctx = D->ctx,
+                          .signals = D->sigs, .explain = D->explain, .meta = meta,
+                          .recipient = D->tid, .status = "scheduled", .at = D->now,
+                          .send_at = D->now};
         orch__emit(o, &d, NULL);
         json_decref(meta);
     }
     /* The generic webhook, for systems that want every alert (Standard Webhooks signed). */
     if (o->cfg->webhook) {
         struct draft d = {.audience = "l2", .channel = "webhook", .customer = c->key,
-                          .kind = "alert", .tmpl_name = ms->id, .ctx = ctx, .signals = sigs,
-                          .explain = explain, .status = "scheduled", .at = now, .send_at = now};
+                          .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
+                          .explain = D->explain, .status = "scheduled", .at = D->now,
+                          .send_at = D->now};
         orch__emit(o, &d, NULL);
     }
-    /* L2/Eng Slack for CRITICAL, always. */
-    if (sev == SEV_CRITICAL) {
-        struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key, .kind = "alert",
-                          .tmpl_name = "default", .ctx = ctx, .signals = sigs, .explain = explain,
-                          .status = "scheduled", .at = now, .send_at = now};
+    if (D->sev == SEV_CRITICAL) {
+        struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key,
+                          .kind = "alert", .tmpl_name = "default", .ctx = D->ctx,
+                          .signals = D->sigs, .explain = D->explain, .status = "scheduled",
+                          .at = D->now, .send_at = D->now};
         orch__emit(o, &d, NULL);
     }
-    /* The chatbot context (L0). */
-    {
-        struct comms_rendered bot = {0};
-        const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
-        if (t && !o->quiet)
-            comms_render(t, ctx, &bot);
-        char when[FW_TIME_MAXLEN];
-        fw_time_format(now, when);
-        json_t *issues = json_object_get(ctx, "issues");
-        const char *issue = json_string_value(json_object_get(json_array_get(issues, 0), "headline"));
-        const char *email = orch__svs(snap, "customer.email");
-        json_t *pc = json_pack(
-            "{s:s?, s:{s:s, s:O, s:s?, s:s, s:s, s:s, s:s?, s:b}}", "customer_email",
-            email ? email : (strchr(c->key, '@') ? c->key : NULL), "proactive_context", "signal",
-            ms->id, "signals", sigs, "issue", issue, "detected_at", when, "customer_impact",
-            ms->description ? ms->description : ms->name, "resolution_status",
-            "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
-            c->last_outreach != FW_TIME_NONE);
-        char *txt = fw_json_dumps(pc);
-        if (o->sink.context && !o->quiet)
-            o->sink.context(o->sink.ctx, c->key, txt);
-        struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
-                          .kind = "alert", .tmpl_name = ms->id, .ctx = ctx, .signals = sigs,
-                          .explain = explain, .meta = pc, .recipient = c->key,
-                          .status = "scheduled", .at = now, .send_at = now};
-        orch__emit(o, &d, NULL);
-        free(txt);
-        json_decref(pc);
-        comms_rendered_cleanup(&bot);
-    }
-    /* The escalation ladder, per signal. */
-    for (size_t i = 0; i < n; i++) {
-        size_t s = c->pending[i];
-        enum severity sv2 = o->rules->signals[s].severity;
-        json_t *detail = json_pack("{s:s, s:s}", "signal", o->rules->signals[s].id, "severity",
-                                   severity_name(sv2));
-        if (sv2 == SEV_HIGH) {
-            orch__ladder_arm(o, c, s, now, STEP_HIGH_UNRESOLVED_L2, o->cfg->high_unresolved_l2, now, detail);
-            orch__ladder_arm(o, c, s, now, STEP_HIGH_NO_RESPONSE, o->cfg->high_no_response, now, detail);
-            orch__ladder_arm(o, c, s, now, STEP_HIGH_PERSIST_L2, o->cfg->high_persist_l2, now, detail);
-        } else if (sv2 == SEV_CRITICAL) {
-            orch__ladder_arm(o, c, s, now, STEP_CRITICAL_PAGE, o->cfg->critical_page, now, detail);
-            orch__ladder_arm(o, c, s, now, STEP_CRITICAL_NO_RESPONSE, o->cfg->critical_no_response, now,
-                       detail);
-        }
-        json_decref(detail);
-    }
-    comms_rendered_cleanup(&draft);
-    json_decref(explain);
-    json_decref(sigs);
-    json_decref(ctx);
-    json_decref(snap);
-    c->npending = 0;
 }
 
+/* The chatbot's context (L0): what to tell the customer if they ask. */
+static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
+{
+    const struct rule_signal *ms = D->ms;
+    struct comms_rendered bot = {0};
+    const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
+    if (t && !o->quiet)
+        comms_render(t, D->ctx, &bot);
+    char when[FW_TIME_MAXLEN];
+    fw_time_format(D->now, when);
+    json_t *issues = json_object_get(D->ctx, "issues");
+    const char *issue = json_string_value(json_object_get(json_array_get(issues, 0), "headline"));
+    const char *email = orch__svs(D->snap, "customer.email");
+    json_t *pc = json_pack(
+        "{s:s?, s:{s:s, s:O, s:s?, s:s, s:s, s:s, s:s?, s:b}}", "customer_email",
+        email ? email : (strchr(c->key, '@') ? c->key : NULL), "proactive_context", "signal",
+        ms->id, "signals", D->sigs, "issue", issue, "detected_at", when, "customer_impact",
+        ms->description ? ms->description : ms->name, "resolution_status",
+        "open: the team has been alerted", "what_to_tell_customer", bot.text,
+        "already_reached_out", orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
+    char *txt = fw_json_dumps(pc);
+    if (o->sink.context && !o->quiet)
+        o->sink.context(o->sink.ctx, c->key, txt);
+    struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
+                      .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
+                      .explain = D->explain, .meta = pc, .recipient = c->key,
+                      .status = "scheduled", .at = D->now, .send_at = D->now};
+    orch__emit(o, &d, NULL);
+    free(txt);
+    json_decref(pc);
+    comms_rendered_cleanup(&bot);
+}
+
+/*
+ * The escalation ladder, per new signal.  Internal steps count from the
+ * detection; "no response" steps from our message, and only when one went
+ * out (a follow-up of nothing would claim a message that never was).
+ */
+static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D,
+                       const struct pend *pend)
+{
+    const struct orch_config *cfg = o->cfg;
+    for (size_t i = 0; i < D->n; i++) {
+        size_t s = D->idx[i];
+        enum severity sv = o->rules->signals[s].severity;
+        int64_t at = pend ? pend[i].at : D->now, base = at <= D->now ? at : D->now;
+        json_t *detail = json_pack("{s:s, s:s, s:s?}", "signal", o->rules->signals[s].id,
+                                   "severity", severity_name(sv), "ticket_at_decision", D->tid);
+#define ARM(kind, from, delay)                                                                     \
+    orch__ladder_arm(o, c, s, at, kind, (from) + (delay) > D->now ? (from) + (delay) - D->now : 0,  \
+                     D->now, detail)
+        if (sv == SEV_HIGH) {
+            ARM(STEP_HIGH_UNRESOLVED_L2, base, cfg->high_unresolved_l2);
+            if (D->sent)
+                ARM(STEP_HIGH_NO_RESPONSE, D->now, cfg->high_no_response);
+            ARM(STEP_HIGH_PERSIST_L2, base, cfg->high_persist_l2);
+        } else if (sv == SEV_CRITICAL) {
+            ARM(STEP_CRITICAL_PAGE, base, cfg->critical_page);
+            if (D->sent)
+                ARM(STEP_CRITICAL_NO_RESPONSE, D->now, cfg->critical_no_response);
+        }
+#undef ARM
+        json_decref(detail);
+    }
+}
+
+/* The explanation's first lines: the matrix cell, the merge, the tone. */
+static void explain_head(struct orch *o, struct decision *D, const char *const *chans,
+                         size_t nchans, const char *note)
+{
+    char line[320];
+    struct buf list;
+    buf_init(&list, 0);
+    for (size_t i = 0; i < nchans; i++)
+        buf_printf(&list, "%s%s", i ? " + " : "", chans[i]);
+    if (!nchans)
+        buf_puts(&list, note && D->tid ? "internal note" : "internal only");
+    snprintf(line, sizeof line, "channel_matrix: %s %s an open ticket -> %s",
+             severity_name(D->sev), D->tid ? "with" : "without", list.data);
+    buf_cleanup(&list);
+    why(D, line);
+    if (D->nall > 1) {
+        snprintf(line, sizeof line,
+                 "merge: %zu problems (%zu new, %zu already firing) in one message", D->nall,
+                 D->n, D->nall - D->n);
+        why(D, line);
+    }
+    (void)o;
+    snprintf(line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
+             (long long)json_integer_value(json_object_get(json_object_get(D->ctx, "tone"), "level")),
+             (long long)json_integer_value(json_object_get(D->ctx, "contacts")));
+    why(D, line);
+}
+
+/* The promise a message may make: a customer step really scheduled after it. */
+static void next_update(struct orch *o, struct decision *D)
+{
+    int64_t delay = D->sev == SEV_HIGH       ? o->cfg->high_no_response
+                    : D->sev == SEV_CRITICAL ? o->cfg->critical_no_response
+                                             : 0;
+    if (!delay || o->quiet)
+        return;
+    char tmp[64];
+    orch__human_duration(delay, tmp, sizeof tmp);
+    orch__set_str(D->ctx, "next_update.within", tmp);
+}
+
+static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
+                        const char *hold, const char *note_line, const struct pend *pend)
+{
+    struct decision D = {.idx = idx, .n = n, .snap = snap, .hold = hold};
+    D.now = engine_now(o->engine);
+    size_t main = idx[0];
+    for (size_t i = 1; i < n; i++)
+        if (o->rules->signals[idx[i]].severity > o->rules->signals[main].severity)
+            main = idx[i];
+    D.ms = &o->rules->signals[main];
+    D.sev = D.ms->severity;
+    D.ctx = orch__customer_context(o, c, snap, D.now);
+    orch__signal_context(o, D.ctx, D.ms);
+    gather(o, c, &D);
+    json_object_set_new(D.ctx, "issues", orch__issues_list(o, D.ctx, D.all, D.nall));
+    json_object_set_new(D.ctx, "merged", json_boolean(D.nall > 1));
+    D.sigs = orch__signals_array(o, D.all, D.nall);
+    D.tid = orch__open_ticket(snap);
+    D.explain = json_pack("{s:{s:O, s:s, s:s}, s:[]}", "detection", "signals", D.sigs, "customer",
+                          c->key, "severity", severity_name(D.sev), "decided_by");
+    D.tname = D.nall > 1 ? "merged" : D.ms->id;
+    const char *chans[8], *note;
+    size_t nchans = orch__matrix_pick(o, D.sev, D.tid != NULL, chans, ARRAY_SIZE(chans), &note);
+    explain_head(o, &D, chans, nchans, note);
+    if (hold)
+        why(&D, hold);
+    if (note_line)
+        why(&D, note_line);
+    orch__facts_context(o, c, D.ctx, snap, D.all, D.nall, D.now);
+    next_update(o, &D);
+
+    /* The customer message first, so internal records can carry it as the draft. */
+    struct comms_rendered draft = {0};
+    decide_customer(o, c, &D, chans, nchans, &draft);
+    if (!D.sent) /* nothing went out: no follow-up is scheduled, so nobody may promise one */
+        json_object_del(json_object_get(D.ctx, "next_update"), "within");
+    orch__set_str(D.ctx, "draft.subject", draft.subject);
+    orch__set_str(D.ctx, "draft.text", draft.text);
+    int64_t contacts = json_integer_value(json_object_get(D.ctx, "contacts"));
+    orch__set_str(D.ctx, "sentiment_risk", contacts >= 3 ? "High" : contacts == 2 ? "Medium" : "Low");
+    decide_internal(o, c, &D, note);
+    decide_chatbot(o, c, &D);
+    arm_ladder(o, c, &D, pend);
+    comms_rendered_cleanup(&draft);
+    json_decref(D.explain);
+    json_decref(D.sigs);
+    json_decref(D.ctx);
+    free(D.all);
+    free(D.roots);
+}
+
+void orch__decide_set(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
+                      const char *hold, const char *note)
+{
+    if (n)
+        decide_pend(o, c, snap, idx, n, hold, note, NULL);
+}
+
+void orch__decide(struct orch *o, struct ocust *c)
+{
+    json_t *snap = orch__snapshot(o, c->key);
+    size_t n = c->npending;
+    struct pend *pend = c->pending;
+    c->pending = NULL;
+    c->npending = c->cappending = 0;
+    c->merge_close = FW_TIME_NONE;
+    /* Outage signals first: each is the customer's one outage message (outage.c). */
+    for (size_t i = 0; i < n; i++)
+        if (o->rules->signals[pend[i].sig].outage)
+            orch__outage_decide(o, c, pend[i].sig, snap);
+    /* The rest: decided as usual, or held back when a firing outage explains them. */
+    size_t *own = xcalloc(n ? n : 1, sizeof *own), *held = xcalloc(n ? n : 1, sizeof *held);
+    struct pend *ownp = xcalloc(n ? n : 1, sizeof *ownp), *heldp = xcalloc(n ? n : 1, sizeof *heldp);
+    size_t nown = 0, nheld = 0, osig = NOSIG;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = pend[i].sig, by;
+        if (o->rules->signals[s].outage || in_list(c->oheld, c->noheld, s))
+            continue;
+        if ((by = orch__outage_covering(o, snap, s)) != NOSIG) {
+            osig = by;
+            heldp[nheld] = pend[i];
+            held[nheld++] = s;
+            c->oheld = xgrow(c->oheld, &c->capoheld, c->noheld + 1, sizeof *c->oheld);
+            c->oheld[c->noheld++] = s;
+        } else {
+            ownp[nown] = pend[i];
+            own[nown++] = s;
+        }
+    }
+    if (nown)
+        decide_pend(o, c, snap, own, nown, NULL, NULL, ownp);
+    if (nheld) {
+        char reason[320], fu[64];
+        orch__human_duration(o->cfg->outage_followup, fu, sizeof fu);
+        snprintf(reason, sizeof reason,
+                 "outage: held back while a declared outage covers the customer (%s); followed "
+                 "up if it persists %s after the outage ends",
+                 o->rules->signals[osig].id, fu);
+        decide_pend(o, c, snap, held, nheld, reason, NULL, heldp);
+    }
+    free(own);
+    free(held);
+    free(ownp);
+    free(heldp);
+    free(pend);
+    json_decref(snap);
+}

@@ -72,7 +72,8 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     char tname[64];
     snprintf(tname, sizeof tname, "followup_%s", level);
     json_t *guards = json_array();
-    struct verdict v = orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards, OUT_FOLLOWUP);
+    struct verdict v =
+        orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards, OUT_FOLLOWUP, FW_TIME_NONE);
     struct draft d = {.audience = "customer", .customer = c->key, .kind = "followup",
                       .tmpl_name = tname, .ctx = ctx, .signals = sigs, .explain = explain,
                       .at = now, .key_extra = tid};

@@ -28,12 +28,33 @@ int orch__in_list(const char *v, char **list, size_t n)
 
 
 /*
+ * How many proactive messages went to the customer within the window: one
+ * per message (a merged message about three problems is one), outage
+ * notices not counted, nor the message at `origin` (the one a ladder step
+ * follows up).
+ */
+static int recent_messages(const struct ocust *c, int64_t now, int64_t window, int64_t origin)
+{
+    int n = 0;
+    int64_t prev = FW_TIME_NONE;
+    for (size_t h = 0; h < c->nhist; h++) {
+        const struct outreach *e = &c->hist[h];
+        if (e->notice || now - e->at >= window || e->at == origin || e->at == prev)
+            continue;
+        prev = e->at; /* the roots of one message are noted together, at one instant */
+        n++;
+    }
+    return n;
+}
+
+/*
  * The guardrails that apply to a whole outreach (not per channel), in order.
  * Appends each check and its result to `guards`.
  */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
-                                       enum severity sev, const char *const *roots, size_t nroots,
-                                       int64_t now, json_t *guards, enum outreach_kind kind)
+                                      enum severity sev, const char *const *roots, size_t nroots,
+                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t origin)
 {
     int proactive = kind == OUT_PROACTIVE;
     const struct orch_config *cfg = o->cfg;
@@ -66,10 +87,10 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
             return v;
         }
         GUARD("dedup", "pass");
-        /* Frequency cap. */
-        int recent = 0;
-        for (size_t h = 0; h < c->nhist; h++)
-            recent += now - c->hist[h].at < cfg->freq_window;
+    }
+    if (proactive || kind == OUT_LADDER) {
+        /* Frequency cap: messages, not root causes; a follow-up does not count its own origin. */
+        int recent = recent_messages(c, now, cfg->freq_window, origin);
         if (recent >= cfg->freq_cap && !(sev == SEV_CRITICAL && cfg->cap_bypass_critical)) {
             snprintf(v.reason, sizeof v.reason,
                      "frequency_cap: %d proactive message(s) in the last %lldd (cap %d)", recent,
@@ -124,11 +145,13 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     return v;
 }
 
-void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now)
+void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now,
+                         int notice)
 {
     for (size_t r = 0; r < (nroots ? nroots : 1); r++) {
         c->hist = xgrow(c->hist, &c->caphist, c->nhist + 1, sizeof *c->hist);
         c->hist[c->nhist].root_cause = nroots ? roots[r] : NULL;
+        c->hist[c->nhist].notice = notice;
         c->hist[c->nhist++].at = now;
     }
     if (c->first_outreach == FW_TIME_NONE)
@@ -160,6 +183,9 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             addr = orch__sv_text(snap, "customer.phone", why, sizeof why);
         else if (!strcmp(chans[i], "ticket_reply"))
             addr = orch__open_ticket(snap);
+        else if (!strcmp(chans[i], "push"))
+            addr = orch__svs(snap, "customer.push_token") ? orch__svs(snap, "customer.push_token")
+                                                           : orch__svs(snap, "customer.device_token");
         else
             addr = c->key;
         if (strcmp(d.status, "suppressed") && orch__opted_out(snap, chans[i])) {
@@ -169,7 +195,11 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
         } else if (strcmp(d.status, "suppressed") && !addr) {
             d.status = "suppressed";
-            snprintf(why, sizeof why, "no_address: no %s known for the customer", chans[i]);
+            snprintf(why, sizeof why, "no_address: no %s known for the customer",
+                     !strcmp(chans[i], "push") ? "push device token (customer.push_token)"
+                     : !strcmp(chans[i], "ticket_reply") ? "open ticket"
+                     : !strcmp(chans[i], "sms")          ? "phone number"
+                                                         : chans[i]);
             d.reason = why;
         } else {
             json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
@@ -183,8 +213,12 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         d.meta = meta;
         struct comms_rendered r = {0};
         /* What counts is what went out: a message suppressed when rendered does not. */
-        if (orch__emit(o, &d, draft_out && !draft_out->text ? &r : NULL))
+        if (orch__emit(o, &d, draft_out && !draft_out->text ? &r : NULL)) {
             sent++;
+            /* A fact templates may state later ("we wrote to you on …"): it went, not waits. */
+            for (size_t k = 0; !strcmp(d.status, "scheduled") && k < base->nsig_idx; k++)
+                orch__fact_sent(o, c, base->sig_idx[k], chans[i], d.at);
+        }
         if (r.text && draft_out && !draft_out->text)
             *draft_out = r;
         free((char *)d.recipient);

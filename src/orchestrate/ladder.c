@@ -70,11 +70,128 @@ void orch__ladder_cancel(struct orch *o, struct ocust *c, unsigned kinds, size_t
     }
 }
 
-#define ALL_SIGNAL_KINDS                                                                           \
-    ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_HIGH_UNRESOLVED_L2) |                             \
-     (1u << STEP_HIGH_PERSIST_L2) | (1u << STEP_CRITICAL_PAGE) | (1u << STEP_CRITICAL_NO_RESPONSE))
-
 /* ---- ladder steps firing ---- */
+
+/* What the step is, in words, from the configured delay (the ticket never contradicts the config). */
+static void step_text(const struct orch *o, enum step_kind k, char *out, size_t n)
+{
+    const struct orch_config *cfg = o->cfg;
+    char d[64] = "";
+    int64_t delay = k == STEP_HIGH_NO_RESPONSE       ? cfg->high_no_response
+                    : k == STEP_HIGH_UNRESOLVED_L2   ? cfg->high_unresolved_l2
+                    : k == STEP_HIGH_PERSIST_L2      ? cfg->high_persist_l2
+                    : k == STEP_CRITICAL_PAGE        ? cfg->critical_page
+                    : k == STEP_CRITICAL_NO_RESPONSE ? cfg->critical_no_response
+                                                     : 0;
+    if (delay)
+        orch__human_duration(delay, d, sizeof d);
+    switch (k) {
+    case STEP_HIGH_NO_RESPONSE:
+    case STEP_CRITICAL_NO_RESPONSE:
+        snprintf(out, n, "no reply from the customer %s after our message", d);
+        break;
+    case STEP_HIGH_UNRESOLVED_L2:
+    case STEP_HIGH_PERSIST_L2:
+        snprintf(out, n, "still unresolved %s after detection", d);
+        break;
+    case STEP_CRITICAL_PAGE:
+        snprintf(out, n, "CRITICAL and unresolved %s after detection", d);
+        break;
+    default:
+        snprintf(out, n, "%s", orch__step_names[k]);
+        break;
+    }
+}
+
+/*
+ * A "no response" follow-up, decided again as things stand now: the channel
+ * matrix for the customer's ticket state (the step prefers email for HIGH,
+ * SMS for CRITICAL, as seed 000's ladder says), opt-outs, the frequency cap
+ * (not counting the message it follows) and quiet hours.  What changed since
+ * the first decision goes into the explanation.
+ */
+static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, struct draft *d,
+                              const struct rule_signal *s)
+{
+    struct ocust *c = l->c;
+    const char *pref = l->kind == STEP_HIGH_NO_RESPONSE ? "email" : "sms";
+    const char *tid = orch__open_ticket(snap), *note, *cell[8];
+    size_t n = orch__matrix_pick(o, s->severity, tid != NULL, cell, ARRAY_SIZE(cell), &note);
+    const char *ch = NULL;
+    for (size_t i = 0; i < n && !ch; i++)
+        if (!strcmp(cell[i], pref))
+            ch = pref;
+    if (!ch && n)
+        ch = cell[0];
+    json_t *detail = json_loads(l->detail, 0, NULL);
+    const char *then = json_string_value(json_object_get(detail, "ticket_at_decision"));
+    char line[320];
+    if (ch && strcmp(ch, pref) && tid && !then)
+        snprintf(line, sizeof line,
+                 "re-decided at send time: ticket %s opened since the first message: replying "
+                 "on the ticket instead of %s",
+                 tid, pref);
+    else if (ch && strcmp(ch, pref))
+        snprintf(line, sizeof line, "re-decided at send time: the channel matrix now says %s, not %s",
+                 ch, pref);
+    else
+        snprintf(line, sizeof line, "re-decided at send time: %s, as the channel matrix says", ch ? ch : "no customer channel");
+    json_array_append_new(json_object_get(d->explain, "decided_by"), json_string(line));
+    json_decref(detail);
+    json_t *guards = json_array();
+    struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, guards,
+                                              OUT_LADDER, l->created_at);
+    if (!ch) {
+        v.status = "suppressed";
+        snprintf(v.reason, sizeof v.reason,
+                 "channel_matrix: %s %s an open ticket has no customer channel now",
+                 severity_name(s->severity), tid ? "with" : "without");
+        ch = pref;
+    }
+    d->audience = "customer";
+    d->tmpl_name = "followup_no_response";
+    size_t idx = l->sig;
+    d->sig_idx = &idx;
+    d->nsig_idx = 1;
+    const char *chans[] = {ch};
+    orch__customer_messages(o, c, snap, chans, 1, d, &v, guards, NULL);
+    json_decref(guards);
+}
+
+/* The follow-up reminder (seed 004): the ticket's owner hears, on the ticket. */
+static void reminder(struct orch *o, struct ladder *l, json_t *snap, int64_t now)
+{
+    json_t *detail = json_loads(l->detail, 0, NULL);
+    const char *tid = json_string_value(json_object_get(detail, "ticket_id"));
+    json_t *ctx = orch__customer_context(o, l->c, snap, now);
+    orch__set_str(ctx, "ticket.id", tid);
+    orch__set_str(ctx, "followup.level", json_string_value(json_object_get(detail, "level")));
+    orch__set_str(ctx, "escalation.step", "follow-up reminder: check back with the customer");
+    orch__set_str(ctx, "signal.name", "Follow-up reminder");
+    json_t *sigs = json_array(), *meta = json_pack("{s:s?}", "ticket_id", tid);
+    json_t *explain = json_pack("{s:[s]}", "decided_by",
+                                "followup_reminder: the reminder set when the ticket was resolved");
+    struct draft d = {.audience = "l1", .channel = tid ? "internal_note" : "ticket",
+                      .customer = l->c->key, .kind = "reminder", .tmpl_name = "followup_reminder",
+                      .ctx = ctx, .signals = sigs, .explain = explain, .meta = meta,
+                      .recipient = tid, .status = "scheduled", .at = now, .send_at = now,
+                      .key_extra = l->key};
+    orch__emit(o, &d, NULL);
+    json_decref(explain);
+    json_decref(meta);
+    json_decref(sigs);
+    json_decref(ctx);
+    json_decref(detail);
+}
+
+static void unlink_task(struct ladder *l)
+{
+    for (struct ladder **pp = &l->c->tasks; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+}
 
 void orch__fire(struct engine_timer *t, int64_t due)
 {
@@ -82,37 +199,39 @@ void orch__fire(struct engine_timer *t, int64_t due)
     struct orch *o = l->o;
     struct ocust *c = l->c;
     (void)due;
-    for (struct ladder **pp = &c->tasks; *pp; pp = &(*pp)->next)
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
+    unlink_task(l);
     orch__emit_task(o, l, "done");
+    if (l->kind == STEP_OUTAGE_FOLLOWUP) {
+        orch__ladder_free(l);
+        orch__outage_followup(o, c); /* decides: state, so also when quiet */
+        return;
+    }
     /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
     /* Bare keeps only what writes to the customer (what a case's contact clock hears of). */
     int to_customer = l->kind == STEP_HIGH_NO_RESPONSE || l->kind == STEP_CRITICAL_NO_RESPONSE;
-    if (l->kind == STEP_FOLLOWUP_REMINDER || (o->quiet && !(o->bare && to_customer))) {
+    if (o->quiet && !(o->bare && to_customer)) {
         orch__ladder_free(l);
         return;
     }
     int64_t now = engine_now(o->engine);
-    const struct rule_signal *s = &o->rules->signals[l->sig];
     json_t *snap = orch__snapshot(o, c->key);
+    if (l->kind == STEP_FOLLOWUP_REMINDER) {
+        reminder(o, l, snap, now);
+        json_decref(snap);
+        orch__ladder_free(l);
+        return;
+    }
+    const struct rule_signal *s = &o->rules->signals[l->sig];
     json_t *ctx = orch__customer_context(o, c, snap, now);
     orch__signal_context(o, ctx, s);
     size_t idx = l->sig;
     json_object_set_new(ctx, "issues", orch__issues_list(o, ctx, &idx, 1));
-    static const char *const step_text[] = {
-        "no reply from the customer 24 hours after our message",
-        "still unresolved 4 hours after detection",
-        "still unresolved 48 hours after detection",
-        "CRITICAL and unresolved 2 hours after detection",
-        "no reply from the customer 4 hours after our message",
-        "follow-up reminder",
-    };
-    orch__set_str(ctx, "escalation.step", step_text[l->kind]);
+    orch__facts_context(o, c, ctx, snap, &idx, 1, now);
+    char text[160];
+    step_text(o, l->kind, text, sizeof text);
+    orch__set_str(ctx, "escalation.step", text);
     /* A step comes hours after the detection: say when the problem was detected, not now. */
-    char fired[64];
+    char fired[96];
     orch__human_time(o, orch__svs(snap, "customer.timezone"), l->fired_at, fired, sizeof fired);
     orch__set_str(ctx, "detected_at", fired);
     json_t *sigs = json_pack("[s]", s->id);
@@ -139,17 +258,9 @@ void orch__fire(struct engine_timer *t, int64_t due)
         orch__emit(o, &d, NULL);
         break;
     case STEP_HIGH_NO_RESPONSE:
-    case STEP_CRITICAL_NO_RESPONSE: {
-        const char *ch = l->kind == STEP_HIGH_NO_RESPONSE ? "email" : "sms";
-        json_t *guards = json_array();
-        struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, now, guards, OUT_LADDER);
-        d.audience = "customer";
-        d.tmpl_name = "followup_no_response";
-        const char *chans[] = {ch};
-        orch__customer_messages(o, c, snap, chans, 1, &d, &v, guards, NULL);
-        json_decref(guards);
+    case STEP_CRITICAL_NO_RESPONSE:
+        followup_customer(o, l, snap, &d, s);
         break;
-    }
     default:
         break;
     }
@@ -159,4 +270,3 @@ void orch__fire(struct engine_timer *t, int64_t due)
     json_decref(snap);
     orch__ladder_free(l);
 }
-

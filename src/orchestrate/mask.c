@@ -46,38 +46,37 @@ static size_t digits_of(const char *s, size_t len, char *out, size_t n)
 }
 
 /*
- * Is this run of digits and separators a phone number?  An international
- * number written with '+' (8 to 15 digits); a North American one written
- * with separators ("415-555-0199", "(415) 555 0199", "+1 415.555.0199");
- * or the customer's own number however it is written.  Ticket and order
- * numbers, amounts and dates ("2026-03-02") are none of these.
+ * Is this run of digits and separators someone else's phone number?  An
+ * international number written with '+' (8 to 15 digits), or a North
+ * American one written with separators ("415-555-0199", "(415) 555 0199",
+ * "+1 415.555.0199").  The customer's own number (with or without its
+ * country code) is not masked in a message to that customer: it is theirs.
+ * Ticket and order numbers, amounts and dates ("2026-03-02") are none of
+ * these.
  */
-static int is_phone(struct orch *o, const char *run, size_t len, const char *known)
+static int is_phone(struct orch *o, const char *run, size_t len, const char *own)
 {
     char d[64], kd[64];
     size_t nd = digits_of(run, len, d, sizeof d);
     if (nd < 7 || nd > 15)
+        return 0;
+    size_t nk = own ? digits_of(own, strlen(own), kd, sizeof kd) : 0;
+    size_t tail = nk < 10 ? nk : 10;
+    if (nk >= 7 && nd >= tail && !strcmp(d + nd - tail, kd + nk - tail))
         return 0;
     if (run[0] == '+' && nd >= 8)
         return 1;
     char *s = xstrndup(run, len);
     int nanp = regexec(&o->phone_re, s, 0, NULL, 0) == 0;
     free(s);
-    if (nanp)
-        return 1;
-    size_t nk = known ? digits_of(known, strlen(known), kd, sizeof kd) : 0;
-    if (nk < 7)
-        return 0;
-    /* The customer's number, with or without its country code. */
-    size_t tail = nk < 10 ? nk : 10;
-    return nd >= tail && !strcmp(d + nd - tail, kd + nk - tail);
+    return nanp;
 }
 
 /*
- * Mask phone numbers in customer text (all digits but the last four).
- * known: the customer's own number, or NULL.
+ * Mask other people's phone numbers in customer text (all digits but the
+ * last four).  own: the customer's own number (left as written), or NULL.
  */
-char *orch__mask_numbers(struct orch *o, const char *text, const char *known)
+char *orch__mask_numbers(struct orch *o, const char *text, const char *own)
 {
     struct buf out;
     buf_init(&out, 0);
@@ -96,7 +95,7 @@ char *orch__mask_numbers(struct orch *o, const char *text, const char *known)
         const char *end = e;
         while (end > p && !isdigit((unsigned char)end[-1]))
             end--; /* separators after the last digit are not part of it */
-        if (!isalnum((unsigned char)*end) && is_phone(o, p, (size_t)(end - p), known)) {
+        if (!isalnum((unsigned char)*end) && is_phone(o, p, (size_t)(end - p), own)) {
             buf_append(&out, flushed, (size_t)(p - flushed));
             char *run = xstrndup(p, (size_t)(end - p));
             char masked[256];

@@ -36,7 +36,8 @@
     X(HIGH_PERSIST_L2, "escalate_l2_persisting")                                                   \
     X(CRITICAL_PAGE, "page_engineering")                                                           \
     X(CRITICAL_NO_RESPONSE, "sms_no_response")                                                     \
-    X(FOLLOWUP_REMINDER, "followup_reminder")
+    X(FOLLOWUP_REMINDER, "followup_reminder")                                                      \
+    X(OUTAGE_FOLLOWUP, "outage_followup")
 
 enum step_kind {
 #define ORCH__STEP(name, str) STEP_##name,
@@ -64,6 +65,7 @@ struct ladder {
 struct outreach {
     const char *root_cause; /* borrowed from the rules, or a static string */
     int64_t at;
+    int notice; /* an outage notice: de-duplicates, but the frequency cap does not count it */
 };
 
 /* The moment a customer's caught-up detections are decided (see sink_detection). */
@@ -73,18 +75,36 @@ struct hold {
     struct ocust *c;
 };
 
+/* A signal waiting for its decision, and when it fired. */
+struct pend {
+    size_t sig;
+    int64_t at;
+};
+
+/* What went out to the customer about one signal (facts templates may state). */
+struct sent {
+    int64_t at;          /* FW_TIME_NONE: nothing went out */
+    const char *channel; /* static string */
+};
+
 struct ocust {
     char *key; /* owned by the map */
     struct outreach *hist;
     size_t nhist, caphist;
-    size_t *pending; /* signal indexes fired in the current pass */
+    struct pend *pending; /* fired live, decided when the merge window closes */
     size_t npending, cappending;
+    int64_t merge_close; /* when the merge window closes (FW_TIME_NONE: none open) */
     size_t *held; /* signals found firing while catching up, decided when the hold ends */
     size_t nheld, capheld;
     int held_new; /* the current pass added to held */
-    struct hold hold;
+    struct hold hold; /* the decision timer: merge window or catch-up hold */
     struct ladder *tasks;
     int64_t first_outreach, last_outreach;
+    struct sent *sent; /* per signal index (rules->nsignals), allocated on first outreach */
+    /* Outages (outreach: outage signals): what the customer was told, what waits for the end. */
+    int64_t outage_told;  /* when the outage message went out, or FW_TIME_NONE */
+    size_t *oheld;        /* signals held back by the outage */
+    size_t noheld, capoheld;
 };
 
 struct orch {
@@ -105,6 +125,7 @@ struct orch {
 #define ALL_SIGNAL_KINDS                                                                           \
     ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_HIGH_UNRESOLVED_L2) |                             \
      (1u << STEP_HIGH_PERSIST_L2) | (1u << STEP_CRITICAL_PAGE) | (1u << STEP_CRITICAL_NO_RESPONSE))
+#define NOSIG ((size_t)-1) /* a task about no one signal (reminders, outage follow-ups) */
 
 /* A message about to be rendered and recorded (emit.c). */
 struct draft {
@@ -120,6 +141,8 @@ struct draft {
     const char *reason;
     int64_t at, send_at;
     const char *key_extra; /* distinguishes records otherwise alike */
+    const size_t *sig_idx;  /* customer messages: the signals it tells of (facts) */
+    size_t nsig_idx;
 };
 
 
@@ -135,6 +158,7 @@ enum outreach_kind {
     OUT_PROACTIVE, /* about a detection: every guardrail */
     OUT_LADDER,    /* a ladder follow-up of an outreach that already passed dedup and the cap */
     OUT_FOLLOWUP,  /* after a resolved ticket (seed 004): approval by default */
+    OUT_NOTICE,    /* an outage message or its update: no de-duplication, not capped */
 };
 
 /* ---- context.c ---- */
@@ -161,12 +185,12 @@ const char *orch__open_ticket(json_t *snap);
 /* Whether the customer refuses this channel (customer.opt_out). */
 int orch__opted_out(json_t *snap, const char *channel);
 const char *orch__priority_of(enum severity s);
-/* The team's name for people ("esim" -> "eSIM specialists"). */
-const char *orch__group_of(const char *team);
 void orch__lower_copy(const char *s, char *out, size_t n);
 /* Set a value at a dotted path, creating objects on the way; set_str(NULL) sets nothing. */
 void orch__set_json(json_t *obj, const char *dotted, json_t *v);
 void orch__set_str(json_t *obj, const char *dotted, const char *v);
+/* One of the rule pack's template variables for a customer (copied into buf), or NULL. */
+const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *buf, size_t n);
 /* Everything templates may say about the customer now (empty when quiet). */
 json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now);
 void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s);
@@ -174,12 +198,41 @@ json_t *orch__signals_array(struct orch *o, const size_t *idx, size_t n);
 /* One customer-facing headline per signal (the subject of its own email template). */
 json_t *orch__issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_t n);
 
+/* ---- matrix.c ---- */
+
+void orch__matrix_defaults(struct orch_config *c);
+/*
+ * The customer channels of a matrix row (enum severity or ORCH_ROW_OUTAGE)
+ * for the ticket state, at most max; *note is "internal_note" when the cell
+ * asks for a note on the open ticket instead.
+ */
+size_t orch__matrix_pick(const struct orch *o, int row, int ticket, const char **out, size_t max,
+                         const char **note);
+const char *orch__row_name(int row);
+/* The team's name for people, from the rule pack's teams ("esim" -> "eSIM specialists"). */
+const char *orch__group_of(const struct orch *o, const char *team);
+/* A channel in a customer's words ("sms" -> "text message"). */
+const char *orch__channel_words(const char *channel);
+/* The static string for a channel name (for records that outlive the decision). */
+const char *orch__channel_static(const char *channel);
+
+/* ---- outage.c ---- */
+
+/* The firing outage signal that explains signal s for this customer, or NOSIG. */
+size_t orch__outage_covering(struct orch *o, json_t *snap, size_t s);
+/* Decide an outage signal's firing: the customer's one outage message. */
+void orch__outage_decide(struct orch *o, struct ocust *c, size_t osig, json_t *snap);
+/* A detection resolved: the outage update, or one held-back problem fewer. */
+void orch__outage_signal_resolved(struct orch *o, struct ocust *c, size_t s);
+/* The outage follow-up step fired: problems still firing are decided now. */
+void orch__outage_followup(struct orch *o, struct ocust *c);
+
 /* ---- mask.c ---- */
 
 /* All digits but the last four starred. */
 void orch__mask_phone(const char *phone, char *out, size_t n);
-/* Mask phone numbers in customer text; known is the customer's own number or NULL. */
-char *orch__mask_numbers(struct orch *o, const char *text, const char *known);
+/* Mask other people's phone numbers in customer text; own (the customer's number) stays. */
+char *orch__mask_numbers(struct orch *o, const char *text, const char *own);
 
 /* ---- emit.c ---- */
 
@@ -195,11 +248,14 @@ void orch__emit_task(struct orch *o, struct ladder *l, const char *status);
 
 int orch__in_list(const char *v, char **list, size_t n);
 /* The guardrails of a whole outreach, in order; each check is appended to guards. */
+/* origin: the message a ladder follow-up follows (not counted by the cap), or FW_TIME_NONE. */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
                                       enum severity sev, const char *const *roots, size_t nroots,
-                                      int64_t now, json_t *guards, enum outreach_kind kind);
-/* Remember an outreach (dedup, cap, tone). */
-void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now);
+                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t origin);
+/* Remember an outreach (dedup, cap, tone); a notice (outage) is not counted by the cap. */
+void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now,
+                         int notice);
 /* One customer message per channel with its own checks; returns how many count as outreach. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap,
                             const char *const *chans, size_t nchans, struct draft *base,
@@ -220,6 +276,25 @@ void orch__fire(struct engine_timer *t, int64_t due);
 
 /* One decision for every signal pending for the customer; clears the pending list. */
 void orch__decide(struct orch *o, struct ocust *c);
+/*
+ * One decision about signals idx (new) and whatever else fires for the
+ * customer.  hold: NULL, or why customer messages are held back (an
+ * outage); internal alerts go out either way.  note: NULL, or a line for
+ * the explanation.
+ */
+void orch__decide_set(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
+                      const char *hold, const char *note);
+
+/* ---- facts.c ---- */
+
+/* What went out about a signal: remembered when a customer message is decided to go. */
+void orch__fact_sent(struct orch *o, struct ocust *c, size_t sig, const char *channel,
+                     int64_t at);
+/* When the last message about any of these signals went out (FW_TIME_NONE: none). */
+int64_t orch__fact_last(const struct ocust *c, const size_t *idx, size_t n, const char **channel);
+/* last_message.* and contacted_since.* for a message about these signals. */
+void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *snap,
+                         const size_t *idx, size_t n, int64_t now);
 
 /* ---- followup.c ---- */
 

@@ -44,6 +44,34 @@ static int list_remove(size_t *list, size_t *n, size_t v)
     return 0;
 }
 
+static int pend_remove(struct ocust *c, size_t sig)
+{
+    for (size_t i = 0; i < c->npending; i++)
+        if (c->pending[i].sig == sig) {
+            memmove(&c->pending[i], &c->pending[i + 1], (c->npending - i - 1) * sizeof *c->pending);
+            c->npending--;
+            return 1;
+        }
+    return 0;
+}
+
+/*
+ * A signal joins the customer's next decision.  The merge window opens at
+ * the first firing and closes at the earliest close of the severities it
+ * holds (outreach.merge_window), so a CRITICAL is not kept waiting by a LOW.
+ */
+static void pend_add(struct orch *o, struct ocust *c, size_t sig, int64_t at)
+{
+    for (size_t i = 0; i < c->npending; i++)
+        if (c->pending[i].sig == sig)
+            return;
+    c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
+    c->pending[c->npending++] = (struct pend){.sig = sig, .at = at};
+    int64_t close = at + o->cfg->merge_window[o->rules->signals[sig].severity];
+    if (c->merge_close == FW_TIME_NONE || close < c->merge_close)
+        c->merge_close = close;
+}
+
 /* Whether something dated `at` reached us late enough to be history being caught up. */
 static int is_late(const struct orch *o, int64_t at)
 {
@@ -58,6 +86,7 @@ static struct ocust *cust(struct orch *o, const char *key)
         struct ocust *c = xcalloc(1, sizeof *c);
         c->key = me->key;
         c->first_outreach = c->last_outreach = FW_TIME_NONE;
+        c->merge_close = c->outage_told = FW_TIME_NONE;
         tw_entry_init(&c->hold.t._tw);
         c->hold.t.fire = orch__hold_fire;
         c->hold.o = o;
@@ -67,7 +96,34 @@ static struct ocust *cust(struct orch *o, const char *key)
     return me->value;
 }
 
+/* Nothing waits for a decision any more: the decision timer stops. */
+static void idle_check(struct orch *o, struct ocust *c)
+{
+    if (!c->nheld && !c->npending) {
+        engine_timer_cancel(o->engine, &c->hold.t);
+        c->merge_close = FW_TIME_NONE;
+    }
+}
+
 /* ---- engine sink ---- */
+
+/* The chatbot hears that a problem is fixed (and whether we had told the customer). */
+static void context_resolved(struct orch *o, struct ocust *c, const struct detection *d, size_t s)
+{
+    char when[FW_TIME_MAXLEN];
+    fw_time_format(d->at, when);
+    int told = c->sent && c->sent[s].at != FW_TIME_NONE;
+    json_t *pc = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "customer_email", d->customer,
+                           "proactive_context", "signal", d->signal->id, "resolution_status",
+                           "resolved", "resolved_at", when, "what_to_tell_customer",
+                           told ? "Good news: the issue we contacted you about has been fixed."
+                                : "Good news: the issue has been fixed.");
+    char *txt = fw_json_dumps(pc);
+    if (o->sink.context)
+        o->sink.context(o->sink.ctx, d->customer, txt);
+    free(txt);
+    json_decref(pc);
+}
 
 static void sink_detection(void *ctx, const struct detection *d)
 {
@@ -85,41 +141,26 @@ static void sink_detection(void *ctx, const struct detection *d)
         return;
     }
     if (d->firing) {
-        c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
-        c->pending[c->npending++] = s;
+        pend_add(o, c, s, d->at);
         return;
     }
-    if (list_remove(c->held, &c->nheld, s)) {
-        /* Fired and resolved while catching up: history, never announced. */
-        if (!c->nheld)
-            engine_timer_cancel(o->engine, &c->hold.t);
+    if (list_remove(c->held, &c->nheld, s) || pend_remove(c, s)) {
+        /* Fired and resolved before its decision: never announced. */
+        idle_check(o, c);
         return;
     }
     /* The problem ended: its ladder steps end with it; the chatbot hears it is fixed. */
     orch__ladder_cancel(o, c, ALL_SIGNAL_KINDS, s, "detection resolved");
-    if (o->quiet)
-        return;
-    char when[FW_TIME_MAXLEN];
-    fw_time_format(d->at, when);
-    json_t *pc = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "customer_email", d->customer,
-                           "proactive_context", "signal", d->signal->id, "resolution_status",
-                           "resolved", "resolved_at", when, "what_to_tell_customer",
-                           "Good news: the issue we contacted you about has been fixed.");
-    char *txt = fw_json_dumps(pc);
-    if (o->sink.context && !o->quiet)
-        o->sink.context(o->sink.ctx, d->customer, txt);
-    free(txt);
-    json_decref(pc);
+    orch__outage_signal_resolved(o, c, s);
+    if (!o->quiet)
+        context_resolved(o, c, d, s);
 }
 
 /* The held signals join the pending ones (each once), for one decision. */
-static void take_held(struct ocust *c)
+static void take_held(struct orch *o, struct ocust *c, int64_t now)
 {
-    for (size_t i = 0; i < c->nheld; i++) {
-        list_remove(c->pending, &c->npending, c->held[i]);
-        c->pending = xgrow(c->pending, &c->cappending, c->npending + 1, sizeof *c->pending);
-        c->pending[c->npending++] = c->held[i];
-    }
+    for (size_t i = 0; i < c->nheld; i++)
+        pend_add(o, c, c->held[i], now);
     c->nheld = 0;
 }
 
@@ -133,22 +174,32 @@ static void sink_retract(void *ctx, const struct detection *d)
         return; /* an episode thought over goes on: nothing was said about its end */
     struct ocust *c = cust(o, d->customer);
     size_t s = (size_t)(d->signal - o->rules->signals);
-    if (list_remove(c->held, &c->nheld, s) || list_remove(c->pending, &c->npending, s)) {
-        if (!c->nheld)
-            engine_timer_cancel(o->engine, &c->hold.t);
+    if (list_remove(c->held, &c->nheld, s) || pend_remove(c, s)) {
+        idle_check(o, c);
         return; /* not decided yet: nothing to take back */
     }
     /* Already decided: what was said cannot be unsaid, but its ladder stops. */
     orch__ladder_cancel(o, c, ALL_SIGNAL_KINDS, s, "detection withdrawn by a late event");
 }
 
-/* The hold is over: one decision for every caught-up signal still firing. */
+/* Decide now if the merge window has closed, else when it closes. */
+static void decide_or_wait(struct orch *o, struct ocust *c)
+{
+    int64_t now = engine_now(o->engine);
+    if (c->merge_close == FW_TIME_NONE || c->merge_close <= now) {
+        engine_timer_cancel(o->engine, &c->hold.t);
+        orch__decide(o, c);
+    } else {
+        engine_timer_arm(o->engine, &c->hold.t, c->merge_close);
+    }
+}
+
+/* The decision timer: a merge window closed, or a catch-up is over. */
 void orch__hold_fire(struct engine_timer *t, int64_t due)
 {
     struct hold *h = (struct hold *)t;
     struct ocust *c = h->c;
-    (void)due;
-    take_held(c);
+    take_held(h->o, c, due);
     if (c->npending)
         orch__decide(h->o, c);
 }
@@ -174,14 +225,12 @@ static void sink_incident(void *ctx, const struct incident *i)
     json_t *list = json_array();
     for (size_t k = 0; k < i->ncustomers; k++) {
         json_t *snap = orch__snapshot(o, i->customers[k]);
-        const char *order = orch__svs(snap, "order.order_id") ? orch__svs(snap, "order.order_id")
-                                                        : orch__svs(snap, "esim.order_id");
-        orch__human_duration(0, tmp, sizeof tmp);
-        json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:s}", "customer",
-                                              i->customers[k], "order", order, "status",
-                                              orch__svs(snap, "esim.status") ? orch__svs(snap, "esim.status")
-                                                                       : orch__svs(snap, "portin.status"),
-                                              "since", "just now"));
+        char order[128], status[128];
+        json_array_append_new(
+            list, json_pack("{s:s, s:s?, s:s?, s:s}", "customer", i->customers[k], "order",
+                            orch__pack_var(o, snap, "order.id", order, sizeof order), "status",
+                            orch__pack_var(o, snap, "journey.status", status, sizeof status),
+                            "since", "just now"));
         json_decref(snap);
     }
     orch__set_json(x, "incident.customers", list);
@@ -211,11 +260,11 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     if (o->next.step)
         o->next.step(o->next.ctx, ev, customer);
     if (!customer) {
-        /* A global event (an outage): decide for every customer it made fire, in one pass. */
+        /* A global event (an outage): every customer it made fire, each with its own window. */
         for (size_t i = 0; i < o->customers.len; i++) {
             struct ocust *gc = o->customers.entries[i].value;
             if (gc->npending)
-                orch__decide(o, gc);
+                decide_or_wait(o, gc);
         }
         return;
     }
@@ -223,9 +272,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     int64_t now = engine_now(o->engine);
     int stale = ev && ev->time < now - o->cfg->stale_after;
     if (c->nheld && c->npending) {
-        /* Something fired live: it and what was caught up make one decision, now. */
-        take_held(c);
-        engine_timer_cancel(o->engine, &c->hold.t);
+        /* Something fired live: it and what was caught up make one decision. */
+        take_held(o, c, now);
     } else if (c->nheld && (c->held_new || (ev && is_late(o, ev->time)))) {
         /* Still catching up: the decision waits until the history stops arriving. */
         engine_timer_arm(o->engine, &c->hold.t, now + o->cfg->late_hold);
@@ -241,7 +289,7 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
             orch__on_message_failed(o, c, ev);
     }
     if (c->npending)
-        orch__decide(o, c);
+        decide_or_wait(o, c);
     if (ev && !stale && !strcmp(ev->type, "ticket.resolved"))
         orch__on_ticket_resolved(o, c, ev);
 }
@@ -259,6 +307,18 @@ void orch_bind(struct orch *o, struct engine *e)
 {
     o->engine = e;
     o->rules = engine_rules(e);
+}
+
+int64_t orch_open_until(const struct orch *o)
+{
+    int64_t until = FW_TIME_NONE;
+    for (size_t i = 0; i < o->customers.len; i++) {
+        const struct ocust *c = o->customers.entries[i].value;
+        if (c->npending && c->merge_close != FW_TIME_NONE &&
+            (until == FW_TIME_NONE || c->merge_close > until))
+            until = c->merge_close;
+    }
+    return until;
 }
 
 void orch_set_quiet(struct orch *o, int quiet)
@@ -309,6 +369,8 @@ void orch_free(struct orch *o)
         }
         free(c->hist);
         free(c->pending);
+        free(c->sent);
+        free(c->oheld);
         free(c);
     }
     strmap_cleanup(&o->customers);
@@ -349,6 +411,10 @@ void orch_config_init(struct orch_config *c)
     c->late_after = 10 * FW_SECOND;
     c->late_hold = 5 * FW_SECOND;
     c->stale_after = 24 * FW_HOUR;
+    for (int i = 0; i < 4; i++)
+        c->merge_window[i] = 5 * FW_SECOND;
+    orch__matrix_defaults(c);
+    c->outage_followup = FW_HOUR;
 }
 
 void orch_config_cleanup(struct orch_config *c)
@@ -361,6 +427,9 @@ void orch_config_cleanup(struct orch_config *c)
     for (size_t i = 0; i < c->napproval_tiers; i++)
         free(c->approval_tiers[i]);
     free(c->approval_tiers);
+    for (int r = 0; r < 5; r++)
+        for (int t = 0; t < 2; t++)
+            orch_matrix_set(&c->matrix[r][t], NULL, 0);
     memset(c, 0, sizeof *c);
 }
 

@@ -162,6 +162,12 @@ void orch_set_quiet(struct orch *o, int quiet);
  */
 void orch_set_bare(struct orch *o);
 
+/*
+ * When the last open merge window closes (the latest decision still
+ * waiting), or FW_TIME_NONE.  Replay lets it close before it ends.
+ */
+int64_t orch_open_until(const struct orch *o);
+
 /* One decided message as a replay JSON line (no newline). */
 void orch_message_json(const struct outbox_msg *m, struct buf *out);
 

@@ -486,8 +486,18 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     }
     if (!r.e)
         run_start(&r, o->until != FW_TIME_NONE ? o->until : 0);
-    if (o->until != FW_TIME_NONE)
+    if (o->until != FW_TIME_NONE) {
         engine_advance(r.e, o->until);
+    } else if (r.orch) {
+        /*
+         * Without --until the replay ends with the input, except that a merge
+         * window the last events opened is let close: what they fired is
+         * decided (docs/messages.md, "Merge window").
+         */
+        int64_t settle;
+        while ((settle = orch_open_until(r.orch)) != FW_TIME_NONE && settle > engine_now(r.e))
+            engine_advance(r.e, settle);
+    }
     fprintf(err, "replay: %zu events, %zu duplicate(s), %zu invalid, %zu customers, %zu detection "
                  "transitions, %zu incident updates, %zu messages, %zu case and clock changes, "
                  "%zu pending wake-ups\n",
