@@ -210,6 +210,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     struct orch *o = ctx;
     if (o->next.step)
         o->next.step(o->next.ctx, ev, customer);
+    if (ev && (!strcmp(ev->type, "message.failed") || !strcmp(ev->type, "message.sent")))
+        orch__on_delivery(o, ev); /* per connector, with a customer or not (failures.c) */
     if (!customer) {
         /* A global event (an outage): decide for every customer it made fire, in one pass. */
         for (size_t i = 0; i < o->customers.len; i++) {
@@ -237,8 +239,6 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
             orch__ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, "message.replied");
         else if (is_contact(o, ev->type))
             orch__on_contact(o, c, ev);
-        else if (!strcmp(ev->type, "message.failed"))
-            orch__on_message_failed(o, c, ev);
     }
     if (c->npending)
         orch__decide(o, c);
@@ -312,6 +312,7 @@ void orch_free(struct orch *o)
         free(c);
     }
     strmap_cleanup(&o->customers);
+    orch__failures_cleanup(o);
     for (size_t i = 0; i < o->zones.len; i++)
         tz_free(o->zones.entries[i].value);
     strmap_cleanup(&o->zones);
@@ -349,6 +350,11 @@ void orch_config_init(struct orch_config *c)
     c->late_after = 10 * FW_SECOND;
     c->late_hold = 5 * FW_SECOND;
     c->stale_after = 24 * FW_HOUR;
+    c->failure_channels = xcalloc(2, sizeof *c->failure_channels);
+    c->failure_channels[0] = xstrdup("slack");
+    c->failure_channels[1] = xstrdup("ticket");
+    c->nfailure_channels = 2;
+    c->connector_alert_repeat = 4 * FW_HOUR;
 }
 
 void orch_config_cleanup(struct orch_config *c)
@@ -361,6 +367,9 @@ void orch_config_cleanup(struct orch_config *c)
     for (size_t i = 0; i < c->napproval_tiers; i++)
         free(c->approval_tiers[i]);
     free(c->approval_tiers);
+    for (size_t i = 0; i < c->nfailure_channels; i++)
+        free(c->failure_channels[i]);
+    free(c->failure_channels);
     memset(c, 0, sizeof *c);
 }
 
