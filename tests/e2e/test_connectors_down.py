@@ -75,3 +75,116 @@ def test_replay_one_alert_per_outage_then_summaries_doubling_then_recovery():
     # Replaying the same journal gives the same alerts with the same ids (idempotency keys).
     again = fw.replay(_replay_failures(), "--messages", *fw.until("2d"))
     assert [m["id"] for m in _connector_msgs(again)] == [m["id"] for m in msgs]
+
+
+# ---- serve, with real receivers ----
+
+def _config(r, only=("slack", "zendesk"), extra=""):
+    d = tempfile.mkdtemp(prefix="fw-conn-")
+    path = os.path.join(d, "forewarn.yaml")
+    with open(path, "w") as f:
+        f.write(r.connectors_yaml(only=only, **RETRY))
+        f.write(extra)
+    return d, path
+
+
+def _critical(customer, at):
+    """Events that make SIG-002 (CRITICAL: an L1 ticket and an L2 Slack alert) fire at `at`."""
+    return [
+        ev("customer.updated", customer, at, name="Pat Doe", email=customer, timezone="UTC"),
+        ev("order.created", customer, at, order_id="o-" + customer[:2]),
+        ev("payment.completed", customer, at, order_id="o-" + customer[:2], amount=45),
+        ev("esim.status_changed", customer, at, order_id="o-" + customer[:2], status="FAILED",
+           individual_id="ind-1"),
+    ]
+
+
+def _messages(s, **q):
+    q.setdefault("limit", 1000)
+    status, body = s.request("GET", "/v1/messages?" + "&".join("%s=%s" % kv for kv in q.items()))
+    assert status == 200, body
+    return body["messages"]
+
+
+def _wait(pred, timeout=20):
+    """Poll a condition read through the API (the outbox has nothing to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+CONN = re.compile(r"^(\[FOREWARN\] )?Connector (down|still down|recovered): ")
+
+
+def _is_conn(m, what=""):
+    """A connector alert (failures.c), by its subject; what narrows it: "down", "recovered"."""
+    g = CONN.match(m.get("subject") or "")
+    return bool(g) and (not what or g.group(2) == what)
+
+
+def _settled(s):
+    """Nothing due is waiting or in flight, and every outcome is back as an event."""
+    ms = _messages(s)
+    if any(m["status"] in ("scheduled", "sending", "retrying") for m in ms):
+        return False
+    with_subject = sum(1 for m in ms if m["customer"] and m["status"] in ("sent", "dead"))
+    st, text, _ = s.request("GET", "/metrics", raw=True)
+    got = int(re.search(r"^forewarn_delivery_outcomes_total (\d+)$", text, re.M).group(1))
+    return got == with_subject
+
+
+def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
+    r = start_all()
+    try:
+        r.set_down("slack", True)  # answers 503
+        d, cfg = _config(r)
+        with Server("--config", cfg, workdir=d) as s:
+            for i, c in enumerate(("ann@example.com", "bob@example.com")):
+                assert s.post_events(_critical(c, "2026-03-02T10:0%d:00Z" % i))[0] == 200
+            assert _wait(lambda: _settled(s)), _messages(s)
+            ms = _messages(s)
+            slack = [m for m in ms if m["channel"] == "slack"]
+            assert len(slack) >= 2 and all(m["status"] == "dead" for m in slack), slack
+            conn = [m for m in ms if _is_conn(m)]
+            assert len(conn) == 1 and conn[0]["channel"] == "ticket", conn
+            # An hour of virtual time, with one more customer's Slack alert dying on the way.
+            for k in range(1, 7):
+                assert s.clock("2026-03-02T1%d:%d0:00Z" % (0 if k < 6 else 1, k % 6))[0] == 200
+                if k == 3:
+                    assert s.post_events(_critical("cat@example.com", "2026-03-02T10:31:00Z"))[0] == 200
+                assert _wait(lambda: _settled(s)), _messages(s)
+            ms = _messages(s)
+            slack = [m for m in ms if m["channel"] == "slack"]
+            # Three customers' L2 alerts, their SLA breach notices and the incident: all dead,
+            # two attempts each, and not one of them an alert about failures (no growth).
+            assert len(slack) >= 3 + 1 and all(m["status"] == "dead" for m in slack), slack
+            assert not any(_is_conn(m) for m in slack), slack
+            assert len(r.attempts("slack")) == 2 * len(slack), r.summary()
+            conn = [m for m in ms if _is_conn(m)]
+            assert len(conn) == 1, conn
+            tickets = [t["json"]["ticket"]["subject"] for t in r.received("zendesk")]
+            assert tickets.count("[FOREWARN] Connector down: slack") == 1, tickets
+            body = [t for t in r.received("zendesk")
+                    if t["json"]["ticket"]["subject"].startswith("[FOREWARN]")][0]["json"]["ticket"]
+            assert "HTTP 503" in body["comment"]["body"] and "ann@example.com" in body["comment"]["body"], body
+            assert "requester" not in body, body  # about forewarn, not addressed to a customer
+            # Slack comes back and delivers; the outage ends with one note.
+            r.set_down("slack", False)
+            assert s.post_events(_critical("dan@example.com", "2026-03-02T11:05:00Z"))[0] == 200
+            assert _wait(lambda: _settled(s) and any(_is_conn(m, "recovered")
+                                                     for m in _messages(s))), _messages(s)
+            assert any("Connector recovered: slack" in json.dumps(x["json"]) for x in r.received("slack")), \
+                r.summary()
+            # Down again: the next failure is a new outage with a new alert.
+            r.set_down("slack", True)
+            assert s.post_events(_critical("eve@example.com", "2026-03-02T11:10:00Z"))[0] == 200
+            assert _wait(lambda: _settled(s)), _messages(s)
+            downs = [m for m in _messages(s) if _is_conn(m, "down")]
+            assert len(downs) == 2 and all(m["channel"] == "ticket" for m in downs), downs
+            assert not any(_is_conn(m) and m["channel"] == "slack" and m["status"] == "dead"
+                           for m in _messages(s))
+    finally:
+        r.stop()
