@@ -188,3 +188,82 @@ def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
                            for m in _messages(s))
     finally:
         r.stop()
+
+
+def _metric(text, name, **labels):
+    """The value of one series, or None when absent."""
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)\{([^}]*)\} (\d+)$", line)
+        if m and m.group(1) == name and ",".join(sorted(m.group(2).split(","))) == want:
+            return int(m.group(3))
+    return None
+
+
+def _series(text, name):
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)\{([^}]*)\} (\d+)$", line)
+        if m and m.group(1) == name:
+            out[tuple(sorted(m.group(2).split(",")))] = int(m.group(3))
+    return out
+
+
+def test_metrics_count_decisions_and_delivery_outcomes_exactly():
+    r = start_all()
+    try:
+        r.set_down("zendesk", True)  # the L1 ticket dies after two attempts
+        d, cfg = _config(r, only=("email", "slack", "zendesk"))
+        with Server("--config", cfg, workdir=d) as s:
+            text = s.request("GET", "/metrics", raw=True)[1]
+            for name, typ in (("forewarn_messages_decided_total", "counter"),
+                              ("forewarn_messages_sent_total", "counter"),
+                              ("forewarn_message_attempts_failed_total", "counter"),
+                              ("forewarn_messages_dead_total", "counter"),
+                              ("forewarn_connector_down", "gauge")):
+                assert "# HELP %s " % name in text and "# TYPE %s %s\n" % (name, typ) in text, text
+            assert _metric(text, "forewarn_connector_down", connector="zendesk", channel="ticket") == 0
+            assert s.post_events(_critical("jodi@example.com", "2026-03-02T10:00:00Z"))[0] == 200
+            assert _wait(lambda: _settled(s) and any(_is_conn(m) for m in _messages(s))), _messages(s)
+            assert _wait(lambda: _settled(s)), _messages(s)
+            ms = _messages(s)
+            text = s.request("GET", "/metrics", raw=True)[1]
+            # What the receivers got, and what the figures say, exactly.
+            assert len(r.received("smtp")) == 1 and len(r.attempts("zendesk")) == 2, r.summary()
+            assert _metric(text, "forewarn_messages_sent_total", audience="customer", channel="email") == 1
+            assert _metric(text, "forewarn_messages_dead_total", audience="l1", channel="ticket") == 1
+            assert _metric(text, "forewarn_message_attempts_failed_total", audience="l1", channel="ticket") == 2
+            assert _metric(text, "forewarn_messages_decided_total", audience="customer", channel="push",
+                           status="stored") == 1, text  # no push service configured
+            assert _metric(text, "forewarn_messages_decided_total", audience="customer", channel="sms",
+                           status="suppressed") == 1, text  # no phone number
+            assert _metric(text, "forewarn_messages_decided_total", audience="l1", channel="ticket",
+                           status="scheduled") == 1, text
+            # The connector alert about Zendesk went through Slack, and was delivered.
+            assert _metric(text, "forewarn_messages_sent_total", audience="l2", channel="slack") == \
+                len([m for m in ms if m["audience"] == "l2" and m["channel"] == "slack"]) >= 2, text
+            assert _metric(text, "forewarn_connector_down", connector="zendesk", channel="ticket") == 1
+            assert _metric(text, "forewarn_connector_down", connector="zendesk", channel="internal_note") == 1
+            assert _metric(text, "forewarn_connector_down", connector="slack", channel="slack") == 0
+            # Every figure against the outbox: decided by status at decision, outcomes by row.
+            decided, sent, dead = {}, {}, {}
+            for m in ms:
+                at_decision = "scheduled" if m["status"] in ("sent", "dead", "scheduled", "sending",
+                                                             "retrying") else m["status"]
+                k = ('audience="%s"' % m["audience"], 'channel="%s"' % m["channel"])
+                dk = tuple(sorted(k + ('status="%s"' % at_decision,)))
+                decided[dk] = decided.get(dk, 0) + 1
+                if m["status"] == "sent":
+                    sent[k] = sent.get(k, 0) + 1
+                if m["status"] == "dead":
+                    dead[k] = dead.get(k, 0) + 1
+            assert _series(text, "forewarn_messages_decided_total") == decided, (text, decided)
+            assert _series(text, "forewarn_messages_sent_total") == sent, (text, sent)
+            assert _series(text, "forewarn_messages_dead_total") == dead, (text, dead)
+            # Zendesk back: its next delivery turns the gauge off.
+            r.set_down("zendesk", False)
+            assert s.post_events(_critical("kim@example.com", "2026-03-02T10:05:00Z"))[0] == 200
+            assert _wait(lambda: _metric(s.request("GET", "/metrics", raw=True)[1], "forewarn_connector_down",
+                                         connector="zendesk", channel="ticket") == 0)
+    finally:
+        r.stop()
