@@ -159,7 +159,7 @@ static void raise_alert(struct orch *o, struct oconn *k, const char *kind, const
     char line[160];
     snprintf(line, sizeof line, "%s: %s (one alert per outage, then summaries)", kind, k->name);
     json_t *explain =
-        json_pack("{s:[s], s:{s:s, s:s, s:s?, s:I, s:I}}", "decided_by", line, "connector", "name",
+        json_pack("{s:[s], s:{s:s, s:s?, s:s?, s:I, s:I}}", "decided_by", line, "connector", "name",
                   k->name, "failed_channel", failed, "last_error", k->last_error, "failures",
                   (json_int_t)k->total, "repeat_ms", (json_int_t)k->interval);
     char tag[96];

@@ -70,6 +70,10 @@ def test_replay_one_alert_per_outage_then_summaries_doubling_then_recovery():
     assert "5 more messages failed on slack since %s" % fw.T("10m") in msgs[1]["body"], msgs[1]["body"]
     assert "no_failure_channel" in msgs[1]["reason"], msgs[1]
     assert "1 more message failed on slack since %s" % fw.T("5h") in msgs[2]["body"], msgs[2]["body"]
+    # Each says which connector and why, in its explanation.
+    for m in msgs:
+        assert m["explanation"]["connector"]["name"] == "slack", m
+        assert m["explanation"]["decided_by"][0].startswith("connector_"), m
     # Nothing was raised about the failed alert, and nothing ever went through Slack while down.
     assert not any("zendesk" in m["subject"] for m in msgs), msgs
     # Replaying the same journal gives the same alerts with the same ids (idempotency keys).
