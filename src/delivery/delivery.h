@@ -91,8 +91,10 @@ struct delivery_hooks {
     /*
      * Feed an outcome event, a CloudEvent object (the callee takes the
      * reference): message.sent, id "sent:<message id>", data {message_id,
-     * channel, audience, attempts}; message.failed, id
-     * "failed:<message id>:<wall ms>", data {message_id, channel, error}.
+     * channel, connector, audience, kind, attempts}; message.failed, id
+     * "failed:<message id>:<wall ms>", the same data and error.  kind is
+     * the first field of the message's key (the orchestrator's kind), or
+     * null.
      * subject is the customer (absent for incident messages), time the
      * engine clock.
      */
@@ -127,6 +129,23 @@ void dispatcher_stop(struct dispatcher *d);
  * Lets the decision record `stored` at once instead of queueing work.
  */
 int delivery_channel_active(const struct delivery_config *cfg, const char *channel);
+
+/*
+ * Message figures for /metrics (metrics.c): process-wide counters that
+ * start at 0 with the process and only go up, safe from any thread.
+ * DELIVERY_DECIDED counts a message record stored by a decision, with its
+ * status then (status is ignored for the others); the dispatcher counts
+ * the rest itself.  Labels are copied (cut at 31 bytes).
+ */
+enum delivery_figure { DELIVERY_DECIDED, DELIVERY_SENT, DELIVERY_FAILED, DELIVERY_DEAD };
+void delivery_metrics_count(enum delivery_figure what, const char *audience, const char *channel,
+                            const char *status);
+/* The connector-down gauge of each of channels (NULL-terminated): 1 down, 0 up. */
+void delivery_metrics_connector(const char *connector, const char *const *channels, int down);
+/* Append every figure in Prometheus text format, with HELP and TYPE lines. */
+void delivery_metrics_print(struct buf *out);
+/* Forget every figure (tests). */
+void delivery_metrics_reset(void);
 
 /* Standard Webhooks signature: "v1,<base64 HMAC-SHA256(secret, id.ts.body)>". */
 int delivery_sign(const char *secret, const char *id, int64_t ts_seconds, const char *body,

@@ -121,16 +121,33 @@ static void report(struct worker *w, const char *type, const char *id,
     h->report(h->ctx, ev);
 }
 
+/*
+ * What both outcome events say about the message: which one, on which
+ * channel and connector, to which audience, what kind of message it is
+ * (the orchestrator's kind, the first field of its key: "alert",
+ * "connector_down" ...; null for a key of another shape), after how many
+ * attempts.  The orchestrator tells its own failure alerts apart by kind,
+ * and aggregates failures per connector.
+ */
+static json_t *outcome_data(const struct worker *w, const struct outbox_msg *m)
+{
+    json_t *data = json_object();
+    json_object_set_new(data, "message_id", delivery__jstr(m->id));
+    json_object_set_new(data, "channel", delivery__jstr(m->channel));
+    json_object_set_new(data, "connector", json_string(w->conn->name));
+    json_object_set_new(data, "audience", delivery__jstr(m->audience));
+    const char *bar = m->key ? strchr(m->key, '|') : NULL;
+    json_object_set_new(data, "kind",
+                        bar ? json_stringn(m->key, (size_t)(bar - m->key)) : json_null());
+    json_object_set_new(data, "attempts", json_integer(m->attempts));
+    return data;
+}
+
 static void report_sent(struct worker *w, const struct outbox_msg *m)
 {
     char id[256];
     snprintf(id, sizeof id, "sent:%s", m->id);
-    json_t *data = json_object();
-    json_object_set_new(data, "message_id", delivery__jstr(m->id));
-    json_object_set_new(data, "channel", delivery__jstr(m->channel));
-    json_object_set_new(data, "audience", delivery__jstr(m->audience));
-    json_object_set_new(data, "attempts", json_integer(m->attempts));
-    report(w, "message.sent", id, m, data);
+    report(w, "message.sent", id, m, outcome_data(w, m));
 }
 
 static void report_failed(struct worker *w, const struct outbox_msg *m, const char *error,
@@ -139,9 +156,7 @@ static void report_failed(struct worker *w, const struct outbox_msg *m, const ch
     /* A dead letter can be retried through the API and die again: a new event each time. */
     char id[256];
     snprintf(id, sizeof id, "failed:%s:%lld", m->id, (long long)wall_now);
-    json_t *data = json_object();
-    json_object_set_new(data, "message_id", delivery__jstr(m->id));
-    json_object_set_new(data, "channel", delivery__jstr(m->channel));
+    json_t *data = outcome_data(w, m);
     json_object_set_new(data, "error", delivery__jstr(error));
     report(w, "message.failed", id, m, data);
 }
@@ -172,6 +187,8 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
             return;
         }
         log_debug("delivery: %s %s sent (attempt %d)", m->channel, m->id, m->attempts);
+        delivery_metrics_count(DELIVERY_SENT, m->audience, m->channel, NULL);
+        delivery_metrics_connector(c->name, c->channels, 0);
         report_sent(w, m);
         return;
     }
@@ -185,7 +202,10 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
                   fw_strerror(rc));
         return;
     }
+    delivery_metrics_count(DELIVERY_FAILED, m->audience, m->channel, NULL);
     if (dead) {
+        delivery_metrics_count(DELIVERY_DEAD, m->audience, m->channel, NULL);
+        delivery_metrics_connector(c->name, c->channels, 1);
         log_error("delivery: %s %s is dead after %d attempt%s: %s", m->channel, m->id,
                   m->attempts, m->attempts == 1 ? "" : "s", a.err);
         report_failed(w, m, a.err, now);
@@ -386,6 +406,8 @@ int dispatcher_start(struct dispatcher **out, const struct delivery_config *cfg,
                  requeued, requeued == 1 ? "" : "s");
     for (i = 0; i < n; i++) {
         struct worker *w = &d->w[i];
+        if (w->configured && w->conn->send)
+            delivery_metrics_connector(w->conn->name, w->conn->channels, 0);
         if (!w->configured && !w->conn->delivered_by_storing)
             log_info("delivery: %s is not configured; its messages are stored, not sent",
                      w->conn->name);

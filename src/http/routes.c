@@ -9,6 +9,7 @@
 #include "http/http_int.h"
 #include "ingest/ingest.h"
 #include "comms/comms.h"
+#include "delivery/delivery.h"
 #include "store/messages.h"
 #include "util/json.h"
 #include "util/fwtime.h"
@@ -816,6 +817,7 @@ static void get_metrics(struct req *r)
     struct metrics_view v = {.out = o, .rules = pipeline_rules(r->env->pipeline)};
     pipeline_with_engine(r->env->pipeline, metrics_engine, &v);
     pipeline_with_cases(r->env->pipeline, metrics_cases, o);
+    delivery_metrics_print(o);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }

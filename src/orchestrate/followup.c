@@ -1,8 +1,8 @@
 /*
  * followup.c -- what customer events decide on their own: the follow-up
- * after a resolved ticket (seed 004), the "we already reached out" note
- * when the customer gets in touch after our message, and the alert when a
- * message or action failed for good.
+ * after a resolved ticket (seed 004) and the "we already reached out" note
+ * when the customer gets in touch after our message.  (A message that
+ * failed for good is failures.c's.)
  */
 
 #include <ctype.h>
@@ -137,26 +137,3 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     json_decref(ctx);
     json_decref(snap);
 }
-
-void orch__on_message_failed(struct orch *o, struct ocust *c, const struct event *ev)
-{
-    int64_t now = engine_now(o->engine);
-    json_t *snap = orch__snapshot(o, c->key);
-    json_t *ctx = orch__customer_context(o, c, snap, now);
-    orch__set_str(ctx, "escalation.step", "a message or action failed after every retry");
-    orch__set_str(ctx, "signal.name", "Action failed");
-    orch__set_str(ctx, "signal.severity", "HIGH");
-    json_t *sigs = json_array();
-    json_t *explain = json_pack("{s:[s], s:O?}", "decided_by",
-                                "l2_alert: a message or action failed for good", "failure",
-                                ev->data);
-    struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key, .kind = "failed",
-                      .tmpl_name = "escalation", .ctx = ctx, .signals = sigs, .explain = explain,
-                      .status = "scheduled", .at = now, .send_at = now, .key_extra = ev->id};
-    orch__emit(o, &d, NULL);
-    json_decref(explain);
-    json_decref(sigs);
-    json_decref(ctx);
-    json_decref(snap);
-}
-

@@ -10,7 +10,8 @@
  *                  opt-out and addresses, per outreach and per channel
  *   ladder.c       escalation steps and reminders: armed, cancelled, fired
  *   followup.c     what customer events decide: post-ticket follow-ups,
- *                  "we already reached out", failed deliveries
+ *                  "we already reached out"
+ *   failures.c     dead messages: one alert per connector down, summaries
  *   context.c      what templates may say about a customer and a signal
  *   emit.c         rendering a draft into a message record
  *   mask.c         phone numbers masked in customer text
@@ -107,6 +108,26 @@ struct ocust {
     size_t noheld, capoheld;
 };
 
+/* ==== failures.c: dead messages per connector (issue 17) ==== */
+
+struct oconn; /* one connector's outage, private to failures.c */
+
+struct orch_failures {
+    struct oconn **conns; /* in the order the journal first named them */
+    size_t n, cap;
+};
+
+/*
+ * A message.sent or message.failed event, customer or not: the connector's
+ * outage state moves, and at most the alerts failures.c describes are
+ * emitted.  Quiet orchestrators update the state the same way.
+ */
+void orch__on_delivery(struct orch *o, const struct event *ev);
+/* Cancel the timers and free the state (orch_free, before the engine goes). */
+void orch__failures_cleanup(struct orch *o);
+
+/* ==== end failures.c ==== */
+
 struct orch {
     const struct orch_config *cfg;
     const struct comms *tmpl;
@@ -119,6 +140,7 @@ struct orch {
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
+    struct orch_failures failures; /* failures.c */
 };
 
 #define NO_RESPONSE_KINDS ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_CRITICAL_NO_RESPONSE))
@@ -300,7 +322,6 @@ void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *s
 
 void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct event *ev);
 void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev);
-void orch__on_message_failed(struct orch *o, struct ocust *c, const struct event *ev);
 
 /* ---- orchestrate.c ---- */
 

@@ -259,6 +259,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     struct orch *o = ctx;
     if (o->next.step)
         o->next.step(o->next.ctx, ev, customer);
+    if (ev && (!strcmp(ev->type, "message.failed") || !strcmp(ev->type, "message.sent")))
+        orch__on_delivery(o, ev); /* per connector, with a customer or not (failures.c) */
     if (!customer) {
         /* A global event (an outage): every customer it made fire, each with its own window. */
         for (size_t i = 0; i < o->customers.len; i++) {
@@ -285,8 +287,6 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
             orch__ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, "message.replied");
         else if (is_contact(o, ev->type))
             orch__on_contact(o, c, ev);
-        else if (!strcmp(ev->type, "message.failed"))
-            orch__on_message_failed(o, c, ev);
     }
     if (c->npending)
         decide_or_wait(o, c);
@@ -374,6 +374,7 @@ void orch_free(struct orch *o)
         free(c);
     }
     strmap_cleanup(&o->customers);
+    orch__failures_cleanup(o);
     for (size_t i = 0; i < o->zones.len; i++)
         tz_free(o->zones.entries[i].value);
     strmap_cleanup(&o->zones);
@@ -415,6 +416,11 @@ void orch_config_init(struct orch_config *c)
         c->merge_window[i] = 5 * FW_SECOND;
     orch__matrix_defaults(c);
     c->outage_followup = FW_HOUR;
+    c->failure_channels = xcalloc(2, sizeof *c->failure_channels);
+    c->failure_channels[0] = xstrdup("slack");
+    c->failure_channels[1] = xstrdup("ticket");
+    c->nfailure_channels = 2;
+    c->connector_alert_repeat = 4 * FW_HOUR;
 }
 
 void orch_config_cleanup(struct orch_config *c)
@@ -430,6 +436,9 @@ void orch_config_cleanup(struct orch_config *c)
     for (int r = 0; r < 5; r++)
         for (int t = 0; t < 2; t++)
             orch_matrix_set(&c->matrix[r][t], NULL, 0);
+    for (size_t i = 0; i < c->nfailure_channels; i++)
+        free(c->failure_channels[i]);
+    free(c->failure_channels);
     memset(c, 0, sizeof *c);
 }
 

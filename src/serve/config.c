@@ -322,6 +322,31 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
             bad = parse_dur(d, diag, v, &o->late_hold);
         } else if (!strcmp(k, "stale_after")) {
             bad = parse_dur(d, diag, v, &o->stale_after);
+        } else if (!strcmp(k, "failure_channels")) {
+            /* Where alerts about dead messages go (failures.c): channels an alert can take. */
+            if (v->type != YAML_SEQUENCE_NODE) {
+                CERR(v, "failure_channels must be a list of channels (slack, ticket, webhook)");
+                continue;
+            }
+            for (size_t i = 0; i < o->nfailure_channels; i++)
+                free(o->failure_channels[i]);
+            o->nfailure_channels = 0;
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                const char *t = yscalar(ydoc_node(d, *it));
+                if (!t || (strcmp(t, "slack") && strcmp(t, "ticket") && strcmp(t, "webhook"))) {
+                    CERR(ydoc_node(d, *it),
+                         "unknown failure channel '%s' (expected slack, ticket "
+                         "or webhook)",
+                         t ? t : "?");
+                    continue;
+                }
+                o->failure_channels = xrealloc(
+                    o->failure_channels, (o->nfailure_channels + 1) * sizeof *o->failure_channels);
+                o->failure_channels[o->nfailure_channels++] = xstrdup(t);
+            }
+        } else if (!strcmp(k, "connector_alert_repeat")) {
+            bad = parse_dur(d, diag, v, &o->connector_alert_repeat);
         } else if (!strcmp(k, "ladder")) {
             static const struct {
                 const char *name;

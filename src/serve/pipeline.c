@@ -129,8 +129,11 @@ static void sink_message(void *ctx, const struct outbox_msg *m)
                  m->channel);
         local.reason = why;
     }
-    if (store_message_insert(p->db, &local, NULL))
+    int inserted = 0;
+    if (store_message_insert(p->db, &local, &inserted))
         p->sink_failed = 1;
+    else if (inserted) /* a decision re-made after recovery is stored, and counted, once */
+        delivery_metrics_count(DELIVERY_DECIDED, local.audience, local.channel, local.status);
     if (!strcmp(local.status, "scheduled"))
         note_channel(&p->commit, local.channel);
 }

@@ -173,7 +173,8 @@ def test_every_connector_delivers_once_with_its_shape():
         assert set(sent) == set(rows), sent.keys()
         e = sent["m_sms"]
         assert e["id"] == "sent:m_sms" and e["subject"] == "jodi@example.com"
-        assert e["data"] == {"message_id": "m_sms", "channel": "sms", "audience": "customer", "attempts": 1}
+        assert e["data"] == {"message_id": "m_sms", "channel": "sms", "connector": "sms", "audience": "customer",
+                         "kind": None, "attempts": 1}
 
 
 def test_without_connectors_messages_are_stored_and_nothing_leaves():
