@@ -59,6 +59,15 @@ def T(offset="0"):
     return fmt(BASE + dur(offset))
 
 
+# The default merge window (outreach.merge_window): what fires is decided this long after.
+MERGE = "5s"
+
+
+def D(offset="0"):
+    """When a firing at BASE + offset is decided: after the default merge window."""
+    return fmt(BASE + (offset if isinstance(offset, _dt.timedelta) else dur(offset)) + dur(MERGE))
+
+
 _ids = _it.count(1)
 
 

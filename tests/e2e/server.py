@@ -2,6 +2,7 @@
 free port (the server binds port 0 and writes the port to a ready file),
 and helpers to call the API.  The ready file is written only once the
 server listens, so tests wait on it, not on a sleep."""
+import datetime as _dt
 import json
 import os
 import signal
@@ -92,6 +93,18 @@ class Server:
 
     def clock(self, t):
         return self.request("POST", "/v1/admin/clock", {"now": t})
+
+    def post_decided(self, events, merge_window_s=5):
+        """Post events, then (virtual clock) move the clock past the merge window that the
+        latest of them opened, so that what they fired is decided (docs/messages.md)."""
+        status, body = self.post_events(events)
+        times = [e["time"] for e in (events if isinstance(events, list) else [events]) if "time" in e]
+        if status == 200 and self.virtual and times:
+            latest = max(_dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
+            after = latest + _dt.timedelta(seconds=merge_window_s)
+            st, b = self.clock(after.strftime("%Y-%m-%dT%H:%M:%S") + (".%03dZ" % (after.microsecond // 1000) if after.microsecond else "Z"))
+            assert st == 200, b
+        return status, body
 
     def detections(self, **q):
         qs = "&".join("%s=%s" % (k, urllib.request.quote(str(v))) for k, v in q.items())

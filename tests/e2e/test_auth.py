@@ -162,6 +162,9 @@ def test_audit_records_reads_and_approvals_with_who_role_address_status():
                      timezone="UTC"),
                   ev("portin.status_changed", c, "2026-01-01T13:00:00Z", status="REJECTED", response="REJECTED: PIN")]
         assert s.post_events(events, headers=bearer(svc))[0] == 200
+        root = add_user(db, "root", "admin")
+        assert s.request("POST", "/v1/admin/clock", {"now": "2026-01-01T13:00:05Z"},
+                         headers=bearer(root))[0] == 200  # the merge window closes: decided
         status, page = s.request("GET", "/v1/messages?status=awaiting_approval", headers=bearer(agent))
         assert status == 200 and page["messages"], page
         mid = page["messages"][0]["id"]

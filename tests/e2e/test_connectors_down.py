@@ -95,7 +95,8 @@ def _config(r, only=("slack", "zendesk"), extra=""):
 def _critical(customer, at):
     """Events that make SIG-002 (CRITICAL: an L1 ticket and an L2 Slack alert) fire at `at`."""
     return [
-        ev("customer.updated", customer, at, name="Pat Doe", email=customer, timezone="UTC"),
+        ev("customer.updated", customer, at, name="Pat Doe", email=customer, timezone="UTC",
+           push_token="device-" + customer),
         ev("order.created", customer, at, order_id="o-" + customer[:2]),
         ev("payment.completed", customer, at, order_id="o-" + customer[:2], amount=45),
         ev("esim.status_changed", customer, at, order_id="o-" + customer[:2], status="FAILED",
@@ -147,7 +148,7 @@ def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
         d, cfg = _config(r)
         with Server("--config", cfg, workdir=d) as s:
             for i, c in enumerate(("ann@example.com", "bob@example.com")):
-                assert s.post_events(_critical(c, "2026-03-02T10:0%d:00Z" % i))[0] == 200
+                assert s.post_decided(_critical(c, "2026-03-02T10:0%d:00Z" % i))[0] == 200
             assert _wait(lambda: _settled(s)), _messages(s)
             ms = _messages(s)
             slack = [m for m in ms if m["channel"] == "slack"]
@@ -158,7 +159,7 @@ def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
             for k in range(1, 7):
                 assert s.clock("2026-03-02T1%d:%d0:00Z" % (0 if k < 6 else 1, k % 6))[0] == 200
                 if k == 3:
-                    assert s.post_events(_critical("cat@example.com", "2026-03-02T10:31:00Z"))[0] == 200
+                    assert s.post_decided(_critical("cat@example.com", "2026-03-02T10:31:00Z"))[0] == 200
                 assert _wait(lambda: _settled(s)), _messages(s)
             ms = _messages(s)
             slack = [m for m in ms if m["channel"] == "slack"]
@@ -177,14 +178,14 @@ def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
             assert "requester" not in body, body  # about forewarn, not addressed to a customer
             # Slack comes back and delivers; the outage ends with one note.
             r.set_down("slack", False)
-            assert s.post_events(_critical("dan@example.com", "2026-03-02T11:05:00Z"))[0] == 200
+            assert s.post_decided(_critical("dan@example.com", "2026-03-02T11:05:00Z"))[0] == 200
             assert _wait(lambda: _settled(s) and any(_is_conn(m, "recovered")
                                                      for m in _messages(s))), _messages(s)
             assert any("Connector recovered: slack" in json.dumps(x["json"]) for x in r.received("slack")), \
                 r.summary()
             # Down again: the next failure is a new outage with a new alert.
             r.set_down("slack", True)
-            assert s.post_events(_critical("eve@example.com", "2026-03-02T11:10:00Z"))[0] == 200
+            assert s.post_decided(_critical("eve@example.com", "2026-03-02T11:10:00Z"))[0] == 200
             assert _wait(lambda: _settled(s)), _messages(s)
             downs = [m for m in _messages(s) if _is_conn(m, "down")]
             assert len(downs) == 2 and all(m["channel"] == "ticket" for m in downs), downs
@@ -227,7 +228,7 @@ def test_metrics_count_decisions_and_delivery_outcomes_exactly():
                               ("forewarn_connector_down", "gauge")):
                 assert "# HELP %s " % name in text and "# TYPE %s %s\n" % (name, typ) in text, text
             assert _metric(text, "forewarn_connector_down", connector="zendesk", channel="ticket") == 0
-            assert s.post_events(_critical("jodi@example.com", "2026-03-02T10:00:00Z"))[0] == 200
+            assert s.post_decided(_critical("jodi@example.com", "2026-03-02T10:00:00Z"))[0] == 200
             assert _wait(lambda: _settled(s) and any(_is_conn(m) for m in _messages(s))), _messages(s)
             assert _wait(lambda: _settled(s)), _messages(s)
             ms = _messages(s)
@@ -266,7 +267,7 @@ def test_metrics_count_decisions_and_delivery_outcomes_exactly():
             assert _series(text, "forewarn_messages_dead_total") == dead, (text, dead)
             # Zendesk back: its next delivery turns the gauge off.
             r.set_down("zendesk", False)
-            assert s.post_events(_critical("kim@example.com", "2026-03-02T10:05:00Z"))[0] == 200
+            assert s.post_decided(_critical("kim@example.com", "2026-03-02T10:05:00Z"))[0] == 200
             assert _wait(lambda: _metric(s.request("GET", "/metrics", raw=True)[1], "forewarn_connector_down",
                                          connector="zendesk", channel="ticket") == 0)
     finally:

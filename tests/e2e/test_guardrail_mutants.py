@@ -12,7 +12,7 @@ approval on ladder follow-ups, phone masking, and the internal-detail check.
 import os
 import tempfile
 
-from fw import ev, replay, T, until
+from fw import ev, replay, D, T, until
 from server import Server
 from test_messages import chans, messages, profile
 
@@ -59,7 +59,7 @@ def test_dedup_window_is_exactly_24_hours():
                  "--messages")
     emails = messages(out, "customer", "email", c)
     assert [(m["at"], m["status"]) for m in emails] == [
-        (T("1h"), "scheduled"), (T("24h59m"), "suppressed"), (T("25h"), "scheduled")], emails
+        (D("1h"), "scheduled"), (D("24h59m"), "suppressed"), (D("25h"), "scheduled")], emails
     assert emails[1]["reason"].startswith("duplicate:"), emails[1]
     assert _guard(emails[2], "dedup") == ["pass"], emails[2]["explanation"]
 
@@ -72,7 +72,7 @@ def test_dedup_is_per_root_cause():
                   ev("esim.status_changed", c, "12h", status="FAILED")],                          # esim_provisioning
                  "--messages")
     emails = messages(out, "customer", "email", c)
-    assert [(m["at"], m["status"]) for m in emails] == [(T("10h"), "scheduled"), (T("12h"), "scheduled")], emails
+    assert [(m["at"], m["status"]) for m in emails] == [(D("10h"), "scheduled"), (D("12h"), "scheduled")], emails
     second = emails[1]
     assert "SIG-002" in second["signals"], second
     assert _guard(second, "dedup") == ["pass"], second["explanation"]
@@ -91,10 +91,10 @@ def test_frequency_cap_window_is_exactly_seven_days():
     out = replay(events, "--messages")
     emails = messages(out, "customer", "email", c)
     assert [(m["at"], m["status"]) for m in emails] == [
-        (T("10h"), "scheduled"),
-        (T("4d10h"), "suppressed"),    # 4 days after the first: capped
-        (T("7d9h59m"), "suppressed"),  # one minute short of a week: still capped
-        (T("7d10h"), "scheduled"),     # exactly a week after the only message sent
+        (D("10h"), "scheduled"),
+        (D("4d10h"), "suppressed"),    # 4 days after the first: capped
+        (D("7d9h59m"), "suppressed"),  # one minute short of a week: still capped
+        (D("7d10h"), "scheduled"),     # exactly a week after the only message sent
     ], emails
     for m in emails[1:3]:
         assert m["reason"].startswith("frequency_cap: 1 proactive message(s) in the last 7d"), m
@@ -120,7 +120,7 @@ def test_quiet_hours_hold_the_no_response_follow_up():
                   ev("customer.updated", c, "12h", timezone="America/Los_Angeles")],
                  "--messages", *until("41h"))
     emails = messages(out, "customer", "email", c)
-    assert [(m["at"], m["send_at"]) for m in emails] == [(T("10h"), T("10h")), (T("34h"), T("40h"))], emails
+    assert [(m["at"], m["send_at"]) for m in emails] == [(D("10h"), D("10h")), (D("34h"), T("40h"))], emails
     follow = emails[1]
     assert follow["explanation"]["template"].endswith("followup_no_response.tmpl"), follow
     assert follow["status"] == "scheduled", follow
@@ -135,7 +135,7 @@ def test_approval_holds_the_no_response_follow_up():
                  "--messages", *until("35h"))
     emails = messages(out, "customer", "email", c)
     assert [(m["at"], m["status"]) for m in emails] == [
-        (T("10h"), "awaiting_approval"), (T("34h"), "awaiting_approval")], emails
+        (D("10h"), "awaiting_approval"), (D("34h"), "awaiting_approval")], emails
     assert emails[1]["explanation"]["template"].endswith("followup_no_response.tmpl"), emails[1]
     assert _guard(emails[1], "approval") == ["required: customer tier"], emails[1]["explanation"]
 
@@ -155,6 +155,7 @@ def test_approval_by_severity_through_the_api():
                    ev("esim.status_changed", crit, "2026-01-01T10:00:00Z", status="FAILED")]
         status, body = s.post_events(events)
         assert status == 200, body
+        s.clock("2026-01-01T10:00:05Z")  # the merge window closes: decided
         status, body = s.request("GET", "/v1/messages?audience=customer")
         assert status == 200, body
         by = {}
@@ -166,24 +167,30 @@ def test_approval_by_severity_through_the_api():
     assert by[crit] and all(m["status"] != "awaiting_approval" for m in by[crit]), by[crit]
 
 
+OTHER = "+1 212 555 0142"
+OTHER_MASKED = "+* *** *** 0142"
+
+
 def test_phone_numbers_in_customer_text_are_masked():
-    """Kills: mask_phone keeping every digit; mask_numbers not applied to the rendered text."""
+    """Kills: mask_phone keeping every digit; mask_numbers not applied to the rendered text.
+    The customer's own number is theirs: a message to them shows it as given (issue 17)."""
     c = "mask@example.com"
     out = replay([profile(c, email=c, phone=PHONE),
                   ev("portin.status_changed", c, "10h", status="REJECTED", response="REJECTED")], "--messages")
     body = messages(out, "customer", "email", c)[0]["body"]
-    assert PHONE_MASKED in body and "415" not in body, body
+    assert "move your number " + PHONE in body and PHONE_MASKED not in body, body
     # A number that reaches the text through event data (not a masked field) is masked too.
     k = "mask-followup@example.com"
     out = replay([profile(k, email=k, phone=PHONE),
                   ev("ticket.created", k, "1h", ticket_id="TF-7", subject="Line dead"),
                   ev("ticket.resolved", k, "2h", ticket_id="TF-7", severity="low",
-                     resolution="We called you on %s and reset the line" % PHONE)],
+                     resolution="We called %s and reset the line; you are on %s" % (OTHER, PHONE))],
                  "--messages")
     follow = messages(out, "customer", "email", k)
     assert len(follow) == 1, follow
-    assert "We called you on " + PHONE_MASKED + " and reset the line" in follow[0]["body"], follow[0]["body"]
-    assert "415" not in follow[0]["body"], follow[0]["body"]
+    body = follow[0]["body"]
+    assert "We called " + OTHER_MASKED + " and reset the line; you are on " + PHONE in body, body
+    assert "212" not in body, body
 
 
 def _with_template(text):
@@ -288,10 +295,10 @@ def test_masking_covers_the_subject():
     """Bug: the subject (and a push title) went out unmasked."""
     c = "subj@example.com"
     out = replay([profile(c, email=c, phone=PHONE),
-                  ev("ticket.created", c, "1h", ticket_id=PHONE, subject="Line dead"),
-                  ev("ticket.resolved", c, "2h", ticket_id=PHONE, severity="low", resolution="Reset")],
+                  ev("ticket.created", c, "1h", ticket_id=OTHER, subject="Line dead"),
+                  ev("ticket.resolved", c, "2h", ticket_id=OTHER, severity="low", resolution="Reset")],
                  "--messages")
     follow = messages(out, "customer", "email", c)
     assert len(follow) == 1, follow
     subject = follow[0]["subject"]
-    assert "0199" in subject and "415" not in subject and "555" not in subject, subject
+    assert "0142" in subject and "212" not in subject and "555" not in subject, subject

@@ -2,7 +2,7 @@
 matrix, tone, merging, de-duplication, guardrails, the escalation ladder and
 post-ticket follow-ups.  Each test fails if the rule it names is removed."""
 
-from fw import ev, replay, T, until
+from fw import ev, replay, D, T, until
 
 
 def messages(lines, audience=None, channel=None, customer=None, status=None):
@@ -21,7 +21,8 @@ def chans(lines, customer, audience="customer"):
 
 
 def profile(c, t="0", **extra):
-    data = dict(name="Jodi Example", email=c, phone="+1 415 555 0199", zip="94105", timezone="UTC")
+    data = dict(name="Jodi Example", email=c, phone="+1 415 555 0199", zip="94105", timezone="UTC",
+                push_token="device-" + c)
     data.update(extra)
     return ev("customer.updated", c, t, **data)
 
@@ -32,7 +33,7 @@ def test_critical_without_ticket_goes_to_email_sms_push_and_internal_audiences()
                  "--messages")
     assert chans(out, c) == [("email", "scheduled"), ("push", "scheduled"), ("sms", "scheduled")], chans(out, c)
     email = messages(out, "customer", "email", c)[0]
-    assert email["at"] == T("10h") and email["send_at"] == T("10h"), email
+    assert email["at"] == D("10h") and email["send_at"] == D("10h"), email
     assert email["signals"] == ["SIG-002"]
     assert "SIG-" not in email["body"] and "Jodi" in email["body"], email["body"]
     assert "0199" in messages(out, "customer", "sms", c)[0]["recipient"]
@@ -106,7 +107,7 @@ def test_signals_firing_together_make_one_message():
         events.append(ev("chat.started", c, "%dh" % (i + 1), conversation_id="c%d" % i, topic="esim"))
     events.append(ev("esim.status_changed", c, "5h", status="FAILED"))
     out = replay(events, "--messages")
-    later = [m for m in messages(out, "customer", "email", c) if m["at"] == T("5h")]
+    later = [m for m in messages(out, "customer", "email", c) if m["at"] == D("5h")]
     assert len(later) == 1, later
     assert later[0]["signals"] == ["SIG-002", "SIG-008"], later[0]
     assert any(w.startswith("merge: 2 problems") for w in later[0]["explanation"]["decided_by"])
@@ -124,7 +125,7 @@ def test_same_root_cause_is_not_messaged_twice_within_24h():
     out = replay(events, "--messages")
     emails = messages(out, "customer", "email", c)
     assert [(m["at"], m["status"]) for m in emails] == [
-        (T("1h"), "scheduled"), (T("3h"), "suppressed"), (T("26h"), "scheduled")], emails
+        (D("1h"), "scheduled"), (D("3h"), "suppressed"), (D("26h"), "scheduled")], emails
     assert emails[1]["reason"].startswith("duplicate:"), emails[1]
     # Internal alerts are not de-duplicated: the L1 ticket is raised each time.
     assert len(messages(out, "l1", "ticket", c)) == 3
@@ -168,7 +169,7 @@ def test_quiet_hours_hold_until_the_window_ends_in_the_customer_zone():
     assert held["status"] == "scheduled" and held["send_at"] == T("13h"), held  # 08:00 EST
     assert held["reason"].startswith("quiet_hours: held until " + T("13h")), held
     crit = messages(out, "customer", "email", k)[0]
-    assert crit["send_at"] == T("8h"), crit
+    assert crit["send_at"] == D("8h"), crit
     # A customer's own quiet hours override the default.
     d = "own@example.com"
     out = replay([profile(d, email=d, quiet_hours={"start": "06:00", "end": "09:00"}),
@@ -202,7 +203,7 @@ def test_ladder_high_follow_up_after_24h_without_response_and_l2_after_4h():
                  "--messages", *until("60h"))
     l2 = messages(out, "l2", "slack", c)
     assert [m["at"] for m in l2] == [T("5h"), T("49h")], l2  # unresolved 4h, persisting 48h
-    follow = [m for m in messages(out, "customer", "email", c) if m["at"] == T("25h")]
+    follow = [m for m in messages(out, "customer", "email", c) if m["at"] == D("25h")]  # 24h after our message
     assert len(follow) == 1 and follow[0]["explanation"]["template"].endswith("followup_no_response.tmpl"), follow
 
 
@@ -213,17 +214,17 @@ def test_ladder_steps_cancelled_by_reply_and_by_resolution():
     first = messages(msgs, "customer", "email", c)[0]
     out = replay([profile(c, email=c), ev("portin.status_changed", c, "1h", status="REJECTED", response="REJECTED"),
                   ev("message.replied", c, "3h", message_id=first["id"])], "--messages", *until("30h"))
-    assert [m for m in messages(out, "customer", "email", c) if m["at"] == T("25h")] == []
+    assert [m for m in messages(out, "customer", "email", c) if m["at"] == D("25h")] == []
     assert [m["at"] for m in messages(out, "l2", "slack", c)] == [T("5h")]  # unresolved still escalates
     # Resolution cancels every step: CRITICAL fixed within 2h pages nobody.
     k = "fixed@example.com"
     out = replay([profile(k, email=k), ev("esim.status_changed", k, "1h", status="FAILED"),
                   ev("esim.status_changed", k, "2h", status="ACTIVE")], "--messages", *until("10h"))
     assert messages(out, "engineering", "slack", k) == []
-    assert [m for m in messages(out, "customer", "sms", k) if m["at"] != T("1h")] == []
+    assert [m for m in messages(out, "customer", "sms", k) if m["at"] != D("1h")] == []
     out = replay([profile(k, email=k), ev("esim.status_changed", k, "1h", status="FAILED")], "--messages", *until("10h"))
     assert [m["at"] for m in messages(out, "engineering", "slack", k)] == [T("3h")]
-    assert [m["at"] for m in messages(out, "customer", "sms", k)] == [T("1h"), T("5h")]
+    assert [m["at"] for m in messages(out, "customer", "sms", k)] == [D("1h"), D("5h")]  # 4h after our SMS
 
 
 def test_post_ticket_follow_up_level_by_severity_waits_for_approval():
@@ -272,4 +273,4 @@ def test_outage_decides_for_the_customers_it_hits_at_its_time():
                    "--messages", *until("2h"))
     l1 = [m for m in messages(lines, "l1", customer=c) if "SIG-010" in m["signals"]]
     assert l1, lines
-    assert l1[0]["at"] == T("1h"), l1[0]
+    assert l1[0]["at"] == D("1h"), l1[0]

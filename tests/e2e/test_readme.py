@@ -36,6 +36,6 @@ def test_tour_messages_and_rule_commands():
     msgs = [json.loads(l) for l in out.splitlines() if '"kind":"message"' in l]
     assert {(m["audience"], m["channel"]) for m in msgs} >= {("customer", "email"), ("l1", "ticket"), ("chatbot", "chatbot")}, msgs
     rc, out, err = run(["rules", "check", os.path.join(ROOT, "rules/telecom.yaml")])
-    assert rc == 0 and "OK, 10 signal(s)" in out, (out, err)
+    assert rc == 0 and "OK, 11 signal(s)" in out, (out, err)
     rc, out, err = run(["rules", "test", os.path.join(ROOT, "rules/telecom.test.yaml")])
     assert rc == 0 and out.strip().endswith("0 failed"), (out, err)

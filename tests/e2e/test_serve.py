@@ -132,6 +132,7 @@ def test_orchestrator_memory_survives_kill9():
             ev("portin.status_changed", c, _hours(1), status="REJECTED", response="REJECTED"),
         ])
         assert status == 200, body
+        s.clock(_hours(1 + 5 / 3600))  # the merge window (5s) closes: decided
         def msgs():
             return s.request("GET", "/v1/messages?customer=" + c)[1]["messages"]
         before = msgs()
@@ -181,10 +182,16 @@ def test_wall_clock_timer_that_fell_due_while_down_fires_at_startup():
         assert len(dets) == 1, dets
         assert dets[0]["fired_at"] == fmt(due), (dets, fmt(due))
         # Recovery replays the journal quietly, but what fell due after it is decided for real:
-        # the L1 ticket and the chatbot context for this detection are written at start-up.
-        status, msgs = s.request("GET", "/v1/messages?customer=" + c)
-        assert status == 200, msgs
-        kinds = sorted((m["audience"], m["channel"]) for m in msgs["messages"])
+        # the L1 ticket and the chatbot context for this detection are written once the merge
+        # window (5s of wall time) that opened at start-up closes.
+        deadline = time.monotonic() + 30
+        while True:
+            status, msgs = s.request("GET", "/v1/messages?customer=" + c)
+            assert status == 200, msgs
+            kinds = sorted((m["audience"], m["channel"]) for m in msgs["messages"])
+            if ("l1", "ticket") in kinds or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert ("l1", "ticket") in kinds and ("chatbot", "chatbot") in kinds, kinds
         status, ctx = s.request("GET", "/v1/customers/%s/context" % c)
         assert status == 200 and ctx["proactive_context"]["signal"] == "SIG-001", ctx
@@ -296,6 +303,7 @@ def test_metrics_exposition():
     with Server() as s:
         s.post_events([ev("esim.status_changed", "m@example.com", T0, status="ERROR"),
                        ev("order.created", "m@example.com", T0, order_id="o")])
+        s.clock("2026-01-01T10:00:05Z")  # the merge window closes: the messages are decided
         # The chatbot context is delivered by storing it, and its message.sent outcome comes back
         # as an event of our own, asynchronously: wait for it, so that the figures below are
         # settled.  It is counted apart from the two events the producer posted.

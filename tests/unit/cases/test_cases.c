@@ -430,7 +430,7 @@ static void high_and_critical_defaults(void)
     ASSERT_STREQ(js(c, "customer"), "c2");
     ASSERT_STREQ(js(c, "severity"), "CRITICAL");
     ASSERT_EQ(jt(c, "due.first_response"), T0 + M + 30 * M);
-    ASSERT_EQ(jt(c, "due.customer_contact"), T0 + M); /* target 0: due at once */
+    ASSERT_EQ(jt(c, "due.customer_contact"), T0 + 2 * M); /* "immediate": one minute (the merge window) */
     ASSERT_EQ(jt(c, "due.resolution"), T0 + M + 4 * H);
     ASSERT(strcmp(js(h, "case"), js(c, "case")) != 0);
     fx_cleanup(&f);

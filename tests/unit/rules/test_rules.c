@@ -96,7 +96,7 @@ static void builtin_pack(void)
         ASSERT(rules_signal(&r, want[i].id) == &r.signals[i]);
         ASSERT_STREQ(r.signals[i].file, "<builtin:telecom.yaml>");
     }
-    ASSERT(rules_signal(&r, "SIG-011") == NULL);
+    ASSERT(rules_signal(&r, "SIG-012") == NULL);
 
     /* Fields as written, folded block text joined with spaces. */
     const struct rule_signal *s1 = &r.signals[0];
@@ -125,9 +125,11 @@ static void builtin_pack(void)
     ASSERT(s10->systemic);
     ASSERT_STREQ(factor_names(&r, s10, &b), "customer.zip");
 
-    /* Only SIG-010 reads global state. */
-    for (size_t i = 0; i < r.nsignals; i++)
-        ASSERT_EQ(r.signals[i].uses_global, i == 9);
+    /* Only SIG-010 and SIG-011 (the outage signals) read global state; SIG-011 is the outage. */
+    for (size_t i = 0; i < r.nsignals; i++) {
+        ASSERT_EQ(r.signals[i].uses_global, i == 9 || i == 10);
+        ASSERT_EQ(r.signals[i].outage, i == 10);
+    }
 
     /* Classes: "contact" is ticket.created + chat.started, kept for 7 days. */
     ASSERT_EQ(intern_count(&r.classes), 1);
