@@ -237,6 +237,113 @@ static int parse_clock(struct ydoc *d, struct buf *diag, yaml_node_t *v, int *mi
     return rc;
 }
 
+/* A duration that may be 0 ("0", "0s", "5s"). */
+static int parse_dur0(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t *out)
+{
+    int rc = 0;
+    const char *s = yscalar(v);
+    if (s && !strcmp(s, "0"))
+        *out = 0;
+    else if (!s || fw_duration_parse(s, strlen(s), out) || *out < 0)
+        CERR(v, "bad duration '%s' (expected e.g. 0, 2s, 5s)", s ? s : "?");
+    return rc;
+}
+
+/* merge_window: 5s (every severity) or {CRITICAL: 2s, HIGH: 5s, ...} (docs/messages.md). */
+static int parse_merge_window(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t *w)
+{
+    int rc = 0;
+    if (v->type == YAML_SCALAR_NODE) {
+        int64_t all;
+        if (parse_dur0(d, diag, v, &all))
+            return FW_EPARSE;
+        for (int i = 0; i < 4; i++)
+            w[i] = all;
+        return 0;
+    }
+    if (v->type != YAML_MAPPING_NODE) {
+        CERR(v, "merge_window must be a duration or a mapping of severity to duration");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key);
+        const char *k = yscalar(kn);
+        int sv = k ? severity_parse(k) : -1;
+        if (sv < 0)
+            CERR(kn, "unknown severity '%s' in merge_window (CRITICAL, HIGH, MEDIUM, LOW)",
+                 k ? k : "?");
+        else if (parse_dur0(d, diag, ydoc_node(d, p->value), &w[sv]))
+            rc = FW_EPARSE;
+    }
+    return rc;
+}
+
+/* One cell of the channel matrix: a list of channels (or [] for none). */
+static int parse_matrix_cell(struct ydoc *d, struct buf *diag, yaml_node_t *v, int ticket,
+                             struct orch_channels *cell)
+{
+    int rc = 0;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        CERR(v, "a channel matrix cell must be a list of channels, e.g. [email, sms]");
+        return rc;
+    }
+    const char *names[16];
+    size_t n = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ydoc_node(d, *it);
+        const char *ch = yscalar(e);
+        if (!ch || !orch_matrix_channel_ok(ch))
+            CERR(e, "unknown channel '%s' (email, sms, push, in_app, ticket_reply, internal_note)",
+                 ch ? ch : "?");
+        else if (!ticket && (!strcmp(ch, "ticket_reply") || !strcmp(ch, "internal_note")))
+            CERR(e, "%s needs an open ticket: it belongs under 'ticket', not 'no_ticket'", ch);
+        else if (n == ARRAY_SIZE(names))
+            CERR(e, "at most %zu channels in one cell", ARRAY_SIZE(names));
+        else
+            names[n++] = ch;
+    }
+    if (!rc)
+        orch_matrix_set(cell, names, n);
+    return rc;
+}
+
+/* channel_matrix: {CRITICAL: {ticket: [...], no_ticket: [...]}, ..., outage: {...}} */
+static int parse_matrix(struct config *c, struct ydoc *d, yaml_node_t *v, struct buf *diag)
+{
+    int rc = 0;
+    if (v->type != YAML_MAPPING_NODE) {
+        CERR(v, "channel_matrix must be a mapping of severity (or outage) to {ticket, no_ticket}");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *row = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        int r = !k ? -1 : !strcmp(k, "outage") ? ORCH_ROW_OUTAGE : severity_parse(k);
+        if (r < 0) {
+            CERR(kn, "unknown row '%s' in channel_matrix (CRITICAL, HIGH, MEDIUM, LOW, outage)",
+                 k ? k : "?");
+            continue;
+        }
+        if (row->type != YAML_MAPPING_NODE) {
+            CERR(row, "a channel matrix row must be a mapping {ticket: [...], no_ticket: [...]}");
+            continue;
+        }
+        for (yaml_node_pair_t *q = row->data.mapping.pairs.start; q < row->data.mapping.pairs.top;
+             q++) {
+            yaml_node_t *tk = ydoc_node(d, q->key);
+            const char *t = yscalar(tk);
+            if (!t || (strcmp(t, "ticket") && strcmp(t, "no_ticket")))
+                CERR(tk, "unknown key '%s' in a channel matrix row (ticket, no_ticket)",
+                     t ? t : "?");
+            else if (parse_matrix_cell(d, diag, ydoc_node(d, q->value), !strcmp(t, "ticket"),
+                                       &c->orch.matrix[r][!strcmp(t, "ticket")]))
+                rc = FW_EPARSE;
+        }
+    }
+    return rc;
+}
+
 static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, struct buf *diag)
 {
     int rc = 0;
@@ -347,6 +454,12 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
             }
         } else if (!strcmp(k, "connector_alert_repeat")) {
             bad = parse_dur(d, diag, v, &o->connector_alert_repeat);
+        } else if (!strcmp(k, "merge_window")) {
+            bad = parse_merge_window(d, diag, v, o->merge_window);
+        } else if (!strcmp(k, "channel_matrix")) {
+            bad = parse_matrix(c, d, v, diag);
+        } else if (!strcmp(k, "outage_followup")) {
+            bad = parse_dur(d, diag, v, &o->outage_followup);
         } else if (!strcmp(k, "ladder")) {
             static const struct {
                 const char *name;
