@@ -33,7 +33,8 @@ struct decision {
     const char *hold; /* why customer messages are held back, or NULL */
     const char *tname;
     int64_t now;
-    int sent; /* customer messages that count as outreach */
+    int sent;     /* customer messages that count as outreach */
+    int followup; /* a held-back problem decided later: its internal alerts already went */
 };
 
 static int in_list(const size_t *v, size_t n, size_t x)
@@ -52,6 +53,15 @@ static void gather(struct orch *o, struct ocust *c, struct decision *D)
         D->all = xgrow(D->all, &cap, D->nall + 1, sizeof *D->all);
         D->all[D->nall++] = D->idx[i];
     }
+    /* The most severe first (stable): the message leads with what matters most. */
+    for (size_t i = 1; i < D->nall; i++)
+        for (size_t k = i; k > 0 && o->rules->signals[D->all[k]].severity >
+                                        o->rules->signals[D->all[k - 1]].severity;
+             k--) {
+            size_t t = D->all[k];
+            D->all[k] = D->all[k - 1];
+            D->all[k - 1] = t;
+        }
     size_t ai;
     json_t *act;
     json_array_foreach(json_object_get(D->snap, "active_detections"), ai, act)
@@ -213,13 +223,17 @@ static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D,
 #define ARM(kind, from, delay)                                                                     \
     orch__ladder_arm(o, c, s, at, kind, (from) + (delay) > D->now ? (from) + (delay) - D->now : 0,  \
                      D->now, detail)
+        /* A follow-up's internal steps were armed when the problem was first decided. */
         if (sv == SEV_HIGH) {
-            ARM(STEP_HIGH_UNRESOLVED_L2, base, cfg->high_unresolved_l2);
+            if (!D->followup)
+                ARM(STEP_HIGH_UNRESOLVED_L2, base, cfg->high_unresolved_l2);
             if (D->sent)
                 ARM(STEP_HIGH_NO_RESPONSE, D->now, cfg->high_no_response);
-            ARM(STEP_HIGH_PERSIST_L2, base, cfg->high_persist_l2);
+            if (!D->followup)
+                ARM(STEP_HIGH_PERSIST_L2, base, cfg->high_persist_l2);
         } else if (sv == SEV_CRITICAL) {
-            ARM(STEP_CRITICAL_PAGE, base, cfg->critical_page);
+            if (!D->followup)
+                ARM(STEP_CRITICAL_PAGE, base, cfg->critical_page);
             if (D->sent)
                 ARM(STEP_CRITICAL_NO_RESPONSE, D->now, cfg->critical_no_response);
         }
@@ -272,7 +286,7 @@ static void next_update(struct orch *o, struct decision *D)
 static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
                         const char *hold, const char *note_line, const struct pend *pend)
 {
-    struct decision D = {.idx = idx, .n = n, .snap = snap, .hold = hold};
+    struct decision D = {.idx = idx, .n = n, .snap = snap, .hold = hold, .followup = note_line != NULL};
     D.now = engine_now(o->engine);
     size_t main = idx[0];
     for (size_t i = 1; i < n; i++)
@@ -309,7 +323,8 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     orch__set_str(D.ctx, "draft.text", draft.text);
     int64_t contacts = json_integer_value(json_object_get(D.ctx, "contacts"));
     orch__set_str(D.ctx, "sentiment_risk", contacts >= 3 ? "High" : contacts == 2 ? "Medium" : "Low");
-    decide_internal(o, c, &D, note);
+    if (!D.followup)
+        decide_internal(o, c, &D, note);
     decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
@@ -320,11 +335,11 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     free(D.roots);
 }
 
-void orch__decide_set(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
-                      const char *hold, const char *note)
+void orch__decide_followup(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx,
+                           size_t n, const char *note)
 {
     if (n)
-        decide_pend(o, c, snap, idx, n, hold, note, NULL);
+        decide_pend(o, c, snap, idx, n, NULL, note, NULL);
 }
 
 void orch__decide(struct orch *o, struct ocust *c)

@@ -90,11 +90,16 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     json_decref(snap);
 }
 
-/* The customer contacted us: "no response" steps end; say we already reached out. */
+/*
+ * The customer contacted us (a new ticket or chat): say we already reached
+ * out.  The "no response" steps stay: only a reply to our message
+ * (message.replied) answers it; a contact on another thread changes where
+ * the follow-up goes (an open ticket: a reply on it) and what it says
+ * ("you've been in touch since"), decided when it is sent.
+ */
 void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
 {
     int64_t now = engine_now(o->engine);
-    orch__ladder_cancel(o, c, NO_RESPONSE_KINDS, (size_t)-2, ev->type);
     if (o->quiet || c->last_outreach == FW_TIME_NONE ||
         now - c->last_outreach > o->cfg->reached_out_window)
         return; /* the rest is a note and the chatbot context: nothing to remember */

@@ -299,13 +299,13 @@ void orch__fire(struct engine_timer *t, int64_t due);
 /* One decision for every signal pending for the customer; clears the pending list. */
 void orch__decide(struct orch *o, struct ocust *c);
 /*
- * One decision about signals idx (new) and whatever else fires for the
- * customer.  hold: NULL, or why customer messages are held back (an
- * outage); internal alerts go out either way.  note: NULL, or a line for
- * the explanation.
+ * The decision a held-back problem gets once the outage that held it is
+ * over: the customer's messages (and the chatbot's context) only, since its
+ * internal alerts and internal ladder steps went when it fired.  note: the
+ * explanation's line saying why now.
  */
-void orch__decide_set(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
-                      const char *hold, const char *note);
+void orch__decide_followup(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx,
+                           size_t n, const char *note);
 
 /* ---- facts.c ---- */
 

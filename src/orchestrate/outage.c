@@ -199,7 +199,7 @@ void orch__outage_followup(struct orch *o, struct ocust *c)
     orch__human_duration(o->cfg->outage_followup, d, sizeof d);
     snprintf(line, sizeof line,
              "outage_followup: still firing %s after the outage that held it back ended", d);
-    orch__decide_set(o, c, snap, idx, n, NULL, line);
+    orch__decide_followup(o, c, snap, idx, n, line);
     json_decref(snap);
     free(idx);
 }

@@ -234,6 +234,9 @@ int serve_main(int argc, char **argv)
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
              cfg.api_token || users ? ", bearer token required" : ", no authentication");
+    if (!cfg.orch.brand.name)
+        log_warn("no brand configured (brand.name): customer messages name no company; set it "
+                 "in the config file (docs/configuration.md)");
     if (cfg.ready_file) {
         /* Written whole, then renamed: a reader never sees an empty or partial file. */
         char tmp[4096];
