@@ -1,0 +1,140 @@
+"""Issue 17, "communications second pass", through `forewarn replay --messages`:
+the merge window, the channel matrix as configuration, ladder follow-ups
+re-decided at send time, outage-aware outreach, and customer text in which
+every word is true (brandless, times in the customer's zone, no claim of a
+message that never went, no promise without a step behind it).
+
+Each test names the rule it pins; each fails if that rule is removed."""
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from fw import ev, replay, D, T, ROOT, BASE, dur, until
+from test_messages import messages, profile
+
+TMP = tempfile.mkdtemp(prefix="fw-pass2-")
+
+
+def _file(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def config(text, name="forewarn.yaml"):
+    """A --config file with text; returns the two arguments."""
+    return ["--config", _file(name, text)]
+
+
+def customer_msgs(lines, c=None):
+    return [m for m in messages(lines, "customer") if c is None or m["customer"] == c]
+
+
+def tmpl(m):
+    return m["explanation"].get("template") or ""
+
+
+def is_followup(m):
+    return tmpl(m).endswith("followup_no_response.tmpl") or any(
+        w in ("followup_no_response", "sms_no_response") for w in m["explanation"]["decided_by"])
+
+
+def decisions(lines, c):
+    """The customer's customer-audience decisions as (at, sorted signals), in order, once each."""
+    seen = []
+    for m in customer_msgs(lines, c):
+        key = (m["at"], tuple(sorted(m["signals"])))
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
+def chats(c, *times):
+    return [ev("chat.started", c, t, conversation_id="cv-%s-%d" % (t, i), topic="esim")
+            for i, t in enumerate(times)]
+
+
+# ---------------------------------------------------------------- 1. merge window
+
+def _third_contact_and_failure(c, contact_at, fail_at, fail_first=False):
+    """Two chats earlier; at contact_at the third (SIG-008, HIGH), at fail_at the eSIM fails (SIG-002)."""
+    third = ev("chat.started", c, contact_at, conversation_id="cv-3", topic="esim")
+    fail = ev("esim.status_changed", c, fail_at, status="FAILED")
+    tail = [fail, third] if fail_first else [third, fail]
+    return [profile(c, email=c)] + chats(c, "1h", "2h") + tail
+
+
+def test_two_signals_at_one_instant_make_one_message_per_channel():
+    c = "same-instant@example.com"
+    out = replay(_third_contact_and_failure(c, "10h", "10h"), "--messages")
+    cm = customer_msgs(out, c)
+    # CRITICAL without a ticket: email + sms + push, ONE of each, each naming both problems.
+    assert sorted(m["channel"] for m in cm) == ["email", "push", "sms"], [(m["channel"], m["signals"]) for m in cm]
+    for m in cm:
+        assert sorted(m["signals"]) == ["SIG-002", "SIG-008"], m
+        assert m["at"] == D("10h") and m["status"] == "scheduled", m
+        assert any(w.startswith("merge: 2 problems") for w in m["explanation"]["decided_by"]), m["explanation"]
+    email = messages(out, "customer", "email", c)[0]
+    assert tmpl(email).endswith("customer/email/merged.tmpl"), email["explanation"]
+    assert "Your eSIM activation failed on our side" in email["body"], email["body"]
+    assert "You've had to contact us several times" in email["body"], email["body"]
+    # One decision: one L1 ticket, for both.
+    l1 = messages(out, "l1", "ticket", c)
+    assert len(l1) == 1 and sorted(l1[0]["signals"]) == ["SIG-002", "SIG-008"], l1
+
+
+def test_signals_seconds_apart_inside_the_window_make_one_decision():
+    c = "three-s@example.com"
+    out = replay(_third_contact_and_failure(c, "10h", "10h3s"), "--messages")
+    # The window opened at the first firing (10h) and closes 5s later; the failure at +3s joins it.
+    assert decisions(out, c) == [(D("10h"), ("SIG-002", "SIG-008"))], decisions(out, c)
+    assert sorted(m["channel"] for m in customer_msgs(out, c)) == ["email", "push", "sms"]
+    assert len(messages(out, "l1", "ticket", c)) == 1
+
+
+def test_signals_outside_the_window_make_two_decisions():
+    for gap in ("10h6s", "10h10m"):
+        c = "gap-%s@example.com" % gap
+        out = replay(_third_contact_and_failure(c, "10h", gap), "--messages")
+        got = decisions(out, c)
+        # First SIG-008 alone at 10h + 5s; then the failure's own window (it is merged with the
+        # problem already firing, but it is a second decision).
+        assert got == [(D("10h"), ("SIG-008",)), (D(gap), ("SIG-002", "SIG-008"))], (gap, got)
+        first = [m for m in customer_msgs(out, c) if m["at"] == D("10h")]
+        assert [m["channel"] for m in first] == ["email"], (gap, first)  # HIGH: email only
+        assert len(messages(out, "l1", "ticket", c)) == 2, gap
+
+
+def test_merge_window_zero_decides_each_event_on_its_own():
+    c = "zero@example.com"
+    events = _third_contact_and_failure(c, "10h", "10h", fail_first=True)
+    out = replay(events, "--messages", *config("outreach:\n  merge_window: 0\n", "mw0.yaml"))
+    emails = messages(out, "customer", "email", c)
+    # Two decisions at the same instant, one per event, and none waits for a window.
+    assert [(m["at"], sorted(m["signals"])) for m in emails] == [
+        (T("10h"), ["SIG-002"]), (T("10h"), ["SIG-002", "SIG-008"])], emails
+    assert not any(w.startswith("merge:") for w in emails[0]["explanation"]["decided_by"]), emails[0]
+    assert len(messages(out, "l1", "ticket", c)) == 2
+    # The same input with the default window: one decision.
+    out = replay(events, "--messages")
+    assert decisions(out, c) == [(D("10h"), ("SIG-002", "SIG-008"))], decisions(out, c)
+
+
+def test_merge_window_per_severity_closes_at_the_earliest_close():
+    cfg = config("outreach:\n  merge_window: {CRITICAL: 1s}\n", "mwcrit.yaml")
+    c = "crit1s@example.com"
+    out = replay(_third_contact_and_failure(c, "10h", "10h"), "--messages", *cfg)
+    # CRITICAL's 1s closes the window before HIGH's default 5s: decided at 10h + 1s.
+    assert decisions(out, c) == [(T("10h1s"), ("SIG-002", "SIG-008"))], decisions(out, c)
+    # A HIGH firing 3s after a CRITICAL one missed the (1s) window: a decision of its own,
+    # 5s (HIGH's default) after it fired.
+    k = "crit1s-late@example.com"
+    out = replay(_third_contact_and_failure(k, "10h3s", "10h", fail_first=True), "--messages", *cfg)
+    assert decisions(out, k) == [(T("10h1s"), ("SIG-002",)), (D("10h3s"), ("SIG-002", "SIG-008"))], \
+        decisions(out, k)
