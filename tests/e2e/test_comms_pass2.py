@@ -138,3 +138,86 @@ def test_merge_window_per_severity_closes_at_the_earliest_close():
     out = replay(_third_contact_and_failure(k, "10h3s", "10h", fail_first=True), "--messages", *cfg)
     assert decisions(out, k) == [(T("10h1s"), ("SIG-002",)), (D("10h3s"), ("SIG-002", "SIG-008"))], \
         decisions(out, k)
+
+
+# ---------------------------------------------------------------- 2. re-decided at send time
+
+def _portin(c, at="10h"):
+    return ev("portin.status_changed", c, at, status="REJECTED", response="REJECTED", carrier="Verizon")
+
+
+def _pack_without_ticket_contacts():
+    """The telecom pack with tickets taken out of the `contact` class: a ticket then opens
+    without cancelling the "no response" step (as a ticket an agent opens would)."""
+    src = open(os.path.join(ROOT, "rules", "telecom.yaml")).read()
+    line = "contact: [ticket.created, chat.started]"
+    assert line in src, "the telecom pack's contact class changed"
+    return _file("pack-agent-tickets.yaml", src.replace(line, "contact: [chat.started]"))
+
+
+def test_ladder_follow_up_after_a_ticket_opened_replies_on_the_ticket():
+    c = "redecide@example.com"
+    events = [profile(c, email=c), _portin(c, "10h"),
+              ev("ticket.created", c, "20h", ticket_id="Z-5", subject="my number")]
+    # Shipped pack: the customer opening a ticket is a response; the follow-up is cancelled.
+    out = replay(events, "--messages", *until("40h"))
+    assert [m for m in customer_msgs(out, c) if is_followup(m)] == [], customer_msgs(out, c)
+    # With a ticket that is not the customer's contact, the step fires 24h after our email and
+    # is decided again: the matrix for HIGH with an open ticket says ticket_reply, not email.
+    out = replay(events, "--messages", "--rules", _pack_without_ticket_contacts(), *until("40h"))
+    cm = customer_msgs(out, c)
+    assert [(m["channel"], m["at"], m["status"]) for m in cm] == [
+        ("email", D("10h"), "scheduled"), ("ticket_reply", D("34h"), "scheduled")], cm
+    follow = cm[1]
+    assert follow["recipient"] == "Z-5", follow
+    why = follow["explanation"]["decided_by"]
+    assert any(w.startswith("re-decided at send time: ticket Z-5 opened since the first message: "
+                            "replying on the ticket instead of email") for w in why), why
+    # The frequency cap does not count the message the follow-up follows.
+    assert {"guardrail": "frequency_cap", "result": "pass"} in follow["explanation"]["guardrails"], follow
+
+
+def test_ladder_follow_up_after_an_opt_out_is_suppressed():
+    c = "redecide-optout@example.com"
+    out = replay([profile(c, email=c), _portin(c, "10h"),
+                  ev("customer.updated", c, "20h", opt_out=["email"])], "--messages", *until("40h"))
+    cm = customer_msgs(out, c)
+    assert [(m["channel"], m["at"], m["status"]) for m in cm] == [
+        ("email", D("10h"), "scheduled"), ("email", D("34h"), "suppressed")], cm
+    assert is_followup(cm[1]), cm[1]
+    assert cm[1]["reason"] == "opt_out: the customer refuses email", cm[1]
+
+
+def _followups(out, c):
+    return [(m["channel"], m["at"]) for m in customer_msgs(out, c) if is_followup(m)]
+
+
+def test_no_follow_up_for_a_message_the_cap_held_back():
+    c = "capped-nofollow@example.com"
+    events = [profile(c, email=c), _portin(c, "10h"),
+              ev("portin.status_changed", c, "11h", status="COMPLETED"),  # ends SIG-004 and its steps
+              ev("chat.escalated", c, "1d", conversation_id="x", topic="bill")]  # SIG-007 at 1d2h
+    out = replay(events, "--messages", *until("4d"))
+    sig7 = [m for m in customer_msgs(out, c) if m["signals"] == ["SIG-007"]]
+    assert [(m["at"], m["status"]) for m in sig7] == [(D("1d2h"), "suppressed")], sig7
+    assert sig7[0]["reason"].startswith("frequency_cap:"), sig7[0]
+    assert _followups(out, c) == [], customer_msgs(out, c)
+    # Control: when the SIG-007 email goes, its follow-up comes 24h later.
+    out = replay(events, "--messages", *until("4d"), *config("outreach:\n  frequency_cap: 5\n", "cap5.yaml"))
+    assert _followups(out, c) == [("email", D("2d2h"))], customer_msgs(out, c)
+
+
+def test_no_follow_up_for_a_message_dedup_held_back():
+    c = "dedup-nofollow@example.com"
+    events = [profile(c, email=c), _portin(c, "10h"),
+              ev("portin.status_changed", c, "11h", status="COMPLETED"),
+              _portin(c, "12h")]  # the same root cause again, 2h later
+    out = replay(events, "--messages", *until("3d"))
+    first = [m for m in customer_msgs(out, c) if not is_followup(m)]
+    assert [(m["at"], m["status"]) for m in first] == [(D("10h"), "scheduled"), (D("12h"), "suppressed")], first
+    assert first[1]["reason"].startswith("duplicate:"), first[1]
+    assert _followups(out, c) == [], customer_msgs(out, c)
+    # Control: a 1h de-duplication window (and a looser cap) lets the second go, and it is followed up.
+    out = replay(events, "--messages", *until("3d"),
+                 *config("outreach:\n  dedup_window: 1h\n  frequency_cap: 5\n", "dedup1h.yaml"))
+    assert _followups(out, c) == [("email", D("36h"))], customer_msgs(out, c)
