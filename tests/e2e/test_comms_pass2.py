@@ -358,6 +358,35 @@ def test_outage_one_message_each_then_the_update_then_follow_up_only_if_still_fi
         assert any(w.startswith("outage_followup:") for w in m["explanation"]["decided_by"]), m["explanation"]
 
 
+def test_ladder_follow_ups_falling_inside_an_outage_are_held_back_too():
+    """Problems told before the outage: their "no response" follow-ups fall inside it.
+
+    BUG: observed on 075ba6a: both follow-ups go out during the outage, status
+    `scheduled`: the HIGH one (SIG-004 email at 2d12h5s, template followup_no_response.tmpl,
+    decided_by "re-decided at send time: email, as the channel matrix says") and the CRITICAL
+    one (SIG-002 sms at 2d13h5s).  The outage hold is not re-applied at send time (only the
+    matrix, opt-out, cap and quiet hours are), so a customer inside a declared outage, told
+    "there's no need to contact us", still gets "We wrote to you ... our team is still
+    working on it" about another problem; issue 17 wants no scheduled individual customer
+    message while the outage covers the customer.  Expected: held back like a new decision
+    (`suppressed`, reason starting "outage: held back ..."), or re-armed after the outage."""
+    high, crit = "fu-high@example.com", "fu-crit@example.com"
+    events = [profile(high, email=high, zip="10001"), profile(crit, email=crit, zip="10001"),
+              _portin(high, "1d12h"),                                     # told at 1d12h5s; follow-up due 2d12h5s
+              ev("esim.status_changed", crit, "2d9h", status="FAILED"),   # told at 2d9h5s; SMS follow-up due 2d13h5s
+              ev("outage.started", None, OUT_START, outage_id="F", zips=["10001"], impact="data"),
+              ev("outage.resolved", None, OUT_END, outage_id="F")]
+    out = replay(events, "--messages", *until("2d17h"))
+    cm = customer_msgs(out)
+    assert sorted(m["customer"] for m in cm if tmpl(m).endswith("outage.tmpl")) == [crit, high], cm
+    before = [m for m in cm if m["at"] < T(OUT_START)]
+    assert {m["customer"] for m in before if m["status"] == "scheduled"} == {high, crit}, before
+    during = [(m["customer"], m["channel"], m["at"], tmpl(m).rsplit("/", 1)[-1]) for m in cm
+              if T(OUT_START) <= m["at"] < T(OUT_END) and m["status"] == "scheduled"
+              and not tmpl(m).endswith("outage.tmpl")]
+    assert during == [], during
+
+
 # ---------------------------------------------------------------- 5. every word true, over a workload
 
 CLAIMS = re.compile(r"We wrote to you|we wrote on|We contacted you about|We reached out to you|"
