@@ -358,6 +358,9 @@ def test_outage_one_message_each_then_the_update_then_follow_up_only_if_still_fi
         assert any(w.startswith("outage_followup:") for w in m["explanation"]["decided_by"]), m["explanation"]
 
 
+# BUG: ladder "no response" follow-ups due inside a declared outage go out (status scheduled)
+# while the outage holds every other customer message back; input, expected and observed in
+# the docstring.  This test fails until the product is fixed.
 def test_ladder_follow_ups_falling_inside_an_outage_are_held_back_too():
     """Problems told before the outage: their "no response" follow-ups fall inside it.
 
