@@ -366,8 +366,7 @@ void orch__decide(struct orch *o, struct ocust *c)
             osig = by;
             heldp[nheld] = pend[i];
             held[nheld++] = s;
-            c->oheld = xgrow(c->oheld, &c->capoheld, c->noheld + 1, sizeof *c->oheld);
-            c->oheld[c->noheld++] = s;
+            orch__outage_hold(c, s);
         } else {
             ownp[nown] = pend[i];
             own[nown++] = s;

@@ -159,6 +159,22 @@ void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroot
     c->last_outreach = now;
 }
 
+const char *orch__address(const struct ocust *c, json_t *snap, const char *chan, char *tmp,
+                          size_t n)
+{
+    if (!strcmp(chan, "email"))
+        return orch__svs(snap, "customer.email") ? orch__svs(snap, "customer.email")
+                                                  : (strchr(c->key, '@') ? c->key : NULL);
+    if (!strcmp(chan, "sms"))
+        return orch__sv_text(snap, "customer.phone", tmp, n);
+    if (!strcmp(chan, "ticket_reply"))
+        return orch__open_ticket(snap);
+    if (!strcmp(chan, "push"))
+        return orch__svs(snap, "customer.push_token") ? orch__svs(snap, "customer.push_token")
+                                                       : orch__svs(snap, "customer.device_token");
+    return c->key;
+}
+
 /* Send one customer message per channel, each with its own per-channel checks. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
                              size_t nchans, struct draft *base, const struct verdict *v,
@@ -174,20 +190,8 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
         json_t *ex = base->explain;
         json_t *g = json_copy(guards);
-        const char *addr = NULL;
         char why[128];
-        if (!strcmp(chans[i], "email"))
-            addr = orch__svs(snap, "customer.email") ? orch__svs(snap, "customer.email")
-                                               : (strchr(c->key, '@') ? c->key : NULL);
-        else if (!strcmp(chans[i], "sms"))
-            addr = orch__sv_text(snap, "customer.phone", why, sizeof why);
-        else if (!strcmp(chans[i], "ticket_reply"))
-            addr = orch__open_ticket(snap);
-        else if (!strcmp(chans[i], "push"))
-            addr = orch__svs(snap, "customer.push_token") ? orch__svs(snap, "customer.push_token")
-                                                           : orch__svs(snap, "customer.device_token");
-        else
-            addr = c->key;
+        const char *addr = orch__address(c, snap, chans[i], why, sizeof why);
         if (strcmp(d.status, "suppressed") && orch__opted_out(snap, chans[i])) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);

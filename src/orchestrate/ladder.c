@@ -24,7 +24,7 @@ void orch__ladder_arm(struct orch *o, struct ocust *c, size_t sig, int64_t fired
     l->sig = sig;
     l->fired_at = fired_at;
     l->kind = kind;
-    l->created_at = now;
+    l->created_at = l->origin = now;
     struct buf k;
     buf_init(&k, 0);
     buf_printf(&k, "%s|%s|%s|%lld", orch__step_names[kind], c->key,
@@ -117,12 +117,17 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
     const char *pref = l->kind == STEP_HIGH_NO_RESPONSE ? "email" : "sms";
     const char *tid = orch__open_ticket(snap), *note, *cell[8];
     size_t n = orch__matrix_pick(o, s->severity, tid != NULL, cell, ARRAY_SIZE(cell), &note);
+    /* The preferred channel if it reaches the customer, else the first of the cell that does. */
     const char *ch = NULL;
+    char tmp[128];
     for (size_t i = 0; i < n && !ch; i++)
-        if (!strcmp(cell[i], pref))
+        if (!strcmp(cell[i], pref) && orch__address(c, snap, pref, tmp, sizeof tmp))
             ch = pref;
+    for (size_t i = 0; i < n && !ch; i++)
+        if (orch__address(c, snap, cell[i], tmp, sizeof tmp))
+            ch = cell[i];
     if (!ch && n)
-        ch = cell[0];
+        ch = cell[0]; /* none reaches them: recorded as held back, with the reason */
     json_t *detail = json_loads(l->detail, 0, NULL);
     const char *then = json_string_value(json_object_get(detail, "ticket_at_decision"));
     char line[320];
@@ -132,21 +137,32 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  "on the ticket instead of %s",
                  tid, pref);
     else if (ch && strcmp(ch, pref))
-        snprintf(line, sizeof line, "re-decided at send time: the channel matrix now says %s, not %s",
-                 ch, pref);
+        snprintf(line, sizeof line, "re-decided at send time: %s, not %s (the channel matrix and "
+                 "the customer's addresses now)", ch, pref);
     else
         snprintf(line, sizeof line, "re-decided at send time: %s, as the channel matrix says", ch ? ch : "no customer channel");
     json_array_append_new(json_object_get(d->explain, "decided_by"), json_string(line));
     json_decref(detail);
     json_t *guards = json_array();
     struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, guards,
-                                              OUT_LADDER, l->created_at);
+                                              OUT_LADDER, l->origin);
+    size_t by = orch__outage_covering(o, snap, l->sig);
     if (!ch) {
         v.status = "suppressed";
         snprintf(v.reason, sizeof v.reason,
                  "channel_matrix: %s %s an open ticket has no customer channel now",
                  severity_name(s->severity), tid ? "with" : "without");
         ch = pref;
+    } else if (by != NOSIG) {
+        /* Inside a declared outage: held back like a new decision, followed up after it. */
+        v.status = "suppressed";
+        snprintf(v.reason, sizeof v.reason,
+                 "outage: held back while a declared outage covers the customer (%s); followed up "
+                 "if it persists after the outage ends",
+                 o->rules->signals[by].id);
+        json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", "outage", "result",
+                                                v.reason));
+        orch__outage_hold(c, l->sig);
     }
     d->audience = "customer";
     d->tmpl_name = "followup_no_response";
@@ -209,6 +225,13 @@ void orch__fire(struct engine_timer *t, int64_t due)
     /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
     /* Bare keeps only what writes to the customer (what a case's contact clock hears of). */
     int to_customer = l->kind == STEP_HIGH_NO_RESPONSE || l->kind == STEP_CRITICAL_NO_RESPONSE;
+    if (to_customer && o->quiet && !o->bare) {
+        /* The one thing a follow-up leaves behind: held back by an outage, it waits for its end. */
+        json_t *snap = orch__snapshot(o, c->key);
+        if (orch__outage_covering(o, snap, l->sig) != NOSIG)
+            orch__outage_hold(c, l->sig);
+        json_decref(snap);
+    }
     if (o->quiet && !(o->bare && to_customer)) {
         orch__ladder_free(l);
         return;

@@ -60,6 +60,7 @@ struct ladder {
     char *key;
     char *detail; /* JSON for the task row */
     int64_t created_at;
+    int64_t origin; /* the message a "no response" step follows up (the cap does not count it) */
     struct ladder *next;
 };
 
@@ -244,6 +245,8 @@ const char *orch__channel_static(const char *channel);
 size_t orch__outage_covering(struct orch *o, json_t *snap, size_t s);
 /* Decide an outage signal's firing: the customer's one outage message. */
 void orch__outage_decide(struct orch *o, struct ocust *c, size_t osig, json_t *snap);
+/* Signal s is held back by the outage (once): followed up when it ends, if it still fires. */
+void orch__outage_hold(struct ocust *c, size_t s);
 /* A detection resolved: the outage update, or one held-back problem fewer. */
 void orch__outage_signal_resolved(struct orch *o, struct ocust *c, size_t s);
 /* The outage follow-up step fired: problems still firing are decided now. */
@@ -278,6 +281,9 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
 /* Remember an outreach (dedup, cap, tone); a notice (outage) is not counted by the cap. */
 void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now,
                          int notice);
+/* Where a channel reaches the customer (email, phone, open ticket, push token), or NULL. */
+const char *orch__address(const struct ocust *c, json_t *snap, const char *chan, char *tmp,
+                          size_t n);
 /* One customer message per channel with its own checks; returns how many count as outreach. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap,
                             const char *const *chans, size_t nchans, struct draft *base,

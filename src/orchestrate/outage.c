@@ -150,6 +150,15 @@ void orch__outage_decide(struct orch *o, struct ocust *c, size_t osig, json_t *s
     outage_chatbot(o, c, osig, snap, sent);
 }
 
+void orch__outage_hold(struct ocust *c, size_t s)
+{
+    for (size_t i = 0; i < c->noheld; i++)
+        if (c->oheld[i] == s)
+            return;
+    c->oheld = xgrow(c->oheld, &c->capoheld, c->noheld + 1, sizeof *c->oheld);
+    c->oheld[c->noheld++] = s;
+}
+
 void orch__outage_signal_resolved(struct orch *o, struct ocust *c, size_t s)
 {
     if (!o->rules->signals[s].outage) {
@@ -184,22 +193,44 @@ void orch__outage_signal_resolved(struct orch *o, struct ocust *c, size_t s)
     json_decref(detail);
 }
 
+/*
+ * A held-back problem the customer had been told about before the outage
+ * (its "no response" follow-up fell inside it): the follow-up is due now.
+ */
+static int rearm_followup(struct orch *o, struct ocust *c, size_t s, int64_t now)
+{
+    enum severity sv = o->rules->signals[s].severity;
+    int64_t told = c->sent ? c->sent[s].at : FW_TIME_NONE;
+    if (told == FW_TIME_NONE || (sv != SEV_HIGH && sv != SEV_CRITICAL))
+        return 0;
+    json_t *detail = json_pack("{s:s, s:s, s:s}", "signal", o->rules->signals[s].id, "severity",
+                               severity_name(sv), "after", "outage");
+    orch__ladder_arm(o, c, s, told, sv == SEV_HIGH ? STEP_HIGH_NO_RESPONSE : STEP_CRITICAL_NO_RESPONSE,
+                     0, now, detail);
+    c->tasks->origin = told; /* follows up that message: the cap does not count it */
+    json_decref(detail);
+    return 1;
+}
+
 void orch__outage_followup(struct orch *o, struct ocust *c)
 {
-    size_t n = c->noheld;
+    size_t n = c->noheld, nfresh = 0;
     size_t *idx = c->oheld;
     c->oheld = NULL;
     c->noheld = c->capoheld = 0;
-    if (!n) {
-        free(idx);
-        return;
+    int64_t now = engine_now(o->engine);
+    /* Told before the outage: their follow-up now; never told: decided now, as usual. */
+    for (size_t i = 0; i < n; i++)
+        if (!rearm_followup(o, c, idx[i], now))
+            idx[nfresh++] = idx[i];
+    if (nfresh) {
+        json_t *snap = orch__snapshot(o, c->key);
+        char line[160], d[64];
+        orch__human_duration(o->cfg->outage_followup, d, sizeof d);
+        snprintf(line, sizeof line,
+                 "outage_followup: still firing %s after the outage that held it back ended", d);
+        orch__decide_followup(o, c, snap, idx, nfresh, line);
+        json_decref(snap);
     }
-    json_t *snap = orch__snapshot(o, c->key);
-    char line[160], d[64];
-    orch__human_duration(o->cfg->outage_followup, d, sizeof d);
-    snprintf(line, sizeof line,
-             "outage_followup: still firing %s after the outage that held it back ended", d);
-    orch__decide_followup(o, c, snap, idx, n, line);
-    json_decref(snap);
     free(idx);
 }
