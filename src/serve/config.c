@@ -298,10 +298,15 @@ static int parse_matrix_cell(struct ydoc *d, struct buf *diag, yaml_node_t *v, i
                  ch ? ch : "?");
         else if (!ticket && (!strcmp(ch, "ticket_reply") || !strcmp(ch, "internal_note")))
             CERR(e, "%s needs an open ticket: it belongs under 'ticket', not 'no_ticket'", ch);
-        else if (n == ARRAY_SIZE(names))
-            CERR(e, "at most %zu channels in one cell", ARRAY_SIZE(names));
-        else
-            names[n++] = ch;
+        else {
+            int dup = 0;
+            for (size_t k = 0; k < n && !dup; k++)
+                dup = !strcmp(names[k], ch);
+            if (dup)
+                CERR(e, "channel '%s' is listed twice in this cell", ch);
+            else
+                names[n++] = ch; /* at most the six channels: names[] holds them */
+        }
     }
     if (!rc)
         orch_matrix_set(cell, names, n);

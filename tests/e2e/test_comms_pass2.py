@@ -583,3 +583,25 @@ def test_the_documented_channel_matrix_example_changes_a_decision():
     plain = replay(_matrix_scenario(), "--messages", *until("12h"))
     documented = replay(_matrix_scenario(), "--messages", *cfg, *until("12h"))
     assert cells(plain) != cells(documented), (block, cells(plain))
+
+
+def test_bad_merge_window_and_channel_matrix_are_refused_with_their_place():
+    """Configuration errors name file:line:col and the reason, and nothing is replayed."""
+    from fw import run
+    c = "cfg@example.com"
+    src = _file("cfg-events.ndjson", json.dumps(profile(c, email=c)) + "\n")
+    cases = [
+        ("outreach:\n  merge_window: soon\n", ":2:17: error: bad duration 'soon'"),
+        ("outreach:\n  merge_window: {URGENT: 1s}\n", ":2:18: error: unknown severity 'URGENT'"),
+        ("outreach:\n  channel_matrix:\n    HIGH: {no_ticket: [fax]}\n", ":3:24: error: unknown channel 'fax'"),
+        ("outreach:\n  channel_matrix:\n    HIGH: {no_ticket: [ticket_reply]}\n",
+         ":3:24: error: ticket_reply needs an open ticket"),
+        ("outreach:\n  channel_matrix:\n    HIGH: {no_ticket: [sms, sms]}\n", ":3:29: error: channel 'sms' is listed twice"),
+        ("outreach:\n  channel_matrix:\n    SOMETIMES: {ticket: [sms]}\n", ":3:5: error: unknown row 'SOMETIMES'"),
+        ("outreach:\n  channel_matrix:\n    HIGH: {maybe: [sms]}\n", ":3:12: error: unknown key 'maybe'"),
+    ]
+    for text, want in cases:
+        path = _file("bad.yaml", text)
+        rc, out, err = run(["replay", "--messages", "--config", path, src])
+        assert rc != 0 and out == "", (text, rc, out)
+        assert path + want in err, (text, err)

@@ -412,3 +412,32 @@ def test_wall_clock_wakeup_fires_while_running():
         assert fired == want, (fired, want)
     finally:
         s.stop()
+
+
+def test_a_merge_window_open_at_a_crash_closes_after_restart_and_decides_once():
+    """The merge window is an engine timer: recovery re-arms it from the journal, it closes on
+    the clock after the restart, and a second crash re-decides nothing."""
+    c = "window@example.com"
+    s = Server()
+    s.start()
+    try:
+        status, body = s.post_events([
+            ev("customer.updated", c, _hours(0), name="Wim", email=c, timezone="UTC"),
+            ev("portin.status_changed", c, _hours(1), status="REJECTED", response="REJECTED")])
+        assert status == 200, body
+        def msgs():
+            return s.request("GET", "/v1/messages?customer=" + c)[1]["messages"]
+        assert msgs() == []  # the window (5s) is still open
+        s.kill9()
+        s.start()
+        assert msgs() == []
+        s.clock(_hours(1 + 5 / 3600))
+        first = sorted((m["audience"], m["channel"], m["created_at"]) for m in msgs())
+        assert first == [("chatbot", "chatbot", _hours(1 + 5 / 3600)), ("customer", "email", _hours(1 + 5 / 3600)),
+                         ("l1", "ticket", _hours(1 + 5 / 3600))], first
+        s.kill9()
+        s.start()
+        s.clock(_hours(1 + 10 / 3600))
+        assert sorted((m["audience"], m["channel"], m["created_at"]) for m in msgs()) == first
+    finally:
+        s.stop()
