@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "cases/calendar.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/buf.h"
 
 /* The three clocks of a case, indexes into sla_policy.target. */

@@ -114,7 +114,7 @@ static size_t locate(const char *text, size_t len, size_t off, size_t *line, siz
 /*
  * "file:line:col: error: msg", the source line, and a caret under the
  * character at byte offset `off` -- the format of the rules module
- * (yamlutil.c's ydiag_at), with columns counted in characters so the caret
+ * (util/yaml.c's ydiag_at), with columns counted in characters so the caret
  * stays under the spot on lines with non-ASCII text (an em dash in a
  * subject).
  */

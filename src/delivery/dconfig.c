@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "delivery/delivery.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/fwtime.h"
 #include "util/util.h"
 

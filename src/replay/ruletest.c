@@ -26,7 +26,7 @@
 #include "engine/engine.h"
 #include "ingest/ingest.h"
 #include "replay/replay.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/json.h"
 #include "util/fwtime.h"
 #include "util/util.h"

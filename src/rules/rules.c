@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/fwtime.h"
 #include "util/util.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "rules/rules.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/fwtime.h"
 #include "util/util.h"
 

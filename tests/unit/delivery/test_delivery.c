@@ -15,7 +15,7 @@
 #include "delivery/delivery.h"
 #include "delivery/delivery_int.h"
 #include "dtest.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "store/messages.h"
 #include "util/util.h"
 

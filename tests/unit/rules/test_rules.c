@@ -12,7 +12,7 @@
 
 #include "../test.h"
 #include "rules/rules.h"
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/util.h"

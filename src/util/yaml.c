@@ -1,7 +1,7 @@
 /*
- * yamlutil.c -- libyaml document helpers and caret diagnostics.
+ * yaml.c -- libyaml document helpers and caret diagnostics.
  */
-#include "rules/yamlutil.h"
+#include "util/yaml.h"
 
 #include <errno.h>
 #include <math.h>

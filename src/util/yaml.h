@@ -1,11 +1,11 @@
 /*
- * yamlutil.h -- small helpers over libyaml's document API shared by the
+ * yaml.h -- small helpers over libyaml's document API shared by the
  * rule-pack loader and the rule-test loader: typed access to mapping
  * entries, and diagnostics in the house format (file:line:col, the source
  * line, a caret).
  */
-#ifndef FW_YAMLUTIL_H
-#define FW_YAMLUTIL_H
+#ifndef FW_UTIL_YAML_H
+#define FW_UTIL_YAML_H
 
 #include <jansson.h>
 #include <stddef.h>
