@@ -161,7 +161,7 @@ static void route(struct req *r)
         return;
     }
     int open = best->public == ROUTE_PUBLIC ||
-               (best->public == ROUTE_PUBLIC_METRICS && r->env->cfg->public_metrics);
+               (best->public == ROUTE_PUBLIC_METRICS && r->env->opt.public_metrics);
     if (open) {
         snprintf(r->who.name, sizeof r->who.name, "anonymous");
         r->who.role = ROLE_ADMIN;
@@ -196,7 +196,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     if (!cs) {
         cs = xcalloc(1, sizeof *cs);
-        buf_init(&cs->body, s->env.cfg->max_body);
+        buf_init(&cs->body, s->env.opt.max_body);
         *con_cls = cs;
         return MHD_YES;
     }
@@ -216,7 +216,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     };
     buf_init(&r.out, 0);
     if (cs->too_big)
-        http_error(&r, 413, "request body larger than %zu bytes", s->env.cfg->max_body);
+        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
     else
         route(&r);
     struct MHD_Response *resp =
@@ -248,41 +248,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-int http_start(struct http_server **out, const struct config *cfg, struct pipeline *p)
+int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p)
 {
     struct http_server *s = xcalloc(1, sizeof *s);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->listen_port)};
-    if (inet_pton(AF_INET, cfg->listen_addr, &addr.sin_addr) != 1) {
-        log_error("listen address '%s' is not an IPv4 address", cfg->listen_addr);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt->listen_port)};
+    if (inet_pton(AF_INET, opt->listen_addr, &addr.sin_addr) != 1) {
+        log_error("listen address '%s' is not an IPv4 address", opt->listen_addr);
         free(s);
         return FW_EINVAL;
     }
-    s->env.cfg = cfg;
+    s->env.opt = *opt;
     s->env.pipeline = p;
     s->env.started = fw_wall_now();
-    if (cfg->api_token) {
+    if (opt->api_token) {
         s->env.has_shared = 1;
-        auth_token_digest(cfg->api_token, strlen(cfg->api_token), s->env.shared_digest);
+        auth_token_digest(opt->api_token, strlen(opt->api_token), s->env.shared_digest);
     }
-    if (http__audit_start(&s->env.audit, cfg->database)) {
+    if (http__audit_start(&s->env.audit, opt->database)) {
         free(s);
         return FW_EDB;
     }
-    http__readers_init(&s->env.readers, cfg->database);
+    http__readers_init(&s->env.readers, opt->database);
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
     if (!s->daemon) {
-        log_error("cannot listen on %s:%u", cfg->listen_addr, cfg->listen_port);
+        log_error("cannot listen on %s:%u", opt->listen_addr, opt->listen_port);
         http__readers_cleanup(&s->env.readers);
         http__audit_stop(s->env.audit);
         free(s);
         return FW_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : cfg->listen_port;
+    s->port = info ? info->port : opt->listen_port;
     *out = s;
     return 0;
 }

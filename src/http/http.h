@@ -10,17 +10,30 @@
 #ifndef FW_HTTP_H
 #define FW_HTTP_H
 
-#include "serve/config.h"
-#include "serve/pipeline.h"
+#include <stddef.h>
+
+#include "pipeline/pipeline.h"
 
 struct http_server;
 
+/* What the HTTP layer needs of the server's configuration (serve fills it in). */
+struct http_options {
+    const char *listen_addr; /* IPv4 address */
+    unsigned listen_port;    /* 0 picks a free port */
+    const char *database;    /* for the read pool and the audit trail's writer */
+    const char *api_token;   /* the shared (admin) token, or NULL */
+    int public_metrics;      /* /metrics needs no token */
+    size_t max_body;         /* bytes per request body */
+    size_t max_events;       /* events per request */
+};
+
 /*
- * Listen per cfg and serve until http_stop.  The pipeline and config must
- * outlive the server.  Returns 0 or FW_EIO (address in use, ...).
+ * Listen per opt and serve until http_stop.  The pipeline and the strings
+ * of opt must outlive the server (opt itself is copied).  Returns 0 or
+ * FW_EIO (address in use, ...).
  */
-int http_start(struct http_server **out, const struct config *cfg, struct pipeline *p);
-/* The bound port (useful when cfg asked for port 0). */
+int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p);
+/* The bound port (useful when the options asked for port 0). */
 unsigned http_port(const struct http_server *s);
 /* Mark ready (after recovery) for /readyz. */
 void http_set_ready(struct http_server *s, int ready);

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "http/auth.h"
-#include "serve/config.h"
-#include "serve/pipeline.h"
+#include "http/http.h"
+#include "pipeline/pipeline.h"
 #include "store/auth.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -50,7 +50,7 @@ int http__audit_record(struct audit_log *a, const struct audit_record *rec);
 void http__audit_touch(struct audit_log *a, int64_t token_id, int64_t at);
 
 struct http_env {
-    const struct config *cfg;
+    struct http_options opt;
     struct pipeline *pipeline;
     struct readers readers;
     struct audit_log *audit;

@@ -143,8 +143,8 @@ static void post_events(struct req *r)
         }
     }
     struct ingest_limits lim = ingest_default_limits;
-    lim.max_body = r->env->cfg->max_body;
-    lim.max_events = r->env->cfg->max_events;
+    lim.max_body = r->env->opt.max_body;
+    lim.max_events = r->env->opt.max_events;
     struct ingest_globals globals = {.ctx = (void *)pipeline_rules(r->env->pipeline),
                                      .is_global = rules_is_global};
     struct ingest_batch batch;

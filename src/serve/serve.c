@@ -21,7 +21,7 @@
 #include "http/http.h"
 #include "rules/rules.h"
 #include "serve/config.h"
-#include "serve/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -228,7 +228,11 @@ int serve_main(int argc, char **argv)
     pthread_mutex_lock(&dref.mu);
     dref.d = dispatcher;
     pthread_mutex_unlock(&dref.mu);
-    if (http_start(&http, &cfg, p))
+    struct http_options hopt = {.listen_addr = cfg.listen_addr, .listen_port = cfg.listen_port,
+                                .database = cfg.database, .api_token = cfg.api_token,
+                                .public_metrics = cfg.public_metrics, .max_body = cfg.max_body,
+                                .max_events = cfg.max_events};
+    if (http_start(&http, &hopt, p))
         goto out;
     http_set_ready(http, 1);
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,

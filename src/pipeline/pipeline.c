@@ -7,7 +7,7 @@
  * held while another is awaited in the opposite order (mu is never taken
  * while engine_mu is held, except for metrics updates, which are leaf work).
  */
-#include "serve/pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <errno.h>
 #include <inttypes.h>
