@@ -125,8 +125,7 @@ const char *orch__open_ticket(json_t *snap)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(snap, "open"), i, e)
-    {
+    json_array_foreach (json_object_get(snap, "open"), i, e) {
         if (!strcmp(json_string_value(json_object_get(e, "entity")) ?: "", "ticket"))
             return json_string_value(json_object_get(e, "id"));
     }
@@ -140,8 +139,7 @@ int orch__opted_out(json_t *snap, const char *channel)
     json_t *v;
     if (json_is_string(list))
         return !strcmp(json_string_value(list), channel);
-    json_array_foreach(list, i, v)
-    {
+    json_array_foreach (list, i, v) {
         if (json_is_string(v) && !strcmp(json_string_value(v), channel))
             return 1;
     }
@@ -282,12 +280,14 @@ static const char *pack_value(struct orch *o, const struct rule_context *rc, jso
     }
     for (size_t k = 0; k < rc->nkeys && !out; k++) {
         const char *key = rc->keys[k];
-        json_t *v = !strncmp(key, "global.", 7) ? json_object_get(glob, key + 7) : orch__sv(snap, key);
+        json_t *v =
+            !strncmp(key, "global.", 7) ? json_object_get(glob, key + 7) : orch__sv(snap, key);
         out = value_text(v, buf, n);
     }
     int64_t t;
     if (out && rc->as != RCTX_TEXT) /* parsed before buf is written again */
-        return fw_time_parse(out, strlen(out), &t) ? NULL : time_as(o, rc->as, zone, t, now, buf, n);
+        return fw_time_parse(out, strlen(out), &t) ? NULL
+                                                   : time_as(o, rc->as, zone, t, now, buf, n);
     return out;
 }
 
@@ -306,9 +306,9 @@ const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *
     for (size_t i = 0; i < o->rules->ncontext; i++)
         if (!strcmp(o->rules->context[i].var, var)) {
             json_t *glob = engine_global_object(o->engine);
-            const char *v = pack_value(o, &o->rules->context[i], snap, glob,
-                                       orch__svs(snap, "customer.timezone"), engine_now(o->engine),
-                                       buf, n);
+            const char *v =
+                pack_value(o, &o->rules->context[i], snap, glob,
+                           orch__svs(snap, "customer.timezone"), engine_now(o->engine), buf, n);
             if (v && v != buf) {
                 snprintf(buf, n, "%s", v);
                 v = buf;
@@ -325,11 +325,11 @@ static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zo
     const char *type, *kind = NULL;
     json_t *t;
     int64_t seen = FW_TIME_NONE;
-    json_object_foreach(json_object_get(snap, "last_event"), type, t)
-    {
+    json_object_foreach (json_object_get(snap, "last_event"), type, t) {
         int64_t at;
         const char *s = json_string_value(t);
-        if (!s || fw_time_parse(s, strlen(s), &at) || !rules_type_in_class(o->rules, type, "contact"))
+        if (!s || fw_time_parse(s, strlen(s), &at) ||
+            !rules_type_in_class(o->rules, type, "contact"))
             continue;
         if (seen == FW_TIME_NONE || at > seen || (at == seen && strcmp(type, kind) > 0)) {
             seen = at;
@@ -406,7 +406,8 @@ json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, in
     orch__set_json(x, "tone.empathetic", json_boolean(level == 2));
     orch__set_json(x, "tone.apologetic", json_boolean(level == 3));
     orch__set_json(x, "tone.urgent", json_boolean(level == 4));
-    int reached = c->last_outreach != FW_TIME_NONE && now - c->last_outreach <= cfg->reached_out_window;
+    int reached =
+        c->last_outreach != FW_TIME_NONE && now - c->last_outreach <= cfg->reached_out_window;
     orch__set_json(x, "already_reached_out", json_boolean(reached));
     if (reached) {
         orch__human_time(o, zone, c->last_outreach, tmp, sizeof tmp);
@@ -461,4 +462,3 @@ json_t *orch__issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_t
     }
     return list;
 }
-

@@ -64,8 +64,7 @@ static void gather(struct orch *o, struct ocust *c, struct decision *D)
         }
     size_t ai;
     json_t *act;
-    json_array_foreach(json_object_get(D->snap, "active_detections"), ai, act)
-    {
+    json_array_foreach (json_object_get(D->snap, "active_detections"), ai, act) {
         const struct rule_signal *as =
             rules_signal(o->rules, json_string_value(json_object_get(act, "signal")) ?: "");
         if (!as || as->outage)
@@ -92,9 +91,15 @@ static void why(struct decision *D, const char *line)
 static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
                             const char *const *chans, size_t nchans, struct comms_rendered *draft)
 {
-    struct draft base = {.audience = "customer", .customer = c->key, .kind = "alert",
-                         .tmpl_name = D->tname, .ctx = D->ctx, .signals = D->sigs,
-                         .explain = D->explain, .at = D->now, .sig_idx = D->all,
+    struct draft base = {.audience = "customer",
+                         .customer = c->key,
+                         .kind = "alert",
+                         .tmpl_name = D->tname,
+                         .ctx = D->ctx,
+                         .signals = D->sigs,
+                         .explain = D->explain,
+                         .at = D->now,
+                         .sig_idx = D->all,
                          .nsig_idx = D->nall};
     if (!nchans) {
         /* Render the draft anyway for the L1 ticket, without sending it. */
@@ -109,8 +114,8 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
         /* Held back by an outage: that is the reason, whatever else would have applied. */
         v = (struct verdict){.status = "suppressed", .send_at = D->now};
         snprintf(v.reason, sizeof v.reason, "%s", D->hold);
-        json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", "outage", "result",
-                                                D->hold));
+        json_array_append_new(guards,
+                              json_pack("{s:s, s:s}", "guardrail", "outage", "result", D->hold));
     } else {
         v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, guards,
                                    OUT_PROACTIVE, FW_TIME_NONE);
@@ -136,10 +141,18 @@ static void decide_internal(struct orch *o, struct ocust *c, struct decision *D,
             "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
             "requester_name",
             json_string_value(json_object_get(json_object_get(D->ctx, "customer"), "name")));
-        struct draft d = {.audience = "l1", .channel = "ticket", .customer = c->key,
-                          .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
-                          .explain = D->explain, .meta = meta, .status = "scheduled",
-                          .at = D->now, .send_at = D->now};
+        struct draft d = {.audience = "l1",
+                          .channel = "ticket",
+                          .customer = c->key,
+                          .kind = "alert",
+                          .tmpl_name = ms->id,
+                          .ctx = D->ctx,
+                          .signals = D->sigs,
+                          .explain = D->explain,
+                          .meta = meta,
+                          .status = "scheduled",
+                          .at = D->now,
+                          .send_at = D->now};
         const char *email = orch__svs(D->snap, "customer.email");
         d.recipient = email ? email : (strchr(c->key, '@') ? c->key : NULL);
         orch__emit(o, &d, NULL);
@@ -147,27 +160,49 @@ static void decide_internal(struct orch *o, struct ocust *c, struct decision *D,
     }
     if (note && D->tid) {
         json_t *meta = json_pack("{s:s}", "ticket_id", D->tid);
-        struct draft d = {.audience = "l1", .channel = "internal_note", .customer = c->key,
-                          .kind = "alert", .tmpl_name = "default", .ctx = D->ctx,
-                          .signals = D->sigs, .explain = D->explain, .meta = meta,
-                          .recipient = D->tid, .status = "scheduled", .at = D->now,
+        struct draft d = {.audience = "l1",
+                          .channel = "internal_note",
+                          .customer = c->key,
+                          .kind = "alert",
+                          .tmpl_name = "default",
+                          .ctx = D->ctx,
+                          .signals = D->sigs,
+                          .explain = D->explain,
+                          .meta = meta,
+                          .recipient = D->tid,
+                          .status = "scheduled",
+                          .at = D->now,
                           .send_at = D->now};
         orch__emit(o, &d, NULL);
         json_decref(meta);
     }
     /* The generic webhook, for systems that want every alert (Standard Webhooks signed). */
     if (o->cfg->webhook) {
-        struct draft d = {.audience = "l2", .channel = "webhook", .customer = c->key,
-                          .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
-                          .explain = D->explain, .status = "scheduled", .at = D->now,
+        struct draft d = {.audience = "l2",
+                          .channel = "webhook",
+                          .customer = c->key,
+                          .kind = "alert",
+                          .tmpl_name = ms->id,
+                          .ctx = D->ctx,
+                          .signals = D->sigs,
+                          .explain = D->explain,
+                          .status = "scheduled",
+                          .at = D->now,
                           .send_at = D->now};
         orch__emit(o, &d, NULL);
     }
     if (D->sev == SEV_CRITICAL) {
-        struct draft d = {.audience = "l2", .channel = "slack", .customer = c->key,
-                          .kind = "alert", .tmpl_name = "default", .ctx = D->ctx,
-                          .signals = D->sigs, .explain = D->explain, .status = "scheduled",
-                          .at = D->now, .send_at = D->now};
+        struct draft d = {.audience = "l2",
+                          .channel = "slack",
+                          .customer = c->key,
+                          .kind = "alert",
+                          .tmpl_name = "default",
+                          .ctx = D->ctx,
+                          .signals = D->sigs,
+                          .explain = D->explain,
+                          .status = "scheduled",
+                          .at = D->now,
+                          .send_at = D->now};
         orch__emit(o, &d, NULL);
     }
 }
@@ -190,15 +225,24 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
         email ? email : (strchr(c->key, '@') ? c->key : NULL), "proactive_context", "signal",
         ms->id, "signals", D->sigs, "issue", issue, "detected_at", when, "customer_impact",
         ms->description ? ms->description : ms->name, "resolution_status",
-        "open: the team has been alerted", "what_to_tell_customer", bot.text,
-        "already_reached_out", orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
+        "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
+        orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
     char *txt = fw_json_dumps(pc);
     if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, c->key, txt);
-    struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
-                      .kind = "alert", .tmpl_name = ms->id, .ctx = D->ctx, .signals = D->sigs,
-                      .explain = D->explain, .meta = pc, .recipient = c->key,
-                      .status = "scheduled", .at = D->now, .send_at = D->now};
+    struct draft d = {.audience = "chatbot",
+                      .channel = "chatbot",
+                      .customer = c->key,
+                      .kind = "alert",
+                      .tmpl_name = ms->id,
+                      .ctx = D->ctx,
+                      .signals = D->sigs,
+                      .explain = D->explain,
+                      .meta = pc,
+                      .recipient = c->key,
+                      .status = "scheduled",
+                      .at = D->now,
+                      .send_at = D->now};
     orch__emit(o, &d, NULL);
     free(txt);
     json_decref(pc);
@@ -210,8 +254,7 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
  * detection; "no response" steps from our message, and only when one went
  * out (a follow-up of nothing would claim a message that never was).
  */
-static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D,
-                       const struct pend *pend)
+static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D, const struct pend *pend)
 {
     const struct orch_config *cfg = o->cfg;
     for (size_t i = 0; i < D->n; i++) {
@@ -221,7 +264,7 @@ static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D,
         json_t *detail = json_pack("{s:s, s:s, s:s?}", "signal", o->rules->signals[s].id,
                                    "severity", severity_name(sv), "ticket_at_decision", D->tid);
 #define ARM(kind, from, delay)                                                                     \
-    orch__ladder_arm(o, c, s, at, kind, (from) + (delay) > D->now ? (from) + (delay) - D->now : 0,  \
+    orch__ladder_arm(o, c, s, at, kind, (from) + (delay) > D->now ? (from) + (delay)-D->now : 0,   \
                      D->now, detail)
         /* A follow-up's internal steps were armed when the problem was first decided. */
         if (sv == SEV_HIGH) {
@@ -253,20 +296,21 @@ static void explain_head(struct orch *o, struct decision *D, const char *const *
         buf_printf(&list, "%s%s", i ? " + " : "", chans[i]);
     if (!nchans)
         buf_puts(&list, note && D->tid ? "internal note" : "internal only");
-    snprintf(line, sizeof line, "channel_matrix: %s %s an open ticket -> %s",
-             severity_name(D->sev), D->tid ? "with" : "without", list.data);
+    snprintf(line, sizeof line, "channel_matrix: %s %s an open ticket -> %s", severity_name(D->sev),
+             D->tid ? "with" : "without", list.data);
     buf_cleanup(&list);
     why(D, line);
     if (D->nall > 1) {
         snprintf(line, sizeof line,
-                 "merge: %zu problems (%zu new, %zu already firing) in one message", D->nall,
-                 D->n, D->nall - D->n);
+                 "merge: %zu problems (%zu new, %zu already firing) in one message", D->nall, D->n,
+                 D->nall - D->n);
         why(D, line);
     }
     (void)o;
-    snprintf(line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
-             (long long)json_integer_value(json_object_get(json_object_get(D->ctx, "tone"), "level")),
-             (long long)json_integer_value(json_object_get(D->ctx, "contacts")));
+    snprintf(
+        line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
+        (long long)json_integer_value(json_object_get(json_object_get(D->ctx, "tone"), "level")),
+        (long long)json_integer_value(json_object_get(D->ctx, "contacts")));
     why(D, line);
 }
 
@@ -286,7 +330,8 @@ static void next_update(struct orch *o, struct decision *D)
 static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
                         const char *hold, const char *note_line, const struct pend *pend)
 {
-    struct decision D = {.idx = idx, .n = n, .snap = snap, .hold = hold, .followup = note_line != NULL};
+    struct decision D = {
+        .idx = idx, .n = n, .snap = snap, .hold = hold, .followup = note_line != NULL};
     D.now = engine_now(o->engine);
     size_t main = idx[0];
     for (size_t i = 1; i < n; i++)
@@ -322,7 +367,10 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     orch__set_str(D.ctx, "draft.subject", draft.subject);
     orch__set_str(D.ctx, "draft.text", draft.text);
     int64_t contacts = json_integer_value(json_object_get(D.ctx, "contacts"));
-    orch__set_str(D.ctx, "sentiment_risk", contacts >= 3 ? "High" : contacts == 2 ? "Medium" : "Low");
+    orch__set_str(D.ctx, "sentiment_risk",
+                  contacts >= 3   ? "High"
+                  : contacts == 2 ? "Medium"
+                                  : "Low");
     if (!D.followup)
         decide_internal(o, c, &D, note);
     decide_chatbot(o, c, &D);
@@ -356,7 +404,8 @@ void orch__decide(struct orch *o, struct ocust *c)
             orch__outage_decide(o, c, pend[i].sig, snap);
     /* The rest: decided as usual, or held back when a firing outage explains them. */
     size_t *own = xcalloc(n ? n : 1, sizeof *own), *held = xcalloc(n ? n : 1, sizeof *held);
-    struct pend *ownp = xcalloc(n ? n : 1, sizeof *ownp), *heldp = xcalloc(n ? n : 1, sizeof *heldp);
+    struct pend *ownp = xcalloc(n ? n : 1, sizeof *ownp),
+                *heldp = xcalloc(n ? n : 1, sizeof *heldp);
     size_t nown = 0, nheld = 0, osig = NOSIG;
     for (size_t i = 0; i < n; i++) {
         size_t s = pend[i].sig, by;

@@ -24,7 +24,6 @@ static char *hex_id(const char *key)
     return xstrdup(id);
 }
 
-
 /* The record's key (and so its id): what the message is about, not its text. */
 static void record_key(const struct draft *d, const char *sig, struct buf *key)
 {
@@ -68,12 +67,19 @@ static int emit_bare(struct orch *o, const struct draft *d, const struct comms_t
     record_key(d, sig, &key);
     char *id = hex_id(key.data);
     const char *status = t ? d->status : "suppressed", *reason = t ? d->reason : "no_template";
-    struct outbox_msg m = {.id = id, .key = key.data, .customer = (char *)d->customer,
-                           .audience = (char *)d->audience, .channel = (char *)d->channel,
-                           .status = (char *)status, .reason = (char *)reason,
-                           .created_at = d->at, .send_at = d->send_at,
-                           .recipient = (char *)d->recipient, .signals = sig,
-                           .explain = "{}", .meta = "{}"};
+    struct outbox_msg m = {.id = id,
+                           .key = key.data,
+                           .customer = (char *)d->customer,
+                           .audience = (char *)d->audience,
+                           .channel = (char *)d->channel,
+                           .status = (char *)status,
+                           .reason = (char *)reason,
+                           .created_at = d->at,
+                           .send_at = d->send_at,
+                           .recipient = (char *)d->recipient,
+                           .signals = sig,
+                           .explain = "{}",
+                           .meta = "{}"};
     if (o->sink.message)
         o->sink.message(o->sink.ctx, &m);
     int counts = !strcmp(d->audience, "customer") && strcmp(status, "suppressed") != 0;
@@ -205,4 +211,3 @@ void orch__emit_task(struct orch *o, struct ladder *l, const char *status)
     if (o->sink.task)
         o->sink.task(o->sink.ctx, &row);
 }
-

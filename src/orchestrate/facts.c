@@ -30,7 +30,8 @@ int64_t orch__fact_last(const struct ocust *c, const size_t *idx, size_t n, cons
 {
     int64_t last = FW_TIME_NONE;
     for (size_t i = 0; c->sent && i < n; i++)
-        if (c->sent[idx[i]].at != FW_TIME_NONE && (last == FW_TIME_NONE || c->sent[idx[i]].at > last)) {
+        if (c->sent[idx[i]].at != FW_TIME_NONE &&
+            (last == FW_TIME_NONE || c->sent[idx[i]].at > last)) {
             last = c->sent[idx[i]].at;
             if (channel)
                 *channel = c->sent[idx[i]].channel;
@@ -55,8 +56,7 @@ void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *s
     const char *kind = NULL, *type;
     int64_t seen = FW_TIME_NONE;
     json_t *t;
-    json_object_foreach(json_object_get(snap, "last_event"), type, t)
-    {
+    json_object_foreach (json_object_get(snap, "last_event"), type, t) {
         int64_t at;
         const char *s = json_string_value(t);
         if (!s || fw_time_parse(s, strlen(s), &at) || at <= last || at > now ||

@@ -35,7 +35,8 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
         orch__lower_copy(sevs, sevl, sizeof sevl);
     int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
     const char *tier = orch__svs(snap, "customer.tier");
-    /* Seed 004: acknowledgment (minor), satisfaction check (moderate), relationship repair (major). */
+    /* Seed 004: acknowledgment (minor), satisfaction check (moderate), relationship repair (major).
+     */
     const char *level, *why;
     if (!strcmp(sevl, "urgent") || !strcmp(sevl, "critical") || !strcmp(sevl, "high") ||
         contacts >= 3) {
@@ -51,7 +52,8 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     }
     orch__set_str(ctx, "ticket.id", tid);
     orch__set_str(ctx, "ticket.subject", orch__svs(snap, "ticket.subject"));
-    orch__set_str(ctx, "ticket.resolution", json_string_value(json_object_get(ev->data, "resolution")));
+    orch__set_str(ctx, "ticket.resolution",
+                  json_string_value(json_object_get(ev->data, "resolution")));
     orch__set_str(ctx, "ticket.severity", sevs);
     int64_t opened = orch__last_at(snap, "ticket.created");
     char tmp[64];
@@ -72,16 +74,22 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     char tname[64];
     snprintf(tname, sizeof tname, "followup_%s", level);
     json_t *guards = json_array();
-    struct verdict v =
-        orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards, OUT_FOLLOWUP, FW_TIME_NONE);
-    struct draft d = {.audience = "customer", .customer = c->key, .kind = "followup",
-                      .tmpl_name = tname, .ctx = ctx, .signals = sigs, .explain = explain,
-                      .at = now, .key_extra = tid};
+    struct verdict v = orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards,
+                                              OUT_FOLLOWUP, FW_TIME_NONE);
+    struct draft d = {.audience = "customer",
+                      .customer = c->key,
+                      .kind = "followup",
+                      .tmpl_name = tname,
+                      .ctx = ctx,
+                      .signals = sigs,
+                      .explain = explain,
+                      .at = now,
+                      .key_extra = tid};
     const char *chans[] = {"email"};
     orch__customer_messages(o, c, snap, chans, 1, &d, &v, guards, NULL);
     json_t *detail = json_pack("{s:s?, s:s}", "ticket_id", tid, "level", level);
-    orch__ladder_arm(o, c, (size_t)-1, ev->time, STEP_FOLLOWUP_REMINDER, o->cfg->followup_reminder, now,
-               detail);
+    orch__ladder_arm(o, c, (size_t)-1, ev->time, STEP_FOLLOWUP_REMINDER, o->cfg->followup_reminder,
+                     now, detail);
     json_decref(detail);
     json_decref(guards);
     json_decref(explain);
@@ -106,15 +114,26 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     json_t *snap = orch__snapshot(o, c->key);
     json_t *ctx = orch__customer_context(o, c, snap, now);
     json_t *sigs = json_array();
-    json_t *explain = json_pack("{s:[s]}", "decided_by",
-                                "already_reached_out: the customer contacted us after our outreach");
+    json_t *explain =
+        json_pack("{s:[s]}", "decided_by",
+                  "already_reached_out: the customer contacted us after our outreach");
     const char *tid = json_string_value(json_object_get(ev->data, "ticket_id"));
     if (!strcmp(ev->type, "ticket.created") && tid) {
         json_t *meta = json_pack("{s:s}", "ticket_id", tid);
-        struct draft d = {.audience = "l1", .channel = "internal_note", .customer = c->key,
-                          .kind = "contact", .tmpl_name = "already_reached_out", .ctx = ctx,
-                          .signals = sigs, .explain = explain, .meta = meta, .recipient = tid,
-                          .status = "scheduled", .at = now, .send_at = now, .key_extra = ev->id};
+        struct draft d = {.audience = "l1",
+                          .channel = "internal_note",
+                          .customer = c->key,
+                          .kind = "contact",
+                          .tmpl_name = "already_reached_out",
+                          .ctx = ctx,
+                          .signals = sigs,
+                          .explain = explain,
+                          .meta = meta,
+                          .recipient = tid,
+                          .status = "scheduled",
+                          .at = now,
+                          .send_at = now,
+                          .key_extra = ev->id};
         orch__emit(o, &d, NULL);
         json_decref(meta);
     }

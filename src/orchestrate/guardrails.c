@@ -17,7 +17,6 @@
 
 /* ---- guardrails for customer messages ---- */
 
-
 int orch__in_list(const char *v, char **list, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
@@ -25,7 +24,6 @@ int orch__in_list(const char *v, char **list, size_t n)
             return 1;
     return 0;
 }
-
 
 /*
  * How many proactive messages went to the customer within the window: one
@@ -108,7 +106,9 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     int by_followup = kind == OUT_FOLLOWUP && cfg->followup_approval;
     if (by_tier || by_sev || by_followup) {
         snprintf(note, sizeof note, "required: %s",
-                 by_tier ? "customer tier" : by_followup ? "post-ticket follow-up" : "severity");
+                 by_tier       ? "customer tier"
+                 : by_followup ? "post-ticket follow-up"
+                               : "severity");
         GUARD("approval", note);
         v.status = "awaiting_approval";
         snprintf(v.reason, sizeof v.reason, "approval %s", note);
@@ -118,7 +118,8 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     /* Quiet hours in the customer's zone. */
     const char *tz = orch__svs(snap, "customer.timezone");
     int qs = cfg->quiet_start, qe = cfg->quiet_end;
-    const char *s1 = orch__svs(snap, "customer.quiet_hours.start"), *e1 = orch__svs(snap, "customer.quiet_hours.end");
+    const char *s1 = orch__svs(snap, "customer.quiet_hours.start"),
+               *e1 = orch__svs(snap, "customer.quiet_hours.end");
     int h1, m1, h2, m2;
     if (s1 && e1 && sscanf(s1, "%d:%d", &h1, &m1) == 2 && sscanf(e1, "%d:%d", &h2, &m2) == 2) {
         qs = h1 * 60 + m1;
@@ -164,21 +165,21 @@ const char *orch__address(const struct ocust *c, json_t *snap, const char *chan,
 {
     if (!strcmp(chan, "email"))
         return orch__svs(snap, "customer.email") ? orch__svs(snap, "customer.email")
-                                                  : (strchr(c->key, '@') ? c->key : NULL);
+                                                 : (strchr(c->key, '@') ? c->key : NULL);
     if (!strcmp(chan, "sms"))
         return orch__sv_text(snap, "customer.phone", tmp, n);
     if (!strcmp(chan, "ticket_reply"))
         return orch__open_ticket(snap);
     if (!strcmp(chan, "push"))
         return orch__svs(snap, "customer.push_token") ? orch__svs(snap, "customer.push_token")
-                                                       : orch__svs(snap, "customer.device_token");
+                                                      : orch__svs(snap, "customer.device_token");
     return c->key;
 }
 
 /* Send one customer message per channel, each with its own per-channel checks. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
-                             size_t nchans, struct draft *base, const struct verdict *v,
-                             json_t *guards, struct comms_rendered *draft_out)
+                            size_t nchans, struct draft *base, const struct verdict *v,
+                            json_t *guards, struct comms_rendered *draft_out)
 {
     int sent = 0;
     for (size_t i = 0; i < nchans; i++) {
@@ -196,17 +197,19 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             d.status = "suppressed";
             snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);
             d.reason = why;
-            json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
+            json_array_append_new(g,
+                                  json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
         } else if (strcmp(d.status, "suppressed") && !addr) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "no_address: no %s known for the customer",
-                     !strcmp(chans[i], "push") ? "push device token (customer.push_token)"
+                     !strcmp(chans[i], "push")           ? "push device token (customer.push_token)"
                      : !strcmp(chans[i], "ticket_reply") ? "open ticket"
                      : !strcmp(chans[i], "sms")          ? "phone number"
                                                          : chans[i]);
             d.reason = why;
         } else {
-            json_array_append_new(g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
+            json_array_append_new(
+                g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
         }
         json_object_set_new(ex, "guardrails", g);
         d.explain = ex;
@@ -231,4 +234,3 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
     }
     return sent;
 }
-

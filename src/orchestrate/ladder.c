@@ -16,7 +16,7 @@
 #include "util/util.h"
 
 void orch__ladder_arm(struct orch *o, struct ocust *c, size_t sig, int64_t fired_at,
-                       enum step_kind kind, int64_t delay, int64_t now, json_t *detail)
+                      enum step_kind kind, int64_t delay, int64_t now, json_t *detail)
 {
     struct ladder *l = xcalloc(1, sizeof *l);
     l->o = o;
@@ -48,7 +48,7 @@ void orch__ladder_free(struct ladder *l)
 
 /* Cancel a customer's tasks matching (kind set, signal); -1 matches any signal. */
 void orch__ladder_cancel(struct orch *o, struct ocust *c, unsigned kinds, size_t sig,
-                          const char *why)
+                         const char *why)
 {
     for (struct ladder **pp = &c->tasks; *pp;) {
         struct ladder *l = *pp;
@@ -72,7 +72,8 @@ void orch__ladder_cancel(struct orch *o, struct ocust *c, unsigned kinds, size_t
 
 /* ---- ladder steps firing ---- */
 
-/* What the step is, in words, from the configured delay (the ticket never contradicts the config). */
+/* What the step is, in words, from the configured delay (the ticket never contradicts the config).
+ */
 static void step_text(const struct orch *o, enum step_kind k, char *out, size_t n)
 {
     const struct orch_config *cfg = o->cfg;
@@ -137,10 +138,13 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  "on the ticket instead of %s",
                  tid, pref);
     else if (ch && strcmp(ch, pref))
-        snprintf(line, sizeof line, "re-decided at send time: %s, not %s (the channel matrix and "
-                 "the customer's addresses now)", ch, pref);
+        snprintf(line, sizeof line,
+                 "re-decided at send time: %s, not %s (the channel matrix and "
+                 "the customer's addresses now)",
+                 ch, pref);
     else
-        snprintf(line, sizeof line, "re-decided at send time: %s, as the channel matrix says", ch ? ch : "no customer channel");
+        snprintf(line, sizeof line, "re-decided at send time: %s, as the channel matrix says",
+                 ch ? ch : "no customer channel");
     json_array_append_new(json_object_get(d->explain, "decided_by"), json_string(line));
     json_decref(detail);
     json_t *guards = json_array();
@@ -160,8 +164,8 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  "outage: held back while a declared outage covers the customer (%s); followed up "
                  "if it persists after the outage ends",
                  o->rules->signals[by].id);
-        json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", "outage", "result",
-                                                v.reason));
+        json_array_append_new(guards,
+                              json_pack("{s:s, s:s}", "guardrail", "outage", "result", v.reason));
         orch__outage_hold(c, l->sig);
     }
     d->audience = "customer";
@@ -187,10 +191,19 @@ static void reminder(struct orch *o, struct ladder *l, json_t *snap, int64_t now
     json_t *sigs = json_array(), *meta = json_pack("{s:s?}", "ticket_id", tid);
     json_t *explain = json_pack("{s:[s]}", "decided_by",
                                 "followup_reminder: the reminder set when the ticket was resolved");
-    struct draft d = {.audience = "l1", .channel = tid ? "internal_note" : "ticket",
-                      .customer = l->c->key, .kind = "reminder", .tmpl_name = "followup_reminder",
-                      .ctx = ctx, .signals = sigs, .explain = explain, .meta = meta,
-                      .recipient = tid, .status = "scheduled", .at = now, .send_at = now,
+    struct draft d = {.audience = "l1",
+                      .channel = tid ? "internal_note" : "ticket",
+                      .customer = l->c->key,
+                      .kind = "reminder",
+                      .tmpl_name = "followup_reminder",
+                      .ctx = ctx,
+                      .signals = sigs,
+                      .explain = explain,
+                      .meta = meta,
+                      .recipient = tid,
+                      .status = "scheduled",
+                      .at = now,
+                      .send_at = now,
                       .key_extra = l->key};
     orch__emit(o, &d, NULL);
     json_decref(explain);
@@ -222,7 +235,8 @@ void orch__fire(struct engine_timer *t, int64_t due)
         orch__outage_followup(o, c); /* decides: state, so also when quiet */
         return;
     }
-    /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it. */
+    /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it.
+     */
     /* Bare keeps only what writes to the customer (what a case's contact clock hears of). */
     int to_customer = l->kind == STEP_HIGH_NO_RESPONSE || l->kind == STEP_CRITICAL_NO_RESPONSE;
     if (to_customer && o->quiet && !o->bare) {
@@ -258,13 +272,19 @@ void orch__fire(struct engine_timer *t, int64_t due)
     orch__human_time(o, orch__svs(snap, "customer.timezone"), l->fired_at, fired, sizeof fired);
     orch__set_str(ctx, "detected_at", fired);
     json_t *sigs = json_pack("[s]", s->id);
-    json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs,
-                                "customer", c->key, "severity", severity_name(s->severity),
-                                "decided_by", orch__step_names[l->kind]);
+    json_t *explain =
+        json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs, "customer", c->key,
+                  "severity", severity_name(s->severity), "decided_by", orch__step_names[l->kind]);
     char extra[32];
     snprintf(extra, sizeof extra, "%lld", (long long)l->fired_at);
-    struct draft d = {.customer = c->key, .kind = "ladder", .ctx = ctx, .signals = sigs,
-                      .explain = explain, .status = "scheduled", .at = now, .send_at = now,
+    struct draft d = {.customer = c->key,
+                      .kind = "ladder",
+                      .ctx = ctx,
+                      .signals = sigs,
+                      .explain = explain,
+                      .status = "scheduled",
+                      .at = now,
+                      .send_at = now,
                       .key_extra = extra};
     switch (l->kind) {
     case STEP_HIGH_UNRESOLVED_L2:

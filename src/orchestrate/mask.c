@@ -112,4 +112,3 @@ char *orch__mask_numbers(struct orch *o, const char *text, const char *own)
     buf_puts(&out, flushed);
     return buf_steal(&out);
 }
-

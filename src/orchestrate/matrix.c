@@ -12,8 +12,8 @@
 #include "orchestrate/orch_int.h"
 #include "util/util.h"
 
-static const char *const channels[] = {"email", "sms", "push", "in_app", "ticket_reply",
-                                       "internal_note"};
+static const char *const channels[] = {"email",  "sms",          "push",
+                                       "in_app", "ticket_reply", "internal_note"};
 
 int orch_matrix_channel_ok(const char *name)
 {

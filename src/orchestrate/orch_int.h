@@ -54,8 +54,8 @@ struct ladder {
     struct engine_timer t; /* first: the engine hands it back */
     struct orch *o;
     struct ocust *c;
-    size_t sig;        /* signal index; (size_t)-1 for a follow-up reminder */
-    int64_t fired_at;  /* the episode (or the resolved ticket's time) */
+    size_t sig;       /* signal index; (size_t)-1 for a follow-up reminder */
+    int64_t fired_at; /* the episode (or the resolved ticket's time) */
     enum step_kind kind;
     char *key;
     char *detail; /* JSON for the task row */
@@ -96,16 +96,16 @@ struct ocust {
     struct pend *pending; /* fired live, decided when the merge window closes */
     size_t npending, cappending;
     int64_t merge_close; /* when the merge window closes (FW_TIME_NONE: none open) */
-    size_t *held; /* signals found firing while catching up, decided when the hold ends */
+    size_t *held;        /* signals found firing while catching up, decided when the hold ends */
     size_t nheld, capheld;
-    int held_new; /* the current pass added to held */
+    int held_new;     /* the current pass added to held */
     struct hold hold; /* the decision timer: merge window or catch-up hold */
     struct ladder *tasks;
     int64_t first_outreach, last_outreach;
     struct sent *sent; /* per signal index (rules->nsignals), allocated on first outreach */
     /* Outages (outreach: outage signals): what the customer was told, what waits for the end. */
-    int64_t outage_told;  /* when the outage message went out, or FW_TIME_NONE */
-    size_t *oheld;        /* signals held back by the outage */
+    int64_t outage_told; /* when the outage message went out, or FW_TIME_NONE */
+    size_t *oheld;       /* signals held back by the outage */
     size_t noheld, capoheld;
 };
 
@@ -147,7 +147,8 @@ struct orch {
 #define NO_RESPONSE_KINDS ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_CRITICAL_NO_RESPONSE))
 #define ALL_SIGNAL_KINDS                                                                           \
     ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_HIGH_UNRESOLVED_L2) |                             \
-     (1u << STEP_HIGH_PERSIST_L2) | (1u << STEP_CRITICAL_PAGE) | (1u << STEP_CRITICAL_NO_RESPONSE))
+     (1u << STEP_HIGH_PERSIST_L2) | (1u << STEP_CRITICAL_PAGE) |                                   \
+     (1u << STEP_CRITICAL_NO_RESPONSE))
 #define NOSIG ((size_t)-1) /* a task about no one signal (reminders, outage follow-ups) */
 
 /* A message about to be rendered and recorded (emit.c). */
@@ -155,19 +156,18 @@ struct draft {
     const char *audience, *channel, *customer;
     const char *kind; /* what the message is for: "alert", "ladder", "incident", "followup" */
     const char *tmpl_name;
-    json_t *ctx;      /* borrowed */
-    json_t *signals;  /* borrowed array of ids */
-    json_t *explain;  /* borrowed; copied into the record */
-    json_t *meta;     /* borrowed or NULL */
+    json_t *ctx;     /* borrowed */
+    json_t *signals; /* borrowed array of ids */
+    json_t *explain; /* borrowed; copied into the record */
+    json_t *meta;    /* borrowed or NULL */
     const char *recipient;
     const char *status;
     const char *reason;
     int64_t at, send_at;
     const char *key_extra; /* distinguishes records otherwise alike */
-    const size_t *sig_idx;  /* customer messages: the signals it tells of (facts) */
+    const size_t *sig_idx; /* customer messages: the signals it tells of (facts) */
     size_t nsig_idx;
 };
-
 
 /* What the outreach guardrails concluded (guardrails.c). */
 struct verdict {
@@ -285,10 +285,9 @@ void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroot
 const char *orch__address(const struct ocust *c, json_t *snap, const char *chan, char *tmp,
                           size_t n);
 /* One customer message per channel with its own checks; returns how many count as outreach. */
-int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap,
-                            const char *const *chans, size_t nchans, struct draft *base,
-                            const struct verdict *v, json_t *guards,
-                            struct comms_rendered *draft_out);
+int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
+                            size_t nchans, struct draft *base, const struct verdict *v,
+                            json_t *guards, struct comms_rendered *draft_out);
 
 /* ---- ladder.c ---- */
 
@@ -316,8 +315,7 @@ void orch__decide_followup(struct orch *o, struct ocust *c, json_t *snap, const 
 /* ---- facts.c ---- */
 
 /* What went out about a signal: remembered when a customer message is decided to go. */
-void orch__fact_sent(struct orch *o, struct ocust *c, size_t sig, const char *channel,
-                     int64_t at);
+void orch__fact_sent(struct orch *o, struct ocust *c, size_t sig, const char *channel, int64_t at);
 /* When the last message about any of these signals went out (FW_TIME_NONE: none). */
 int64_t orch__fact_last(const struct ocust *c, const size_t *idx, size_t n, const char **channel);
 /* last_message.* and contacted_since.* for a message about these signals. */

@@ -23,8 +23,8 @@
 #include <string.h>
 
 #include "orchestrate/orch_int.h"
-#include "util/json.h"
 #include "util/fwtime.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/map.h"
 #include "util/tz.h"
@@ -239,9 +239,17 @@ static void sink_incident(void *ctx, const struct incident *i)
                                 "customers", (int)i->ncustomers, "decided_by",
                                 "systemic_alert: any signal affecting 3+ customers");
     snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)i->id);
-    struct draft d = {.audience = "engineering", .channel = "slack", .customer = NULL,
-                      .kind = "incident", .tmpl_name = "incident", .ctx = x, .signals = sigs,
-                      .explain = explain, .status = "scheduled", .at = i->at, .send_at = i->at,
+    struct draft d = {.audience = "engineering",
+                      .channel = "slack",
+                      .customer = NULL,
+                      .kind = "incident",
+                      .tmpl_name = "incident",
+                      .ctx = x,
+                      .signals = sigs,
+                      .explain = explain,
+                      .status = "scheduled",
+                      .at = i->at,
+                      .send_at = i->at,
                       .key_extra = tmp};
     orch__emit(o, &d, NULL);
     json_decref(explain);
@@ -298,8 +306,11 @@ struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *ne
 {
     if (next)
         o->next = *next;
-    struct engine_sink s = {.ctx = o, .detection = sink_detection, .incident = sink_incident,
-                            .step = sink_step, .retract = sink_retract};
+    struct engine_sink s = {.ctx = o,
+                            .detection = sink_detection,
+                            .incident = sink_incident,
+                            .step = sink_step,
+                            .retract = sink_retract};
     return s;
 }
 
@@ -321,15 +332,9 @@ int64_t orch_open_until(const struct orch *o)
     return until;
 }
 
-void orch_set_quiet(struct orch *o, int quiet)
-{
-    o->quiet = quiet;
-}
+void orch_set_quiet(struct orch *o, int quiet) { o->quiet = quiet; }
 
-void orch_set_bare(struct orch *o)
-{
-    o->quiet = o->bare = 1;
-}
+void orch_set_bare(struct orch *o) { o->quiet = o->bare = 1; }
 
 /* ---- lifecycle ---- */
 

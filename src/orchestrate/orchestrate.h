@@ -35,24 +35,25 @@ struct orch_config {
      * (1); 0 keeps MEDIUM internal.
      */
     int medium_email;
-    int webhook; /* also send each decision's alert to the generic (Standard Webhooks) endpoint */
-    int freq_cap;             /* proactive customer outreaches per window (default 1) */
-    int64_t freq_window;      /* default 7d */
-    int cap_bypass_critical;  /* CRITICAL ignores the cap (default 1) */
-    int64_t dedup_window;     /* one outreach per root cause per customer (default 24h) */
-    int quiet_start, quiet_end; /* default quiet hours, minutes after local midnight (21:00-08:00) */
-    int quiet_bypass_critical;  /* default 1 */
-    char **approval_tiers;      /* default {"enterprise"} */
+    int webhook;  /* also send each decision's alert to the generic (Standard Webhooks) endpoint */
+    int freq_cap; /* proactive customer outreaches per window (default 1) */
+    int64_t freq_window;     /* default 7d */
+    int cap_bypass_critical; /* CRITICAL ignores the cap (default 1) */
+    int64_t dedup_window;    /* one outreach per root cause per customer (default 24h) */
+    int quiet_start,
+        quiet_end;             /* default quiet hours, minutes after local midnight (21:00-08:00) */
+    int quiet_bypass_critical; /* default 1 */
+    char **approval_tiers;     /* default {"enterprise"} */
     size_t napproval_tiers;
     int approval_severity[4];   /* per enum severity: 1 = needs approval (default none) */
     int followup_approval;      /* post-ticket follow-ups wait for a person (seed 004; default 1) */
     int64_t followup_reminder;  /* default 3d */
     int64_t reached_out_window; /* "we already reached out" if our outreach was this recent (7d) */
     /* Escalation ladder delays. */
-    int64_t high_no_response;   /* 24h: follow up with the customer */
-    int64_t high_unresolved_l2; /* 4h: alert L2 */
-    int64_t high_persist_l2;    /* 48h: escalate to L2 */
-    int64_t critical_page;      /* 2h: page engineering */
+    int64_t high_no_response;     /* 24h: follow up with the customer */
+    int64_t high_unresolved_l2;   /* 4h: alert L2 */
+    int64_t high_persist_l2;      /* 48h: escalate to L2 */
+    int64_t critical_page;        /* 2h: page engineering */
     int64_t critical_no_response; /* 4h: SMS the customer */
     /*
      * Catching up (docs/events.md, "Late events"): a detection found more
@@ -86,7 +87,7 @@ struct orch_config {
     /* Team -> the name people know it by ("esim" -> "eSIM specialists"). */
     struct orch_team {
         char *team, *group;
-    } *teams;
+    } * teams;
     size_t nteams;
     /*
      * Where the alert about a message that failed for good goes: the first

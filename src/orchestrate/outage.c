@@ -32,8 +32,7 @@ size_t orch__outage_covering(struct orch *o, json_t *snap, size_t s)
 {
     size_t i;
     json_t *act;
-    json_array_foreach(json_object_get(snap, "active_detections"), i, act)
-    {
+    json_array_foreach (json_object_get(snap, "active_detections"), i, act) {
         const struct rule_signal *os =
             rules_signal(o->rules, json_string_value(json_object_get(act, "signal")) ?: "");
         if (os && os->outage && explains(os, &o->rules->signals[s]))
@@ -80,9 +79,9 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
     json_t *sigs = json_pack("[s]", os->id);
     const char *tid = orch__open_ticket(snap), *chans[8], *note;
     size_t n = orch__matrix_pick(o, ORCH_ROW_OUTAGE, tid != NULL, chans, ARRAY_SIZE(chans), &note);
-    json_t *explain = json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs,
-                                "customer", c->key, "severity", severity_name(os->severity),
-                                "decided_by", line);
+    json_t *explain =
+        json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs, "customer", c->key,
+                  "severity", severity_name(os->severity), "decided_by", line);
     char cell[160];
     snprintf(cell, sizeof cell, "channel_matrix: outage %s an open ticket -> %s",
              tid ? "with" : "without", n ? chans[0] : "none");
@@ -90,9 +89,16 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
     json_t *guards = json_array();
     struct verdict v = orch__outreach_verdict(o, c, snap, os->severity, NULL, 0, now, guards,
                                               OUT_NOTICE, FW_TIME_NONE);
-    struct draft d = {.audience = "customer", .customer = c->key, .kind = tmpl,
-                      .tmpl_name = tmpl, .ctx = ctx, .signals = sigs, .explain = explain,
-                      .at = now, .sig_idx = &osig, .nsig_idx = 1};
+    struct draft d = {.audience = "customer",
+                      .customer = c->key,
+                      .kind = tmpl,
+                      .tmpl_name = tmpl,
+                      .ctx = ctx,
+                      .signals = sigs,
+                      .explain = explain,
+                      .at = now,
+                      .sig_idx = &osig,
+                      .nsig_idx = 1};
     int sent = n ? orch__customer_messages(o, c, snap, chans, n, &d, &v, guards, NULL) : 0;
     if (sent) {
         const char *root = os->root_cause ? os->root_cause : os->id;
@@ -205,8 +211,9 @@ static int rearm_followup(struct orch *o, struct ocust *c, size_t s, int64_t now
         return 0;
     json_t *detail = json_pack("{s:s, s:s, s:s}", "signal", o->rules->signals[s].id, "severity",
                                severity_name(sv), "after", "outage");
-    orch__ladder_arm(o, c, s, told, sv == SEV_HIGH ? STEP_HIGH_NO_RESPONSE : STEP_CRITICAL_NO_RESPONSE,
-                     0, now, detail);
+    orch__ladder_arm(o, c, s, told,
+                     sv == SEV_HIGH ? STEP_HIGH_NO_RESPONSE : STEP_CRITICAL_NO_RESPONSE, 0, now,
+                     detail);
     c->tasks->origin = told; /* follows up that message: the cap does not count it */
     json_decref(detail);
     return 1;
