@@ -373,7 +373,8 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
                                   : "Low");
     if (!D.followup)
         decide_internal(o, c, &D, note);
-    decide_chatbot(o, c, &D);
+    if (!hold) /* during an outage the chatbot keeps explaining the outage */
+        decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
     json_decref(D.explain);

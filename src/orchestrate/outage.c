@@ -140,6 +140,17 @@ static void outage_chatbot(struct orch *o, struct ocust *c, size_t osig, json_t 
     if (o->sink.context)
         o->sink.context(o->sink.ctx, c->key, txt);
     free(txt);
+    /* The record the chatbot connector delivers, as for any decision's context. */
+    json_t *sigs = json_pack("[s]", os->id);
+    json_t *explain = json_pack("{s:[s]}", "decided_by",
+                                "outage: the chatbot explains the outage to the customer");
+    struct draft d = {.audience = "chatbot", .channel = "chatbot", .customer = c->key,
+                      .kind = "outage", .tmpl_name = "outage", .ctx = ctx, .signals = sigs,
+                      .explain = explain, .meta = pc, .recipient = c->key,
+                      .status = "scheduled", .at = now, .send_at = now};
+    orch__emit(o, &d, NULL);
+    json_decref(explain);
+    json_decref(sigs);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
     json_decref(ctx);

@@ -605,3 +605,15 @@ def test_bad_merge_window_and_channel_matrix_are_refused_with_their_place():
         rc, out, err = run(["replay", "--messages", "--config", path, src])
         assert rc != 0 and out == "", (text, rc, out)
         assert path + want in err, (text, err)
+
+
+def test_the_chatbot_explains_the_outage_while_it_lasts():
+    """The outage's chatbot context is a record the chatbot connector delivers, and a problem
+    held back by the outage does not replace it with its own words."""
+    c = "bot-outage@example.com"
+    out = replay([profile(c, email=c, zip="10001"),
+                  ev("outage.started", None, "10h", outage_id="B", zips=["10001"], impact="data"),
+                  ev("esim.status_changed", c, "11h", status="FAILED")], "--messages", *until("12h"))
+    bots = messages(out, "chatbot", "chatbot", c)
+    assert [(m["at"], m["signals"]) for m in bots] == [(D("10h"), ["SIG-011"])], bots
+    assert "disruption" in bots[0]["body"] and "ZIP 10001" in bots[0]["body"], bots[0]["body"]
