@@ -69,6 +69,8 @@ static int cmd_replay(int argc, char **argv)
             o.templates = argv[++i];
         } else if (!strcmp(argv[i], "--cases")) {
             o.cases = 1;
+        } else if (!strcmp(argv[i], "--stats")) {
+            o.cases = o.stats = 1; /* outcomes are the cases' */
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config_path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -217,10 +219,10 @@ static const struct cmd_entry commands[] = {
      .run = serve_main},
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
-              "                 [--cases] [--templates DIR] [--skip-invalid] [FILE|-]",
+              "                 [--cases] [--stats] [--templates DIR] [--skip-invalid] [FILE|-]",
      .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
-             "      (with --messages) every message decision and (with --cases) every case\n"
-             "      and SLA clock change",
+             "      (with --messages) every message decision, (with --cases) every case\n"
+             "      and SLA clock change, and (with --stats) the outcomes and leaderboard",
      .run = cmd_replay},
     {.name = "ingest",
      .usage = "ingest --backfill FILE [--url URL] [--token TOKEN] [--batch N] [--rules FILE]...",

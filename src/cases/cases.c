@@ -209,6 +209,7 @@ static json_t *case_doc(const struct cases *cs, const struct kase *k, json_t *sn
     json_object_set_new(d, "status", json_string(k->closing ? "resolved" : status_names[k->status]));
     json_object_set_new(d, "severity", json_string(severity_name((enum severity)k->severity)));
     json_object_set_new(d, "assignee", k->assignee ? json_string(k->assignee) : json_null());
+    json_object_set_new(d, "resolved_by", k->resolved_by ? json_string(k->resolved_by) : json_null());
     json_object_set_new(d, "reason", lead ? json_string(lead->name) : json_null());
     json_object_set_new(d, "next_step",
                         lead && lead->action ? json_string(lead->action) : json_null());
@@ -308,6 +309,7 @@ static void case_free(struct kase *k)
         return;
     free(k->customer);
     free(k->assignee);
+    free(k->resolved_by);
     free(k->dets);
     free(k->inc);
     for (size_t i = 0; i < k->nmsgs; i++)
@@ -408,6 +410,10 @@ static void close_case(struct cases *cs, struct kase *k, const char *agent, cons
         cs->stats.auto_resolved++;
     cs->stats.open--;
     k->closing = 1;
+    if (agent && *agent) {
+        free(k->resolved_by);
+        k->resolved_by = xstrdup(agent);
+    }
     if (!cs->quiet && cs->sink.line) {
         line_begin(cs, "case", "resolved", k);
         line_common(cs, k);

@@ -77,7 +77,7 @@ const char *http_header(struct req *r, const char *name)
 }
 
 const struct route *const http_route_tables[] = {http_routes, http_case_routes, http_auth_routes,
-                                                NULL};
+                                                http_stats_routes, NULL};
 
 /* The client's IP address as text ("" when MHD cannot tell). */
 static void client_address(struct req *r, char *out, size_t cap)

@@ -95,6 +95,7 @@ struct route {
 extern const struct route http_routes[];      /* routes.c: events, reads, messages, admin */
 extern const struct route http_case_routes[]; /* case_routes.c: cases and the queue */
 extern const struct route http_auth_routes[]; /* auth_routes.c: audit, users, me */
+extern const struct route http_stats_routes[]; /* stats_routes.c: outcomes, leaderboard */
 extern const struct route *const http_route_tables[]; /* NULL-terminated */
 
 /*

@@ -18,17 +18,39 @@
 #include "util/fwtime.h"
 #include "util/json.h"
 #include "util/util.h"
+#include "analytics/stats.h"
 
 struct printer {
     FILE *out;
     struct buf line;
     size_t detections, incidents, messages, case_lines;
     int messages_on; /* print messages (--messages); with --cases alone they are decided only */
+    /* --stats: what the outcomes are computed from, as serve keeps it (NULL: not asked). */
+    json_t *docs;     /* case id -> latest document */
+    json_t *outreach; /* proactive customer messages that went out: [{customer, at}] */
+    json_t *contacts; /* tickets customers opened: [{customer, at}] */
 };
+
+/* A proactive customer message that went out (an alert or an outage message, not held back). */
+static void note_outreach(struct printer *p, const struct outbox_msg *m)
+{
+    if (!p->outreach || !m->customer || strcmp(m->audience, "customer") ||
+        !strcmp(m->status, "suppressed") ||
+        (strncmp(m->key, "alert|", 6) && strncmp(m->key, "outage|", 7)))
+        return;
+    size_t n = json_array_size(p->outreach);
+    json_t *last = n ? json_array_get(p->outreach, n - 1) : NULL;
+    if (last && json_integer_value(json_object_get(last, "at")) == m->created_at &&
+        !strcmp(json_string_value(json_object_get(last, "customer")), m->customer))
+        return; /* one decision, several channels: one outreach */
+    json_array_append_new(p->outreach, json_pack("{s:s, s:I}", "customer", m->customer, "at",
+                                                 (json_int_t)m->created_at));
+}
 
 static void print_message(void *ctx, const struct outbox_msg *m)
 {
     struct printer *p = ctx;
+    note_outreach(p, m);
     if (!p->messages_on)
         return;
     buf_reset(&p->line);
@@ -66,6 +88,42 @@ static void print_case_line(void *ctx, const char *id, int64_t at, const char *e
     fwrite(json, 1, len, p->out);
     fputc('\n', p->out);
     p->case_lines++;
+}
+
+static void keep_case(void *ctx, const char *id, const char *customer, int open, const char *doc)
+{
+    struct printer *p = ctx;
+    (void)customer, (void)open;
+    json_t *d = json_loads(doc, 0, NULL);
+    if (d)
+        json_object_set_new(p->docs, id, d);
+}
+
+static void forget_case(void *ctx, const char *id)
+{
+    struct printer *p = ctx;
+    json_object_del(p->docs, id);
+}
+
+/* The closing {"kind":"stats"} line: the figures the stats API gives for this journal. */
+static void print_stats(struct printer *p)
+{
+    json_t *cases = json_array();
+    const char *id;
+    json_t *doc;
+    json_object_foreach(p->docs, id, doc) json_array_append(cases, doc);
+    struct stats_input in = {.cases = cases, .outreach = p->outreach, .contacts = p->contacts,
+                             .from = INT64_MIN, .to = INT64_MAX,
+                             .prevention_window = 7 * FW_DAY};
+    json_t *board = stats_leaderboard(&in);
+    json_t *line = json_pack("{s:s, s:o, s:O}", "kind", "stats", "outcomes", stats_outcomes(&in),
+                             "leaderboard", json_object_get(board, "leaderboard"));
+    json_decref(board);
+    char *txt = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    fprintf(p->out, "%s\n", txt);
+    free(txt);
+    json_decref(line);
+    json_decref(cases);
 }
 
 /* The whole input, in memory: mapped when it is a regular file, read otherwise. */
@@ -294,7 +352,9 @@ static void run_start(struct run *r, int64_t now)
     if (r->o->cases) {
         cases_require(r->rules);
         struct case_sink cks = {.ctx = &r->p, .line = print_case_line,
-                                .notice = r->o->messages ? print_message : NULL};
+                                .notice = r->o->messages ? print_message : NULL,
+                                .save = r->p.docs ? keep_case : NULL,
+                                .withdraw = r->p.docs ? forget_case : NULL};
         struct buf diag;
         buf_init(&diag, 0);
         r->cases = cases_new(&r->ccfg, &cks, &diag); /* policies were checked in replay_run */
@@ -321,6 +381,9 @@ static void run_apply(struct run *r, const struct event *ev)
         run_start(r, ev->time);
     engine_prepare(r->e, ev->time);
     engine_apply(r->e, ev);
+    if (r->p.contacts && ev->subject && !strcmp(ev->type, "ticket.created"))
+        json_array_append_new(r->p.contacts, json_pack("{s:s, s:I}", "customer", ev->subject, "at",
+                                                       (json_int_t)ev->time));
 }
 
 /* Forget everything applied and printed: the input was not in time order. */
@@ -333,6 +396,11 @@ static int run_reset(struct run *r)
     r->cases = NULL;
     r->e = NULL;
     r->p.detections = r->p.incidents = r->p.messages = r->p.case_lines = 0;
+    if (r->p.docs) {
+        json_object_clear(r->p.docs);
+        json_array_clear(r->p.outreach);
+        json_array_clear(r->p.contacts);
+    }
     fflush(r->p.out);
     rewind(r->p.out);
     return ftruncate(fileno(r->p.out), 0) ? FW_EIO : 0;
@@ -396,11 +464,16 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     orch_config_init(&r.ocfg);
     cases_config_init(&r.ccfg);
     r.ccfg.sla = o->sla;
-    r.ccfg.lean = 1; /* replay prints lines, never documents or queue cards */
+    r.ccfg.lean = !o->stats; /* replay prints lines; documents only for --stats */
     if (o->weights)
         r.ccfg.weights = *o->weights;
     buf_init(&r.p.line, 0);
     r.p.messages_on = o->messages;
+    if (o->stats) {
+        r.p.docs = json_object();
+        r.p.outreach = json_array();
+        r.p.contacts = json_array();
+    }
     if (o->cases) {
         /* Policies compile against the case fields: refuse a bad one before reading input. */
         struct buf diag;
@@ -504,6 +577,8 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
             (size_t)engine_stats(r.e)->events, ps.dups, ps.bad, engine_customer_count(r.e),
             r.p.detections, r.p.incidents, r.p.messages, r.p.case_lines,
             engine_pending_timers(r.e));
+    if (r.p.docs)
+        print_stats(&r.p);
     /* Copy the spool out. */
     fflush(r.p.out);
     rewind(r.p.out);
@@ -524,6 +599,9 @@ out_templates:
     comms_free(r.templates);
     orch_config_cleanup(&r.ocfg);
     buf_cleanup(&r.p.line);
+    json_decref(r.p.docs);
+    json_decref(r.p.outreach);
+    json_decref(r.p.contacts);
     fflush(out);
     return rc;
 }

@@ -30,6 +30,7 @@ struct replay_opts {
     int messages;      /* also decide and print messages (the orchestrator) */
     const char *templates; /* template directory overriding the built-ins, or NULL */
     int cases;         /* also follow cases and SLA clocks and print their changes */
+    int stats;         /* with cases: print one {"kind":"stats"} line at the end (analytics/stats.h) */
     const struct orch_config *orch; /* outreach config (a serve config file), or NULL: defaults */
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
     const struct case_weights *weights; /* priority weights, or NULL: the defaults */

@@ -500,6 +500,12 @@ def _replay_equals_live(config=None):
         assert {p1["cases"][0]["id"], p2["cases"][0]["id"]} == set(live), (p1, p2)
         st, res = _req(s, toks["lee"], "GET", "/v1/cases?state=resolved")
         assert st == 200 and [c["id"] for c in res["cases"]] == [cid], res
+        st, outcomes = _req(s, toks["ann"], "GET", "/v1/stats/outcomes")
+        assert st == 200 and outcomes["team"]["cases_resolved"] == 1, outcomes
+        st, board = _req(s, toks["lee"], "GET", "/v1/leaderboard")
+        assert st == 200 and [a["agent"] for a in board["leaderboard"]] == ["ann"], board
+        st, me = _req(s, toks["ann"], "GET", "/v1/stats/me")
+        assert st == 200 and me["agent"] == "ann" and me["csat"] == {"n": 1, "mean": 4.0}, me
     finally:
         s.stop()
 
@@ -511,8 +517,13 @@ def _replay_equals_live(config=None):
     assert len(kept) < len(journal), "no clock rows in the journal?"
     assert any(e["type"].startswith("case.") for e in kept)
     body = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in kept)
-    lines = fw.replay(body, "--cases", *(["--config", config] if config else []),
+    lines = fw.replay(body, "--cases", "--stats", *(["--config", config] if config else []),
                       "--until", T(final))
+    # The figures: replay's closing stats line equals what serve's API gave.
+    stats = [l for l in lines if l.get("kind") == "stats"]
+    assert len(stats) == 1, lines[-3:]
+    assert stats[0]["outcomes"] == outcomes, (stats[0]["outcomes"], outcomes)
+    assert stats[0]["leaderboard"] == board["leaderboard"], (stats[0]["leaderboard"], board)
     replayed = {}
     for l in _case_lines(lines):
         replayed.setdefault(l["case"], []).append(l)
