@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "client/backfill.h"
+#include "client/demo.h"
 #include "replay/replay.h"
 #include "rules/rules.h"
 #include "serve/config.h"
@@ -163,6 +164,59 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+static int cmd_demo(int argc, char **argv)
+{
+    struct demo_opts o = {.seed = 1, .now = fw_wall_now(), .cases = 72};
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || !*argv[i]) {
+                fprintf(stderr, "demo: --seed must be a non-negative integer\n");
+                return 2;
+            }
+            o.seed = v;
+        } else if (!strcmp(argv[i], "--now") && i + 1 < argc) {
+            if (fw_time_parse(argv[i + 1], strlen(argv[i + 1]), &o.now)) {
+                fprintf(stderr, "demo: --now %s: not an RFC 3339 time with offset\n", argv[i + 1]);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(argv[i], "--cases") && i + 1 < argc) {
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 60 || n > 100000) {
+                fprintf(stderr, "demo: --cases must be an integer from 60 to 100000\n");
+                return 2;
+            }
+            o.cases = (unsigned)n;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            path = argv[++i];
+        } else {
+            fprintf(stderr, "demo: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    size_t n = 0;
+    if (demo_write(&o, &out, &n)) {
+        buf_cleanup(&out);
+        fprintf(stderr, "demo: bad options\n");
+        return 2;
+    }
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f || fwrite(out.data, 1, out.len, f) != out.len || (path && fclose(f))) {
+        fprintf(stderr, "demo: cannot write %s\n", path ? path : "standard output");
+        buf_cleanup(&out);
+        return 1;
+    }
+    fprintf(stderr, "demo: %zu events, %u resolved cases of history and 4 live ones\n", n,
+            o.cases);
+    buf_cleanup(&out);
+    return 0;
+}
+
 static int cmd_ingest(int argc, char **argv)
 {
     struct backfill_opts o = {.url = "http://127.0.0.1:8080", .batch = 1000,
@@ -224,6 +278,11 @@ static const struct cmd_entry commands[] = {
              "      (with --messages) every message decision, (with --cases) every case\n"
              "      and SLA clock change, and (with --stats) the outcomes and leaderboard",
      .run = cmd_replay},
+    {.name = "demo",
+     .usage = "demo [--seed N] [--now RFC3339] [--cases N] [--out FILE]",
+     .help = "write a realistic journal (weeks of worked cases and seed 002's live\n"
+             "      scenarios) to load with `ingest --backfill` or `replay --stats`",
+     .run = cmd_demo},
     {.name = "ingest",
      .usage = "ingest --backfill FILE [--url URL] [--token TOKEN] [--batch N] [--rules FILE]...",
      .help = "load a history of events into a running server, in time order, in batches;\n"

@@ -18,7 +18,7 @@
 #include "util/util.h"
 
 static const char *const metrics[] = {"first_response", "customer_contact", "resolution"};
-static const char *const outcomes[] = {"saved", "resolved", "churned", "no_action"};
+static const char *const outcomes[] = {"saved", "resolved", "churned", "no_action", "auto_resolved"};
 
 static int64_t jtime(json_t *o, const char *key)
 {
@@ -89,7 +89,7 @@ static int contacted(const struct stats_input *in, const char *customer, int64_t
 static json_t *figures(const struct stats_input *in, int (*keep)(json_t *doc, const void *arg),
                        const void *arg)
 {
-    size_t n = 0, saved = 0, per_outcome[4] = {0}, met[3] = {0}, breached[3] = {0};
+    size_t n = 0, saved = 0, per_outcome[5] = {0}, met[3] = {0}, breached[3] = {0};
     size_t ncsat = 0, fcr = 0;
     double csat = 0;
     int64_t *durs = NULL;

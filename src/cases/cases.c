@@ -693,6 +693,19 @@ static int skipped_by(const struct kase *k, const char *agent)
     return 0;
 }
 
+/*
+ * When a person's action happened: now, except for history being loaded (a
+ * backfill dated before the clock), which happened at its own time as long
+ * as that is not before the case opened or its last action (replay's time, so a loaded
+ * history gives the cases replay gives).
+ */
+static int64_t action_time(const struct cases *cs, const struct kase *k, const struct event *ev)
+{
+    int64_t now = engine_now(cs->e);
+    int64_t after = k->acted_at > k->opened_at ? k->acted_at : k->opened_at;
+    return ev->time < now && ev->time >= after ? ev->time : now;
+}
+
 static void on_action(struct cases *cs, const struct event *ev)
 {
     char why[256];
@@ -704,7 +717,8 @@ static void on_action(struct cases *cs, const struct event *ev)
         return;
     }
     const char *act = ev->type + 5, *agent = dstr(ev, "agent");
-    int64_t at = engine_now(cs->e);
+    int64_t at = action_time(cs, k, ev);
+    k->acted_at = at;
     struct buf extra;
     buf_init(&extra, 0);
     k->nactions++;

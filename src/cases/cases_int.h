@@ -52,6 +52,7 @@ struct kase {
     int closing; /* being resolved: lines and the document say so */
     char *assignee; /* NULL: unassigned */
     char *resolved_by; /* who resolved it (NULL: open, or resolved by itself) */
+    int64_t acted_at;  /* when the last person's action happened (opening time before any) */
     int64_t opened_at, updated_at;
     struct kdet *dets;
     size_t ndets, capdets;
