@@ -531,6 +531,10 @@ static void case_route(struct req *r)
                    role_name(r->who.role));
         return;
     }
+    if (!strcmp(slash + 1, "draft")) {
+        http__case_draft(r, id);
+        return;
+    }
     post_action(r, id, slash + 1);
 }
 

@@ -14,6 +14,8 @@
 
 #include "pipeline/pipeline.h"
 
+struct draft_config;
+
 struct http_server;
 
 /* What the HTTP layer needs of the server's configuration (serve fills it in). */
@@ -25,6 +27,7 @@ struct http_options {
     int public_metrics;      /* /metrics needs no token */
     size_t max_body;         /* bytes per request body */
     size_t max_events;       /* events per request */
+    const struct draft_config *drafting; /* POST /v1/cases/{id}/draft; NULL: template only */
 };
 
 /*

@@ -31,6 +31,7 @@ void config_init(struct config *c)
     orch_config_init(&c->orch);
     delivery_config_init(&c->delivery);
     sla_config_init(&c->sla);
+    draft_config_init(&c->drafting);
 }
 
 void config_cleanup(struct config *c)
@@ -47,6 +48,7 @@ void config_cleanup(struct config *c)
     orch_config_cleanup(&c->orch);
     delivery_config_cleanup(&c->delivery);
     sla_config_cleanup(&c->sla);
+    draft_config_cleanup(&c->drafting);
     memset(c, 0, sizeof *c);
 }
 
@@ -349,6 +351,41 @@ static int parse_matrix(struct config *c, struct ydoc *d, yaml_node_t *v, struct
     return rc;
 }
 
+/* drafting: {url, model, api_key_env, timeout} (docs/guidance.md, "Drafting"). */
+static int parse_drafting(struct config *c, struct ydoc *d, yaml_node_t *m, struct buf *diag)
+{
+    int rc = 0;
+    struct draft_config *dc = &c->drafting;
+    if (m->type != YAML_MAPPING_NODE) {
+        CERR(m, "drafting must be a mapping {url, model, api_key_env, timeout}");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        if (!k) {
+            CERR(kn, "keys must be plain names");
+        } else if (!strcmp(k, "url")) {
+            if (set_string(d, diag, v, &dc->url))
+                rc = FW_EPARSE;
+            else if (strncmp(dc->url, "https://", 8) && strncmp(dc->url, "http://", 7))
+                CERR(v, "drafting.url must be an http(s) URL, e.g. http://127.0.0.1:11434/v1");
+        } else if (!strcmp(k, "model")) {
+            if (set_string(d, diag, v, &dc->model))
+                rc = FW_EPARSE;
+        } else if (!strcmp(k, "api_key_env")) {
+            if (set_string(d, diag, v, &dc->api_key_env))
+                rc = FW_EPARSE;
+        } else if (!strcmp(k, "timeout")) {
+            if (parse_dur(d, diag, v, &dc->timeout))
+                rc = FW_EPARSE;
+        } else {
+            CERR(kn, "unknown drafting setting '%s' (url, model, api_key_env, timeout)", k);
+        }
+    }
+    return rc;
+}
+
 static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, struct buf *diag)
 {
     int rc = 0;
@@ -549,6 +586,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
         if (!strcmp(k, "outreach")) {
             if (parse_outreach(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "drafting")) {
+            if (parse_drafting(c, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

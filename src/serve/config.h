@@ -13,6 +13,7 @@
 #include "delivery/delivery.h"
 #include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
+#include "guidance/draft.h"
 #include "util/buf.h"
 
 struct config {
@@ -33,6 +34,7 @@ struct config {
     struct orch_config orch;       /* brand and outreach rules */
     struct delivery_config delivery; /* connectors */
     struct sla_config sla;           /* SLA calendars and policies (sla:) */
+    struct draft_config drafting;    /* the optional drafting model (drafting:) */
     struct case_weights weights; /* priority: value, severity, churn risk, timeliness */
 };
 

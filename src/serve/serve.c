@@ -231,7 +231,7 @@ int serve_main(int argc, char **argv)
     struct http_options hopt = {.listen_addr = cfg.listen_addr, .listen_port = cfg.listen_port,
                                 .database = cfg.database, .api_token = cfg.api_token,
                                 .public_metrics = cfg.public_metrics, .max_body = cfg.max_body,
-                                .max_events = cfg.max_events};
+                                .max_events = cfg.max_events, .drafting = &cfg.drafting};
     if (http_start(&http, &hopt, p))
         goto out;
     http_set_ready(http, 1);
