@@ -267,6 +267,14 @@ def test_attempt_limit_then_dead_letter_and_message_failed():
         try:
             assert r.wait_for(lambda: len(r.attempts("push")) == 3 and len(r.attempts("twilio")) == 1, 10), \
                 r.summary()
+            # The last attempt's outcome is recorded after the receiver answered: wait for the rows.
+            def dead():
+                st, body = s.request("GET", "/v1/messages?status=dead")
+                return st == 200 and {m["id"] for m in body["messages"]} >= {"m_push", "m_sms", "m_note"}
+            deadline = time.monotonic() + 10
+            while not dead() and time.monotonic() < deadline:
+                time.sleep(0.02)  # a read of the outbox each time; it has no change feed
+            assert dead(), s.request("GET", "/v1/messages")
         finally:
             s.stop()
         rows = _rows(s)
