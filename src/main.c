@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases/playbook.h"
 #include "client/backfill.h"
 #include "replay/replay.h"
 #include "rules/rules.h"
@@ -153,6 +154,45 @@ static int cmd_rules(int argc, char **argv)
     return failed;
 }
 
+static int cmd_playbooks(int argc, char **argv)
+{
+    if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "test"))) {
+        fprintf(stderr, "usage: forewarn playbooks check FILE...\n"
+                        "       forewarn playbooks test FILE...\n");
+        return 2;
+    }
+    int failed = 0;
+    if (!strcmp(argv[1], "test")) {
+        for (int i = 2; i < argc; i++)
+            failed |= playbooks_test_run(argv[i], stdout, stderr) != 0;
+        return failed;
+    }
+    /* Signal ids are checked against the built-in rule pack. */
+    struct rules r;
+    rules_init(&r);
+    rules_add_builtin(&r);
+    if (rules_finish(&r)) {
+        fputs(r.diag.data ? r.diag.data : "", stderr);
+        rules_cleanup(&r);
+        return 1;
+    }
+    for (int i = 2; i < argc; i++) {
+        struct playbooks pb;
+        playbooks_init(&pb);
+        playbooks_add_file(&pb, argv[i], &r);
+        if (pb.nerrors) {
+            fputs(pb.diag.data ? pb.diag.data : "", stderr);
+            fprintf(stderr, "%s: %u error(s)\n", argv[i], pb.nerrors);
+            failed = 1;
+        } else {
+            printf("%s: OK, %zu playbook(s)\n", argv[i], pb.n);
+        }
+        playbooks_cleanup(&pb);
+    }
+    rules_cleanup(&r);
+    return failed;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
@@ -231,6 +271,10 @@ static const struct cmd_entry commands[] = {
      .usage = "rules check FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
      .run = cmd_rules},
+    {.name = "playbooks",
+     .usage = "playbooks check FILE... | playbooks test FILE...",
+     .help = "validate playbook files (file:line:col errors), or run playbook tests",
+     .run = cmd_playbooks},
     {.name = "user",
      .usage = "user add NAME --role ROLE [--expires DUR] | user list | user set-role NAME --role "
               "ROLE\n                 | user remove NAME   (each with [--db FILE] [--config FILE])",
