@@ -49,6 +49,8 @@ static int cmd_replay(int argc, char **argv)
     const char *input = "-";
     struct replay_opts o = {.until = FW_TIME_NONE};
     const char *config_path = NULL;
+    const char *pbfiles[64] = {0};
+    size_t npb = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rules") && i + 1 < argc) {
             if (nfiles == ARRAY_SIZE(files)) {
@@ -56,6 +58,12 @@ static int cmd_replay(int argc, char **argv)
                 return 2;
             }
             files[nfiles++] = argv[++i];
+        } else if (!strcmp(argv[i], "--playbooks") && i + 1 < argc) {
+            if (npb == ARRAY_SIZE(pbfiles)) {
+                fprintf(stderr, "replay: too many --playbooks\n");
+                return 2;
+            }
+            pbfiles[npb++] = argv[++i];
         } else if (!strcmp(argv[i], "--until") && i + 1 < argc) {
             i++;
             if (fw_time_parse(argv[i], strlen(argv[i]), &o.until)) {
@@ -102,6 +110,11 @@ static int cmd_replay(int argc, char **argv)
             files[i] = cfg.rules[i];
         if (!nfiles)
             nfiles = cfg.nrules < ARRAY_SIZE(files) ? cfg.nrules : ARRAY_SIZE(files);
+        for (size_t i = 0; !npb && i < cfg.nplaybooks && i < ARRAY_SIZE(pbfiles); i++)
+            pbfiles[i] = cfg.playbooks[i];
+        if (!npb)
+            npb = cfg.nplaybooks < ARRAY_SIZE(pbfiles) ? cfg.nplaybooks : ARRAY_SIZE(pbfiles);
+        o.min_history = cfg.min_history;
     }
     struct rules r;
     rules_init(&r);
@@ -111,16 +124,31 @@ static int cmd_replay(int argc, char **argv)
         config_cleanup(&cfg);
         return 1;
     }
-    FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
+    /* Playbooks (cases only): the built-in set, or the files given. */
+    struct playbooks pb;
+    playbooks_init(&pb);
+    if (o.cases) {
+        if (!npb)
+            playbooks_add_builtin(&pb, &r);
+        for (size_t i = 0; i < npb; i++)
+            playbooks_add_file(&pb, pbfiles[i], &r);
+        o.playbooks = &pb;
+    }
+    FILE *in = pb.nerrors ? NULL : strcmp(input, "-") ? fopen(input, "rb") : stdin;
     if (!in) {
-        fprintf(stderr, "replay: cannot read %s\n", input);
+        if (pb.nerrors)
+            fputs(pb.diag.data ? pb.diag.data : "", stderr);
+        else
+            fprintf(stderr, "replay: cannot read %s\n", input);
         rules_cleanup(&r);
+        playbooks_cleanup(&pb);
         config_cleanup(&cfg);
         return 1;
     }
     rc = replay_run(&r, in, stdout, stderr, &o);
     if (in != stdin)
         fclose(in);
+    playbooks_cleanup(&pb);
     rules_cleanup(&r);
     config_cleanup(&cfg);
     return rc ? 1 : 0;
@@ -251,13 +279,14 @@ static int cmd_ingest(int argc, char **argv)
 
 static const struct cmd_entry commands[] = {
     {.name = "serve",
-     .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]... "
-              "[--virtual-clock]",
+     .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]...\n"
+              "                 [--playbooks FILE]... [--virtual-clock]",
      .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
      .run = serve_main},
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
-              "                 [--cases] [--templates DIR] [--skip-invalid] [FILE|-]",
+              "                 [--cases] [--playbooks FILE]... [--templates DIR] [--skip-invalid]\n"
+              "                 [FILE|-]",
      .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
              "      (with --messages) every message decision and (with --cases) every case\n"
              "      and SLA clock change",
