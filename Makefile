@@ -33,7 +33,8 @@ Q := @
 endif
 
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o \
+	$(BUILD)/gen/builtin_playbooks.o
 TEMPLATES := $(shell find templates -name '*.tmpl' 2>/dev/null | sort)
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -56,6 +57,14 @@ $(BUILD)/gen/builtin_telecom.c: rules/telecom.yaml scripts/embed.sh
 	$(Q)scripts/embed.sh rules_builtin_telecom $< > $@
 
 $(BUILD)/gen/builtin_telecom.o: $(BUILD)/gen/builtin_telecom.c
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# And the built-in playbooks (docs/guidance.md).
+$(BUILD)/gen/builtin_playbooks.c: playbooks/telecom.yaml scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh playbooks_builtin_telecom $< > $@
+
+$(BUILD)/gen/builtin_playbooks.o: $(BUILD)/gen/builtin_playbooks.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # The built-in message templates too.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases/playbook.h"
 #include "client/backfill.h"
 #include "client/demo.h"
 #include "replay/replay.h"
@@ -49,6 +50,8 @@ static int cmd_replay(int argc, char **argv)
     const char *input = "-";
     struct replay_opts o = {.until = FW_TIME_NONE};
     const char *config_path = NULL;
+    const char *pbfiles[64] = {0};
+    size_t npb = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rules") && i + 1 < argc) {
             if (nfiles == ARRAY_SIZE(files)) {
@@ -56,6 +59,12 @@ static int cmd_replay(int argc, char **argv)
                 return 2;
             }
             files[nfiles++] = argv[++i];
+        } else if (!strcmp(argv[i], "--playbooks") && i + 1 < argc) {
+            if (npb == ARRAY_SIZE(pbfiles)) {
+                fprintf(stderr, "replay: too many --playbooks\n");
+                return 2;
+            }
+            pbfiles[npb++] = argv[++i];
         } else if (!strcmp(argv[i], "--until") && i + 1 < argc) {
             i++;
             if (fw_time_parse(argv[i], strlen(argv[i]), &o.until)) {
@@ -104,6 +113,11 @@ static int cmd_replay(int argc, char **argv)
             files[i] = cfg.rules[i];
         if (!nfiles)
             nfiles = cfg.nrules < ARRAY_SIZE(files) ? cfg.nrules : ARRAY_SIZE(files);
+        for (size_t i = 0; !npb && i < cfg.nplaybooks && i < ARRAY_SIZE(pbfiles); i++)
+            pbfiles[i] = cfg.playbooks[i];
+        if (!npb)
+            npb = cfg.nplaybooks < ARRAY_SIZE(pbfiles) ? cfg.nplaybooks : ARRAY_SIZE(pbfiles);
+        o.min_history = cfg.min_history;
     }
     struct rules r;
     rules_init(&r);
@@ -113,16 +127,31 @@ static int cmd_replay(int argc, char **argv)
         config_cleanup(&cfg);
         return 1;
     }
-    FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
+    /* Playbooks (cases only): the built-in set, or the files given. */
+    struct playbooks pb;
+    playbooks_init(&pb);
+    if (o.cases) {
+        if (!npb)
+            playbooks_add_builtin(&pb, &r);
+        for (size_t i = 0; i < npb; i++)
+            playbooks_add_file(&pb, pbfiles[i], &r);
+        o.playbooks = &pb;
+    }
+    FILE *in = pb.nerrors ? NULL : strcmp(input, "-") ? fopen(input, "rb") : stdin;
     if (!in) {
-        fprintf(stderr, "replay: cannot read %s\n", input);
+        if (pb.nerrors)
+            fputs(pb.diag.data ? pb.diag.data : "", stderr);
+        else
+            fprintf(stderr, "replay: cannot read %s\n", input);
         rules_cleanup(&r);
+        playbooks_cleanup(&pb);
         config_cleanup(&cfg);
         return 1;
     }
     rc = replay_run(&r, in, stdout, stderr, &o);
     if (in != stdin)
         fclose(in);
+    playbooks_cleanup(&pb);
     rules_cleanup(&r);
     config_cleanup(&cfg);
     return rc ? 1 : 0;
@@ -153,6 +182,45 @@ static int cmd_rules(int argc, char **argv)
         }
         rules_cleanup(&r);
     }
+    return failed;
+}
+
+static int cmd_playbooks(int argc, char **argv)
+{
+    if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "test"))) {
+        fprintf(stderr, "usage: forewarn playbooks check FILE...\n"
+                        "       forewarn playbooks test FILE...\n");
+        return 2;
+    }
+    int failed = 0;
+    if (!strcmp(argv[1], "test")) {
+        for (int i = 2; i < argc; i++)
+            failed |= playbooks_test_run(argv[i], stdout, stderr) != 0;
+        return failed;
+    }
+    /* Signal ids are checked against the built-in rule pack. */
+    struct rules r;
+    rules_init(&r);
+    rules_add_builtin(&r);
+    if (rules_finish(&r)) {
+        fputs(r.diag.data ? r.diag.data : "", stderr);
+        rules_cleanup(&r);
+        return 1;
+    }
+    for (int i = 2; i < argc; i++) {
+        struct playbooks pb;
+        playbooks_init(&pb);
+        playbooks_add_file(&pb, argv[i], &r);
+        if (pb.nerrors) {
+            fputs(pb.diag.data ? pb.diag.data : "", stderr);
+            fprintf(stderr, "%s: %u error(s)\n", argv[i], pb.nerrors);
+            failed = 1;
+        } else {
+            printf("%s: OK, %zu playbook(s)\n", argv[i], pb.n);
+        }
+        playbooks_cleanup(&pb);
+    }
+    rules_cleanup(&r);
     return failed;
 }
 
@@ -267,13 +335,14 @@ static int cmd_ingest(int argc, char **argv)
 
 static const struct cmd_entry commands[] = {
     {.name = "serve",
-     .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]... "
-              "[--virtual-clock]",
+     .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]...\n"
+              "                 [--playbooks FILE]... [--virtual-clock]",
      .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
      .run = serve_main},
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
-              "                 [--cases] [--stats] [--templates DIR] [--skip-invalid] [FILE|-]",
+              "                 [--cases] [--stats] [--playbooks FILE]... [--templates DIR]\n"
+              "                 [--skip-invalid] [FILE|-]",
      .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
              "      (with --messages) every message decision, (with --cases) every case\n"
              "      and SLA clock change, and (with --stats) the outcomes and leaderboard",
@@ -292,6 +361,10 @@ static const struct cmd_entry commands[] = {
      .usage = "rules check FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
      .run = cmd_rules},
+    {.name = "playbooks",
+     .usage = "playbooks check FILE... | playbooks test FILE...",
+     .help = "validate playbook files (file:line:col errors), or run playbook tests",
+     .run = cmd_playbooks},
     {.name = "user",
      .usage = "user add NAME --role ROLE [--expires DUR] | user list | user set-role NAME --role "
               "ROLE\n                 | user remove NAME   (each with [--db FILE] [--config FILE])",

@@ -30,6 +30,7 @@ void cases_config_init(struct cases_config *c)
     memset(c, 0, sizeof *c);
     c->weights = (struct case_weights){.value = 0.30, .severity = 0.25, .churn = 0.25,
                                        .timeliness = 0.20};
+    c->min_history = 5;
 }
 
 /* ---- small helpers ---- */
@@ -54,7 +55,7 @@ static const char *jstr(json_t *snap, const char *key)
  */
 static json_t *snapshot(const struct cases *cs, const char *customer)
 {
-    if (cs->cfg->lean && !cs->npolicies)
+    if (cs->cfg->lean && !cs->npolicies && !cs->cfg->playbooks)
         return json_object();
     json_t *j = cs->e ? engine_customer_object(cs->e, customer) : NULL;
     return j ? j : json_object();
@@ -255,6 +256,7 @@ static json_t *case_doc(const struct cases *cs, const struct kase *k, json_t *sn
     json_object_set_new(d, "value", isnan(k->value) ? json_null() : json_real(k->value));
     json_object_set_new(d, "tier", k->tier ? json_string(k->tier) : json_null());
     json_object_set_new(d, "customer_since", cases__jtime(k->signup));
+    cases__pb_doc(cs, k, d);
     json_object_set_new(d, "journey", json_incref(snap));
     return d;
 }
@@ -307,6 +309,7 @@ static void case_free(struct kase *k)
 {
     if (!k)
         return;
+    cases__pb_free(k->owner, k);
     free(k->customer);
     free(k->assignee);
     free(k->resolved_by);
@@ -370,6 +373,7 @@ static void open_case(struct cases *cs, const struct detection *d, uint32_t sig)
     k->opened_at = k->updated_at = d->at;
     k->value = NAN;
     k->signup = FW_TIME_NONE;
+    k->pb = -1;
     add_det(k, d, sig);
     k->severity = max_severity(cs, k);
     make_id(cs, k, d->signal->id);
@@ -393,6 +397,7 @@ static void open_case(struct cases *cs, const struct detection *d, uint32_t sig)
         put_str_field(&cs->line, "calendar", k->cal ? calendar_name(k->cal) : "24x7");
         line_end(cs, k, d->at);
     }
+    cases__pb_match(cs, k, snap, d->at);
     cases__clocks_overdue(cs, k);
     save(cs, k, snap, "open", NULL, 0, FW_TIME_NONE);
     json_decref(snap);
@@ -414,6 +419,7 @@ static void close_case(struct cases *cs, struct kase *k, const char *agent, cons
         free(k->resolved_by);
         k->resolved_by = xstrdup(agent);
     }
+    cases__pb_close(cs, k, outcome, csat, at);
     if (!cs->quiet && cs->sink.line) {
         line_begin(cs, "case", "resolved", k);
         line_common(cs, k);
@@ -451,6 +457,22 @@ static void resave(struct cases *cs, struct kase *k)
     take_profile(k, snap);
     save(cs, k, snap, "open", NULL, 0, FW_TIME_NONE);
     json_decref(snap);
+}
+
+void cases__line(struct cases *cs, const struct kase *k, const char *event, const char *extra,
+                 int64_t at)
+{
+    case_line(cs, k, event, NULL, extra, at);
+}
+
+void cases__resave(struct cases *cs, struct kase *k)
+{
+    resave(cs, k);
+}
+
+json_t *cases__snapshot(const struct cases *cs, const char *customer)
+{
+    return snapshot(cs, customer);
 }
 
 /* A change worth a line and a saved document. */
@@ -491,6 +513,7 @@ static void on_detection(struct cases *cs, const struct detection *d)
         } else {
             changed(cs, k, "detection", extra, d->at);
         }
+        cases__pb_match(cs, k, NULL, d->at);
         return;
     }
     if (!k)
@@ -682,7 +705,7 @@ int cases_check(const struct cases *cs, const struct event *ev, char *why, size_
         return rc;
     if (case_id)
         snprintf(case_id, 24, "%s", k->id);
-    return 0;
+    return cases__pb_check(cs, k, ev, why, n);
 }
 
 static int skipped_by(const struct kase *k, const char *agent)
@@ -768,6 +791,9 @@ static void on_action(struct cases *cs, const struct event *ev)
         put_str_field(&extra, "agent", agent);
         put_str_field(&extra, "reason", dstr(ev, "reason"));
         changed(cs, k, "skipped", extra.data, at);
+    } else if (!strcmp(act, "playbook_set") || !strcmp(act, "step_completed") ||
+               !strcmp(act, "step_skipped")) {
+        cases__pb_action(cs, k, ev, at);
     } else if (!strcmp(act, "resolved")) {
         json_t *c = json_object_get(ev->data, "csat");
         close_case(cs, k, agent, dstr(ev, "outcome"), json_is_integer(c) ? (int)json_integer_value(c) : 0,
@@ -840,6 +866,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
     }
     note_value(cs, ev);
     struct kase *k = open_case_of(cs, customer);
+    if (cases__words_note(cs, ev) && k)
+        cases__pb_match(cs, k, NULL, engine_now(cs->e));
     if (k && k->status != CST_OPEN && is_inbound(cs, ev->type)) {
         /* The customer answered: no longer waiting on them. */
         k->status = CST_OPEN;
@@ -998,6 +1026,7 @@ struct cases *cases_new(const struct cases_config *cfg, const struct case_sink *
     strmap_init(&cs->open);
     strmap_init(&cs->ids);
     strmap_init(&cs->values);
+    strmap_init(&cs->words);
     intern_init(&cs->names);
     buf_init(&cs->line, 0);
     if (cases__compile_policies(cs, diag)) {
@@ -1042,6 +1071,9 @@ void cases_free(struct cases *cs)
     strmap_cleanup(&cs->open);
     strmap_cleanup(&cs->ids);
     strmap_cleanup(&cs->values);
+    cases__words_free(cs);
+    strmap_cleanup(&cs->words);
+    free(cs->hist);
     intern_cleanup(&cs->names);
     cases__free_policies(cs);
     free(cs->sorted);

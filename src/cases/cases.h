@@ -43,6 +43,8 @@ struct cases_config {
     const struct sla_config *sla; /* may be NULL: 24x7 with the severity defaults */
     struct case_weights weights;
     int lean;          /* nobody reads documents or cards (replay): skip customer snapshots */
+    const struct playbooks *playbooks; /* may be NULL: cases get no playbook */
+    size_t min_history; /* resolved cases a figure needs before it is shown (default 5) */
 };
 
 void cases_config_init(struct cases_config *c);
@@ -68,6 +70,7 @@ struct case_sink {
 };
 
 struct cases;
+struct playbooks;
 
 /*
  * A new module.  Policy conditions are compiled against the case fields
@@ -132,6 +135,16 @@ void cases_queue_json(const struct cases *cs, const struct queue_query *q, int64
 const char *cases_next_for(const struct cases *cs, const char *user, int64_t now);
 /* The live view of an open case (card, clocks, priority now) as JSON; FW_ENOTFOUND when not open. */
 int cases_live_json(const struct cases *cs, const char *id, int64_t now, struct buf *out);
+
+/*
+ * Guidance for an open case (docs/guidance.md): summary, sentiment,
+ * recommended action with its measured success, the script rendered for
+ * this customer, what not to do, win condition, the next playbook step and
+ * similar resolved cases.  FW_ENOTFOUND when the case is not open.
+ */
+int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, struct buf *out);
+/* The playbooks with their measured success ({"playbooks": [...], "min_history": n}). */
+void cases_playbooks_json(const struct cases *cs, struct buf *out);
 
 /* Counters for /metrics. */
 struct cases_stats {

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "cases/cases.h"
+#include "cases/playbook.h"
 #include "expr/expr.h"
 #include "rules/rules.h"
 #include "util/map.h"
@@ -43,6 +44,18 @@ struct kdet {
     int64_t fired_at, resolved_at; /* resolved_at FW_TIME_NONE while firing */
 };
 
+/* A follow-up reminder of a completed playbook step (guide.c). */
+struct reminder {
+    struct engine_timer t; /* first: the timer hands back this pointer */
+    struct kase *k;
+    int step;              /* 0-based */
+    int armed;
+    int64_t due;
+};
+
+/* What a playbook step is at: pending, done, or skipped with a reason. */
+enum { STEP_PENDING, STEP_DONE, STEP_SKIPPED };
+
 struct kase {
     char id[24];
     struct cases *owner;
@@ -70,6 +83,14 @@ struct kase {
     char *name, *tier;
     double value;   /* NAN when none */
     int64_t signup; /* FW_TIME_NONE when unknown */
+    /* The playbook (guide.c): chosen by matching until a person picks one or works a step. */
+    int pb;             /* index into cfg->playbooks, -1: none */
+    char *pb_by;        /* the agent who chose it, NULL: matched */
+    char *pb_why;       /* why this one, in words */
+    int pb_pinned;      /* no longer re-matched */
+    unsigned char *steps; /* per step: STEP_* */
+    struct reminder *rem; /* per step */
+    size_t nsteps;
 };
 
 /* A compiled policy condition. */
@@ -95,6 +116,9 @@ struct cases {
     size_t npolicies;
     struct intern names;   /* names policy conditions read */
     struct cases_stats stats;
+    struct strmap words;   /* customer -> struct words: their recent texts, for playbook keywords */
+    struct pb_record *hist; /* resolved cases, in order: measured success and similar cases */
+    size_t nhist, caphist;
     struct buf line;
     /* The case being matched against a policy (expr_env callbacks). */
     const struct kase *matching;
@@ -131,6 +155,27 @@ const struct rule_signal *cases__lead_signal(const struct cases *cs, const struc
 
 /* A time as an RFC 3339 JSON string, or null for FW_TIME_NONE (cases.c). */
 json_t *cases__jtime(int64_t t);
+
+/* cases.c, for guide.c */
+void cases__line(struct cases *cs, const struct kase *k, const char *event, const char *extra,
+                 int64_t at);
+void cases__resave(struct cases *cs, struct kase *k);
+json_t *cases__snapshot(const struct cases *cs, const char *customer);
+
+/* guide.c: playbooks on cases, measured success, guidance */
+/* Note the customer's words an event carries; 1 when they changed. */
+int cases__words_note(struct cases *cs, const struct event *ev);
+void cases__words_free(struct cases *cs);
+/* Choose k's playbook again unless a person has; a change is a playbook_set line. */
+void cases__pb_match(struct cases *cs, struct kase *k, json_t *snap, int64_t at);
+/* Would this playbook action apply to k?  0, FW_EINVAL or FW_ESTATE with the reason. */
+int cases__pb_check(const struct cases *cs, const struct kase *k, const struct event *ev,
+                    char *why, size_t n);
+void cases__pb_action(struct cases *cs, struct kase *k, const struct event *ev, int64_t at);
+/* k resolves: its outcome joins the history; reminders are cancelled. */
+void cases__pb_close(struct cases *cs, struct kase *k, const char *outcome, int csat, int64_t at);
+void cases__pb_free(struct cases *cs, struct kase *k);
+void cases__pb_doc(const struct cases *cs, const struct kase *k, json_t *d);
 
 /* queue.c */
 json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now);

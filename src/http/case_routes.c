@@ -185,6 +185,8 @@ static void act(struct req *r, const char *id, const char *type, json_t *data)
     json_decref(j);
     if (rc == FW_ENOTFOUND)
         http_error(r, 404, "%s; nothing was changed", why);
+    else if (rc == FW_EINVAL)
+        http_error(r, 400, "%s; nothing was changed", why);
     else if (rc == FW_ESTATE)
         http_error(r, 409, "%s; nothing was changed", why);
     else if (rc)
@@ -270,6 +272,24 @@ static void post_action(struct req *r, const char *id, const char *action)
     } else if (!strcmp(action, "skip")) {
         type = "case.skipped";
         bad = take_str(r, body, data, "reason", 1);
+    } else if (!strcmp(action, "playbook")) {
+        type = "case.playbook_set";
+        bad = take_str(r, body, data, "playbook", 1);
+    } else if (!strncmp(action, "steps/", 6)) {
+        /* steps/{n}/complete, steps/{n}/skip */
+        char *end;
+        long n = strtol(action + 6, &end, 10);
+        if (end == action + 6 || n < 1 || n > 1000 ||
+            (strcmp(end, "/complete") && strcmp(end, "/skip"))) {
+            http_error(r, 404, "no such step action: %s (steps/{n}/complete, steps/{n}/skip)",
+                       action);
+            bad = 1;
+        } else {
+            type = !strcmp(end, "/complete") ? "case.step_completed" : "case.step_skipped";
+            json_object_set_new(data, "step", json_integer(n));
+            if (!strcmp(end, "/skip"))
+                bad = take_str(r, body, data, "reason", 0);
+        }
     } else if (!strcmp(action, "resolve")) {
         type = "case.resolved";
         bad = take_str(r, body, data, "outcome", 1);
@@ -277,8 +297,8 @@ static void post_action(struct req *r, const char *id, const char *action)
         if (!bad && csat && !json_is_null(csat))
             json_object_set(data, "csat", csat);
     } else {
-        http_error(r, 404, "no such case action: %s (assign, respond, status, note, skip, resolve)",
-                   action);
+        http_error(r, 404, "no such case action: %s (assign, respond, status, note, skip, resolve, "
+                           "playbook, steps/{n}/complete, steps/{n}/skip)", action);
         bad = 1;
     }
     json_decref(body);
@@ -500,6 +520,50 @@ static void reply_case(struct req *r, const char *id, unsigned status, int with_
     http_reply_json(r, status, &r->out);
 }
 
+/* ---- GET /v1/cases/{id}/guidance, GET /v1/playbooks ---- */
+
+static void read_guidance(void *ctx, const struct cases *cs, const struct engine *e)
+{
+    struct live_read *lr = ctx;
+    (void)e;
+    lr->rc = cases_guidance_json(cs, lr->id, lr->now, lr->out);
+}
+
+static void get_guidance(struct req *r, const char *id)
+{
+    struct buf g;
+    buf_init(&g, 0);
+    struct live_read lr = {.id = id, .now = pipeline_now(r->env->pipeline), .out = &g};
+    pipeline_with_cases(r->env->pipeline, read_guidance, &lr);
+    if (lr.rc) {
+        buf_cleanup(&g);
+        /* Not open: resolved (the document exists) or unknown. */
+        json_t *doc = load_case(r, id);
+        if (doc)
+            http_error(r, 409, "case %s is resolved; guidance is for open cases", id);
+        json_decref(doc);
+        return;
+    }
+    buf_reset(&r->out);
+    buf_append(&r->out, g.data, g.len);
+    buf_cleanup(&g);
+    http_reply_json(r, 200, &r->out);
+}
+
+static void read_playbooks(void *ctx, const struct cases *cs, const struct engine *e)
+{
+    (void)e;
+    cases_playbooks_json(cs, ctx);
+}
+
+static void get_playbooks(struct req *r)
+{
+    buf_reset(&r->out);
+    pipeline_with_cases(r->env->pipeline, read_playbooks, &r->out);
+    snprintf(r->audit_id, sizeof r->audit_id, "playbooks");
+    http_reply_json(r, 200, &r->out);
+}
+
 /* /v1/cases/{id} and /v1/cases/{id}/{action} */
 static void case_route(struct req *r)
 {
@@ -514,6 +578,10 @@ static void case_route(struct req *r)
     id[n] = 0;
     snprintf(r->audit_id, sizeof r->audit_id, "%s", id);
     if (!strcmp(r->method, "GET")) {
+        if (slash && !strcmp(slash, "/guidance")) {
+            get_guidance(r, id);
+            return;
+        }
         if (slash) {
             http_error(r, 404, "no such endpoint: %s", r->path);
             return;
@@ -545,6 +613,8 @@ const struct route http_case_routes[] = {
      .handler = post_next},
     {.method = "GET", .path = "/v1/cases", .roles = ROLES_READ, .audit = "case",
      .handler = get_cases},
+    {.method = "GET", .path = "/v1/playbooks", .roles = ROLES_READ, .audit = "case",
+     .handler = get_playbooks},
     {.method = "GET", .path = "/v1/cases/", .prefix = 1, .roles = ROLES_READ, .audit = "case",
      .handler = case_route},
     {.method = "POST", .path = "/v1/cases/", .prefix = 1, .roles = ROLES_WORK, .audit = "case",

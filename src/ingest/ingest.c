@@ -505,9 +505,12 @@ static int case_field(json_t *data, const char *name, int required, const char *
 
 static int validate_case_action(const struct event *ev, struct ingest_error *err)
 {
-    static const char *const actions[] = {"case.assigned",  "case.responded", "case.status_changed",
-                                          "case.note_added", "case.skipped",  "case.resolved", NULL};
-    char q[QUOTE_MAX * 4 + 8], names[160];
+    static const char *const actions[] = {"case.assigned",      "case.responded",
+                                          "case.status_changed", "case.note_added",
+                                          "case.skipped",        "case.resolved",
+                                          "case.playbook_set",   "case.step_completed",
+                                          "case.step_skipped",   NULL};
+    char q[QUOTE_MAX * 4 + 8], names[256];
     json_t *d = ev->data;
     int rc;
     if (!one_of(ev->type, actions)) {
@@ -524,7 +527,8 @@ static int validate_case_action(const struct event *ev, struct ingest_error *err
         return rc;
     const char *a = ev->type + 5;
     if (!strcmp(a, "assigned") || !strcmp(a, "responded") || !strcmp(a, "note_added") ||
-        !strcmp(a, "skipped"))
+        !strcmp(a, "skipped") || !strcmp(a, "playbook_set") || !strcmp(a, "step_completed") ||
+        !strcmp(a, "step_skipped"))
         if ((rc = case_field(d, "agent", 1, NULL, err)))
             return rc;
     if ((!strcmp(a, "status_changed") || !strcmp(a, "resolved")) &&
@@ -538,6 +542,18 @@ static int validate_case_action(const struct event *ev, struct ingest_error *err
         return case_field(d, "text", 1, NULL, err);
     if (!strcmp(a, "skipped"))
         return case_field(d, "reason", 1, NULL, err);
+    if (!strcmp(a, "playbook_set"))
+        return case_field(d, "playbook", 1, NULL, err);
+    if (!strcmp(a, "step_completed") || !strcmp(a, "step_skipped")) {
+        json_t *st = json_object_get(d, "step");
+        if (!json_is_integer(st) || json_integer_value(st) < 1 || json_integer_value(st) > 1000) {
+            set_error(err, "data.step", st ? "must be a step number from 1 to 1000"
+                                           : "required: the playbook step, from 1");
+            return FW_EPARSE;
+        }
+        /* Whether the step needs a reason is the playbook's to say, when the action applies. */
+        return !strcmp(a, "step_skipped") ? case_field(d, "reason", 0, NULL, err) : 0;
+    }
     if (!strcmp(a, "resolved")) {
         if ((rc = case_field(d, "outcome", 1, case_outcomes, err)))
             return rc;

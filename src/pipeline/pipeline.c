@@ -640,6 +640,9 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     p->virtual_clock = opts->virtual_clock;
     cases_config_init(&p->ccfg);
     p->ccfg.sla = opts->sla;
+    p->ccfg.playbooks = opts->playbooks;
+    if (opts->min_history)
+        p->ccfg.min_history = opts->min_history;
     if (opts->weights)
         p->ccfg.weights = *opts->weights;
     pthread_mutex_init(&p->mu, NULL);

@@ -465,6 +465,9 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     cases_config_init(&r.ccfg);
     r.ccfg.sla = o->sla;
     r.ccfg.lean = !o->stats; /* replay prints lines; documents only for --stats */
+    r.ccfg.playbooks = o->playbooks;
+    if (o->min_history)
+        r.ccfg.min_history = o->min_history;
     if (o->weights)
         r.ccfg.weights = *o->weights;
     buf_init(&r.p.line, 0);

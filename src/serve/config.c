@@ -41,6 +41,9 @@ void config_cleanup(struct config *c)
     for (size_t i = 0; i < c->nrules; i++)
         free(c->rules[i]);
     free(c->rules);
+    for (size_t i = 0; i < c->nplaybooks; i++)
+        free(c->playbooks[i]);
+    free(c->playbooks);
     free(c->api_token);
     free(c->log_level);
     free(c->ready_file);
@@ -609,6 +612,36 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         if (!strcmp(k, "connectors")) {
             if (delivery_config_parse(&c->delivery, d, v, diag))
                 rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "playbooks")) {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                CERR(v, "playbooks must be a list of playbook files");
+                continue;
+            }
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                const char *pf = yscalar(ydoc_node(d, *it));
+                if (!pf || !*pf) {
+                    CERR(ydoc_node(d, *it), "each playbook file must be a file name");
+                    continue;
+                }
+                c->playbooks = xrealloc(c->playbooks, (c->nplaybooks + 1) * sizeof *c->playbooks);
+                c->playbooks[c->nplaybooks++] = xstrdup(pf);
+            }
+            continue;
+        }
+        if (!strcmp(k, "guidance")) {
+            yaml_node_t *mh = ymap_get(d, v, "min_history");
+            const char *ms = yscalar(mh);
+            char *end = NULL;
+            long mhn = ms ? strtol(ms, &end, 10) : -1;
+            if (v->type != YAML_MAPPING_NODE || !mh)
+                CERR(v, "guidance must be a mapping: {min_history: N}");
+            else if (!ms || *end || mhn < 1 || mhn > 100000)
+                CERR(mh, "guidance.min_history must be a whole number from 1 to 100000");
+            else
+                c->min_history = (size_t)mhn;
             continue;
         }
         if (!strcmp(k, "rules")) {

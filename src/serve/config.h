@@ -22,6 +22,9 @@ struct config {
     char *database;        /* "forewarn.db" */
     char **rules;          /* rule pack files; none: the built-in telecom pack */
     size_t nrules;
+    char **playbooks;      /* playbook files; none: the built-in telecom playbooks */
+    size_t nplaybooks;
+    size_t min_history;    /* guidance.min_history: resolved cases a success figure needs (5) */
     char *api_token;       /* the shared token, acting as admin; NULL: none (users may still exist) */
     int public_metrics;    /* /metrics needs no token (default 1); 0: a reading role's token */
     int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */

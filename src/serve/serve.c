@@ -5,6 +5,7 @@
  * errors are only possible here, before anything is served.
  */
 #include "serve/serve.h"
+#include "cases/playbook.h"
 
 #include "cases/cases.h"
 #include "store/auth.h"
@@ -87,7 +88,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: forewarn serve [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
-            "                      [--rules FILE]... [--virtual-clock] [--ready-file FILE]\n"
+            "                      [--rules FILE]... [--playbooks FILE]... [--virtual-clock]\n"
+            "                      [--ready-file FILE]\n"
             "The API token comes from the config file (api_token_file) or the environment\n"
             "(FOREWARN_API_TOKEN, FOREWARN_API_TOKEN_FILE), never from the command line.\n");
     return 2;
@@ -98,6 +100,7 @@ int serve_main(int argc, char **argv)
     struct config cfg;
     struct buf diag;
     struct rules rules;
+    struct playbooks playbooks;
     struct store *db = NULL;
     struct store_checkpointer *ckpt = NULL;
     struct pipeline *p = NULL;
@@ -109,6 +112,7 @@ int serve_main(int argc, char **argv)
     config_init(&cfg);
     buf_init(&diag, 0);
     rules_init(&rules);
+    playbooks_init(&playbooks);
 
     /* The config file first, so flags override it wherever they appear. */
     for (int i = 1; i < argc; i++)
@@ -122,7 +126,7 @@ int serve_main(int argc, char **argv)
         }
     if (config_load_env(&cfg, &diag))
         goto fail;
-    int flag_rules = 0;
+    int flag_rules = 0, flag_playbooks = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--config") && v) {
@@ -146,6 +150,16 @@ int serve_main(int argc, char **argv)
             }
             cfg.rules = xrealloc(cfg.rules, (cfg.nrules + 1) * sizeof *cfg.rules);
             cfg.rules[cfg.nrules++] = xstrdup(v);
+            i++;
+        } else if (!strcmp(a, "--playbooks") && v) {
+            if (!flag_playbooks) { /* flags replace the config file's list */
+                for (size_t k = 0; k < cfg.nplaybooks; k++)
+                    free(cfg.playbooks[k]);
+                cfg.nplaybooks = 0;
+                flag_playbooks = 1;
+            }
+            cfg.playbooks = xrealloc(cfg.playbooks, (cfg.nplaybooks + 1) * sizeof *cfg.playbooks);
+            cfg.playbooks[cfg.nplaybooks++] = xstrdup(v);
             i++;
         } else if (!strcmp(a, "--virtual-clock")) {
             cfg.virtual_clock = 1;
@@ -173,6 +187,15 @@ int serve_main(int argc, char **argv)
         rules_add_file(&rules, cfg.rules[i]);
     if (rules_finish(&rules)) {
         fputs(rules.diag.data ? rules.diag.data : "", stderr);
+        goto out;
+    }
+    /* Playbooks: the built-in set, or the configured files; a bad one stops the start. */
+    if (cfg.nplaybooks == 0)
+        playbooks_add_builtin(&playbooks, &rules);
+    for (size_t i = 0; i < cfg.nplaybooks; i++)
+        playbooks_add_file(&playbooks, cfg.playbooks[i], &rules);
+    if (playbooks.nerrors) {
+        fputs(playbooks.diag.data ? playbooks.diag.data : "", stderr);
         goto out;
     }
 
@@ -215,6 +238,8 @@ int serve_main(int argc, char **argv)
         .delivery = &cfg.delivery,
         .sla = &cfg.sla,
         .weights = &cfg.weights,
+        .playbooks = &playbooks,
+        .min_history = cfg.min_history,
         .committed = on_commit,
         .committed_ctx = &dref,
     };
@@ -274,6 +299,7 @@ out:
     store_close(db);
     store_checkpointer_stop(ckpt);
     rules_cleanup(&rules);
+    playbooks_cleanup(&playbooks);
     config_cleanup(&cfg);
     buf_cleanup(&diag);
     return rc;
