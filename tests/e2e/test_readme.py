@@ -39,3 +39,22 @@ def test_tour_messages_and_rule_commands():
     assert rc == 0 and "OK, 11 signal(s)" in out, (out, err)
     rc, out, err = run(["rules", "test", os.path.join(ROOT, "rules/telecom.test.yaml")])
     assert rc == 0 and out.strip().endswith("0 failed"), (out, err)
+
+
+def test_tour_demo_commands_give_the_figures_described():
+    text = _readme()
+    m = re.search(r"(build/forewarn demo [^\n]*)\n(build/forewarn replay --stats [^\n|]*)\| tail -1", text)
+    assert m, "the README's demo commands are missing"
+    demo = m.group(1).replace("build/forewarn ", "").split()
+    replay = m.group(2).replace("build/forewarn ", "").split()
+    rc, out, err = run(demo)
+    assert rc == 0, err
+    rc, out, err = run(replay)
+    assert rc == 0, err
+    last = json.loads(out.splitlines()[-1])
+    assert last["kind"] == "stats", last
+    team = last["outcomes"]["team"]
+    assert team["cases_resolved"] >= 72 and team["csat"]["n"] > 0, team
+    assert all(k in team for k in ("sla", "resolution_ms", "first_contact_resolution", "saved", "prevention"))
+    assert last["outcomes"]["playbooks"] and len(last["leaderboard"]) == 5, last["leaderboard"]
+    assert all("streak" in a and "achievements" in a for a in last["leaderboard"])
