@@ -33,7 +33,8 @@ Q := @
 endif
 
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o \
+	$(BUILD)/gen/builtin_support_lexicon.o
 TEMPLATES := $(shell find templates -name '*.tmpl' 2>/dev/null | sort)
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -56,6 +57,14 @@ $(BUILD)/gen/builtin_telecom.c: rules/telecom.yaml scripts/embed.sh
 	$(Q)scripts/embed.sh rules_builtin_telecom $< > $@
 
 $(BUILD)/gen/builtin_telecom.o: $(BUILD)/gen/builtin_telecom.c
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# So is the support-domain sentiment lexicon (VADER's own is read at run time).
+$(BUILD)/gen/builtin_support_lexicon.c: lexicon/support.txt scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh sentiment_builtin_domain $< > $@
+
+$(BUILD)/gen/builtin_support_lexicon.o: $(BUILD)/gen/builtin_support_lexicon.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # The built-in message templates too.
