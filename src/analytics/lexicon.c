@@ -319,18 +319,18 @@ int sentiment_load_domain(struct sentiment *s, const char *name, const char *tex
                     !memcmp(text + q + 1, section_names[k], e - q - 1))
                     found = k;
             if (e >= le)
-                rerr(&r, line, q, "a section header needs its closing ']'");
+                rerr(&r, line, q - ls, "a section header needs its closing ']'");
             else if (found < 0)
-                rerr(&r, line, q + 1,
+                rerr(&r, line, q + 1 - ls,
                      "unknown section '%.*s' (valence, cancel, competitor or legal)",
                      (int)(e - q - 1 > 40 ? 40 : e - q - 1), text + q + 1);
             else if (e + 1 != le)
-                rerr(&r, line, e + 1, "nothing may follow a section header");
+                rerr(&r, line, e + 1 - ls, "nothing may follow a section header");
             sec = found;
             continue;
         }
         if (sec < 0) {
-            rerr(&r, line, q, "a phrase before any [section]");
+            rerr(&r, line, q - ls, "a phrase before any [section]");
             continue;
         }
         /* Split into space-separated fields; [valence] lines end with the number. */
@@ -346,7 +346,7 @@ int sentiment_load_domain(struct sentiment *s, const char *name, const char *tex
                 i++;
             if (nw == PH_MAXWORDS + 1) {
                 toomany = 1;
-                rerr(&r, line, st, "a phrase has at most %d words", PH_MAXWORDS);
+                rerr(&r, line, st - ls, "a phrase has at most %d words", PH_MAXWORDS);
                 break;
             }
             ws[nw] = st;
@@ -428,7 +428,7 @@ int sentiment_load_domain(struct sentiment *s, const char *name, const char *tex
         ph.n = (uint32_t)nw;
         for (size_t i = 0; i < d->nph; i++)
             if (same_phrase(&d->ph[i], &ph)) {
-                rerr(&r, line, q, "this phrase is already in [%s] at line %zu", section_names[sec],
+                rerr(&r, line, q - ls, "this phrase is already in [%s] at line %zu", section_names[sec],
                      phline[i] + 1);
                 bad = 1;
                 break;
