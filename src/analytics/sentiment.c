@@ -30,6 +30,7 @@
 #define B_INCR 0.293   /* a booster word's push */
 #define C_INCR 0.733   /* an ALL-CAPS word's push */
 #define N_SCALAR -0.74 /* a negation flips and damps */
+#define N_SCALAR_NEG -0.4 /* ... more so a complaint: "not bad" is well short of "good" */
 #define ALPHA 15.0     /* normalisation: x / sqrt(x^2 + ALPHA) */
 
 struct sentiment *sentiment_new(void)
@@ -432,7 +433,7 @@ static double unit_valence(const struct unit *u, size_t nu, size_t k, int cap_di
             v *= 1.25;
             continue;
         }
-        v *= N_SCALAR;
+        v *= v < 0 ? N_SCALAR_NEG : N_SCALAR;
     }
     /* "least" negates ("least helpful") unless "at least" / "very least". */
     if (k >= 1 && unit_is(&u[k - 1], "least") && !u[k - 1].brk &&
