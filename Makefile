@@ -103,6 +103,20 @@ test-asan:
 bench: $(BIN)
 	$(Q)bench/run
 
+# libFuzzer harnesses (clang), one per parser, sanitizers on:
+#   build/fuzz/fuzz_sentiment -dict=tests/fuzz/sentiment.dict tests/fuzz/corpus/sentiment
+FUZZ_CC ?= clang
+FUZZ_SRC := $(shell find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+fuzz: $(FUZZ_BIN)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/gen/builtin_telecom.c $(BUILD)/gen/builtin_templates.c \
+		$(BUILD)/gen/builtin_support_lexicon.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS_ALL)
+
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)/usr/local/bin/forewarn
 
