@@ -7,8 +7,8 @@
  * replaces the old one only at the end).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +16,10 @@
 #include "util/util.h"
 #include "util/yaml.h"
 
-#define MAX_ERRORS 20             /* reported per file; the rest are counted */
-#define MAX_FILE (16u << 20)      /* a lexicon file */
-#define MAX_TOKEN 255             /* bytes in one VADER token or domain phrase word */
-#define VALENCE_LIMIT 4.0         /* VADER's scale is -4 .. 4 */
+#define MAX_ERRORS 20        /* reported per file; the rest are counted */
+#define MAX_FILE (16u << 20) /* a lexicon file */
+#define MAX_TOKEN 255        /* bytes in one VADER token or domain phrase word */
+#define VALENCE_LIMIT 4.0    /* VADER's scale is -4 .. 4 */
 
 extern const char sentiment_builtin_domain[];
 extern const size_t sentiment_builtin_domain_len;
@@ -33,7 +33,7 @@ struct reader {
 };
 
 __attribute__((format(printf, 4, 5))) static void rerr(struct reader *r, size_t line, size_t col,
-                                                      const char *fmt, ...)
+                                                       const char *fmt, ...)
 {
     if (r->nerrors++ >= MAX_ERRORS || !r->diag)
         return;
@@ -239,8 +239,8 @@ void sentiment__domain_free(struct domain *d)
 /* A byte allowed in a phrase word: what the tokenizer can produce, lower case. */
 static int word_byte(unsigned char c)
 {
-    return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' ||
-           c == '-' || c == '&' || c == '.' || c == '@' || c == '_' || c == '/';
+    return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c == '-' ||
+           c == '&' || c == '.' || c == '@' || c == '_' || c == '/';
 }
 
 /* Index the phrases by first word (CSR arrays), after the whole file is read. */
@@ -395,9 +395,9 @@ int sentiment_load_domain(struct sentiment *s, const char *name, const char *tex
                         found = k;
                 if (found < 0 || sec == SEC_VALENCE || found == sec) {
                     rerr(&r, line, ws[w] - ls,
-                         found < 0        ? "unknown list '%.*s' (<cancel>, <competitor>, <legal>)"
-                         : found == sec   ? "a list cannot contain itself ('%.*s')"
-                                          : "'%.*s' is for intent phrases only",
+                         found < 0      ? "unknown list '%.*s' (<cancel>, <competitor>, <legal>)"
+                         : found == sec ? "a list cannot contain itself ('%.*s')"
+                                        : "'%.*s' is for intent phrases only",
                          (int)(n > 40 ? 40 : n), t);
                     bad = 1;
                 }
@@ -428,8 +428,8 @@ int sentiment_load_domain(struct sentiment *s, const char *name, const char *tex
         ph.n = (uint32_t)nw;
         for (size_t i = 0; i < d->nph; i++)
             if (same_phrase(&d->ph[i], &ph)) {
-                rerr(&r, line, q - ls, "this phrase is already in [%s] at line %zu", section_names[sec],
-                     phline[i] + 1);
+                rerr(&r, line, q - ls, "this phrase is already in [%s] at line %zu",
+                     section_names[sec], phline[i] + 1);
                 bad = 1;
                 break;
             }

@@ -46,7 +46,8 @@ static int parse_line(const char *line, size_t n, json_t **root, const char **id
     }
     if (!json_is_object(*root)) {
         *col = 0;
-        snprintf(msg, msgsz, "each line must be a JSON object {\"id\": \"...\", \"text\": \"...\"}");
+        snprintf(msg, msgsz,
+                 "each line must be a JSON object {\"id\": \"...\", \"text\": \"...\"}");
         return -1;
     }
     json_t *jid = json_object_get(*root, "id"), *jt = json_object_get(*root, "text");

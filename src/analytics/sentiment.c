@@ -27,11 +27,11 @@
 #include "analytics/sentiment_int.h"
 #include "util/util.h"
 
-#define B_INCR 0.293   /* a booster word's push */
-#define C_INCR 0.733   /* an ALL-CAPS word's push */
-#define N_SCALAR -0.74 /* a negation flips and damps */
+#define B_INCR 0.293      /* a booster word's push */
+#define C_INCR 0.733      /* an ALL-CAPS word's push */
+#define N_SCALAR -0.74    /* a negation flips and damps */
 #define N_SCALAR_NEG -0.4 /* ... more so a complaint: "not bad" is well short of "good" */
-#define ALPHA 15.0     /* normalisation: x / sqrt(x^2 + ALPHA) */
+#define ALPHA 15.0        /* normalisation: x / sqrt(x^2 + ALPHA) */
 
 struct sentiment *sentiment_new(void)
 {
@@ -58,34 +58,42 @@ static const struct {
     const char *w;
     double v;
 } boosters[] = {
-    {"absolutely", B_INCR},    {"amazingly", B_INCR},   {"awfully", B_INCR},
-    {"completely", B_INCR},    {"considerably", B_INCR}, {"decidedly", B_INCR},
-    {"deeply", B_INCR},        {"enormously", B_INCR},  {"entirely", B_INCR},
-    {"especially", B_INCR},    {"exceptionally", B_INCR}, {"extremely", B_INCR},
-    {"fabulously", B_INCR},    {"freaking", B_INCR},    {"fucking", B_INCR},
-    {"fully", B_INCR},         {"greatly", B_INCR},     {"highly", B_INCR},
-    {"hugely", B_INCR},        {"incredibly", B_INCR},  {"intensely", B_INCR},
-    {"majorly", B_INCR},       {"more", B_INCR},        {"most", B_INCR},
-    {"particularly", B_INCR},  {"pretty", B_INCR},      {"purely", B_INCR},
-    {"quite", B_INCR},         {"really", B_INCR},      {"remarkably", B_INCR},
-    {"seriously", B_INCR},     {"so", B_INCR},          {"substantially", B_INCR},
-    {"super", B_INCR},         {"thoroughly", B_INCR},  {"totally", B_INCR},
-    {"tremendously", B_INCR},  {"truly", B_INCR},       {"unbelievably", B_INCR},
-    {"unusually", B_INCR},     {"utterly", B_INCR},     {"very", B_INCR},
-    {"almost", -B_INCR},       {"barely", -B_INCR},     {"hardly", -B_INCR},
-    {"kinda", -B_INCR},        {"less", -B_INCR},       {"little", -B_INCR},
-    {"marginally", -B_INCR},   {"occasionally", -B_INCR}, {"partly", -B_INCR},
-    {"scarcely", -B_INCR},     {"slightly", -B_INCR},   {"somewhat", -B_INCR},
+    {"absolutely", B_INCR},    {"amazingly", B_INCR},
+    {"awfully", B_INCR},       {"completely", B_INCR},
+    {"considerably", B_INCR},  {"decidedly", B_INCR},
+    {"deeply", B_INCR},        {"enormously", B_INCR},
+    {"entirely", B_INCR},      {"especially", B_INCR},
+    {"exceptionally", B_INCR}, {"extremely", B_INCR},
+    {"fabulously", B_INCR},    {"freaking", B_INCR},
+    {"fucking", B_INCR},       {"fully", B_INCR},
+    {"greatly", B_INCR},       {"highly", B_INCR},
+    {"hugely", B_INCR},        {"incredibly", B_INCR},
+    {"intensely", B_INCR},     {"majorly", B_INCR},
+    {"more", B_INCR},          {"most", B_INCR},
+    {"particularly", B_INCR},  {"pretty", B_INCR},
+    {"purely", B_INCR},        {"quite", B_INCR},
+    {"really", B_INCR},        {"remarkably", B_INCR},
+    {"seriously", B_INCR},     {"so", B_INCR},
+    {"substantially", B_INCR}, {"super", B_INCR},
+    {"thoroughly", B_INCR},    {"totally", B_INCR},
+    {"tremendously", B_INCR},  {"truly", B_INCR},
+    {"unbelievably", B_INCR},  {"unusually", B_INCR},
+    {"utterly", B_INCR},       {"very", B_INCR},
+    {"almost", -B_INCR},       {"barely", -B_INCR},
+    {"hardly", -B_INCR},       {"kinda", -B_INCR},
+    {"less", -B_INCR},         {"little", -B_INCR},
+    {"marginally", -B_INCR},   {"occasionally", -B_INCR},
+    {"partly", -B_INCR},       {"scarcely", -B_INCR},
+    {"slightly", -B_INCR},     {"somewhat", -B_INCR},
     {"sorta", -B_INCR},
 };
 
 /* Negations: these, and any word ending in "n't". */
 static const char *const negations[] = {
-    "not",     "no",      "never",   "none",   "nope",  "nor",     "nothing", "nowhere",
-    "neither", "nobody",  "without", "rarely", "seldom", "cannot", "aint",    "arent",
-    "cant",    "couldnt", "didnt",   "doesnt", "dont",  "hadnt",   "hasnt",   "havent",
-    "isnt",    "mightnt", "mustnt",  "neednt", "shant", "shouldnt", "wasnt",  "werent",
-    "wont",    "wouldnt", "uh-uh",   "uhuh",
+    "not",    "no",      "never",    "none",   "nope",   "nor",    "nothing", "nowhere", "neither",
+    "nobody", "without", "rarely",   "seldom", "cannot", "aint",   "arent",   "cant",    "couldnt",
+    "didnt",  "doesnt",  "dont",     "hadnt",  "hasnt",  "havent", "isnt",    "mightnt", "mustnt",
+    "neednt", "shant",   "shouldnt", "wasnt",  "werent", "wont",   "wouldnt", "uh-uh",   "uhuh",
 };
 
 /* Negations that do not withdraw an intent: "I can't cancel online" still wants to cancel. */
@@ -126,9 +134,9 @@ static int is_negation(const char *w, size_t n)
 /* ---- words -------------------------------------------------------------------------------- */
 
 struct word {
-    const char *w;  /* lower-cased, apostrophes straightened; in the scratch buffer */
+    const char *w; /* lower-cased, apostrophes straightened; in the scratch buffer */
     size_t n;
-    uint32_t id;    /* the domain's id for it, or PH_ANY when the domain has no such word */
+    uint32_t id;        /* the domain's id for it, or PH_ANY when the domain has no such word */
     unsigned upper : 1; /* written in capitals (at least two letters, no small ones) */
     unsigned brk : 1;   /* a clause ends after it */
 };
@@ -293,14 +301,14 @@ static void each_candidate(const struct domain *d, const struct word *w, size_t 
 /* ---- units and valence -------------------------------------------------------------------- */
 
 struct unit {
-    size_t first, n;   /* words */
-    double valence;    /* its own valence (0: none or a booster) */
-    int has_valence;   /* listed in a lexicon with a valence, even 0 */
-    int upper;         /* written in capitals */
-    int brk;           /* a clause ends after it */
-    const char *w;     /* its first word, for the grammatical lists */
+    size_t first, n; /* words */
+    double valence;  /* its own valence (0: none or a booster) */
+    int has_valence; /* listed in a lexicon with a valence, even 0 */
+    int upper;       /* written in capitals */
+    int brk;         /* a clause ends after it */
+    const char *w;   /* its first word, for the grammatical lists */
     size_t wn;
-    int single;        /* one word, not from a phrase */
+    int single; /* one word, not from a phrase */
 };
 
 struct best_ctx {
@@ -330,8 +338,7 @@ static const double *vader_lookup(const struct sentiment *s, const char *w, size
 }
 
 /* Group words into units: the longest domain or multi-word VADER phrase, else one word. */
-static size_t make_units(const struct sentiment *s, const struct word *w, size_t nw,
-                         struct unit *u)
+static size_t make_units(const struct sentiment *s, const struct word *w, size_t nw, struct unit *u)
 {
     size_t nu = 0;
     char joined[PH_MAXWORDS * 256 + PH_MAXWORDS];
@@ -427,9 +434,9 @@ static double unit_valence(const struct unit *u, size_t nu, size_t k, int cap_di
         if (!p->single || !is_negation(p->w, p->wn))
             continue;
         /* "never so good", "never this bad": emphasis, not negation. */
-        if (unit_is(p, "never") && j >= 2 && (unit_is(&u[k - 1], "so") || unit_is(&u[k - 1], "this") ||
-                                              (j == 3 && (unit_is(&u[k - 2], "so") ||
-                                                          unit_is(&u[k - 2], "this"))))) {
+        if (unit_is(p, "never") && j >= 2 &&
+            (unit_is(&u[k - 1], "so") || unit_is(&u[k - 1], "this") ||
+             (j == 3 && (unit_is(&u[k - 2], "so") || unit_is(&u[k - 2], "this"))))) {
             v *= 1.25;
             continue;
         }
@@ -503,10 +510,14 @@ const char *sentiment_label(double score)
 const char *sentiment_intent_name(unsigned bit)
 {
     switch (bit) {
-    case SENTIMENT_CANCEL: return "cancel";
-    case SENTIMENT_COMPETITOR: return "competitor";
-    case SENTIMENT_LEGAL: return "legal";
-    default: return NULL;
+    case SENTIMENT_CANCEL:
+        return "cancel";
+    case SENTIMENT_COMPETITOR:
+        return "competitor";
+    case SENTIMENT_LEGAL:
+        return "legal";
+    default:
+        return NULL;
     }
 }
 

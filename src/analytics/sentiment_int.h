@@ -11,13 +11,7 @@
 #include "util/map.h"
 
 /* Sections of a domain lexicon; the intent sections follow enum sentiment_intent's order. */
-enum {
-    SEC_VALENCE = 0,
-    SEC_CANCEL,
-    SEC_COMPETITOR,
-    SEC_LEGAL,
-    SEC_COUNT
-};
+enum { SEC_VALENCE = 0, SEC_CANCEL, SEC_COMPETITOR, SEC_LEGAL, SEC_COUNT };
 
 /* Pattern tokens that are not words: "*" and "<intent>". */
 #define PH_ANY UINT32_MAX
@@ -35,21 +29,21 @@ struct phrase {
 
 /* A loaded domain lexicon: phrases indexed by their first word. */
 struct domain {
-    struct intern words;    /* every word that appears in a phrase */
-    struct phrase *ph;      /* all phrases, in file order */
+    struct intern words; /* every word that appears in a phrase */
+    struct phrase *ph;   /* all phrases, in file order */
     size_t nph;
-    uint32_t *first_off;    /* phrases starting with word w: byfirst[first_off[w] .. first_off[w+1]) */
+    uint32_t *first_off; /* phrases starting with word w: byfirst[first_off[w] .. first_off[w+1]) */
     uint32_t *byfirst;
-    uint32_t *wild;         /* phrases starting with "*" or a class */
+    uint32_t *wild; /* phrases starting with "*" or a class */
     size_t nwild;
 };
 
 struct sentiment {
-    struct strmap vader;    /* VADER token (as in the file) -> index+1 into vval */
+    struct strmap vader; /* VADER token (as in the file) -> index+1 into vval */
     double *vval;
     size_t nvval;
-    int vmaxwords;          /* most words in one VADER entry ("can't stand": 2) */
-    struct domain *dom;     /* NULL until a domain lexicon is loaded */
+    int vmaxwords;      /* most words in one VADER entry ("can't stand": 2) */
+    struct domain *dom; /* NULL until a domain lexicon is loaded */
 };
 
 /* Release a domain (NULL is fine). */

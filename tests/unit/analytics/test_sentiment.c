@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../test.h"
 #include "analytics/sentiment.h"
 #include "util/util.h"
-#include "../test.h"
 
 static const char fixture[] = "happy\t2.7\t0.8\t[3, 3, 2, 3, 3, 2, 3, 3, 2, 3]\n"
                               "good\t1.9\t0.9\t[2, 2, 1, 2, 2, 3, 2, 1, 2, 2]\n"
@@ -64,9 +64,9 @@ static void test_negation(void)
     double happy = sc(s, "I am happy"), not_happy = sc(s, "I am not happy");
     ASSERT_LT(0, happy);
     ASSERT_LT(not_happy, 0);
-    ASSERT_LT(sc(s, "it isn't good"), 0);        /* "n't" negates */
-    ASSERT_LT(sc(s, "never really good"), 0);    /* within three words */
-    ASSERT_LT(0, sc(s, "no problem at all"));    /* a negated complaint */
+    ASSERT_LT(sc(s, "it isn't good"), 0);     /* "n't" negates */
+    ASSERT_LT(sc(s, "never really good"), 0); /* within three words */
+    ASSERT_LT(0, sc(s, "no problem at all")); /* a negated complaint */
     /* A negation does not reach across a clause end. */
     ASSERT_LT(0, sc(s, "Not now. I am happy"));
     /* Negating a complaint is weaker than praise. */
@@ -114,7 +114,7 @@ static void test_support_phrases(void)
     ASSERT_LT(0, sc(s, "thank you so much"));
     ASSERT_LT(0, sc(s, "it works now"));
     ASSERT_LT(0, sc(s, "all sorted"));
-    ASSERT_LT(sc(s, "it is not fixed"), 0); /* a negated phrase */
+    ASSERT_LT(sc(s, "it is not fixed"), 0);      /* a negated phrase */
     ASSERT(sc(s, "please cancel my plan") == 0); /* a request, not a feeling */
     /* Curly apostrophes are apostrophes. */
     ASSERT(sc(s, "it doesn\xe2\x80\x99t work") == sc(s, "it doesn't work"));
