@@ -335,8 +335,10 @@ static size_t mutate(const char *seed, size_t n, char *out, size_t cap)
             if (from + m > len)
                 m = len - from;
             if (len + m <= cap) {
+                char slice[16];
+                memcpy(slice, out + from, m); /* before the move, which may overlap it */
                 memmove(out + at + m, out + at, len - at);
-                memcpy(out + at, out + (from >= at ? from + m : from), m);
+                memcpy(out + at, slice, m);
                 len += m;
             }
         }
