@@ -34,7 +34,8 @@ endif
 
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o \
-	$(BUILD)/gen/builtin_playbooks.o
+	$(BUILD)/gen/builtin_playbooks.o \
+	$(BUILD)/gen/builtin_support_lexicon.o
 TEMPLATES := $(shell find templates -name '*.tmpl' 2>/dev/null | sort)
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -65,6 +66,14 @@ $(BUILD)/gen/builtin_playbooks.c: playbooks/telecom.yaml scripts/embed.sh
 	$(Q)scripts/embed.sh playbooks_builtin_telecom $< > $@
 
 $(BUILD)/gen/builtin_playbooks.o: $(BUILD)/gen/builtin_playbooks.c
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# So is the support-domain sentiment lexicon (VADER's own is read at run time).
+$(BUILD)/gen/builtin_support_lexicon.c: lexicon/support.txt scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh sentiment_builtin_domain $< > $@
+
+$(BUILD)/gen/builtin_support_lexicon.o: $(BUILD)/gen/builtin_support_lexicon.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # The built-in message templates too.
@@ -102,6 +111,20 @@ test-asan:
 
 bench: $(BIN)
 	$(Q)bench/run
+
+# libFuzzer harnesses (clang), one per parser, sanitizers on:
+#   build/fuzz/fuzz_sentiment -dict=tests/fuzz/sentiment.dict tests/fuzz/corpus/sentiment
+FUZZ_CC ?= clang
+FUZZ_SRC := $(shell find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+fuzz: $(FUZZ_BIN)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/gen/builtin_telecom.c $(BUILD)/gen/builtin_templates.c \
+		$(BUILD)/gen/builtin_support_lexicon.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS_ALL)
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)/usr/local/bin/forewarn

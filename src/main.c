@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cases/playbook.h"
+#include "analytics/sentiment.h"
 #include "client/backfill.h"
 #include "client/demo.h"
 #include "replay/replay.h"
@@ -333,6 +334,77 @@ static int cmd_ingest(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/*
+ * Score customer texts.  Exit 0; 1 when a lexicon or the config cannot be
+ * loaded (at start-up, before any input is read); 2 for bad arguments or
+ * bad input (every bad line reported, nothing written).
+ */
+static int cmd_sentiment(int argc, char **argv)
+{
+    const char *input = "-", *lexicon = NULL, *domain = NULL, *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--lexicon") && i + 1 < argc) {
+            lexicon = argv[++i];
+        } else if (!strcmp(argv[i], "--domain") && i + 1 < argc) {
+            domain = argv[++i];
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sentiment: unknown option %s\n", argv[i]);
+            return 2;
+        } else if (strcmp(input, "-")) {
+            fprintf(stderr, "sentiment: one input file at most\n");
+            return 2;
+        } else {
+            input = argv[i];
+        }
+    }
+    struct config cfg;
+    config_init(&cfg);
+    struct sentiment *s = sentiment_new();
+    struct buf diag;
+    buf_init(&diag, 0);
+    int rc = 1;
+    if (config_path && config_load_file(&cfg, config_path, &diag)) {
+        fputs(diag.data ? diag.data : "sentiment: the config file failed to load\n", stderr);
+        goto out;
+    }
+    const char *from;
+    const char *path = sentiment_lexicon_path(lexicon, cfg.sentiment_lexicon, &from);
+    if (sentiment_load_vader_file(s, path, &diag)) {
+        fputs(diag.data ? diag.data : "", stderr);
+        fprintf(stderr,
+                "sentiment: VADER's lexicon did not load from %s (%s); scripts/install-deps "
+                "installs it there by default, or name the file with --lexicon, "
+                "FOREWARN_LEXICON or sentiment.lexicon in the config\n",
+                path, from);
+        goto out;
+    }
+    if (!domain)
+        domain = cfg.sentiment_domain;
+    if (domain ? sentiment_load_domain_file(s, domain, &diag)
+               : sentiment_load_builtin_domain(s, &diag)) {
+        fputs(diag.data ? diag.data : "", stderr);
+        fprintf(stderr, "sentiment: the domain lexicon did not load\n");
+        goto out;
+    }
+    FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
+    if (!in) {
+        fprintf(stderr, "sentiment: cannot read %s\n", input);
+        rc = 2;
+        goto out;
+    }
+    int r = sentiment_run(s, in, strcmp(input, "-") ? input : "<stdin>", stdout, stderr);
+    if (in != stdin)
+        fclose(in);
+    rc = r == 0 ? 0 : r == FW_EIO ? 1 : 2;
+out:
+    buf_cleanup(&diag);
+    sentiment_free(s);
+    config_cleanup(&cfg);
+    return rc;
+}
+
 static const struct cmd_entry commands[] = {
     {.name = "serve",
      .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]...\n"
@@ -377,6 +449,12 @@ static const struct cmd_entry commands[] = {
      .help = "API tokens: create prints fw_... once (only its SHA-256 is stored); list never\n"
              "      shows secrets; revoke ends one at once, even on a running server",
      .run = users_cli_token},
+    {.name = "sentiment",
+     .usage = "sentiment [--lexicon FILE] [--domain FILE] [--config FILE] [FILE|-]",
+     .help = "score customer texts, NDJSON {\"id\",\"text\"} in, one line out each:\n"
+             "      {\"id\",\"score\",\"label\",\"intents\"} (docs/guidance.md); the whole input\n"
+             "      is validated first (a bad line writes nothing)",
+     .run = cmd_sentiment},
     {.name = "version", .usage = "version", .help = "print the version", .run = cmd_version},
     {.name = "help", .usage = "help", .help = "this text", .run = cmd_help},
 };

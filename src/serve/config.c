@@ -48,6 +48,8 @@ void config_cleanup(struct config *c)
     free(c->log_level);
     free(c->ready_file);
     free(c->templates);
+    free(c->sentiment_lexicon);
+    free(c->sentiment_domain);
     orch_config_cleanup(&c->orch);
     delivery_config_cleanup(&c->delivery);
     sla_config_cleanup(&c->sla);
@@ -119,6 +121,35 @@ static int parse_size(const char *s, size_t *out)
         ydiag(d, diag, (node), __VA_ARGS__);                                                       \
         rc = FW_EPARSE;                                                                            \
     } while (0)
+
+/* sentiment: {lexicon: PATH, domain: PATH}, read by `forewarn sentiment --config`. */
+static int parse_sentiment(struct config *c, struct ydoc *d, yaml_node_t *n, struct buf *diag)
+{
+    int rc = 0;
+    if (n->type != YAML_MAPPING_NODE) {
+        CERR(n, "sentiment must be a mapping (lexicon, domain)");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn), *s = yscalar(v);
+        char **slot = !k                   ? NULL
+                      : !strcmp(k, "lexicon") ? &c->sentiment_lexicon
+                      : !strcmp(k, "domain")  ? &c->sentiment_domain
+                                              : NULL;
+        if (!slot) {
+            CERR(kn, "unknown key %s in sentiment (expected lexicon or domain)", k ? k : "?");
+            continue;
+        }
+        if (!s || !*s) {
+            CERR(v, "sentiment.%s must be a file name", k);
+            continue;
+        }
+        free(*slot);
+        *slot = xstrdup(s);
+    }
+    return rc;
+}
 
 /* priority: {weights: {value: .3, severity: .25, churn_risk: .25, timeliness: .2}} */
 static int parse_priority(struct config *c, struct ydoc *d, yaml_node_t *n, struct buf *diag)
@@ -601,6 +632,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
             if (have_sla++)
                 CERR(kn, "sla is set twice");
             else if (sla_config_parse(&sla, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "sentiment")) {
+            if (parse_sentiment(c, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

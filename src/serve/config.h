@@ -34,6 +34,8 @@ struct config {
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */
     int messages;          /* decide messages (default 1); 0 = detection only */
+    char *sentiment_lexicon; /* VADER's lexicon file (sentiment.lexicon), or NULL */
+    char *sentiment_domain;  /* a domain lexicon replacing the built-in one, or NULL */
     struct orch_config orch;       /* brand and outreach rules */
     struct delivery_config delivery; /* connectors */
     struct sla_config sla;           /* SLA calendars and policies (sla:) */

@@ -45,8 +45,9 @@ def test_the_playbook_example_loads_and_the_test_example_passes():
 
 def test_the_replay_example_prints_what_the_page_shows():
     fences = _fences()
-    nd = [i for i, (lang, _) in enumerate(fences) if lang == "ndjson"]
-    assert len(nd) == 1
+    # The playbook section's replay example (the sentiment section's ndjson is test_sentiment's).
+    nd = [i for i, (lang, text) in enumerate(fences) if lang == "ndjson" and '"type"' in text]
+    assert len(nd) == 1, nd
     shown = [json.loads(l) for l in fences[nd[0] + 2][1].splitlines() if l.strip()]
     assert len(shown) == 5, shown
     p = _tmp(fences[nd[0]][1], ".ndjson")
