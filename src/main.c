@@ -128,9 +128,17 @@ static int cmd_replay(int argc, char **argv)
         config_cleanup(&cfg);
         return 1;
     }
-    /* Playbooks (cases only): the built-in set, or the files given. */
+    /* Playbooks and sentiment (cases only): the built-in set, or the files given. */
     struct playbooks pb;
     playbooks_init(&pb);
+    struct sentiment *sent = NULL;
+    if (o.cases && !(sent = sentiment_open(NULL, cfg.sentiment_lexicon, cfg.sentiment_domain,
+                                           "replay", stderr))) {
+        rules_cleanup(&r);
+        config_cleanup(&cfg);
+        return 1;
+    }
+    o.sentiment = sent;
     if (o.cases) {
         if (!npb)
             playbooks_add_builtin(&pb, &r);
@@ -146,12 +154,14 @@ static int cmd_replay(int argc, char **argv)
             fprintf(stderr, "replay: cannot read %s\n", input);
         rules_cleanup(&r);
         playbooks_cleanup(&pb);
+        sentiment_free(sent);
         config_cleanup(&cfg);
         return 1;
     }
     rc = replay_run(&r, in, stdout, stderr, &o);
     if (in != stdin)
         fclose(in);
+    sentiment_free(sent);
     playbooks_cleanup(&pb);
     rules_cleanup(&r);
     config_cleanup(&cfg);
@@ -361,7 +371,7 @@ static int cmd_sentiment(int argc, char **argv)
     }
     struct config cfg;
     config_init(&cfg);
-    struct sentiment *s = sentiment_new();
+    struct sentiment *s = NULL;
     struct buf diag;
     buf_init(&diag, 0);
     int rc = 1;
@@ -369,25 +379,9 @@ static int cmd_sentiment(int argc, char **argv)
         fputs(diag.data ? diag.data : "sentiment: the config file failed to load\n", stderr);
         goto out;
     }
-    const char *from;
-    const char *path = sentiment_lexicon_path(lexicon, cfg.sentiment_lexicon, &from);
-    if (sentiment_load_vader_file(s, path, &diag)) {
-        fputs(diag.data ? diag.data : "", stderr);
-        fprintf(stderr,
-                "sentiment: VADER's lexicon did not load from %s (%s); scripts/install-deps "
-                "installs it there by default, or name the file with --lexicon, "
-                "FOREWARN_LEXICON or sentiment.lexicon in the config\n",
-                path, from);
+    if (!(s = sentiment_open(lexicon, cfg.sentiment_lexicon, domain ? domain : cfg.sentiment_domain,
+                             "sentiment", stderr)))
         goto out;
-    }
-    if (!domain)
-        domain = cfg.sentiment_domain;
-    if (domain ? sentiment_load_domain_file(s, domain, &diag)
-               : sentiment_load_builtin_domain(s, &diag)) {
-        fputs(diag.data ? diag.data : "", stderr);
-        fprintf(stderr, "sentiment: the domain lexicon did not load\n");
-        goto out;
-    }
     FILE *in = strcmp(input, "-") ? fopen(input, "rb") : stdin;
     if (!in) {
         fprintf(stderr, "sentiment: cannot read %s\n", input);

@@ -203,3 +203,34 @@ out:
     buf_cleanup(&text);
     return rc;
 }
+
+struct sentiment *sentiment_open(const char *flag, const char *lexicon, const char *domain,
+                                 const char *who, FILE *err)
+{
+    struct sentiment *s = sentiment_new();
+    struct buf diag;
+    buf_init(&diag, 0);
+    const char *from;
+    const char *path = sentiment_lexicon_path(flag, lexicon, &from);
+    if (sentiment_load_vader_file(s, path, &diag)) {
+        fputs(diag.data ? diag.data : "", err);
+        fprintf(err,
+                "%s: VADER's lexicon did not load from %s (%s); scripts/install-deps installs "
+                "it there by default, or name the file with --lexicon, FOREWARN_LEXICON or "
+                "sentiment.lexicon in the config\n",
+                who, path, from);
+        goto fail;
+    }
+    if (domain ? sentiment_load_domain_file(s, domain, &diag)
+               : sentiment_load_builtin_domain(s, &diag)) {
+        fputs(diag.data ? diag.data : "", err);
+        fprintf(err, "%s: the domain lexicon did not load\n", who);
+        goto fail;
+    }
+    buf_cleanup(&diag);
+    return s;
+fail:
+    buf_cleanup(&diag);
+    sentiment_free(s);
+    return NULL;
+}

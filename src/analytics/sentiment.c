@@ -535,6 +535,25 @@ static double punctuation_emphasis(const char *text, size_t len)
     return e;
 }
 
+#define THREAT_FLOOR 0.3 /* the least negative a cancel or legal threat scores */
+
+/* Is the text put as a condition: "or", "unless", "otherwise", "else", "or else", "if not"? */
+static int is_threat(const struct word *w, size_t nw)
+{
+    static const char *const markers[] = {"or", "unless", "otherwise", "else", "until", NULL};
+    for (size_t i = 0; i < nw; i++) {
+        for (size_t k = 0; markers[k]; k++)
+            if (w[i].n == strlen(markers[k]) && !memcmp(w[i].w, markers[k], w[i].n))
+                return 1;
+        if (w[i].n == 2 && !memcmp(w[i].w, "if", 2))
+            for (size_t j = i + 1; j < nw && j <= i + 5; j++)
+                if ((w[j].n == 3 && !memcmp(w[j].w, "not", 3)) ||
+                    (w[j].n >= 3 && !memcmp(w[j].w + w[j].n - 3, "n't", 3)))
+                    return 1;
+    }
+    return 0;
+}
+
 void sentiment_score(const struct sentiment *s, const char *text, size_t len,
                      struct sentiment_result *out)
 {
@@ -573,9 +592,20 @@ void sentiment_score(const struct sentiment *s, const char *text, size_t len,
         score = -1;
     if (score > 1)
         score = 1;
+    out->intents = s->dom ? find_intents(s->dom, w, nw) : 0;
+    /*
+     * A threat to leave or to take it further is discontent whatever its
+     * words ("Fix it today or I'm switching to T-Mobile" has none VADER
+     * knows): an intent put as a condition ("or", "unless", "otherwise",
+     * "if ... not") scores at least as negative as THREAT_FLOOR, unless the
+     * text is clearly positive.  A plain request ("please cancel my second
+     * line") stays as its words make it.
+     */
+    if ((out->intents & (SENTIMENT_CANCEL | SENTIMENT_LEGAL)) && score > -THREAT_FLOOR &&
+        score < THREAT_FLOOR && is_threat(w, nw))
+        score = -THREAT_FLOOR;
     out->score = score;
     out->label = sentiment_label(score);
-    out->intents = s->dom ? find_intents(s->dom, w, nw) : 0;
     free(u);
     free(scratch);
     free(w);

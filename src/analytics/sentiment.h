@@ -104,4 +104,14 @@ const char *sentiment_intent_name(unsigned bit);
  */
 int sentiment_run(const struct sentiment *s, FILE *in, const char *name, FILE *out, FILE *err);
 
+/*
+ * A scorer ready to use: VADER's lexicon from sentiment_lexicon_path(flag,
+ * lexicon) and the domain lexicon (the file `domain`, or the built-in one).
+ * On failure prints to err, as `who: ...`, what did not load, from where and
+ * how to fix it, and returns NULL: a missing lexicon stops the start, never
+ * scores everything neutral.
+ */
+struct sentiment *sentiment_open(const char *flag, const char *lexicon, const char *domain,
+                                 const char *who, FILE *err);
+
 #endif

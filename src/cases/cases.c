@@ -31,6 +31,7 @@ void cases_config_init(struct cases_config *c)
     c->weights = (struct case_weights){.value = 0.30, .severity = 0.25, .churn = 0.25,
                                        .timeliness = 0.20};
     c->min_history = 5;
+    c->drop = 0.5;
 }
 
 /* ---- small helpers ---- */

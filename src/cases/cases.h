@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sentiment;
+
 #include "cases/sla_config.h"
 #include "engine/engine.h"
 #include "orchestrate/orchestrate.h"
@@ -45,6 +47,8 @@ struct cases_config {
     int lean;          /* nobody reads documents or cards (replay): skip customer snapshots */
     const struct playbooks *playbooks; /* may be NULL: cases get no playbook */
     size_t min_history; /* resolved cases a figure needs before it is shown (default 5) */
+    const struct sentiment *sentiment; /* scores the customer's words; NULL: not analysed */
+    double drop;        /* a sentiment drop: the latest text this far below the one 2 texts before (0.5) */
 };
 
 void cases_config_init(struct cases_config *c);

@@ -22,6 +22,7 @@
 
 #include "cases/cases_int.h"
 #include "comms/comms.h"
+#include "analytics/sentiment.h"
 #include "comms/vars.h"
 #include "util/fwtime.h"
 #include "util/json.h"
@@ -33,9 +34,11 @@
 #define HISTORY_MAX 100000 /* resolved cases kept; the oldest go first */
 #define SIMILAR_K 3
 
-/* A customer's recent texts, newest last. */
+/* A customer's recent texts, newest last, and what sentiment made of each. */
 struct words {
     char *t[WORDS_MAX];
+    double score[WORDS_MAX];   /* NAN: not scored (no scorer) */
+    unsigned intents[WORDS_MAX]; /* enum sentiment_intent bits */
     size_t n;
 };
 
@@ -70,9 +73,19 @@ int cases__words_note(struct cases *cs, const struct event *ev)
         if (w->n == WORDS_MAX) {
             free(w->t[0]);
             memmove(w->t, w->t + 1, (WORDS_MAX - 1) * sizeof *w->t);
+            memmove(w->score, w->score + 1, (WORDS_MAX - 1) * sizeof *w->score);
+            memmove(w->intents, w->intents + 1, (WORDS_MAX - 1) * sizeof *w->intents);
             w->n--;
         }
         size_t len = strlen(s);
+        w->score[w->n] = NAN;
+        w->intents[w->n] = 0;
+        if (cs->cfg->sentiment) {
+            struct sentiment_result r;
+            sentiment_score(cs->cfg->sentiment, s, len, &r);
+            w->score[w->n] = r.score;
+            w->intents[w->n] = r.intents;
+        }
         w->t[w->n++] = xstrndup(s, len < WORD_LEN_MAX ? len : WORD_LEN_MAX);
         changed = 1;
     }
@@ -97,11 +110,63 @@ static const struct words *words_of(const struct cases *cs, const char *customer
     return me ? me->value : NULL;
 }
 
+/* The customer's mood: the latest score, its trend, the intents of the last three texts. */
+struct mood {
+    double score, trend; /* NAN: unknown */
+    unsigned intents;
+    size_t n; /* texts scored */
+};
+
+static struct mood mood_of(const struct words *w)
+{
+    struct mood m = {.score = NAN, .trend = NAN};
+    double seen[WORDS_MAX];
+    for (size_t i = 0; w && i < w->n; i++) {
+        if (isnan(w->score[i]))
+            continue;
+        seen[m.n++] = w->score[i];
+        if (i + 3 >= w->n)
+            m.intents |= w->intents[i];
+    }
+    if (m.n)
+        m.score = seen[m.n - 1];
+    if (m.n >= 2) /* the latest against the one two texts before it (or the first) */
+        m.trend = seen[m.n - 1] - seen[m.n >= 3 ? m.n - 3 : 0];
+    return m;
+}
+
+/* The guidance's sentiment block: score, label, trend and intents, with the texts behind them. */
+static json_t *mood_json(const struct cases *cs, const struct kase *k)
+{
+    struct mood m = mood_of(words_of(cs, k->customer));
+    if (!cs->cfg->sentiment)
+        return json_pack("{s:n, s:n, s:n, s:[], s:I, s:s}", "score", "label", "trend", "intents",
+                         "n", (json_int_t)0, "status", "not analysed: no sentiment scorer loaded");
+    if (!m.n)
+        return json_pack("{s:n, s:n, s:n, s:[], s:I, s:s}", "score", "label", "trend", "intents",
+                         "n", (json_int_t)0, "status",
+                         "no words from the customer yet (tickets, chats, replies)");
+    json_t *in = json_array();
+    for (unsigned bit = 1; bit < (1u << SENTIMENT_NINTENTS); bit <<= 1)
+        if (m.intents & bit)
+            json_array_append_new(in, json_string(sentiment_intent_name(bit)));
+    const char *dir = isnan(m.trend)          ? "not enough texts"
+                      : m.trend <= -cs->cfg->drop ? "dropping"
+                      : m.trend < -0.05           ? "worsening"
+                      : m.trend > 0.05            ? "improving"
+                                                  : "steady";
+    return json_pack("{s:f, s:s, s:o, s:s, s:o, s:I}", "score", round(m.score * 1e4) / 1e4,
+                     "label", sentiment_label(m.score), "trend",
+                     isnan(m.trend) ? json_null() : json_real(round(m.trend * 1e4) / 1e4),
+                     "direction", dir, "intents", in, "n", (json_int_t)m.n);
+}
+
 /* ---- a case's facts, as triggers and similar cases read them ---- */
 
 struct facts {
     struct pb_facts f;
     const char *sigs[PB_MAX_SIGNALS];
+    const char *intents[SENTIMENT_NINTENTS];
     struct buf text;
 };
 
@@ -115,6 +180,11 @@ static void facts_of(const struct cases *cs, const struct kase *k, json_t *snap,
     for (size_t i = 0; i < k->ndets && n < PB_MAX_SIGNALS; i++)
         x->sigs[n++] = cs->rules->signals[k->dets[i].sig].id;
     const struct words *w = words_of(cs, k->customer);
+    struct mood m = mood_of(w);
+    size_t ni = 0;
+    for (unsigned bit = 1; bit < (1u << SENTIMENT_NINTENTS); bit <<= 1)
+        if (m.intents & bit)
+            x->intents[ni++] = sentiment_intent_name(bit);
     for (size_t i = 0; w && i < w->n; i++)
         buf_printf(&x->text, "%s\n", w->t[i]);
     for (size_t i = 0; i < x->text.len; i++)
@@ -128,7 +198,10 @@ static void facts_of(const struct cases *cs, const struct kase *k, json_t *snap,
         .customer = k->customer,
         .tier = k->tier,
         .value = k->value,
-        .sentiment = NAN, /* no sentiment module yet: null to every condition */
+        .sentiment = m.score, /* null to every condition until a text is scored */
+        .sentiment_trend = m.trend,
+        .intents = x->intents,
+        .nintents = ni,
         .tenure_days = k->signup != FW_TIME_NONE && now != FW_TIME_NONE
                            ? (double)((now - k->signup) / FW_DAY)
                            : NAN,
@@ -417,7 +490,7 @@ void cases__pb_close(struct cases *cs, struct kase *k, const char *outcome, int 
         r->signals[r->nsignals++] = cs->rules->signals[k->dets[i].sig].id;
     r->value = k->value;
     r->tenure_days = k->signup != FW_TIME_NONE ? (double)((at - k->signup) / FW_DAY) : NAN;
-    r->sentiment = NAN;
+    r->sentiment = mood_of(words_of(cs, k->customer)).score;
     r->steps_total = (int)k->nsteps;
     for (size_t i = 0; i < k->nsteps; i++)
         r->steps_done += k->steps[i] == STEP_DONE;
@@ -599,9 +672,7 @@ int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, str
     summary(cs, k, &x, now, &sb);
     json_object_set_new(g, "summary", json_string(sb.data));
     buf_cleanup(&sb);
-    json_object_set_new(g, "sentiment",
-                        json_pack("{s:n, s:n, s:n, s:s}", "score", "label", "trend", "status",
-                                  "not analysed: no sentiment score for this customer yet"));
+    json_object_set_new(g, "sentiment", mood_json(cs, k));
     const struct playbook *b = pbs(cs) && k->pb >= 0 ? &pbs(cs)->pb[k->pb] : NULL;
     const struct clock *tight = cases__tightest(k);
     if (b) {

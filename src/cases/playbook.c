@@ -51,9 +51,11 @@ static int action_parse(const char *s)
 }
 
 /* Names a condition may read without a dot; dotted names are customer state keys. */
-static const char *const case_fields[] = {"severity", "signal",    "signals",     "customer",
-                                          "tier",     "value",     "sentiment",   "tenure_days",
-                                          "contacts", "text",      NULL};
+static const char *const case_fields[] = {"severity",  "signal",          "signals",
+                                          "customer",  "tier",            "value",
+                                          "sentiment", "sentiment_trend", "intents",
+                                          "tenure_days", "contacts",      "text",
+                                          NULL};
 
 void playbooks_init(struct playbooks *p)
 {
@@ -308,7 +310,7 @@ static void condition(struct ld *L, struct playbook *b, yaml_node_t *v)
         col = err.line == 1 ? col + err.col - 1 : err.col - 1;
         const char *hint = strstr(err.msg, "unknown")
                                ? " (a playbook reads severity, signal, signals, customer, tier, "
-                                 "value, sentiment, tenure_days, contacts, text, and dotted "
+                                 "value, sentiment, sentiment_trend, intents, tenure_days, contacts, text, and dotted "
                                  "state keys such as customer.plan)"
                                : "";
         ydiag_at(&L->p->diag, L->d->name, L->d->text, L->d->len, line, col, "when: %s%s", err.msg,
@@ -589,6 +591,15 @@ static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
         num_or_null(f->value, out);
     else if (!strcmp(name, "sentiment"))
         num_or_null(f->sentiment, out);
+    else if (!strcmp(name, "sentiment_trend"))
+        num_or_null(f->sentiment_trend, out);
+    else if (!strcmp(name, "intents")) {
+        size_t base = PB_MAX_SIGNALS * 2, n = f->nintents;
+        for (size_t i = 0; i < n; i++)
+            c->list[base + i] = (struct value){.type = VAL_STR,
+                                               .u.str = {f->intents[i], strlen(f->intents[i])}};
+        *out = (struct value){.type = VAL_LIST, .u.list = {c->list + base, n}};
+    }
     else if (!strcmp(name, "tenure_days"))
         num_or_null(f->tenure_days, out);
     else if (!strcmp(name, "contacts"))

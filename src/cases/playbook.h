@@ -115,7 +115,10 @@ struct pb_facts {
     const char *customer;
     const char *tier;
     double value;
-    double sentiment;
+    double sentiment;       /* the latest text's score; NAN: none */
+    double sentiment_trend; /* the latest against two texts before; NAN: too few */
+    const char *const *intents; /* cancel, competitor, legal: in the last three texts */
+    size_t nintents;
     double tenure_days;
     int contacts;
     const char *text;

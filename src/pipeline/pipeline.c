@@ -641,6 +641,7 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     cases_config_init(&p->ccfg);
     p->ccfg.sla = opts->sla;
     p->ccfg.playbooks = opts->playbooks;
+    p->ccfg.sentiment = opts->sentiment;
     if (opts->min_history)
         p->ccfg.min_history = opts->min_history;
     if (opts->weights)

@@ -466,6 +466,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     r.ccfg.sla = o->sla;
     r.ccfg.lean = !o->stats; /* replay prints lines; documents only for --stats */
     r.ccfg.playbooks = o->playbooks;
+    r.ccfg.sentiment = o->sentiment;
     if (o->min_history)
         r.ccfg.min_history = o->min_history;
     if (o->weights)

@@ -31,6 +31,7 @@ struct replay_opts {
     const char *templates; /* template directory overriding the built-ins, or NULL */
     int cases;         /* also follow cases and SLA clocks and print their changes */
     int stats;         /* with cases: print one {"kind":"stats"} line at the end (analytics/stats.h) */
+    const struct sentiment *sentiment; /* with cases: scores the customers' words (NULL: none) */
     const struct orch_config *orch; /* outreach config (a serve config file), or NULL: defaults */
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
     const struct case_weights *weights; /* priority weights, or NULL: the defaults */

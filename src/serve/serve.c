@@ -19,6 +19,7 @@
 
 #include "comms/comms.h"
 #include "delivery/delivery.h"
+#include "analytics/sentiment.h"
 #include "http/http.h"
 #include "rules/rules.h"
 #include "serve/config.h"
@@ -101,6 +102,7 @@ int serve_main(int argc, char **argv)
     struct buf diag;
     struct rules rules;
     struct playbooks playbooks;
+    struct sentiment *sent = NULL;
     struct store *db = NULL;
     struct store_checkpointer *ckpt = NULL;
     struct pipeline *p = NULL;
@@ -198,6 +200,10 @@ int serve_main(int argc, char **argv)
         fputs(playbooks.diag.data ? playbooks.diag.data : "", stderr);
         goto out;
     }
+    /* Sentiment: a lexicon that does not load stops the start (never a silent neutral). */
+    if (!(sent = sentiment_open(NULL, cfg.sentiment_lexicon, cfg.sentiment_domain, "serve",
+                                stderr)))
+        goto out;
 
     /*
      * SIGINT/SIGTERM are blocked before any thread starts (threads inherit
@@ -239,6 +245,7 @@ int serve_main(int argc, char **argv)
         .sla = &cfg.sla,
         .weights = &cfg.weights,
         .playbooks = &playbooks,
+        .sentiment = sent,
         .min_history = cfg.min_history,
         .committed = on_commit,
         .committed_ctx = &dref,
@@ -300,6 +307,7 @@ out:
     store_checkpointer_stop(ckpt);
     rules_cleanup(&rules);
     playbooks_cleanup(&playbooks);
+    sentiment_free(sent);
     config_cleanup(&cfg);
     buf_cleanup(&diag);
     return rc;

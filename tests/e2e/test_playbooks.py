@@ -237,7 +237,10 @@ def test_measured_success_guidance_and_refusals():
         assert g["win_condition"].startswith("Service working")
         assert g["next_step"]["step"] == 1 and g["next_step"]["action_type"] == "call" \
             and g["next_step"]["skip_requires_reason"] is True, g["next_step"]
-        assert g["sentiment"]["score"] is None, g["sentiment"]
+        # Scored from Doug's words: his last, a threat to switch, is negative, with its intents.
+        se = g["sentiment"]
+        assert se["n"] == 3 and se["label"] == "negative" and se["score"] <= -0.3, se
+        assert se["intents"] == ["cancel", "competitor"], se
         sim = g["similar_cases"]["cases"]
         assert len(sim) == 3, sim
         assert all(c["signals"] == ["SIG-002"] for c in sim), sim

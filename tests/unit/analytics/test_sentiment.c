@@ -411,7 +411,22 @@ static void test_mutations_do_not_crash(void)
     sentiment_free(s);
 }
 
+/* A cancel or legal intent put as a condition is discontent; a plain request is not. */
+static void test_threats(void)
+{
+    struct sentiment *s = scorer();
+    ASSERT_LT(sc(s, "Fix it today or I'm switching to T-Mobile"), -0.29);
+    ASSERT_LT(sc(s, "If this is not fixed by Friday I will cancel."), -0.29);
+    ASSERT_LT(sc(s, "Sort it out, otherwise my lawyer will call"), -0.29);
+    ASSERT_EQ(sc(s, "Please cancel my second line."), 0);
+    ASSERT_EQ(sc(s, "How do I cancel? I'm moving abroad."), 0);
+    /* Already more negative than the floor: left as it is. */
+    ASSERT_LT(sc(s, "This is terrible, fix it or I cancel"), sc(s, "Fix it or I cancel"));
+    sentiment_free(s);
+}
+
 const struct test sentiment_tests[] = {
+    {"threats", test_threats},
     {"negation", test_negation},
     {"intensifiers_caps_exclamation", test_intensifiers_caps_exclamation},
     {"but", test_but},
