@@ -88,6 +88,7 @@ struct kase {
     char *pb_by;        /* the agent who chose it, NULL: matched */
     char *pb_why;       /* why this one, in words */
     int pb_pinned;      /* no longer re-matched */
+    uint64_t esc_fired; /* escalations that fired for this case (a bit each, pb_escalation index) */
     unsigned char *steps; /* per step: STEP_* */
     struct reminder *rem; /* per step */
     size_t nsteps;

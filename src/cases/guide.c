@@ -20,24 +20,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics/sentiment.h"
 #include "cases/cases_int.h"
 #include "comms/comms.h"
-#include "analytics/sentiment.h"
 #include "comms/vars.h"
 #include "util/fwtime.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define WORDS_MAX 6       /* texts kept per customer */
-#define WORD_LEN_MAX 400  /* bytes kept of each */
+#define WORDS_MAX 6        /* texts kept per customer */
+#define WORD_LEN_MAX 400   /* bytes kept of each */
 #define HISTORY_MAX 100000 /* resolved cases kept; the oldest go first */
 #define SIMILAR_K 3
 
 /* A customer's recent texts, newest last, and what sentiment made of each. */
 struct words {
     char *t[WORDS_MAX];
-    double score[WORDS_MAX];   /* NAN: not scored (no scorer) */
+    double score[WORDS_MAX];     /* NAN: not scored (no scorer) */
     unsigned intents[WORDS_MAX]; /* enum sentiment_intent bits */
     size_t n;
 };
@@ -150,13 +150,13 @@ static json_t *mood_json(const struct cases *cs, const struct kase *k)
     for (unsigned bit = 1; bit < (1u << SENTIMENT_NINTENTS); bit <<= 1)
         if (m.intents & bit)
             json_array_append_new(in, json_string(sentiment_intent_name(bit)));
-    const char *dir = isnan(m.trend)          ? "not enough texts"
+    const char *dir = isnan(m.trend)              ? "not enough texts"
                       : m.trend <= -cs->cfg->drop ? "dropping"
                       : m.trend < -0.05           ? "worsening"
                       : m.trend > 0.05            ? "improving"
                                                   : "steady";
-    return json_pack("{s:f, s:s, s:o, s:s, s:o, s:I}", "score", round(m.score * 1e4) / 1e4,
-                     "label", sentiment_label(m.score), "trend",
+    return json_pack("{s:f, s:s, s:o, s:s, s:o, s:I}", "score", round(m.score * 1e4) / 1e4, "label",
+                     sentiment_label(m.score), "trend",
                      isnan(m.trend) ? json_null() : json_real(round(m.trend * 1e4) / 1e4),
                      "direction", dir, "intents", in, "n", (json_int_t)m.n);
 }
@@ -205,25 +205,18 @@ static void facts_of(const struct cases *cs, const struct kase *k, json_t *snap,
         .tenure_days = k->signup != FW_TIME_NONE && now != FW_TIME_NONE
                            ? (double)((now - k->signup) / FW_DAY)
                            : NAN,
-        .contacts = cs->e ? (int)engine_count(cs->e, k->customer, "contact",
-                                              CASES_CONTACT_WINDOW)
-                          : 0,
+        .contacts =
+            cs->e ? (int)engine_count(cs->e, k->customer, "contact", CASES_CONTACT_WINDOW) : 0,
         .text = x->text.data ? x->text.data : "",
         .state = snap,
     };
 }
 
-static void facts_cleanup(struct facts *x)
-{
-    buf_cleanup(&x->text);
-}
+static void facts_cleanup(struct facts *x) { buf_cleanup(&x->text); }
 
 /* ---- choosing and switching ---- */
 
-static const struct playbooks *pbs(const struct cases *cs)
-{
-    return cs->cfg->playbooks;
-}
+static const struct playbooks *pbs(const struct cases *cs) { return cs->cfg->playbooks; }
 
 static void cancel_reminders(struct cases *cs, struct kase *k)
 {
@@ -249,8 +242,8 @@ void cases__pb_free(struct cases *cs, struct kase *k)
 
 static void on_reminder(struct engine_timer *t, int64_t due);
 
-static void set_playbook(struct cases *cs, struct kase *k, int idx, const char *by,
-                         const char *why, int64_t at)
+static void set_playbook(struct cases *cs, struct kase *k, int idx, const char *by, const char *why,
+                         int64_t at)
 {
     cases__pb_free(cs, k);
     k->pb = idx;
@@ -289,23 +282,121 @@ static void set_playbook(struct cases *cs, struct kase *k, int idx, const char *
     buf_cleanup(&x);
 }
 
+/* The escalation's message: to the lead (l1), the assignee (agent) or the team (l1), on Slack. */
+static void notice_escalation(struct cases *cs, const struct kase *k, const struct pb_escalation *e,
+                              int64_t at)
+{
+    if (cs->quiet || !cs->sink.notice || !e->notify)
+        return;
+    int to_agent = !strcmp(e->notify, "assignee") && k->assignee;
+    char key[160], id[24], when[FW_TIME_MAXLEN];
+    snprintf(key, sizeof key, "escalation:%s:%s", k->id, e->id);
+    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
+    fw_time_format(at, when);
+    struct buf subject, body, explain, meta;
+    buf_init(&subject, 0);
+    buf_init(&body, 0);
+    buf_init(&explain, 0);
+    buf_init(&meta, 0);
+    buf_printf(&subject, "Escalated: %s (%s)", k->name ? k->name : k->customer, e->reason);
+    buf_printf(&body, "%s\nCase %s, %s. Escalation '%s' fired at %s%s%s.\n", subject.data, k->id,
+               severity_name((enum severity)k->severity), e->id, when,
+               e->playbook ? "; playbook " : "", e->playbook ? e->playbook : "");
+    buf_puts(&explain, "{\"escalation\":{\"case\":");
+    buf_json_str(&explain, k->id, strlen(k->id));
+    buf_puts(&explain, ",\"id\":");
+    buf_json_str(&explain, e->id, strlen(e->id));
+    buf_puts(&explain, ",\"when\":");
+    buf_json_str(&explain, e->when_src ? e->when_src : "", e->when_src ? strlen(e->when_src) : 0);
+    buf_puts(&explain, "}}");
+    buf_printf(&meta, "{\"case\":\"%s\",\"priority\":\"urgent\",\"notify\":\"%s\"}", k->id,
+               e->notify);
+    struct outbox_msg m = {
+        .id = id,
+        .key = key,
+        .customer = k->customer,
+        .audience = to_agent ? "agent" : "l1",
+        .channel = "slack",
+        .status = "scheduled",
+        .created_at = at,
+        .send_at = at,
+        .recipient = to_agent ? k->assignee : NULL,
+        .subject = subject.data,
+        .body = body.data,
+        .signals = "[]",
+        .explain = explain.data,
+        .meta = meta.data,
+    };
+    cs->sink.notice(cs->sink.ctx, &m);
+    buf_cleanup(&subject);
+    buf_cleanup(&body);
+    buf_cleanup(&explain);
+    buf_cleanup(&meta);
+}
+
+/* One escalation fires for the case: raised, given its playbook, its people told. */
+static void escalate(struct cases *cs, struct kase *k, json_t *snap, size_t i, int64_t at)
+{
+    const struct pb_escalation *e = &pbs(cs)->esc[i];
+    k->esc_fired |= 1ull << i;
+    struct buf x;
+    buf_init(&x, 0);
+    buf_puts(&x, ",\"escalation\":");
+    buf_json_str(&x, e->id, strlen(e->id));
+    buf_puts(&x, ",\"reason\":");
+    buf_json_str(&x, e->reason ? e->reason : "", e->reason ? strlen(e->reason) : 0);
+    if (e->severity > k->severity) {
+        buf_printf(&x, ",\"raised_from\":\"%s\"", severity_name((enum severity)k->severity));
+        k->severity = e->severity;
+        cases__clocks_raise(cs, k, snap, at);
+    }
+    if (e->notify)
+        buf_printf(&x, ",\"notify\":\"%s\"", e->notify);
+    cases__line(cs, k, "escalated", x.data, at);
+    buf_cleanup(&x);
+    size_t idx;
+    if (e->playbook && !k->pb_by && playbooks_find(pbs(cs), e->playbook, &idx) &&
+        (int)idx != k->pb) {
+        char why[256];
+        snprintf(why, sizeof why, "escalation %s: %s", e->id, e->reason ? e->reason : "");
+        set_playbook(cs, k, (int)idx, NULL, why, at);
+    }
+    if (e->playbook)
+        k->pb_pinned = 1; /* the escalation chose: matching no longer moves it */
+    notice_escalation(cs, k, e, at);
+    cases__clocks_overdue(cs, k);
+}
+
 void cases__pb_match(struct cases *cs, struct kase *k, json_t *snap, int64_t at)
 {
-    if (!pbs(cs) || k->pb_pinned)
+    if (!pbs(cs))
         return;
     json_t *own = snap ? NULL : cases__snapshot(cs, k->customer);
+    if (!snap)
+        snap = own;
     struct facts x;
-    facts_of(cs, k, snap ? snap : own, at, &x);
-    char why[512];
-    int idx = playbooks_match(pbs(cs), &x.f, at, why, sizeof why);
+    facts_of(cs, k, snap, at, &x);
+    /* Escalations first (each once per case): they may raise the case and choose its playbook. */
+    size_t fired[PB_MAX_ESCALATIONS];
+    size_t nf = playbooks_escalations(pbs(cs), &x.f, at, fired, PB_MAX_ESCALATIONS);
+    int changed = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (!(k->esc_fired & (1ull << fired[i]))) {
+            escalate(cs, k, snap, fired[i], at);
+            changed = 1;
+        }
+    if (!k->pb_pinned) {
+        char why[512];
+        int idx = playbooks_match(pbs(cs), &x.f, at, why, sizeof why);
+        if (idx != k->pb && !(idx < 0 && k->pb < 0)) {
+            set_playbook(cs, k, idx, NULL, why, at);
+            changed = 1;
+        }
+    }
     facts_cleanup(&x);
     json_decref(own);
-    if (idx == k->pb)
-        return;
-    if (idx < 0 && k->pb < 0)
-        return;
-    set_playbook(cs, k, idx, NULL, why, at);
-    cases__resave(cs, k);
+    if (changed)
+        cases__resave(cs, k);
 }
 
 /* ---- steps ---- */
@@ -316,8 +407,8 @@ static json_int_t step_no(const struct event *ev)
     return json_is_integer(s) ? json_integer_value(s) : 0;
 }
 
-int cases__pb_check(const struct cases *cs, const struct kase *k, const struct event *ev,
-                    char *why, size_t n)
+int cases__pb_check(const struct cases *cs, const struct kase *k, const struct event *ev, char *why,
+                    size_t n)
 {
     const char *act = ev->type + 5;
     if (!strcmp(act, "playbook_set")) {
@@ -371,18 +462,29 @@ static void notice_reminder(struct cases *cs, const struct kase *k, const struct
     buf_init(&body, 0);
     buf_printf(&subject, "Follow-up due: %s (%s)", k->name ? k->name : k->customer,
                st->description);
-    buf_printf(&body, "%s\nCase %s, step %d of its playbook, was completed; its follow-up is due "
-                      "now (%s).\n",
+    buf_printf(&body,
+               "%s\nCase %s, step %d of its playbook, was completed; its follow-up is due "
+               "now (%s).\n",
                subject.data, k->id, step + 1, dues);
     char signals[8] = "[]", explain[160], meta[96];
     snprintf(explain, sizeof explain, "{\"reminder\":{\"case\":\"%s\",\"step\":%d,\"due\":\"%s\"}}",
              k->id, step + 1, dues);
     snprintf(meta, sizeof meta, "{\"case\":\"%s\",\"priority\":\"high\"}", k->id);
     struct outbox_msg m = {
-        .id = id, .key = key, .customer = k->customer,
-        .audience = k->assignee ? "agent" : "l1", .channel = "slack", .status = "scheduled",
-        .created_at = due, .send_at = due, .recipient = k->assignee, .subject = subject.data,
-        .body = body.data, .signals = signals, .explain = explain, .meta = meta,
+        .id = id,
+        .key = key,
+        .customer = k->customer,
+        .audience = k->assignee ? "agent" : "l1",
+        .channel = "slack",
+        .status = "scheduled",
+        .created_at = due,
+        .send_at = due,
+        .recipient = k->assignee,
+        .subject = subject.data,
+        .body = body.data,
+        .signals = signals,
+        .explain = explain,
+        .meta = meta,
     };
     cs->sink.notice(cs->sink.ctx, &m);
     buf_cleanup(&subject);
@@ -506,10 +608,10 @@ static json_t *steps_json(const struct cases *cs, const struct kase *k)
     json_t *a = json_array();
     for (size_t i = 0; i < b->nsteps; i++) {
         const struct pb_step *st = &b->steps[i];
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:b}", "step", (json_int_t)(i + 1),
-                              "action_type", pb_action_name(st->action), "description",
-                              st->description, "state", step_states[k->steps[i]],
-                              "skip_requires_reason", st->skip_needs_reason);
+        json_t *o =
+            json_pack("{s:I, s:s, s:s, s:s, s:b}", "step", (json_int_t)(i + 1), "action_type",
+                      pb_action_name(st->action), "description", st->description, "state",
+                      step_states[k->steps[i]], "skip_requires_reason", st->skip_needs_reason);
         if (st->minutes)
             json_object_set_new(o, "minutes", json_integer(st->minutes));
         if (st->follow_up) {
@@ -642,12 +744,12 @@ static json_t *similar(const struct cases *cs, const struct facts *x, int severi
         json_t *sigs = json_array();
         for (size_t j = 0; j < r->nsignals; j++)
             json_array_append_new(sigs, json_string(r->signals[j]));
-        json_t *c = json_pack("{s:s, s:s, s:o, s:s, s:f, s:o, s:o, s:f}", "case", r->case_id,
-                              "outcome", r->outcome, "playbook",
-                              b ? json_string(b->id) : json_null(), "approach", approach,
-                              "resolution_minutes", round((double)r->open_ms / 600.0) / 100.0,
-                              "csat", r->csat ? json_integer(r->csat) : json_null(), "signals",
-                              sigs, "similarity", round(score[i] * 100.0) / 100.0);
+        json_t *c =
+            json_pack("{s:s, s:s, s:o, s:s, s:f, s:o, s:o, s:f}", "case", r->case_id, "outcome",
+                      r->outcome, "playbook", b ? json_string(b->id) : json_null(), "approach",
+                      approach, "resolution_minutes", round((double)r->open_ms / 600.0) / 100.0,
+                      "csat", r->csat ? json_integer(r->csat) : json_null(), "signals", sigs,
+                      "similarity", round(score[i] * 100.0) / 100.0);
         json_array_append_new(a, c);
     }
     return o;
@@ -695,9 +797,9 @@ int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, str
                        left);
         }
         json_object_set_new(g, "recommended_action",
-                            json_pack("{s:s, s:s, s:s, s:o}", "type",
-                                      pb_action_name(b->rec_action), "urgency", urgency, "reason",
-                                      reason.data, "predicted_success", stats_of(cs, k->pb)));
+                            json_pack("{s:s, s:s, s:s, s:o}", "type", pb_action_name(b->rec_action),
+                                      "urgency", urgency, "reason", reason.data,
+                                      "predicted_success", stats_of(cs, k->pb)));
         buf_cleanup(&reason);
         json_t *ctx = script_context(cs, k, snap, x.f.contacts);
         json_t *points = json_array();
@@ -716,10 +818,10 @@ int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, str
             if (k->steps[i] != STEP_PENDING)
                 continue;
             const struct pb_step *st = &b->steps[i];
-            next = json_pack("{s:I, s:s, s:s, s:o, s:b}", "step", (json_int_t)(i + 1),
-                             "action_type", pb_action_name(st->action), "description",
-                             st->description, "script", render(st->script, ctx),
-                             "skip_requires_reason", st->skip_needs_reason);
+            next =
+                json_pack("{s:I, s:s, s:s, s:o, s:b}", "step", (json_int_t)(i + 1), "action_type",
+                          pb_action_name(st->action), "description", st->description, "script",
+                          render(st->script, ctx), "skip_requires_reason", st->skip_needs_reason);
             if (st->minutes)
                 json_object_set_new(next, "minutes", json_integer(st->minutes));
             if (st->follow_up) {
@@ -738,8 +840,7 @@ int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, str
         json_object_set_new(
             g, "recommended_action",
             json_pack("{s:s, s:s, s:s, s:n}", "type", "internal", "urgency",
-                      tight && tight->breached_at != FW_TIME_NONE ? "immediate" : "today",
-                      "reason",
+                      tight && tight->breached_at != FW_TIME_NONE ? "immediate" : "today", "reason",
                       lead && lead->action ? lead->action
                                            : "No playbook matches this case: read it and decide.",
                       "predicted_success"));
@@ -770,16 +871,16 @@ void cases_playbooks_json(const struct cases *cs, struct buf *out)
             json_array_append_new(sigs, json_string(b->signals[j]));
         for (size_t j = 0; j < b->nkeywords; j++)
             json_array_append_new(kw, json_string(b->keywords[j]));
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:I, s:s, s:o}", "id", b->id, "name",
-                         b->name, "priority", b->priority, "when",
-                         b->when_src ? json_string(b->when_src) : json_null(), "signals", sigs,
-                         "keywords", kw, "steps", (json_int_t)b->nsteps, "source", b->where,
-                         "success", stats_of(cs, (int)i)));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:I, s:s, s:o}", "id",
+                                           b->id, "name", b->name, "priority", b->priority, "when",
+                                           b->when_src ? json_string(b->when_src) : json_null(),
+                                           "signals", sigs, "keywords", kw, "steps",
+                                           (json_int_t)b->nsteps, "source", b->where, "success",
+                                           stats_of(cs, (int)i)));
     }
-    json_t *o = json_pack("{s:o, s:I, s:I}", "playbooks", a, "min_history",
-                          (json_int_t)cs->cfg->min_history, "resolved_cases",
-                          (json_int_t)cs->nhist);
+    json_t *o =
+        json_pack("{s:o, s:I, s:I}", "playbooks", a, "min_history",
+                  (json_int_t)cs->cfg->min_history, "resolved_cases", (json_int_t)cs->nhist);
     char *text = fw_json_dumps(o);
     buf_reset(out);
     buf_puts(out, text ? text : "{}");

@@ -37,10 +37,7 @@ static const char *const action_names[] = {
 #undef PB__NAME
 };
 
-const char *pb_action_name(int a)
-{
-    return a >= 0 && a < PB_NACTIONS ? action_names[a] : NULL;
-}
+const char *pb_action_name(int a) { return a >= 0 && a < PB_NACTIONS ? action_names[a] : NULL; }
 
 static int action_parse(const char *s)
 {
@@ -51,11 +48,9 @@ static int action_parse(const char *s)
 }
 
 /* Names a condition may read without a dot; dotted names are customer state keys. */
-static const char *const case_fields[] = {"severity",  "signal",          "signals",
-                                          "customer",  "tier",            "value",
-                                          "sentiment", "sentiment_trend", "intents",
-                                          "tenure_days", "contacts",      "text",
-                                          NULL};
+static const char *const case_fields[] = {
+    "severity",        "signal",  "signals",     "customer", "tier", "value", "sentiment",
+    "sentiment_trend", "intents", "tenure_days", "contacts", "text", NULL};
 
 void playbooks_init(struct playbooks *p)
 {
@@ -102,6 +97,17 @@ static void pb_free(struct playbook *b)
 
 void playbooks_cleanup(struct playbooks *p)
 {
+    for (size_t i = 0; i < p->nesc; i++) {
+        struct pb_escalation *e = &p->esc[i];
+        free(e->id);
+        free(e->reason);
+        free(e->where);
+        free(e->when_src);
+        expr_free(e->when);
+        free(e->playbook);
+        free(e->notify);
+    }
+    free(p->esc);
     for (size_t i = 0; i < p->n; i++)
         pb_free(&p->pb[i]);
     free(p->pb);
@@ -272,7 +278,7 @@ static struct comms_tmpl *script(struct ld *L, yaml_node_t *v, const char *what)
         ERR(L, v, "%s is not a valid template", what);
     else
         for (const char *e = L->p->diag.data + before; (e = strstr(e, ": error: ")); e++)
-        L->p->nerrors++;
+            L->p->nerrors++;
     L->rc = FW_EPARSE;
     buf_cleanup(&padded);
     return NULL;
@@ -310,7 +316,8 @@ static void condition(struct ld *L, struct playbook *b, yaml_node_t *v)
         col = err.line == 1 ? col + err.col - 1 : err.col - 1;
         const char *hint = strstr(err.msg, "unknown")
                                ? " (a playbook reads severity, signal, signals, customer, tier, "
-                                 "value, sentiment, sentiment_trend, intents, tenure_days, contacts, text, and dotted "
+                                 "value, sentiment, sentiment_trend, intents, tenure_days, "
+                                 "contacts, text, and dotted "
                                  "state keys such as customer.plan)"
                                : "";
         ydiag_at(&L->p->diag, L->d->name, L->d->text, L->d->len, line, col, "when: %s%s", err.msg,
@@ -322,8 +329,8 @@ static void condition(struct ld *L, struct playbook *b, yaml_node_t *v)
 
 static void load_step(struct ld *L, struct pb_step *st, yaml_node_t *n, size_t index)
 {
-    static const char *const keys[] = {"action_type",  "description", "script", "minutes",
-                                       "skip_requires_reason", "follow_up", NULL};
+    static const char *const keys[] = {"action_type",          "description", "script", "minutes",
+                                       "skip_requires_reason", "follow_up",   NULL};
     char what[32];
     snprintf(what, sizeof what, "step %zu", index + 1);
     if (n->type != YAML_MAPPING_NODE) {
@@ -334,9 +341,10 @@ static void load_step(struct ld *L, struct pb_step *st, yaml_node_t *n, size_t i
     yaml_node_t *a = ymap_get(L->d, n, "action_type");
     st->action = action_parse(yscalar(a));
     if (st->action < 0)
-        ERR(L, a ? a : n, "%s: action_type %s%s%s is not one of call, email, sms, offer, credit, "
-                          "follow_up, internal", what, a ? "'" : "", a && yscalar(a) ? yscalar(a) : "missing",
-            a ? "'" : "");
+        ERR(L, a ? a : n,
+            "%s: action_type %s%s%s is not one of call, email, sms, offer, credit, "
+            "follow_up, internal",
+            what, a ? "'" : "", a && yscalar(a) ? yscalar(a) : "missing", a ? "'" : "");
     st->description = str_field(L, n, "description", 1, what);
     yaml_node_t *sc = ymap_get(L->d, n, "script");
     if (sc) {
@@ -375,9 +383,9 @@ static void load_step(struct ld *L, struct pb_step *st, yaml_node_t *n, size_t i
 
 static void load_one(struct ld *L, yaml_node_t *n)
 {
-    static const char *const keys[] = {"id",     "name",          "description", "priority",
-                                       "when",   "signals",       "keywords",    "recommend",
-                                       "script", "what_not_to_do", "win_condition", "steps", NULL};
+    static const char *const keys[] = {
+        "id",        "name",   "description",    "priority",      "when",  "signals", "keywords",
+        "recommend", "script", "what_not_to_do", "win_condition", "steps", NULL};
     if (n->type != YAML_MAPPING_NODE) {
         ERR(L, n, "a playbook must be a mapping (id, name, when, steps, ...)");
         return;
@@ -437,8 +445,9 @@ static void load_one(struct ld *L, yaml_node_t *n)
         yaml_node_t *a = ymap_get(L->d, rec, "action_type");
         b->rec_action = action_parse(yscalar(a));
         if (b->rec_action < 0)
-            ERR(L, a ? a : rec, "recommend.action_type must be one of call, email, sms, offer, "
-                                "credit, follow_up, internal");
+            ERR(L, a ? a : rec,
+                "recommend.action_type must be one of call, email, sms, offer, "
+                "credit, follow_up, internal");
         b->urgency = str_field(L, rec, "urgency", 1, "recommend");
         int ok = 0;
         for (size_t i = 0; b->urgency && urgencies[i]; i++)
@@ -492,6 +501,66 @@ static void load_one(struct ld *L, yaml_node_t *n)
         load_step(L, &b->steps[b->nsteps], ydoc_node(L->d, *it), b->nsteps), b->nsteps++;
 }
 
+/* One `escalations:` entry: id, reason, when, and what it does (severity, playbook, notify). */
+static void load_escalation(struct ld *L, yaml_node_t *n)
+{
+    static const char *const keys[] = {"id",       "reason", "when", "severity",
+                                       "playbook", "notify", NULL};
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "an escalation must be a mapping (id, reason, when, severity, playbook, notify)");
+        return;
+    }
+    struct playbooks *p = L->p;
+    if (p->nesc == PB_MAX_ESCALATIONS) {
+        ERR(L, n, "at most %d escalations", PB_MAX_ESCALATIONS);
+        return;
+    }
+    unknown_keys(L, n, keys, "an escalation");
+    p->esc = xgrow(p->esc, &p->capesc, p->nesc + 1, sizeof *p->esc);
+    struct pb_escalation *e = &p->esc[p->nesc++];
+    memset(e, 0, sizeof *e);
+    e->severity = -1;
+    e->id = str_field(L, n, "id", 1, "an escalation");
+    if (!e->id)
+        e->id = xstrdup("?");
+    for (size_t i = 0; i + 1 < p->nesc; i++)
+        if (!strcmp(p->esc[i].id, e->id))
+            ERR(L, ymap_get(L->d, n, "id"), "escalation '%s' is defined twice", e->id);
+    char where[512];
+    snprintf(where, sizeof where, "%s:%zu", L->d->name, n->start_mark.line + 1);
+    e->where = xstrdup(where);
+    e->reason = str_field(L, n, "reason", 1, "an escalation");
+    yaml_node_t *w = ymap_get(L->d, n, "when");
+    if (!w) {
+        ERR(L, n, "an escalation needs when: (a condition over the case)");
+    } else {
+        struct playbook tmp = {0}; /* condition() compiles into a playbook's fields */
+        condition(L, &tmp, w);
+        e->when_src = tmp.when_src;
+        e->when = tmp.when;
+    }
+    yaml_node_t *sv = ymap_get(L->d, n, "severity");
+    if (sv) {
+        const char *v = yscalar(sv);
+        e->severity = v ? severity_parse(v) : -1;
+        if (e->severity < 0)
+            ERR(L, sv, "severity must be CRITICAL, HIGH, MEDIUM or LOW");
+    }
+    e->playbook = str_field(L, n, "playbook", 0, "an escalation");
+    yaml_node_t *nt = ymap_get(L->d, n, "notify");
+    if (nt) {
+        const char *v = yscalar(nt);
+        if (!v || (strcmp(v, "lead") && strcmp(v, "assignee") && strcmp(v, "team")))
+            ERR(L, nt, "notify must be lead, assignee or team");
+        else
+            e->notify = xstrdup(v);
+    }
+    if (e->playbook && !playbooks_find(p, e->playbook, NULL))
+        ERR(L, ymap_get(L->d, n, "playbook"),
+            "escalation '%s': no playbook '%s' (define it before, or in the same file)", e->id,
+            e->playbook);
+}
+
 int playbooks_add_text(struct playbooks *p, const char *name, const char *text, size_t len,
                        const struct rules *rules)
 {
@@ -503,7 +572,7 @@ int playbooks_add_text(struct playbooks *p, const char *name, const char *text, 
         return FW_EPARSE;
     }
     yaml_node_t *root = ydoc_root(&d);
-    static const char *const top[] = {"playbooks", NULL};
+    static const char *const top[] = {"playbooks", "escalations", NULL};
     unknown_keys(&L, root, top, "a playbook file");
     yaml_node_t *list = ymap_get(&d, root, "playbooks");
     if (!list || list->type != YAML_SEQUENCE_NODE) {
@@ -513,6 +582,13 @@ int playbooks_add_text(struct playbooks *p, const char *name, const char *text, 
              it < list->data.sequence.items.top; it++)
             load_one(&L, ydoc_node(&d, *it));
     }
+    yaml_node_t *esc = ymap_get(&d, root, "escalations");
+    if (esc && esc->type != YAML_SEQUENCE_NODE)
+        ERR(&L, esc, "escalations must be a list");
+    else if (esc)
+        for (yaml_node_item_t *it = esc->data.sequence.items.start;
+             it < esc->data.sequence.items.top; it++)
+            load_escalation(&L, ydoc_node(&d, *it));
     ydoc_cleanup(&d);
     return L.rc;
 }
@@ -596,23 +672,22 @@ static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
     else if (!strcmp(name, "intents")) {
         size_t base = PB_MAX_SIGNALS * 2, n = f->nintents;
         for (size_t i = 0; i < n; i++)
-            c->list[base + i] = (struct value){.type = VAL_STR,
-                                               .u.str = {f->intents[i], strlen(f->intents[i])}};
+            c->list[base + i] =
+                (struct value){.type = VAL_STR, .u.str = {f->intents[i], strlen(f->intents[i])}};
         *out = (struct value){.type = VAL_LIST, .u.list = {c->list + base, n}};
-    }
-    else if (!strcmp(name, "tenure_days"))
+    } else if (!strcmp(name, "tenure_days"))
         num_or_null(f->tenure_days, out);
     else if (!strcmp(name, "contacts"))
         *out = (struct value){.type = VAL_NUM, .u.num = f->contacts};
     else if (!strcmp(name, "signals")) {
         size_t n = f->nsignals < ARRAY_SIZE(c->list) ? f->nsignals : ARRAY_SIZE(c->list);
         for (size_t i = 0; i < n; i++)
-            c->list[i] = (struct value){.type = VAL_STR,
-                                        .u.str = {f->signals[i], strlen(f->signals[i])}};
+            c->list[i] =
+                (struct value){.type = VAL_STR, .u.str = {f->signals[i], strlen(f->signals[i])}};
         *out = (struct value){.type = VAL_LIST, .u.list = {c->list, n}};
     } else {
-        json_t *v = json_object_get(
-            json_object_get(json_object_get(f->state, "state"), name), "value");
+        json_t *v =
+            json_object_get(json_object_get(json_object_get(f->state, "state"), name), "value");
         if (json_is_string(v))
             *out = (struct value){.type = VAL_STR,
                                   .u.str = {json_string_value(v), json_string_length(v)}};
@@ -673,12 +748,36 @@ static const char *signal_in(const struct playbook *b, const struct pb_facts *f)
     return NULL;
 }
 
+size_t playbooks_escalations(const struct playbooks *p, const struct pb_facts *f, int64_t now,
+                             size_t *out, size_t max)
+{
+    struct evalctx c = {.names = p ? p->_names : NULL, .f = f};
+    struct expr_env env = {.ctx = &c,
+                           .now = now,
+                           .state = env_state,
+                           .global = env_global,
+                           .last = env_last,
+                           .count = env_count,
+                           .open_count = env_open,
+                           .event_field = env_field};
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->nesc && n < max; i++)
+        if (p->esc[i].when && expr_test(p->esc[i].when, &env, NULL))
+            out[n++] = i;
+    return n;
+}
+
 int playbooks_match(const struct playbooks *p, const struct pb_facts *f, int64_t now, char *why,
                     size_t n)
 {
     struct evalctx c = {.names = p->_names, .f = f};
-    struct expr_env env = {.ctx = &c, .now = now, .state = env_state, .global = env_global,
-                           .last = env_last, .count = env_count, .open_count = env_open,
+    struct expr_env env = {.ctx = &c,
+                           .now = now,
+                           .state = env_state,
+                           .global = env_global,
+                           .last = env_last,
+                           .count = env_count,
+                           .open_count = env_open,
                            .event_field = env_field};
     int best = -1;
     const char *best_kw = NULL, *best_sig = NULL;
@@ -759,22 +858,20 @@ void pb_stats_compute(const struct pb_record *r, size_t n, int playbook, size_t 
     free(times);
 }
 
-static double round2(double v)
-{
-    return round(v * 100.0) / 100.0;
-}
+static double round2(double v) { return round(v * 100.0) / 100.0; }
 
 json_t *pb_stats_json(const struct pb_stats *s, size_t min_history)
 {
     if (!s->enough)
-        return json_pack("{s:I, s:s, s:I}", "n", (json_int_t)s->n, "status",
-                         "not enough history", "needed", (json_int_t)min_history);
+        return json_pack("{s:I, s:s, s:I}", "n", (json_int_t)s->n, "status", "not enough history",
+                         "needed", (json_int_t)min_history);
     json_t *o = json_pack("{s:I, s:I, s:f, s:f}", "n", (json_int_t)s->n, "successes",
                           (json_int_t)s->successes, "success_rate", round2(s->success_rate),
                           "median_resolution_minutes", round2(s->median_minutes));
     if (s->n_csat)
-        json_object_set_new(o, "csat", json_pack("{s:f, s:I}", "mean", round2(s->mean_csat), "n",
-                                                 (json_int_t)s->n_csat));
+        json_object_set_new(
+            o, "csat",
+            json_pack("{s:f, s:I}", "mean", round2(s->mean_csat), "n", (json_int_t)s->n_csat));
     else
         json_object_set_new(o, "csat", json_pack("{s:n, s:I}", "mean", "n", (json_int_t)0));
     return o;

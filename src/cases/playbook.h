@@ -42,27 +42,27 @@ enum pb_action {
 const char *pb_action_name(int a);
 
 struct pb_step {
-    int action;                  /* enum pb_action */
+    int action; /* enum pb_action */
     char *description;
-    char *script_src;            /* NULL: no script */
-    struct comms_tmpl *script;   /* compiled script_src, or NULL */
-    int minutes;                 /* time estimate; 0 when not given */
+    char *script_src;          /* NULL: no script */
+    struct comms_tmpl *script; /* compiled script_src, or NULL */
+    int minutes;               /* time estimate; 0 when not given */
     int skip_needs_reason;
-    int64_t follow_up;           /* ms after completion a reminder is due; 0: none */
+    int64_t follow_up; /* ms after completion a reminder is due; 0: none */
 };
 
 struct playbook {
     char *id, *name, *description;
-    char *where;                 /* "file:line" of its entry, for explanations */
+    char *where; /* "file:line" of its entry, for explanations */
     int priority;
-    char *when_src;              /* NULL: no condition */
+    char *when_src; /* NULL: no condition */
     struct expr *when;
-    char **signals;              /* any of these (empty: any signal) */
+    char **signals; /* any of these (empty: any signal) */
     size_t nsignals;
-    char **keywords;             /* lower-cased; any of them in the customer's words */
+    char **keywords; /* lower-cased; any of them in the customer's words */
     size_t nkeywords;
-    int rec_action;              /* recommended action: enum pb_action */
-    char *urgency;               /* immediate, today, this_week */
+    int rec_action; /* recommended action: enum pb_action */
+    char *urgency;  /* immediate, today, this_week */
     char *reason;
     struct comms_tmpl *opening, *closing;
     struct comms_tmpl **points;
@@ -74,12 +74,29 @@ struct playbook {
     size_t nsteps;
 };
 
+/*
+ * An escalation rule (seed 002's alert table, as data): when its condition
+ * holds for an open case, once per case, the case is raised to at least
+ * `severity`, given `playbook` (pinned), and `notify` hears the reason.
+ */
+struct pb_escalation {
+    char *id, *reason, *where;
+    char *when_src;
+    struct expr *when;
+    int severity;   /* enum severity the case is raised to at least; -1: unchanged */
+    char *playbook; /* the playbook it switches to; NULL: unchanged */
+    char *notify;   /* "lead", "assignee" or "team"; NULL: nobody */
+};
+#define PB_MAX_ESCALATIONS 64 /* fired escalations are a bit each on the case */
+
 struct playbooks {
     struct playbook *pb;
     size_t n, cap;
-    struct buf diag;             /* every error, file:line:col with the line and a caret */
+    struct pb_escalation *esc;
+    size_t nesc, capesc;
+    struct buf diag; /* every error, file:line:col with the line and a caret */
     unsigned nerrors;
-    void *_names;                /* names conditions read (struct intern) */
+    void *_names; /* names conditions read (struct intern) */
 };
 
 void playbooks_init(struct playbooks *p);
@@ -115,8 +132,8 @@ struct pb_facts {
     const char *customer;
     const char *tier;
     double value;
-    double sentiment;       /* the latest text's score; NAN: none */
-    double sentiment_trend; /* the latest against two texts before; NAN: too few */
+    double sentiment;           /* the latest text's score; NAN: none */
+    double sentiment_trend;     /* the latest against two texts before; NAN: too few */
     const char *const *intents; /* cancel, competitor, legal: in the last three texts */
     size_t nintents;
     double tenure_days;
@@ -133,6 +150,13 @@ struct pb_facts {
 int playbooks_match(const struct playbooks *p, const struct pb_facts *f, int64_t now, char *why,
                     size_t n);
 
+/*
+ * The escalations whose conditions hold for these facts, as indexes into
+ * p->esc (at most max); returns how many.
+ */
+size_t playbooks_escalations(const struct playbooks *p, const struct pb_facts *f, int64_t now,
+                             size_t *out, size_t max);
+
 /* ---- measured success and similar cases ---- */
 
 #define PB_MAX_SIGNALS 8
@@ -140,11 +164,11 @@ int playbooks_match(const struct playbooks *p, const struct pb_facts *f, int64_t
 /* One resolved case, as history for stats and similar cases. */
 struct pb_record {
     char case_id[24];
-    int playbook;                /* index, or -1: none */
-    char outcome[16];            /* saved, resolved, churned, no_action */
-    int64_t open_ms;             /* opened to resolved */
-    int csat;                    /* 1-5, 0: none */
-    int severity;                /* enum severity */
+    int playbook;                        /* index, or -1: none */
+    char outcome[16];                    /* saved, resolved, churned, no_action */
+    int64_t open_ms;                     /* opened to resolved */
+    int csat;                            /* 1-5, 0: none */
+    int severity;                        /* enum severity */
     const char *signals[PB_MAX_SIGNALS]; /* borrowed: ids that live as long as the history */
     size_t nsignals;
     double value, tenure_days, sentiment; /* NAN: unknown */
@@ -153,13 +177,13 @@ struct pb_record {
 
 /* Success, resolution time and CSAT of one playbook over the history. */
 struct pb_stats {
-    size_t n;                    /* resolved cases that used the playbook */
-    size_t successes;            /* outcome saved or resolved */
-    size_t n_csat;               /* of them, with a CSAT score */
-    double success_rate;         /* successes / n */
-    double median_minutes;       /* median open_ms, in minutes */
+    size_t n;              /* resolved cases that used the playbook */
+    size_t successes;      /* outcome saved or resolved */
+    size_t n_csat;         /* of them, with a CSAT score */
+    double success_rate;   /* successes / n */
+    double median_minutes; /* median open_ms, in minutes */
     double mean_csat;
-    int enough;                  /* n >= the threshold */
+    int enough; /* n >= the threshold */
 };
 
 void pb_stats_compute(const struct pb_record *r, size_t n, int playbook, size_t min_history,

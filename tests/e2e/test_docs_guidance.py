@@ -49,7 +49,7 @@ def test_the_replay_example_prints_what_the_page_shows():
     nd = [i for i, (lang, text) in enumerate(fences) if lang == "ndjson" and '"type"' in text]
     assert len(nd) == 1, nd
     shown = [json.loads(l) for l in fences[nd[0] + 2][1].splitlines() if l.strip()]
-    assert len(shown) == 5, shown
+    assert len(shown) == 6, shown
     p = _tmp(fences[nd[0]][1], ".ndjson")
     try:
         rc, out, err = run(["replay", "--cases", "--until", "2026-03-04T00:00:00Z", p])

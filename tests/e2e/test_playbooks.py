@@ -116,7 +116,12 @@ def test_replay_cases_shows_the_playbook_and_its_steps():
     ps = _case(lines, "playbook_set")
     assert [(p["playbook"], p["by"], p["at"]) for p in ps] == [
         ("esim-failed", None, T("1h")), ("retention", None, T("1h30m"))], ps
-    assert ps[1]["why"] == "priority 150: the customer wrote \"switching to\"", ps[1]
+    # Doug's threat to switch fires the retention-threat escalation, which gives the case the
+    # retention playbook (the keyword trigger would have chosen it too).
+    assert ps[1]["why"].startswith("escalation retention-threat: "), ps[1]
+    esc = _case(lines, "escalated")
+    assert [(e["escalation"], e["notify"]) for e in esc] == [
+        ("repeat-touches", "lead"), ("retention-threat", "lead")], esc
     done = _case(lines, "step_completed")
     assert [(d["step"], d["action_type"], d["agent"], d["at"]) for d in done] == [
         (1, "call", "sarah", T("1h45m")), (4, "credit", "sarah", T("2h"))], done
