@@ -52,6 +52,7 @@ static const char *dstr(const struct event *ev, const char *key)
 static int carries_words(const struct cases *cs, const char *type)
 {
     return !strcmp(type, "message.replied") || !strcmp(type, "chat.escalated") ||
+           !strcmp(type, "ticket.comment_added") || !strcmp(type, "chat.message") ||
            rules_type_in_class(cs->rules, type, "contact");
 }
 

@@ -69,8 +69,9 @@ def test_three_touches_value_at_risk_and_a_sentiment_drop_each_fire():
 
     mood = [_profile()] + _order_stuck() + [
         ev("chat.started", C, "25h", conversation_id="m1", summary="Is there any update on my order?"),
-        ev("message.replied", C, "30h", text="OK, I will wait for the update."),
-        ev("message.replied", C, "40h", text="This is terrible. Useless. Nobody has fixed it.")]
+        ev("chat.message", C, "30h", conversation_id="m1", text="OK, I will wait for the update."),
+        ev("ticket.comment_added", C, "40h", ticket_id="t-9",
+           text="This is terrible. Useless. Nobody has fixed it.")]
     esc = _case(_lines(mood, *until("41h")), "escalated")
     assert [(e["escalation"], e["at"]) for e in esc] == [("sentiment-drop", T("40h"))], esc
 
