@@ -126,6 +126,27 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
     json_decref(guards);
 }
 
+/* An internal record of this decision, sent at once: the fields every one of them shares. */
+static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, const char *audience,
+                          const char *channel, const char *tmpl, json_t *meta,
+                          const char *recipient)
+{
+    struct draft d = {.audience = audience,
+                      .channel = channel,
+                      .customer = c->key,
+                      .kind = "alert",
+                      .tmpl_name = tmpl,
+                      .ctx = D->ctx,
+                      .signals = D->sigs,
+                      .explain = D->explain,
+                      .meta = meta,
+                      .recipient = recipient,
+                      .status = "scheduled",
+                      .at = D->now,
+                      .send_at = D->now};
+    orch__emit(o, &d, NULL);
+}
+
 /* The L1 ticket (MEDIUM and up), the note on an open ticket, the webhook, L2 for CRITICAL. */
 static void decide_internal(struct orch *o, struct ocust *c, struct decision *D, const char *note)
 {
@@ -141,70 +162,21 @@ static void decide_internal(struct orch *o, struct ocust *c, struct decision *D,
             "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
             "requester_name",
             json_string_value(json_object_get(json_object_get(D->ctx, "customer"), "name")));
-        struct draft d = {.audience = "l1",
-                          .channel = "ticket",
-                          .customer = c->key,
-                          .kind = "alert",
-                          .tmpl_name = ms->id,
-                          .ctx = D->ctx,
-                          .signals = D->sigs,
-                          .explain = D->explain,
-                          .meta = meta,
-                          .status = "scheduled",
-                          .at = D->now,
-                          .send_at = D->now};
         const char *email = orch__svs(D->snap, "customer.email");
-        d.recipient = email ? email : (strchr(c->key, '@') ? c->key : NULL);
-        orch__emit(o, &d, NULL);
+        emit_internal(o, c, D, "l1", "ticket", ms->id, meta,
+                      email ? email : (strchr(c->key, '@') ? c->key : NULL));
         json_decref(meta);
     }
     if (note && D->tid) {
         json_t *meta = json_pack("{s:s}", "ticket_id", D->tid);
-        struct draft d = {.audience = "l1",
-                          .channel = "internal_note",
-                          .customer = c->key,
-                          .kind = "alert",
-                          .tmpl_name = "default",
-                          .ctx = D->ctx,
-                          .signals = D->sigs,
-                          .explain = D->explain,
-                          .meta = meta,
-                          .recipient = D->tid,
-                          .status = "scheduled",
-                          .at = D->now,
-                          .send_at = D->now};
-        orch__emit(o, &d, NULL);
+        emit_internal(o, c, D, "l1", "internal_note", "default", meta, D->tid);
         json_decref(meta);
     }
     /* The generic webhook, for systems that want every alert (Standard Webhooks signed). */
-    if (o->cfg->webhook) {
-        struct draft d = {.audience = "l2",
-                          .channel = "webhook",
-                          .customer = c->key,
-                          .kind = "alert",
-                          .tmpl_name = ms->id,
-                          .ctx = D->ctx,
-                          .signals = D->sigs,
-                          .explain = D->explain,
-                          .status = "scheduled",
-                          .at = D->now,
-                          .send_at = D->now};
-        orch__emit(o, &d, NULL);
-    }
-    if (D->sev == SEV_CRITICAL) {
-        struct draft d = {.audience = "l2",
-                          .channel = "slack",
-                          .customer = c->key,
-                          .kind = "alert",
-                          .tmpl_name = "default",
-                          .ctx = D->ctx,
-                          .signals = D->sigs,
-                          .explain = D->explain,
-                          .status = "scheduled",
-                          .at = D->now,
-                          .send_at = D->now};
-        orch__emit(o, &d, NULL);
-    }
+    if (o->cfg->webhook)
+        emit_internal(o, c, D, "l2", "webhook", ms->id, NULL, NULL);
+    if (D->sev == SEV_CRITICAL)
+        emit_internal(o, c, D, "l2", "slack", "default", NULL, NULL);
 }
 
 /* The chatbot's context (L0): what to tell the customer if they ask. */
@@ -230,20 +202,7 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
     char *txt = fw_json_dumps(pc);
     if (o->sink.context && !o->quiet)
         o->sink.context(o->sink.ctx, c->key, txt);
-    struct draft d = {.audience = "chatbot",
-                      .channel = "chatbot",
-                      .customer = c->key,
-                      .kind = "alert",
-                      .tmpl_name = ms->id,
-                      .ctx = D->ctx,
-                      .signals = D->sigs,
-                      .explain = D->explain,
-                      .meta = pc,
-                      .recipient = c->key,
-                      .status = "scheduled",
-                      .at = D->now,
-                      .send_at = D->now};
-    orch__emit(o, &d, NULL);
+    emit_internal(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key);
     free(txt);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
