@@ -35,7 +35,7 @@ endif
 LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_telecom.o $(BUILD)/gen/builtin_templates.o \
 	$(BUILD)/gen/builtin_playbooks.o \
-	$(BUILD)/gen/builtin_support_lexicon.o
+	$(BUILD)/gen/builtin_support_lexicon.o $(BUILD)/gen/web_assets.o
 TEMPLATES := $(shell find templates -name '*.tmpl' 2>/dev/null | sort)
 UNIT_SRC := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -84,6 +84,15 @@ $(BUILD)/gen/builtin_templates.c: $(TEMPLATES) scripts/embed-templates.sh
 $(BUILD)/gen/builtin_templates.o: $(BUILD)/gen/builtin_templates.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# And the console (web/, any file, binary-safe), served at / by `forewarn serve`.
+WEB := $(shell find web -type f ! -name '.*' 2>/dev/null | sort)
+$(BUILD)/gen/web_assets.c: $(WEB) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed-web.sh web > $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 $(BUILD)/libforewarn.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -121,7 +130,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 fuzz: $(FUZZ_BIN)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/gen/builtin_telecom.c $(BUILD)/gen/builtin_templates.c \
-		$(BUILD)/gen/builtin_support_lexicon.c
+		$(BUILD)/gen/builtin_support_lexicon.c $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ $(LDLIBS_ALL)

@@ -129,7 +129,13 @@ struct queue_query {
     const char *filter;
     const char *severity;
     int limit;
+    int virtual_clock;    /* say "clock":"virtual" (time moves only when told) instead of "wall" */
 };
+/*
+ * The queue document: now, clock, warn_before_ms (when a clock turns to
+ * its warning), counts and the cards.  The console counts time left down
+ * from `now` and each card's due time, so it never trusts the page's clock.
+ */
 void cases_queue_json(const struct cases *cs, const struct queue_query *q, int64_t now,
                       struct buf *out);
 /*

@@ -289,7 +289,9 @@ void cases_queue_json(const struct cases *cs, const struct queue_query *q, int64
         (json_int_t)sev[SEV_MEDIUM], "LOW", (json_int_t)sev[SEV_LOW], "state", "unassigned",
         (json_int_t)unassigned, "mine", (json_int_t)mine, "breaching_soon", (json_int_t)soon,
         "breached", (json_int_t)breached, "total", (json_int_t)n);
-    json_t *doc = json_pack("{s:o, s:o, s:o}", "now", cases__jtime(now), "counts", counts, "cases", cards);
+    json_t *doc = json_pack("{s:o, s:s, s:I, s:o, s:o}", "now", cases__jtime(now), "clock",
+                            q->virtual_clock ? "virtual" : "wall", "warn_before_ms",
+                            (json_int_t)warn_window(cs), "counts", counts, "cases", cards);
     char *text = fw_json_dumps(doc);
     buf_puts(out, text ? text : "{}");
     free(text);

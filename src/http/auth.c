@@ -145,27 +145,20 @@ static void set_principal(struct principal *p, const char *name, enum role role,
     p->authenticated = authed;
 }
 
-int http__authenticate(struct req *r)
+int http__principal_for(struct http_env *env, const unsigned char *digest, struct principal *who)
 {
-    struct http_env *env = r->env;
-    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *token = h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
-    unsigned char digest[AUTH_DIGEST_LEN];
-    set_principal(&r->who, "anonymous", ROLE_ADMIN, 0);
-    if (token) {
-        auth_token_digest(token, strlen(token), digest);
-        if (env->has_shared && auth_digest_equal(digest, env->shared_digest)) {
-            set_principal(&r->who, "admin", ROLE_ADMIN, 1);
-            return 0;
-        }
-    } else if (env->has_shared) {
-        return FW_EINVAL;
+    set_principal(who, "anonymous", ROLE_ADMIN, 0);
+    if (digest && env->has_shared && auth_digest_equal(digest, env->shared_digest)) {
+        set_principal(who, "admin", ROLE_ADMIN, 1);
+        return 0;
     }
+    if (!digest && env->has_shared)
+        return FW_EINVAL;
     struct store *s = http__reader_acquire(&env->readers);
     if (!s)
         return FW_EDB;
     struct store_token t;
-    int any = 0, rc = token ? store_token_by_digest(s, digest, &t) : FW_ENOTFOUND;
+    int any = 0, rc = digest ? store_token_by_digest(s, digest, &t) : FW_ENOTFOUND;
     if (rc == FW_ENOTFOUND && !env->has_shared && !(rc = store_users_any(s, &any)) && !any) {
         /* No users and no shared token: authentication is off, whatever was sent. */
         http__reader_release(&env->readers, s);
@@ -174,15 +167,41 @@ int http__authenticate(struct req *r)
     http__reader_release(&env->readers, s);
     if (rc == FW_EDB)
         return FW_EDB;
-    if (rc || !token)
+    if (rc || !digest)
         return FW_EINVAL;
     int64_t now = fw_wall_now();
     enum role role;
     if (t.revoked_at != FW_TIME_NONE || (t.expires_at != FW_TIME_NONE && now >= t.expires_at) ||
         role_parse(t.role, &role))
         return FW_EINVAL;
-    set_principal(&r->who, t.user, role, 1);
+    set_principal(who, t.user, role, 1);
     if (t.last_used_at == FW_TIME_NONE || now - t.last_used_at >= TOUCH_EVERY_MS)
-        http__audit_touch(r->env->audit, t.id, now);
+        http__audit_touch(env->audit, t.id, now);
     return 0;
+}
+
+/*
+ * A bearer token wins over the cookie: API clients never carry the
+ * cookie's CSRF duty.  Without either, the caller is anonymous (admin
+ * while authentication is off).
+ */
+int http__authenticate(struct req *r)
+{
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
+    unsigned char digest[AUTH_DIGEST_LEN];
+    const unsigned char *d = NULL;
+    if (token) {
+        auth_token_digest(token, strlen(token), digest);
+        d = digest;
+    } else {
+        const char *sid = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE);
+        if (sid && !http__session_lookup(r->env->sessions, sid, digest, r->session_csrf)) {
+            d = digest;
+            r->via_cookie = 1;
+            snprintf(r->session_id, sizeof r->session_id, "%s", sid);
+        }
+        /* A stale cookie is no credential: the caller is as if it had sent nothing. */
+    }
+    return http__principal_for(r->env, d, &r->who);
 }

@@ -74,6 +74,7 @@ static void get_queue(struct req *r)
         return;
     }
     qr.now = pipeline_now(r->env->pipeline);
+    qr.q.virtual_clock = pipeline_virtual(r->env->pipeline);
     buf_reset(&r->out);
     pipeline_with_cases(r->env->pipeline, read_queue, &qr);
     snprintf(r->audit_id, sizeof r->audit_id, "queue");

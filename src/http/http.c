@@ -17,6 +17,7 @@
 
 #include "http/http_int.h"
 #include "util/fwtime.h"
+#include "web/web.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -76,8 +77,52 @@ const char *http_header(struct req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-const struct route *const http_route_tables[] = {http_routes, http_case_routes, http_auth_routes,
-                                                http_stats_routes, NULL};
+const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
+                                                http_auth_routes,  http_stats_routes,
+                                                http_session_routes, NULL};
+
+/*
+ * The console's files (web/, embedded): GET and HEAD of a path no route
+ * knows.  Open to anyone (they hold no data; the API behind them asks for
+ * the session).  Cached by validation: "no-cache" with a strong ETag, so
+ * a browser keeps the bytes and asks each time whether they changed (304),
+ * and a new binary is picked up at once.  Returns 1 when it answered.
+ */
+static int serve_static(struct req *r)
+{
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+        return 0;
+    const struct web_asset *a = web_asset_find(r->path);
+    if (!a)
+        return 0;
+    r->content_type = a->content_type;
+    r->cache_control = "no-cache";
+    r->etag = a->etag;
+    r->is_page = !strncmp(a->content_type, "text/html", 9);
+    const char *inm = http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && strstr(inm, a->etag)) {
+        r->status = 304;
+        return 1;
+    }
+    r->status = 200;
+    r->static_body = a->data;
+    r->static_len = a->len;
+    return 1;
+}
+
+/* Changes (anything but GET and HEAD) made through the session cookie need the CSRF header. */
+static int csrf_ok(struct req *r)
+{
+    if (!r->via_cookie || !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+        return 1;
+    const char *h = http_header(r, HTTP_CSRF_HEADER);
+    unsigned char a[AUTH_DIGEST_LEN], b[AUTH_DIGEST_LEN];
+    if (!h || !*r->session_csrf)
+        return 0;
+    auth_token_digest(h, strlen(h), a);
+    auth_token_digest(r->session_csrf, strlen(r->session_csrf), b);
+    return auth_digest_equal(a, b);
+}
 
 /* The client's IP address as text ("" when MHD cannot tell). */
 static void client_address(struct req *r, char *out, size_t cap)
@@ -153,6 +198,8 @@ static void route(struct req *r)
             }
         }
     }
+    if (!best && !path_known && serve_static(r))
+        return;
     if (!best) {
         if (path_known)
             http_error(r, 405, "method %s not allowed on %s", r->method, r->path);
@@ -165,7 +212,10 @@ static void route(struct req *r)
     if (open) {
         snprintf(r->who.name, sizeof r->who.name, "anonymous");
         r->who.role = ROLE_ADMIN;
+        r->who.authenticated = 0;
         best->handler(r);
+        if (best->audit && r->who.authenticated) /* e.g. a sign-in, once it is known whose */
+            audit(r, best);
         return;
     }
     int rc = http__authenticate(r);
@@ -181,6 +231,9 @@ static void route(struct req *r)
     }
     if (!(best->roles & (int)r->who.role))
         forbidden(r, best->roles);
+    else if (!csrf_ok(r))
+        http_error(r, 403, "%s %s through the session cookie needs the %s header (the console "
+                           "sends it; see docs/console.md)", r->method, r->path, HTTP_CSRF_HEADER);
     else
         best->handler(r);
     if (best->audit)
@@ -220,11 +273,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     else
         route(&r);
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r.out.len, r.out.data ? r.out.data : (char *)"",
-                                        MHD_RESPMEM_MUST_COPY);
+        r.static_body ? MHD_create_response_from_buffer(r.static_len, (void *)r.static_body,
+                                                        MHD_RESPMEM_PERSISTENT)
+        : r.status == 304
+            ? MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT)
+            : MHD_create_response_from_buffer(r.out.len, r.out.data ? r.out.data : (char *)"",
+                                              MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r.content_type ? r.content_type : "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* API answers are never cached; static assets say so themselves (serve_static). */
+    MHD_add_response_header(resp, "Cache-Control", r.cache_control ? r.cache_control : "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r.etag)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r.etag);
+    if (r.is_page) {
+        /* Nothing but our own files, and no framing by other sites. */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+    if (r.set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r.set_cookie);
     if (r.www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"forewarn\"");
@@ -269,6 +339,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
         return FW_EDB;
     }
     http__readers_init(&s->env.readers, opt->database);
+    s->env.sessions = http__sessions_new();
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
         (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
@@ -278,6 +349,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
         log_error("cannot listen on %s:%u", opt->listen_addr, opt->listen_port);
         http__readers_cleanup(&s->env.readers);
         http__audit_stop(s->env.audit);
+        http__sessions_free(s->env.sessions);
         free(s);
         return FW_EIO;
     }
@@ -304,5 +376,6 @@ void http_stop(struct http_server *s)
     MHD_stop_daemon(s->daemon);
     http__audit_stop(s->env.audit); /* after the daemon: no request is waiting on it */
     http__readers_cleanup(&s->env.readers);
+    http__sessions_free(s->env.sessions);
     free(s);
 }

@@ -58,6 +58,7 @@ struct http_env {
     unsigned char shared_digest[AUTH_DIGEST_LEN]; /* its SHA-256 */
     int64_t started;
     int ready;
+    struct sessions *sessions; /* the console's sign-in sessions (session.c) */
 };
 
 struct req {
@@ -75,6 +76,17 @@ struct req {
     struct principal who;     /* the caller, filled by the router before the handler */
     char audit_id[160];       /* the audited object's id; empty: the route tail up to '/' */
     const char *audit_action; /* what the audit row says was done; NULL: "METHOD /path" */
+    /* Authenticated by the session cookie (not a bearer token): changes need the CSRF header. */
+    int via_cookie;
+    char session_csrf[64];    /* that session's CSRF value (empty otherwise) */
+    char session_id[64];      /* that session's id as presented (for DELETE /v1/session) */
+    /* Response extras; the defaults suit the API (Cache-Control: no-store, no cookie). */
+    const char *cache_control; /* NULL: "no-store" */
+    const char *etag;          /* static assets: their strong ETag */
+    int is_page;               /* an HTML page: send the Content-Security-Policy */
+    const void *static_body;   /* static assets: the bytes to send instead of out (not copied) */
+    size_t static_len;
+    char set_cookie[256];      /* Set-Cookie value, empty: none */
 };
 
 /* route.public values */
@@ -106,6 +118,35 @@ extern const struct route *const http_route_tables[]; /* NULL-terminated */
  * FW_EDB when the store could not be read (503).  See auth.c.
  */
 int http__authenticate(struct req *r);
+
+/*
+ * Console sessions (session.c): a session id (in the HttpOnly cookie
+ * "fw_session") names the token its user signed in with, so a session
+ * authenticates exactly as that token would, revoked and expired tokens,
+ * removed users and changed roles included.  Only the id's SHA-256 is
+ * kept, in memory: a restart signs everyone out.
+ */
+struct sessions;
+struct sessions *http__sessions_new(void);
+void http__sessions_free(struct sessions *ss); /* NULL: nothing */
+/*
+ * The token digest and CSRF value of the live session with this id: 0, or
+ * FW_ENOTFOUND (unknown or expired).  csrf receives at most 64 bytes.
+ */
+int http__session_lookup(struct sessions *ss, const char *id, unsigned char digest[AUTH_DIGEST_LEN],
+                         char csrf[64]);
+/* The cookie's name. */
+#define HTTP_SESSION_COOKIE "fw_session"
+/* The header a cookie-authenticated change must carry, equal to the session's CSRF value. */
+#define HTTP_CSRF_HEADER "X-Forewarn-CSRF"
+extern const struct route http_session_routes[]; /* POST/GET/DELETE /v1/session */
+
+/*
+ * Who holds the token with this digest (NULL: no token presented), as
+ * http__authenticate decides it: 0 (who filled; authentication off leaves
+ * "anonymous", admin, authenticated 0), FW_EINVAL (401) or FW_EDB (503).
+ */
+int http__principal_for(struct http_env *env, const unsigned char *digest, struct principal *who);
 
 void http_reply(struct req *r, unsigned status, const char *content_type, const char *body,
                 size_t len);

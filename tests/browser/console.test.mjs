@@ -1,0 +1,303 @@
+// console.test.mjs -- the console in a real headless Chromium (Debian's
+// `chromium`, driven by playwright-core; both installed by
+// scripts/install-deps), against a real `forewarn serve --virtual-clock`
+// loaded with `forewarn demo`.  Run by tests/e2e/test_console.py (so it is
+// part of `make test`), or alone:
+//
+//   FOREWARN_BIN=$PWD/build/forewarn node tests/browser/console.test.mjs
+//
+// Prints "ok   name" / "FAIL name" and "N passed, N failed"; exits 1 on a
+// failure.  Screenshots (desktop 1280x800, phone 390x844) go to
+// $FOREWARN_SCREENSHOTS (default build/screenshots).  Nothing waits on a
+// fixed sleep: every wait is for a condition, with a deadline.
+import { spawn, execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+const PW = process.env.PLAYWRIGHT_CORE || "/usr/local/share/forewarn/node_modules/playwright-core";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const BIN = process.env.FOREWARN_BIN || path.resolve("build/forewarn");
+const SHOTS = process.env.FOREWARN_SCREENSHOTS || path.resolve("build/screenshots");
+const NOW = "2026-12-07T12:00:00Z";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+const { chromium } = require(PW);
+
+function assert(cond, msg) { if (!cond) throw new Error("assertion failed: " + msg); }
+function eq(a, b, msg) {
+  if (JSON.stringify(a) !== JSON.stringify(b))
+    throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+}
+const fw = (...args) => execFileSync(BIN, args, { encoding: "utf8" }).trim();
+
+// ---- the server ----
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-console-"));
+const db = path.join(dir, "fw.db");
+const ready = path.join(dir, "ready");
+const log = fs.openSync(path.join(dir, "server.log"), "a");
+const server = spawn(BIN, ["serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file", ready,
+  "--virtual-clock"], { stdio: ["ignore", log, log] });
+let base;
+{
+  const deadline = Date.now() + 30000;
+  while (!fs.existsSync(ready) || !fs.readFileSync(ready, "utf8").trim()) {
+    if (server.exitCode !== null) throw new Error("server exited " + server.exitCode);
+    if (Date.now() > deadline) throw new Error("server did not become ready");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  base = "http://" + fs.readFileSync(ready, "utf8").trim();
+}
+
+async function http(method, p, body, headers = {}) {
+  const r = await fetch(base + p, {
+    method, headers: { "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let data = null; try { data = JSON.parse(text); } catch { data = text; }
+  return { status: r.status, data, headers: r.headers };
+}
+
+const demo = path.join(dir, "demo.ndjson");
+fw("demo", "--now", NOW, "--out", demo);
+fw("ingest", "--backfill", demo, "--url", base, "--batch", "500");
+eq((await http("POST", "/v1/admin/clock", { now: NOW })).status, 200, "clock");
+
+// ---- the browser ----
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+fs.mkdirSync(SHOTS, { recursive: true });
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name + ".png"), fullPage: false });
+
+async function newPage(viewport = DESKTOP) {
+  const ctx = await browser.newContext({ viewport });
+  const page = await ctx.newPage();
+  const offsite = [];
+  page.on("request", (rq) => { if (!rq.url().startsWith(base)) offsite.push(rq.url()); });
+  page.on("pageerror", (e) => { throw e; });
+  page.offsite = offsite;
+  return page;
+}
+
+async function signIn(page, token) {
+  await page.goto(base + "/");
+  await page.locator("#token").waitFor();
+  await page.fill("#token", token);
+  await page.click("#signin-form button[type=submit]");
+  await page.locator("#cards .card").first().waitFor();
+}
+
+const cardNames = (page) => page.$$eval("#cards .card .name", (els) => els.map((e) => e.textContent.trim()));
+
+// ---- the tests, in order (time only moves forward) ----
+
+const tests = [];
+const test = (name, fn) => tests.push([name, fn]);
+let agentTok, viewerTok, adminTok, agentPage;
+const admin = () => ({ Authorization: "Bearer " + adminTok });
+
+test("without users the console opens as admin, no sign-in, nothing leaves the machine", async () => {
+  const page = await newPage();
+  await page.goto(base + "/");
+  await page.locator("#cards .card").first().waitFor();
+  const who = await page.textContent("#who");
+  assert(who.includes("no sign-in configured"), who);
+  eq(page.offsite, [], "requests to other hosts");
+  await page.context().close();
+});
+
+test("static assets carry a content-hash ETag and revalidate (304); the API stays no-store", async () => {
+  const a = await http("GET", "/app.js");
+  eq(a.status, 200, "app.js");
+  assert(a.headers.get("content-type").startsWith("text/javascript"), a.headers.get("content-type"));
+  const etag = a.headers.get("etag");
+  assert(/^"[0-9a-f]{16}"$/.test(etag), "etag " + etag);
+  assert(a.headers.get("cache-control") === "no-cache", a.headers.get("cache-control"));
+  eq((await http("GET", "/app.js", undefined, { "If-None-Match": etag })).status, 304, "revalidation");
+  eq((await http("GET", "/v1/queue")).headers.get("cache-control"), "no-store", "API cache-control");
+});
+
+test("users exist: the console asks for a token; a wrong one is refused in words", async () => {
+  agentTok = fw("user", "add", "ann", "--role", "agent", "--db", db);
+  viewerTok = fw("user", "add", "vic", "--role", "viewer", "--db", db);
+  adminTok = fw("user", "add", "ada", "--role", "admin", "--db", db);
+  for (const [vp, tag] of [[DESKTOP, "desktop"], [PHONE, "phone"]]) {
+    const page = await newPage(vp);
+    await page.goto(base + "/");
+    await page.locator("#token").waitFor();
+    await shot(page, `signin-${tag}`);
+    if (tag === "desktop") {
+      await page.fill("#token", "fw_" + "x".repeat(43));
+      await page.click("#signin-form button[type=submit]");
+      await page.locator("#signin-error:not([hidden])").waitFor();
+      assert((await page.textContent("#signin-error")).includes("did not work"), "error text");
+    }
+    await page.context().close();
+  }
+});
+
+test("an agent signs in with a token: HttpOnly SameSite=Strict session cookie", async () => {
+  agentPage = await newPage();
+  await signIn(agentPage, agentTok);
+  const cookies = await agentPage.context().cookies();
+  const c = cookies.find((x) => x.name === "fw_session");
+  assert(c && c.httpOnly && c.sameSite === "Strict" && c.path === "/", JSON.stringify(cookies));
+  assert(!c.value.includes(agentTok), "the cookie is not the token");
+  eq(await agentPage.textContent("#who"), "ann · agent", "who");
+});
+
+test("the queue shows the four live cases, the counts per severity and the server's order", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  eq(q.cases.length, 4, "live cases");
+  eq(await cardNames(agentPage), q.cases.map((c) => c.name), "order");
+  const tabs = await agentPage.$$eval("#tabs .tab", (els) => els.map((e) => e.textContent.replace(/\s+/g, " ").trim()));
+  eq(tabs, ["☰ ALL (4)", "✖ CRITICAL (1)", "▲ HIGH (3)", "◆ MEDIUM (0)", "● LOW (0)"], "tabs");
+  const first = agentPage.locator("#cards .card").first();
+  assert((await first.getAttribute("class")).includes("sev-CRITICAL"), "first is critical");
+  assert((await first.locator(".time").textContent()).includes("breached"), "first is breached");
+  eq(agentPage.offsite, [], "requests to other hosts");
+  await shot(agentPage, "queue-desktop");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await shot(phone, "queue-phone");
+  await phone.context().close();
+});
+
+test("12-year-old test: the top case's name, time left and primary action are the largest text in the top third", async () => {
+  const r = await agentPage.evaluate(() => {
+    const third = window.innerHeight / 3;
+    const first = document.querySelector("#cards .card");
+    const key = [first.querySelector(".name"), first.querySelector(".time .left"), first.querySelector(".act-primary")];
+    const size = (el) => parseFloat(getComputedStyle(el).fontSize);
+    const out = { key: key.map((el) => el && { text: el.textContent.trim(), top: el.getBoundingClientRect().top,
+      bottom: el.getBoundingClientRect().bottom, size: size(el) }), others: [] };
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n; (n = walker.nextNode());) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || !el || el.closest("[hidden], dialog")) continue;
+      const rect = el.getBoundingClientRect();
+      if (!rect.width || rect.top >= third) continue;
+      if (key.some((k) => k && k.contains(el))) continue;
+      out.others.push({ text: n.textContent.trim().slice(0, 40), size: size(el) });
+    }
+    out.third = third;
+    return out;
+  });
+  for (const k of r.key) {
+    assert(k, "name, time left and primary action all present");
+    assert(k.bottom <= r.third, `"${k.text}" ends at ${k.bottom}px, below the top third (${r.third}px)`);
+  }
+  const smallest = Math.min(...r.key.map((k) => k.size));
+  const bigger = r.others.filter((o) => o.size >= smallest);
+  eq(bigger, [], `text as large as the key items (${smallest}px) in the top third`);
+});
+
+test("a countdown turns amber at the warning and red with 'breached … ago' on the virtual clock", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  const c = q.cases.find((x) => !x.tightest.breached);
+  assert(c, "a case still inside its SLA");
+  const due = Date.parse(c.tightest.due);
+  const time = agentPage.locator(`#cards .card[data-id="${c.id}"] .time`);
+  eq(await time.getAttribute("data-state"), "ok", "before the warning");
+  const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
+  eq((await http("POST", "/v1/admin/clock", { now: iso(due - q.warn_before_ms + 60000) }, admin())).status, 200, "clock");
+  await agentPage.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] .time`)?.dataset.state === "warn",
+    c.id, { timeout: 10000 });
+  const amber = await time.locator(".left").evaluate((e) => getComputedStyle(e).color);
+  eq(amber, "rgb(138, 75, 0)", "amber");
+  assert((await time.textContent()).includes("29m left"), await time.textContent());
+  eq((await http("POST", "/v1/admin/clock", { now: iso(due + 12 * 60000) }, admin())).status, 200, "clock");
+  await agentPage.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] .time`)?.dataset.state === "breached",
+    c.id, { timeout: 10000 });
+  assert((await time.textContent()).includes("breached 12m ago"), await time.textContent());
+  eq(await time.locator(".left").evaluate((e) => getComputedStyle(e).color), "rgb(179, 20, 27)", "red");
+});
+
+test("guided mode: 'n' takes the next case and it becomes the agent's", async () => {
+  await agentPage.locator("body").press("n");
+  await agentPage.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Your case now"));
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  const mine = q.cases.filter((c) => c.assignee === "ann");
+  eq(mine.length, 1, "cases assigned to ann");
+  await agentPage.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] .meta`)?.textContent.includes("yours"), mine[0].id);
+});
+
+test("skipping asks for a reason and is not sent without one", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  const id = q.cases.find((c) => c.assignee === "ann").id;
+  await agentPage.click(`.card[data-id="${id}"] .act-skip`);
+  await agentPage.locator("#skip-dialog[open]").waitFor();
+  await agentPage.click("#skip-ok");
+  assert(await agentPage.locator("#skip-dialog[open]").isVisible(), "dialog stays open without a reason");
+  eq((await http("GET", "/v1/queue", undefined, admin())).data.cases.find((c) => c.id === id).assignee, "ann", "still ann's");
+  await agentPage.fill("#skip-reason", "needs a Spanish speaker");
+  await agentPage.click("#skip-ok");
+  await agentPage.locator("#skip-dialog[open]").waitFor({ state: "detached" });
+  eq((await http("GET", "/v1/queue", undefined, admin())).data.cases.find((c) => c.id === id).assignee, null, "back to the queue");
+});
+
+test("a cookie change without the CSRF header is refused 403; with it, it goes through", async () => {
+  const id = (await http("GET", "/v1/queue", undefined, admin())).data.cases.find((c) => !c.assignee).id;
+  const r = await agentPage.evaluate(async (id) => {
+    const plain = await fetch(`/v1/cases/${id}/note`, { method: "POST", body: JSON.stringify({ text: "x" }) });
+    const me = await (await fetch("/v1/session")).json();
+    const good = await fetch(`/v1/cases/${id}/note`, { method: "POST", body: JSON.stringify({ text: "x" }),
+      headers: { "X-Forewarn-CSRF": me.csrf } });
+    const wrong = await fetch(`/v1/cases/${id}/note`, { method: "POST", body: JSON.stringify({ text: "x" }),
+      headers: { "X-Forewarn-CSRF": "fw_" + "y".repeat(43) } });
+    return [plain.status, good.status, wrong.status];
+  }, id);
+  eq(r, [403, 200, 403], "no header, the session's value, a wrong value");
+});
+
+test("a viewer sees the queue but none of the agent's buttons", async () => {
+  const page = await newPage();
+  await signIn(page, viewerTok);
+  eq(await page.locator(".act-primary, .act-skip").count(), 0, "action buttons");
+  assert(!(await page.locator("#next").isVisible()), "Next case hidden");
+  assert((await page.locator(".readonly").first().textContent()).includes("View only"), "says why");
+  await shot(page, "queue-viewer-desktop");
+  await page.context().close();
+});
+
+test("the case opens with Enter: summary, script and steps", async () => {
+  await agentPage.locator("body").press("k");
+  await agentPage.keyboard.press("Enter");
+  await agentPage.locator("#case-dialog[open] .case-view").waitFor();
+  const text = await agentPage.textContent("#case-body");
+  assert(text.includes("What to say") && text.includes("Steps"), text.slice(0, 200));
+  await shot(agentPage, "case-desktop");
+  await agentPage.keyboard.press("Escape");
+});
+
+test("sign out: the session is gone and the sign-in form is back", async () => {
+  await agentPage.click("#signout");
+  await agentPage.locator("#signin:not([hidden])").waitFor();
+  eq(await agentPage.evaluate(async () => (await fetch("/v1/session")).status), 401, "session after sign-out");
+  await agentPage.context().close();
+});
+
+let passed = 0, failed = 0;
+for (const [name, fn] of tests) {
+  try {
+    await fn();
+    passed++;
+    console.log("ok   " + name);
+  } catch (e) {
+    failed++;
+    console.log("FAIL " + name + "\n" + (e.stack || e));
+  }
+}
+await browser.close();
+server.kill("SIGTERM");
+await new Promise((r) => server.once("exit", r));
+if (failed) console.log("server log: " + path.join(dir, "server.log"));
+else fs.rmSync(dir, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
