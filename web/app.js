@@ -298,7 +298,7 @@ async function openCase(card) {
   const g = r.status === 200 ? r.data : {};
   const s = g.script || {};
   const steps = (g.steps || []).map((st) =>
-    `<li>${st.state === "done" || st.state === "completed" ? "✅" : st.state === "skipped" ? "⏭" : "⬜"} ${esc(st.description)}</li>`).join("");
+    `<li>${st.state === "done" || st.state === "completed" ? "✓ done:" : st.state === "skipped" ? "→ skipped:" : "○"} ${esc(st.description)}</li>`).join("");
   $("case-body").innerHTML = `<article class="case-view">
     <h2 id="case-title">${esc(card.name || card.customer)} — ${esc(card.reason)}</h2>
     <p class="summary">${esc(g.summary || "")}</p>
