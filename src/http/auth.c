@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "http/http_int.h"
@@ -188,7 +189,10 @@ int http__principal_for(struct http_env *env, const unsigned char *digest, struc
 int http__authenticate(struct req *r)
 {
     const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *token = h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
+    /* The scheme is case-insensitive (RFC 7235 section 2.1): "bearer fw_..." is a bearer token. */
+    const char *token = h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || h[6] == '\t') ? h + 7 : NULL;
+    while (token && (*token == ' ' || *token == '\t'))
+        token++;
     unsigned char digest[AUTH_DIGEST_LEN];
     const unsigned char *d = NULL;
     if (token) {

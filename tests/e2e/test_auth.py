@@ -65,6 +65,11 @@ def test_roles_tokens_401_and_403():
         assert status == 401 and "Bearer" in hdrs.get("WWW-Authenticate", ""), (status, body)
         assert s.request("GET", "/v1/detections", headers=bearer("fw_" + "A" * 43))[0] == 401
         assert s.request("GET", "/v1/detections", headers={"Authorization": "Basic " + tok["admin"]})[0] == 401
+        # The scheme is case-insensitive (RFC 7235): "bearer" and "BEARER" carry a token too.
+        for scheme in ("bearer ", "BEARER ", "Bearer  "):
+            st, me = s.request("GET", "/v1/me", headers={"Authorization": scheme + tok["agent"]})
+            assert st == 200 and me["name"] == "u-agent", (scheme, st, me)
+        assert s.request("GET", "/v1/detections", headers={"Authorization": "Bearertoken" + tok["admin"]})[0] == 401
         for role, t in tok.items():
             status, me = s.request("GET", "/v1/me", headers=bearer(t))
             assert status == 200 and me == {"name": "u-" + role, "role": role, "authenticated": True}, me
