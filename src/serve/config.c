@@ -721,6 +721,10 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
             if (strcmp(s, "true") && strcmp(s, "false"))
                 CERR(v, "public_metrics must be true or false");
             c->public_metrics = !strcmp(s, "true");
+        } else if (!strcmp(k, "allow_unauthenticated")) {
+            if (strcmp(s, "true") && strcmp(s, "false"))
+                CERR(v, "allow_unauthenticated must be true or false");
+            c->allow_open = !strcmp(s, "true");
         } else if (!strcmp(k, "virtual_clock")) {
             if (strcmp(s, "true") && strcmp(s, "false"))
                 CERR(v, "virtual_clock must be true or false");

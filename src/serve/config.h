@@ -27,6 +27,7 @@ struct config {
     size_t min_history;    /* guidance.min_history: resolved cases a success figure needs (5) */
     char *api_token;       /* the shared token, acting as admin; NULL: none (users may still exist) */
     int public_metrics;    /* /metrics needs no token (default 1); 0: a reading role's token */
+    int allow_open;        /* listen beyond loopback without authentication (default 0: refused) */
     int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */
     size_t max_body;       /* bytes per request body */
     size_t max_events;     /* events per request */

@@ -235,6 +235,15 @@ int serve_main(int argc, char **argv)
     store_use_checkpointer(db, ckpt); /* the engine thread's commits never checkpoint */
     int users = 0; /* for the start-up line: authentication is on once a user exists */
     store_users_any(db, &users);
+    /* Open to the network with nobody to ask for a token: refused unless asked for in so many words. */
+    if (!cfg.api_token && !users && !cfg.allow_open && strncmp(cfg.listen_addr, "127.", 4)) {
+        fprintf(stderr,
+                "serve: listening on %s without authentication would let anyone on the network "
+                "read and change everything; add a user (forewarn user add NAME --role admin), "
+                "set api_token, or set allow_unauthenticated: true in the config\n",
+                cfg.listen_addr);
+        goto out;
+    }
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
         goto fail;
     struct pipeline_opts opts = {

@@ -441,3 +441,19 @@ def test_a_merge_window_open_at_a_crash_closes_after_restart_and_decides_once():
         assert sorted((m["audience"], m["channel"], m["created_at"]) for m in msgs()) == first
     finally:
         s.stop()
+
+
+def test_listening_beyond_loopback_without_authentication_is_refused():
+    d = tempfile.mkdtemp(prefix="fw-open-")
+    s = Server("--listen", "0.0.0.0:0", workdir=d)
+    assert s.start(expect_fail=True) != 0
+    assert "without authentication would let anyone on the network" in s.logtext(), s.logtext()
+    cfg = os.path.join(d, "forewarn.yaml")
+    with open(cfg, "w") as f:
+        f.write("allow_unauthenticated: true\n")
+    s = Server("--listen", "0.0.0.0:0", "--config", cfg, workdir=d)
+    s.start()
+    try:
+        assert s.request("GET", "/healthz", raw=True)[0] == 200
+    finally:
+        s.stop()
