@@ -37,6 +37,7 @@ const struct ingest_limits ingest_default_limits = {
     .max_events = 10000,
     .max_string = 8u << 10,
     .max_depth = 16,
+    .max_members = 1000,
 };
 
 /* Where an event sits in the body, for ingest_error.where. */
@@ -215,9 +216,14 @@ static int string_too_long(const struct ingest_limits *lim, size_t n, const stru
     return FW_EPARSE;
 }
 
-/* Check the sizes of strings and keys and the nesting depth under v (at frame f, depth given). */
+/*
+ * Check the sizes of strings and keys, the nesting depth and the number of
+ * members under v (at frame f, depth given; *members counts the event's).
+ * The member limit keeps the cost of an event linear and small: an event is
+ * a journey step, not a data dump.
+ */
 static int check_value(const json_t *v, size_t depth, const struct ingest_limits *lim,
-                       const struct frame *f, struct ingest_error *err)
+                       const struct frame *f, struct ingest_error *err, size_t *members)
 {
     if (json_is_string(v))
         return string_too_long(lim, json_string_length(v), f, err);
@@ -228,13 +234,19 @@ static int check_value(const json_t *v, size_t depth, const struct ingest_limits
         return FW_EPARSE;
     }
     int rc = 0;
+    *members += json_is_object(v) ? json_object_size(v) : json_array_size(v);
+    if (lim->max_members && *members > lim->max_members) {
+        limit_error(f, err, "more than %zu members (object keys and array items) in one event",
+                    lim->max_members);
+        return FW_EPARSE;
+    }
     if (json_is_object(v)) {
         const char *k;
         const json_t *child;
         json_object_foreach((json_t *)v, k, child) {
             struct frame sub = {f, k, 0};
             if ((rc = string_too_long(lim, strlen(k), &sub, err)) ||
-                (rc = check_value(child, depth + 1, lim, &sub, err)))
+                (rc = check_value(child, depth + 1, lim, &sub, err, members)))
                 break;
         }
     } else {
@@ -242,7 +254,7 @@ static int check_value(const json_t *v, size_t depth, const struct ingest_limits
         const json_t *child;
         json_array_foreach(v, i, child) {
             struct frame sub = {f, NULL, i};
-            if ((rc = check_value(child, depth + 1, lim, &sub, err)))
+            if ((rc = check_value(child, depth + 1, lim, &sub, err, members)))
                 break;
         }
     }
@@ -442,10 +454,11 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
     }
 
     /* Limits last: by now every attribute outside data is a scalar. */
+    size_t members = 0;
     json_object_foreach(obj, k, v) {
         struct frame top = {NULL, k, 0};
         if ((rc = string_too_long(lim, strlen(k), &top, err)) ||
-            (rc = check_value(v, 1, lim, &top, err)))
+            (rc = check_value(v, 1, lim, &top, err, &members)))
             return rc;
     }
     return 0;

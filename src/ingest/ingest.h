@@ -35,9 +35,10 @@ struct ingest_limits {
     size_t max_events; /* events in one body */
     size_t max_string; /* bytes in any one string value */
     size_t max_depth;  /* nesting depth of data */
+    size_t max_members; /* object members and array items in one event, all levels (0: no limit) */
 };
 
-/* The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth 16. */
+/* The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth 16, 1,000 members. */
 extern const struct ingest_limits ingest_default_limits;
 
 /* At most this many errors are listed; one more entry then says "and N more errors". */

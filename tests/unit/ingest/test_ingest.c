@@ -386,6 +386,21 @@ static void limits(void)
     ASSERT_CONTAINS(b.errors[0].field, "data.a[0][0]");
     ingest_batch_cleanup(&b);
 
+    /* 1,000 members in an event are allowed, 1,001 are not, counted over every level. */
+    for (int over = 0; over < 2; over++) {
+        struct buf m;
+        buf_init(&m, 0);
+        buf_puts(&m, "{" BASE ",'subject':'c','data':{'list':[");
+        for (int i = 0; i < 998 + over; i++)
+            buf_printf(&m, "%s%d", i ? "," : "", i);
+        buf_puts(&m, "],'x':1}}"); /* 2 keys + 998 (or 999) items */
+        ASSERT_EQ(parse(m.data, &b), over ? FW_EPARSE : 0);
+        if (over)
+            ASSERT_CONTAINS(b.errors[0].msg, "more than 1000 members");
+        ingest_batch_cleanup(&b);
+        buf_cleanup(&m);
+    }
+
     /* 10,001 events, as an array and as NDJSON: one error for the whole body. */
     struct buf many;
     buf_init(&many, 0);
