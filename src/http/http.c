@@ -179,25 +179,37 @@ static void forbidden(struct req *r, int roles)
                r->who.name, role_name(r->who.role));
 }
 
-static void route(struct req *r)
+/* The route for the request's method and path (NULL: none); *path_known: some method has it. */
+static const struct route *find_route(struct req *r, int *path_known)
 {
-    const struct route *best = NULL;
-    int path_known = 0;
-    for (const struct route *const *tab = http_route_tables; *tab && !best; tab++) {
+    *path_known = 0;
+    for (const struct route *const *tab = http_route_tables; *tab; tab++) {
         for (const struct route *rt = *tab; rt->path; rt++) {
             size_t n = strlen(rt->path);
             int match = rt->prefix ? strncmp(r->path, rt->path, n) == 0 && r->path[n]
                                    : strcmp(r->path, rt->path) == 0;
             if (!match)
                 continue;
-            path_known = 1;
+            *path_known = 1;
             if (!strcmp(rt->method, r->method)) {
-                best = rt;
                 r->tail = rt->prefix ? r->path + n : NULL;
-                break;
+                return rt;
             }
         }
     }
+    return NULL;
+}
+
+static int is_open(const struct req *r, const struct route *rt)
+{
+    return rt->public == ROUTE_PUBLIC ||
+           (rt->public == ROUTE_PUBLIC_METRICS && r->env->opt.public_metrics);
+}
+
+static void route(struct req *r)
+{
+    int path_known;
+    const struct route *best = find_route(r, &path_known);
     if (!best && !path_known && serve_static(r))
         return;
     if (!best) {
@@ -207,9 +219,7 @@ static void route(struct req *r)
             http_error(r, 404, "no such endpoint: %s", r->path);
         return;
     }
-    int open = best->public == ROUTE_PUBLIC ||
-               (best->public == ROUTE_PUBLIC_METRICS && r->env->opt.public_metrics);
-    if (open) {
+    if (is_open(r, best)) {
         snprintf(r->who.name, sizeof r->who.name, "anonymous");
         r->who.role = ROLE_ADMIN;
         r->who.authenticated = 0;
@@ -240,38 +250,10 @@ static void route(struct req *r)
         audit(r, best);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
+/* Queue the answer a request's handling left in r (and free what it holds). */
+static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
 {
-    struct http_server *s = cls;
-    struct conn_state *cs = *con_cls;
-    (void)version;
-    if (!cs) {
-        cs = xcalloc(1, sizeof *cs);
-        buf_init(&cs->body, s->env.opt.max_body);
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (!cs->too_big && buf_append(&cs->body, upload, *upload_size))
-            cs->too_big = 1;
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    struct req r = {
-        .env = &s->env,
-        .conn = conn,
-        .method = method,
-        .path = url,
-        .body = cs->body.data ? cs->body.data : "",
-        .body_len = cs->body.len,
-    };
-    buf_init(&r.out, 0);
-    if (cs->too_big)
-        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
-    else
-        route(&r);
+    struct req r = *rp;
     struct MHD_Response *resp =
         r.static_body ? MHD_create_response_from_buffer(r.static_len, (void *)r.static_body,
                                                         MHD_RESPMEM_PERSISTENT)
@@ -302,6 +284,78 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_destroy_response(resp);
     buf_cleanup(&r.out);
     return ret;
+}
+
+/*
+ * At the headers, before any body is read: a call that needs a token and
+ * has none that works is refused 401 at once, and a body announced larger
+ * than the limit 413, so an unauthenticated or oversized upload costs the
+ * server nothing.  Returns 1 when an answer was queued.
+ */
+static int early_answer(struct http_server *s, struct MHD_Connection *conn, const char *url,
+                        const char *method, enum MHD_Result *ret)
+{
+    struct req r = {.env = &s->env, .conn = conn, .method = method, .path = url, .body = ""};
+    buf_init(&r.out, 0);
+    int path_known;
+    const struct route *rt = find_route(&r, &path_known);
+    if (rt && !is_open(&r, rt)) {
+        int rc = http__authenticate(&r);
+        if (rc && rc != FW_EDB) {
+            http_error(&r, 401, "missing or wrong bearer token");
+            r.www_authenticate = 1;
+            *ret = respond(conn, &r);
+            return 1;
+        }
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    char *end = NULL;
+    unsigned long long len = cl ? strtoull(cl, &end, 10) : 0;
+    if (rt && cl && end && !*end && len > s->env.opt.max_body) {
+        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
+        *ret = respond(conn, &r);
+        return 1;
+    }
+    buf_cleanup(&r.out);
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct conn_state *cs = *con_cls;
+    (void)version;
+    if (!cs) {
+        cs = xcalloc(1, sizeof *cs);
+        buf_init(&cs->body, s->env.opt.max_body);
+        *con_cls = cs;
+        enum MHD_Result ret;
+        if (early_answer(s, conn, url, method, &ret))
+            return ret;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cs->too_big && buf_append(&cs->body, upload, *upload_size))
+            cs->too_big = 1;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    struct req r = {
+        .env = &s->env,
+        .conn = conn,
+        .method = method,
+        .path = url,
+        .body = cs->body.data ? cs->body.data : "",
+        .body_len = cs->body.len,
+    };
+    buf_init(&r.out, 0);
+    if (cs->too_big)
+        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
+    else
+        route(&r);
+    return respond(conn, &r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -214,3 +214,35 @@ def test_audit_records_reads_and_approvals_with_who_role_address_status():
                 except sqlite3.DatabaseError as e:
                     assert "append-only" in str(e), e
             assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == n
+
+
+def _headers_only(s, token=None):
+    """A POST that announces a 20 MB body and sends none of it: the answer can only come from
+    the headers."""
+    import socket
+    host, port = s.base.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as c:
+        auth = "Authorization: Bearer %s\r\n" % token if token else ""
+        c.sendall(("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 20000000\r\n%s\r\n" % auth).encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_unauthenticated_and_oversized_uploads_are_refused_at_the_headers():
+    """Issue 18: authorization is checked when the headers arrive, before any body is read,
+    and a body announced over the limit is refused then too."""
+    with Server() as s:
+        svc = add_user(s.db, "producer", "service")
+        assert _headers_only(s) == 401
+        assert _headers_only(s, "fw_" + "B" * 43) == 401
+        assert _headers_only(s, svc) == 413  # authenticated: the size is what is wrong
+        # A normal request still works afterwards.
+        st, body = s.post_events([ev("customer.updated", "hdr@example.com", "2026-01-01T00:00:00Z",
+                                    name="H")], headers=bearer(svc))
+        assert st == 200, body
