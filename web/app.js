@@ -13,6 +13,7 @@
 // session's CSRF value in X-Forewarn-CSRF (docs/console.md).
 
 import { caseInit, caseOpen } from "./case.js";
+import { dashInit, dashRefresh } from "./dashboard.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -48,7 +49,8 @@ async function api(method, path, body) {
 function showSignin(message) {
   stopPolling();
   state.me = null; state.csrf = null;
-  $("queue").hidden = true; $("who").hidden = true; $("signout").hidden = true;
+  $("queue").hidden = true; $("dashboard").hidden = true; $("screens").hidden = true;
+  $("who").hidden = true; $("signout").hidden = true;
   $("signin").hidden = false;
   const err = $("signin-error");
   err.hidden = !message; err.textContent = message || "";
@@ -57,14 +59,29 @@ function showSignin(message) {
 
 function signedIn(me) {
   state.me = me; state.csrf = me.csrf;
-  $("signin").hidden = true; $("queue").hidden = false;
+  $("signin").hidden = true; $("screens").hidden = false;
   $("who").hidden = false;
   $("who").textContent = me.authenticated ? `${me.name} · ${me.role}` : "no sign-in configured · admin";
   $("signout").hidden = !me.authenticated;
   $("next").hidden = !canWork();
   buildToolbar();
-  startPolling();
+  route();
 }
+
+// ---- screens: #/queue (the default) and #/dashboard ----
+
+function route() {
+  if (!state.me) return;
+  const dash = location.hash === "#/dashboard";
+  $("queue").hidden = dash; $("dashboard").hidden = !dash;
+  $("to-queue").removeAttribute("aria-current"); $("to-dashboard").removeAttribute("aria-current");
+  $(dash ? "to-dashboard" : "to-queue").setAttribute("aria-current", "page");
+  document.title = dash ? "forewarn — dashboard" : "forewarn — queue";
+  stopPolling();
+  if (dash) { dashRefresh(); state.timer = setInterval(dashRefresh, 10000); }
+  else startPolling();
+}
+window.addEventListener("hashchange", route);
 
 const canWork = () => state.me && WORK_ROLES.has(state.me.role);
 
@@ -297,7 +314,8 @@ $("next").addEventListener("click", nextCase);
 // ---- the case view (web/case.js) ----
 
 function openCase(card) { return caseOpen(card.id); }
-caseInit({ api, esc, me: () => state.me, canWork, refresh: () => refresh(), status });
+caseInit({ api, esc, me: () => state.me, canWork, refresh: () => { if (!$("queue").hidden) refresh(); }, status });
+dashInit({ api, esc, me: () => state.me });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 
 // ---- keyboard ----

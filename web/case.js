@@ -9,8 +9,9 @@
 // which sends the session's X-Forewarn-CSRF header.
 //
 // Roles: a viewer gets no control at all; an agent gets them on their own
-// and unassigned cases (notes on any); a lead or admin on every case,
-// which is what the API allows (docs/cases.md).
+// and unassigned cases (notes on any); a lead or admin on every case, and
+// only they act on messages: what the API allows (docs/cases.md,
+// docs/security.md).
 
 const $ = (id) => document.getElementById(id);
 const OUTCOMES = [
@@ -42,6 +43,8 @@ function canAct(c) {
   const me = ctx.me();
   return c.state === "open" && (!c.assignee || c.assignee === me.name || me.role !== "agent");
 }
+// Messages are approved, edited and rejected by a lead or an admin (docs/security.md).
+const canApprove = () => ctx.canWork() && ctx.me().role !== "agent";
 const canNote = (c) => ctx.canWork() && c.state === "open";
 
 async function draw(flash) {
@@ -81,7 +84,7 @@ function render(c, g, awaiting, flash) {
   return `<article class="case-view">${head}
     <div class="case-cols">
       <div class="col">${renderGuidance(g)}</div>
-      <div class="col">${renderSteps(c, act)}${renderMessages(awaiting, act)}${renderResolve(c, act)}${renderNotes(c)}${renderTimeline(c)}</div>
+      <div class="col">${renderSteps(c, act)}${renderMessages(awaiting, canApprove())}${renderResolve(c, act)}${renderNotes(c)}${renderTimeline(c)}</div>
     </div></article>`;
 }
 
@@ -118,7 +121,7 @@ function renderSteps(c, act) {
         <p class="error" role="alert" hidden></p>
         <div class="row"><button type="button" class="secondary small skip-cancel">Cancel</button>
         <button type="submit" class="primary small">Skip step</button></div></form>` : "";
-    return `<li class="step step-${st}" data-step="${s.step}" data-state="${st}">${mark}
+    return `<li class="step st-${st}" data-step="${s.step}" data-state="${st}">${mark}
       <div class="step-text"><span class="step-desc">${esc(s.description)}</span>
       <span class="step-state">${word}${s.minutes ? ` · about ${esc(s.minutes)} min` : ""}</span></div>${controls}</li>`;
   }).join("");
@@ -131,7 +134,7 @@ function renderMessages(awaiting, act) {
   const items = awaiting.map((m) => `<li class="msg" data-id="${esc(m.id)}">
       <p class="msg-meta">To ${esc(m.audience)} by ${esc(m.channel.replace("_", " "))}${m.recipient ? ` (${esc(m.recipient)})` : ""} · ${esc(m.reason || "")}</p>
       ${m.subject ? `<p class="msg-subject">${esc(m.subject)}</p>` : ""}
-      <pre class="msg-body">${esc(m.body || "")}</pre>
+      <pre class="msg-body" tabindex="0" aria-label="Message text">${esc(m.body || "")}</pre>
       ${act ? `<div class="row left">
         <button type="button" class="primary small msg-approve">✓ Approve and send</button>
         <button type="button" class="secondary small msg-edit">Edit…</button>
@@ -148,7 +151,8 @@ function renderMessages(awaiting, act) {
         <div class="row"><button type="button" class="secondary small reject-cancel">Cancel</button>
         <button type="submit" class="primary small">Reject message</button></div></form>` : ""}
     </li>`).join("");
-  return `<section aria-labelledby="h-msgs"><h3 id="h-msgs">Waiting for approval <span class="count">${awaiting.length}</span></h3><ul class="msgs">${items}</ul></section>`;
+  const who = act ? "" : `<p class="readonly">A lead or an admin approves, edits or rejects these.</p>`;
+  return `<section aria-labelledby="h-msgs"><h3 id="h-msgs">Waiting for approval <span class="count">${awaiting.length}</span></h3>${who}<ul class="msgs">${items}</ul></section>`;
 }
 
 function renderResolve(c, act) {
@@ -217,7 +221,7 @@ function renderTimeline(c) {
     const [kind, text] = describe(t);
     return `<li class="tl-${kind}"><time datetime="${esc(t.at)}">${esc(TIME(t.at))}</time> <span class="tl-kind">${esc(kind)}</span> ${esc(text)}</li>`;
   }).join("");
-  return `<section aria-labelledby="h-tl"><h3 id="h-tl">Timeline, newest first</h3><ol class="timeline">${items}</ol></section>`;
+  return `<section aria-labelledby="h-tl"><h3 id="h-tl">Timeline, newest first</h3><ol class="timeline" tabindex="0" aria-labelledby="h-tl">${items}</ol></section>`;
 }
 
 // ---- wiring ----
