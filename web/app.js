@@ -1,4 +1,5 @@
-// forewarn console: the queue screen.  Plain ES module, no framework.
+// forewarn console: the queue screen and the page's frame.  Plain ES
+// modules, no framework; the case view is web/case.js.
 //
 // Time: every countdown is computed from the server's `now` and each case's
 // due time (GET /v1/queue), never from the page's clock.  On the wall clock
@@ -10,6 +11,9 @@
 // Auth: GET /v1/session says who we are; a token is exchanged for an
 // HttpOnly session cookie by POST /v1/session, and every change sends the
 // session's CSRF value in X-Forewarn-CSRF (docs/console.md).
+
+import { caseInit, caseOpen } from "./case.js";
+import { dashInit, dashRefresh } from "./dashboard.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -45,7 +49,8 @@ async function api(method, path, body) {
 function showSignin(message) {
   stopPolling();
   state.me = null; state.csrf = null;
-  $("queue").hidden = true; $("who").hidden = true; $("signout").hidden = true;
+  $("queue").hidden = true; $("dashboard").hidden = true; $("screens").hidden = true;
+  $("who").hidden = true; $("signout").hidden = true;
   $("signin").hidden = false;
   const err = $("signin-error");
   err.hidden = !message; err.textContent = message || "";
@@ -54,14 +59,29 @@ function showSignin(message) {
 
 function signedIn(me) {
   state.me = me; state.csrf = me.csrf;
-  $("signin").hidden = true; $("queue").hidden = false;
+  $("signin").hidden = true; $("screens").hidden = false;
   $("who").hidden = false;
   $("who").textContent = me.authenticated ? `${me.name} · ${me.role}` : "no sign-in configured · admin";
   $("signout").hidden = !me.authenticated;
   $("next").hidden = !canWork();
   buildToolbar();
-  startPolling();
+  route();
 }
+
+// ---- screens: #/queue (the default) and #/dashboard ----
+
+function route() {
+  if (!state.me) return;
+  const dash = location.hash === "#/dashboard";
+  $("queue").hidden = dash; $("dashboard").hidden = !dash;
+  $("to-queue").removeAttribute("aria-current"); $("to-dashboard").removeAttribute("aria-current");
+  $(dash ? "to-dashboard" : "to-queue").setAttribute("aria-current", "page");
+  document.title = dash ? "forewarn — dashboard" : "forewarn — queue";
+  stopPolling();
+  if (dash) { dashRefresh(); state.timer = setInterval(dashRefresh, 10000); }
+  else startPolling();
+}
+window.addEventListener("hashchange", route);
 
 const canWork = () => state.me && WORK_ROLES.has(state.me.role);
 
@@ -291,26 +311,11 @@ async function nextCase() {
 }
 $("next").addEventListener("click", nextCase);
 
-// ---- the case, in short ----
+// ---- the case view (web/case.js) ----
 
-async function openCase(card) {
-  const r = await api("GET", `/v1/cases/${card.id}/guidance`);
-  const g = r.status === 200 ? r.data : {};
-  const s = g.script || {};
-  const steps = (g.steps || []).map((st) =>
-    `<li>${st.state === "done" || st.state === "completed" ? "✓ done:" : st.state === "skipped" ? "→ skipped:" : "○"} ${esc(st.description)}</li>`).join("");
-  $("case-body").innerHTML = `<article class="case-view">
-    <h2 id="case-title">${esc(card.name || card.customer)} — ${esc(card.reason)}</h2>
-    <p class="summary">${esc(g.summary || "")}</p>
-    ${g.recommended_action ? `<p><b>Do this now:</b> ${esc(g.recommended_action.type)} (${esc(g.recommended_action.urgency)}). ${esc(g.recommended_action.reason)}</p>` : ""}
-    ${s.opening ? `<h3>What to say</h3><div class="script"><p>${esc(s.opening)}</p><ul>${(s.key_points || []).map((k) => `<li>${esc(k)}</li>`).join("")}</ul><p>${esc(s.closing || "")}</p></div>` : ""}
-    ${(g.what_not_to_do || []).length ? `<h3>Don't</h3><ul class="dont">${g.what_not_to_do.map((k) => `<li>${esc(k)}</li>`).join("")}</ul>` : ""}
-    ${g.win_condition ? `<p><b>Win:</b> ${esc(g.win_condition)}</p>` : ""}
-    ${steps ? `<h3>Steps</h3><ol class="steps">${steps}</ol>` : ""}
-  </article>`;
-  $("case-dialog").showModal();
-}
-$("case-close").addEventListener("click", () => $("case-dialog").close());
+function openCase(card) { return caseOpen(card.id); }
+caseInit({ api, esc, me: () => state.me, canWork, refresh: () => { if (!$("queue").hidden) refresh(); }, status });
+dashInit({ api, esc, me: () => state.me });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 
 // ---- keyboard ----

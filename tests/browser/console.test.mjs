@@ -25,7 +25,10 @@ const NOW = "2026-12-07T12:00:00Z";
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
+const AXE = process.env.AXE_CORE || path.join(path.dirname(PW), "axe-core", "axe.min.js");
+
 const { chromium } = require(PW);
+const AXE_SRC = fs.readFileSync(AXE, "utf8");
 
 function assert(cond, msg) { if (!cond) throw new Error("assertion failed: " + msg); }
 function eq(a, b, msg) {
@@ -81,8 +84,28 @@ async function newPage(viewport = DESKTOP) {
   const offsite = [];
   page.on("request", (rq) => { if (!rq.url().startsWith(base)) offsite.push(rq.url()); });
   page.on("pageerror", (e) => { throw e; });
+  // A style or script the page's Content-Security-Policy blocks is a bug: it
+  // works nowhere the header is sent.
+  const csp = [];
+  page.on("console", (m) => { if (m.type() === "error" && /Content Security Policy/.test(m.text())) csp.push(m.text()); });
   page.offsite = offsite;
+  page.csp = csp;
   return page;
+}
+
+// axe-core, evaluated through the debugging protocol (the page's CSP would
+// refuse an injected script tag), then run on the whole document: any
+// serious or critical violation fails the test, with the rule and the nodes.
+async function axeScan(page, screen) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE_SRC);
+  const bad = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ rule: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + ": " + n.failureSummary) }));
+  });
+  eq(bad, [], `axe-core serious/critical violations on the ${screen}`);
+  eq(page.csp, [], `CSP violations on the ${screen}`);
 }
 
 async function signIn(page, token) {
@@ -132,6 +155,7 @@ test("users exist: the console asks for a token; a wrong one is refused in words
     await page.goto(base + "/");
     await page.locator("#token").waitFor();
     await shot(page, `signin-${tag}`);
+    await axeScan(page, `sign-in screen (${tag})`);
     if (tag === "desktop") {
       await page.fill("#token", "fw_" + "x".repeat(43));
       await page.click("#signin-form button[type=submit]");
@@ -163,6 +187,7 @@ test("the queue shows the four live cases, the counts per severity and the serve
   assert((await first.locator(".time").textContent()).includes("breached"), "first is breached");
   eq(agentPage.offsite, [], "requests to other hosts");
   await shot(agentPage, "queue-desktop");
+  await axeScan(agentPage, "queue");
   const phone = await newPage(PHONE);
   await signIn(phone, agentTok);
   await shot(phone, "queue-phone");
@@ -266,14 +291,145 @@ test("a viewer sees the queue but none of the agent's buttons", async () => {
   await page.context().close();
 });
 
-test("the case opens with Enter: summary, script and steps", async () => {
+test("the case opens with Enter: summary, script, checklist and timeline", async () => {
   await agentPage.locator("body").press("k");
   await agentPage.keyboard.press("Enter");
-  await agentPage.locator("#case-dialog[open] .case-view").waitFor();
+  await agentPage.locator("#case-dialog[open] .case-view .checklist").waitFor();
   const text = await agentPage.textContent("#case-body");
-  assert(text.includes("What to say") && text.includes("Steps"), text.slice(0, 200));
-  await shot(agentPage, "case-desktop");
+  assert(text.includes("What to say") && text.includes("Steps") && text.includes("Timeline"), text.slice(0, 200));
+  assert(await agentPage.locator("#copy-script").isVisible(), "a copy button for the script");
+  await axeScan(agentPage, "case view");
   await agentPage.keyboard.press("Escape");
+  await agentPage.locator("#case-dialog[open]").waitFor({ state: "detached" });
+});
+
+// The case the next tests work: unassigned (an agent may work it), with a
+// message awaiting approval when there is one.
+let workId;
+const caseOf = async (id) => (await http("GET", `/v1/cases/${id}`, undefined, admin())).data;
+const stepState = async (id, n) => (await caseOf(id)).playbook.steps.find((s) => s.step === n).state;
+async function openCaseIn(page, id) {
+  await page.click(`.card[data-id="${id}"] .open`);
+  await page.locator("#case-dialog[open] .case-view .checklist").waitFor();
+}
+
+test("tick a playbook step: it shows done, and is still done after a reload", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  let best = null;
+  for (const c of q.cases.filter((x) => !x.assignee)) {
+    const full = await caseOf(c.id);
+    const waiting = [];
+    for (const m of full.messages) {
+      const msg = (await http("GET", `/v1/messages/${m}`, undefined, admin())).data;
+      if (msg.status === "awaiting_approval") waiting.push(m);
+    }
+    if (!best || waiting.length > best.waiting.length) best = { id: c.id, waiting };
+  }
+  assert(best, "an unassigned case");
+  workId = best.id;
+  await openCaseIn(agentPage, workId);
+  const n = Number(await agentPage.locator(`.step[data-state="todo"]`).first().getAttribute("data-step"));
+  await agentPage.click(`.step[data-step="${n}"] .step-done`);
+  await agentPage.locator(`.step[data-step="${n}"][data-state="done"]`).waitFor();
+  eq(await stepState(workId, n), "completed", "step state on the server");
+  await agentPage.reload();
+  await agentPage.locator("#cards .card").first().waitFor();
+  await openCaseIn(agentPage, workId);
+  eq(await agentPage.locator(`.step[data-step="${n}"]`).getAttribute("data-state"), "done", "done after a reload");
+  assert((await agentPage.textContent(".timeline")).includes(`Step ${n} done by ann`), "the timeline says so");
+  await shot(agentPage, "case-desktop");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await openCaseIn(phone, workId);
+  await shot(phone, "case-phone");
+  await phone.context().close();
+});
+
+test("skipping a step asks for a reason and sends nothing without one", async () => {
+  const n = Number(await agentPage.locator(`.step[data-state="todo"]`).first().getAttribute("data-step"));
+  const form = agentPage.locator(`.step-skip-form[data-step="${n}"]`);
+  await agentPage.click(`.step[data-step="${n}"] .step-skip`);
+  await form.locator("button[type=submit]").click();
+  await form.locator(".error:not([hidden])").waitFor();
+  eq(await stepState(workId, n), "pending", "not skipped without a reason");
+  await form.locator("input").fill("the customer already did it");
+  await form.locator("button[type=submit]").click();
+  await agentPage.locator(`.step[data-step="${n}"][data-state="skipped"]`).waitFor();
+  eq(await stepState(workId, n), "skipped", "skipped on the server");
+});
+
+test("a note goes to the timeline", async () => {
+  await agentPage.fill("#note-text", "Left a voicemail, calling back at 3pm");
+  await agentPage.click("#note-form button[type=submit]");
+  await agentPage.waitForFunction(() => document.querySelector(".timeline")?.textContent.includes("Note by ann: Left a voicemail"));
+});
+
+test("a message awaiting approval: an agent reads it; a lead edits it, then approves it", async () => {
+  const msg = agentPage.locator(".msg").first();
+  if (!(await msg.count())) { console.log("  (no message awaits approval on this case)"); return; }
+  const id = await msg.getAttribute("data-id");
+  eq(await msg.locator(".msg-approve, .msg-edit, .msg-reject").count(), 0, "an agent's message controls");
+  const lead = await newPage();
+  await signIn(lead, fw("user", "add", "lee", "--role", "lead", "--db", db));
+  await openCaseIn(lead, workId);
+  const m = lead.locator(`.msg[data-id="${id}"]`);
+  await m.locator(".msg-edit").click();
+  const text = "Hi, we fixed the transfer of your number this morning. Call me on 555-0100 if anything is off.";
+  await m.locator(".msg-text").fill(text);
+  await m.locator(".msg-edit-form button[type=submit]").click();
+  await lead.waitForFunction(() => document.querySelector(".case-flash")?.textContent.includes("Message changed"));
+  eq((await http("GET", `/v1/messages/${id}`, undefined, admin())).data.body, text, "edited body");
+  await lead.click(`.msg[data-id="${id}"] .msg-approve`);
+  await lead.locator(`.msg[data-id="${id}"]`).waitFor({ state: "detached" });
+  const after = (await http("GET", `/v1/messages/${id}`, undefined, admin())).data;
+  assert(after.status !== "awaiting_approval" && after.status !== "rejected", "approved: " + after.status);
+  await axeScan(lead, "case view (lead)");
+  await lead.context().close();
+});
+
+test("resolve with CSAT: the dashboard's resolved count and the leaderboard move", async () => {
+  const before = (await http("GET", "/v1/stats/outcomes", undefined, admin())).data.team.cases_resolved;
+  const board0 = (await http("GET", "/v1/leaderboard", undefined, admin())).data.leaderboard;
+  eq(board0.filter((r) => r.agent === "ann").length, 0, "ann on the board before");
+  await agentPage.selectOption("#resolve-outcome", "saved");
+  await agentPage.check('input[name=csat][value="5"]');
+  await agentPage.click("#resolve-ok");
+  await agentPage.locator(".resolved-note").waitFor();
+  const c = await caseOf(workId);
+  eq([c.state, c.outcome, c.csat, c.resolved_by], ["resolved", "saved", 5, "ann"], "the case on the server");
+  await agentPage.keyboard.press("Escape");
+  await agentPage.click("#to-dashboard");
+  await agentPage.waitForFunction((n) => document.querySelector('[data-figure="resolved"] .tile-value')?.textContent.trim() === String(n),
+    before + 1, { timeout: 10000 });
+  const row = agentPage.locator('#dash-board tr[data-agent="ann"]');
+  await row.waitFor();
+  assert((await row.textContent()).includes("(you)"), "my row is marked");
+  eq((await agentPage.textContent('[data-figure="my-resolved"] .tile-value')).trim(), "1", "my resolved count");
+  assert((await agentPage.textContent("#dash-me")).includes("First save"), "the first_save achievement");
+  assert(await agentPage.locator("#dash-chart svg rect").count() > 0, "the chart is drawn");
+  await shot(agentPage, "dashboard-desktop");
+  await axeScan(agentPage, "dashboard");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await phone.click("#to-dashboard");
+  await phone.locator('#dash-board tr[data-agent="ann"]').waitFor();
+  await phone.screenshot({ path: path.join(SHOTS, "dashboard-phone.png"), fullPage: true });
+  await axeScan(phone, "dashboard (phone)");
+  await phone.context().close();
+  await agentPage.click("#to-queue");
+  await agentPage.locator("#cards .card").first().waitFor();
+});
+
+test("a viewer reads the case view but has no control on it", async () => {
+  const page = await newPage();
+  await signIn(page, viewerTok);
+  await page.locator("#cards .card .open").first().click();
+  await page.locator("#case-dialog[open] .case-view .checklist").waitFor();
+  eq(await page.locator(".step-done, .step-skip, .msg-approve, .msg-edit, .msg-reject, #resolve-form, #note-form").count(), 0,
+    "controls a viewer sees");
+  assert((await page.textContent("#case-body .readonly")).includes("View only"), "says why");
+  await axeScan(page, "case view (viewer)");
+  await page.context().close();
 });
 
 test("sign out: the session is gone and the sign-in form is back", async () => {
