@@ -482,25 +482,11 @@ int sentiment_load_builtin_domain(struct sentiment *s, struct buf *diag)
 static int read_file(const char *path, struct buf *text, struct buf *diag)
 {
     buf_init(text, MAX_FILE);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int rc = buf_read_file(text, path);
+    if (rc == FW_EIO)
         buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        return FW_EIO;
-    }
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(text, chunk, n)) {
-            buf_printf(diag, "%s: error: larger than %u MiB\n", path, MAX_FILE >> 20);
-            rc = FW_ETOOBIG;
-            break;
-        }
-    if (!rc && ferror(f)) {
-        buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        rc = FW_EIO;
-    }
-    fclose(f);
+    else if (rc)
+        buf_printf(diag, "%s: error: larger than %u MiB\n", path, MAX_FILE >> 20);
     return rc;
 }
 

@@ -25,18 +25,9 @@
 
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     struct buf b;
     buf_init(&b, 4 << 20);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && !rc)
-        rc = buf_append(&b, chunk, n);
-    fclose(f);
-    if (rc) {
+    if (buf_read_file(&b, path)) {
         buf_cleanup(&b);
         return NULL;
     }

@@ -595,22 +595,13 @@ int playbooks_add_text(struct playbooks *p, const char *name, const char *text, 
 
 int playbooks_add_file(struct playbooks *p, const char *path, const struct rules *rules)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        buf_printf(&p->diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        p->nerrors++;
-        return FW_EIO;
-    }
     struct buf b;
     buf_init(&b, 4 << 20);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&b, chunk, n)))
-            break;
-    fclose(f);
-    if (rc) {
+    int rc = buf_read_file(&b, path);
+    if (rc == FW_EIO) {
+        buf_printf(&p->diag, "%s: error: cannot read: %s\n", path, strerror(errno));
+        p->nerrors++;
+    } else if (rc) {
         buf_printf(&p->diag, "%s: error: playbook file larger than 4 MiB\n", path);
         p->nerrors++;
     } else {

@@ -95,28 +95,16 @@ static int has_suffix(const char *s, const char *suffix)
 
 static int read_source(const char *path, char **text, size_t *len, struct buf *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        return FW_EIO;
-    }
     struct buf b;
     buf_init(&b, COMMS__SOURCE_MAX);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&b, chunk, n)))
-            break;
-    if (!rc && ferror(f)) {
+    int rc = buf_read_file(&b, path);
+    if (rc == FW_EIO) {
         buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        rc = FW_EIO;
     } else if (rc) {
         buf_printf(diag, "%s: error: template larger than %d KiB\n", path,
                    COMMS__SOURCE_MAX / 1024);
         rc = FW_EPARSE;
     }
-    fclose(f);
     if (rc) {
         buf_cleanup(&b);
         return rc;

@@ -752,22 +752,13 @@ out:
 
 int rules_add_file(struct rules *r, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        buf_printf(&r->diag, "%s: error: cannot read: %s\n", path, strerror(errno));
-        r->nerrors++;
-        return FW_EIO;
-    }
     struct buf b;
     buf_init(&b, 4 << 20);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&b, chunk, n)))
-            break;
-    fclose(f);
-    if (rc) {
+    int rc = buf_read_file(&b, path);
+    if (rc == FW_EIO) {
+        buf_printf(&r->diag, "%s: error: cannot read: %s\n", path, strerror(errno));
+        r->nerrors++;
+    } else if (rc) {
         buf_printf(&r->diag, "%s: error: rule file larger than 4 MiB\n", path);
         r->nerrors++;
     } else {

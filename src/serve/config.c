@@ -582,22 +582,14 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
     memset(&doc, 0, sizeof doc);
     sla_config_init(&sla);
     buf_init(&text, 1 << 20);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    if ((rc = buf_read_file(&text, path)) == FW_EIO) {
         buf_printf(diag, "%s: error: cannot read: %s\n", path, strerror(errno));
         buf_cleanup(&text);
         sla_config_cleanup(&sla);
         return FW_EIO;
     }
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&text, chunk, n)) {
-            buf_printf(diag, "%s: error: config file larger than 1 MiB\n", path);
-            rc = FW_ETOOBIG;
-            break;
-        }
-    fclose(f);
+    if (rc)
+        buf_printf(diag, "%s: error: config file larger than 1 MiB\n", path);
     if (rc || (rc = ydoc_load(d, path, text.data ? text.data : "", text.len, diag)))
         goto out;
     yaml_node_t *root = ydoc_root(d);

@@ -3,6 +3,7 @@
  */
 #include "util/buf.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -65,6 +66,24 @@ int buf_append(struct buf *b, const void *data, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
+}
+
+int buf_read_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return FW_EIO;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(b, chunk, n);
+    if (!rc && ferror(f))
+        rc = FW_EIO;
+    int saved = errno;
+    fclose(f);
+    errno = saved;
+    return rc;
 }
 
 int buf_puts(struct buf *b, const char *s)

@@ -33,6 +33,13 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/*
+ * Append a whole file, within the buffer's cap: 0; FW_EIO when it cannot be
+ * opened or read (errno says why); FW_ETOOBIG when it is larger than the cap.
+ * The one capped file reader of the project (rules, playbooks, config,
+ * templates, lexicons, test files).
+ */
+int buf_read_file(struct buf *b, const char *path);
 
 /* Append s (n bytes) as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
