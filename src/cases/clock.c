@@ -94,38 +94,6 @@ static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
     }
 }
 
-static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
-{
-    (void)ctx, (void)id;
-    out->type = VAL_NULL;
-    *since = FW_TIME_NONE;
-}
-
-static int64_t env_last(void *ctx, uint32_t type)
-{
-    (void)ctx, (void)type;
-    return FW_TIME_NONE;
-}
-
-static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
-{
-    (void)ctx, (void)cls, (void)after;
-    *oldest = FW_TIME_MAX;
-    return 0;
-}
-
-static int64_t env_open(void *ctx, uint32_t ent)
-{
-    (void)ctx, (void)ent;
-    return 0;
-}
-
-static void env_field(void *ctx, const char *path, size_t len, struct value *out)
-{
-    (void)ctx, (void)path, (void)len;
-    out->type = VAL_NULL;
-}
-
 int cases__compile_policies(struct cases *cs, struct buf *diag)
 {
     const struct sla_config *sla = cs->cfg->sla;
@@ -172,9 +140,7 @@ void cases__match_policy(struct cases *cs, struct kase *k, json_t *snap)
     k->cal = NULL;
     cs->matching = k;
     cs->matching_snap = snap;
-    struct expr_env env = {.ctx = cs, .now = k->updated_at, .state = env_state,
-                           .global = env_global, .last = env_last, .count = env_count,
-                           .open_count = env_open, .event_field = env_field};
+    struct expr_env env = expr_env_state_only(cs, k->updated_at, env_state);
     for (size_t i = 0; i < cs->npolicies; i++) {
         if (!cs->policies[i].cond || expr_test(cs->policies[i].cond, &env, NULL)) {
             k->policy = (int)i;

@@ -689,38 +689,6 @@ static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
     }
 }
 
-static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
-{
-    (void)ctx, (void)id;
-    out->type = VAL_NULL;
-    *since = FW_TIME_NONE;
-}
-
-static int64_t env_last(void *ctx, uint32_t type)
-{
-    (void)ctx, (void)type;
-    return FW_TIME_NONE;
-}
-
-static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
-{
-    (void)ctx, (void)cls, (void)after;
-    *oldest = FW_TIME_MAX;
-    return 0;
-}
-
-static int64_t env_open(void *ctx, uint32_t ent)
-{
-    (void)ctx, (void)ent;
-    return 0;
-}
-
-static void env_field(void *ctx, const char *path, size_t len, struct value *out)
-{
-    (void)ctx, (void)path, (void)len;
-    out->type = VAL_NULL;
-}
-
 /* The first keyword found in the customer's words, or NULL. */
 static const char *keyword_in(const struct playbook *b, const char *text)
 {
@@ -743,14 +711,7 @@ size_t playbooks_escalations(const struct playbooks *p, const struct pb_facts *f
                              size_t *out, size_t max)
 {
     struct evalctx c = {.names = p ? p->_names : NULL, .f = f};
-    struct expr_env env = {.ctx = &c,
-                           .now = now,
-                           .state = env_state,
-                           .global = env_global,
-                           .last = env_last,
-                           .count = env_count,
-                           .open_count = env_open,
-                           .event_field = env_field};
+    struct expr_env env = expr_env_state_only(&c, now, env_state);
     size_t n = 0;
     for (size_t i = 0; p && i < p->nesc && n < max; i++)
         if (p->esc[i].when && expr_test(p->esc[i].when, &env, NULL))
@@ -762,14 +723,7 @@ int playbooks_match(const struct playbooks *p, const struct pb_facts *f, int64_t
                     size_t n)
 {
     struct evalctx c = {.names = p->_names, .f = f};
-    struct expr_env env = {.ctx = &c,
-                           .now = now,
-                           .state = env_state,
-                           .global = env_global,
-                           .last = env_last,
-                           .count = env_count,
-                           .open_count = env_open,
-                           .event_field = env_field};
+    struct expr_env env = expr_env_state_only(&c, now, env_state);
     int best = -1;
     const char *best_kw = NULL, *best_sig = NULL;
     for (size_t i = 0; p && i < p->n; i++) {

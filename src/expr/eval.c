@@ -566,3 +566,46 @@ int expr_eval(const struct expr *e, const struct expr_env *env, struct value *ou
     run_cleanup(&r);
     return rc;
 }
+
+/* ---- an environment with state only ---- */
+
+static void none_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
+{
+    (void)ctx, (void)id;
+    out->type = VAL_NULL;
+    *since = FW_TIME_NONE;
+}
+
+static int64_t none_last(void *ctx, uint32_t type)
+{
+    (void)ctx, (void)type;
+    return FW_TIME_NONE;
+}
+
+static int64_t none_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
+{
+    (void)ctx, (void)cls, (void)after;
+    *oldest = FW_TIME_MAX;
+    return 0;
+}
+
+static int64_t none_open(void *ctx, uint32_t ent)
+{
+    (void)ctx, (void)ent;
+    return 0;
+}
+
+static void none_field(void *ctx, const char *path, size_t len, struct value *out)
+{
+    (void)ctx, (void)path, (void)len;
+    out->type = VAL_NULL;
+}
+
+struct expr_env expr_env_state_only(void *ctx, int64_t now,
+                                    void (*state)(void *ctx, uint32_t id, struct value *out,
+                                                  int64_t *since))
+{
+    return (struct expr_env){.ctx = ctx, .now = now, .state = state, .global = none_global,
+                             .last = none_last, .count = none_count, .open_count = none_open,
+                             .event_field = none_field};
+}

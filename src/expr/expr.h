@@ -110,6 +110,15 @@ struct expr_env {
     void (*event_field)(void *ctx, const char *path, size_t len, struct value *out);
 };
 
+/*
+ * An environment that reads state only (global keys, last(), count(),
+ * open_count() and event fields are all empty): for conditions over a
+ * case's fields, such as SLA policies, playbook triggers and escalations.
+ */
+struct expr_env expr_env_state_only(void *ctx, int64_t now,
+                                    void (*state)(void *ctx, uint32_t id, struct value *out,
+                                                  int64_t *since));
+
 /* What a compiled condition reads; lets the engine index rules. */
 struct expr_dep {
     enum expr_ref kind;
