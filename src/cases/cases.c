@@ -958,10 +958,9 @@ void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c
                                             : c->due;
     if (engine_now(cs->e) - when > NOTICE_LATE_MS)
         return;
-    char key[160], id[24], due[FW_TIME_MAXLEN], left[FW_TIME_MAXLEN];
+    char key[160], due[FW_TIME_MAXLEN], left[FW_TIME_MAXLEN];
     snprintf(key, sizeof key, "sla:%s:%s:%s:%lld", k->id, metric_names[c->metric], kind,
              (long long)c->due);
-    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
     fw_time_format(c->due, due);
     int64_t now = engine_now(cs->e);
     fw_duration_format(c->due > now ? c->due - now : now - c->due, left);
@@ -994,25 +993,38 @@ void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c
              metric_names[c->metric], kind, due);
     snprintf(meta, sizeof meta, "{\"case\":\"%s\",\"priority\":\"%s\"}", k->id,
              !strcmp(kind, "breached") ? "urgent" : "high");
-    struct outbox_msg m = {
-        .id = id,
-        .key = key,
-        .customer = k->customer,
-        .audience = k->assignee ? "agent" : "l1",
-        .channel = "slack",
-        .status = "scheduled",
-        .created_at = now,
-        .send_at = now,
-        .recipient = k->assignee,
-        .subject = subject.data,
-        .body = body.data,
-        .signals = signals,
-        .explain = explain,
-        .meta = meta,
-    };
-    cs->sink.notice(cs->sink.ctx, &m);
+    cases__slack_notice(cs, k, key, k->assignee != NULL, subject.data, body.data, signals, explain,
+                        meta, now);
     buf_cleanup(&subject);
     buf_cleanup(&body);
+}
+
+void cases__slack_notice(struct cases *cs, const struct kase *k, const char *key, int to_assignee,
+                         const char *subject, const char *body, const char *signals,
+                         const char *explain, const char *meta, int64_t at)
+{
+    if (cs->quiet || !cs->sink.notice)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
+    int agent = to_assignee && k->assignee;
+    struct outbox_msg m = {
+        .id = id,
+        .key = (char *)key,
+        .customer = k->customer,
+        .audience = agent ? "agent" : "l1",
+        .channel = "slack",
+        .status = "scheduled",
+        .created_at = at,
+        .send_at = at,
+        .recipient = agent ? k->assignee : NULL,
+        .subject = (char *)subject,
+        .body = (char *)body,
+        .signals = (char *)signals,
+        .explain = (char *)explain,
+        .meta = (char *)meta,
+    };
+    cs->sink.notice(cs->sink.ctx, &m);
 }
 
 /* ---- life cycle ---- */

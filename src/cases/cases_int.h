@@ -152,6 +152,14 @@ void cases__clocks_json(const struct kase *k, int64_t now, json_t *into);
 /* cases.c */
 void cases__emit(struct cases *cs, const struct kase *k, int64_t at);
 void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c, const char *kind);
+/*
+ * A Slack notice about a case, keyed by `key` (its id is derived from it):
+ * to the assignee when to_assignee and there is one, else to the team (l1).
+ * Nothing while quiet.
+ */
+void cases__slack_notice(struct cases *cs, const struct kase *k, const char *key, int to_assignee,
+                         const char *subject, const char *body, const char *signals,
+                         const char *explain, const char *meta, int64_t at);
 const struct rule_signal *cases__lead_signal(const struct cases *cs, const struct kase *k);
 
 /* A time as an RFC 3339 JSON string, or null for FW_TIME_NONE (cases.c). */

@@ -289,10 +289,8 @@ static void notice_escalation(struct cases *cs, const struct kase *k, const stru
 {
     if (cs->quiet || !cs->sink.notice || !e->notify)
         return;
-    int to_agent = !strcmp(e->notify, "assignee") && k->assignee;
-    char key[160], id[24], when[FW_TIME_MAXLEN];
+    char key[160], when[FW_TIME_MAXLEN];
     snprintf(key, sizeof key, "escalation:%s:%s", k->id, e->id);
-    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
     fw_time_format(at, when);
     struct buf subject, body, explain, meta;
     buf_init(&subject, 0);
@@ -312,23 +310,8 @@ static void notice_escalation(struct cases *cs, const struct kase *k, const stru
     buf_puts(&explain, "}}");
     buf_printf(&meta, "{\"case\":\"%s\",\"priority\":\"urgent\",\"notify\":\"%s\"}", k->id,
                e->notify);
-    struct outbox_msg m = {
-        .id = id,
-        .key = key,
-        .customer = k->customer,
-        .audience = to_agent ? "agent" : "l1",
-        .channel = "slack",
-        .status = "scheduled",
-        .created_at = at,
-        .send_at = at,
-        .recipient = to_agent ? k->assignee : NULL,
-        .subject = subject.data,
-        .body = body.data,
-        .signals = "[]",
-        .explain = explain.data,
-        .meta = meta.data,
-    };
-    cs->sink.notice(cs->sink.ctx, &m);
+    cases__slack_notice(cs, k, key, !strcmp(e->notify, "assignee"), subject.data, body.data, "[]",
+                        explain.data, meta.data, at);
     buf_cleanup(&subject);
     buf_cleanup(&body);
     buf_cleanup(&explain);
@@ -454,9 +437,8 @@ static void notice_reminder(struct cases *cs, const struct kase *k, const struct
 {
     if (cs->quiet || !cs->sink.notice)
         return;
-    char key[160], id[24], dues[FW_TIME_MAXLEN];
+    char key[160], dues[FW_TIME_MAXLEN];
     snprintf(key, sizeof key, "reminder:%s:%d:%lld", k->id, step + 1, (long long)due);
-    snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
     fw_time_format(due, dues);
     struct buf subject, body;
     buf_init(&subject, 0);
@@ -471,23 +453,7 @@ static void notice_reminder(struct cases *cs, const struct kase *k, const struct
     snprintf(explain, sizeof explain, "{\"reminder\":{\"case\":\"%s\",\"step\":%d,\"due\":\"%s\"}}",
              k->id, step + 1, dues);
     snprintf(meta, sizeof meta, "{\"case\":\"%s\",\"priority\":\"high\"}", k->id);
-    struct outbox_msg m = {
-        .id = id,
-        .key = key,
-        .customer = k->customer,
-        .audience = k->assignee ? "agent" : "l1",
-        .channel = "slack",
-        .status = "scheduled",
-        .created_at = due,
-        .send_at = due,
-        .recipient = k->assignee,
-        .subject = subject.data,
-        .body = body.data,
-        .signals = signals,
-        .explain = explain,
-        .meta = meta,
-    };
-    cs->sink.notice(cs->sink.ctx, &m);
+    cases__slack_notice(cs, k, key, 1, subject.data, body.data, signals, explain, meta, due);
     buf_cleanup(&subject);
     buf_cleanup(&body);
 }

@@ -41,7 +41,7 @@ struct run {
     const struct expr *e;
     const struct expr_env *env;
     int64_t stable; /* earliest next of any node evaluated so far */
-    char *space; /* stack space for temporaries */
+    char *space;    /* stack space for temporaries */
     size_t left;
     struct ablk *heap;
 };
@@ -69,15 +69,9 @@ static void run_cleanup(struct run *r)
     }
 }
 
-static inline int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-static inline int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 static inline void set_null(struct ev *o, int64_t next)
 {
@@ -111,10 +105,7 @@ static inline void set_ms(struct ev *o, int type, int64_t ms, int32_t slope, int
 }
 
 /* 1 true, 0 false, -1 null or not a truth value. */
-static inline int truth(const struct ev *x)
-{
-    return x->v.type == VAL_BOOL ? x->v.u.b != 0 : -1;
-}
+static inline int truth(const struct ev *x) { return x->v.type == VAL_BOOL ? x->v.u.b != 0 : -1; }
 
 /*
  * Sign of a - b for the instant just after now, and in *cross the time
@@ -165,14 +156,18 @@ static int equals_value(const struct ev *a, const struct value *b)
     if (a->v.type != b->type)
         return 0;
     switch (b->type) {
-    case VAL_BOOL: return (a->v.u.b != 0) == (b->u.b != 0);
-    case VAL_NUM: return a->v.u.num == b->u.num;
+    case VAL_BOOL:
+        return (a->v.u.b != 0) == (b->u.b != 0);
+    case VAL_NUM:
+        return a->v.u.num == b->u.num;
     case VAL_STR:
         return a->v.u.str.len == b->u.str.len &&
                (!b->u.str.len || !memcmp(a->v.u.str.ptr, b->u.str.ptr, b->u.str.len));
     case VAL_TIME:
-    case VAL_DUR: return a->slope == 0 && a->v.u.ms == b->u.ms;
-    default: return 0;
+    case VAL_DUR:
+        return a->slope == 0 && a->v.u.ms == b->u.ms;
+    default:
+        return 0;
     }
 }
 
@@ -238,9 +233,15 @@ static void arith(struct run *r, const struct expr__node *n, struct ev *o)
     if (t == VAL_NUM) {
         double x = a.v.u.num, y = b.v.u.num;
         switch (n->op) {
-        case OP_ADD: set_num(o, x + y, next); return;
-        case OP_SUB: set_num(o, x - y, next); return;
-        case OP_MUL: set_num(o, x * y, next); return;
+        case OP_ADD:
+            set_num(o, x + y, next);
+            return;
+        case OP_SUB:
+            set_num(o, x - y, next);
+            return;
+        case OP_MUL:
+            set_num(o, x * y, next);
+            return;
         default:
             if (y == 0)
                 set_null(o, next);
@@ -282,12 +283,24 @@ static void compare(struct run *r, const struct expr__node *n, struct ev *o)
     int s = sign_after(&a, &b, r->env->now, &cross);
     int res;
     switch (n->op) {
-    case OP_EQ: res = s == 0; break;
-    case OP_NE: res = s != 0; break;
-    case OP_LT: res = s < 0; break;
-    case OP_LE: res = s <= 0; break;
-    case OP_GT: res = s > 0; break;
-    default: res = s >= 0; break;
+    case OP_EQ:
+        res = s == 0;
+        break;
+    case OP_NE:
+        res = s != 0;
+        break;
+    case OP_LT:
+        res = s < 0;
+        break;
+    case OP_LE:
+        res = s <= 0;
+        break;
+    case OP_GT:
+        res = s > 0;
+        break;
+    default:
+        res = s >= 0;
+        break;
     }
     /*
      * Ordering flips where the sign does; equality with a moving value is
@@ -605,7 +618,12 @@ struct expr_env expr_env_state_only(void *ctx, int64_t now,
                                     void (*state)(void *ctx, uint32_t id, struct value *out,
                                                   int64_t *since))
 {
-    return (struct expr_env){.ctx = ctx, .now = now, .state = state, .global = none_global,
-                             .last = none_last, .count = none_count, .open_count = none_open,
+    return (struct expr_env){.ctx = ctx,
+                             .now = now,
+                             .state = state,
+                             .global = none_global,
+                             .last = none_last,
+                             .count = none_count,
+                             .open_count = none_open,
                              .event_field = none_field};
 }

@@ -5,8 +5,8 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/fwtime.h"
@@ -86,15 +86,9 @@ int buf_read_file(struct buf *b, const char *path)
     return rc;
 }
 
-int buf_puts(struct buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
-}
+int buf_puts(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
-int buf_putc(struct buf *b, char c)
-{
-    return buf_append(b, &c, 1);
-}
+int buf_putc(struct buf *b, char c) { return buf_append(b, &c, 1); }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
@@ -130,13 +124,27 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
         const char *esc = NULL;
         char tmp[8];
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             if (c < 0x20) {
                 snprintf(tmp, sizeof tmp, "\\u%04x", c);
