@@ -127,7 +127,10 @@ int sentiment_run(const struct sentiment *s, FILE *in, const char *name, FILE *o
     }
     const char *data = text.data ? text.data : "", *end = data + text.len;
 
-    /* Pass 1: validate every line. */
+    /*
+     * One pass: every line is parsed once; the answers are kept, and written
+     * only when no line was bad (all or nothing).
+     */
     unsigned nerrors = 0;
     size_t lineno = 0;
     for (const char *p = data; p < end; lineno++) {
@@ -143,37 +146,15 @@ int sentiment_run(const struct sentiment *s, FILE *in, const char *name, FILE *o
         if (parse_line(ls, ln, &root, &id, &idl, &t, &tl, &col, msg, sizeof msg)) {
             if (nerrors++ < MAX_ERRORS)
                 ydiag_at(&diag, name, data, text.len, lineno, col, "%s", msg);
-        }
-        json_decref(root);
-    }
-    if (nerrors) {
-        if (nerrors > MAX_ERRORS)
-            buf_printf(&diag, "%s: %u more error(s) not shown\n", name, nerrors - MAX_ERRORS);
-        buf_printf(&diag, "sentiment: %s: %u bad line(s); nothing was scored\n", name, nerrors);
-        fputs(diag.data, err);
-        rc = FW_EPARSE;
-        goto out;
-    }
-
-    /* Pass 2: score and print, in input order. */
-    for (const char *p = data; p < end;) {
-        const char *ls;
-        size_t ln;
-        next_line(&p, end, &ls, &ln);
-        if (blank(ls, ln))
+            json_decref(root);
             continue;
-        json_t *root;
-        const char *id, *t;
-        size_t idl, tl, col;
-        char msg[300];
-        if (parse_line(ls, ln, &root, &id, &idl, &t, &tl, &col, msg, sizeof msg)) {
-            json_decref(root); /* validated above; cannot happen */
-            rc = FW_EPARSE;
-            goto out;
+        }
+        if (nerrors) {
+            json_decref(root); /* nothing will be written: no need to score */
+            continue;
         }
         struct sentiment_result r;
         sentiment_score(s, t, tl, &r);
-        buf_reset(&line_out);
         buf_puts(&line_out, "{\"id\":");
         buf_json_str(&line_out, id, idl);
         buf_puts(&line_out, ",\"score\":");
@@ -187,11 +168,19 @@ int sentiment_run(const struct sentiment *s, FILE *in, const char *name, FILE *o
             }
         buf_puts(&line_out, "]}\n");
         json_decref(root);
-        if (fwrite(line_out.data, 1, line_out.len, out) != line_out.len) {
-            fprintf(err, "sentiment: write error\n");
-            rc = FW_EIO;
-            goto out;
-        }
+    }
+    if (nerrors) {
+        if (nerrors > MAX_ERRORS)
+            buf_printf(&diag, "%s: %u more error(s) not shown\n", name, nerrors - MAX_ERRORS);
+        buf_printf(&diag, "sentiment: %s: %u bad line(s); nothing was scored\n", name, nerrors);
+        fputs(diag.data, err);
+        rc = FW_EPARSE;
+        goto out;
+    }
+    if (line_out.len && fwrite(line_out.data, 1, line_out.len, out) != line_out.len) {
+        fprintf(err, "sentiment: write error\n");
+        rc = FW_EIO;
+        goto out;
     }
     if (fflush(out)) {
         fprintf(err, "sentiment: write error\n");
