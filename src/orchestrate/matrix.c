@@ -73,11 +73,6 @@ size_t orch__matrix_pick(const struct orch *o, int row, int ticket, const char *
     return n;
 }
 
-const char *orch__row_name(int row)
-{
-    return row == ORCH_ROW_OUTAGE ? "outage" : severity_name((enum severity)row);
-}
-
 const char *orch__group_of(const struct orch *o, const char *team)
 {
     for (size_t i = 0; team && o->rules && i < o->rules->nteams; i++)

@@ -231,7 +231,6 @@ void orch__matrix_defaults(struct orch_config *c);
  */
 size_t orch__matrix_pick(const struct orch *o, int row, int ticket, const char **out, size_t max,
                          const char **note);
-const char *orch__row_name(int row);
 /* The team's name for people, from the rule pack's teams ("esim" -> "eSIM specialists"). */
 const char *orch__group_of(const struct orch *o, const char *team);
 /* A channel in a customer's words ("sms" -> "text message"). */
