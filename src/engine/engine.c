@@ -1244,7 +1244,7 @@ void engine_set_health(struct engine *e, const struct engine_health *h)
 {
     struct rules *r = e->rules;
     e->health = *h;
-    const char *cls = h->contact_class ? h->contact_class : "contact";
+    const char *cls = h->contact_class ? h->contact_class : "touch";
     const char *key = h->sentiment_key ? h->sentiment_key : "sentiment.score";
     e->health_metric = h->metric ? intern_lookup(&r->metrics, h->metric, strlen(h->metric))
                        : intern_count(&r->metrics) ? 0

@@ -95,7 +95,7 @@ void engine_timer_cancel(struct engine *e, struct engine_timer *t);
 struct engine_health {
     double usage, adoption, contacts, sentiment, payments, detections;
     const char *metric;        /* the usage metric (default: the first declared) */
-    const char *contact_class; /* the class counted as contacts (default "contact") */
+    const char *contact_class; /* the class counted as contacts (default "touch") */
     const char *sentiment_key; /* state key with a score in -1..1 (default "sentiment.score") */
 };
 
