@@ -472,10 +472,10 @@ void engage__health(const struct engine_health *w, const struct health_inputs *i
     out->score = 0;
     for (int i = 0; i < HEALTH_N; i++) {
         /* Each contribution is rounded first, so the shown parts add up to the shown score. */
-        p[i].contribution = nearbyint(p[i].weight * p[i].score * 10) / 10;
+        p[i].contribution = round(p[i].weight * p[i].score * 10) / 10; /* halves up */
         out->score += p[i].contribution;
     }
-    out->score = nearbyint(out->score * 10) / 10;
+    out->score = round(out->score * 10) / 10;
 }
 
 json_t *engage__health_json(const struct health_result *h)

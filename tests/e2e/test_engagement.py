@@ -210,3 +210,64 @@ def test_beside_the_telecom_pack():
     evs = _subscriber("x@example.com", ["hotspot"], ALL_STEPS)
     lines = replay(evs, "--rules", TELECOM, "--rules", PACK, "--until", T("15d"))
     assert _firings(lines, "ENG-002") == [T("14d")]
+
+
+def _view(server, subj):
+    import urllib.parse
+    status, body = server.request("GET", "/v1/customers/" + urllib.parse.quote(subj))
+    assert status == 200, body
+    return body
+
+
+def test_customer_view_shows_health_components_that_sum_to_the_score():
+    from server import Server
+    subj = "v@example.com"
+    evs = _subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS[:2])
+    evs.append(ev("feature.used", subj, "2d", feature="hotspot"))
+    evs += [ev("ticket.created", subj, "3d", ticket_id="t1"),
+            ev("sentiment.scored", subj, "3d1h", score=-0.2)]
+    evs += _usage(subj, 5, lambda d: 10 * (d + 1))
+    evs.sort(key=lambda e: e["time"])
+    with Server("--rules", PACK) as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("6d"))
+        v = _view(s, subj)
+    h = v["health"]
+    parts = {p["name"]: p for p in h["components"]}
+    assert set(parts) == {"usage", "adoption", "contacts", "sentiment", "payments", "detections"}
+    assert abs(sum(p["contribution"] for p in parts.values()) - h["score"]) < 1e-9, h
+    assert abs(sum(p["weight"] for p in parts.values()) - 100) < 1e-9
+    assert parts["usage"]["detail"] == "not enough usage history" and parts["usage"]["score"] == 1
+    assert parts["adoption"]["detail"] == "1 of 2 purchased features used in 30 days"
+    assert parts["contacts"]["detail"] == "1 contacts in 30 days"
+    assert parts["sentiment"]["score"] == 0.4
+    # 30 + 20 x 1/2 + 15 x 3/4 + 15 x 0.4 + 10 + 10 (nothing firing at 6d) = 77.3 (11.3 rounded)
+    assert h["score"] == 77.3, h
+    eng = v["engagement"]
+    assert eng["onboarding_left"] == ALL_STEPS[2:] and eng["onboarding_done"] == ALL_STEPS[:2]
+    m = eng["metrics"]["data_mb"]
+    assert m["first_day"] == "2026-03-02" and m["last_day"] == "2026-03-06"
+    assert m["last_7_days"] == 150 and m["decline_7_28"] is None  # 5 days: not enough history
+    assert eng["features"]["hotspot"] == {"purchased": True, "last_used": T("2d")}
+
+
+def test_health_weights_from_config():
+    from server import Server
+    subj = "k@example.com"
+    evs = _subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS)
+    cfg = "/tmp/fw-e2e-health.yaml"
+    with open(cfg, "w") as f:
+        f.write("health:\n  weights: {usage: 0, adoption: 50, contacts: 0, sentiment: 0, "
+                "payments: 50, detections: 0}\n")
+    with Server("--rules", PACK, "--config", cfg) as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("1d"))
+        h = _view(s, subj)["health"]
+    parts = {p["name"]: p for p in h["components"]}
+    assert parts["adoption"]["weight"] == 50 and parts["usage"]["weight"] == 0
+    assert h["score"] == 50, h  # neither purchased feature used: adoption 0, payments 50
+    with open(cfg, "w") as f:
+        f.write("health:\n  weights: {usage: -1}\n")
+    rc, out, err = run(["replay", "--config", cfg, "/dev/null"])
+    assert rc != 0 and "%s:2:" % cfg in err and "from 0 to 100" in err, err
+    os.unlink(cfg)
