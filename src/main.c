@@ -108,6 +108,7 @@ static int cmd_replay(int argc, char **argv)
         o.orch = &cfg.orch;
         o.sla = &cfg.sla;
         o.weights = &cfg.weights;
+        o.health = &cfg.health;
         if (!o.templates)
             o.templates = cfg.templates;
         for (size_t i = 0; !nfiles && i < cfg.nrules && i < ARRAY_SIZE(files); i++)

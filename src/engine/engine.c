@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engage.h"
 #include "engine/incident.h"
 #include "engine/state.h"
 #include "engine/tw.h"
@@ -60,6 +61,11 @@ struct engine {
     struct gsnap *ghist;    /* the global state's recent history, in time order */
     size_t nghist, capghist;
     int ghist_dropped;      /* older history was let go: before ghist[0] is unknown */
+    struct engine_health health; /* the health score's weights (engine_set_health) */
+    int64_t health_metric;       /* its usage metric id, -1 when none */
+    int64_t health_class;        /* the contact class id, -1 when none */
+    int64_t health_sentiment;    /* the sentiment state key id, -1 when none */
+    int64_t health_payfail;      /* the payment.failed type id, -1 when none */
 };
 
 /*
@@ -84,6 +90,7 @@ struct gsnap {
 enum {
     SIG_READS_EVENT = 1, /* event fields: they differ on every evaluation */
     SIG_COUNTS = 2,      /* count(): gives no next change for class times after now */
+    SIG_HEALTH = 4,      /* reads health, which reads everything: evaluated on every pass */
 };
 
 /* What a condition evaluation can see: one customer and, maybe, the event that triggered it. */
@@ -222,6 +229,88 @@ static void env_event_field(void *ctx, const char *path, size_t len, struct valu
         value__from_json(j, out);
 }
 
+/* How far back the health score looks at contacts, failed payments and feature use. */
+#define HEALTH_WINDOW (30 * FW_DAY)
+
+/*
+ * Gather the health score's inputs for a customer at now, and the earliest
+ * time one of them changes with no new input (a contact or a failed
+ * payment leaving the 30-day window, a feature use growing stale, a day
+ * boundary for the usage trend).
+ */
+static void health_inputs(struct engine *e, struct customer *c, struct health_inputs *in,
+                          int64_t *next)
+{
+    struct evalctx x = {.e = e, .c = c};
+    int64_t now = e->now, since, oldest;
+    *next = FW_TIME_MAX;
+    memset(in, 0, sizeof *in);
+    if (e->health_metric >= 0 && c->eng) {
+        in->have_decline = engage__decline(c->eng, e->rules, (uint32_t)e->health_metric, 7, 28,
+                                           now, &in->decline) == 0;
+        for (uint32_t i = 0; i < c->eng->nmetrics; i++)
+            if (c->eng->metrics[i]->metric == e->health_metric)
+                *next = (now / FW_DAY + 1) * FW_DAY;
+    }
+    for (uint32_t i = 0; c->eng && i < c->eng->nfeatures; i++) {
+        const struct eng_feature *f = &c->eng->features[i];
+        if (!f->purchased)
+            continue;
+        in->purchased++;
+        if (f->last_used != FW_TIME_NONE && f->last_used > now - HEALTH_WINDOW) {
+            in->used++;
+            if (f->last_used + HEALTH_WINDOW < *next)
+                *next = f->last_used + HEALTH_WINDOW;
+        }
+    }
+    if (e->health_class >= 0) {
+        in->contacts = (int)env_count(&x, (uint32_t)e->health_class, now - HEALTH_WINDOW, &oldest);
+        if (in->contacts && oldest + HEALTH_WINDOW < *next)
+            *next = oldest + HEALTH_WINDOW;
+    }
+    if (e->health_sentiment >= 0) {
+        struct value v;
+        env_state(&x, (uint32_t)e->health_sentiment, &v, &since);
+        if (v.type == VAL_NUM) {
+            in->have_sentiment = 1;
+            in->sentiment = v.u.num;
+        }
+    }
+    if (e->health_payfail >= 0) {
+        int64_t t = env_last(&x, (uint32_t)e->health_payfail);
+        if (t != FW_TIME_NONE && t > now - HEALTH_WINDOW) {
+            in->payment_failures = 1;
+            if (t + HEALTH_WINDOW < *next)
+                *next = t + HEALTH_WINDOW;
+        }
+    }
+    /* Other signals: those that read health are left out, so the score never feeds itself. */
+    for (size_t s = 0; s < e->nsignals; s++)
+        in->detections += c->fired_at[s] != FW_TIME_NONE && !(e->sig_flags[s] & SIG_HEALTH);
+}
+
+static void health_of(struct engine *e, struct customer *c, struct health_result *h,
+                      int64_t *next)
+{
+    struct health_inputs in;
+    health_inputs(e, c, &in, next);
+    engage__health(&e->health, &in, h);
+}
+
+static void env_engage(void *ctx, int fn, uint32_t id, int a, int b, struct value *out,
+                       int64_t *next)
+{
+    struct evalctx *x = ctx;
+    if (fn == EXPR_ENG_HEALTH) {
+        struct health_result h;
+        health_of(x->e, x->c, &h, next);
+        out->type = VAL_NUM;
+        out->u.num = h.score;
+        return;
+    }
+    engage__figure(x->c->eng, x->e->rules, fn, id, a, b, x->e->now, out, next);
+}
+
 static void env_init(struct expr_env *env, struct evalctx *x)
 {
     env->ctx = x;
@@ -232,6 +321,7 @@ static void env_init(struct expr_env *env, struct evalctx *x)
     env->count = env_count;
     env->open_count = env_open_count;
     env->event_field = env_event_field;
+    env->engage = env_engage;
 }
 
 /* ---- customers ---- */
@@ -269,6 +359,7 @@ static void customer_free(struct engine *e, struct customer *c)
     free(c->open);
     free(c->fired_at);
     free(c->proj);
+    engage__free(c->eng);
     free(c);
 }
 
@@ -392,7 +483,7 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
-    uint8_t force = SIG_READS_EVENT | (c->future ? SIG_COUNTS : 0);
+    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | (c->future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
         if ((affects && affects[s]) || c->stable_at[s] <= e->now || (e->sig_flags[s] & force))
             eval_signal(e, c, &env, s);
@@ -701,6 +792,9 @@ static const uint8_t *type_affects(struct engine *e, uint32_t type, const char *
                          (ti->closes >= 0 && (uint32_t)ti->closes == d[k].id);
                 break;
             case EXPR_REF_GLOBAL: break; /* only global events change it: apply_global */
+            case EXPR_REF_METRIC:
+            case EXPR_REF_FEATURE:
+            case EXPR_REF_ENGAGE: row[s] = engage__type(name); break;
             }
         }
     }
@@ -740,6 +834,8 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
         note_class(e, c, ti->classes[i], ev->time);
     if (ti->opens >= 0 || ti->closes >= 0)
         note_entity(e, c, ti, ev);
+    if (e->rules->engage && engage__type(ev->type))
+        engage__apply(&c->eng, e->rules, ev);
     evaluate(e, c, ev, type_affects(e, type, ev->type, ti));
 }
 
@@ -1034,6 +1130,13 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
     json_object_set_new(o, "last_event", last);
     json_object_set_new(o, "open", open);
     json_object_set_new(o, "active_detections", active);
+    if (r->engage) {
+        struct health_result h;
+        int64_t next;
+        health_of((struct engine *)e, (struct customer *)c, &h, &next);
+        json_object_set_new(o, "engagement", engage__json(c->eng, r, e->now));
+        json_object_set_new(o, "health", engage__health_json(&h));
+    }
     return o;
 }
 
@@ -1123,14 +1226,35 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
             e->global_signals[e->nglobal_signals++] = s;
         if (expr_reads_event(cond))
             e->sig_flags[s] |= SIG_READS_EVENT;
-        for (size_t k = 0; k < ndeps; k++)
+        for (size_t k = 0; k < ndeps; k++) {
             if (d[k].kind == EXPR_REF_CLASS)
                 e->sig_flags[s] |= SIG_COUNTS;
+            if (d[k].kind == EXPR_REF_ENGAGE && d[k].id == 1)
+                e->sig_flags[s] |= SIG_HEALTH;
+        }
     }
+    engine_set_health(e, &engine_health_default);
     incidents_init(&e->incidents, rules);
     e->before = xcalloc(e->nsignals + 1, sizeof *e->before);
     buf_init(&e->name, 1024); /* a longer key name is not state */
     return e;
+}
+
+void engine_set_health(struct engine *e, const struct engine_health *h)
+{
+    struct rules *r = e->rules;
+    e->health = *h;
+    const char *cls = h->contact_class ? h->contact_class : "touch";
+    const char *key = h->sentiment_key ? h->sentiment_key : "sentiment.score";
+    e->health_metric = h->metric ? intern_lookup(&r->metrics, h->metric, strlen(h->metric))
+                       : intern_count(&r->metrics) ? 0
+                                                   : -1;
+    e->health_class = intern_lookup(&r->classes, cls, strlen(cls));
+    e->health_sentiment = intern_id(&r->keys, key, strlen(key));
+    e->health_payfail = rules_type_id(r, "payment.failed", 14);
+    /* The score counts contacts over 30 days: keep that much of the class. */
+    if (r->engage && e->health_class >= 0 && r->class_window[e->health_class] < HEALTH_WINDOW)
+        r->class_window[e->health_class] = HEALTH_WINDOW;
 }
 
 void engine_free(struct engine *e)
@@ -1202,6 +1326,7 @@ size_t engine_state_bytes(const struct engine *e)
         for (uint32_t w = 0; w < c->nwin; w++)
             bytes += c->win[w].cap * sizeof(int64_t);
         bytes += c->opencap * sizeof(struct open_entity) + c->capproj * sizeof(struct trans);
+        bytes += engage__bytes(c->eng, e->rules);
     }
     return bytes;
 }

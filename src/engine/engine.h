@@ -87,6 +87,23 @@ struct engine_timer {
 void engine_timer_arm(struct engine *e, struct engine_timer *t, int64_t due);
 void engine_timer_cancel(struct engine *e, struct engine_timer *t);
 
+/*
+ * The health score's weights and inputs (docs/engagement.md, config key
+ * `health`).  Weights are shares: they are scaled to sum to 100.  Strings
+ * are borrowed and must outlive the engine; NULL picks the default.
+ */
+struct engine_health {
+    double usage, adoption, contacts, sentiment, payments, detections;
+    const char *metric;        /* the usage metric (default: the first declared) */
+    const char *contact_class; /* the class counted as contacts (default "touch") */
+    const char *sentiment_key; /* state key with a score in -1..1 (default "sentiment.score") */
+};
+
+/* The defaults: 30, 20, 15, 15, 10, 10. */
+extern const struct engine_health engine_health_default;
+/* Use other weights (copied) from now on; a health check is recomputed at its next evaluation. */
+void engine_set_health(struct engine *e, const struct engine_health *h);
+
 /* Counters for /metrics. */
 struct engine_stats {
     uint64_t events;        /* events applied */

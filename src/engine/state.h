@@ -79,6 +79,8 @@ struct customer {
     struct trans *proj; /* wake-up transitions after floor, in time order: undone when a late
                            event dated before them arrives */
     uint32_t nproj, capproj;
+    struct engage *eng; /* usage rollups, features, onboarding (engage.h); NULL until the first
+                           engagement event */
 };
 
 /* Deep copy / free of values held in state. */

@@ -427,6 +427,22 @@ static void eval_node(struct run *r, uint32_t i, struct ev *o)
     case OP_HAS_OPEN:
         set_bool(o, env->open_count(env->ctx, n->u.id) > 0, FW_TIME_MAX);
         return;
+    case OP_ENGAGE: {
+        int64_t next = FW_TIME_MAX;
+        o->v.type = VAL_NULL;
+        if (env->engage)
+            env->engage(env->ctx, n->u.eng.fn, n->u.eng.id, n->u.eng.a, n->u.eng.b, &o->v, &next);
+        if (next <= env->now)
+            next = env->now + 1; /* a figure's change is always ahead */
+        o->slope = 0;
+        o->next = next;
+        /* feature_idle: the idle time since the instant the figure gives, growing with the clock. */
+        if (n->u.eng.fn == EXPR_ENG_IDLE && o->v.type == VAL_TIME)
+            set_ms(o, VAL_DUR, env->now - o->v.u.ms, 1, next);
+        else if (n->u.eng.fn == EXPR_ENG_IDLE)
+            set_null(o, next);
+        return;
+    }
     case OP_UPPER:
     case OP_LOWER:
         eval(r, n->a, o);

@@ -84,6 +84,23 @@ int expr_reads_event(const struct expr *e)
     return 0;
 }
 
+int expr_max_days(const struct expr *e)
+{
+    int days = 0;
+    for (uint32_t i = 0; i < e->nnodes; i++) {
+        const struct expr__node *n = &e->nodes[i];
+        if (n->op != OP_ENGAGE)
+            continue;
+        int d = n->u.eng.fn == EXPR_ENG_DECLINE ? n->u.eng.a + n->u.eng.b
+                : n->u.eng.fn == EXPR_ENG_ANOMALY ? n->u.eng.a + 1
+                : n->u.eng.fn == EXPR_ENG_TOTAL   ? n->u.eng.a
+                                                  : 0;
+        if (d > days)
+            days = d;
+    }
+    return days;
+}
+
 int64_t expr_max_window(const struct expr *e, uint32_t class_id)
 {
     int64_t w = 0;

@@ -68,6 +68,26 @@ enum expr_ref {
     EXPR_REF_TYPE,   /* an event type: last("payment.completed") */
     EXPR_REF_CLASS,  /* an event class: count("contact", 7d) */
     EXPR_REF_ENTITY, /* an entity kind: open_count("ticket") */
+    EXPR_REF_METRIC,  /* a usage metric the pack keeps daily rollups of: usage_decline("data_mb", ...) */
+    EXPR_REF_FEATURE, /* a product feature: feature_idle("hotspot") */
+    EXPR_REF_ENGAGE,  /* the engagement figures: id 0 for any of them, 1 for `health` */
+};
+
+/*
+ * The engagement figures (docs/engagement.md), read through
+ * expr_env.engage.  Day counts are whole UTC days; "today" is the day of
+ * env->now and is never part of a window (it is not over yet).
+ */
+enum expr_engage {
+    EXPR_ENG_DECLINE,    /* usage_decline(m, recent, base): % drop of the daily mean */
+    EXPR_ENG_ANOMALY,    /* usage_anomaly(m, base): robust z-score of yesterday */
+    EXPR_ENG_TOTAL,      /* usage_total(m, days): sum of the last `days` complete days */
+    EXPR_ENG_LAST_USED,  /* feature_last_used(f): time */
+    EXPR_ENG_IDLE,       /* feature_idle(f): the time idleness started (last use, else signup) */
+    EXPR_ENG_PURCHASED,  /* purchased(f): bool */
+    EXPR_ENG_SIGNUP,     /* signup(): time */
+    EXPR_ENG_STEPS_LEFT, /* onboarding_left(): number of declared steps not done */
+    EXPR_ENG_HEALTH,     /* health: 0..100 */
 };
 
 /*
@@ -108,6 +128,15 @@ struct expr_env {
      * evaluation was caused by a timer, not an event.
      */
     void (*event_field)(void *ctx, const char *path, size_t len, struct value *out);
+    /*
+     * An engagement figure (enum expr_engage) of metric or feature `id`
+     * with day counts a and b; VAL_NULL when not known (no history, no
+     * signup).  *next receives the earliest time > now at which it may
+     * change with no new input (the next day boundary for windows), or
+     * FW_TIME_MAX.  May be NULL: every figure is then null.
+     */
+    void (*engage)(void *ctx, int fn, uint32_t id, int a, int b, struct value *out,
+                   int64_t *next);
 };
 
 /*
@@ -209,5 +238,12 @@ int expr_reads_event(const struct expr *e);
  * class.  Bounds how much event history the engine must keep per class.
  */
 int64_t expr_max_window(const struct expr *e, uint32_t class_id);
+
+/*
+ * The most days of rollup history the expression's usage_* calls reach
+ * back (usage_decline("m", 7, 28) needs 35 plus today), 0 when it has
+ * none.  rules_finish holds it to the pack's horizon.
+ */
+int expr_max_days(const struct expr *e);
 
 #endif

@@ -34,6 +34,7 @@ enum expr__op {
     OP_COUNT,          /* count("class", window): u.count */
     OP_OPEN_COUNT,     /* open_count("entity"): u.id */
     OP_HAS_OPEN,       /* has_open("entity"): u.id */
+    OP_ENGAGE,         /* an engagement figure: u.eng */
     OP_UPPER,          /* upper(a) */
     OP_LOWER,          /* lower(a) */
     OP_LEN,            /* len(a) */
@@ -78,6 +79,11 @@ struct expr__node {
             size_t len;
         } field;
         regex_t *re; /* OP_MATCH; owned */
+        struct {
+            uint32_t id;    /* metric or feature id, 0 when the figure takes none */
+            int16_t a, b;   /* day counts */
+            uint8_t fn;     /* enum expr_engage */
+        } eng;
     } u;
 };
 

@@ -127,6 +127,9 @@ static const char *ref_name(enum expr_ref kind)
     case EXPR_REF_TYPE: return "event type";
     case EXPR_REF_CLASS: return "event class";
     case EXPR_REF_ENTITY: return "entity";
+    case EXPR_REF_METRIC: return "metric (declare it under engagement: metrics: in the pack)";
+    case EXPR_REF_FEATURE: return "feature";
+    case EXPR_REF_ENGAGE: return "engagement figure";
     }
     return "name";
 }
@@ -348,12 +351,40 @@ static const struct {
     {"source", 6, VAL_STR}, {"time", 4, VAL_TIME},
 };
 
+/*
+ * An engagement figure node.  Its value moves with day boundaries and
+ * with the customer's engagement events, so it is timed and depends on
+ * EXPR_REF_ENGAGE (id 1 for health, which reads everything).
+ */
+static uint32_t engage_node(struct cc *c, size_t pos, int fn, int type, uint32_t id, int a, int b)
+{
+    uint32_t i = node(c, OP_ENGAGE, (uint8_t)type, pos, NONE, NONE);
+    if (i == NONE)
+        return NONE;
+    N(c, i)->u.eng.fn = (uint8_t)fn;
+    N(c, i)->u.eng.id = id;
+    N(c, i)->u.eng.a = (int16_t)a;
+    N(c, i)->u.eng.b = (int16_t)b;
+    if (fn == EXPR_ENG_IDLE)
+        N(c, i)->moving = 1;
+    add_dep(c, EXPR_REF_ENGAGE, fn == EXPR_ENG_HEALTH);
+    c->e->timed = 1;
+    return i;
+}
+
 /* A dotted name: event.<field>, global.<key> or a customer state key. */
 static uint32_t parse_path(struct cc *c)
 {
     const char *s = c->lx.src + c->tok.pos;
     size_t n = c->tok.len, pos = c->tok.pos;
     uint32_t i;
+    if (n == 6 && !memcmp(s, "health", 6)) {
+        /* The health score (docs/engagement.md): a name of its own, not a state key. */
+        i = engage_node(c, pos, EXPR_ENG_HEALTH, VAL_NUM, 0, 0, 0);
+        if (i != NONE && advance(c))
+            return NONE;
+        return i;
+    }
     if ((n == 5 && !memcmp(s, "event", 5)) || (n == 6 && !memcmp(s, "global", 6)))
         return fail(c, pos, FW_EPARSE, "'%.*s' needs a field after a dot, like %s", (int)n, s,
                     n == 5 ? "event.type" : "global.outage.zips");
@@ -413,6 +444,14 @@ enum fn {
     FN_LEN,
     FN_COALESCE,
     FN_MATCHES,
+    FN_USAGE_DECLINE,
+    FN_USAGE_ANOMALY,
+    FN_USAGE_TOTAL,
+    FN_FEATURE_LAST_USED,
+    FN_FEATURE_IDLE,
+    FN_PURCHASED,
+    FN_SIGNUP,
+    FN_ONBOARDING_LEFT,
 };
 
 static const struct {
@@ -426,7 +465,28 @@ static const struct {
     {"has_open", FN_HAS_OPEN, 1, 1}, {"upper", FN_UPPER, 1, 1},
     {"lower", FN_LOWER, 1, 1},       {"len", FN_LEN, 1, 1},
     {"coalesce", FN_COALESCE, 1, -1}, {"matches", FN_MATCHES, 2, 2},
+    {"usage_decline", FN_USAGE_DECLINE, 3, 3}, {"usage_anomaly", FN_USAGE_ANOMALY, 2, 2},
+    {"usage_total", FN_USAGE_TOTAL, 2, 2},     {"feature_last_used", FN_FEATURE_LAST_USED, 1, 1},
+    {"feature_idle", FN_FEATURE_IDLE, 1, 1},   {"purchased", FN_PURCHASED, 1, 1},
+    {"signup", FN_SIGNUP, 0, 0},               {"onboarding_left", FN_ONBOARDING_LEFT, 0, 0},
 };
+
+/* Most days a window may span: the rollups are a year at most (rules_finish checks the pack's). */
+#define MAX_DAYS 366
+
+/* A day-count argument: a whole number literal from 1 to MAX_DAYS. */
+static int days_arg(struct cc *c, const char *fname, uint32_t a, int *out)
+{
+    const struct expr__node *n = N(c, a);
+    if (n->op != OP_LIT || n->type != VAL_NUM || n->u.lit.u.num < 1 ||
+        n->u.lit.u.num > MAX_DAYS || n->u.lit.u.num != (double)(int)n->u.lit.u.num) {
+        fail(c, n->pos, FW_ETYPE, "%s() needs a whole number of days from 1 to %d, like 7", fname,
+             MAX_DAYS);
+        return -1;
+    }
+    *out = (int)n->u.lit.u.num;
+    return 0;
+}
 
 /* The string of a literal argument, or NULL when the argument is something else. */
 static const struct value *lit_str(struct cc *c, uint32_t a)
@@ -452,9 +512,11 @@ static uint32_t name_arg(struct cc *c, const char *fname, uint32_t a, enum expr_
     const struct value *v = lit_str(c, a);
     if (!v)
         return fail(c, N(c, a)->pos, FW_ETYPE, "%s() needs %s in quotes, like %s", fname,
-                    kind == EXPR_REF_TYPE ? "an event type"
-                    : kind == EXPR_REF_CLASS ? "an event class"
-                                             : "an entity",
+                    kind == EXPR_REF_TYPE     ? "an event type"
+                    : kind == EXPR_REF_CLASS  ? "an event class"
+                    : kind == EXPR_REF_METRIC ? "a metric"
+                    : kind == EXPR_REF_FEATURE ? "a feature"
+                                              : "an entity",
                     example);
     return resolve(c, N(c, a)->pos, kind, v->u.str.ptr, v->u.str.len);
 }
@@ -597,6 +659,53 @@ static uint32_t parse_call(struct cc *c)
         c->nargs += (uint32_t)nargs;
         break;
     }
+    case FN_USAGE_DECLINE:
+    case FN_USAGE_ANOMALY:
+    case FN_USAGE_TOTAL: {
+        int fn = functions[f].fn, da = 0, db = 0;
+        if ((id = name_arg(c, fname, args[0], EXPR_REF_METRIC,
+                           fn == FN_USAGE_DECLINE   ? "usage_decline(\"data_mb\", 7, 28)"
+                           : fn == FN_USAGE_ANOMALY ? "usage_anomaly(\"data_mb\", 28)"
+                                                    : "usage_total(\"data_mb\", 7)")) == NONE)
+            return NONE;
+        if (days_arg(c, fname, args[1], &da) || (fn == FN_USAGE_DECLINE && days_arg(c, fname, args[2], &db)))
+            return NONE;
+        if (fn == FN_USAGE_DECLINE && da + db > MAX_DAYS)
+            return fail(c, pos, FW_ETYPE, "%s() spans %d days; at most %d", fname, da + db,
+                        MAX_DAYS);
+        if (fn == FN_USAGE_ANOMALY && da < 3)
+            return fail(c, N(c, args[1])->pos, FW_ETYPE,
+                        "usage_anomaly() needs a baseline of at least 3 days for a median");
+        i = engage_node(c, pos,
+                        fn == FN_USAGE_DECLINE   ? EXPR_ENG_DECLINE
+                        : fn == FN_USAGE_ANOMALY ? EXPR_ENG_ANOMALY
+                                                 : EXPR_ENG_TOTAL,
+                        VAL_NUM, id, da, db);
+        break;
+    }
+    case FN_FEATURE_LAST_USED:
+    case FN_FEATURE_IDLE:
+    case FN_PURCHASED: {
+        int fn = functions[f].fn;
+        if ((id = name_arg(c, fname, args[0], EXPR_REF_FEATURE, "purchased(\"hotspot\")")) ==
+            NONE)
+            return NONE;
+        i = engage_node(c, pos,
+                        fn == FN_FEATURE_LAST_USED ? EXPR_ENG_LAST_USED
+                        : fn == FN_FEATURE_IDLE    ? EXPR_ENG_IDLE
+                                                   : EXPR_ENG_PURCHASED,
+                        fn == FN_FEATURE_LAST_USED ? VAL_TIME
+                        : fn == FN_FEATURE_IDLE    ? VAL_DUR
+                                                   : VAL_BOOL,
+                        id, 0, 0);
+        break;
+    }
+    case FN_SIGNUP:
+        i = engage_node(c, pos, EXPR_ENG_SIGNUP, VAL_TIME, 0, 0, 0);
+        break;
+    case FN_ONBOARDING_LEFT:
+        i = engage_node(c, pos, EXPR_ENG_STEPS_LEFT, VAL_NUM, 0, 0, 0);
+        break;
     case FN_MATCHES: {
         const struct value *re = lit_str(c, args[1]);
         if (!re)

@@ -265,6 +265,8 @@ static int rebuild(struct pipeline *p)
     }
     /* The clock starts at the epoch and jumps to the first applied_at: jumps are cheap. */
     p->engine = engine_new(p->rules, 0, &sink);
+    if (p->opts.health)
+        engine_set_health(p->engine, p->opts.health);
     if (p->orch)
         orch_bind(p->orch, p->engine);
     cases_bind(p->cases, p->engine);

@@ -369,6 +369,8 @@ static void run_start(struct run *r, int64_t now)
         sink = orch_engine_sink(r->orch, &sink);
     }
     r->e = engine_new(r->rules, now, &sink);
+    if (r->o->health)
+        engine_set_health(r->e, r->o->health);
     if (r->orch)
         orch_bind(r->orch, r->e);
     if (r->cases)

@@ -35,6 +35,7 @@ struct replay_opts {
     const struct orch_config *orch; /* outreach config (a serve config file), or NULL: defaults */
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
     const struct case_weights *weights; /* priority weights, or NULL: the defaults */
+    const struct engine_health *health; /* health score weights, or NULL: the defaults */
     const struct playbooks *playbooks;  /* playbooks for cases, or NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
 };

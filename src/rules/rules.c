@@ -78,6 +78,10 @@ void rules_init(struct rules *r)
     intern_init(&r->types);
     intern_init(&r->classes);
     intern_init(&r->entities);
+    intern_init(&r->metrics);
+    intern_init(&r->features);
+    intern_init(&r->steps);
+    r->horizon_days = 90;
     buf_init(&r->diag, 1 << 20);
     r->_load = xcalloc(1, sizeof(struct rules_load));
 }
@@ -144,6 +148,9 @@ void rules_cleanup(struct rules *r)
     intern_cleanup(&r->types);
     intern_cleanup(&r->classes);
     intern_cleanup(&r->entities);
+    intern_cleanup(&r->metrics);
+    intern_cleanup(&r->features);
+    intern_cleanup(&r->steps);
     strmap_cleanup(&r->global_types);
     buf_cleanup(&r->diag);
     if (L) {
@@ -566,6 +573,70 @@ static int parse_outreach_fields(struct rules *r, struct ydoc *d, yaml_node_t *s
     return rc;
 }
 
+/* Names into an intern table, each once, at most `max` in all. */
+static int name_set(struct rules *r, struct ydoc *d, yaml_node_t *n, const char *what,
+                    struct intern *set, size_t max)
+{
+    int rc = 0;
+    if (!n || n->type != YAML_SEQUENCE_NODE) {
+        ERR(n, "%s must be a list of names", what);
+        return rc;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *e = ydoc_node(d, *it);
+        const char *v = yscalar(e);
+        if (!v || !*v)
+            ERR(e, "%s: each entry must be a non-empty name", what);
+        else if (intern_lookup(set, v, strlen(v)) >= 0)
+            ERR(e, "%s: '%s' is listed twice", what, v);
+        else if (intern_count(set) == max)
+            ERR(e, "%s: at most %zu", what, max);
+        else
+            intern_id(set, v, strlen(v));
+    }
+    return rc;
+}
+
+/*
+ * engagement: {horizon_days: 90, metrics: [...], onboarding_steps: [...],
+ * features: [...]} -- what the engine keeps per customer for the usage and
+ * adoption figures (docs/engagement.md).  Several packs add to the same sets.
+ */
+static int parse_engagement(struct rules *r, struct ydoc *d, yaml_node_t *m)
+{
+    static const char *const allowed[] = {"horizon_days", "metrics", "onboarding_steps",
+                                          "features", NULL};
+    int rc = 0;
+    if (m->type != YAML_MAPPING_NODE) {
+        ERR(m, "engagement must be a mapping (horizon_days, metrics, onboarding_steps, features)");
+        return rc;
+    }
+    if (check_keys(r, d, m, "engagement", allowed))
+        rc = FW_EPARSE;
+    r->engage = 1;
+    yaml_node_t *n;
+    if ((n = ymap_get(d, m, "horizon_days"))) {
+        const char *v = yscalar(n);
+        char *end = NULL;
+        long days = v ? strtol(v, &end, 10) : 0;
+        if (!v || !*v || *end || days < 7 || days > 366)
+            ERR(n, "horizon_days must be a whole number of days from 7 to 366");
+        else
+            r->horizon_days = (int)days;
+    }
+    if ((n = ymap_get(d, m, "metrics")) &&
+        name_set(r, d, n, "engagement metrics", &r->metrics, RULES_MAX_METRICS))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, m, "onboarding_steps")) &&
+        name_set(r, d, n, "onboarding_steps", &r->steps, RULES_MAX_STEPS))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, m, "features")) &&
+        name_set(r, d, n, "engagement features", &r->features, 1024))
+        rc = FW_EPARSE;
+    return rc;
+}
+
 static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t pack)
 {
     static const char *const allowed[] = {"id",        "name",       "description", "severity",
@@ -692,7 +763,8 @@ int rules_add_text(struct rules *r, const char *name, const char *text, size_t l
 {
     static const char *const allowed[] = {"pack",     "description",    "version", "global_events",
                                           "classes",  "entities",       "common_factors",
-                                          "signals",  "context",        "teams",   NULL};
+                                          "signals",  "context",        "teams",   "engagement",
+                                          NULL};
     struct rules_load *L = loader(r);
     struct ydoc doc, *d = &doc;
     int rc;
@@ -732,6 +804,8 @@ int rules_add_text(struct rules *r, const char *name, const char *text, size_t l
     if ((n = ymap_get(d, root, "context")) && parse_context(r, d, n))
         rc = FW_EPARSE;
     if ((n = ymap_get(d, root, "teams")) && parse_teams(r, d, n))
+        rc = FW_EPARSE;
+    if ((n = ymap_get(d, root, "engagement")) && parse_engagement(r, d, n))
         rc = FW_EPARSE;
     if ((n = ymap_get(d, root, "common_factors")) &&
         key_list(r, d, n, "common_factors", &r->default_factors, &r->ndefault_factors))
@@ -790,6 +864,12 @@ static int64_t resolve(void *ctx, enum expr_ref kind, const char *name, size_t l
         return intern_lookup(&r->classes, name, len);
     case EXPR_REF_ENTITY:
         return intern_lookup(&r->entities, name, len);
+    case EXPR_REF_METRIC:
+        return intern_lookup(&r->metrics, name, len);
+    case EXPR_REF_FEATURE:
+        return intern_id(&r->features, name, len);
+    case EXPR_REF_ENGAGE:
+        return 0;
     }
     return -1;
 }
@@ -901,6 +981,15 @@ int rules_finish(struct rules *r)
         for (size_t k = 0; k < ndeps; k++)
             if (deps[k].kind == EXPR_REF_GLOBAL)
                 s->uses_global = 1;
+        int days = expr_max_days(s->cond);
+        if (days > r->horizon_days) {
+            buf_printf(&r->diag,
+                       "%s:%u:%u: error: %s reads %d days of usage history; the horizon "
+                       "(engagement: horizon_days) keeps %d\n",
+                       s->file, s->line, s->col, s->id, days, r->horizon_days);
+            r->nerrors++;
+            rc = FW_EPARSE;
+        }
         for (size_t k = 0; k < s->nexplains; k++)
             if (!rules_signal(r, s->explains[k])) {
                 buf_printf(&r->diag, "%s:%u:%u: error: %s explains unknown signal '%s'\n", s->file,

@@ -118,6 +118,12 @@ struct rules {
     size_t ncontext;
     struct rule_team *teams;
     size_t nteams;
+    /* Engagement (a pack's `engagement:`, docs/engagement.md). */
+    struct intern metrics;  /* usage metrics kept as daily rollups, in declaration order */
+    struct intern features; /* feature names: from conditions, and interned by the engine */
+    struct intern steps;    /* onboarding steps, in declaration order (at most 64) */
+    int horizon_days;       /* days of rollups kept per metric (default 90) */
+    int engage;             /* some pack has an `engagement:` section */
     struct buf diag; /* accumulated error text */
     unsigned nerrors;
     int finished;
@@ -153,6 +159,11 @@ const struct rule_type *rules_type(const struct rules *r, uint32_t id);
 int rules_is_global(void *rules, const char *type);
 /* Does event type `type` belong to class `cls` (e.g. "contact")?  0 when either is unknown. */
 int rules_type_in_class(const struct rules *r, const char *type, const char *cls);
+/* The most onboarding steps a pack may declare (they are a bit mask per customer). */
+#define RULES_MAX_STEPS 64
+/* The most metrics packs may declare together. */
+#define RULES_MAX_METRICS 16
+
 /* Find a signal by id; NULL when absent. */
 const struct rule_signal *rules_signal(const struct rules *r, const char *id);
 

@@ -32,10 +32,14 @@ void config_init(struct config *c)
     delivery_config_init(&c->delivery);
     sla_config_init(&c->sla);
     draft_config_init(&c->drafting);
+    c->health = engine_health_default;
 }
 
 void config_cleanup(struct config *c)
 {
+    free(c->health_metric);
+    free(c->health_contact_class);
+    free(c->health_sentiment_key);
     free(c->listen_addr);
     free(c->database);
     for (size_t i = 0; i < c->nrules; i++)
@@ -198,6 +202,93 @@ static int parse_priority(struct config *c, struct ydoc *d, yaml_node_t *n, stru
         CERR(n, "priority weights must not all be 0");
     if (!rc)
         c->weights = w;
+    return rc;
+}
+
+/*
+ * health: {weights: {usage: 30, adoption: 20, contacts: 15, sentiment: 15, payments: 10,
+ * detections: 10}, metric: data_mb, contact_class: touch, sentiment_key: sentiment.score}
+ * (docs/engagement.md).  Applied only when the whole section is valid.
+ */
+static int parse_health(struct config *c, struct ydoc *d, yaml_node_t *n, struct buf *diag)
+{
+    int rc = 0;
+    struct engine_health h = c->health;
+    char *strs[3] = {0};
+    static const char *const names[] = {"metric", "contact_class", "sentiment_key"};
+    if (n->type != YAML_MAPPING_NODE) {
+        CERR(n, "health must be a mapping (weights, metric, contact_class, sentiment_key)");
+        return rc;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = ydoc_node(d, p->key), *v = ydoc_node(d, p->value);
+        const char *k = yscalar(kn);
+        int si = -1;
+        for (int i = 0; k && i < 3; i++)
+            if (!strcmp(k, names[i]))
+                si = i;
+        if (si >= 0) {
+            const char *sv = yscalar(v);
+            if (!sv || !*sv)
+                CERR(v, "health.%s must be a non-empty name", k);
+            else {
+                free(strs[si]);
+                strs[si] = xstrdup(sv);
+            }
+            continue;
+        }
+        if (!k || strcmp(k, "weights")) {
+            CERR(kn, "unknown key %s in health (expected weights, metric, contact_class, "
+                     "sentiment_key)", k ? k : "?");
+            continue;
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            CERR(v, "health.weights must map usage, adoption, contacts, sentiment, payments and "
+                    "detections to numbers");
+            continue;
+        }
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            yaml_node_t *wk = ydoc_node(d, q->key), *wv = ydoc_node(d, q->value);
+            const char *name = yscalar(wk), *num = yscalar(wv);
+            double *slot = !name                           ? NULL
+                           : !strcmp(name, "usage")        ? &h.usage
+                           : !strcmp(name, "adoption")     ? &h.adoption
+                           : !strcmp(name, "contacts")     ? &h.contacts
+                           : !strcmp(name, "sentiment")    ? &h.sentiment
+                           : !strcmp(name, "payments")     ? &h.payments
+                           : !strcmp(name, "detections")   ? &h.detections
+                                                           : NULL;
+            if (!slot) {
+                CERR(wk, "unknown weight %s (usage, adoption, contacts, sentiment, payments, "
+                         "detections)", name ? name : "?");
+                continue;
+            }
+            char *end = NULL;
+            double x = num ? strtod(num, &end) : -1;
+            if (!num || !*num || *end || !(x >= 0 && x <= 100)) {
+                CERR(wv, "health.weights.%s must be a number from 0 to 100", name);
+                continue;
+            }
+            *slot = x;
+        }
+    }
+    if (!rc && h.usage + h.adoption + h.contacts + h.sentiment + h.payments + h.detections <= 0)
+        CERR(n, "health weights must not all be 0");
+    char **own[3] = {&c->health_metric, &c->health_contact_class, &c->health_sentiment_key};
+    for (int i = 0; i < 3; i++) {
+        if (!rc && strs[i]) {
+            free(*own[i]);
+            *own[i] = strs[i];
+        } else {
+            free(strs[i]);
+        }
+    }
+    if (!rc) {
+        c->health = h;
+        c->health.metric = c->health_metric;
+        c->health.contact_class = c->health_contact_class;
+        c->health.sentiment_key = c->health_sentiment_key;
+    }
     return rc;
 }
 
@@ -634,6 +725,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
         if (!strcmp(k, "priority")) {
             if (parse_priority(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "health")) {
+            if (parse_health(c, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

@@ -11,6 +11,7 @@
 
 #include "cases/sla_config.h"
 #include "delivery/delivery.h"
+#include "engine/engine.h"
 #include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
 #include "guidance/draft.h"
@@ -42,6 +43,8 @@ struct config {
     struct sla_config sla;           /* SLA calendars and policies (sla:) */
     struct draft_config drafting;    /* the optional drafting model (drafting:) */
     struct case_weights weights; /* priority: value, severity, churn risk, timeliness */
+    struct engine_health health; /* health score weights (health:); strings owned below */
+    char *health_metric, *health_contact_class, *health_sentiment_key;
 };
 
 /* Fill with the embedded defaults. */

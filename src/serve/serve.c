@@ -253,6 +253,7 @@ int serve_main(int argc, char **argv)
         .delivery = &cfg.delivery,
         .sla = &cfg.sla,
         .weights = &cfg.weights,
+        .health = &cfg.health,
         .playbooks = &playbooks,
         .sentiment = sent,
         .min_history = cfg.min_history,
