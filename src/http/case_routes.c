@@ -496,6 +496,17 @@ static void reply_case(struct req *r, const char *id, unsigned status, int with_
         json_object_set(doc, "history", history);
         if (with_timeline)
             json_object_set_new(doc, "timeline", timeline(s, doc, history));
+        /* Its follow-up tasks, open and closed, as GET /v1/tasks shows them. */
+        struct buf t;
+        buf_init(&t, 0);
+        struct task_query tq = {.case_id = id, .due_before = FW_TIME_NONE, .limit = 100,
+                                .now = pipeline_now(r->env->pipeline)};
+        json_t *tj = store_tasks_json(s, &tq, &t) ? NULL : fw_json_loadb(t.data, t.len, 0, NULL);
+        json_object_set(doc, "tasks", json_is_array(json_object_get(tj, "tasks"))
+                                          ? json_object_get(tj, "tasks")
+                                          : json_array());
+        json_decref(tj);
+        buf_cleanup(&t);
     }
     http__reader_release(&r->env->readers, s);
     buf_cleanup(&b);
