@@ -204,7 +204,7 @@ def test_serve_tasks_api_roles_audit_and_reminder():
         assert st == 200 and [t["id"] for t in one["tasks"]] == [ta["id"]], one
         st, one = req("vic", "GET", "/v1/tasks?kind=outreach_followup&team=porting&due_before=" + T("83h"))
         assert st == 200 and len(one["tasks"]) == 2, one
-        st, none = req("vic", "GET", "/v1/tasks?due_before=" + T("82h"))
+        st, none = req("vic", "GET", "/v1/tasks?kind=outreach_followup&due_before=" + T("82h"))
         assert st == 200 and none["tasks"] == [], none
         st, p1 = req("vic", "GET", "/v1/tasks?limit=1&kind=outreach_followup")
         assert st == 200 and len(p1["tasks"]) == 1 and p1["next_cursor"], p1
