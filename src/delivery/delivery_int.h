@@ -62,6 +62,19 @@ extern const struct connector delivery__email, delivery__sms, delivery__push, de
  */
 int64_t delivery__backoff(const struct delivery_config *c, int attempts, uint64_t rnd);
 
+/*
+ * The identifier receivers see for a message: "msg_" and the first 32 hex
+ * digits of SHA-256(idempotency key), the same digits as the e-mail
+ * Message-ID.  Idempotency keys name the customer (an e-mail address, a
+ * phone number), and receivers log the ids they get; the hash carries no
+ * personal data, yet is stable across retries, restarts and re-drives,
+ * so a receiver still drops a repeat.  Every connector sends this, never
+ * the key itself (webhook-id, Idempotency-Key, I-Twilio-Idempotency-Token,
+ * the idempotency_key field of webhook bodies).
+ */
+#define DELIVERY_WIRE_ID_LEN 37 /* "msg_" + 32 hex digits + NUL */
+void delivery__wire_id(const char *key, char out[DELIVERY_WIRE_ID_LEN]);
+
 /* ---- HTTP (dhttp.c) ---- */
 
 struct dhttp_req {
@@ -100,7 +113,8 @@ json_t *delivery__jparse(const char *text);
 const char *delivery__meta_str(json_t *meta, const char *key);
 
 /*
- * The message as JSON for webhook receivers: id, idempotency_key,
+ * The message as JSON for webhook receivers: id, idempotency_key (the
+ * wire id, delivery__wire_id, not the key),
  * customer, audience, channel, recipient, subject, body, html, signals,
  * meta, created_at, send_at.  New reference.
  */
@@ -108,7 +122,7 @@ json_t *delivery__message_json(const struct outbox_msg *m);
 
 /*
  * Sign and POST a Standard Webhooks envelope {type, timestamp, data} to
- * url: headers webhook-id (the idempotency key), webhook-timestamp and,
+ * url: headers webhook-id (id: pass a delivery__wire_id), webhook-timestamp and,
  * when secret is set, webhook-signature.  Takes the reference to data.
  */
 enum dresult delivery__webhook_post(struct dattempt *a, const char *url, const char *secret,

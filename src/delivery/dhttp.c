@@ -200,7 +200,9 @@ json_t *delivery__message_json(const struct outbox_msg *m)
     json_t *o = json_object();
     json_t *signals = delivery__jparse(m->signals), *meta = delivery__jparse(m->meta);
     json_object_set_new(o, "id", delivery__jstr(m->id));
-    json_object_set_new(o, "idempotency_key", delivery__jstr(m->key));
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id(m->key, wid);
+    json_object_set_new(o, "idempotency_key", json_string(wid));
     json_object_set_new(o, "customer", delivery__jstr(m->customer));
     json_object_set_new(o, "audience", delivery__jstr(m->audience));
     json_object_set_new(o, "channel", delivery__jstr(m->channel));

@@ -331,6 +331,11 @@ static void email_headers(void)
     char mid2[64];
     delivery__message_id("msg:SIG-002:jodi@example.com:2", mid2);
     ASSERT(strcmp(mid, mid2) != 0);
+    /* The id other receivers get has the same digits: SHA-256 of the key, never the key. */
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id("msg:SIG-002:jodi@example.com:2", wid);
+    ASSERT_STREQ(wid, "msg_062621200579536c9ba6c87b303e5a46");
+    ASSERT_STREQ(mid2, "<062621200579536c9ba6c87b303e5a46@forewarn>");
     curl_slist_free_all(h);
 
     /* No unsubscribe URL: mailto only, and no one-click header (RFC 8058 needs https). */
