@@ -30,7 +30,7 @@ enum dresult {
 struct dattempt {
     const struct delivery_config *cfg;
     CURL *curl;       /* the worker's easy handle, reset before each attempt (keeps connections) */
-    int64_t wall_now; /* ms */
+    int64_t wall_now; /* ms, wall clock (signatures, Date headers) */
     char err[512];    /* out: why it failed, for last_error and message.failed */
 };
 
@@ -61,6 +61,16 @@ extern const struct connector delivery__email, delivery__sms, delivery__push, de
  * [50%, 100%] of that, drawn from `rnd`.  Never less than 1 ms.
  */
 int64_t delivery__backoff(const struct delivery_config *c, int attempts, uint64_t rnd);
+
+/*
+ * After attempt number `attempts` failed at `now` (retry clock), the first
+ * failure having been at `first` (0: this one is the first): when to try
+ * again, now + delivery__backoff but never past first + retry_for (the
+ * last retry falls on the limit itself), or 0 when the message is given
+ * up: the limit has passed, or max_attempts (when > 0) is reached.
+ */
+int64_t delivery__retry_at(const struct delivery_config *c, int attempts, int64_t first,
+                           int64_t now, uint64_t rnd);
 
 /*
  * The identifier receivers see for a message: "msg_" and the first 32 hex

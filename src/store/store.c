@@ -156,6 +156,15 @@ static const char *const migrations[] = {
     store__auth_schema,
     /* 5: cases and their history (store/cases.c) */
     store__cases_schema,
+    /*
+     * 6: retries that span hours need when a message first failed (its
+     * retry_for counts from there), and dead letters are re-driven only
+     * when they died of a connector being down ('expired'), not when the
+     * receiver refused them ('refused').
+     */
+    "ALTER TABLE messages ADD COLUMN first_failed_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN gave_up TEXT;"
+    "UPDATE messages SET gave_up = 'expired' WHERE status = 'dead';",
 };
 
 const char *store_errmsg(struct store *s)

@@ -1,0 +1,152 @@
+"""Reliability (issue 18, item 5): retries that span hours, dead letters and
+their re-drive, identifiers without personal data, secrets never logged.
+
+The hour-long outages run on the virtual clock: with connectors.retry.clock
+set to engine, retry times are engine times, and the test moves the clock
+to each retry time the server itself reports (next_attempt_at), then reads
+the outcome back through the API.  Real serve, real receivers
+(receivers.py), loopback only."""
+import datetime as dt
+import hashlib
+import os
+import re
+import tempfile
+import time
+
+from receivers import start_all
+from server import Server, ev
+
+T0 = dt.datetime(2026, 1, 4, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def _t(x):
+    """RFC 3339 text of a datetime (milliseconds only when there are some)."""
+    x = x.astimezone(dt.timezone.utc)
+    ms = x.microsecond // 1000
+    return x.strftime("%Y-%m-%dT%H:%M:%S") + (".%03dZ" % ms if ms else "Z")
+
+
+def _p(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def _wire_id(key):
+    """What receivers must see for an idempotency key (docs/messages.md, "Exactly once")."""
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _config(r, retry, only=("webhook", "slack"), extra=""):
+    d = tempfile.mkdtemp(prefix="fw-rel-")
+    path = os.path.join(d, "forewarn.yaml")
+    with open(path, "w") as f:
+        f.write(r.connectors_yaml(only=only, **retry))
+        f.write("outreach: {webhook: true, failure_channels: [slack]}\n" + extra)
+    return d, path
+
+
+def _customer(c, at):
+    """Events that make SIG-002 fire for c at `at` (a customer email, a ticket, Slack...)."""
+    return [
+        ev("customer.updated", c, _t(at), name="Pat Doe", email=c, phone="+14155550143",
+           timezone="UTC"),
+        ev("order.created", c, _t(at), order_id="o-" + c[:3]),
+        ev("payment.completed", c, _t(at), order_id="o-" + c[:3], amount=45),
+        ev("esim.status_changed", c, _t(at), order_id="o-" + c[:3], status="FAILED",
+           individual_id="ind-1"),
+    ]
+
+
+def _messages(s, **q):
+    q.setdefault("limit", 1000)
+    status, body = s.request("GET", "/v1/messages?" + "&".join("%s=%s" % kv for kv in q.items()))
+    assert status == 200, body
+    return body["messages"]
+
+
+def _until(pred, what, timeout=30):
+    """Read through the API until pred() holds (the outbox has nothing to wait on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.01)
+
+
+def _settled(s, at, channel="webhook"):
+    """Every message of channel has been attempted for engine time `at`: none is sending, and
+    none that is retrying is due at or before it."""
+    def ok():
+        ms = _messages(s, channel=channel)
+        return ms if all(m["status"] != "sending" and
+                         not (m["status"] == "scheduled" and _p(m["send_at"]) <= at) and
+                         not (m["status"] == "retrying" and m["next_attempt_at"] and
+                              _p(m["next_attempt_at"]) <= at) for m in ms) else None
+    return _until(ok, "the %s worker to finish its attempts at %s" % (channel, _t(at)))
+
+
+def _follow_retries(s, msg_id, until):
+    """Move the clock to each retry time of the webhook messages until none is due before
+    `until`.  Returns the engine times of msg_id's attempts after the first, and where the
+    clock stands."""
+    times, now = [], None
+    while True:
+        ms = _settled(s, now or T0)
+        due = [_p(m["next_attempt_at"]) for m in ms
+               if m["status"] == "retrying" and m["next_attempt_at"]]
+        nxt = min(due) if due else None
+        if nxt is None or nxt > until:
+            return times, now
+        mine = [m for m in ms if m["id"] == msg_id][0]
+        if mine["status"] == "retrying" and _p(mine["next_attempt_at"]) == nxt:
+            times.append(nxt)
+        st, b = s.clock(_t(nxt))
+        assert st == 200, b
+        now = nxt
+
+
+def _check_backoff(first, times, base=1.0, cap=600.0):
+    """Each gap is the doubling backoff (capped) with its 50-100% jitter."""
+    prev = first
+    for i, t in enumerate(times):
+        gap = (t - prev).total_seconds()
+        d = min(base * 2 ** i, cap)
+        assert d / 2 - 0.002 <= gap <= d + 0.002, (i + 1, gap, d, [_t(x) for x in times])
+        prev = t
+
+
+def test_receiver_down_for_an_hour_gets_it_after_with_backoff_once():
+    """Default policy (1s doubling to a 10m cap, for 24h): a webhook receiver down for an hour
+    gets the message once it is back, with the same hashed id; the attempt times follow the
+    backoff."""
+    r = start_all()
+    try:
+        r.set_down("webhook", True)
+        d, cfg = _config(r, {"clock": "engine"})
+        with Server("--config", cfg, workdir=d) as s:
+            assert s.post_decided(_customer("ann@example.com", T0))[0] == 200
+            wh = _until(lambda: [m for m in _messages(s, channel="webhook")
+                                 if m["status"] == "retrying"], "the first webhook failure")
+            m0 = wh[0]
+            first = _p(m0["first_failed_at"])
+            times, now = _follow_retries(s, m0["id"], first + dt.timedelta(hours=1))
+            # An hour of backoff: 1, 2, 4 ... 512 s, then at most 10 minutes apart.
+            assert 12 <= len(times) <= 22, [_t(x) for x in times]
+            _check_backoff(first, times)
+            assert (now - first) > dt.timedelta(minutes=50), _t(now)
+            ms = _messages(s, channel="webhook")
+            assert all(m["status"] == "retrying" for m in ms), ms
+            assert r.received("webhook") == [] and len(r.attempts("webhook")) >= len(times)
+            # Back up: the next retry delivers it, once, with the hashed id.
+            r.set_down("webhook", False)
+            _, now = _follow_retries(s, m0["id"], first + dt.timedelta(hours=2))
+            ms = _settled(s, now)
+            assert all(m["status"] == "sent" for m in ms), ms
+            got = r.received("webhook")
+            assert len(got) == len(ms) and r.duplicates("webhook") == 0, r.summary()
+            assert {g["key"] for g in got} == {_wire_id(m["idempotency_key"]) for m in ms}
+            for a in r.attempts("webhook"):
+                assert "@" not in a["key"] and "example.com" not in a["key"], a["key"]
+    finally:
+        r.stop()
