@@ -150,3 +150,97 @@ def test_receiver_down_for_an_hour_gets_it_after_with_backoff_once():
                 assert "@" not in a["key"] and "example.com" not in a["key"], a["key"]
     finally:
         r.stop()
+
+
+class _AdminServer(Server):
+    """A server whose helpers (clock, messages) call as an admin once users exist."""
+    token = None
+
+    def request(self, method, path, body=None, headers=None, raw=False):
+        if headers is None and self.token:
+            headers = {"Authorization": "Bearer " + self.token}
+        return super().request(method, path, body, headers=headers, raw=raw)
+
+
+def _dead_after_retries(s, r, customer, at, window):
+    """Post a customer whose webhook copy cannot be delivered; follow its retries on the
+    virtual clock until it is dead.  Returns that message and where the clock stands."""
+    assert s.post_decided(_customer(customer, at))[0] == 200
+    wh = _until(lambda: [m for m in _messages(s, channel="webhook", customer=customer)
+                         if m["status"] == "retrying"], "the first failure for " + customer)
+    m0 = wh[0]
+    first = _p(m0["first_failed_at"])
+    times, now = _follow_retries(s, m0["id"], first + window + dt.timedelta(hours=1))
+    _settled(s, now)
+    st, m = s.request("GET", "/v1/messages/" + m0["id"])
+    assert st == 200 and m["status"] == "dead" and m["gave_up"] == "expired", m
+    # The last retry fell on the limit itself, and the backoff led there.
+    assert times[-1] == first + window, (_t(times[-1]), _t(first + window))
+    _check_backoff(first, times[:-1], base=1.0, cap=600.0)
+    return m, now
+
+
+def test_dead_letter_after_the_limit_raises_an_alert_and_is_redriven():
+    """retry_for: 2h.  The webhook copy dies at the limit; the connector-down alert goes out
+    through Slack; the bulk API re-drives it (leads only, audited, same id at the receiver);
+    a later dead letter is re-driven on its own when the webhook delivers again."""
+    from test_auth import add_user, bearer
+    r = start_all()
+    try:
+        r.set_down("webhook", True)
+        d, cfg = _config(r, {"clock": "engine", "retry_for": "2h"})
+        with _AdminServer("--config", cfg, workdir=d) as s:
+            m, now = _dead_after_retries(s, r, "ann@example.com", T0, dt.timedelta(hours=2))
+            # The alert about it, through another channel, once.
+            assert r.wait_for(lambda: any("Connector down: webhook" in a["body"]
+                                          for a in r.received("slack")), 20), r.summary()
+            assert sum("Connector down: webhook" in a["body"] for a in r.received("slack")) == 1
+            # Bulk re-drive through the API: roles, filters, audit.
+            s.token = add_user(s.db, "root", "admin")
+            lead, agent = add_user(s.db, "lena", "lead"), add_user(s.db, "arno", "agent")
+            url = "/v1/dead-letters/redrive"
+            assert s.request("POST", url, {"connector": "webhook"}, headers=bearer(agent))[0] == 403
+            st, b = s.request("POST", url, {"connector": "telegraph"}, headers=bearer(lead))
+            assert st == 400 and "telegraph" in b["error"], b
+            st, b = s.request("POST", url, {"connector": "webhook", "colour": 1}, headers=bearer(lead))
+            assert st == 400 and "colour" in b["error"], b
+            st, b = s.request("POST", url, {"since": "2026-01-04T12:00:00Z", "until": "2026-01-04"},
+                              headers=bearer(lead))
+            assert st == 400 and "until" in b["error"], b
+            # Died (updated_at, wall clock) before this moment, so a window after it finds none.
+            later = _t(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+            st, b = s.request("POST", url, {"connector": "webhook", "since": later}, headers=bearer(lead))
+            assert st == 200 and b == {"redriven": 0}, b
+            assert s.request("POST", url, {"connector": "sms"}, headers=bearer(lead))[1] == {"redriven": 0}
+            r.set_down("webhook", False)
+            st, b = s.request("POST", url, {"connector": "webhook"}, headers=bearer(lead))
+            assert st == 200 and b["redriven"] >= 1, b
+            assert r.wait_for(lambda: len(r.received("webhook")) >= b["redriven"], 20), r.summary()
+            got = [g for g in r.received("webhook") if g["key"] == _wire_id(m["idempotency_key"])]
+            assert len(got) == 1 and r.duplicates("webhook") == 0, r.summary()
+            ms = _settled(s, now)
+            assert all(x["status"] == "sent" for x in ms), ms
+            st, trail = s.request("GET", "/v1/audit?user=lena", headers=bearer(lead))
+            assert st == 200, trail
+            rows = [(a["action"], a["object_kind"], a["object_id"], a["status"]) for a in trail["audit"]]
+            assert ("POST " + url, "message", "webhook", 200) in rows, rows
+            st, trail = s.request("GET", "/v1/audit?user=arno", headers=bearer(lead))
+            assert [(a["action"], a["status"]) for a in trail["audit"]] == [("POST " + url, 403)], trail
+
+            # Down again: Bob's copy dies; Cat's, after the webhook is back, delivers and takes
+            # Bob's dead letter with it (automatic re-drive), each once.
+            r.set_down("webhook", True)
+            later_t0 = now + dt.timedelta(minutes=1)
+            bob, now = _dead_after_retries(s, r, "bob@example.com", later_t0, dt.timedelta(hours=2))
+            r.set_down("webhook", False)
+            n = len(r.received("webhook"))
+            assert s.post_decided(_customer("cat@example.com", now + dt.timedelta(minutes=1)))[0] == 200
+            assert r.wait_for(lambda: any(g["key"] == _wire_id(bob["idempotency_key"])
+                                          for g in r.received("webhook")), 20), r.summary()
+            st, b2 = s.request("GET", "/v1/messages/" + bob["id"])
+            assert _until(lambda: s.request("GET", "/v1/messages/" + bob["id"])[1]["status"] == "sent",
+                          "Bob's re-driven letter to be marked sent")
+            assert len(r.received("webhook")) >= n + 2 and r.duplicates("webhook") == 0, r.summary()
+            assert "re-driven" in s.logtext(), s.logtext()
+    finally:
+        r.stop()
