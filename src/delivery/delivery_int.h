@@ -101,9 +101,19 @@ struct dhttp_req {
 /*
  * Perform one request with the attempt's timeout.  2xx: OK.  Connection
  * errors, timeouts, 408, 429 and 5xx: RETRY.  Other statuses: PERMANENT.
- * a->err says what happened (status and the start of the response body).
+ * a->err says what happened: the method, the URL cut to scheme://host:port
+ * (its path, credentials and query can be secrets: a Slack webhook URL
+ * is one), the status and the start of the response body.
  */
 enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r);
+
+/*
+ * The URL as errors (logs, last_error, message.failed events) may show it:
+ * "scheme://host:port/...".  A Slack incoming-webhook URL is its own
+ * secret (the path is the token), and any URL may carry user:password or a
+ * token in its query; none of that may reach a log.
+ */
+void delivery__url_for_log(const char *url, char *out, size_t n);
 
 /* base (a configured URL, trailing slashes ignored) + path; caller frees. */
 char *delivery__url(const char *base, const char *path);

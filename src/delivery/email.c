@@ -290,7 +290,9 @@ static enum dresult send_email(struct dattempt *a, const struct outbox_msg *m)
     if (cc == CURLE_OK) {
         res = DRESULT_OK;
     } else {
-        snprintf(a->err, sizeof a->err, "SMTP %s to %s: %s (last reply %ld)", c->email.url,
+        char where[300];
+        delivery__url_for_log(c->email.url, where, sizeof where);
+        snprintf(a->err, sizeof a->err, "SMTP %s to %s: %s (last reply %ld)", where,
                  m->recipient, *errbuf ? errbuf : curl_easy_strerror(cc), code);
         res = code >= 500 && code < 600 ? DRESULT_PERMANENT : DRESULT_RETRY;
     }

@@ -244,3 +244,87 @@ def test_dead_letter_after_the_limit_raises_an_alert_and_is_redriven():
             assert "re-driven" in s.logtext(), s.logtext()
     finally:
         r.stop()
+
+
+def test_secrets_never_logged_and_ids_carry_no_personal_data():
+    """Every connector configured with secrets of its own (webhook and chatbot signing
+    secrets, the SMTP password, Twilio, Zendesk and push tokens, the Slack URL, which is its
+    own secret), the shared API token and a user's token; traffic through all of them,
+    failures included (errors name the URL).  Neither the server's log at debug level nor
+    what the API hands out contains any secret; no receiver sees the customer's address or
+    phone number in an identifier."""
+    import secrets as _secrets
+    from test_auth import add_user, bearer
+    r = start_all()
+    try:
+        tag = _secrets.token_hex(8)
+        r.zendesk_token, r.twilio_token, r.push_token = ("zd-" + tag, "tw-" + tag, "push-" + tag)
+        smtp_password, api_token = "smtp-" + tag, "api-token-" + tag
+        conn = r.connectors(backoff_base="20ms", backoff_max="50ms", timeout="5s")
+        conn["email"].update(username="alerts", password=smtp_password)
+        d = tempfile.mkdtemp(prefix="fw-sec-")
+        cfg = os.path.join(d, "forewarn.yaml")
+        import json as _json
+        with open(cfg, "w") as f:
+            f.write("log_level: debug\nconnectors: " + _json.dumps(conn) + "\n"
+                    "outreach: {webhook: true}\n")
+        slack_path = urlparse_path(r.base_urls["slack"])
+        secret_strings = [r.webhook_secret, r.chatbot_secret, r.webhook_secret[6:],
+                          r.chatbot_secret[6:], smtp_password, r.zendesk_token, r.twilio_token,
+                          r.push_token, api_token, slack_path.strip("/")]
+        # Zendesk and Slack fail first, so that their errors are logged (and stored).
+        r.set_down("zendesk", True)
+        r.set_down("slack", True)
+        with Server("--config", cfg, workdir=d, env={"FOREWARN_API_TOKEN": api_token}) as s:
+            hdr = bearer(api_token)
+            jodi, phone = "jodi@example.com", "+14155550143"
+            events = _customer(jodi, T0)
+            assert s.post_events(events, headers=hdr)[0] == 200
+            assert s.request("POST", "/v1/admin/clock", {"now": _t(T0 + dt.timedelta(seconds=5))},
+                             headers=hdr)[0] == 200
+            assert r.wait_for(lambda: len(r.attempts("zendesk")) >= 2 and
+                              len(r.attempts("slack")) >= 2, 20), r.summary()
+            r.set_down("zendesk", False)
+            r.set_down("slack", False)
+            user = add_user(s.db, "lena", "lead")
+            secret_strings.append(user)
+            assert r.wait_for(lambda: all(r.received(k) for k in
+                                          ("smtp", "slack", "zendesk", "twilio", "webhook",
+                                           "chatbot")), 30), r.summary()
+            outputs = []
+            for path in ("/v1/messages?limit=1000", "/v1/customers/" + jodi, "/v1/audit",
+                         "/v1/detections", "/metrics", "/v1/incidents", "/v1/tasks"):
+                st, text, _ = s.request("GET", path, headers=bearer(user), raw=True)
+                assert st == 200, (path, st, text)
+                outputs.append(text)
+            ms = _json.loads(outputs[0])["messages"]
+            # The failures happened and were recorded (their errors name the receivers' URLs).
+            assert any(m["channel"] == "slack" and m["attempts"] > 1 for m in ms), ms
+        with open(os.path.join(d, "server.log"), encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        assert "delivery:" in log and "attempt 1 failed" in log, log[-2000:]
+        # Errors name the receiver, cut to scheme://host:port (the Slack path is a secret).
+        assert re.search(r"POST http://127\.0\.0\.1:\d+/\.\.\.: HTTP 503", log), log[-2000:]
+        for sec in secret_strings:
+            assert sec not in log, "secret %r in the server log" % sec
+            for out in outputs:
+                assert sec not in out, "secret %r in an API answer" % sec
+        # Identifiers at every receiver: hashes, never the customer.
+        ids = []
+        for kind in ("zendesk", "twilio", "webhook", "chatbot", "push"):
+            ids += [a["key"] for a in r.attempts(kind) if a.get("key")]
+        ids += [a["message_id"] for a in r.attempts("smtp")]
+        ids += [a["json"]["data"].get("idempotency_key") for a in r.attempts("webhook")
+                if a.get("json")]
+        assert len(ids) >= 6, ids
+        for i in ids:
+            assert i and jodi not in i and "jodi" not in i and phone not in i \
+                and "14155550143" not in i, i
+            assert re.fullmatch(r"msg_[0-9a-f]{32}|<[0-9a-f]{32}@forewarn>", i), i
+    finally:
+        r.stop()
+
+
+def urlparse_path(url):
+    import urllib.parse
+    return urllib.parse.urlsplit(url).path
