@@ -45,6 +45,7 @@
 
 #define DB_RETRY_MS 1000 /* after a database error, look again this much later */
 #define WAIT_MAX_MS FW_DAY
+#define STUCK_MAX 64 /* rows whose outcome could not be recorded, kept to requeue */
 
 struct worker {
     struct dispatcher *d;
@@ -61,6 +62,14 @@ struct worker {
     CURL *curl;
     uint64_t rng; /* xorshift64* state, for jitter */
     int redrive;  /* expired dead letters may exist: re-drive them at the next delivery */
+    /*
+     * Messages this worker attempted but could not record the outcome of
+     * (disk full, I/O error): left `sending`, they are requeued as soon as
+     * the database takes writes again, not only at the next start, and
+     * sent again under the same key (the receiver drops a repeat).
+     */
+    char *stuck[STUCK_MAX];
+    int nstuck;
 };
 
 struct dispatcher {
@@ -189,6 +198,31 @@ static void report_failed(struct worker *w, const struct outbox_msg *m, const ch
     report(w, "message.failed", id, m, data);
 }
 
+static void remember_stuck(struct worker *w, const char *id)
+{
+    if (w->nstuck < STUCK_MAX)
+        w->stuck[w->nstuck++] = xstrdup(id);
+    else
+        log_error("delivery: %s: too many unrecorded outcomes; %s waits for the next start",
+                  w->conn->name, id);
+}
+
+/* Requeue what could not be recorded; 0 when all are done, FW_EDB while the database refuses. */
+static int requeue_stuck(struct worker *w)
+{
+    while (w->nstuck) {
+        char *id = w->stuck[w->nstuck - 1];
+        int rc = store_outbox_requeue_one(w->db, id, fw_wall_now());
+        if (rc == FW_EDB)
+            return rc;
+        log_info("delivery: %s %s requeued: its outcome could not be recorded", w->conn->name,
+                 id);
+        free(id);
+        w->nstuck--;
+    }
+    return 0;
+}
+
 /*
  * The connector just delivered: it is healthy, so the dead letters that
  * died of it being down go out again, under their own idempotency keys.
@@ -232,6 +266,7 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
             /* Left `sending`: requeued at the next start and re-sent under the same key. */
             log_error("delivery: %s %s was delivered but cannot be marked sent: %s", m->channel,
                       m->id, fw_strerror(rc));
+            remember_stuck(w, m->id);
             return;
         }
         log_debug("delivery: %s %s sent (attempt %d)", m->channel, m->id, m->attempts);
@@ -254,6 +289,7 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
     if (rc) {
         log_error("delivery: %s %s: cannot record the failure: %s", m->channel, m->id,
                   fw_strerror(rc));
+        remember_stuck(w, m->id);
         return;
     }
     delivery_metrics_count(DELIVERY_FAILED, m->audience, m->channel, NULL);
@@ -279,6 +315,10 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
 static int drain(struct worker *w, int64_t *E, int64_t *W)
 {
     int total = 0;
+    *E = clock_engine(w);
+    *W = clock_retry(w);
+    if (requeue_stuck(w))
+        return FW_EDB;
     for (;;) {
         int got = 0;
         *E = clock_engine(w);
@@ -410,6 +450,8 @@ static void *worker_main(void *arg)
 
 static void worker_cleanup(struct worker *w)
 {
+    for (int i = 0; i < w->nstuck; i++)
+        free(w->stuck[i]); /* still `sending` in the database: requeued at the next start */
     if (w->curl)
         curl_easy_cleanup(w->curl);
     store_close(w->db);

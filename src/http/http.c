@@ -267,6 +267,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     /* API answers are never cached; static assets say so themselves (serve_static). */
     MHD_add_response_header(resp, "Cache-Control", r.cache_control ? r.cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* A 503 is the store refusing (disk full, I/O error): nothing was kept; try again soon. */
+    if (r.status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
     if (r.etag)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r.etag);
     if (r.is_page) {

@@ -130,6 +130,12 @@ struct redrive_filter {
     int64_t since, until;
 };
 int store_outbox_redrive(struct store *s, const struct redrive_filter *f, int64_t wall_now);
+/*
+ * One row left `sending` by a worker that could not record its outcome
+ * (the database refused: disk full, I/O error) goes back to `retrying`,
+ * due at once: 0, FW_ESTATE when it is not `sending`, FW_EDB.
+ */
+int store_outbox_requeue_one(struct store *s, const char *id, int64_t wall_now);
 /* At start: rows left `sending` by a crash go back to `retrying`. Returns the count. */
 int store_outbox_requeue(struct store *s, int64_t wall_now);
 /*

@@ -33,6 +33,7 @@ enum {
     SL_REQUEUE,
     SL_NEXT,
     SL_REDRIVE,
+    SL_REQUEUE_ONE,
 };
 
 
@@ -193,6 +194,18 @@ int store_outbox_requeue(struct store *s, int64_t wall_now)
     sqlite3_bind_int64(st, 1, wall_now);
     int rc = store__run(s, st);
     return rc ? rc : sqlite3_changes(s->db);
+}
+
+int store_outbox_requeue_one(struct store *s, const char *id, int64_t wall_now)
+{
+    sqlite3_stmt *st = store__stmt(s, SL_REQUEUE_ONE,
+                                   "UPDATE messages SET status = 'retrying', next_attempt_at = 0, "
+                                   "updated_at = ?2 WHERE id = ?1 AND status = 'sending'");
+    if (!st)
+        return FW_EDB;
+    store__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, wall_now);
+    return cas(s, store__run(s, st));
 }
 
 int store_outbox_next(struct store *s, const char *channel, int64_t *engine_at, int64_t *wall_at)
