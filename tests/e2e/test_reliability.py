@@ -359,7 +359,8 @@ def test_disk_full_refuses_with_503_acknowledges_nothing_lost_and_recovers():
                 n += 20
                 st, body, hdrs = s.request("POST", "/v1/events", evs, raw=True)
                 if st == 200:
-                    assert not refused, "accepted again while the disk is still full"
+                    # A refusal frees what its rolled-back transaction took, so a later batch
+                    # may fit again: fine, as long as what is acknowledged is durable (below).
                     acked.update(e["id"] for e in evs)
                 else:
                     assert st == 503 and "nothing was kept" in body, (st, body)
