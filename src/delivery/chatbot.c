@@ -18,16 +18,14 @@ static int configured(const struct delivery_config *c)
 
 static enum dresult send_chatbot(struct dattempt *a, const struct outbox_msg *m)
 {
-    if (!delivery__header_safe(m->key)) {
-        snprintf(a->err, sizeof a->err, "the idempotency key is not usable in a header");
-        return DRESULT_PERMANENT;
-    }
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id(m->key, wid);
     json_t *data = json_object(), *ctx = delivery__jparse(m->body);
     json_object_set_new(data, "customer", delivery__jstr(m->customer));
     json_object_set_new(data, "message_id", delivery__jstr(m->id));
     json_object_set_new(data, "context", ctx ? ctx : delivery__jstr(m->body));
     return delivery__webhook_post(a, a->cfg->chatbot.url, a->cfg->chatbot.secret,
-                                  "forewarn.chatbot_context", m->key, data);
+                                  "forewarn.chatbot_context", wid, data);
 }
 
 const struct connector delivery__chatbot = {

@@ -12,6 +12,14 @@ const struct connector *const delivery__connectors[] = {
     NULL,
 };
 
+const char *const *delivery_connector_channels(const char *name)
+{
+    for (const struct connector *const *c = delivery__connectors; *c; c++)
+        if (!strcmp((*c)->name, name))
+            return (*c)->channels;
+    return NULL;
+}
+
 int delivery_channel_active(const struct delivery_config *cfg, const char *channel)
 {
     for (const struct connector *const *c = delivery__connectors; *c; c++)

@@ -11,7 +11,8 @@
  *       webhook: {url: https://..., secret: whsec_...}
  *       push:    {url: https://..., token: ...}
  *       chatbot: {url: https://..., secret: whsec_...}
- *       retry:   {max_attempts: 8, backoff_base: 1s, backoff_max: 5m, timeout: 10s}
+ *       retry:   {backoff_base: 1s, backoff_max: 10m, retry_for: 24h, max_attempts: 0,
+ *                 timeout: 10s, clock: wall}
  *
  * Every mistake is reported at its place (file:line:col, the line, a
  * caret) and parsing goes on, so one run lists them all.  A connector is
@@ -31,9 +32,10 @@
 void delivery_config_init(struct delivery_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->max_attempts = 8;
+    c->max_attempts = 0;
     c->backoff_base = 1000;
-    c->backoff_max = 300000;
+    c->backoff_max = 10 * FW_MINUTE;
+    c->retry_for = FW_DAY;
     c->timeout = 10000;
 }
 
@@ -263,8 +265,8 @@ static int parse_retry(struct delivery_config *c, struct ydoc *d, yaml_node_t *v
     int rc = 0;
     yaml_node_t *base_node = NULL, *max_node = NULL;
     if (v->type != YAML_MAPPING_NODE) {
-        CERR(v, "connectors.retry must be a mapping (max_attempts, backoff_base, backoff_max, "
-                "timeout)");
+        CERR(v, "connectors.retry must be a mapping (backoff_base, backoff_max, retry_for, "
+                "max_attempts, timeout)");
         return rc;
     }
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
@@ -275,8 +277,9 @@ static int parse_retry(struct delivery_config *c, struct ydoc *d, yaml_node_t *v
         } else if (!strcmp(k, "max_attempts")) {
             char *end = NULL;
             long n = s ? strtol(s, &end, 10) : 0;
-            if (!s || !*s || *end || n < 1 || n > 100)
-                CERR(fv, "connectors.retry.max_attempts must be an integer from 1 to 100");
+            if (!s || !*s || *end || n < 0 || n > 10000)
+                CERR(fv, "connectors.retry.max_attempts must be an integer from 1 to 10000, or 0 "
+                         "for no limit on the count (retry_for decides)");
             else
                 c->max_attempts = (int)n;
         } else if (!strcmp(k, "backoff_base")) {
@@ -285,11 +288,18 @@ static int parse_retry(struct delivery_config *c, struct ydoc *d, yaml_node_t *v
         } else if (!strcmp(k, "backoff_max")) {
             max_node = fv;
             rc |= parse_duration(d, fv, k, &c->backoff_max, diag);
+        } else if (!strcmp(k, "clock")) {
+            if (!s || (strcmp(s, "wall") && strcmp(s, "engine")))
+                CERR(fv, "connectors.retry.clock must be wall or engine");
+            else
+                c->retry_engine_clock = !strcmp(s, "engine");
+        } else if (!strcmp(k, "retry_for")) {
+            rc |= parse_duration(d, fv, k, &c->retry_for, diag);
         } else if (!strcmp(k, "timeout")) {
             rc |= parse_duration(d, fv, k, &c->timeout, diag);
         } else {
-            CERR(fk, "unknown setting '%s' in connectors.retry (known: max_attempts, "
-                     "backoff_base, backoff_max, timeout)", k);
+            CERR(fk, "unknown setting '%s' in connectors.retry (known: backoff_base, "
+                     "backoff_max, retry_for, max_attempts, timeout, clock)", k);
         }
     }
     if (!rc && c->backoff_max < c->backoff_base)

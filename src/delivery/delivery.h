@@ -54,10 +54,23 @@ struct delivery_config {
     struct {
         char *url, *secret; /* optional chatbot context push (Standard Webhooks signed) */
     } chatbot;
-    int max_attempts;     /* default 8 */
+    /*
+     * Retries: exponential backoff from backoff_base, capped at
+     * backoff_max, for retry_for after a message's first failed attempt
+     * (the last retry falls at that limit), then a dead letter.  A receiver
+     * down for a deploy or an afternoon delays messages, never drops them.
+     */
+    int max_attempts;     /* default 0: no limit on the count, retry_for decides */
     int64_t backoff_base; /* ms, default 1000 */
-    int64_t backoff_max;  /* ms, default 300000 */
+    int64_t backoff_max;  /* ms, default 600000 (10m) */
+    int64_t retry_for;    /* ms, default 86400000 (24h) */
     int64_t timeout;      /* ms per attempt, default 10000 */
+    /*
+     * retry.clock: engine -- retry times on the engine clock (see
+     * delivery_hooks.retry_on_engine_clock; serve passes it on).  Default
+     * wall: with a virtual clock, retries still happen in real time.
+     */
+    int retry_engine_clock;
 };
 
 void delivery_config_init(struct delivery_config *c);
@@ -99,6 +112,13 @@ struct delivery_hooks {
      * engine clock.
      */
     void (*report)(void *ctx, json_t *event);
+    /*
+     * Retry times on the engine clock instead of the wall clock
+     * (connectors.retry.clock: engine): with a virtual clock, a receiver
+     * down for hours can be tested by moving the clock (retries fall due
+     * when it moves, like send_at).  In production both are the wall clock.
+     */
+    int retry_on_engine_clock;
 };
 
 struct dispatcher;
@@ -129,6 +149,13 @@ void dispatcher_stop(struct dispatcher *d);
  * Lets the decision record `stored` at once instead of queueing work.
  */
 int delivery_channel_active(const struct delivery_config *cfg, const char *channel);
+
+/*
+ * The outbox channels the connector called `name` serves ("zendesk":
+ * ticket, internal_note, ticket_reply), NULL-terminated and static; NULL
+ * for an unknown name.
+ */
+const char *const *delivery_connector_channels(const char *name);
 
 /*
  * Message figures for /metrics (metrics.c): process-wide counters that

@@ -30,7 +30,7 @@ enum dresult {
 struct dattempt {
     const struct delivery_config *cfg;
     CURL *curl;       /* the worker's easy handle, reset before each attempt (keeps connections) */
-    int64_t wall_now; /* ms */
+    int64_t wall_now; /* ms, wall clock (signatures, Date headers) */
     char err[512];    /* out: why it failed, for last_error and message.failed */
 };
 
@@ -62,6 +62,29 @@ extern const struct connector delivery__email, delivery__sms, delivery__push, de
  */
 int64_t delivery__backoff(const struct delivery_config *c, int attempts, uint64_t rnd);
 
+/*
+ * After attempt number `attempts` failed at `now` (retry clock), the first
+ * failure having been at `first` (0: this one is the first): when to try
+ * again, now + delivery__backoff but never past first + retry_for (the
+ * last retry falls on the limit itself), or 0 when the message is given
+ * up: the limit has passed, or max_attempts (when > 0) is reached.
+ */
+int64_t delivery__retry_at(const struct delivery_config *c, int attempts, int64_t first,
+                           int64_t now, uint64_t rnd);
+
+/*
+ * The identifier receivers see for a message: "msg_" and the first 32 hex
+ * digits of SHA-256(idempotency key), the same digits as the e-mail
+ * Message-ID.  Idempotency keys name the customer (an e-mail address, a
+ * phone number), and receivers log the ids they get; the hash carries no
+ * personal data, yet is stable across retries, restarts and re-drives,
+ * so a receiver still drops a repeat.  Every connector sends this, never
+ * the key itself (webhook-id, Idempotency-Key, I-Twilio-Idempotency-Token,
+ * the idempotency_key field of webhook bodies).
+ */
+#define DELIVERY_WIRE_ID_LEN 37 /* "msg_" + 32 hex digits + NUL */
+void delivery__wire_id(const char *key, char out[DELIVERY_WIRE_ID_LEN]);
+
 /* ---- HTTP (dhttp.c) ---- */
 
 struct dhttp_req {
@@ -78,9 +101,19 @@ struct dhttp_req {
 /*
  * Perform one request with the attempt's timeout.  2xx: OK.  Connection
  * errors, timeouts, 408, 429 and 5xx: RETRY.  Other statuses: PERMANENT.
- * a->err says what happened (status and the start of the response body).
+ * a->err says what happened: the method, the URL cut to scheme://host:port
+ * (its path, credentials and query can be secrets: a Slack webhook URL
+ * is one), the status and the start of the response body.
  */
 enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r);
+
+/*
+ * The URL as errors (logs, last_error, message.failed events) may show it:
+ * "scheme://host:port/...".  A Slack incoming-webhook URL is its own
+ * secret (the path is the token), and any URL may carry user:password or a
+ * token in its query; none of that may reach a log.
+ */
+void delivery__url_for_log(const char *url, char *out, size_t n);
 
 /* base (a configured URL, trailing slashes ignored) + path; caller frees. */
 char *delivery__url(const char *base, const char *path);
@@ -100,7 +133,8 @@ json_t *delivery__jparse(const char *text);
 const char *delivery__meta_str(json_t *meta, const char *key);
 
 /*
- * The message as JSON for webhook receivers: id, idempotency_key,
+ * The message as JSON for webhook receivers: id, idempotency_key (the
+ * wire id, delivery__wire_id, not the key),
  * customer, audience, channel, recipient, subject, body, html, signals,
  * meta, created_at, send_at.  New reference.
  */
@@ -108,7 +142,7 @@ json_t *delivery__message_json(const struct outbox_msg *m);
 
 /*
  * Sign and POST a Standard Webhooks envelope {type, timestamp, data} to
- * url: headers webhook-id (the idempotency key), webhook-timestamp and,
+ * url: headers webhook-id (id: pass a delivery__wire_id), webhook-timestamp and,
  * when secret is set, webhook-signature.  Takes the reference to data.
  */
 enum dresult delivery__webhook_post(struct dattempt *a, const char *url, const char *secret,

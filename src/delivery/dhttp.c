@@ -45,6 +45,24 @@ static void excerpt(char *err, size_t errlen, const struct buf *body)
     err[used] = '\0';
 }
 
+void delivery__url_for_log(const char *url, char *out, size_t n)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    snprintf(out, n, "(the configured URL)");
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+            port = NULL;
+        snprintf(out, n, "%s://%s%s%s/...", scheme, host, port ? ":" : "", port ? port : "");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r)
 {
     CURL *h = a->curl;
@@ -86,18 +104,20 @@ enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
     enum dresult res;
+    char where[300];
+    delivery__url_for_log(r->url, where, sizeof where);
     CURLcode cc = curl_easy_perform(h);
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK) {
-        snprintf(a->err, sizeof a->err, "%s %s: %s", r->method, r->url,
+        snprintf(a->err, sizeof a->err, "%s %s: %s", r->method, where,
                  *errbuf ? errbuf : curl_easy_strerror(cc));
         res = DRESULT_RETRY;
     } else if (status >= 200 && status < 300) {
         a->err[0] = '\0';
         res = DRESULT_OK;
     } else {
-        snprintf(a->err, sizeof a->err, "%s %s: HTTP %ld", r->method, r->url, status);
+        snprintf(a->err, sizeof a->err, "%s %s: HTTP %ld", r->method, where, status);
         excerpt(a->err, sizeof a->err, &resp);
         res = status == 408 || status == 429 || status >= 500 ? DRESULT_RETRY : DRESULT_PERMANENT;
     }
@@ -200,7 +220,9 @@ json_t *delivery__message_json(const struct outbox_msg *m)
     json_t *o = json_object();
     json_t *signals = delivery__jparse(m->signals), *meta = delivery__jparse(m->meta);
     json_object_set_new(o, "id", delivery__jstr(m->id));
-    json_object_set_new(o, "idempotency_key", delivery__jstr(m->key));
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id(m->key, wid);
+    json_object_set_new(o, "idempotency_key", json_string(wid));
     json_object_set_new(o, "customer", delivery__jstr(m->customer));
     json_object_set_new(o, "audience", delivery__jstr(m->audience));
     json_object_set_new(o, "channel", delivery__jstr(m->channel));

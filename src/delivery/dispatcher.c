@@ -6,15 +6,23 @@
  *
  * A worker claims one due message at a time (store_outbox_claim marks it
  * `sending`), makes one attempt through its connector and records the
- * outcome: `sent` (and a message.sent event), or `retrying` with a backoff,
- * or `dead` after the attempt limit or a permanent refusal (and a
- * message.failed event).  A channel without a configured connector marks
+ * outcome: `sent` (and a message.sent event), or `retrying` with a backoff
+ * (capped at backoff_max, for retry_for after the first failure: hours, so
+ * a receiver's deploy or outage delays messages and drops none), or `dead`
+ * when that window has passed (gave_up "expired") or the receiver refused
+ * it for good ("refused"), with a message.failed event.
+ *
+ * Dead letters are re-driven automatically: the first delivery a worker
+ * makes through its connector (in this process, and after each expiry)
+ * puts its channels' expired dead letters back to `retrying`, with the
+ * same idempotency key; refused ones wait for a person (the API).  A channel without a configured connector marks
  * its messages `stored`: rendered and kept, nothing leaves the machine.
  *
  * Waiting: no polling.  When nothing is due a worker sleeps on its
  * condition variable until dispatcher_kick (new messages, or the engine
  * clock moved) or until the earliest due time it knows of.  Retry times
- * are wall-clock, so a timed wait reaches them.  send_at is engine time:
+ * are wall-clock (engine-clock with hooks->retry_on_engine_clock, and then
+ * they are waited for like send_at), so a timed wait reaches them.  send_at is engine time:
  * in production that clock is the wall clock and a timed wait reaches it
  * too; a virtual clock moves only when told, so when a timed wait for it
  * ends with the engine clock where it was, the worker waits for a kick
@@ -37,6 +45,7 @@
 
 #define DB_RETRY_MS 1000 /* after a database error, look again this much later */
 #define WAIT_MAX_MS FW_DAY
+#define STUCK_MAX 64 /* rows whose outcome could not be recorded, kept to requeue */
 
 struct worker {
     struct dispatcher *d;
@@ -52,6 +61,15 @@ struct worker {
     struct store *db; /* this worker's own connection */
     CURL *curl;
     uint64_t rng; /* xorshift64* state, for jitter */
+    int redrive;  /* expired dead letters may exist: re-drive them at the next delivery */
+    /*
+     * Messages this worker attempted but could not record the outcome of
+     * (disk full, I/O error): left `sending`, they are requeued as soon as
+     * the database takes writes again, not only at the next start, and
+     * sent again under the same key (the receiver drops a repeat).
+     */
+    char *stuck[STUCK_MAX];
+    int nstuck;
 };
 
 struct dispatcher {
@@ -74,6 +92,18 @@ int64_t delivery__backoff(const struct delivery_config *c, int attempts, uint64_
     return v > 0 ? v : 1;
 }
 
+int64_t delivery__retry_at(const struct delivery_config *c, int attempts, int64_t first,
+                           int64_t now, uint64_t rnd)
+{
+    if (c->max_attempts > 0 && attempts >= c->max_attempts)
+        return 0;
+    int64_t limit = (first ? first : now) + c->retry_for;
+    if (now >= limit)
+        return 0;
+    int64_t at = now + delivery__backoff(c, attempts, rnd);
+    return at < limit ? at : limit;
+}
+
 static uint64_t next_random(struct worker *w)
 {
     uint64_t x = w->rng;
@@ -88,6 +118,13 @@ static int64_t clock_engine(const struct worker *w)
 {
     const struct delivery_hooks *h = w->d->hooks;
     return h && h->engine_now ? h->engine_now(h->ctx) : fw_wall_now();
+}
+
+/* The clock retry times are on: the wall clock, or the engine clock when told (virtual). */
+static int64_t clock_retry(const struct worker *w)
+{
+    const struct delivery_hooks *h = w->d->hooks;
+    return h && h->retry_on_engine_clock ? clock_engine(w) : fw_wall_now();
 }
 
 static int stopping(struct worker *w)
@@ -161,6 +198,51 @@ static void report_failed(struct worker *w, const struct outbox_msg *m, const ch
     report(w, "message.failed", id, m, data);
 }
 
+static void remember_stuck(struct worker *w, const char *id)
+{
+    if (w->nstuck < STUCK_MAX)
+        w->stuck[w->nstuck++] = xstrdup(id);
+    else
+        log_error("delivery: %s: too many unrecorded outcomes; %s waits for the next start",
+                  w->conn->name, id);
+}
+
+/* Requeue what could not be recorded; 0 when all are done, FW_EDB while the database refuses. */
+static int requeue_stuck(struct worker *w)
+{
+    while (w->nstuck) {
+        char *id = w->stuck[w->nstuck - 1];
+        int rc = store_outbox_requeue_one(w->db, id, fw_wall_now());
+        if (rc == FW_EDB)
+            return rc;
+        log_info("delivery: %s %s requeued: its outcome could not be recorded", w->conn->name,
+                 id);
+        free(id);
+        w->nstuck--;
+    }
+    return 0;
+}
+
+/*
+ * The connector just delivered: it is healthy, so the dead letters that
+ * died of it being down go out again, under their own idempotency keys.
+ * Refused ones stay (the receiver said no; a person decides).
+ */
+static void redrive(struct worker *w)
+{
+    struct redrive_filter f = {.channels = w->conn->channels, .expired_only = 1};
+    int n = store_outbox_redrive(w->db, &f, fw_wall_now());
+    if (n < 0) {
+        log_error("delivery: %s delivered again, but its dead letters cannot be re-driven",
+                  w->conn->name);
+        return; /* the flag stays: the next delivery tries again */
+    }
+    w->redrive = 0;
+    if (n)
+        log_info("delivery: %s delivers again: %d dead letter%s re-driven", w->conn->name, n,
+                 n == 1 ? "" : "s");
+}
+
 /* One attempt at one claimed message, and its outcome recorded. */
 static void deliver(struct worker *w, const struct outbox_msg *m)
 {
@@ -177,41 +259,51 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
         return;
     }
     enum dresult res = w->configured && c->send ? c->send(&a, m) : DRESULT_OK;
-    int64_t now = fw_wall_now();
+    int64_t now = fw_wall_now(), rnow = clock_retry(w);
     if (res == DRESULT_OK) {
         rc = store_outbox_sent(w->db, m->id, now, "sent");
         if (rc) {
             /* Left `sending`: requeued at the next start and re-sent under the same key. */
             log_error("delivery: %s %s was delivered but cannot be marked sent: %s", m->channel,
                       m->id, fw_strerror(rc));
+            remember_stuck(w, m->id);
             return;
         }
         log_debug("delivery: %s %s sent (attempt %d)", m->channel, m->id, m->attempts);
         delivery_metrics_count(DELIVERY_SENT, m->audience, m->channel, NULL);
         delivery_metrics_connector(c->name, c->channels, 0);
         report_sent(w, m);
+        if (w->redrive && w->configured && c->send)
+            redrive(w);
         return;
     }
     if (!a.err[0])
         snprintf(a.err, sizeof a.err, "delivery failed");
-    int dead = res == DRESULT_PERMANENT || m->attempts >= cfg->max_attempts;
-    int64_t retry_at = dead ? 0 : now + delivery__backoff(cfg, m->attempts, next_random(w));
-    rc = store_outbox_failed(w->db, m->id, a.err, retry_at, dead, now);
+    int64_t retry_at = res == DRESULT_PERMANENT
+                           ? 0
+                           : delivery__retry_at(cfg, m->attempts, m->first_failed_at, rnow,
+                                                next_random(w));
+    int dead = retry_at == 0;
+    const char *gave_up = !dead ? NULL : res == DRESULT_PERMANENT ? "refused" : "expired";
+    rc = store_outbox_failed(w->db, m->id, a.err, retry_at, gave_up, rnow, now);
     if (rc) {
         log_error("delivery: %s %s: cannot record the failure: %s", m->channel, m->id,
                   fw_strerror(rc));
+        remember_stuck(w, m->id);
         return;
     }
     delivery_metrics_count(DELIVERY_FAILED, m->audience, m->channel, NULL);
     if (dead) {
         delivery_metrics_count(DELIVERY_DEAD, m->audience, m->channel, NULL);
         delivery_metrics_connector(c->name, c->channels, 1);
-        log_error("delivery: %s %s is dead after %d attempt%s: %s", m->channel, m->id,
-                  m->attempts, m->attempts == 1 ? "" : "s", a.err);
+        if (!strcmp(gave_up, "expired"))
+            w->redrive = 1;
+        log_error("delivery: %s %s is dead (%s) after %d attempt%s: %s", m->channel, m->id,
+                  gave_up, m->attempts, m->attempts == 1 ? "" : "s", a.err);
         report_failed(w, m, a.err, now);
     } else {
         log_warn("delivery: %s %s attempt %d failed, retrying in %lldms: %s", m->channel, m->id,
-                 m->attempts, (long long)(retry_at - now), a.err);
+                 m->attempts, (long long)(retry_at - rnow), a.err);
     }
 }
 
@@ -223,10 +315,14 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
 static int drain(struct worker *w, int64_t *E, int64_t *W)
 {
     int total = 0;
+    *E = clock_engine(w);
+    *W = clock_retry(w);
+    if (requeue_stuck(w))
+        return FW_EDB;
     for (;;) {
         int got = 0;
         *E = clock_engine(w);
-        *W = fw_wall_now();
+        *W = clock_retry(w);
         for (const char *const *ch = w->conn->channels; *ch; ch++) {
             if (stopping(w))
                 return total;
@@ -284,6 +380,11 @@ static void *worker_main(void *arg)
                 e_at = min64(e_at, e);
                 w_at = min64(w_at, wl);
             }
+            /* Retries on the engine clock are waited for as send_at is. */
+            if (w->d->hooks && w->d->hooks->retry_on_engine_clock) {
+                e_at = min64(e_at, w_at);
+                w_at = INT64_MAX;
+            }
             /*
              * Times at or before the last claim's clocks were due then and
              * not claimable (a row in an unexpected state): a kick looks
@@ -294,7 +395,9 @@ static void *worker_main(void *arg)
             if (e_at != INT64_MAX && e_at > E)
                 e_next = e_at;
             if (e_at != INT64_MAX && e_at > E && E != stalled) {
-                int64_t at = W + min64(e_at - E, WAIT_MAX_MS);
+                /* W is the wall clock here unless retries are on the engine clock. */
+                int64_t base = w->d->hooks && w->d->hooks->retry_on_engine_clock ? fw_wall_now() : W;
+                int64_t at = base + min64(e_at - E, WAIT_MAX_MS);
                 if (at < deadline) {
                     deadline = at;
                     engine_armed = 1;
@@ -347,6 +450,8 @@ static void *worker_main(void *arg)
 
 static void worker_cleanup(struct worker *w)
 {
+    for (int i = 0; i < w->nstuck; i++)
+        free(w->stuck[i]); /* still `sending` in the database: requeued at the next start */
     if (w->curl)
         curl_easy_cleanup(w->curl);
     store_close(w->db);
@@ -382,6 +487,7 @@ int dispatcher_start(struct dispatcher **out, const struct delivery_config *cfg,
         pthread_condattr_destroy(&ca);
         pthread_mutex_init(&w->mu, NULL);
         w->engine_due = INT64_MAX;
+        w->redrive = 1; /* dead letters of an earlier run: re-driven at the first delivery */
         d->n = i + 1;
         if (store_open(db_path, 0, &w->db, err, sizeof err)) {
             log_error("delivery: %s worker: %s", w->conn->name, err);

@@ -2,9 +2,10 @@
  * email.c -- the email connector: SMTP through libcurl, the body as MIME
  * multipart/alternative (text/plain and text/html, quoted-printable UTF-8).
  *
- * The Message-ID is derived from the idempotency key, so a message re-sent
- * after a crash carries the same Message-ID and a receiving system can
- * tell it is the same message.  List-Unsubscribe names the message's own
+ * The Message-ID is a hash of the idempotency key (delivery__wire_id's
+ * digits: no personal data), so a message re-sent after a crash carries
+ * the same Message-ID and a receiving system can tell it is the same
+ * message.  List-Unsubscribe names the message's own
  * one-click URL (meta "unsubscribe_url") and the configured mailto, with
  * List-Unsubscribe-Post for RFC 8058 one-click unsubscribe.
  *
@@ -26,16 +27,28 @@ static int configured(const struct delivery_config *c)
     return c->email.url && c->email.from;
 }
 
-void delivery__message_id(const char *key, char out[64])
+/* 32 hex digits (the first 16 bytes) of SHA-256(key), and a NUL. */
+static void key_digest(const char *key, char out[33])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL);
-    char *p = out;
-    *p++ = '<';
     for (unsigned i = 0; i < 16; i++)
-        p += sprintf(p, "%02x", md[i]);
-    strcpy(p, "@forewarn>");
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void delivery__message_id(const char *key, char out[64])
+{
+    char hex[33];
+    key_digest(key, hex);
+    snprintf(out, 64, "<%s@forewarn>", hex);
+}
+
+void delivery__wire_id(const char *key, char out[DELIVERY_WIRE_ID_LEN])
+{
+    char hex[33];
+    key_digest(key ? key : "", hex);
+    snprintf(out, DELIVERY_WIRE_ID_LEN, "msg_%s", hex);
 }
 
 void delivery__rfc5322_date(int64_t ms, char out[40])
@@ -146,10 +159,6 @@ int delivery__email_headers(const struct delivery_config *c, const struct outbox
     }
     if (!address_ok(c->email.from)) {
         snprintf(err, errlen, "connectors.email.from is not a usable address: '%s'", c->email.from);
-        return FW_EINVAL;
-    }
-    if (!delivery__header_safe(m->key)) {
-        snprintf(err, errlen, "the idempotency key is not usable in a header");
         return FW_EINVAL;
     }
     buf_init(&b, 0);
@@ -281,7 +290,9 @@ static enum dresult send_email(struct dattempt *a, const struct outbox_msg *m)
     if (cc == CURLE_OK) {
         res = DRESULT_OK;
     } else {
-        snprintf(a->err, sizeof a->err, "SMTP %s to %s: %s (last reply %ld)", c->email.url,
+        char where[300];
+        delivery__url_for_log(c->email.url, where, sizeof where);
+        snprintf(a->err, sizeof a->err, "SMTP %s to %s: %s (last reply %ld)", where,
                  m->recipient, *errbuf ? errbuf : curl_easy_strerror(cc), code);
         res = code >= 500 && code < 600 ? DRESULT_PERMANENT : DRESULT_RETRY;
     }

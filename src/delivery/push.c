@@ -1,7 +1,8 @@
 /*
  * push.c -- push notifications through a configurable HTTP endpoint (the
  * team's own push service): POST {customer, title, body, message_id} as
- * JSON with a Bearer token and the idempotency key as Idempotency-Key.
+ * JSON with a Bearer token and a hash of the idempotency key
+ * (delivery__wire_id) as Idempotency-Key.
  * The title is meta.title when the orchestrator set one, else the subject.
  */
 #include <stdio.h>
@@ -18,10 +19,6 @@ static int configured(const struct delivery_config *c)
 
 static enum dresult send_push(struct dattempt *a, const struct outbox_msg *m)
 {
-    if (!delivery__header_safe(m->key)) {
-        snprintf(a->err, sizeof a->err, "the idempotency key is not usable in a header");
-        return DRESULT_PERMANENT;
-    }
     json_t *meta = delivery__jparse(m->meta);
     const char *title = delivery__meta_str(meta, "title");
     json_t *o = json_object();
@@ -32,8 +29,9 @@ static enum dresult send_push(struct dattempt *a, const struct outbox_msg *m)
     json_decref(meta);
     char *body = fw_json_dumps(o);
     json_decref(o);
-    char hdr[600];
-    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", m->key);
+    char hdr[80], wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id(m->key, wid);
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", wid);
     struct curl_slist *hdrs = curl_slist_append(NULL, hdr);
     struct dhttp_req r = {.method = "POST",
                           .url = a->cfg->push.url,

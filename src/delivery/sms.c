@@ -1,8 +1,8 @@
 /*
  * sms.c -- the SMS connector in the shape of Twilio's Messages API:
  * POST {base_url}/2010-04-01/Accounts/{sid}/Messages.json with To, From
- * and Body form-encoded, HTTP basic auth sid:token, and the idempotency
- * key as I-Twilio-Idempotency-Token.  Twilio answers 201 Created; a 4xx
+ * and Body form-encoded, HTTP basic auth sid:token, and a hash of the
+ * idempotency key (delivery__wire_id) as I-Twilio-Idempotency-Token.  Twilio answers 201 Created; a 4xx
  * (bad number, unverified sender) is permanent, 429 and 5xx are retried.
  */
 #include <stdio.h>
@@ -32,10 +32,6 @@ static enum dresult send_sms(struct dattempt *a, const struct outbox_msg *m)
         snprintf(a->err, sizeof a->err, "no phone number to send the SMS to");
         return DRESULT_PERMANENT;
     }
-    if (!delivery__header_safe(m->key)) {
-        snprintf(a->err, sizeof a->err, "the idempotency key is not usable in a header");
-        return DRESULT_PERMANENT;
-    }
     char *sid = curl_easy_escape(a->curl, c->sms.account_sid, 0);
     struct buf path, body, hdr;
     buf_init(&path, 0);
@@ -47,7 +43,9 @@ static enum dresult send_sms(struct dattempt *a, const struct outbox_msg *m)
     form_field(&body, a->curl, "To", m->recipient);
     form_field(&body, a->curl, "From", c->sms.from);
     form_field(&body, a->curl, "Body", m->body ? m->body : "");
-    buf_printf(&hdr, "I-Twilio-Idempotency-Token: %s", m->key);
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id(m->key, wid);
+    buf_printf(&hdr, "I-Twilio-Idempotency-Token: %s", wid);
     struct curl_slist *hdrs = curl_slist_append(NULL, hdr.data);
     struct dhttp_req r = {.method = "POST",
                           .url = url,

@@ -79,7 +79,8 @@ const char *http_header(struct req *r, const char *name)
 
 const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
                                                 http_auth_routes,  http_stats_routes,
-                                                http_session_routes, NULL};
+                                                http_session_routes, http_redrive_routes,
+                                                NULL};
 
 /*
  * The console's files (web/, embedded): GET and HEAD of a path no route
@@ -266,6 +267,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     /* API answers are never cached; static assets say so themselves (serve_static). */
     MHD_add_response_header(resp, "Cache-Control", r.cache_control ? r.cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* A 503 is the store refusing (disk full, I/O error): nothing was kept; try again soon. */
+    if (r.status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
     if (r.etag)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r.etag);
     if (r.is_page) {

@@ -262,7 +262,10 @@ int serve_main(int argc, char **argv)
     };
     if (pipeline_start(&p, &rules, db, &opts))
         goto out;
-    struct delivery_hooks hooks = {.ctx = p, .engine_now = hook_now, .report = hook_report};
+    struct delivery_hooks hooks = {.ctx = p,
+                                   .engine_now = hook_now,
+                                   .report = hook_report,
+                                   .retry_on_engine_clock = cfg.delivery.retry_engine_clock};
     if (cfg.messages && dispatcher_start(&dispatcher, &cfg.delivery, cfg.database, &hooks)) {
         fprintf(stderr, "serve: cannot start the dispatcher\n");
         goto out;

@@ -37,7 +37,8 @@ void outbox_msg_cleanup(struct outbox_msg *m)
 {
     char **strs[] = {&m->id,        &m->key,     &m->customer, &m->audience, &m->channel,
                      &m->status,    &m->reason,  &m->last_error, &m->recipient, &m->subject,
-                     &m->body,      &m->html,    &m->signals,  &m->explain,  &m->meta};
+                     &m->body,      &m->html,    &m->signals,  &m->explain,  &m->meta,
+                     &m->gave_up};
     for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -109,6 +110,8 @@ void store__row_to_msg(sqlite3_stmt *st, struct outbox_msg *m)
     m->sent_at = sqlite3_column_int64(st, 19);
     m->read_at = sqlite3_column_int64(st, 20);
     m->updated_at = sqlite3_column_int64(st, 21);
+    m->first_failed_at = sqlite3_column_int64(st, 23);
+    m->gave_up = col_dup(st, 24);
 }
 
 int store_message_get(struct store *s, const char *id, struct outbox_msg *out)
@@ -168,6 +171,8 @@ void store_message_json(const struct outbox_msg *m, struct buf *o)
     buf_printf(o, ",\"attempts\":%d", m->attempts);
     json_field_str(o, "last_error", m->last_error, 0);
     json_field_time(o, "next_attempt_at", m->next_attempt_at);
+    json_field_time(o, "first_failed_at", m->first_failed_at);
+    json_field_str(o, "gave_up", m->gave_up, 0);
     json_field_str(o, "recipient", m->recipient, 0);
     json_field_str(o, "subject", m->subject, 0);
     json_field_str(o, "body", m->body, 0);
@@ -299,7 +304,8 @@ int store_message_retry(struct store *s, const char *id, int64_t now_wall)
     sqlite3_stmt *st = store__stmt(
         s, SL_RETRY,
         "UPDATE messages SET status = 'retrying', attempts = 0, next_attempt_at = 0, "
-        "last_error = NULL, updated_at = ?2 WHERE id = ?1 AND status = 'dead'");
+        "first_failed_at = 0, gave_up = NULL, last_error = NULL, updated_at = ?2 "
+        "WHERE id = ?1 AND status = 'dead'");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, id);

@@ -15,7 +15,8 @@
  *   sent               delivered (or stored, for in_app and chatbot)
  *   stored             rendered and kept, no connector configured for the channel
  *   retrying           last attempt failed; next_attempt_at says when to retry
- *   dead               gave up after the attempt limit; the API can retry it
+ *   dead               gave up (gave_up says why); re-driven when its connector delivers
+ *                      again (expired only) or through the API
  *   rejected           a person rejected it
  */
 #ifndef FW_STORE_MESSAGES_H
@@ -47,6 +48,8 @@ struct outbox_msg {
     char *explain; /* JSON object text: detection, rules and guardrails that decided it */
     char *meta;    /* JSON object text: connector extras (priority, tags, group, ticket_id, ...) */
     int64_t sent_at, read_at, updated_at; /* 0 when unset */
+    int64_t first_failed_at; /* retry clock ms of the first failed attempt; 0 = none */
+    char *gave_up;           /* dead only: "expired" (retries ran out) or "refused"; else NULL */
 };
 
 void outbox_msg_cleanup(struct outbox_msg *m);
@@ -123,8 +126,32 @@ int store_outbox_claim(struct store *s, const char *channel, int64_t engine_now,
                        struct outbox_msg *out, int max);
 /* Delivery outcomes. */
 int store_outbox_sent(struct store *s, const char *id, int64_t wall_now, const char *status);
+/*
+ * A failed attempt: `retrying` until retry_at (retry clock), or, when
+ * gave_up is set ("expired", "refused"), `dead`.  failed_at (retry clock)
+ * becomes first_failed_at unless the row has one already.
+ */
 int store_outbox_failed(struct store *s, const char *id, const char *error, int64_t retry_at,
-                        int dead, int64_t wall_now);
+                        const char *gave_up, int64_t failed_at, int64_t wall_now);
+/*
+ * Re-drive dead letters: back to `retrying` with a fresh retry window and
+ * their idempotency key unchanged (a receiver that did get one drops the
+ * repeat).  Filters (NULL or 0: any): channels (NULL-terminated), only
+ * those that died of expiry (expired_only), died at or after since and
+ * before until (updated_at).  Returns the number re-driven, or FW_EDB.
+ */
+struct redrive_filter {
+    const char *const *channels;
+    int expired_only;
+    int64_t since, until;
+};
+int store_outbox_redrive(struct store *s, const struct redrive_filter *f, int64_t wall_now);
+/*
+ * One row left `sending` by a worker that could not record its outcome
+ * (the database refused: disk full, I/O error) goes back to `retrying`,
+ * due at once: 0, FW_ESTATE when it is not `sending`, FW_EDB.
+ */
+int store_outbox_requeue_one(struct store *s, const char *id, int64_t wall_now);
 /* At start: rows left `sending` by a crash go back to `retrying`. Returns the count. */
 int store_outbox_requeue(struct store *s, int64_t wall_now);
 /*

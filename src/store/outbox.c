@@ -11,7 +11,8 @@
  * same idempotency key.
  *
  * Two clocks: send_at is engine time (virtual in tests), next_attempt_at
- * is wall time.  A row that has never failed has next_attempt_at 0 and
+ * is the retry clock's: wall time, or engine time when the dispatcher is
+ * told to retry on the engine clock (a virtual clock).  A row that has never failed has next_attempt_at 0 and
  * waits on the engine clock only; a failed row was claimed, so its send_at
  * has passed, and it waits on the wall clock only.  store_outbox_next
  * reports each kind's earliest time separately, so a worker can sleep on
@@ -31,6 +32,8 @@ enum {
     SL_FAILED,
     SL_REQUEUE,
     SL_NEXT,
+    SL_REDRIVE,
+    SL_REQUEUE_ONE,
 };
 
 
@@ -121,22 +124,64 @@ int store_outbox_sent(struct store *s, const char *id, int64_t wall_now, const c
 }
 
 int store_outbox_failed(struct store *s, const char *id, const char *error, int64_t retry_at,
-                        int dead, int64_t wall_now)
+                        const char *gave_up, int64_t failed_at, int64_t wall_now)
 {
-    /* next_attempt_at > 0 marks a row that waits on the wall clock (see the top). */
+    /* next_attempt_at > 0 marks a row that waits on the retry clock (see the top). */
     sqlite3_stmt *st = store__stmt(
         s, SL_FAILED,
-        "UPDATE messages SET status = CASE WHEN ?4 THEN 'dead' ELSE 'retrying' END, "
-        "last_error = ?2, next_attempt_at = CASE WHEN ?4 THEN 0 ELSE max(?3, 1) END, "
+        "UPDATE messages SET status = CASE WHEN ?4 IS NOT NULL THEN 'dead' ELSE 'retrying' END, "
+        "last_error = ?2, next_attempt_at = CASE WHEN ?4 IS NOT NULL THEN 0 ELSE max(?3, 1) END, "
+        "gave_up = ?4, "
+        "first_failed_at = CASE WHEN first_failed_at = 0 THEN ?6 ELSE first_failed_at END, "
         "updated_at = ?5 WHERE id = ?1 AND status = 'sending'");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, id);
     store__bind_text(st, 2, error);
     sqlite3_bind_int64(st, 3, retry_at);
-    sqlite3_bind_int(st, 4, dead ? 1 : 0);
+    store__bind_text(st, 4, gave_up);
     sqlite3_bind_int64(st, 5, wall_now);
+    sqlite3_bind_int64(st, 6, failed_at);
     return cas(s, store__run(s, st));
+}
+
+int store_outbox_redrive(struct store *s, const struct redrive_filter *f, int64_t wall_now)
+{
+    /* The channel list travels as one JSON array, so one prepared statement serves any filter. */
+    struct buf chans;
+    buf_init(&chans, 0);
+    if (f->channels) {
+        buf_putc(&chans, '[');
+        for (const char *const *c = f->channels; *c; c++) {
+            if (c != f->channels)
+                buf_putc(&chans, ',');
+            buf_json_str(&chans, *c, strlen(*c));
+        }
+        buf_putc(&chans, ']');
+    }
+    sqlite3_stmt *st = store__stmt(
+        s, SL_REDRIVE,
+        "UPDATE messages SET status = 'retrying', attempts = 0, next_attempt_at = 0, "
+        "first_failed_at = 0, gave_up = NULL, updated_at = ?1 "
+        "WHERE status = 'dead' "
+        "AND (?2 IS NULL OR channel IN (SELECT value FROM json_each(?2))) "
+        "AND (?3 = 0 OR gave_up = 'expired') AND (?4 = 0 OR updated_at >= ?4) "
+        "AND (?5 = 0 OR updated_at < ?5)");
+    if (!st) {
+        buf_cleanup(&chans);
+        return FW_EDB;
+    }
+    sqlite3_bind_int64(st, 1, wall_now);
+    if (f->channels)
+        sqlite3_bind_text(st, 2, chans.data, (int)chans.len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int(st, 3, f->expired_only ? 1 : 0);
+    sqlite3_bind_int64(st, 4, f->since);
+    sqlite3_bind_int64(st, 5, f->until);
+    int rc = store__run(s, st);
+    buf_cleanup(&chans);
+    return rc ? rc : sqlite3_changes(s->db);
 }
 
 int store_outbox_requeue(struct store *s, int64_t wall_now)
@@ -149,6 +194,18 @@ int store_outbox_requeue(struct store *s, int64_t wall_now)
     sqlite3_bind_int64(st, 1, wall_now);
     int rc = store__run(s, st);
     return rc ? rc : sqlite3_changes(s->db);
+}
+
+int store_outbox_requeue_one(struct store *s, const char *id, int64_t wall_now)
+{
+    sqlite3_stmt *st = store__stmt(s, SL_REQUEUE_ONE,
+                                   "UPDATE messages SET status = 'retrying', next_attempt_at = 0, "
+                                   "updated_at = ?2 WHERE id = ?1 AND status = 'sending'");
+    if (!st)
+        return FW_EDB;
+    store__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, wall_now);
+    return cas(s, store__run(s, st));
 }
 
 int store_outbox_next(struct store *s, const char *channel, int64_t *engine_at, int64_t *wall_at)

@@ -164,6 +164,15 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN case_id TEXT;"
     "CREATE INDEX tasks_due ON tasks(due_at, seq);"
     "CREATE INDEX tasks_case ON tasks(case_id);",
+    /*
+     * 7: retries that span hours need when a message first failed (its
+     * retry_for counts from there), and dead letters are re-driven only
+     * when they died of a connector being down ('expired'), not when the
+     * receiver refused them ('refused').
+     */
+    "ALTER TABLE messages ADD COLUMN first_failed_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN gave_up TEXT;"
+    "UPDATE messages SET gave_up = 'expired' WHERE status = 'dead';",
 };
 
 const char *store_errmsg(struct store *s)

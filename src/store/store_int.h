@@ -46,7 +46,7 @@ int store__run(struct store *s, sqlite3_stmt *st);
 #define STORE__MSG_COLUMNS                                                                         \
     "id, key, customer, audience, channel, status, reason, created_at, send_at, "                  \
     "next_attempt_at, attempts, last_error, recipient, subject, body, html, signals, explain, "    \
-    "meta, sent_at, read_at, updated_at, seq"
+    "meta, sent_at, read_at, updated_at, seq, first_failed_at, gave_up"
 
 struct outbox_msg;
 /* Fill *m (owned copies) from a row of STORE__MSG_COLUMNS. */

@@ -130,15 +130,16 @@ def _is_conn(m, what=""):
     return bool(g) and (not what or g.group(2) == what)
 
 
-def _settled(s):
-    """Nothing due is waiting or in flight, and every outcome is back as an event."""
+def _settled(s, redriven=0):
+    """Nothing due is waiting or in flight, and every outcome is back as an event (a dead
+    letter re-driven has two: its failure, then its delivery)."""
     ms = _messages(s)
     if any(m["status"] in ("scheduled", "sending", "retrying") for m in ms):
         return False
     with_subject = sum(1 for m in ms if m["customer"] and m["status"] in ("sent", "dead"))
     st, text, _ = s.request("GET", "/metrics", raw=True)
     got = int(re.search(r"^forewarn_delivery_outcomes_total (\d+)$", text, re.M).group(1))
-    return got == with_subject
+    return got == with_subject + redriven
 
 
 def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
@@ -179,17 +180,22 @@ def test_slack_down_for_an_hour_one_alert_through_zendesk_no_storm():
             assert "HTTP 503" in body["comment"]["body"], body
             assert "ann@example.com" in body["comment"]["body"] or "bob@example.com" in body["comment"]["body"], body
             assert "requester" not in body, body  # about forewarn, not addressed to a customer
-            # Slack comes back and delivers; the outage ends with one note.
+            # Slack comes back and delivers; the outage ends with one note, and the dead letters
+            # that expired while it was down are re-driven and delivered, once each.
+            dead_before = {m["id"]: m for m in ms if m["channel"] == "slack" and m["customer"]}
             r.set_down("slack", False)
             assert s.post_decided(_critical("dan@example.com", "2026-03-02T11:05:00Z"))[0] == 200
-            assert _wait(lambda: _settled(s) and any(_is_conn(m, "recovered")
-                                                     for m in _messages(s))), _messages(s)
+            assert _wait(lambda: _settled(s, redriven=len(dead_before)) and
+                         any(_is_conn(m, "recovered") for m in _messages(s))), _messages(s)
             assert any("Connector recovered: slack" in json.dumps(x["json"]) for x in r.received("slack")), \
                 r.summary()
+            now = {m["id"]: m for m in _messages(s)}
+            assert all(now[i]["status"] == "sent" for i in dead_before), [now[i] for i in dead_before]
+            assert r.duplicates("slack") == 0, r.summary()
             # Down again: the next failure is a new outage with a new alert.
             r.set_down("slack", True)
             assert s.post_decided(_critical("eve@example.com", "2026-03-02T11:10:00Z"))[0] == 200
-            assert _wait(lambda: _settled(s)), _messages(s)
+            assert _wait(lambda: _settled(s, redriven=len(dead_before))), _messages(s)
             downs = [m for m in _messages(s) if _is_conn(m, "down")]
             assert len(downs) == 2 and all(m["channel"] == "ticket" for m in downs), downs
             assert not any(_is_conn(m) and m["channel"] == "slack" and m["status"] == "dead"

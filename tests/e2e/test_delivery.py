@@ -24,6 +24,11 @@ BODY = "Hi Jodi,\n\nYour eSIM activation failed. We are fixing it now.\n.\nNothi
 HTML = "<p>Hi Jodi,</p><p>Your eSIM activation failed. We are fixing it now.</p>"
 
 
+
+def _wid(key):
+    """The id receivers see for an idempotency key: a hash, never the key (docs/messages.md)."""
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
 def _server(r, only=None, extra="", **retry):
     """A stopped Server whose database exists, configured for the receivers."""
     d = tempfile.mkdtemp(prefix="fw-delivery-")
@@ -123,7 +128,7 @@ def test_every_connector_delivers_once_with_its_shape():
         t = _one(r, "twilio")
         assert t["form"] == {"To": "+15550002222", "From": "+15005550006",
                              "Body": "Example Mobile: your eSIM failed; we are fixing it."}, t["form"]
-        assert t["auth"] == (r.twilio_sid, r.twilio_token) and t["key"] == "key:sms"
+        assert t["auth"] == (r.twilio_sid, r.twilio_token) and t["key"] == _wid("key:sms")
 
         # Slack: Block Kit header, mrkdwn section, context; text as the fallback.
         sl = _one(r, "slack")["json"]
@@ -135,8 +140,8 @@ def test_every_connector_delivers_once_with_its_shape():
 
         # Zendesk: the alert ticket, a private note, a public reply; token auth, idempotency keys.
         z = {rec["key"]: rec for rec in r.received("zendesk")}
-        assert set(z) == {"key:ticket", "key:note", "key:reply"}, z.keys()
-        tk = z["key:ticket"]
+        assert set(z) == {_wid("key:ticket"), _wid("key:note"), _wid("key:reply")}, z.keys()
+        tk = z[_wid("key:ticket")]
         assert (tk["method"], tk["path"]) == ("POST", "/api/v2/tickets.json")
         assert tk["auth"] == (r.zendesk_email + "/token", r.zendesk_token)
         ticket = tk["json"]["ticket"]
@@ -145,20 +150,20 @@ def test_every_connector_delivers_once_with_its_shape():
         assert ticket["priority"] == "urgent"
         assert ticket["tags"] == ["proactive_alert", "signal_sig-002", "severity_critical", "esim_provisioning"]
         assert ticket["requester"] == {"email": "jodi@example.com", "name": "Jodi"}
-        assert (z["key:note"]["method"], z["key:note"]["path"]) == ("PUT", "/api/v2/tickets/4242.json")
-        assert z["key:note"]["json"] == {"ticket": {"comment": {"body": BODY, "public": False}}}
-        assert z["key:reply"]["path"] == "/api/v2/tickets/4243.json"
-        assert z["key:reply"]["json"]["ticket"]["comment"]["public"] is True
+        assert (z[_wid("key:note")]["method"], z[_wid("key:note")]["path"]) == ("PUT", "/api/v2/tickets/4242.json")
+        assert z[_wid("key:note")]["json"] == {"ticket": {"comment": {"body": BODY, "public": False}}}
+        assert z[_wid("key:reply")]["path"] == "/api/v2/tickets/4243.json"
+        assert z[_wid("key:reply")]["json"]["ticket"]["comment"]["public"] is True
 
-        # Standard Webhooks: id is the key, the signature verifies, the body is the message.
+        # Standard Webhooks: id is a hash of the key, the signature verifies, the body is the message.
         w = _one(r, "webhook")
-        assert w["verified"] is True and w["key"] == "key:wh"
+        assert w["verified"] is True and w["key"] == _wid("key:wh")
         assert w["json"]["type"] == "forewarn.message"
         data = w["json"]["data"]
         assert (data["id"], data["channel"], data["body"], data["signals"]) == ("m_wh", "webhook", BODY, ["SIG-002"])
 
         p = _one(r, "push")
-        assert p["auth"] == ("Bearer", r.push_token) and p["key"] == "key:push"
+        assert p["auth"] == ("Bearer", r.push_token) and p["key"] == _wid("key:push")
         assert p["json"] == {"customer": "jodi@example.com", "title": "eSIM problem", "body": BODY,
                              "message_id": "m_push"}
 
@@ -212,7 +217,7 @@ def test_receivers_down_then_up_every_message_arrives_exactly_once():
             def refused_twice():
                 wh = [a["key"] for a in r.attempts("webhook")]
                 rc = [a.get("rcpt") for a in r.attempts("smtp")]
-                return all(wh.count("key:wh%d" % i) >= 2 and rc.count("jodi%d@example.com" % i) >= 2
+                return all(wh.count(_wid("key:wh%d" % i)) >= 2 and rc.count("jodi%d@example.com" % i) >= 2
                            for i in range(3))
             assert r.wait_for(refused_twice, 15), r.summary()
             assert not r.received("webhook") and not r.received("smtp")
@@ -224,7 +229,7 @@ def test_receivers_down_then_up_every_message_arrives_exactly_once():
         finally:
             s.stop()
         assert all(r.duplicates(k) == 0 for k in ("webhook", "smtp", "twilio")), r.summary()
-        assert sorted(x["key"] for x in r.received("webhook")) == ["key:wh0", "key:wh1", "key:wh2"]
+        assert sorted(x["key"] for x in r.received("webhook")) == sorted(_wid("key:wh%d" % i) for i in range(3))
         assert sorted(x["rcpt_tos"][0] for x in r.received("smtp")) == ["jodi%d@example.com" % i for i in range(3)]
         rows = _rows(s)
         assert all(v["status"] == "sent" for v in rows.values()), rows
@@ -315,7 +320,7 @@ def test_kill9_mid_delivery_loses_nothing_and_delivers_nothing_twice():
             s.stop()
         assert len(r.received("webhook")) == 1 and len(r.received("smtp")) == 1, r.summary()
         assert len(r.received("twilio")) == 1, r.summary()
-        assert [a["key"] for a in r.attempts("webhook")] == ["key:wh", "key:wh"]
+        assert [a["key"] for a in r.attempts("webhook")] == [_wid("key:wh"), _wid("key:wh")]
         ids = [a["message_id"] for a in r.attempts("smtp")]
         assert len(ids) == 2 and ids[0] == ids[1], ids
         rows = _rows(s)

@@ -15,6 +15,7 @@ struct store;
 void outbox_claim_due_only(void);
 void outbox_outcomes(void);
 void outbox_requeue_and_next(void);
+void outbox_redrive_filters(void);
 /* test_dispatcher.c */
 void dispatcher_states(void);
 void dispatcher_retries_then_dead(void);

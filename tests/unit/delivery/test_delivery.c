@@ -100,6 +100,53 @@ static void sign_rejects(void)
 
 /* ---- backoff ---- */
 
+/*
+ * The default policy: backoff from 1s doubling to a 10-minute cap, for 24
+ * hours after the first failure, the last retry on the limit, then dead;
+ * no count limit unless max_attempts is set.
+ */
+static void retry_policy_spans_hours(void)
+{
+    struct delivery_config c;
+    delivery_config_init(&c);
+    ASSERT_EQ(c.backoff_base, 1000);
+    ASSERT_EQ(c.backoff_max, 600000);
+    ASSERT_EQ(c.retry_for, 86400000);
+    ASSERT_EQ(c.max_attempts, 0);
+    uint64_t r = 88172645463325252ULL;
+    int64_t first = 1000000, now = first, prev_gap = 0;
+    int attempts = 1, capped = 0;
+    for (;;) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int64_t at = delivery__retry_at(&c, attempts, attempts == 1 ? 0 : first, now, r);
+        if (!at)
+            break;
+        int64_t gap = at - now;
+        ASSERT(gap >= 1 && gap <= 600000);
+        if (at < first + c.retry_for)
+            ASSERT(gap >= (prev_gap < 300000 ? prev_gap / 4 : 300000)); /* grows, then holds */
+        capped += gap >= 300000;
+        prev_gap = gap;
+        now = at;
+        attempts++;
+        ASSERT(attempts < 1000);
+    }
+    /* Given up exactly at the limit, after the last retry fell on it. */
+    ASSERT_EQ(now, first + c.retry_for);
+    /* About 24h / 7.5m of capped retries (the cap's jitter is 5 to 10 minutes). */
+    ASSERT(attempts > 140 && attempts < 300);
+    ASSERT(capped > 130);
+    /* A count limit, when set, ends it sooner. */
+    c.max_attempts = 3;
+    ASSERT(delivery__retry_at(&c, 2, first, first + 10, 0) > 0);
+    ASSERT_EQ(delivery__retry_at(&c, 3, first, first + 10, 0), 0);
+    /* A short window: never a retry past it. */
+    c.max_attempts = 0;
+    c.retry_for = 5000;
+    ASSERT_EQ(delivery__retry_at(&c, 20, first, first + 4000, 0), first + 5000);
+    ASSERT_EQ(delivery__retry_at(&c, 21, first, first + 5000, 0), 0);
+}
+
 static void backoff_bounds(void)
 {
     struct delivery_config c;
@@ -213,8 +260,11 @@ static void config_errors_at_their_place(void)
          "cfg.yaml:2:3: error: connectors.email needs 'from'"},
         {"connectors:\n  webhook: {url: \"http://127.0.0.1/\", secret: sekrit}\n",
          "cfg.yaml:2:47: error: connectors.webhook.secret must be a Standard Webhooks secret"},
-        {"connectors:\n  retry:\n    max_attempts: 0\n",
-         "cfg.yaml:3:19: error: connectors.retry.max_attempts must be an integer from 1 to 100"},
+        {"connectors:\n  retry:\n    max_attempts: -1\n",
+         "cfg.yaml:3:19: error: connectors.retry.max_attempts must be an integer from 1 to "
+         "10000, or 0 for no limit on the count (retry_for decides)"},
+        {"connectors:\n  retry:\n    retry_for: 8d\n",
+         "cfg.yaml:3:16: error: connectors.retry.retry_for must be a duration from 1ms to 7d"},
         {"connectors:\n  retry:\n    backoff_base: 5 minutes\n",
          "cfg.yaml:3:19: error: connectors.retry.backoff_base must be a duration"},
         {"connectors:\n  retry: {backoff_base: 10s, backoff_max: 1s}\n",
@@ -331,6 +381,11 @@ static void email_headers(void)
     char mid2[64];
     delivery__message_id("msg:SIG-002:jodi@example.com:2", mid2);
     ASSERT(strcmp(mid, mid2) != 0);
+    /* The id other receivers get has the same digits: SHA-256 of the key, never the key. */
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id("msg:SIG-002:jodi@example.com:2", wid);
+    ASSERT_STREQ(wid, "msg_062621200579536c9ba6c87b303e5a46");
+    ASSERT_STREQ(mid2, "<062621200579536c9ba6c87b303e5a46@forewarn>");
     curl_slist_free_all(h);
 
     /* No unsubscribe URL: mailto only, and no one-click header (RFC 8058 needs https). */
@@ -412,6 +467,7 @@ const struct test delivery_tests[] = {
     {"sign_spec_vector", sign_spec_vector},
     {"sign_rejects", sign_rejects},
     {"backoff_bounds", backoff_bounds},
+    {"retry_policy_spans_hours", retry_policy_spans_hours},
     {"config_full", config_full},
     {"config_errors_at_their_place", config_errors_at_their_place},
     {"config_secrets_from_env", config_secrets_from_env},
@@ -421,6 +477,7 @@ const struct test delivery_tests[] = {
     {"outbox_claim_due_only", outbox_claim_due_only},
     {"outbox_outcomes", outbox_outcomes},
     {"outbox_requeue_and_next", outbox_requeue_and_next},
+    {"outbox_redrive_filters", outbox_redrive_filters},
     {"dispatcher_states", dispatcher_states},
     {"dispatcher_retries_then_dead", dispatcher_retries_then_dead},
     {"dispatcher_engine_clock", dispatcher_engine_clock},

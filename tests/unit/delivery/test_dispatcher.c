@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "../test.h"
-#include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
 #include "dtest.h"
 #include "store/messages.h"
 #include "store/store.h"
@@ -326,12 +326,14 @@ void dispatcher_states(void)
     for (int i = 0; i < 2; i++) {
         if (!strcmp(srv.seen[i].path, "/wh")) {
             ASSERT_STREQ(srv.seen[i].method, "POST");
-            ASSERT_STREQ(dhttp_header(&srv, i, "webhook-id", h, sizeof h), "k-wh");
+            /* The id is a hash of the key (no personal data), the signature made over it. */
+            ASSERT_STREQ(dhttp_header(&srv, i, "webhook-id", h, sizeof h),
+                         "msg_b73bb345911774b1bf5e6fa0e1d52c1f");
             char ts[32], sig[64], want[64];
             ASSERT(dhttp_header(&srv, i, "webhook-timestamp", ts, sizeof ts) != NULL);
             ASSERT(dhttp_header(&srv, i, "webhook-signature", sig, sizeof sig) != NULL);
             const char *body = srv.seen[i].body;
-            ASSERT_EQ(delivery_sign(SECRET, "k-wh", strtoll(ts, NULL, 10), body, strlen(body),
+            ASSERT_EQ(delivery_sign(SECRET, h, strtoll(ts, NULL, 10), body, strlen(body),
                                     want, sizeof want),
                       0);
             ASSERT_STREQ(sig, want);
@@ -344,7 +346,9 @@ void dispatcher_states(void)
         } else {
             ASSERT_STREQ(srv.seen[i].path, "/push");
             ASSERT_STREQ(dhttp_header(&srv, i, "authorization", h, sizeof h), "Bearer push-token");
-            ASSERT_STREQ(dhttp_header(&srv, i, "idempotency-key", h, sizeof h), "k-push");
+            char wid[DELIVERY_WIRE_ID_LEN];
+            delivery__wire_id("k-push", wid);
+            ASSERT_STREQ(dhttp_header(&srv, i, "idempotency-key", h, sizeof h), wid);
             json_t *j = json_loads(srv.seen[i].body, 0, NULL);
             ASSERT_STREQ(json_string_value(json_object_get(j, "title")), "Heads up");
             ASSERT_STREQ(json_string_value(json_object_get(j, "customer")), "jodi@example.com");
@@ -425,7 +429,9 @@ void dispatcher_retries_then_dead(void)
     for (int i = 0; i < 3; i++) {
         ASSERT_STREQ(srv.seen[i].path, "/2010-04-01/Accounts/AC42/Messages.json");
         ASSERT_STREQ(dhttp_header(&srv, i, "authorization", h, sizeof h), "Basic QUM0Mjp0b2s=");
-        ASSERT_STREQ(dhttp_header(&srv, i, "i-twilio-idempotency-token", h, sizeof h), "k-s1");
+        char wid[DELIVERY_WIRE_ID_LEN];
+        delivery__wire_id("k-s1", wid);
+        ASSERT_STREQ(dhttp_header(&srv, i, "i-twilio-idempotency-token", h, sizeof h), wid);
         ASSERT_STREQ(srv.seen[i].body, "To=%2B15550002222&From=%2B15550001111&Body=Hello%20Jodi%2C%0Awe%20are%20on%20it.");
     }
     ASSERT(wait_status(s, "m_s1", "sent", &m));
@@ -583,7 +589,9 @@ void dispatcher_requeue_same_key(void)
     ASSERT_EQ(wait_events(&f, 1), 1);
     dispatcher_stop(d);
     ASSERT_EQ(dhttp_wait(&srv, 1), 1);
-    ASSERT_STREQ(dhttp_header(&srv, 0, "webhook-id", h, sizeof h), "k-crash");
+    char wid[DELIVERY_WIRE_ID_LEN];
+    delivery__wire_id("k-crash", wid);
+    ASSERT_STREQ(dhttp_header(&srv, 0, "webhook-id", h, sizeof h), wid);
     ASSERT(wait_status(s, "m_crash", "sent", &m));
     ASSERT_EQ(m.attempts, 2);
     outbox_msg_cleanup(&m);

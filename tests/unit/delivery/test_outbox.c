@@ -94,7 +94,7 @@ void outbox_outcomes(void)
     outbox_msg_cleanup(&out[1]); /* out[1] is reused below */
 
     /* A failure with a retry time: retrying, not due before it, due at it. */
-    ASSERT_EQ(store_outbox_failed(s, "m_a", "HTTP 503", 5000, 0, 100), 0);
+    ASSERT_EQ(store_outbox_failed(s, "m_a", "HTTP 503", 5000, NULL, 90, 100), 0);
     ASSERT_EQ(status_of(s, "m_a", st, sizeof st, &attempts), 0);
     ASSERT_STREQ(st, "retrying");
     ASSERT_EQ(attempts, 1);
@@ -118,7 +118,7 @@ void outbox_outcomes(void)
     ASSERT_EQ(m.attempts, 2);
     outbox_msg_cleanup(&m);
     /* Dead: terminal for the dispatcher; the API's retry brings it back as due at once. */
-    ASSERT_EQ(store_outbox_failed(s, "m_b", "HTTP 400", 0, 1, 100), 0);
+    ASSERT_EQ(store_outbox_failed(s, "m_b", "HTTP 400", 0, "refused", 90, 100), 0);
     ASSERT_EQ(status_of(s, "m_b", st, sizeof st, NULL), 0);
     ASSERT_STREQ(st, "dead");
     ASSERT_EQ(store_outbox_claim(s, "webhook", 1 << 30, 1LL << 50, out + 1, 1), 0);
@@ -164,7 +164,7 @@ void outbox_requeue_and_next(void)
     ASSERT_EQ(store_outbox_next(s, "sms", &e, &w), 0);
     ASSERT_EQ(e, 9000);
     /* A failed row waits on the wall clock; a scheduled one on the engine clock. */
-    ASSERT_EQ(store_outbox_failed(s, "m_now", "timeout", 777, 0, 60), 0);
+    ASSERT_EQ(store_outbox_failed(s, "m_now", "timeout", 777, NULL, 60, 60), 0);
     ASSERT_EQ(store_outbox_next(s, "sms", &e, &w), 0);
     ASSERT_EQ(e, 9000);
     ASSERT_EQ(w, 777);
@@ -183,6 +183,68 @@ void outbox_requeue_and_next(void)
     ASSERT_STREQ(m.key, "k-now"); /* the same idempotency key goes out again */
     ASSERT_EQ(m.attempts, 3);
     outbox_msg_cleanup(&m);
+    store_close(s);
+    dtest_rmdb(path);
+}
+
+/*
+ * Re-drive: dead letters back to `retrying` with a fresh window and their
+ * key unchanged, filtered by channel, cause and time of death.
+ */
+void outbox_redrive_filters(void)
+{
+    char path[256], st[32];
+    struct store *s = open_db(path, sizeof path);
+    ASSERT(s != NULL);
+    const char *names[] = {"w1", "w2", "w3", "s1"};
+    const char *chans[] = {"webhook", "webhook", "webhook", "slack"};
+    for (int i = 0; i < 4; i++) {
+        struct outbox_msg m;
+        ASSERT_EQ(dtest_insert(s, names[i], chans[i], 0, NULL, NULL), 0);
+        ASSERT_EQ(store_outbox_claim(s, chans[i], 0, 0, &m, 1), 1);
+        outbox_msg_cleanup(&m);
+    }
+    /* First failure sets first_failed_at; a later one keeps it. */
+    ASSERT_EQ(store_outbox_failed(s, "m_w1", "HTTP 503", 50, NULL, 40, 40), 0);
+    struct outbox_msg m;
+    ASSERT_EQ(store_outbox_claim(s, "webhook", 0, 50, &m, 1), 1);
+    outbox_msg_cleanup(&m);
+    ASSERT_EQ(store_outbox_failed(s, "m_w1", "HTTP 503", 0, "expired", 100, 100), 0);
+    ASSERT_EQ(store_message_get(s, "m_w1", &m), 0);
+    ASSERT_EQ(m.first_failed_at, 40);
+    ASSERT_STREQ(m.gave_up, "expired");
+    outbox_msg_cleanup(&m);
+    ASSERT_EQ(store_outbox_failed(s, "m_w2", "HTTP 400", 0, "refused", 200, 200), 0);
+    ASSERT_EQ(store_outbox_failed(s, "m_w3", "timeout", 0, "expired", 300, 300), 0);
+    ASSERT_EQ(store_outbox_failed(s, "m_s1", "HTTP 503", 0, "expired", 100, 100), 0);
+
+    /* Automatic (expired only, its connector's channels): w1 and w3, not the refused w2. */
+    const char *wh[] = {"webhook", NULL};
+    struct redrive_filter f = {.channels = wh, .expired_only = 1};
+    ASSERT_EQ(store_outbox_redrive(s, &f, 1000), 2);
+    ASSERT_EQ(status_of(s, "m_w2", st, sizeof st, NULL), 0);
+    ASSERT_STREQ(st, "dead");
+    ASSERT_EQ(status_of(s, "m_s1", st, sizeof st, NULL), 0);
+    ASSERT_STREQ(st, "dead");
+    ASSERT_EQ(store_message_get(s, "m_w1", &m), 0);
+    ASSERT_STREQ(m.status, "retrying");
+    ASSERT_STREQ(m.key, "k-w1");
+    ASSERT_EQ(m.attempts, 0);
+    ASSERT_EQ(m.first_failed_at, 0);
+    ASSERT(m.gave_up == NULL);
+    outbox_msg_cleanup(&m);
+    /* Due again at once. */
+    ASSERT_EQ(store_outbox_claim(s, "webhook", 0, 1000, &m, 1), 1);
+    outbox_msg_cleanup(&m);
+    /* By time of death: [since, until). */
+    struct redrive_filter t = {.since = 150, .until = 200};
+    ASSERT_EQ(store_outbox_redrive(s, &t, 1100), 0);
+    t.until = 201;
+    ASSERT_EQ(store_outbox_redrive(s, &t, 1100), 1); /* w2, refused, but a person asked */
+    /* Everything: what is left. */
+    struct redrive_filter all = {0};
+    ASSERT_EQ(store_outbox_redrive(s, &all, 1200), 1); /* s1 */
+    ASSERT_EQ(store_outbox_redrive(s, &all, 1200), 0);
     store_close(s);
     dtest_rmdb(path);
 }

@@ -587,6 +587,8 @@ static void incident_lists_migrate_to_rows(void)
                    "DROP TABLE audit; DROP TABLE cases; DROP TABLE case_history; "
                    "DROP INDEX tasks_due; DROP INDEX tasks_case; "
                    "ALTER TABLE tasks DROP COLUMN assignee; ALTER TABLE tasks DROP COLUMN case_id; "
+                   "ALTER TABLE messages DROP COLUMN first_failed_at; "
+                   "ALTER TABLE messages DROP COLUMN gave_up; "
                    "PRAGMA user_version = 2; "
                    "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "
                    "VALUES (3, 'SIG-A', 'open', 1767434400000, 1767434400000, '");
