@@ -79,7 +79,8 @@ const char *http_header(struct req *r, const char *name)
 
 const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
                                                 http_auth_routes,  http_stats_routes,
-                                                http_session_routes, NULL};
+                                                http_session_routes, http_stream_routes,
+                                                NULL};
 
 /*
  * The console's files (web/, embedded): GET and HEAD of a path no route
@@ -254,6 +255,15 @@ static void route(struct req *r)
 static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
 {
     struct req r = *rp;
+    if (r.stream) {
+        struct MHD_Response *sr = http__stream_response(&r);
+        buf_cleanup(&r.out);
+        if (!sr)
+            return MHD_NO;
+        enum MHD_Result sret = MHD_queue_response(conn, 200, sr);
+        MHD_destroy_response(sr);
+        return sret;
+    }
     struct MHD_Response *resp =
         r.static_body ? MHD_create_response_from_buffer(r.static_len, (void *)r.static_body,
                                                         MHD_RESPMEM_PERSISTENT)
@@ -277,6 +287,11 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     }
     if (r.set_cookie[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r.set_cookie);
+    if (r.retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r.retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (r.www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"forewarn\"");
@@ -394,6 +409,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
     }
     http__readers_init(&s->env.readers, opt->database);
     s->env.sessions = http__sessions_new();
+    s->env.stream = http__stream_new(pipeline_virtual(p), pipeline_now(p));
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
         (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
@@ -404,6 +420,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
         http__readers_cleanup(&s->env.readers);
         http__audit_stop(s->env.audit);
         http__sessions_free(s->env.sessions);
+        http__stream_free(s->env.stream);
         free(s);
         return FW_EIO;
     }
@@ -423,11 +440,19 @@ void http_set_ready(struct http_server *s, int ready)
     __atomic_store_n(&s->env.ready, ready, __ATOMIC_RELEASE);
 }
 
+void http_notify(struct http_server *s, const struct pipeline_commit *c)
+{
+    if (s)
+        http__stream_commit(s->env.stream, c);
+}
+
 void http_stop(struct http_server *s)
 {
     if (!s)
         return;
+    http__stream_close(s->env.stream); /* open streams end, so their threads can be joined */
     MHD_stop_daemon(s->daemon);
+    http__stream_free(s->env.stream);
     http__audit_stop(s->env.audit); /* after the daemon: no request is waiting on it */
     http__readers_cleanup(&s->env.readers);
     http__sessions_free(s->env.sessions);
