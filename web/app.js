@@ -2,20 +2,20 @@
 // modules, no framework; the case view is web/case.js.
 //
 // Time: every countdown is computed from the server's `now` and each case's
-// due time (GET /v1/queue), never from the page's clock.  On the wall clock
-// the page adds the time elapsed since that answer (performance.now());
-// on the virtual clock (tests, demos) time moves only when the server says
-// so.  The queue is re-read every 2 seconds, so a moved clock, a new case or
-// another agent's action shows without a reload.
+// due time (GET /v1/queue), never from the page's clock (web/live.js keeps
+// the server's clock).  Live: the page listens to GET /v1/stream (Server-
+// Sent Events, web/live.js) and re-reads the queue, the open case and the
+// dashboard when the server says something changed, so a moved clock, a new
+// case or another agent's action shows without a reload and without polling.
 //
 // Auth: GET /v1/session says who we are; a token is exchanged for an
 // HttpOnly session cookie by POST /v1/session, and every change sends the
 // session's CSRF value in X-Forewarn-CSRF (docs/console.md).
 
-import { caseInit, caseOpen } from "./case.js";
+import { caseInit, caseOpen, caseLive } from "./case.js";
 import { dashInit, dashRefresh } from "./dashboard.js";
+import { liveStart, liveStop, serverNow, setServerNow } from "./live.js";
 
-const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 const SEVERITIES = [
   ["CRITICAL", "✖", "Critical"], ["HIGH", "▲", "High"], ["MEDIUM", "◆", "Medium"], ["LOW", "●", "Low"],
@@ -25,7 +25,7 @@ const WORK_ROLES = new Set(["agent", "lead", "admin"]);
 
 const state = {
   me: null, csrf: null, queue: null, fetchedAt: 0,
-  severity: "", filter: "", selected: 0, timer: null, ticker: null,
+  severity: "", filter: "", selected: 0, ticker: null,
 };
 
 // ---- API ----
@@ -47,7 +47,7 @@ async function api(method, path, body) {
 // ---- sign in / out ----
 
 function showSignin(message) {
-  stopPolling();
+  stopQueue(); liveStop();
   state.me = null; state.csrf = null;
   $("queue").hidden = true; $("dashboard").hidden = true; $("screens").hidden = true;
   $("who").hidden = true; $("signout").hidden = true;
@@ -65,8 +65,30 @@ function signedIn(me) {
   $("signout").hidden = !me.authenticated;
   $("next").hidden = !canWork();
   buildToolbar();
+  liveStart(onLive);
   route();
 }
+
+// What the stream says changed: re-read what is on screen (coalesced).
+function onLive(kind, data) {
+  if (kind === "hello") return;
+  if (!$("queue").hidden) refreshSoon();
+  if (!$("dashboard").hidden && kind !== "clock") dashSoon();
+  caseLive(kind, data);
+  if (kind === "clock") tick();
+}
+
+// At most one read in flight per screen; a change during it asks for one more.
+function coalesced(fn) {
+  let running = false, again = false;
+  return async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { do { again = false; await fn(); } while (again); } finally { running = false; }
+  };
+}
+const refreshSoon = coalesced(() => refresh());
+const dashSoon = coalesced(() => dashRefresh());
 
 // ---- screens: #/queue (the default) and #/dashboard ----
 
@@ -77,9 +99,9 @@ function route() {
   $("to-queue").removeAttribute("aria-current"); $("to-dashboard").removeAttribute("aria-current");
   $(dash ? "to-dashboard" : "to-queue").setAttribute("aria-current", "page");
   document.title = dash ? "forewarn — dashboard" : "forewarn — queue";
-  stopPolling();
-  if (dash) { dashRefresh(); state.timer = setInterval(dashRefresh, 10000); }
-  else startPolling();
+  stopQueue();
+  if (dash) dashRefresh();
+  else startQueue();
 }
 window.addEventListener("hashchange", route);
 
@@ -133,15 +155,16 @@ function updateCounts() {
 
 // ---- the queue ----
 
-function startPolling() {
-  stopPolling();
+// The queue is read when shown and when the stream says something changed;
+// the ticker only repaints the countdowns from the server's clock.
+function startQueue() {
+  stopQueue();
   refresh();
-  state.timer = setInterval(refresh, POLL_MS);
   state.ticker = setInterval(tick, 1000);
 }
-function stopPolling() {
-  clearInterval(state.timer); clearInterval(state.ticker);
-  state.timer = state.ticker = null;
+function stopQueue() {
+  clearInterval(state.ticker);
+  state.ticker = null;
 }
 
 async function refresh() {
@@ -150,16 +173,9 @@ async function refresh() {
   if (state.filter) q.set("filter", state.filter);
   const r = await api("GET", "/v1/queue" + (q.size ? "?" + q : ""));
   if (r.status !== 200) { if (r.status !== 401) status(`Could not read the queue (${r.status}).`); return; }
-  state.queue = r.data; state.fetchedAt = performance.now();
+  state.queue = r.data; setServerNow(r.data.now, r.data.clock);
   updateCounts();
   renderCards();
-}
-
-// The server's present: its `now`, plus the time since, on the wall clock only.
-function serverNow() {
-  const q = state.queue;
-  const base = Date.parse(q.now);
-  return q.clock === "wall" ? base + (performance.now() - state.fetchedAt) : base;
 }
 
 function span(ms) {

@@ -22,11 +22,36 @@ const OUTCOMES = [
 let ctx = null;          // {api, esc, me, canWork, refresh, status}
 let current = null;      // the case id shown
 let pending = null;      // {messages: [...]} of the last draw
+let stale = false;       // the server changed the case while the user was typing
 
 export function caseInit(c) {
   ctx = c;
   $("case-close").addEventListener("click", () => $("case-dialog").close());
-  $("case-dialog").addEventListener("close", () => { current = null; ctx.refresh(); });
+  $("case-dialog").addEventListener("close", () => { current = null; stale = false; ctx.refresh(); });
+  // A change that arrived while the user was typing is drawn once they leave the form.
+  $("case-body").addEventListener("focusout", () => setTimeout(() => {
+    if (stale && current && !editing()) { stale = false; draw(); }
+  }, 0));
+}
+
+// The user is in the middle of something a redraw would wipe: a field has
+// focus, or an edit, reject or skip form is open.
+function editing() {
+  const body = $("case-body");
+  const a = document.activeElement;
+  if (a && body.contains(a) && a.matches("input, textarea, select")) return true;
+  return !!body.querySelector(".msg-edit-form:not([hidden]), .msg-reject-form:not([hidden]), .step-skip-form:not([hidden])");
+}
+
+// The live stream (web/live.js): redraw the open case when it is the one
+// that changed (or when the server cannot say which), unless the user is
+// typing; then it is redrawn when they leave the form.
+export function caseLive(kind, data) {
+  if (!current || kind === "clock" || kind === "hello") return;
+  const mine = kind === "reset" || data.any || data.messages || (data.cases || []).includes(current);
+  if (!mine) return;
+  if (editing()) { stale = true; return; }
+  draw();
 }
 
 export async function caseOpen(id) {

@@ -244,6 +244,38 @@ test("a countdown turns amber at the warning and red with 'breached … ago' on 
   eq(await time.locator(".left").evaluate((e) => getComputedStyle(e).color), "rgb(179, 20, 27)", "red");
 });
 
+// Live updates (GET /v1/stream): what another person does through the API
+// shows on the open page without a reload, and it came by the stream: the
+// page's fallback re-read (only while the stream is down, every 30 s)
+// never ran, and the stream's event count moved.
+const live = (page) => page.evaluate(() => ({ live: document.documentElement.dataset.live,
+  events: Number(document.documentElement.dataset.streamEvents || 0),
+  fallback: Number(document.documentElement.dataset.fallbackReads || 0) }));
+function noReload(page) {
+  const navs = [];
+  page.on("framenavigated", (f) => { if (f === page.mainFrame()) navs.push(f.url()); });
+  return navs;
+}
+let bob;
+
+test("live: another agent takes a case and gives it back; the open queue drops it and gets it back without a reload", async () => {
+  bob = { Authorization: "Bearer " + fw("user", "add", "bob", "--role", "agent", "--db", db) };
+  const navs = noReload(agentPage);
+  const before = await live(agentPage);
+  eq(before.live, "on", "the stream is open");
+  const c = (await http("GET", "/v1/queue", undefined, admin())).data.cases.find((x) => !x.assignee);
+  eq((await http("POST", `/v1/cases/${c.id}/assign`, {}, bob)).status, 200, "bob takes it");
+  // An agent's queue holds their own cases and the unassigned ones: bob's leaves it.
+  await agentPage.locator(`.card[data-id="${c.id}"]`).waitFor({ state: "detached", timeout: 5000 });
+  eq((await http("POST", `/v1/cases/${c.id}/skip`, { reason: "wrong language" }, bob)).status, 200, "bob gives it back");
+  await agentPage.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] .meta`)?.textContent.includes("nobody has it yet"),
+    c.id, { timeout: 5000 });
+  const after = await live(agentPage);
+  assert(after.events >= before.events + 2, `stream events ${before.events} -> ${after.events}`);
+  eq(after.fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
+});
+
 test("guided mode: 'n' takes the next case and it becomes the agent's", async () => {
   await agentPage.locator("body").press("n");
   await agentPage.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Your case now"));
@@ -364,6 +396,15 @@ test("a note goes to the timeline", async () => {
   await agentPage.waitForFunction(() => document.querySelector(".timeline")?.textContent.includes("Note by ann: Left a voicemail"));
 });
 
+test("live: a note another agent adds appears in the open case view", async () => {
+  const navs = noReload(agentPage);
+  eq((await http("POST", `/v1/cases/${workId}/note`, { text: "Bob here: she called back, all good" }, bob)).status, 200, "bob's note");
+  await agentPage.waitForFunction(() => document.querySelector(".timeline")?.textContent.includes("Note by bob: Bob here"),
+    undefined, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
+});
+
 test("a message awaiting approval: an agent reads it; a lead edits it, then approves it", async () => {
   const msg = agentPage.locator(".msg").first();
   if (!(await msg.count())) { console.log("  (no message awaits approval on this case)"); return; }
@@ -416,6 +457,14 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   await phone.screenshot({ path: path.join(SHOTS, "dashboard-phone.png"), fullPage: true });
   await axeScan(phone, "dashboard (phone)");
   await phone.context().close();
+  // Live: a lead resolves another case through the API; the open dashboard counts it.
+  const navs = noReload(agentPage);
+  const other = (await http("GET", "/v1/queue", undefined, admin())).data.cases.find((x) => x.id !== workId);
+  eq((await http("POST", `/v1/cases/${other.id}/resolve`, { outcome: "resolved" }, admin())).status, 200, "resolve");
+  await agentPage.waitForFunction((n) => document.querySelector('[data-figure="resolved"] .tile-value')?.textContent.trim() === String(n),
+    before + 2, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
   await agentPage.click("#to-queue");
   await agentPage.locator("#cards .card").first().waitFor();
 });
