@@ -12,7 +12,7 @@
 // HttpOnly session cookie by POST /v1/session, and every change sends the
 // session's CSRF value in X-Forewarn-CSRF (docs/console.md).
 
-import { caseInit, caseOpen, caseLive } from "./case.js";
+import { caseInit, caseKey, caseLive, caseOpen } from "./case.js";
 import { dashInit, dashRefresh } from "./dashboard.js";
 import { liveStart, liveStop, serverNow, setServerNow } from "./live.js";
 
@@ -335,17 +335,32 @@ dashInit({ api, esc, me: () => state.me });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 
 // ---- keyboard ----
+// The queue: j/k move, Enter opens, p presses the selected card's primary
+// button, s skips it, n takes the next case; q and d switch screens; ? is
+// the help.  In the case view, case.js's keys (caseKey).  Esc closes any
+// dialog (the browser does it).  Keys never fire while typing in a field.
 
 document.addEventListener("keydown", (e) => {
-  if ($("queue").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (document.querySelector("dialog[open]")) return; // Esc closes dialogs natively
-  if (e.target.matches && e.target.matches("input, textarea")) return;
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.matches && e.target.matches("input, textarea, select")) return;
+  if (e.key === "?") {
+    if (!$("help-dialog").open) $("help-dialog").showModal();
+    e.preventDefault();
+    return;
+  }
+  if ($("help-dialog").open || $("skip-dialog").open) return;
+  if ($("case-dialog").open) { if (caseKey(e.key)) e.preventDefault(); return; }
+  if (e.key === "q") { location.hash = "#/queue"; e.preventDefault(); return; }
+  if (e.key === "d") { location.hash = "#/dashboard"; e.preventDefault(); return; }
+  if ($("queue").hidden) return;
   const cases = state.queue ? state.queue.cases : [];
+  const card = $("cards").children[state.selected];
   if (e.key === "j") { select(state.selected + 1); e.preventDefault(); }
   else if (e.key === "k") { select(state.selected - 1); e.preventDefault(); }
-  else if (e.key === "Enter" && cases[state.selected] && !e.target.matches("button")) { openCase(cases[state.selected]); e.preventDefault(); }
+  else if (e.key === "Enter" && cases[state.selected] && !e.target.matches("button, a")) { openCase(cases[state.selected]); e.preventDefault(); }
   else if (e.key === "n") { nextCase(); e.preventDefault(); }
-  else if (e.key === "?") { $("help-dialog").showModal(); e.preventDefault(); }
+  else if (e.key === "p" && card) { card.querySelector(".act-primary")?.click(); e.preventDefault(); }
+  else if (e.key === "s" && card) { card.querySelector(".act-skip")?.click(); e.preventDefault(); }
 });
 
 // ---- start ----

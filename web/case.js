@@ -23,6 +23,8 @@ let ctx = null;          // {api, esc, me, canWork, refresh, status}
 let current = null;      // the case id shown
 let pending = null;      // {messages: [...]} of the last draw
 let stale = false;       // the server changed the case while the user was typing
+let flashText = "";      // the last action's outcome, kept across live redraws
+let drawSeq = 0;         // the newest draw wins; an older one finishing later is dropped
 
 export function caseInit(c) {
   ctx = c;
@@ -30,7 +32,7 @@ export function caseInit(c) {
   $("case-dialog").addEventListener("close", () => { current = null; stale = false; ctx.refresh(); });
   // A change that arrived while the user was typing is drawn once they leave the form.
   $("case-body").addEventListener("focusout", () => setTimeout(() => {
-    if (stale && current && !editing()) { stale = false; draw(); }
+    if (stale && current && !editing()) { stale = false; draw(undefined, true); }
   }, 0));
 }
 
@@ -51,11 +53,11 @@ export function caseLive(kind, data) {
   const mine = kind === "reset" || data.any || data.messages || (data.cases || []).includes(current);
   if (!mine) return;
   if (editing()) { stale = true; return; }
-  draw();
+  draw(undefined, true);
 }
 
 export async function caseOpen(id) {
-  current = id;
+  current = id; flashText = ""; stale = false;
   $("case-body").innerHTML = `<p class="loading">Loading the case…</p>`;
   if (!$("case-dialog").open) $("case-dialog").showModal();
   await draw();
@@ -72,8 +74,13 @@ function canAct(c) {
 const canApprove = () => ctx.canWork() && ctx.me().role !== "agent";
 const canNote = (c) => ctx.canWork() && c.state === "open";
 
-async function draw(flash) {
+// Draw the case from the server.  flash: the outcome of the user's action
+// (kept until the next one).  live: a redraw the user did not ask for; it
+// is put off (stale) when, by the time the answers are in, they are typing.
+async function draw(flash, live = false) {
   const id = current;
+  const seq = ++drawSeq;
+  if (flash !== undefined) flashText = flash;
   const r = await ctx.api("GET", `/v1/cases/${id}`);
   if (id !== current) return;
   if (r.status !== 200) {
@@ -85,10 +92,11 @@ async function draw(flash) {
   const guidance = g.status === 200 ? g.data : null;
   const msgs = await Promise.all((c.messages || []).map((m) => ctx.api("GET", `/v1/messages/${m}`)));
   const awaiting = msgs.filter((m) => m.status === 200 && m.data.status === "awaiting_approval").map((m) => m.data);
-  if (id !== current) return;
+  if (id !== current || seq !== drawSeq) return;
+  if (live && editing()) { stale = true; return; }
   pending = { messages: awaiting };
   const scrollTop = $("case-dialog").scrollTop;
-  $("case-body").innerHTML = render(c, guidance, awaiting, flash);
+  $("case-body").innerHTML = render(c, guidance, awaiting, flashText);
   wire(c);
   $("case-dialog").scrollTop = scrollTop;
 }
@@ -122,7 +130,7 @@ function renderGuidance(g) {
     <p class="summary">${esc(g.summary || "")}</p>${senti}
     ${ra ? `<p class="do-now"><b>Do this now:</b> ${esc(ra.type)} (${esc(ra.urgency)}). ${esc(ra.reason)}</p>` : ""}
     ${s.opening ? `<div class="script-head"><h3 id="h-script">What to say</h3>
-        <button type="button" class="secondary small" id="copy-script">Copy script</button></div>
+        <button type="button" class="secondary small" id="copy-script" title="Copy (c)">Copy script</button></div>
       <div class="script" id="script-text"><p>${esc(s.opening)}</p><ul>${(s.key_points || []).map((k) => `<li>${esc(k)}</li>`).join("")}</ul><p>${esc(s.closing || "")}</p></div>` : ""}
     ${(g.what_not_to_do || []).length ? `<h3>Don't</h3><ul class="dont">${g.what_not_to_do.map((k) => `<li>${esc(k)}</li>`).join("")}</ul>` : ""}
     ${g.win_condition ? `<p><b>Win:</b> ${esc(g.win_condition)}</p>` : ""}
@@ -138,7 +146,7 @@ function renderSteps(c, act) {
     const mark = st === "done" ? `<span class="mark" aria-hidden="true">✓</span>` : st === "skipped" ? `<span class="mark" aria-hidden="true">→</span>` : `<span class="mark" aria-hidden="true">○</span>`;
     const word = st === "done" ? "Done" : st === "skipped" ? "Skipped" : "To do";
     const controls = act && st === "todo" ? `<div class="step-actions">
-        <button type="button" class="primary small step-done" data-step="${s.step}">✓ Done</button>
+        <button type="button" class="primary small step-done" data-step="${s.step}" title="Tick it (x ticks the next step)">✓ Done</button>
         <button type="button" class="secondary small step-skip" data-step="${s.step}">Skip…</button></div>
       <form class="step-skip-form" data-step="${s.step}" hidden>
         <label for="skip-step-${s.step}">Why skip step ${s.step}? (needed)</label>
@@ -339,6 +347,23 @@ async function copyScript(btn) {
   }
   btn.textContent = ok ? "✓ Copied" : "Select the text to copy";
   setTimeout(() => { btn.textContent = "Copy script"; }, 2000);
+}
+
+// Keys in the case view (see the help dialog): x ticks the next step to do,
+// c copies the script, a approves the first message waiting (lead, admin),
+// m writes a note, r goes to Resolve.  Returns 1 when the key did something.
+export function caseKey(key) {
+  const body = $("case-body");
+  const press = (sel) => { const el = body.querySelector(sel); if (!el) return 0; el.click(); return 1; };
+  const focus = (sel) => { const el = body.querySelector(sel); if (!el) return 0; el.focus(); el.scrollIntoView({ block: "center" }); return 1; };
+  switch (key) {
+  case "x": return press(".step[data-state=todo] .step-done");
+  case "c": return press("#copy-script");
+  case "a": return press(".msg .msg-approve");
+  case "m": return focus("#note-text");
+  case "r": return focus("#resolve-outcome");
+  default: return 0;
+  }
 }
 
 export const caseShown = () => current;

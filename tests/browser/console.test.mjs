@@ -324,7 +324,12 @@ test("a viewer sees the queue but none of the agent's buttons", async () => {
 });
 
 test("the case opens with Enter: summary, script, checklist and timeline", async () => {
+  const selected = () => agentPage.$eval("#cards .card.selected", (el) => [el.dataset.id, document.activeElement === el]);
+  const ids = await agentPage.$$eval("#cards .card", (els) => els.map((e) => e.dataset.id));
+  await agentPage.locator("body").press("j");
+  eq(await selected(), [ids[1], true], "j selects and focuses the second card");
   await agentPage.locator("body").press("k");
+  eq(await selected(), [ids[0], true], "k goes back to the first");
   await agentPage.keyboard.press("Enter");
   await agentPage.locator("#case-dialog[open] .case-view .checklist").waitFor();
   const text = await agentPage.textContent("#case-body");
@@ -375,6 +380,28 @@ test("tick a playbook step: it shows done, and is still done after a reload", as
   await openCaseIn(phone, workId);
   await shot(phone, "case-phone");
   await phone.context().close();
+});
+
+test("keyboard: ? shows every shortcut, Esc closes it; in the case view x ticks the next step", async () => {
+  await agentPage.keyboard.press("?");
+  await agentPage.locator("#help-dialog[open]").waitFor();
+  const help = await agentPage.textContent("#help-dialog");
+  for (const k of ["j", "k", "Enter", "p", "s", "n", "x", "c", "a", "m", "r", "Esc"])
+    assert(help.includes(k), `the help names ${k}`);
+  await shot(agentPage, "help-desktop");
+  await axeScan(agentPage, "keyboard help");
+  await agentPage.keyboard.press("Escape");
+  await agentPage.locator("#help-dialog[open]").waitFor({ state: "detached" });
+  assert(await agentPage.locator("#case-dialog[open]").isVisible(), "the case view stays open under it");
+  const n = Number(await agentPage.locator(`.step[data-state="todo"]`).first().getAttribute("data-step"));
+  await agentPage.locator("#case-body h2").click(); // focus in the dialog, on no control
+  await agentPage.keyboard.press("x");
+  await agentPage.locator(`.step[data-step="${n}"][data-state="done"]`).waitFor();
+  eq(await stepState(workId, n), "completed", "the step x ticked, on the server");
+  await agentPage.keyboard.press("m");
+  eq(await agentPage.evaluate(() => document.activeElement.id), "note-text", "m goes to the note");
+  await agentPage.keyboard.type("typed j k x here");
+  eq(await stepState(workId, n + 1), "pending", "keys typed in a field are text, not shortcuts");
 });
 
 test("skipping a step asks for a reason and sends nothing without one", async () => {
