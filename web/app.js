@@ -15,6 +15,7 @@
 import { caseInit, caseKey, caseLive, caseOpen } from "./case.js";
 import { dashInit, dashRefresh } from "./dashboard.js";
 import { liveStart, liveStop, serverNow, setServerNow } from "./live.js";
+import { customerHide, customerInit, customerShow, customerShown, incidentsShow } from "./customer.js";
 
 const $ = (id) => document.getElementById(id);
 const SEVERITIES = [
@@ -50,6 +51,7 @@ function showSignin(message) {
   stopQueue(); liveStop();
   state.me = null; state.csrf = null;
   $("queue").hidden = true; $("dashboard").hidden = true; $("screens").hidden = true;
+  $("customer").hidden = true; $("incidents").hidden = true;
   $("who").hidden = true; $("signout").hidden = true;
   $("signin").hidden = false;
   const err = $("signin-error");
@@ -74,6 +76,8 @@ function onLive(kind, data) {
   if (kind === "hello") return;
   if (!$("queue").hidden) refreshSoon();
   if (!$("dashboard").hidden && kind !== "clock") dashSoon();
+  if (!$("customer").hidden && kind !== "clock") customerSoon();
+  if (!$("incidents").hidden && kind !== "clock") incidentsSoon();
   caseLive(kind, data);
   if (kind === "clock") tick();
 }
@@ -89,19 +93,32 @@ function coalesced(fn) {
 }
 const refreshSoon = coalesced(() => refresh());
 const dashSoon = coalesced(() => dashRefresh());
+const customerSoon = coalesced(() => customerShown() && customerShow(customerShown()));
+const incidentsSoon = coalesced(() => incidentsShow());
 
-// ---- screens: #/queue (the default) and #/dashboard ----
+// ---- screens: #/queue (the default), #/incidents, #/dashboard, #/customer/<id> ----
+
+const SCREENS = { queue: "queue", incidents: "incidents", dashboard: "dashboard", customer: "customer" };
 
 function route() {
   if (!state.me) return;
-  const dash = location.hash === "#/dashboard";
-  $("queue").hidden = dash; $("dashboard").hidden = !dash;
-  $("to-queue").removeAttribute("aria-current"); $("to-dashboard").removeAttribute("aria-current");
-  $(dash ? "to-dashboard" : "to-queue").setAttribute("aria-current", "page");
-  document.title = dash ? "forewarn — dashboard" : "forewarn — queue";
+  const m = location.hash.match(/^#\/(queue|incidents|dashboard|customer)(?:\/(.+))?$/);
+  const screen = m ? SCREENS[m[1]] : "queue";
+  for (const id of Object.values(SCREENS)) $(id).hidden = id !== screen;
+  for (const a of $("screens").querySelectorAll("a")) a.removeAttribute("aria-current");
+  if (screen !== "customer") $("to-" + screen).setAttribute("aria-current", "page");
   stopQueue();
-  if (dash) dashRefresh();
-  else startQueue();
+  if (screen !== "customer") customerHide();
+  if (screen === "dashboard") dashRefresh();
+  else if (screen === "incidents") incidentsShow();
+  else if (screen === "customer") {
+    let id = "";
+    try { id = decodeURIComponent(m[2] || ""); } catch { id = ""; }
+    $("customer-body").innerHTML = `<p class="loading">Loading…</p>`;
+    customerShow(id).then(() => { document.title = "forewarn — " + ($("customer-title")?.textContent || id); });
+  } else startQueue();
+  document.title = "forewarn — " + screen;
+  if ($("case-dialog").open && screen === "customer") $("case-dialog").close();
 }
 window.addEventListener("hashchange", route);
 
@@ -332,6 +349,7 @@ $("next").addEventListener("click", nextCase);
 function openCase(card) { return caseOpen(card.id); }
 caseInit({ api, esc, me: () => state.me, canWork, refresh: () => { if (!$("queue").hidden) refresh(); }, status });
 dashInit({ api, esc, me: () => state.me });
+customerInit({ api, esc, openCase: (id) => caseOpen(id) });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 
 // ---- keyboard ----
@@ -352,6 +370,7 @@ document.addEventListener("keydown", (e) => {
   if ($("case-dialog").open) { if (caseKey(e.key)) e.preventDefault(); return; }
   if (e.key === "q") { location.hash = "#/queue"; e.preventDefault(); return; }
   if (e.key === "d") { location.hash = "#/dashboard"; e.preventDefault(); return; }
+  if (e.key === "i") { location.hash = "#/incidents"; e.preventDefault(); return; }
   if ($("queue").hidden) return;
   const cases = state.queue ? state.queue.cases : [];
   const card = $("cards").children[state.selected];

@@ -108,7 +108,7 @@ function render(c, g, awaiting, flash) {
   const who = c.assignee ? (c.assignee === ctx.me().name ? "yours" : `with ${c.assignee}`) : "nobody has it yet";
   const head = `<header class="case-head sev-${esc(c.severity)}">
       <p class="sev">${esc(c.severity)} · ${c.state === "open" ? esc(who) : "resolved"}</p>
-      <h2 id="case-title">${esc(c.name || c.customer)} — ${esc(c.reason)}</h2>
+      <h2 id="case-title"><a class="cust-link" href="#/customer/${encodeURIComponent(c.customer)}" title="The customer's page (u)">${esc(c.name || c.customer)}</a> — ${esc(c.reason)}</h2>
       ${c.state !== "open" ? `<p class="resolved-note">✓ Resolved${c.outcome ? ": " + esc(c.outcome.replace("_", " ")) : ""}${c.csat ? ` · CSAT ${esc(c.csat)}/5` : ""}${c.resolved_by ? ` · by ${esc(c.resolved_by)}` : ""}</p>` : ""}
       ${!ctx.canWork() ? `<p class="readonly">View only: your role (${esc(ctx.me().role)}) can read this case, not work it.</p>`
         : c.state === "open" && !act ? `<p class="readonly">This case is ${esc(who)}: you can add notes; the rest is theirs.</p>` : ""}
@@ -351,7 +351,7 @@ async function copyScript(btn) {
 
 // Keys in the case view (see the help dialog): x ticks the next step to do,
 // c copies the script, a approves the first message waiting (lead, admin),
-// m writes a note, r goes to Resolve.  Returns 1 when the key did something.
+// m writes a note, r goes to Resolve, u opens the customer's page.  Returns 1 when the key did something.
 export function caseKey(key) {
   const body = $("case-body");
   const press = (sel) => { const el = body.querySelector(sel); if (!el) return 0; el.click(); return 1; };
@@ -362,6 +362,7 @@ export function caseKey(key) {
   case "a": return press(".msg .msg-approve");
   case "m": return focus("#note-text");
   case "r": return focus("#resolve-outcome");
+  case "u": return press(".cust-link");
   default: return 0;
   }
 }

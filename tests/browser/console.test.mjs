@@ -496,6 +496,97 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   await agentPage.locator("#cards .card").first().waitFor();
 });
 
+test("live: new events open cases that appear in the open queue; the incidents page shows who and what they share", async () => {
+  const navs = noReload(agentPage);
+  const clock = (await http("GET", "/v1/admin/clock", undefined, admin())).data.now;
+  const at = (min) => new Date(Date.parse(clock) + min * 60000).toISOString().replace(".000Z", "Z");
+  const people = [["Ivy Okafor", "ivy"], ["Raj Patel", "raj"], ["Lena Berg", "lena"]];
+  const evs = [];
+  people.forEach(([name, key], i) => {
+    const subject = `${key}.outage@example.com`;
+    evs.push({ specversion: "1.0", id: `live-cu-${key}`, type: "customer.updated", source: "test", subject, time: at(1 + i),
+      data: { name, email: subject, carrier: "AT&T", zip: "99501", tier: "gold", value: 1800 } });
+    evs.push({ specversion: "1.0", id: `live-esim-${key}`, type: "esim.status_changed", source: "test", subject, time: at(5 + i),
+      data: { status: "ERROR" } });
+  });
+  const r = await http("POST", "/v1/events", evs, admin());
+  eq(r.status, 200, "events accepted: " + JSON.stringify(r.data));
+  eq((await http("POST", "/v1/admin/clock", { now: at(20) }, admin())).status, 200, "clock past the merge window");
+  for (const [name] of people)
+    await agentPage.waitForFunction((n) => [...document.querySelectorAll("#cards .card .name")].some((e) => e.textContent.trim() === n),
+      name, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
+
+  const incs = (await http("GET", "/v1/incidents", undefined, admin())).data.incidents;
+  const inc = incs.find((i) => i.state === "open" && i.customers.includes("ivy.outage@example.com"));
+  assert(inc && inc.customers.length === 3 && inc.common_factor, "an incident with a factor: " + JSON.stringify(incs));
+  await agentPage.locator("body").press("i");
+  const card = agentPage.locator(`.incident[data-id="${inc.id}"]`);
+  await card.waitFor();
+  eq((await card.locator(".big-n").textContent()).trim(), "3", "affected customers");
+  const factor = await card.locator(".factor").textContent();
+  const pct = (x) => Math.round(x * 100) + "%";
+  for (const want of [inc.common_factor.key, inc.common_factor.value, pct(inc.common_factor.share), pct(inc.common_factor.baseline)])
+    assert(factor.includes(want), `the factor says ${want}: ${factor}`);
+  eq(await card.locator(".who-list a").count(), 3, "links to the customers");
+  await shot(agentPage, "incidents-desktop");
+  await axeScan(agentPage, "incidents");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await phone.locator("#to-incidents").click();
+  await phone.locator(`.incident[data-id="${inc.id}"]`).waitFor();
+  await phone.screenshot({ path: path.join(SHOTS, "incidents-phone.png"), fullPage: true });
+  await phone.context().close();
+  await card.locator(".who-list a", { hasText: "Raj Patel" }).click();
+  await agentPage.locator("#customer-title").waitFor();
+  eq(await agentPage.textContent("#customer-title"), "Raj Patel", "the customer page from the incident");
+  await agentPage.locator("body").press("q");
+  await agentPage.locator("#cards .card").first().waitFor();
+});
+
+test("the customer page, from the case view: journey, detections, cases, messages and the mood's trend", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  let pick = null;
+  for (const c of q.cases) {
+    const g = await http("GET", `/v1/cases/${c.id}/guidance`, undefined, admin());
+    if (g.status === 200 && g.data.sentiment && (g.data.sentiment.scores || []).length >= 2) { pick = { c, s: g.data.sentiment }; break; }
+  }
+  assert(pick, "an open case whose customer has written at least twice");
+  const { c, s: senti } = pick;
+  await agentPage.click(`.card[data-id="${c.id}"] .open`);
+  await agentPage.locator("#case-dialog[open] .cust-link").waitFor();
+  await agentPage.locator("#case-body h2").click();
+  await agentPage.keyboard.press("u");
+  await agentPage.locator("#customer-title").waitFor();
+  assert(!(await agentPage.locator("#case-dialog[open]").count()), "the case view closed");
+  eq(await agentPage.textContent("#customer-title"), c.name, "name");
+  const enc = encodeURIComponent(c.customer);
+  const cases = (await http("GET", `/v1/cases?customer=${enc}&limit=200`, undefined, admin())).data.cases;
+  const dets = (await http("GET", `/v1/detections?customer=${enc}&limit=1000`, undefined, admin())).data.detections;
+  const msgs = (await http("GET", `/v1/messages?customer=${enc}&limit=1000`, undefined, admin())).data.messages;
+  const count = async (h) => (await agentPage.textContent(`#${h} .count`)).trim();
+  eq(await count("h-ccases"), String(cases.length), "cases counted");
+  eq(await count("h-cdets"), `${dets.length}, ${dets.filter((d) => d.state === "firing").length} firing`, "detections counted");
+  eq(await count("h-cmsgs"), `${msgs.length}, ${msgs.filter((m) => m.status === "sent").length} sent`, "messages counted");
+  eq(await agentPage.locator(".spark circle").count(), senti.scores.length, "one point per scored text");
+  assert((await agentPage.textContent(".mood")).includes(senti.direction), "the direction in words");
+  await shot(agentPage, "customer-desktop");
+  await axeScan(agentPage, "customer page");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await phone.goto(base + "/#/customer/" + enc);
+  await phone.locator("#customer-title").waitFor();
+  await phone.screenshot({ path: path.join(SHOTS, "customer-phone.png"), fullPage: true });
+  await phone.context().close();
+  // A case on the customer page opens the case view.
+  await agentPage.locator(".open-case").first().click();
+  await agentPage.locator("#case-dialog[open] .case-view").waitFor();
+  await agentPage.keyboard.press("Escape");
+  await agentPage.locator("body").press("q");
+  await agentPage.locator("#cards .card").first().waitFor();
+});
+
 test("a viewer reads the case view but has no control on it", async () => {
   const page = await newPage();
   await signIn(page, viewerTok);
