@@ -348,7 +348,7 @@ $("next").addEventListener("click", nextCase);
 
 function openCase(card) { return caseOpen(card.id); }
 caseInit({ api, esc, me: () => state.me, canWork, refresh: () => { if (!$("queue").hidden) refresh(); }, status });
-dashInit({ api, esc, me: () => state.me });
+dashInit({ api, esc, me: () => state.me, now: serverNow });
 customerInit({ api, esc, openCase: (id) => caseOpen(id) });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 

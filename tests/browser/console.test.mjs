@@ -475,6 +475,24 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   eq((await agentPage.textContent('[data-figure="my-resolved"] .tile-value')).trim(), "1", "my resolved count");
   assert((await agentPage.textContent("#dash-me")).includes("First save"), "the first_save achievement");
   assert(await agentPage.locator("#dash-chart svg rect").count() > 0, "the chart is drawn");
+  // This week against last week, and the weekly resolution chart, as the API counts them
+  // for the same periods, ending at the server's clock.
+  const now = Date.parse((await http("GET", "/v1/admin/clock", undefined, admin())).data.now);
+  const W = 7 * 24 * 3600 * 1000, iso = (ms) => new Date(ms).toISOString();
+  const team = async (f, t) => (await http("GET", `/v1/stats/outcomes?from=${iso(f)}&to=${iso(t)}`, undefined, admin())).data.team;
+  const [cur, prev] = [await team(now - W, now), await team(now - 2 * W, now - W)];
+  await agentPage.waitForFunction((n) => document.querySelector('[data-figure="week-resolved"] .tile-value')?.textContent.trim() === String(n),
+    cur.cases_resolved, { timeout: 5000 });
+  const wk = await agentPage.textContent('[data-figure="week-resolved"]');
+  assert(wk.includes(`${prev.cases_resolved} the week before`), wk);
+  const word = cur.cases_resolved > prev.cases_resolved ? "better" : cur.cases_resolved < prev.cases_resolved ? "worse" : "same";
+  assert(wk.includes(word), `${word} in ${wk}`);
+  const weeks = [];
+  for (let i = 7; i >= 0; i--) weeks.push(await team(now - (i + 1) * W, now - i * W));
+  const withData = weeks.filter((t) => t.resolution_ms && t.resolution_ms.n);
+  eq(await agentPage.locator("#dash-restime svg circle").count(), withData.length, "one point per week with resolutions");
+  const desc = await agentPage.textContent("#res-desc");
+  for (const t of withData) assert(desc.includes(`median of ${t.resolution_ms.n}`), `the chart's text names n=${t.resolution_ms.n}: ${desc}`);
   await shot(agentPage, "dashboard-desktop");
   await axeScan(agentPage, "dashboard");
   const phone = await newPage(PHONE);
