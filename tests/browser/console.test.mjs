@@ -11,6 +11,7 @@
 // $FOREWARN_SCREENSHOTS (default build/screenshots).  Nothing waits on a
 // fixed sleep: every wait is for a condition, with a deadline.
 import { spawn, execFileSync } from "node:child_process";
+import http_ from "node:http";
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import os from "node:os";
@@ -37,13 +38,50 @@ function eq(a, b, msg) {
 }
 const fw = (...args) => execFileSync(BIN, args, { encoding: "utf8" }).trim();
 
+// ---- a local receiver shaped like Zendesk's Tickets API (ticket, internal
+// note, public reply), so an approved reply is seen arriving, word for word ----
+
+const received = [];   // {method, path, json}
+const arrivals = [];   // waiters: {match, resolve}
+const zendesk = http_.createServer((rq, rs) => {
+  let body = "";
+  rq.on("data", (c) => { body += c; });
+  rq.on("end", () => {
+    let json = null; try { json = JSON.parse(body); } catch { /* not JSON */ }
+    const rec = { method: rq.method, path: rq.url, json };
+    received.push(rec);
+    for (const w of arrivals.splice(0)) if (w.match(rec)) w.resolve(rec); else arrivals.push(w);
+    const ok = rq.method === "POST" && rq.url === "/api/v2/tickets.json";
+    rs.writeHead(ok ? 201 : 200, { "Content-Type": "application/json" });
+    rs.end(JSON.stringify({ ticket: { id: ok ? 1000 + received.length : 1 } }));
+  });
+});
+await new Promise((r) => zendesk.listen(0, "127.0.0.1", r));
+// A request the receiver got (or gets, before the deadline) that matches.
+function arrival(match, ms = 15000) {
+  const seen = received.find(match);
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve, reject) => {
+    const w = { match, resolve };
+    arrivals.push(w);
+    setTimeout(() => { const i = arrivals.indexOf(w); if (i >= 0) { arrivals.splice(i, 1); reject(new Error("the receiver got no such request in " + ms + " ms")); } }, ms);
+  });
+}
+
 // ---- the server ----
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-console-"));
+const config = path.join(dir, "forewarn.yaml");
+fs.writeFileSync(config, `connectors:
+  zendesk:
+    base_url: http://127.0.0.1:${zendesk.address().port}
+    email: agent@example.com
+    api_token: zendesk-token
+`);
 const db = path.join(dir, "fw.db");
 const ready = path.join(dir, "ready");
 const log = fs.openSync(path.join(dir, "server.log"), "a");
-const server = spawn(BIN, ["serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file", ready,
+const server = spawn(BIN, ["serve", "--config", config, "--db", db, "--listen", "127.0.0.1:0", "--ready-file", ready,
   "--virtual-clock"], { stdio: ["ignore", log, log] });
 let base;
 {
@@ -451,6 +489,15 @@ test("a message awaiting approval: an agent reads it; a lead edits it, then appr
   await lead.locator(`.msg[data-id="${id}"]`).waitFor({ state: "detached" });
   const after = (await http("GET", `/v1/messages/${id}`, undefined, admin())).data;
   assert(after.status !== "awaiting_approval" && after.status !== "rejected", "approved: " + after.status);
+  // Delivered: the local receiver got the edited words, not the template's.
+  const want = (await http("GET", `/v1/messages/${id}`, undefined, admin())).data;
+  if (want.channel === "ticket_reply" || want.channel === "internal_note") {
+    const got = await arrival((rec) => rec.method === "PUT" && rec.json?.ticket?.comment?.body?.includes(text));
+    eq(got.json.ticket.comment.public, want.channel === "ticket_reply", "a public reply");
+  } else {
+    throw new Error("the demo's waiting message is on " + want.channel + ": the test's receiver speaks Zendesk only");
+  }
+  await lead.waitForFunction(async (id) => (await (await fetch(`/v1/messages/${id}`)).json()).status === "sent", id, { timeout: 15000, polling: 200 });
   await axeScan(lead, "case view (lead)");
   await lead.context().close();
 });
@@ -636,6 +683,7 @@ for (const [name, fn] of tests) {
   }
 }
 await browser.close();
+zendesk.close();
 server.kill("SIGTERM");
 await new Promise((r) => server.once("exit", r));
 if (failed) console.log("server log: " + path.join(dir, "server.log"));
