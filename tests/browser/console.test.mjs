@@ -229,6 +229,9 @@ test("the queue shows the four live cases, the counts per severity and the serve
   const phone = await newPage(PHONE);
   await signIn(phone, agentTok);
   await shot(phone, "queue-phone");
+  await phone.locator("body").press("?");
+  await phone.locator("#help-dialog[open]").waitFor();
+  await shot(phone, "help-phone");
   await phone.context().close();
 });
 
