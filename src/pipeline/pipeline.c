@@ -435,9 +435,10 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_apply(p->engine, ev);
             observe_latency(p, (double)(fw_mono_ns() - t0) / 1e9);
             p->last_applied = at;
-            if (is_delivery_outcome(ev->type))
-                p->group_outcomes++; /* our own report, not a producer's event */
-            else
+            if (is_delivery_outcome(ev->type)) {
+                p->group_outcomes++;      /* our own report, not a producer's event */
+                p->commit.messages = 1;   /* a message's status changed (the console shows it) */
+            } else
                 (*accepted)++;
         }
         free(order);

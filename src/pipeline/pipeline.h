@@ -67,7 +67,7 @@ struct pipeline_commit {
     size_t ncases;
     int cases_overflow; /* more than PIPELINE_MAX_CASES changed: say "any case" */
     char cases[PIPELINE_MAX_CASES][24];
-    int messages;       /* a message was stored in the group */
+    int messages;       /* a message was stored, or a delivery outcome applied, in the group */
 };
 
 struct pipeline_opts {

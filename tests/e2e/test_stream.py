@@ -185,3 +185,43 @@ def test_streams_are_capped_and_end_when_the_server_stops():
                     o.next()
             except (EOFError, http.client.HTTPException, ConnectionError, ValueError):
                 pass
+
+
+def test_a_delivery_outcome_is_a_change_event():
+    """A message the dispatcher sends comes back as message.sent: the console's message
+    states follow it, so the stream says so (messages: true) with the message's case."""
+    from receivers import start_all
+    import os
+    import tempfile
+    jodi = "jodi@example.com"
+    r = start_all()
+    try:
+        d = tempfile.mkdtemp(prefix="fw-stream-")
+        cfg = os.path.join(d, "forewarn.yaml")
+        with open(cfg, "w") as f:
+            f.write(r.connectors_yaml(max_attempts=2, backoff_base="50ms", backoff_max="100ms",
+                                      timeout="5s"))
+        with Server("--config", cfg, workdir=d) as s:
+            v = Stream(s)
+            assert v.next()["event"] == "hello"
+            evs = [fw.ev("customer.updated", jodi, "0", name="Jodi", email=jodi, phone="+14155550143"),
+                   fw.ev("order.created", jodi, "1h", order_id="o-17"),
+                   fw.ev("payment.completed", jodi, "1h5m", order_id="o-17", amount=45),
+                   fw.ev("esim.status_changed", jodi, "2h", order_id="o-17", status="FAILED")]
+            st, body = s.post_decided(evs)
+            assert st == 200, body
+            assert r.wait_for(lambda: len(r.received("smtp")) >= 1, timeout=20), r.summary()
+            # The group that decided the messages stored them (messages: true); the sends
+            # come back later as message.sent, each group of them a change with messages
+            # true as well: so there are at least two.
+            n = [0]
+
+            def second(e):
+                n[0] += e["event"] == "change" and e["data"].get("messages") is True
+                return n[0] >= 2
+            e, seen = v.until(second, limit=200)
+            ids = [int(x["id"].split("-")[1]) for x in seen]
+            assert ids == sorted(ids), ids
+            v.close()
+    finally:
+        r.stop()
