@@ -125,8 +125,10 @@ async function weekly(now) {
   }));
 }
 
-// One figure this week against last week: the value, an arrow and the word
-// (better, worse, same), and the counts both rest on.
+// One figure this week against last week: the value, an arrow and the word,
+// and the counts both rest on.  Rates and times are better or worse
+// (higherIsBetter says which way); counts (null) are only more or fewer,
+// which by itself is neither.
 function trendTile(id, label, cur, prev, fmt, higherIsBetter) {
   const esc = ctx.esc;
   const has = (x) => x && x.n > 0 && x.v != null;
@@ -136,10 +138,12 @@ function trendTile(id, label, cur, prev, fmt, higherIsBetter) {
   else {
     const d = cur.v - prev.v;
     const same = Math.abs(d) < 1e-9;
-    const good = same ? null : (d > 0) === higherIsBetter;
-    const word = same ? "same" : good ? "better" : "worse";
+    const judged = higherIsBetter !== null;
+    const good = same || !judged ? null : (d > 0) === higherIsBetter;
+    const word = same ? "same" : !judged ? (d > 0 ? "more" : "fewer") : good ? "better" : "worse";
     const arrow = same ? "→" : d > 0 ? "▲" : "▼";
-    trend = `<div class="trend ${same ? "same" : good ? "up" : "down"}"><span aria-hidden="true">${arrow}</span> ${word}: ${esc(fmt(prev.v))} the week before</div>`;
+    const cls = same || !judged ? "same" : good ? "up" : "down";
+    trend = `<div class="trend ${cls}"><span aria-hidden="true">${arrow}</span> ${word} than the week before (${esc(fmt(prev.v))})</div>`;
   }
   return `<div class="tile" data-figure="${id}">
     <div class="tile-label">${esc(label)}</div>
@@ -166,8 +170,8 @@ function weekTiles(weeks) {
   // Counts always have a value; "no case this week" only when nothing was resolved.
   const zeroOk = (x) => (x ? { v: x.v, n: Math.max(x.n, 1) } : x);
   return [
-    trendTile("week-resolved", "Cases resolved", zeroOk(cur.resolved), zeroOk(prev.resolved), count, true),
-    trendTile("week-saved", "Saves", cur.saved, prev.saved, count, true),
+    trendTile("week-resolved", "Cases resolved", zeroOk(cur.resolved), zeroOk(prev.resolved), count, null),
+    trendTile("week-saved", "Saves", cur.saved, prev.saved, count, null),
     trendTile("week-median", "Median time to resolve", cur.median, prev.median, dur, false),
     trendTile("week-sla", "SLA met: resolution", cur.sla, prev.sla, pct, true),
     trendTile("week-csat", "CSAT (1-5)", cur.csat, prev.csat, (x) => x.toFixed(1), true),

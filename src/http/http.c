@@ -387,6 +387,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/*
+ * libmicrohttpd's own messages, through our log.  A live stream the
+ * browser closed (a tab shut, a page left) is reported by MHD as a failed
+ * send at our next write: normal for GET /v1/stream, so it is debug there
+ * and a warning anywhere else.
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    if (strstr(msg, "`/v1/stream'"))
+        log_debug("http: %s", msg);
+    else
+        log_warn("http: %s", msg);
+}
+
 int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p)
 {
     struct http_server *s = xcalloc(1, sizeof *s);
@@ -412,7 +430,8 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
     s->env.stream = http__stream_new(pipeline_virtual(p), pipeline_now(p));
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
     if (!s->daemon) {

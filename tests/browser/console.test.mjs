@@ -534,9 +534,14 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   await agentPage.waitForFunction((n) => document.querySelector('[data-figure="week-resolved"] .tile-value')?.textContent.trim() === String(n),
     cur.cases_resolved, { timeout: 5000 });
   const wk = await agentPage.textContent('[data-figure="week-resolved"]');
-  assert(wk.includes(`${prev.cases_resolved} the week before`), wk);
-  const word = cur.cases_resolved > prev.cases_resolved ? "better" : cur.cases_resolved < prev.cases_resolved ? "worse" : "same";
+  assert(wk.includes(`the week before (${prev.cases_resolved})`), wk);
+  const word = cur.cases_resolved > prev.cases_resolved ? "more" : cur.cases_resolved < prev.cases_resolved ? "fewer" : "same";
   assert(wk.includes(word), `${word} in ${wk}`);
+  if (cur.resolution_ms.n && prev.resolution_ms.n && cur.resolution_ms.median !== prev.resolution_ms.median) {
+    const faster = cur.resolution_ms.median < prev.resolution_ms.median;
+    const med = await agentPage.textContent('[data-figure="week-median"] .trend');
+    assert(med.includes(faster ? "better" : "worse"), `a ${faster ? "faster" : "slower"} median is ${faster ? "better" : "worse"}: ${med}`);
+  }
   const weeks = [];
   for (let i = 7; i >= 0; i--) weeks.push(await team(now - (i + 1) * W, now - i * W));
   const withData = weeks.filter((t) => t.resolution_ms && t.resolution_ms.n);
