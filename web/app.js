@@ -2,20 +2,21 @@
 // modules, no framework; the case view is web/case.js.
 //
 // Time: every countdown is computed from the server's `now` and each case's
-// due time (GET /v1/queue), never from the page's clock.  On the wall clock
-// the page adds the time elapsed since that answer (performance.now());
-// on the virtual clock (tests, demos) time moves only when the server says
-// so.  The queue is re-read every 2 seconds, so a moved clock, a new case or
-// another agent's action shows without a reload.
+// due time (GET /v1/queue), never from the page's clock (web/live.js keeps
+// the server's clock).  Live: the page listens to GET /v1/stream (Server-
+// Sent Events, web/live.js) and re-reads the queue, the open case and the
+// dashboard when the server says something changed, so a moved clock, a new
+// case or another agent's action shows without a reload and without polling.
 //
 // Auth: GET /v1/session says who we are; a token is exchanged for an
 // HttpOnly session cookie by POST /v1/session, and every change sends the
 // session's CSRF value in X-Forewarn-CSRF (docs/console.md).
 
-import { caseInit, caseOpen } from "./case.js";
+import { caseInit, caseKey, caseLive, caseOpen } from "./case.js";
 import { dashInit, dashRefresh } from "./dashboard.js";
+import { liveStart, liveStop, serverNow, setServerNow } from "./live.js";
+import { customerHide, customerInit, customerShow, customerShown, incidentsShow } from "./customer.js";
 
-const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 const SEVERITIES = [
   ["CRITICAL", "✖", "Critical"], ["HIGH", "▲", "High"], ["MEDIUM", "◆", "Medium"], ["LOW", "●", "Low"],
@@ -25,7 +26,7 @@ const WORK_ROLES = new Set(["agent", "lead", "admin"]);
 
 const state = {
   me: null, csrf: null, queue: null, fetchedAt: 0,
-  severity: "", filter: "", selected: 0, timer: null, ticker: null,
+  severity: "", filter: "", selected: 0, ticker: null,
 };
 
 // ---- API ----
@@ -47,9 +48,10 @@ async function api(method, path, body) {
 // ---- sign in / out ----
 
 function showSignin(message) {
-  stopPolling();
+  stopQueue(); liveStop();
   state.me = null; state.csrf = null;
   $("queue").hidden = true; $("dashboard").hidden = true; $("screens").hidden = true;
+  $("customer").hidden = true; $("incidents").hidden = true;
   $("who").hidden = true; $("signout").hidden = true;
   $("signin").hidden = false;
   const err = $("signin-error");
@@ -65,21 +67,58 @@ function signedIn(me) {
   $("signout").hidden = !me.authenticated;
   $("next").hidden = !canWork();
   buildToolbar();
+  liveStart(onLive);
   route();
 }
 
-// ---- screens: #/queue (the default) and #/dashboard ----
+// What the stream says changed: re-read what is on screen (coalesced).
+function onLive(kind, data) {
+  if (kind === "hello") return;
+  if (!$("queue").hidden) refreshSoon();
+  if (!$("dashboard").hidden && kind !== "clock") dashSoon();
+  if (!$("customer").hidden && kind !== "clock") customerSoon();
+  if (!$("incidents").hidden && kind !== "clock") incidentsSoon();
+  caseLive(kind, data);
+  if (kind === "clock") tick();
+}
+
+// At most one read in flight per screen; a change during it asks for one more.
+function coalesced(fn) {
+  let running = false, again = false;
+  return async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { do { again = false; await fn(); } while (again); } finally { running = false; }
+  };
+}
+const refreshSoon = coalesced(() => refresh());
+const dashSoon = coalesced(() => dashRefresh());
+const customerSoon = coalesced(() => customerShown() && customerShow(customerShown()));
+const incidentsSoon = coalesced(() => incidentsShow());
+
+// ---- screens: #/queue (the default), #/incidents, #/dashboard, #/customer/<id> ----
+
+const SCREENS = { queue: "queue", incidents: "incidents", dashboard: "dashboard", customer: "customer" };
 
 function route() {
   if (!state.me) return;
-  const dash = location.hash === "#/dashboard";
-  $("queue").hidden = dash; $("dashboard").hidden = !dash;
-  $("to-queue").removeAttribute("aria-current"); $("to-dashboard").removeAttribute("aria-current");
-  $(dash ? "to-dashboard" : "to-queue").setAttribute("aria-current", "page");
-  document.title = dash ? "forewarn — dashboard" : "forewarn — queue";
-  stopPolling();
-  if (dash) { dashRefresh(); state.timer = setInterval(dashRefresh, 10000); }
-  else startPolling();
+  const m = location.hash.match(/^#\/(queue|incidents|dashboard|customer)(?:\/(.+))?$/);
+  const screen = m ? SCREENS[m[1]] : "queue";
+  for (const id of Object.values(SCREENS)) $(id).hidden = id !== screen;
+  for (const a of $("screens").querySelectorAll("a")) a.removeAttribute("aria-current");
+  if (screen !== "customer") $("to-" + screen).setAttribute("aria-current", "page");
+  stopQueue();
+  if (screen !== "customer") customerHide();
+  if (screen === "dashboard") dashRefresh();
+  else if (screen === "incidents") incidentsShow();
+  else if (screen === "customer") {
+    let id = "";
+    try { id = decodeURIComponent(m[2] || ""); } catch { id = ""; }
+    $("customer-body").innerHTML = `<p class="loading">Loading…</p>`;
+    customerShow(id).then(() => { document.title = "forewarn — " + ($("customer-title")?.textContent || id); });
+  } else startQueue();
+  document.title = "forewarn — " + screen;
+  if ($("case-dialog").open && screen === "customer") $("case-dialog").close();
 }
 window.addEventListener("hashchange", route);
 
@@ -133,15 +172,16 @@ function updateCounts() {
 
 // ---- the queue ----
 
-function startPolling() {
-  stopPolling();
+// The queue is read when shown and when the stream says something changed;
+// the ticker only repaints the countdowns from the server's clock.
+function startQueue() {
+  stopQueue();
   refresh();
-  state.timer = setInterval(refresh, POLL_MS);
   state.ticker = setInterval(tick, 1000);
 }
-function stopPolling() {
-  clearInterval(state.timer); clearInterval(state.ticker);
-  state.timer = state.ticker = null;
+function stopQueue() {
+  clearInterval(state.ticker);
+  state.ticker = null;
 }
 
 async function refresh() {
@@ -150,16 +190,9 @@ async function refresh() {
   if (state.filter) q.set("filter", state.filter);
   const r = await api("GET", "/v1/queue" + (q.size ? "?" + q : ""));
   if (r.status !== 200) { if (r.status !== 401) status(`Could not read the queue (${r.status}).`); return; }
-  state.queue = r.data; state.fetchedAt = performance.now();
+  state.queue = r.data; setServerNow(r.data.now, r.data.clock);
   updateCounts();
   renderCards();
-}
-
-// The server's present: its `now`, plus the time since, on the wall clock only.
-function serverNow() {
-  const q = state.queue;
-  const base = Date.parse(q.now);
-  return q.clock === "wall" ? base + (performance.now() - state.fetchedAt) : base;
 }
 
 function span(ms) {
@@ -315,21 +348,38 @@ $("next").addEventListener("click", nextCase);
 
 function openCase(card) { return caseOpen(card.id); }
 caseInit({ api, esc, me: () => state.me, canWork, refresh: () => { if (!$("queue").hidden) refresh(); }, status });
-dashInit({ api, esc, me: () => state.me });
+dashInit({ api, esc, me: () => state.me, now: serverNow });
+customerInit({ api, esc, openCase: (id) => caseOpen(id) });
 $("help-close").addEventListener("click", () => $("help-dialog").close());
 
 // ---- keyboard ----
+// The queue: j/k move, Enter opens, p presses the selected card's primary
+// button, s skips it, n takes the next case; q and d switch screens; ? is
+// the help.  In the case view, case.js's keys (caseKey).  Esc closes any
+// dialog (the browser does it).  Keys never fire while typing in a field.
 
 document.addEventListener("keydown", (e) => {
-  if ($("queue").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (document.querySelector("dialog[open]")) return; // Esc closes dialogs natively
-  if (e.target.matches && e.target.matches("input, textarea")) return;
+  if (!state.me || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.matches && e.target.matches("input, textarea, select")) return;
+  if (e.key === "?") {
+    if (!$("help-dialog").open) $("help-dialog").showModal();
+    e.preventDefault();
+    return;
+  }
+  if ($("help-dialog").open || $("skip-dialog").open) return;
+  if ($("case-dialog").open) { if (caseKey(e.key)) e.preventDefault(); return; }
+  if (e.key === "q") { location.hash = "#/queue"; e.preventDefault(); return; }
+  if (e.key === "d") { location.hash = "#/dashboard"; e.preventDefault(); return; }
+  if (e.key === "i") { location.hash = "#/incidents"; e.preventDefault(); return; }
+  if ($("queue").hidden) return;
   const cases = state.queue ? state.queue.cases : [];
+  const card = $("cards").children[state.selected];
   if (e.key === "j") { select(state.selected + 1); e.preventDefault(); }
   else if (e.key === "k") { select(state.selected - 1); e.preventDefault(); }
-  else if (e.key === "Enter" && cases[state.selected] && !e.target.matches("button")) { openCase(cases[state.selected]); e.preventDefault(); }
+  else if (e.key === "Enter" && cases[state.selected] && !e.target.matches("button, a")) { openCase(cases[state.selected]); e.preventDefault(); }
   else if (e.key === "n") { nextCase(); e.preventDefault(); }
-  else if (e.key === "?") { $("help-dialog").showModal(); e.preventDefault(); }
+  else if (e.key === "p" && card) { card.querySelector(".act-primary")?.click(); e.preventDefault(); }
+  else if (e.key === "s" && card) { card.querySelector(".act-skip")?.click(); e.preventDefault(); }
 });
 
 // ---- start ----

@@ -22,15 +22,42 @@ const OUTCOMES = [
 let ctx = null;          // {api, esc, me, canWork, refresh, status}
 let current = null;      // the case id shown
 let pending = null;      // {messages: [...]} of the last draw
+let stale = false;       // the server changed the case while the user was typing
+let flashText = "";      // the last action's outcome, kept across live redraws
+let drawSeq = 0;         // the newest draw wins; an older one finishing later is dropped
 
 export function caseInit(c) {
   ctx = c;
   $("case-close").addEventListener("click", () => $("case-dialog").close());
-  $("case-dialog").addEventListener("close", () => { current = null; ctx.refresh(); });
+  $("case-dialog").addEventListener("close", () => { current = null; stale = false; ctx.refresh(); });
+  // A change that arrived while the user was typing is drawn once they leave the form.
+  $("case-body").addEventListener("focusout", () => setTimeout(() => {
+    if (stale && current && !editing()) { stale = false; draw(undefined, true); }
+  }, 0));
+}
+
+// The user is in the middle of something a redraw would wipe: a field has
+// focus, or an edit, reject or skip form is open.
+function editing() {
+  const body = $("case-body");
+  const a = document.activeElement;
+  if (a && body.contains(a) && a.matches("input, textarea, select")) return true;
+  return !!body.querySelector(".msg-edit-form:not([hidden]), .msg-reject-form:not([hidden]), .step-skip-form:not([hidden])");
+}
+
+// The live stream (web/live.js): redraw the open case when it is the one
+// that changed (or when the server cannot say which), unless the user is
+// typing; then it is redrawn when they leave the form.
+export function caseLive(kind, data) {
+  if (!current || kind === "clock" || kind === "hello") return;
+  const mine = kind === "reset" || data.any || data.messages || (data.cases || []).includes(current);
+  if (!mine) return;
+  if (editing()) { stale = true; return; }
+  draw(undefined, true);
 }
 
 export async function caseOpen(id) {
-  current = id;
+  current = id; flashText = ""; stale = false;
   $("case-body").innerHTML = `<p class="loading">Loading the case…</p>`;
   if (!$("case-dialog").open) $("case-dialog").showModal();
   await draw();
@@ -47,8 +74,13 @@ function canAct(c) {
 const canApprove = () => ctx.canWork() && ctx.me().role !== "agent";
 const canNote = (c) => ctx.canWork() && c.state === "open";
 
-async function draw(flash) {
+// Draw the case from the server.  flash: the outcome of the user's action
+// (kept until the next one).  live: a redraw the user did not ask for; it
+// is put off (stale) when, by the time the answers are in, they are typing.
+async function draw(flash, live = false) {
   const id = current;
+  const seq = ++drawSeq;
+  if (flash !== undefined) flashText = flash;
   const r = await ctx.api("GET", `/v1/cases/${id}`);
   if (id !== current) return;
   if (r.status !== 200) {
@@ -60,10 +92,11 @@ async function draw(flash) {
   const guidance = g.status === 200 ? g.data : null;
   const msgs = await Promise.all((c.messages || []).map((m) => ctx.api("GET", `/v1/messages/${m}`)));
   const awaiting = msgs.filter((m) => m.status === 200 && m.data.status === "awaiting_approval").map((m) => m.data);
-  if (id !== current) return;
+  if (id !== current || seq !== drawSeq) return;
+  if (live && editing()) { stale = true; return; }
   pending = { messages: awaiting };
   const scrollTop = $("case-dialog").scrollTop;
-  $("case-body").innerHTML = render(c, guidance, awaiting, flash);
+  $("case-body").innerHTML = render(c, guidance, awaiting, flashText);
   wire(c);
   $("case-dialog").scrollTop = scrollTop;
 }
@@ -75,7 +108,7 @@ function render(c, g, awaiting, flash) {
   const who = c.assignee ? (c.assignee === ctx.me().name ? "yours" : `with ${c.assignee}`) : "nobody has it yet";
   const head = `<header class="case-head sev-${esc(c.severity)}">
       <p class="sev">${esc(c.severity)} · ${c.state === "open" ? esc(who) : "resolved"}</p>
-      <h2 id="case-title">${esc(c.name || c.customer)} — ${esc(c.reason)}</h2>
+      <h2 id="case-title"><a class="cust-link" href="#/customer/${encodeURIComponent(c.customer)}" title="The customer's page (u)">${esc(c.name || c.customer)}</a> — ${esc(c.reason)}</h2>
       ${c.state !== "open" ? `<p class="resolved-note">✓ Resolved${c.outcome ? ": " + esc(c.outcome.replace("_", " ")) : ""}${c.csat ? ` · CSAT ${esc(c.csat)}/5` : ""}${c.resolved_by ? ` · by ${esc(c.resolved_by)}` : ""}</p>` : ""}
       ${!ctx.canWork() ? `<p class="readonly">View only: your role (${esc(ctx.me().role)}) can read this case, not work it.</p>`
         : c.state === "open" && !act ? `<p class="readonly">This case is ${esc(who)}: you can add notes; the rest is theirs.</p>` : ""}
@@ -97,7 +130,7 @@ function renderGuidance(g) {
     <p class="summary">${esc(g.summary || "")}</p>${senti}
     ${ra ? `<p class="do-now"><b>Do this now:</b> ${esc(ra.type)} (${esc(ra.urgency)}). ${esc(ra.reason)}</p>` : ""}
     ${s.opening ? `<div class="script-head"><h3 id="h-script">What to say</h3>
-        <button type="button" class="secondary small" id="copy-script">Copy script</button></div>
+        <button type="button" class="secondary small" id="copy-script" title="Copy (c)">Copy script</button></div>
       <div class="script" id="script-text"><p>${esc(s.opening)}</p><ul>${(s.key_points || []).map((k) => `<li>${esc(k)}</li>`).join("")}</ul><p>${esc(s.closing || "")}</p></div>` : ""}
     ${(g.what_not_to_do || []).length ? `<h3>Don't</h3><ul class="dont">${g.what_not_to_do.map((k) => `<li>${esc(k)}</li>`).join("")}</ul>` : ""}
     ${g.win_condition ? `<p><b>Win:</b> ${esc(g.win_condition)}</p>` : ""}
@@ -113,7 +146,7 @@ function renderSteps(c, act) {
     const mark = st === "done" ? `<span class="mark" aria-hidden="true">✓</span>` : st === "skipped" ? `<span class="mark" aria-hidden="true">→</span>` : `<span class="mark" aria-hidden="true">○</span>`;
     const word = st === "done" ? "Done" : st === "skipped" ? "Skipped" : "To do";
     const controls = act && st === "todo" ? `<div class="step-actions">
-        <button type="button" class="primary small step-done" data-step="${s.step}">✓ Done</button>
+        <button type="button" class="primary small step-done" data-step="${s.step}" title="Tick it (x ticks the next step)">✓ Done</button>
         <button type="button" class="secondary small step-skip" data-step="${s.step}">Skip…</button></div>
       <form class="step-skip-form" data-step="${s.step}" hidden>
         <label for="skip-step-${s.step}">Why skip step ${s.step}? (needed)</label>
@@ -314,6 +347,24 @@ async function copyScript(btn) {
   }
   btn.textContent = ok ? "✓ Copied" : "Select the text to copy";
   setTimeout(() => { btn.textContent = "Copy script"; }, 2000);
+}
+
+// Keys in the case view (see the help dialog): x ticks the next step to do,
+// c copies the script, a approves the first message waiting (lead, admin),
+// m writes a note, r goes to Resolve, u opens the customer's page.  Returns 1 when the key did something.
+export function caseKey(key) {
+  const body = $("case-body");
+  const press = (sel) => { const el = body.querySelector(sel); if (!el) return 0; el.click(); return 1; };
+  const focus = (sel) => { const el = body.querySelector(sel); if (!el) return 0; el.focus(); el.scrollIntoView({ block: "center" }); return 1; };
+  switch (key) {
+  case "x": return press(".step[data-state=todo] .step-done");
+  case "c": return press("#copy-script");
+  case "a": return press(".msg .msg-approve");
+  case "m": return focus("#note-text");
+  case "r": return focus("#resolve-outcome");
+  case "u": return press(".cust-link");
+  default: return 0;
+  }
 }
 
 export const caseShown = () => current;

@@ -2,15 +2,21 @@
 // and the leaderboard, from GET /v1/stats/outcomes, /v1/stats/me and
 // /v1/leaderboard (docs/outcomes.md).  Every figure is shown with the
 // count it rests on; a figure over nothing says "not enough data" rather
-// than a number.  One chart, SLA compliance by severity, is drawn as
-// inline SVG (no library), with the same numbers in its text alternative.
+// than a number.  Charts are inline SVG (no library), each with the same
+// numbers in its text alternative: SLA compliance by severity, and the
+// median time to resolve per week over the last WEEKS weeks.  "This week"
+// compares the last 7 days with the 7 before, each read with from/to
+// (a case counts in the week it was resolved in), ending at the server's
+// present (web/live.js), not the browser's.
 
 const $ = (id) => document.getElementById(id);
 const CLOCKS = [["first_response", "First response"], ["customer_contact", "Customer contact"], ["resolution", "Resolution"]];
 const SEV_ORDER = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 const BAR_COLOURS = ["#0f4c99", "#5b7fb8", "#1d5e25"];
 
-let ctx = null;   // {api, esc, me}
+let ctx = null;   // {api, esc, me, now}
+const WEEK = 7 * 24 * 3600 * 1000;
+const WEEKS = 8;
 
 export function dashInit(c) { ctx = c; }
 
@@ -107,13 +113,118 @@ function board(rows, meName) {
     <th scope="col" class="num">CSAT</th><th scope="col" class="num">Streak</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
+const iso = (ms) => new Date(ms).toISOString();
+
+// The last WEEKS weeks' outcomes, oldest first: [{from, to, team}] (team null when unread).
+async function weekly(now) {
+  const spans = [];
+  for (let i = WEEKS - 1; i >= 0; i--) spans.push([now - (i + 1) * WEEK, now - i * WEEK]);
+  return Promise.all(spans.map(async ([f, t]) => {
+    const r = await ctx.api("GET", `/v1/stats/outcomes?from=${iso(f)}&to=${iso(t)}`);
+    return { from: f, to: t, team: r.status === 200 ? r.data.team : null };
+  }));
+}
+
+// One figure this week against last week: the value, an arrow and the word,
+// and the counts both rest on.  Rates and times are better or worse
+// (higherIsBetter says which way); counts (null) are only more or fewer,
+// which by itself is neither.
+function trendTile(id, label, cur, prev, fmt, higherIsBetter) {
+  const esc = ctx.esc;
+  const has = (x) => x && x.n > 0 && x.v != null;
+  let trend;
+  if (!has(cur)) trend = `<div class="trend none">no case this week</div>`;
+  else if (!has(prev)) trend = `<div class="trend none">not enough history: nothing the week before</div>`;
+  else {
+    const d = cur.v - prev.v;
+    const same = Math.abs(d) < 1e-9;
+    const judged = higherIsBetter !== null;
+    const good = same || !judged ? null : (d > 0) === higherIsBetter;
+    const word = same ? "same" : !judged ? (d > 0 ? "more" : "fewer") : good ? "better" : "worse";
+    const arrow = same ? "→" : d > 0 ? "▲" : "▼";
+    const cls = same || !judged ? "same" : good ? "up" : "down";
+    trend = `<div class="trend ${cls}"><span aria-hidden="true">${arrow}</span> ${word} than the week before (${esc(fmt(prev.v))})</div>`;
+  }
+  return `<div class="tile" data-figure="${id}">
+    <div class="tile-label">${esc(label)}</div>
+    <div class="tile-value${has(cur) ? "" : " none"}">${has(cur) ? esc(fmt(cur.v)) : "not enough data"}</div>
+    ${trend}
+    <div class="tile-n">n = ${esc(cur ? cur.n : 0)} this week, ${esc(prev ? prev.n : 0)} the week before</div></div>`;
+}
+
+function figures(t) {
+  if (!t) return {};
+  const r = t.resolution_ms || {}, c = t.csat || {}, s = (t.sla && t.sla.resolution) || {};
+  return {
+    resolved: { v: t.cases_resolved, n: t.cases_resolved },
+    saved: { v: t.saved, n: t.cases_resolved },
+    median: { v: r.n ? r.median : null, n: r.n || 0 },
+    csat: { v: c.n ? c.mean : null, n: c.n || 0 },
+    sla: { v: s.n && s.compliance != null ? s.compliance : null, n: s.n || 0 },
+  };
+}
+
+function weekTiles(weeks) {
+  const cur = figures(weeks[weeks.length - 1].team), prev = figures(weeks[weeks.length - 2].team);
+  const count = (x) => String(x);
+  // Counts always have a value; "no case this week" only when nothing was resolved.
+  const zeroOk = (x) => (x ? { v: x.v, n: Math.max(x.n, 1) } : x);
+  return [
+    trendTile("week-resolved", "Cases resolved", zeroOk(cur.resolved), zeroOk(prev.resolved), count, null),
+    trendTile("week-saved", "Saves", cur.saved, prev.saved, count, null),
+    trendTile("week-median", "Median time to resolve", cur.median, prev.median, dur, false),
+    trendTile("week-sla", "SLA met: resolution", cur.sla, prev.sla, pct, true),
+    trendTile("week-csat", "CSAT (1-5)", cur.csat, prev.csat, (x) => x.toFixed(1), true),
+  ].join("");
+}
+
+// Median time to resolve per week: a line with a point per week that had
+// resolutions (a gap where none), the count under each week.
+function resolutionChart(weeks) {
+  const esc = ctx.esc;
+  const pts = weeks.map((w, i) => ({ i, w, r: w.team && w.team.resolution_ms }));
+  const withData = pts.filter((p) => p.r && p.r.n);
+  if (withData.length < 2) return `<p class="none">Not enough history: ${withData.length} week${withData.length === 1 ? "" : "s"} with resolved cases; the chart needs two.</p>`;
+  const W = 400, H = 170, left = 46, right = 22, top = 10, bottom = 38;
+  const max = Math.max(...withData.map((p) => p.r.median));
+  const hours = max / 3600000;
+  const stepH = hours <= 4 ? 1 : hours <= 12 ? 3 : hours <= 48 ? 12 : 24;
+  const yMax = Math.max(stepH, Math.ceil(hours / stepH) * stepH) * 3600000;
+  const x = (i) => left + (i * (W - left - right)) / (weeks.length - 1);
+  const y = (v) => top + (1 - v / yMax) * (H - top - bottom);
+  let g = "";
+  for (let v = 0; v <= yMax; v += stepH * 3600000)
+    g += `<line x1="${left}" x2="${W - right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" class="grid-line"/>
+      <text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" class="ax tick" text-anchor="end">${v / 3600000}h</text>`;
+  // Segments join consecutive weeks with data; a week without breaks the line.
+  let path = "", prev = null;
+  for (const p of pts) {
+    if (p.r && p.r.n) { path += `${prev !== null && prev === p.i - 1 ? "L" : "M"}${x(p.i).toFixed(1)},${y(p.r.median).toFixed(1)} `; prev = p.i; }
+  }
+  g += `<path d="${path}" class="res-line"/>`;
+  const alt = [];
+  for (const p of pts) {
+    const label = new Date(p.w.from).toISOString().slice(5, 10);
+    g += `<text x="${x(p.i).toFixed(1)}" y="${H - bottom + 16}" class="ax tick" text-anchor="middle">${label}</text>
+      <text x="${x(p.i).toFixed(1)}" y="${H - bottom + 30}" class="ax tick" text-anchor="middle">n=${p.r ? p.r.n : 0}</text>`;
+    if (p.r && p.r.n) g += `<circle cx="${x(p.i).toFixed(1)}" cy="${y(p.r.median).toFixed(1)}" r="4" class="res-dot"/>`;
+    alt.push(`week from ${label}: ${p.r && p.r.n ? dur(p.r.median) + ` median of ${p.r.n}` : "no case resolved"}`);
+  }
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="res-title res-desc">
+    <title id="res-title">Median time to resolve, week by week</title><desc id="res-desc">${esc(alt.join("; "))}</desc>${g}</svg>
+    <p class="tile-n">Weeks start on the date shown (UTC); n = cases resolved that week.</p>`;
+}
+
 export async function dashRefresh() {
-  const [o, m, l] = await Promise.all([ctx.api("GET", "/v1/stats/outcomes"), ctx.api("GET", "/v1/stats/me"),
-    ctx.api("GET", "/v1/leaderboard")]);
+  const now = ctx.now();
+  const [o, m, l, weeks] = await Promise.all([ctx.api("GET", "/v1/stats/outcomes"), ctx.api("GET", "/v1/stats/me"),
+    ctx.api("GET", "/v1/leaderboard"), weekly(now)]);
   if (o.status !== 200) { $("dash-team").innerHTML = `<p class="error">Could not read the outcomes (${o.status}).</p>`; return; }
   const me = ctx.me();
   $("dash-team").innerHTML = `<div class="tiles">${teamTiles(o.data.team)}</div>`;
   $("dash-chart").innerHTML = chart(o.data.severities || {});
+  $("dash-week").innerHTML = `<div class="tiles">${weekTiles(weeks)}</div>`;
+  $("dash-restime").innerHTML = resolutionChart(weeks);
   $("dash-me").innerHTML = mine(m.status === 200 ? m.data : null);
   $("dash-board").innerHTML = board(l.status === 200 ? l.data.leaderboard : [], me && me.name);
 }

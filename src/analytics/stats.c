@@ -141,7 +141,8 @@ static json_t *figures(const struct stats_input *in, int (*keep)(json_t *doc, co
                                       "breached", (json_int_t)breached[m], "compliance",
                                       rate(met[m], met[m] + breached[m])));
     json_object_set_new(f, "sla", sj);
-    qsort(durs, ndurs, sizeof *durs, cmp_i64);
+    if (ndurs) /* a period without resolutions has no array: qsort's pointer must not be NULL */
+        qsort(durs, ndurs, sizeof *durs, cmp_i64);
     double sum = 0;
     for (size_t k = 0; k < ndurs; k++)
         sum += (double)durs[k];

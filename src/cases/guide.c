@@ -156,10 +156,16 @@ static json_t *mood_json(const struct cases *cs, const struct kase *k)
                       : m.trend < -0.05           ? "worsening"
                       : m.trend > 0.05            ? "improving"
                                                   : "steady";
-    return json_pack("{s:f, s:s, s:o, s:s, s:o, s:I}", "score", round(m.score * 1e4) / 1e4, "label",
-                     sentiment_label(m.score), "trend",
+    /* Every score kept, oldest first: the trend the console draws. */
+    json_t *scores = json_array();
+    const struct words *w = words_of(cs, k->customer);
+    for (size_t i = 0; w && i < w->n; i++)
+        if (!isnan(w->score[i]))
+            json_array_append_new(scores, json_real(round(w->score[i] * 1e4) / 1e4));
+    return json_pack("{s:f, s:s, s:o, s:s, s:o, s:I, s:o}", "score", round(m.score * 1e4) / 1e4,
+                     "label", sentiment_label(m.score), "trend",
                      isnan(m.trend) ? json_null() : json_real(round(m.trend * 1e4) / 1e4),
-                     "direction", dir, "intents", in, "n", (json_int_t)m.n);
+                     "direction", dir, "intents", in, "n", (json_int_t)m.n, "scores", scores);
 }
 
 /* ---- a case's facts, as triggers and similar cases read them ---- */

@@ -9,7 +9,9 @@
  *
  * Every case here is opened by the built-in rule pack's own detections (the
  * journal holds business events and people's case.* actions, never a
- * detection), so what the demo shows is what forewarn made of it.
+ * detection), so what the demo shows is what forewarn made of it.  Ticket
+ * ids are numbers, as Zendesk's are, so a server with the Zendesk connector
+ * can deliver the replies and notes the demo's cases lead to.
  */
 #include "client/demo.h"
 
@@ -152,9 +154,9 @@ static int64_t problem(struct gen *g, const char *c, enum kind k, int64_t t, int
              "asked for a person about a charge they do not recognise.\"",
              g->seq);
         emit(g, "ticket.created", c, fix,
-             "\"ticket_id\":\"ZD-E%u\",\"subject\":\"Charge I do "
+             "\"ticket_id\":\"%u\",\"subject\":\"Charge I do "
              "not recognise\"",
-             g->seq);
+             80000 + g->seq);
         break;
     case K_ORDER_STUCK:
         emit(g, "order.created", c, t - 24 * HOUR, "\"order_id\":\"o-%u\"", g->seq);
@@ -205,7 +207,7 @@ static void history(struct gen *g, unsigned i, unsigned n, int64_t now, int64_t 
     int ticket = k != K_ESCALATION && next(g) % 4 == 0;
     if (ticket)
         emit(g, "ticket.created", c, t + range(g, 10, 120) * MIN,
-             "\"ticket_id\":\"ZD-%u\",\"subject\":\"%s\"", 3000 + i,
+             "\"ticket_id\":\"%u\",\"subject\":\"%s\"", 3000 + i,
              k == K_PORT_REJECTED ? "My number still has not moved" : "Is my line working yet?");
     int roll = (int)(next(g) % 100);
     const char *outcome = roll < 30 + 12 * skill ? "saved"
@@ -218,7 +220,7 @@ static void history(struct gen *g, unsigned i, unsigned n, int64_t now, int64_t 
     work(g, c, agent, t, fixed, outcome, csat);
     if (ticket)
         emit(g, "ticket.resolved", c, fixed + 3 * HOUR + range(g, 0, 60) * MIN,
-             "\"ticket_id\":\"ZD-%u\",\"severity\":\"normal\",\"resolution\":\"Fixed with "
+             "\"ticket_id\":\"%u\",\"severity\":\"normal\",\"resolution\":\"Fixed with "
              "the customer\"",
              3000 + i);
 }
@@ -251,7 +253,7 @@ static void live(struct gen *g, int64_t now)
     emit(g, "payment.completed", c, now - 3 * DAY + HOUR + 2 * MIN,
          "\"order_id\":\"o-dbl\",\"amount\":45");
     emit(g, "ticket.created", c, now - 26 * HOUR,
-         "\"ticket_id\":\"ZD-4812\",\"subject\":\"I was charged twice for my plan\"");
+         "\"ticket_id\":\"4812\",\"subject\":\"I was charged twice for my plan\"");
     emit(g, "chat.started", c, now - 20 * HOUR,
          "\"conversation_id\":\"cv-dbl1\",\"topic\":\"billing\",\"summary\":\"Still waiting for "
          "my refund for the double charge.\"");
@@ -265,7 +267,7 @@ static void live(struct gen *g, int64_t now)
     /* An executive escalation: an enterprise account's number port refused. */
     customer(g, c, sizeof c, 904, now - 30 * DAY, now - 3 * 365 * DAY, "enterprise", 52000);
     emit(g, "ticket.created", c, now - 3 * HOUR,
-         "\"ticket_id\":\"ZD-4890\",\"subject\":\"CEO escalation: our office numbers did not "
+         "\"ticket_id\":\"4890\",\"subject\":\"CEO escalation: our office numbers did not "
          "port\"");
     emit(g, "portin.status_changed", c, now - 2 * HOUR,
          "\"status\":\"REJECTED\",\"response\":\"REJECTED: authorization missing\","

@@ -80,6 +80,7 @@ const char *http_header(struct req *r, const char *name)
 const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
                                                 http_auth_routes,  http_stats_routes,
                                                 http_session_routes, http_redrive_routes,
+                                                http_stream_routes,
                                                 NULL};
 
 /*
@@ -255,6 +256,15 @@ static void route(struct req *r)
 static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
 {
     struct req r = *rp;
+    if (r.stream) {
+        struct MHD_Response *sr = http__stream_response(&r);
+        buf_cleanup(&r.out);
+        if (!sr)
+            return MHD_NO;
+        enum MHD_Result sret = MHD_queue_response(conn, 200, sr);
+        MHD_destroy_response(sr);
+        return sret;
+    }
     struct MHD_Response *resp =
         r.static_body ? MHD_create_response_from_buffer(r.static_len, (void *)r.static_body,
                                                         MHD_RESPMEM_PERSISTENT)
@@ -281,6 +291,11 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     }
     if (r.set_cookie[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r.set_cookie);
+    if (r.retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r.retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (r.www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"forewarn\"");
@@ -376,6 +391,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/*
+ * libmicrohttpd's own messages, through our log.  A live stream the
+ * browser closed (a tab shut, a page left) is reported by MHD as a failed
+ * send at our next write: normal for GET /v1/stream, so it is debug there
+ * and a warning anywhere else.
+ */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    if (strstr(msg, "`/v1/stream'"))
+        log_debug("http: %s", msg);
+    else
+        log_warn("http: %s", msg);
+}
+
 int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p)
 {
     struct http_server *s = xcalloc(1, sizeof *s);
@@ -398,9 +431,11 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
     }
     http__readers_init(&s->env.readers, opt->database);
     s->env.sessions = http__sessions_new();
+    s->env.stream = http__stream_new(pipeline_virtual(p), pipeline_now(p));
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (uint16_t)opt->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
     if (!s->daemon) {
@@ -408,6 +443,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
         http__readers_cleanup(&s->env.readers);
         http__audit_stop(s->env.audit);
         http__sessions_free(s->env.sessions);
+        http__stream_free(s->env.stream);
         free(s);
         return FW_EIO;
     }
@@ -427,11 +463,19 @@ void http_set_ready(struct http_server *s, int ready)
     __atomic_store_n(&s->env.ready, ready, __ATOMIC_RELEASE);
 }
 
+void http_notify(struct http_server *s, const struct pipeline_commit *c)
+{
+    if (s)
+        http__stream_commit(s->env.stream, c);
+}
+
 void http_stop(struct http_server *s)
 {
     if (!s)
         return;
+    http__stream_close(s->env.stream); /* open streams end, so their threads can be joined */
     MHD_stop_daemon(s->daemon);
+    http__stream_free(s->env.stream);
     http__audit_stop(s->env.audit); /* after the daemon: no request is waiting on it */
     http__readers_cleanup(&s->env.readers);
     http__sessions_free(s->env.sessions);

@@ -40,6 +40,13 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
 unsigned http_port(const struct http_server *s);
 /* Mark ready (after recovery) for /readyz. */
 void http_set_ready(struct http_server *s, int ready);
+/*
+ * Tell the console's live streams what a committed group changed (GET
+ * /v1/stream).  Called by whoever receives the pipeline's `committed`
+ * hook, from the engine thread; it only takes a short lock.  NULL s:
+ * nothing.  Must not be called once http_stop has begun.
+ */
+void http_notify(struct http_server *s, const struct pipeline_commit *c);
 void http_stop(struct http_server *s);
 
 #endif

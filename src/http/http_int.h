@@ -59,6 +59,7 @@ struct http_env {
     int64_t started;
     int ready;
     struct sessions *sessions; /* the console's sign-in sessions (session.c) */
+    struct stream_hub *stream; /* the console's live events (stream.c) */
 };
 
 struct req {
@@ -87,6 +88,8 @@ struct req {
     const void *static_body;   /* static assets: the bytes to send instead of out (not copied) */
     size_t static_len;
     char set_cookie[256];      /* Set-Cookie value, empty: none */
+    unsigned retry_after;      /* Retry-After seconds on an error answer; 0: none */
+    struct stream_client *stream; /* GET /v1/stream: answer with this event stream (stream.c) */
 };
 
 /* route.public values */
@@ -141,6 +144,28 @@ int http__session_lookup(struct sessions *ss, const char *id, unsigned char dige
 /* The header a cookie-authenticated change must carry, equal to the session's CSRF value. */
 #define HTTP_CSRF_HEADER "X-Forewarn-CSRF"
 extern const struct route http_session_routes[]; /* POST/GET/DELETE /v1/session */
+
+/*
+ * The console's live events (stream.c, GET /v1/stream): a hub that the
+ * engine thread publishes to after each commit and that each open stream
+ * reads from.  new: never fails (now: the engine clock at start); close: every open stream ends, and new
+ * ones are refused (call it before the daemon stops); free: after the
+ * daemon stopped (no stream is open), NULL does nothing.
+ */
+struct stream_hub;
+struct stream_client;
+struct MHD_Response;
+struct stream_hub *http__stream_new(int virtual_clock, int64_t now);
+void http__stream_close(struct stream_hub *h);
+void http__stream_free(struct stream_hub *h);
+/* Publish what a committed group changed (any thread; NULL hub: nothing). */
+void http__stream_commit(struct stream_hub *h, const struct pipeline_commit *c);
+/*
+ * The MHD response for r->stream (which it takes over; r->stream becomes
+ * NULL), or NULL when MHD could not make one (the stream is released).
+ */
+struct MHD_Response *http__stream_response(struct req *r);
+extern const struct route http_stream_routes[]; /* GET /v1/stream */
 
 /*
  * Who holds the token with this digest (NULL: no token presented), as

@@ -115,6 +115,19 @@ static void note_channel(struct pipeline_commit *c, const char *channel)
     strcpy(c->channels[c->nchannels++], channel);
 }
 
+/* Remember that case `id` changed in this group (the console's stream names it). */
+static void note_case(struct pipeline_commit *c, const char *id)
+{
+    for (size_t i = 0; i < c->ncases; i++)
+        if (!strcmp(c->cases[i], id))
+            return;
+    if (c->ncases == PIPELINE_MAX_CASES || strlen(id) >= sizeof c->cases[0]) {
+        c->cases_overflow = 1;
+        return;
+    }
+    strcpy(c->cases[c->ncases++], id);
+}
+
 /* The orchestrator's decisions go to the outbox in the same transaction. */
 static void sink_message(void *ctx, const struct outbox_msg *m)
 {
@@ -130,6 +143,7 @@ static void sink_message(void *ctx, const struct outbox_msg *m)
         local.reason = why;
     }
     int inserted = 0;
+    p->commit.messages = 1;
     if (store_message_insert(p->db, &local, &inserted))
         p->sink_failed = 1;
     else if (inserted) /* a decision re-made after recovery is stored, and counted, once */
@@ -173,6 +187,7 @@ static void case_line(void *ctx, const char *id, int64_t at, const char *event, 
 static void case_save(void *ctx, const char *id, const char *customer, int open, const char *doc)
 {
     struct pipeline *p = ctx;
+    note_case(&p->commit, id);
     if (store_case_save(p->db, id, customer, open, doc, engine_now(p->engine)))
         p->sink_failed = 1;
 }
@@ -180,6 +195,7 @@ static void case_save(void *ctx, const char *id, const char *customer, int open,
 static void case_withdraw(void *ctx, const char *id)
 {
     struct pipeline *p = ctx;
+    note_case(&p->commit, id);
     if (store_case_delete(p->db, id))
         p->sink_failed = 1;
 }
@@ -423,9 +439,10 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_apply(p->engine, ev);
             observe_latency(p, (double)(fw_mono_ns() - t0) / 1e9);
             p->last_applied = at;
-            if (is_delivery_outcome(ev->type))
-                p->group_outcomes++; /* our own report, not a producer's event */
-            else
+            if (is_delivery_outcome(ev->type)) {
+                p->group_outcomes++;      /* our own report, not a producer's event */
+                p->commit.messages = 1;   /* a message's status changed (the console shows it) */
+            } else
                 (*accepted)++;
         }
         free(order);

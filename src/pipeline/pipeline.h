@@ -57,11 +57,17 @@ struct pipeline;
  * have changed (a person's action on a message, a failed group).
  */
 #define PIPELINE_MAX_CHANNELS 16
+#define PIPELINE_MAX_CASES 16
 struct pipeline_commit {
     int all;
     int64_t engine_now;
     size_t nchannels;
     char channels[PIPELINE_MAX_CHANNELS][24];
+    /* For the console's live stream: the cases saved or withdrawn in the group. */
+    size_t ncases;
+    int cases_overflow; /* more than PIPELINE_MAX_CASES changed: say "any case" */
+    char cases[PIPELINE_MAX_CASES][24];
+    int messages;       /* a message was stored, or a delivery outcome applied, in the group */
 };
 
 struct pipeline_opts {

@@ -68,12 +68,14 @@ static void hook_report(void *ctx, json_t *event)
 struct dispatch_ref {
     pthread_mutex_t mu;
     struct dispatcher *d;
+    struct http_server *http; /* the console's live streams hear of every commit too */
 };
 
 static void on_commit(void *ctx, const struct pipeline_commit *c)
 {
     struct dispatch_ref *ref = ctx;
     pthread_mutex_lock(&ref->mu);
+    http_notify(ref->http, c);
     if (ref->d && c->all) {
         dispatcher_kick(ref->d);
     } else if (ref->d) {
@@ -279,6 +281,9 @@ int serve_main(int argc, char **argv)
                                 .max_events = cfg.max_events, .drafting = &cfg.drafting};
     if (http_start(&http, &hopt, p))
         goto out;
+    pthread_mutex_lock(&dref.mu);
+    dref.http = http;
+    pthread_mutex_unlock(&dref.mu);
     http_set_ready(http, 1);
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
@@ -308,6 +313,9 @@ int serve_main(int argc, char **argv)
 fail:
     fputs(diag.data ? diag.data : "", stderr);
 out:
+    pthread_mutex_lock(&dref.mu);
+    dref.http = NULL;
+    pthread_mutex_unlock(&dref.mu);
     http_stop(http);
     pthread_mutex_lock(&dref.mu);
     dref.d = NULL;

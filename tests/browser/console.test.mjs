@@ -11,6 +11,7 @@
 // $FOREWARN_SCREENSHOTS (default build/screenshots).  Nothing waits on a
 // fixed sleep: every wait is for a condition, with a deadline.
 import { spawn, execFileSync } from "node:child_process";
+import http_ from "node:http";
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import os from "node:os";
@@ -37,13 +38,50 @@ function eq(a, b, msg) {
 }
 const fw = (...args) => execFileSync(BIN, args, { encoding: "utf8" }).trim();
 
+// ---- a local receiver shaped like Zendesk's Tickets API (ticket, internal
+// note, public reply), so an approved reply is seen arriving, word for word ----
+
+const received = [];   // {method, path, json}
+const arrivals = [];   // waiters: {match, resolve}
+const zendesk = http_.createServer((rq, rs) => {
+  let body = "";
+  rq.on("data", (c) => { body += c; });
+  rq.on("end", () => {
+    let json = null; try { json = JSON.parse(body); } catch { /* not JSON */ }
+    const rec = { method: rq.method, path: rq.url, json };
+    received.push(rec);
+    for (const w of arrivals.splice(0)) if (w.match(rec)) w.resolve(rec); else arrivals.push(w);
+    const ok = rq.method === "POST" && rq.url === "/api/v2/tickets.json";
+    rs.writeHead(ok ? 201 : 200, { "Content-Type": "application/json" });
+    rs.end(JSON.stringify({ ticket: { id: ok ? 1000 + received.length : 1 } }));
+  });
+});
+await new Promise((r) => zendesk.listen(0, "127.0.0.1", r));
+// A request the receiver got (or gets, before the deadline) that matches.
+function arrival(match, ms = 15000) {
+  const seen = received.find(match);
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve, reject) => {
+    const w = { match, resolve };
+    arrivals.push(w);
+    setTimeout(() => { const i = arrivals.indexOf(w); if (i >= 0) { arrivals.splice(i, 1); reject(new Error("the receiver got no such request in " + ms + " ms")); } }, ms);
+  });
+}
+
 // ---- the server ----
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fw-console-"));
+const config = path.join(dir, "forewarn.yaml");
+fs.writeFileSync(config, `connectors:
+  zendesk:
+    base_url: http://127.0.0.1:${zendesk.address().port}
+    email: agent@example.com
+    api_token: zendesk-token
+`);
 const db = path.join(dir, "fw.db");
 const ready = path.join(dir, "ready");
 const log = fs.openSync(path.join(dir, "server.log"), "a");
-const server = spawn(BIN, ["serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file", ready,
+const server = spawn(BIN, ["serve", "--config", config, "--db", db, "--listen", "127.0.0.1:0", "--ready-file", ready,
   "--virtual-clock"], { stdio: ["ignore", log, log] });
 let base;
 {
@@ -191,6 +229,9 @@ test("the queue shows the four live cases, the counts per severity and the serve
   const phone = await newPage(PHONE);
   await signIn(phone, agentTok);
   await shot(phone, "queue-phone");
+  await phone.locator("body").press("?");
+  await phone.locator("#help-dialog[open]").waitFor();
+  await shot(phone, "help-phone");
   await phone.context().close();
 });
 
@@ -244,6 +285,38 @@ test("a countdown turns amber at the warning and red with 'breached … ago' on 
   eq(await time.locator(".left").evaluate((e) => getComputedStyle(e).color), "rgb(179, 20, 27)", "red");
 });
 
+// Live updates (GET /v1/stream): what another person does through the API
+// shows on the open page without a reload, and it came by the stream: the
+// page's fallback re-read (only while the stream is down, every 30 s)
+// never ran, and the stream's event count moved.
+const live = (page) => page.evaluate(() => ({ live: document.documentElement.dataset.live,
+  events: Number(document.documentElement.dataset.streamEvents || 0),
+  fallback: Number(document.documentElement.dataset.fallbackReads || 0) }));
+function noReload(page) {
+  const navs = [];
+  page.on("framenavigated", (f) => { if (f === page.mainFrame()) navs.push(f.url()); });
+  return navs;
+}
+let bob;
+
+test("live: another agent takes a case and gives it back; the open queue drops it and gets it back without a reload", async () => {
+  bob = { Authorization: "Bearer " + fw("user", "add", "bob", "--role", "agent", "--db", db) };
+  const navs = noReload(agentPage);
+  const before = await live(agentPage);
+  eq(before.live, "on", "the stream is open");
+  const c = (await http("GET", "/v1/queue", undefined, admin())).data.cases.find((x) => !x.assignee);
+  eq((await http("POST", `/v1/cases/${c.id}/assign`, {}, bob)).status, 200, "bob takes it");
+  // An agent's queue holds their own cases and the unassigned ones: bob's leaves it.
+  await agentPage.locator(`.card[data-id="${c.id}"]`).waitFor({ state: "detached", timeout: 5000 });
+  eq((await http("POST", `/v1/cases/${c.id}/skip`, { reason: "wrong language" }, bob)).status, 200, "bob gives it back");
+  await agentPage.waitForFunction((id) => document.querySelector(`.card[data-id="${id}"] .meta`)?.textContent.includes("nobody has it yet"),
+    c.id, { timeout: 5000 });
+  const after = await live(agentPage);
+  assert(after.events >= before.events + 2, `stream events ${before.events} -> ${after.events}`);
+  eq(after.fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
+});
+
 test("guided mode: 'n' takes the next case and it becomes the agent's", async () => {
   await agentPage.locator("body").press("n");
   await agentPage.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Your case now"));
@@ -292,7 +365,12 @@ test("a viewer sees the queue but none of the agent's buttons", async () => {
 });
 
 test("the case opens with Enter: summary, script, checklist and timeline", async () => {
+  const selected = () => agentPage.$eval("#cards .card.selected", (el) => [el.dataset.id, document.activeElement === el]);
+  const ids = await agentPage.$$eval("#cards .card", (els) => els.map((e) => e.dataset.id));
+  await agentPage.locator("body").press("j");
+  eq(await selected(), [ids[1], true], "j selects and focuses the second card");
   await agentPage.locator("body").press("k");
+  eq(await selected(), [ids[0], true], "k goes back to the first");
   await agentPage.keyboard.press("Enter");
   await agentPage.locator("#case-dialog[open] .case-view .checklist").waitFor();
   const text = await agentPage.textContent("#case-body");
@@ -345,6 +423,28 @@ test("tick a playbook step: it shows done, and is still done after a reload", as
   await phone.context().close();
 });
 
+test("keyboard: ? shows every shortcut, Esc closes it; in the case view x ticks the next step", async () => {
+  await agentPage.keyboard.press("?");
+  await agentPage.locator("#help-dialog[open]").waitFor();
+  const help = await agentPage.textContent("#help-dialog");
+  for (const k of ["j", "k", "Enter", "p", "s", "n", "x", "c", "a", "m", "r", "Esc"])
+    assert(help.includes(k), `the help names ${k}`);
+  await shot(agentPage, "help-desktop");
+  await axeScan(agentPage, "keyboard help");
+  await agentPage.keyboard.press("Escape");
+  await agentPage.locator("#help-dialog[open]").waitFor({ state: "detached" });
+  assert(await agentPage.locator("#case-dialog[open]").isVisible(), "the case view stays open under it");
+  const n = Number(await agentPage.locator(`.step[data-state="todo"]`).first().getAttribute("data-step"));
+  await agentPage.locator("#case-body h2").click(); // focus in the dialog, on no control
+  await agentPage.keyboard.press("x");
+  await agentPage.locator(`.step[data-step="${n}"][data-state="done"]`).waitFor();
+  eq(await stepState(workId, n), "completed", "the step x ticked, on the server");
+  await agentPage.keyboard.press("m");
+  eq(await agentPage.evaluate(() => document.activeElement.id), "note-text", "m goes to the note");
+  await agentPage.keyboard.type("typed j k x here");
+  eq(await stepState(workId, n + 1), "pending", "keys typed in a field are text, not shortcuts");
+});
+
 test("skipping a step asks for a reason and sends nothing without one", async () => {
   const n = Number(await agentPage.locator(`.step[data-state="todo"]`).first().getAttribute("data-step"));
   const form = agentPage.locator(`.step-skip-form[data-step="${n}"]`);
@@ -362,6 +462,15 @@ test("a note goes to the timeline", async () => {
   await agentPage.fill("#note-text", "Left a voicemail, calling back at 3pm");
   await agentPage.click("#note-form button[type=submit]");
   await agentPage.waitForFunction(() => document.querySelector(".timeline")?.textContent.includes("Note by ann: Left a voicemail"));
+});
+
+test("live: a note another agent adds appears in the open case view", async () => {
+  const navs = noReload(agentPage);
+  eq((await http("POST", `/v1/cases/${workId}/note`, { text: "Bob here: she called back, all good" }, bob)).status, 200, "bob's note");
+  await agentPage.waitForFunction(() => document.querySelector(".timeline")?.textContent.includes("Note by bob: Bob here"),
+    undefined, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
 });
 
 test("a message awaiting approval: an agent reads it; a lead edits it, then approves it", async () => {
@@ -383,6 +492,15 @@ test("a message awaiting approval: an agent reads it; a lead edits it, then appr
   await lead.locator(`.msg[data-id="${id}"]`).waitFor({ state: "detached" });
   const after = (await http("GET", `/v1/messages/${id}`, undefined, admin())).data;
   assert(after.status !== "awaiting_approval" && after.status !== "rejected", "approved: " + after.status);
+  // Delivered: the local receiver got the edited words, not the template's.
+  const want = (await http("GET", `/v1/messages/${id}`, undefined, admin())).data;
+  if (want.channel === "ticket_reply" || want.channel === "internal_note") {
+    const got = await arrival((rec) => rec.method === "PUT" && rec.json?.ticket?.comment?.body?.includes(text));
+    eq(got.json.ticket.comment.public, want.channel === "ticket_reply", "a public reply");
+  } else {
+    throw new Error("the demo's waiting message is on " + want.channel + ": the test's receiver speaks Zendesk only");
+  }
+  await lead.waitForFunction(async (id) => (await (await fetch(`/v1/messages/${id}`)).json()).status === "sent", id, { timeout: 15000, polling: 200 });
   await axeScan(lead, "case view (lead)");
   await lead.context().close();
 });
@@ -407,6 +525,29 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   eq((await agentPage.textContent('[data-figure="my-resolved"] .tile-value')).trim(), "1", "my resolved count");
   assert((await agentPage.textContent("#dash-me")).includes("First save"), "the first_save achievement");
   assert(await agentPage.locator("#dash-chart svg rect").count() > 0, "the chart is drawn");
+  // This week against last week, and the weekly resolution chart, as the API counts them
+  // for the same periods, ending at the server's clock.
+  const now = Date.parse((await http("GET", "/v1/admin/clock", undefined, admin())).data.now);
+  const W = 7 * 24 * 3600 * 1000, iso = (ms) => new Date(ms).toISOString();
+  const team = async (f, t) => (await http("GET", `/v1/stats/outcomes?from=${iso(f)}&to=${iso(t)}`, undefined, admin())).data.team;
+  const [cur, prev] = [await team(now - W, now), await team(now - 2 * W, now - W)];
+  await agentPage.waitForFunction((n) => document.querySelector('[data-figure="week-resolved"] .tile-value')?.textContent.trim() === String(n),
+    cur.cases_resolved, { timeout: 5000 });
+  const wk = await agentPage.textContent('[data-figure="week-resolved"]');
+  assert(wk.includes(`the week before (${prev.cases_resolved})`), wk);
+  const word = cur.cases_resolved > prev.cases_resolved ? "more" : cur.cases_resolved < prev.cases_resolved ? "fewer" : "same";
+  assert(wk.includes(word), `${word} in ${wk}`);
+  if (cur.resolution_ms.n && prev.resolution_ms.n && cur.resolution_ms.median !== prev.resolution_ms.median) {
+    const faster = cur.resolution_ms.median < prev.resolution_ms.median;
+    const med = await agentPage.textContent('[data-figure="week-median"] .trend');
+    assert(med.includes(faster ? "better" : "worse"), `a ${faster ? "faster" : "slower"} median is ${faster ? "better" : "worse"}: ${med}`);
+  }
+  const weeks = [];
+  for (let i = 7; i >= 0; i--) weeks.push(await team(now - (i + 1) * W, now - i * W));
+  const withData = weeks.filter((t) => t.resolution_ms && t.resolution_ms.n);
+  eq(await agentPage.locator("#dash-restime svg circle").count(), withData.length, "one point per week with resolutions");
+  const desc = await agentPage.textContent("#res-desc");
+  for (const t of withData) assert(desc.includes(`median of ${t.resolution_ms.n}`), `the chart's text names n=${t.resolution_ms.n}: ${desc}`);
   await shot(agentPage, "dashboard-desktop");
   await axeScan(agentPage, "dashboard");
   const phone = await newPage(PHONE);
@@ -416,7 +557,106 @@ test("resolve with CSAT: the dashboard's resolved count and the leaderboard move
   await phone.screenshot({ path: path.join(SHOTS, "dashboard-phone.png"), fullPage: true });
   await axeScan(phone, "dashboard (phone)");
   await phone.context().close();
+  // Live: a lead resolves another case through the API; the open dashboard counts it.
+  const navs = noReload(agentPage);
+  const other = (await http("GET", "/v1/queue", undefined, admin())).data.cases.find((x) => x.id !== workId);
+  eq((await http("POST", `/v1/cases/${other.id}/resolve`, { outcome: "resolved" }, admin())).status, 200, "resolve");
+  await agentPage.waitForFunction((n) => document.querySelector('[data-figure="resolved"] .tile-value')?.textContent.trim() === String(n),
+    before + 2, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
   await agentPage.click("#to-queue");
+  await agentPage.locator("#cards .card").first().waitFor();
+});
+
+test("live: new events open cases that appear in the open queue; the incidents page shows who and what they share", async () => {
+  const navs = noReload(agentPage);
+  const clock = (await http("GET", "/v1/admin/clock", undefined, admin())).data.now;
+  const at = (min) => new Date(Date.parse(clock) + min * 60000).toISOString().replace(".000Z", "Z");
+  const people = [["Ivy Okafor", "ivy"], ["Raj Patel", "raj"], ["Lena Berg", "lena"]];
+  const evs = [];
+  people.forEach(([name, key], i) => {
+    const subject = `${key}.outage@example.com`;
+    evs.push({ specversion: "1.0", id: `live-cu-${key}`, type: "customer.updated", source: "test", subject, time: at(1 + i),
+      data: { name, email: subject, carrier: "AT&T", zip: "99501", tier: "gold", value: 1800 } });
+    evs.push({ specversion: "1.0", id: `live-esim-${key}`, type: "esim.status_changed", source: "test", subject, time: at(5 + i),
+      data: { status: "ERROR" } });
+  });
+  const r = await http("POST", "/v1/events", evs, admin());
+  eq(r.status, 200, "events accepted: " + JSON.stringify(r.data));
+  eq((await http("POST", "/v1/admin/clock", { now: at(20) }, admin())).status, 200, "clock past the merge window");
+  for (const [name] of people)
+    await agentPage.waitForFunction((n) => [...document.querySelectorAll("#cards .card .name")].some((e) => e.textContent.trim() === n),
+      name, { timeout: 5000 });
+  eq((await live(agentPage)).fallback, 0, "fallback re-reads");
+  eq(navs, [], "navigations (reloads)");
+
+  const incs = (await http("GET", "/v1/incidents", undefined, admin())).data.incidents;
+  const inc = incs.find((i) => i.state === "open" && i.customers.includes("ivy.outage@example.com"));
+  assert(inc && inc.customers.length === 3 && inc.common_factor, "an incident with a factor: " + JSON.stringify(incs));
+  await agentPage.locator("body").press("i");
+  const card = agentPage.locator(`.incident[data-id="${inc.id}"]`);
+  await card.waitFor();
+  eq((await card.locator(".big-n").textContent()).trim(), "3", "affected customers");
+  const factor = await card.locator(".factor").textContent();
+  const pct = (x) => Math.round(x * 100) + "%";
+  for (const want of [inc.common_factor.key, inc.common_factor.value, pct(inc.common_factor.share), pct(inc.common_factor.baseline)])
+    assert(factor.includes(want), `the factor says ${want}: ${factor}`);
+  eq(await card.locator(".who-list a").count(), 3, "links to the customers");
+  await shot(agentPage, "incidents-desktop");
+  await axeScan(agentPage, "incidents");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await phone.locator("#to-incidents").click();
+  await phone.locator(`.incident[data-id="${inc.id}"]`).waitFor();
+  await phone.screenshot({ path: path.join(SHOTS, "incidents-phone.png"), fullPage: true });
+  await phone.context().close();
+  await card.locator(".who-list a", { hasText: "Raj Patel" }).click();
+  await agentPage.locator("#customer-title").waitFor();
+  eq(await agentPage.textContent("#customer-title"), "Raj Patel", "the customer page from the incident");
+  await agentPage.locator("body").press("q");
+  await agentPage.locator("#cards .card").first().waitFor();
+});
+
+test("the customer page, from the case view: journey, detections, cases, messages and the mood's trend", async () => {
+  const q = (await http("GET", "/v1/queue", undefined, admin())).data;
+  let pick = null;
+  for (const c of q.cases) {
+    const g = await http("GET", `/v1/cases/${c.id}/guidance`, undefined, admin());
+    if (g.status === 200 && g.data.sentiment && (g.data.sentiment.scores || []).length >= 2) { pick = { c, s: g.data.sentiment }; break; }
+  }
+  assert(pick, "an open case whose customer has written at least twice");
+  const { c, s: senti } = pick;
+  await agentPage.click(`.card[data-id="${c.id}"] .open`);
+  await agentPage.locator("#case-dialog[open] .cust-link").waitFor();
+  await agentPage.locator("#case-body h2").click();
+  await agentPage.keyboard.press("u");
+  await agentPage.locator("#customer-title").waitFor();
+  assert(!(await agentPage.locator("#case-dialog[open]").count()), "the case view closed");
+  eq(await agentPage.textContent("#customer-title"), c.name, "name");
+  const enc = encodeURIComponent(c.customer);
+  const cases = (await http("GET", `/v1/cases?customer=${enc}&limit=200`, undefined, admin())).data.cases;
+  const dets = (await http("GET", `/v1/detections?customer=${enc}&limit=1000`, undefined, admin())).data.detections;
+  const msgs = (await http("GET", `/v1/messages?customer=${enc}&limit=1000`, undefined, admin())).data.messages;
+  const count = async (h) => (await agentPage.textContent(`#${h} .count`)).trim();
+  eq(await count("h-ccases"), String(cases.length), "cases counted");
+  eq(await count("h-cdets"), `${dets.length}, ${dets.filter((d) => d.state === "firing").length} firing`, "detections counted");
+  eq(await count("h-cmsgs"), `${msgs.length}, ${msgs.filter((m) => m.status === "sent").length} sent`, "messages counted");
+  eq(await agentPage.locator(".spark circle").count(), senti.scores.length, "one point per scored text");
+  assert((await agentPage.textContent(".mood")).includes(senti.direction), "the direction in words");
+  await shot(agentPage, "customer-desktop");
+  await axeScan(agentPage, "customer page");
+  const phone = await newPage(PHONE);
+  await signIn(phone, agentTok);
+  await phone.goto(base + "/#/customer/" + enc);
+  await phone.locator("#customer-title").waitFor();
+  await phone.screenshot({ path: path.join(SHOTS, "customer-phone.png"), fullPage: true });
+  await phone.context().close();
+  // A case on the customer page opens the case view.
+  await agentPage.locator(".open-case").first().click();
+  await agentPage.locator("#case-dialog[open] .case-view").waitFor();
+  await agentPage.keyboard.press("Escape");
+  await agentPage.locator("body").press("q");
   await agentPage.locator("#cards .card").first().waitFor();
 });
 
@@ -451,6 +691,7 @@ for (const [name, fn] of tests) {
   }
 }
 await browser.close();
+zendesk.close();
 server.kill("SIGTERM");
 await new Promise((r) => server.once("exit", r));
 if (failed) console.log("server log: " + path.join(dir, "server.log"));
