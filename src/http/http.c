@@ -79,7 +79,8 @@ const char *http_header(struct req *r, const char *name)
 
 const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
                                                 http_auth_routes,  http_stats_routes,
-                                                http_session_routes, NULL};
+                                                http_session_routes, http_known_routes,
+                                                NULL};
 
 /*
  * The console's files (web/, embedded): GET and HEAD of a path no route
