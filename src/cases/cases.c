@@ -32,6 +32,8 @@ void cases_config_init(struct cases_config *c)
                                        .timeliness = 0.20};
     c->min_history = 5;
     c->drop = 0.5;
+    for (int i = 0; i < 4; i++)
+        c->followup_task[i] = 3 * 24 * 3600 * 1000LL; /* seed 001: "+3d" */
 }
 
 /* ---- small helpers ---- */
@@ -701,6 +703,11 @@ int cases_check(const struct cases *cs, const struct event *ev, char *why, size_
                 char *case_id)
 {
     int rc;
+    if (!strncmp(ev->type, "case.task_", 10)) {
+        if (case_id)
+            case_id[0] = 0;
+        return cases__task_check(cs, ev, why, n);
+    }
     struct kase *k = target(cs, ev, why, n, &rc);
     if (!k)
         return rc;
@@ -734,6 +741,10 @@ static void on_action(struct cases *cs, const struct event *ev)
 {
     char why[256];
     int rc;
+    if (!strncmp(ev->type, "case.task_", 10)) {
+        cases__task_action(cs, ev);
+        return;
+    }
     struct kase *k = target(cs, ev, why, sizeof why, &rc);
     if (!k) {
         cs->stats.ignored++;
@@ -757,6 +768,7 @@ static void on_action(struct cases *cs, const struct event *ev)
             line_end(cs, k, at);
         }
         resave(cs, k);
+        cases__task_case_assigned(cs, k, at);
     } else if (!strcmp(act, "responded")) {
         const char *ch = dstr(ev, "channel");
         buf_puts(&extra, "");
@@ -792,6 +804,7 @@ static void on_action(struct cases *cs, const struct event *ev)
         put_str_field(&extra, "agent", agent);
         put_str_field(&extra, "reason", dstr(ev, "reason"));
         changed(cs, k, "skipped", extra.data, at);
+        cases__task_case_assigned(cs, k, at);
     } else if (!strcmp(act, "playbook_set") || !strcmp(act, "step_completed") ||
                !strcmp(act, "step_skipped")) {
         cases__pb_action(cs, k, ev, at);
@@ -836,6 +849,7 @@ static void sink_detection(void *ctx, const struct detection *d)
     if (cs->next.detection)
         cs->next.detection(cs->next.ctx, d);
     on_detection(cs, d);
+    cases__task_detection(cs, d);
 }
 
 static void sink_retract(void *ctx, const struct detection *d)
@@ -865,6 +879,7 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         on_action(cs, ev);
         return;
     }
+    cases__task_event(cs, ev, customer);
     note_value(cs, ev);
     struct kase *k = open_case_of(cs, customer);
     if (cases__words_note(cs, ev) && k)
@@ -901,9 +916,11 @@ static int counts_as_contact(const struct outbox_msg *m)
 static void osink_message(void *ctx, const struct outbox_msg *m)
 {
     struct cases *cs = ctx;
-    if (cs->onext.message)
+    /* A quiet orchestrator hands its records here only to rebuild what follows them. */
+    if (cs->onext.message && !cs->quiet)
         cs->onext.message(cs->onext.ctx, m);
     struct kase *k = m->customer ? open_case_of(cs, m->customer) : NULL;
+    cases__task_message(cs, m);
     if (!k)
         return;
     k->msgs = xgrow(k->msgs, &k->capmsgs, k->nmsgs + 1, sizeof *k->msgs);
@@ -1003,21 +1020,29 @@ void cases__slack_notice(struct cases *cs, const struct kase *k, const char *key
                          const char *subject, const char *body, const char *signals,
                          const char *explain, const char *meta, int64_t at)
 {
+    cases__slack_notice_to(cs, k->customer, to_assignee ? k->assignee : NULL, key, subject, body,
+                           signals, explain, meta, at);
+}
+
+void cases__slack_notice_to(struct cases *cs, const char *customer, const char *assignee,
+                            const char *key, const char *subject, const char *body,
+                            const char *signals, const char *explain, const char *meta,
+                            int64_t at)
+{
     if (cs->quiet || !cs->sink.notice)
         return;
     char id[24];
     snprintf(id, sizeof id, "m_%016llx", (unsigned long long)fw_hash(key, strlen(key)));
-    int agent = to_assignee && k->assignee;
     struct outbox_msg m = {
         .id = id,
         .key = (char *)key,
-        .customer = k->customer,
-        .audience = agent ? "agent" : "l1",
+        .customer = (char *)customer,
+        .audience = assignee ? "agent" : "l1",
         .channel = "slack",
         .status = "scheduled",
         .created_at = at,
         .send_at = at,
-        .recipient = agent ? k->assignee : NULL,
+        .recipient = (char *)assignee,
         .subject = (char *)subject,
         .body = (char *)body,
         .signals = (char *)signals,
@@ -1040,6 +1065,9 @@ struct cases *cases_new(const struct cases_config *cfg, const struct case_sink *
     strmap_init(&cs->ids);
     strmap_init(&cs->values);
     strmap_init(&cs->words);
+    strmap_init(&cs->tasks);
+    strmap_init(&cs->ctasks);
+    strmap_init(&cs->held);
     intern_init(&cs->names);
     buf_init(&cs->line, 0);
     if (cases__compile_policies(cs, diag)) {
@@ -1079,6 +1107,7 @@ void cases_free(struct cases *cs)
             case_free(k);
         }
     }
+    cases__task_free_all(cs); /* cancels their timers: before the engine goes */
     for (size_t i = 0; i < cs->values.len; i++)
         free(cs->values.entries[i].value);
     strmap_cleanup(&cs->open);

@@ -49,6 +49,12 @@ struct cases_config {
     size_t min_history; /* resolved cases a figure needs before it is shown (default 5) */
     const struct sentiment *sentiment; /* scores the customer's words; NULL: not analysed */
     double drop;        /* a sentiment drop: the latest text this far below the one 2 texts before (0.5) */
+    /*
+     * Follow-up tasks after a proactive outreach, per enum severity of what
+     * it was about: due this long after the message goes out (default 3d,
+     * seed 001's "+3d"; outreach.followup_task); 0: no task.
+     */
+    int64_t followup_task[4];
 };
 
 void cases_config_init(struct cases_config *c);
@@ -71,6 +77,13 @@ struct case_sink {
     void (*save)(void *ctx, const char *id, const char *customer, int open, const char *doc);
     void (*withdraw)(void *ctx, const char *id);
     void (*notice)(void *ctx, const struct outbox_msg *m);
+    /*
+     * task (may be NULL): a follow-up task was created or changed, as the
+     * store keeps it (kind "outreach_followup", detail: the task document).
+     * Its lines ({"kind":"task"...}) go to `line`, with the case it belongs
+     * to or a NULL case id when the customer had none.
+     */
+    void (*task)(void *ctx, const struct task_row *t);
 };
 
 struct cases;

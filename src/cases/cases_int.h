@@ -121,12 +121,17 @@ struct cases {
     struct pb_record *hist; /* resolved cases, in order: measured success and similar cases */
     size_t nhist, caphist;
     struct buf line;
+    struct strmap tasks;   /* task id -> struct ftask * while open, CLOSED_TASK after */
+    struct strmap ctasks;  /* customer -> their open tasks (struct ftask *, linked by next) */
+    struct strmap held;    /* message id -> task id (a string): outreach waiting for approval */
     /* The case being matched against a policy (expr_env callbacks). */
     const struct kase *matching;
     json_t *matching_snap;
 };
 
 extern char cases__resolved_marker;
+extern char cases__closed_task_marker;
+#define CLOSED_TASK ((void *)&cases__closed_task_marker)
 #define RESOLVED_CASE ((void *)&cases__resolved_marker)
 
 int64_t cases__default_target(int metric, int severity);
@@ -160,6 +165,11 @@ void cases__notice(struct cases *cs, const struct kase *k, const struct clock *c
 void cases__slack_notice(struct cases *cs, const struct kase *k, const char *key, int to_assignee,
                          const char *subject, const char *body, const char *signals,
                          const char *explain, const char *meta, int64_t at);
+/* The same for a customer with or without a case: to `assignee`, or the team when NULL. */
+void cases__slack_notice_to(struct cases *cs, const char *customer, const char *assignee,
+                            const char *key, const char *subject, const char *body,
+                            const char *signals, const char *explain, const char *meta,
+                            int64_t at);
 const struct rule_signal *cases__lead_signal(const struct cases *cs, const struct kase *k);
 
 /* A time as an RFC 3339 JSON string, or null for FW_TIME_NONE (cases.c). */
@@ -185,6 +195,20 @@ void cases__pb_action(struct cases *cs, struct kase *k, const struct event *ev, 
 void cases__pb_close(struct cases *cs, struct kase *k, const char *outcome, int csat, int64_t at);
 void cases__pb_free(struct cases *cs, struct kase *k);
 void cases__pb_doc(const struct cases *cs, const struct kase *k, json_t *d);
+
+/* task.c: follow-up tasks after outreach */
+/* A message the orchestrator decided: a proactive outreach that goes out gets its task. */
+void cases__task_message(struct cases *cs, const struct outbox_msg *m);
+/* Every event of a customer: answers close tasks, message.sent of a held outreach opens one. */
+void cases__task_event(struct cases *cs, const struct event *ev, const char *customer);
+/* A detection of the customer fired or resolved. */
+void cases__task_detection(struct cases *cs, const struct detection *d);
+/* k's owner changed: its open tasks follow. */
+void cases__task_case_assigned(struct cases *cs, const struct kase *k, int64_t at);
+/* case.task_completed / case.task_cancelled: check (0 or FW_E* with why) and apply. */
+int cases__task_check(const struct cases *cs, const struct event *ev, char *why, size_t n);
+void cases__task_action(struct cases *cs, const struct event *ev);
+void cases__task_free_all(struct cases *cs);
 
 /* queue.c */
 json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now);

@@ -6,11 +6,15 @@
  *   GET  /v1/cases                 every case (filters, pages), from the store
  *   GET  /v1/cases/{id}            one case: document, clocks now, timeline
  *   POST /v1/cases/{id}/{action}   assign, respond, status, note, skip, resolve
+ *   GET  /v1/tasks                 follow-up tasks, ladder steps and reminders, by due time
+ *   GET  /v1/tasks/{id}            one task
+ *   POST /v1/tasks/{id}/{action}   complete, cancel (a follow-up task after outreach)
  *
  * Every action becomes a `case.*` event with the caller as its agent,
  * checked against the live cases and journaled on the engine thread
  * (pipeline_act), so replaying the journal gives the same case.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -492,6 +496,17 @@ static void reply_case(struct req *r, const char *id, unsigned status, int with_
         json_object_set(doc, "history", history);
         if (with_timeline)
             json_object_set_new(doc, "timeline", timeline(s, doc, history));
+        /* Its follow-up tasks, open and closed, as GET /v1/tasks shows them. */
+        struct buf t;
+        buf_init(&t, 0);
+        struct task_query tq = {.case_id = id, .due_before = FW_TIME_NONE, .limit = 100,
+                                .now = pipeline_now(r->env->pipeline)};
+        json_t *tj = store_tasks_json(s, &tq, &t) ? NULL : fw_json_loadb(t.data, t.len, 0, NULL);
+        json_object_set(doc, "tasks", json_is_array(json_object_get(tj, "tasks"))
+                                          ? json_object_get(tj, "tasks")
+                                          : json_array());
+        json_decref(tj);
+        buf_cleanup(&t);
     }
     http__reader_release(&r->env->readers, s);
     buf_cleanup(&b);
@@ -565,6 +580,225 @@ static void get_playbooks(struct req *r)
     http_reply_json(r, 200, &r->out);
 }
 
+/* ---- follow-up tasks: GET /v1/tasks, GET /v1/tasks/{id}, POST .../complete|cancel ---- */
+
+static void get_tasks(struct req *r)
+{
+    static const char *const states[] = {"open", "done", "cancelled", NULL};
+    static const char *const statuses[] = {"pending", "open", "done", "cancelled", NULL};
+    long limit;
+    struct task_query q = {.customer = http_query(r, "customer"),
+                           .status = http_query(r, "status"),
+                           .kind = http_query(r, "kind"),
+                           .assignee = http_query(r, "assignee"),
+                           .team = http_query(r, "team"),
+                           .case_id = http_query(r, "case"),
+                           .now = pipeline_now(r->env->pipeline)};
+    const char *state = http_query(r, "state"), *mine = http_query(r, "mine");
+    const char *cursor = http_query(r, "cursor");
+    if (http__query_int(r, "limit", 1, 1000, 100, &limit) ||
+        http__query_time(r, "due_before", &q.due_before))
+        return;
+    q.limit = (int)limit;
+    int ok = !state;
+    for (size_t i = 0; state && states[i]; i++)
+        ok |= !strcmp(state, states[i]);
+    if (!ok) {
+        http_error(r, 400, "query parameter state: '%s' is not one of open, done, cancelled", state);
+        return;
+    }
+    ok = !q.status;
+    for (size_t i = 0; q.status && statuses[i]; i++)
+        ok |= !strcmp(q.status, statuses[i]);
+    if (!ok) {
+        http_error(r, 400, "query parameter status: '%s' is not one of pending, open, done, "
+                           "cancelled", q.status);
+        return;
+    }
+    if (state && !strcmp(state, "open"))
+        q.open = 1; /* a follow-up task (open) or a ladder step still to run (pending) */
+    else if (state && q.status && strcmp(state, q.status)) {
+        http_error(r, 400, "query parameters state and status disagree ('%s', '%s')", state,
+                   q.status);
+        return;
+    } else if (state)
+        q.status = state;
+    if (mine && strcmp(mine, "true") && strcmp(mine, "false")) {
+        http_error(r, 400, "query parameter mine: '%s' is not true or false", mine);
+        return;
+    }
+    if (mine && !strcmp(mine, "true")) {
+        if (q.assignee && strcmp(q.assignee, r->who.name)) {
+            http_error(r, 400, "query parameters mine and assignee disagree (you are %s)",
+                       r->who.name);
+            return;
+        }
+        q.assignee = r->who.name;
+    }
+    if (cursor) {
+        /* next_cursor of the previous page: "<due ms>.<seq>" */
+        char *end;
+        q.after_due = strtoll(cursor, &end, 10);
+        if (*end == '.')
+            q.after_seq = strtoll(end + 1, &end, 10);
+        if (*end || q.after_seq <= 0) {
+            http_error(r, 400, "query parameter cursor: '%s' is not a next_cursor of this list",
+                       cursor);
+            return;
+        }
+    }
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return;
+    }
+    buf_reset(&r->out);
+    int rc = store_tasks_json(s, &q, &r->out);
+    http__reader_release(&r->env->readers, s);
+    snprintf(r->audit_id, sizeof r->audit_id, "list");
+    if (rc)
+        http_error(r, 500, "could not read tasks");
+    else
+        http_reply_json(r, 200, &r->out);
+}
+
+/* The task's row as JSON, or NULL after replying 404/500/503. */
+static json_t *load_task(struct req *r, const char *id)
+{
+    struct store *s = http__reader_acquire(&r->env->readers);
+    if (!s) {
+        http_error(r, 503, "database unavailable");
+        return NULL;
+    }
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = store_task_get(s, id, pipeline_now(r->env->pipeline), &b);
+    http__reader_release(&r->env->readers, s);
+    json_t *row = rc ? NULL : fw_json_loadb(b.data, b.len, 0, NULL);
+    buf_cleanup(&b);
+    if (rc == FW_ENOTFOUND)
+        http_error(r, 404, "no task %s", id);
+    else if (!row)
+        http_error(r, 500, "could not read task %s", id);
+    return row;
+}
+
+static void reply_task(struct req *r, const char *id)
+{
+    json_t *row = load_task(r, id);
+    if (!row)
+        return;
+    char *text = fw_json_dumps(row);
+    json_decref(row);
+    buf_reset(&r->out);
+    buf_puts(&r->out, text ? text : "{}");
+    free(text);
+    http_reply_json(r, 200, &r->out);
+}
+
+/* complete or cancel: a `case.task_*` event with the caller as agent, journaled on the engine thread. */
+static void post_task_action(struct req *r, const char *id, const char *action)
+{
+    const char *type = !strcmp(action, "complete") ? "case.task_completed"
+                       : !strcmp(action, "cancel") ? "case.task_cancelled"
+                                                   : NULL;
+    if (!type) {
+        http_error(r, 404, "no such task action: %s (complete, cancel)", action);
+        return;
+    }
+    r->audit_action = type;
+    json_t *body = body_object(r);
+    if (!body)
+        return;
+    json_t *data = json_object();
+    json_t *row = NULL;
+    if (take_str(r, body, data, "note", !strcmp(action, "cancel")))
+        goto out;
+    if (!(row = load_task(r, id)))
+        goto out;
+    const char *kind = json_string_value(json_object_get(row, "kind"));
+    const char *status = json_string_value(json_object_get(row, "status"));
+    const char *assignee = json_string_value(json_object_get(row, "assignee"));
+    const char *customer = json_string_value(json_object_get(row, "customer"));
+    if (!kind || strcmp(kind, "outreach_followup")) {
+        http_error(r, 409, "task %s is a %s step the orchestrator runs itself; only follow-up "
+                           "tasks (outreach_followup) are completed or cancelled by people",
+                   id, kind ? kind : "?");
+        goto out;
+    }
+    if (status && strcmp(status, "open")) {
+        http_error(r, 409, "task %s is %s; nothing was changed", id, status);
+        goto out;
+    }
+    /* An agent works their own tasks and the team's (unassigned); a lead any. */
+    if (r->who.role == ROLE_AGENT && assignee && strcmp(assignee, r->who.name)) {
+        http_error(r, 403, "task %s is assigned to %s; an agent may close only their own or "
+                           "unassigned tasks", id, assignee);
+        goto out;
+    }
+    json_object_set_new(data, "task", json_string(id));
+    json_object_set_new(data, "agent", json_string(r->who.name));
+    char eid[40], ts[FW_TIME_MAXLEN];
+    action_id(eid);
+    fw_time_format(pipeline_now(r->env->pipeline), ts);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", eid,
+                          "type", type, "source", "forewarn/api", "subject", customer, "time", ts,
+                          "data", data);
+    struct event ev;
+    struct ingest_error ierr;
+    if (ingest_validate(j, NULL, NULL, &ev, &ierr)) {
+        http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
+                   ierr.msg);
+        json_decref(j);
+        goto out;
+    }
+    char *text = fw_json_dumps(j);
+    char why[256], unused[24];
+    int rc = pipeline_act(r->env->pipeline, &ev, text, why, sizeof why, unused);
+    free(text);
+    event_cleanup(&ev);
+    json_decref(j);
+    if (rc == FW_ENOTFOUND)
+        http_error(r, 404, "%s; nothing was changed", why);
+    else if (rc == FW_ESTATE)
+        http_error(r, 409, "%s; nothing was changed", why);
+    else if (rc)
+        http_error(r, 503, "the action could not be stored; nothing was changed, retry later");
+    else
+        reply_task(r, id);
+out:
+    json_decref(row);
+    json_decref(body);
+    json_decref(data);
+}
+
+/* /v1/tasks/{id} and /v1/tasks/{id}/{action} */
+static void task_route(struct req *r)
+{
+    char id[64];
+    const char *slash = strchr(r->tail, '/');
+    size_t n = slash ? (size_t)(slash - r->tail) : strlen(r->tail);
+    if (!n || n >= sizeof id) {
+        http_error(r, 404, "no such task");
+        return;
+    }
+    memcpy(id, r->tail, n);
+    id[n] = 0;
+    snprintf(r->audit_id, sizeof r->audit_id, "%s", id);
+    if (!strcmp(r->method, "GET")) {
+        if (slash)
+            http_error(r, 404, "no such endpoint: %s", r->path);
+        else
+            reply_task(r, id);
+        return;
+    }
+    if (!slash || !slash[1]) {
+        http_error(r, 405, "POST needs an action: /v1/tasks/%s/{complete|cancel}", id);
+        return;
+    }
+    post_task_action(r, id, slash + 1);
+}
+
 /* /v1/cases/{id} and /v1/cases/{id}/{action} */
 static void case_route(struct req *r)
 {
@@ -620,5 +854,11 @@ const struct route http_case_routes[] = {
      .handler = case_route},
     {.method = "POST", .path = "/v1/cases/", .prefix = 1, .roles = ROLES_WORK, .audit = "case",
      .handler = case_route},
+    {.method = "GET", .path = "/v1/tasks", .roles = ROLES_READ, .audit = "task",
+     .handler = get_tasks},
+    {.method = "GET", .path = "/v1/tasks/", .prefix = 1, .roles = ROLES_READ, .audit = "task",
+     .handler = task_route},
+    {.method = "POST", .path = "/v1/tasks/", .prefix = 1, .roles = ROLES_WORK, .audit = "task",
+     .handler = task_route},
     {0},
 };

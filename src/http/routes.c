@@ -351,7 +351,7 @@ static void get_incidents(struct req *r)
         http_reply_json(r, 200, &r->out);
 }
 
-/* ---- messages, tasks, contexts, in-app ---- */
+/* ---- messages, contexts, in-app (tasks: case_routes.c) ---- */
 
 static void get_messages(struct req *r)
 {
@@ -530,30 +530,6 @@ static void message_route(struct req *r)
     else
         http_error(r, 404, "no such endpoint: %s", r->path);
     free(id);
-}
-
-static void get_tasks(struct req *r)
-{
-    static const char *const statuses[] = {"pending", "done", "cancelled", NULL};
-    const char *status;
-    long limit, after;
-    if (query_enum(r, "status", statuses, &status) ||
-        query_int(r, "limit", 1, 1000, 100, &limit) ||
-        query_int(r, "cursor", 0, 0x7fffffffffffffffL, 0, &after))
-        return;
-    struct store *s = http__reader_acquire(&r->env->readers);
-    if (!s) {
-        http_error(r, 503, "database unavailable");
-        return;
-    }
-    buf_reset(&r->out);
-    int rc = store_tasks_json(s, http_query(r, "customer"), status, http_query(r, "kind"), after,
-                              (int)limit, &r->out);
-    http__reader_release(&r->env->readers, s);
-    if (rc)
-        http_error(r, 500, "could not read tasks");
-    else
-        http_reply_json(r, 200, &r->out);
 }
 
 static void get_customer_context(struct req *r, const char *id)
@@ -848,7 +824,6 @@ const struct route http_routes[] = {
      .audit = "message", .handler = message_route},
     {.method = "POST", .path = "/v1/messages/", .prefix = 1, .roles = ROLES_LEAD,
      .audit = "message", .handler = message_route},
-    {.method = "GET", .path = "/v1/tasks", .roles = ROLES_READ, .handler = get_tasks},
     {.method = "GET", .path = "/v1/incidents", .roles = ROLES_READ, .handler = get_incidents},
     {.method = "GET", .path = "/v1/admin/clock", .roles = ROLES_ADMIN, .handler = reply_clock},
     {.method = "POST", .path = "/v1/admin/clock", .roles = ROLES_ADMIN, .handler = post_clock},

@@ -522,8 +522,9 @@ static int validate_case_action(const struct event *ev, struct ingest_error *err
                                           "case.status_changed", "case.note_added",
                                           "case.skipped",        "case.resolved",
                                           "case.playbook_set",   "case.step_completed",
-                                          "case.step_skipped",   NULL};
-    char q[QUOTE_MAX * 4 + 8], names[256];
+                                          "case.step_skipped",   "case.task_completed",
+                                          "case.task_cancelled", NULL};
+    char q[QUOTE_MAX * 4 + 8], names[512];
     json_t *d = ev->data;
     int rc;
     if (!one_of(ev->type, actions)) {
@@ -541,9 +542,15 @@ static int validate_case_action(const struct event *ev, struct ingest_error *err
     const char *a = ev->type + 5;
     if (!strcmp(a, "assigned") || !strcmp(a, "responded") || !strcmp(a, "note_added") ||
         !strcmp(a, "skipped") || !strcmp(a, "playbook_set") || !strcmp(a, "step_completed") ||
-        !strcmp(a, "step_skipped"))
+        !strcmp(a, "step_skipped") || !strncmp(a, "task_", 5))
         if ((rc = case_field(d, "agent", 1, NULL, err)))
             return rc;
+    if (!strncmp(a, "task_", 5)) {
+        /* A follow-up task (docs/cases.md): completed with a note, or cancelled saying why. */
+        if ((rc = case_field(d, "task", 1, NULL, err)))
+            return rc;
+        return case_field(d, "note", !strcmp(a, "task_cancelled"), NULL, err);
+    }
     if ((!strcmp(a, "status_changed") || !strcmp(a, "resolved")) &&
         (rc = case_field(d, "agent", 0, NULL, err)))
         return rc;

@@ -113,8 +113,17 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
 {
     const struct comms_tmpl *t =
         comms_find(o->tmpl, d->audience, d->channel, d->tmpl_name ? d->tmpl_name : "default");
-    if (o->quiet && !o->bare)
-        return quiet_counts(o, d, t);
+    if (o->quiet && !o->bare) {
+        int counts = quiet_counts(o, d, t);
+        /*
+         * What follows a customer message (its case's contact clock, its
+         * follow-up task) is rebuilt from the record as decided; the sink
+         * is quiet too and stores nothing.
+         */
+        if (counts && o->sink.message)
+            emit_bare(o, d, t);
+        return counts;
+    }
     if (o->bare)
         return emit_bare(o, d, t);
     struct comms_rendered r = {0};

@@ -413,6 +413,8 @@ void orch_config_init(struct orch_config *c)
     c->napproval_tiers = 1;
     c->followup_approval = 1;
     c->followup_reminder = 3 * FW_DAY;
+    for (int i = 0; i < 4; i++)
+        c->followup_task[i] = 3 * FW_DAY;
     c->reached_out_window = 7 * FW_DAY;
     c->high_no_response = 24 * FW_HOUR;
     c->high_unresolved_l2 = 4 * FW_HOUR;

@@ -48,6 +48,12 @@ struct orch_config {
     int approval_severity[4];   /* per enum severity: 1 = needs approval (default none) */
     int followup_approval;      /* post-ticket follow-ups wait for a person (seed 004; default 1) */
     int64_t followup_reminder;  /* default 3d */
+    /*
+     * The follow-up task after a proactive outreach, per severity of what it
+     * was about (docs/cases.md; the cases module keeps the tasks): due this
+     * long after the message goes out, 0 for none.  Default 3d (seed 001).
+     */
+    int64_t followup_task[4];
     int64_t reached_out_window; /* "we already reached out" if our outreach was this recent (7d) */
     /* Escalation ladder delays. */
     int64_t high_no_response;     /* 24h: follow up with the customer */
@@ -149,8 +155,11 @@ void orch_bind(struct orch *o, struct engine *e);
 
 /*
  * Quiet: decisions still update the orchestrator's own state (outreach
- * history and tone, de-duplication, ladder timers) but nothing is rendered
- * and nothing reaches the sink.  Recovery replays the journal quietly,
+ * history and tone, de-duplication, ladder timers) but nothing is rendered,
+ * and only customer messages that count as outreach reach the sink's
+ * `message`, as bare records (see orch_set_bare), so that what follows them
+ * downstream (a case's contact clock, a follow-up task) is rebuilt too; a
+ * quiet sink stores nothing.  Recovery replays the journal quietly,
  * because every decision it repeats was committed with its journal rows.
  */
 void orch_set_quiet(struct orch *o, int quiet);

@@ -164,6 +164,8 @@ static void case_line(void *ctx, const char *id, int64_t at, const char *event, 
 {
     struct pipeline *p = ctx;
     (void)len;
+    if (!id)
+        return; /* a follow-up task of a customer without a case: its row is the record */
     if (store_case_log(p->db, id, at, event, json))
         p->sink_failed = 1;
 }
@@ -247,7 +249,7 @@ static int rebuild(struct pipeline *p)
     cases_require(p->rules);
     /* The chain: engine -> orchestrator -> cases -> store (see DESIGN.md). */
     struct case_sink cks = {.ctx = p, .line = case_line, .save = case_save,
-                            .withdraw = case_withdraw, .notice = sink_message};
+                            .withdraw = case_withdraw, .notice = sink_message, .task = sink_task};
     struct buf diag;
     buf_init(&diag, 0);
     p->cases = cases_new(&p->ccfg, &cks, &diag);
@@ -663,6 +665,8 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
         p->ccfg.min_history = opts->min_history;
     if (opts->weights)
         p->ccfg.weights = *opts->weights;
+    if (opts->orch) /* follow-up tasks after outreach: outreach.followup_task */
+        memcpy(p->ccfg.followup_task, opts->orch->followup_task, sizeof p->ccfg.followup_task);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->engine_mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);

@@ -473,6 +473,8 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         r.ccfg.min_history = o->min_history;
     if (o->weights)
         r.ccfg.weights = *o->weights;
+    memcpy(r.ccfg.followup_task, (o->orch ? o->orch : &r.ocfg)->followup_task,
+           sizeof r.ccfg.followup_task);
     buf_init(&r.p.line, 0);
     r.p.messages_on = o->messages;
     if (o->stats) {

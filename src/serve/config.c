@@ -376,8 +376,12 @@ static int parse_dur0(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t 
     return rc;
 }
 
-/* merge_window: 5s (every severity) or {CRITICAL: 2s, HIGH: 5s, ...} (docs/messages.md). */
-static int parse_merge_window(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t *w)
+/*
+ * A duration per severity: 5s (every severity) or {CRITICAL: 2s, HIGH: 5s, ...}:
+ * merge_window (docs/messages.md), followup_task (docs/cases.md).
+ */
+static int parse_per_severity(struct ydoc *d, struct buf *diag, yaml_node_t *v, int64_t *w,
+                              const char *name)
 {
     int rc = 0;
     if (v->type == YAML_SCALAR_NODE) {
@@ -389,7 +393,7 @@ static int parse_merge_window(struct ydoc *d, struct buf *diag, yaml_node_t *v, 
         return 0;
     }
     if (v->type != YAML_MAPPING_NODE) {
-        CERR(v, "merge_window must be a duration or a mapping of severity to duration");
+        CERR(v, "%s must be a duration or a mapping of severity to duration", name);
         return rc;
     }
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
@@ -397,8 +401,8 @@ static int parse_merge_window(struct ydoc *d, struct buf *diag, yaml_node_t *v, 
         const char *k = yscalar(kn);
         int sv = k ? severity_parse(k) : -1;
         if (sv < 0)
-            CERR(kn, "unknown severity '%s' in merge_window (CRITICAL, HIGH, MEDIUM, LOW)",
-                 k ? k : "?");
+            CERR(kn, "unknown severity '%s' in %s (CRITICAL, HIGH, MEDIUM, LOW)", k ? k : "?",
+                 name);
         else if (parse_dur0(d, diag, ydoc_node(d, p->value), &w[sv]))
             rc = FW_EPARSE;
     }
@@ -590,6 +594,8 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
             bad = parse_bool(d, diag, v, &o->followup_approval);
         } else if (!strcmp(k, "followup_reminder")) {
             bad = parse_dur(d, diag, v, &o->followup_reminder);
+        } else if (!strcmp(k, "followup_task")) {
+            bad = parse_per_severity(d, diag, v, o->followup_task, "followup_task");
         } else if (!strcmp(k, "late_after")) {
             bad = parse_dur(d, diag, v, &o->late_after);
         } else if (!strcmp(k, "late_hold")) {
@@ -622,7 +628,7 @@ static int parse_outreach(struct config *c, struct ydoc *d, yaml_node_t *m, stru
         } else if (!strcmp(k, "connector_alert_repeat")) {
             bad = parse_dur(d, diag, v, &o->connector_alert_repeat);
         } else if (!strcmp(k, "merge_window")) {
-            bad = parse_merge_window(d, diag, v, o->merge_window);
+            bad = parse_per_severity(d, diag, v, o->merge_window, "merge_window");
         } else if (!strcmp(k, "channel_matrix")) {
             bad = parse_matrix(c, d, v, diag);
         } else if (!strcmp(k, "outage_followup")) {

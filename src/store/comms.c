@@ -338,9 +338,10 @@ int store_task_upsert(struct store *s, const struct task_row *t, int64_t now)
 {
     sqlite3_stmt *st = store__stmt(
         s, SL_TASK_UPSERT,
-        "INSERT INTO tasks(key, customer, kind, due_at, status, detail, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(key) DO UPDATE SET "
-        "status = excluded.status, detail = excluded.detail, updated_at = excluded.updated_at");
+        "INSERT INTO tasks(key, customer, kind, due_at, status, detail, created_at, updated_at, "
+        "assignee, case_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(key) DO "
+        "UPDATE SET status = excluded.status, detail = excluded.detail, updated_at = "
+        "excluded.updated_at, assignee = excluded.assignee, due_at = excluded.due_at");
     if (!st)
         return FW_EDB;
     store__bind_text(st, 1, t->key);
@@ -351,51 +352,100 @@ int store_task_upsert(struct store *s, const struct task_row *t, int64_t now)
     store__bind_text(st, 6, t->detail ? t->detail : "{}");
     sqlite3_bind_int64(st, 7, t->created_at);
     sqlite3_bind_int64(st, 8, now);
+    store__bind_text(st, 9, t->assignee);
+    store__bind_text(st, 10, t->case_id);
     return store__run(s, st);
 }
 
-int store_tasks_json(struct store *s, const char *customer, const char *status, const char *kind,
-                     int64_t after, int limit, struct buf *out)
+#define TASK_COLUMNS                                                                               \
+    "SELECT seq, key, customer, kind, due_at, status, detail, created_at, updated_at, assignee, "  \
+    "case_id FROM tasks "
+
+/* One row of the tasks list (the statement's columns are TASK_COLUMNS). */
+static void task_row_json(sqlite3_stmt *st, int64_t now, struct buf *out)
 {
-    sqlite3_stmt *st = store__stmt(
-        s, SL_TASK_LIST,
-        "SELECT seq, key, customer, kind, due_at, status, detail, created_at, updated_at "
-        "FROM tasks WHERE seq > ?1 AND (?2 IS NULL OR customer = ?2) AND (?3 IS NULL OR "
-        "status = ?3) AND (?4 IS NULL OR kind = ?4) ORDER BY due_at, seq LIMIT ?5");
+    const char *status = (const char *)sqlite3_column_text(st, 5);
+    int64_t due = sqlite3_column_int64(st, 4);
+    buf_printf(out, "{\"seq\":%lld", (long long)sqlite3_column_int64(st, 0));
+    json_field_str(out, "key", (const char *)sqlite3_column_text(st, 1), 0);
+    json_field_str(out, "id", (const char *)sqlite3_column_text(st, 1), 0);
+    json_field_str(out, "customer", (const char *)sqlite3_column_text(st, 2), 0);
+    json_field_str(out, "kind", (const char *)sqlite3_column_text(st, 3), 0);
+    json_field_time(out, "due_at", due);
+    json_field_str(out, "status", status, 0);
+    json_field_str(out, "case", (const char *)sqlite3_column_text(st, 10), 0);
+    json_field_str(out, "assignee", (const char *)sqlite3_column_text(st, 9), 0);
+    /* Overdue: still to do and past its due time on the engine's clock. */
+    int open = status && (!strcmp(status, "open") || !strcmp(status, "pending"));
+    buf_printf(out, ",\"overdue\":%s", open && due <= now ? "true" : "false");
+    json_field_raw(out, "detail", (const char *)sqlite3_column_text(st, 6), "{}");
+    json_field_time(out, "created_at", sqlite3_column_int64(st, 7));
+    json_field_time(out, "updated_at", sqlite3_column_int64(st, 8));
+    buf_putc(out, '}');
+}
+
+int store_tasks_json(struct store *s, const struct task_query *q, struct buf *out)
+{
+    /* Keyset pages on (due_at, seq), the order shown. */
+    sqlite3_stmt *st = store__named(
+        s, TASK_COLUMNS
+        "WHERE (due_at > ?1 OR (due_at = ?1 AND seq > ?2)) AND (?3 IS NULL OR customer = ?3) "
+        "AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5) "
+        "AND (?6 IS NULL OR assignee = ?6) AND (?7 = 0 OR status IN ('open', 'pending')) "
+        "AND (?8 IS NULL OR due_at < ?8) AND (?9 IS NULL OR case_id = ?9) "
+        "AND (?10 IS NULL OR json_extract(detail, '$.team') = ?10) "
+        "ORDER BY due_at, seq LIMIT ?11");
     if (!st)
         return FW_EDB;
-    sqlite3_bind_int64(st, 1, after);
-    store__bind_text(st, 2, customer);
-    store__bind_text(st, 3, status);
-    store__bind_text(st, 4, kind);
-    sqlite3_bind_int(st, 5, limit + 1);
+    sqlite3_bind_int64(st, 1, q->after_seq ? q->after_due : INT64_MIN);
+    sqlite3_bind_int64(st, 2, q->after_seq);
+    store__bind_text(st, 3, q->customer);
+    store__bind_text(st, 4, q->status);
+    store__bind_text(st, 5, q->kind);
+    store__bind_text(st, 6, q->assignee);
+    sqlite3_bind_int(st, 7, q->open);
+    if (q->due_before != FW_TIME_NONE)
+        sqlite3_bind_int64(st, 8, q->due_before);
+    store__bind_text(st, 9, q->case_id);
+    store__bind_text(st, 10, q->team);
+    sqlite3_bind_int(st, 11, q->limit + 1);
     buf_puts(out, "{\"tasks\":[");
     int n = 0, step, more = 0;
-    int64_t last = 0;
+    int64_t last = 0, last_due = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
+        if (n == q->limit) {
             more = 1;
             break;
         }
+        if (n++)
+            buf_putc(out, ',');
         last = sqlite3_column_int64(st, 0);
-        buf_printf(out, "%s{\"seq\":%lld", n++ ? "," : "", (long long)last);
-        json_field_str(out, "key", (const char *)sqlite3_column_text(st, 1), 0);
-        json_field_str(out, "customer", (const char *)sqlite3_column_text(st, 2), 0);
-        json_field_str(out, "kind", (const char *)sqlite3_column_text(st, 3), 0);
-        json_field_time(out, "due_at", sqlite3_column_int64(st, 4));
-        json_field_str(out, "status", (const char *)sqlite3_column_text(st, 5), 0);
-        json_field_raw(out, "detail", (const char *)sqlite3_column_text(st, 6), "{}");
-        json_field_time(out, "created_at", sqlite3_column_int64(st, 7));
-        json_field_time(out, "updated_at", sqlite3_column_int64(st, 8));
-        buf_putc(out, '}');
+        last_due = sqlite3_column_int64(st, 4);
+        task_row_json(st, q->now, out);
     }
     int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : FW_EDB;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (more)
-        buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
+        buf_printf(out, "],\"next_cursor\":\"%lld.%lld\"}", (long long)last_due, (long long)last);
     else
         buf_puts(out, "],\"next_cursor\":null}");
+    return rc;
+}
+
+int store_task_get(struct store *s, const char *key, int64_t now, struct buf *out)
+{
+    sqlite3_stmt *st = store__named(s, TASK_COLUMNS "WHERE key = ?1");
+    if (!st)
+        return FW_EDB;
+    store__bind_text(st, 1, key);
+    int step = sqlite3_step(st), rc = 0;
+    if (step == SQLITE_ROW)
+        task_row_json(st, now, out);
+    else
+        rc = step == SQLITE_DONE ? FW_ENOTFOUND : FW_EDB;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

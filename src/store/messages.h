@@ -81,15 +81,31 @@ int store_message_retry(struct store *s, const char *id, int64_t now_wall);
 /* In-app: mark read (only channel in_app, for that customer). */
 int store_inapp_read(struct store *s, const char *customer, const char *id, int64_t now_wall);
 
-/* Tasks: ladder steps, follow-ups, reminders. Idempotent on key. */
+/*
+ * Tasks: ladder steps, post-ticket reminders (the orchestrator's), and
+ * follow-up tasks after outreach (the cases module's, kind
+ * "outreach_followup", with an assignee and a case).  Idempotent on key;
+ * an update rewrites status, assignee, due time and detail.
+ */
 struct task_row {
     const char *key, *customer, *kind, *status, *detail;
+    const char *assignee, *case_id; /* NULL for the orchestrator's */
     int64_t due_at, created_at;
 };
 int store_task_upsert(struct store *s, const struct task_row *t, int64_t now);
-/* {"tasks":[...],"next_cursor":...} filtered by customer/status/kind (NULL: any). */
-int store_tasks_json(struct store *s, const char *customer, const char *status, const char *kind,
-                     int64_t after, int limit, struct buf *out);
+/* A page of tasks: every filter NULL (or FW_TIME_NONE) matches any. */
+struct task_query {
+    const char *customer, *status, *kind, *assignee, *team, *case_id;
+    int open;           /* state=open: status open or pending */
+    int64_t due_before; /* FW_TIME_NONE: any */
+    int64_t now;        /* for "overdue" */
+    int64_t after_due, after_seq; /* the cursor: rows after (due_at, seq); after_seq 0: start */
+    int limit;
+};
+/* {"tasks":[...],"next_cursor":...}, by due time. */
+int store_tasks_json(struct store *s, const struct task_query *q, struct buf *out);
+/* One task row as JSON (the list's shape): 0, FW_ENOTFOUND or FW_EDB. */
+int store_task_get(struct store *s, const char *key, int64_t now, struct buf *out);
 
 /* Chatbot context: the latest proactive_context per customer. */
 int store_context_put(struct store *s, const char *customer, const char *json, int64_t now);

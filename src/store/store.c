@@ -156,6 +156,14 @@ static const char *const migrations[] = {
     store__auth_schema,
     /* 5: cases and their history (store/cases.c) */
     store__cases_schema,
+    /*
+     * 6: follow-up tasks after outreach (docs/cases.md) share the tasks
+     * table with ladder steps, with the person they are for and their case.
+     */
+    "ALTER TABLE tasks ADD COLUMN assignee TEXT;"
+    "ALTER TABLE tasks ADD COLUMN case_id TEXT;"
+    "CREATE INDEX tasks_due ON tasks(due_at, seq);"
+    "CREATE INDEX tasks_case ON tasks(case_id);",
 };
 
 const char *store_errmsg(struct store *s)

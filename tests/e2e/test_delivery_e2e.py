@@ -316,7 +316,9 @@ def test_ladder_tasks_are_listed_and_cancelled_by_resolution():
         got = sorted((t["kind"], t["due_at"], t["status"]) for t in body["tasks"])
         assert got == [("escalate_l2_persisting", "2026-01-03T11:00:00Z", "pending"),
                        ("escalate_l2_unresolved", "2026-01-01T15:00:00Z", "pending"),
-                       ("followup_no_response", "2026-01-02T11:00:05Z", "pending")], got  # 24h after our message
+                       ("followup_no_response", "2026-01-02T11:00:05Z", "pending"),  # 24h after our message
+                       # and the people's follow-up task of that outreach, 3 days after it (docs/tasks.md)
+                       ("outreach_followup", "2026-01-04T11:00:05Z", "open")], got
         # The 4h step fires on the clock; then the port completes and the rest are cancelled.
         assert s.clock("2026-01-01T16:00:00Z")[0] == 200
         assert s.post_decided([ev("portin.status_changed", c, "2026-01-01T17:00:00Z", status="COMPLETED",
@@ -324,7 +326,7 @@ def test_ladder_tasks_are_listed_and_cancelled_by_resolution():
         status, body = s.request("GET", "/v1/tasks?customer=%s" % c)
         got = sorted((t["kind"], t["status"]) for t in body["tasks"])
         assert got == [("escalate_l2_persisting", "cancelled"), ("escalate_l2_unresolved", "done"),
-                       ("followup_no_response", "cancelled")], got
+                       ("followup_no_response", "cancelled"), ("outreach_followup", "done")], got
         cancelled = [t for t in body["tasks"] if t["status"] == "cancelled"]
         assert all(t["detail"]["cancelled_by"] == "detection resolved" for t in cancelled), cancelled
         assert s.request("GET", "/v1/tasks?status=maybe")[0] == 400

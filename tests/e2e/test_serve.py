@@ -331,8 +331,8 @@ def test_metrics_exposition():
         # One customer wake-up (SIG-003/SIG-006 wait on the order), the two CRITICAL
         # ladder steps of SIG-002 (page engineering at 2h, SMS at 4h), and the case's two
         # running SLA clocks (first response 30m, resolution 4h; the customer was written to
-        # at once, which met the third).
-        assert "forewarn_pending_timers 5\n" in text, text
+        # at once, which met the third), and the follow-up task of that outreach (due in 3d).
+        assert "forewarn_pending_timers 6\n" in text, text
         assert "forewarn_cases_open 1\n" in text, text
         assert 'forewarn_evaluation_seconds_bucket{le="+Inf"} 3' in text, text
         assert "forewarn_evaluation_seconds_count 3" in text, text

@@ -585,6 +585,8 @@ static void incident_lists_migrate_to_rows(void)
     buf_init(&sql, 0);
     buf_puts(&sql, "DROP TABLE incident_members; DROP TABLE users; DROP TABLE tokens; "
                    "DROP TABLE audit; DROP TABLE cases; DROP TABLE case_history; "
+                   "DROP INDEX tasks_due; DROP INDEX tasks_case; "
+                   "ALTER TABLE tasks DROP COLUMN assignee; ALTER TABLE tasks DROP COLUMN case_id; "
                    "PRAGMA user_version = 2; "
                    "INSERT INTO incidents(id, signal, state, opened_at, updated_at, body) "
                    "VALUES (3, 'SIG-A', 'open', 1767434400000, 1767434400000, '");
