@@ -494,13 +494,15 @@ json_t *orch_known_json(const struct orch *o)
             json_object_set_new(r, ts[j], json_string(t));
         }
         size_t told = 0, judged = 0;
-        json_t *who = json_array();
+        json_t *who = json_array(), *all = json_array();
         for (size_t j = 0; j < k->told.len; j++) {
             told += k->told.entries[j].value == TOLD;
             judged += k->told.entries[j].value == JUDGED;
             if (k->told.entries[j].value == TOLD)
                 json_array_append_new(who, json_string(k->told.entries[j].key));
+            json_array_append_new(all, json_string(k->told.entries[j].key));
         }
+        json_object_set_new(r, "affected_customers", all);
         json_object_set_new(r, "affected", json_integer((json_int_t)(told + judged)));
         json_object_set_new(r, "told", json_integer((json_int_t)told));
         json_object_set_new(r, "told_customers", who);
