@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cases/playbook.h"
 #include "analytics/sentiment.h"
 #include "client/backfill.h"
 #include "client/demo.h"
 #include "replay/replay.h"
+#include "replay/report.h"
+#include "store/store.h"
 #include "rules/rules.h"
 #include "serve/config.h"
 #include "serve/serve.h"
@@ -50,6 +53,7 @@ static int cmd_replay(int argc, char **argv)
     size_t nfiles = 0;
     const char *input = "-";
     struct replay_opts o = {.until = FW_TIME_NONE};
+    struct report_opts rep = {.from = FW_TIME_NONE, .to = FW_TIME_NONE};
     const char *config_path = NULL;
     const char *pbfiles[64] = {0};
     size_t npb = 0;
@@ -84,6 +88,30 @@ static int cmd_replay(int argc, char **argv)
             o.cases = o.stats = 1; /* outcomes are the cases' */
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config_path = argv[++i];
+        } else if (!strcmp(argv[i], "--report") && i + 1 < argc) {
+            if (strcmp(argv[++i], "outreach")) {
+                fprintf(stderr, "replay: --report %s: the report is 'outreach'\n", argv[i]);
+                return 2;
+            }
+            o.report = &rep; /* the outreach report reads the messages, cases and tasks */
+            o.messages = o.cases = 1;
+        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            rep.format = argv[++i];
+            if (strcmp(rep.format, "md") && strcmp(rep.format, "json") &&
+                strcmp(rep.format, "html")) {
+                fprintf(stderr, "replay: --format %s: one of md, json, html\n", rep.format);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--segment") && i + 1 < argc) {
+            rep.segment = argv[++i];
+        } else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--to")) && i + 1 < argc) {
+            int64_t *t = !strcmp(argv[i], "--from") ? &rep.from : &rep.to;
+            i++;
+            if (fw_time_parse(argv[i], strlen(argv[i]), t)) {
+                fprintf(stderr, "replay: %s %s: not an RFC 3339 time with offset\n", argv[i - 1],
+                        argv[i]);
+                return 2;
+            }
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "replay: unknown option %s\n", argv[i]);
             return 2;
@@ -167,6 +195,81 @@ static int cmd_replay(int argc, char **argv)
     rules_cleanup(&r);
     config_cleanup(&cfg);
     return rc ? 1 : 0;
+}
+
+/* One journal row as an NDJSON line of the temporary replay input. */
+static int dump_event(void *ctx, const struct event *ev, int64_t applied_at)
+{
+    (void)applied_at;
+    char *txt = fw_json_dumps(ev->json);
+    fprintf(ctx, "%s\n", txt);
+    free(txt);
+    return 0;
+}
+
+/*
+ * report outreach: the replay of an events file (--events) or of a
+ * store's journal (--db, copied to a temporary file first), with the
+ * report instead of lines.  Every other option is replay's.
+ */
+static int cmd_report(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "outreach")) {
+        fprintf(stderr, "usage: forewarn report outreach (--events FILE | --db PATH) [--rules "
+                        "FILE]... [--config FILE] [--until T]\n"
+                        "                [--segment COND] [--from T] [--to T] [--format "
+                        "md|html|json]\n");
+        return 2;
+    }
+    char **args = xcalloc((size_t)argc + 4, sizeof *args);
+    int n = 0;
+    const char *events = NULL, *db = NULL;
+    args[n++] = "replay";
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--events") && i + 1 < argc)
+            events = argv[++i];
+        else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            db = argv[++i];
+        else
+            args[n++] = argv[i];
+    }
+    int rc = 2;
+    char tmp[] = "/tmp/forewarn-report-XXXXXX";
+    int fd = -1;
+    if (!events == !db) {
+        fprintf(stderr, "report: give one of --events FILE or --db PATH\n");
+        goto out;
+    }
+    if (db) {
+        struct store *s;
+        char why[256];
+        if (store_open(db, 1, &s, why, sizeof why)) {
+            fprintf(stderr, "report: --db %s: %s\n", db, why);
+            rc = 1;
+            goto out;
+        }
+        fd = mkstemp(tmp);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        int src = f ? store_events_scan(s, dump_event, f) : FW_EIO;
+        store_close(s);
+        if (f)
+            fclose(f);
+        if (src) {
+            fprintf(stderr, "report: --db %s: cannot read the journal\n", db);
+            rc = 1;
+            goto out;
+        }
+        events = tmp;
+    }
+    args[n++] = "--report";
+    args[n++] = "outreach";
+    args[n++] = (char *)events;
+    rc = cmd_replay(n, args);
+out:
+    if (fd >= 0)
+        unlink(tmp);
+    free(args);
+    return rc;
 }
 
 static int cmd_rules(int argc, char **argv)
@@ -406,6 +509,13 @@ static const struct cmd_entry commands[] = {
               "                 [--playbooks FILE]... [--virtual-clock]",
      .help = "run the server (HTTP API, SQLite store) on its embedded defaults",
      .run = serve_main},
+    {.name = "report",
+     .usage = "report outreach (--events FILE | --db PATH) [--rules FILE]... [--config FILE]\n"
+              "                 [--until T] [--segment COND] [--from T] [--to T] "
+              "[--format md|html|json]",
+     .help = "seed 001's Proactive Outreach Report over a replay of the events or of the "
+             "store's journal (docs/known-issues.md)",
+     .run = cmd_report},
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
               "                 [--cases] [--stats] [--playbooks FILE]... [--templates DIR]\n"

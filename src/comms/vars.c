@@ -141,6 +141,18 @@ static const struct {
     {"outage.eta", "\"around 3 PM CT\""},
     {"outage.impact", "\"calls and mobile data\""},
     {"outage.resolved_at", "\"Mar 6, 2025 at 3:10 PM (Chicago time)\""},
+    {"known_issue.title", "\"Hotspot drops after 10 minutes\""},
+    {"known_issue.description", "\"Hotspot connections may drop after about 10 minutes.\""},
+    {"known_issue.workaround", "\"Turn hotspot off and on again.\""},
+    {"known_issue.status", "\"We've found the cause and are fixing it.\""},
+    {"known_issue.eta", "\"Mar 7, 2025 at 6:00 PM (Chicago time)\""},
+    {"known_issue.feature", "\"hotspot\""},
+    {"maintenance.title", "\"Network upgrade\""},
+    {"maintenance.description", "\"Data may pause for up to 5 minutes.\""},
+    {"maintenance.workaround", "\"Use Wi-Fi if you need data in that hour.\""},
+    {"maintenance.feature", "\"data\""},
+    {"maintenance.starts_at", "\"Mar 9, 2025 at 2:00 AM (Chicago time)\""},
+    {"maintenance.ends_at", "\"Mar 9, 2025 at 4:00 AM (Chicago time)\""},
     {"issues", "[{\"headline\": \"Your eSIM activation failed on our side\","
                " \"signal\": \"SIG-002\", \"name\": \"eSIM provisioning FAILED\","
                " \"severity\": \"CRITICAL\"},"

@@ -57,6 +57,19 @@
     X("outage.eta", CUST, "estimated restoration, or empty")                                       \
     X("outage.impact", CUST, "what is affected: calls, data, texts")                               \
     X("outage.resolved_at", CUST, "when service came back (the resolved update only)")             \
+    /* known issues and maintenance (docs/known-issues.md); never the internal notes */          \
+    X("known_issue.title", CUST, "the issue's customer-safe title")                                \
+    X("known_issue.description", CUST, "what is happening, in customer-safe words")                \
+    X("known_issue.workaround", CUST, "what the customer can do meanwhile, or empty")               \
+    X("known_issue.status", CUST, "where the fix stands, in a sentence")                           \
+    X("known_issue.eta", CUST, "when a fix is expected, or empty")                                 \
+    X("known_issue.feature", CUST, "the affected feature, or empty")                               \
+    X("maintenance.title", CUST, "the maintenance's title")                                        \
+    X("maintenance.description", CUST, "what the work is and what the customer may notice")        \
+    X("maintenance.workaround", CUST, "what to do meanwhile, or empty")                            \
+    X("maintenance.feature", CUST, "the affected feature, or empty")                               \
+    X("maintenance.starts_at", CUST, "when the window starts")                                     \
+    X("maintenance.ends_at", CUST, "when the window ends")                                         \
     /* what this message is about */                                                               \
     X("issues", CUST, "list: one entry per problem this message addresses (merged signals)")       \
     X("issues.headline", CUST, "customer-facing one-line description of the problem")              \

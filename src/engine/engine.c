@@ -1170,6 +1170,30 @@ const struct rules *engine_rules(const struct engine *e)
     return e->rules;
 }
 
+int engine_compile(struct engine *e, const char *src, size_t len, struct expr **out,
+                   struct expr_error *err)
+{
+    return rules_compile(e->rules, src, len, out, err);
+}
+
+int engine_test(struct engine *e, const char *customer, const struct expr *x, int64_t *next)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, customer, strlen(customer));
+    if (next)
+        *next = FW_TIME_MAX;
+    if (!me)
+        return 0;
+    struct evalctx ec = {.e = e, .c = me->value};
+    struct expr_env env;
+    env_init(&env, &ec);
+    return expr_test(x, &env, next);
+}
+
+const char *engine_customer_key(const struct engine *e, size_t i)
+{
+    return i < e->customers.len ? e->customers.entries[i].key : NULL;
+}
+
 void engine_prepare(struct engine *e, int64_t t)
 {
     if (t > e->now) {

@@ -189,6 +189,19 @@ json_t *engine_global_object(const struct engine *e);
 int engine_global_json(const struct engine *e, struct buf *out);
 /* The rules the engine runs. */
 const struct rules *engine_rules(const struct engine *e);
+/*
+ * Compile a condition against the engine's rules (rules_compile: on the
+ * engine's thread only).  The caller owns *out (expr_free).
+ */
+int engine_compile(struct engine *e, const char *src, size_t len, struct expr **out,
+                   struct expr_error *err);
+/*
+ * A compiled condition for one customer at the engine's now: 1 true, 0
+ * false, null or unknown customer.  *next (may be NULL) as expr_test.
+ */
+int engine_test(struct engine *e, const char *customer, const struct expr *x, int64_t *next);
+/* The key of the i-th customer (0 .. engine_customer_count - 1, first seen first), or NULL. */
+const char *engine_customer_key(const struct engine *e, size_t i);
 
 /*
  * JSON lines for the replay contract (no trailing newline).  An incident's

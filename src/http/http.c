@@ -80,7 +80,7 @@ const char *http_header(struct req *r, const char *name)
 const struct route *const http_route_tables[] = {http_routes,       http_case_routes,
                                                 http_auth_routes,  http_stats_routes,
                                                 http_session_routes, http_redrive_routes,
-                                                http_stream_routes,
+                                                http_stream_routes, http_known_routes,
                                                 NULL};
 
 /*

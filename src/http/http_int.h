@@ -112,6 +112,7 @@ extern const struct route http_case_routes[]; /* case_routes.c: cases and the qu
 extern const struct route http_auth_routes[]; /* auth_routes.c: audit, users, me */
 extern const struct route http_stats_routes[]; /* stats_routes.c: outcomes, leaderboard */
 extern const struct route http_redrive_routes[]; /* redrive_routes.c: dead letters in bulk */
+extern const struct route http_known_routes[]; /* known_routes.c: known issues, maintenance */
 /* POST /v1/cases/{id}/draft (draft_routes.c), reached through the case routes. */
 void http__case_draft(struct req *r, const char *id);
 extern const struct route *const http_route_tables[]; /* NULL-terminated */

@@ -184,6 +184,13 @@ static void post_events(struct req *r)
     /* A person's action names its agent; with authentication on, only the case API (where the
        agent is the caller) or an admin (importing history) may write one. */
     for (size_t i = 0; i < batch.n && r->who.authenticated && r->who.role != ROLE_ADMIN; i++) {
+        if (!strcmp(batch.events[i].type, RULES_KNOWN_ISSUE_TYPE)) {
+            http_error(r, 403, "event %zu: type '%s': known issues are written through "
+                               "/v1/known-issues (checked and audited); nothing was stored",
+                       i, batch.events[i].type);
+            ingest_batch_cleanup(&batch);
+            return;
+        }
         if (!strncmp(batch.events[i].type, "case.", 5)) {
             http_error(r, 403, "event %zu: type '%s': case actions are written through "
                                "/v1/cases/{id}/... (the agent is the caller); nothing was stored",

@@ -129,6 +129,8 @@ void orch__failures_cleanup(struct orch *o);
 
 /* ==== end failures.c ==== */
 
+struct kissue; /* one known issue or maintenance, private to known.c */
+
 struct orch {
     const struct orch_config *cfg;
     const struct comms *tmpl;
@@ -142,6 +144,10 @@ struct orch {
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
     struct orch_failures failures; /* failures.c */
+    struct {
+        struct kissue **v; /* in the order they were declared */
+        size_t n, cap;
+    } known; /* known.c */
 };
 
 #define NO_RESPONSE_KINDS ((1u << STEP_HIGH_NO_RESPONSE) | (1u << STEP_CRITICAL_NO_RESPONSE))
@@ -251,6 +257,21 @@ void orch__outage_signal_resolved(struct orch *o, struct ocust *c, size_t s);
 /* The outage follow-up step fired: problems still firing are decided now. */
 void orch__outage_followup(struct orch *o, struct ocust *c);
 
+/* ---- known.c ---- */
+
+/*
+ * Whether a known_issue.changed event's data may apply to the registry as
+ * it is: 0, or FW_EINVAL/FW_ESTATE with the field named in why.
+ */
+int orch__known_validate(const struct orch *o, const struct rules *rules, json_t *data, char *why,
+                         size_t n);
+/* A known_issue.changed event was applied: declare, update, resolve; tell whom it concerns. */
+void orch__known_event(struct orch *o, const struct event *ev);
+/* An event of this customer was applied: the open issues that now affect them tell them. */
+void orch__known_customer(struct orch *o, const char *customer);
+/* Cancel the timers and free the registry (orch_free, before the engine goes). */
+void orch__known_cleanup(struct orch *o);
+
 /* ---- mask.c ---- */
 
 /* All digits but the last four starred. */
@@ -327,6 +348,9 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
 void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev);
 
 /* ---- orchestrate.c ---- */
+
+/* The orchestrator's record of a customer, created on first use. */
+struct ocust *orch__cust(struct orch *o, const char *key);
 
 void orch__hold_fire(struct engine_timer *t, int64_t due);
 

@@ -78,7 +78,7 @@ static int is_late(const struct orch *o, int64_t at)
     return o->engine && at < engine_now(o->engine) - o->cfg->late_after;
 }
 
-static struct ocust *cust(struct orch *o, const char *key)
+struct ocust *orch__cust(struct orch *o, const char *key)
 {
     int created;
     struct strmap_entry *me = strmap_upsert(&o->customers, key, strlen(key), &created);
@@ -130,7 +130,7 @@ static void sink_detection(void *ctx, const struct detection *d)
     struct orch *o = ctx;
     if (o->next.detection)
         o->next.detection(o->next.ctx, d);
-    struct ocust *c = cust(o, d->customer);
+    struct ocust *c = orch__cust(o, d->customer);
     size_t s = (size_t)(d->signal - o->rules->signals);
     if (d->firing && is_late(o, d->at)) {
         /* Caught up from history: decided when the catch-up is over, if still firing. */
@@ -172,7 +172,7 @@ static void sink_retract(void *ctx, const struct detection *d)
         o->next.retract(o->next.ctx, d);
     if (!d->firing)
         return; /* an episode thought over goes on: nothing was said about its end */
-    struct ocust *c = cust(o, d->customer);
+    struct ocust *c = orch__cust(o, d->customer);
     size_t s = (size_t)(d->signal - o->rules->signals);
     if (list_remove(c->held, &c->nheld, s) || pend_remove(c, s)) {
         idle_check(o, c);
@@ -269,6 +269,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         o->next.step(o->next.ctx, ev, customer);
     if (ev && (!strcmp(ev->type, "message.failed") || !strcmp(ev->type, "message.sent")))
         orch__on_delivery(o, ev); /* per connector, with a customer or not (failures.c) */
+    if (ev && !customer && !strcmp(ev->type, RULES_KNOWN_ISSUE_TYPE))
+        orch__known_event(o, ev);
     if (!customer) {
         /* A global event (an outage): every customer it made fire, each with its own window. */
         for (size_t i = 0; i < o->customers.len; i++) {
@@ -278,7 +280,7 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         }
         return;
     }
-    struct ocust *c = cust(o, customer);
+    struct ocust *c = orch__cust(o, customer);
     int64_t now = engine_now(o->engine);
     int stale = ev && ev->time < now - o->cfg->stale_after;
     if (c->nheld && c->npending) {
@@ -300,6 +302,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         decide_or_wait(o, c);
     if (ev && !stale && !strcmp(ev->type, "ticket.resolved"))
         orch__on_ticket_resolved(o, c, ev);
+    if (ev && o->known.n)
+        orch__known_customer(o, customer);
 }
 
 struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next)
@@ -380,6 +384,7 @@ void orch_free(struct orch *o)
     }
     strmap_cleanup(&o->customers);
     orch__failures_cleanup(o);
+    orch__known_cleanup(o);
     for (size_t i = 0; i < o->zones.len; i++)
         tz_free(o->zones.entries[i].value);
     strmap_cleanup(&o->zones);

@@ -178,6 +178,17 @@ void orch_set_bare(struct orch *o);
  */
 int64_t orch_open_until(const struct orch *o);
 
+/*
+ * Known issues and maintenance (docs/known-issues.md).  orch_known_check:
+ * whether a known_issue.changed event would apply now (on the engine's
+ * thread, before it is journaled): 0, or FW_EINVAL/FW_ESTATE with the
+ * field named in why.  orch_known_json: the registry as a new JSON array
+ * (caller owns it), each record with its counts of affected and told
+ * customers; internal_notes included (for people, never for customers).
+ */
+int orch_known_check(struct orch *o, const struct event *ev, char *why, size_t n);
+json_t *orch_known_json(const struct orch *o);
+
 /* One decided message as a replay JSON line (no newline). */
 void orch_message_json(const struct outbox_msg *m, struct buf *out);
 

@@ -417,7 +417,14 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             if (w->check) {
                 /* A person's action is judged against the cases as they are at its moment. */
                 engine_prepare(p->engine, at);
-                int crc = cases_check(p->cases, ev, w->why, w->why_len, w->case_id);
+                int crc;
+                if (!strcmp(ev->type, RULES_KNOWN_ISSUE_TYPE)) {
+                    crc = p->orch ? orch_known_check(p->orch, ev, w->why, w->why_len) : FW_ESTATE;
+                    if (!p->orch)
+                        snprintf(w->why, w->why_len, "outreach is off: known issues need it");
+                } else {
+                    crc = cases_check(p->cases, ev, w->why, w->why_len, w->case_id);
+                }
                 if (crc) {
                     w->refused = 1;
                     w->rc = crc;
@@ -578,6 +585,14 @@ int pipeline_act(struct pipeline *p, const struct event *ev, char *body, char *w
                      .outcomes = &outcome, .check = 1, .why = why, .why_len = why_len,
                      .case_id = case_id};
     return submit(p, &w);
+}
+
+json_t *pipeline_known_json(struct pipeline *p)
+{
+    pthread_mutex_lock(&p->engine_mu);
+    json_t *list = orch_known_json(p->orch);
+    pthread_mutex_unlock(&p->engine_mu);
+    return list;
 }
 
 void pipeline_with_cases(struct pipeline *p,

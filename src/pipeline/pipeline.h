@@ -126,6 +126,13 @@ int pipeline_virtual(const struct pipeline *p);
  */
 int pipeline_act(struct pipeline *p, const struct event *ev, char *body, char *why,
                  size_t why_len, char case_id[24]);
+/*
+ * The known issues and maintenance as orch_known_json gives them (a new
+ * array, the caller owns it; empty when outreach is off).  A
+ * known_issue.changed event given to pipeline_act is checked by
+ * orch_known_check instead of the cases (FW_EINVAL, FW_ESTATE).
+ */
+json_t *pipeline_known_json(struct pipeline *p);
 /* Run fn with the cases and the engine locked against the engine thread (reads only). */
 void pipeline_with_cases(struct pipeline *p,
                          void (*fn)(void *ctx, const struct cases *cs, const struct engine *e),

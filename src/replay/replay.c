@@ -19,6 +19,7 @@
 #include "util/json.h"
 #include "util/util.h"
 #include "analytics/stats.h"
+#include "replay/report.h"
 
 struct printer {
     FILE *out;
@@ -29,6 +30,7 @@ struct printer {
     json_t *docs;     /* case id -> latest document */
     json_t *outreach; /* proactive customer messages that went out: [{customer, at}] */
     json_t *contacts; /* tickets customers opened: [{customer, at}] */
+    json_t *answers;  /* --report: replies and tickets, [{customer, type, at}] */
 };
 
 /* A proactive customer message that went out (an alert or an outage message, not held back). */
@@ -383,6 +385,11 @@ static void run_apply(struct run *r, const struct event *ev)
         run_start(r, ev->time);
     engine_prepare(r->e, ev->time);
     engine_apply(r->e, ev);
+    if (r->p.answers && ev->subject &&
+        (!strcmp(ev->type, "ticket.created") || !strcmp(ev->type, "message.replied")))
+        json_array_append_new(r->p.answers, json_pack("{s:s, s:s, s:I}", "customer", ev->subject,
+                                                      "type", ev->type, "at",
+                                                      (json_int_t)ev->time));
     if (r->p.contacts && ev->subject && !strcmp(ev->type, "ticket.created"))
         json_array_append_new(r->p.contacts, json_pack("{s:s, s:I}", "customer", ev->subject, "at",
                                                        (json_int_t)ev->time));
@@ -403,6 +410,8 @@ static int run_reset(struct run *r)
         json_array_clear(r->p.outreach);
         json_array_clear(r->p.contacts);
     }
+    if (r->p.answers)
+        json_array_clear(r->p.answers);
     fflush(r->p.out);
     rewind(r->p.out);
     return ftruncate(fileno(r->p.out), 0) ? FW_EIO : 0;
@@ -477,6 +486,8 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
            sizeof r.ccfg.followup_task);
     buf_init(&r.p.line, 0);
     r.p.messages_on = o->messages;
+    if (o->report)
+        r.p.answers = json_array();
     if (o->stats) {
         r.p.docs = json_object();
         r.p.outreach = json_array();
@@ -587,9 +598,13 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
             engine_pending_timers(r.e));
     if (r.p.docs)
         print_stats(&r.p);
-    /* Copy the spool out. */
     fflush(r.p.out);
     rewind(r.p.out);
+    if (o->report) {
+        rc = report_outreach(o->report, r.p.out, r.e, r.orch, r.p.answers, out, err);
+        goto out;
+    }
+    /* Copy the spool out. */
     char chunk[65536];
     size_t got;
     while ((got = fread(chunk, 1, sizeof chunk, r.p.out)) > 0)
@@ -610,6 +625,7 @@ out_templates:
     json_decref(r.p.docs);
     json_decref(r.p.outreach);
     json_decref(r.p.contacts);
+    json_decref(r.p.answers);
     fflush(out);
     return rc;
 }

@@ -24,6 +24,8 @@
 #include "orchestrate/orchestrate.h"
 #include "rules/rules.h"
 
+struct report_opts;
+
 struct replay_opts {
     int64_t until;     /* advance the clock to here at the end; FW_TIME_NONE: don't */
     int skip_invalid;  /* report invalid lines on stderr and go on, instead of refusing the input */
@@ -38,6 +40,12 @@ struct replay_opts {
     const struct engine_health *health; /* health score weights, or NULL: the defaults */
     const struct playbooks *playbooks;  /* playbooks for cases, or NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
+    /*
+     * The outreach report (replay/report.h) instead of the lines: with
+     * messages and cases on, what the replay decided is read back at the
+     * end together with the engine's and the orchestrator's final state.
+     */
+    const struct report_opts *report;
 };
 
 /*

@@ -874,6 +874,39 @@ static int64_t resolve(void *ctx, enum expr_ref kind, const char *name, size_t l
     return -1;
 }
 
+int rules_compile(struct rules *r, const char *src, size_t len, struct expr **out,
+                  struct expr_error *err)
+{
+    struct expr_resolver res = {.ctx = r, .resolve = resolve};
+    return expr_compile(src, len, &res, out, err);
+}
+
+/* Names as rules_compile would take them, without interning anything new. */
+static int64_t resolve_probe(void *ctx, enum expr_ref kind, const char *name, size_t len)
+{
+    const struct rules *r = ctx;
+    switch (kind) {
+    case EXPR_REF_CLASS:
+        return intern_lookup(&r->classes, name, len);
+    case EXPR_REF_ENTITY:
+        return intern_lookup(&r->entities, name, len);
+    case EXPR_REF_METRIC:
+        return intern_lookup(&r->metrics, name, len);
+    default:
+        return 0; /* state keys, globals, types and features: any name is taken */
+    }
+}
+
+int rules_compile_probe(const struct rules *r, const char *src, size_t len,
+                        struct expr_error *err)
+{
+    struct expr_resolver res = {.ctx = (void *)r, .resolve = resolve_probe};
+    struct expr *x = NULL;
+    int rc = expr_compile(src, len, &res, &x, err);
+    expr_free(x);
+    return rc;
+}
+
 /*
  * A double-quoted escape at p (a backslash): returns how many bytes of
  * content it stands for and sets *srclen to its length in the source.
@@ -1025,6 +1058,9 @@ int rules_finish(struct rules *r)
         rc = FW_EPARSE;
     }
     if (rc == 0) {
+        /* Known issues and maintenance are declared for everyone (docs/known-issues.md). */
+        uint32_t ki = rules_type_id(r, RULES_KNOWN_ISSUE_TYPE, strlen(RULES_KNOWN_ISSUE_TYPE));
+        r->type_info[ki].global = 1;
         strmap_cleanup(&r->global_types);
         strmap_init(&r->global_types);
         for (size_t t = 0; t < intern_count(&r->types); t++)

@@ -164,6 +164,26 @@ int rules_type_in_class(const struct rules *r, const char *type, const char *cls
 /* The most metrics packs may declare together. */
 #define RULES_MAX_METRICS 16
 
+/*
+ * The global event type that declares and updates known issues and
+ * maintenance (docs/known-issues.md); every rule set has it.
+ */
+#define RULES_KNOWN_ISSUE_TYPE "known_issue.changed"
+
+/*
+ * Compile a condition outside a pack (a known issue's segment) against the
+ * rule set's names, interning new state keys and features: on the thread
+ * that owns the engine only.  As expr_compile: 0 and *out, or an error.
+ */
+int rules_compile(struct rules *r, const char *src, size_t len, struct expr **out,
+                  struct expr_error *err);
+/*
+ * Whether a condition would compile (any thread: nothing is interned).
+ * 0, or FW_EPARSE/FW_ETYPE with err filled.
+ */
+int rules_compile_probe(const struct rules *r, const char *src, size_t len,
+                        struct expr_error *err);
+
 /* Find a signal by id; NULL when absent. */
 const struct rule_signal *rules_signal(const struct rules *r, const char *id);
 
