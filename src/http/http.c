@@ -277,9 +277,6 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     /* API answers are never cached; static assets say so themselves (serve_static). */
     MHD_add_response_header(resp, "Cache-Control", r.cache_control ? r.cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    /* A 503 is the store refusing (disk full, I/O error): nothing was kept; try again soon. */
-    if (r.status == 503)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
     if (r.etag)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r.etag);
     if (r.is_page) {
@@ -291,6 +288,10 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
     }
     if (r.set_cookie[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r.set_cookie);
+    /* A 503 without its own figure is the store refusing (disk full, I/O
+     * error): nothing was kept; try again soon. */
+    if (r.status == 503 && !r.retry_after)
+        r.retry_after = 5;
     if (r.retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r.retry_after);
