@@ -121,6 +121,14 @@ function render(c, g, awaiting, flash) {
     </div></article>`;
 }
 
+/* The playbook's action type and urgency, as an agent would say them. */
+const ACTION = {
+  call: "call the customer", email: "email the customer", sms: "text the customer",
+  offer: "make the customer an offer", credit: "credit the customer's account",
+  follow_up: "follow up with the customer", internal: "get the right people inside on it",
+};
+const URGENCY = { immediate: "Do this now", today: "Do this today", this_week: "Do this this week" };
+
 function renderGuidance(g) {
   if (!g) return "";
   const s = g.script || {};
@@ -128,7 +136,7 @@ function renderGuidance(g) {
   const senti = g.sentiment && g.sentiment.label ? `<p class="senti">Customer mood: <b>${esc(g.sentiment.label)}</b>${g.sentiment.trend ? ` (${esc(g.sentiment.trend)})` : ""}</p>` : "";
   return `<section aria-labelledby="h-guide"><h3 id="h-guide">What to do</h3>
     <p class="summary">${esc(g.summary || "")}</p>${senti}
-    ${ra ? `<p class="do-now"><b>Do this now:</b> ${esc(ra.type)} (${esc(ra.urgency)}). ${esc(ra.reason)}</p>` : ""}
+    ${ra ? `<p class="do-now"><b>${esc(URGENCY[ra.urgency] || "Do this")}:</b> ${esc(ACTION[ra.type] || ra.type)}. ${esc(ra.reason)}</p>` : ""}
     ${s.opening ? `<div class="script-head"><h3 id="h-script">What to say</h3>
         <button type="button" class="secondary small" id="copy-script" title="Copy (c)">Copy script</button></div>
       <div class="script" id="script-text"><p>${esc(s.opening)}</p><ul>${(s.key_points || []).map((k) => `<li>${esc(k)}</li>`).join("")}</ul><p>${esc(s.closing || "")}</p></div>` : ""}

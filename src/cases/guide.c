@@ -728,6 +728,16 @@ static json_t *similar(const struct cases *cs, const struct facts *x, int severi
     return o;
 }
 
+/* An SLA metric as an agent says it ("first-response"), for the reason's sentence. */
+static const char *metric_words(int metric)
+{
+    switch (metric) {
+    case CASE_FIRST_RESPONSE: return "first-response";
+    case CASE_CUSTOMER_CONTACT: return "customer-contact";
+    default: return "resolution";
+    }
+}
+
 int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, struct buf *out)
 {
     struct strmap_entry *me = strmap_find(&cs->ids, id, strlen(id));
@@ -761,12 +771,12 @@ int cases_guidance_json(const struct cases *cs, const char *id, int64_t now, str
         buf_puts(&reason, b->reason);
         if (tight && tight->breached_at != FW_TIME_NONE) {
             urgency = "immediate";
-            buf_printf(&reason, " The %s clock is already breached.",
-                       case_metric_name(tight->metric));
+            buf_printf(&reason, " The %s deadline has already passed.",
+                       metric_words(tight->metric));
         } else if (tight && now != FW_TIME_NONE) {
             char left[FW_TIME_MAXLEN];
             fw_duration_format(tight->due > now ? tight->due - now : 0, left);
-            buf_printf(&reason, " The %s clock runs out in %s.", case_metric_name(tight->metric),
+            buf_printf(&reason, " The %s deadline is in %s.", metric_words(tight->metric),
                        left);
         }
         json_object_set_new(g, "recommended_action",
