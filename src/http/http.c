@@ -110,6 +110,24 @@ static int serve_static(struct req *r)
     return 1;
 }
 
+/*
+ * 413 for a body over max_body, in the shape of the ingest errors (an
+ * `errors` list naming the body), which is what POST /v1/events documents
+ * and what every other route's Error schema allows.
+ */
+static void reply_too_big(struct req *r, size_t max_body)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes (max_body)", max_body);
+    buf_reset(&r->out);
+    buf_puts(&r->out, "{\"error\":\"request too large; nothing was stored\",\"status\":413,"
+                      "\"errors\":[{\"where\":\"body\",\"field\":\"\",\"message\":");
+    buf_json_str(&r->out, msg, strlen(msg));
+    buf_puts(&r->out, "}]}");
+    r->status = 413;
+    r->content_type = "application/json";
+}
+
 /* Changes (anything but GET and HEAD) made through the session cookie need the CSRF header. */
 static int csrf_ok(struct req *r)
 {
@@ -312,7 +330,7 @@ static int early_answer(struct http_server *s, struct MHD_Connection *conn, cons
     char *end = NULL;
     unsigned long long len = cl ? strtoull(cl, &end, 10) : 0;
     if (rt && cl && end && !*end && len > s->env.opt.max_body) {
-        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
+        reply_too_big(&r, s->env.opt.max_body);
         *ret = respond(conn, &r);
         return 1;
     }
@@ -352,7 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     };
     buf_init(&r.out, 0);
     if (cs->too_big)
-        http_error(&r, 413, "request body larger than %zu bytes", s->env.opt.max_body);
+        reply_too_big(&r, s->env.opt.max_body);
     else
         route(&r);
     return respond(conn, &r);

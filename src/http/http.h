@@ -11,6 +11,7 @@
 #define FW_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pipeline/pipeline.h"
 
@@ -27,6 +28,20 @@ struct http_options {
     int public_metrics;      /* /metrics needs no token */
     size_t max_body;         /* bytes per request body */
     size_t max_events;       /* events per request */
+    size_t max_event_members; /* object keys and list items in one event */
+    size_t max_event_data;    /* bytes of an event's data as compact JSON */
+    int64_t event_time_min;   /* the earliest event time accepted */
+    int64_t event_time_skew;  /* how far past the server clock an event may be dated */
+    unsigned max_connections; /* open at once, both listeners each */
+    unsigned max_per_address; /* open at once from one IP address */
+    int64_t request_deadline; /* ms to receive a request's headers and body */
+    unsigned threads;         /* threads polling the connections (libmicrohttpd's pool) */
+    unsigned rate_limit;      /* requests per second per token; 0: no limit */
+    unsigned rate_burst;      /* requests a token may make at once beyond its rate */
+    const char *tls_addr;     /* listen_tls address, or NULL: no TLS listener */
+    unsigned tls_port;        /* 0 picks a free port */
+    const char *tls_cert;     /* PEM certificate (chain) file */
+    const char *tls_key;      /* PEM private key file */
     const struct draft_config *drafting; /* POST /v1/cases/{id}/draft; NULL: template only */
 };
 

@@ -272,7 +272,18 @@ int serve_main(int argc, char **argv)
     struct http_options hopt = {.listen_addr = cfg.listen_addr, .listen_port = cfg.listen_port,
                                 .database = cfg.database, .api_token = cfg.api_token,
                                 .public_metrics = cfg.public_metrics, .max_body = cfg.max_body,
-                                .max_events = cfg.max_events, .drafting = &cfg.drafting};
+                                .max_events = cfg.max_events, .drafting = &cfg.drafting,
+                                .max_event_members = cfg.max_event_members,
+                                .max_event_data = cfg.max_event_data,
+                                .event_time_min = cfg.event_time_min,
+                                .event_time_skew = cfg.event_time_skew,
+                                .max_connections = cfg.max_connections,
+                                .max_per_address = cfg.max_connections_per_address,
+                                .request_deadline = cfg.request_deadline,
+                                .threads = cfg.http_threads, .rate_limit = cfg.rate_limit,
+                                .rate_burst = cfg.rate_burst, .tls_addr = cfg.tls_listen_addr,
+                                .tls_port = cfg.tls_listen_port, .tls_cert = cfg.tls_cert,
+                                .tls_key = cfg.tls_key};
     if (http_start(&http, &hopt, p))
         goto out;
     http_set_ready(http, 1);

@@ -1243,7 +1243,8 @@ static double apply_wide(struct fx *f, const char *type, const char *p, size_t n
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
                           "type", type, "time", ts, "subject", "c1", "data", data);
     struct ingest_limits lim = ingest_default_limits;
-    lim.max_members = 0; /* the engine's own cost, without ingest's limit */
+    lim.max_members = 0; /* the engine's own cost, without ingest's limits */
+    lim.max_data = 0;
     struct event ev;
     int rc = ingest_validate(j, &lim, NULL, &ev, NULL);
     json_decref(j);
