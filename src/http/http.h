@@ -1,7 +1,9 @@
 /*
- * http.h -- the HTTP API (libmicrohttpd, one thread per connection).
+ * http.h -- the HTTP API (libmicrohttpd: epoll, a pool of threads, connection
+ * limits, a deadline to receive each request, per-token rate limits, and
+ * optionally a TLS listener beside the plain one).
  *
- * Requests are parsed and validated on the connection's thread; writes go
+ * Requests are parsed and validated on a pool thread; writes go
  * through the pipeline (which answers once the data is durable), reads go
  * to a pool of read-only SQLite connections or, for live state, to the
  * engine under its lock.  Every endpoint but /healthz, /readyz and
@@ -53,6 +55,8 @@ struct http_options {
 int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p);
 /* The bound port (useful when the options asked for port 0). */
 unsigned http_port(const struct http_server *s);
+/* The bound TLS port (listen_tls), or 0 without a TLS listener. */
+unsigned http_tls_port(const struct http_server *s);
 /* Mark ready (after recovery) for /readyz. */
 void http_set_ready(struct http_server *s, int ready);
 void http_stop(struct http_server *s);

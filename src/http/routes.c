@@ -875,6 +875,16 @@ static void get_metrics(struct req *r)
                "forewarn_evaluation_seconds_bucket{le=\"+Inf\"} %llu\n"
                "forewarn_evaluation_seconds_sum %.9f\nforewarn_evaluation_seconds_count %llu\n",
                (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_n);
+    buf_printf(o,
+               "# HELP forewarn_http_deadline_closed_total Connections closed for not delivering "
+               "a whole request within request_deadline.\n"
+               "# TYPE forewarn_http_deadline_closed_total counter\n"
+               "forewarn_http_deadline_closed_total %llu\n"
+               "# HELP forewarn_http_rate_limited_total Requests refused 429 (rate_limit).\n"
+               "# TYPE forewarn_http_rate_limited_total counter\n"
+               "forewarn_http_rate_limited_total %llu\n",
+               (unsigned long long)__atomic_load_n(&r->env->deadline_closed, __ATOMIC_RELAXED),
+               (unsigned long long)__atomic_load_n(&r->env->rate_limited, __ATOMIC_RELAXED));
     struct metrics_view v = {.out = o, .rules = pipeline_rules(r->env->pipeline)};
     pipeline_with_engine(r->env->pipeline, metrics_engine, &v);
     pipeline_with_cases(r->env->pipeline, metrics_cases, o);

@@ -236,12 +236,16 @@ int serve_main(int argc, char **argv)
     int users = 0; /* for the start-up line: authentication is on once a user exists */
     store_users_any(db, &users);
     /* Open to the network with nobody to ask for a token: refused unless asked for in so many words. */
-    if (!cfg.api_token && !users && !cfg.allow_open && strncmp(cfg.listen_addr, "127.", 4)) {
+    const char *open_addr = strncmp(cfg.listen_addr, "127.", 4) ? cfg.listen_addr
+                            : cfg.tls_listen_addr && strncmp(cfg.tls_listen_addr, "127.", 4)
+                                ? cfg.tls_listen_addr
+                                : NULL;
+    if (!cfg.api_token && !users && !cfg.allow_open && open_addr) {
         fprintf(stderr,
                 "serve: listening on %s without authentication would let anyone on the network "
                 "read and change everything; add a user (forewarn user add NAME --role admin), "
                 "set api_token, or set allow_unauthenticated: true in the config\n",
-                cfg.listen_addr);
+                open_addr);
         goto out;
     }
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
@@ -290,6 +294,9 @@ int serve_main(int argc, char **argv)
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
              cfg.api_token || users ? ", bearer token required" : ", no authentication");
+    if (http_tls_port(http))
+        log_info("listening on https://%s:%u (certificate %s)", cfg.tls_listen_addr,
+                 http_tls_port(http), cfg.tls_cert);
     if (!cfg.orch.brand.name)
         log_warn("no brand configured (brand.name): customer messages name no company; set it "
                  "in the config file (docs/configuration.md)");
@@ -300,6 +307,8 @@ int serve_main(int argc, char **argv)
         FILE *f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%s:%u\n", cfg.listen_addr, http_port(http));
+            if (http_tls_port(http)) /* a second line: the TLS listener */
+                fprintf(f, "https://%s:%u\n", cfg.tls_listen_addr, http_tls_port(http));
             if (fclose(f) == 0 && rename(tmp, cfg.ready_file) == 0)
                 f = NULL;
         }
