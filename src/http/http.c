@@ -700,7 +700,7 @@ int http_start(struct http_server **out, const struct http_options *opt, struct 
     if (!o->max_connections)
         o->max_connections = 1024;
     if (!o->max_per_address)
-        o->max_per_address = 64;
+        o->max_per_address = 128;
     if (!o->request_deadline)
         o->request_deadline = 30 * FW_SECOND;
     o->max_connections = fit_descriptors(o->max_connections, o->tls_addr ? 2 : 1);

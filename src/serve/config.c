@@ -27,7 +27,7 @@ void config_init(struct config *c)
     c->event_time_min = 946684800000LL; /* 2000-01-01T00:00:00Z */
     c->event_time_skew = FW_DAY;
     c->max_connections = 1024;
-    c->max_connections_per_address = 64;
+    c->max_connections_per_address = 128;
     c->request_deadline = 30 * FW_SECOND;
     c->http_threads = 4;
     c->rate_limit = 100;

@@ -37,7 +37,7 @@ struct config {
     int64_t event_time_min;   /* the earliest event time accepted (2000-01-01T00:00:00Z) */
     int64_t event_time_skew;  /* how far past the server clock an event may be dated (1d) */
     unsigned max_connections;      /* open at once (1024) */
-    unsigned max_connections_per_address; /* open at once from one IP address (64) */
+    unsigned max_connections_per_address; /* open at once from one IP address (128) */
     int64_t request_deadline; /* to receive a request's headers and body (30s) */
     unsigned http_threads;    /* threads polling the connections (4) */
     unsigned rate_limit;      /* requests per second per token (0: no limit; 100) */
