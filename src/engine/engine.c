@@ -512,7 +512,8 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     size_t nl = ns_len(ev->type);
     buf_append(name, ev->type, nl);
     set_fields(name, names, ev->data, touched);
-    qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
+    if (touched->n > 1) /* qsort wants a non-null base, even for nothing */
+        qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
 
     struct kv *out = xmalloc((set->n + touched->n + 1) * sizeof *out);
     uint32_t n = 0, i = 0;
