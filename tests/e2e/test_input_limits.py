@@ -85,10 +85,14 @@ def test_wide_event_refused_while_others_are_answered():
 
 def test_wide_event_under_a_raised_limit_applies_in_linear_time():
     with server_with("max_event_members: 300000\nmax_event_data: 8MiB\nmax_body: 8MiB\n") as s:
+        status, resp, small = post(s.base, wide_event(25000, "wide-0"))
+        assert status == 200 and resp["accepted"] == 1, resp
         status, resp, took = post(s.base, wide_event(250000))
         assert status == 200 and resp["accepted"] == 1, resp
-        # Quadratic mapping took 10.4 s here (issue 18); linear is parse + journal + apply.
-        assert took < 3.0, "250,000 keys took %.2f s" % took
+        # Quadratic mapping took 10.4 s here (issue 18), 100 times the tenth of the keys;
+        # linear is parse + journal + apply, about 10 times (30 allows for a shared machine
+        # and the sanitizers).
+        assert took < 8.0 and took < 30 * small, "25,000 keys %.2f s, 250,000 keys %.2f s" % (small, took)
 
 
 def test_member_and_data_limits_are_configurable_and_name_the_field():
