@@ -471,8 +471,13 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct req *rp)
                                 "default-src 'none'; frame-ancestors 'none'");
     }
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    if (r.set_cookie[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r.set_cookie);
+    if (r.set_cookie[0]) {
+        /* Over TLS the session cookie is Secure: a browser never sends it in the clear. */
+        char cookie[sizeof r.set_cookie + 16];
+        int tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
+        snprintf(cookie, sizeof cookie, "%s%s", r.set_cookie, tls ? "; Secure" : "");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    }
     if (r.retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r.retry_after);

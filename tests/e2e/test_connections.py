@@ -180,6 +180,15 @@ def test_listen_tls_serves_https_with_a_certificate_made_here():
                              capture_output=True, text=True, timeout=30)
         assert out.returncode != 0 or not out.stdout.startswith("{"), out
         assert s.request("GET", "/v1/customers/tls@example.com")[0] == 200
+        # The console's session cookie is Secure over TLS, and only there.
+        token = add_user(s.db, "lena", "lead")
+        out = subprocess.run(["curl", "-sS", "-i", "--cacert", cert, "-H", "Content-Type: application/json",
+                              "--data-binary", json.dumps({"token": token}), https + "/v1/session"],
+                             capture_output=True, text=True, timeout=30)
+        cookie = [l for l in out.stdout.splitlines() if l.lower().startswith("set-cookie:")]
+        assert len(cookie) == 1 and "fw_session=" in cookie[0] and "; Secure" in cookie[0], out.stdout
+        status, _, headers = s.request("POST", "/v1/session", {"token": token}, raw=True)
+        assert status == 200 and "Secure" not in headers["Set-Cookie"], headers
 
 
 def test_listen_tls_without_its_files_is_refused():
