@@ -301,6 +301,10 @@ int serve_main(int argc, char **argv)
     if (http_tls_port(http))
         log_info("listening on https://%s:%u (certificate %s)", cfg.tls_listen_addr,
                  http_tls_port(http), cfg.tls_cert);
+    if (http_tls_port(http) && strncmp(cfg.listen_addr, "127.", 4))
+        log_warn("plain HTTP listens on %s beside listen_tls: tokens and session cookies sent "
+                 "to it cross the network in the clear; keep listen on loopback",
+                 cfg.listen_addr);
     if (!cfg.orch.brand.name)
         log_warn("no brand configured (brand.name): customer messages name no company; set it "
                  "in the config file (docs/configuration.md)");
