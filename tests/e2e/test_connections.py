@@ -216,3 +216,46 @@ def test_console_pages_carry_the_security_headers():
         status, text, headers = s.request("GET", "/healthz", raw=True)
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+def test_the_deadline_does_not_cut_a_response_that_takes_longer():
+    """The deadline is for receiving a request: a request being answered (here a drafting
+    model that holds its answer past the deadline; a stream would be the same) is not cut."""
+    import threading
+    from test_drafting import FakeModel, _case
+    model = FakeModel()
+    try:
+        s = server_with("request_deadline: 1s\ndrafting:\n  url: http://127.0.0.1:%d/v1\n"
+                        "  model: fake-1\n  api_key_env: FW_TEST_MODEL_KEY\n  timeout: 20s\n"
+                        % model.port)
+        s.env["FW_TEST_MODEL_KEY"] = "sk-test-1"
+        with s:
+            cid = _case(s)
+            model.mode = "hold"
+            result = {}
+
+            def draft():
+                try:
+                    result["draft"] = s.request("POST", "/v1/cases/%s/draft" % cid)
+                except OSError as e:  # cut by the server
+                    result["draft"] = (None, repr(e))
+
+            t = threading.Thread(target=draft)
+            t.start()
+            waited = time.monotonic() + 10
+            while not model.requests and time.monotonic() < waited:
+                time.sleep(0.01)  # polling for the model's call, not standing in for it
+            assert model.requests, "the server never called the model"
+            # A connection opened after the draft's, and closed by the deadline: so the draft's
+            # connection is past its deadline too.
+            with socket.create_connection(host_port(s), timeout=10) as c:
+                c.sendall(b"GET /healthz HTTP/1.1\r\n")
+                assert c.recv(100) == b""
+            model.release.set()
+            t.join(30)
+            status, out = result["draft"]
+            assert status == 200 and out["source"] == "model", out
+            status, text, _ = s.request("GET", "/metrics", raw=True)
+            assert "forewarn_http_deadline_closed_total 1\n" in text, text
+    finally:
+        model.stop()
