@@ -29,9 +29,16 @@
 #include "util/map.h"
 #include "util/util.h"
 
-/* Record the keys one event sets, for namespace replacement. */
+/* One state key an event sets: its id, its place in the event, its JSON value (borrowed). */
+struct keyset_item {
+    uint32_t id;
+    uint32_t seq; /* order in the event: of two dotted names for one key, the later wins */
+    json_t *v;
+};
+
+/* The keys one event sets, collected by set_fields and merged into state by map_state. */
 struct keylist {
-    uint32_t *ids;
+    struct keyset_item *items;
     size_t n, cap;
 };
 
@@ -504,12 +511,19 @@ static size_t ns_len(const char *type)
     return dot ? (size_t)(dot - type) : strlen(type);
 }
 
+/* Is state key `id` in the namespace of `type` (its first nl bytes)? */
+static int same_ns_key(struct intern *names, uint32_t id, const char *type, size_t nl)
+{
+    const char *kname = intern_str(names, id);
+    return strncmp(kname, type, nl) == 0 && kname[nl] == '.';
+}
+
 /*
- * Set ns.<path> for every scalar (or list of scalars) in obj, recursing into
- * nested objects with dotted names.  Keys are interned into `names`.
+ * Collect ns.<path> for every scalar (or list of scalars) in obj, recursing
+ * into nested objects with dotted names.  Keys are interned into `names`;
+ * nothing is written to state here (map_state merges the list in one pass).
  */
-static void set_fields(struct engine *e, struct kvset *set, struct intern *names, struct buf *name,
-                       json_t *obj, int64_t t, struct keylist *touched)
+static void set_fields(struct buf *name, struct intern *names, json_t *obj, struct keylist *touched)
 {
     const char *k;
     json_t *v;
@@ -521,39 +535,50 @@ static void set_fields(struct engine *e, struct kvset *set, struct intern *names
             name->len = base; /* a key longer than the name cap is not state */
             continue;
         }
-        struct value val;
         if (json_is_object(v)) {
-            set_fields(e, set, names, name, v, t, touched);
+            set_fields(name, names, v, touched);
             continue;
         }
-        uint32_t id = intern_id(names, name->data, name->len);
-        if (json_is_array(v)) {
-            size_t n = json_array_size(v), ok = 1;
-            struct value *items = xmalloc((n ? n : 1) * sizeof *items);
-            for (size_t i = 0; i < n && ok; i++)
-                ok = value__from_json(json_array_get(v, i), &items[i]) == 0;
-            if (ok) {
-                val.type = VAL_LIST;
-                val.u.list.items = items;
-                val.u.list.n = n;
-                kvset__set(set, id, &val, t, NULL);
-            }
-            free(items);
-            if (!ok)
-                continue;
-        } else {
-            value__from_json(v, &val);
-            if (val.type == VAL_NULL)
-                kvset__remove(set, id, NULL);
-            else
-                kvset__set(set, id, &val, t, NULL);
-        }
-        touched->ids = xgrow(touched->ids, &touched->cap, touched->n + 1, sizeof *touched->ids);
-        touched->ids[touched->n++] = id;
+        touched->items =
+            xgrow(touched->items, &touched->cap, touched->n + 1, sizeof *touched->items);
+        touched->items[touched->n] = (struct keyset_item){
+            .id = intern_id(names, name->data, name->len), .seq = (uint32_t)touched->n, .v = v};
+        touched->n++;
     }
     name->len = base;
     if (name->data)
         name->data[base] = '\0';
+}
+
+static int keyset_item_cmp(const void *a, const void *b)
+{
+    const struct keyset_item *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The value an event gives a key: 1 with *out set (a list's items are a new
+ * array the caller frees), 0 for null (the key is removed), -1 when it is no
+ * state value (a list holding objects or lists: the key is left as absent).
+ */
+static int event_value(json_t *v, struct value *out)
+{
+    if (!json_is_array(v))
+        return value__from_json(v, out) == 0 && out->type != VAL_NULL ? 1 : 0;
+    size_t n = json_array_size(v);
+    struct value *items = xmalloc((n ? n : 1) * sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        if (value__from_json(json_array_get(v, i), &items[i])) {
+            free(items);
+            return -1;
+        }
+    }
+    out->type = VAL_LIST;
+    out->u.list.items = items;
+    out->u.list.n = n;
+    return 1;
 }
 
 /*
@@ -561,6 +586,12 @@ static void set_fields(struct engine *e, struct kvset *set, struct intern *names
  * The customer namespace merges (customer.updated carries partial updates);
  * any other namespace is replaced by the event's data, so a field absent
  * from the latest event of that namespace is no longer current.
+ *
+ * Cost: the event's keys are sorted by id and merged with the (sorted) set
+ * in one pass, O(k log k + n) for k keys in the event and n in the set.
+ * Setting them one by one into the sorted array was quadratic (a 100,000-key
+ * event took 1.7 s; issue 18).  A key keeps its `since` when its value is
+ * unchanged.
  */
 static void map_state(struct engine *e, struct kvset *set, struct intern *names,
                       const struct event *ev, int merge)
@@ -571,20 +602,57 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     touched->n = 0;
     size_t nl = ns_len(ev->type);
     buf_append(name, ev->type, nl);
-    set_fields(e, set, names, name, ev->data, ev->time, touched);
-    if (!merge) {
-        for (uint32_t i = 0; i < set->n;) {
-            const char *kname = intern_str(names, set->items[i].key);
-            int same_ns = strncmp(kname, ev->type, nl) == 0 && kname[nl] == '.';
-            int kept = 0;
-            for (size_t t = 0; t < touched->n && !kept; t++)
-                kept = touched->ids[t] == set->items[i].key;
-            if (same_ns && !kept)
-                kvset__remove(set, set->items[i].key, NULL);
-            else
+    set_fields(name, names, ev->data, touched);
+    if (touched->n > 1) /* qsort wants a non-null base, even for nothing */
+        qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
+
+    struct kv *out = xmalloc((set->n + touched->n + 1) * sizeof *out);
+    uint32_t n = 0, i = 0;
+    size_t t = 0;
+    while (i < set->n || t < touched->n) {
+        struct kv *old = i < set->n ? &set->items[i] : NULL;
+        if (t < touched->n && (!old || touched->items[t].id <= old->key)) {
+            /* The event sets this key: the last of its names wins. */
+            uint32_t id = touched->items[t].id;
+            while (t + 1 < touched->n && touched->items[t + 1].id == id)
+                t++;
+            struct value val;
+            int has = event_value(touched->items[t].v, &val);
+            t++;
+            int existed = old && old->key == id;
+            if (has < 0 && existed && (merge || !same_ns_key(names, id, ev->type, nl)))
+                out[n++] = *old; /* not state, and not this namespace's to drop */
+            else if (has < 0 && existed)
+                value__free(&old->v);
+            else if (has == 0 && existed)
+                value__free(&old->v);
+            else if (has > 0 && existed && value__equal(&old->v, &val))
+                out[n++] = *old; /* same value: `since` keeps the time it was first taken */
+            else if (has > 0) {
+                if (existed)
+                    value__free(&old->v);
+                out[n].key = id;
+                out[n].since = ev->time;
+                value__copy(&out[n].v, &val);
+                n++;
+            }
+            if (has > 0 && val.type == VAL_LIST)
+                free((void *)val.u.list.items);
+            if (existed)
                 i++;
+            continue;
         }
+        /* A key the event does not name: replaced namespaces drop it. */
+        if (!merge && same_ns_key(names, old->key, ev->type, nl))
+            value__free(&old->v);
+        else
+            out[n++] = *old;
+        i++;
     }
+    free(set->items);
+    set->items = out;
+    set->n = n;
+    set->cap = (uint32_t)(set->n + touched->n + 1);
 }
 
 static void note_last(struct customer *c, uint32_t type, int64_t at)
@@ -1298,7 +1366,7 @@ void engine_free(struct engine *e)
     free(e->affects);
     free(e->affects_known);
     buf_cleanup(&e->name);
-    free(e->touched.ids);
+    free(e->touched.items);
     free(e->col);
     free(e->before);
     for (size_t i = 0; i < e->nghist; i++) {

@@ -207,5 +207,9 @@ int http__authenticate(struct req *r)
         }
         /* A stale cookie is no credential: the caller is as if it had sent nothing. */
     }
+    if (d) {
+        memcpy(r->token_digest, d, AUTH_DIGEST_LEN);
+        r->has_token = 1;
+    }
     return http__principal_for(r->env, d, &r->who);
 }

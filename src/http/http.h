@@ -1,7 +1,9 @@
 /*
- * http.h -- the HTTP API (libmicrohttpd, one thread per connection).
+ * http.h -- the HTTP API (libmicrohttpd: epoll, a pool of threads, connection
+ * limits, a deadline to receive each request, per-token rate limits, and
+ * optionally a TLS listener beside the plain one).
  *
- * Requests are parsed and validated on the connection's thread; writes go
+ * Requests are parsed and validated on a pool thread; writes go
  * through the pipeline (which answers once the data is durable), reads go
  * to a pool of read-only SQLite connections or, for live state, to the
  * engine under its lock.  Every endpoint but /healthz, /readyz and
@@ -11,6 +13,7 @@
 #define FW_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pipeline/pipeline.h"
 
@@ -27,6 +30,20 @@ struct http_options {
     int public_metrics;      /* /metrics needs no token */
     size_t max_body;         /* bytes per request body */
     size_t max_events;       /* events per request */
+    size_t max_event_members; /* object keys and list items in one event */
+    size_t max_event_data;    /* bytes of an event's data as compact JSON */
+    int64_t event_time_min;   /* the earliest event time accepted */
+    int64_t event_time_skew;  /* how far past the server clock an event may be dated */
+    unsigned max_connections; /* open at once, both listeners each */
+    unsigned max_per_address; /* open at once from one IP address */
+    int64_t request_deadline; /* ms to receive a request's headers and body */
+    unsigned threads;         /* threads polling the connections (libmicrohttpd's pool) */
+    unsigned rate_limit;      /* requests per second per token; 0: no limit */
+    unsigned rate_burst;      /* requests a token may make at once beyond its rate */
+    const char *tls_addr;     /* listen_tls address, or NULL: no TLS listener */
+    unsigned tls_port;        /* 0 picks a free port */
+    const char *tls_cert;     /* PEM certificate (chain) file */
+    const char *tls_key;      /* PEM private key file */
     const struct draft_config *drafting; /* POST /v1/cases/{id}/draft; NULL: template only */
 };
 
@@ -38,6 +55,8 @@ struct http_options {
 int http_start(struct http_server **out, const struct http_options *opt, struct pipeline *p);
 /* The bound port (useful when the options asked for port 0). */
 unsigned http_port(const struct http_server *s);
+/* The bound TLS port (listen_tls), or 0 without a TLS listener. */
+unsigned http_tls_port(const struct http_server *s);
 /* Mark ready (after recovery) for /readyz. */
 void http_set_ready(struct http_server *s, int ready);
 /*

@@ -49,6 +49,18 @@ int http__audit_record(struct audit_log *a, const struct audit_record *rec);
 /* Queue "token id was used at `at`" (no wait; best effort). a NULL: nothing. */
 void http__audit_touch(struct audit_log *a, int64_t token_id, int64_t at);
 
+/*
+ * Requests per token (ratelimit.c): a token bucket of `burst` requests
+ * refilled at `rate` a second.  new returns NULL for rate 0 (no limit);
+ * free(NULL) does nothing.
+ */
+struct ratelimit;
+struct ratelimit *http__ratelimit_new(unsigned rate, unsigned burst);
+void http__ratelimit_free(struct ratelimit *rl);
+/* Spend one request of the token with this digest: 0, or the seconds until one is there. */
+unsigned http__ratelimit_take(struct ratelimit *rl, const unsigned char digest[AUTH_DIGEST_LEN],
+                              int64_t now_ms);
+
 struct http_env {
     struct http_options opt;
     struct pipeline *pipeline;
@@ -60,6 +72,9 @@ struct http_env {
     int ready;
     struct sessions *sessions; /* the console's sign-in sessions (session.c) */
     struct stream_hub *stream; /* the console's live events (stream.c) */
+    struct ratelimit *ratelimit; /* per token; NULL: no limit */
+    uint64_t deadline_closed;    /* connections closed for not delivering a request in time */
+    uint64_t rate_limited;       /* requests refused 429 */
 };
 
 struct req {
@@ -88,8 +103,11 @@ struct req {
     const void *static_body;   /* static assets: the bytes to send instead of out (not copied) */
     size_t static_len;
     char set_cookie[256];      /* Set-Cookie value, empty: none */
-    unsigned retry_after;      /* Retry-After seconds on an error answer; 0: none */
+    unsigned retry_after;      /* Retry-After seconds (429, 503); 0: none */
     struct stream_client *stream; /* GET /v1/stream: answer with this event stream (stream.c) */
+    /* The presented token's digest (bearer or the session's), for the rate limit. */
+    unsigned char token_digest[AUTH_DIGEST_LEN];
+    int has_token;
 };
 
 /* route.public values */

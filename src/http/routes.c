@@ -13,6 +13,7 @@
 #include "store/messages.h"
 #include "util/json.h"
 #include "util/fwtime.h"
+#include "util/map.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -126,6 +127,34 @@ int http__query_int(struct req *r, const char *name, long lo, long hi, long dflt
 
 /* ---- POST /v1/events ---- */
 
+/* 409: ids used before with another payload, each named (the ingest errors' shape). */
+static void conflict_reply(struct req *r, const struct ingest_batch *batch,
+                           const enum ingest_outcome *outcomes)
+{
+    struct buf *o = &r->out;
+    size_t n = 0;
+    buf_reset(o);
+    buf_puts(o, "{\"error\":\"an event id was used before with a different payload; nothing "
+                "was stored\",\"status\":409,\"errors\":[");
+    for (size_t i = 0; i < batch->n; i++) {
+        if (outcomes[i] != OUTCOME_CONFLICT || n >= INGEST_MAX_ERRORS)
+            continue;
+        char where[32], msg[160];
+        const char *id = batch->events[i].id;
+        snprintf(where, sizeof where, "index %zu", i);
+        snprintf(msg, sizeof msg, "%.60s%s was stored before with a different payload; send the "
+                 "same event again, or a new id", id, strlen(id) > 60 ? "..." : "");
+        buf_puts(o, n++ ? ",{\"where\":" : "{\"where\":");
+        buf_json_str(o, where, strlen(where));
+        buf_puts(o, ",\"field\":\"id\",\"message\":");
+        buf_json_str(o, msg, strlen(msg));
+        buf_putc(o, '}');
+    }
+    buf_puts(o, "]}");
+    http_reply_json(r, 409, o);
+    pipeline_note_rejected(r->env->pipeline, n);
+}
+
 static void post_events(struct req *r)
 {
     const char *ct = http_header(r, "Content-Type");
@@ -145,6 +174,16 @@ static void post_events(struct req *r)
     struct ingest_limits lim = ingest_default_limits;
     lim.max_body = r->env->opt.max_body;
     lim.max_events = r->env->opt.max_events;
+    lim.max_members = r->env->opt.max_event_members;
+    lim.max_data = r->env->opt.max_event_data;
+    lim.time_min = r->env->opt.event_time_min;
+    /* Not dated after the server's clock plus the skew: the wall clock, or the virtual clock
+       when it is ahead (tests and demonstrations move it with events). */
+    int64_t now = fw_wall_now(), engine = pipeline_now(r->env->pipeline);
+    lim.time_max = (engine > now ? engine : now) + r->env->opt.event_time_skew;
+    if (lim.time_max >= INGEST_TIME_CEILING)
+        lim.time_max = INGEST_TIME_CEILING - 1;
+    lim.time_max_why = "the server clock plus event_time_skew";
     struct ingest_globals globals = {.ctx = (void *)pipeline_rules(r->env->pipeline),
                                      .is_global = rules_is_global};
     struct ingest_batch batch;
@@ -200,6 +239,26 @@ static void post_events(struct req *r)
         }
     }
     enum ingest_outcome *outcomes = xcalloc(batch.n + 1, sizeof *outcomes);
+    /* One id twice in the batch: the same event again is a duplicate, another is a conflict. */
+    struct strmap ids;
+    strmap_init(&ids);
+    int conflict = 0;
+    for (size_t i = 0; i < batch.n; i++) {
+        int created;
+        struct strmap_entry *e =
+            strmap_upsert(&ids, batch.events[i].id, strlen(batch.events[i].id), &created);
+        if (created)
+            e->value = &batch.events[i];
+        else if (!json_equal(((struct event *)e->value)->json, batch.events[i].json))
+            outcomes[i] = OUTCOME_CONFLICT, conflict = 1;
+    }
+    strmap_cleanup(&ids);
+    if (conflict) {
+        conflict_reply(r, &batch, outcomes);
+        free(outcomes);
+        ingest_batch_cleanup(&batch);
+        return;
+    }
     /* Serialized here, on this request's thread, not on the engine thread that journals them. */
     char **bodies = xcalloc(batch.n + 1, sizeof *bodies);
     for (size_t i = 0; i < batch.n; i++)
@@ -208,7 +267,9 @@ static void post_events(struct req *r)
     for (size_t i = 0; i < batch.n; i++)
         free(bodies[i]);
     free(bodies);
-    if (rc) {
+    if (rc == FW_EEXISTS) {
+        conflict_reply(r, &batch, outcomes);
+    } else if (rc) {
         http_error(r, 503, "the events could not be stored; nothing was kept, retry later");
     } else {
         size_t acc = 0, dup = 0;
@@ -797,6 +858,16 @@ static void get_metrics(struct req *r)
                "forewarn_evaluation_seconds_bucket{le=\"+Inf\"} %llu\n"
                "forewarn_evaluation_seconds_sum %.9f\nforewarn_evaluation_seconds_count %llu\n",
                (unsigned long long)cum, m.lat_sum, (unsigned long long)m.lat_n);
+    buf_printf(o,
+               "# HELP forewarn_http_deadline_closed_total Connections closed for not delivering "
+               "a whole request within request_deadline.\n"
+               "# TYPE forewarn_http_deadline_closed_total counter\n"
+               "forewarn_http_deadline_closed_total %llu\n"
+               "# HELP forewarn_http_rate_limited_total Requests refused 429 (rate_limit).\n"
+               "# TYPE forewarn_http_rate_limited_total counter\n"
+               "forewarn_http_rate_limited_total %llu\n",
+               (unsigned long long)__atomic_load_n(&r->env->deadline_closed, __ATOMIC_RELAXED),
+               (unsigned long long)__atomic_load_n(&r->env->rate_limited, __ATOMIC_RELAXED));
     struct metrics_view v = {.out = o, .rules = pipeline_rules(r->env->pipeline)};
     pipeline_with_engine(r->env->pipeline, metrics_engine, &v);
     pipeline_with_cases(r->env->pipeline, metrics_cases, o);

@@ -17,13 +17,19 @@
  * journal is not used: most of what the console shows (SLA states,
  * messages' status) is not a journal row.
  *
- * Threads: libmicrohttpd runs one thread per connection here, so a
- * stream's content callback may block; it waits on the hub's condition
- * variable for the next event, writes a comment every STREAM_KEEPALIVE_MS
- * (which also finds clients that went away), and ends the response after
- * STREAM_MAX_AGE_MS (the browser reconnects on its own, resuming by id).
- * At most STREAM_MAX_CLIENTS streams are open at once (503 beyond), and
- * http__stream_close wakes them all to end before the daemon stops.
+ * Threads: libmicrohttpd serves many connections on each thread of its
+ * pool, so a stream's content callback never blocks.  With nothing to
+ * send it suspends its connection (MHD_suspend_connection, which MHD
+ * allows from a content reader) and returns 0; whoever has something for
+ * it resumes it: publish (a new event), the hub's ticker thread (a
+ * keepalive comment every STREAM_KEEPALIVE_MS, which also finds clients
+ * that went away, and the end of the response after STREAM_MAX_AGE_MS;
+ * the browser reconnects on its own, resuming by id), and
+ * http__stream_close (every stream ends before the daemon stops, which
+ * must find no connection suspended).  Suspending and resuming happen
+ * under the hub's mutex, so a wake-up is never lost between "nothing to
+ * send" and the suspension.  At most STREAM_MAX_CLIENTS streams are open
+ * at once (503 beyond).
  */
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -40,7 +46,7 @@
 
 #define STREAM_RING 256                 /* events kept for reconnects */
 #define STREAM_DATA_MAX 1024            /* one event's JSON */
-#define STREAM_MAX_CLIENTS 32           /* open streams (each holds a connection thread) */
+#define STREAM_MAX_CLIENTS 32           /* open streams */
 #define STREAM_KEEPALIVE_MS 15000       /* a comment this often when nothing happens */
 #define STREAM_MAX_AGE_MS (10 * 60000)  /* then the response ends and the browser reconnects */
 #define STREAM_RETRY_MS 2000            /* the browser's reconnect delay */
@@ -53,7 +59,9 @@ struct stream_event {
 
 struct stream_hub {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* broadcast on every event and on close */
+    pthread_cond_t cv; /* the ticker's: signalled on close */
+    pthread_t ticker;  /* resumes parked streams for keepalives and their age */
+    int has_ticker;
     char boot[24];     /* this process's id prefix (start time, hex) */
     uint64_t last;     /* seq of the newest event (0: none yet) */
     struct stream_event ring[STREAM_RING]; /* seq s at ring[s % STREAM_RING] */
@@ -61,6 +69,7 @@ struct stream_hub {
     int virtual_clock;
     int clients;       /* open streams */
     int closing;
+    struct stream_client *parked; /* streams whose connection is suspended */
 };
 
 /* One open stream: where it is in the ring, and the bytes not yet handed to MHD. */
@@ -70,6 +79,10 @@ struct stream_client {
     int reset;          /* the next thing to write is a reset */
     int hello;          /* the first chunk (retry, hello) is still to write */
     int64_t opened;     /* monotonic ms */
+    int64_t keepalive;  /* monotonic ms of the next keepalive comment */
+    struct MHD_Connection *conn;
+    int is_parked;      /* on hub->parked, its connection suspended */
+    struct stream_client *next_parked;
     char out[STREAM_DATA_MAX + 128];
     size_t len, off;
 };
@@ -77,6 +90,45 @@ struct stream_client {
 static int64_t mono_ms(void)
 {
     return fw_mono_ns() / 1000000;
+}
+
+/* Resume every parked stream for which `due` holds (mu held); all when due is NULL. */
+static void wake(struct stream_hub *h, int (*due)(const struct stream_client *, int64_t), int64_t t)
+{
+    struct stream_client **pp = &h->parked;
+    while (*pp) {
+        struct stream_client *c = *pp;
+        if (due && !due(c, t)) {
+            pp = &c->next_parked;
+            continue;
+        }
+        *pp = c->next_parked;
+        c->next_parked = NULL;
+        c->is_parked = 0;
+        MHD_resume_connection(c->conn);
+    }
+}
+
+/* A parked stream owes a keepalive comment, or has reached its age. */
+static int timer_due(const struct stream_client *c, int64_t t)
+{
+    return t >= c->keepalive || t - c->opened >= STREAM_MAX_AGE_MS;
+}
+
+/* The ticker: once a second, resume the parked streams whose timer is due. */
+static void *ticker(void *arg)
+{
+    struct stream_hub *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->closing) {
+        int64_t until = mono_ms() + 1000;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                              .tv_nsec = (long)(until % 1000) * 1000000L};
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        wake(h, timer_due, mono_ms());
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
 }
 
 struct stream_hub *http__stream_new(int virtual_clock, int64_t now)
@@ -91,6 +143,9 @@ struct stream_hub *http__stream_new(int virtual_clock, int64_t now)
     snprintf(h->boot, sizeof h->boot, "%" PRIx64, (uint64_t)fw_wall_now());
     h->virtual_clock = virtual_clock;
     h->last_now = now;
+    h->has_ticker = !pthread_create(&h->ticker, NULL, ticker, h);
+    if (!h->has_ticker) /* streams still get events; keepalives and the age limit wait for one */
+        log_warn("http: cannot start the stream ticker thread");
     return h;
 }
 
@@ -101,13 +156,19 @@ void http__stream_close(struct stream_hub *h)
     pthread_mutex_lock(&h->mu);
     h->closing = 1;
     pthread_cond_broadcast(&h->cv);
+    wake(h, NULL, 0); /* each ends at its next read */
     pthread_mutex_unlock(&h->mu);
+    if (h->has_ticker)
+        pthread_join(h->ticker, NULL);
+    h->has_ticker = 0;
 }
 
 void http__stream_free(struct stream_hub *h)
 {
     if (!h)
         return;
+    if (!h->closing)
+        http__stream_close(h);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);
@@ -120,7 +181,7 @@ static void publish(struct stream_hub *h, const char *type, const char *data)
     e->seq = h->last;
     snprintf(e->type, sizeof e->type, "%s", type);
     snprintf(e->data, sizeof e->data, "%s", data);
-    pthread_cond_broadcast(&h->cv);
+    wake(h, NULL, 0);
 }
 
 void http__stream_commit(struct stream_hub *h, const struct pipeline_commit *c)
@@ -198,8 +259,9 @@ static void now_data(struct stream_hub *h, const char *extra, char *out, size_t 
 }
 
 /*
- * Fill c->out with the next thing to send, waiting for it; returns 0, or 1
- * when the stream should end (closing, or it reached its age).
+ * Fill c->out with the next thing to send: 0; 1 when the stream should end
+ * (closing, or it reached its age); 2 when there is nothing to send yet, in
+ * which case the connection is parked (suspended) until something wakes it.
  */
 static int next_chunk(struct stream_client *c)
 {
@@ -222,7 +284,6 @@ static int next_chunk(struct stream_client *c)
         }
         goto out;
     }
-    int64_t keepalive = mono_ms() + STREAM_KEEPALIVE_MS;
     for (;;) {
         if (h->closing) {
             rc = 1;
@@ -252,29 +313,38 @@ static int next_chunk(struct stream_client *c)
             rc = 1;
             goto out;
         }
-        if (t >= keepalive) {
+        if (t >= c->keepalive) {
             c->len = (size_t)snprintf(c->out, sizeof c->out, ": keepalive\n\n");
             c->off = 0;
             goto out;
         }
-        int64_t until = keepalive < c->opened + STREAM_MAX_AGE_MS ? keepalive
-                                                                   : c->opened + STREAM_MAX_AGE_MS;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-                              .tv_nsec = (long)(until % 1000) * 1000000L};
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        /* Nothing yet: park until publish, the ticker or close resumes it. */
+        c->is_parked = 1;
+        c->next_parked = h->parked;
+        h->parked = c;
+        MHD_suspend_connection(c->conn);
+        rc = 2;
+        goto out;
     }
 out:
+    if (rc == 0) /* something goes out: the next keepalive is due that long after it */
+        c->keepalive = mono_ms() + STREAM_KEEPALIVE_MS;
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
 
-/* MHD's content reader: blocks (its own connection thread) until there is something to send. */
+/* MHD's content reader: never blocks; 0 bytes when the stream is parked until there is more. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct stream_client *c = cls;
     (void)pos;
-    if (c->off == c->len && next_chunk(c))
-        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (c->off == c->len) {
+        int rc = next_chunk(c);
+        if (rc == 1)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (rc == 2)
+            return 0;
+    }
     size_t n = c->len - c->off < max ? c->len - c->off : max;
     memcpy(buf, c->out + c->off, n);
     c->off += n;
@@ -332,6 +402,8 @@ static void get_stream(struct req *r)
     c->hub = h;
     c->hello = 1;
     c->opened = mono_ms();
+    c->keepalive = c->opened + STREAM_KEEPALIVE_MS;
+    c->conn = r->conn;
     c->sent = h->last;
     if (last && *last && resume_point(h, last, &c->sent))
         c->reset = 1;

@@ -38,6 +38,10 @@ const struct ingest_limits ingest_default_limits = {
     .max_string = 8u << 10,
     .max_depth = 16,
     .max_members = 1000,
+    .max_data = 64u << 10,
+    .time_min = INGEST_TIME_MIN,
+    .time_max = INGEST_TIME_CEILING - 1,
+    .time_max_why = "the latest time forewarn accepts",
 };
 
 /* Where an event sits in the body, for ingest_error.where. */
@@ -412,6 +416,21 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
                   quote(json_string_value(tv), json_string_length(tv), q));
         return FW_EPARSE;
     }
+    /* A plausible time: year 0000 or 9999 is a producer's bug, and would pin state forever. */
+    if ((lim->time_min != FW_TIME_NONE && ev->time < lim->time_min) ||
+        (lim->time_max != FW_TIME_NONE && ev->time > lim->time_max)) {
+        char bound[FW_TIME_MAXLEN];
+        int early = lim->time_min != FW_TIME_NONE && ev->time < lim->time_min;
+        fw_time_format(early ? lim->time_min : lim->time_max, bound);
+        if (early)
+            set_error(err, "time", "%s is before %s, the earliest event time accepted",
+                      quote(json_string_value(tv), json_string_length(tv), q), bound);
+        else
+            set_error(err, "time", "%s is after %s, %s",
+                      quote(json_string_value(tv), json_string_length(tv), q), bound,
+                      lim->time_max_why ? lim->time_max_why : "the latest event time accepted");
+        return FW_EPARSE;
+    }
 
     /* A global event (an outage) has no customer; every other event needs one. */
     int global = globals && globals->is_global && globals->is_global(globals->ctx, ev->type);
@@ -460,6 +479,15 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
         if ((rc = string_too_long(lim, strlen(k), &top, err)) ||
             (rc = check_value(v, 1, lim, &top, err, &members)))
             return rc;
+    }
+    if (lim->max_data && ev->data) {
+        /* Measured as it would be written, without writing it (jansson counts the bytes). */
+        size_t n = json_dumpb(ev->data, NULL, 0, JSON_COMPACT);
+        if (n > lim->max_data) {
+            set_error(err, "data", "%zu bytes (as compact JSON) exceed the %zu-byte limit", n,
+                      lim->max_data);
+            return FW_EPARSE;
+        }
     }
     return 0;
 }

@@ -36,9 +36,23 @@ struct ingest_limits {
     size_t max_string; /* bytes in any one string value */
     size_t max_depth;  /* nesting depth of data */
     size_t max_members; /* object members and array items in one event, all levels (0: no limit) */
+    size_t max_data;    /* bytes of an event's data as compact JSON (0: no limit) */
+    int64_t time_min;   /* the earliest event time accepted (FW_TIME_NONE: no bound) */
+    int64_t time_max;   /* the latest event time accepted (FW_TIME_NONE: no bound) */
+    const char *time_max_why; /* what time_max is, for the message ("the server clock plus
+                                 event_time_skew"); NULL: nothing said */
 };
 
-/* The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth 16, 1,000 members. */
+/*
+ * The documented defaults: 4 MiB body, 10,000 events, 8 KiB strings, depth
+ * 16, 1,000 members, 64 KiB of data, times from 2000-01-01T00:00:00Z
+ * (INGEST_TIME_MIN) up to, not including, 9999-01-01T00:00:00Z
+ * (INGEST_TIME_CEILING: the last year is left free so that every time
+ * computed from an event still prints as RFC 3339).  The server narrows
+ * time_max to its clock plus a skew.
+ */
+#define INGEST_TIME_MIN 946684800000LL       /* 2000-01-01T00:00:00Z */
+#define INGEST_TIME_CEILING 253370764800000LL /* 9999-01-01T00:00:00Z */
 extern const struct ingest_limits ingest_default_limits;
 
 /* At most this many errors are listed; one more entry then says "and N more errors". */

@@ -370,6 +370,26 @@ static int is_delivery_outcome(const char *type)
     return !strcmp(type, "message.sent") || !strcmp(type, "message.failed");
 }
 
+/*
+ * A producer's batch whose ids were stored before with other payloads is
+ * refused whole, before anything of it is journaled or applied: each such
+ * event's outcome says OUTCOME_CONFLICT.  Returns 0 or FW_EDB.
+ */
+static int conflicts(struct pipeline *p, struct work *w)
+{
+    for (size_t i = 0; i < w->batch->n; i++) {
+        int same = 1, rc = store_event_same(p->db, &w->batch->events[i], &same);
+        if (rc == FW_EDB)
+            return rc;
+        if (!rc && !same) {
+            w->outcomes[i] = OUTCOME_CONFLICT;
+            w->refused = 1;
+            w->rc = FW_EEXISTS;
+        }
+    }
+    return 0;
+}
+
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
     int rc = store_begin(p->db);
@@ -402,6 +422,10 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
             engine_advance(p->engine, w->clock);
             continue;
         }
+        if (w->bodies && !w->check && w->outcomes && (rc = conflicts(p, w)))
+            break;
+        if (w->refused)
+            continue; /* an id reused with another payload: nothing of it is written */
         /* A batch is history as a whole, journaled and applied in event-time order
            (engine_apply judges each customer's events as of their times); the journal keeps
            this order, so recovery repeats it. */

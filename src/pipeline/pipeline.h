@@ -97,14 +97,22 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
 void pipeline_stop(struct pipeline *p);
 
 /* Per-event outcome of a submitted batch. */
-enum ingest_outcome { OUTCOME_ACCEPTED, OUTCOME_DUPLICATE };
+enum ingest_outcome {
+    OUTCOME_ACCEPTED,
+    OUTCOME_DUPLICATE, /* the id was stored before with the same event: ignored */
+    OUTCOME_CONFLICT,  /* the id was stored before with a different event: the batch refused */
+};
 
 /*
  * Append, apply and commit a validated batch; blocks until durable.
  * outcomes (may be NULL) receives batch->n entries.  bodies (may be NULL)
  * holds each event's JSON text for the journal, serialized by the caller so
  * that the engine thread does not.  Returns 0, or FW_EDB when the
- * transaction failed (nothing of the batch was kept).
+ * transaction failed (nothing of the batch was kept).  A producer's batch
+ * (bodies given) whose id was stored before with a different payload is
+ * refused whole before anything of it is written: FW_EEXISTS, and those
+ * events' outcomes say OUTCOME_CONFLICT (Stripe's idempotency rule: a key
+ * reused with other content is the producer's bug, not a duplicate).
  */
 int pipeline_ingest(struct pipeline *p, const struct ingest_batch *batch,
                     char *const *bodies, enum ingest_outcome *outcomes);

@@ -22,6 +22,16 @@ void config_init(struct config *c)
     c->database = xstrdup("forewarn.db");
     c->max_body = 4 << 20;
     c->max_events = 10000;
+    c->max_event_members = 1000;
+    c->max_event_data = 64 << 10;
+    c->event_time_min = 946684800000LL; /* 2000-01-01T00:00:00Z */
+    c->event_time_skew = FW_DAY;
+    c->max_connections = 1024;
+    c->max_connections_per_address = 128;
+    c->request_deadline = 30 * FW_SECOND;
+    c->http_threads = 4;
+    c->rate_limit = 100;
+    c->rate_burst = 200;
     c->log_level = xstrdup("info");
     c->messages = 1;
     c->public_metrics = 1;
@@ -41,6 +51,9 @@ void config_cleanup(struct config *c)
     free(c->health_contact_class);
     free(c->health_sentiment_key);
     free(c->listen_addr);
+    free(c->tls_listen_addr);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c->database);
     for (size_t i = 0; i < c->nrules; i++)
         free(c->rules[i]);
@@ -74,6 +87,20 @@ int config_set_listen(struct config *c, const char *v)
         c->listen_addr = xstrndup(v, (size_t)(colon - v));
     }
     c->listen_port = (unsigned)p;
+    return 0;
+}
+
+/* listen_tls: HOST:PORT (the host is required: there is no default address for TLS). */
+static int config_set_listen_tls(struct config *c, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == v || !colon[1] || *end || p < 0 || p > 65535)
+        return FW_EINVAL;
+    free(c->tls_listen_addr);
+    c->tls_listen_addr = xstrndup(v, (size_t)(colon - v));
+    c->tls_listen_port = (unsigned)p;
     return 0;
 }
 
@@ -832,6 +859,47 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
                 CERR(v, "max_events must be an integer from 1 to 1000000");
             else
                 c->max_events = m;
+        } else if (!strcmp(k, "max_event_members")) {
+            size_t m;
+            if (parse_size(s, &m) || m > 1000000)
+                CERR(v, "max_event_members must be an integer from 1 to 1000000");
+            else
+                c->max_event_members = m;
+        } else if (!strcmp(k, "max_event_data")) {
+            if (parse_size(s, &c->max_event_data))
+                CERR(v, "max_event_data must be a size such as 64KiB or 65536");
+        } else if (!strcmp(k, "event_time_min")) {
+            if (fw_time_parse(s, strlen(s), &c->event_time_min))
+                CERR(v, "event_time_min must be an RFC 3339 time such as 2000-01-01T00:00:00Z");
+        } else if (!strcmp(k, "event_time_skew")) {
+            if (parse_dur0(d, diag, v, &c->event_time_skew))
+                rc = FW_EPARSE;
+        } else if (!strcmp(k, "max_connections") || !strcmp(k, "max_connections_per_address") ||
+                   !strcmp(k, "http_threads") || !strcmp(k, "rate_limit") ||
+                   !strcmp(k, "rate_burst")) {
+            char *end;
+            unsigned long n = strtoul(s, &end, 10);
+            unsigned *to = !strcmp(k, "max_connections")   ? &c->max_connections
+                           : !strcmp(k, "http_threads")    ? &c->http_threads
+                           : !strcmp(k, "rate_limit")      ? &c->rate_limit
+                           : !strcmp(k, "rate_burst")      ? &c->rate_burst
+                                                           : &c->max_connections_per_address;
+            unsigned long lo = to == &c->rate_limit ? 0 : 1;
+            unsigned long hi = to == &c->http_threads ? 64 : 1000000;
+            if (end == s || *end || n < lo || n > hi)
+                CERR(v, "%s must be an integer from %lu to %lu", k, lo, hi);
+            else
+                *to = (unsigned)n;
+        } else if (!strcmp(k, "request_deadline")) {
+            if (parse_dur(d, diag, v, &c->request_deadline))
+                rc = FW_EPARSE;
+        } else if (!strcmp(k, "listen_tls")) {
+            if (config_set_listen_tls(c, s))
+                CERR(v, "listen_tls must be host:port, e.g. 0.0.0.0:8443");
+        } else if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key")) {
+            char **to = !strcmp(k, "tls_cert") ? &c->tls_cert : &c->tls_key;
+            free(*to);
+            *to = xstrdup(s);
         } else if (!strcmp(k, "log_level")) {
             if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") && strcmp(s, "error"))
                 CERR(v, "log_level must be debug, info, warn or error");

@@ -32,6 +32,21 @@ struct config {
     int virtual_clock;     /* tests: the clock moves only with events and /v1/admin/clock */
     size_t max_body;       /* bytes per request body */
     size_t max_events;     /* events per request */
+    /* Input that cannot hurt, and connections that cannot starve others (issue 18). */
+    size_t max_event_members; /* object keys and list items in one event (1000) */
+    size_t max_event_data;    /* bytes of an event's data as compact JSON (64 KiB) */
+    int64_t event_time_min;   /* the earliest event time accepted (2000-01-01T00:00:00Z) */
+    int64_t event_time_skew;  /* how far past the server clock an event may be dated (1d) */
+    unsigned max_connections;      /* open at once (1024) */
+    unsigned max_connections_per_address; /* open at once from one IP address (128) */
+    int64_t request_deadline; /* to receive a request's headers and body (30s) */
+    unsigned http_threads;    /* threads polling the connections (4) */
+    unsigned rate_limit;      /* requests per second per token (0: no limit; 100) */
+    unsigned rate_burst;      /* requests a token may make at once beyond its rate (200) */
+    char *tls_listen_addr;    /* listen_tls host, or NULL: no TLS listener */
+    unsigned tls_listen_port;
+    char *tls_cert;           /* PEM files for listen_tls */
+    char *tls_key;
     char *log_level;       /* debug, info, warn, error */
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */

@@ -25,6 +25,7 @@
 #include "serve/config.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
+#include "util/fwtime.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -46,7 +47,10 @@ static void hook_report(void *ctx, json_t *event)
     }
     struct event ev;
     struct ingest_error err;
-    if (ingest_validate(event, &ingest_default_limits, NULL, &ev, &err) == 0) {
+    /* Our own report, dated by our own clock (1970 on a fresh virtual one): no time window. */
+    struct ingest_limits lim = ingest_default_limits;
+    lim.time_min = lim.time_max = FW_TIME_NONE;
+    if (ingest_validate(event, &lim, NULL, &ev, &err) == 0) {
         batch.events = &ev;
         batch.n = 1;
         if (pipeline_ingest(p, &batch, NULL, NULL))
@@ -238,12 +242,16 @@ int serve_main(int argc, char **argv)
     int users = 0; /* for the start-up line: authentication is on once a user exists */
     store_users_any(db, &users);
     /* Open to the network with nobody to ask for a token: refused unless asked for in so many words. */
-    if (!cfg.api_token && !users && !cfg.allow_open && strncmp(cfg.listen_addr, "127.", 4)) {
+    const char *open_addr = strncmp(cfg.listen_addr, "127.", 4) ? cfg.listen_addr
+                            : cfg.tls_listen_addr && strncmp(cfg.tls_listen_addr, "127.", 4)
+                                ? cfg.tls_listen_addr
+                                : NULL;
+    if (!cfg.api_token && !users && !cfg.allow_open && open_addr) {
         fprintf(stderr,
                 "serve: listening on %s without authentication would let anyone on the network "
                 "read and change everything; add a user (forewarn user add NAME --role admin), "
                 "set api_token, or set allow_unauthenticated: true in the config\n",
-                cfg.listen_addr);
+                open_addr);
         goto out;
     }
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
@@ -278,7 +286,18 @@ int serve_main(int argc, char **argv)
     struct http_options hopt = {.listen_addr = cfg.listen_addr, .listen_port = cfg.listen_port,
                                 .database = cfg.database, .api_token = cfg.api_token,
                                 .public_metrics = cfg.public_metrics, .max_body = cfg.max_body,
-                                .max_events = cfg.max_events, .drafting = &cfg.drafting};
+                                .max_events = cfg.max_events, .drafting = &cfg.drafting,
+                                .max_event_members = cfg.max_event_members,
+                                .max_event_data = cfg.max_event_data,
+                                .event_time_min = cfg.event_time_min,
+                                .event_time_skew = cfg.event_time_skew,
+                                .max_connections = cfg.max_connections,
+                                .max_per_address = cfg.max_connections_per_address,
+                                .request_deadline = cfg.request_deadline,
+                                .threads = cfg.http_threads, .rate_limit = cfg.rate_limit,
+                                .rate_burst = cfg.rate_burst, .tls_addr = cfg.tls_listen_addr,
+                                .tls_port = cfg.tls_listen_port, .tls_cert = cfg.tls_cert,
+                                .tls_key = cfg.tls_key};
     if (http_start(&http, &hopt, p))
         goto out;
     pthread_mutex_lock(&dref.mu);
@@ -288,6 +307,13 @@ int serve_main(int argc, char **argv)
     log_info("listening on http://%s:%u (database %s, %zu signals, %s clock%s)", cfg.listen_addr,
              http_port(http), cfg.database, rules.nsignals, cfg.virtual_clock ? "virtual" : "wall",
              cfg.api_token || users ? ", bearer token required" : ", no authentication");
+    if (http_tls_port(http))
+        log_info("listening on https://%s:%u (certificate %s)", cfg.tls_listen_addr,
+                 http_tls_port(http), cfg.tls_cert);
+    if (http_tls_port(http) && strncmp(cfg.listen_addr, "127.", 4))
+        log_warn("plain HTTP listens on %s beside listen_tls: tokens and session cookies sent "
+                 "to it cross the network in the clear; keep listen on loopback",
+                 cfg.listen_addr);
     if (!cfg.orch.brand.name)
         log_warn("no brand configured (brand.name): customer messages name no company; set it "
                  "in the config file (docs/configuration.md)");
@@ -298,6 +324,8 @@ int serve_main(int argc, char **argv)
         FILE *f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%s:%u\n", cfg.listen_addr, http_port(http));
+            if (http_tls_port(http)) /* a second line: the TLS listener */
+                fprintf(f, "https://%s:%u\n", cfg.tls_listen_addr, http_tls_port(http));
             if (fclose(f) == 0 && rename(tmp, cfg.ready_file) == 0)
                 f = NULL;
         }

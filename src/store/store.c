@@ -27,6 +27,7 @@
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING")                                             \
     X(EVENT_SCAN, "SELECT body, applied_at, time FROM events ORDER BY seq")                        \
     X(EVENT_COUNT, "SELECT count(*) FROM events")                                                  \
+    X(EVENT_BODY, "SELECT body FROM events WHERE id = ?1")                                         \
     X(DET_FIRE, "INSERT INTO detections(signal, customer, severity, state, fired_at, "          \
                 "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7) "          \
                 "ON CONFLICT(signal, customer, fired_at) DO NOTHING")           \
@@ -458,6 +459,27 @@ int store_events_scan(struct store *s, store_event_fn fn, void *ctx)
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = FW_EDB;
     sqlite3_reset(st);
+    return rc;
+}
+
+int store_event_same(struct store *s, const struct event *ev, int *same)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_BODY];
+    bind_text(st, 1, ev->id);
+    int step = sqlite3_step(st), rc = 0;
+    if (step == SQLITE_ROW) {
+        const char *body = (const char *)sqlite3_column_text(st, 0);
+        json_t *j = body ? fw_json_loadb(body, strlen(body), 0, NULL) : NULL;
+        *same = j && json_equal(j, ev->json);
+        json_decref(j);
+    } else if (step == SQLITE_DONE) {
+        rc = FW_ENOTFOUND;
+    } else {
+        log_error("store: %s: %s", sqlite3_sql(st), sqlite3_errmsg(s->db));
+        rc = FW_EDB;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

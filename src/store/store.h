@@ -63,6 +63,14 @@ void store_rollback(struct store *s);
 int store_event_append(struct store *s, const struct event *ev, const char *body,
                        int64_t applied_at, int *duplicate);
 
+/*
+ * Is an event with ev's id in the journal, and is it the same event?  0
+ * with *same set (1: equal as JSON values, whatever the order of members
+ * and the spacing; 0: a different payload under the same id), FW_ENOTFOUND
+ * when the id is new, FW_EDB.
+ */
+int store_event_same(struct store *s, const struct event *ev, int *same);
+
 /* Called for each journal event in append order; a non-zero return stops the scan. */
 typedef int (*store_event_fn)(void *ctx, const struct event *ev, int64_t applied_at);
 /* Read the whole journal in append order (recovery). Events are freed after each call. */

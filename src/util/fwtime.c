@@ -124,6 +124,12 @@ void fw_time_format(int64_t ms, char out[FW_TIME_MAXLEN])
         snprintf(out, FW_TIME_MAXLEN, "null");
         return;
     }
+    /* RFC 3339 has four-digit years: a time beyond them (a wake-up "never", a window from a
+       far date) prints as the nearest one it can name. */
+    if (ms < FW_TIME_PRINT_MIN)
+        ms = FW_TIME_PRINT_MIN;
+    else if (ms > FW_TIME_PRINT_MAX)
+        ms = FW_TIME_PRINT_MAX;
     int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     int frac = (int)(ms - secs * 1000);
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
@@ -132,34 +138,26 @@ void fw_time_format(int64_t ms, char out[FW_TIME_MAXLEN])
     unsigned m, d;
     fw_civil_from_days(days, &y, &m, &d);
     int hh = (int)(rem / 3600), mm = (int)(rem / 60 % 60), ss = (int)(rem % 60);
-    if (y >= 0 && y <= 9999) {
-        /* By hand: this runs for every time in every customer view and replay line. */
-        char *o = out;
-        o = put_digits(o, (unsigned)y, 4);
-        *o++ = '-';
-        o = put_digits(o, m, 2);
-        *o++ = '-';
-        o = put_digits(o, d, 2);
-        *o++ = 'T';
-        o = put_digits(o, (unsigned)hh, 2);
-        *o++ = ':';
-        o = put_digits(o, (unsigned)mm, 2);
-        *o++ = ':';
-        o = put_digits(o, (unsigned)ss, 2);
-        if (frac) {
-            *o++ = '.';
-            o = put_digits(o, (unsigned)frac, 3);
-        }
-        *o++ = 'Z';
-        *o = 0;
-        return;
+    /* By hand: this runs for every time in every customer view and replay line.  The clamp
+       above keeps y within four digits. */
+    char *o = out;
+    o = put_digits(o, (unsigned)y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, (unsigned)hh, 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)mm, 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)ss, 2);
+    if (frac) {
+        *o++ = '.';
+        o = put_digits(o, (unsigned)frac, 3);
     }
-    if (frac)
-        snprintf(out, FW_TIME_MAXLEN, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                 hh, mm, ss, frac);
-    else
-        snprintf(out, FW_TIME_MAXLEN, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, hh,
-                 mm, ss);
+    *o++ = 'Z';
+    *o = 0;
 }
 
 int fw_duration_parse(const char *s, size_t n, int64_t *out)

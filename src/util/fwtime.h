@@ -26,7 +26,13 @@
  */
 int fw_time_parse(const char *s, size_t n, int64_t *out);
 
-/* Format as UTC "YYYY-MM-DDTHH:MM:SSZ" (".mmm" only when ms != 0). */
+/*
+ * Format as UTC "YYYY-MM-DDTHH:MM:SSZ" (".mmm" only when ms != 0), always
+ * RFC 3339: a time before 0000-01-01T00:00:00Z or after
+ * 9999-12-31T23:59:59.999Z prints as that bound.
+ */
+#define FW_TIME_PRINT_MIN (-62167219200000LL) /* 0000-01-01T00:00:00Z */
+#define FW_TIME_PRINT_MAX 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 void fw_time_format(int64_t ms, char out[FW_TIME_MAXLEN]);
 
 /*

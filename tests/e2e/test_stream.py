@@ -7,7 +7,9 @@ and end when the server stops.  Every read waits on the socket with a deadline,
 never on a sleep."""
 import http.client
 import json
+import os
 import re
+import tempfile
 import time
 
 import fw
@@ -79,7 +81,12 @@ def _tokens(s):
 
 
 def test_stream_roles_events_and_resume():
-    s = Server()
+    # 260 clock moves in a row from one admin token below: no per-token rate limit here.
+    d = tempfile.mkdtemp(prefix="fw-stream-")
+    cfg = os.path.join(d, "fw.yaml")
+    with open(cfg, "w") as f:
+        f.write("rate_limit: 0\n")
+    s = Server("--config", cfg, workdir=d)
     toks = _tokens(s)
     s.start()
     try:
@@ -153,10 +160,19 @@ def test_stream_roles_events_and_resume():
 
 
 def test_streams_are_capped_and_end_when_the_server_stops():
-    with Server() as s:
+    # Two threads in the pool: 32 open streams must park their connections, not hold
+    # the threads, or nothing else would be answered.
+    d = tempfile.mkdtemp(prefix="fw-stream-")
+    cfg = os.path.join(d, "fw.yaml")
+    with open(cfg, "w") as f:
+        f.write("http_threads: 2\n")
+    with Server("--config", cfg, workdir=d) as s:
         open_ = [Stream(s) for _ in range(32)]
         for o in open_:
             assert o.status == 200 and o.next()["event"] == "hello"
+        t0 = time.monotonic()
+        st, body = s.request("GET", "/v1/cases")
+        assert st == 200 and time.monotonic() - t0 < 2.0, (st, time.monotonic() - t0)
         st, text, h = s.request("GET", "/v1/stream", raw=True)
         assert st == 503 and h["Retry-After"] == "30" and "too many" in text, (st, h, text)
         # A closed stream's slot comes back once the server notices, at its next write:

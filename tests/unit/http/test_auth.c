@@ -13,6 +13,7 @@
 
 #include "../test.h"
 #include "http/auth.h"
+#include "http/http_int.h"
 #include "store/auth.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -308,7 +309,36 @@ static void audit_append_only_and_pages(void)
     tmp_cleanup(&t);
 }
 
+/* Requests per token: a burst, then one per 1/rate seconds; Retry-After in whole seconds. */
+static void rate_limit_buckets(void)
+{
+    unsigned char a[AUTH_DIGEST_LEN], b[AUTH_DIGEST_LEN];
+    auth_token_digest("fw_a", 4, a);
+    auth_token_digest("fw_b", 4, b);
+    ASSERT(http__ratelimit_new(0, 10) == NULL); /* rate 0: no limit */
+    ASSERT_EQ(http__ratelimit_take(NULL, a, T0), 0);
+    struct ratelimit *rl = http__ratelimit_new(2, 3);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(http__ratelimit_take(rl, a, T0), 0);
+    ASSERT_EQ(http__ratelimit_take(rl, a, T0), 1); /* half a second to the next: says 1 */
+    ASSERT_EQ(http__ratelimit_take(rl, b, T0), 0); /* another token has its own */
+    ASSERT_EQ(http__ratelimit_take(rl, a, T0 + 499), 1);
+    ASSERT_EQ(http__ratelimit_take(rl, a, T0 + 500), 0); /* earned one */
+    ASSERT_EQ(http__ratelimit_take(rl, a, T0 + 500), 1);
+    /* Credit never grows past the burst, however long the token was idle. */
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(http__ratelimit_take(rl, a, T0 + 3600000), 0);
+    ASSERT_EQ(http__ratelimit_take(rl, a, T0 + 3600000), 1);
+    struct ratelimit *slow = http__ratelimit_new(1, 1);
+    ASSERT_EQ(http__ratelimit_take(slow, a, T0), 0);
+    ASSERT_EQ(http__ratelimit_take(slow, a, T0 + 100), 1);
+    http__ratelimit_free(slow);
+    http__ratelimit_free(rl);
+    http__ratelimit_free(NULL);
+}
+
 const struct test auth_tests[] = {
+    {"rate_limit_buckets", rate_limit_buckets},
     {"roles_parse_and_name", roles_parse_and_name},
     {"role_sets_and_names", role_sets_and_names},
     {"token_format_and_digest", token_format_and_digest},

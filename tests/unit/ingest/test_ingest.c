@@ -551,7 +551,69 @@ static void validate_direct(void)
     json_decref(obj);
 }
 
+/* Parse one event whose time is `t` and data `data` (single quotes) under lim. */
+static int parse_one(const char *t, const char *data, const struct ingest_limits *lim,
+                     struct ingest_batch *b)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{'specversion':'1.0','id':'e1','type':'order.placed','subject':'c','time':'%s',"
+             "'data':%s}", t, data);
+    char *s = sq(body);
+    int rc = ingest_parse(s, strlen(s), lim, &globals, b);
+    free(s);
+    return rc;
+}
+
+/* The plausibility window of event times, and the size of data (issue 18). */
+static void time_window_and_data_size(void)
+{
+    struct ingest_batch b;
+    /* The defaults: from 2000-01-01, before 9999-01-01. */
+    ASSERT_EQ(parse_one("0000-01-01T00:00:00Z", "{}", NULL, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].field, "time");
+    ASSERT_STREQ(b.errors[0].msg, "\"0000-01-01T00:00:00Z\" is before 2000-01-01T00:00:00Z, the "
+                                  "earliest event time accepted");
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("1999-12-31T23:59:59.999Z", "{}", NULL, &b), FW_EPARSE);
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("2000-01-01T00:00:00Z", "{}", NULL, &b), 0);
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("9999-12-31T23:59:59Z", "{}", NULL, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].field, "time");
+    ASSERT_CONTAINS(b.errors[0].msg, "is after 9998-12-31T23:59:59.999Z, the latest time");
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("9998-12-31T23:59:59Z", "{}", NULL, &b), 0);
+    ingest_batch_cleanup(&b);
+    /* A caller's window, and what it says about its ceiling. */
+    struct ingest_limits lim = ingest_default_limits;
+    lim.time_min = 1767434400000LL;     /* 2026-01-03T10:00:00Z */
+    lim.time_max = 1767434400000LL + 1; /* a millisecond after */
+    lim.time_max_why = "the server clock plus event_time_skew";
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00.001Z", "{}", &lim, &b), 0);
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00.002Z", "{}", &lim, &b), FW_EPARSE);
+    ASSERT_CONTAINS(b.errors[0].msg, "the server clock plus event_time_skew");
+    ingest_batch_cleanup(&b);
+    /* An offset counts: 11:00+02:00 is 09:00Z, before the floor. */
+    ASSERT_EQ(parse_one("2026-01-03T11:00:00+02:00", "{}", &lim, &b), FW_EPARSE);
+    ingest_batch_cleanup(&b);
+    lim.time_min = lim.time_max = FW_TIME_NONE; /* no window: the server's own events */
+    ASSERT_EQ(parse_one("0001-01-01T00:00:00Z", "{}", &lim, &b), 0);
+    ingest_batch_cleanup(&b);
+    /* data's size as compact JSON: {"a":"xxxxx"} is 13 bytes. */
+    lim = ingest_default_limits;
+    lim.max_data = 13;
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{ 'a' : 'xxxxx' }", &lim, &b), 0);
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{'a':'xxxxxx'}", &lim, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].field, "data");
+    ASSERT_STREQ(b.errors[0].msg, "14 bytes (as compact JSON) exceed the 13-byte limit");
+    ingest_batch_cleanup(&b);
+}
+
 const struct test event_tests[] = {
+    {"time_window_and_data_size", time_window_and_data_size},
     {"single_object", single_object},
     {"array", array},
     {"ndjson", ndjson},

@@ -61,8 +61,15 @@ static void time_format_matches_libc(void)
     ASSERT_STREQ(out, "1969-12-31T23:59:59.999Z");
     fw_time_format(253402300799999LL, out);
     ASSERT_STREQ(out, "9999-12-31T23:59:59.999Z");
-    fw_time_format(253402300800000LL, out); /* past four digits: still right */
-    ASSERT_STREQ(out, "10000-01-01T00:00:00Z");
+    /* Past four digits: RFC 3339 has no year 10000, so the bound is printed (issue 18). */
+    fw_time_format(253402300800000LL, out);
+    ASSERT_STREQ(out, "9999-12-31T23:59:59.999Z");
+    fw_time_format(FW_TIME_MAX, out);
+    ASSERT_STREQ(out, "9999-12-31T23:59:59.999Z");
+    fw_time_format(-62167219200001LL, out);
+    ASSERT_STREQ(out, "0000-01-01T00:00:00Z");
+    fw_time_format(FW_TIME_NONE + 1, out);
+    ASSERT_STREQ(out, "0000-01-01T00:00:00Z");
     fw_time_format(FW_TIME_NONE, out);
     ASSERT_STREQ(out, "null");
 }
