@@ -106,10 +106,10 @@ static json_t *schema_json(const struct model *m)
                              m->base.b, "mean", doubles(m->base.mean, m->base.d), "scale",
                              doubles(m->base.scale, m->base.d), "weights",
                              doubles(m->base.w, m->base.d));
-    json_t *o = json_pack("{s:i, s:s, s:s, s:o, s:f, s:I, s:o, s:o, s:o}", "format", MODEL_FORMAT,
+    json_t *o = json_pack("{s:i, s:s, s:s, s:o, s:f, s:s, s:I, s:o, s:o, s:o}", "format", MODEL_FORMAT,
                           "label", s->label, "positive", s->positive, "id",
                           s->id ? json_string(s->id) : json_null(), "threshold", m->threshold,
-                          "features", (json_int_t)s->nfeat, "columns", cols, "trees", trees,
+                          "score", m->blend ? "mean" : "trees", "features", (json_int_t)s->nfeat, "columns", cols, "trees", trees,
                           "baseline", base);
     json_t *card = m->card_json ? json_loads(m->card_json, 0, NULL) : NULL;
     json_object_set_new(o, "training", card ? card : json_object());
@@ -185,6 +185,12 @@ static int schema_from_json(struct model *m, json_t *o, struct buf *why)
     s->positive = xstrdup(pos);
     s->id = json_is_string(id) ? xstrdup(json_string_value(id)) : NULL;
     m->threshold = json_number_value(thr);
+    const char *how = json_string_value(json_object_get(o, "score"));
+    if (!how || (strcmp(how, "trees") && strcmp(how, "mean"))) {
+        buf_puts(why, "the schema's score is neither \"trees\" nor \"mean\"");
+        return -1;
+    }
+    m->blend = !strcmp(how, "mean");
     size_t nc = json_array_size(cols);
     s->cols = xcalloc(nc + 1, sizeof *s->cols);
     for (size_t i = 0; i < nc; i++) {

@@ -117,6 +117,7 @@ struct model {
     struct logreg base;
     struct gbt_params params;
     double threshold;     /* the decision threshold metrics were reported at */
+    int blend;            /* 1: a score is the mean of the trees' and the baseline's (chosen by CV) */
     struct buf booster;   /* the booster's saved bytes (UBJSON) */
     char *card_json;      /* owned: training figures, as stored in the file (JSON text) */
 };

@@ -71,6 +71,8 @@ int model__score(const char *model_path, const char *csv, const char *id, FILE *
     model_encode(&m.schema, &t, idx, x);
     if (n && (rc = gbt_predict(g, x, n, d, score, &diag)))
         goto out;
+    for (size_t r = 0; m.blend && r < n; r++)
+        score[r] = (score[r] + logreg_predict(&m.base, x + r * d)) / 2;
     for (size_t r = 1; r <= n; r++) {
         if (ic >= 0)
             csv_field(&lines, csv_cell(&t, r, (size_t)ic));
