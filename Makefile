@@ -131,6 +131,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 fuzz: $(FUZZ_BIN)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/gen/builtin_telecom.c $(BUILD)/gen/builtin_templates.c \
+		$(BUILD)/gen/builtin_playbooks.c \
 		$(BUILD)/gen/builtin_support_lexicon.c $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
