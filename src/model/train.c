@@ -259,7 +259,7 @@ int model__train(const struct train_opts *o, const char *version, FILE *out, FIL
     measure(lr_oof, y, n, o->threshold, &fl);
     measure(mix, y, n, o->threshold, &fm);
     free(mix);
-    m.blend = getenv("FW_BLEND") ? 1 : fm.roc > ft.roc;
+    m.blend = fm.roc > ft.roc;
     size_t maj = npos > nneg ? npos : nneg;
     fprintf(out, "cross-validated (%u folds, %zu rows, %zu positive), threshold %.2f:\n", k, n, npos,
             o->threshold);
