@@ -37,8 +37,8 @@ def _cmd(fence):
 def test_the_train_example_prints_what_the_page_shows():
     fences = _fences()
     i = next(i for i, (lang, t) in enumerate(fences) if "model train" in t)
-    shown = fences[i + 2][1].splitlines()  # the options table sits between: the next text fence
-    assert fences[i + 2][0] == "text" and shown[0].startswith("data: "), shown
+    shown = fences[i + 1][1].splitlines()  # the next fence: what it prints
+    assert fences[i + 1][0] == "text" and shown[0].startswith("data: "), shown
     d = tempfile.mkdtemp(prefix="fw-docs-model-")
     try:
         p = subprocess.run(_cmd(fences[i][1]) + ["--grid", "quick"], cwd=d, capture_output=True,
