@@ -292,6 +292,70 @@ static void model_file_refusals(void)
     unlink(path);
 }
 
+/* A model saved and loaded back: the same schema, baseline and booster, scoring the same. */
+static void model_file_round_trip(void)
+{
+    struct csv c;
+    struct buf d;
+    buf_init(&d, 0);
+    struct buf t;
+    buf_init(&t, 0);
+    buf_puts(&t, "tenure,Partner,Contract,Total,Churn\n");
+    const char *contracts[] = {"Month-to-month", "One year", "Two year"};
+    for (int i = 0; i < 60; i++)
+        buf_printf(&t, "%d,%s,%s,%s,%s\n", i % 40, i % 3 ? "Yes" : "No", contracts[i % 3],
+                   i % 11 ? "12.5" : " ", (i % 40 < 12 && i % 3 == 0) || i % 7 == 0 ? "Yes" : "No");
+    ASSERT_EQ(csv_parse(&c, "t.csv", t.data, t.len, &d), 0);
+    struct model m, back;
+    model_init(&m);
+    ASSERT_EQ(model_schema_learn(&m.schema, &c, "Churn", "Yes", NULL, &d), 0);
+    size_t n = c.nrows, nf = m.schema.nfeat, idx[4];
+    ASSERT_EQ(model_schema_bind(&m.schema, &c, idx, "t.csv", &d), 0);
+    float *x = xmalloc(n * nf * sizeof *x), *y = xmalloc(n * sizeof *y);
+    model_encode(&m.schema, &c, idx, x);
+    for (size_t r = 1; r <= n; r++)
+        y[r - 1] = !strcmp(csv_cell(&c, r, 4), "Yes");
+    m.params = model__grid[0];
+    m.params.rounds = 5;
+    m.threshold = 0.5;
+    m.blend = 1;
+    ASSERT_EQ(gbt_train(x, y, n, nf, &m.params, &m.booster, &d), 0);
+    logreg_fit(&m.base, x, y, n, nf, NULL, LOGREG_LAMBDA);
+    char path[] = "/tmp/fw-model-rt-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    ASSERT_EQ(model_save(&m, path, &d), 0);
+    ASSERT_EQ(model_load(&back, path, &d), 0);
+    unlink(path);
+    ASSERT_EQ(back.schema.nfeat, nf);
+    ASSERT_EQ(back.schema.ncols, 4);
+    ASSERT_STREQ(back.schema.cols[2].cats[1], "One year");
+    ASSERT_EQ(back.schema.cols[1].kind, MODEL_BOOLEAN);
+    ASSERT_EQ(back.blend, 1);
+    ASSERT_EQ(back.params.rounds, 5);
+    ASSERT_EQ(back.booster.len, m.booster.len);
+    ASSERT(!memcmp(back.booster.data, m.booster.data, m.booster.len));
+    for (size_t r = 0; r < n; r++)
+        ASSERT(logreg_predict(&back.base, x + r * nf) == logreg_predict(&m.base, x + r * nf));
+    struct gbt *g = NULL;
+    double *s = xmalloc(n * sizeof *s);
+    ASSERT_EQ(gbt_load(&g, back.booster.data, back.booster.len, nf, &d), 0);
+    ASSERT_EQ(gbt_predict(g, x, n, nf, s, &d), 0);
+    ASSERT(model_roc_auc(s, y, n) > 0.7);
+    gbt_free(g);
+    /* A booster of another width is refused. */
+    ASSERT(gbt_load(&g, back.booster.data, back.booster.len, nf + 1, &d) != 0);
+    ASSERT_CONTAINS(d.data, "features, the schema has");
+    free(s);
+    free(x);
+    free(y);
+    model_cleanup(&back);
+    model_cleanup(&m);
+    csv_cleanup(&c);
+    buf_cleanup(&t);
+    buf_cleanup(&d);
+}
+
 const struct test model_tests[] = {
     {"csv_quotes_and_line_ends", csv_quotes_and_line_ends},
     {"csv_refusals_name_the_place", csv_refusals_name_the_place},
@@ -302,5 +366,6 @@ const struct test model_tests[] = {
     {"folds_are_stratified_and_fixed", folds_are_stratified_and_fixed},
     {"baseline_learns_a_separable_rule", baseline_learns_a_separable_rule},
     {"model_file_refusals", model_file_refusals},
+    {"model_file_round_trip", model_file_round_trip},
     {NULL, NULL},
 };
