@@ -7,8 +7,8 @@ second, and the holdout ROC AUC is computed by this test from the
 nothing written.
 """
 
+import atexit
 import csv
-import io
 import os
 import re
 import shutil
@@ -64,6 +64,7 @@ def trained():
         return _trained["v"]
     header, rows = table()
     d = tempfile.mkdtemp(prefix="fw-model-")
+    atexit.register(shutil.rmtree, d, True)
     train = [r for i, r in enumerate(rows) if i % 5 != 4]
     hold = [r for i, r in enumerate(rows) if i % 5 == 4]
     write_csv(os.path.join(d, "train.csv"), header, train)
