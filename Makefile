@@ -23,7 +23,8 @@ CC ?= cc
 OPT ?= -O2
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wstrict-prototypes -Wshadow \
 	-g $(OPT) $(SANFLAGS) -MMD -MP -Isrc $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) -lpthread -lm $(LDLIBS)
+# XGBoost (libxgboost-dev) ships a pkg-config file on Debian; the model module links it.
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) $(shell pkg-config --libs xgboost) -lpthread -lm $(LDLIBS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 ifeq ($(V),1)
@@ -130,6 +131,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 fuzz: $(FUZZ_BIN)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/gen/builtin_telecom.c $(BUILD)/gen/builtin_templates.c \
+		$(BUILD)/gen/builtin_playbooks.c \
 		$(BUILD)/gen/builtin_support_lexicon.c $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \

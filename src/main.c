@@ -11,6 +11,7 @@
 #include "analytics/sentiment.h"
 #include "client/backfill.h"
 #include "client/demo.h"
+#include "model/model.h"
 #include "replay/replay.h"
 #include "replay/report.h"
 #include "store/store.h"
@@ -503,6 +504,8 @@ out:
     return rc;
 }
 
+static int cmd_model(int argc, char **argv) { return model_main(argc, argv, FOREWARN_VERSION); }
+
 static const struct cmd_entry commands[] = {
     {.name = "serve",
      .usage = "serve [--config FILE] [--listen ADDR:PORT] [--db FILE] [--rules FILE]...\n"
@@ -560,6 +563,12 @@ static const struct cmd_entry commands[] = {
              "      {\"id\",\"score\",\"label\",\"intents\"} (docs/guidance.md); the whole input\n"
              "      is validated first (a bad line writes nothing)",
      .run = cmd_sentiment},
+    {.name = "model",
+     .usage = "model train --csv FILE --label COLUMN --positive VALUE [--id COLUMN] --out MODEL\n"
+              "                 | model score --model MODEL --csv FILE [--id COLUMN]",
+     .help = "train a churn model (gradient-boosted trees and a logistic baseline, measured\n"
+             "      by cross-validation; docs/model.md), or score a CSV with one: id,score lines",
+     .run = cmd_model},
     {.name = "version", .usage = "version", .help = "print the version", .run = cmd_version},
     {.name = "help", .usage = "help", .help = "this text", .run = cmd_help},
 };
