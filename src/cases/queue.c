@@ -3,8 +3,9 @@
  *
  * Priority is seed 001's matrix, 0-100, with every component shown and
  * the data it rests on: value (the customer's value as a percentile of the
- * values known for the customer base), severity, churn risk (no model
- * yet: recent contacts and active detections), and timeliness (how much of
+ * values known for the customer base), severity, churn risk (100 minus
+ * the health score when an engagement pack is loaded, docs/engagement.md;
+ * otherwise recent contacts and active detections), and timeliness (how much of
  * the tightest SLA clock is used).  The queue sorts by priority, then by
  * the nearest due time, then by age.
  */
@@ -100,23 +101,40 @@ static json_t *priority(const struct cases *cs, const struct kase *k, int64_t no
                                             severity_name((enum severity)k->severity)),
                                   why));
 
-    int64_t touches = cs->e ? engine_count(cs->e, k->customer, "contact", CASES_CONTACT_WINDOW) : 0;
-    size_t active = 0;
-    for (size_t i = 0; i < k->ndets; i++)
-        active += k->dets[i].resolved_at == FW_TIME_NONE;
-    double t3 = touches > 3 ? 1.0 : (double)touches / 3.0;
-    double d3 = active > 3 ? 1.0 : (double)active / 3.0;
-    double churn = (t3 + d3) / 2.0;
-    snprintf(why, sizeof why,
-             "%lld contact%s in 7 days and %zu active detection%s (no churn model yet; 3 or more of "
-             "each is the maximum)",
-             (long long)touches, touches == 1 ? "" : "s", active, active == 1 ? "" : "s");
-    json_object_set_new(comps, "churn_risk",
-                        component(w->churn / sum, churn,
-                                  json_pack("{s:I, s:I, s:s}", "contacts_7d", (json_int_t)touches,
-                                            "active_detections", (json_int_t)active, "model",
-                                            "none"),
-                                  why));
+    double churn, health;
+    const char *weakest;
+    if (cs->e && !engine_health(cs->e, k->customer, &health, &weakest)) {
+        /* The engagement pack's health score (docs/engagement.md): risk is what it lacks. */
+        churn = (100.0 - health) / 100.0;
+        if (churn < 0)
+            churn = 0;
+        snprintf(why, sizeof why, "health %.1f of 100%s%s", health,
+                 weakest ? "; most points lost on " : "", weakest ? weakest : "");
+        json_object_set_new(comps, "churn_risk",
+                            component(w->churn / sum, churn,
+                                      json_pack("{s:f, s:s?, s:s}", "health", health, "weakest",
+                                                weakest, "model", "health"),
+                                      why));
+    } else {
+        int64_t touches =
+            cs->e ? engine_count(cs->e, k->customer, "contact", CASES_CONTACT_WINDOW) : 0;
+        size_t active = 0;
+        for (size_t i = 0; i < k->ndets; i++)
+            active += k->dets[i].resolved_at == FW_TIME_NONE;
+        double t3 = touches > 3 ? 1.0 : (double)touches / 3.0;
+        double d3 = active > 3 ? 1.0 : (double)active / 3.0;
+        churn = (t3 + d3) / 2.0;
+        snprintf(why, sizeof why,
+                 "%lld contact%s in 7 days and %zu active detection%s (no health score: no "
+                 "engagement pack loaded; 3 or more of each is the maximum)",
+                 (long long)touches, touches == 1 ? "" : "s", active, active == 1 ? "" : "s");
+        json_object_set_new(comps, "churn_risk",
+                            component(w->churn / sum, churn,
+                                      json_pack("{s:I, s:I, s:s}", "contacts_7d",
+                                                (json_int_t)touches, "active_detections",
+                                                (json_int_t)active, "model", "none"),
+                                      why));
+    }
 
     const struct clock *c = cases__tightest(k);
     double tl = 0;

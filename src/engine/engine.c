@@ -1158,6 +1158,28 @@ int64_t engine_count(const struct engine *e, const char *customer, const char *c
     return env_count(&x, (uint32_t)id, e->now - window, &oldest);
 }
 
+int engine_health(const struct engine *e, const char *customer, double *score,
+                  const char **weakest)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, customer, strlen(customer));
+    if (!me || !e->rules->engage)
+        return FW_ENOTFOUND;
+    struct health_result h;
+    int64_t next;
+    health_of((struct engine *)e, me->value, &h, &next);
+    *score = h.score;
+    *weakest = NULL;
+    double lost = 0;
+    for (int i = 0; i < HEALTH_N; i++) {
+        double l = h.parts[i].weight - h.parts[i].contribution; /* weight: points of 100 */
+        if (l > lost + 1e-9) {
+            lost = l;
+            *weakest = h.parts[i].name;
+        }
+    }
+    return 0;
+}
+
 static json_t *time_str(int64_t t)
 {
     char s[FW_TIME_MAXLEN];

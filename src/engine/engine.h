@@ -176,6 +176,14 @@ int engine_customer_json(const struct engine *e, const char *key, struct buf *ou
  */
 int64_t engine_count(const struct engine *e, const char *customer, const char *cls, int64_t window);
 /*
+ * The customer's health score now (0-100, docs/engagement.md) in *score, and
+ * in *weakest the name of the component that lost the most points ("usage",
+ * ...; NULL when none lost any): 0, or FW_ENOTFOUND when no loaded pack has
+ * `engagement:` (no health score) or the customer is unknown.
+ */
+int engine_health(const struct engine *e, const char *customer, double *score,
+                  const char **weakest);
+/*
  * The same view as engine_customer_json, as a new jansson object (the caller
  * owns the reference): for in-process readers such as the orchestrator, with
  * no text round trip.  NULL when the customer is unknown.  Times are RFC 3339

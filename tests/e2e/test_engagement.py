@@ -271,3 +271,43 @@ def test_health_weights_from_config():
     rc, out, err = run(["replay", "--config", cfg, "/dev/null"])
     assert rc != 0 and "%s:2:" % cfg in err and "from 0 to 100" in err, err
     os.unlink(cfg)
+
+
+def test_queue_churn_risk_is_what_health_lacks():
+    """With the engagement pack loaded, the queue's churn-risk component is 100 minus the
+    customer's health score (the same figure GET /v1/customers shows), named as such."""
+    from server import Server
+    subj = "q@example.com"
+    evs = _subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS[:2])
+    evs += [ev("ticket.created", subj, "3d", ticket_id="t1"),
+            ev("ticket.created", subj, "3d1h", ticket_id="t2"),
+            ev("ticket.created", subj, "3d2h", ticket_id="t3")]
+    evs.sort(key=lambda e: e["time"])
+    with Server("--rules", PACK) as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("4d"))
+        health = _view(s, subj)["health"]["score"]
+        st, q = s.request("GET", "/v1/queue")
+    assert st == 200, q
+    cards = [c for c in q["cases"] if c["customer"] == subj]
+    assert cards, q
+    risk = cards[0]["priority"]["components"]["churn_risk"]
+    assert risk["basis"]["model"] == "health" and risk["basis"]["health"] == health, risk
+    assert abs(risk["score"] - (100 - health) / 100) < 1e-9, (risk, health)
+    assert health < 100 and risk["why"].startswith("health %.1f of 100" % health), risk
+
+
+def test_queue_churn_risk_without_the_engagement_pack():
+    from server import Server
+    subj = "n@example.com"
+    evs = [ev("customer.updated", subj, "0", name="Nia", email=subj)]
+    evs += [ev("ticket.created", subj, "3d%dh" % i, ticket_id="t%d" % i) for i in range(3)]
+    with Server() as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("4d"))
+        st, q = s.request("GET", "/v1/queue")
+    assert st == 200, q
+    cards = [c for c in q["cases"] if c["customer"] == subj]
+    assert cards, q
+    risk = cards[0]["priority"]["components"]["churn_risk"]
+    assert risk["basis"]["model"] == "none" and risk["basis"]["contacts_7d"] == 3, risk
