@@ -53,10 +53,8 @@ void expr_free(struct expr *e)
     if (!e)
         return;
     for (uint32_t i = 0; i < e->nnodes; i++)
-        if (e->nodes[i].op == OP_MATCH && e->nodes[i].u.re) {
-            regfree(e->nodes[i].u.re);
-            free(e->nodes[i].u.re);
-        }
+        if (e->nodes[i].op == OP_MATCH)
+            expr__re_free(e->nodes[i].u.re);
     free(e->nodes);
     free(e->args);
     free(e->pool);
@@ -92,4 +90,34 @@ int64_t expr_max_window(const struct expr *e, uint32_t class_id)
             e->nodes[i].u.count.window > w)
             w = e->nodes[i].u.count.window;
     return w;
+}
+
+/* The i-th OP_MATCH node in node order, which is source order for patterns. */
+static struct expr__re *nth_regex(const struct expr *e, size_t i)
+{
+    for (uint32_t k = 0; k < e->nnodes; k++)
+        if (e->nodes[k].op == OP_MATCH && i-- == 0)
+            return e->nodes[k].u.re;
+    return NULL;
+}
+
+size_t expr_regex_count(const struct expr *e)
+{
+    size_t n = 0;
+    for (uint32_t k = 0; k < e->nnodes; k++)
+        n += e->nodes[k].op == OP_MATCH;
+    return n;
+}
+
+size_t expr_regex_offset(const struct expr *e, size_t i)
+{
+    struct expr__re *re = nth_regex(e, i);
+    return re ? expr__re_pos(re) : 0;
+}
+
+void expr_regex_set_origin(struct expr *e, size_t i, const char *origin)
+{
+    struct expr__re *re = nth_regex(e, i);
+    if (re)
+        expr__re_set_origin(re, origin);
 }

@@ -425,7 +425,7 @@ static void error_positions(void)
         {"age(last(\"p\")) > 5", 1, 16, "type mismatch: duration > number"},
         {"upper(x", 1, 8, "expected ')' after arguments"},
         {"upper(x y)", 1, 9, "expected ')' after arguments"},
-        {"x =~ \"(\"", 1, 6, "bad regex '('"},
+        {"x =~ \"(\"", 1, 8, "bad regex '('"},
         {"x = 1", 1, 3, "use '=='"},
         {"\n\n   \"abc", 3, 4, "unterminated string"},
         {"x == \"a\\qb\"", 1, 8, "unknown escape"},
