@@ -160,7 +160,8 @@ build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o build/fuzz/libforewarn.a
 	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS_ALL)
 
 # Keep the objects make would treat as intermediate (they are rebuilt otherwise).
-.PRECIOUS: $(BUILD)/tests/fuzz/%.o build/fuzz/obj/%.o build/fuzz/obj/gen/%.o
+.SECONDARY: $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/driver.o \
+	$(FUZZ_NAMES:%=build/fuzz/obj/tests/fuzz/fuzz_%.o)
 
 fuzz-build: $(FUZZ_BIN)
 
