@@ -6,6 +6,7 @@
  * The operand-type tables themselves (expr__arith_type, expr__cmp_ok) are
  * inline in expr_int.h: the evaluator consults them on every operation.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "expr/expr_int.h"
@@ -120,4 +121,28 @@ void expr_regex_set_origin(struct expr *e, size_t i, const char *origin)
     struct expr__re *re = nth_regex(e, i);
     if (re)
         expr__re_set_origin(re, origin);
+}
+
+const char *expr_regex_origin(const struct expr *e, size_t i)
+{
+    struct expr__re *re = nth_regex(e, i);
+    return re ? expr__re_origin(re) : NULL;
+}
+
+void expr_regex_place(struct expr *e, const char *src, const char *file, unsigned line,
+                      unsigned col, const char *what)
+{
+    size_t n = expr_regex_count(e);
+    for (size_t i = 0; i < n; i++) {
+        size_t off = expr_regex_offset(e, i), bol = 0;
+        unsigned l = line;
+        for (size_t k = 0; k < off && src[k]; k++)
+            if (src[k] == '\n')
+                l++, bol = k + 1;
+        unsigned c = l == line ? col + (unsigned)off : (unsigned)(off - bol) + 1;
+        char where[512];
+        snprintf(where, sizeof where, "%s:%u:%u%s%s%s", file, l, c, what ? " (" : "",
+                 what ? what : "", what ? ")" : "");
+        expr_regex_set_origin(e, i, where);
+    }
 }

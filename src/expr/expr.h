@@ -223,6 +223,18 @@ int64_t expr_max_window(const struct expr *e, uint32_t class_id);
 size_t expr_regex_count(const struct expr *e);
 size_t expr_regex_offset(const struct expr *e, size_t i);
 void expr_regex_set_origin(struct expr *e, size_t i, const char *origin);
+/* The i-th pattern's place as set, or NULL. */
+const char *expr_regex_origin(const struct expr *e, size_t i);
+
+/*
+ * expr_regex_set_origin for every pattern, for a condition src that starts
+ * at 1-based (line, col) of file: "file:L:C (what)", where a pattern on
+ * the condition's first line is at col + its offset and one on a later
+ * line at its column in src (right for plain and block scalars, an
+ * approximation for folded ones).  what may be NULL.
+ */
+void expr_regex_place(struct expr *e, const char *src, const char *file, unsigned line,
+                      unsigned col, const char *what);
 
 /* Regex searches stopped by a limit since the process started (all expressions). */
 unsigned long expr_regex_limit_hits(void);

@@ -120,6 +120,8 @@ int expr__re_compile(const char *pat, size_t n, uint32_t pos, struct expr__re **
 void expr__re_free(struct expr__re *re);
 /* Where the pattern is, for run-time messages ("rules/x.yaml:12:30"); copied. */
 void expr__re_set_origin(struct expr__re *re, const char *origin);
+/* The place given to expr__re_set_origin, or NULL. */
+const char *expr__re_origin(const struct expr__re *re);
 /* The byte offset given to expr__re_compile. */
 uint32_t expr__re_pos(const struct expr__re *re);
 /*

@@ -131,6 +131,11 @@ void expr__re_set_origin(struct expr__re *re, const char *origin)
     re->origin = origin ? xstrdup(origin) : NULL;
 }
 
+const char *expr__re_origin(const struct expr__re *re)
+{
+    return re->origin;
+}
+
 uint32_t expr__re_pos(const struct expr__re *re)
 {
     return re->pos;
