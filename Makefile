@@ -176,7 +176,7 @@ fuzz: $(FUZZ_BIN)
 	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build/fuzz/crashes/$$n/ \
 	        build/fuzz/corpus/$$n $$(ls -d tests/fuzz/corpus/$$n tests/fuzz/regressions/$$n 2>/dev/null) \
 	        2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
-	    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' build/fuzz/$$n.log | tail -2; \
+	    grep -E 'DONE +cov' build/fuzz/$$n.log | tail -1; \
 	done
 
 $(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/driver.o $(BUILD)/libforewarn.a
