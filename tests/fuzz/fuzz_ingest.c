@@ -60,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ingest_batch b;
     int rc = ingest_parse(in, size, NULL, &g, &b);
     if (rc == 0) {
-        /* Only an array may hold no event at all ("[]" is an empty batch). */
-        size_t k = 0;
+        /* Only an array may hold no event at all ("[]" is an empty batch); a BOM may lead. */
+        size_t k = size >= 3 && !memcmp(in, "\xEF\xBB\xBF", 3) ? 3 : 0;
         while (k < size && (in[k] == ' ' || in[k] == '\t' || in[k] == '\n' || in[k] == '\r'))
             k++;
         if ((b.n == 0 && (k == size || in[k] != '[')) || b.nerrors)
