@@ -119,6 +119,17 @@ int cases__compile_policies(struct cases *cs, struct buf *diag)
             buf_printf(diag, "%.*s:%u:%u: sla.policies[%zu].match: %s\n  %s\n", (int)(c1 - w), w,
                        line, col, i, err.msg, src);
             rc = FW_EPARSE;
+        } else if (expr_regex_count(cs->policies[i].cond)) {
+            /* A regex search stopped by a limit at run time is logged with its place. */
+            const struct sla_policy *p = &sla->policies[i];
+            const char *w = p->where ? p->where : "config:1:1";
+            const char *c1 = strrchr(w, ':');
+            while (c1 > w && *--c1 != ':')
+                ;
+            char file[256];
+            snprintf(file, sizeof file, "%.*s", (int)(c1 - w), w);
+            expr_regex_place(cs->policies[i].cond, src, file, (unsigned)p->line, (unsigned)p->col,
+                             "sla policy match");
         }
     }
     return rc;

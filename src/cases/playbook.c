@@ -324,7 +324,13 @@ static void condition(struct ld *L, struct playbook *b, yaml_node_t *v)
                  hint);
         L->p->nerrors++;
         L->rc = FW_EPARSE;
+        return;
     }
+    /* A regex search stopped by a limit at run time is logged with its place. */
+    size_t line, col;
+    scalar_origin(L->d, v, &line, &col);
+    expr_regex_place(b->when, src, L->d->name, (unsigned)line + 1, (unsigned)col + 1,
+                     "playbook when");
 }
 
 static void load_step(struct ld *L, struct pb_step *st, yaml_node_t *n, size_t index)

@@ -13,8 +13,8 @@
  * conditions and otherwise early (conservative), never late.
  *
  * Invariants: next > env->now or next == FW_TIME_MAX; the common path
- * allocates nothing (case mapping and regex subjects use stack space and
- * fall back to the heap only for long strings).
+ * allocates nothing (case mapping uses stack space and falls back to the
+ * heap only for long strings; a regex search reuses its thread's match data).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -194,18 +194,6 @@ static __attribute__((noinline)) void case_map(struct run *r, struct ev *o, int 
         d[i] = ch;
     }
     o->v.u.str.ptr = d;
-}
-
-/* regexec needs a NUL-terminated subject: copy it to the stack, or the heap when long. */
-static __attribute__((noinline)) int regex_match(const regex_t *re, const char *s, size_t n)
-{
-    char tmp[256], *z = n < sizeof tmp ? tmp : xmalloc(n + 1);
-    memcpy(z, s, n);
-    z[n] = '\0';
-    int m = regexec(re, z, 0, NULL, 0) == 0;
-    if (z != tmp)
-        free(z);
-    return m;
 }
 
 static void eval(struct run *r, uint32_t i, struct ev *o);
@@ -510,10 +498,16 @@ static void eval_node(struct run *r, uint32_t i, struct ev *o)
         return;
     case OP_MATCH:
         eval(r, n->a, &a);
-        if (a.v.type == VAL_STR)
-            set_bool(o, regex_match(n->u.re, a.v.u.str.ptr, a.v.u.str.len), a.next);
-        else
+        if (a.v.type == VAL_STR) {
+            /* A search stopped by a limit has no answer: null, like a missing operand. */
+            int m = expr__re_match(n->u.re, a.v.u.str.ptr, a.v.u.str.len);
+            if (m < 0)
+                set_null(o, a.next);
+            else
+                set_bool(o, m, a.next);
+        } else {
             set_null(o, a.next);
+        }
         return;
     case OP_IS_NULL:
     case OP_NOT_NULL:

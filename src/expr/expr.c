@@ -6,6 +6,7 @@
  * The operand-type tables themselves (expr__arith_type, expr__cmp_ok) are
  * inline in expr_int.h: the evaluator consults them on every operation.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "expr/expr_int.h"
@@ -53,10 +54,8 @@ void expr_free(struct expr *e)
     if (!e)
         return;
     for (uint32_t i = 0; i < e->nnodes; i++)
-        if (e->nodes[i].op == OP_MATCH && e->nodes[i].u.re) {
-            regfree(e->nodes[i].u.re);
-            free(e->nodes[i].u.re);
-        }
+        if (e->nodes[i].op == OP_MATCH)
+            expr__re_free(e->nodes[i].u.re);
     free(e->nodes);
     free(e->args);
     free(e->pool);
@@ -109,4 +108,58 @@ int64_t expr_max_window(const struct expr *e, uint32_t class_id)
             e->nodes[i].u.count.window > w)
             w = e->nodes[i].u.count.window;
     return w;
+}
+
+/* The i-th OP_MATCH node in node order, which is source order for patterns. */
+static struct expr__re *nth_regex(const struct expr *e, size_t i)
+{
+    for (uint32_t k = 0; k < e->nnodes; k++)
+        if (e->nodes[k].op == OP_MATCH && i-- == 0)
+            return e->nodes[k].u.re;
+    return NULL;
+}
+
+size_t expr_regex_count(const struct expr *e)
+{
+    size_t n = 0;
+    for (uint32_t k = 0; k < e->nnodes; k++)
+        n += e->nodes[k].op == OP_MATCH;
+    return n;
+}
+
+size_t expr_regex_offset(const struct expr *e, size_t i)
+{
+    struct expr__re *re = nth_regex(e, i);
+    return re ? expr__re_pos(re) : 0;
+}
+
+void expr_regex_set_origin(struct expr *e, size_t i, const char *origin)
+{
+    struct expr__re *re = nth_regex(e, i);
+    if (re)
+        expr__re_set_origin(re, origin);
+}
+
+const char *expr_regex_origin(const struct expr *e, size_t i)
+{
+    struct expr__re *re = nth_regex(e, i);
+    return re ? expr__re_origin(re) : NULL;
+}
+
+void expr_regex_place(struct expr *e, const char *src, const char *file, unsigned line,
+                      unsigned col, const char *what)
+{
+    size_t n = expr_regex_count(e);
+    for (size_t i = 0; i < n; i++) {
+        size_t off = expr_regex_offset(e, i), bol = 0;
+        unsigned l = line;
+        for (size_t k = 0; k < off && src[k]; k++)
+            if (src[k] == '\n')
+                l++, bol = k + 1;
+        unsigned c = l == line ? col + (unsigned)off : (unsigned)(off - bol) + 1;
+        char where[512];
+        snprintf(where, sizeof where, "%s:%u:%u%s%s%s", file, l, c, what ? " (" : "",
+                 what ? what : "", what ? ")" : "");
+        expr_regex_set_origin(e, i, where);
+    }
 }

@@ -156,6 +156,9 @@ struct expr_dep {
 
 struct expr; /* opaque compiled condition */
 
+/* The longest window count() accepts (366 days): the engine keeps event times that long. */
+#define EXPR_MAX_WINDOW (366LL * 24 * 3600 * 1000)
+
 /* A compile error: 1-based line and column within the source text. */
 struct expr_error {
     size_t offset; /* byte offset into the source */
@@ -245,5 +248,31 @@ int64_t expr_max_window(const struct expr *e, uint32_t class_id);
  * none.  rules_finish holds it to the pack's horizon.
  */
 int expr_max_days(const struct expr *e);
+
+/*
+ * Regular expressions in the expression (`=~`, matches()), in source order:
+ * how many, and the byte offset in the source of the i-th one's pattern.
+ * expr_regex_set_origin gives the i-th a place ("rules/x.yaml:12:30",
+ * copied) that run-time messages name: a search stopped by a resource
+ * limit is logged with it and counts as null.
+ */
+size_t expr_regex_count(const struct expr *e);
+size_t expr_regex_offset(const struct expr *e, size_t i);
+void expr_regex_set_origin(struct expr *e, size_t i, const char *origin);
+/* The i-th pattern's place as set, or NULL. */
+const char *expr_regex_origin(const struct expr *e, size_t i);
+
+/*
+ * expr_regex_set_origin for every pattern, for a condition src that starts
+ * at 1-based (line, col) of file: "file:L:C (what)", where a pattern on
+ * the condition's first line is at col + its offset and one on a later
+ * line at its column in src (right for plain and block scalars, an
+ * approximation for folded ones).  what may be NULL.
+ */
+void expr_regex_place(struct expr *e, const char *src, const char *file, unsigned line,
+                      unsigned col, const char *what);
+
+/* Regex searches stopped by a limit since the process started (all expressions). */
+unsigned long expr_regex_limit_hits(void);
 
 #endif

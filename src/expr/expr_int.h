@@ -12,7 +12,8 @@
 #ifndef FW_EXPR_INT_H
 #define FW_EXPR_INT_H
 
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdint.h>
 
 #include "expr/expr.h"
@@ -78,7 +79,7 @@ struct expr__node {
             const char *ptr; /* "data.status", in e->pool */
             size_t len;
         } field;
-        regex_t *re; /* OP_MATCH; owned */
+        struct expr__re *re; /* OP_MATCH; owned */
         struct {
             uint32_t id;    /* metric or feature id, 0 when the figure takes none */
             int16_t a, b;   /* day counts */
@@ -97,6 +98,43 @@ struct expr {
     size_t ndeps;
     int timed;                /* uses now(), age() or count() */
 };
+
+/* ---- regular expressions (regex.c) ---- */
+
+/*
+ * Limits on what a pattern may ask for (docs/rules.md, "Regular
+ * expressions").  Compile: the pattern's length and parenthesis nesting
+ * (PCRE2 also caps the compiled size).  Match: backtracking steps, depth of
+ * backtracking and KiB of heap for it; a match that reaches one is null.
+ */
+#define EXPR__RE_MAX_LEN 512
+#define EXPR__RE_MAX_NEST 50
+#define EXPR__RE_MATCH_LIMIT 1000000
+#define EXPR__RE_DEPTH_LIMIT 10000
+#define EXPR__RE_HEAP_LIMIT_KIB 4096
+
+struct expr__re; /* a compiled pattern */
+
+/*
+ * Compile pattern pat (n bytes, the unescaped literal at byte offset pos of
+ * the condition).  0 and a new pattern in *out (free with expr__re_free),
+ * or -1 with the reason in why (whylen bytes, NUL-terminated) and in
+ * *erroff the byte of the pattern it concerns.
+ */
+int expr__re_compile(const char *pat, size_t n, uint32_t pos, struct expr__re **out,
+                     size_t *erroff, char *why, size_t whylen);
+void expr__re_free(struct expr__re *re);
+/* Where the pattern is, for run-time messages ("rules/x.yaml:12:30"); copied. */
+void expr__re_set_origin(struct expr__re *re, const char *origin);
+/* The place given to expr__re_set_origin, or NULL. */
+const char *expr__re_origin(const struct expr__re *re);
+/* The byte offset given to expr__re_compile. */
+uint32_t expr__re_pos(const struct expr__re *re);
+/*
+ * Search s (n bytes, any bytes) for the pattern: 1 found, 0 not found, -1
+ * when a limit stopped the search (logged, rate-limited).  Thread-safe.
+ */
+int expr__re_match(struct expr__re *re, const char *s, size_t n);
 
 /* ---- lexer (lex.c) ---- */
 

@@ -226,23 +226,24 @@ static uint32_t compare(struct cc *c, int op, size_t oppos, uint32_t a, uint32_t
  */
 static uint32_t regex_node(struct cc *c, size_t patpos, uint32_t a, const char *pat, size_t n)
 {
-    if (memchr(pat, '\0', n))
-        return fail(c, patpos, FW_EPARSE, "bad regex: it contains a NUL byte");
-    regex_t *re = xmalloc(sizeof *re);
-    char *z = xstrndup(pat, n);
-    int rc = regcomp(re, z, REG_EXTENDED | REG_NOSUB);
-    free(z);
-    if (rc) {
-        char why[128];
-        regerror(rc, re, why, sizeof why);
-        free(re); /* a failed regcomp leaves nothing to regfree */
-        return fail(c, patpos, FW_EPARSE, "bad regex '%.*s': %s", (int)(n > 60 ? 60 : n), pat,
-                    why);
+    struct expr__re *re;
+    char why[160];
+    size_t off;
+    if (expr__re_compile(pat, n, (uint32_t)patpos, &re, &off, why, sizeof why)) {
+        /*
+         * Point at the offending byte when the literal has no escapes (its
+         * source is the pattern between quotes); else at the literal.
+         */
+        const char *raw = c->lx.src + patpos;
+        size_t at = patpos;
+        if (patpos + n + 2 <= c->lx.len && raw[n + 1] == raw[0] && !memchr(raw + 1, '\\', n))
+            at = patpos + 1 + off;
+        return fail(c, at, FW_EPARSE, "bad regex '%.*s%s': %s", (int)(n > 60 ? 60 : n), pat,
+                    n > 60 ? "..." : "", why);
     }
     uint32_t i = node(c, OP_MATCH, VAL_BOOL, N(c, a)->pos, a, NONE);
     if (i == NONE) {
-        regfree(re);
-        free(re);
+        expr__re_free(re);
         return NONE;
     }
     N(c, i)->u.re = re;
@@ -605,6 +606,10 @@ static uint32_t parse_call(struct cc *c)
             return fail(c, w->pos, FW_ETYPE,
                         "count() needs a positive window duration, like count(\"contact\", 7d)");
         int64_t window = w->u.lit.u.ms;
+        /* The engine keeps a customer's event times for the longest window: bound it. */
+        if (window > EXPR_MAX_WINDOW)
+            return fail(c, w->pos, FW_ETYPE, "count() window over the limit of %lldd",
+                        (long long)(EXPR_MAX_WINDOW / FW_DAY));
         if ((i = node(c, OP_COUNT, VAL_NUM, pos, NONE, NONE)) != NONE) {
             N(c, i)->u.count.id = id;
             N(c, i)->u.count.window = window;

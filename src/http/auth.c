@@ -189,10 +189,7 @@ int http__principal_for(struct http_env *env, const unsigned char *digest, struc
 int http__authenticate(struct req *r)
 {
     const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    /* The scheme is case-insensitive (RFC 7235 section 2.1): "bearer fw_..." is a bearer token. */
-    const char *token = h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || h[6] == '\t') ? h + 7 : NULL;
-    while (token && (*token == ' ' || *token == '\t'))
-        token++;
+    const char *token = http__bearer_token(h);
     unsigned char digest[AUTH_DIGEST_LEN];
     const unsigned char *d = NULL;
     if (token) {

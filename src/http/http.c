@@ -374,22 +374,7 @@ static void forbidden(struct req *r, int roles)
 /* The route for the request's method and path (NULL: none); *path_known: some method has it. */
 static const struct route *find_route(struct req *r, int *path_known)
 {
-    *path_known = 0;
-    for (const struct route *const *tab = http_route_tables; *tab; tab++) {
-        for (const struct route *rt = *tab; rt->path; rt++) {
-            size_t n = strlen(rt->path);
-            int match = rt->prefix ? strncmp(r->path, rt->path, n) == 0 && r->path[n]
-                                   : strcmp(r->path, rt->path) == 0;
-            if (!match)
-                continue;
-            *path_known = 1;
-            if (!strcmp(rt->method, r->method)) {
-                r->tail = rt->prefix ? r->path + n : NULL;
-                return rt;
-            }
-        }
-    }
-    return NULL;
+    return http__route_find(r->method, r->path, path_known, &r->tail);
 }
 
 static int is_open(const struct req *r, const struct route *rt)

@@ -124,6 +124,21 @@ struct route {
     void (*handler)(struct req *r);
 };
 
+/*
+ * The route for method and path (NULL: none), trying the tables of
+ * http_route_tables in order.  *path_known: some method has the path (405
+ * rather than 404); *tail: the rest of the path after a prefix route's
+ * path (never empty), else NULL.  Pure: parse.c.
+ */
+const struct route *http__route_find(const char *method, const char *path, int *path_known,
+                                     const char **tail);
+/*
+ * The token of an "Authorization: Bearer <token>" header value (scheme
+ * case-insensitive, blanks after it skipped), pointing into h; NULL when h
+ * is NULL or another scheme.  Pure: parse.c.
+ */
+const char *http__bearer_token(const char *h);
+
 /* Each table is terminated by {0}; the router tries them in this order. */
 extern const struct route http_routes[];      /* routes.c: events, reads, messages, admin */
 extern const struct route http_case_routes[]; /* case_routes.c: cases and the queue */

@@ -688,6 +688,9 @@ static int parse_signal(struct rules *r, struct ydoc *d, yaml_node_t *s, size_t 
             yaml_node_t *w = ymap_get(d, sys, "window");
             if (w && parse_duration_node(r, d, w, &sig.window))
                 rc = FW_EPARSE;
+            else if (w && sig.window > RULES_MAX_SYSTEMIC_WINDOW)
+                ERR(w, "systemic window over the limit of %lldd",
+                    (long long)(RULES_MAX_SYSTEMIC_WINDOW / FW_DAY));
             yaml_node_t *f = ymap_get(d, sys, "factors");
             if (f && key_list(r, d, f, "factors", &sig.factors, &sig.nfactors))
                 rc = FW_EPARSE;
@@ -1008,6 +1011,15 @@ int rules_finish(struct rules *r)
             r->nerrors++;
             rc = FW_EPARSE;
             continue;
+        }
+        /* Run-time messages about a pattern (a search stopped by a limit) name its place. */
+        for (size_t k = 0; k < expr_regex_count(s->cond); k++) {
+            const struct pack_src *ps = &L->packs[L->locs[i].pack];
+            size_t line, col;
+            char where[512];
+            cond_pos(ps, &L->locs[i], s->condition, expr_regex_offset(s->cond, k), &line, &col);
+            snprintf(where, sizeof where, "%s:%zu:%zu (%s)", ps->name, line + 1, col + 1, s->id);
+            expr_regex_set_origin(s->cond, k, where);
         }
         size_t ndeps;
         const struct expr_dep *deps = expr_deps(s->cond, &ndeps);

@@ -37,6 +37,9 @@ const char *severity_name(enum severity s);
 /* Parse an exact upper-case name; -1 when unknown. */
 int severity_parse(const char *s);
 
+/* The longest incident window a signal may ask for (30 days): firings are kept that long. */
+#define RULES_MAX_SYSTEMIC_WINDOW (30LL * 24 * 3600 * 1000)
+
 struct rule_signal {
     char *id;          /* "SIG-001" */
     char *name;        /* "eSIM stuck in PENDING" */
@@ -49,7 +52,7 @@ struct rule_signal {
     struct expr *cond;
     int systemic;           /* incidents enabled */
     unsigned min_customers; /* incident threshold (default 3) */
-    int64_t window;         /* incident window, ms (default 24h) */
+    int64_t window;         /* incident window, ms (default 24h, at most RULES_MAX_SYSTEMIC_WINDOW) */
     uint32_t *factors;      /* state-key ids considered for the common factor */
     size_t nfactors;
     int uses_global; /* condition reads global keys: re-evaluate everyone on a global event */

@@ -6,10 +6,11 @@ edit), the reason, the quoted source line with its caret, and a failing
 exit status.
 """
 
+import json
 import os
 import re
 
-from fw import ROOT, RULES_DIR, run
+from fw import ROOT, RULES_DIR, detections, ev, replay_raw, run
 
 TELECOM = os.path.join(ROOT, "rules", "telecom.yaml")
 TELECOM_TESTS = os.path.join(ROOT, "rules", "telecom.test.yaml")
@@ -124,3 +125,40 @@ def test_failing_rule_test_reports_missing_and_unexpected():
     assert "unexpected: SIG-002 c3 firing at 2026-03-02T00:00:00Z" in out, out
     # The expected firing of SIG-003 did happen, so it is neither missing nor unexpected.
     assert "SIG-003 c2 firing" not in out, out
+
+
+def test_check_regex_bomb_refused_at_the_byte():
+    # Issue 18: POSIX regcomp spent seconds and gigabytes on this pattern.
+    # PCRE2 refuses it at once, at the third '+' (a quantifier after the
+    # possessive '++'); run() has a timeout, so a hang would fail too.
+    _check_fails("bad_regex_bomb.yaml", 8, 44,
+                 "SIG-T10: bad regex '------++++", 'portin.response =~ "------+++')
+    rc, out, err = run(["rules", "check", os.path.join(RULES_DIR, "bad_regex_bomb.yaml")])
+    assert "quantifier does not follow a repeatable item" in err, err
+
+
+def test_check_count_window_over_limit():
+    _check_fails("bad_count_window.yaml", 9, 33, "SIG-T11: count() window over the limit of 366d",
+                 'count("contact", 3650d)')
+
+
+def test_check_systemic_window_over_limit():
+    _check_fails("bad_systemic_window.yaml", 8, 42, "systemic window over the limit of 30d",
+                 "window: 90d")
+
+
+def test_backtracking_regex_stops_at_its_limit_and_counts_as_null():
+    # (a+)+$ on 3,000 a's and a '!' backtracks exponentially; the match
+    # limit stops it, the search counts as null (so neither the match nor
+    # its negation fires), and the log names the pattern's place in the
+    # pack.  A short subject still matches normally.
+    pack = os.path.join(RULES_DIR, "regex_backtrack.yaml")
+    events = [ev("note.added", "c-long", "0", text="a" * 3000 + "!"),
+              ev("note.added", "c-short", "1m", text="hello")]
+    rc, out, err = replay_raw(events, "--rules", pack)
+    assert rc == 0, err
+    lines = [json.loads(l) for l in out.splitlines()]
+    fired = sorted((d["signal"], d["customer"]) for d in detections(lines, state="firing"))
+    assert fired == [("SIG-B02", "c-short"), ("SIG-B03", "c-long")], fired
+    assert "%s:9:20 (SIG-B01): regex match on a 3001-byte subject stopped: match limit exceeded" % pack in err, err
+    assert "%s:13:34 (SIG-B02): regex match" % pack in err, err

@@ -3,6 +3,7 @@
  * tests/cases/expr/eval.test, every example of docs/rules.md, error
  * positions, introspection, and a property check that `next` is never late.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,7 +426,7 @@ static void error_positions(void)
         {"age(last(\"p\")) > 5", 1, 16, "type mismatch: duration > number"},
         {"upper(x", 1, 8, "expected ')' after arguments"},
         {"upper(x y)", 1, 9, "expected ')' after arguments"},
-        {"x =~ \"(\"", 1, 6, "bad regex '('"},
+        {"x =~ \"(\"", 1, 8, "bad regex '('"},
         {"x = 1", 1, 3, "use '=='"},
         {"\n\n   \"abc", 3, 4, "unterminated string"},
         {"x == \"a\\qb\"", 1, 8, "unknown escape"},
@@ -809,6 +810,84 @@ static void sig001_boundary(void)
     fake_cleanup(&f);
 }
 
+/*
+ * Regular expressions: each pattern gets its place in the file for
+ * run-time messages; a search stopped by a limit is null and counted; and
+ * the per-thread match data lets threads search the same pattern at once.
+ */
+struct re_thread {
+    const struct expr *e;
+    const struct expr_env *env;
+    int ok;
+};
+
+static void *re_search(void *arg)
+{
+    struct re_thread *t = arg;
+    int64_t next;
+    t->ok = 1;
+    for (int i = 0; i < 200; i++)
+        if (expr_test(t->e, t->env, &next) != 1)
+            t->ok = 0;
+    return NULL;
+}
+
+static void regex_places_limits_threads(void)
+{
+    struct fake f;
+    char why[256];
+    fake_init(&f);
+    struct expr *e = NULL;
+    struct expr_error err;
+    const char *src = "note =~ \"^ok\" and\n  other =~ \"(a+)+$\"";
+    ASSERT_EQ(expr_compile(src, strlen(src), &f.res, &e, &err), 0);
+    ASSERT_EQ(expr_regex_count(e), 2);
+    ASSERT_EQ(expr_regex_offset(e, 0), 8);
+    ASSERT_EQ(expr_regex_offset(e, 1), 29);
+    ASSERT(expr_regex_origin(e, 0) == NULL);
+    /* The condition starts at line 7, column 16 of the file. */
+    expr_regex_place(e, src, "p.yaml", 7, 16, "SIG-X");
+    ASSERT_STREQ(expr_regex_origin(e, 0), "p.yaml:7:24 (SIG-X)");
+    ASSERT_STREQ(expr_regex_origin(e, 1), "p.yaml:8:12 (SIG-X)");
+    ASSERT(expr_regex_origin(e, 2) == NULL);
+
+    /* (a+)+$ on 300 a's and a '!': stopped by the match limit, so null, and counted. */
+    char line[400];
+    snprintf(line, sizeof line, "state other \"%0300d!\"", 0);
+    for (char *p = line + 13; *p == '0'; p++)
+        *p = 'a';
+    ASSERT_EQ(fake_line(&f, "state note \"ok then\"", why, sizeof why), 1);
+    ASSERT_EQ(fake_line(&f, line, why, sizeof why), 1);
+    unsigned long hits = expr_regex_limit_hits();
+    int64_t next;
+    struct value v;
+    struct buf scratch;
+    buf_init(&scratch, 0);
+    ASSERT_EQ(expr_test(e, fake_env(&f), &next), 0);
+    ASSERT_EQ(expr_eval(e, fake_env(&f), &v, &next, &scratch), 0);
+    ASSERT_EQ(v.type, VAL_NULL);
+    ASSERT_EQ(expr_regex_limit_hits(), hits + 2);
+    buf_cleanup(&scratch);
+    expr_free(e);
+
+    /* Four threads search one compiled pattern at once. */
+    src = "note =~ \"^ok( then)?$\"";
+    ASSERT_EQ(expr_compile(src, strlen(src), &f.res, &e, &err), 0);
+    struct re_thread t[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        t[i].e = e;
+        t[i].env = fake_env(&f);
+        ASSERT_EQ(pthread_create(&th[i], NULL, re_search, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_EQ(t[i].ok, 1);
+    }
+    expr_free(e);
+    fake_cleanup(&f);
+}
+
 const struct test expr_tests[] = {
     {"spec_cases", spec_cases},
     {"doc_examples", doc_examples},
@@ -819,5 +898,6 @@ const struct test expr_tests[] = {
     {"nesting_limits", nesting_limits},
     {"next_never_late", next_never_late},
     {"sig001_boundary", sig001_boundary},
+    {"regex_places_limits_threads", regex_places_limits_threads},
     {NULL, NULL},
 };
