@@ -150,8 +150,43 @@ def test_one_proactive_message_a_week():
     assert _firings(lines, "ENG-005") == [T("9d")]
     msgs = [(m["signals"], m["status"], (m.get("reason") or "").split(":")[0])
             for m in _customer_messages(lines, subj)]
+    # The check-in is about the touches alone: the adoption help is another outreach type.
     assert msgs == [(["ENG-004"], "scheduled", "quiet_hours"),
-                    (["ENG-005", "ENG-004"], "suppressed", "frequency_cap")], msgs
+                    (["ENG-005"], "suppressed", "frequency_cap")], msgs
+
+
+def test_adoption_tips_together_are_one_adoption_message():
+    # Both features bought, neither used: ENG-002 and ENG-003 fire at the same instant and
+    # make one in-app adoption message listing each tip, never "we're fixing" wording.
+    subj = "two@example.com"
+    lines = _replay(_subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS), "15d", "--messages")
+    tips = [m for m in _customer_messages(lines, subj) if "ENG-002" in m["signals"]]
+    assert len(tips) == 1, tips
+    m = tips[0]
+    assert sorted(m["signals"]) == ["ENG-002", "ENG-003"] and m["channel"] == "in_app", m
+    assert m["explanation"]["template"].endswith("in_app/adoption_help.tmpl"), m["explanation"]
+    assert m["subject"] == "A few tips to get more from your plan", m
+    assert "Personal Hotspot" in m["body"] and "Wi-Fi calling on your plan" in m["body"], m["body"]
+    assert "fixing" not in (m["subject"] + m["body"]).lower(), m
+
+
+def test_a_journey_problem_and_a_check_in_are_not_merged():
+    # The third chat in a day fires telecom's SIG-008 (repeat contact) and the engagement
+    # pack's ENG-005 (three touches) together: the journey alert is one message about SIG-008
+    # alone; the check-in is decided on its own, and the weekly cap holds it back.
+    subj = "both@example.com"
+    evs = [_customer(subj)]
+    evs += [ev("chat.started", subj, "1d%dh" % h, conversation_id="c%d" % h, topic="esim")
+            for h in (9, 10, 11)]
+    lines = replay(evs, "--rules", TELECOM, "--rules", PACK, "--until", T("3d"), "--messages")
+    assert _firings(lines, "SIG-008") == [T("1d11h")] and _firings(lines, "ENG-005") == [T("1d11h")]
+    msgs = [m for m in _customer_messages(lines, subj) if m["at"] < T("2d")]  # not the ladder's
+    got = [(m["signals"], m["status"], (m.get("reason") or "").split(":")[0]) for m in msgs]
+    assert got == [(["SIG-008"], "scheduled", ""), (["ENG-005"], "suppressed", "frequency_cap")], got
+    assert not msgs[0]["explanation"]["template"].endswith("merged.tmpl"), msgs[0]["explanation"]
+    assert ("merge: one outreach type per message (journey_alert); decided on their own: "
+            "check_in") in msgs[0]["explanation"]["decided_by"], msgs[0]["explanation"]
+    assert msgs[1]["subject"].startswith("Checking in"), msgs[1]
 
 
 def test_opted_out_customer_gets_no_engagement_message():
