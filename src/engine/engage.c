@@ -168,7 +168,7 @@ int engage__apply(struct engage **pg, struct rules *r, const struct event *ev)
         int64_t id = name ? intern_lookup(&r->metrics, name, strlen(name)) : -1;
         const char *date = json_string_value(json_object_get(data, "date"));
         if (id < 0 || !json_is_number(vj) || json_number_value(vj) < 0)
-            return 0; /* undeclared metric, or not a count: ignored (docs/events.md) */
+            return 0; /* ingest refuses these (docs/events.md); journals from before it did */
         if (date && parse_date(date, &day))
             return 0;
         return metric_add(record(pg), r, (uint32_t)id, day, json_number_value(vj));

@@ -146,7 +146,8 @@ static void post_events(struct req *r)
     lim.max_body = r->env->opt.max_body;
     lim.max_events = r->env->opt.max_events;
     struct ingest_globals globals = {.ctx = (void *)pipeline_rules(r->env->pipeline),
-                                     .is_global = rules_is_global};
+                                     .is_global = rules_is_global,
+                                     .declared = rules_declared};
     struct ingest_batch batch;
     memset(&batch, 0, sizeof batch);
     int rc = ingest_parse(r->body, r->body_len, &lim, &globals, &batch);

@@ -12,7 +12,7 @@ guardrails (one proactive message a week, quiet hours) still hold.
 import json
 import os
 
-from fw import ROOT, T, detections, ev, replay, run
+from fw import ROOT, T, detections, ev, replay, replay_raw, run
 
 PACK = os.path.join(ROOT, "rules", "engagement.yaml")
 TELECOM = os.path.join(ROOT, "rules", "telecom.yaml")
@@ -306,3 +306,57 @@ def test_health_weights_from_config():
     rc, out, err = run(["replay", "--config", cfg, "/dev/null"])
     assert rc != 0 and "%s:2:" % cfg in err and "from 0 to 100" in err, err
     os.unlink(cfg)
+
+
+# Bad engagement input is refused where it enters, naming the field, instead of being dropped
+# in silence by the engine: (data, field, words of the reason).
+BAD_ENGAGEMENT = [
+    ("usage.reported", {"value": 3}, "data.metric", "required: the metric"),
+    ("usage.reported", {"metric": "minutes_x", "value": 3}, "data.metric",
+     '"minutes_x" is not a metric the loaded rule packs declare (engagement.metrics)'),
+    ("usage.reported", {"metric": "data_mb"}, "data.value", "required"),
+    ("usage.reported", {"metric": "data_mb", "value": -5}, "data.value", "must be 0 or more"),
+    ("usage.reported", {"metric": "data_mb", "value": "812"}, "data.value",
+     "must be a number, got string"),
+    ("usage.reported", {"metric": "data_mb", "value": 1, "date": "2026-13-01"}, "data.date",
+     "must be a day, YYYY-MM-DD"),
+    ("feature.used", {}, "data.feature", "required: the feature used"),
+    ("onboarding.step_completed", {}, "data.step", "required: the onboarding step done"),
+    ("onboarding.step_completed", {"step": "install_ap"}, "data.step",
+     '"install_ap" is not a step the loaded rule packs declare (engagement.onboarding_steps)'),
+    ("subscription.changed", {"features": "hotspot"}, "data.features", "must be a list"),
+    ("sentiment.scored", {"score": 2}, "data.score", "must be from -1 to 1"),
+]
+
+
+def test_bad_engagement_input_is_refused_in_replay_with_its_line():
+    subj = "bad@example.com"
+    good = _customer(subj)
+    evs = [good] + [ev(t, subj, "1h", data=d) for t, d, _, _ in BAD_ENGAGEMENT]
+    rc, out, err = replay_raw(evs, "--rules", PACK)
+    assert rc != 0 and out == "", (rc, out)
+    for i, (_, _, field, words) in enumerate(BAD_ENGAGEMENT):
+        line = [l for l in err.splitlines() if l.startswith("line %d: " % (i + 2))]
+        assert len(line) == 1 and line[0].startswith("line %d: %s: " % (i + 2, field)), (line, err)
+        assert words in line[0], (words, line)
+    assert "%d invalid line(s); nothing replayed" % len(BAD_ENGAGEMENT) in err, err
+    # Without a pack that declares metrics, a metric name is anyone's: only the shape is checked.
+    rc, out, err = replay_raw([good, ev("usage.reported", subj, "1h", metric="minutes_x", value=1)],
+                              "--rules", TELECOM)
+    assert rc == 0 and " 0 invalid" in err, err
+
+
+def test_bad_engagement_input_is_refused_over_http_and_nothing_is_stored():
+    from server import Server
+    subj = "bad@example.com"
+    with Server("--rules", PACK) as s:
+        for t, d, field, words in BAD_ENGAGEMENT:
+            status, resp = s.post_events([_customer(subj), ev(t, subj, "1h", data=d)])
+            assert status == 400, (t, d, resp)
+            errs = resp["errors"]
+            assert len(errs) == 1 and errs[0]["field"] == field and words in errs[0]["message"], \
+                (field, errs)
+        # All or nothing: the good customer.updated beside each bad event was not stored either.
+        status, _ = s.request("GET", "/v1/customers/" + subj)
+        assert status == 404, status
+        assert s.post_events([_customer(subj)] + _usage(subj, 1, lambda d: 5))[0] == 200
