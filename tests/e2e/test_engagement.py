@@ -274,7 +274,7 @@ def test_customer_view_shows_health_components_that_sum_to_the_score():
     assert abs(sum(p["weight"] for p in parts.values()) - 100) < 1e-9
     assert parts["usage"]["detail"] == "not enough usage history" and parts["usage"]["score"] == 1
     assert parts["adoption"]["detail"] == "1 of 2 purchased features used in 30 days"
-    assert parts["contacts"]["detail"] == "1 contacts in 30 days"
+    assert parts["contacts"]["detail"] == "1 contact in 30 days"
     assert parts["sentiment"]["score"] == 0.4
     # 30 + 20 x 1/2 + 15 x 3/4 + 15 x 0.4 + 10 + 10 (nothing firing at 6d) = 77.3 (11.3 rounded)
     assert h["score"] == 77.3, h
@@ -360,3 +360,32 @@ def test_bad_engagement_input_is_refused_over_http_and_nothing_is_stored():
         status, _ = s.request("GET", "/v1/customers/" + subj)
         assert status == 404, status
         assert s.post_events([_customer(subj)] + _usage(subj, 1, lambda d: 5))[0] == 200
+
+
+def test_customer_json_matches_its_openapi_schema():
+    """GET /v1/customers/{id} against docs/openapi.yaml's Customer, engagement and health
+    included: every field the server sends is documented, with its type."""
+    from openapi_check import errors, schema
+    from server import Server
+    subj = "api@example.com"
+    evs = _subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS[:2])
+    evs.append(ev("feature.used", subj, "2d", feature="hotspot"))
+    evs += _usage(subj, 40, lambda d: 100 if d < 35 else 50)
+    evs.append(ev("customer.churned", subj, "40d1h", reason="moved"))
+    evs.sort(key=lambda e: e["time"])
+    with Server("--rules", PACK) as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("41d"))
+        v = _view(s, subj)
+    assert v["engagement"]["metrics"]["data_mb"]["decline_7_28"] is not None  # a number is checked
+    assert v["engagement"]["churned"] == T("40d1h") and v["active_detections"], v
+    assert errors(v, schema("Customer")) == []
+    # The checker does catch what it should: an undocumented field, a wrong type.
+    v["health"]["components"][0]["colour"] = "red"
+    v["engagement"]["features"]["hotspot"]["purchased"] = "yes"
+    assert len(errors(v, schema("Customer"))) == 2, errors(v, schema("Customer"))
+    # Without an engagement section there is neither field.
+    with Server() as s:
+        assert s.post_events([_customer(subj)])[0] == 200
+        v = _view(s, subj)
+    assert "engagement" not in v and "health" not in v and errors(v, schema("Customer")) == []
