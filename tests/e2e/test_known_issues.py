@@ -210,3 +210,34 @@ def test_http_declare_update_refuse_and_restart():
         assert [k["id"] for k in b["known_issues"]] == ["KI-7"], b
     finally:
         s.stop()
+
+
+def _tasks(lines):
+    return [(l["event"], l["customer"], l.get("reason"), l["at"]) for l in lines
+            if l.get("kind") == "task"]
+
+
+def test_an_issue_alert_gets_a_follow_up_task_closed_by_the_resolution():
+    lines = replay(_scenario(), "--rules", PACK, "--cases")
+    tasks = [l for l in lines if l.get("kind") == "task"]
+    assert all(t["outreach"] == "known_issue" and t["issue"] == "KI-7" for t in tasks), tasks
+    # The two customers told (not eve, whose alert was suppressed), each due three days later;
+    # the resolution, sent to them, closes both before they fall due.
+    assert _tasks(lines) == [
+        ("created", "ann@example.com", None, T("18d12h")),
+        ("created", "bob@example.com", None, T("18d13h")),
+        ("done", "ann@example.com", "issue_resolved: KI-7", T("20d19h")),
+        ("done", "bob@example.com", "issue_resolved: KI-7", T("20d19h"))], tasks
+    assert tasks[0]["due"] == T("21d12h")
+    # Updates are not new outreach; a reply closes a task like any other; an unresolved issue's
+    # task falls due with its reminder.
+    evs = [e for e in _scenario() if e["data"].get("status") != "resolved"]
+    evs.append(ev("message.replied", "bob@example.com", "19d", text="still drops"))
+    lines = replay(sorted(evs, key=lambda e: e["time"]), "--rules", PACK, "--cases",
+                   "--until", T("22d"))
+    assert _tasks(lines) == [
+        ("created", "ann@example.com", None, T("18d12h")),
+        ("created", "bob@example.com", None, T("18d13h")),
+        ("done", "bob@example.com", "customer_replied: message.replied", T("19d")),
+        ("created", "dee@example.com", None, T("21d12h")),  # the issue still open: dee is told
+        ("reminder", "ann@example.com", None, T("21d12h"))], _tasks(lines)
