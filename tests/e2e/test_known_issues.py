@@ -241,3 +241,21 @@ def test_an_issue_alert_gets_a_follow_up_task_closed_by_the_resolution():
         ("done", "bob@example.com", "customer_replied: message.replied", T("19d")),
         ("created", "dee@example.com", None, T("21d12h")),  # the issue still open: dee is told
         ("reminder", "ann@example.com", None, T("21d12h"))], _tasks(lines)
+
+
+def test_time_alone_never_makes_a_customer_affected():
+    # A segment that turns true with the clock (a week without the hotspot) is noticed at the
+    # customer's next event, or at the issue's next update: never at the instant by itself.
+    idle = dict(KI, id="KI-9", segment='feature_idle("hotspot") >= 7d')
+    del idle["feature"]
+    evs = [_cust("ann@example.com", "Unlimited"), _cust("bob@example.com", "Unlimited"),
+           ev("subscription.changed", "ann@example.com", "1h", plan="Unlimited", features=["hotspot"]),
+           ev("subscription.changed", "bob@example.com", "1h", plan="Unlimited", features=["hotspot"]),
+           ev("feature.used", "ann@example.com", "1d", feature="hotspot"),
+           ev("feature.used", "bob@example.com", "1d", feature="hotspot"),
+           _issue("2d", **idle),
+           ev("portal.login", "ann@example.com", "9d"),          # idle 8 days: told now
+           _issue("10d", id="KI-9", workaround="Restart the phone.")]  # the update sweeps bob in
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("12d"))
+    alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
+    assert alerts == [("ann@example.com", T("9d")), ("bob@example.com", T("10d"))], alerts
