@@ -40,6 +40,7 @@ struct decision {
     int sent;     /* customer messages that count as outreach */
     int followup; /* a held-back problem decided later: its internal alerts already went */
     const char *apart; /* the other outreach types decided on their own in this window, or NULL */
+    int secondary;     /* not the window's first type: the chatbot keeps the first one's context */
 };
 
 /* Outreach types in the order a window's decisions are made, and their merged templates. */
@@ -331,14 +332,15 @@ static void next_update(struct orch *o, struct decision *D)
 
 static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
                         const char *hold, const char *note_line, const struct pend *pend,
-                        const char *apart)
+                        const char *apart, int secondary)
 {
     struct decision D = {.idx = idx,
                          .n = n,
                          .snap = snap,
                          .hold = hold,
                          .followup = note_line != NULL,
-                         .apart = apart};
+                         .apart = apart,
+                         .secondary = secondary};
     D.now = engine_now(o->engine);
     size_t main = idx[0];
     for (size_t i = 1; i < n; i++)
@@ -380,7 +382,9 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
                                   : "Low");
     if (!D.followup)
         decide_internal(o, c, &D, note);
-    if (!hold) /* during an outage the chatbot keeps explaining the outage */
+    /* During an outage the chatbot keeps explaining the outage; after a window's first type it
+       keeps explaining that one (a check-in must not replace what a journey alert told it). */
+    if (!hold && !D.secondary)
         decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
@@ -402,7 +406,7 @@ static void decide_types(struct orch *o, struct ocust *c, json_t *snap, const si
 {
     size_t *sub = xcalloc(n ? n : 1, sizeof *sub);
     struct pend *subp = xcalloc(n ? n : 1, sizeof *subp);
-    int present[NFAM] = {0};
+    int present[NFAM] = {0}, done = 0;
     for (size_t i = 0; i < n; i++)
         present[family_of(&o->rules->signals[idx[i]])] = 1;
     for (int f = 0; f < NFAM; f++) {
@@ -421,7 +425,7 @@ static void decide_types(struct orch *o, struct ocust *c, json_t *snap, const si
                 sub[m++] = idx[i];
             }
         decide_pend(o, c, snap, sub, m, hold, note_line, pend ? subp : NULL,
-                    *apart ? apart : NULL);
+                    *apart ? apart : NULL, done++ > 0);
     }
     free(sub);
     free(subp);

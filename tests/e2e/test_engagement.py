@@ -187,6 +187,9 @@ def test_a_journey_problem_and_a_check_in_are_not_merged():
     assert ("merge: one outreach type per message (journey_alert); decided on their own: "
             "check_in") in msgs[0]["explanation"]["decided_by"], msgs[0]["explanation"]
     assert msgs[1]["subject"].startswith("Checking in"), msgs[1]
+    # The chatbot keeps explaining the journey problem: the check-in does not replace its context.
+    bot = [m for m in lines if m.get("kind") == "message" and m["audience"] == "chatbot"]
+    assert [m["signals"] for m in bot] == [["SIG-008"]], bot
 
 
 def test_opted_out_customer_gets_no_engagement_message():
