@@ -46,7 +46,8 @@ struct ftask {
     char case_id[24];      /* "" when the customer had no open case */
     char *assignee;        /* the case's owner, or NULL: the team's */
     char *team;            /* the lead signal's team, or NULL */
-    char *kind;            /* the outreach's kind: alert, outage, followup */
+    char *kind;            /* the outreach's kind: alert, outage, followup, known_issue */
+    char *issue;           /* known_issue: the issue's id, or NULL */
     int severity;
     uint32_t *sigs;        /* the signals it follows up */
     unsigned char *sig_resolved;
@@ -61,13 +62,32 @@ struct ftask {
 struct held {
     char task[24];
     char *kind;
+    char *issue; /* a known issue's id, or NULL */
     char *signals; /* JSON array text */
 };
 
-/* The outreach kinds that are proactive messages to the customer (emit.c's draft kinds). */
+/*
+ * The outreach kinds that are proactive messages to the customer (emit.c's
+ * draft kinds).  A known issue's alert is one; its updates and resolution
+ * follow it on the same thread, like the ladder's follow-ups, and a
+ * maintenance notice announces planned work with nothing to check back on
+ * (docs/tasks.md).
+ */
 static int proactive_kind(const char *kind)
 {
-    return !strcmp(kind, "alert") || !strcmp(kind, "outage") || !strcmp(kind, "followup");
+    return !strcmp(kind, "alert") || !strcmp(kind, "outage") || !strcmp(kind, "followup") ||
+           !strcmp(kind, "known_issue");
+}
+
+/* The key's extra field (kind|customer|signals|audience|channel|extra|at), for a known issue's id. */
+static char *key_extra(const char *key)
+{
+    const char *p = key;
+    for (int i = 0; i < 5 && p; i++)
+        if ((p = strchr(p, '|')))
+            p++;
+    const char *end = p ? strchr(p, '|') : NULL;
+    return end && end > p ? xstrndup(p, (size_t)(end - p)) : NULL;
 }
 
 static void task_free(struct ftask *t)
@@ -78,6 +98,7 @@ static void task_free(struct ftask *t)
     free(t->assignee);
     free(t->team);
     free(t->kind);
+    free(t->issue);
     free(t->sigs);
     free(t->sig_resolved);
     for (size_t i = 0; i < t->nmsgs; i++)
@@ -115,6 +136,8 @@ static json_t *task_json(const struct cases *cs, const struct ftask *t)
     json_object_set_new(j, "team", t->team ? json_string(t->team) : json_null());
     json_object_set_new(j, "due", cases__jtime(t->due));
     json_object_set_new(j, "outreach", json_string(t->kind));
+    if (t->issue)
+        json_object_set_new(j, "issue", json_string(t->issue));
     json_object_set_new(j, "severity", json_string(severity_name((enum severity)t->severity)));
     json_t *sigs = json_array(), *msgs = json_array();
     for (size_t i = 0; i < t->nsigs; i++)
@@ -267,7 +290,8 @@ static struct kase *open_case(const struct cases *cs, const char *customer)
 
 /* A new open task for an outreach that went out at `sent`; NULL when tasks are off for it. */
 static struct ftask *create(struct cases *cs, const char *id, const char *customer,
-                            const char *kind, const char *signals, int64_t sent, int64_t now)
+                            const char *kind, const char *issue, const char *signals,
+                            int64_t sent, int64_t now)
 {
     uint32_t *sigs;
     int sev;
@@ -282,6 +306,7 @@ static struct ftask *create(struct cases *cs, const char *id, const char *custom
     snprintf(t->id, sizeof t->id, "%s", id);
     t->customer = xstrdup(customer);
     t->kind = xstrdup(kind);
+    t->issue = issue ? xstrdup(issue) : NULL;
     t->severity = sev;
     t->sigs = sigs;
     t->nsigs = nsigs;
@@ -321,6 +346,21 @@ void cases__task_message(struct cases *cs, const struct outbox_msg *m)
     const char *bar = strchr(m->key, '|');
     char kind[32];
     snprintf(kind, sizeof kind, "%.*s", bar ? (int)(bar - m->key) : 0, m->key);
+    if (!strcmp(kind, "known_issue_resolved")) {
+        /* The issue is fixed and the customer is told: its alert's task is done. */
+        char *issue = key_extra(m->key);
+        struct strmap_entry *ce = strmap_find(&cs->ctasks, m->customer, strlen(m->customer));
+        for (struct ftask *t = ce ? ce->value : NULL, *next; t && issue; t = next) {
+            next = t->next;
+            if (t->issue && !strcmp(t->issue, issue)) {
+                char reason[160];
+                snprintf(reason, sizeof reason, "issue_resolved: %s", issue);
+                close_task(cs, t, TASK_DONE, reason, NULL, NULL, m->created_at);
+            }
+        }
+        free(issue);
+        return;
+    }
     if (!proactive_kind(kind))
         return;
     char id[24];
@@ -338,10 +378,12 @@ void cases__task_message(struct cases *cs, const struct outbox_msg *m)
         struct held *h = xcalloc(1, sizeof *h);
         snprintf(h->task, sizeof h->task, "%s", id);
         h->kind = xstrdup(kind);
+        h->issue = !strcmp(kind, "known_issue") ? key_extra(m->key) : NULL;
         h->signals = xstrdup(m->signals ? m->signals : "[]");
         struct strmap_entry *he = strmap_upsert(&cs->held, m->id, strlen(m->id), NULL);
         if (he->value) {
             free(((struct held *)he->value)->kind);
+            free(((struct held *)he->value)->issue);
             free(((struct held *)he->value)->signals);
             free(he->value);
         }
@@ -350,7 +392,10 @@ void cases__task_message(struct cases *cs, const struct outbox_msg *m)
     }
     if (strcmp(m->status, "scheduled"))
         return; /* suppressed, or anything else that does not go out: no task */
-    struct ftask *t = create(cs, id, m->customer, kind, m->signals, m->send_at, m->created_at);
+    char *issue = !strcmp(kind, "known_issue") ? key_extra(m->key) : NULL;
+    struct ftask *t =
+        create(cs, id, m->customer, kind, issue, m->signals, m->send_at, m->created_at);
+    free(issue);
     if (!t)
         return;
     add_msg(t, m->id);
@@ -368,7 +413,7 @@ static void on_sent(struct cases *cs, const struct event *ev, const char *custom
     int64_t now = engine_now(cs->e);
     struct strmap_entry *me = strmap_find(&cs->tasks, h->task, strlen(h->task));
     if (!me) {
-        struct ftask *t = create(cs, h->task, customer, h->kind, h->signals, now, now);
+        struct ftask *t = create(cs, h->task, customer, h->kind, h->issue, h->signals, now, now);
         if (t) {
             add_msg(t, mid);
             task_out(cs, t, "created", NULL, now);
@@ -378,6 +423,7 @@ static void on_sent(struct cases *cs, const struct event *ev, const char *custom
         task_out(cs, me->value, NULL, NULL, now);
     }
     free(h->kind);
+    free(h->issue);
     free(h->signals);
     free(h);
     he->value = NULL;
@@ -463,6 +509,8 @@ static void on_due(struct engine_timer *et, int64_t due)
     buf_init(&about, 0);
     for (size_t i = 0; i < t->nsigs; i++)
         buf_printf(&about, "%s%s", i ? "; " : "", cs->rules->signals[t->sigs[i]].name);
+    if (t->issue)
+        buf_printf(&about, "%s%s", about.len ? "; " : "", t->issue);
     buf_printf(&subject, "Follow-up due: check back with %s", name);
     buf_printf(&body,
                "%s\nWe reached out to %s on %s (%s%s%s) and have not heard back.\n"
@@ -540,6 +588,7 @@ void cases__task_free_all(struct cases *cs)
         struct held *h = cs->held.entries[i].value;
         if (h) {
             free(h->kind);
+            free(h->issue);
             free(h->signals);
             free(h);
         }

@@ -112,7 +112,8 @@ int backfill_run(const struct backfill_opts *o)
     struct ingest_limits lim = ingest_default_limits;
     lim.max_body = in.len + 1;
     lim.max_events = (size_t)-1;
-    struct ingest_globals g = {.ctx = (void *)o->rules, .is_global = rules_is_global};
+    struct ingest_globals g = {
+        .ctx = (void *)o->rules, .is_global = rules_is_global, .declared = rules_declared};
     rc = ingest_parse(in.data ? in.data : "", in.len, &lim, &g, &batch);
     if (rc) {
         for (size_t i = 0; i < batch.nerrors; i++)

@@ -168,7 +168,7 @@ int engage__apply(struct engage **pg, struct rules *r, const struct event *ev)
         int64_t id = name ? intern_lookup(&r->metrics, name, strlen(name)) : -1;
         const char *date = json_string_value(json_object_get(data, "date"));
         if (id < 0 || !json_is_number(vj) || json_number_value(vj) < 0)
-            return 0; /* undeclared metric, or not a count: ignored (docs/events.md) */
+            return 0; /* ingest refuses these (docs/events.md); journals from before it did */
         if (date && parse_date(date, &day))
             return 0;
         return metric_add(record(pg), r, (uint32_t)id, day, json_number_value(vj));
@@ -452,8 +452,8 @@ void engage__health(const struct engine_health *w, const struct health_inputs *i
         snprintf(p[HEALTH_ADOPTION].detail, sizeof p[0].detail, "no purchased features known");
     }
     p[HEALTH_CONTACTS].score = 1 - clamp01(in->contacts / 4.0);
-    snprintf(p[HEALTH_CONTACTS].detail, sizeof p[0].detail, "%d contacts in 30 days",
-             in->contacts);
+    snprintf(p[HEALTH_CONTACTS].detail, sizeof p[0].detail, "%d contact%s in 30 days",
+             in->contacts, in->contacts == 1 ? "" : "s");
     if (in->have_sentiment) {
         p[HEALTH_SENTIMENT].score = clamp01((in->sentiment + 1) / 2);
         snprintf(p[HEALTH_SENTIMENT].detail, sizeof p[0].detail, "latest sentiment %.2f",
@@ -467,8 +467,8 @@ void engage__health(const struct engine_health *w, const struct health_inputs *i
              in->payment_failures ? "a payment failed in the last 30 days"
                                   : "no failed payment in 30 days");
     p[HEALTH_DETECTIONS].score = 1 - clamp01(in->detections / 3.0);
-    snprintf(p[HEALTH_DETECTIONS].detail, sizeof p[0].detail, "%d other signals firing",
-             in->detections);
+    snprintf(p[HEALTH_DETECTIONS].detail, sizeof p[0].detail, "%d other signal%s firing",
+             in->detections, in->detections == 1 ? "" : "s");
     out->score = 0;
     for (int i = 0; i < HEALTH_N; i++) {
         /* Each contribution is rounded first, so the shown parts add up to the shown score. */

@@ -84,7 +84,8 @@ static void change(struct req *r, json_t *data, int declare)
     struct event ev;
     struct ingest_error ierr;
     const struct rules *rules = pipeline_rules(r->env->pipeline);
-    struct ingest_globals g = {.ctx = (void *)rules, .is_global = rules_is_global};
+    struct ingest_globals g = {
+        .ctx = (void *)rules, .is_global = rules_is_global, .declared = rules_declared};
     if (ingest_validate(j, NULL, &g, &ev, &ierr)) {
         http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
                    ierr.msg);

@@ -185,7 +185,8 @@ static void post_events(struct req *r)
         lim.time_max = INGEST_TIME_CEILING - 1;
     lim.time_max_why = "the server clock plus event_time_skew";
     struct ingest_globals globals = {.ctx = (void *)pipeline_rules(r->env->pipeline),
-                                     .is_global = rules_is_global};
+                                     .is_global = rules_is_global,
+                                     .declared = rules_declared};
     struct ingest_batch batch;
     memset(&batch, 0, sizeof batch);
     int rc = ingest_parse(r->body, r->body_len, &lim, &globals, &batch);

@@ -615,6 +615,141 @@ static int validate_case_action(const struct event *ev, struct ingest_error *err
     return 0;
 }
 
+/* ---- the engagement vocabulary (docs/events.md) ---- */
+
+/* data.<name>: a required non-empty string; *out is it. */
+static int eng_name(json_t *data, const char *name, const char *what, const char **out,
+                    struct ingest_error *err)
+{
+    char field[64];
+    json_t *v = json_object_get(data, name);
+    snprintf(field, sizeof field, "data.%s", name);
+    if (!v) {
+        set_error(err, field, "required: the %s", what);
+        return FW_EPARSE;
+    }
+    if (!json_is_string(v) || !json_string_length(v)) {
+        set_error(err, field, "must be the %s, a non-empty string, got %s", what,
+                  json_is_string(v) ? "an empty string" : type_name(v));
+        return FW_EPARSE;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A name the packs must declare when they declare any of its kind. */
+static int eng_declared(const struct ingest_globals *g, const char *what, const char *field,
+                        const char *name, const char *section, struct ingest_error *err)
+{
+    char q[QUOTE_MAX * 4 + 8];
+    if (!g || !g->declared || g->declared(g->ctx, what, name) != 0)
+        return 0;
+    set_error(err, field, "%s is not a %s the loaded rule packs declare (engagement.%s)",
+              quote(name, strlen(name), q), what, section);
+    return FW_EPARSE;
+}
+
+/* A number in [lo, hi]; hi < lo: no upper bound. */
+static int eng_number(json_t *data, const char *name, double lo, double hi, const char *what,
+                      struct ingest_error *err)
+{
+    char field[64];
+    json_t *v = json_object_get(data, name);
+    snprintf(field, sizeof field, "data.%s", name);
+    if (!v) {
+        set_error(err, field, "required: %s", what);
+        return FW_EPARSE;
+    }
+    if (!json_is_number(v)) {
+        set_error(err, field, "must be a number, got %s", type_name(v));
+        return FW_EPARSE;
+    }
+    double x = json_number_value(v);
+    if (x < lo || (hi >= lo && x > hi)) {
+        if (hi >= lo)
+            set_error(err, field, "must be from %g to %g, got %g", lo, hi, x);
+        else
+            set_error(err, field, "must be %g or more (%s), got %g", lo, what, x);
+        return FW_EPARSE;
+    }
+    return 0;
+}
+
+/* "YYYY-MM-DD", a day that exists. */
+static int is_day(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned y, m, d;
+    char tail;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+        sscanf(s, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 ||
+        (int)d > mdays[m - 1])
+        return 0;
+    return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+}
+
+/*
+ * What the engine would otherwise drop in silence: a usage report without
+ * a metric or a count, a feature or step without its name, a name outside
+ * the packs' declared vocabulary.  Other types pass untouched.
+ */
+static int validate_engagement(const struct event *ev, const struct ingest_globals *g,
+                               struct ingest_error *err)
+{
+    json_t *d = ev->data;
+    const char *name;
+    char q[QUOTE_MAX * 4 + 8];
+    int rc;
+    if (!strcmp(ev->type, "usage.reported")) {
+        if ((rc = eng_name(d, "metric", "metric the value counts (e.g. \"data_mb\")", &name, err)) ||
+            (rc = eng_declared(g, "metric", "data.metric", name, "metrics", err)) ||
+            (rc = eng_number(d, "value", 0, -1, "a count for the day", err)))
+            return rc;
+        json_t *day = json_object_get(d, "date");
+        if (day && (!json_is_string(day) || !is_day(json_string_value(day)))) {
+            set_error(err, "data.date", "must be a day, YYYY-MM-DD, got %s",
+                      json_is_string(day)
+                          ? quote(json_string_value(day), json_string_length(day), q)
+                          : type_name(day));
+            return FW_EPARSE;
+        }
+        return 0;
+    }
+    if (!strcmp(ev->type, "feature.used"))
+        return eng_name(d, "feature", "feature used (e.g. \"hotspot\")", &name, err);
+    if (!strcmp(ev->type, "onboarding.step_completed")) {
+        if ((rc = eng_name(d, "step", "onboarding step done (e.g. \"activate_esim\")", &name, err)))
+            return rc;
+        return eng_declared(g, "step", "data.step", name, "onboarding_steps", err);
+    }
+    if (!strcmp(ev->type, "subscription.changed")) {
+        json_t *plan = json_object_get(d, "plan"), *list = json_object_get(d, "features"), *f;
+        size_t i;
+        if (plan && !json_is_string(plan) && !json_is_null(plan)) {
+            set_error(err, "data.plan", "must be the plan's name, a string, got %s",
+                      type_name(plan));
+            return FW_EPARSE;
+        }
+        if (list && !json_is_array(list)) {
+            set_error(err, "data.features", "must be a list of feature names, got %s",
+                      type_name(list));
+            return FW_EPARSE;
+        }
+        json_array_foreach (list, i, f)
+            if (!json_is_string(f) || !json_string_length(f)) {
+                char field[64];
+                snprintf(field, sizeof field, "data.features[%zu]", i);
+                set_error(err, field, "must be a feature name, a non-empty string, got %s",
+                          json_is_string(f) ? "an empty string" : type_name(f));
+                return FW_EPARSE;
+            }
+        return 0;
+    }
+    if (!strcmp(ev->type, "sentiment.scored"))
+        return eng_number(d, "score", -1, 1, "the score, from -1 to 1", err);
+    return 0;
+}
+
 int ingest_validate(json_t *obj, const struct ingest_limits *lim,
                     const struct ingest_globals *globals, struct event *out,
                     struct ingest_error *err)
@@ -640,6 +775,10 @@ int ingest_validate(json_t *obj, const struct ingest_limits *lim,
         json_object_set_new(obj, "data", out->data);
     }
     if (!strncmp(out->type, "case.", 5) && (rc = validate_case_action(out, err))) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    if ((rc = validate_engagement(out, globals, err))) {
         memset(out, 0, sizeof *out);
         return rc;
     }

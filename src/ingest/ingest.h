@@ -8,6 +8,9 @@
  * required unless the type is global) and data (an object; optional, an
  * empty object when absent).  Unknown top-level attributes are kept (CloudEvents
  * extensions) when they are strings, numbers or booleans, per the spec.
+ * Case actions and the engagement vocabulary (usage.reported,
+ * feature.used, onboarding.step_completed, subscription.changed,
+ * sentiment.scored) have their data fields checked too (docs/events.md).
  *
  * Batch rule: a batch is all or nothing.  If any event is invalid, every
  * invalid event is reported with its position and nothing is returned for
@@ -83,6 +86,12 @@ struct ingest_batch {
 struct ingest_globals {
     void *ctx;
     int (*is_global)(void *ctx, const char *type);
+    /*
+     * May be NULL (no vocabulary): whether `name` is in the loaded packs'
+     * vocabulary `what` ("metric", "step"): 1 declared, 0 not, -1 when no
+     * pack declares one (then any name is accepted).  rules_declared.
+     */
+    int (*declared)(void *ctx, const char *what, const char *name);
 };
 
 /*

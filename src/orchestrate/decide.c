@@ -7,6 +7,10 @@
  * What fired inside one merge window arrives here together (orchestrate.c).
  * An outage signal's firing is decided on its own (outage.c); the problems
  * an outage explains are decided with their customer messages held back.
+ * One message is about problems of one outreach type (a journey alert, a
+ * check-in, adoption help, a milestone): what fired together is decided
+ * per type, journey alerts first, so a check-in never reads "we're fixing
+ * a few things" and a milestone is never merged into a problem.
  */
 
 #include <stdlib.h>
@@ -35,7 +39,37 @@ struct decision {
     int64_t now;
     int sent;     /* customer messages that count as outreach */
     int followup; /* a held-back problem decided later: its internal alerts already went */
+    const char *apart; /* the other outreach types decided on their own in this window, or NULL */
+    int secondary;     /* not the window's first type: the chatbot keeps the first one's context */
 };
+
+/* Outreach types in the order a window's decisions are made, and their merged templates. */
+enum family { FAM_JOURNEY, FAM_CHECK_IN, FAM_ADOPTION, FAM_MILESTONE, NFAM };
+static const char *const fam_type[NFAM] = {"journey_alert", "check_in", "adoption_help",
+                                           "success_milestone"};
+static const char *const fam_merged[NFAM] = {"merged", "check_in", "adoption_help",
+                                             "success_milestone"};
+
+const char *orch_outreach_type(const struct rule_signal *s)
+{
+    const char *rc = s && s->root_cause ? s->root_cause : "";
+    if (!strcmp(rc, "usage_decline") || !strcmp(rc, "risk_indicators") || !strcmp(rc, "low_health"))
+        return fam_type[FAM_CHECK_IN];
+    if (!strncmp(rc, "adoption_", 9) || !strcmp(rc, "onboarding_stall"))
+        return fam_type[FAM_ADOPTION];
+    if (!strncmp(rc, "milestone_", 10))
+        return fam_type[FAM_MILESTONE];
+    return fam_type[FAM_JOURNEY];
+}
+
+static enum family family_of(const struct rule_signal *s)
+{
+    const char *t = orch_outreach_type(s);
+    for (int f = 0; f < NFAM; f++)
+        if (t == fam_type[f])
+            return (enum family)f;
+    return FAM_JOURNEY;
+}
 
 static int in_list(const size_t *v, size_t n, size_t x)
 {
@@ -45,7 +79,10 @@ static int in_list(const size_t *v, size_t n, size_t x)
     return 0;
 }
 
-/* The merged list: new signals, then the others firing, except outage and held-back ones. */
+/*
+ * The merged list: new signals, then the others firing of the same outreach
+ * type, except outage and held-back ones.
+ */
 static void gather(struct orch *o, struct ocust *c, struct decision *D)
 {
     size_t cap = 0;
@@ -70,7 +107,8 @@ static void gather(struct orch *o, struct ocust *c, struct decision *D)
         if (!as || as->outage)
             continue;
         size_t x = (size_t)(as - o->rules->signals);
-        if (in_list(D->all, D->nall, x) || in_list(c->oheld, c->noheld, x))
+        if (in_list(D->all, D->nall, x) || in_list(c->oheld, c->noheld, x) ||
+            family_of(as) != family_of(D->ms))
             continue;
         D->all = xgrow(D->all, &cap, D->nall + 1, sizeof *D->all);
         D->all[D->nall++] = x;
@@ -265,6 +303,12 @@ static void explain_head(struct orch *o, struct decision *D, const char *const *
                  D->nall - D->n);
         why(D, line);
     }
+    if (D->apart) {
+        snprintf(line, sizeof line,
+                 "merge: one outreach type per message (%s); decided on their own: %s",
+                 orch_outreach_type(D->ms), D->apart);
+        why(D, line);
+    }
     (void)o;
     snprintf(
         line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
@@ -287,10 +331,16 @@ static void next_update(struct orch *o, struct decision *D)
 }
 
 static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
-                        const char *hold, const char *note_line, const struct pend *pend)
+                        const char *hold, const char *note_line, const struct pend *pend,
+                        const char *apart, int secondary)
 {
-    struct decision D = {
-        .idx = idx, .n = n, .snap = snap, .hold = hold, .followup = note_line != NULL};
+    struct decision D = {.idx = idx,
+                         .n = n,
+                         .snap = snap,
+                         .hold = hold,
+                         .followup = note_line != NULL,
+                         .apart = apart,
+                         .secondary = secondary};
     D.now = engine_now(o->engine);
     size_t main = idx[0];
     for (size_t i = 1; i < n; i++)
@@ -307,7 +357,7 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     D.tid = orch__open_ticket(snap);
     D.explain = json_pack("{s:{s:O, s:s, s:s}, s:[]}", "detection", "signals", D.sigs, "customer",
                           c->key, "severity", severity_name(D.sev), "decided_by");
-    D.tname = D.nall > 1 ? "merged" : D.ms->id;
+    D.tname = D.nall > 1 ? fam_merged[family_of(D.ms)] : D.ms->id;
     const char *chans[8], *note;
     size_t nchans = orch__matrix_pick(o, D.sev, D.tid != NULL, chans, ARRAY_SIZE(chans), &note);
     explain_head(o, &D, chans, nchans, note);
@@ -332,7 +382,9 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
                                   : "Low");
     if (!D.followup)
         decide_internal(o, c, &D, note);
-    if (!hold) /* during an outage the chatbot keeps explaining the outage */
+    /* During an outage the chatbot keeps explaining the outage; after a window's first type it
+       keeps explaining that one (a check-in must not replace what a journey alert told it). */
+    if (!hold && !D.secondary)
         decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
@@ -343,11 +395,47 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     free(D.roots);
 }
 
+/*
+ * One decision per outreach type among the signals (pend parallel to idx,
+ * or NULL), journey alerts first.  With one proactive message a week, the
+ * type decided first is the one the customer hears; the others are
+ * recorded, held back by the frequency cap, with their explanation.
+ */
+static void decide_types(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx,
+                         size_t n, const char *hold, const char *note_line, const struct pend *pend)
+{
+    size_t *sub = xcalloc(n ? n : 1, sizeof *sub);
+    struct pend *subp = xcalloc(n ? n : 1, sizeof *subp);
+    int present[NFAM] = {0}, done = 0;
+    for (size_t i = 0; i < n; i++)
+        present[family_of(&o->rules->signals[idx[i]])] = 1;
+    for (int f = 0; f < NFAM; f++) {
+        if (!present[f])
+            continue;
+        char apart[128] = "";
+        for (int g = 0; g < NFAM; g++)
+            if (g != f && present[g])
+                snprintf(apart + strlen(apart), sizeof apart - strlen(apart), "%s%s",
+                         *apart ? ", " : "", fam_type[g]);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((int)family_of(&o->rules->signals[idx[i]]) == f) {
+                if (pend)
+                    subp[m] = pend[i];
+                sub[m++] = idx[i];
+            }
+        decide_pend(o, c, snap, sub, m, hold, note_line, pend ? subp : NULL,
+                    *apart ? apart : NULL, done++ > 0);
+    }
+    free(sub);
+    free(subp);
+}
+
 void orch__decide_followup(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx,
                            size_t n, const char *note)
 {
     if (n)
-        decide_pend(o, c, snap, idx, n, NULL, note, NULL);
+        decide_types(o, c, snap, idx, n, NULL, note, NULL);
 }
 
 void orch__decide(struct orch *o, struct ocust *c)
@@ -382,7 +470,7 @@ void orch__decide(struct orch *o, struct ocust *c)
         }
     }
     if (nown)
-        decide_pend(o, c, snap, own, nown, NULL, NULL, ownp);
+        decide_types(o, c, snap, own, nown, NULL, NULL, ownp);
     if (nheld) {
         char reason[320], fu[64];
         orch__human_duration(o->cfg->outage_followup, fu, sizeof fu);
@@ -390,7 +478,7 @@ void orch__decide(struct orch *o, struct ocust *c)
                  "outage: held back while a declared outage covers the customer (%s); followed "
                  "up if it persists %s after the outage ends",
                  o->rules->signals[osig].id, fu);
-        decide_pend(o, c, snap, held, nheld, reason, NULL, heldp);
+        decide_types(o, c, snap, held, nheld, reason, NULL, heldp);
     }
     free(own);
     free(held);

@@ -189,6 +189,15 @@ int64_t orch_open_until(const struct orch *o);
 int orch_known_check(struct orch *o, const struct event *ev, char *why, size_t n);
 json_t *orch_known_json(const struct orch *o);
 
+/*
+ * A signal's outreach type (seed 001), from its root cause:
+ * "check_in" (usage_decline, risk_indicators, low_health), "adoption_help"
+ * (adoption_*, onboarding_stall), "success_milestone" (milestone_*), else
+ * "journey_alert".  One customer message is about problems of one type
+ * only (docs/messages.md, "Merge").  A static string.
+ */
+const char *orch_outreach_type(const struct rule_signal *s);
+
 /* One decided message as a replay JSON line (no newline). */
 void orch_message_json(const struct outbox_msg *m, struct buf *out);
 

@@ -619,6 +619,18 @@ json_t *pipeline_known_json(struct pipeline *p)
     return list;
 }
 
+int pipeline_known_check(struct pipeline *p, const struct event *ev, char *why, size_t why_len)
+{
+    if (!p->orch) {
+        snprintf(why, why_len, "outreach is off: known issues need it");
+        return FW_ESTATE;
+    }
+    pthread_mutex_lock(&p->engine_mu);
+    int rc = orch_known_check(p->orch, ev, why, why_len);
+    pthread_mutex_unlock(&p->engine_mu);
+    return rc;
+}
+
 void pipeline_with_cases(struct pipeline *p,
                          void (*fn)(void *ctx, const struct cases *cs, const struct engine *e),
                          void *ctx)

@@ -141,6 +141,13 @@ int pipeline_act(struct pipeline *p, const struct event *ev, char *body, char *w
  * orch_known_check instead of the cases (FW_EINVAL, FW_ESTATE).
  */
 json_t *pipeline_known_json(struct pipeline *p);
+/*
+ * Whether a known_issue.changed event would apply to the registry as it is
+ * now (orch_known_check, under the engine lock), without journaling it: 0,
+ * or FW_EINVAL/FW_ESTATE with the field named in why.  For checking a
+ * whole file before any of it is applied.
+ */
+int pipeline_known_check(struct pipeline *p, const struct event *ev, char *why, size_t why_len);
 /* Run fn with the cases and the engine locked against the engine thread (reads only). */
 void pipeline_with_cases(struct pipeline *p,
                          void (*fn)(void *ctx, const struct cases *cs, const struct engine *e),

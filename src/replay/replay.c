@@ -287,7 +287,8 @@ enum { LINE_EVENT, LINE_BLANK, LINE_BAD, LINE_DUP };
 /* Parse and validate one line into *ev (LINE_EVENT: the caller cleans it up). */
 static int take_line(struct pass *ps, const char *s, size_t n, size_t lineno, struct event *ev)
 {
-    struct ingest_globals globals = {.ctx = ps->rules, .is_global = rules_is_global};
+    struct ingest_globals globals = {
+        .ctx = ps->rules, .is_global = rules_is_global, .declared = rules_declared};
     const struct ingest_limits *lim = &ingest_default_limits;
     int say = lineno > ps->quiet_upto;
     size_t i = 0;

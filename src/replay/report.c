@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "orchestrate/orchestrate.h"
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/json.h"
@@ -36,18 +37,10 @@ static const char *words(const char *type)
     return type;
 }
 
-/* A signal's outreach type, from its root cause (docs/known-issues.md). */
+/* A signal's outreach type, from its root cause (orch_outreach_type). */
 static const char *signal_type(const struct rules *r, const char *id)
 {
-    const struct rule_signal *s = id ? rules_signal(r, id) : NULL;
-    const char *rc = s && s->root_cause ? s->root_cause : "";
-    if (!strcmp(rc, "usage_decline") || !strcmp(rc, "risk_indicators") || !strcmp(rc, "low_health"))
-        return "check_in";
-    if (!strncmp(rc, "adoption_", 9) || !strcmp(rc, "onboarding_stall"))
-        return "adoption_help";
-    if (!strncmp(rc, "milestone_", 10))
-        return "success_milestone";
-    return "journey_alert";
+    return orch_outreach_type(id ? rules_signal(r, id) : NULL);
 }
 
 /* A message's outreach type: by its template, else by its first signal. */

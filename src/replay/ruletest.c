@@ -152,7 +152,8 @@ static int run_one(struct rules *rules, struct ydoc *d, yaml_node_t *t, size_t i
     }
 
     /* Build the events. */
-    struct ingest_globals globals = {.ctx = rules, .is_global = rules_is_global};
+    struct ingest_globals globals = {
+        .ctx = rules, .is_global = rules_is_global, .declared = rules_declared};
     yaml_node_t *en = ymap_get(d, t, "events");
     size_t nev = en && en->type == YAML_SEQUENCE_NODE
                      ? (size_t)(en->data.sequence.items.top - en->data.sequence.items.start)

@@ -192,6 +192,17 @@ int rules_is_global(void *ctx, const char *type)
     return strmap_find(&r->global_types, type, strlen(type)) != NULL;
 }
 
+int rules_declared(void *ctx, const char *what, const char *name)
+{
+    const struct rules *r = ctx;
+    const struct intern *t = !strcmp(what, "metric") ? &r->metrics
+                             : !strcmp(what, "step")  ? &r->steps
+                                                      : NULL;
+    if (!t || !intern_count(t))
+        return -1;
+    return intern_lookup(t, name, strlen(name)) >= 0;
+}
+
 const struct rule_signal *rules_signal(const struct rules *r, const char *id)
 {
     for (size_t i = 0; i < r->nsignals; i++)

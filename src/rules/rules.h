@@ -160,6 +160,13 @@ uint32_t rules_type_id(struct rules *r, const char *type, size_t len);
 const struct rule_type *rules_type(const struct rules *r, uint32_t id);
 /* Whether events of this type are global (is_global callback shape for ingest). */
 int rules_is_global(void *rules, const char *type);
+/*
+ * Whether `name` is in the packs' engagement vocabulary `what` ("metric"
+ * or "step"): 1 declared, 0 not, -1 when no pack declares one (the ingest
+ * `declared` callback shape).  Safe from HTTP threads: both are fixed
+ * when the packs load.
+ */
+int rules_declared(void *rules, const char *what, const char *name);
 /* Does event type `type` belong to class `cls` (e.g. "contact")?  0 when either is unknown. */
 int rules_type_in_class(const struct rules *r, const char *type, const char *cls);
 /* The most onboarding steps a pack may declare (they are a bit mask per customer). */

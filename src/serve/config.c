@@ -65,6 +65,7 @@ void config_cleanup(struct config *c)
     free(c->log_level);
     free(c->ready_file);
     free(c->templates);
+    free(c->known_issues);
     free(c->sentiment_lexicon);
     free(c->sentiment_domain);
     orch_config_cleanup(&c->orch);
@@ -828,6 +829,9 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         } else if (!strcmp(k, "templates")) {
             free(c->templates);
             c->templates = xstrdup(s);
+        } else if (!strcmp(k, "known_issues")) {
+            free(c->known_issues);
+            c->known_issues = xstrdup(s);
         } else if (!strcmp(k, "messages")) {
             if (strcmp(s, "true") && strcmp(s, "false"))
                 CERR(v, "messages must be true or false");

@@ -50,6 +50,7 @@ struct config {
     char *log_level;       /* debug, info, warn, error */
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */
+    char *known_issues;    /* a known_issues: YAML file applied at start-up (known_file.h), or NULL */
     int messages;          /* decide messages (default 1); 0 = detection only */
     char *sentiment_lexicon; /* VADER's lexicon file (sentiment.lexicon), or NULL */
     char *sentiment_domain;  /* a domain lexicon replacing the built-in one, or NULL */

@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "rules/rules.h"
 #include "serve/config.h"
+#include "serve/known_file.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 #include "util/fwtime.h"
@@ -272,6 +273,9 @@ int serve_main(int argc, char **argv)
     };
     if (pipeline_start(&p, &rules, db, &opts))
         goto out;
+    /* Known issues from a file (config known_issues:): all of it applies, or serve stops. */
+    if (cfg.known_issues && known_file_apply(p, cfg.known_issues, &diag))
+        goto fail;
     struct delivery_hooks hooks = {.ctx = p,
                                    .engine_now = hook_now,
                                    .report = hook_report,

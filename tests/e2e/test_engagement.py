@@ -12,7 +12,7 @@ guardrails (one proactive message a week, quiet hours) still hold.
 import json
 import os
 
-from fw import ROOT, T, detections, ev, replay, run
+from fw import ROOT, T, detections, ev, replay, replay_raw, run
 
 PACK = os.path.join(ROOT, "rules", "engagement.yaml")
 TELECOM = os.path.join(ROOT, "rules", "telecom.yaml")
@@ -150,8 +150,46 @@ def test_one_proactive_message_a_week():
     assert _firings(lines, "ENG-005") == [T("9d")]
     msgs = [(m["signals"], m["status"], (m.get("reason") or "").split(":")[0])
             for m in _customer_messages(lines, subj)]
+    # The check-in is about the touches alone: the adoption help is another outreach type.
     assert msgs == [(["ENG-004"], "scheduled", "quiet_hours"),
-                    (["ENG-005", "ENG-004"], "suppressed", "frequency_cap")], msgs
+                    (["ENG-005"], "suppressed", "frequency_cap")], msgs
+
+
+def test_adoption_tips_together_are_one_adoption_message():
+    # Both features bought, neither used: ENG-002 and ENG-003 fire at the same instant and
+    # make one in-app adoption message listing each tip, never "we're fixing" wording.
+    subj = "two@example.com"
+    lines = _replay(_subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS), "15d", "--messages")
+    tips = [m for m in _customer_messages(lines, subj) if "ENG-002" in m["signals"]]
+    assert len(tips) == 1, tips
+    m = tips[0]
+    assert sorted(m["signals"]) == ["ENG-002", "ENG-003"] and m["channel"] == "in_app", m
+    assert m["explanation"]["template"].endswith("in_app/adoption_help.tmpl"), m["explanation"]
+    assert m["subject"] == "A few tips to get more from your plan", m
+    assert "Personal Hotspot" in m["body"] and "Wi-Fi calling on your plan" in m["body"], m["body"]
+    assert "fixing" not in (m["subject"] + m["body"]).lower(), m
+
+
+def test_a_journey_problem_and_a_check_in_are_not_merged():
+    # The third chat in a day fires telecom's SIG-008 (repeat contact) and the engagement
+    # pack's ENG-005 (three touches) together: the journey alert is one message about SIG-008
+    # alone; the check-in is decided on its own, and the weekly cap holds it back.
+    subj = "both@example.com"
+    evs = [_customer(subj)]
+    evs += [ev("chat.started", subj, "1d%dh" % h, conversation_id="c%d" % h, topic="esim")
+            for h in (9, 10, 11)]
+    lines = replay(evs, "--rules", TELECOM, "--rules", PACK, "--until", T("3d"), "--messages")
+    assert _firings(lines, "SIG-008") == [T("1d11h")] and _firings(lines, "ENG-005") == [T("1d11h")]
+    msgs = [m for m in _customer_messages(lines, subj) if m["at"] < T("2d")]  # not the ladder's
+    got = [(m["signals"], m["status"], (m.get("reason") or "").split(":")[0]) for m in msgs]
+    assert got == [(["SIG-008"], "scheduled", ""), (["ENG-005"], "suppressed", "frequency_cap")], got
+    assert not msgs[0]["explanation"]["template"].endswith("merged.tmpl"), msgs[0]["explanation"]
+    assert ("merge: one outreach type per message (journey_alert); decided on their own: "
+            "check_in") in msgs[0]["explanation"]["decided_by"], msgs[0]["explanation"]
+    assert msgs[1]["subject"].startswith("Checking in"), msgs[1]
+    # The chatbot keeps explaining the journey problem: the check-in does not replace its context.
+    bot = [m for m in lines if m.get("kind") == "message" and m["audience"] == "chatbot"]
+    assert [m["signals"] for m in bot] == [["SIG-008"]], bot
 
 
 def test_opted_out_customer_gets_no_engagement_message():
@@ -239,7 +277,7 @@ def test_customer_view_shows_health_components_that_sum_to_the_score():
     assert abs(sum(p["weight"] for p in parts.values()) - 100) < 1e-9
     assert parts["usage"]["detail"] == "not enough usage history" and parts["usage"]["score"] == 1
     assert parts["adoption"]["detail"] == "1 of 2 purchased features used in 30 days"
-    assert parts["contacts"]["detail"] == "1 contacts in 30 days"
+    assert parts["contacts"]["detail"] == "1 contact in 30 days"
     assert parts["sentiment"]["score"] == 0.4
     # 30 + 20 x 1/2 + 15 x 3/4 + 15 x 0.4 + 10 + 10 (nothing firing at 6d) = 77.3 (11.3 rounded)
     assert h["score"] == 77.3, h
@@ -311,3 +349,85 @@ def test_queue_churn_risk_without_the_engagement_pack():
     assert cards, q
     risk = cards[0]["priority"]["components"]["churn_risk"]
     assert risk["basis"]["model"] == "none" and risk["basis"]["contacts_7d"] == 3, risk
+
+# Bad engagement input is refused where it enters, naming the field, instead of being dropped
+# in silence by the engine: (data, field, words of the reason).
+BAD_ENGAGEMENT = [
+    ("usage.reported", {"value": 3}, "data.metric", "required: the metric"),
+    ("usage.reported", {"metric": "minutes_x", "value": 3}, "data.metric",
+     '"minutes_x" is not a metric the loaded rule packs declare (engagement.metrics)'),
+    ("usage.reported", {"metric": "data_mb"}, "data.value", "required"),
+    ("usage.reported", {"metric": "data_mb", "value": -5}, "data.value", "must be 0 or more"),
+    ("usage.reported", {"metric": "data_mb", "value": "812"}, "data.value",
+     "must be a number, got string"),
+    ("usage.reported", {"metric": "data_mb", "value": 1, "date": "2026-13-01"}, "data.date",
+     "must be a day, YYYY-MM-DD"),
+    ("feature.used", {}, "data.feature", "required: the feature used"),
+    ("onboarding.step_completed", {}, "data.step", "required: the onboarding step done"),
+    ("onboarding.step_completed", {"step": "install_ap"}, "data.step",
+     '"install_ap" is not a step the loaded rule packs declare (engagement.onboarding_steps)'),
+    ("subscription.changed", {"features": "hotspot"}, "data.features", "must be a list"),
+    ("sentiment.scored", {"score": 2}, "data.score", "must be from -1 to 1"),
+]
+
+
+def test_bad_engagement_input_is_refused_in_replay_with_its_line():
+    subj = "bad@example.com"
+    good = _customer(subj)
+    evs = [good] + [ev(t, subj, "1h", data=d) for t, d, _, _ in BAD_ENGAGEMENT]
+    rc, out, err = replay_raw(evs, "--rules", PACK)
+    assert rc != 0 and out == "", (rc, out)
+    for i, (_, _, field, words) in enumerate(BAD_ENGAGEMENT):
+        line = [l for l in err.splitlines() if l.startswith("line %d: " % (i + 2))]
+        assert len(line) == 1 and line[0].startswith("line %d: %s: " % (i + 2, field)), (line, err)
+        assert words in line[0], (words, line)
+    assert "%d invalid line(s); nothing replayed" % len(BAD_ENGAGEMENT) in err, err
+    # Without a pack that declares metrics, a metric name is anyone's: only the shape is checked.
+    rc, out, err = replay_raw([good, ev("usage.reported", subj, "1h", metric="minutes_x", value=1)],
+                              "--rules", TELECOM)
+    assert rc == 0 and " 0 invalid" in err, err
+
+
+def test_bad_engagement_input_is_refused_over_http_and_nothing_is_stored():
+    from server import Server
+    subj = "bad@example.com"
+    with Server("--rules", PACK) as s:
+        for t, d, field, words in BAD_ENGAGEMENT:
+            status, resp = s.post_events([_customer(subj), ev(t, subj, "1h", data=d)])
+            assert status == 400, (t, d, resp)
+            errs = resp["errors"]
+            assert len(errs) == 1 and errs[0]["field"] == field and words in errs[0]["message"], \
+                (field, errs)
+        # All or nothing: the good customer.updated beside each bad event was not stored either.
+        status, _ = s.request("GET", "/v1/customers/" + subj)
+        assert status == 404, status
+        assert s.post_events([_customer(subj)] + _usage(subj, 1, lambda d: 5))[0] == 200
+
+
+def test_customer_json_matches_its_openapi_schema():
+    """GET /v1/customers/{id} against docs/openapi.yaml's Customer, engagement and health
+    included: every field the server sends is documented, with its type."""
+    from openapi_check import errors, schema
+    from server import Server
+    subj = "api@example.com"
+    evs = _subscriber(subj, ["hotspot", "wifi_calling"], ALL_STEPS[:2])
+    evs.append(ev("feature.used", subj, "2d", feature="hotspot"))
+    evs += _usage(subj, 40, lambda d: 100 if d < 35 else 50)
+    evs.append(ev("customer.churned", subj, "40d1h", reason="moved"))
+    evs.sort(key=lambda e: e["time"])
+    with Server("--rules", PACK) as s:
+        assert s.post_events(evs)[0] == 200
+        s.clock(T("41d"))
+        v = _view(s, subj)
+    assert v["engagement"]["metrics"]["data_mb"]["decline_7_28"] is not None  # a number is checked
+    assert v["engagement"]["churned"] == T("40d1h") and v["active_detections"], v
+    assert errors(v, schema("Customer")) == []
+    # The checker does catch what it should: an undocumented field, a wrong type.
+    v["health"]["components"][0]["colour"] = "red"
+    v["engagement"]["features"]["hotspot"]["purchased"] = "yes"
+    assert len(errors(v, schema("Customer"))) == 2, errors(v, schema("Customer"))
+    # Without an engagement section there is neither field.
+    with Server() as s:
+        assert s.post_events([_customer(subj)])[0] == 200
+        v = _view(s, subj)
+    assert "engagement" not in v and "health" not in v and errors(v, schema("Customer")) == []

@@ -210,3 +210,136 @@ def test_http_declare_update_refuse_and_restart():
         assert [k["id"] for k in b["known_issues"]] == ["KI-7"], b
     finally:
         s.stop()
+
+
+def _tasks(lines):
+    return [(l["event"], l["customer"], l.get("reason"), l["at"]) for l in lines
+            if l.get("kind") == "task"]
+
+
+def test_an_issue_alert_gets_a_follow_up_task_closed_by_the_resolution():
+    lines = replay(_scenario(), "--rules", PACK, "--cases")
+    tasks = [l for l in lines if l.get("kind") == "task"]
+    assert all(t["outreach"] == "known_issue" and t["issue"] == "KI-7" for t in tasks), tasks
+    # The two customers told (not eve, whose alert was suppressed), each due three days later;
+    # the resolution, sent to them, closes both before they fall due.
+    assert _tasks(lines) == [
+        ("created", "ann@example.com", None, T("18d12h")),
+        ("created", "bob@example.com", None, T("18d13h")),
+        ("done", "ann@example.com", "issue_resolved: KI-7", T("20d19h")),
+        ("done", "bob@example.com", "issue_resolved: KI-7", T("20d19h"))], tasks
+    assert tasks[0]["due"] == T("21d12h")
+    # Updates are not new outreach; a reply closes a task like any other; an unresolved issue's
+    # task falls due with its reminder.
+    evs = [e for e in _scenario() if e["data"].get("status") != "resolved"]
+    evs.append(ev("message.replied", "bob@example.com", "19d", text="still drops"))
+    lines = replay(sorted(evs, key=lambda e: e["time"]), "--rules", PACK, "--cases",
+                   "--until", T("22d"))
+    assert _tasks(lines) == [
+        ("created", "ann@example.com", None, T("18d12h")),
+        ("created", "bob@example.com", None, T("18d13h")),
+        ("done", "bob@example.com", "customer_replied: message.replied", T("19d")),
+        ("created", "dee@example.com", None, T("21d12h")),  # the issue still open: dee is told
+        ("reminder", "ann@example.com", None, T("21d12h"))], _tasks(lines)
+
+
+def test_time_alone_never_makes_a_customer_affected():
+    # A segment that turns true with the clock (a week without the hotspot) is noticed at the
+    # customer's next event, or at the issue's next update: never at the instant by itself.
+    idle = dict(KI, id="KI-9", segment='feature_idle("hotspot") >= 7d')
+    del idle["feature"]
+    evs = [_cust("ann@example.com", "Unlimited"), _cust("bob@example.com", "Unlimited"),
+           ev("subscription.changed", "ann@example.com", "1h", plan="Unlimited", features=["hotspot"]),
+           ev("subscription.changed", "bob@example.com", "1h", plan="Unlimited", features=["hotspot"]),
+           ev("feature.used", "ann@example.com", "1d", feature="hotspot"),
+           ev("feature.used", "bob@example.com", "1d", feature="hotspot"),
+           _issue("2d", **idle),
+           ev("portal.login", "ann@example.com", "9d"),          # idle 8 days: told now
+           _issue("10d", id="KI-9", workaround="Restart the phone.")]  # the update sweeps bob in
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("12d"))
+    alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
+    assert alerts == [("ann@example.com", T("9d")), ("bob@example.com", T("10d"))], alerts
+
+
+KI_FILE = """# Declared issues and maintenance, applied when serve starts.
+known_issues:
+  - id: KI-7
+    title: Hotspot drops after 10 minutes
+    severity: High
+    status: investigating
+    segment: customer.plan == "Unlimited"
+    feature: hotspot
+    description: Hotspot connections may drop after about 10 minutes.
+    workaround: Turn hotspot off and on again.
+    internal_notes: SECRET-ROOT-CAUSE firmware 4.2
+  - id: MW-1
+    kind: maintenance
+    title: Network upgrade
+    severity: low
+    segment: >-
+      customer.plan == "Unlimited"
+      or customer.plan == "Basic"
+    description: We are upgrading the network in your area.
+    starts_at: 2026-03-10T02:00:00Z
+    ends_at: 2026-03-10T04:00:00Z
+"""
+
+
+def _start_with(s, path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return s.start(expect_fail=True)
+
+
+def test_known_issues_file_is_applied_all_or_nothing_with_its_place():
+    from server import Server
+    import tempfile
+    d = tempfile.mkdtemp(prefix="fw-ki-file-")
+    kif, cfg = os.path.join(d, "known.yaml"), os.path.join(d, "config.yaml")
+    with open(cfg, "w") as f:
+        f.write("known_issues: %s\n" % kif)
+    s = Server("--rules", PACK, "--config", cfg, workdir=d)
+    # A bad field, then a bad segment (inside a folded block), each at its place: nothing starts,
+    # nothing is declared, not even the good entry beside it.
+    bad = [(KI_FILE.replace("status: investigating", "status: fixed"),
+            "known.yaml:6:13: error: status: must be one of investigating, identified, "
+            "monitoring, resolved"),
+           (KI_FILE.replace('or customer.plan == "Basic"', 'or customer.plan == '),
+            "known.yaml:18:27: error: segment: unexpected end of condition"),
+           (KI_FILE.replace("  - id: MW-1", "  - id: KI-7"),
+            "known.yaml:12:9: error: id: KI-7 is already in this file (line 3)"),
+           ("known_issue:\n  - id: KI-1\n", "known.yaml:1:1: error: unknown key 'known_issue'")]
+    for text, want in bad:
+        assert _start_with(s, kif, text) != 0, s.logtext()
+        assert want in s.logtext(), (want, s.logtext())
+    plain = Server("--rules", PACK, db=s.db, workdir=d)
+    plain.start()
+    try:
+        assert plain.request("GET", "/v1/known-issues")[1] == {"known_issues": []}
+    finally:
+        plain.stop()
+    # The good file: both declared, journaled as the API's events (the restart rebuilds them).
+    assert _start_with(s, kif, KI_FILE) == 0, s.logtext()
+    try:
+        assert s.post_events([_cust("ann@example.com", "Unlimited"),
+                              ev("feature.used", "ann@example.com", "1d", feature="hotspot")])[0] == 200
+        ki = {k["id"]: k for k in s.request("GET", "/v1/known-issues")[1]["known_issues"]}
+        assert set(ki) == {"KI-7", "MW-1"} and ki["KI-7"]["severity"] == "high", ki
+        assert ki["KI-7"]["told_customers"] == ["ann@example.com"], ki["KI-7"]
+        assert ki["MW-1"]["segment"] == 'customer.plan == "Unlimited" or customer.plan == "Basic"'
+    finally:
+        s.stop()
+    # The same file again changes nothing; an edited one updates what differs.
+    assert _start_with(s, kif, KI_FILE) == 0, s.logtext()
+    s.stop()
+    assert "0 declared, 0 updated, 2 unchanged" in s.logtext(), s.logtext()
+    assert _start_with(s, kif, KI_FILE.replace("status: investigating", "status: identified")) == 0
+    try:
+        ki = {k["id"]: k for k in s.request("GET", "/v1/known-issues")[1]["known_issues"]}
+        assert ki["KI-7"]["status"] == "identified", ki["KI-7"]
+        st, b = s.request("GET", "/v1/messages?audience=customer")
+        upd = [m for m in b["messages"] if m["explanation"]["template"].endswith("known_issue_update.tmpl")]
+        assert [m["customer"] for m in upd] == ["ann@example.com"], upd
+    finally:
+        s.stop()
+    assert "0 declared, 1 updated, 1 unchanged" in s.logtext()

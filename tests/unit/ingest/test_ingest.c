@@ -35,7 +35,7 @@ static int is_global(void *ctx, const char *type)
     return !strcmp(type, "network.outage");
 }
 
-static const struct ingest_globals globals = {NULL, is_global};
+static const struct ingest_globals globals = {.ctx = NULL, .is_global = is_global};
 
 /* Parse a single-quoted body with the default limits. */
 static int parse(const char *body, struct ingest_batch *b)
@@ -565,6 +565,61 @@ static int parse_one(const char *t, const char *data, const struct ingest_limits
     return rc;
 }
 
+/* ---- the engagement vocabulary: a pack that declares data_mb and activate_esim ---- */
+
+static int declared(void *ctx, const char *what, const char *name)
+{
+    if (ctx) /* a rule set without an engagement section: no vocabulary */
+        return -1;
+    if (!strcmp(what, "metric"))
+        return !strcmp(name, "data_mb");
+    if (!strcmp(what, "step"))
+        return !strcmp(name, "activate_esim");
+    return -1;
+}
+
+#define ENG(type, data)                                                                            \
+    "{'specversion':'1.0','id':'e1','type':'" type "','subject':'c','time':'2026-01-03T10:00:00Z',"  \
+    "'data':" data "}"
+
+static const struct bad_case eng_cases[] = {
+    {ENG("usage.reported", "{'value':3}"), "data.metric", "required: the metric"},
+    {ENG("usage.reported", "{'metric':7,'value':3}"), "data.metric",
+     "a non-empty string, got number"},
+    {ENG("usage.reported", "{'metric':'','value':3}"), "data.metric", "got an empty string"},
+    {ENG("usage.reported", "{'metric':'minutes','value':3}"), "data.metric",
+     "\"minutes\" is not a metric the loaded rule packs declare (engagement.metrics)"},
+    {ENG("usage.reported", "{'metric':'data_mb'}"), "data.value", "required: a count for the day"},
+    {ENG("usage.reported", "{'metric':'data_mb','value':'812'}"), "data.value",
+     "must be a number, got string"},
+    {ENG("usage.reported", "{'metric':'data_mb','value':-0.5}"), "data.value",
+     "must be 0 or more (a count for the day), got -0.5"},
+    {ENG("usage.reported", "{'metric':'data_mb','value':1,'date':'2026-02-30'}"), "data.date",
+     "must be a day, YYYY-MM-DD, got \"2026-02-30\""},
+    {ENG("usage.reported", "{'metric':'data_mb','value':1,'date':20260101}"), "data.date",
+     "must be a day, YYYY-MM-DD, got number"},
+    {ENG("feature.used", "{}"), "data.feature", "required: the feature used"},
+    {ENG("feature.used", "{'feature':['hotspot']}"), "data.feature", "got array"},
+    {ENG("onboarding.step_completed", "{}"), "data.step", "required: the onboarding step done"},
+    {ENG("onboarding.step_completed", "{'step':'install_app'}"), "data.step",
+     "\"install_app\" is not a step the loaded rule packs declare (engagement.onboarding_steps)"},
+    {ENG("subscription.changed", "{'plan':5}"), "data.plan", "must be the plan's name"},
+    {ENG("subscription.changed", "{'features':'hotspot'}"), "data.features",
+     "must be a list of feature names, got string"},
+    {ENG("subscription.changed", "{'features':['hotspot',null]}"), "data.features[1]",
+     "must be a feature name, a non-empty string, got null"},
+    {ENG("sentiment.scored", "{}"), "data.score", "required: the score, from -1 to 1"},
+    {ENG("sentiment.scored", "{'score':-1.5}"), "data.score", "must be from -1 to 1, got -1.5"},
+};
+
+static int parse_with(const char *body, const struct ingest_globals *g, struct ingest_batch *b)
+{
+    char *s = sq(body);
+    int rc = ingest_parse(s, strlen(s), NULL, g, b);
+    free(s);
+    return rc;
+}
+
 /* The plausibility window of event times, and the size of data (issue 18). */
 static void time_window_and_data_size(void)
 {
@@ -612,6 +667,51 @@ static void time_window_and_data_size(void)
     ingest_batch_cleanup(&b);
 }
 
+static void engagement_fields(void)
+{
+    struct ingest_globals g = {.ctx = NULL, .is_global = is_global, .declared = declared};
+    struct ingest_batch b;
+    for (size_t i = 0; i < ARRAY_SIZE(eng_cases); i++) {
+        int rc = parse_with(eng_cases[i].event, &g, &b);
+        if (rc != FW_EPARSE || b.nerrors != 1) {
+            ingest_batch_cleanup(&b);
+            TEST__FAIL("case %zu (%s): rc %d, %zu errors", i, eng_cases[i].field, rc, b.nerrors);
+        }
+        ASSERT_EQ(b.n, 0);
+        ASSERT_STREQ(b.errors[0].field, eng_cases[i].field);
+        ASSERT_CONTAINS(b.errors[0].msg, eng_cases[i].msg);
+        ingest_batch_cleanup(&b);
+    }
+    /* Good ones pass, with the declared names and the optional fields. */
+    static const char *const good[] = {
+        ENG("usage.reported", "{'metric':'data_mb','value':0,'date':'2024-02-29','period':'day'}"),
+        ENG("usage.reported", "{'metric':'data_mb','value':812.5}"),
+        ENG("feature.used", "{'feature':'anything'}"),
+        ENG("onboarding.step_completed", "{'step':'activate_esim'}"),
+        ENG("subscription.changed", "{'plan':'Basic','features':[]}"),
+        ENG("subscription.changed", "{}"),
+        ENG("sentiment.scored", "{'score':-1}"),
+        ENG("portal.login", "{}"),
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        ASSERT_EQ(parse_with(good[i], &g, &b), 0);
+        ingest_batch_cleanup(&b);
+    }
+    /* Without a declared vocabulary any metric and step name is accepted (nothing keeps them). */
+    g.ctx = &g;
+    ASSERT_EQ(parse_with(ENG("usage.reported", "{'metric':'minutes','value':1}"), &g, &b), 0);
+    ingest_batch_cleanup(&b);
+    ASSERT_EQ(parse_with(ENG("onboarding.step_completed", "{'step':'install_app'}"), &g, &b), 0);
+    ingest_batch_cleanup(&b);
+    /* ... but a report without a count is still refused. */
+    ASSERT_EQ(parse_with(ENG("usage.reported", "{'metric':'minutes'}"), &g, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].field, "data.value");
+    ingest_batch_cleanup(&b);
+    /* No callback at all (tools without rules): the static checks alone. */
+    ASSERT_EQ(parse(ENG("usage.reported", "{'metric':'minutes','value':1}"), &b), 0);
+    ingest_batch_cleanup(&b);
+}
+
 const struct test event_tests[] = {
     {"time_window_and_data_size", time_window_and_data_size},
     {"single_object", single_object},
@@ -624,5 +724,6 @@ const struct test event_tests[] = {
     {"malformed", malformed},
     {"error_cap", error_cap},
     {"validate_direct", validate_direct},
+    {"engagement_fields", engagement_fields},
     {NULL, NULL},
 };

@@ -116,7 +116,7 @@ static int every_type_global(void *ctx, const char *type)
 static struct event mkevent(const char *id, const char *type, const char *subject, int64_t t,
                             const char *data)
 {
-    static const struct ingest_globals globals = {NULL, every_type_global};
+    static const struct ingest_globals globals = {.ctx = NULL, .is_global = every_type_global};
     char ts[FW_TIME_MAXLEN];
     fw_time_format(t, ts);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o*}", "specversion", "1.0", "id", id, "type",
