@@ -176,10 +176,8 @@ static void act(struct req *r, const char *id, const char *type, json_t *data)
                           "data", data);
     struct event ev;
     struct ingest_error ierr;
-    /* Dated by the server's own clock (1970 on a fresh virtual one): no time window. */
-    struct ingest_limits lim = ingest_default_limits;
-    lim.time_min = lim.time_max = FW_TIME_NONE;
-    if (ingest_validate(j, &lim, NULL, &ev, &ierr)) {
+    /* Dated by the server's own clock: no time window. */
+    if (ingest_validate(j, &ingest_own_limits, NULL, &ev, &ierr)) {
         http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
                    ierr.msg);
         json_decref(j);
@@ -749,7 +747,7 @@ static void post_task_action(struct req *r, const char *id, const char *action)
                           "data", data);
     struct event ev;
     struct ingest_error ierr;
-    if (ingest_validate(j, NULL, NULL, &ev, &ierr)) {
+    if (ingest_validate(j, &ingest_own_limits, NULL, &ev, &ierr)) {
         http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
                    ierr.msg);
         json_decref(j);

@@ -86,7 +86,7 @@ static void change(struct req *r, json_t *data, int declare)
     const struct rules *rules = pipeline_rules(r->env->pipeline);
     struct ingest_globals g = {
         .ctx = (void *)rules, .is_global = rules_is_global, .declared = rules_declared};
-    if (ingest_validate(j, NULL, &g, &ev, &ierr)) {
+    if (ingest_validate(j, &ingest_own_limits, &g, &ev, &ierr)) {
         http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
                    ierr.msg);
         json_decref(j);

@@ -44,6 +44,17 @@ const struct ingest_limits ingest_default_limits = {
     .time_max_why = "the latest time forewarn accepts",
 };
 
+const struct ingest_limits ingest_own_limits = {
+    .max_body = 4u << 20,
+    .max_events = 10000,
+    .max_string = 8u << 10,
+    .max_depth = 16,
+    .max_members = 1000,
+    .max_data = 64u << 10,
+    .time_min = FW_TIME_NONE,
+    .time_max = FW_TIME_NONE,
+};
+
 /* Where an event sits in the body, for ingest_error.where. */
 enum pos_kind { POS_BODY, POS_INDEX, POS_LINE };
 

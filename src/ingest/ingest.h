@@ -57,6 +57,12 @@ struct ingest_limits {
 #define INGEST_TIME_MIN 946684800000LL       /* 2000-01-01T00:00:00Z */
 #define INGEST_TIME_CEILING 253370764800000LL /* 9999-01-01T00:00:00Z */
 extern const struct ingest_limits ingest_default_limits;
+/*
+ * The same without a time window, for events forewarn makes itself (case
+ * actions, delivery outcomes, known issues), dated by its own clock: 1970
+ * on a fresh virtual one.
+ */
+extern const struct ingest_limits ingest_own_limits;
 
 /* At most this many errors are listed; one more entry then says "and N more errors". */
 #define INGEST_MAX_ERRORS 100

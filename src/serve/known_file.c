@@ -200,7 +200,7 @@ static int check_entry(struct pipeline *p, struct ydoc *d, yaml_node_t *item, js
     struct ingest_error ierr;
     struct ingest_globals g = {.ctx = (void *)pipeline_rules(p), .is_global = rules_is_global};
     int rc = 0;
-    if (ingest_validate(j, NULL, &g, &ev, &ierr)) {
+    if (ingest_validate(j, &ingest_own_limits, &g, &ev, &ierr)) {
         snprintf(why, sizeof why, "%s%s%s", ierr.field, ierr.field[0] ? ": " : "", ierr.msg);
         locate(d, diag, item, why);
         rc = FW_EPARSE;
@@ -295,7 +295,7 @@ int known_file_apply(struct pipeline *p, const char *path, struct buf *diag)
         struct ingest_error ierr;
         struct ingest_globals g = {.ctx = (void *)pipeline_rules(p), .is_global = rules_is_global};
         char why[512], case_id[24];
-        if (ingest_validate(es[i].event, NULL, &g, &ev, &ierr)) {
+        if (ingest_validate(es[i].event, &ingest_own_limits, &g, &ev, &ierr)) {
             rc = FW_EPARSE; /* checked above: cannot happen */
             goto out;
         }
