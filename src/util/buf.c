@@ -117,11 +117,18 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 int buf_json_str(struct buf *b, const char *s, size_t n)
 {
-    int rc = buf_putc(b, '"');
+    /* Room for the text and its quotes up front: most strings need no escape. */
+    int rc = reserve(b, n + 2);
+    if (rc)
+        return rc;
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
     size_t run = 0; /* start of the current run of bytes needing no escape */
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue; /* the common case: a run of plain bytes, copied at once below */
+        const char *esc;
         char tmp[8];
         switch (c) {
         case '"':
@@ -146,17 +153,13 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
             esc = "\\f";
             break;
         default:
-            if (c < 0x20) {
-                snprintf(tmp, sizeof tmp, "\\u%04x", c);
-                esc = tmp;
-            }
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+            esc = tmp;
         }
-        if (esc) {
-            rc = buf_append(b, s + run, i - run);
-            if (!rc)
-                rc = buf_puts(b, esc);
-            run = i + 1;
-        }
+        rc = buf_append(b, s + run, i - run);
+        if (!rc)
+            rc = buf_puts(b, esc);
+        run = i + 1;
     }
     if (!rc)
         rc = buf_append(b, s + run, n - run);
