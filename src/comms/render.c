@@ -186,16 +186,18 @@ static char *tidy_text(const char *s, size_t n) {
 static char *tidy_line(const char *s, size_t n) {
     struct buf b;
     buf_init(&b, 0);
-    int space = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (blank(s[i]) || s[i] == '\n') {
-            space = b.len > 0;
-            continue;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (blank(s[i]) || s[i] == '\n'))
+            i++;
+        size_t w = i; /* a run of other bytes, appended at once */
+        while (i < n && !blank(s[i]) && s[i] != '\n')
+            i++;
+        if (i > w) {
+            if (b.len)
+                buf_putc(&b, ' ');
+            buf_append(&b, s + w, i - w);
         }
-        if (space)
-            buf_putc(&b, ' ');
-        buf_putc(&b, s[i]);
-        space = 0;
     }
     return buf_steal(&b);
 }
@@ -259,28 +261,35 @@ void comms_rendered_cleanup(struct comms_rendered *r) {
 
 /* ---- HTML ---- */
 
+/* HTML-escaped text; runs of bytes that need no escape are appended at once. */
 static void put_escaped(struct buf *b, const char *s, size_t n) {
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        const char *esc;
         switch (s[i]) {
         case '&':
-            buf_puts(b, "&amp;");
+            esc = "&amp;";
             break;
         case '<':
-            buf_puts(b, "&lt;");
+            esc = "&lt;";
             break;
         case '>':
-            buf_puts(b, "&gt;");
+            esc = "&gt;";
             break;
         case '"':
-            buf_puts(b, "&quot;");
+            esc = "&quot;";
             break;
         case '\'':
-            buf_puts(b, "&#39;");
+            esc = "&#39;";
             break;
         default:
-            buf_putc(b, s[i]);
+            continue;
         }
+        buf_append(b, s + run, i - run);
+        buf_puts(b, esc);
+        run = i + 1;
     }
+    buf_append(b, s + run, n - run);
 }
 
 /* Length of an http(s) URL starting at s, without trailing punctuation; 0 when none starts there.
