@@ -97,10 +97,10 @@ void orch__human_duration(int64_t ms, char *out, size_t n)
         snprintf(out, n, "%lld minutes", (long long)(ms / FW_MINUTE));
 }
 
-/* A state value from a customer snapshot ({"state": {"k": {"value": v}}}), or NULL. */
+/* A state value from a customer snapshot ({"state": {"k": v}}, engine_customer_view), or NULL. */
 json_t *orch__sv(json_t *snap, const char *key)
 {
-    return json_object_get(json_object_get(json_object_get(snap, "state"), key), "value");
+    return json_object_get(json_object_get(snap, "state"), key);
 }
 
 const char *orch__svs(json_t *snap, const char *key)
@@ -110,14 +110,13 @@ const char *orch__svs(json_t *snap, const char *key)
 
 int64_t orch__last_at(json_t *snap, const char *type)
 {
-    const char *t = json_string_value(json_object_get(json_object_get(snap, "last_event"), type));
-    int64_t ms;
-    return t && !fw_time_parse(t, strlen(t), &ms) ? ms : FW_TIME_NONE;
+    json_t *t = json_object_get(json_object_get(snap, "last_event"), type);
+    return json_is_integer(t) ? (int64_t)json_integer_value(t) : FW_TIME_NONE;
 }
 
 json_t *orch__snapshot(struct orch *o, const char *customer)
 {
-    json_t *j = engine_customer_object(o->engine, customer);
+    json_t *j = engine_customer_view(o->engine, customer);
     return j ? j : json_object();
 }
 
@@ -326,11 +325,9 @@ static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zo
     json_t *t;
     int64_t seen = FW_TIME_NONE;
     json_object_foreach (json_object_get(snap, "last_event"), type, t) {
-        int64_t at;
-        const char *s = json_string_value(t);
-        if (!s || fw_time_parse(s, strlen(s), &at) ||
-            !rules_type_in_class(o->rules, type, "contact"))
+        if (!json_is_integer(t) || !rules_type_in_class(o->rules, type, "contact"))
             continue;
+        int64_t at = (int64_t)json_integer_value(t);
         if (seen == FW_TIME_NONE || at > seen || (at == seen && strcmp(type, kind) > 0)) {
             seen = at;
             kind = type;
