@@ -180,21 +180,20 @@ void orch__lower_copy(const char *s, char *out, size_t n)
 
 void orch__set_json(json_t *obj, const char *dotted, json_t *v)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s", dotted);
+    /* Segments are read in place (no copy, no printf): contexts set some 30 paths each.
+       At most 127 bytes of the path count, as when it was copied into a 128-byte buffer. */
+    const char *seg = dotted, *end = dotted + strnlen(dotted, 127), *dot;
     json_t *cur = obj;
-    char *seg = path, *dot;
-    while ((dot = strchr(seg, '.'))) {
-        *dot = '\0';
-        json_t *child = json_object_get(cur, seg);
+    while ((dot = memchr(seg, '.', (size_t)(end - seg)))) {
+        json_t *child = json_object_getn(cur, seg, (size_t)(dot - seg));
         if (!json_is_object(child)) {
             child = json_object();
-            json_object_set_new(cur, seg, child);
+            json_object_setn_new(cur, seg, (size_t)(dot - seg), child);
         }
         cur = child;
         seg = dot + 1;
     }
-    json_object_set_new(cur, seg, v);
+    json_object_setn_new(cur, seg, (size_t)(end - seg), v);
 }
 
 /* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */
