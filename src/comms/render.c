@@ -214,7 +214,8 @@ static int render_part(struct render *r, const struct comms__part *p, int line, 
     return rc;
 }
 
-int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+static int render_all(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out,
+                      int html) {
     struct render r = {.t = t};
     json_t *empty = ctx ? NULL : json_object();
     int rc = 0;
@@ -228,13 +229,21 @@ int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered 
         goto out;
     if ((rc = render_part(&r, &t->body, 0, &out->text)))
         goto out;
-    if (t->channel == COMMS__CHAN_email)
+    if (html && t->channel == COMMS__CHAN_email)
         rc = comms_text_to_html(out->subject ? out->subject : out->title, out->text, &out->html);
 out:
     json_decref(empty);
     if (rc)
         comms_rendered_cleanup(out);
     return rc;
+}
+
+int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+    return render_all(t, ctx, out, 1);
+}
+
+int comms_render_text(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+    return render_all(t, ctx, out, 0);
 }
 
 int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out)

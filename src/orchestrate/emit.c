@@ -142,7 +142,7 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
     if (!t) {
         status = "suppressed";
         reason = "no_template";
-    } else if (comms_render(t, d->ctx, &r)) {
+    } else if ((o->text_only ? comms_render_text : comms_render)(t, d->ctx, &r)) {
         status = "suppressed";
         reason = "render_failed: output over the cap";
     }

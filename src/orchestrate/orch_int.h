@@ -143,6 +143,7 @@ struct orch {
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
+    int text_only; /* see orch_set_text_only: no HTML part is rendered */
     struct orch_failures failures; /* failures.c */
     struct {
         struct kissue **v; /* in the order they were declared */

@@ -340,6 +340,8 @@ void orch_set_quiet(struct orch *o, int quiet) { o->quiet = quiet; }
 
 void orch_set_bare(struct orch *o) { o->quiet = o->bare = 1; }
 
+void orch_set_text_only(struct orch *o) { o->text_only = 1; }
+
 /* ---- lifecycle ---- */
 
 struct orch *orch_new(const struct orch_config *cfg, const struct comms *templates,
