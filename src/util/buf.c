@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,19 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
     size_t run = 0; /* start of the current run of bytes needing no escape */
     for (size_t i = 0; i < n && !rc; i++) {
+        /* Eight bytes at a time while none is a control character, a quote or
+           a backslash (the SWAR "has a byte less than / equal to" tests). */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue; /* the common case: a run of plain bytes, copied at once below */
