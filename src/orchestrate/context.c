@@ -43,22 +43,66 @@ static void local_fields(const struct tz *z, int64_t t, int64_t *y, unsigned *mo
     *minute = (int)((local - days * FW_DAY) / FW_MINUTE);
 }
 
+/*
+ * Appending to a fixed buffer of n bytes, truncating as snprintf would:
+ * the words for times are built once per message or more, and printf's
+ * format parsing was most of their cost.
+ */
+struct words {
+    char *out;
+    size_t n, k;
+};
+
+static void words_put(struct words *w, const char *s)
+{
+    while (*s && w->k + 1 < w->n)
+        w->out[w->k++] = *s++;
+    w->out[w->k] = '\0';
+}
+
+/* A decimal integer, at least `width` digits (zero-padded). */
+static void words_int(struct words *w, long long v, int width)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u || (tmp + sizeof tmp - 1 - p) < width);
+    if (v < 0)
+        *--p = '-';
+    words_put(w, p);
+}
+
 /* "New York time" for America/New_York; "UTC" without a zone. */
-static void zone_label(const struct tz *z, char *out, size_t n)
+static void zone_label(const struct tz *z, struct words *w)
 {
     if (!z) {
-        snprintf(out, n, "UTC");
+        words_put(w, "UTC");
         return;
     }
     const char *name = tz_name(z), *slash = strrchr(name, '/');
-    snprintf(out, n, "%s time", slash ? slash + 1 : name);
-    for (char *p = out; *p; p++)
-        if (*p == '_')
-            *p = ' ';
+    size_t from = w->k;
+    words_put(w, slash ? slash + 1 : name);
+    for (size_t i = from; i < w->k; i++)
+        if (w->out[i] == '_')
+            w->out[i] = ' ';
+    words_put(w, " time");
 }
 
 static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* "Mar 2, 2026" */
+static void words_date(struct words *w, int64_t y, unsigned mo, unsigned d)
+{
+    words_put(w, months[(mo - 1) % 12]);
+    words_put(w, " ");
+    words_int(w, d, 1);
+    words_put(w, ", ");
+    words_int(w, y, 1);
+}
 
 void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
 {
@@ -67,11 +111,24 @@ void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, si
     unsigned mo, d;
     int m;
     local_fields(z, t, &y, &mo, &d, &m);
-    char label[64];
-    zone_label(z, label, sizeof label);
     int h = m / 60 % 12;
-    snprintf(out, n, "%s %u, %lld at %d:%02d %s (%s)", months[(mo - 1) % 12], d, (long long)y,
-             h ? h : 12, m % 60, m < 720 ? "AM" : "PM", label);
+    struct words w = {out, n, 0};
+    if (!n)
+        return;
+    out[0] = '\0';
+    /* "Mar 2, 2026 at 9:14 AM (New York time)"; the label as a 64-byte buffer held it. */
+    words_date(&w, y, mo, d);
+    words_put(&w, " at ");
+    words_int(&w, h ? h : 12, 1);
+    words_put(&w, ":");
+    words_int(&w, m % 60, 2);
+    words_put(&w, m < 720 ? " AM (" : " PM (");
+    char label[64];
+    struct words lw = {label, sizeof label, 0};
+    label[0] = '\0';
+    zone_label(z, &lw);
+    words_put(&w, label);
+    words_put(&w, ")");
 }
 
 void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
@@ -80,7 +137,11 @@ void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, si
     unsigned mo, d;
     int m;
     local_fields(orch__zone(o, zone), t, &y, &mo, &d, &m);
-    snprintf(out, n, "%s %u, %lld", months[(mo - 1) % 12], d, (long long)y);
+    struct words w = {out, n, 0};
+    if (!n)
+        return;
+    out[0] = '\0';
+    words_date(&w, y, mo, d);
 }
 
 void orch__human_duration(int64_t ms, char *out, size_t n)
