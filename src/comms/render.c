@@ -85,7 +85,7 @@ static int put_value(struct buf *b, json_t *v) {
     case JSON_STRING:
         return buf_append(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf_put_int(b, (long long)json_integer_value(v));
     case JSON_REAL:
         return buf_json_num(b, json_real_value(v));
     case JSON_TRUE:

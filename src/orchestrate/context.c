@@ -271,7 +271,8 @@ const char *orch__sv_text(json_t *snap, const char *key, char *tmp, size_t n)
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_integer(v)) {
-        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        struct words w = {tmp, n, 0};
+        words_int(&w, (long long)json_integer_value(v), 1);
         return tmp;
     }
     if (json_is_real(v)) {
@@ -287,7 +288,8 @@ static const char *value_text(json_t *v, char *tmp, size_t n)
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_integer(v)) {
-        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        struct words w = {tmp, n, 0};
+        words_int(&w, (long long)json_integer_value(v), 1);
         return tmp;
     }
     if (json_is_real(v)) {

@@ -182,12 +182,24 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     return rc;
 }
 
+int buf_put_int(struct buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 int buf_json_num(struct buf *b, double v)
 {
     if (!isfinite(v))
         return buf_puts(b, "null");
     if (v == floor(v) && fabs(v) < 9e15)
-        return buf_printf(b, "%lld", (long long)v);
+        return buf_put_int(b, (long long)v);
     return buf_printf(b, "%.17g", v);
 }
 
