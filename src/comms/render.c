@@ -163,9 +163,8 @@ static char *tidy_text(const char *s, size_t n) {
     int pending_blank = 0;
     size_t i = 0;
     while (i < n) {
-        size_t e = i;
-        while (e < n && s[e] != '\n')
-            e++;
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - s) : n;
         size_t t = e;
         while (t > i && blank(s[t - 1]))
             t--;
