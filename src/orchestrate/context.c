@@ -249,12 +249,14 @@ void orch__set_json(json_t *obj, const char *dotted, json_t *v)
         json_t *child = json_object_getn(cur, seg, (size_t)(dot - seg));
         if (!json_is_object(child)) {
             child = json_object();
-            json_object_setn_new(cur, seg, (size_t)(dot - seg), child);
+            json_object_setn_new_nocheck(cur, seg, (size_t)(dot - seg), child);
         }
         cur = child;
         seg = dot + 1;
     }
-    json_object_setn_new(cur, seg, (size_t)(end - seg), v);
+    /* Paths are the code's own names or the rule pack's variables (YAML, UTF-8 checked
+       when loaded): jansson's check of each key would repeat that. */
+    json_object_setn_new_nocheck(cur, seg, (size_t)(end - seg), v);
 }
 
 /* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */

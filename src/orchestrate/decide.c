@@ -199,11 +199,12 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
         ms->description ? ms->description : ms->name, "resolution_status",
         "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
         orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
-    char *txt = fw_json_dumps(pc);
-    if (o->sink.context && !o->quiet)
+    if (o->sink.context && !o->quiet) { /* replay has no context sink: no text to make */
+        char *txt = fw_json_dumps(pc);
         o->sink.context(o->sink.ctx, c->key, txt);
+        free(txt);
+    }
     emit_internal(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key);
-    free(txt);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
 }
