@@ -127,9 +127,10 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
 }
 
 /* An internal record of this decision, sent at once: the fields every one of them shares. */
-static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, const char *audience,
-                          const char *channel, const char *tmpl, json_t *meta,
-                          const char *recipient)
+static void emit_internal_pre(struct orch *o, struct ocust *c, struct decision *D,
+                              const char *audience, const char *channel, const char *tmpl,
+                              json_t *meta, const char *recipient,
+                              const struct comms_rendered *pre, int pre_rc)
 {
     struct draft d = {.audience = audience,
                       .channel = channel,
@@ -143,8 +144,17 @@ static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, c
                       .recipient = recipient,
                       .status = "scheduled",
                       .at = D->now,
-                      .send_at = D->now};
+                      .send_at = D->now,
+                      .pre = pre,
+                      .pre_rc = pre_rc};
     orch__emit(o, &d, NULL);
+}
+
+static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, const char *audience,
+                          const char *channel, const char *tmpl, json_t *meta,
+                          const char *recipient)
+{
+    emit_internal_pre(o, c, D, audience, channel, tmpl, meta, recipient, NULL, 0);
 }
 
 /* The L1 ticket (MEDIUM and up), the note on an open ticket, the webhook, L2 for CRITICAL. */
@@ -185,8 +195,7 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
     const struct rule_signal *ms = D->ms;
     struct comms_rendered bot = {0};
     const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
-    if (t && !o->quiet)
-        comms_render(t, D->ctx, &bot);
+    int rendered = t && !o->quiet, rc = rendered ? comms_render(t, D->ctx, &bot) : 0;
     char when[FW_TIME_MAXLEN];
     fw_time_format(D->now, when);
     json_t *issues = json_object_get(D->ctx, "issues");
@@ -204,7 +213,9 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
         o->sink.context(o->sink.ctx, c->key, txt);
         free(txt);
     }
-    emit_internal(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key);
+    /* The chatbot record is this same template on this same context: rendered once. */
+    emit_internal_pre(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key, rendered ? &bot : NULL,
+                      rc);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
 }

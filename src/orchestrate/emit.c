@@ -102,6 +102,21 @@ static const char *ctx_phone(json_t *ctx)
     return json_string_value(json_object_get(json_object_get(ctx, "customer"), "phone"));
 }
 
+static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+/* A copy of an earlier rendering of the same template and context. */
+static int copy_rendered(const struct draft *d, struct comms_rendered *r)
+{
+    if (d->pre_rc)
+        return d->pre_rc;
+    r->subject = dup_or_null(d->pre->subject);
+    r->title = dup_or_null(d->pre->title);
+    r->headline = dup_or_null(d->pre->headline);
+    r->text = dup_or_null(d->pre->text);
+    r->html = dup_or_null(d->pre->html);
+    return 0;
+}
+
 /* Mask phone numbers in one rendered part, in place. */
 static void mask_part(struct orch *o, char **part, const char *known)
 {
@@ -149,7 +164,8 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
     if (!t) {
         status = "suppressed";
         reason = "no_template";
-    } else if ((o->text_only ? comms_render_text : comms_render)(t, d->ctx, &r)) {
+    } else if (d->pre ? copy_rendered(d, &r)
+                      : (o->text_only ? comms_render_text : comms_render)(t, d->ctx, &r)) {
         status = "suppressed";
         reason = "render_failed: output over the cap";
     }

@@ -174,6 +174,10 @@ struct draft {
     const char *key_extra; /* distinguishes records otherwise alike */
     const size_t *sig_idx; /* customer messages: the signals it tells of (facts) */
     size_t nsig_idx;
+    /* Already rendered from this template and ctx (borrowed; copied), so that one
+       decision renders a template once; pre_rc is what that rendering returned. */
+    const struct comms_rendered *pre;
+    int pre_rc;
 };
 
 /* What the outreach guardrails concluded (guardrails.c). */
