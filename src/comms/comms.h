@@ -99,6 +99,8 @@ struct comms_rendered {
  * FW_ETOOBIG with *out empty.  The caller owns *out (comms_rendered_cleanup).
  */
 int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out);
+/* comms_render without the email's HTML part (out->html stays NULL): for readers of the text only. */
+int comms_render_text(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out);
 void comms_rendered_cleanup(struct comms_rendered *r);
 
 /*

@@ -264,10 +264,17 @@ const struct comms_tmpl *comms_find(const struct comms *c, const char *audience,
         const char *nm = pass ? "default" : name;
         if (!nm)
             continue;
-        int n = snprintf(key, sizeof key, "%s/%s/%s", audience, channel, nm);
-        if (n < 0 || (size_t)n >= sizeof key)
+        /* "audience/channel/name", joined by hand: found once or more per message. */
+        size_t la = strlen(audience), lc = strlen(channel), ln = strlen(nm);
+        size_t n = la + lc + ln + 2;
+        if (n >= sizeof key)
             continue;
-        struct strmap_entry *e = strmap_find(&c->index, key, (size_t)n);
+        memcpy(key, audience, la);
+        key[la] = '/';
+        memcpy(key + la + 1, channel, lc);
+        key[la + 1 + lc] = '/';
+        memcpy(key + la + lc + 2, nm, ln);
+        struct strmap_entry *e = strmap_find(&c->index, key, n);
         if (e)
             return e->value;
     }

@@ -85,7 +85,7 @@ static int put_value(struct buf *b, json_t *v) {
     case JSON_STRING:
         return buf_append(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf_put_int(b, (long long)json_integer_value(v));
     case JSON_REAL:
         return buf_json_num(b, json_real_value(v));
     case JSON_TRUE:
@@ -163,9 +163,8 @@ static char *tidy_text(const char *s, size_t n) {
     int pending_blank = 0;
     size_t i = 0;
     while (i < n) {
-        size_t e = i;
-        while (e < n && s[e] != '\n')
-            e++;
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - s) : n;
         size_t t = e;
         while (t > i && blank(s[t - 1]))
             t--;
@@ -186,16 +185,18 @@ static char *tidy_text(const char *s, size_t n) {
 static char *tidy_line(const char *s, size_t n) {
     struct buf b;
     buf_init(&b, 0);
-    int space = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (blank(s[i]) || s[i] == '\n') {
-            space = b.len > 0;
-            continue;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (blank(s[i]) || s[i] == '\n'))
+            i++;
+        size_t w = i; /* a run of other bytes, appended at once */
+        while (i < n && !blank(s[i]) && s[i] != '\n')
+            i++;
+        if (i > w) {
+            if (b.len)
+                buf_putc(&b, ' ');
+            buf_append(&b, s + w, i - w);
         }
-        if (space)
-            buf_putc(&b, ' ');
-        buf_putc(&b, s[i]);
-        space = 0;
     }
     return buf_steal(&b);
 }
@@ -212,7 +213,8 @@ static int render_part(struct render *r, const struct comms__part *p, int line, 
     return rc;
 }
 
-int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+static int render_all(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out,
+                      int html) {
     struct render r = {.t = t};
     json_t *empty = ctx ? NULL : json_object();
     int rc = 0;
@@ -226,13 +228,21 @@ int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered 
         goto out;
     if ((rc = render_part(&r, &t->body, 0, &out->text)))
         goto out;
-    if (t->channel == COMMS__CHAN_email)
+    if (html && t->channel == COMMS__CHAN_email)
         rc = comms_text_to_html(out->subject ? out->subject : out->title, out->text, &out->html);
 out:
     json_decref(empty);
     if (rc)
         comms_rendered_cleanup(out);
     return rc;
+}
+
+int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+    return render_all(t, ctx, out, 1);
+}
+
+int comms_render_text(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
+    return render_all(t, ctx, out, 0);
 }
 
 int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out)
@@ -259,28 +269,35 @@ void comms_rendered_cleanup(struct comms_rendered *r) {
 
 /* ---- HTML ---- */
 
+/* HTML-escaped text; runs of bytes that need no escape are appended at once. */
 static void put_escaped(struct buf *b, const char *s, size_t n) {
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        const char *esc;
         switch (s[i]) {
         case '&':
-            buf_puts(b, "&amp;");
+            esc = "&amp;";
             break;
         case '<':
-            buf_puts(b, "&lt;");
+            esc = "&lt;";
             break;
         case '>':
-            buf_puts(b, "&gt;");
+            esc = "&gt;";
             break;
         case '"':
-            buf_puts(b, "&quot;");
+            esc = "&quot;";
             break;
         case '\'':
-            buf_puts(b, "&#39;");
+            esc = "&#39;";
             break;
         default:
-            buf_putc(b, s[i]);
+            continue;
         }
+        buf_append(b, s + run, i - run);
+        buf_puts(b, esc);
+        run = i + 1;
     }
+    buf_append(b, s + run, n - run);
 }
 
 /* Length of an http(s) URL starting at s, without trailing punctuation; 0 when none starts there.

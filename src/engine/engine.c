@@ -1230,6 +1230,45 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
     return o;
 }
 
+json_t *engine_customer_view(const struct engine *e, const char *key)
+{
+    struct strmap_entry *me = strmap_find(&e->customers, key, strlen(key));
+    if (!me)
+        return NULL;
+    const struct customer *c = me->value;
+    const struct rules *r = e->rules;
+    /* Keys are interned rule names and values came through the JSON parser:
+       valid UTF-8 already, so the setters skip jansson's check. */
+    json_t *o = json_object(), *state = json_object(), *last = json_object();
+    json_t *open = json_array(), *active = json_array();
+    for (uint32_t i = 0; i < c->state.n; i++) {
+        const struct kv *kv = &c->state.items[i];
+        json_object_set_new_nocheck(state, intern_str(&r->keys, kv->key),
+                                    value__to_jansson(&kv->v));
+    }
+    for (uint32_t i = 0; i < c->nlast; i++)
+        json_object_set_new_nocheck(last, intern_str(&r->types, c->last[i].type),
+                                    json_integer(c->last[i].at));
+    for (uint32_t i = 0; i < c->nopen; i++) {
+        json_t *x = json_object();
+        json_object_set_new_nocheck(x, "entity",
+                                    json_string_nocheck(intern_str(&r->entities, c->open[i].entity)));
+        json_object_set_new_nocheck(x, "id", json_string_nocheck(c->open[i].id));
+        json_array_append_new(open, x);
+    }
+    for (size_t s = 0; s < e->nsignals; s++)
+        if (c->fired_at[s] != FW_TIME_NONE) {
+            json_t *x = json_object();
+            json_object_set_new_nocheck(x, "signal", json_string_nocheck(r->signals[s].id));
+            json_array_append_new(active, x);
+        }
+    json_object_set_new_nocheck(o, "state", state);
+    json_object_set_new_nocheck(o, "last_event", last);
+    json_object_set_new_nocheck(o, "open", open);
+    json_object_set_new_nocheck(o, "active_detections", active);
+    return o;
+}
+
 json_t *engine_global_object(const struct engine *e)
 {
     json_t *o = json_object();

@@ -190,6 +190,15 @@ int engine_health(const struct engine *e, const char *customer, double *score,
  * strings, as in the JSON.
  */
 json_t *engine_customer_object(const struct engine *e, const char *key);
+/*
+ * A narrower view for the orchestrator, built once per decision and so
+ * kept cheap: {"state": {"k": v}, "last_event": {"type": ms}, "open":
+ * [{"entity", "id"}], "active_detections": [{"signal": id}]}.  State values
+ * are as in engine_customer_object without their "since" wrapper; last
+ * events are integers (ms since the epoch), not text.  The caller owns the
+ * reference; NULL when the customer is unknown.
+ */
+json_t *engine_customer_view(const struct engine *e, const char *key);
 /* The global state as a new object {"outage.zips": [...], ...}. */
 json_t *engine_global_object(const struct engine *e);
 

@@ -43,22 +43,66 @@ static void local_fields(const struct tz *z, int64_t t, int64_t *y, unsigned *mo
     *minute = (int)((local - days * FW_DAY) / FW_MINUTE);
 }
 
+/*
+ * Appending to a fixed buffer of n bytes, truncating as snprintf would:
+ * the words for times are built once per message or more, and printf's
+ * format parsing was most of their cost.
+ */
+struct words {
+    char *out;
+    size_t n, k;
+};
+
+static void words_put(struct words *w, const char *s)
+{
+    while (*s && w->k + 1 < w->n)
+        w->out[w->k++] = *s++;
+    w->out[w->k] = '\0';
+}
+
+/* A decimal integer, at least `width` digits (zero-padded). */
+static void words_int(struct words *w, long long v, int width)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u || (tmp + sizeof tmp - 1 - p) < width);
+    if (v < 0)
+        *--p = '-';
+    words_put(w, p);
+}
+
 /* "New York time" for America/New_York; "UTC" without a zone. */
-static void zone_label(const struct tz *z, char *out, size_t n)
+static void zone_label(const struct tz *z, struct words *w)
 {
     if (!z) {
-        snprintf(out, n, "UTC");
+        words_put(w, "UTC");
         return;
     }
     const char *name = tz_name(z), *slash = strrchr(name, '/');
-    snprintf(out, n, "%s time", slash ? slash + 1 : name);
-    for (char *p = out; *p; p++)
-        if (*p == '_')
-            *p = ' ';
+    size_t from = w->k;
+    words_put(w, slash ? slash + 1 : name);
+    for (size_t i = from; i < w->k; i++)
+        if (w->out[i] == '_')
+            w->out[i] = ' ';
+    words_put(w, " time");
 }
 
 static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* "Mar 2, 2026" */
+static void words_date(struct words *w, int64_t y, unsigned mo, unsigned d)
+{
+    words_put(w, months[(mo - 1) % 12]);
+    words_put(w, " ");
+    words_int(w, d, 1);
+    words_put(w, ", ");
+    words_int(w, y, 1);
+}
 
 void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
 {
@@ -67,11 +111,24 @@ void orch__human_time(struct orch *o, const char *zone, int64_t t, char *out, si
     unsigned mo, d;
     int m;
     local_fields(z, t, &y, &mo, &d, &m);
-    char label[64];
-    zone_label(z, label, sizeof label);
     int h = m / 60 % 12;
-    snprintf(out, n, "%s %u, %lld at %d:%02d %s (%s)", months[(mo - 1) % 12], d, (long long)y,
-             h ? h : 12, m % 60, m < 720 ? "AM" : "PM", label);
+    struct words w = {out, n, 0};
+    if (!n)
+        return;
+    out[0] = '\0';
+    /* "Mar 2, 2026 at 9:14 AM (New York time)"; the label as a 64-byte buffer held it. */
+    words_date(&w, y, mo, d);
+    words_put(&w, " at ");
+    words_int(&w, h ? h : 12, 1);
+    words_put(&w, ":");
+    words_int(&w, m % 60, 2);
+    words_put(&w, m < 720 ? " AM (" : " PM (");
+    char label[64];
+    struct words lw = {label, sizeof label, 0};
+    label[0] = '\0';
+    zone_label(z, &lw);
+    words_put(&w, label);
+    words_put(&w, ")");
 }
 
 void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, size_t n)
@@ -80,7 +137,11 @@ void orch__human_date(struct orch *o, const char *zone, int64_t t, char *out, si
     unsigned mo, d;
     int m;
     local_fields(orch__zone(o, zone), t, &y, &mo, &d, &m);
-    snprintf(out, n, "%s %u, %lld", months[(mo - 1) % 12], d, (long long)y);
+    struct words w = {out, n, 0};
+    if (!n)
+        return;
+    out[0] = '\0';
+    words_date(&w, y, mo, d);
 }
 
 void orch__human_duration(int64_t ms, char *out, size_t n)
@@ -97,10 +158,10 @@ void orch__human_duration(int64_t ms, char *out, size_t n)
         snprintf(out, n, "%lld minutes", (long long)(ms / FW_MINUTE));
 }
 
-/* A state value from a customer snapshot ({"state": {"k": {"value": v}}}), or NULL. */
+/* A state value from a customer snapshot ({"state": {"k": v}}, engine_customer_view), or NULL. */
 json_t *orch__sv(json_t *snap, const char *key)
 {
-    return json_object_get(json_object_get(json_object_get(snap, "state"), key), "value");
+    return json_object_get(json_object_get(snap, "state"), key);
 }
 
 const char *orch__svs(json_t *snap, const char *key)
@@ -110,14 +171,13 @@ const char *orch__svs(json_t *snap, const char *key)
 
 int64_t orch__last_at(json_t *snap, const char *type)
 {
-    const char *t = json_string_value(json_object_get(json_object_get(snap, "last_event"), type));
-    int64_t ms;
-    return t && !fw_time_parse(t, strlen(t), &ms) ? ms : FW_TIME_NONE;
+    json_t *t = json_object_get(json_object_get(snap, "last_event"), type);
+    return json_is_integer(t) ? (int64_t)json_integer_value(t) : FW_TIME_NONE;
 }
 
 json_t *orch__snapshot(struct orch *o, const char *customer)
 {
-    json_t *j = engine_customer_object(o->engine, customer);
+    json_t *j = engine_customer_view(o->engine, customer);
     return j ? j : json_object();
 }
 
@@ -181,21 +241,22 @@ void orch__lower_copy(const char *s, char *out, size_t n)
 
 void orch__set_json(json_t *obj, const char *dotted, json_t *v)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s", dotted);
+    /* Segments are read in place (no copy, no printf): contexts set some 30 paths each.
+       At most 127 bytes of the path count, as when it was copied into a 128-byte buffer. */
+    const char *seg = dotted, *end = dotted + strnlen(dotted, 127), *dot;
     json_t *cur = obj;
-    char *seg = path, *dot;
-    while ((dot = strchr(seg, '.'))) {
-        *dot = '\0';
-        json_t *child = json_object_get(cur, seg);
+    while ((dot = memchr(seg, '.', (size_t)(end - seg)))) {
+        json_t *child = json_object_getn(cur, seg, (size_t)(dot - seg));
         if (!json_is_object(child)) {
             child = json_object();
-            json_object_set_new(cur, seg, child);
+            json_object_setn_new_nocheck(cur, seg, (size_t)(dot - seg), child);
         }
         cur = child;
         seg = dot + 1;
     }
-    json_object_set_new(cur, seg, v);
+    /* Paths are the code's own names or the rule pack's variables (YAML, UTF-8 checked
+       when loaded): jansson's check of each key would repeat that. */
+    json_object_setn_new_nocheck(cur, seg, (size_t)(end - seg), v);
 }
 
 /* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */
@@ -212,7 +273,8 @@ const char *orch__sv_text(json_t *snap, const char *key, char *tmp, size_t n)
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_integer(v)) {
-        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        struct words w = {tmp, n, 0};
+        words_int(&w, (long long)json_integer_value(v), 1);
         return tmp;
     }
     if (json_is_real(v)) {
@@ -228,7 +290,8 @@ static const char *value_text(json_t *v, char *tmp, size_t n)
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_integer(v)) {
-        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+        struct words w = {tmp, n, 0};
+        words_int(&w, (long long)json_integer_value(v), 1);
         return tmp;
     }
     if (json_is_real(v)) {
@@ -326,11 +389,9 @@ static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zo
     json_t *t;
     int64_t seen = FW_TIME_NONE;
     json_object_foreach (json_object_get(snap, "last_event"), type, t) {
-        int64_t at;
-        const char *s = json_string_value(t);
-        if (!s || fw_time_parse(s, strlen(s), &at) ||
-            !rules_type_in_class(o->rules, type, "contact"))
+        if (!json_is_integer(t) || !rules_type_in_class(o->rules, type, "contact"))
             continue;
+        int64_t at = (int64_t)json_integer_value(t);
         if (seen == FW_TIME_NONE || at > seen || (at == seen && strcmp(type, kind) > 0)) {
             seen = at;
             kind = type;

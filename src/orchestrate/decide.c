@@ -165,9 +165,10 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
 }
 
 /* An internal record of this decision, sent at once: the fields every one of them shares. */
-static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, const char *audience,
-                          const char *channel, const char *tmpl, json_t *meta,
-                          const char *recipient)
+static void emit_internal_pre(struct orch *o, struct ocust *c, struct decision *D,
+                              const char *audience, const char *channel, const char *tmpl,
+                              json_t *meta, const char *recipient,
+                              const struct comms_rendered *pre, int pre_rc)
 {
     struct draft d = {.audience = audience,
                       .channel = channel,
@@ -181,8 +182,17 @@ static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, c
                       .recipient = recipient,
                       .status = "scheduled",
                       .at = D->now,
-                      .send_at = D->now};
+                      .send_at = D->now,
+                      .pre = pre,
+                      .pre_rc = pre_rc};
     orch__emit(o, &d, NULL);
+}
+
+static void emit_internal(struct orch *o, struct ocust *c, struct decision *D, const char *audience,
+                          const char *channel, const char *tmpl, json_t *meta,
+                          const char *recipient)
+{
+    emit_internal_pre(o, c, D, audience, channel, tmpl, meta, recipient, NULL, 0);
 }
 
 /* The L1 ticket (MEDIUM and up), the note on an open ticket, the webhook, L2 for CRITICAL. */
@@ -223,8 +233,7 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
     const struct rule_signal *ms = D->ms;
     struct comms_rendered bot = {0};
     const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
-    if (t && !o->quiet)
-        comms_render(t, D->ctx, &bot);
+    int rendered = t && !o->quiet, rc = rendered ? comms_render(t, D->ctx, &bot) : 0;
     char when[FW_TIME_MAXLEN];
     fw_time_format(D->now, when);
     json_t *issues = json_object_get(D->ctx, "issues");
@@ -237,11 +246,14 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
         ms->description ? ms->description : ms->name, "resolution_status",
         "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
         orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
-    char *txt = fw_json_dumps(pc);
-    if (o->sink.context && !o->quiet)
+    if (o->sink.context && !o->quiet) { /* replay has no context sink: no text to make */
+        char *txt = fw_json_dumps(pc);
         o->sink.context(o->sink.ctx, c->key, txt);
-    emit_internal(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key);
-    free(txt);
+        free(txt);
+    }
+    /* The chatbot record is this same template on this same context: rendered once. */
+    emit_internal_pre(o, c, D, "chatbot", "chatbot", ms->id, pc, c->key, rendered ? &bot : NULL,
+                      rc);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
 }

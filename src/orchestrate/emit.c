@@ -27,8 +27,15 @@ static char *hex_id(const char *key)
 /* The record's key (and so its id): what the message is about, not its text. */
 static void record_key(const struct draft *d, const char *sig, struct buf *key)
 {
-    buf_printf(key, "%s|%s|%s|%s|%s|%s|%lld", d->kind, d->customer ? d->customer : "-", sig,
-               d->audience, d->channel, d->key_extra ? d->key_extra : "", (long long)d->at);
+    /* kind|customer|signals|audience|channel|extra|at, appended piece by piece: printf
+       scanned the signals' JSON twice, for each message. */
+    const char *parts[] = {d->kind, d->customer ? d->customer : "-", sig, d->audience, d->channel,
+                           d->key_extra ? d->key_extra : ""};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        buf_puts(key, parts[i]);
+        buf_putc(key, '|');
+    }
+    buf_put_int(key, (long long)d->at);
 }
 
 /*
@@ -95,6 +102,21 @@ static const char *ctx_phone(json_t *ctx)
     return json_string_value(json_object_get(json_object_get(ctx, "customer"), "phone"));
 }
 
+static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+/* A copy of an earlier rendering of the same template and context. */
+static int copy_rendered(const struct draft *d, struct comms_rendered *r)
+{
+    if (d->pre_rc)
+        return d->pre_rc;
+    r->subject = dup_or_null(d->pre->subject);
+    r->title = dup_or_null(d->pre->title);
+    r->headline = dup_or_null(d->pre->headline);
+    r->text = dup_or_null(d->pre->text);
+    r->html = dup_or_null(d->pre->html);
+    return 0;
+}
+
 /* Mask phone numbers in one rendered part, in place. */
 static void mask_part(struct orch *o, char **part, const char *known)
 {
@@ -142,7 +164,8 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
     if (!t) {
         status = "suppressed";
         reason = "no_template";
-    } else if (comms_render(t, d->ctx, &r)) {
+    } else if (d->pre ? copy_rendered(d, &r)
+                      : (o->text_only ? comms_render_text : comms_render)(t, d->ctx, &r)) {
         status = "suppressed";
         reason = "render_failed: output over the cap";
     }

@@ -57,9 +57,8 @@ void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *s
     int64_t seen = FW_TIME_NONE;
     json_t *t;
     json_object_foreach (json_object_get(snap, "last_event"), type, t) {
-        int64_t at;
-        const char *s = json_string_value(t);
-        if (!s || fw_time_parse(s, strlen(s), &at) || at <= last || at > now ||
+        int64_t at = json_is_integer(t) ? (int64_t)json_integer_value(t) : FW_TIME_NONE;
+        if (at == FW_TIME_NONE || at <= last || at > now ||
             !rules_type_in_class(o->rules, type, "contact"))
             continue;
         if (seen == FW_TIME_NONE || at > seen) {

@@ -151,10 +151,11 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
                            "proactive_context", "already_reached_out", 1, "reached_out_at", first,
                            "updated_at", when, "what_to_tell_customer", bot.text);
     comms_rendered_cleanup(&bot);
-    char *txt = fw_json_dumps(pc);
-    if (o->sink.context && !o->quiet)
+    if (o->sink.context && !o->quiet) { /* replay has no context sink: no text to make */
+        char *txt = fw_json_dumps(pc);
         o->sink.context(o->sink.ctx, c->key, txt);
-    free(txt);
+        free(txt);
+    }
     json_decref(pc);
     json_decref(explain);
     json_decref(sigs);

@@ -143,6 +143,7 @@ struct orch {
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
+    int text_only; /* see orch_set_text_only: no HTML part is rendered */
     struct orch_failures failures; /* failures.c */
     struct {
         struct kissue **v; /* in the order they were declared */
@@ -173,6 +174,10 @@ struct draft {
     const char *key_extra; /* distinguishes records otherwise alike */
     const size_t *sig_idx; /* customer messages: the signals it tells of (facts) */
     size_t nsig_idx;
+    /* Already rendered from this template and ctx (borrowed; copied), so that one
+       decision renders a template once; pre_rc is what that rendering returned. */
+    const struct comms_rendered *pre;
+    int pre_rc;
 };
 
 /* What the outreach guardrails concluded (guardrails.c). */

@@ -340,6 +340,8 @@ void orch_set_quiet(struct orch *o, int quiet) { o->quiet = quiet; }
 
 void orch_set_bare(struct orch *o) { o->quiet = o->bare = 1; }
 
+void orch_set_text_only(struct orch *o) { o->text_only = 1; }
+
 /* ---- lifecycle ---- */
 
 struct orch *orch_new(const struct orch_config *cfg, const struct comms *templates,
@@ -467,7 +469,11 @@ void orch_message_json(const struct outbox_msg *m, struct buf *out)
         buf_json_str(out, m->customer, strlen(m->customer));
     else
         buf_puts(out, "null");
-    buf_printf(out, ",\"signals\":%s,\"status\":", m->signals ? m->signals : "[]");
+    /* Pieces are appended, not printed: meta and explanation are long, and
+       printf would scan each twice (once to size, once to copy). */
+    buf_puts(out, ",\"signals\":");
+    buf_puts(out, m->signals ? m->signals : "[]");
+    buf_puts(out, ",\"status\":");
     buf_json_str(out, m->status, strlen(m->status));
     if (m->reason) {
         buf_puts(out, ",\"reason\":");
@@ -492,8 +498,11 @@ void orch_message_json(const struct outbox_msg *m, struct buf *out)
         buf_json_str(out, m->body, strlen(m->body));
     else
         buf_puts(out, "null");
-    buf_printf(out, ",\"meta\":%s,\"explanation\":%s}", m->meta ? m->meta : "{}",
-               m->explain ? m->explain : "{}");
+    buf_puts(out, ",\"meta\":");
+    buf_puts(out, m->meta ? m->meta : "{}");
+    buf_puts(out, ",\"explanation\":");
+    buf_puts(out, m->explain ? m->explain : "{}");
+    buf_putc(out, '}');
 }
 
 const char *const orch__step_names[] = {

@@ -173,6 +173,13 @@ void orch_set_quiet(struct orch *o, int quiet);
 void orch_set_bare(struct orch *o);
 
 /*
+ * Text only: message records carry no HTML part (replay prints none, so
+ * rendering it is wasted).  Status, text and everything else are unchanged:
+ * the HTML is derived from the capped text and cannot fail on its own.
+ */
+void orch_set_text_only(struct orch *o);
+
+/*
  * When the last open merge window closes (the latest decision still
  * waiting), or FW_TIME_NONE.  Replay lets it close before it ends.
  */

@@ -369,6 +369,7 @@ static void run_start(struct run *r, int64_t now)
         r->orch = orch_new(r->o->orch ? r->o->orch : &r->ocfg, r->templates, &os);
         if (!r->o->messages)
             orch_set_bare(r->orch); /* decided, not rendered: nothing of them is printed */
+        orch_set_text_only(r->orch); /* message lines print no HTML */
         sink = orch_engine_sink(r->orch, &sink);
     }
     r->e = engine_new(r->rules, now, &sink);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,11 +118,31 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 int buf_json_str(struct buf *b, const char *s, size_t n)
 {
-    int rc = buf_putc(b, '"');
+    /* Room for the text and its quotes up front: most strings need no escape. */
+    int rc = reserve(b, n + 2);
+    if (rc)
+        return rc;
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
     size_t run = 0; /* start of the current run of bytes needing no escape */
     for (size_t i = 0; i < n && !rc; i++) {
+        /* Eight bytes at a time while none is a control character, a quote or
+           a backslash (the SWAR "has a byte less than / equal to" tests). */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue; /* the common case: a run of plain bytes, copied at once below */
+        const char *esc;
         char tmp[8];
         switch (c) {
         case '"':
@@ -146,17 +167,13 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
             esc = "\\f";
             break;
         default:
-            if (c < 0x20) {
-                snprintf(tmp, sizeof tmp, "\\u%04x", c);
-                esc = tmp;
-            }
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+            esc = tmp;
         }
-        if (esc) {
-            rc = buf_append(b, s + run, i - run);
-            if (!rc)
-                rc = buf_puts(b, esc);
-            run = i + 1;
-        }
+        rc = buf_append(b, s + run, i - run);
+        if (!rc)
+            rc = buf_puts(b, esc);
+        run = i + 1;
     }
     if (!rc)
         rc = buf_append(b, s + run, n - run);
@@ -165,12 +182,24 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     return rc;
 }
 
+int buf_put_int(struct buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 int buf_json_num(struct buf *b, double v)
 {
     if (!isfinite(v))
         return buf_puts(b, "null");
     if (v == floor(v) && fabs(v) < 9e15)
-        return buf_printf(b, "%lld", (long long)v);
+        return buf_put_int(b, (long long)v);
     return buf_printf(b, "%.17g", v);
 }
 

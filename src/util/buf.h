@@ -41,6 +41,8 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
  */
 int buf_read_file(struct buf *b, const char *path);
 
+/* Append a decimal integer (what printf's "%lld" writes, without its cost). */
+int buf_put_int(struct buf *b, long long v);
 /* Append s (n bytes) as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
 /* Append a JSON number: integers print without a fraction, others with %.17g trimmed. */

@@ -129,6 +129,22 @@ static void buf_cap_and_json(void)
     buf_init(&b, 0);
     ASSERT_EQ(buf_json_str(&b, "a\"b\\c\n\x01", 7), 0);
     ASSERT_STREQ(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    /* Long runs are scanned eight bytes at a time: an escape at every offset, and UTF-8. */
+    for (size_t at = 0; at < 20; at++) {
+        char in[21], want[32];
+        memset(in, 'x', 20);
+        in[20] = '\0';
+        in[at] = at % 3 == 0 ? '"' : at % 3 == 1 ? '\\' : '\x1f';
+        snprintf(want, sizeof want, "\"%.*s%s%s\"", (int)at, in,
+                 at % 3 == 0 ? "\\\"" : at % 3 == 1 ? "\\\\" : "\\u001f", in + at + 1);
+        buf_reset(&b);
+        ASSERT_EQ(buf_json_str(&b, in, 20), 0);
+        ASSERT_STREQ(b.data, want);
+    }
+    buf_reset(&b);
+    const char *utf8 = "caf\xc3\xa9 \xe2\x80\x94 0123456789";
+    ASSERT_EQ(buf_json_str(&b, utf8, strlen(utf8)), 0);
+    ASSERT_STREQ(b.data, "\"caf\xc3\xa9 \xe2\x80\x94 0123456789\"");
     buf_reset(&b);
     buf_json_num(&b, 3);
     buf_putc(&b, ' ');
