@@ -102,14 +102,18 @@ static json_t *schema_json(const struct model *m)
                               "min_child_weight", p->min_child_weight, "subsample", p->subsample,
                               "colsample_bytree", p->colsample, "lambda", p->lambda, "rounds",
                               (json_int_t)p->rounds, "threads", GBT_THREADS, "seed", GBT_SEED, "max_bin", GBT_MAX_BIN);
-    json_t *base = json_pack("{s:f, s:f, s:o, s:o, s:o}", "lambda", m->base.lambda, "intercept",
-                             m->base.b, "mean", doubles(m->base.mean, m->base.d), "scale",
-                             doubles(m->base.scale, m->base.d), "weights",
-                             doubles(m->base.w, m->base.d));
-    json_t *o = json_pack("{s:i, s:s, s:s, s:o, s:f, s:s, s:I, s:o, s:o, s:o}", "format", MODEL_FORMAT,
+    size_t q = m->base.d + m->base.nlog;
+    json_t *logs = json_array();
+    for (size_t j = 0; j < m->base.nlog; j++)
+        json_array_append_new(logs, json_integer((json_int_t)m->base.logsrc[j]));
+    json_t *base = json_pack("{s:f, s:f, s:o, s:o, s:o, s:o}", "lambda", m->base.lambda,
+                             "intercept", m->base.b, "log1p", logs, "mean",
+                             doubles(m->base.mean, q), "scale", doubles(m->base.scale, q),
+                             "weights", doubles(m->base.w, q));
+    json_t *o = json_pack("{s:i, s:s, s:s, s:o, s:f, s:f, s:I, s:o, s:o, s:o}", "format", MODEL_FORMAT,
                           "label", s->label, "positive", s->positive, "id",
                           s->id ? json_string(s->id) : json_null(), "threshold", m->threshold,
-                          "score", m->blend ? "mean" : "trees", "features", (json_int_t)s->nfeat, "columns", cols, "trees", trees,
+                          "tree_weight", m->tree_weight, "features", (json_int_t)s->nfeat, "columns", cols, "trees", trees,
                           "baseline", base);
     json_t *card = m->card_json ? json_loads(m->card_json, 0, NULL) : NULL;
     json_object_set_new(o, "training", card ? card : json_object());
@@ -185,12 +189,12 @@ static int schema_from_json(struct model *m, json_t *o, struct buf *why)
     s->positive = xstrdup(pos);
     s->id = json_is_string(id) ? xstrdup(json_string_value(id)) : NULL;
     m->threshold = json_number_value(thr);
-    const char *how = json_string_value(json_object_get(o, "score"));
-    if (!how || (strcmp(how, "trees") && strcmp(how, "mean"))) {
-        buf_puts(why, "the schema's score is neither \"trees\" nor \"mean\"");
+    json_t *tw = json_object_get(o, "tree_weight");
+    m->tree_weight = json_number_value(tw);
+    if (!json_is_number(tw) || !(m->tree_weight >= 0 && m->tree_weight <= 1)) {
+        buf_puts(why, "the schema's tree_weight is not a number from 0 to 1");
         return -1;
     }
-    m->blend = !strcmp(how, "mean");
     size_t nc = json_array_size(cols);
     s->cols = xcalloc(nc + 1, sizeof *s->cols);
     for (size_t i = 0; i < nc; i++) {
@@ -244,17 +248,34 @@ static int schema_from_json(struct model *m, json_t *o, struct buf *why)
     struct logreg *b = &m->base;
     b->d = s->nfeat;
     json_t *bl = json_object_get(base, "lambda"), *bi = json_object_get(base, "intercept");
+    json_t *logs = json_object_get(base, "log1p");
+    if (!json_is_array(logs) || json_array_size(logs) > b->d) {
+        buf_puts(why, "the baseline's log1p is not a list of features");
+        return -1;
+    }
+    b->nlog = json_array_size(logs);
+    b->logsrc = xcalloc(b->nlog + 1, sizeof *b->logsrc);
+    for (size_t j = 0; j < b->nlog; j++) {
+        json_t *v = json_array_get(logs, j);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (json_int_t)b->d) {
+            buf_puts(why, "the baseline's log1p names a feature that does not exist");
+            return -1;
+        }
+        b->logsrc[j] = (size_t)json_integer_value(v);
+    }
+    size_t q = b->d + b->nlog;
     if (!json_is_number(bl) || !json_is_number(bi) ||
-        get_doubles(json_object_get(base, "mean"), b->d, &b->mean) ||
-        get_doubles(json_object_get(base, "scale"), b->d, &b->scale) ||
-        get_doubles(json_object_get(base, "weights"), b->d, &b->w)) {
+        get_doubles(json_object_get(base, "mean"), q, &b->mean) ||
+        get_doubles(json_object_get(base, "scale"), q, &b->scale) ||
+        get_doubles(json_object_get(base, "weights"), q, &b->w)) {
         buf_puts(why, "the baseline's lambda, intercept, mean, scale or weights are missing or "
-                      "not one number per feature");
+                      "not one number per input");
         return -1;
     }
     b->lambda = json_number_value(bl);
     b->b = json_number_value(bi);
-    for (size_t j = 0; j < b->d; j++)
+    for (size_t j = 0; j < q; j++)
         if (!(b->scale[j] > 0)) {
             buf_puts(why, "the baseline has a scale that is not positive");
             return -1;

@@ -1,5 +1,6 @@
 /*
- * logreg.c -- the logistic-regression baseline: features standardized with
+ * logreg.c -- the logistic-regression baseline: features (and log1p of the
+ * non-negative ones that are not 0/1 flags) standardized with
  * the training rows' mean and standard deviation (a missing value becomes
  * the mean, 0 after standardizing), an L2 penalty on the weights (not the
  * intercept), fitted by Newton's method with step halving.  With a few
@@ -19,10 +20,56 @@
 
 void logreg_cleanup(struct logreg *m)
 {
+    free(m->logsrc);
     free(m->mean);
     free(m->scale);
     free(m->w);
     memset(m, 0, sizeof *m);
+}
+
+/*
+ * Input j of the model for one encoded row: the feature itself for j < d,
+ * else log1p of its source feature (negative values, unseen in training,
+ * taken as 0).  NaN when missing.
+ */
+static double input(const struct logreg *m, const float *row, size_t j)
+{
+    if (j < m->d)
+        return row[j];
+    double v = row[m->logsrc[j - m->d]];
+    return isnan(v) ? v : log1p(v > 0 ? v : 0);
+}
+
+/*
+ * The features that also enter as log1p: never negative in training and
+ * more than two distinct values (so counts and amounts, not 0/1 flags).
+ * A linear model cannot bend a feature; with both x and log1p(x) it fits
+ * the saturating effect that durations and amounts often have.
+ */
+static void pick_logs(struct logreg *m, const float *x, size_t n, size_t d,
+                      const unsigned char *mask)
+{
+    m->logsrc = xmalloc((d + 1) * sizeof *m->logsrc);
+    m->nlog = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = NAN, b = NAN;
+        int ok = 1, three = 0;
+        for (size_t i = 0; i < n && ok; i++) {
+            double v = x[i * d + j];
+            if ((mask && !mask[i]) || isnan(v))
+                continue;
+            if (v < 0)
+                ok = 0;
+            else if (isnan(a))
+                a = v;
+            else if (v != a && isnan(b))
+                b = v;
+            else if (v != a && v != b)
+                three = 1;
+        }
+        if (ok && three)
+            m->logsrc[m->nlog++] = j;
+    }
 }
 
 static double sigmoid(double t) { return t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t)); }
@@ -84,22 +131,28 @@ void logreg_fit(struct logreg *m, const float *x, const float *y, size_t n, size
     memset(m, 0, sizeof *m);
     m->d = d;
     m->lambda = lambda;
-    m->mean = xcalloc(d + 1, sizeof *m->mean);
-    m->scale = xcalloc(d + 1, sizeof *m->scale);
-    m->w = xcalloc(d + 1, sizeof *m->w);
-    for (size_t j = 0; j < d; j++) {
+    pick_logs(m, x, n, d, mask);
+    size_t q = d + m->nlog; /* the model's inputs */
+    m->mean = xcalloc(q + 1, sizeof *m->mean);
+    m->scale = xcalloc(q + 1, sizeof *m->scale);
+    m->w = xcalloc(q + 1, sizeof *m->w);
+    for (size_t j = 0; j < q; j++) {
         double sum = 0, sq = 0, cnt = 0;
-        for (size_t i = 0; i < n; i++)
-            if ((!mask || mask[i]) && !isnan(x[i * d + j])) {
-                sum += x[i * d + j];
+        for (size_t i = 0; i < n; i++) {
+            double v = input(m, x + i * d, j);
+            if ((!mask || mask[i]) && !isnan(v)) {
+                sum += v;
                 cnt++;
             }
+        }
         m->mean[j] = cnt ? sum / cnt : 0;
-        for (size_t i = 0; i < n; i++)
-            if ((!mask || mask[i]) && !isnan(x[i * d + j])) {
-                double e = x[i * d + j] - m->mean[j];
+        for (size_t i = 0; i < n; i++) {
+            double v = input(m, x + i * d, j);
+            if ((!mask || mask[i]) && !isnan(v)) {
+                double e = v - m->mean[j];
                 sq += e * e;
             }
+        }
         double sd = cnt > 1 ? sqrt(sq / (cnt - 1)) : 0;
         m->scale[j] = sd > 1e-12 ? sd : 1;
     }
@@ -107,18 +160,19 @@ void logreg_fit(struct logreg *m, const float *x, const float *y, size_t n, size
     size_t rows = 0;
     for (size_t i = 0; i < n; i++)
         rows += !mask || mask[i];
-    double *z = xmalloc((rows * d + 1) * sizeof *z);
+    double *z = xmalloc((rows * q + 1) * sizeof *z);
     float *yy = xmalloc((rows + 1) * sizeof *yy);
     size_t r = 0;
     for (size_t i = 0; i < n; i++) {
         if (mask && !mask[i])
             continue;
-        for (size_t j = 0; j < d; j++) {
-            float v = x[i * d + j];
-            z[r * d + j] = isnan(v) ? 0 : (v - m->mean[j]) / m->scale[j];
+        for (size_t j = 0; j < q; j++) {
+            double v = input(m, x + i * d, j);
+            z[r * q + j] = isnan(v) ? 0 : (v - m->mean[j]) / m->scale[j];
         }
         yy[r++] = y[i];
     }
+    d = q; /* from here on the inputs are the features */
     size_t p = d + 1; /* weights, then the intercept */
     double *h = xmalloc(p * p * sizeof *h), *g = xmalloc(p * sizeof *g);
     double *w2 = xmalloc(p * sizeof *w2);
@@ -183,8 +237,10 @@ void logreg_fit(struct logreg *m, const float *x, const float *y, size_t n, size
 double logreg_predict(const struct logreg *m, const float *row)
 {
     double t = m->b;
-    for (size_t j = 0; j < m->d; j++)
-        if (!isnan(row[j]))
-            t += m->w[j] * ((row[j] - m->mean[j]) / m->scale[j]);
+    for (size_t j = 0; j < m->d + m->nlog; j++) {
+        double v = input(m, row, j);
+        if (!isnan(v))
+            t += m->w[j] * ((v - m->mean[j]) / m->scale[j]);
+    }
     return sigmoid(t);
 }

@@ -7,7 +7,8 @@
  * categories), a gradient-boosted tree ensemble (XGBoost, binary:logistic)
  * and a logistic-regression baseline over the same features.  Both are
  * trained and measured by `model train`; `model score` reads the model file
- * back and scores the rows of another CSV with the trees.
+ * back and scores the rows of another CSV with a blend of the two, weighted
+ * as cross-validation chose.
  *
  * The same schema encodes a table at train and at score time, so a row is
  * turned into the same feature vector by both: that is the invariant the
@@ -22,7 +23,7 @@
 #include "util/buf.h"
 #include "util/csv.h"
 
-#define MODEL_FORMAT 1 /* the model file's format version (docs/model.md, "File format") */
+#define MODEL_FORMAT 2 /* the model file's format version (docs/model.md, "File format") */
 #define MODEL_MAX_CATEGORIES 100 /* one-hot columns per categorical column, most frequent first */
 #define MODEL_NUMERIC_SHARE 0.95 /* share of non-empty values that must parse as numbers */
 

@@ -47,9 +47,11 @@ void model_folds(const float *y, size_t n, unsigned k, uint64_t seed, unsigned *
 
 struct logreg {
     size_t d;       /* features */
-    double *mean;   /* owned, d: training mean of each feature (missing values left out) */
-    double *scale;  /* owned, d: training standard deviation (1 when constant) */
-    double *w;      /* owned, d: weights on standardized features */
+    size_t nlog;    /* features that also enter as log1p (the inputs d..d+nlog-1) */
+    size_t *logsrc; /* owned, nlog: the feature of each log1p input */
+    double *mean;   /* owned, d + nlog: training mean of each input (missing values left out) */
+    double *scale;  /* owned, d + nlog: training standard deviation (1 when constant) */
+    double *w;      /* owned, d + nlog: weights on standardized inputs */
     double b;       /* intercept */
     double lambda;  /* the L2 penalty it was fitted with */
     unsigned iters; /* Newton steps taken */
@@ -117,7 +119,7 @@ struct model {
     struct logreg base;
     struct gbt_params params;
     double threshold;     /* the decision threshold metrics were reported at */
-    int blend;            /* 1: a score is the mean of the trees' and the baseline's (chosen by CV) */
+    double tree_weight;   /* a score is w x trees' + (1 - w) x baseline's probability (w chosen by CV) */
     struct buf booster;   /* the booster's saved bytes (UBJSON) */
     char *card_json;      /* owned: training figures, as stored in the file (JSON text) */
 };

@@ -1,6 +1,7 @@
 /*
- * score.c -- `forewarn model score`: the trees' probability of the
- * positive class for every data row of a CSV, as "id,score" lines.
+ * score.c -- `forewarn model score`: the probability of the positive class
+ * for every data row of a CSV, as "id,score" lines: the blend of the trees'
+ * and the baseline's probabilities with the weight chosen in training.
  *
  * The model and the whole table are checked first (the file's version and
  * checksum, every feature column present, the id column present); the
@@ -71,8 +72,8 @@ int model__score(const char *model_path, const char *csv, const char *id, FILE *
     model_encode(&m.schema, &t, idx, x);
     if (n && (rc = gbt_predict(g, x, n, d, score, &diag)))
         goto out;
-    for (size_t r = 0; m.blend && r < n; r++)
-        score[r] = (score[r] + logreg_predict(&m.base, x + r * d)) / 2;
+    for (size_t r = 0; m.tree_weight < 1 && r < n; r++)
+        score[r] = m.tree_weight * score[r] + (1 - m.tree_weight) * logreg_predict(&m.base, x + r * d);
     for (size_t r = 1; r <= n; r++) {
         if (ic >= 0)
             csv_field(&lines, csv_cell(&t, r, (size_t)ic));

@@ -203,9 +203,9 @@ def test_bad_model_and_score_input_is_refused():
     model = os.path.join(d, "churn.model")
     data = open(model, "rb").read()
     other = os.path.join(d, "v2.model")
-    open(other, "wb").write(data.replace(b"forewarn-model 1\n", b"forewarn-model 2\n", 1))
+    open(other, "wb").write(data.replace(b"forewarn-model 2\n", b"forewarn-model 1\n", 1))
     refused(["model", "score", "--model", other, "--csv", os.path.join(d, "hold.csv")],
-            "model file format version 2; this forewarn reads version 1")
+            "model file format version 1; this forewarn reads version 2")
     bad = os.path.join(d, "flipped.model")
     mid = len(data) // 2
     open(bad, "wb").write(data[:mid] + bytes([data[mid] ^ 0x20]) + data[mid + 1:])

@@ -273,9 +273,10 @@ static void model_file_refusals(void)
         const char *text, *msg;
     } cases[] = {
         {"hello\n", "not a forewarn model file"},
-        {"forewarn-model 2\nschema 2\n{}\n", "format version 2; this forewarn reads version 1"},
-        {"forewarn-model 1\nschema 2\n{}\n", "no checksum at the end"},
-        {"forewarn-model 1\nschema 2\n{}\nfnv1a64 0000000000000000\n", "checksum mismatch"},
+        {"forewarn-model 1\nschema 2\n{}\n", "format version 1; this forewarn reads version 2"},
+        {"forewarn-model 3\nschema 2\n{}\n", "format version 3; this forewarn reads version 2"},
+        {"forewarn-model 2\nschema 2\n{}\n", "no checksum at the end"},
+        {"forewarn-model 2\nschema 2\n{}\nfnv1a64 0000000000000000\n", "checksum mismatch"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         FILE *f = fopen(path, "wb");
@@ -318,7 +319,7 @@ static void model_file_round_trip(void)
     m.params = model__grid[0];
     m.params.rounds = 5;
     m.threshold = 0.5;
-    m.blend = 1;
+    m.tree_weight = 0.3;
     ASSERT_EQ(gbt_train(x, y, n, nf, &m.params, &m.booster, &d), 0);
     logreg_fit(&m.base, x, y, n, nf, NULL, LOGREG_LAMBDA);
     char path[] = "/tmp/fw-model-rt-XXXXXX";
@@ -331,7 +332,10 @@ static void model_file_round_trip(void)
     ASSERT_EQ(back.schema.ncols, 4);
     ASSERT_STREQ(back.schema.cols[2].cats[1], "One year");
     ASSERT_EQ(back.schema.cols[1].kind, MODEL_BOOLEAN);
-    ASSERT_EQ(back.blend, 1);
+    ASSERT(back.tree_weight == 0.3);
+    ASSERT_EQ(m.base.nlog, 1); /* tenure: non-negative, many values; Total has one value */
+    ASSERT_EQ(back.base.nlog, 1);
+    ASSERT_EQ(back.base.logsrc[0], 0);
     ASSERT_EQ(back.params.rounds, 5);
     ASSERT_EQ(back.booster.len, m.booster.len);
     ASSERT(!memcmp(back.booster.data, m.booster.data, m.booster.len));
