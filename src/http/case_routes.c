@@ -17,7 +17,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cases/cases.h"
 #include "http/http_int.h"
@@ -87,21 +86,6 @@ static void get_queue(struct req *r)
 
 /* ---- actions ---- */
 
-/* A fresh event id for an action (the journal deduplicates by id). */
-static void action_id(char out[40])
-{
-    unsigned char b[12];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    strcpy(out, "act_");
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 4 + 2 * i, 3, "%02x", b[i]);
-}
-
 /* The case's stored document (reader): customer, state, assignee.  Replies 404/503 itself. */
 static json_t *load_case(struct req *r, const char *id)
 {
@@ -168,36 +152,9 @@ static void act(struct req *r, const char *id, const char *type, json_t *data)
     if (!json_object_get(data, "agent"))
         json_object_set_new(data, "agent", json_string(r->who.name));
     json_object_set_new(data, "case", json_string(id));
-    char eid[40], ts[FW_TIME_MAXLEN];
-    action_id(eid);
-    fw_time_format(pipeline_now(r->env->pipeline), ts);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", eid,
-                          "type", type, "source", "forewarn/api", "subject", customer, "time", ts,
-                          "data", data);
-    struct event ev;
-    struct ingest_error ierr;
-    /* Dated by the server's own clock: no time window. */
-    if (ingest_validate(j, &ingest_own_limits, NULL, &ev, &ierr)) {
-        http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
-                   ierr.msg);
-        json_decref(j);
-        goto out;
-    }
-    char *body = fw_json_dumps(j);
-    char why[256], case_id[24];
-    int rc = pipeline_act(r->env->pipeline, &ev, body, why, sizeof why, case_id);
-    free(body);
-    event_cleanup(&ev);
-    json_decref(j);
-    if (rc == FW_ENOTFOUND)
-        http_error(r, 404, "%s; nothing was changed", why);
-    else if (rc == FW_EINVAL)
-        http_error(r, 400, "%s; nothing was changed", why);
-    else if (rc == FW_ESTATE)
-        http_error(r, 409, "%s; nothing was changed", why);
-    else if (rc)
-        http_error(r, 503, "the action could not be stored; nothing was changed, retry later");
-    else
+    char eid[40];
+    http__event_id("act_", eid);
+    if (!http__act(r, eid, type, customer, data, NULL, "action", NULL))
         reply_case(r, id, 200, 0);
 out:
     json_decref(data);
@@ -739,33 +696,9 @@ static void post_task_action(struct req *r, const char *id, const char *action)
     }
     json_object_set_new(data, "task", json_string(id));
     json_object_set_new(data, "agent", json_string(r->who.name));
-    char eid[40], ts[FW_TIME_MAXLEN];
-    action_id(eid);
-    fw_time_format(pipeline_now(r->env->pipeline), ts);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", eid,
-                          "type", type, "source", "forewarn/api", "subject", customer, "time", ts,
-                          "data", data);
-    struct event ev;
-    struct ingest_error ierr;
-    if (ingest_validate(j, &ingest_own_limits, NULL, &ev, &ierr)) {
-        http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
-                   ierr.msg);
-        json_decref(j);
-        goto out;
-    }
-    char *text = fw_json_dumps(j);
-    char why[256], unused[24];
-    int rc = pipeline_act(r->env->pipeline, &ev, text, why, sizeof why, unused);
-    free(text);
-    event_cleanup(&ev);
-    json_decref(j);
-    if (rc == FW_ENOTFOUND)
-        http_error(r, 404, "%s; nothing was changed", why);
-    else if (rc == FW_ESTATE)
-        http_error(r, 409, "%s; nothing was changed", why);
-    else if (rc)
-        http_error(r, 503, "the action could not be stored; nothing was changed, retry later");
-    else
+    char eid[40];
+    http__event_id("act_", eid);
+    if (!http__act(r, eid, type, customer, data, NULL, "action", NULL))
         reply_task(r, id);
 out:
     json_decref(row);

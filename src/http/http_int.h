@@ -208,6 +208,20 @@ extern const struct route http_stream_routes[]; /* GET /v1/stream */
  */
 int http__principal_for(struct http_env *env, const unsigned char *digest, struct principal *who);
 
+/* A fresh event id: prefix (at most 8 bytes) and 24 random hex digits (act.c). */
+void http__event_id(const char *prefix, char out[40]);
+/*
+ * A person's action as a journal event (act.c): the CloudEvent {eid, type,
+ * subject (NULL: a global event), data (not taken)} dated by the server's
+ * clock, validated (g: the rule set's globals, or NULL) and applied by
+ * pipeline_act.  0 when it took effect (case_id, if not NULL, receives the
+ * case it touched); otherwise the error answer is written (400, 404, 409,
+ * or 503 naming `what`: "action", "change") and the error returned.
+ */
+struct ingest_globals;
+int http__act(struct req *r, const char *eid, const char *type, const char *subject, json_t *data,
+              const struct ingest_globals *g, const char *what, char case_id[24]);
+
 void http_reply(struct req *r, unsigned status, const char *content_type, const char *body,
                 size_t len);
 void http_reply_json(struct req *r, unsigned status, struct buf *json);

@@ -11,7 +11,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "http/http_int.h"
 #include "util/fwtime.h"
@@ -67,44 +66,12 @@ static void change(struct req *r, json_t *data, int declare)
         http_error(r, 404, "unknown known issue '%s'; nothing was changed", id ? id : "");
         goto out;
     }
-    unsigned char b[12];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    char eid[40] = "ki_", ts[FW_TIME_MAXLEN];
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(eid + 3 + 2 * i, 3, "%02x", b[i]);
-    fw_time_format(pipeline_now(r->env->pipeline), ts);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "specversion", "1.0", "id", eid,
-                          "type", RULES_KNOWN_ISSUE_TYPE, "source", "forewarn/api", "time", ts,
-                          "data", data);
-    struct event ev;
-    struct ingest_error ierr;
+    char eid[40];
+    http__event_id("ki_", eid);
     const struct rules *rules = pipeline_rules(r->env->pipeline);
     struct ingest_globals g = {
         .ctx = (void *)rules, .is_global = rules_is_global, .declared = rules_declared};
-    if (ingest_validate(j, &ingest_own_limits, &g, &ev, &ierr)) {
-        http_error(r, 400, "%s%s%s; nothing was changed", ierr.field, ierr.field[0] ? ": " : "",
-                   ierr.msg);
-        json_decref(j);
-        goto out;
-    }
-    char *body = fw_json_dumps(j);
-    char why[320], case_id[24];
-    int rc = pipeline_act(r->env->pipeline, &ev, body, why, sizeof why, case_id);
-    free(body);
-    event_cleanup(&ev);
-    json_decref(j);
-    if (rc == FW_EINVAL)
-        http_error(r, 400, "%s; nothing was changed", why);
-    else if (rc == FW_ESTATE)
-        http_error(r, 409, "%s; nothing was changed", why);
-    else if (rc)
-        http_error(r, 503, "the change could not be stored; nothing was changed, retry later");
-    else
+    if (!http__act(r, eid, RULES_KNOWN_ISSUE_TYPE, NULL, data, &g, "change", NULL))
         reply_issue(r, declare ? 201 : 200, id);
 out:
     json_decref(cur);
