@@ -153,11 +153,22 @@ static int cmd_replay(int argc, char **argv)
     struct rules r;
     rules_init(&r);
     int rc = load_rules(&r, files, nfiles);
+    if (!rc) {
+        /* churn_model: as serve reads it, so a replay reproduces its churn_risk. */
+        struct buf diag;
+        buf_init(&diag, 0);
+        rc = churn_bind(&cfg.churn, &r, &diag);
+        rc = rc ? rc : churn_check_rules(&cfg.churn, &r, &diag);
+        fputs(diag.data ? diag.data : "", stderr);
+        buf_cleanup(&diag);
+    }
     if (rc) {
         rules_cleanup(&r);
         config_cleanup(&cfg);
         return 1;
     }
+    struct engine_churn churn;
+    o.churn = churn_engine(&cfg.churn, &churn);
     /* Playbooks and sentiment (cases only): the built-in set, or the files given. */
     struct playbooks pb;
     playbooks_init(&pb);
@@ -276,7 +287,8 @@ out:
 static int cmd_rules(int argc, char **argv)
 {
     if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "test"))) {
-        fprintf(stderr, "usage: forewarn rules check FILE...\n       forewarn rules test FILE...\n");
+        fprintf(stderr, "usage: forewarn rules check [--config FILE] FILE...\n"
+                        "       forewarn rules test FILE...\n");
         return 2;
     }
     int failed = 0;
@@ -285,19 +297,49 @@ static int cmd_rules(int argc, char **argv)
             failed |= ruletest_run(argv[i], stdout, stderr) != 0;
         return failed;
     }
-    for (int i = 2; i < argc; i++) {
+    /*
+     * --config: the serve config the packs will run with; its churn_model:
+     * features are compiled against each pack, and a rule reading
+     * churn_risk is refused without one, as serve refuses it.
+     */
+    struct config cfg;
+    config_init(&cfg);
+    int first = 2;
+    if (argc > 3 && !strcmp(argv[2], "--config")) {
+        struct buf diag;
+        buf_init(&diag, 0);
+        int crc = config_load_file(&cfg, argv[3], &diag);
+        fputs(diag.data ? diag.data : "", stderr);
+        buf_cleanup(&diag);
+        if (crc) {
+            config_cleanup(&cfg);
+            return 1;
+        }
+        first = 4;
+    }
+    for (int i = first; i < argc; i++) {
         struct rules r;
+        struct buf diag;
+        buf_init(&diag, 0);
         rules_init(&r);
         rules_add_file(&r, argv[i]);
         if (rules_finish(&r)) {
             fputs(r.diag.data ? r.diag.data : "", stderr);
             fprintf(stderr, "%s: %u error(s)\n", argv[i], r.nerrors);
             failed = 1;
+        } else if (churn_bind(&cfg.churn, &r, &diag) || churn_check_rules(&cfg.churn, &r, &diag)) {
+            fputs(diag.data ? diag.data : "", stderr);
+            fprintf(stderr, "%s: churn_risk or churn_model: refused\n", argv[i]);
+            failed = 1;
         } else {
             printf("%s: OK, %zu signal(s)\n", argv[i], r.nsignals);
         }
+        /* The features were compiled against this pack's names: the next pack compiles its own. */
+        churn_unbind(&cfg.churn);
+        buf_cleanup(&diag);
         rules_cleanup(&r);
     }
+    config_cleanup(&cfg);
     return failed;
 }
 
@@ -538,7 +580,7 @@ static const struct cmd_entry commands[] = {
              "      validated whole first (a bad event sends nothing)",
      .run = cmd_ingest},
     {.name = "rules",
-     .usage = "rules check FILE... | rules test FILE...",
+     .usage = "rules check [--config FILE] FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
      .run = cmd_rules},
     {.name = "playbooks",

@@ -285,6 +285,7 @@ static int rebuild(struct pipeline *p)
     p->engine = engine_new(p->rules, 0, &sink);
     if (p->opts.health)
         engine_set_health(p->engine, p->opts.health);
+    engine_set_churn(p->engine, p->opts.churn);
     if (p->orch)
         orch_bind(p->orch, p->engine);
     cases_bind(p->cases, p->engine);

@@ -78,6 +78,7 @@ struct pipeline_opts {
     const struct sla_config *sla;    /* SLA policies and calendars; NULL: the defaults */
     const struct case_weights *weights; /* priority weights; NULL: the defaults */
     const struct engine_health *health; /* health score weights; NULL: the defaults */
+    const struct engine_churn *churn;   /* the churn model (churn_model:); NULL: none */
     const struct playbooks *playbooks;  /* playbooks for cases; NULL: none */
     const struct sentiment *sentiment;  /* scores customers' words for cases; NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */

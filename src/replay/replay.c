@@ -375,6 +375,7 @@ static void run_start(struct run *r, int64_t now)
     r->e = engine_new(r->rules, now, &sink);
     if (r->o->health)
         engine_set_health(r->e, r->o->health);
+    engine_set_churn(r->e, r->o->churn);
     if (r->orch)
         orch_bind(r->orch, r->e);
     if (r->cases)

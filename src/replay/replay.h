@@ -38,6 +38,7 @@ struct replay_opts {
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
     const struct case_weights *weights; /* priority weights, or NULL: the defaults */
     const struct engine_health *health; /* health score weights, or NULL: the defaults */
+    const struct engine_churn *churn;   /* the churn model (churn_model:), or NULL: none */
     const struct playbooks *playbooks;  /* playbooks for cases, or NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
     /*

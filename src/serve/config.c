@@ -43,6 +43,7 @@ void config_init(struct config *c)
     sla_config_init(&c->sla);
     draft_config_init(&c->drafting);
     c->health = engine_health_default;
+    churn_init(&c->churn);
 }
 
 void config_cleanup(struct config *c)
@@ -72,6 +73,7 @@ void config_cleanup(struct config *c)
     delivery_config_cleanup(&c->delivery);
     sla_config_cleanup(&c->sla);
     draft_config_cleanup(&c->drafting);
+    churn_cleanup(&c->churn);
     memset(c, 0, sizeof *c);
 }
 
@@ -764,6 +766,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
         if (!strcmp(k, "health")) {
             if (parse_health(c, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "churn_model")) {
+            if (churn_parse(&c->churn, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

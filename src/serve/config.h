@@ -15,6 +15,7 @@
 #include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
 #include "guidance/draft.h"
+#include "serve/churn.h"
 #include "util/buf.h"
 
 struct config {
@@ -61,6 +62,7 @@ struct config {
     struct case_weights weights; /* priority: value, severity, churn risk, timeliness */
     struct engine_health health; /* health score weights (health:); strings owned below */
     char *health_metric, *health_contact_class, *health_sentiment_key;
+    struct churn_config churn;   /* churn_model: (serve/churn.h); churn.model NULL: none */
 };
 
 /* Fill with the embedded defaults. */

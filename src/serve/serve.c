@@ -196,6 +196,10 @@ int serve_main(int argc, char **argv)
         fputs(rules.diag.data ? rules.diag.data : "", stderr);
         goto out;
     }
+    /* The churn model's features compile against the packs; a rule reading churn_risk needs one. */
+    if (churn_bind(&cfg.churn, &rules, &diag) || churn_check_rules(&cfg.churn, &rules, &diag))
+        goto fail;
+    struct engine_churn churn;
     /* Playbooks: the built-in set, or the configured files; a bad one stops the start. */
     if (cfg.nplaybooks == 0)
         playbooks_add_builtin(&playbooks, &rules);
@@ -263,6 +267,7 @@ int serve_main(int argc, char **argv)
         .sla = &cfg.sla,
         .weights = &cfg.weights,
         .health = &cfg.health,
+        .churn = churn_engine(&cfg.churn, &churn),
         .playbooks = &playbooks,
         .sentiment = sent,
         .min_history = cfg.min_history,
