@@ -277,3 +277,47 @@ def test_rules_check_with_and_without_the_config():
     bad = config(d, path, FEATURES.replace("plan.name", "event.data.plan"), "event.yaml")
     rc, out, err = run(["rules", "check", "--config", bad, pack])
     assert rc == 1 and "%s:9:11: error: churn_model.features.plan: a feature is the customer's" % bad in err, err
+
+
+def _fences(doc, heading):
+    """The fenced blocks of one section of a page: [(lang, text)]."""
+    from fw import ROOT
+    text = open(os.path.join(ROOT, "docs", doc)).read()
+    i = text.index(heading)
+    j = text.find("\n## ", i + len(heading))
+    section = text[i:j if j > 0 else len(text)]
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", section, re.M | re.S)]
+
+
+def test_docs_example_config_and_rule_run_as_shown():
+    """docs/model.md "Scoring customers live": its churn_model: block and its rule, run
+    through replay with the journeys above, fire for Ann only; the queue JSON it shows has the
+    basis keys serve writes; docs/configuration.md shows the same mapping."""
+    d, path, _ = model()
+    fences = _fences("model.md", "## Scoring customers live")
+    cfg_block = next(t for lang, t in fences if lang == "yaml" and "churn_model:" in t)
+    rule_block = next(t for lang, t in fences if lang == "yaml" and "signals:" in t)
+    pack = os.path.join(d, "docs_pack.yaml")
+    with open(pack, "w") as f:
+        f.write("pack: docs\nversion: 1\nclasses:\n  contact: [ticket.created, chat.started]\n"
+                + rule_block)
+    cfg = os.path.join(d, "docs_cfg.yaml")
+    with open(cfg, "w") as f:
+        f.write("rules: [%s]\n" % pack + cfg_block.replace("file: churn.model", "file: " + path))
+    from fw import ndjson
+    p = subprocess.run([BIN, "replay", "--config", cfg, "-"], input=ndjson(journeys()),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    fired = [l for l in p.stdout.splitlines() if '"CHURN-001"' in l]
+    assert len(fired) == 1 and '"ann@example.com"' in fired[0], p.stdout
+    import json
+    shown = json.loads("{" + next(t for lang, t in fences if lang == "json") + "}")["churn_risk"]
+    with Server("--config", config(d, path)) as s:
+        assert s.post_events(journeys())[0] == 200
+        st, q = s.request("GET", "/v1/queue")
+    live = q["cases"][0]["priority"]["components"]["churn_risk"]
+    assert set(shown) == set(live) and set(shown["basis"]) == set(live["basis"]), (shown, live)
+    assert set(shown["basis"]["features"]) == set(live["basis"]["features"])
+    conf = next(t for lang, t in _fences("configuration.md", "## Churn model") if "churn_model:" in t)
+    strip = lambda t: [l.split("  #")[0].rstrip() for l in t.strip().splitlines()]
+    assert strip(conf) == strip(cfg_block), (conf, cfg_block)
