@@ -350,6 +350,9 @@ static int64_t min64(int64_t a, int64_t b)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    char name[16]; /* the kernel keeps 15 characters */
+    snprintf(name, sizeof name, "fw-deliver-%s", w->conn->name);
+    pthread_setname_np(pthread_self(), name);
     uint64_t seen = 0;
     /* The engine time that stood still through a whole timed wait for it (virtual clock). */
     int64_t stalled = FW_TIME_NONE;
@@ -367,9 +370,12 @@ static void *worker_main(void *arg)
         int64_t E, W, deadline = INT64_MAX, e_next = INT64_MAX;
         int engine_armed = 0;
         int rc = drain(w, &E, &W);
-        if (rc < 0) {
+        if (rc < 0 || w->nstuck) {
+            /* The database refused a write: look again soon, and requeue what is stuck then
+               (no kick may come: the stuck rows are `sending`, due for no one). */
             deadline = fw_wall_now() + DB_RETRY_MS;
-        } else {
+        }
+        if (rc >= 0) {
             int64_t e_at = INT64_MAX, w_at = INT64_MAX;
             for (const char *const *ch = w->conn->channels; *ch; ch++) {
                 int64_t e, wl;
