@@ -150,6 +150,17 @@ static int cmd_replay(int argc, char **argv)
             npb = cfg.nplaybooks < ARRAY_SIZE(pbfiles) ? cfg.nplaybooks : ARRAY_SIZE(pbfiles);
         o.min_history = cfg.min_history;
     }
+    /* An event serve would refuse is refused here too (the defaults without --config). */
+    struct ingest_limits lim = ingest_default_limits;
+    lim.max_body = cfg.max_body;
+    lim.max_members = cfg.max_event_members;
+    lim.max_data = cfg.max_event_data;
+    lim.time_min = cfg.event_time_min;
+    lim.time_max = fw_wall_now() + cfg.event_time_skew;
+    if (lim.time_max >= INGEST_TIME_CEILING)
+        lim.time_max = INGEST_TIME_CEILING - 1;
+    lim.time_max_why = "the wall clock plus event_time_skew";
+    o.limits = &lim;
     struct rules r;
     rules_init(&r);
     int rc = load_rules(&r, files, nfiles);

@@ -63,6 +63,9 @@ struct pipeline {
     int stop;
     int sink_failed; /* a store write from the sink failed in the current group */
     int quiet;       /* recovery is replaying what is already stored: the sinks write nothing */
+    char rebuild_error[256]; /* why the last rebuild failed (SQLite's words) */
+    int stale;       /* the last rebuild failed (I/O error): memory may hold less than the
+                        journal, so nothing is applied until a rebuild succeeds */
     uint64_t group_outcomes; /* delivery outcomes applied in the current group */
     struct pipeline_commit commit; /* what the current group made claimable */
     struct pipeline_metrics m;
@@ -291,6 +294,7 @@ static int rebuild(struct pipeline *p)
     cases_bind(p->cases, p->engine);
     p->last_applied = FW_TIME_NONE;
     p->sink_failed = 0;
+    p->stale = 1; /* until the journal has been read to its end */
     int64_t started = fw_mono_ns();
     size_t n = store_event_count(p->db);
     int rc = store_begin(p->db);
@@ -324,10 +328,13 @@ static int rebuild(struct pipeline *p)
     if (!rc)
         rc = store_commit(p->db);
     if (rc) {
+        /* The connection's error, before the rollback replaces it. */
+        snprintf(p->rebuild_error, sizeof p->rebuild_error, "%s", store_errmsg(p->db));
         store_rollback(p->db);
-        log_error("recovery failed: %s", store_errmsg(p->db));
+        log_error("recovery failed: %s", p->rebuild_error);
         return rc;
     }
+    p->stale = 0;
     log_info("recovered %zu events, %zu customers, %zu pending wake-ups in %.3f s", n,
              engine_customer_count(p->engine), engine_pending_timers(p->engine),
              (double)(fw_mono_ns() - started) / 1e9);
@@ -393,6 +400,20 @@ static int conflicts(struct pipeline *p, struct work *w)
 
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
+    if (p->stale) {
+        /*
+         * A rebuild after a failed commit could not read the journal (the
+         * I/O error went on): what the engine holds may be short of the
+         * journal, and deciding on it could fire a detection twice or miss
+         * one.  Try again now; until it works nothing is applied (503).
+         */
+        pthread_mutex_lock(&p->engine_mu);
+        int rrc = rebuild(p);
+        pthread_mutex_unlock(&p->engine_mu);
+        if (rrc)
+            return FW_EDB;
+        log_info("the engine is rebuilt from the journal; accepting events again");
+    }
     int rc = store_begin(p->db);
     if (rc)
         return rc;
@@ -498,10 +519,20 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
 static void *engine_thread(void *arg)
 {
     struct pipeline *p = arg;
+    pthread_setname_np(pthread_self(), "fw-engine"); /* for top -H, gdb and the fault VFS */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stop) {
             int64_t next = FW_TIME_MAX;
+            if (p->stale) {
+                /* Rebuild again in a second (wake-ups too wait for a whole engine). */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                if (pthread_cond_timedwait(&p->work_cv, &p->mu, &ts) == ETIMEDOUT)
+                    break;
+                continue;
+            }
             if (!p->virtual_clock) {
                 pthread_mutex_lock(&p->engine_mu);
                 next = engine_next_wakeup(p->engine);
@@ -703,8 +734,8 @@ int64_t pipeline_now(struct pipeline *p)
     return now;
 }
 
-int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
-                   const struct pipeline_opts *opts)
+int pipeline_start(struct pipeline **out, char *err, size_t errlen, struct rules *rules,
+                   struct store *writer, const struct pipeline_opts *opts)
 {
     struct pipeline *p = xcalloc(1, sizeof *p);
     p->rules = rules;
@@ -726,6 +757,7 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     pthread_cond_init(&p->work_cv, NULL);
     int rc = rebuild(p);
     if (rc) {
+        snprintf(err, errlen, "%s", p->rebuild_error[0] ? p->rebuild_error : fw_strerror(rc));
         pipeline_stop(p);
         return rc;
     }

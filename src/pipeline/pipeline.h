@@ -89,10 +89,13 @@ struct pipeline_opts {
 
 /*
  * Open the engine over `rules` and recover it from the store's journal.
- * Returns 0 or an error with a reason logged.  The store is owned by the
+ * Returns 0 or an error with a reason logged and written to err (errlen
+ * bytes, e.g. SQLite's "disk I/O error"); recovery's writes are one
+ * transaction, rolled back on failure.  The store is owned by the
  * pipeline's thread from now on; opts' pointers must outlive the pipeline.
  */
-int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
+int pipeline_start(struct pipeline **out, char *err, size_t errlen, struct rules *rules,
+                   struct store *writer,
                    const struct pipeline_opts *opts);
 /* Stop the thread (finishing queued work) and free everything but the store. */
 void pipeline_stop(struct pipeline *p);

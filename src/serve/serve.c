@@ -27,6 +27,11 @@
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 #include "util/fwtime.h"
+
+/* What a refused start says about the database (every write of a start is a transaction). */
+#define NOTHING_CHANGED                                                                            \
+    "nothing was changed (what the start wrote was rolled back); once the disk is fixed or has "  \
+    "space, start again"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -238,7 +243,7 @@ int serve_main(int argc, char **argv)
     char err[512];
     if (store_open(cfg.database, 0, &db, err, sizeof err) ||
         store_checkpointer_start(cfg.database, &ckpt, err, sizeof err)) {
-        fprintf(stderr, "serve: %s\n", err);
+        fprintf(stderr, "serve: cannot start: %s; %s\n", err, NOTHING_CHANGED);
         goto out;
     }
     store_use_checkpointer(db, ckpt); /* the engine thread's commits never checkpoint */
@@ -274,8 +279,11 @@ int serve_main(int argc, char **argv)
         .committed = on_commit,
         .committed_ctx = &dref,
     };
-    if (pipeline_start(&p, &rules, db, &opts))
+    if (pipeline_start(&p, err, sizeof err, &rules, db, &opts)) {
+        fprintf(stderr, "serve: cannot start: recovery from the journal in %s failed: %s; %s\n",
+                cfg.database, err, NOTHING_CHANGED);
         goto out;
+    }
     /* Known issues from a file (config known_issues:): all of it applies, or serve stops. */
     if (cfg.known_issues && known_file_apply(p, cfg.known_issues, &diag))
         goto fail;
@@ -284,7 +292,8 @@ int serve_main(int argc, char **argv)
                                    .report = hook_report,
                                    .retry_on_engine_clock = cfg.delivery.retry_engine_clock};
     if (cfg.messages && dispatcher_start(&dispatcher, &cfg.delivery, cfg.database, &hooks)) {
-        fprintf(stderr, "serve: cannot start the dispatcher\n");
+        fprintf(stderr, "serve: cannot start the dispatcher (see the log above); %s\n",
+                NOTHING_CHANGED);
         goto out;
     }
     pthread_mutex_lock(&dref.mu);

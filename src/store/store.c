@@ -217,17 +217,21 @@ static int migrate(struct store *s, int version, char *err, size_t errlen)
     return 0;
 }
 
+static int commit_hook(void *ctx);
+
 int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen)
 {
     struct store *s = xcalloc(1, sizeof *s);
     s->st = xcalloc(ST__COUNT, sizeof *s->st);
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     s->readonly = readonly;
+    store__fault_install();
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_commit_hook(s->db, commit_hook, s);
     int version;
     if (schema_version(s, &version, err, errlen))
         goto fail;
@@ -292,20 +296,45 @@ static int run(struct store *s, enum stmt_id id)
     return 0;
 }
 
+/*
+ * An I/O error (or a full disk) inside a transaction can make SQLite roll
+ * the whole transaction back on its own.  The connection is then in
+ * autocommit mode, and the caller, which has not seen the error yet or
+ * carries on to the end of its group, would have each later statement
+ * committed on its own: half a group durable, and answered 503.  So while
+ * store_begin's transaction is meant to be open, any commit other than
+ * store_commit's is turned into a rollback by this hook (the statement
+ * fails with SQLITE_CONSTRAINT_COMMITHOOK), and nothing is written until
+ * the caller rolls back and begins again.
+ */
+static int commit_hook(void *ctx)
+{
+    const struct store *s = ctx;
+    return s->in_txn && !s->committing;
+}
+
 int store_begin(struct store *s)
 {
-    return run(s, ST_BEGIN);
+    int rc = run(s, ST_BEGIN);
+    s->in_txn = rc == 0;
+    return rc;
 }
 
 int store_commit(struct store *s)
 {
-    return run(s, ST_COMMIT);
+    s->committing = 1;
+    int rc = run(s, ST_COMMIT);
+    s->committing = 0;
+    if (rc == 0 || sqlite3_get_autocommit(s->db))
+        s->in_txn = 0; /* committed, or rolled back by SQLite: over either way */
+    return rc;
 }
 
 void store_rollback(struct store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         run(s, ST_ROLLBACK);
+    s->in_txn = 0;
 }
 
 void store__bind_text(sqlite3_stmt *st, int i, const char *v)

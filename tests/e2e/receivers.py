@@ -148,6 +148,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
+    def do_HEAD(self):
+        """A health probe (forewarn's dispatcher, docs/operations.md): recorded apart from
+        deliveries (probes(kind)); 503 while down, 200 with no body when up."""
+        status = self.server.receivers._probe(self.server.kind)
+        if status is None:
+            self.close_connection = True
+            return
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
 
 class _HttpReceiver:
     def __init__(self, receivers, kind):
@@ -195,6 +206,7 @@ class Receivers:
         self._records = {k: [] for k in KINDS}
         self._attempts = {k: [] for k in KINDS}
         self._dups = {k: 0 for k in KINDS}
+        self._probes = {k: [] for k in KINDS}  # HEAD requests: the answer each got
         self._arrivals = {k: 0 for k in KINDS}  # requests that got past "down", answered or not
         self._seen_keys = {k: {} for k in KINDS}  # key -> (status, ctype, answer)
         self._down = {k: False for k in KINDS}
@@ -358,6 +370,19 @@ class Receivers:
             d = self._delay[kind]
         if d:
             self._stopping.wait(d)  # a simulated slow service; returns early at stop()
+
+    def _probe(self, kind):
+        with self.cond:
+            down = self._down[kind]
+            status = None if down == "refuse" else 503 if down else 200
+            self._probes[kind].append(status)
+            self.cond.notify_all()
+        return status
+
+    def probes(self, kind):
+        """The answers of every HEAD (health probe) kind got, in order (None: dropped)."""
+        with self.cond:
+            return list(self._probes[kind])
 
     def _arrive(self, kind):
         with self.cond:
