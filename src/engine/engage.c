@@ -22,6 +22,7 @@
 
 #include "util/fwtime.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 const struct engine_health engine_health_default = {
     .usage = 30, .adoption = 20, .contacts = 15, .sentiment = 15, .payments = 10,
@@ -563,4 +564,73 @@ void engage__free(struct engage *g)
     free(g->metrics);
     free(g->features);
     free(g);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void engage__write(const struct engage *g, const struct rules *r, struct buf *out)
+{
+    wire_put_u8(out, g != NULL);
+    if (!g)
+        return;
+    wire_put_i64(out, g->signup);
+    wire_put_i64(out, g->churned);
+    wire_put_u64(out, g->steps);
+    wire_put_u32(out, g->nmetrics);
+    for (uint32_t i = 0; i < g->nmetrics; i++) {
+        const struct eng_metric *m = g->metrics[i];
+        wire_put_u32(out, m->metric);
+        wire_put_u32(out, (uint32_t)m->first_day);
+        wire_put_u32(out, (uint32_t)m->last_day);
+        for (int d = 0; d < r->horizon_days; d++)
+            buf_append(out, &(uint8_t[2]){(uint8_t)m->days[d], (uint8_t)(m->days[d] >> 8)}, 2);
+    }
+    wire_put_u32(out, g->nfeatures);
+    for (uint32_t i = 0; i < g->nfeatures; i++) {
+        wire_put_u32(out, g->features[i].feature);
+        wire_put_u32(out, g->features[i].purchased);
+        wire_put_i64(out, g->features[i].last_used);
+    }
+}
+
+int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in)
+{
+    *pg = NULL;
+    if (!wire_get_u8(in))
+        return in->err ? -1 : 0;
+    struct engage *g = xcalloc(1, sizeof *g);
+    *pg = g; /* engage__free takes whatever was read so far */
+    g->signup = wire_get_i64(in);
+    g->churned = wire_get_i64(in);
+    g->steps = wire_get_u64(in);
+    uint32_t n = wire_get_count(in, 12 + 2 * (size_t)r->horizon_days);
+    g->metrics = xcalloc(n + 1, sizeof *g->metrics);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct eng_metric *m = xcalloc(1, sizeof *m + (size_t)r->horizon_days * sizeof m->days[0]);
+        g->metrics[g->nmetrics++] = m;
+        uint32_t id = wire_get_u32(in);
+        if (id >= intern_count(&r->metrics))
+            in->err = 1;
+        m->metric = (uint16_t)id;
+        m->first_day = (int32_t)wire_get_u32(in);
+        m->last_day = (int32_t)wire_get_u32(in);
+        for (int d = 0; d < r->horizon_days; d++) {
+            uint16_t lo = wire_get_u8(in);
+            m->days[d] = (uint16_t)(lo | (uint16_t)wire_get_u8(in) << 8);
+        }
+    }
+    n = wire_get_count(in, 16);
+    if (n > ENGAGE_MAX_FEATURES)
+        in->err = 1;
+    g->capfeatures = n;
+    g->features = xcalloc(n + 1, sizeof *g->features);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct eng_feature *f = &g->features[g->nfeatures++];
+        f->feature = wire_get_u32(in);
+        f->purchased = wire_get_u32(in);
+        f->last_used = wire_get_i64(in);
+        if (f->feature >= intern_count(&r->features))
+            in->err = 1;
+    }
+    return in->err ? -1 : 0;
 }

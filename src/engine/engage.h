@@ -110,4 +110,13 @@ void engage__free(struct engage *g);
 uint16_t engage__f16_encode(double x);
 double engage__f16_decode(uint16_t h);
 
+/*
+ * A record in the snapshot encoding (snap.c), NULL included; and back:
+ * *pg becomes the record read (NULL for none; the caller frees it with
+ * engage__free even on failure).  Returns 0, or -1 on malformed input.
+ */
+struct wire_rd;
+void engage__write(const struct engage *g, const struct rules *r, struct buf *out);
+int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in);
+
 #endif

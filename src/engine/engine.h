@@ -278,4 +278,19 @@ const char *engine_customer_key(const struct engine *e, size_t i);
 void detection_json(const struct detection *d, struct buf *out);
 void incident_json(const struct incident *i, int full, struct buf *out);
 
+/*
+ * Snapshots (snap.c): append everything the engine holds -- customers,
+ * windows, episodes, late-event undo lists, engagement rollups, the global
+ * state and its history, incidents, counters, the clock and the wake-ups --
+ * to out, in the encoding of util/wire.h.  engine_restore loads it into a
+ * fresh engine (engine_new over rules built as the writer's were, before
+ * any event or timer): 0, or FW_EPARSE with the reason in why (n bytes)
+ * when the bytes are malformed or were written under other rules; the
+ * engine is then half-loaded and must be freed.  Interns into the rules
+ * the names the snapshot's state uses.
+ */
+struct wire_rd;
+void engine_snapshot(const struct engine *e, struct buf *out);
+int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n);
+
 #endif

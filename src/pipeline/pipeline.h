@@ -46,6 +46,10 @@ struct pipeline_metrics {
     uint64_t lat_count[PIPELINE_LAT_BUCKETS + 1]; /* per bucket; last is +Inf */
     double lat_sum;                               /* seconds */
     uint64_t lat_n;
+    uint64_t snapshots;      /* snapshots written since start */
+    uint64_t snapshot_bytes; /* the last one's size */
+    double snapshot_pause;   /* seconds the engine was held to serialise the last one */
+    double snapshot_write;   /* seconds writing and syncing its file took */
 };
 
 struct pipeline;
@@ -82,6 +86,18 @@ struct pipeline_opts {
     const struct playbooks *playbooks;  /* playbooks for cases; NULL: none */
     const struct sentiment *sentiment;  /* scores customers' words for cases; NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
+    /*
+     * Snapshots (DESIGN.md, recovery): the file the engine's state is
+     * written to (and `.prev` beside it, the one before), NULL for none;
+     * how often while running (ms; 0: only at a clean stop); whether
+     * start-up may load one (0: replay the whole journal); and the SHA-256
+     * of the rules and configuration the state depends on (a snapshot
+     * written under others is refused).
+     */
+    const char *snapshot_path;
+    int64_t snapshot_every;
+    int snapshot_load;
+    unsigned char config_hash[32];
     /* After each group, committed or not, with what it may have made claimable. */
     void (*committed)(void *ctx, const struct pipeline_commit *c);
     void *committed_ctx;

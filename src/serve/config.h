@@ -52,6 +52,9 @@ struct config {
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */
     char *known_issues;    /* a known_issues: YAML file applied at start-up (known_file.h), or NULL */
+    int64_t snapshot_every; /* ms between engine snapshots while serving (5m); 0: at stop only */
+    int snapshot_load;      /* start-up may load a snapshot (1); 0: replay the whole journal */
+    char *config_text;      /* the config file as read, for the snapshot's fingerprint; or NULL */
     int messages;          /* decide messages (default 1); 0 = detection only */
     char *sentiment_lexicon; /* VADER's lexicon file (sentiment.lexicon), or NULL */
     char *sentiment_domain;  /* a domain lexicon replacing the built-in one, or NULL */

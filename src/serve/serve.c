@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "comms/comms.h"
 #include "delivery/delivery.h"
 #include "analytics/sentiment.h"
@@ -100,10 +102,50 @@ static int usage(void)
     fprintf(stderr,
             "usage: forewarn serve [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
             "                      [--rules FILE]... [--playbooks FILE]... [--virtual-clock]\n"
-            "                      [--ready-file FILE]\n"
+            "                      [--ready-file FILE] [--full-replay]\n"
             "The API token comes from the config file (api_token_file) or the environment\n"
             "(FOREWARN_API_TOKEN, FOREWARN_API_TOKEN_FILE), never from the command line.\n");
     return 2;
+}
+
+/*
+ * What the engine's state depends on besides the journal: the rule packs'
+ * text, in order, and the config file's.  A snapshot written under another
+ * fingerprint is refused (conservative: any edit of the config file costs
+ * one full replay).
+ */
+static void config_fingerprint(const struct config *cfg, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 32;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (cfg->nrules == 0) {
+        EVP_DigestUpdate(md, "builtin\0", 8);
+        EVP_DigestUpdate(md, rules_builtin_telecom, rules_builtin_telecom_len);
+    }
+    for (size_t i = 0; i < cfg->nrules; i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        buf_read_file(&b, cfg->rules[i]); /* read once more: it loaded a moment ago */
+        EVP_DigestUpdate(md, cfg->rules[i], strlen(cfg->rules[i]) + 1);
+        EVP_DigestUpdate(md, b.data ? b.data : "", b.len);
+        buf_cleanup(&b);
+    }
+    EVP_DigestUpdate(md, "config\0", 7);
+    if (cfg->config_text)
+        EVP_DigestUpdate(md, cfg->config_text, strlen(cfg->config_text));
+    /* The churn model's scores feed rules (churn_risk): a retrained file is another engine. */
+    if (cfg->churn.file) {
+        struct buf b;
+        buf_init(&b, 0);
+        buf_read_file(&b, cfg->churn.file);
+        EVP_DigestUpdate(md, "churn\0", 6);
+        EVP_DigestUpdate(md, b.data ? b.data : "", b.len);
+        buf_cleanup(&b);
+    }
+    EVP_DigestUpdate(md, cfg->messages ? "messages" : "detect", 8);
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
 }
 
 int serve_main(int argc, char **argv)
@@ -138,7 +180,8 @@ int serve_main(int argc, char **argv)
         }
     if (config_load_env(&cfg, &diag))
         goto fail;
-    int flag_rules = 0, flag_playbooks = 0;
+    int flag_rules = 0, flag_playbooks = 0, full_replay = 0;
+    char snap_path[4096];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--config") && v) {
@@ -173,6 +216,8 @@ int serve_main(int argc, char **argv)
             cfg.playbooks = xrealloc(cfg.playbooks, (cfg.nplaybooks + 1) * sizeof *cfg.playbooks);
             cfg.playbooks[cfg.nplaybooks++] = xstrdup(v);
             i++;
+        } else if (!strcmp(a, "--full-replay")) {
+            full_replay = 1; /* ignore snapshots this once: rebuild from the whole journal */
         } else if (!strcmp(a, "--virtual-clock")) {
             cfg.virtual_clock = 1;
         } else if (!strcmp(a, "--ready-file") && v) {
@@ -264,6 +309,7 @@ int serve_main(int argc, char **argv)
     }
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
         goto fail;
+    snprintf(snap_path, sizeof snap_path, "%s.snapshot", cfg.database);
     struct pipeline_opts opts = {
         .virtual_clock = cfg.virtual_clock,
         .orch = cfg.messages ? &cfg.orch : NULL,
@@ -278,7 +324,11 @@ int serve_main(int argc, char **argv)
         .min_history = cfg.min_history,
         .committed = on_commit,
         .committed_ctx = &dref,
+        .snapshot_path = snap_path,
+        .snapshot_every = cfg.snapshot_every,
+        .snapshot_load = cfg.snapshot_load && !full_replay,
     };
+    config_fingerprint(&cfg, opts.config_hash);
     if (pipeline_start(&p, err, sizeof err, &rules, db, &opts)) {
         fprintf(stderr, "serve: cannot start: recovery from the journal in %s failed: %s; %s\n",
                 cfg.database, err, NOTHING_CHANGED);

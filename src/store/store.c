@@ -27,6 +27,9 @@
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING")                                             \
     X(EVENT_SCAN, "SELECT body, applied_at, time FROM events ORDER BY seq")                        \
     X(EVENT_COUNT, "SELECT count(*) FROM events")                                                  \
+    X(EVENT_ID_AT, "SELECT id FROM events WHERE seq = ?1")                                         \
+    X(EVENT_SCAN_AFTER, "SELECT body, applied_at, time FROM events WHERE seq > ?1 ORDER BY seq")   \
+    X(EVENT_COUNT_AFTER, "SELECT count(*), coalesce(max(seq), ?1) FROM events WHERE seq > ?1")    \
     X(EVENT_BODY, "SELECT body FROM events WHERE id = ?1")                                         \
     X(DET_FIRE, "INSERT INTO detections(signal, customer, severity, state, fired_at, "          \
                 "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7) "          \
@@ -471,7 +474,14 @@ static int event_from_body(const char *body, int64_t time, struct event *ev)
 
 int store_events_scan(struct store *s, store_event_fn fn, void *ctx)
 {
-    sqlite3_stmt *st = s->st[ST_EVENT_SCAN];
+    return store_events_scan_after(s, -1, fn, ctx);
+}
+
+int store_events_scan_after(struct store *s, int64_t after, store_event_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = s->st[after < 0 ? ST_EVENT_SCAN : ST_EVENT_SCAN_AFTER];
+    if (after >= 0)
+        sqlite3_bind_int64(st, 1, after);
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct event ev;
@@ -509,6 +519,35 @@ int store_event_same(struct store *s, const struct event *ev, int *same)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return rc;
+}
+
+size_t store_event_count_after(struct store *s, int64_t after, int64_t *last)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_COUNT_AFTER];
+    size_t n = 0;
+    *last = after;
+    sqlite3_bind_int64(st, 1, after);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        n = (size_t)sqlite3_column_int64(st, 0);
+        *last = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return n;
+}
+
+int store_event_id_at(struct store *s, int64_t seq, struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_ID_AT];
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st), rc = FW_ENOTFOUND;
+    if (step == SQLITE_ROW) {
+        buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    } else if (step != SQLITE_DONE) {
+        rc = FW_EDB;
+    }
+    sqlite3_reset(st);
     return rc;
 }
 
