@@ -220,14 +220,50 @@ static int cmd_replay(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-/* One journal row as an NDJSON line of the temporary replay input. */
+struct dump {
+    FILE *f;
+    int64_t last_applied; /* the latest applied_at of the journal, or FW_TIME_NONE */
+};
+
+/*
+ * One journal row as an NDJSON line of the temporary replay input.  A move
+ * of a virtual clock (POST /v1/admin/clock) is a journal row but not an
+ * event replay accepts; the report's --until stands for it (cmd_report).
+ */
 static int dump_event(void *ctx, const struct event *ev, int64_t applied_at)
 {
-    (void)applied_at;
+    struct dump *d = ctx;
+    if (d->last_applied == FW_TIME_NONE || applied_at > d->last_applied)
+        d->last_applied = applied_at;
+    if (!ev->subject && !strcmp(ev->type, "forewarn.clock"))
+        return 0;
     char *txt = fw_json_dumps(ev->json);
-    fprintf(ctx, "%s\n", txt);
+    fprintf(d->f, "%s\n", txt);
     free(txt);
     return 0;
+}
+
+/*
+ * The instant a report on a store is as of, when --until does not say: a
+ * virtual clock's stored time (FW_TIME_NONE when it never moved: no events
+ * yet), else the wall clock's now (never before the last row applied).
+ */
+static int64_t store_report_time(struct store *s, int64_t last_applied)
+{
+    struct buf b;
+    int64_t t;
+    buf_init(&b, 32);
+    if (store_meta_get(s, "virtual_clock", &b) == 0) {
+        t = strtoll(b.data, NULL, 10);
+        if (t <= 0 && last_applied == FW_TIME_NONE)
+            t = FW_TIME_NONE;
+    } else {
+        t = fw_wall_now();
+        if (last_applied != FW_TIME_NONE && last_applied > t)
+            t = last_applied;
+    }
+    buf_cleanup(&b);
+    return t;
 }
 
 /*
@@ -244,9 +280,10 @@ static int cmd_report(int argc, char **argv)
                         "md|html|json]\n");
         return 2;
     }
-    char **args = xcalloc((size_t)argc + 4, sizeof *args);
-    int n = 0;
+    char **args = xcalloc((size_t)argc + 6, sizeof *args);
+    int n = 0, until = 0;
     const char *events = NULL, *db = NULL;
+    char until_s[FW_TIME_MAXLEN];
     args[n++] = "replay";
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--events") && i + 1 < argc)
@@ -255,6 +292,7 @@ static int cmd_report(int argc, char **argv)
             db = argv[++i];
         else
             args[n++] = argv[i];
+        until |= !strcmp(argv[i], "--until");
     }
     int rc = 2;
     char tmp[] = "/tmp/forewarn-report-XXXXXX";
@@ -272,11 +310,18 @@ static int cmd_report(int argc, char **argv)
             goto out;
         }
         fd = mkstemp(tmp);
-        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        int src = f ? store_events_scan(s, dump_event, f) : FW_EIO;
+        struct dump d = {.f = fd >= 0 ? fdopen(fd, "w") : NULL, .last_applied = FW_TIME_NONE};
+        int src = d.f ? store_events_scan(s, dump_event, &d) : FW_EIO;
+        int64_t asof = src ? FW_TIME_NONE : store_report_time(s, d.last_applied);
         store_close(s);
-        if (f)
-            fclose(f);
+        if (d.f)
+            fclose(d.f);
+        if (!until && asof != FW_TIME_NONE) {
+            /* The store's now, as its server would see it: wake-ups due by then have fired. */
+            fw_time_format(asof, until_s);
+            args[n++] = "--until";
+            args[n++] = until_s;
+        }
         if (src) {
             fprintf(stderr, "report: --db %s: cannot read the journal\n", db);
             rc = 1;

@@ -27,7 +27,7 @@
 #include "util/util.h"
 #include "util/wire.h"
 
-#define SNAP_ENGINE_MAGIC 0x454e4731u /* "1GNE": the engine's section */
+#define SNAP_ENGINE_MAGIC 0x454e4732u /* "2GNE": the engine's section (2: engagement day slots of 8, 12 or 16 bits) */
 
 /* ---- values and state ---- */
 

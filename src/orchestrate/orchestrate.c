@@ -302,8 +302,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         decide_or_wait(o, c);
     if (ev && !stale && !strcmp(ev->type, "ticket.resolved"))
         orch__on_ticket_resolved(o, c, ev);
-    if (ev && o->known.n)
-        orch__known_customer(o, customer);
+    if (o->known.n)
+        orch__known_customer(o, customer); /* wake-ups too: a segment may read health */
 }
 
 struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next)
@@ -396,6 +396,7 @@ void orch_free(struct orch *o)
                 engine_timer_cancel(o->engine, &l->t);
             orch__ladder_free(l);
         }
+        orch__known_forget(o, c);
         free(c->hist);
         free(c->pending);
         free(c->sent);

@@ -606,7 +606,10 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     fflush(r.p.out);
     rewind(r.p.out);
     if (o->report) {
-        rc = report_outreach(o->report, r.p.out, r.e, r.orch, r.p.answers, out, err);
+        /* On the virtual clock, nothing to go by is no date at all, not 1970. */
+        int64_t asof = o->until == FW_TIME_NONE && !engine_stats(r.e)->events ? FW_TIME_NONE
+                                                                               : engine_now(r.e);
+        rc = report_outreach(o->report, asof, r.p.out, r.e, r.orch, r.p.answers, out, err);
         goto out;
     }
     /* Copy the spool out. */
