@@ -9,8 +9,10 @@ count half).  The same model is also scored with its blend weight set to 1
 (the trees alone) and to 0 (the logistic baseline alone), by rewriting the
 weight in a copy of the model file, so each split gives the holdout AUC of
 trees, baseline and blend.  Prints each seed's figures, then the mean, min,
-max and the count below --floor (0.84) of each, and the training time: CPU
-(user + system of each `model train`, from wait4) and wall clock.  The
+max and the count below --floor (0.84) of each, the sampling standard error
+of one holdout's AUC (Hanley-McNeil: the spread the holdout draw alone
+causes), and the training time: CPU (user + system of each `model train`,
+from wait4) and wall clock.  The
 table is read from the path given, so a data file that must stay out of the
 repository (the IBM Telco table) can be measured:
 
@@ -45,6 +47,14 @@ def roc_auc(scores, labels):
         lo, hi = bisect.bisect_left(neg, p), bisect.bisect_right(neg, p)
         total += lo + (hi - lo) / 2
     return total / (len(pos) * len(neg))
+
+
+def hanley_mcneil_sd(auc, npos, nneg):
+    """The standard error of a ROC AUC measured on npos + nneg rows (Hanley and McNeil, 1982):
+    how far one holdout's AUC strays from the model's true AUC by the luck of the draw alone."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    return ((auc * (1 - auc) + (npos - 1) * (q1 - auc * auc) + (nneg - 1) * (q2 - auc * auc))
+            / (npos * nneg)) ** 0.5
 
 
 def fnv1a64(data):
@@ -177,6 +187,12 @@ def main():
         print("%s %-8s: %d splits, holdout ROC AUC mean %.4f sd %.4f min %.4f max %.4f, %d below "
               "%.2f" % (name, who, len(v), statistics.mean(v), statistics.pstdev(v), min(v),
                         max(v), sum(x < a.floor for x in v), a.floor))
+    v = [r["blend"] for r in res]
+    print("%s blend: the sampling sd of one holdout's AUC at the mean (Hanley-McNeil, %d rows, %d "
+          "positive) is %.4f: splits spread that much even when the model does not change"
+          % (name, res[0]["rows"], res[0]["positive"],
+             hanley_mcneil_sd(statistics.mean(v), res[0]["positive"],
+                              res[0]["rows"] - res[0]["positive"])))
     cpu = [r["cpu"] for r in res]
     wall = [r["wall"] for r in res]
     print("%s training: CPU %.1f s per split (min %.1f, max %.1f), wall %.1f s per split"
