@@ -67,12 +67,58 @@ enum comms__node_kind {
     COMMS__INVERTED, /* {{^name}} ... {{/name}} */
 };
 
+/* A node's var for {{.}}, and its list when the variable is no list's field. */
+#define COMMS__DOT 0xffff
+#define COMMS__NOLIST 0xffff
+
 struct comms__node {
-    uint32_t kind; /* enum comms__node_kind */
-    uint32_t str;  /* offset in the pool: the text, or the name as written */
-    uint32_t len;  /* its length */
-    uint32_t end;  /* sections: index of the first node after the section */
+    uint16_t kind; /* enum comms__node_kind */
+    uint16_t var;  /* names: the variable's id (enum comms_var_id), or COMMS__DOT */
+    uint16_t list; /* names: the list the variable is a field of, or COMMS__NOLIST */
+    uint16_t _pad;
+    uint32_t str; /* offset in the pool: the text, or the canonical name */
+    uint32_t len; /* its length */
+    uint32_t end; /* sections: index of the first node after the section */
 };
+
+/*
+ * A value as rendering sees it, from a typed context or converted from
+ * JSON.  Kinds render and test as the JSON values they stand for: ABSENT
+ * and NULL as nothing and false, STR as itself (true unless empty), INT and
+ * REAL as numbers (always true), LIST and JARRAY (a JSON array) true unless
+ * empty, OBJECT (a JSON object, or a typed list's element) as nothing but true.
+ */
+enum comms__vkind {
+    COMMS__ABSENT, /* zero: a fresh slot */
+    COMMS__NULL,
+    COMMS__STR,
+    COMMS__INT,
+    COMMS__REAL,
+    COMMS__TRUE,
+    COMMS__FALSE,
+    COMMS__LIST,
+    COMMS__JARRAY,
+    COMMS__OBJECT,
+};
+
+struct comms__value {
+    uint32_t kind; /* enum comms__vkind */
+    uint32_t len;  /* STR: bytes; LIST: elements */
+    union {
+        const char *s;                   /* STR: NUL-terminated */
+        long long i;                     /* INT */
+        double d;                        /* REAL */
+        const struct comms__value *items; /* LIST: len elements of comms__var_nfields() fields */
+    } u;
+};
+
+/* The list variable a variable is a field of (COMMS_V_issues for issues.headline), or -1. */
+int comms__var_list(int id);
+/* The number of fields of a list variable (they follow it in vars.h), 0 for others. */
+size_t comms__var_nfields(int list);
+
+/* The root values of a typed context (ctx.c), for the renderer. */
+const struct comms__value *comms__ctx_values(const struct comms_ctx *c);
 
 /* A range of nodes: [first, end). */
 struct comms__part {

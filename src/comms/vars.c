@@ -14,21 +14,21 @@
 #include "util/util.h"
 
 const struct comms_var comms_vars[] = {
-#define COMMS__VAR_ENTRY(name, who, desc) {name, COMMS_VAR_##who, desc},
+#define COMMS__VAR_ENTRY(id, name, who, desc) {name, COMMS_VAR_##who, desc},
     COMMS_VARS(COMMS__VAR_ENTRY)
 #undef COMMS__VAR_ENTRY
         {NULL, 0, NULL}};
 
 /* Name lists for comms_variables: all of them, and the customer-facing ones. */
 static const char *const all_names[] = {
-#define COMMS__NAME(name, who, desc) name,
+#define COMMS__NAME(id, name, who, desc) name,
     COMMS_VARS(COMMS__NAME)
 #undef COMMS__NAME
         NULL};
 
 #define COMMS__IF_CUST_CUST(name) name,
 #define COMMS__IF_CUST_INT(name)
-#define COMMS__CUST_NAME(name, who, desc) COMMS__IF_CUST_##who(name)
+#define COMMS__CUST_NAME(id, name, who, desc) COMMS__IF_CUST_##who(name)
 static const char *const customer_names[] = {COMMS_VARS(COMMS__CUST_NAME) NULL};
 #undef COMMS__CUST_NAME
 

@@ -1,0 +1,294 @@
+/*
+ * ctx.c -- typed template contexts: one value slot per variable of vars.h,
+ * addressed by id, strings and lists in blocks the context owns.
+ *
+ * The orchestrator fills a context per decision and renders several
+ * templates with it; a JSON tree cost an allocation, a hash insert and a
+ * UTF-8 check per key to build and three hash probes per name to read.
+ * Here a set is a store into an array and a read is a load: the template
+ * compiler resolved every name to its id.  Values keep JSON's meaning
+ * (comms__value), so a template renders the same from either.
+ *
+ * Invariant: fields of a list follow the list in vars.h (issues, then
+ * issues.headline ...), so an element is an array of the list's fields in
+ * that order; the variable table is checked for it once, on first use.
+ */
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comms/comms_int.h"
+#include "util/util.h"
+
+/* ---- the variable table, derived once ---- */
+
+#define NAME_SLOTS 512 /* open addressing, a power of two, over twice COMMS_NVARS */
+
+static struct {
+    int16_t list[COMMS_NVARS];     /* the list a variable is a field of, or -1 */
+    uint16_t nfields[COMMS_NVARS]; /* fields of a list variable */
+    int16_t slot[NAME_SLOTS];      /* id + 1 by name hash; 0 is empty */
+} tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void tab_init(void)
+{
+    for (int v = 0; v < COMMS_NVARS; v++) {
+        const char *name = comms_vars[v].name;
+        size_t n = strlen(name), best = 0;
+        tab.list[v] = -1;
+        for (int l = 0; l < COMMS_NVARS; l++) {
+            size_t ln = strlen(comms_vars[l].name);
+            if (ln < n && ln > best && name[ln] == '.' && !memcmp(name, comms_vars[l].name, ln) &&
+                comms_var_is_list(comms_vars[l].name)) {
+                best = ln;
+                tab.list[v] = (int16_t)l;
+            }
+        }
+        if (tab.list[v] >= 0)
+            tab.nfields[tab.list[v]]++;
+        uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1);
+        while (tab.slot[h])
+            h = (h + 1) & (NAME_SLOTS - 1);
+        tab.slot[h] = (int16_t)(v + 1);
+    }
+    /* Elements are arrays of fields in table order: each list's fields must follow it. */
+    for (int v = 0; v < COMMS_NVARS; v++)
+        for (int k = tab.list[v] + 1; tab.list[v] >= 0 && k <= v; k++)
+            if (tab.list[k] != tab.list[v])
+                abort(); /* vars.h: a list's fields are not right after it */
+}
+
+int comms__var_list(int id)
+{
+    pthread_once(&tab_once, tab_init);
+    return id >= 0 && id < COMMS_NVARS ? tab.list[id] : -1;
+}
+
+size_t comms__var_nfields(int list)
+{
+    pthread_once(&tab_once, tab_init);
+    return list >= 0 && list < COMMS_NVARS ? tab.nfields[list] : 0;
+}
+
+int comms_var_id(const char *name, size_t n)
+{
+    pthread_once(&tab_once, tab_init);
+    for (uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1); tab.slot[h];
+         h = (h + 1) & (NAME_SLOTS - 1)) {
+        int v = tab.slot[h] - 1;
+        if (!strncmp(comms_vars[v].name, name, n) && comms_vars[v].name[n] == '\0')
+            return v;
+    }
+    return -1;
+}
+
+/* ---- contexts ---- */
+
+/* A block of the context's own memory; the first one is inside the context. */
+struct block {
+    struct block *next;
+    alignas(max_align_t) char data[];
+};
+
+#define FIRST_BLOCK 1024
+#define MORE_BLOCK 4096
+
+struct comms_ctx {
+    struct comms__value v[COMMS_NVARS];
+    struct block *more; /* further blocks, newest first */
+    char *cur;          /* free space in the current block */
+    size_t left;
+    alignas(max_align_t) char first[FIRST_BLOCK];
+};
+
+struct comms_ctx *comms_ctx_new(void)
+{
+    pthread_once(&tab_once, tab_init);
+    struct comms_ctx *c = xmalloc(sizeof *c);
+    memset(c->v, 0, sizeof c->v); /* every kind COMMS__ABSENT */
+    c->more = NULL;
+    c->cur = c->first;
+    c->left = sizeof c->first;
+    return c;
+}
+
+void comms_ctx_free(struct comms_ctx *c)
+{
+    if (!c)
+        return;
+    for (struct block *b = c->more, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(c);
+}
+
+/* n bytes of the context's memory, aligned for any value. */
+static void *ctx_alloc(struct comms_ctx *c, size_t n)
+{
+    size_t need = (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+    if (need > c->left) {
+        size_t size = need > MORE_BLOCK ? need : MORE_BLOCK;
+        struct block *b = xmalloc(sizeof *b + size);
+        b->next = c->more;
+        c->more = b;
+        c->cur = b->data;
+        c->left = size;
+    }
+    void *p = c->cur;
+    c->cur += need;
+    c->left -= need;
+    return p;
+}
+
+static const char *ctx_strdup(struct comms_ctx *c, const char *s, size_t n)
+{
+    char *p = ctx_alloc(c, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* Strict UTF-8, as jansson checks a string: no overlong forms, surrogates or code points past
+   U+10FFFF. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char u = s[i];
+        if (u < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if (u >= 0xC2 && u <= 0xDF)
+            k = 2, cp = u & 0x1F;
+        else if (u >= 0xE0 && u <= 0xEF)
+            k = 3, cp = u & 0x0F;
+        else if (u >= 0xF0 && u <= 0xF4)
+            k = 4, cp = u & 0x07;
+        else
+            return 0;
+        if (i + k > n)
+            return 0;
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (k == 3 && cp < 0x800) ||
+            (k == 4 && cp < 0x10000))
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* The root slot of a variable that is not a list's field, or NULL. */
+static struct comms__value *root_slot(struct comms_ctx *c, int id)
+{
+    if (id < 0 || id >= COMMS_NVARS || tab.list[id] >= 0)
+        return NULL;
+    return &c->v[id];
+}
+
+static void set_text(struct comms__value *v, struct comms_ctx *c, const char *s, size_t n)
+{
+    v->u.s = ctx_strdup(c, s, n);
+    v->len = (uint32_t)n;
+    v->kind = COMMS__STR;
+}
+
+void comms_ctx_set_str(struct comms_ctx *c, int id, const char *s)
+{
+    struct comms__value *v = root_slot(c, id);
+    size_t n;
+    if (v && s && utf8_valid((const unsigned char *)s, n = strlen(s)))
+        set_text(v, c, s, n);
+}
+
+void comms_ctx_set_valid(struct comms_ctx *c, int id, const char *s, size_t n)
+{
+    struct comms__value *v = root_slot(c, id);
+    if (v && s)
+        set_text(v, c, s, n);
+}
+
+void comms_ctx_set_int(struct comms_ctx *c, int id, long long i)
+{
+    struct comms__value *v = root_slot(c, id);
+    if (v)
+        *v = (struct comms__value){.kind = COMMS__INT, .u.i = i};
+}
+
+void comms_ctx_set_bool(struct comms_ctx *c, int id, int b)
+{
+    struct comms__value *v = root_slot(c, id);
+    if (v)
+        *v = (struct comms__value){.kind = b ? COMMS__TRUE : COMMS__FALSE};
+}
+
+void comms_ctx_unset(struct comms_ctx *c, int id)
+{
+    struct comms__value *v = root_slot(c, id);
+    if (v)
+        *v = (struct comms__value){.kind = COMMS__ABSENT};
+}
+
+void comms_ctx_set_list(struct comms_ctx *c, int list, size_t n)
+{
+    struct comms__value *v = root_slot(c, list);
+    size_t nf = comms__var_nfields(list);
+    if (!v || !nf)
+        return;
+    struct comms__value *items = ctx_alloc(c, (n ? n : 1) * nf * sizeof *items);
+    memset(items, 0, n * nf * sizeof *items);
+    *v = (struct comms__value){.kind = COMMS__LIST, .len = (uint32_t)n, .u.items = items};
+}
+
+/* Field `field` of element i of its list, or NULL when that list or element is not there. */
+static struct comms__value *item_slot(const struct comms_ctx *c, int field, size_t i)
+{
+    int list = comms__var_list(field);
+    if (list < 0 || c->v[list].kind != COMMS__LIST || i >= c->v[list].len)
+        return NULL;
+    size_t at = i * tab.nfields[list] + (size_t)(field - list - 1);
+    return (struct comms__value *)&c->v[list].u.items[at];
+}
+
+void comms_ctx_item_str(struct comms_ctx *c, int field, size_t i, const char *s)
+{
+    struct comms__value *v = item_slot(c, field, i);
+    size_t n;
+    if (v && s && utf8_valid((const unsigned char *)s, n = strlen(s)))
+        set_text(v, c, s, n);
+}
+
+const char *comms_ctx_str(const struct comms_ctx *c, int id)
+{
+    return id >= 0 && id < COMMS_NVARS && c->v[id].kind == COMMS__STR ? c->v[id].u.s : NULL;
+}
+
+long long comms_ctx_int(const struct comms_ctx *c, int id)
+{
+    return id >= 0 && id < COMMS_NVARS && c->v[id].kind == COMMS__INT ? c->v[id].u.i : 0;
+}
+
+const char *comms_ctx_item(const struct comms_ctx *c, int field, size_t i)
+{
+    const struct comms__value *v = item_slot(c, field, i);
+    return v && v->kind == COMMS__STR ? v->u.s : NULL;
+}
+
+const struct comms__value *comms__ctx_values(const struct comms_ctx *c) { return c->v; }
