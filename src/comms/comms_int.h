@@ -105,9 +105,9 @@ struct comms__value {
     uint32_t kind; /* enum comms__vkind */
     uint32_t len;  /* STR: bytes; LIST: elements */
     union {
-        const char *s;                   /* STR: NUL-terminated */
-        long long i;                     /* INT */
-        double d;                        /* REAL */
+        const char *s;                    /* STR: NUL-terminated */
+        long long i;                      /* INT */
+        double d;                         /* REAL */
         const struct comms__value *items; /* LIST: len elements of comms__var_nfields() fields */
     } u;
 };
