@@ -120,6 +120,24 @@ size_t comms__var_nfields(int list);
 /* The root values of a typed context (ctx.c), for the renderer. */
 const struct comms__value *comms__ctx_values(const struct comms_ctx *c);
 
+/*
+ * A dotted name inside a JSON object as rendering looks it up (render.c): a
+ * key holding the whole remaining name wins, else the first part selects a
+ * nested object.  Borrowed; NULL when a step is missing.
+ */
+json_t *comms__json_path(json_t *obj, const char *p, size_t n);
+
+/*
+ * The typed context that renders every template exactly as JSON context j
+ * does (ctx.c; j NULL: empty), for tests and the fuzz harness to compare the
+ * two.  FW_EINVAL when j holds something a typed context has no form for:
+ * a non-integral number, an object or array where a variable's value is,
+ * a list element key that is not one of the list's fields or a field that
+ * is not a string.  Returns 0 and *out (comms_ctx_free), or the error and
+ * *out NULL.
+ */
+int comms__ctx_from_json(json_t *j, struct comms_ctx **out);
+
 /* A range of nodes: [first, end). */
 struct comms__part {
     uint32_t first, end;

@@ -292,3 +292,85 @@ const char *comms_ctx_item(const struct comms_ctx *c, int field, size_t i)
 }
 
 const struct comms__value *comms__ctx_values(const struct comms_ctx *c) { return c->v; }
+
+/* ---- from a JSON context (tests, fuzzing) ---- */
+
+/* The last part of a field's dotted name ("headline" for "issues.headline"). */
+static const char *field_key(int field)
+{
+    const char *dot = strrchr(comms_vars[field].name, '.');
+    return dot ? dot + 1 : comms_vars[field].name;
+}
+
+/* Element i of list `list` from JSON object e: every key one of its fields, each a string. */
+static int item_from_json(struct comms_ctx *c, int list, size_t i, json_t *e)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(e))
+        return FW_EINVAL;
+    json_object_foreach (e, key, v) {
+        int field = -1;
+        for (int f = list + 1; f <= list + (int)tab.nfields[list] && field < 0; f++)
+            if (!strcmp(field_key(f), key))
+                field = f;
+        /* Another key would shadow a variable of the same name; no typed element has one. */
+        if (field < 0)
+            return FW_EINVAL;
+        /* Not a string: a typed field has no null (which, unlike absent, ends the lookup). */
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+            return FW_EINVAL;
+        comms_ctx_item_str(c, field, i, json_string_value(v));
+    }
+    return 0;
+}
+
+/* Variable id from its JSON value v (not NULL, not null). */
+static int var_from_json(struct comms_ctx *c, int id, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        comms_ctx_set_valid(c, id, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER:
+        comms_ctx_set_int(c, id, (long long)json_integer_value(v));
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        comms_ctx_set_bool(c, id, json_is_true(v));
+        return 0;
+    case JSON_ARRAY:
+        if (!tab.nfields[id])
+            return FW_EINVAL; /* a section over a plain variable's array iterates it */
+        comms_ctx_set_list(c, id, json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (item_from_json(c, id, i, json_array_get(v, i)))
+                return FW_EINVAL;
+        return 0;
+    default:
+        return FW_EINVAL; /* reals and objects */
+    }
+}
+
+int comms__ctx_from_json(json_t *j, struct comms_ctx **out)
+{
+    struct comms_ctx *c = comms_ctx_new();
+    int rc = 0;
+    *out = NULL;
+    if (j && !json_is_object(j))
+        rc = FW_EINVAL;
+    for (int id = 0; j && id < COMMS_NVARS && !rc; id++) {
+        const char *name = comms_vars[id].name;
+        json_t *v = comms__json_path(j, name, strlen(name));
+        if (!v || json_is_null(v))
+            continue; /* absent and null render alike */
+        /* A list's field at the root is what JSON falls back to for an element without it. */
+        rc = tab.list[id] >= 0 ? FW_EINVAL : var_from_json(c, id, v);
+    }
+    if (rc) {
+        comms_ctx_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}

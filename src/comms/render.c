@@ -42,7 +42,7 @@ struct render {
  * selects a nested object and the rest continues there.  NULL when some
  * step is missing; a JSON null that is present is returned as such.
  */
-static json_t *path_get(json_t *obj, const char *p, size_t n) {
+json_t *comms__json_path(json_t *obj, const char *p, size_t n) {
     while (json_is_object(obj)) {
         json_t *v = json_object_getn(obj, p, n);
         if (v)
@@ -65,9 +65,9 @@ static json_t *lookup_json(struct render *r, const char *name, size_t n) {
         json_t *v;
         if (f->list && n > f->listlen && name[f->listlen] == '.' &&
             !memcmp(name, f->list, f->listlen) &&
-            (v = path_get(f->j, name + f->listlen + 1, n - f->listlen - 1)))
+            (v = comms__json_path(f->j, name + f->listlen + 1, n - f->listlen - 1)))
             return v;
-        if ((v = path_get(f->j, name, n)))
+        if ((v = comms__json_path(f->j, name, n)))
             return v;
     }
     return NULL;
