@@ -337,9 +337,9 @@ static void pack_context(struct orch *o, struct comms_ctx *x, json_t *snap, json
     for (size_t i = 0; i < o->rules->ncontext; i++) {
         char buf[128];
         const struct rule_context *rc = &o->rules->context[i];
-        int id = comms_var_id(rc->var, strlen(rc->var));
-        if (id >= 0)
-            comms_ctx_set_str(x, id, pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
+        if (o->pack_var[i] >= 0)
+            comms_ctx_set_str(x, o->pack_var[i],
+                              pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
     }
 }
 

@@ -138,6 +138,7 @@ struct orch {
     struct engine_sink next;
     struct engine *engine;
     const struct rules *rules;
+    int *pack_var; /* per rules->context: the variable's id (comms_var_id), -1 for none */
     struct strmap customers;
     struct strmap zones; /* time zone name -> struct tz * (NULL: unknown, read as UTC) */
     regex_t phone_re;

@@ -322,6 +322,11 @@ void orch_bind(struct orch *o, struct engine *e)
 {
     o->engine = e;
     o->rules = engine_rules(e);
+    /* The pack's context variables by id, once: contexts are filled per decision. */
+    free(o->pack_var);
+    o->pack_var = xcalloc(o->rules->ncontext ? o->rules->ncontext : 1, sizeof *o->pack_var);
+    for (size_t i = 0; i < o->rules->ncontext; i++)
+        o->pack_var[i] = comms_var_id(o->rules->context[i].var, strlen(o->rules->context[i].var));
 }
 
 int64_t orch_open_until(const struct orch *o)
@@ -385,6 +390,7 @@ void orch_free(struct orch *o)
         free(c);
     }
     strmap_cleanup(&o->customers);
+    free(o->pack_var);
     orch__failures_cleanup(o);
     orch__known_cleanup(o);
     for (size_t i = 0; i < o->zones.len; i++)
