@@ -112,7 +112,7 @@ struct comms__value {
     } u;
 };
 
-/* The list variable a variable is a field of (COMMS_V_issues for issues.headline), or -1. */
+/* vars.c: the list a variable is a field of (COMMS_V_issues for issues.headline), or -1. */
 int comms__var_list(int id);
 /* The number of fields of a list variable (they follow it in vars.h), 0 for others. */
 size_t comms__var_nfields(int list);

@@ -1,6 +1,7 @@
 /*
  * ctx.c -- typed template contexts: one value slot per variable of vars.h,
- * addressed by id, strings and lists in blocks the context owns.
+ * addressed by id (vars.c resolves names to ids and knows which variables
+ * are lists' fields), strings and lists in blocks the context owns.
  *
  * The orchestrator fills a context per decision and renders several
  * templates with it; a JSON tree cost an allocation, a hash insert and a
@@ -11,86 +12,14 @@
  *
  * Invariant: fields of a list follow the list in vars.h (issues, then
  * issues.headline ...), so an element is an array of the list's fields in
- * that order; the variable table is checked for it once, on first use.
+ * that order; vars.c checks the table for it once, on first use.
  */
-#include <pthread.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "comms/comms_int.h"
 #include "util/util.h"
-
-/* ---- the variable table, derived once ---- */
-
-#define NAME_SLOTS 512 /* open addressing, a power of two, over twice COMMS_NVARS */
-
-static struct {
-    int16_t list[COMMS_NVARS];     /* the list a variable is a field of, or -1 */
-    uint16_t nfields[COMMS_NVARS]; /* fields of a list variable */
-    int16_t slot[NAME_SLOTS];      /* id + 1 by name hash; 0 is empty */
-} tab;
-static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
-
-static uint32_t name_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
-static void tab_init(void)
-{
-    for (int v = 0; v < COMMS_NVARS; v++) {
-        const char *name = comms_vars[v].name;
-        size_t n = strlen(name), best = 0;
-        tab.list[v] = -1;
-        for (int l = 0; l < COMMS_NVARS; l++) {
-            size_t ln = strlen(comms_vars[l].name);
-            if (ln < n && ln > best && name[ln] == '.' && !memcmp(name, comms_vars[l].name, ln) &&
-                comms_var_is_list(comms_vars[l].name)) {
-                best = ln;
-                tab.list[v] = (int16_t)l;
-            }
-        }
-        if (tab.list[v] >= 0)
-            tab.nfields[tab.list[v]]++;
-        uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1);
-        while (tab.slot[h])
-            h = (h + 1) & (NAME_SLOTS - 1);
-        tab.slot[h] = (int16_t)(v + 1);
-    }
-    /* Elements are arrays of fields in table order: each list's fields must follow it. */
-    for (int v = 0; v < COMMS_NVARS; v++)
-        for (int k = tab.list[v] + 1; tab.list[v] >= 0 && k <= v; k++)
-            if (tab.list[k] != tab.list[v])
-                abort(); /* vars.h: a list's fields are not right after it */
-}
-
-int comms__var_list(int id)
-{
-    pthread_once(&tab_once, tab_init);
-    return id >= 0 && id < COMMS_NVARS ? tab.list[id] : -1;
-}
-
-size_t comms__var_nfields(int list)
-{
-    pthread_once(&tab_once, tab_init);
-    return list >= 0 && list < COMMS_NVARS ? tab.nfields[list] : 0;
-}
-
-int comms_var_id(const char *name, size_t n)
-{
-    pthread_once(&tab_once, tab_init);
-    for (uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1); tab.slot[h];
-         h = (h + 1) & (NAME_SLOTS - 1)) {
-        int v = tab.slot[h] - 1;
-        if (!strncmp(comms_vars[v].name, name, n) && comms_vars[v].name[n] == '\0')
-            return v;
-    }
-    return -1;
-}
 
 /* ---- contexts ---- */
 
@@ -113,7 +42,6 @@ struct comms_ctx {
 
 struct comms_ctx *comms_ctx_new(void)
 {
-    pthread_once(&tab_once, tab_init);
     struct comms_ctx *c = xmalloc(sizeof *c);
     memset(c->v, 0, sizeof c->v); /* every kind COMMS__ABSENT */
     c->more = NULL;
@@ -198,7 +126,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 /* The root slot of a variable that is not a list's field, or NULL. */
 static struct comms__value *root_slot(struct comms_ctx *c, int id)
 {
-    if (id < 0 || id >= COMMS_NVARS || tab.list[id] >= 0)
+    if (id < 0 || id >= COMMS_NVARS || comms__var_list(id) >= 0)
         return NULL;
     return &c->v[id];
 }
@@ -263,7 +191,7 @@ static struct comms__value *item_slot(const struct comms_ctx *c, int field, size
     int list = comms__var_list(field);
     if (list < 0 || c->v[list].kind != COMMS__LIST || i >= c->v[list].len)
         return NULL;
-    size_t at = i * tab.nfields[list] + (size_t)(field - list - 1);
+    size_t at = i * comms__var_nfields(list) + (size_t)(field - list - 1);
     return (struct comms__value *)&c->v[list].u.items[at];
 }
 
@@ -311,7 +239,7 @@ static int item_from_json(struct comms_ctx *c, int list, size_t i, json_t *e)
         return FW_EINVAL;
     json_object_foreach (e, key, v) {
         int field = -1;
-        for (int f = list + 1; f <= list + (int)tab.nfields[list] && field < 0; f++)
+        for (int f = list + 1; f <= list + (int)comms__var_nfields(list) && field < 0; f++)
             if (!strcmp(field_key(f), key))
                 field = f;
         /* Another key would shadow a variable of the same name; no typed element has one. */
@@ -340,7 +268,7 @@ static int var_from_json(struct comms_ctx *c, int id, json_t *v)
         comms_ctx_set_bool(c, id, json_is_true(v));
         return 0;
     case JSON_ARRAY:
-        if (!tab.nfields[id])
+        if (!comms__var_nfields(id))
             return FW_EINVAL; /* a section over a plain variable's array iterates it */
         comms_ctx_set_list(c, id, json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++)
@@ -365,7 +293,7 @@ int comms__ctx_from_json(json_t *j, struct comms_ctx **out)
         if (!v || json_is_null(v))
             continue; /* absent and null render alike */
         /* A list's field at the root is what JSON falls back to for an element without it. */
-        rc = tab.list[id] >= 0 ? FW_EINVAL : var_from_json(c, id, v);
+        rc = comms__var_list(id) >= 0 ? FW_EINVAL : var_from_json(c, id, v);
     }
     if (rc) {
         comms_ctx_free(c);
