@@ -1,12 +1,17 @@
 /*
- * render.c -- a compiled template plus a JSON context to text, and text to
- * an HTML document for email.
+ * render.c -- a compiled template plus a context to text, and text to an
+ * HTML document for email.  The context is typed (ctx.c: what the
+ * orchestrator fills per decision) or a JSON object (playbook scripts,
+ * tests); both become comms__value, so one walk renders either.
  *
  * Rendering walks the node list with a context stack (Mustache's): the
  * root object at the bottom, then one frame per section entered.  A name
  * is looked up from the innermost frame outward; a frame that is a list's
  * element also answers the list's field names ("issues.headline" in the
- * element of {{#issues}} is its "headline").  Every output buffer has a
+ * element of {{#issues}} is its "headline").  A typed lookup reads the
+ * name's slot by the id the compiler gave it (a field: in the innermost
+ * element of its list); a JSON lookup probes each frame by the name's
+ * text, as it always did.  Every output buffer has a
  * cap, so a huge list or value ends in FW_ETOOBIG, never in unbounded
  * memory.  Rendering reads the template only: one template may be rendered
  * by many threads at once.
