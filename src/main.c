@@ -150,14 +150,36 @@ static int cmd_replay(int argc, char **argv)
             npb = cfg.nplaybooks < ARRAY_SIZE(pbfiles) ? cfg.nplaybooks : ARRAY_SIZE(pbfiles);
         o.min_history = cfg.min_history;
     }
+    /* An event serve would refuse is refused here too (the defaults without --config). */
+    struct ingest_limits lim = ingest_default_limits;
+    lim.max_body = cfg.max_body;
+    lim.max_members = cfg.max_event_members;
+    lim.max_data = cfg.max_event_data;
+    lim.time_min = cfg.event_time_min;
+    lim.time_max = fw_wall_now() + cfg.event_time_skew;
+    if (lim.time_max >= INGEST_TIME_CEILING)
+        lim.time_max = INGEST_TIME_CEILING - 1;
+    lim.time_max_why = "the wall clock plus event_time_skew";
+    o.limits = &lim;
     struct rules r;
     rules_init(&r);
     int rc = load_rules(&r, files, nfiles);
+    if (!rc) {
+        /* churn_model: as serve reads it, so a replay reproduces its churn_risk. */
+        struct buf diag;
+        buf_init(&diag, 0);
+        rc = churn_bind(&cfg.churn, &r, &diag);
+        rc = rc ? rc : churn_check_rules(&cfg.churn, &r, &diag);
+        fputs(diag.data ? diag.data : "", stderr);
+        buf_cleanup(&diag);
+    }
     if (rc) {
         rules_cleanup(&r);
         config_cleanup(&cfg);
         return 1;
     }
+    struct engine_churn churn;
+    o.churn = churn_engine(&cfg.churn, &churn);
     /* Playbooks and sentiment (cases only): the built-in set, or the files given. */
     struct playbooks pb;
     playbooks_init(&pb);
@@ -198,14 +220,50 @@ static int cmd_replay(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-/* One journal row as an NDJSON line of the temporary replay input. */
+struct dump {
+    FILE *f;
+    int64_t last_applied; /* the latest applied_at of the journal, or FW_TIME_NONE */
+};
+
+/*
+ * One journal row as an NDJSON line of the temporary replay input.  A move
+ * of a virtual clock (POST /v1/admin/clock) is a journal row but not an
+ * event replay accepts; the report's --until stands for it (cmd_report).
+ */
 static int dump_event(void *ctx, const struct event *ev, int64_t applied_at)
 {
-    (void)applied_at;
+    struct dump *d = ctx;
+    if (d->last_applied == FW_TIME_NONE || applied_at > d->last_applied)
+        d->last_applied = applied_at;
+    if (!ev->subject && !strcmp(ev->type, "forewarn.clock"))
+        return 0;
     char *txt = fw_json_dumps(ev->json);
-    fprintf(ctx, "%s\n", txt);
+    fprintf(d->f, "%s\n", txt);
     free(txt);
     return 0;
+}
+
+/*
+ * The instant a report on a store is as of, when --until does not say: a
+ * virtual clock's stored time (FW_TIME_NONE when it never moved: no events
+ * yet), else the wall clock's now (never before the last row applied).
+ */
+static int64_t store_report_time(struct store *s, int64_t last_applied)
+{
+    struct buf b;
+    int64_t t;
+    buf_init(&b, 32);
+    if (store_meta_get(s, "virtual_clock", &b) == 0) {
+        t = strtoll(b.data, NULL, 10);
+        if (t <= 0 && last_applied == FW_TIME_NONE)
+            t = FW_TIME_NONE;
+    } else {
+        t = fw_wall_now();
+        if (last_applied != FW_TIME_NONE && last_applied > t)
+            t = last_applied;
+    }
+    buf_cleanup(&b);
+    return t;
 }
 
 /*
@@ -222,9 +280,10 @@ static int cmd_report(int argc, char **argv)
                         "md|html|json]\n");
         return 2;
     }
-    char **args = xcalloc((size_t)argc + 4, sizeof *args);
-    int n = 0;
+    char **args = xcalloc((size_t)argc + 6, sizeof *args);
+    int n = 0, until = 0;
     const char *events = NULL, *db = NULL;
+    char until_s[FW_TIME_MAXLEN];
     args[n++] = "replay";
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--events") && i + 1 < argc)
@@ -233,6 +292,7 @@ static int cmd_report(int argc, char **argv)
             db = argv[++i];
         else
             args[n++] = argv[i];
+        until |= !strcmp(argv[i], "--until");
     }
     int rc = 2;
     char tmp[] = "/tmp/forewarn-report-XXXXXX";
@@ -250,11 +310,18 @@ static int cmd_report(int argc, char **argv)
             goto out;
         }
         fd = mkstemp(tmp);
-        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        int src = f ? store_events_scan(s, dump_event, f) : FW_EIO;
+        struct dump d = {.f = fd >= 0 ? fdopen(fd, "w") : NULL, .last_applied = FW_TIME_NONE};
+        int src = d.f ? store_events_scan(s, dump_event, &d) : FW_EIO;
+        int64_t asof = src ? FW_TIME_NONE : store_report_time(s, d.last_applied);
         store_close(s);
-        if (f)
-            fclose(f);
+        if (d.f)
+            fclose(d.f);
+        if (!until && asof != FW_TIME_NONE) {
+            /* The store's now, as its server would see it: wake-ups due by then have fired. */
+            fw_time_format(asof, until_s);
+            args[n++] = "--until";
+            args[n++] = until_s;
+        }
         if (src) {
             fprintf(stderr, "report: --db %s: cannot read the journal\n", db);
             rc = 1;
@@ -276,7 +343,8 @@ out:
 static int cmd_rules(int argc, char **argv)
 {
     if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "test"))) {
-        fprintf(stderr, "usage: forewarn rules check FILE...\n       forewarn rules test FILE...\n");
+        fprintf(stderr, "usage: forewarn rules check [--config FILE] FILE...\n"
+                        "       forewarn rules test FILE...\n");
         return 2;
     }
     int failed = 0;
@@ -285,19 +353,49 @@ static int cmd_rules(int argc, char **argv)
             failed |= ruletest_run(argv[i], stdout, stderr) != 0;
         return failed;
     }
-    for (int i = 2; i < argc; i++) {
+    /*
+     * --config: the serve config the packs will run with; its churn_model:
+     * features are compiled against each pack, and a rule reading
+     * churn_risk is refused without one, as serve refuses it.
+     */
+    struct config cfg;
+    config_init(&cfg);
+    int first = 2;
+    if (argc > 3 && !strcmp(argv[2], "--config")) {
+        struct buf diag;
+        buf_init(&diag, 0);
+        int crc = config_load_file(&cfg, argv[3], &diag);
+        fputs(diag.data ? diag.data : "", stderr);
+        buf_cleanup(&diag);
+        if (crc) {
+            config_cleanup(&cfg);
+            return 1;
+        }
+        first = 4;
+    }
+    for (int i = first; i < argc; i++) {
         struct rules r;
+        struct buf diag;
+        buf_init(&diag, 0);
         rules_init(&r);
         rules_add_file(&r, argv[i]);
         if (rules_finish(&r)) {
             fputs(r.diag.data ? r.diag.data : "", stderr);
             fprintf(stderr, "%s: %u error(s)\n", argv[i], r.nerrors);
             failed = 1;
+        } else if (churn_bind(&cfg.churn, &r, &diag) || churn_check_rules(&cfg.churn, &r, &diag)) {
+            fputs(diag.data ? diag.data : "", stderr);
+            fprintf(stderr, "%s: churn_risk or churn_model: refused\n", argv[i]);
+            failed = 1;
         } else {
             printf("%s: OK, %zu signal(s)\n", argv[i], r.nsignals);
         }
+        /* The features were compiled against this pack's names: the next pack compiles its own. */
+        churn_unbind(&cfg.churn);
+        buf_cleanup(&diag);
         rules_cleanup(&r);
     }
+    config_cleanup(&cfg);
     return failed;
 }
 
@@ -538,7 +636,7 @@ static const struct cmd_entry commands[] = {
              "      validated whole first (a bad event sends nothing)",
      .run = cmd_ingest},
     {.name = "rules",
-     .usage = "rules check FILE... | rules test FILE...",
+     .usage = "rules check [--config FILE] FILE... | rules test FILE...",
      .help = "validate rule packs, or run rule unit tests",
      .run = cmd_rules},
     {.name = "playbooks",

@@ -1090,6 +1090,15 @@ void cases_bind(struct cases *cs, struct engine *e)
     cs->rules = engine_rules(e);
 }
 
+int cases_idle(const struct cases *cs)
+{
+    const struct cases_stats *st = &cs->stats;
+    return cs->open.len == 0 && cs->ids.len == 0 && cs->values.len == 0 && cs->words.len == 0 &&
+           cs->nhist == 0 && cs->tasks.len == 0 && cs->ctasks.len == 0 && cs->held.len == 0 &&
+           !st->opened && !st->resolved && !st->auto_resolved && !st->warnings && !st->breaches &&
+           !st->ignored && !st->open;
+}
+
 void cases_set_quiet(struct cases *cs, int quiet)
 {
     cs->quiet = quiet;

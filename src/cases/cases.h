@@ -116,6 +116,12 @@ void cases_bind(struct cases *cs, struct engine *e);
 void cases_require(struct rules *rules);
 
 /* Recovery: state is rebuilt but nothing reaches the sink (it is stored already). */
+/*
+ * Whether the cases module holds nothing a journal replay would have built
+ * (no case, open or resolved, no task, no customer's value or words, no
+ * resolved-case history, all counters zero); see orch_idle.
+ */
+int cases_idle(const struct cases *cs);
 void cases_set_quiet(struct cases *cs, int quiet);
 
 /*

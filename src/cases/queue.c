@@ -3,9 +3,11 @@
  *
  * Priority is seed 001's matrix, 0-100, with every component shown and
  * the data it rests on: value (the customer's value as a percentile of the
- * values known for the customer base), severity, churn risk (100 minus
- * the health score when an engagement pack is loaded, docs/engagement.md;
- * otherwise recent contacts and active detections), and timeliness (how much of
+ * values known for the customer base), severity, churn risk (the churn
+ * model's score when churn_model: is configured, docs/model.md; else 100
+ * minus the health score when an engagement pack is loaded,
+ * docs/engagement.md; otherwise recent contacts and active detections),
+ * and timeliness (how much of
  * the tightest SLA clock is used).  The queue sorts by priority, then by
  * the nearest due time, then by age.
  */
@@ -103,7 +105,25 @@ static json_t *priority(const struct cases *cs, const struct kase *k, int64_t no
 
     double churn, health;
     const char *weakest;
-    if (cs->e && !engine_health(cs->e, k->customer, &health, &weakest)) {
+    const struct engine_churn *cm = NULL;
+    const char *cells = NULL;
+    if (cs->e && !engine_churn(cs->e, k->customer, &churn, &cm, &cells)) {
+        /* The churn model's score (docs/model.md, "Scoring customers live"), with the value
+           of each column as the model saw it: the score can be checked with `model score`. */
+        json_t *feats = json_object();
+        for (size_t i = 0; cells && i < cm->n; i++, cells += strlen(cells) + 1) {
+            json_t *t = json_string(cells); /* NULL: not UTF-8 (state values are) */
+            json_object_set_new(feats, cm->columns[i], t ? t : json_null());
+        }
+        snprintf(why, sizeof why, "churn model score %.3f (%s%s%s)", churn, cm->file,
+                 cm->trained ? ", trained " : "", cm->trained ? cm->trained : "");
+        json_object_set_new(comps, "churn_risk",
+                            component(w->churn / sum, churn,
+                                      json_pack("{s:f, s:s, s:s, s:s?, s:o}", "score", churn,
+                                                "model", "churn_model", "file", cm->file,
+                                                "trained", cm->trained, "features", feats),
+                                      why));
+    } else if (cs->e && !engine_health(cs->e, k->customer, &health, &weakest)) {
         /* The engagement pack's health score (docs/engagement.md): risk is what it lacks. */
         churn = (100.0 - health) / 100.0;
         if (churn < 0)

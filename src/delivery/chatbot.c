@@ -28,10 +28,17 @@ static enum dresult send_chatbot(struct dattempt *a, const struct outbox_msg *m)
                                   "forewarn.chatbot_context", wid, data);
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_chatbot(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->chatbot.url);
+}
+
 const struct connector delivery__chatbot = {
     .name = "chatbot",
     .channels = {"chatbot", NULL},
     .configured = configured,
     .send = send_chatbot,
+    .probe = probe_chatbot,
     .delivered_by_storing = 1,
 };

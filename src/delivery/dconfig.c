@@ -12,7 +12,7 @@
  *       push:    {url: https://..., token: ...}
  *       chatbot: {url: https://..., secret: whsec_...}
  *       retry:   {backoff_base: 1s, backoff_max: 10m, retry_for: 24h, max_attempts: 0,
- *                 timeout: 10s, clock: wall}
+ *                 timeout: 10s, clock: wall, probe_interval: 5m}
  *
  * Every mistake is reported at its place (file:line:col, the line, a
  * caret) and parsing goes on, so one run lists them all.  A connector is
@@ -37,6 +37,7 @@ void delivery_config_init(struct delivery_config *c)
     c->backoff_max = 10 * FW_MINUTE;
     c->retry_for = FW_DAY;
     c->timeout = 10000;
+    c->probe_interval = 5 * FW_MINUTE;
 }
 
 void delivery_config_cleanup(struct delivery_config *c)
@@ -266,7 +267,7 @@ static int parse_retry(struct delivery_config *c, struct ydoc *d, yaml_node_t *v
     yaml_node_t *base_node = NULL, *max_node = NULL;
     if (v->type != YAML_MAPPING_NODE) {
         CERR(v, "connectors.retry must be a mapping (backoff_base, backoff_max, retry_for, "
-                "max_attempts, timeout)");
+                "max_attempts, timeout, clock, probe_interval)");
         return rc;
     }
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
@@ -297,9 +298,14 @@ static int parse_retry(struct delivery_config *c, struct ydoc *d, yaml_node_t *v
             rc |= parse_duration(d, fv, k, &c->retry_for, diag);
         } else if (!strcmp(k, "timeout")) {
             rc |= parse_duration(d, fv, k, &c->timeout, diag);
+        } else if (!strcmp(k, "probe_interval")) {
+            if (s && !strcmp(s, "off"))
+                c->probe_interval = 0;
+            else
+                rc |= parse_duration(d, fv, k, &c->probe_interval, diag);
         } else {
             CERR(fk, "unknown setting '%s' in connectors.retry (known: backoff_base, "
-                     "backoff_max, retry_for, max_attempts, timeout, clock)", k);
+                     "backoff_max, retry_for, max_attempts, timeout, clock, probe_interval)", k);
         }
     }
     if (!rc && c->backoff_max < c->backoff_base)

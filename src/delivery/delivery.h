@@ -66,6 +66,13 @@ struct delivery_config {
     int64_t retry_for;    /* ms, default 86400000 (24h) */
     int64_t timeout;      /* ms per attempt, default 10000 */
     /*
+     * A connector with expired dead letters and no traffic is probed this
+     * often (its receiver answers: dispatcher.c, "Probes"); when the probe
+     * passes, the dead letters are re-driven.  ms on the retry clock,
+     * default 300000 (5m); 0: never probed (connectors.retry.probe_interval: off).
+     */
+    int64_t probe_interval;
+    /*
      * retry.clock: engine -- retry times on the engine clock (see
      * delivery_hooks.retry_on_engine_clock; serve passes it on).  Default
      * wall: with a virtual clock, retries still happen in real time.

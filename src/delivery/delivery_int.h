@@ -47,6 +47,14 @@ struct connector {
      * delivery, the push webhook is optional).
      */
     int delivered_by_storing;
+    /*
+     * Is the receiver there?  A cheap request that delivers nothing (HTTP
+     * HEAD of the connector's URL, SMTP EHLO and NOOP): DRESULT_OK when it
+     * answers as a working server does, DRESULT_RETRY (a->err says why)
+     * when it does not.  Run for a connector with expired dead letters and
+     * no traffic (dispatcher.c); NULL: never probed.
+     */
+    enum dresult (*probe)(struct dattempt *a);
 };
 
 /* The table, in worker order; terminated by NULL. */
@@ -106,6 +114,14 @@ struct dhttp_req {
  * is one), the status and the start of the response body.
  */
 enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r);
+
+/*
+ * A probe of an HTTP receiver: HEAD of url, nothing sent.  Any answer but
+ * 408, 429 and 5xx means a server that works is there (a 404 or 405 to a
+ * HEAD still says so, and so do 501 and 505): DRESULT_OK.  No answer or
+ * one of those: DRESULT_RETRY with a->err.
+ */
+enum dresult delivery__http_probe(struct dattempt *a, const char *url);
 
 /*
  * The URL as errors (logs, last_error, message.failed events) may show it:

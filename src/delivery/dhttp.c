@@ -79,9 +79,13 @@ enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "forewarn");
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->len : 0));
+    if (!strcmp(r->method, "HEAD")) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L); /* a HEAD has no body either way */
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->len : 0));
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     if (r->username) {
@@ -127,6 +131,17 @@ enum dresult delivery__http(struct dattempt *a, const struct dhttp_req *r)
     curl_slist_free_all(hdrs);
     buf_cleanup(&resp);
     return res;
+}
+
+enum dresult delivery__http_probe(struct dattempt *a, const char *url)
+{
+    struct dhttp_req r = {.method = "HEAD", .url = url};
+    enum dresult res = delivery__http(a, &r);
+    if (res != DRESULT_RETRY)
+        return DRESULT_OK; /* 2xx, or a refusal: either way a server answered */
+    long status = 0;
+    curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+    return status == 501 || status == 505 ? DRESULT_OK : DRESULT_RETRY; /* no HEAD: still up */
 }
 
 char *delivery__url(const char *base, const char *path)

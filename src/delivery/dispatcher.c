@@ -62,6 +62,7 @@ struct worker {
     CURL *curl;
     uint64_t rng; /* xorshift64* state, for jitter */
     int redrive;  /* expired dead letters may exist: re-drive them at the next delivery */
+    int64_t probe_at; /* retry clock: when to probe the receiver (redrive set); 0: not yet set */
     /*
      * Messages this worker attempted but could not record the outcome of
      * (disk full, I/O error): left `sending`, they are requeued as soon as
@@ -243,6 +244,50 @@ static void redrive(struct worker *w)
                  n == 1 ? "" : "s");
 }
 
+/*
+ * Probes.  A connector that gets no traffic would keep its expired dead
+ * letters until its next message, however long ago its receiver came back.
+ * So while a worker may have some (redrive), every probe_interval on the
+ * retry clock it asks the receiver whether it is there with its
+ * connector's probe (HTTP HEAD of its URL, SMTP EHLO + NOOP; nothing is
+ * delivered), if dead letters that expired are still waiting; when the
+ * receiver answers, they are re-driven (redrive(), the same path as after
+ * a delivery), and go out at once.  Returns 1 when it re-drove some.
+ */
+static int probe(struct worker *w)
+{
+    const struct delivery_config *cfg = w->d->cfg;
+    if (!w->redrive || !w->configured || !w->conn->probe || cfg->probe_interval <= 0)
+        return 0;
+    int64_t now = clock_retry(w);
+    if (!w->probe_at || now < w->probe_at) {
+        if (!w->probe_at)
+            w->probe_at = now + cfg->probe_interval;
+        return 0;
+    }
+    w->probe_at = now + cfg->probe_interval;
+    int n = store_outbox_expired_count(w->db, w->conn->channels);
+    if (n <= 0) {
+        if (n == 0) {
+            w->redrive = 0; /* none: a new expiry sets it again */
+            w->probe_at = 0;
+        }
+        return 0;
+    }
+    struct dattempt a = {.cfg = cfg, .curl = w->curl, .wall_now = fw_wall_now()};
+    if (w->conn->probe(&a) != DRESULT_OK) {
+        log_info("delivery: %s is still down (probe: %s); %d dead letter%s wait", w->conn->name,
+                 a.err, n, n == 1 ? "" : "s");
+        return 0;
+    }
+    log_info("delivery: %s answers its probe", w->conn->name);
+    redrive(w);
+    if (w->redrive)
+        return 0; /* the database refused: the next probe tries again */
+    w->probe_at = 0;
+    return 1;
+}
+
 /* One attempt at one claimed message, and its outcome recorded. */
 static void deliver(struct worker *w, const struct outbox_msg *m)
 {
@@ -296,8 +341,10 @@ static void deliver(struct worker *w, const struct outbox_msg *m)
     if (dead) {
         delivery_metrics_count(DELIVERY_DEAD, m->audience, m->channel, NULL);
         delivery_metrics_connector(c->name, c->channels, 1);
-        if (!strcmp(gave_up, "expired"))
+        if (!strcmp(gave_up, "expired")) {
             w->redrive = 1;
+            w->probe_at = 0; /* the first probe one interval from now */
+        }
         log_error("delivery: %s %s is dead (%s) after %d attempt%s: %s", m->channel, m->id,
                   gave_up, m->attempts, m->attempts == 1 ? "" : "s", a.err);
         report_failed(w, m, a.err, now);
@@ -350,6 +397,9 @@ static int64_t min64(int64_t a, int64_t b)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    char name[16]; /* the kernel keeps 15 characters */
+    snprintf(name, sizeof name, "fw-deliver-%s", w->conn->name);
+    pthread_setname_np(pthread_self(), name);
     uint64_t seen = 0;
     /* The engine time that stood still through a whole timed wait for it (virtual clock). */
     int64_t stalled = FW_TIME_NONE;
@@ -367,10 +417,17 @@ static void *worker_main(void *arg)
         int64_t E, W, deadline = INT64_MAX, e_next = INT64_MAX;
         int engine_armed = 0;
         int rc = drain(w, &E, &W);
-        if (rc < 0) {
+        if (rc < 0 || w->nstuck) {
+            /* The database refused a write: look again soon, and requeue what is stuck then
+               (no kick may come: the stuck rows are `sending`, due for no one). */
             deadline = fw_wall_now() + DB_RETRY_MS;
-        } else {
+        }
+        if (rc >= 0 && probe(w))
+            continue; /* re-driven: due now */
+        if (rc >= 0) {
             int64_t e_at = INT64_MAX, w_at = INT64_MAX;
+            if (w->redrive && w->probe_at)
+                w_at = w->probe_at; /* the next probe is on the retry clock */
             for (const char *const *ch = w->conn->channels; *ch; ch++) {
                 int64_t e, wl;
                 if (store_outbox_next(w->db, *ch, &e, &wl)) {

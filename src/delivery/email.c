@@ -309,9 +309,52 @@ static enum dresult send_email(struct dattempt *a, const struct outbox_msg *m)
     return res;
 }
 
+/*
+ * Is the mail server there?  Connect, EHLO (STARTTLS and AUTH as for a
+ * message), NOOP: no mail is sent (the connection stays in the handle's
+ * cache for the next message, as after one).  A server that accepts all that
+ * but refuses recipients passes; its letters then fail again.
+ */
+static size_t discard(char *data, size_t size, size_t n, void *ctx)
+{
+    (void)data, (void)ctx;
+    return size * n;
+}
+
+static enum dresult probe_email(struct dattempt *a)
+{
+    const struct delivery_config *c = a->cfg;
+    CURL *h = a->curl;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, c->email.url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (c->email.username) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, c->email.username);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, c->email.password ? c->email.password : "");
+    }
+    /* No MAIL FROM, no recipients, no upload: libcurl sends this command instead. */
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard); /* the reply, not for stdout */
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (cc == CURLE_OK)
+        return DRESULT_OK;
+    char where[300];
+    delivery__url_for_log(c->email.url, where, sizeof where);
+    snprintf(a->err, sizeof a->err, "SMTP %s: %s", where, *errbuf ? errbuf : curl_easy_strerror(cc));
+    return DRESULT_RETRY;
+}
+
 const struct connector delivery__email = {
     .name = "email",
     .channels = {"email", NULL},
     .configured = configured,
     .send = send_email,
+    .probe = probe_email,
 };

@@ -46,9 +46,16 @@ static enum dresult send_push(struct dattempt *a, const struct outbox_msg *m)
     return res;
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_push(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->push.url);
+}
+
 const struct connector delivery__push = {
     .name = "push",
     .channels = {"push", NULL},
     .configured = configured,
     .send = send_push,
+    .probe = probe_push,
 };

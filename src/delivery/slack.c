@@ -136,9 +136,16 @@ static enum dresult send_slack(struct dattempt *a, const struct outbox_msg *m)
     return res;
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_slack(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->slack.webhook_url);
+}
+
 const struct connector delivery__slack = {
     .name = "slack",
     .channels = {"slack", NULL},
     .configured = configured,
     .send = send_slack,
+    .probe = probe_slack,
 };

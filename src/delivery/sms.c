@@ -64,9 +64,16 @@ static enum dresult send_sms(struct dattempt *a, const struct outbox_msg *m)
     return res;
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_sms(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->sms.base_url);
+}
+
 const struct connector delivery__sms = {
     .name = "sms",
     .channels = {"sms", NULL},
     .configured = configured,
     .send = send_sms,
+    .probe = probe_sms,
 };

@@ -22,9 +22,16 @@ static enum dresult send_webhook(struct dattempt *a, const struct outbox_msg *m)
                                   "forewarn.message", wid, delivery__message_json(m));
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_webhook(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->webhook.url);
+}
+
 const struct connector delivery__webhook = {
     .name = "webhook",
     .channels = {"webhook", NULL},
     .configured = configured,
     .send = send_webhook,
+    .probe = probe_webhook,
 };

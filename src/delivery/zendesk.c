@@ -183,9 +183,16 @@ out_meta:
     return res;
 }
 
+/* Is the receiver there?  HEAD of the configured URL (delivery__http_probe). */
+static enum dresult probe_zendesk(struct dattempt *a)
+{
+    return delivery__http_probe(a, a->cfg->zendesk.base_url);
+}
+
 const struct connector delivery__zendesk = {
     .name = "zendesk",
     .channels = {"ticket", "internal_note", "ticket_reply", NULL},
     .configured = configured,
     .send = send_zendesk,
+    .probe = probe_zendesk,
 };

@@ -22,6 +22,7 @@
 
 #include "util/fwtime.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 const struct engine_health engine_health_default = {
     .usage = 30, .adoption = 20, .contacts = 15, .sentiment = 15, .payments = 10,
@@ -97,15 +98,94 @@ static struct eng_metric *metric_find(const struct engage *g, uint32_t metric)
     return NULL;
 }
 
+/* ---- slots: 8, 12 or 16 bits a day (engage.h) ---- */
+
+size_t engage__slot_bytes(int width, int horizon)
+{
+    /* One spare byte for 12 bits: the last slot is read as two bytes. */
+    return width == 12 ? (size_t)horizon * 3 / 2 + 2 : (size_t)horizon * (size_t)width / 8;
+}
+
+static unsigned slot_raw(const struct eng_metric *m, size_t i)
+{
+    const unsigned char *d = m->days;
+    if (m->width == 8)
+        return d[i];
+    if (m->width == 16)
+        return d[2 * i] | (unsigned)d[2 * i + 1] << 8;
+    size_t b = i * 3 / 2;
+    unsigned x = d[b] | (unsigned)d[b + 1] << 8;
+    return i & 1 ? x >> 4 : x & 0xfff;
+}
+
+static void slot_set_raw(struct eng_metric *m, size_t i, unsigned x)
+{
+    unsigned char *d = m->days;
+    if (m->width == 8) {
+        d[i] = (unsigned char)x;
+    } else if (m->width == 16) {
+        d[2 * i] = (unsigned char)x;
+        d[2 * i + 1] = (unsigned char)(x >> 8);
+    } else {
+        size_t b = i * 3 / 2;
+        unsigned w = d[b] | (unsigned)d[b + 1] << 8;
+        w = i & 1 ? (w & 0x000f) | x << 4 : (w & 0xf000) | x;
+        d[b] = (unsigned char)w;
+        d[b + 1] = (unsigned char)(w >> 8);
+    }
+}
+
+static double slot_get(const struct eng_metric *m, size_t i)
+{
+    unsigned x = slot_raw(m, i);
+    return m->width == 16 ? engage__f16_decode((uint16_t)x) : (double)x;
+}
+
+/* The narrowest width that holds x exactly (16: a 16-bit float, rounded). */
+static int width_for(double x)
+{
+    return x != floor(x) ? 16 : x <= 255 ? 8 : x <= 4095 ? 12 : 16;
+}
+
+static void slot_put(struct eng_metric *m, size_t i, double x)
+{
+    slot_set_raw(m, i, m->width == 16 ? engage__f16_encode(x) : (unsigned)x);
+}
+
+/* g->metrics[k] with every slot rewritten at `width` bits; returns the new pointer. */
+static struct eng_metric *widen(struct engage *g, uint32_t k, int h, int width)
+{
+    struct eng_metric *old = g->metrics[k];
+    struct eng_metric *m = xcalloc(1, sizeof *m + engage__slot_bytes(width, h));
+    m->metric = old->metric;
+    m->width = (uint8_t)width;
+    m->first_day = old->first_day;
+    m->last_day = old->last_day;
+    for (size_t i = 0; i < (size_t)h; i++)
+        slot_put(m, i, slot_get(old, i));
+    free(old);
+    return g->metrics[k] = m;
+}
+
+/* The slot of a day: day modulo the horizon, never negative (days before 1970 included). */
+static size_t slot_of(int64_t day, int h)
+{
+    return (size_t)((day % h + h) % h);
+}
+
 /* Add v to day `day` of a metric; days older than the horizon are let go. */
 static int metric_add(struct engage *g, const struct rules *r, uint32_t metric, int64_t day,
                       double v)
 {
     int h = r->horizon_days;
-    struct eng_metric *m = metric_find(g, metric);
+    uint32_t k = 0;
+    while (k < g->nmetrics && g->metrics[k]->metric != metric)
+        k++;
+    struct eng_metric *m = k < g->nmetrics ? g->metrics[k] : NULL;
     if (!m) {
-        m = xcalloc(1, sizeof *m + (size_t)h * sizeof m->days[0]);
+        m = xcalloc(1, sizeof *m + engage__slot_bytes(8, h));
         m->metric = (uint16_t)metric;
+        m->width = 8;
         m->first_day = m->last_day = (int32_t)day;
         g->metrics = xrealloc(g->metrics, (g->nmetrics + 1) * sizeof *g->metrics);
         g->metrics[g->nmetrics++] = m;
@@ -116,13 +196,16 @@ static int metric_add(struct engage *g, const struct rules *r, uint32_t metric, 
         /* New days: their slots still hold days a horizon ago; clear them. */
         int64_t from = day - m->last_day > h ? day - h + 1 : m->last_day + 1;
         for (int64_t d = from; d <= day; d++)
-            m->days[d % h] = 0;
+            slot_set_raw(m, slot_of(d, h), 0);
         m->last_day = (int32_t)day;
     }
     if (day < m->first_day)
         m->first_day = (int32_t)day;
-    uint16_t *slot = &m->days[day % h];
-    *slot = engage__f16_encode(engage__f16_decode(*slot) + v);
+    size_t i = slot_of(day, h);
+    double x = slot_get(m, i) + v;
+    if (width_for(x) > m->width)
+        m = widen(g, k, h, width_for(x));
+    slot_put(m, i, x);
     return 1;
 }
 
@@ -244,7 +327,7 @@ static double day_value(const struct eng_metric *m, int h, int64_t day, int *kno
     *known = day >= oldest;
     if (day < oldest || day > m->last_day)
         return 0;
-    return engage__f16_decode(m->days[day % h]);
+    return slot_get(m, slot_of(day, h));
 }
 
 /* Sum of days [from, to]; -1 when any of them is unknown. */
@@ -549,9 +632,11 @@ size_t engage__bytes(const struct engage *g, const struct rules *r)
 {
     if (!g)
         return 0;
-    return sizeof *g + g->nmetrics * (sizeof *g->metrics + sizeof(struct eng_metric) +
-                                      (size_t)r->horizon_days * sizeof(uint16_t)) +
-           g->capfeatures * sizeof *g->features;
+    size_t n = sizeof *g + g->capfeatures * sizeof *g->features;
+    for (uint32_t i = 0; i < g->nmetrics; i++)
+        n += sizeof *g->metrics + sizeof(struct eng_metric) +
+             engage__slot_bytes(g->metrics[i]->width, r->horizon_days);
+    return n;
 }
 
 void engage__free(struct engage *g)
@@ -563,4 +648,78 @@ void engage__free(struct engage *g)
     free(g->metrics);
     free(g->features);
     free(g);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void engage__write(const struct engage *g, const struct rules *r, struct buf *out)
+{
+    wire_put_u8(out, g != NULL);
+    if (!g)
+        return;
+    wire_put_i64(out, g->signup);
+    wire_put_i64(out, g->churned);
+    wire_put_u64(out, g->steps);
+    wire_put_u32(out, g->nmetrics);
+    for (uint32_t i = 0; i < g->nmetrics; i++) {
+        const struct eng_metric *m = g->metrics[i];
+        wire_put_u32(out, m->metric);
+        wire_put_u32(out, (uint32_t)m->first_day);
+        wire_put_u32(out, (uint32_t)m->last_day);
+        wire_put_u8(out, m->width);
+        wire_put_bytes(out, m->days, engage__slot_bytes(m->width, r->horizon_days));
+    }
+    wire_put_u32(out, g->nfeatures);
+    for (uint32_t i = 0; i < g->nfeatures; i++) {
+        wire_put_u32(out, g->features[i].feature);
+        wire_put_u32(out, g->features[i].purchased);
+        wire_put_i64(out, g->features[i].last_used);
+    }
+}
+
+int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in)
+{
+    *pg = NULL;
+    if (!wire_get_u8(in))
+        return in->err ? -1 : 0;
+    struct engage *g = xcalloc(1, sizeof *g);
+    *pg = g; /* engage__free takes whatever was read so far */
+    g->signup = wire_get_i64(in);
+    g->churned = wire_get_i64(in);
+    g->steps = wire_get_u64(in);
+    uint32_t n = wire_get_count(in, 17 + (size_t)r->horizon_days);
+    g->metrics = xcalloc(n + 1, sizeof *g->metrics);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        uint32_t id = wire_get_u32(in);
+        int32_t first = (int32_t)wire_get_u32(in), last = (int32_t)wire_get_u32(in);
+        uint8_t width = wire_get_u8(in);
+        size_t len = 0;
+        const void *days = wire_get_bytes(in, &len);
+        if (in->err || id >= intern_count(&r->metrics) || (width != 8 && width != 12 && width != 16) ||
+            len != engage__slot_bytes(width, r->horizon_days)) {
+            in->err = 1;
+            break;
+        }
+        struct eng_metric *m = xcalloc(1, sizeof *m + len);
+        g->metrics[g->nmetrics++] = m;
+        m->metric = (uint16_t)id;
+        m->width = width;
+        m->first_day = first;
+        m->last_day = last;
+        memcpy(m->days, days, len);
+    }
+    n = wire_get_count(in, 16);
+    if (n > ENGAGE_MAX_FEATURES)
+        in->err = 1;
+    g->capfeatures = n;
+    g->features = xcalloc(n + 1, sizeof *g->features);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct eng_feature *f = &g->features[g->nfeatures++];
+        f->feature = wire_get_u32(in);
+        f->purchased = wire_get_u32(in);
+        f->last_used = wire_get_i64(in);
+        if (f->feature >= intern_count(&r->features))
+            in->err = 1;
+    }
+    return in->err ? -1 : 0;
 }

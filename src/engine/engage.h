@@ -9,6 +9,15 @@
  * day number modulo the horizon; slots for days after the newest report
  * are zeroed when that day is first written, so every slot in
  * [last_day - horizon + 1, last_day] holds its own day.
+ *
+ * Slot width: a ring starts at 8 bits a day and widens, all at once and
+ * never back, when a day's sum no longer fits: 8 bits while every sum is a
+ * whole number up to 255, 12 bits (two days in three bytes, the first in
+ * the low bits) while every sum is a whole number up to 4,095, else 16-bit
+ * floats (engage__f16_*).  The first two are exact, so a figure is what
+ * it was with 16-bit floats everywhere, or more precise (sums 2,048 to
+ * 4,095 stay exact).  A serialiser writes width, first_day, last_day and
+ * engage__slot_bytes(width, horizon) bytes of days as they are.
  */
 #ifndef FW_ENGINE_ENGAGE_H
 #define FW_ENGINE_ENGAGE_H
@@ -21,13 +30,17 @@
 #include "ingest/ingest.h"
 #include "rules/rules.h"
 
-/* One metric's daily sums: days[day % horizon], as 16-bit floats (engage__f16_*). */
+/* One metric's daily sums: slot day % horizon of days[], `width` bits each (see above). */
 struct eng_metric {
-    uint16_t metric;   /* id in rules->metrics */
-    int32_t first_day; /* the day of the first report: history starts there */
-    int32_t last_day;  /* the newest day written */
-    uint16_t days[];   /* horizon_days slots */
+    uint16_t metric;       /* id in rules->metrics */
+    uint8_t width;         /* bits a slot: 8, 12 (whole numbers) or 16 (engage__f16) */
+    int32_t first_day;     /* the day of the first report: history starts there */
+    int32_t last_day;      /* the newest day written */
+    unsigned char days[];  /* engage__slot_bytes(width, horizon_days) bytes, little-endian */
 };
+
+/* Bytes of days[] for `horizon` slots of `width` bits. */
+size_t engage__slot_bytes(int width, int horizon);
 
 struct eng_feature {
     uint32_t feature;  /* id in rules->features */
@@ -109,5 +122,14 @@ void engage__free(struct engage *g);
 /* 16-bit unsigned floats: 11 significant bits, integers up to 2047 exact, 1/16 resolution below 128. */
 uint16_t engage__f16_encode(double x);
 double engage__f16_decode(uint16_t h);
+
+/*
+ * A record in the snapshot encoding (snap.c), NULL included; and back:
+ * *pg becomes the record read (NULL for none; the caller frees it with
+ * engage__free even on failure).  Returns 0, or -1 on malformed input.
+ */
+struct wire_rd;
+void engage__write(const struct engage *g, const struct rules *r, struct buf *out);
+int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in);
 
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "engine/engage.h"
+#include "engine/engine_int.h"
 #include "engine/incident.h"
 #include "engine/state.h"
 #include "engine/tw.h"
@@ -29,75 +30,13 @@
 #include "util/map.h"
 #include "util/util.h"
 
-/* One state key an event sets: its id, its place in the event, its JSON value (borrowed). */
-struct keyset_item {
-    uint32_t id;
-    uint32_t seq; /* order in the event: of two dotted names for one key, the later wins */
-    json_t *v;
-};
-
-/* The keys one event sets, collected by set_fields and merged into state by map_state. */
-struct keylist {
-    struct keyset_item *items;
-    size_t n, cap;
-};
-
-struct engine {
-    struct rules *rules;
-    struct engine_sink sink;
-    struct tw *wheel;
-    int64_t now;
-    struct strmap customers;     /* subject -> struct customer * */
-    struct kvset global;         /* global state */
-    struct incidents incidents;  /* per-signal systemic tracking */
-    struct engine_stats stats;
-    size_t nsignals;
-    size_t *global_signals; /* indexes of signals that read global state */
-    size_t nglobal_signals;
-    uint8_t *sig_flags;     /* per signal: SIG_READS_EVENT, SIG_COUNTS */
-    uint8_t *affects;       /* per event type id, nsignals bytes: see type_affects() */
-    uint8_t *affects_known; /* per event type id: its row of affects is filled */
-    size_t naffects;        /* type ids with room in affects */
-    struct buf name;        /* map_state's key names, kept between events */
-    struct keylist touched; /* map_state's keys set by the event, kept between events */
-    int waking;             /* evaluating a customer's wake-up */
-    int collecting;         /* a late event is being applied: transitions go to col */
-    struct trans *col;      /* what the late event's catch-up found, in time order */
-    size_t ncol, capcol;
-    int64_t *before;        /* per signal: fired_at before the late event (scratch) */
-    struct gsnap *ghist;    /* the global state's recent history, in time order */
-    size_t nghist, capghist;
-    int ghist_dropped;      /* older history was let go: before ghist[0] is unknown */
-    struct engine_health health; /* the health score's weights (engine_set_health) */
-    int64_t health_metric;       /* its usage metric id, -1 when none */
-    int64_t health_class;        /* the contact class id, -1 when none */
-    int64_t health_sentiment;    /* the sentiment state key id, -1 when none */
-    int64_t health_payfail;      /* the payment.failed type id, -1 when none */
-};
-
-/*
- * The global state from `at` on, as the global events up to then left it,
- * with the event that made it (so a late global event can be folded in).
- */
-struct gsnap {
-    int64_t at;
-    char *type;
-    int64_t time;
-    json_t *data;
-    struct kvset state;
-};
-
-/* Global history kept for late events; past this the oldest is let go. */
-#define GHIST_MAX 256
-
-/* Wake-up transitions kept per customer for undoing; past this the floor moves up instead. */
-#define PROJ_MAX 64
-
 /* What a signal's condition reads, beyond what type_affects() records. */
 enum {
     SIG_READS_EVENT = 1, /* event fields: they differ on every evaluation */
     SIG_COUNTS = 2,      /* count(): gives no next change for class times after now */
     SIG_HEALTH = 4,      /* reads health, which reads everything: evaluated on every pass */
+    SIG_CHURN = 8,       /* reads churn_risk, which may read anything: evaluated on every pass
+                            (the score itself is cached: see churn_of) */
 };
 
 /* What a condition evaluation can see: one customer and, maybe, the event that triggered it. */
@@ -291,9 +230,11 @@ static void health_inputs(struct engine *e, struct customer *c, struct health_in
                 *next = t + HEALTH_WINDOW;
         }
     }
-    /* Other signals: those that read health are left out, so the score never feeds itself. */
+    /* Other signals: those that read health are left out, so the score never feeds itself
+       (nor through churn_risk, when a churn feature reads health). */
+    uint8_t self = SIG_HEALTH | (e->churn.reads_health ? SIG_CHURN : 0);
     for (size_t s = 0; s < e->nsignals; s++)
-        in->detections += c->fired_at[s] != FW_TIME_NONE && !(e->sig_flags[s] & SIG_HEALTH);
+        in->detections += c->fired_at[s] != FW_TIME_NONE && !(e->sig_flags[s] & self);
 }
 
 static void health_of(struct engine *e, struct customer *c, struct health_result *h,
@@ -304,10 +245,90 @@ static void health_of(struct engine *e, struct customer *c, struct health_result
     engage__health(&e->health, &in, h);
 }
 
+static void env_init(struct expr_env *env, struct evalctx *x);
+
+static int64_t next_midnight(int64_t now)
+{
+    int64_t day = now >= 0 ? now / FW_DAY : -((-now + FW_DAY - 1) / FW_DAY);
+    return (day + 1) * FW_DAY;
+}
+
+/*
+ * The customer's churn score at now: the cached one while it holds (the
+ * same customer and global versions, now within [at, until)), else the
+ * model's on the features evaluated now.  A feature whose value moves
+ * with the clock (age(), now()) would change at every instant; it is
+ * taken to change at the next UTC midnight, so a score is recomputed at
+ * most daily without new input.  *next: until when the score holds.
+ * 0, FW_ENOTFOUND (no model) or FW_EIO (the model could not score).
+ */
+static int churn_of(struct engine *e, struct customer *c, double *score, int64_t *next,
+                    const char **cells)
+{
+    *next = FW_TIME_MAX;
+    if (!e->churn.score)
+        return FW_ENOTFOUND;
+    struct churn_cache *k = c->churn;
+    if (k && k->ver == c->ver && k->gver == e->gver && e->now >= k->at && e->now < k->until) {
+        *next = k->until;
+        *score = k->score;
+        if (cells)
+            *cells = k->cells;
+        return k->ok ? 0 : FW_EIO;
+    }
+    if (!k)
+        k = c->churn = xcalloc(1, sizeof *k);
+    struct evalctx x = {.e = e, .c = c};
+    struct expr_env env;
+    env_init(&env, &x);
+    int64_t until = FW_TIME_MAX;
+    for (size_t i = 0; i < e->churn.n; i++) {
+        struct value v;
+        int64_t nx = FW_TIME_MAX;
+        buf_reset(&e->churn_scratch);
+        if (expr_eval(e->churn.exprs[i], &env, &v, &nx, &e->churn_scratch) || v.type == VAL_LIST)
+            v.type = VAL_NULL; /* a string beyond the scratch cap, or a list: missing */
+        value__copy(&e->churn_vals[i], &v); /* strings outlive the next evaluation's scratch */
+        if (nx <= e->now + 1)
+            nx = next_midnight(e->now); /* moving with the clock: daily */
+        if (nx < until)
+            until = nx;
+    }
+    double sc = 0;
+    buf_reset(&e->churn_cells);
+    k->ok = e->churn.score(e->churn.ctx, e->churn_vals, e->churn.n, &sc, &e->churn_cells) == 0;
+    free(k->cells);
+    k->cells = xmalloc(e->churn_cells.len + 1);
+    if (e->churn_cells.len)
+        memcpy(k->cells, e->churn_cells.data, e->churn_cells.len);
+    for (size_t i = 0; i < e->churn.n; i++)
+        value__free(&e->churn_vals[i]);
+    e->stats.churn_scores++;
+    k->score = k->ok ? sc : 0;
+    k->ver = c->ver;
+    k->gver = e->gver;
+    k->at = e->now;
+    k->until = until;
+    *next = until;
+    *score = k->score;
+    if (cells)
+        *cells = k->cells;
+    return k->ok ? 0 : FW_EIO;
+}
+
 static void env_engage(void *ctx, int fn, uint32_t id, int a, int b, struct value *out,
                        int64_t *next)
 {
     struct evalctx *x = ctx;
+    if (fn == EXPR_ENG_CHURN) {
+        double sc;
+        out->type = VAL_NULL;
+        if (!churn_of(x->e, x->c, &sc, next, NULL)) {
+            out->type = VAL_NUM;
+            out->u.num = sc;
+        }
+        return;
+    }
     if (fn == EXPR_ENG_HEALTH) {
         struct health_result h;
         health_of(x->e, x->c, &h, next);
@@ -367,6 +388,9 @@ static void customer_free(struct engine *e, struct customer *c)
     free(c->fired_at);
     free(c->proj);
     engage__free(c->eng);
+    if (c->churn)
+        free(c->churn->cells);
+    free(c->churn);
     free(c);
 }
 
@@ -441,10 +465,12 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
     e->stats.evaluations++;
     if (on && c->fired_at[s] == FW_TIME_NONE) {
         c->fired_at[s] = e->now;
+        c->ver++; /* health reads the detections, and a churn feature may read health */
         transition(e, c, s, 1, e->now);
     } else if (!on && c->fired_at[s] != FW_TIME_NONE) {
         int64_t fired_at = c->fired_at[s];
         c->fired_at[s] = FW_TIME_NONE;
+        c->ver++;
         transition(e, c, s, 0, fired_at);
     }
     return next;
@@ -490,9 +516,13 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
-    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | (c->future ? SIG_COUNTS : 0);
+    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (c->future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
-        if ((affects && affects[s]) || c->stable_at[s] <= e->now || (e->sig_flags[s] & force))
+        /* A next change time already reached is judged again too: a pass at now must leave
+           every next_at after now, or a wake-up re-arms at once, forever.  Evaluation keeps
+           stable_at <= next_at, so only a restored snapshot could disagree (fuzz_snapshot). */
+        if ((affects && affects[s]) || c->stable_at[s] <= e->now || c->next_at[s] <= e->now ||
+            (e->sig_flags[s] & force))
             eval_signal(e, c, &env, s);
         if (c->next_at[s] < next)
             next = c->next_at[s];
@@ -796,6 +826,7 @@ static void ghist_refold(struct engine *e, size_t pos)
 static void apply_global(struct engine *e, const struct event *ev)
 {
     map_state(e, &e->global, &e->rules->globals, ev, 0);
+    e->gver++;
     size_t pos = ghist_push(e, e->now, ev, e->nghist);
     kvset__copy(&e->ghist[pos].state, &e->global);
     if (!e->nglobal_signals)
@@ -887,6 +918,7 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
                            uint32_t type, const struct rule_type *ti)
 {
     int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
+    c->ver++; /* whatever it changes, a cached churn score is stale */
     int watched = incidents_watches(&e->incidents, ev->type);
     if (watched)
         incidents_before_change(&e->incidents, e->rules, &c->state);
@@ -1005,6 +1037,7 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
     size_t nold = c->nproj - k;
     for (size_t i = nold; i-- > 0;)
         c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
+    c->ver++;
     if (nold)
         for (size_t s = 0; s < e->nsignals; s++)
             c->stable_at[s] = FW_TIME_NONE; /* evaluated at later times: judge again */
@@ -1080,6 +1113,7 @@ static void apply_global_late(struct engine *e, const struct event *ev)
     while (pos > 0 && e->ghist[pos - 1].at > ev->time)
         pos--;
     ghist_refold(e, ghist_push(e, ev->time, ev, pos));
+    e->gver++;
     if (!e->nglobal_signals)
         return;
     for (size_t i = 0; i < e->customers.len; i++) {
@@ -1384,13 +1418,41 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
                 e->sig_flags[s] |= SIG_COUNTS;
             if (d[k].kind == EXPR_REF_ENGAGE && d[k].id == 1)
                 e->sig_flags[s] |= SIG_HEALTH;
+            if (d[k].kind == EXPR_REF_ENGAGE && d[k].id == 2)
+                e->sig_flags[s] |= SIG_CHURN;
         }
     }
     engine_set_health(e, &engine_health_default);
     incidents_init(&e->incidents, rules);
     e->before = xcalloc(e->nsignals + 1, sizeof *e->before);
     buf_init(&e->name, 1024); /* a longer key name is not state */
+    buf_init(&e->churn_scratch, 64 << 10); /* a longer string feature is missing */
+    buf_init(&e->churn_cells, 0);
     return e;
+}
+
+void engine_set_churn(struct engine *e, const struct engine_churn *c)
+{
+    free(e->churn_vals);
+    memset(&e->churn, 0, sizeof e->churn);
+    e->churn_vals = NULL;
+    if (!c || !c->score)
+        return;
+    e->churn = *c;
+    e->churn_vals = xcalloc(c->n + 1, sizeof *e->churn_vals);
+}
+
+int engine_churn(const struct engine *e, const char *customer, double *score,
+                 const struct engine_churn **model, const char **cells)
+{
+    if (model)
+        *model = e->churn.score ? &e->churn : NULL;
+    struct strmap_entry *me = strmap_find(&e->customers, customer, strlen(customer));
+    if (!me || !e->churn.score)
+        return FW_ENOTFOUND;
+    int64_t next;
+    /* The cache is the engine's: callers hold the engine's lock, as for engine_health. */
+    return churn_of((struct engine *)e, me->value, score, &next, cells);
 }
 
 void engine_set_health(struct engine *e, const struct engine_health *h)
@@ -1427,6 +1489,9 @@ void engine_free(struct engine *e)
     free(e->affects);
     free(e->affects_known);
     buf_cleanup(&e->name);
+    buf_cleanup(&e->churn_scratch);
+    buf_cleanup(&e->churn_cells);
+    free(e->churn_vals);
     free(e->touched.items);
     free(e->col);
     free(e->before);

@@ -104,6 +104,53 @@ extern const struct engine_health engine_health_default;
 /* Use other weights (copied) from now on; a health check is recomputed at its next evaluation. */
 void engine_set_health(struct engine *e, const struct engine_health *h);
 
+/*
+ * A churn model scoring customers (the config key churn_model:,
+ * docs/model.md "Scoring customers live"; serve/churn.h builds it).  The
+ * engine evaluates exprs[i] against the customer (no triggering event) and
+ * hands the n values to score.  Everything is borrowed and must outlive
+ * the engine.
+ */
+struct engine_churn {
+    size_t n;                   /* model feature columns */
+    const char *const *columns; /* n column names */
+    struct expr *const *exprs;  /* n compiled expressions, one per column */
+    void *ctx;
+    /*
+     * Score one customer from its feature values (vals[i] for column i,
+     * borrowed during the call): 0 and *score in 0..1, or non-zero when it
+     * cannot be computed (then churn_risk is null).  Appends to cells the
+     * text the model saw for each column, each followed by a NUL.  Called
+     * on the engine's thread, or under the lock that guards the engine.
+     */
+    int (*score)(void *ctx, const struct value *vals, size_t n, double *score,
+                 struct buf *cells);
+    const char *file;    /* the model file, for the queue's basis */
+    const char *trained; /* when it was trained (RFC 3339), or NULL */
+    int reads_health;    /* some expression reads health (which reads detections) */
+};
+
+/*
+ * Score customers with a churn model from now on (copied; NULL: none, and
+ * churn_risk is null).  Call before the first event.
+ */
+void engine_set_churn(struct engine *e, const struct engine_churn *c);
+
+/*
+ * The customer's churn score now (0..1) in *score: 0; FW_ENOTFOUND when no
+ * churn model is configured or the customer is unknown; FW_EIO when the
+ * model could not score.  A score is computed when first asked for and
+ * kept until the customer's next event, detection change or global event,
+ * or until one of its features can change with the clock (the next UTC
+ * midnight for a value moving with the clock, such as age()): the cost of
+ * the model is paid only when a rule or the queue reads it.  *model
+ * (may be NULL) receives the churn model's description (borrowed); *cells
+ * (may be NULL) the text the model saw for each column, model->n strings
+ * one after the other (valid until the engine next changes).
+ */
+int engine_churn(const struct engine *e, const char *customer, double *score,
+                 const struct engine_churn **model, const char **cells);
+
 /* Counters for /metrics. */
 struct engine_stats {
     uint64_t events;        /* events applied */
@@ -114,6 +161,7 @@ struct engine_stats {
     uint64_t incidents;     /* incidents opened */
     uint64_t late;          /* events applied at their own time, before the clock */
     uint64_t retracted;     /* transitions withdrawn by a late event */
+    uint64_t churn_scores;  /* churn model evaluations (cached scores not counted) */
 };
 
 /*
@@ -229,5 +277,20 @@ const char *engine_customer_key(const struct engine *e, size_t i);
  */
 void detection_json(const struct detection *d, struct buf *out);
 void incident_json(const struct incident *i, int full, struct buf *out);
+
+/*
+ * Snapshots (snap.c): append everything the engine holds -- customers,
+ * windows, episodes, late-event undo lists, engagement rollups, the global
+ * state and its history, incidents, counters, the clock and the wake-ups --
+ * to out, in the encoding of util/wire.h.  engine_restore loads it into a
+ * fresh engine (engine_new over rules built as the writer's were, before
+ * any event or timer): 0, or FW_EPARSE with the reason in why (n bytes)
+ * when the bytes are malformed or were written under other rules; the
+ * engine is then half-loaded and must be freed.  Interns into the rules
+ * the names the snapshot's state uses.
+ */
+struct wire_rd;
+void engine_snapshot(const struct engine *e, struct buf *out);
+int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "util/util.h"
+#include "util/wire.h"
 
 #define COUNT_NAME_MAX 4096 /* bytes of a counts key, with its NUL */
 
@@ -401,4 +402,95 @@ void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
         return;
     emit(inc, sink, sig, s, "resolved", NULL, now);
     close_incident(is, nf);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+static void member_write(const struct inc_member *m, size_t nf, struct buf *out)
+{
+    wire_put_str(out, m->customer);
+    wire_put_i64(out, m->at);
+    for (size_t f = 0; f < nf; f++)
+        wire_put_str(out, m->values[f]);
+    wire_put_u8(out, (uint8_t)m->resolved);
+}
+
+static void member_read(struct inc_member *m, size_t nf, struct wire_rd *in)
+{
+    m->customer = wire_get_str(in);
+    m->at = wire_get_i64(in);
+    m->values = xcalloc(nf + 1, sizeof *m->values);
+    for (size_t f = 0; f < nf; f++)
+        m->values[f] = wire_get_str(in);
+    m->resolved = wire_get_u8(in) != 0;
+    if (!m->customer)
+        in->err = 1;
+    if (in->err && !m->customer)
+        m->customer = xstrdup(""); /* member_free and the index want a string */
+}
+
+void incidents_write(const struct incidents *inc, struct buf *out)
+{
+    wire_put_u64(out, inc->opened);
+    for (size_t s = 0; s < inc->rules->nsignals; s++) {
+        const struct inc_signal *is = &inc->sig[s];
+        size_t nf = inc->rules->signals[s].nfactors;
+        wire_put_u32(out, (uint32_t)is->nrecent);
+        for (size_t i = 0; i < is->nrecent; i++)
+            member_write(&is->recent[i], nf, out);
+        wire_put_u8(out, is->members != NULL);
+        if (!is->members)
+            continue;
+        wire_put_u64(out, is->id);
+        wire_put_i64(out, is->opened_at);
+        wire_put_u64(out, is->nactive);
+        wire_put_u32(out, (uint32_t)is->nmembers);
+        for (size_t i = 0; i < is->nmembers; i++)
+            member_write(&is->members[i], nf, out);
+    }
+}
+
+int incidents_read(struct incidents *inc, struct wire_rd *in)
+{
+    inc->opened = wire_get_u64(in);
+    for (size_t s = 0; s < inc->rules->nsignals && !in->err; s++) {
+        struct inc_signal *is = &inc->sig[s];
+        const struct rule_signal *sig = &inc->rules->signals[s];
+        size_t nf = sig->nfactors;
+        uint32_t n = wire_get_count(in, 10);
+        is->recent = xgrow(is->recent, &is->caprecent, n + 1, sizeof *is->recent);
+        for (uint32_t i = 0; i < n && !in->err; i++)
+            member_read(&is->recent[is->nrecent++], nf, in);
+        if (!wire_get_u8(in) || in->err)
+            continue;
+        is->id = wire_get_u64(in);
+        is->opened_at = wire_get_i64(in);
+        is->nactive = wire_get_u64(in);
+        n = wire_get_count(in, 10);
+        /* Open as incidents_fired does, then join each member: index, names and tallies. */
+        is->members = xgrow(is->members, &is->capmembers, n + 1, sizeof *is->members);
+        strmap_init(&is->index);
+        is->tally = xcalloc(nf + 1, sizeof *is->tally);
+        is->tally_count = xcalloc(nf + 1, sizeof *is->tally_count);
+        is->tally_cap = xcalloc(nf + 1, sizeof *is->tally_cap);
+        for (size_t f = 0; f < nf; f++)
+            strmap_init(&is->tally[f]);
+        for (uint32_t i = 0; i < n && !in->err; i++) {
+            member_read(&is->members[is->nmembers], nf, in);
+            member_join(inc, sig, is, &is->members[is->nmembers]);
+            is->nmembers++;
+        }
+        if (is->nactive > is->nmembers)
+            in->err = 1;
+    }
+    return in->err ? -1 : 0;
+}
+
+void incidents_count_customer(struct incidents *inc, const struct kvset *s)
+{
+    for (size_t k = 0; k < inc->nfactor_keys; k++) {
+        char *v = state_text(s, inc->factor_keys[k]);
+        count_add(inc, inc->factor_keys[k], v, +1);
+        free(v);
+    }
 }

@@ -69,4 +69,16 @@ void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
                         const struct rule_signal *sig, size_t s, const char *customer,
                         int64_t now);
 
+/*
+ * Snapshots (snap.c): the recent firings and open incidents of every
+ * signal, and back into a freshly initialised `inc` (0, or -1 on malformed
+ * input; incidents_cleanup frees what was read either way).  The baseline
+ * counts are not written: they are a function of the customers' state, and
+ * incidents_count_customer adds one customer's factor values to them.
+ */
+struct wire_rd;
+void incidents_write(const struct incidents *inc, struct buf *out);
+int incidents_read(struct incidents *inc, struct wire_rd *in);
+void incidents_count_customer(struct incidents *inc, const struct kvset *s);
+
 #endif

@@ -81,6 +81,18 @@ struct customer {
     uint32_t nproj, capproj;
     struct engage *eng; /* usage rollups, features, onboarding (engage.h); NULL until the first
                            engagement event */
+    uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
+                           score of another version is stale */
+    struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
+};
+
+/* A customer's churn score as last computed, and until when it holds. */
+struct churn_cache {
+    uint32_t ver, gver; /* the customer's and the global state's versions it was computed at */
+    int ok;             /* the model scored (else churn_risk is null) */
+    int64_t at, until;  /* computed at; valid while at <= now < until */
+    double score;
+    char *cells;        /* owned: the text the model saw per column, NUL after each */
 };
 
 /* Deep copy / free of values held in state. */

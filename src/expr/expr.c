@@ -70,6 +70,12 @@ const struct expr_dep *expr_deps(const struct expr *e, size_t *n)
     return e->deps;
 }
 
+int expr_type(const struct expr *e)
+{
+    int t = e->nodes[e->root].type;
+    return t == EXPR__ANY ? -1 : t;
+}
+
 int expr_is_timed(const struct expr *e)
 {
     return e->timed;

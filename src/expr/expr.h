@@ -70,7 +70,8 @@ enum expr_ref {
     EXPR_REF_ENTITY, /* an entity kind: open_count("ticket") */
     EXPR_REF_METRIC,  /* a usage metric the pack keeps daily rollups of: usage_decline("data_mb", ...) */
     EXPR_REF_FEATURE, /* a product feature: feature_idle("hotspot") */
-    EXPR_REF_ENGAGE,  /* the engagement figures: id 0 for any of them, 1 for `health` */
+    EXPR_REF_ENGAGE,  /* the engagement figures: id 0 for any of them, 1 for `health`,
+                         2 for `churn_risk` */
 };
 
 /*
@@ -88,6 +89,7 @@ enum expr_engage {
     EXPR_ENG_SIGNUP,     /* signup(): time */
     EXPR_ENG_STEPS_LEFT, /* onboarding_left(): number of declared steps not done */
     EXPR_ENG_HEALTH,     /* health: 0..100 */
+    EXPR_ENG_CHURN,      /* churn_risk: the churn model's score, 0..1 (docs/model.md) */
 };
 
 /*
@@ -225,6 +227,13 @@ int expr_eval(const struct expr *e, const struct expr_env *env, struct value *ou
 
 /* The names the expression reads, deduplicated; valid for the expression's life. */
 const struct expr_dep *expr_deps(const struct expr *e, size_t *n);
+
+/*
+ * The type of the result when it is known before run time (a value_type:
+ * `age(x)` is VAL_DUR, `count(...)` VAL_NUM), or -1 when only evaluation
+ * tells (a state key, coalesce of those).
+ */
+int expr_type(const struct expr *e);
 
 /* Whether the result can change with time alone (uses now(), age(), count()). */
 int expr_is_timed(const struct expr *e);

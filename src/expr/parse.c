@@ -355,7 +355,7 @@ static const struct {
 /*
  * An engagement figure node.  Its value moves with day boundaries and
  * with the customer's engagement events, so it is timed and depends on
- * EXPR_REF_ENGAGE (id 1 for health, which reads everything).
+ * EXPR_REF_ENGAGE (id 1 for health and 2 for churn_risk, which read everything).
  */
 static uint32_t engage_node(struct cc *c, size_t pos, int fn, int type, uint32_t id, int a, int b)
 {
@@ -368,7 +368,7 @@ static uint32_t engage_node(struct cc *c, size_t pos, int fn, int type, uint32_t
     N(c, i)->u.eng.b = (int16_t)b;
     if (fn == EXPR_ENG_IDLE)
         N(c, i)->moving = 1;
-    add_dep(c, EXPR_REF_ENGAGE, fn == EXPR_ENG_HEALTH);
+    add_dep(c, EXPR_REF_ENGAGE, fn == EXPR_ENG_HEALTH ? 1 : fn == EXPR_ENG_CHURN ? 2 : 0);
     c->e->timed = 1;
     return i;
 }
@@ -382,6 +382,13 @@ static uint32_t parse_path(struct cc *c)
     if (n == 6 && !memcmp(s, "health", 6)) {
         /* The health score (docs/engagement.md): a name of its own, not a state key. */
         i = engage_node(c, pos, EXPR_ENG_HEALTH, VAL_NUM, 0, 0, 0);
+        if (i != NONE && advance(c))
+            return NONE;
+        return i;
+    }
+    if (n == 10 && !memcmp(s, "churn_risk", 10)) {
+        /* The churn model's score (docs/model.md, "Scoring customers live"), like health. */
+        i = engage_node(c, pos, EXPR_ENG_CHURN, VAL_NUM, 0, 0, 0);
         if (i != NONE && advance(c))
             return NONE;
         return i;

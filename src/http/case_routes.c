@@ -199,11 +199,55 @@ static int take_str(struct req *r, json_t *body, json_t *data, const char *name,
     return 0;
 }
 
+/*
+ * The fields each action takes; any other is refused (400), so a client
+ * that thinks it can set a field (who acted, when, the case's owner) learns
+ * that it cannot, rather than having it dropped in silence.
+ */
+static const struct {
+    const char *action, *fields[3];
+} action_fields[] = {
+    {"assign", {"agent"}},   {"respond", {"channel"}}, {"status", {"status"}},
+    {"note", {"text"}},      {"skip", {"reason"}},     {"playbook", {"playbook"}},
+    {"resolve", {"outcome", "csat"}}, {"steps/", {"reason"}},
+};
+
+/* 0, or 400 naming the first unknown field of body for action. */
+static int only_known_fields(struct req *r, json_t *body, const char *action)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(action_fields); i++) {
+        size_t n = strlen(action_fields[i].action);
+        if (action_fields[i].action[n - 1] == '/' ? strncmp(action, action_fields[i].action, n)
+                                                  : strcmp(action, action_fields[i].action))
+            continue;
+        const char *k;
+        json_t *v;
+        json_object_foreach (body, k, v) {
+            int ok = 0;
+            for (int f = 0; f < 3 && action_fields[i].fields[f] && !ok; f++)
+                ok = !strcmp(k, action_fields[i].fields[f]);
+            if (!ok) {
+                http_error(r, 400, "body: unknown field '%s' for %s (known: %s%s%s); nothing "
+                                   "was changed", k, action_fields[i].action,
+                           action_fields[i].fields[0], action_fields[i].fields[1] ? ", " : "",
+                           action_fields[i].fields[1] ? action_fields[i].fields[1] : "");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return 0; /* an unknown action: post_action says so */
+}
+
 static void post_action(struct req *r, const char *id, const char *action)
 {
     json_t *body = body_object(r);
     if (!body)
         return;
+    if (only_known_fields(r, body, action)) {
+        json_decref(body);
+        return;
+    }
     json_t *data = json_object();
     const char *type = NULL;
     int bad = 0;

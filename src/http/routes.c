@@ -785,11 +785,14 @@ static void metrics_engine(void *ctx, const struct engine *e)
                "# HELP forewarn_detections_withdrawn_total Transitions withdrawn because an "
                "event dated before them arrived.\n"
                "# TYPE forewarn_detections_withdrawn_total counter\n"
-               "forewarn_detections_withdrawn_total %llu\n",
+               "forewarn_detections_withdrawn_total %llu\n"
+               "# HELP forewarn_churn_scores_total Customers scored by the churn model (cached "
+               "scores not counted).\n"
+               "# TYPE forewarn_churn_scores_total counter\nforewarn_churn_scores_total %llu\n",
                engine_pending_timers(e), engine_customer_count(e),
                (unsigned long long)st->incidents, (unsigned long long)st->evaluations,
                (unsigned long long)st->wakeups, (unsigned long long)st->late,
-               (unsigned long long)st->retracted);
+               (unsigned long long)st->retracted, (unsigned long long)st->churn_scores);
 }
 
 static void metrics_cases(void *ctx, const struct cases *cs, const struct engine *e)

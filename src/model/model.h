@@ -92,8 +92,46 @@ int model_schema_bind(const struct model_schema *s, const struct csv *t, size_t 
  */
 void model_encode(const struct model_schema *s, const struct csv *t, const size_t *idx, float *x);
 
+/*
+ * Encode one cell's text into its column's features of row (row has the
+ * schema's nfeat entries; only this column's are written): the one
+ * encoding of a value, shared by model_encode (CSV cells) and live
+ * scoring (model_live_score), so the same text gives the same features.
+ */
+void model_encode_cell(const struct model_column *c, const char *text, float *row);
+
 /* Parse a number the way the schema does: [+-]digits[.digits][e[+-]digits], blanks around. */
 int model_parse_number(const char *s, double *out);
+
+/*
+ * A loaded model that scores one row at a time (serve's churn_model:,
+ * docs/model.md "Scoring customers live").  The row is given as the text
+ * of each feature column, as a CSV cell would hold it, and is encoded with
+ * model_encode_cell, so a live score equals `model score`'s on a CSV row
+ * of the same texts.
+ */
+struct model_live;
+
+/*
+ * Load and check a model file (format version, checksum, layout, the
+ * booster): 0 and *out (free with model_live_free), or FW_EPARSE / FW_EIO
+ * with the reason in diag ("MODEL: model file format version 1; ...") and
+ * *out NULL.
+ */
+int model_live_load(struct model_live **out, const char *path, struct buf *diag);
+void model_live_free(struct model_live *ml);
+/* The feature columns (schema->cols[0 .. ncols-1]); valid for ml's life. */
+const struct model_schema *model_live_schema(const struct model_live *ml);
+/* When it was trained (RFC 3339, from the card), or NULL; valid for ml's life. */
+const char *model_live_trained(const struct model_live *ml);
+/*
+ * Score one row: cells[i] is the text of schema column i (NULL or "":
+ * missing).  0 and *score, the blend in 0..1, or FW_EIO with XGBoost's
+ * message in diag.  Not thread-safe: one caller at a time (it reuses a
+ * row buffer).
+ */
+int model_live_score(struct model_live *ml, const char *const *cells, double *score,
+                     struct buf *diag);
 
 /* `forewarn model train|score ...`: the command line; exit status 0, 1 (bad input) or 2 (usage). */
 int model_main(int argc, char **argv, const char *version);

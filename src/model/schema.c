@@ -296,36 +296,37 @@ static long find_cat(char *const *cats, size_t ncat, const char *p, size_t n)
     return -1;
 }
 
+void model_encode_cell(const struct model_column *c, const char *text, float *row)
+{
+    size_t n;
+    const char *p = trim(text, &n);
+    double v;
+    int b;
+    switch (c->kind) {
+    case MODEL_NUMERIC:
+        /* Beyond float's range is as unusable as text: missing. */
+        row[c->first] = n && model_parse_number(p, &v) == 0 && fabs(v) <= FLT_MAX ? (float)v : NAN;
+        break;
+    case MODEL_BOOLEAN:
+        b = parse_bool(p, n);
+        row[c->first] = b < 0 ? NAN : (float)b;
+        break;
+    case MODEL_CATEGORICAL: {
+        for (size_t k = 0; k < c->ncat; k++)
+            row[c->first + k] = 0;
+        long k = n ? find_cat(c->cats, c->ncat, p, n) : -1;
+        if (k >= 0)
+            row[c->first + (size_t)k] = 1;
+        break;
+    }
+    }
+}
+
 void model_encode(const struct model_schema *s, const struct csv *t, const size_t *idx, float *x)
 {
     for (size_t r = 1; r <= t->nrows; r++) {
         float *row = x + (r - 1) * s->nfeat;
-        for (size_t i = 0; i < s->ncols; i++) {
-            const struct model_column *c = &s->cols[i];
-            size_t n;
-            const char *p = trim(csv_cell(t, r, idx[i]), &n);
-            double v;
-            int b;
-            switch (c->kind) {
-            case MODEL_NUMERIC:
-                /* Beyond float's range is as unusable as text: missing. */
-                row[c->first] = n && model_parse_number(p, &v) == 0 && fabs(v) <= FLT_MAX
-                                    ? (float)v
-                                    : NAN;
-                break;
-            case MODEL_BOOLEAN:
-                b = parse_bool(p, n);
-                row[c->first] = b < 0 ? NAN : (float)b;
-                break;
-            case MODEL_CATEGORICAL: {
-                for (size_t k = 0; k < c->ncat; k++)
-                    row[c->first + k] = 0;
-                long k = n ? find_cat(c->cats, c->ncat, p, n) : -1;
-                if (k >= 0)
-                    row[c->first + (size_t)k] = 1;
-                break;
-            }
-            }
-        }
+        for (size_t i = 0; i < s->ncols; i++)
+            model_encode_cell(&s->cols[i], csv_cell(t, r, idx[i]), row);
     }
 }

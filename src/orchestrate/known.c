@@ -9,10 +9,19 @@
  * *verified* affected: its segment condition holds for them and, when it
  * names a feature, they used that feature within `recent_use` (14 days by
  * default).  Each customer is told once per issue, when the issue is
- * declared or at their first event that makes them affected while it is
- * open; status updates and the resolution go to exactly the customers who
- * were told.  Maintenance is told `notice_before` its start (48h by
- * default) on an engine timer, with an optional reminder.
+ * declared, at their first event that makes them affected while it is
+ * open, or at the instant time alone makes them affected; status updates
+ * and the resolution go to exactly the customers who were told.
+ * Maintenance is told `notice_before` its start (48h by default) on an
+ * engine timer, with an optional reminder.
+ *
+ * Time: a segment can come true with no event (`age(signup()) > 30d`, a
+ * usage figure at midnight).  Whenever a customer not yet told is checked,
+ * the condition's next change time (expr_test) is kept, and the customer
+ * holds one engine timer (struct kwake) at the earliest such time over all
+ * open issues; it re-checks that customer alone.  So nothing scans every
+ * customer except a declaration or segment change, and a customer costs a
+ * timer only while some open issue can come true for them by time alone.
  *
  * Invariant: internal_notes is kept in the registry and never copied into
  * a template context; the template variables (comms/vars.h) have no name
@@ -333,16 +342,93 @@ static void first_tell(struct orch *o, struct kissue *k, const char *customer)
     me->value = sent ? TOLD : JUDGED;
 }
 
-/* Everyone the issue verifiably affects who has not heard of it yet. */
+/* One customer's known-issue wake-up: allocated while armed, freed once nothing is due. */
+struct kwake {
+    struct engine_timer t; /* first: the engine hands it back */
+    struct orch *o;
+    struct ocust *c;
+};
+
+static void kwake_fire(struct engine_timer *t, int64_t due)
+{
+    struct kwake *w = (struct kwake *)t;
+    (void)due;
+    /* The engine no longer touches t once fire is called: the check may free it. */
+    orch__known_customer(w->o, w->c->key);
+}
+
+/*
+ * Wake customer `key` at `at` (FW_TIME_MAX: not at all).  only_earlier: an
+ * issue's sweep knows its own next time only, so it may move the wake-up
+ * earlier and never later (the early check then finds the right time).
+ */
+static void kwake_arm(struct orch *o, const char *key, int64_t at, int only_earlier)
+{
+    struct strmap_entry *me = strmap_find(&o->customers, key, strlen(key));
+    struct ocust *c = me ? me->value : NULL;
+    struct kwake *w = c ? c->kwake : NULL;
+    if (at == FW_TIME_MAX) {
+        if (!only_earlier)
+            orch__known_forget(o, c);
+        return;
+    }
+    if (!w) {
+        c = c ? c : orch__cust(o, key);
+        w = c->kwake = xcalloc(1, sizeof *w);
+        tw_entry_init(&w->t._tw);
+        w->t.fire = kwake_fire;
+        w->o = o;
+        w->c = c;
+    } else if (tw_armed(&w->t._tw) && (w->t._tw.due == at || (only_earlier && w->t._tw.due < at))) {
+        return;
+    }
+    engine_timer_arm(o->engine, &w->t, at);
+}
+
+void orch__known_forget(struct orch *o, struct ocust *c)
+{
+    if (!c || !c->kwake)
+        return;
+    if (o->engine)
+        engine_timer_cancel(o->engine, &c->kwake->t);
+    free(c->kwake);
+    c->kwake = NULL;
+}
+
+/*
+ * Whether issue k may still tell customer `key` something new, and until
+ * when: FW_TIME_MAX for an issue, the window's start for maintenance;
+ * FW_TIME_NONE when it may not.
+ */
+static int64_t open_for(struct orch *o, struct kissue *k, const char *key)
+{
+    if (!k->verified || k->closed || (k->maintenance && !k->noticed) ||
+        strmap_find(&k->told, key, strlen(key)))
+        return FW_TIME_NONE;
+    if (!k->maintenance)
+        return FW_TIME_MAX;
+    int64_t start = rtime(k->rec, "starts_at");
+    /* Once the window began, a notice "ahead of time" is no longer one. */
+    return start != FW_TIME_NONE && engine_now(o->engine) < start ? start : FW_TIME_NONE;
+}
+
+/*
+ * Everyone the issue verifiably affects who has not heard of it yet; the
+ * others are woken when time alone can make it affect them.
+ */
 static void sweep(struct orch *o, struct kissue *k)
 {
     if (!k->verified || k->closed || (k->maintenance && !k->noticed))
         return;
     for (size_t i = 0, n = engine_customer_count(o->engine); i < n; i++) {
         const char *key = engine_customer_key(o->engine, i);
-        if (!strmap_find(&k->told, key, strlen(key)) &&
-            engine_test(o->engine, key, k->verified, NULL))
+        int64_t until = open_for(o, k, key), next;
+        if (until == FW_TIME_NONE)
+            continue;
+        if (engine_test(o->engine, key, k->verified, &next))
             first_tell(o, k, key);
+        else if (next < until)
+            kwake_arm(o, key, next, 1);
     }
 }
 
@@ -470,16 +556,18 @@ void orch__known_event(struct orch *o, const struct event *ev)
 
 void orch__known_customer(struct orch *o, const char *customer)
 {
+    int64_t wake = FW_TIME_MAX;
     for (size_t i = 0; i < o->known.n; i++) {
         struct kissue *k = o->known.v[i];
-        if (!k->verified || k->closed || (k->maintenance && !k->noticed) ||
-            strmap_find(&k->told, customer, strlen(customer)))
+        int64_t until = open_for(o, k, customer), next;
+        if (until == FW_TIME_NONE)
             continue;
-        if (k->maintenance && engine_now(o->engine) >= rtime(k->rec, "starts_at"))
-            continue; /* the window began: a notice "ahead of time" is no longer one */
-        if (engine_test(o->engine, customer, k->verified, NULL))
+        if (engine_test(o->engine, customer, k->verified, &next))
             first_tell(o, k, customer);
+        else if (next < until && next < wake)
+            wake = next;
     }
+    kwake_arm(o, customer, wake, 0);
 }
 
 int orch_known_check(struct orch *o, const struct event *ev, char *why, size_t n)

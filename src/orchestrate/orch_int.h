@@ -107,6 +107,7 @@ struct ocust {
     int64_t outage_told; /* when the outage message went out, or FW_TIME_NONE */
     size_t *oheld;       /* signals held back by the outage */
     size_t noheld, capoheld;
+    struct kwake *kwake; /* known.c: when an open issue's segment may next come true; or NULL */
 };
 
 /* ==== failures.c: dead messages per connector (issue 17) ==== */
@@ -130,6 +131,7 @@ void orch__failures_cleanup(struct orch *o);
 /* ==== end failures.c ==== */
 
 struct kissue; /* one known issue or maintenance, private to known.c */
+struct kwake;  /* one customer's known-issue wake-up, private to known.c */
 
 struct orch {
     const struct orch_config *cfg;
@@ -278,8 +280,14 @@ int orch__known_validate(const struct orch *o, const struct rules *rules, json_t
                          size_t n);
 /* A known_issue.changed event was applied: declare, update, resolve; tell whom it concerns. */
 void orch__known_event(struct orch *o, const struct event *ev);
-/* An event of this customer was applied: the open issues that now affect them tell them. */
+/*
+ * An event of this customer was applied, or their wake-up passed: the open
+ * issues that now affect them tell them, and the customer is woken again at
+ * the earliest instant time alone can make another one affect them.
+ */
 void orch__known_customer(struct orch *o, const char *customer);
+/* Cancel and free the customer's known-issue wake-up (orch_free, before c goes). */
+void orch__known_forget(struct orch *o, struct ocust *c);
 /* Cancel the timers and free the registry (orch_free, before the engine goes). */
 void orch__known_cleanup(struct orch *o);
 

@@ -302,8 +302,8 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         decide_or_wait(o, c);
     if (ev && !stale && !strcmp(ev->type, "ticket.resolved"))
         orch__on_ticket_resolved(o, c, ev);
-    if (ev && o->known.n)
-        orch__known_customer(o, customer);
+    if (o->known.n)
+        orch__known_customer(o, customer); /* wake-ups too: a segment may read health */
 }
 
 struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next)
@@ -342,6 +342,24 @@ int64_t orch_open_until(const struct orch *o)
 }
 
 void orch_set_quiet(struct orch *o, int quiet) { o->quiet = quiet; }
+
+int orch_idle(const struct orch *o)
+{
+    if (!o)
+        return 1;
+    if (o->failures.n || o->known.n)
+        return 0;
+    /* A customer's record is made on every step; one that never held anything is as absent. */
+    for (size_t i = 0; i < o->customers.len; i++) {
+        const struct ocust *c = o->customers.entries[i].value;
+        if (c->nhist || c->npending || c->nheld || c->tasks || c->sent || c->noheld ||
+            c->merge_close != FW_TIME_NONE || c->outage_told != FW_TIME_NONE ||
+            c->first_outreach != FW_TIME_NONE || c->last_outreach != FW_TIME_NONE ||
+            tw_armed(&c->hold.t._tw))
+            return 0;
+    }
+    return 1;
+}
 
 void orch_set_bare(struct orch *o) { o->quiet = o->bare = 1; }
 
@@ -383,6 +401,7 @@ void orch_free(struct orch *o)
                 engine_timer_cancel(o->engine, &l->t);
             orch__ladder_free(l);
         }
+        orch__known_forget(o, c);
         free(c->hist);
         free(c->pending);
         free(c->sent);

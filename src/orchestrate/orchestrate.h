@@ -162,6 +162,16 @@ void orch_bind(struct orch *o, struct engine *e);
  * quiet sink stores nothing.  Recovery replays the journal quietly,
  * because every decision it repeats was committed with its journal rows.
  */
+/*
+ * Whether the orchestrator holds nothing a journal replay would have built
+ * (no customer's outreach history, merge window or ladder, no connector
+ * outage, no known issue): then a snapshot that does not cover it (see
+ * pipeline.c) loses nothing.  Customers' empty records are not counted
+ * (one is made on every step); a restored run makes them again in the
+ * order they next appear, which only orders decisions of different
+ * customers within one group.
+ */
+int orch_idle(const struct orch *o);
 void orch_set_quiet(struct orch *o, int quiet);
 
 /*

@@ -16,8 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "store/cases.h"
 #include "util/fwtime.h"
+#include "util/wire.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -63,9 +67,16 @@ struct pipeline {
     int stop;
     int sink_failed; /* a store write from the sink failed in the current group */
     int quiet;       /* recovery is replaying what is already stored: the sinks write nothing */
+    char rebuild_error[256]; /* why the last rebuild failed (SQLite's words) */
+    int stale;       /* the last rebuild failed (I/O error): memory may hold less than the
+                        journal, so nothing is applied until a rebuild succeeds */
     uint64_t group_outcomes; /* delivery outcomes applied in the current group */
     struct pipeline_commit commit; /* what the current group made claimable */
     struct pipeline_metrics m;
+    int64_t snap_seq;     /* the journal row the newest snapshot (loaded or written) covers */
+    int64_t snap_mono;    /* when it was written or loaded (fw_mono_ns) */
+    int snap_refusal;     /* the reason the last snapshot was not written, logged once */
+    int snap_current;     /* the file at snapshot_path is the one covering snap_seq */
 };
 
 /* ---- the sink: detections and incidents go to the store in the open transaction ---- */
@@ -200,6 +211,281 @@ static void case_withdraw(void *ctx, const char *id)
         p->sink_failed = 1;
 }
 
+
+/* ---- snapshots ---- */
+
+/*
+ * A snapshot file: a header, the engine's section (engine_snapshot), and a
+ * CRC-32C of everything before it:
+ *
+ *   "FWSNAP\0\n"  u32 format  [32] config hash  i64 journal seq
+ *   str id of that journal row  i64 last applied_at  i64 written (wall ms)
+ *   u64 body length  body  u32 crc
+ *
+ * Written whole to `<path>.tmp`, fsynced, then the current one becomes
+ * `<path>.prev` and the new one `<path>` (rename, then fsync of the
+ * directory): a crash leaves the old pair or the new one, and a reader
+ * sees no partial file under either name.
+ */
+#define SNAP_MAGIC "FWSNAP\0\n"
+#define SNAP_FORMAT 1u
+
+/* Why a snapshot cannot be written now, or NULL when it can. */
+static const char *snapshot_refusal(const struct pipeline *p)
+{
+    if (!orch_idle(p->orch))
+        return "the orchestrator holds outreach state, which snapshots do not cover yet";
+    if (!cases_idle(p->cases))
+        return "the cases module holds cases or tasks, which snapshots do not cover yet";
+    return NULL;
+}
+
+static int write_whole(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd)) {
+        close(fd);
+        return -1;
+    }
+    return close(fd);
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/*
+ * Write a snapshot of the engine as of the journal's last row, on the engine
+ * thread between groups (no transaction open).  `why` is for the log.
+ */
+static void snapshot_write(struct pipeline *p, const char *why)
+{
+    if (!p->opts.snapshot_path)
+        return;
+    int64_t t0 = fw_mono_ns();
+    pthread_mutex_lock(&p->engine_mu);
+    const char *refusal = snapshot_refusal(p);
+    if (refusal) {
+        pthread_mutex_unlock(&p->engine_mu);
+        if (!p->snap_refusal)
+            log_info("snapshot not written (%s): %s; a restart replays the whole journal", why,
+                     refusal);
+        p->snap_refusal = 1;
+        p->snap_mono = t0; /* asked again at the next interval */
+        return;
+    }
+    p->snap_refusal = 0;
+    int64_t seq;
+    store_event_count_after(p->db, p->snap_seq, &seq);
+    if (seq == p->snap_seq && p->snap_current) {
+        pthread_mutex_unlock(&p->engine_mu);
+        p->snap_mono = t0;
+        return; /* nothing journaled since the one on disk */
+    }
+    struct buf id, b;
+    buf_init(&id, 0);
+    buf_init(&b, 0);
+    if (seq > 0 && store_event_id_at(p->db, seq, &id)) {
+        pthread_mutex_unlock(&p->engine_mu);
+        log_error("snapshot not written: journal row %" PRId64 " cannot be read", seq);
+        buf_cleanup(&id);
+        return;
+    }
+    buf_append(&b, SNAP_MAGIC, 8);
+    wire_put_u32(&b, SNAP_FORMAT);
+    buf_append(&b, p->opts.config_hash, 32);
+    wire_put_i64(&b, seq);
+    wire_put_str(&b, id.data ? id.data : "");
+    wire_put_i64(&b, p->last_applied);
+    wire_put_i64(&b, fw_wall_now());
+    size_t at_len = b.len;
+    wire_put_u64(&b, 0); /* the body's length, filled in below */
+    size_t body = b.len;
+    engine_snapshot(p->engine, &b);
+    size_t customers = engine_customer_count(p->engine);
+    pthread_mutex_unlock(&p->engine_mu);
+    int64_t t1 = fw_mono_ns();
+    uint64_t blen = b.len - body;
+    for (int i = 0; i < 8; i++)
+        b.data[at_len + (size_t)i] = (char)(blen >> (8 * i));
+    wire_put_u32(&b, crc32c(0, b.data, b.len));
+
+    char tmp[4096], prev[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", p->opts.snapshot_path);
+    snprintf(prev, sizeof prev, "%s.prev", p->opts.snapshot_path);
+    int ok = write_whole(tmp, b.data, b.len) == 0;
+    if (ok && access(p->opts.snapshot_path, F_OK) == 0)
+        ok = rename(p->opts.snapshot_path, prev) == 0;
+    if (ok)
+        ok = rename(tmp, p->opts.snapshot_path) == 0;
+    if (ok)
+        fsync_dir_of(p->opts.snapshot_path);
+    int64_t t2 = fw_mono_ns();
+    if (ok) {
+        p->snap_seq = seq;
+        p->snap_current = 1;
+        pthread_mutex_lock(&p->mu);
+        p->m.snapshots++;
+        p->m.snapshot_bytes = b.len;
+        p->m.snapshot_pause = (double)(t1 - t0) / 1e9;
+        p->m.snapshot_write = (double)(t2 - t1) / 1e9;
+        pthread_mutex_unlock(&p->mu);
+        log_info("snapshot written (%s): journal row %" PRId64 ", %zu customers, %zu bytes; "
+                 "engine paused %.3f s to serialise, file written in %.3f s",
+                 why, seq, customers, b.len, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9);
+    } else {
+        log_error("snapshot not written: %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+    }
+    p->snap_mono = t2;
+    buf_cleanup(&id);
+    buf_cleanup(&b);
+}
+
+/*
+ * Load the snapshot at `path` into the fresh engine: its journal row in
+ * *seq, 0; or -1 with the reason in why.
+ */
+static int snapshot_load_one(struct pipeline *p, const char *path, int64_t *seq, char *why,
+                             size_t n)
+{
+    struct buf f;
+    buf_init(&f, 0);
+    int rc = -1;
+    if (buf_read_file(&f, path)) {
+        snprintf(why, n, "%s", errno == ENOENT ? "there is none" : strerror(errno));
+        goto out;
+    }
+    if (f.len < 8 + 4 + 32 + 4 || memcmp(f.data, SNAP_MAGIC, 8)) {
+        snprintf(why, n, "not a snapshot file");
+        goto out;
+    }
+    uint32_t want;
+    struct wire_rd tail;
+    wire_rd_init(&tail, f.data + f.len - 4, 4);
+    want = wire_get_u32(&tail);
+    if (crc32c(0, f.data, f.len - 4) != want) {
+        snprintf(why, n, "its checksum does not match (torn or corrupt)");
+        goto out;
+    }
+    struct wire_rd in;
+    wire_rd_init(&in, f.data + 8, f.len - 12);
+    uint32_t format = wire_get_u32(&in);
+    if (format != SNAP_FORMAT) {
+        snprintf(why, n, "format %u, this build reads %u", format, SNAP_FORMAT);
+        goto out;
+    }
+    size_t hl;
+    const unsigned char *hash = (const unsigned char *)f.data + 12;
+    in.off += 32;
+    hl = 32;
+    if (memcmp(hash, p->opts.config_hash, hl)) {
+        snprintf(why, n, "it was written under other rules or configuration");
+        goto out;
+    }
+    *seq = wire_get_i64(&in);
+    char *id = wire_get_str(&in);
+    int64_t last_applied = wire_get_i64(&in);
+    (void)wire_get_i64(&in); /* when it was written */
+    uint64_t blen = wire_get_u64(&in);
+    if (in.err || !id || blen != in.n - in.off) {
+        free(id);
+        snprintf(why, n, "its header is malformed");
+        goto out;
+    }
+    /* The journal must still hold the row it covers, with the same event: same database. */
+    struct buf jid;
+    buf_init(&jid, 0);
+    int idrc = *seq > 0 ? store_event_id_at(p->db, *seq, &jid) : 0;
+    int same = *seq == 0 ? 1 : !idrc && !strcmp(jid.data ? jid.data : "", id);
+    buf_cleanup(&jid);
+    free(id);
+    if (!same) {
+        snprintf(why, n, "journal row %" PRId64 " is not the event it covers (another or an "
+                 "older database)", *seq);
+        goto out;
+    }
+    if (engine_restore(p->engine, &in, why, n))
+        goto out;
+    if (in.off != in.n) {
+        snprintf(why, n, "bytes left over after the engine's state");
+        goto out;
+    }
+    p->last_applied = last_applied;
+    rc = 0;
+out:
+    buf_cleanup(&f);
+    return rc;
+}
+
+/* A fresh engine for rebuild() over the pipeline's rules and the chain's sink. */
+static struct engine *fresh_engine(struct pipeline *p, const struct engine_sink *sink)
+{
+    struct engine *e = engine_new(p->rules, 0, sink);
+    if (p->opts.health)
+        engine_set_health(e, p->opts.health);
+    engine_set_churn(e, p->opts.churn);
+    return e;
+}
+
+/*
+ * Load the newest snapshot that is valid, else the one before: the journal
+ * row it covers, or -1 (none: replay everything).  Each refusal is logged
+ * with its reason.  p->engine is fresh on entry and on return.
+ */
+static int64_t snapshot_load(struct pipeline *p, const struct engine_sink *sink)
+{
+    if (!p->opts.snapshot_path || !p->opts.snapshot_load)
+        return -1;
+    char prev[4096];
+    snprintf(prev, sizeof prev, "%s.prev", p->opts.snapshot_path);
+    const char *paths[2] = {p->opts.snapshot_path, prev};
+    for (int i = 0; i < 2; i++) {
+        char why[512];
+        int64_t seq = -1, t0 = fw_mono_ns();
+        if (snapshot_load_one(p, paths[i], &seq, why, sizeof why) == 0) {
+            log_info("loaded snapshot %s at journal row %" PRId64 ": %zu customers, %zu pending "
+                     "wake-ups in %.3f s", paths[i], seq, engine_customer_count(p->engine),
+                     engine_pending_timers(p->engine), (double)(fw_mono_ns() - t0) / 1e9);
+            p->snap_current = i == 0;
+            return seq;
+        }
+        if (i == 0 && !strcmp(why, "there is none") && access(prev, F_OK) != 0)
+            return -1; /* never written: nothing to say */
+        log_warn("snapshot %s not used: %s; %s", paths[i], why,
+                 i == 0 ? "trying the previous one" : "replaying the whole journal");
+        engine_free(p->engine); /* it may be half-loaded */
+        p->engine = fresh_engine(p, sink);
+        p->last_applied = FW_TIME_NONE;
+    }
+    return -1;
+}
+
 /* ---- recovery ---- */
 
 /* Journal rows that record a move of the virtual clock (not customer events). */
@@ -282,23 +568,29 @@ static int rebuild(struct pipeline *p)
         sink = orch_engine_sink(p->orch, &sink);
     }
     /* The clock starts at the epoch and jumps to the first applied_at: jumps are cheap. */
-    p->engine = engine_new(p->rules, 0, &sink);
-    if (p->opts.health)
-        engine_set_health(p->engine, p->opts.health);
+    p->last_applied = FW_TIME_NONE;
+    p->engine = fresh_engine(p, &sink);
+    int64_t started = fw_mono_ns();
+    /* A snapshot covers the engine while the orchestrator and cases hold nothing (see
+       snapshot_refusal), so loading it before they bind leaves them as a replay would. */
+    p->snap_current = 0;
+    int64_t from = snapshot_load(p, &sink);
     if (p->orch)
         orch_bind(p->orch, p->engine);
     cases_bind(p->cases, p->engine);
-    p->last_applied = FW_TIME_NONE;
     p->sink_failed = 0;
-    int64_t started = fw_mono_ns();
-    size_t n = store_event_count(p->db);
+    p->stale = 1; /* until the journal has been read to its end */
+    int64_t last_seq;
+    size_t n = store_event_count_after(p->db, from < 0 ? 0 : from, &last_seq);
+    p->snap_seq = last_seq;
+    p->snap_mono = fw_mono_ns();
     int rc = store_begin(p->db);
     if (!rc) {
         p->quiet = 1;
         if (p->orch)
             orch_set_quiet(p->orch, 1);
         cases_set_quiet(p->cases, 1);
-        rc = store_events_scan(p->db, recover_one, p);
+        rc = store_events_scan_after(p->db, from, recover_one, p);
         p->quiet = 0;
         if (p->orch)
             orch_set_quiet(p->orch, 0);
@@ -323,13 +615,22 @@ static int rebuild(struct pipeline *p)
     if (!rc)
         rc = store_commit(p->db);
     if (rc) {
+        /* The connection's error, before the rollback replaces it. */
+        snprintf(p->rebuild_error, sizeof p->rebuild_error, "%s", store_errmsg(p->db));
         store_rollback(p->db);
-        log_error("recovery failed: %s", store_errmsg(p->db));
+        log_error("recovery failed: %s", p->rebuild_error);
         return rc;
     }
-    log_info("recovered %zu events, %zu customers, %zu pending wake-ups in %.3f s", n,
-             engine_customer_count(p->engine), engine_pending_timers(p->engine),
-             (double)(fw_mono_ns() - started) / 1e9);
+    p->stale = 0;
+    if (from >= 0)
+        log_info("recovered from the snapshot at journal row %" PRId64 " and replayed %zu rows "
+                 "after it: %zu customers, %zu pending wake-ups in %.3f s", from, n,
+                 engine_customer_count(p->engine), engine_pending_timers(p->engine),
+                 (double)(fw_mono_ns() - started) / 1e9);
+    else
+        log_info("recovered %zu events, %zu customers, %zu pending wake-ups in %.3f s", n,
+                 engine_customer_count(p->engine), engine_pending_timers(p->engine),
+                 (double)(fw_mono_ns() - started) / 1e9);
     return 0;
 }
 
@@ -392,6 +693,20 @@ static int conflicts(struct pipeline *p, struct work *w)
 
 static int process(struct pipeline *p, struct work *group, size_t *accepted, size_t *dups)
 {
+    if (p->stale) {
+        /*
+         * A rebuild after a failed commit could not read the journal (the
+         * I/O error went on): what the engine holds may be short of the
+         * journal, and deciding on it could fire a detection twice or miss
+         * one.  Try again now; until it works nothing is applied (503).
+         */
+        pthread_mutex_lock(&p->engine_mu);
+        int rrc = rebuild(p);
+        pthread_mutex_unlock(&p->engine_mu);
+        if (rrc)
+            return FW_EDB;
+        log_info("the engine is rebuilt from the journal; accepting events again");
+    }
     int rc = store_begin(p->db);
     if (rc)
         return rc;
@@ -497,10 +812,20 @@ static int process(struct pipeline *p, struct work *group, size_t *accepted, siz
 static void *engine_thread(void *arg)
 {
     struct pipeline *p = arg;
+    pthread_setname_np(pthread_self(), "fw-engine"); /* for top -H, gdb and the fault VFS */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stop) {
             int64_t next = FW_TIME_MAX;
+            if (p->stale) {
+                /* Rebuild again in a second (wake-ups too wait for a whole engine). */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                if (pthread_cond_timedwait(&p->work_cv, &p->mu, &ts) == ETIMEDOUT)
+                    break;
+                continue;
+            }
             if (!p->virtual_clock) {
                 pthread_mutex_lock(&p->engine_mu);
                 next = engine_next_wakeup(p->engine);
@@ -564,8 +889,15 @@ static void *engine_thread(void *arg)
             pthread_cond_signal(&w->done_cv);
             w = next;
         }
+        if (p->opts.snapshot_every > 0 &&
+            fw_mono_ns() - p->snap_mono >= p->opts.snapshot_every * 1000000) {
+            pthread_mutex_unlock(&p->mu);
+            snapshot_write(p, "every");
+            pthread_mutex_lock(&p->mu);
+        }
     }
     pthread_mutex_unlock(&p->mu);
+    snapshot_write(p, "clean stop");
     return NULL;
 }
 
@@ -702,8 +1034,8 @@ int64_t pipeline_now(struct pipeline *p)
     return now;
 }
 
-int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
-                   const struct pipeline_opts *opts)
+int pipeline_start(struct pipeline **out, char *err, size_t errlen, struct rules *rules,
+                   struct store *writer, const struct pipeline_opts *opts)
 {
     struct pipeline *p = xcalloc(1, sizeof *p);
     p->rules = rules;
@@ -725,6 +1057,7 @@ int pipeline_start(struct pipeline **out, struct rules *rules, struct store *wri
     pthread_cond_init(&p->work_cv, NULL);
     int rc = rebuild(p);
     if (rc) {
+        snprintf(err, errlen, "%s", p->rebuild_error[0] ? p->rebuild_error : fw_strerror(rc));
         pipeline_stop(p);
         return rc;
     }

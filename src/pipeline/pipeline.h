@@ -46,6 +46,10 @@ struct pipeline_metrics {
     uint64_t lat_count[PIPELINE_LAT_BUCKETS + 1]; /* per bucket; last is +Inf */
     double lat_sum;                               /* seconds */
     uint64_t lat_n;
+    uint64_t snapshots;      /* snapshots written since start */
+    uint64_t snapshot_bytes; /* the last one's size */
+    double snapshot_pause;   /* seconds the engine was held to serialise the last one */
+    double snapshot_write;   /* seconds writing and syncing its file took */
 };
 
 struct pipeline;
@@ -78,9 +82,22 @@ struct pipeline_opts {
     const struct sla_config *sla;    /* SLA policies and calendars; NULL: the defaults */
     const struct case_weights *weights; /* priority weights; NULL: the defaults */
     const struct engine_health *health; /* health score weights; NULL: the defaults */
+    const struct engine_churn *churn;   /* the churn model (churn_model:); NULL: none */
     const struct playbooks *playbooks;  /* playbooks for cases; NULL: none */
     const struct sentiment *sentiment;  /* scores customers' words for cases; NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
+    /*
+     * Snapshots (DESIGN.md, recovery): the file the engine's state is
+     * written to (and `.prev` beside it, the one before), NULL for none;
+     * how often while running (ms; 0: only at a clean stop); whether
+     * start-up may load one (0: replay the whole journal); and the SHA-256
+     * of the rules and configuration the state depends on (a snapshot
+     * written under others is refused).
+     */
+    const char *snapshot_path;
+    int64_t snapshot_every;
+    int snapshot_load;
+    unsigned char config_hash[32];
     /* After each group, committed or not, with what it may have made claimable. */
     void (*committed)(void *ctx, const struct pipeline_commit *c);
     void *committed_ctx;
@@ -88,10 +105,13 @@ struct pipeline_opts {
 
 /*
  * Open the engine over `rules` and recover it from the store's journal.
- * Returns 0 or an error with a reason logged.  The store is owned by the
+ * Returns 0 or an error with a reason logged and written to err (errlen
+ * bytes, e.g. SQLite's "disk I/O error"); recovery's writes are one
+ * transaction, rolled back on failure.  The store is owned by the
  * pipeline's thread from now on; opts' pointers must outlive the pipeline.
  */
-int pipeline_start(struct pipeline **out, struct rules *rules, struct store *writer,
+int pipeline_start(struct pipeline **out, char *err, size_t errlen, struct rules *rules,
+                   struct store *writer,
                    const struct pipeline_opts *opts);
 /* Stop the thread (finishing queued work) and free everything but the store. */
 void pipeline_stop(struct pipeline *p);

@@ -275,6 +275,7 @@ static int idset_add(struct idset *set, const struct input *inp, const char *id,
 struct pass {
     const struct input *inp;
     struct rules *rules;
+    const struct ingest_limits *lim; /* what an event may be (replay_opts.limits) */
     FILE *err;
     size_t quiet_upto; /* lines up to here were reported by an earlier pass */
     size_t bad, dups;
@@ -289,7 +290,7 @@ static int take_line(struct pass *ps, const char *s, size_t n, size_t lineno, st
 {
     struct ingest_globals globals = {
         .ctx = ps->rules, .is_global = rules_is_global, .declared = rules_declared};
-    const struct ingest_limits *lim = &ingest_default_limits;
+    const struct ingest_limits *lim = ps->lim;
     int say = lineno > ps->quiet_upto;
     size_t i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t'))
@@ -375,6 +376,7 @@ static void run_start(struct run *r, int64_t now)
     r->e = engine_new(r->rules, now, &sink);
     if (r->o->health)
         engine_set_health(r->e, r->o->health);
+    engine_set_churn(r->e, r->o->churn);
     if (r->orch)
         orch_bind(r->orch, r->e);
     if (r->cases)
@@ -457,8 +459,8 @@ static void replay_sorted(struct run *r, struct pass *ps)
     if (!ps->bad || r->o->skip_invalid) {
         qsort(slots, n, sizeof *slots, by_time);
         /* Only first occurrences made it into slots: no duplicates to look for. */
-        struct pass again = {.inp = ps->inp, .rules = ps->rules, .err = ps->err,
-                             .quiet_upto = SIZE_MAX};
+        struct pass again = {.inp = ps->inp, .rules = ps->rules, .lim = ps->lim,
+                             .err = ps->err, .quiet_upto = SIZE_MAX};
         for (size_t i = 0; i < n; i++)
             if (take_line(&again, ps->inp->data + slots[i].off, slots[i].len, slots[i].line,
                           &ev) == LINE_EVENT) {
@@ -533,7 +535,8 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         rc = FW_EIO;
         goto out_spool;
     }
-    struct pass ps = {.inp = &inp, .rules = rules, .err = err, .dedup = 1};
+    struct pass ps = {.inp = &inp, .rules = rules, .err = err, .dedup = 1,
+                      .lim = o->limits ? o->limits : &ingest_default_limits};
     /*
      * One pass, applying each event as it is read: producers write events
      * in time order, so holding or sorting them is the exception.  An event
@@ -603,7 +606,10 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     fflush(r.p.out);
     rewind(r.p.out);
     if (o->report) {
-        rc = report_outreach(o->report, r.p.out, r.e, r.orch, r.p.answers, out, err);
+        /* On the virtual clock, nothing to go by is no date at all, not 1970. */
+        int64_t asof = o->until == FW_TIME_NONE && !engine_stats(r.e)->events ? FW_TIME_NONE
+                                                                               : engine_now(r.e);
+        rc = report_outreach(o->report, asof, r.p.out, r.e, r.orch, r.p.answers, out, err);
         goto out;
     }
     /* Copy the spool out. */

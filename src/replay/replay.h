@@ -38,6 +38,7 @@ struct replay_opts {
     const struct sla_config *sla;   /* SLA policies and calendars, or NULL: the defaults */
     const struct case_weights *weights; /* priority weights, or NULL: the defaults */
     const struct engine_health *health; /* health score weights, or NULL: the defaults */
+    const struct engine_churn *churn;   /* the churn model (churn_model:), or NULL: none */
     const struct playbooks *playbooks;  /* playbooks for cases, or NULL: none */
     size_t min_history; /* resolved cases a success figure needs; 0: the default (5) */
     /*
@@ -46,6 +47,14 @@ struct replay_opts {
      * end together with the engine's and the orchestrator's final state.
      */
     const struct report_opts *report;
+    /*
+     * What one event may be, as serve's POST /v1/events has it from the
+     * same config file (max_body per line, max_event_members,
+     * max_event_data, event_time_min, and event_time_skew past the wall
+     * clock); an event past them is an invalid line.  NULL:
+     * ingest_default_limits (no bound in the future but the ceiling).
+     */
+    const struct ingest_limits *limits;
 };
 
 /*

@@ -63,6 +63,16 @@ static int64_t tparse(json_t *v)
     return s && !fw_time_parse(s, strlen(s), &t) ? t : FW_TIME_NONE;
 }
 
+/* An RFC 3339 string, or null for FW_TIME_NONE. */
+static json_t *time_json(int64_t t)
+{
+    char s[FW_TIME_MAXLEN];
+    if (t == FW_TIME_NONE)
+        return json_null();
+    fw_time_format(t, s);
+    return json_string(s);
+}
+
 static int in_range(const struct report_opts *o, int64_t t)
 {
     return (o->from == FW_TIME_NONE || t >= o->from) && (o->to == FW_TIME_NONE || t < o->to);
@@ -111,11 +121,11 @@ static json_t *history(const struct rules *r, json_t *sent, json_t *answers, con
 }
 
 /* The model: everything the report says, as JSON. */
-static json_t *build(const struct report_opts *o, FILE *lines, struct engine *e,
+static json_t *build(const struct report_opts *o, int64_t asof, FILE *lines, struct engine *e,
                      const struct orch *orch, json_t *answers, struct expr *seg)
 {
     const struct rules *r = engine_rules(e);
-    int64_t now = engine_now(e);
+    int64_t now = asof != FW_TIME_NONE ? asof : engine_now(e);
     json_t *msgs = json_array(), *sent = json_array(), *tasks = json_object();
     char *line = NULL;
     size_t cap = 0;
@@ -150,9 +160,10 @@ static json_t *build(const struct report_opts *o, FILE *lines, struct engine *e,
         json_decref(j);
     }
     free(line);
-    char t[FW_TIME_MAXLEN];
-    fw_time_format(now, t);
-    json_t *model = json_pack("{s:s, s:s, s:I}", "report_date", t, "segment",
+    /* No date is honest where there is none: "1970-01-01" would be a date nothing happened on. */
+    json_t *model = json_pack("{s:o, s:{s:o, s:o}, s:s, s:I}", "report_date",
+                              time_json(asof), "period", "from", time_json(o->from), "to",
+                              time_json(o->to), "segment",
                               o->segment ? o->segment : "all customers", "customers",
                               (json_int_t)json_object_size(in_seg));
     /* Known issues with their affected counts (within the segment). */
@@ -325,8 +336,10 @@ static json_t *build(const struct report_opts *o, FILE *lines, struct engine *e,
                             "state", json_object_get(tk, "state"), "owner",
                             json_is_string(json_object_get(tk, "assignee"))
                                 ? json_incref(json_object_get(tk, "assignee"))
-                                : json_pack("s+", "team ",
-                                            json_string_value(json_object_get(tk, "team")) ?: "-")));
+                            : json_is_string(json_object_get(tk, "team"))
+                                ? json_pack("s+", "team ",
+                                            json_string_value(json_object_get(tk, "team")))
+                                : json_string("unassigned")));
     }
     json_object_set_new(model, "summary",
                         json_pack("{s:I, s:I, s:I, s:I, s:o}", "candidates",
@@ -364,7 +377,7 @@ static void pct(struct buf *b, json_t *rate, json_t *h)
         buf_printf(b, "%.0f%% (of %lld past)", json_number_value(rate) * 100,
                    (long long)json_integer_value(h));
     else
-        buf_puts(b, "not enough history");
+        buf_printf(b, "not enough history (%lld past)", (long long)json_integer_value(h));
 }
 
 /* A text cell: '|' and line breaks would break a markdown table; HTML escapes its own. */
@@ -467,15 +480,31 @@ static void render(json_t *m, int html, struct buf *b)
                     "padding:2px 6px}pre{white-space:pre-wrap;background:#f6f6f6}</style></head>"
                     "<body>\n");
     heading(b, html, 2, "Proactive Outreach Report");
-    buf_printf(b, html ? "<p><b>Report Date</b>: %s<br>\n<b>Segment</b>: " : "**Report Date**: %s\n"
-                                                                             "**Segment**: ",
-               S(m, "report_date"));
+    int dated = json_is_string(json_object_get(m, "report_date"));
+    json_t *per = json_object_get(m, "period");
+    char period[2 * FW_TIME_MAXLEN + 64];
+    int has_from = json_is_string(json_object_get(per, "from"));
+    int has_to = json_is_string(json_object_get(per, "to"));
+    if (has_from && has_to)
+        snprintf(period, sizeof period, "%s to %s", S(per, "from"), S(per, "to"));
+    else if (has_from || has_to)
+        snprintf(period, sizeof period, "%s %s", has_from ? "from" : "before",
+                 has_from ? S(per, "from") : S(per, "to"));
+    else
+        snprintf(period, sizeof period, "all history (no --from or --to)");
+    buf_printf(b, html ? "<p><b>Report Date</b>: %s<br>\n<b>Period</b>: %s<br>\n<b>Segment</b>: "
+                       : "**Report Date**: %s\n**Period**: %s\n**Segment**: ",
+               dated ? S(m, "report_date") : "no events yet (the virtual clock has not moved)",
+               period);
     cell(b, S(m, "segment"), html);
     buf_printf(b, html ? " (%lld customers)<br>\n<b>Outreach Types</b>: Issue Alert, Adoption "
                          "Help, Check-in, Maintenance, Success Milestone</p>\n"
                        : " (%lld customers)\n**Outreach Types**: Issue Alert, Adoption Help, "
                          "Check-in, Maintenance, Success Milestone\n\n",
                (long long)json_integer_value(json_object_get(m, "customers")));
+    if (!dated)
+        buf_puts(b, html ? "<p>No events yet: there is no history, so every section is empty.</p>\n"
+                         : "No events yet: there is no history, so every section is empty.\n\n");
     json_t *s = json_object_get(m, "summary");
     heading(b, html, 3, "Executive Summary");
     t_head(&t, (const char *const[]){"Metric", "Value", NULL});
@@ -611,7 +640,7 @@ static void render(json_t *m, int html, struct buf *b)
             pct(&r2, json_object_get(v, "ticket_prevention_rate"), json_object_get(v, "history"));
             buf_puts(&r2, " without a ticket in 7 days)");
         } else {
-            buf_puts(&r2, "not enough history");
+            pct(&r2, json_object_get(v, "ticket_prevention_rate"), json_object_get(v, "history"));
         }
         snprintf(x[0], sizeof x[0], "%lld", (long long)json_integer_value(json_object_get(v, "count")));
         t_row(&t, 4, (const char *const[]){words(S(v, "type")), x[0], r1.data, r2.data});
@@ -641,7 +670,7 @@ static void render(json_t *m, int html, struct buf *b)
         buf_puts(b, "</body></html>\n");
 }
 
-int report_outreach(const struct report_opts *o, FILE *lines, struct engine *e,
+int report_outreach(const struct report_opts *o, int64_t asof, FILE *lines, struct engine *e,
                     const struct orch *orch, json_t *answers, FILE *out, FILE *err)
 {
     struct expr *seg = NULL;
@@ -652,7 +681,7 @@ int report_outreach(const struct report_opts *o, FILE *lines, struct engine *e,
             return FW_EPARSE;
         }
     }
-    json_t *model = build(o, lines, e, orch, answers, seg);
+    json_t *model = build(o, asof, lines, e, orch, answers, seg);
     expr_free(seg);
     struct buf b;
     buf_init(&b, 0);

@@ -22,12 +22,15 @@ struct report_opts {
 };
 
 /*
- * Render the report to out.  lines: the replay's spool (NDJSON of
- * detections, messages, tasks), read from its current position; answers:
- * [{customer, type, at}] replies and tickets seen.  Returns 0, or
- * FW_EPARSE with the reason on err (a segment that does not compile).
+ * Render the report to out.  asof: the instant the report is as of (the
+ * replay's end), or FW_TIME_NONE when there is none (a virtual clock that
+ * no event or --until has moved): the report then says "no events yet"
+ * instead of a date.  lines: the replay's spool (NDJSON of detections,
+ * messages, tasks), read from its current position; answers: [{customer,
+ * type, at}] replies and tickets seen.  Returns 0, or FW_EPARSE with the
+ * reason on err (a segment that does not compile).
  */
-int report_outreach(const struct report_opts *o, FILE *lines, struct engine *e,
+int report_outreach(const struct report_opts *o, int64_t asof, FILE *lines, struct engine *e,
                     const struct orch *orch, json_t *answers, FILE *out, FILE *err);
 
 #endif

@@ -895,6 +895,13 @@ int rules_compile(struct rules *r, const char *src, size_t len, struct expr **ou
     return expr_compile(src, len, &res, out, err);
 }
 
+int rules_compile_value(struct rules *r, const char *src, size_t len, struct expr **out,
+                        struct expr_error *err)
+{
+    struct expr_resolver res = {.ctx = r, .resolve = resolve};
+    return expr_compile_value(src, len, &res, out, err);
+}
+
 /* Names as rules_compile would take them, without interning anything new. */
 static int64_t resolve_probe(void *ctx, enum expr_ref kind, const char *name, size_t len)
 {

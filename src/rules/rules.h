@@ -188,6 +188,12 @@ int rules_type_in_class(const struct rules *r, const char *type, const char *cls
 int rules_compile(struct rules *r, const char *src, size_t len, struct expr **out,
                   struct expr_error *err);
 /*
+ * rules_compile for an expression of any type (expr_compile_value): the
+ * churn model's features (serve/churn.h).  The caller owns *out.
+ */
+int rules_compile_value(struct rules *r, const char *src, size_t len, struct expr **out,
+                        struct expr_error *err);
+/*
  * Whether a condition would compile (any thread: nothing is interned).
  * 0, or FW_EPARSE/FW_ETYPE with err filled.
  */

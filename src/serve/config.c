@@ -34,6 +34,8 @@ void config_init(struct config *c)
     c->rate_burst = 200;
     c->log_level = xstrdup("info");
     c->messages = 1;
+    c->snapshot_every = 5 * FW_MINUTE;
+    c->snapshot_load = 1;
     c->public_metrics = 1;
     struct cases_config cc;
     cases_config_init(&cc);
@@ -43,10 +45,12 @@ void config_init(struct config *c)
     sla_config_init(&c->sla);
     draft_config_init(&c->drafting);
     c->health = engine_health_default;
+    churn_init(&c->churn);
 }
 
 void config_cleanup(struct config *c)
 {
+    free(c->config_text);
     free(c->health_metric);
     free(c->health_contact_class);
     free(c->health_sentiment_key);
@@ -72,6 +76,7 @@ void config_cleanup(struct config *c)
     delivery_config_cleanup(&c->delivery);
     sla_config_cleanup(&c->sla);
     draft_config_cleanup(&c->drafting);
+    churn_cleanup(&c->churn);
     memset(c, 0, sizeof *c);
 }
 
@@ -717,6 +722,8 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         buf_printf(diag, "%s: error: config file larger than 1 MiB\n", path);
     if (rc || (rc = ydoc_load(d, path, text.data ? text.data : "", text.len, diag)))
         goto out;
+    free(c->config_text);
+    c->config_text = xstrdup(text.data ? text.data : "");
     yaml_node_t *root = ydoc_root(d);
     if (root->type != YAML_MAPPING_NODE) {
         CERR(root, "the configuration must be a mapping");
@@ -767,6 +774,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
                 rc = FW_EPARSE;
             continue;
         }
+        if (!strcmp(k, "churn_model")) {
+            if (churn_parse(&c->churn, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
         if (!strcmp(k, "connectors")) {
             if (delivery_config_parse(&c->delivery, d, v, diag))
                 rc = FW_EPARSE;
@@ -786,6 +798,29 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
                 }
                 c->playbooks = xrealloc(c->playbooks, (c->nplaybooks + 1) * sizeof *c->playbooks);
                 c->playbooks[c->nplaybooks++] = xstrdup(pf);
+            }
+            continue;
+        }
+        if (!strcmp(k, "snapshot")) {
+            /* snapshot: {every: 5m, load: true} (docs/operations.md) */
+            if (v->type != YAML_MAPPING_NODE) {
+                CERR(v, "snapshot must be a mapping: {every: 5m, load: true}");
+                continue;
+            }
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+                 q < v->data.mapping.pairs.top; q++) {
+                yaml_node_t *sk = ydoc_node(d, q->key), *sv = ydoc_node(d, q->value);
+                const char *skn = yscalar(sk), *svs = yscalar(sv);
+                if (skn && !strcmp(skn, "every")) {
+                    parse_dur0(d, diag, sv, &c->snapshot_every);
+                } else if (skn && !strcmp(skn, "load")) {
+                    if (!svs || (strcmp(svs, "true") && strcmp(svs, "false")))
+                        CERR(sv, "snapshot.load must be true or false");
+                    else
+                        c->snapshot_load = !strcmp(svs, "true");
+                } else {
+                    CERR(sk, "unknown snapshot key (every, load)");
+                }
             }
             continue;
         }

@@ -15,6 +15,7 @@
 #include "cases/cases.h"
 #include "orchestrate/orchestrate.h"
 #include "guidance/draft.h"
+#include "serve/churn.h"
 #include "util/buf.h"
 
 struct config {
@@ -51,6 +52,9 @@ struct config {
     char *ready_file;      /* write "host:port\n" here once ready (for scripts and tests) */
     char *templates;       /* template directory overriding the built-ins, or NULL */
     char *known_issues;    /* a known_issues: YAML file applied at start-up (known_file.h), or NULL */
+    int64_t snapshot_every; /* ms between engine snapshots while serving (5m); 0: at stop only */
+    int snapshot_load;      /* start-up may load a snapshot (1); 0: replay the whole journal */
+    char *config_text;      /* the config file as read, for the snapshot's fingerprint; or NULL */
     int messages;          /* decide messages (default 1); 0 = detection only */
     char *sentiment_lexicon; /* VADER's lexicon file (sentiment.lexicon), or NULL */
     char *sentiment_domain;  /* a domain lexicon replacing the built-in one, or NULL */
@@ -61,6 +65,7 @@ struct config {
     struct case_weights weights; /* priority: value, severity, churn risk, timeliness */
     struct engine_health health; /* health score weights (health:); strings owned below */
     char *health_metric, *health_contact_class, *health_sentiment_key;
+    struct churn_config churn;   /* churn_model: (serve/churn.h); churn.model NULL: none */
 };
 
 /* Fill with the embedded defaults. */

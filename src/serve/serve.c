@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "comms/comms.h"
 #include "delivery/delivery.h"
 #include "analytics/sentiment.h"
@@ -27,6 +29,11 @@
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 #include "util/fwtime.h"
+
+/* What a refused start says about the database (every write of a start is a transaction). */
+#define NOTHING_CHANGED                                                                            \
+    "nothing was changed (what the start wrote was rolled back); once the disk is fixed or has "  \
+    "space, start again"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -95,10 +102,50 @@ static int usage(void)
     fprintf(stderr,
             "usage: forewarn serve [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
             "                      [--rules FILE]... [--playbooks FILE]... [--virtual-clock]\n"
-            "                      [--ready-file FILE]\n"
+            "                      [--ready-file FILE] [--full-replay]\n"
             "The API token comes from the config file (api_token_file) or the environment\n"
             "(FOREWARN_API_TOKEN, FOREWARN_API_TOKEN_FILE), never from the command line.\n");
     return 2;
+}
+
+/*
+ * What the engine's state depends on besides the journal: the rule packs'
+ * text, in order, and the config file's.  A snapshot written under another
+ * fingerprint is refused (conservative: any edit of the config file costs
+ * one full replay).
+ */
+static void config_fingerprint(const struct config *cfg, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 32;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (cfg->nrules == 0) {
+        EVP_DigestUpdate(md, "builtin\0", 8);
+        EVP_DigestUpdate(md, rules_builtin_telecom, rules_builtin_telecom_len);
+    }
+    for (size_t i = 0; i < cfg->nrules; i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        buf_read_file(&b, cfg->rules[i]); /* read once more: it loaded a moment ago */
+        EVP_DigestUpdate(md, cfg->rules[i], strlen(cfg->rules[i]) + 1);
+        EVP_DigestUpdate(md, b.data ? b.data : "", b.len);
+        buf_cleanup(&b);
+    }
+    EVP_DigestUpdate(md, "config\0", 7);
+    if (cfg->config_text)
+        EVP_DigestUpdate(md, cfg->config_text, strlen(cfg->config_text));
+    /* The churn model's scores feed rules (churn_risk): a retrained file is another engine. */
+    if (cfg->churn.file) {
+        struct buf b;
+        buf_init(&b, 0);
+        buf_read_file(&b, cfg->churn.file);
+        EVP_DigestUpdate(md, "churn\0", 6);
+        EVP_DigestUpdate(md, b.data ? b.data : "", b.len);
+        buf_cleanup(&b);
+    }
+    EVP_DigestUpdate(md, cfg->messages ? "messages" : "detect", 8);
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
 }
 
 int serve_main(int argc, char **argv)
@@ -133,7 +180,8 @@ int serve_main(int argc, char **argv)
         }
     if (config_load_env(&cfg, &diag))
         goto fail;
-    int flag_rules = 0, flag_playbooks = 0;
+    int flag_rules = 0, flag_playbooks = 0, full_replay = 0;
+    char snap_path[4096];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--config") && v) {
@@ -168,6 +216,8 @@ int serve_main(int argc, char **argv)
             cfg.playbooks = xrealloc(cfg.playbooks, (cfg.nplaybooks + 1) * sizeof *cfg.playbooks);
             cfg.playbooks[cfg.nplaybooks++] = xstrdup(v);
             i++;
+        } else if (!strcmp(a, "--full-replay")) {
+            full_replay = 1; /* ignore snapshots this once: rebuild from the whole journal */
         } else if (!strcmp(a, "--virtual-clock")) {
             cfg.virtual_clock = 1;
         } else if (!strcmp(a, "--ready-file") && v) {
@@ -196,6 +246,10 @@ int serve_main(int argc, char **argv)
         fputs(rules.diag.data ? rules.diag.data : "", stderr);
         goto out;
     }
+    /* The churn model's features compile against the packs; a rule reading churn_risk needs one. */
+    if (churn_bind(&cfg.churn, &rules, &diag) || churn_check_rules(&cfg.churn, &rules, &diag))
+        goto fail;
+    struct engine_churn churn;
     /* Playbooks: the built-in set, or the configured files; a bad one stops the start. */
     if (cfg.nplaybooks == 0)
         playbooks_add_builtin(&playbooks, &rules);
@@ -234,7 +288,7 @@ int serve_main(int argc, char **argv)
     char err[512];
     if (store_open(cfg.database, 0, &db, err, sizeof err) ||
         store_checkpointer_start(cfg.database, &ckpt, err, sizeof err)) {
-        fprintf(stderr, "serve: %s\n", err);
+        fprintf(stderr, "serve: cannot start: %s; %s\n", err, NOTHING_CHANGED);
         goto out;
     }
     store_use_checkpointer(db, ckpt); /* the engine thread's commits never checkpoint */
@@ -255,6 +309,7 @@ int serve_main(int argc, char **argv)
     }
     if (cfg.messages && comms_load(cfg.templates, &templates, &diag))
         goto fail;
+    snprintf(snap_path, sizeof snap_path, "%s.snapshot", cfg.database);
     struct pipeline_opts opts = {
         .virtual_clock = cfg.virtual_clock,
         .orch = cfg.messages ? &cfg.orch : NULL,
@@ -263,14 +318,22 @@ int serve_main(int argc, char **argv)
         .sla = &cfg.sla,
         .weights = &cfg.weights,
         .health = &cfg.health,
+        .churn = churn_engine(&cfg.churn, &churn),
         .playbooks = &playbooks,
         .sentiment = sent,
         .min_history = cfg.min_history,
         .committed = on_commit,
         .committed_ctx = &dref,
+        .snapshot_path = snap_path,
+        .snapshot_every = cfg.snapshot_every,
+        .snapshot_load = cfg.snapshot_load && !full_replay,
     };
-    if (pipeline_start(&p, &rules, db, &opts))
+    config_fingerprint(&cfg, opts.config_hash);
+    if (pipeline_start(&p, err, sizeof err, &rules, db, &opts)) {
+        fprintf(stderr, "serve: cannot start: recovery from the journal in %s failed: %s; %s\n",
+                cfg.database, err, NOTHING_CHANGED);
         goto out;
+    }
     /* Known issues from a file (config known_issues:): all of it applies, or serve stops. */
     if (cfg.known_issues && known_file_apply(p, cfg.known_issues, &diag))
         goto fail;
@@ -279,7 +342,8 @@ int serve_main(int argc, char **argv)
                                    .report = hook_report,
                                    .retry_on_engine_clock = cfg.delivery.retry_engine_clock};
     if (cfg.messages && dispatcher_start(&dispatcher, &cfg.delivery, cfg.database, &hooks)) {
-        fprintf(stderr, "serve: cannot start the dispatcher\n");
+        fprintf(stderr, "serve: cannot start the dispatcher (see the log above); %s\n",
+                NOTHING_CHANGED);
         goto out;
     }
     pthread_mutex_lock(&dref.mu);

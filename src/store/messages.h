@@ -146,6 +146,8 @@ struct redrive_filter {
     int64_t since, until;
 };
 int store_outbox_redrive(struct store *s, const struct redrive_filter *f, int64_t wall_now);
+/* How many dead letters of these channels (NULL-terminated) died of expiry: n, or FW_EDB. */
+int store_outbox_expired_count(struct store *s, const char *const *channels);
 /*
  * One row left `sending` by a worker that could not record its outcome
  * (the database refused: disk full, I/O error) goes back to `retrying`,

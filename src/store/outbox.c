@@ -34,6 +34,7 @@ enum {
     SL_NEXT,
     SL_REDRIVE,
     SL_REQUEUE_ONE,
+    SL_DEAD_COUNT,
 };
 
 
@@ -232,4 +233,33 @@ int store_outbox_next(struct store *s, const char *channel, int64_t *engine_at, 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
+}
+
+int store_outbox_expired_count(struct store *s, const char *const *channels)
+{
+    struct buf chans;
+    buf_init(&chans, 0);
+    buf_putc(&chans, '[');
+    for (const char *const *c = channels; *c; c++) {
+        if (c != channels)
+            buf_putc(&chans, ',');
+        buf_json_str(&chans, *c, strlen(*c));
+    }
+    buf_putc(&chans, ']');
+    sqlite3_stmt *st = store__stmt(s, SL_DEAD_COUNT,
+                                   "SELECT count(*) FROM messages WHERE status = 'dead' "
+                                   "AND gave_up = 'expired' "
+                                   "AND channel IN (SELECT value FROM json_each(?1))");
+    if (!st) {
+        buf_cleanup(&chans);
+        return FW_EDB;
+    }
+    sqlite3_bind_text(st, 1, chans.data, (int)chans.len, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st), n = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : FW_EDB;
+    if (step != SQLITE_ROW)
+        log_error("store: counting dead letters: %s", sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    buf_cleanup(&chans);
+    return n;
 }

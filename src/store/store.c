@@ -27,6 +27,9 @@
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING")                                             \
     X(EVENT_SCAN, "SELECT body, applied_at, time FROM events ORDER BY seq")                        \
     X(EVENT_COUNT, "SELECT count(*) FROM events")                                                  \
+    X(EVENT_ID_AT, "SELECT id FROM events WHERE seq = ?1")                                         \
+    X(EVENT_SCAN_AFTER, "SELECT body, applied_at, time FROM events WHERE seq > ?1 ORDER BY seq")   \
+    X(EVENT_COUNT_AFTER, "SELECT count(*), coalesce(max(seq), ?1) FROM events WHERE seq > ?1")    \
     X(EVENT_BODY, "SELECT body FROM events WHERE id = ?1")                                         \
     X(DET_FIRE, "INSERT INTO detections(signal, customer, severity, state, fired_at, "          \
                 "name, team, root_cause) VALUES (?1, ?2, ?3, 'firing', ?4, ?5, ?6, ?7) "          \
@@ -217,17 +220,21 @@ static int migrate(struct store *s, int version, char *err, size_t errlen)
     return 0;
 }
 
+static int commit_hook(void *ctx);
+
 int store_open(const char *path, int readonly, struct store **out, char *err, size_t errlen)
 {
     struct store *s = xcalloc(1, sizeof *s);
     s->st = xcalloc(ST__COUNT, sizeof *s->st);
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     s->readonly = readonly;
+    store__fault_install();
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_commit_hook(s->db, commit_hook, s);
     int version;
     if (schema_version(s, &version, err, errlen))
         goto fail;
@@ -292,20 +299,45 @@ static int run(struct store *s, enum stmt_id id)
     return 0;
 }
 
+/*
+ * An I/O error (or a full disk) inside a transaction can make SQLite roll
+ * the whole transaction back on its own.  The connection is then in
+ * autocommit mode, and the caller, which has not seen the error yet or
+ * carries on to the end of its group, would have each later statement
+ * committed on its own: half a group durable, and answered 503.  So while
+ * store_begin's transaction is meant to be open, any commit other than
+ * store_commit's is turned into a rollback by this hook (the statement
+ * fails with SQLITE_CONSTRAINT_COMMITHOOK), and nothing is written until
+ * the caller rolls back and begins again.
+ */
+static int commit_hook(void *ctx)
+{
+    const struct store *s = ctx;
+    return s->in_txn && !s->committing;
+}
+
 int store_begin(struct store *s)
 {
-    return run(s, ST_BEGIN);
+    int rc = run(s, ST_BEGIN);
+    s->in_txn = rc == 0;
+    return rc;
 }
 
 int store_commit(struct store *s)
 {
-    return run(s, ST_COMMIT);
+    s->committing = 1;
+    int rc = run(s, ST_COMMIT);
+    s->committing = 0;
+    if (rc == 0 || sqlite3_get_autocommit(s->db))
+        s->in_txn = 0; /* committed, or rolled back by SQLite: over either way */
+    return rc;
 }
 
 void store_rollback(struct store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         run(s, ST_ROLLBACK);
+    s->in_txn = 0;
 }
 
 void store__bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -442,7 +474,14 @@ static int event_from_body(const char *body, int64_t time, struct event *ev)
 
 int store_events_scan(struct store *s, store_event_fn fn, void *ctx)
 {
-    sqlite3_stmt *st = s->st[ST_EVENT_SCAN];
+    return store_events_scan_after(s, -1, fn, ctx);
+}
+
+int store_events_scan_after(struct store *s, int64_t after, store_event_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = s->st[after < 0 ? ST_EVENT_SCAN : ST_EVENT_SCAN_AFTER];
+    if (after >= 0)
+        sqlite3_bind_int64(st, 1, after);
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct event ev;
@@ -480,6 +519,35 @@ int store_event_same(struct store *s, const struct event *ev, int *same)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return rc;
+}
+
+size_t store_event_count_after(struct store *s, int64_t after, int64_t *last)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_COUNT_AFTER];
+    size_t n = 0;
+    *last = after;
+    sqlite3_bind_int64(st, 1, after);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        n = (size_t)sqlite3_column_int64(st, 0);
+        *last = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return n;
+}
+
+int store_event_id_at(struct store *s, int64_t seq, struct buf *out)
+{
+    sqlite3_stmt *st = s->st[ST_EVENT_ID_AT];
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st), rc = FW_ENOTFOUND;
+    if (step == SQLITE_ROW) {
+        buf_puts(out, (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    } else if (step != SQLITE_DONE) {
+        rc = FW_EDB;
+    }
+    sqlite3_reset(st);
     return rc;
 }
 

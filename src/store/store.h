@@ -76,6 +76,12 @@ typedef int (*store_event_fn)(void *ctx, const struct event *ev, int64_t applied
 /* Read the whole journal in append order (recovery). Events are freed after each call. */
 int store_events_scan(struct store *s, store_event_fn fn, void *ctx);
 size_t store_event_count(struct store *s);
+/* The same for the rows after journal row `after` (seq; -1: all), as a snapshot needs. */
+int store_events_scan_after(struct store *s, int64_t after, store_event_fn fn, void *ctx);
+/* Rows after `after`, and in *last the journal's last seq (`after` when there are none). */
+size_t store_event_count_after(struct store *s, int64_t after, int64_t *last);
+/* Append the id of journal row `seq` to out: 0, FW_ENOTFOUND or FW_EDB. */
+int store_event_id_at(struct store *s, int64_t seq, struct buf *out);
 
 /* Record a detection transition; idempotent on (signal, customer, fired_at). */
 int store_detection(struct store *s, const struct detection *d);

@@ -16,6 +16,8 @@ struct store {
     sqlite3_stmt *ext[STORE__EXT_SLOTS]; /* other files' statements, prepared on first use */
     struct store__named *named;          /* statements from files' own tables (store__named) */
     int readonly;
+    int in_txn;     /* store_begin's transaction is meant to be open (see commit_hook) */
+    int committing; /* store_commit is committing it */
 };
 
 /* One statement prepared from a file's own table, keyed by its SQL text's address. */
@@ -69,6 +71,13 @@ int store__page(sqlite3_stmt *st, int limit, int seq_col, const char *name, int 
 
 /* A row for store__page: column 1 is the whole JSON text of the row. */
 void store__text_row(sqlite3_stmt *st, struct buf *out, int first, void *ctx);
+
+/*
+ * Tests only: when FOREWARN_TEST_IO_FAULTS names a control file, register
+ * the fault-injecting VFS (faultvfs.c) as the default, once per process.
+ * Called before every sqlite3_open_v2 of the module; does nothing otherwise.
+ */
+void store__fault_install(void);
 
 /* Bind a string or NULL. */
 void store__bind_text(sqlite3_stmt *st, int i, const char *v);

@@ -135,7 +135,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        status, ctype, answer = self.server.receivers._handle_http(self.server.kind, self, body)
+        res = self.server.receivers._handle_http(self.server.kind, self, body)
+        status, ctype, answer = res[:3]
+        extra = res[3] if len(res) > 3 else {}
         if status is None:  # refuse: drop the connection without an answer
             self.close_connection = True
             return
@@ -143,10 +145,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        for k, v in extra.items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def do_HEAD(self):
+        """A health probe (forewarn's dispatcher, docs/operations.md): recorded apart from
+        deliveries (probes(kind)); 503 while down, 200 with no body when up."""
+        status = self.server.receivers._probe(self.server.kind)
+        if status is None:
+            self.close_connection = True
+            return
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 class _HttpReceiver:
@@ -195,10 +210,12 @@ class Receivers:
         self._records = {k: [] for k in KINDS}
         self._attempts = {k: [] for k in KINDS}
         self._dups = {k: 0 for k in KINDS}
+        self._probes = {k: [] for k in KINDS}  # HEAD requests: the answer each got
         self._arrivals = {k: 0 for k in KINDS}  # requests that got past "down", answered or not
         self._seen_keys = {k: {} for k in KINDS}  # key -> (status, ctype, answer)
         self._down = {k: False for k in KINDS}
         self._delay = {k: 0.0 for k in KINDS}
+        self._redirect = {k: None for k in KINDS}  # (status, Location) answered to every request
         self._stopping = threading.Event()
         self._next_ticket = 1000
         self.webhook_secret = new_secret()
@@ -342,6 +359,11 @@ class Receivers:
             elif not (down and refuse) and not r.server:
                 r.start()
 
+    def set_redirect(self, kind, location, status=307):
+        """Answer every request of kind with a redirect to location (None: stop)."""
+        with self.cond:
+            self._redirect[kind] = (status, location) if location else None
+
     def set_slow(self, kind, seconds):
         """Delay each answer of kind by seconds (0: answer at once)."""
         with self.cond:
@@ -358,6 +380,19 @@ class Receivers:
             d = self._delay[kind]
         if d:
             self._stopping.wait(d)  # a simulated slow service; returns early at stop()
+
+    def _probe(self, kind):
+        with self.cond:
+            down = self._down[kind]
+            status = None if down == "refuse" else 503 if down else 200
+            self._probes[kind].append(status)
+            self.cond.notify_all()
+        return status
+
+    def probes(self, kind):
+        """The answers of every HEAD (health probe) kind got, in order (None: dropped)."""
+        with self.cond:
+            return list(self._probes[kind])
 
     def _arrive(self, kind):
         with self.cond:
@@ -432,6 +467,12 @@ class Receivers:
             if down == "refuse":
                 return None, "", ""
             return 503, "application/json", '{"error":"service unavailable"}'
+        with self.cond:
+            redirect = self._redirect[kind]
+        if redirect:
+            rec["status"] = redirect[0]
+            self._note_attempt(kind, rec)
+            return redirect[0], "text/plain", "moved", {"Location": redirect[1]}
         self._arrive(kind)
         self._slow(kind)
 

@@ -53,6 +53,12 @@ class Server:
         with open(os.path.join(self.dir, "server.log"), "rb") as f:
             return f.read().decode(errors="replace")[-4000:]
 
+    def logtext_full(self):
+        """The whole log of every start of this server (logtext keeps only the tail)."""
+        self.log.flush()
+        with open(os.path.join(self.dir, "server.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
     def stop(self):
         """SIGTERM and wait; a clean shutdown exits 0 (under the sanitizers, a leak or an
         error report makes it non-zero, and that fails the test)."""

@@ -602,3 +602,35 @@ def test_incident_links_the_cases_of_its_customers():
     linked = {l["case"]: l["incident"] for l in lines
               if l["kind"] == "case" and l.get("change") == "incident"}
     assert linked == {c: inc[0]["id"] for c in opened.values()}, (linked, opened)
+
+
+def test_case_actions_refuse_unknown_fields_and_change_nothing():
+    """Mass assignment (OWASP API3, docs/security.md): a case action takes only its own fields.
+    A body that tries to set who acted, when, or the case's owner is refused with the field
+    named, and the case's history is unchanged; the acting person is the token's."""
+    s = Server()
+    toks = _users(s)
+    s.start()
+    try:
+        cid = _open_case(s, toks)
+        path = "/v1/cases/" + cid
+        st, before = _req(s, toks["lee"], "GET", path)
+        assert st == 200, before
+        for action, body, field in (("note", {"text": "hi", "by": "lee"}, "by"),
+                                    ("respond", {"channel": "call", "at": "2026-01-01T00:00:00Z"}, "at"),
+                                    ("resolve", {"outcome": "saved", "assignee": "bob"}, "assignee"),
+                                    ("assign", {"agent": "ann", "role": "admin"}, "role"),
+                                    ("steps/1/skip", {"reason": "n/a", "done": True}, "done")):
+            st, b = _req(s, toks["ann"], "POST", path + "/" + action, body)
+            assert st == 400 and "unknown field '%s'" % field in b["error"], (action, st, b)
+            assert "nothing was changed" in b["error"], b
+        st, after = _req(s, toks["lee"], "GET", path)
+        assert after["history"] == before["history"] and after["assignee"] == before["assignee"], after
+        # The same action with only its own fields works, as the token's user.
+        st, b = _req(s, toks["ann"], "POST", path + "/note", {"text": "hi"})
+        assert st == 200, b
+        st, after = _req(s, toks["lee"], "GET", path)
+        notes = [h for h in after["history"] if h.get("change") == "note"]
+        assert len(notes) == 1 and notes[0]["agent"] == "ann" and notes[0]["text"] == "hi", notes
+    finally:
+        s.stop()

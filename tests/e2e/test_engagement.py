@@ -52,6 +52,13 @@ def test_decline_31_fires_at_midnight_29_does_not():
     assert _firings(lines, "ENG-001", "b@example.com") == []
 
 
+def test_decline_of_exactly_30_fires():
+    # 100 -> 70 is 30.0, not 29.999999999999996: the rule's ">= 30" holds on the line itself.
+    evs = [_customer("x@example.com")] + _usage("x@example.com", 42, lambda d: 100 if d < 35 else 70)
+    lines = _replay(evs, "42d23h59m")
+    assert _firings(lines, "ENG-001", "x@example.com") == [T("42d")], lines
+
+
 def test_decline_needs_35_days_of_history():
     # 28 days of 100 then nothing: a 100% drop, but only once the 28-day base is all known.
     evs = [_customer("c@example.com")] + _usage("c@example.com", 28, lambda d: 100)

@@ -206,3 +206,41 @@ def test_body_too_large_has_the_errors_list():
         resp = json.loads(r.read())
         c.close()
         assert r.status == 413 and resp["errors"][0]["where"] == "body", resp
+
+
+def test_replay_honours_the_config_file_limits():
+    """`forewarn replay --config` refuses what serve with the same file refuses: too many
+    members, too much data, a time before event_time_min or past the wall clock plus
+    event_time_skew; each named by its line and field, and nothing is written.  Without
+    --config the same defaults as serve apply; with --skip-invalid the good lines replay."""
+    import tempfile
+    from fw import replay_raw
+    d = tempfile.mkdtemp(prefix="fw-replay-limits-")
+    cfg = os.path.join(d, "forewarn.yaml")
+    with open(cfg, "w") as f:
+        f.write("max_event_members: 10\nmax_event_data: 200\n"
+                "event_time_min: 2020-01-01T00:00:00Z\nevent_time_skew: 1h\n")
+    now = int(time.time() * 1000)
+    good = ev("order.created", "ok@example.com", T, order_id="o-1")
+    lines = [
+        good,
+        ev("order.created", "m@example.com", T, **{"k%d" % i: i for i in range(11)}),
+        ev("order.created", "m@example.com", T, note="x" * 300),
+        ev("order.created", "m@example.com", "2019-12-31T23:59:59Z"),
+        ev("order.created", "m@example.com", _iso(now + 2 * 3600000)),
+    ]
+    rc, out, err = replay_raw(lines, "--config", cfg)
+    assert rc == 1 and out == "", (rc, out, err)
+    assert "line 2: " in err and "more than 10 members" in err, err
+    assert "line 3: data: " in err and "exceed the 200-byte limit" in err, err
+    assert "line 4: time: " in err and "is before 2020-01-01T00:00:00Z" in err, err
+    assert "line 5: time: " in err and "the wall clock plus event_time_skew" in err, err
+    assert "line 1:" not in err, err
+    # The same file with the defaults (no --config): 2019 and two hours ahead are fine, the
+    # wide and big events too (1,000 members, 64 KiB); a year-0000 time is not.
+    rc, out, err = replay_raw(lines + [ev("order.created", "m@example.com", "0000-01-01T00:00:00Z")])
+    assert rc == 1 and "line 6: time: " in err and "line 5:" not in err and "line 2:" not in err, err
+    # --skip-invalid: the good line replays, the four are reported.
+    rc, out, err = replay_raw(lines, "--config", cfg, "--skip-invalid")
+    assert rc == 0, err
+    assert sum(1 for x in ("line 2:", "line 3:", "line 4:", "line 5:") if x in err) == 4, err

@@ -243,22 +243,102 @@ def test_an_issue_alert_gets_a_follow_up_task_closed_by_the_resolution():
         ("reminder", "ann@example.com", None, T("21d12h"))], _tasks(lines)
 
 
-def test_time_alone_never_makes_a_customer_affected():
-    # A segment that turns true with the clock (a week without the hotspot) is noticed at the
-    # customer's next event, or at the issue's next update: never at the instant by itself.
+def test_a_segment_that_time_alone_makes_true_is_told_at_that_instant_once():
+    # A week without the hotspot makes ann and bob affected at 8d exactly (last use at 1d),
+    # with no event of theirs then; carol's week ends after the replay, dan keeps using it.
     idle = dict(KI, id="KI-9", segment='feature_idle("hotspot") >= 7d')
     del idle["feature"]
-    evs = [_cust("ann@example.com", "Unlimited"), _cust("bob@example.com", "Unlimited"),
-           ev("subscription.changed", "ann@example.com", "1h", plan="Unlimited", features=["hotspot"]),
-           ev("subscription.changed", "bob@example.com", "1h", plan="Unlimited", features=["hotspot"]),
-           ev("feature.used", "ann@example.com", "1d", feature="hotspot"),
-           ev("feature.used", "bob@example.com", "1d", feature="hotspot"),
-           _issue("2d", **idle),
-           ev("portal.login", "ann@example.com", "9d"),          # idle 8 days: told now
-           _issue("10d", id="KI-9", workaround="Restart the phone.")]  # the update sweeps bob in
-    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("12d"))
+    evs = [_cust(c + "@example.com", "Unlimited") for c in ("ann", "bob", "carol", "dan")]
+    evs += [ev("subscription.changed", c + "@example.com", "1h", plan="Unlimited",
+               features=["hotspot"]) for c in ("ann", "bob", "carol", "dan")]
+    evs += [ev("feature.used", "ann@example.com", "1d", feature="hotspot"),
+            ev("feature.used", "bob@example.com", "1d", feature="hotspot"),
+            _issue("2d", **idle),
+            ev("feature.used", "carol@example.com", "5d", feature="hotspot")]
+    evs += [ev("feature.used", "dan@example.com", "%dd" % d, feature="hotspot")
+            for d in range(1, 13, 3)]
+    evs += [ev("portal.login", "ann@example.com", "9d"),          # already told: not again
+            _issue("10d", id="KI-9", workaround="Restart the phone.")]
+    evs.sort(key=lambda e: e["time"])
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("11d23h"))
     alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
-    assert alerts == [("ann@example.com", T("9d")), ("bob@example.com", T("10d"))], alerts
+    assert alerts == [("ann@example.com", T("8d")), ("bob@example.com", T("8d"))], alerts
+    assert _who(_msgs(lines, "known_issue_update")) == ["ann@example.com", "bob@example.com"]
+    # Carol crosses at 12d: one more hour of replay tells her then, and nobody else.
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("13d"))
+    alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
+    assert alerts[2:] == [("carol@example.com", T("12d"))], alerts
+
+
+def test_a_segment_on_age_since_signup_is_told_at_its_instant_and_never_to_others():
+    # The brief's example: age("signup") > 30d.  Eve signed up at 1h and has no event after
+    # 2h; she is told at 30d1h exactly (just after, as for signals), once.  Fay is on Basic.
+    seg = 'customer.plan == "Unlimited" and age(signup()) > 30d'
+    aged = dict(KI, id="KI-30", segment=seg)
+    del aged["feature"]
+    evs = [_cust("eve@example.com", "Unlimited"), _cust("fay@example.com", "Basic"),
+           ev("subscription.changed", "eve@example.com", "1h", plan="Unlimited", features=[]),
+           ev("subscription.changed", "fay@example.com", "1h", plan="Basic", features=[]),
+           _issue("2h", **aged)]
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("45d"))
+    alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
+    assert alerts == [("eve@example.com", T("30d1h"))], alerts
+    # The instant is the crossing, not an event: one millisecond before it nobody is told.
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("30d59m59s999ms"))
+    assert _msgs(lines, "known_issue") == []
+
+
+def test_serve_tells_a_time_driven_segment_at_its_instant_across_a_kill9():
+    # The wake-up is derived from state, like the engine's own: a restart between the
+    # declaration and the instant still tells eve then, once, and fay never.
+    from server import Server
+    seg = 'customer.plan == "Unlimited" and age(signup()) > 30d'
+    aged = dict(KI, id="KI-30", segment=seg)
+    del aged["feature"]
+    s = Server("--rules", PACK)
+    s.start()
+    try:
+        assert s.post_events([
+            _cust("eve@example.com", "Unlimited"), _cust("fay@example.com", "Basic"),
+            ev("subscription.changed", "eve@example.com", "1h", plan="Unlimited", features=[]),
+            ev("subscription.changed", "fay@example.com", "1h", plan="Basic", features=[])])[0] == 200
+        s.clock(T("2h"))
+        st, b = _post(s, "/v1/known-issues", aged)
+        assert st == 201 and b["told"] == 0, b
+        s.kill9()
+        s.start()
+        s.clock(T("30d"))
+        st, b = s.request("GET", "/v1/known-issues")
+        assert b["known_issues"][0]["told"] == 0, b
+        s.clock(T("40d"))
+        st, b = s.request("GET", "/v1/known-issues")
+        assert b["known_issues"][0]["told_customers"] == ["eve@example.com"], b
+        st, b = s.request("GET", "/v1/messages?audience=customer")
+        ki = [(m["customer"], m["created_at"]) for m in b["messages"]
+              if m["explanation"].get("known_issue", {}).get("id") == "KI-30"]
+        assert ki == [("eve@example.com", T("30d1h"))], ki
+    finally:
+        s.stop()
+
+
+def test_a_usage_figure_crossing_at_utc_midnight_tells_at_midnight_not_at_the_next_report():
+    # 100 MB a day for 35 days, then 69: usage_decline reaches 31% at the midnight after the
+    # seventh low day (day 42), while the next report only comes at 12:00 that day.
+    dec = dict(KI, id="KI-U", segment='usage_decline("data_mb", 7, 28) >= 30')
+    del dec["feature"]
+    evs = [_cust("gus@example.com", "Unlimited"), _issue("1h", **dec)]
+    for d in range(0, 43):
+        evs.append(ev("usage.reported", "gus@example.com", "%dd12h" % d, metric="data_mb",
+                      value=100 if d < 35 else 69))
+    lines = replay(evs, "--rules", PACK, "--messages", "--until", T("43d23h"))
+    alerts = [(m["customer"], m["at"]) for m in _msgs(lines, "known_issue")]
+    assert alerts == [("gus@example.com", T("42d"))], alerts
+    # With 71 a day the figure stays at 29: never told.
+    for e in evs:
+        if e["type"] == "usage.reported" and e["data"]["value"] == 69:
+            e["data"]["value"] = 71
+    assert _msgs(replay(evs, "--rules", PACK, "--messages", "--until", T("43d23h")),
+                 "known_issue") == []
 
 
 KI_FILE = """# Declared issues and maintenance, applied when serve starts.

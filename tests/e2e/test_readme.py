@@ -58,3 +58,28 @@ def test_tour_demo_commands_give_the_figures_described():
     assert all(k in team for k in ("sla", "resolution_ms", "first_contact_resolution", "saved", "prevention"))
     assert last["outcomes"]["playbooks"] and len(last["leaderboard"]) == 5, last["leaderboard"]
     assert all("streak" in a and "achievements" in a for a in last["leaderboard"])
+
+
+def test_tour_engagement_and_report_steps_are_there_and_run():
+    # Steps 10 (the engagement pack beside telecom's) and 12 (known issues, the report):
+    # present, and their commands work on the tour's journey, served on the wall clock.
+    text = _readme()
+    assert "**10. Watch the quiet ones.**" in text and "**12. Tell the affected, and report.**" in text
+    packs = re.search(r"\(`(--rules rules/telecom.yaml --rules rules/engagement.yaml)`\)", text)
+    assert packs, "step 10's --rules pair is missing"
+    rules = [a if not a.startswith("rules/") else os.path.join(ROOT, a) for a in packs.group(1).split()]
+    rc, out, err = run(["replay", "--until", "2026-01-04T00:00:00Z"] + rules, input=_journey())
+    assert rc == 0 and '"signal":"SIG-001"' in out, err
+    cmd = re.search(r"`forewarn (report outreach --db)\s+forewarn.db (--format md)`", text)
+    assert cmd, "step 12's report command is missing"
+    from server import Server
+    s = Server(virtual=False)
+    s.start()
+    try:
+        assert s.post_events([json.loads(l) for l in _journey().splitlines()])[0] == 200
+    finally:
+        s.stop()
+    rc, out, err = run(cmd.group(1).split() + [s.db] + cmd.group(2).split())
+    assert rc == 0, err
+    assert out.startswith("## Proactive Outreach Report\n\n**Report Date**: 20"), out[:200]
+    assert "| jodi@example.com | Journey Alert |" in out, out

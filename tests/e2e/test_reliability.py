@@ -246,6 +246,62 @@ def test_dead_letter_after_the_limit_raises_an_alert_and_is_redriven():
         r.stop()
 
 
+def test_idle_connector_probe_redrives_dead_letters_once():
+    """retry_for: 2h, probe_interval: 10m, retries on the engine clock.  The webhook copy dies
+    while the receiver is down; nothing else is sent through the webhook.  A probe (HEAD of
+    its URL, nothing delivered) every 10 minutes of engine time: while the receiver is down it
+    fails and the dead letter stays; once it is up the next probe re-drives it, and it is
+    delivered once under its id; with no dead letters left, no more probes."""
+    r = start_all()
+    try:
+        r.set_down("webhook", True)
+        d, cfg = _config(r, {"clock": "engine", "retry_for": "2h", "probe_interval": "10m"})
+        with Server("--config", cfg, workdir=d) as s:
+            m, now = _dead_after_retries(s, r, "ann@example.com", T0, dt.timedelta(hours=2))
+            st, m = s.request("GET", "/v1/messages/" + m["id"])
+            assert m["status"] == "dead" and m["gave_up"] == "expired", m
+            # Still down: the probe (due 10 minutes after the death) fails; nothing re-driven.
+            n = len(r.probes("webhook"))
+            now += dt.timedelta(minutes=10)
+            assert s.clock(_t(now))[0] == 200
+            assert r.wait_for(lambda: len(r.probes("webhook")) > n, 20), r.summary()
+            assert r.probes("webhook")[n:] == [503], r.probes("webhook")
+            assert _until(lambda: "webhook is still down (probe: HEAD http://127.0.0.1:" in
+                          s.logtext(), "the failed probe in the log")
+            assert s.request("GET", "/v1/messages/" + m["id"])[1]["status"] == "dead"
+            # Five minutes on: no probe yet (one per interval).
+            now += dt.timedelta(minutes=5)
+            assert s.clock(_t(now))[0] == 200
+            _settled(s, now)
+            assert len(r.probes("webhook")) == n + 1, r.probes("webhook")
+            # Back up, no other traffic: the next probe re-drives it, and it goes out once.
+            r.set_down("webhook", False)
+            assert r.received("webhook") == []
+            now += dt.timedelta(minutes=5)
+            assert s.clock(_t(now))[0] == 200
+            assert r.wait_for(lambda: len(r.received("webhook")) >= 1, 20), r.summary()
+            assert r.probes("webhook")[n + 1:] == [200], r.probes("webhook")
+            assert _until(lambda: s.request("GET", "/v1/messages/" + m["id"])[1]["status"] == "sent",
+                          "the re-driven letter to be marked sent")
+            got = r.received("webhook")
+            assert [g["key"] for g in got] == [_wire_id(m["idempotency_key"])], got
+            assert r.duplicates("webhook") == 0, r.summary()
+            log = s.logtext()
+            assert "delivery: webhook answers its probe" in log, log
+            assert "delivery: webhook delivers again: 1 dead letter re-driven" in log, log
+            # Nothing dead any more: an hour on, and another customer's message through the
+            # webhook (the worker probes, if it would, right after that delivery, before it
+            # looks at the stop that joins it), and no probe was made.
+            k = len(r.probes("webhook"))
+            now += dt.timedelta(hours=1)
+            assert s.post_decided(_customer("bob@example.com", now))[0] == 200
+            assert r.wait_for(lambda: len(r.received("webhook")) >= 2, 20), r.summary()
+            _settled(s, now + dt.timedelta(minutes=1))
+        assert len(r.probes("webhook")) == k, r.probes("webhook")
+    finally:
+        r.stop()
+
+
 def test_secrets_never_logged_and_ids_carry_no_personal_data():
     """Every connector configured with secrets of its own (webhook and chatbot signing
     secrets, the SMTP password, Twilio, Zendesk and push tokens, the Slack URL, which is its

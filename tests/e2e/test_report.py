@@ -105,3 +105,89 @@ def test_report_on_a_live_store_matches_the_file():
     rc, out, err = run(["report", "outreach", "--db", s.db] + ARGS)
     assert rc == 0, err
     assert out == _golden("outreach_report.md")
+
+
+# ---- honest dates (issue 13): no 1970, every date RFC 3339, empty stores say so ----
+
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z")
+
+
+def _dates_are_rfc3339(text):
+    """Every date-looking token in text is a whole RFC 3339 UTC time, and none is 1970."""
+    assert "1970" not in text
+    for m in re.finditer(r"\d{4}-\d\d-\d\d", text):
+        assert RFC3339.match(text, m.start()), text[m.start() - 20:m.start() + 40]
+
+
+def _empty_file():
+    import tempfile
+    t = tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False)
+    t.close()
+    return t.name
+
+
+def test_an_empty_replay_says_no_events_yet_in_every_format():
+    path = _empty_file()
+    try:
+        outs = {}
+        for fmt in ("md", "html", "json"):
+            rc, outs[fmt], err = run(["report", "outreach", "--events", path] + ARGS[:4] +
+                                     ["--format", fmt])
+            assert rc == 0, err
+            _dates_are_rfc3339(outs[fmt])
+    finally:
+        os.unlink(path)
+    assert "**Report Date**: no events yet" in outs["md"]
+    assert "No events yet: there is no history" in outs["md"]
+    assert "<b>Report Date</b>: no events yet" in outs["html"]
+    m = json.loads(outs["json"])
+    assert m["report_date"] is None and m["period"] == {"from": None, "to": None}
+    assert m["customers"] == 0 and m["candidates"] == [] and m["actions_taken"] == []
+    assert m["summary"]["expected_ticket_prevention"] is None
+    assert all(i["history"] == 0 and i["response_rate"] is None for i in m["impact_projection"])
+    assert outs["md"].count("not enough history (0 past)") == 6
+
+
+def test_every_date_in_the_fixture_report_is_rfc3339_and_the_period_is_stated():
+    for fmt in ("md", "html", "json"):
+        _dates_are_rfc3339(_report("--format", fmt))
+    out = _report("--from", "2026-04-01T00:00:00Z", "--to", "2026-04-12T00:00:00Z")
+    assert "**Period**: 2026-04-01T00:00:00Z to 2026-04-12T00:00:00Z\n" in out
+    assert "**Period**: all history (no --from or --to)\n" in _report()
+    m = json.loads(_report("--format", "json", "--from", "2026-04-01T00:00:00Z"))
+    assert m["period"] == {"from": "2026-04-01T00:00:00Z", "to": None}
+    assert all(a["at"] >= "2026-04-01T00:00:00Z" for a in m["actions_taken"])
+    assert m["actions_taken"]
+
+
+def test_report_on_an_empty_virtual_clock_store_then_after_the_clock_moved():
+    from server import Server
+    s = Server(*ARGS[:4])
+    s.start()
+    s.stop()
+    rc, out, err = run(["report", "outreach", "--db", s.db] + ARGS[:4])
+    assert rc == 0, err
+    assert "**Report Date**: no events yet" in out and "1970" not in out
+    # A clock move is a journal row: the report must replay around it and be dated by it.
+    s.start()
+    try:
+        assert s.clock("2026-05-01T12:00:00Z")[0] == 200
+    finally:
+        s.stop()
+    rc, out, err = run(["report", "outreach", "--db", s.db] + ARGS[:4] + ["--format", "json"])
+    assert rc == 0, err
+    assert json.loads(out)["report_date"] == "2026-05-01T12:00:00Z"
+
+
+def test_report_on_an_empty_wall_clock_store_is_dated_now():
+    import datetime as dt
+    from server import Server
+    s = Server(*ARGS[:4], virtual=False)
+    s.start()
+    s.stop()
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rc, out, err = run(["report", "outreach", "--db", s.db] + ARGS[:4] + ["--format", "json"])
+    after = dt.datetime.now(dt.timezone.utc)
+    assert rc == 0, err
+    got = dt.datetime.fromisoformat(json.loads(out)["report_date"].replace("Z", "+00:00"))
+    assert before <= got <= after, (before, got, after)

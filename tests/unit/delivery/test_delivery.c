@@ -113,6 +113,7 @@ static void retry_policy_spans_hours(void)
     ASSERT_EQ(c.backoff_max, 600000);
     ASSERT_EQ(c.retry_for, 86400000);
     ASSERT_EQ(c.max_attempts, 0);
+    ASSERT_EQ(c.probe_interval, 300000); /* idle connectors with dead letters: every 5 minutes */
     uint64_t r = 88172645463325252ULL;
     int64_t first = 1000000, now = first, prev_gap = 0;
     int attempts = 1, capped = 0;
@@ -269,6 +270,8 @@ static void config_errors_at_their_place(void)
          "cfg.yaml:3:19: error: connectors.retry.backoff_base must be a duration"},
         {"connectors:\n  retry: {backoff_base: 10s, backoff_max: 1s}\n",
          "cfg.yaml:2:43: error: connectors.retry.backoff_max must not be shorter than backoff_base"},
+        {"connectors:\n  retry: {probe_interval: never}\n",
+         "cfg.yaml:2:27: error: connectors.retry.probe_interval must be a duration from 1ms to 7d"},
         {"connectors:\n  retry: {timeut: 1s}\n",
          "cfg.yaml:2:11: error: unknown setting 'timeut' in connectors.retry"},
         {"connectors:\n  slack: https://hooks.slack.com/x\n",
@@ -287,9 +290,18 @@ static void config_errors_at_their_place(void)
         delivery_config_cleanup(&c);
         buf_cleanup(&diag);
     }
-    /* Every error is reported, not just the first; and the caret line quotes the source. */
+    /* probe_interval: a duration, or off. */
     struct delivery_config c;
     struct buf diag;
+    delivery_config_init(&c);
+    buf_init(&diag, 0);
+    ASSERT_EQ(parse_cfg("connectors:\n  retry: {probe_interval: 90s}\n", &c, &diag), 0);
+    ASSERT_EQ(c.probe_interval, 90000);
+    ASSERT_EQ(parse_cfg("connectors:\n  retry: {probe_interval: off}\n", &c, &diag), 0);
+    ASSERT_EQ(c.probe_interval, 0);
+    delivery_config_cleanup(&c);
+    buf_cleanup(&diag);
+    /* Every error is reported, not just the first; and the caret line quotes the source. */
     delivery_config_init(&c);
     buf_init(&diag, 0);
     ASSERT_EQ(parse_cfg("connectors:\n  push: {url: x}\n  slack: {webhook_url: y}\n", &c, &diag),

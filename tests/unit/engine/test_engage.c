@@ -1,6 +1,6 @@
 /*
  * test_engage.c -- engagement records and their figures at the boundaries:
- * 16-bit day sums, day rollover, horizon eviction, 29% and 31% declines,
+ * 16-bit day sums, slot widths (8, 12, 16 bits), day rollover, horizon eviction, 29% and 31% declines,
  * "not enough history", a spike that moves a mean but not the median, and
  * health components that add up to the score.
  */
@@ -12,6 +12,7 @@
 #include "engine/engage.h"
 #include "rules/rules.h"
 #include "util/fwtime.h"
+#include "util/wire.h"
 
 #define DAY0 (20514LL * FW_DAY) /* 2026-03-02T00:00:00Z */
 
@@ -121,6 +122,110 @@ static void horizon_eviction(void)
     rules_cleanup(&r);
 }
 
+/* Day d's sum, read back through usage_total over the one day before d + 1. */
+static double day_sum(struct engage *g, struct rules *r, int d)
+{
+    int known;
+    return figure(g, r, EXPR_ENG_TOTAL, 1, 0, DAY0 + (d + 1) * FW_DAY, &known);
+}
+
+/*
+ * A ring starts at 8 bits a day and widens, exactly, to 12 bits and then to
+ * 16-bit floats; a 12-bit slot never clobbers its neighbours (two days share
+ * a byte), and a 91-day horizon has an odd last slot.
+ */
+static void slot_widths_stay_exact(void)
+{
+    struct rules r;
+    rules_with(&r, "{horizon_days: 91, metrics: [m]}");
+    struct engage *g = NULL;
+    double want[91];
+    for (int d = 0; d < 91; d++) {
+        want[d] = (d * 37) % 256;
+        report(&g, &r, DAY0 + d * FW_DAY + FW_HOUR, want[d]);
+    }
+    ASSERT_EQ(g->metrics[0]->width, 8);
+    size_t b8 = engage__bytes(g, &r);
+    for (int d = 0; d < 91; d++)
+        ASSERT(day_sum(g, &r, d) == want[d]);
+    /* Two reports on day 45 and one on day 90 (the last, odd slot): 12 bits, still exact. */
+    report(&g, &r, DAY0 + 45 * FW_DAY + 2 * FW_HOUR, 3000);
+    report(&g, &r, DAY0 + 45 * FW_DAY + 3 * FW_HOUR, 900);
+    report(&g, &r, DAY0 + 90 * FW_DAY + 2 * FW_HOUR, 4000);
+    want[45] += 3900, want[90] += 4000;
+    ASSERT(want[45] <= 4095 && want[90] <= 4095 && want[45] > 2047); /* f16 would round these */
+    ASSERT_EQ(g->metrics[0]->width, 12);
+    ASSERT_EQ(engage__bytes(g, &r) - b8, (size_t)(91 * 3 / 2 + 2 - 91));
+    for (int d = 0; d < 91; d++)
+        ASSERT(day_sum(g, &r, d) == want[d]);
+    /* Every other day above 255 too: the bits two days share in a byte are both in use. */
+    for (int d = 0; d < 91; d++)
+        if (want[d] < 256) {
+            report(&g, &r, DAY0 + d * FW_DAY + 4 * FW_HOUR, (d % 15 + 1) * 256);
+            want[d] += (d % 15 + 1) * 256;
+        }
+    for (int d = 0; d < 91; d++)
+        ASSERT(day_sum(g, &r, d) == want[d]);
+    /* A fraction: 16-bit floats, each day what the 16-bit encoding gives. */
+    report(&g, &r, DAY0 + 10 * FW_DAY + 2 * FW_HOUR, 0.5);
+    want[10] += 0.5;
+    ASSERT_EQ(g->metrics[0]->width, 16);
+    ASSERT_EQ(engage__bytes(g, &r) - b8, (size_t)91);
+    for (int d = 0; d < 91; d++)
+        ASSERT(day_sum(g, &r, d) == engage__f16_decode(engage__f16_encode(want[d])));
+    /* Rolling over keeps the width: a new day's slot is cleared, not narrowed. */
+    report(&g, &r, DAY0 + 91 * FW_DAY + FW_HOUR, 7);
+    ASSERT(day_sum(g, &r, 91) == 7 && g->metrics[0]->width == 16);
+    engage__free(g);
+    rules_cleanup(&r);
+}
+
+/* Written for a snapshot and read back, a record of each slot width gives the same bytes and sums. */
+static void snapshot_each_width(void)
+{
+    struct rules r;
+    rules_with(&r, "{horizon_days: 91, metrics: [m]}");
+    const double extra[] = {0, 3000, 0.5}; /* stays 8 bits, widens to 12, widens to 16 */
+    for (int w = 0; w < 3; w++) {
+        struct engage *g = NULL, *back = NULL;
+        for (int d = 0; d < 91; d++)
+            report(&g, &r, DAY0 + d * FW_DAY + FW_HOUR, (d * 7) % 200);
+        if (extra[w])
+            report(&g, &r, DAY0 + 30 * FW_DAY + 2 * FW_HOUR, extra[w]);
+        static const int widths[] = {8, 12, 16};
+        ASSERT_EQ(g->metrics[0]->width, widths[w]);
+        struct buf a, b;
+        buf_init(&a, 0);
+        buf_init(&b, 0);
+        engage__write(g, &r, &a);
+        struct wire_rd rd;
+        wire_rd_init(&rd, a.data, a.len);
+        ASSERT_EQ(engage__read(&back, &r, &rd), 0);
+        ASSERT_EQ(rd.off, a.len);
+        engage__write(back, &r, &b);
+        ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        for (int d = 0; d < 91; d++)
+            ASSERT(day_sum(g, &r, d) == day_sum(back, &r, d));
+        engage__free(back);
+        back = NULL;
+        /* A width whose slots would not match the bytes that follow is refused, not read past
+           (the width byte: after the flag, signup, churned, steps, count, id, first and last day). */
+        ASSERT_EQ((unsigned char)a.data[41], g->metrics[0]->width);
+        a.data[41] = (char)(w == 0 ? 16 : 8);
+        wire_rd_init(&rd, a.data, a.len);
+        ASSERT(engage__read(&back, &r, &rd) != 0);
+        engage__free(back);
+        a.data[41] = 9;
+        wire_rd_init(&rd, a.data, a.len);
+        ASSERT(engage__read(&back, &r, &rd) != 0);
+        engage__free(back);
+        buf_cleanup(&a);
+        buf_cleanup(&b);
+        engage__free(g);
+    }
+    rules_cleanup(&r);
+}
+
 static void spike_moves_mean_not_median(void)
 {
     struct rules r;
@@ -184,6 +289,8 @@ const struct test engage_tests[] = {
     {"decline_29_and_31", decline_29_and_31},
     {"day_rollover", day_rollover},
     {"horizon_eviction", horizon_eviction},
+    {"slot_widths_stay_exact", slot_widths_stay_exact},
+    {"snapshot_each_width", snapshot_each_width},
     {"spike_moves_mean_not_median", spike_moves_mean_not_median},
     {"health_parts_sum", health_parts_sum},
     {NULL, NULL},

@@ -27,6 +27,7 @@
 #include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 #define T0 1767434400000LL /* 2026-01-03T10:00:00Z */
 #define M FW_MINUTE
@@ -42,6 +43,7 @@ struct fx {
     struct buf last; /* what drain() returned */
     unsigned seq;    /* event ids */
     int json;        /* sink writes detection_json/incident_json lines instead */
+    struct rules *shared; /* validate events against these rules instead of r (snapshot tests) */
 };
 
 static void rel(struct buf *b, int64_t t)
@@ -166,7 +168,7 @@ static void fx_event_at(struct fx *f, const char *subject, const char *type, int
                           type, "time", ts, "data", dj);
     if (subject)
         json_object_set_new(j, "subject", json_string(subject));
-    struct ingest_globals g = {.ctx = &f->r, .is_global = rules_is_global};
+    struct ingest_globals g = {.ctx = f->shared ? f->shared : &f->r, .is_global = rules_is_global};
     struct event ev;
     struct ingest_error err;
     int rc = ingest_validate(j, NULL, &g, &ev, &err);
@@ -1299,6 +1301,179 @@ static void two_names_for_one_key(void)
     fx_cleanup(&f);
 }
 
+/* ---- snapshots (snap.c) ---- */
+
+/* A second engine over f's rules, with its own sink buffer (fx_cleanup2 frees it). */
+static void fx_init2(struct fx *f2, struct fx *f)
+{
+    memset(f2, 0, sizeof *f2);
+    buf_init(&f2->out, 0);
+    buf_init(&f2->last, 0);
+    f2->shared = &f->r;
+    struct engine_sink sink = {.ctx = f2, .detection = sink_detection, .incident = sink_incident,
+                               .retract = sink_retract};
+    f2->e = engine_new(&f->r, 0, &sink);
+}
+
+static void fx_cleanup2(struct fx *f2)
+{
+    engine_free(f2->e);
+    buf_cleanup(&f2->out);
+    buf_cleanup(&f2->last);
+}
+
+/* The first half of a day of the telecom pack: state, windows, entities, an outage, incidents. */
+static void journey_first(struct fx *f)
+{
+    const char *zips[] = {"94107", "94107", "94107", "10001", "94107"};
+    char c[16], data[128];
+    for (int i = 0; i < 5; i++) {
+        snprintf(c, sizeof c, "c%d", i);
+        snprintf(data, sizeof data, "{'name':'N%d','zip':'%s','tier':'gold','value':%d}", i,
+                 zips[i], 100 + i);
+        fx_event(f, c, "customer.updated", T0 + i * M, data);
+        fx_event(f, c, "order.created", T0 + 10 * M + i * M, "{'order_id':'o1'}");
+        fx_event(f, c, "payment.completed", T0 + 20 * M + i * M, "{'order_id':'o1'}");
+        fx_event(f, c, "esim.status_changed", T0 + 30 * M + i * M, "{'status':'PENDING'}");
+        if (i < 3)
+            fx_event(f, c, "ticket.created", T0 + 40 * M + i * M, "{'ticket_id':'t1'}");
+    }
+    fx_event(f, NULL, "outage.started", T0 + 2 * H,
+             "{'zips':['94107'],'impact':'data','eta':'2026-01-03T20:00:00Z'}");
+    for (int i = 0; i < 5; i++) {
+        snprintf(c, sizeof c, "c%d", i);
+        fx_event(f, c, "chat.started", T0 + 3 * H + i * M, "{'conversation_id':'x'}");
+    }
+    engine_advance(f->e, T0 + 50 * H); /* SIG-001: 48 h after payment, for everyone */
+    /* A late event: history for c4 dated before its last wake-up. */
+    fx_apply_at(f, "c4", "esim.status_changed", T0 + 49 * H, "{'status':'ACTIVE'}", T0 + 50 * H);
+}
+
+static void journey_rest(struct fx *f)
+{
+    fx_event(f, NULL, "outage.resolved", T0 + 51 * H, "{'zips':['94107']}");
+    fx_event(f, "c0", "esim.status_changed", T0 + 52 * H, "{'status':'ACTIVE'}");
+    fx_event(f, "c1", "ticket.resolved", T0 + 53 * H, "{'ticket_id':'t1'}");
+    fx_event(f, "c5", "customer.updated", T0 + 54 * H, "{'name':'New','zip':'94107'}");
+    fx_event(f, "c5", "order.created", T0 + 54 * H + M, "{'order_id':'o9'}");
+    engine_advance(f->e, T0 + 30 * D);
+}
+
+static void snapshot_round_trip(void)
+{
+    struct fx f, g;
+    memset(&f, 0, sizeof f);
+    buf_init(&f.out, 0);
+    buf_init(&f.last, 0);
+    rules_init(&f.r);
+    ASSERT_EQ(rules_add_builtin(&f.r), 0);
+    ASSERT_EQ(rules_finish(&f.r), 0);
+    struct engine_sink sink = {.ctx = &f, .detection = sink_detection, .incident = sink_incident,
+                               .retract = sink_retract};
+    f.e = engine_new(&f.r, 0, &sink);
+    journey_first(&f);
+    drain(&f);
+    ASSERT(engine_pending_timers(f.e) > 0);
+    ASSERT(engine_stats(f.e)->incidents > 0);
+
+    struct buf a, b;
+    buf_init(&a, 0);
+    buf_init(&b, 0);
+    engine_snapshot(f.e, &a);
+    fx_init2(&g, &f);
+    struct wire_rd rd;
+    wire_rd_init(&rd, a.data, a.len);
+    char why[256];
+    ASSERT_EQ(engine_restore(g.e, &rd, why, sizeof why), 0);
+    ASSERT_EQ(rd.off, a.len);
+    engine_snapshot(g.e, &b); /* serialise -> load -> serialise: the same bytes */
+    ASSERT_EQ(a.len, b.len);
+    ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    ASSERT_EQ(engine_customer_count(g.e), engine_customer_count(f.e));
+    ASSERT_EQ(engine_pending_timers(g.e), engine_pending_timers(f.e));
+    ASSERT_EQ(engine_next_wakeup(g.e), engine_next_wakeup(f.e));
+    ASSERT_EQ(engine_now(g.e), engine_now(f.e));
+    struct buf ja, jb;
+    buf_init(&ja, 0);
+    buf_init(&jb, 0);
+    engine_customer_json(f.e, "c2", &ja);
+    engine_customer_json(g.e, "c2", &jb);
+    ASSERT_STREQ(ja.data, jb.data);
+
+    /* What follows happens the same way to both: same transitions, same state after. */
+    journey_rest(&f);
+    journey_rest(&g);
+    const char *want = drain(&f);
+    ASSERT(strlen(want) > 0);
+    ASSERT_STREQ(drain(&g), want);
+    buf_reset(&a);
+    buf_reset(&b);
+    engine_snapshot(f.e, &a);
+    engine_snapshot(g.e, &b);
+    ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+
+    buf_cleanup(&ja);
+    buf_cleanup(&jb);
+    buf_cleanup(&a);
+    buf_cleanup(&b);
+    fx_cleanup2(&g);
+    fx_cleanup(&f);
+}
+
+/* Every truncation of a snapshot is refused, without a crash or a leak (ASan). */
+static void snapshot_truncated_is_refused(void)
+{
+    struct fx f;
+    memset(&f, 0, sizeof f);
+    buf_init(&f.out, 0);
+    buf_init(&f.last, 0);
+    rules_init(&f.r);
+    ASSERT_EQ(rules_add_builtin(&f.r), 0);
+    ASSERT_EQ(rules_finish(&f.r), 0);
+    f.e = engine_new(&f.r, 0, NULL);
+    journey_first(&f);
+    struct buf a;
+    buf_init(&a, 0);
+    engine_snapshot(f.e, &a);
+    size_t refused = 0, tried = 0;
+    for (size_t cut = 0; cut < a.len; cut += 1 + cut / 16) {
+        struct engine *e = engine_new(&f.r, 0, NULL);
+        struct wire_rd rd;
+        wire_rd_init(&rd, a.data, cut);
+        char why[256];
+        refused += engine_restore(e, &rd, why, sizeof why) == FW_EPARSE;
+        tried++;
+        engine_free(e);
+    }
+    ASSERT_EQ(refused, tried);
+    /* A snapshot of other rules (fewer signals) is refused with the reason. */
+    struct rules other;
+    rules_init(&other);
+    const char *pack = "signals:\n  - {id: S, name: s, severity: LOW, condition: 'true'}\n";
+    rules_add_text(&other, "o.yaml", pack, strlen(pack));
+    ASSERT_EQ(rules_finish(&other), 0);
+    struct engine *e = engine_new(&other, 0, NULL);
+    struct wire_rd rd;
+    wire_rd_init(&rd, a.data, a.len);
+    char why[256] = "";
+    ASSERT_EQ(engine_restore(e, &rd, why, sizeof why), FW_EPARSE);
+    ASSERT(strlen(why) > 0);
+    engine_free(e);
+    rules_cleanup(&other);
+    buf_cleanup(&a);
+    fx_cleanup(&f);
+}
+
+static void crc32c_known_values(void)
+{
+    ASSERT_EQ(crc32c(0, "123456789", 9), 0xE3069283u); /* the standard check value */
+    ASSERT_EQ(crc32c(0, "", 0), 0u);
+    /* Chained over two pieces = over the whole. */
+    ASSERT_EQ(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+    /* One flipped bit changes it. */
+    ASSERT(crc32c(0, "123456788", 9) != 0xE3069283u);
+}
+
 const struct test engine_tests[] = {
     {"wide_event_maps_in_linear_time", wide_event_maps_in_linear_time},
     {"two_names_for_one_key", two_names_for_one_key},
@@ -1336,5 +1511,8 @@ const struct test engine_tests[] = {
     {"detection_and_incident_json", detection_and_incident_json},
     {"customer_json", customer_json},
     {"state_bytes_grow_with_customers", state_bytes_grow_with_customers},
+    {"snapshot_round_trip", snapshot_round_trip},
+    {"snapshot_truncated_is_refused", snapshot_truncated_is_refused},
+    {"crc32c_known_values", crc32c_known_values},
     {NULL, NULL},
 };

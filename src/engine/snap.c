@@ -1,0 +1,443 @@
+/*
+ * snap.c -- the engine's whole state in the snapshot encoding (util/wire.h),
+ * and back: what recovery would rebuild by replaying the journal up to the
+ * snapshot's row, so start-up can load it and replay only the rows after.
+ *
+ * Invariant: engine_restore(engine_snapshot(e)) gives an engine that
+ * evaluates, fires and answers exactly as e; the bytes written from the
+ * restored engine are the bytes it was restored from (tests/unit).  Ids
+ * interned into the rules at run time (state keys, event types, features)
+ * are written as the names of every interned table, in id order; loading
+ * interns the ones the fresh rules lack in that order, so every id in the
+ * snapshot means what it meant.  Wake-ups are written as their due times
+ * and armed again; caches (which signals a type affects) are rebuilt on
+ * demand, and the incidents' baseline counts from the customers' state.
+ *
+ * Not kept: the relative order of two customers' wake-ups due at the same
+ * millisecond (the wheel pops ties in arming order; a restored engine arms
+ * in customer order).  Each customer's own outcome does not depend on it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engage.h"
+#include "engine/engine_int.h"
+#include "util/fwtime.h"
+#include "util/json.h"
+#include "util/util.h"
+#include "util/wire.h"
+
+#define SNAP_ENGINE_MAGIC 0x454e4732u /* "2GNE": the engine's section (2: engagement day slots of 8, 12 or 16 bits) */
+
+/* ---- values and state ---- */
+
+static void value_write(const struct value *v, struct buf *out)
+{
+    wire_put_u8(out, (uint8_t)v->type);
+    switch (v->type) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        wire_put_u8(out, v->u.b != 0);
+        break;
+    case VAL_NUM:
+        wire_put_f64(out, v->u.num);
+        break;
+    case VAL_STR:
+        wire_put_bytes(out, v->u.str.ptr, v->u.str.len);
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        wire_put_i64(out, v->u.ms);
+        break;
+    case VAL_LIST:
+        wire_put_u32(out, (uint32_t)v->u.list.n);
+        for (size_t i = 0; i < v->u.list.n; i++)
+            value_write(&v->u.list.items[i], out);
+        break;
+    }
+}
+
+/* Read a value (owned, as value__copy makes them); depth bounds nested lists. */
+static void value_read(struct value *v, struct wire_rd *in, int depth)
+{
+    v->type = VAL_NULL;
+    uint8_t t = wire_get_u8(in);
+    size_t n;
+    const char *p;
+    switch (t) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        v->type = VAL_BOOL;
+        v->u.b = wire_get_u8(in) != 0;
+        break;
+    case VAL_NUM:
+        v->type = VAL_NUM;
+        v->u.num = wire_get_f64(in);
+        break;
+    case VAL_STR:
+        if ((p = wire_get_bytes(in, &n))) {
+            v->type = VAL_STR;
+            v->u.str.ptr = xstrndup(p, n);
+            v->u.str.len = n;
+        }
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        v->type = (enum value_type)t;
+        v->u.ms = wire_get_i64(in);
+        break;
+    case VAL_LIST: {
+        uint32_t k = wire_get_count(in, 1);
+        if (in->err || depth > 4) {
+            in->err = 1;
+            break;
+        }
+        struct value *items = xcalloc(k + 1, sizeof *items);
+        v->type = VAL_LIST;
+        v->u.list.items = items;
+        v->u.list.n = 0;
+        for (uint32_t i = 0; i < k && !in->err; i++) {
+            value_read(&items[i], in, depth + 1);
+            v->u.list.n++;
+        }
+        break;
+    }
+    default:
+        in->err = 1;
+    }
+}
+
+static void kvset_write(const struct kvset *s, struct buf *out)
+{
+    wire_put_u32(out, s->n);
+    for (uint32_t i = 0; i < s->n; i++) {
+        wire_put_u32(out, s->items[i].key);
+        wire_put_i64(out, s->items[i].since);
+        value_write(&s->items[i].v, out);
+    }
+}
+
+/* Into an empty set; keys must be below nkeys and ascending (the set's invariant). */
+static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+{
+    uint32_t n = wire_get_count(in, 13);
+    s->items = xcalloc(n + 1, sizeof *s->items);
+    s->cap = n + 1;
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct kv *kv = &s->items[s->n];
+        kv->key = wire_get_u32(in);
+        kv->since = wire_get_i64(in);
+        value_read(&kv->v, in, 0);
+        s->n++;
+        if (kv->key >= nkeys || (i && kv->key <= s->items[i - 1].key))
+            in->err = 1;
+    }
+}
+
+/* ---- the interned names ---- */
+
+enum { T_KEYS, T_GLOBALS, T_TYPES, T_CLASSES, T_ENTITIES, T_METRICS, T_FEATURES, T_STEPS, T_N };
+
+static struct intern *table(struct rules *r, int t)
+{
+    switch (t) {
+    case T_KEYS: return &r->keys;
+    case T_GLOBALS: return &r->globals;
+    case T_TYPES: return &r->types;
+    case T_CLASSES: return &r->classes;
+    case T_ENTITIES: return &r->entities;
+    case T_METRICS: return &r->metrics;
+    case T_FEATURES: return &r->features;
+    default: return &r->steps;
+    }
+}
+
+static void names_write(struct rules *r, struct buf *out)
+{
+    for (int t = 0; t < T_N; t++) {
+        const struct intern *in = table(r, t);
+        wire_put_u32(out, (uint32_t)intern_count(in));
+        for (size_t i = 0; i < intern_count(in); i++)
+            wire_put_str(out, intern_str(in, (uint32_t)i));
+    }
+}
+
+/*
+ * The snapshot's names over the rules': the rules' must be a prefix of the
+ * snapshot's (the same pack interned them in the same order), and the rest
+ * is interned now, in order.  Only state keys, global keys, event types and
+ * features grow at run time.
+ */
+static int names_read(struct rules *r, struct wire_rd *in, char *why, size_t n)
+{
+    static const char *const what[T_N] = {"state key", "global key", "event type", "class",
+                                          "entity", "metric", "feature", "onboarding step"};
+    for (int t = 0; t < T_N && !in->err; t++) {
+        struct intern *tab = table(r, t);
+        uint32_t count = wire_get_count(in, 1);
+        for (uint32_t i = 0; i < count && !in->err; i++) {
+            char *s = wire_get_str(in);
+            if (!s) {
+                in->err = 1;
+                break;
+            }
+            int ok = 1;
+            if (i < intern_count(tab))
+                ok = !strcmp(intern_str(tab, i), s);
+            else if (t == T_TYPES)
+                ok = rules_type_id(r, s, strlen(s)) == i;
+            else if (t == T_KEYS || t == T_GLOBALS || t == T_FEATURES)
+                ok = intern_id(tab, s, strlen(s)) == i;
+            else
+                ok = 0;
+            if (!ok)
+                snprintf(why, n, "%s %u is \"%s\" in the snapshot, not what these rules have",
+                         what[t], i, s);
+            free(s);
+            if (!ok)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- customers ---- */
+
+static void customer_write(const struct engine *e, const struct customer *c, struct buf *out)
+{
+    wire_put_str(out, c->key);
+    kvset_write(&c->state, out);
+    wire_put_u32(out, c->nlast);
+    for (uint32_t i = 0; i < c->nlast; i++) {
+        wire_put_u32(out, c->last[i].type);
+        wire_put_i64(out, c->last[i].at);
+    }
+    wire_put_u32(out, c->nwin);
+    for (uint32_t i = 0; i < c->nwin; i++) {
+        wire_put_u32(out, c->win[i].cls);
+        wire_put_u32(out, c->win[i].n);
+        for (uint32_t k = 0; k < c->win[i].n; k++)
+            wire_put_i64(out, c->win[i].times[k]);
+    }
+    wire_put_u8(out, (uint8_t)c->future);
+    wire_put_u32(out, c->nopen);
+    for (uint32_t i = 0; i < c->nopen; i++) {
+        wire_put_u32(out, c->open[i].entity);
+        wire_put_str(out, c->open[i].id);
+    }
+    for (size_t s = 0; s < 3 * e->nsignals; s++)
+        wire_put_i64(out, c->fired_at[s]); /* fired_at, next_at, stable_at: one block */
+    wire_put_i64(out, c->floor);
+    wire_put_u32(out, c->nproj);
+    for (uint32_t i = 0; i < c->nproj; i++) {
+        const struct trans *t = &c->proj[i];
+        wire_put_u32(out, t->sig);
+        wire_put_u8(out, (uint8_t)t->firing);
+        wire_put_u8(out, (uint8_t)t->waking);
+        wire_put_i64(out, t->at);
+        wire_put_i64(out, t->fired_at);
+    }
+    engage__write(c->eng, e->rules, out);
+    wire_put_i64(out, tw_armed(&c->timer) ? c->timer.due : FW_TIME_NONE);
+}
+
+/* One customer into the (fresh) engine; the wake-up's due time goes to *due. */
+static void customer_read(struct engine *e, struct wire_rd *in, int64_t *due)
+{
+    const struct rules *r = e->rules;
+    char *key = wire_get_str(in);
+    if (!key) {
+        in->err = 1;
+        return;
+    }
+    int created;
+    struct strmap_entry *me = strmap_upsert(&e->customers, key, strlen(key), &created);
+    free(key);
+    if (!created) {
+        in->err = 1; /* the same customer twice */
+        return;
+    }
+    struct customer *c = xcalloc(1, sizeof *c);
+    me->value = c;
+    tw_entry_init(&c->timer);
+    c->key = me->key;
+    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
+    c->next_at = c->fired_at + e->nsignals;
+    c->stable_at = c->next_at + e->nsignals;
+    incidents_customer_added(&e->incidents);
+    kvset_read(&c->state, intern_count(&r->keys), in);
+    uint32_t n = wire_get_count(in, 12);
+    c->last = xcalloc(n + 1, sizeof *c->last);
+    c->lastcap = n + 1;
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        c->last[i].type = wire_get_u32(in);
+        c->last[i].at = wire_get_i64(in);
+        c->nlast++;
+    }
+    n = wire_get_count(in, 8);
+    c->win = xcalloc(n + 1, sizeof *c->win);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct window *w = &c->win[c->nwin++];
+        w->cls = wire_get_u32(in);
+        uint32_t k = wire_get_count(in, 8);
+        w->times = xmalloc((k + 1) * sizeof *w->times);
+        w->cap = k + 1;
+        for (uint32_t j = 0; j < k && !in->err; j++)
+            w->times[w->n++] = wire_get_i64(in);
+        if (w->cls >= intern_count(&r->classes))
+            in->err = 1;
+    }
+    c->future = wire_get_u8(in) != 0;
+    n = wire_get_count(in, 5);
+    c->open = xcalloc(n + 1, sizeof *c->open);
+    c->opencap = n + 1;
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        uint32_t ent = wire_get_u32(in);
+        char *id = wire_get_str(in);
+        if (!id || ent >= intern_count(&r->entities)) {
+            free(id);
+            in->err = 1;
+            break;
+        }
+        c->open[c->nopen].entity = ent;
+        c->open[c->nopen++].id = id;
+    }
+    for (size_t s = 0; s < 3 * e->nsignals; s++)
+        c->fired_at[s] = wire_get_i64(in);
+    c->floor = wire_get_i64(in);
+    n = wire_get_count(in, 22);
+    if (n > PROJ_MAX)
+        in->err = 1;
+    c->proj = xcalloc(n + 1, sizeof *c->proj);
+    c->capproj = n + 1;
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        struct trans *t = &c->proj[c->nproj++];
+        t->sig = wire_get_u32(in);
+        t->firing = wire_get_u8(in);
+        t->waking = wire_get_u8(in);
+        t->at = wire_get_i64(in);
+        t->fired_at = wire_get_i64(in);
+        if (t->sig >= e->nsignals)
+            in->err = 1;
+    }
+    if (!in->err && engage__read(&c->eng, r, in))
+        in->err = 1;
+    *due = wire_get_i64(in);
+    if (!in->err)
+        incidents_count_customer(&e->incidents, &c->state);
+}
+
+/* ---- the engine ---- */
+
+void engine_snapshot(const struct engine *e, struct buf *out)
+{
+    wire_put_u32(out, SNAP_ENGINE_MAGIC);
+    names_write(e->rules, out);
+    wire_put_u32(out, (uint32_t)e->nsignals);
+    wire_put_i64(out, e->now);
+    /* Counters, as /metrics shows them. */
+    wire_put_u64(out, e->stats.events);
+    wire_put_u64(out, e->stats.evaluations);
+    wire_put_u64(out, e->stats.wakeups);
+    for (size_t s = 0; s < e->nsignals; s++) {
+        wire_put_u64(out, e->stats.fired[s]);
+        wire_put_u64(out, e->stats.resolved[s]);
+    }
+    wire_put_u64(out, e->stats.incidents);
+    wire_put_u64(out, e->stats.late);
+    wire_put_u64(out, e->stats.retracted);
+    /* The global state and its recent history. */
+    kvset_write(&e->global, out);
+    wire_put_u32(out, (uint32_t)e->nghist);
+    for (size_t i = 0; i < e->nghist; i++) {
+        const struct gsnap *g = &e->ghist[i];
+        wire_put_i64(out, g->at);
+        wire_put_str(out, g->type);
+        wire_put_i64(out, g->time);
+        char *data = g->data ? json_dumps(g->data, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        wire_put_str(out, data);
+        free(data);
+        kvset_write(&g->state, out);
+    }
+    wire_put_u8(out, (uint8_t)e->ghist_dropped);
+    /* Customers, first seen first (the order engine_customer_key lists them in). */
+    wire_put_u64(out, e->customers.len);
+    for (size_t i = 0; i < e->customers.len; i++)
+        customer_write(e, e->customers.entries[i].value, out);
+    incidents_write(&e->incidents, out);
+}
+
+int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
+{
+    snprintf(why, n, "the engine's state is malformed");
+    if (e->customers.len || tw_count(e->wheel) || wire_get_u32(in) != SNAP_ENGINE_MAGIC) {
+        if (!in->err)
+            snprintf(why, n, "not an engine snapshot, or the engine is not fresh");
+        return FW_EPARSE;
+    }
+    if (names_read(e->rules, in, why, n))
+        return FW_EPARSE;
+    if (wire_get_u32(in) != e->nsignals) {
+        if (!in->err)
+            snprintf(why, n, "the snapshot has another number of signals than these rules");
+        return FW_EPARSE;
+    }
+    int64_t now = wire_get_i64(in);
+    if (in->err)
+        return FW_EPARSE;
+    /* A wheel whose clock is the snapshot's, so every wake-up is armed as it was. */
+    tw_free(e->wheel);
+    e->wheel = tw_new(now);
+    e->now = now;
+    e->stats.events = wire_get_u64(in);
+    e->stats.evaluations = wire_get_u64(in);
+    e->stats.wakeups = wire_get_u64(in);
+    for (size_t s = 0; s < e->nsignals; s++) {
+        e->stats.fired[s] = wire_get_u64(in);
+        e->stats.resolved[s] = wire_get_u64(in);
+    }
+    e->stats.incidents = wire_get_u64(in);
+    e->stats.late = wire_get_u64(in);
+    e->stats.retracted = wire_get_u64(in);
+    size_t nglobals = intern_count(&e->rules->globals);
+    kvset_read(&e->global, nglobals, in);
+    uint32_t ng = wire_get_count(in, 30);
+    if (ng > GHIST_MAX)
+        in->err = 1;
+    e->ghist = xcalloc(ng + 1, sizeof *e->ghist);
+    e->capghist = ng + 1;
+    for (uint32_t i = 0; i < ng && !in->err; i++) {
+        struct gsnap *g = &e->ghist[e->nghist++];
+        g->at = wire_get_i64(in);
+        g->type = wire_get_str(in);
+        g->time = wire_get_i64(in);
+        char *data = wire_get_str(in);
+        if (data) {
+            json_error_t jerr;
+            g->data = json_loads(data, 0, &jerr);
+            if (!g->data)
+                in->err = 1;
+            free(data);
+        }
+        kvset_read(&g->state, nglobals, in);
+        if (!g->type)
+            in->err = 1;
+    }
+    e->ghist_dropped = wire_get_u8(in) != 0;
+    uint64_t nc = wire_get_u64(in);
+    if (nc > in->n - in->off)
+        in->err = 1; /* each customer takes more than a byte */
+    for (uint64_t i = 0; i < nc && !in->err; i++) {
+        int64_t due = FW_TIME_NONE;
+        customer_read(e, in, &due);
+        if (!in->err && due != FW_TIME_NONE) {
+            struct customer *c = e->customers.entries[e->customers.len - 1].value;
+            tw_arm(e->wheel, &c->timer, due);
+        }
+    }
+    if (!in->err && incidents_read(&e->incidents, in))
+        in->err = 1;
+    return in->err ? FW_EPARSE : 0;
+}
