@@ -40,6 +40,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "comms/vars.h"
 #include "util/buf.h"
 
 /* Audiences and channels, as named in the API and replay output. */
@@ -109,6 +110,68 @@ void comms_rendered_cleanup(struct comms_rendered *r);
  * template has neither.  Returns 0 or FW_ETOOBIG.
  */
 int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out);
+
+/*
+ * A typed template context: one slot per variable of vars.h, addressed by
+ * its id (COMMS_V_customer_first_name), which is what the compiler resolves
+ * every name of a template to.  Rendering with it reads a slot per name
+ * (no hash probes, no JSON tree); it renders exactly as the JSON context
+ * with the same values would: strings as-is, integers, true/false, absent
+ * as "", the same truthiness and the same list semantics.  Strings are
+ * copied into the context (one allocation per context, grown in blocks).
+ * Filled and read by one thread at a time; freed with comms_ctx_free.
+ */
+enum comms_var_id {
+#define COMMS__VAR_ID(id, name, who, desc) COMMS_V_##id,
+    COMMS_VARS(COMMS__VAR_ID)
+#undef COMMS__VAR_ID
+        COMMS_NVARS
+};
+
+struct comms_ctx;
+
+/* A context with every variable absent; never NULL. */
+struct comms_ctx *comms_ctx_new(void);
+/* Free a context, its strings and lists; NULL is fine. */
+void comms_ctx_free(struct comms_ctx *c);
+/* The id of the variable with this dotted name (n bytes), or -1 when there is none. */
+int comms_var_id(const char *name, size_t n);
+
+/*
+ * Set a variable that is not a list's field (those are set per element,
+ * below); ids out of range and list fields are ignored.  set_str copies s
+ * and, as a JSON string would, refuses text that is not valid UTF-8 (the
+ * variable keeps its value); NULL sets nothing.  set_valid copies n bytes
+ * without the check, for text already validated (state values checked at
+ * ingest, the code's own ASCII words).
+ */
+void comms_ctx_set_str(struct comms_ctx *c, int id, const char *s);
+void comms_ctx_set_valid(struct comms_ctx *c, int id, const char *s, size_t n);
+void comms_ctx_set_int(struct comms_ctx *c, int id, long long v);
+void comms_ctx_set_bool(struct comms_ctx *c, int id, int v);
+/* Make a variable absent again. */
+void comms_ctx_unset(struct comms_ctx *c, int id);
+/*
+ * Make list variable `list` (COMMS_V_issues) a list of n elements whose
+ * fields are all absent, then set field `field` (COMMS_V_issues_headline) of
+ * element i with comms_ctx_item_str (copied, UTF-8 checked as set_str).
+ */
+void comms_ctx_set_list(struct comms_ctx *c, int list, size_t n);
+void comms_ctx_item_str(struct comms_ctx *c, int field, size_t i, const char *s);
+
+/* A variable's text when it is a string, else NULL; owned by the context. */
+const char *comms_ctx_str(const struct comms_ctx *c, int id);
+/* A variable's integer (0 when it is not one). */
+long long comms_ctx_int(const struct comms_ctx *c, int id);
+/* Field `field` of element i of its list when it is a string, else NULL. */
+const char *comms_ctx_item(const struct comms_ctx *c, int field, size_t i);
+
+/* comms_render, comms_render_text and comms_render_headline with a typed context. */
+int comms_render_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx,
+                     struct comms_rendered *out);
+int comms_render_text_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx,
+                          struct comms_rendered *out);
+int comms_render_headline_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx, char **out);
 
 /* The template's file, for explanations ("templates/customer/email/SIG-001.tmpl"). */
 const char *comms_tmpl_path(const struct comms_tmpl *t);

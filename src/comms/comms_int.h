@@ -67,12 +67,76 @@ enum comms__node_kind {
     COMMS__INVERTED, /* {{^name}} ... {{/name}} */
 };
 
+/* A node's var for {{.}}, and its list when the variable is no list's field. */
+#define COMMS__DOT 0xffff
+#define COMMS__NOLIST 0xffff
+
 struct comms__node {
-    uint32_t kind; /* enum comms__node_kind */
-    uint32_t str;  /* offset in the pool: the text, or the name as written */
-    uint32_t len;  /* its length */
-    uint32_t end;  /* sections: index of the first node after the section */
+    uint16_t kind; /* enum comms__node_kind */
+    uint16_t var;  /* names: the variable's id (enum comms_var_id), or COMMS__DOT */
+    uint16_t list; /* names: the list the variable is a field of, or COMMS__NOLIST */
+    uint16_t _pad;
+    uint32_t str; /* offset in the pool: the text, or the canonical name */
+    uint32_t len; /* its length */
+    uint32_t end; /* sections: index of the first node after the section */
 };
+
+/*
+ * A value as rendering sees it, from a typed context or converted from
+ * JSON.  Kinds render and test as the JSON values they stand for: ABSENT
+ * and NULL as nothing and false, STR as itself (true unless empty), INT and
+ * REAL as numbers (always true), LIST and JARRAY (a JSON array) true unless
+ * empty, OBJECT (a JSON object, or a typed list's element) as nothing but true.
+ */
+enum comms__vkind {
+    COMMS__ABSENT, /* zero: a fresh slot */
+    COMMS__NULL,
+    COMMS__STR,
+    COMMS__INT,
+    COMMS__REAL,
+    COMMS__TRUE,
+    COMMS__FALSE,
+    COMMS__LIST,
+    COMMS__JARRAY,
+    COMMS__OBJECT,
+};
+
+struct comms__value {
+    uint32_t kind; /* enum comms__vkind */
+    uint32_t len;  /* STR: bytes; LIST: elements */
+    union {
+        const char *s;                    /* STR: NUL-terminated */
+        long long i;                      /* INT */
+        double d;                         /* REAL */
+        const struct comms__value *items; /* LIST: len elements of comms__var_nfields() fields */
+    } u;
+};
+
+/* vars.c: the list a variable is a field of (COMMS_V_issues for issues.headline), or -1. */
+int comms__var_list(int id);
+/* The number of fields of a list variable (they follow it in vars.h), 0 for others. */
+size_t comms__var_nfields(int list);
+
+/* The root values of a typed context (ctx.c), for the renderer. */
+const struct comms__value *comms__ctx_values(const struct comms_ctx *c);
+
+/*
+ * A dotted name inside a JSON object as rendering looks it up (render.c): a
+ * key holding the whole remaining name wins, else the first part selects a
+ * nested object.  Borrowed; NULL when a step is missing.
+ */
+json_t *comms__json_path(json_t *obj, const char *p, size_t n);
+
+/*
+ * The typed context that renders every template exactly as JSON context j
+ * does (ctx.c; j NULL: empty), for tests and the fuzz harness to compare the
+ * two.  FW_EINVAL when j holds something a typed context has no form for:
+ * a non-integral number, an object or array where a variable's value is,
+ * a list element key that is not one of the list's fields or a field that
+ * is not a string.  Returns 0 and *out (comms_ctx_free), or the error and
+ * *out NULL.
+ */
+int comms__ctx_from_json(json_t *j, struct comms_ctx **out);
 
 /* A range of nodes: [first, end). */
 struct comms__part {

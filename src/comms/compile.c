@@ -168,12 +168,27 @@ static uint32_t add_node(struct cc *c, int kind, const char *s, size_t n)
     }
     t->nodes = xgrow(t->nodes, &c->ncap, t->nnodes + 1, sizeof *t->nodes);
     struct comms__node *nd = &t->nodes[t->nnodes];
-    nd->kind = (uint32_t)kind;
+    nd->kind = (uint16_t)kind;
+    nd->var = COMMS__DOT;
+    nd->list = COMMS__NOLIST;
+    nd->_pad = 0;
     nd->str = (uint32_t)c->pool.len;
     nd->len = (uint32_t)n;
     nd->end = 0;
     buf_append(&c->pool, s, n);
     return (uint32_t)t->nnodes++;
+}
+
+/*
+ * A name node's variable as an id (NULL: {{.}}, or a name already reported),
+ * so that rendering reads a typed context's slot without looking names up.
+ */
+static void set_var(struct cc *c, uint32_t node, const struct comms_var *v)
+{
+    struct comms__node *nd = &c->t->nodes[node];
+    int id = v ? (int)(v - comms_vars) : -1, list = id >= 0 ? comms__var_list(id) : -1;
+    nd->var = id >= 0 ? (uint16_t)id : COMMS__DOT;
+    nd->list = list >= 0 ? (uint16_t)list : COMMS__NOLIST;
 }
 
 static void add_text(struct cc *c, size_t from, size_t to)
@@ -428,7 +443,7 @@ static int parse_range(struct cc *c, size_t start, size_t end, int standalone)
         }
         if (kind == 0) {
             if (resolve_name(c, name, nlen, ns, 0, &v) == 0)
-                add_node(c, COMMS__VAR, v ? v->name : ".", v ? strlen(v->name) : 1);
+                set_var(c, add_node(c, COMMS__VAR, v ? v->name : ".", v ? strlen(v->name) : 1), v);
         } else if (kind == '#' || kind == '^') {
             if (c->depth == COMMS__MAX_DEPTH) {
                 diag_at(c, op, "sections nested more than %d deep", COMMS__MAX_DEPTH);
@@ -439,6 +454,7 @@ static int parse_range(struct cc *c, size_t start, size_t end, int standalone)
             struct open_section *os = &c->open[c->depth++];
             os->node =
                 add_node(c, kind == '#' ? COMMS__SECTION : COMMS__INVERTED, canon, strlen(canon));
+            set_var(c, os->node, ok ? v : NULL);
             os->off = op;
             os->name = name;
             os->nlen = nlen;

@@ -1,12 +1,17 @@
 /*
- * render.c -- a compiled template plus a JSON context to text, and text to
- * an HTML document for email.
+ * render.c -- a compiled template plus a context to text, and text to an
+ * HTML document for email.  The context is typed (ctx.c: what the
+ * orchestrator fills per decision) or a JSON object (playbook scripts,
+ * tests); both become comms__value, so one walk renders either.
  *
  * Rendering walks the node list with a context stack (Mustache's): the
  * root object at the bottom, then one frame per section entered.  A name
  * is looked up from the innermost frame outward; a frame that is a list's
  * element also answers the list's field names ("issues.headline" in the
- * element of {{#issues}} is its "headline").  Every output buffer has a
+ * element of {{#issues}} is its "headline").  A typed lookup reads the
+ * name's slot by the id the compiler gave it (a field: in the innermost
+ * element of its list); a JSON lookup probes each frame by the name's
+ * text, as it always did.  Every output buffer has a
  * cap, so a huge list or value ends in FW_ETOOBIG, never in unbounded
  * memory.  Rendering reads the template only: one template may be rendered
  * by many threads at once.
@@ -20,14 +25,18 @@
 #include "util/util.h"
 
 struct frame {
-    json_t *v;        /* the value the section pushed (or the root) */
-    const char *list; /* the list variable when v is one of its elements, else NULL */
+    json_t *j;        /* JSON: the value the section pushed (or the root) */
+    const char *list; /* JSON: the list variable when j is one of its elements, else NULL */
     size_t listlen;
+    struct comms__value v;            /* typed: the value the section pushed ({{.}}) */
+    const struct comms__value *item;  /* typed: the fields of a list's element, else NULL */
+    int ilist;                        /* typed: the list variable of item */
 };
 
 struct render {
     const struct comms_tmpl *t;
     struct buf *out;
+    const struct comms__value *root; /* a typed context's slots, or NULL: a JSON context */
     struct frame st[COMMS__MAX_DEPTH + 1];
     int top; /* index of the innermost frame */
 };
@@ -38,7 +47,7 @@ struct render {
  * selects a nested object and the rest continues there.  NULL when some
  * step is missing; a JSON null that is present is returned as such.
  */
-static json_t *path_get(json_t *obj, const char *p, size_t n) {
+json_t *comms__json_path(json_t *obj, const char *p, size_t n) {
     while (json_is_object(obj)) {
         json_t *v = json_object_getn(obj, p, n);
         if (v)
@@ -53,56 +62,180 @@ static json_t *path_get(json_t *obj, const char *p, size_t n) {
     return NULL;
 }
 
-static json_t *lookup(struct render *r, const char *name, size_t n) {
+static json_t *lookup_json(struct render *r, const char *name, size_t n) {
     if (n == 1 && name[0] == '.')
-        return r->st[r->top].v;
+        return r->st[r->top].j;
     for (int i = r->top; i >= 0; i--) {
         struct frame *f = &r->st[i];
         json_t *v;
         if (f->list && n > f->listlen && name[f->listlen] == '.' &&
             !memcmp(name, f->list, f->listlen) &&
-            (v = path_get(f->v, name + f->listlen + 1, n - f->listlen - 1)))
+            (v = comms__json_path(f->j, name + f->listlen + 1, n - f->listlen - 1)))
             return v;
-        if ((v = path_get(f->v, name, n)))
+        if ((v = comms__json_path(f->j, name, n)))
             return v;
     }
     return NULL;
 }
 
-/* Absent, null, false, "" and [] are false; everything else (0 and {} included) is true. */
-static int truthy(json_t *v) {
-    if (!v || json_is_null(v) || json_is_false(v))
-        return 0;
-    if (json_is_string(v))
-        return json_string_length(v) > 0;
-    if (json_is_array(v))
-        return json_array_size(v) > 0;
-    return 1;
+/* A JSON value as rendering sees it (the string stays the JSON value's). */
+static struct comms__value from_json(json_t *j) {
+    struct comms__value v = {.kind = COMMS__ABSENT};
+    switch (j ? json_typeof(j) : JSON_NULL) {
+    case JSON_STRING:
+        v.kind = COMMS__STR;
+        v.u.s = json_string_value(j);
+        v.len = (uint32_t)json_string_length(j);
+        break;
+    case JSON_INTEGER:
+        v.kind = COMMS__INT;
+        v.u.i = (long long)json_integer_value(j);
+        break;
+    case JSON_REAL:
+        v.kind = COMMS__REAL;
+        v.u.d = json_real_value(j);
+        break;
+    case JSON_TRUE:
+        v.kind = COMMS__TRUE;
+        break;
+    case JSON_FALSE:
+        v.kind = COMMS__FALSE;
+        break;
+    case JSON_ARRAY:
+        v.kind = COMMS__JARRAY;
+        v.len = (uint32_t)(json_array_size(j) ? 1 : 0); /* truthiness only: elements come from j */
+        break;
+    case JSON_OBJECT:
+        v.kind = COMMS__OBJECT;
+        break;
+    default:
+        v.kind = j ? COMMS__NULL : COMMS__ABSENT;
+        break;
+    }
+    return v;
 }
 
-static int put_value(struct buf *b, json_t *v) {
-    switch (v ? json_typeof(v) : JSON_NULL) {
-    case JSON_STRING:
-        return buf_append(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return buf_put_int(b, (long long)json_integer_value(v));
-    case JSON_REAL:
-        return buf_json_num(b, json_real_value(v));
-    case JSON_TRUE:
+/*
+ * A name in a typed context: the innermost element of the name's list that
+ * has the field, else the root's slot, as the JSON lookup above finds it in
+ * a tree of the same values (a list's field is never at the root; typed
+ * values other than lists' elements have no fields).
+ */
+static struct comms__value lookup_typed(struct render *r, const struct comms__node *n) {
+    if (n->var == COMMS__DOT)
+        return r->st[r->top].v;
+    if (n->list != COMMS__NOLIST) {
+        for (int i = r->top; i > 0; i--) {
+            const struct frame *f = &r->st[i];
+            if (f->item && f->ilist == n->list && f->item[n->var - n->list - 1].kind != COMMS__ABSENT)
+                return f->item[n->var - n->list - 1];
+        }
+        return (struct comms__value){.kind = COMMS__ABSENT};
+    }
+    return r->root[n->var];
+}
+
+/* Absent, null, false, "" and [] are false; everything else (0 and {} included) is true. */
+static int truthy(const struct comms__value *v) {
+    switch (v->kind) {
+    case COMMS__ABSENT:
+    case COMMS__NULL:
+    case COMMS__FALSE:
+        return 0;
+    case COMMS__STR:
+    case COMMS__LIST:
+    case COMMS__JARRAY:
+        return v->len > 0;
+    default:
+        return 1;
+    }
+}
+
+static int put_value(struct buf *b, const struct comms__value *v) {
+    switch (v->kind) {
+    case COMMS__STR:
+        return buf_append(b, v->u.s, v->len);
+    case COMMS__INT:
+        return buf_put_int(b, v->u.i);
+    case COMMS__REAL:
+        return buf_json_num(b, v->u.d);
+    case COMMS__TRUE:
         return buf_puts(b, "true");
-    case JSON_FALSE:
+    case COMMS__FALSE:
         return buf_puts(b, "false");
     default:
         return 0; /* null, absent, objects and lists render as nothing */
     }
 }
 
-static int push(struct render *r, json_t *v, const char *list, size_t listlen) {
+static struct frame *push(struct render *r) {
     if (r->top == COMMS__MAX_DEPTH)
-        return FW_ESTATE; /* cannot happen: the compiler bounds nesting */
-    r->top++;
-    r->st[r->top] = (struct frame){v, list, listlen};
-    return 0;
+        return NULL; /* cannot happen: the compiler bounds nesting */
+    struct frame *f = &r->st[++r->top];
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+static int render_range(struct render *r, uint32_t i, uint32_t end);
+
+/* A section over a value: its content once, once per element, or not at all. */
+static int section(struct render *r, const struct comms__node *n, uint32_t i) {
+    int rc = 0;
+    struct frame *f;
+    if (r->root) {
+        struct comms__value v = lookup_typed(r, n);
+        if (v.kind == COMMS__LIST) {
+            size_t nf = comms__var_nfields(n->var);
+            static const struct comms__value element = {.kind = COMMS__OBJECT};
+            for (size_t k = 0; k < v.len && !rc; k++) {
+                if (!(f = push(r)))
+                    return FW_ESTATE;
+                f->v = element;
+                f->item = v.u.items + k * nf;
+                f->ilist = n->var;
+                rc = render_range(r, i + 1, n->end);
+                r->top--;
+            }
+        } else if (truthy(&v)) {
+            if (!(f = push(r)))
+                return FW_ESTATE;
+            f->v = v;
+            rc = render_range(r, i + 1, n->end);
+            r->top--;
+        }
+        return rc;
+    }
+    const char *name = r->t->pool + n->str;
+    json_t *v = lookup_json(r, name, n->len);
+    if (json_is_array(v)) {
+        for (size_t k = 0; k < json_array_size(v) && !rc; k++) {
+            if (!(f = push(r)))
+                return FW_ESTATE;
+            f->j = json_array_get(v, k);
+            f->v = from_json(f->j);
+            f->list = name;
+            f->listlen = n->len;
+            rc = render_range(r, i + 1, n->end);
+            r->top--;
+        }
+    } else {
+        struct comms__value tv = from_json(v);
+        if (truthy(&tv)) {
+            if (!(f = push(r)))
+                return FW_ESTATE;
+            f->j = v;
+            f->v = tv;
+            rc = render_range(r, i + 1, n->end);
+            r->top--;
+        }
+    }
+    return rc;
+}
+
+static struct comms__value lookup(struct render *r, const struct comms__node *n) {
+    if (r->root)
+        return lookup_typed(r, n);
+    return from_json(lookup_json(r, r->t->pool + n->str, n->len));
 }
 
 static int render_range(struct render *r, uint32_t i, uint32_t end) {
@@ -111,37 +244,28 @@ static int render_range(struct render *r, uint32_t i, uint32_t end) {
     int rc = 0;
     while (i < end && !rc) {
         const struct comms__node *n = &nodes[i];
-        const char *name = pool + n->str;
         switch (n->kind) {
         case COMMS__TEXT:
-            rc = buf_append(r->out, name, n->len);
+            rc = buf_append(r->out, pool + n->str, n->len);
             i++;
             break;
-        case COMMS__VAR:
-            rc = put_value(r->out, lookup(r, name, n->len));
+        case COMMS__VAR: {
+            struct comms__value v = lookup(r, n);
+            rc = put_value(r->out, &v);
             i++;
             break;
-        case COMMS__SECTION: {
-            json_t *v = lookup(r, name, n->len);
-            if (json_is_array(v)) {
-                for (size_t k = 0; k < json_array_size(v) && !rc; k++) {
-                    if (!(rc = push(r, json_array_get(v, k), name, n->len))) {
-                        rc = render_range(r, i + 1, n->end);
-                        r->top--;
-                    }
-                }
-            } else if (truthy(v) && !(rc = push(r, v, NULL, 0))) {
+        }
+        case COMMS__SECTION:
+            rc = section(r, n, i);
+            i = n->end;
+            break;
+        case COMMS__INVERTED: {
+            struct comms__value v = lookup(r, n);
+            if (!truthy(&v))
                 rc = render_range(r, i + 1, n->end);
-                r->top--;
-            }
             i = n->end;
             break;
         }
-        case COMMS__INVERTED:
-            if (!truthy(lookup(r, name, n->len)))
-                rc = render_range(r, i + 1, n->end);
-            i = n->end;
-            break;
         default:
             return FW_ESTATE;
         }
@@ -213,48 +337,90 @@ static int render_part(struct render *r, const struct comms__part *p, int line, 
     return rc;
 }
 
-static int render_all(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out,
-                      int html) {
-    struct render r = {.t = t};
-    json_t *empty = ctx ? NULL : json_object();
+/* Render every part; r->root or r->st[0].j is the context. */
+static int render_all(struct render *r, struct comms_rendered *out, int html) {
+    const struct comms_tmpl *t = r->t;
     int rc = 0;
     memset(out, 0, sizeof *out);
-    r.st[0].v = ctx ? ctx : empty;
-    if (t->subject.present && (rc = render_part(&r, &t->subject, 1, &out->subject)))
+    if (t->subject.present && (rc = render_part(r, &t->subject, 1, &out->subject)))
         goto out;
-    if (t->title.present && (rc = render_part(&r, &t->title, 1, &out->title)))
+    if (t->title.present && (rc = render_part(r, &t->title, 1, &out->title)))
         goto out;
-    if (t->headline.present && (rc = render_part(&r, &t->headline, 1, &out->headline)))
+    if (t->headline.present && (rc = render_part(r, &t->headline, 1, &out->headline)))
         goto out;
-    if ((rc = render_part(&r, &t->body, 0, &out->text)))
+    if ((rc = render_part(r, &t->body, 0, &out->text)))
         goto out;
     if (html && t->channel == COMMS__CHAN_email)
         rc = comms_text_to_html(out->subject ? out->subject : out->title, out->text, &out->html);
 out:
-    json_decref(empty);
     if (rc)
         comms_rendered_cleanup(out);
     return rc;
 }
 
+static int render_json(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out,
+                       int html) {
+    struct render r = {.t = t};
+    json_t *empty = ctx ? NULL : json_object();
+    r.st[0].j = ctx ? ctx : empty;
+    r.st[0].v = from_json(r.st[0].j);
+    int rc = render_all(&r, out, html);
+    json_decref(empty);
+    return rc;
+}
+
+static int render_typed(const struct comms_tmpl *t, const struct comms_ctx *ctx,
+                        struct comms_rendered *out, int html) {
+    struct render r = {.t = t, .root = comms__ctx_values(ctx)};
+    r.st[0].v = (struct comms__value){.kind = COMMS__OBJECT};
+    return render_all(&r, out, html);
+}
+
 int comms_render(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
-    return render_all(t, ctx, out, 1);
+    return render_json(t, ctx, out, 1);
 }
 
 int comms_render_text(const struct comms_tmpl *t, json_t *ctx, struct comms_rendered *out) {
-    return render_all(t, ctx, out, 0);
+    return render_json(t, ctx, out, 0);
+}
+
+int comms_render_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx,
+                     struct comms_rendered *out) {
+    return render_typed(t, ctx, out, 1);
+}
+
+int comms_render_text_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx,
+                          struct comms_rendered *out) {
+    return render_typed(t, ctx, out, 0);
+}
+
+/* The headline part (or, without one, the subject) of a template, or NULL. */
+static const struct comms__part *headline_part(const struct comms_tmpl *t) {
+    return t->headline.present  ? &t->headline
+           : t->subject.present ? &t->subject
+                                : NULL;
 }
 
 int comms_render_headline(const struct comms_tmpl *t, json_t *ctx, char **out)
 {
     struct render r = {.t = t};
-    const struct comms__part *p = t->headline.present ? &t->headline
-                                  : t->subject.present ? &t->subject
-                                                       : NULL;
+    const struct comms__part *p = headline_part(t);
     *out = NULL;
     if (!p)
         return 0;
-    r.st[0].v = ctx;
+    r.st[0].j = ctx;
+    r.st[0].v = from_json(ctx);
+    return render_part(&r, p, 1, out);
+}
+
+int comms_render_headline_ctx(const struct comms_tmpl *t, const struct comms_ctx *ctx, char **out)
+{
+    struct render r = {.t = t, .root = comms__ctx_values(ctx)};
+    const struct comms__part *p = headline_part(t);
+    *out = NULL;
+    if (!p)
+        return 0;
+    r.st[0].v = (struct comms__value){.kind = COMMS__OBJECT};
     return render_part(&r, p, 1, out);
 }
 

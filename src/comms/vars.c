@@ -1,34 +1,40 @@
 /*
  * vars.c -- the variable table of vars.h as data: the per-audience name
- * lists, lookups, the tone helper and a sample context.
+ * lists, lookups by name and by id (comms_var_id, a variable's list and a
+ * list's fields, for the compiler and typed contexts), the tone helper and
+ * a sample context.
  *
  * Everything here is generated from COMMS_VARS, so vars.h stays the one
  * place a variable is added.  The sample context has a value for every
  * variable (a unit test holds it to that), which is what lets tests and
  * docs render every template without a live customer.
  */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "comms/comms.h"
+#include "comms/comms_int.h"
 #include "comms/vars.h"
 #include "util/util.h"
 
 const struct comms_var comms_vars[] = {
-#define COMMS__VAR_ENTRY(name, who, desc) {name, COMMS_VAR_##who, desc},
+#define COMMS__VAR_ENTRY(id, name, who, desc) {name, COMMS_VAR_##who, desc},
     COMMS_VARS(COMMS__VAR_ENTRY)
 #undef COMMS__VAR_ENTRY
         {NULL, 0, NULL}};
 
 /* Name lists for comms_variables: all of them, and the customer-facing ones. */
 static const char *const all_names[] = {
-#define COMMS__NAME(name, who, desc) name,
+#define COMMS__NAME(id, name, who, desc) name,
     COMMS_VARS(COMMS__NAME)
 #undef COMMS__NAME
         NULL};
 
 #define COMMS__IF_CUST_CUST(name) name,
 #define COMMS__IF_CUST_INT(name)
-#define COMMS__CUST_NAME(name, who, desc) COMMS__IF_CUST_##who(name)
+#define COMMS__CUST_NAME(id, name, who, desc) COMMS__IF_CUST_##who(name)
 static const char *const customer_names[] = {COMMS_VARS(COMMS__CUST_NAME) NULL};
 #undef COMMS__CUST_NAME
 
@@ -60,6 +66,77 @@ int comms_var_is_list(const char *name) {
         if (!strncmp(v->name, name, n) && v->name[n] == '.')
             return 1;
     return 0;
+}
+
+/* ---- ids: names, lists and their fields, derived once ---- */
+
+#define NAME_SLOTS 512 /* open addressing, a power of two, over twice COMMS_NVARS */
+
+static struct {
+    int16_t list[COMMS_NVARS];     /* the list a variable is a field of, or -1 */
+    uint16_t nfields[COMMS_NVARS]; /* fields of a list variable */
+    int16_t slot[NAME_SLOTS];      /* id + 1 by name hash; 0 is empty */
+} tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void tab_init(void)
+{
+    for (int v = 0; v < COMMS_NVARS; v++) {
+        const char *name = comms_vars[v].name;
+        size_t n = strlen(name), best = 0;
+        tab.list[v] = -1;
+        for (int l = 0; l < COMMS_NVARS; l++) {
+            size_t ln = strlen(comms_vars[l].name);
+            if (ln < n && ln > best && name[ln] == '.' && !memcmp(name, comms_vars[l].name, ln) &&
+                comms_var_is_list(comms_vars[l].name)) {
+                best = ln;
+                tab.list[v] = (int16_t)l;
+            }
+        }
+        if (tab.list[v] >= 0)
+            tab.nfields[tab.list[v]]++;
+        uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1);
+        while (tab.slot[h])
+            h = (h + 1) & (NAME_SLOTS - 1);
+        tab.slot[h] = (int16_t)(v + 1);
+    }
+    /* Elements are arrays of fields in table order: each list's fields must follow it. */
+    for (int v = 0; v < COMMS_NVARS; v++)
+        for (int k = tab.list[v] + 1; tab.list[v] >= 0 && k <= v; k++)
+            if (tab.list[k] != tab.list[v])
+                abort(); /* vars.h: a list's fields are not right after it */
+}
+
+int comms__var_list(int id)
+{
+    pthread_once(&tab_once, tab_init);
+    return id >= 0 && id < COMMS_NVARS ? tab.list[id] : -1;
+}
+
+size_t comms__var_nfields(int list)
+{
+    pthread_once(&tab_once, tab_init);
+    return list >= 0 && list < COMMS_NVARS ? tab.nfields[list] : 0;
+}
+
+int comms_var_id(const char *name, size_t n)
+{
+    pthread_once(&tab_once, tab_init);
+    for (uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1); tab.slot[h];
+         h = (h + 1) & (NAME_SLOTS - 1)) {
+        int v = tab.slot[h] - 1;
+        if (!strncmp(comms_vars[v].name, name, n) && comms_vars[v].name[n] == '\0')
+            return v;
+    }
+    return -1;
 }
 
 /* ---- contexts ---- */

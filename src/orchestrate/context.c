@@ -239,33 +239,6 @@ void orch__lower_copy(const char *s, char *out, size_t n)
 
 /* ---- template contexts ---- */
 
-void orch__set_json(json_t *obj, const char *dotted, json_t *v)
-{
-    /* Segments are read in place (no copy, no printf): contexts set some 30 paths each.
-       At most 127 bytes of the path count, as when it was copied into a 128-byte buffer. */
-    const char *seg = dotted, *end = dotted + strnlen(dotted, 127), *dot;
-    json_t *cur = obj;
-    while ((dot = memchr(seg, '.', (size_t)(end - seg)))) {
-        json_t *child = json_object_getn(cur, seg, (size_t)(dot - seg));
-        if (!json_is_object(child)) {
-            child = json_object();
-            json_object_setn_new_nocheck(cur, seg, (size_t)(dot - seg), child);
-        }
-        cur = child;
-        seg = dot + 1;
-    }
-    /* Paths are the code's own names or the rule pack's variables (YAML, UTF-8 checked
-       when loaded): jansson's check of each key would repeat that. */
-    json_object_setn_new_nocheck(cur, seg, (size_t)(end - seg), v);
-}
-
-/* A string at a dotted path; NULL sets nothing (absent reads as false in templates). */
-void orch__set_str(json_t *obj, const char *dotted, const char *v)
-{
-    if (v)
-        orch__set_json(obj, dotted, json_string(v));
-}
-
 /* Scalar state value as text ("" when absent). */
 const char *orch__sv_text(json_t *snap, const char *key, char *tmp, size_t n)
 {
@@ -354,13 +327,19 @@ static const char *pack_value(struct orch *o, const struct rule_context *rc, jso
     return out;
 }
 
-static void pack_context(struct orch *o, json_t *x, json_t *snap, json_t *glob, const char *zone,
-                         int64_t now)
+/*
+ * The pack's variables that templates can name (vars.h); the others
+ * (journey.status) are read by orch__pack_var alone.
+ */
+static void pack_context(struct orch *o, struct comms_ctx *x, json_t *snap, json_t *glob,
+                         const char *zone, int64_t now)
 {
     for (size_t i = 0; i < o->rules->ncontext; i++) {
         char buf[128];
         const struct rule_context *rc = &o->rules->context[i];
-        orch__set_str(x, rc->var, pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
+        if (o->pack_var[i] >= 0)
+            comms_ctx_set_str(x, o->pack_var[i],
+                              pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
     }
 }
 
@@ -383,7 +362,7 @@ const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *
 }
 
 /* "ticket — Mar 2, 2026 at 9:14 AM (UTC) — help": the customer's latest contact. */
-static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zone)
+static void last_contact(struct orch *o, struct comms_ctx *x, json_t *snap, const char *zone)
 {
     const char *type, *kind = NULL;
     json_t *t;
@@ -408,90 +387,92 @@ static void last_contact(struct orch *o, json_t *x, json_t *snap, const char *zo
     if (!topic)
         topic = orch__svs(snap, key);
     snprintf(line, sizeof line, "%s — %s%s%s", ns, when, topic ? " — " : "", topic ? topic : "");
-    orch__set_str(x, "last_contact", line);
+    comms_ctx_set_str(x, COMMS_V_last_contact, line);
 }
 
 /*
  * Everything templates may need about a customer, now.  Only rendering and
  * explanations read it (no decision does), so a quiet orchestrator skips it.
  */
-json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now)
+struct comms_ctx *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now)
 {
     const struct orch_config *cfg = o->cfg;
-    json_t *x = json_object();
+    struct comms_ctx *x = comms_ctx_new();
     if (o->quiet)
         return x;
     char tmp[256];
     const char *zone = orch__svs(snap, "customer.timezone");
-    orch__set_str(x, "brand.name", cfg->brand.name);
-    orch__set_str(x, "brand.sender_name", cfg->brand.sender_name);
-    orch__set_str(x, "brand.support_url", cfg->brand.support_url);
-    orch__set_str(x, "brand.app_name", cfg->brand.app_name);
-    orch__set_str(x, "customer.id", c->key);
+    comms_ctx_set_str(x, COMMS_V_brand_name, cfg->brand.name);
+    comms_ctx_set_str(x, COMMS_V_brand_sender_name, cfg->brand.sender_name);
+    comms_ctx_set_str(x, COMMS_V_brand_support_url, cfg->brand.support_url);
+    comms_ctx_set_str(x, COMMS_V_brand_app_name, cfg->brand.app_name);
+    comms_ctx_set_str(x, COMMS_V_customer_id, c->key);
     const char *name = orch__svs(snap, "customer.name");
     const char *email = orch__svs(snap, "customer.email");
     if (!email && strchr(c->key, '@'))
         email = c->key;
-    orch__set_str(x, "customer.name", name ? name : (email ? email : c->key));
+    comms_ctx_set_str(x, COMMS_V_customer_name, name ? name : (email ? email : c->key));
     char first[128] = "there";
     if (name && *name) {
         snprintf(first, sizeof first, "%s", name);
         first[strcspn(first, " ")] = '\0';
     }
-    orch__set_str(x, "customer.first_name", first);
-    orch__set_str(x, "customer.email", email);
+    comms_ctx_set_str(x, COMMS_V_customer_first_name, first);
+    comms_ctx_set_str(x, COMMS_V_customer_email, email);
     const char *phone = orch__sv_text(snap, "customer.phone", tmp, sizeof tmp);
     if (phone) {
-        orch__set_str(x, "customer.phone", phone);
+        comms_ctx_set_str(x, COMMS_V_customer_phone, phone);
         char masked[128];
         orch__mask_phone(phone, masked, sizeof masked);
-        orch__set_str(x, "customer.phone_masked", masked);
+        comms_ctx_set_str(x, COMMS_V_customer_phone_masked, masked);
     }
-    orch__set_str(x, "customer.zip", orch__sv_text(snap, "customer.zip", tmp, sizeof tmp));
-    orch__set_str(x, "customer.plan", orch__svs(snap, "customer.plan"));
-    orch__set_str(x, "customer.tier", orch__svs(snap, "customer.tier"));
-    orch__set_str(x, "customer.value", orch__sv_text(snap, "customer.value", tmp, sizeof tmp));
-    orch__set_str(x, "customer.timezone", orch__svs(snap, "customer.timezone"));
+    comms_ctx_set_str(x, COMMS_V_customer_zip,
+                      orch__sv_text(snap, "customer.zip", tmp, sizeof tmp));
+    comms_ctx_set_str(x, COMMS_V_customer_plan, orch__svs(snap, "customer.plan"));
+    comms_ctx_set_str(x, COMMS_V_customer_tier, orch__svs(snap, "customer.tier"));
+    comms_ctx_set_str(x, COMMS_V_customer_value,
+                      orch__sv_text(snap, "customer.value", tmp, sizeof tmp));
+    comms_ctx_set_str(x, COMMS_V_customer_timezone, zone);
     json_t *glob = engine_global_object(o->engine);
     pack_context(o, x, snap, glob, zone, now);
     json_decref(glob);
     int64_t contacts = engine_count(o->engine, c->key, "contact", 7 * FW_DAY);
-    orch__set_json(x, "contacts", json_integer(contacts));
+    comms_ctx_set_int(x, COMMS_V_contacts, contacts);
     last_contact(o, x, snap, zone);
     const char *tid = orch__open_ticket(snap);
-    orch__set_json(x, "has_open_ticket", json_boolean(tid != NULL));
-    orch__set_str(x, "open_ticket_id", tid);
+    comms_ctx_set_bool(x, COMMS_V_has_open_ticket, tid != NULL);
+    comms_ctx_set_str(x, COMMS_V_open_ticket_id, tid);
     int level = contacts < 1 ? 1 : contacts > 4 ? 4 : (int)contacts;
-    orch__set_json(x, "tone.level", json_integer(level));
-    orch__set_json(x, "tone.helpful", json_boolean(level == 1));
-    orch__set_json(x, "tone.empathetic", json_boolean(level == 2));
-    orch__set_json(x, "tone.apologetic", json_boolean(level == 3));
-    orch__set_json(x, "tone.urgent", json_boolean(level == 4));
+    comms_ctx_set_int(x, COMMS_V_tone_level, level);
+    comms_ctx_set_bool(x, COMMS_V_tone_helpful, level == 1);
+    comms_ctx_set_bool(x, COMMS_V_tone_empathetic, level == 2);
+    comms_ctx_set_bool(x, COMMS_V_tone_apologetic, level == 3);
+    comms_ctx_set_bool(x, COMMS_V_tone_urgent, level == 4);
     int reached =
         c->last_outreach != FW_TIME_NONE && now - c->last_outreach <= cfg->reached_out_window;
-    orch__set_json(x, "already_reached_out", json_boolean(reached));
+    comms_ctx_set_bool(x, COMMS_V_already_reached_out, reached);
     if (reached) {
         orch__human_time(o, zone, c->last_outreach, tmp, sizeof tmp);
-        orch__set_str(x, "reached_out_at", tmp);
+        comms_ctx_set_str(x, COMMS_V_reached_out_at, tmp);
     }
     orch__human_time(o, zone, now, tmp, sizeof tmp);
-    orch__set_str(x, "detected_at", tmp);
+    comms_ctx_set_str(x, COMMS_V_detected_at, tmp);
     return x;
 }
 
-void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s)
+void orch__signal_context(struct orch *o, struct comms_ctx *x, const struct rule_signal *s)
 {
-    orch__set_str(x, "signal.id", s->id);
-    orch__set_str(x, "signal.name", s->name);
-    orch__set_str(x, "signal.severity", severity_name(s->severity));
-    orch__set_str(x, "signal.team", s->team);
-    orch__set_str(x, "signal.root_cause", s->root_cause);
-    orch__set_str(x, "signal.description", s->description);
-    orch__set_str(x, "priority", orch__priority_of(s->severity));
-    orch__set_str(x, "group", orch__group_of(o, s->team));
-    orch__set_str(x, "sla.respond_within", respond_within(s->severity));
-    orch__set_str(x, "sla.followup_within", followup_within(s->severity));
-    orch__set_str(x, "response_within", customer_within(s->severity));
+    comms_ctx_set_str(x, COMMS_V_signal_id, s->id);
+    comms_ctx_set_str(x, COMMS_V_signal_name, s->name);
+    comms_ctx_set_str(x, COMMS_V_signal_severity, severity_name(s->severity));
+    comms_ctx_set_str(x, COMMS_V_signal_team, s->team);
+    comms_ctx_set_str(x, COMMS_V_signal_root_cause, s->root_cause);
+    comms_ctx_set_str(x, COMMS_V_signal_description, s->description);
+    comms_ctx_set_str(x, COMMS_V_priority, orch__priority_of(s->severity));
+    comms_ctx_set_str(x, COMMS_V_group, orch__group_of(o, s->team));
+    comms_ctx_set_str(x, COMMS_V_sla_respond_within, respond_within(s->severity));
+    comms_ctx_set_str(x, COMMS_V_sla_followup_within, followup_within(s->severity));
+    comms_ctx_set_str(x, COMMS_V_response_within, customer_within(s->severity));
 }
 
 /* ---- the decision for one pass ---- */
@@ -504,22 +485,28 @@ json_t *orch__signals_array(struct orch *o, const size_t *idx, size_t n)
     return a;
 }
 
-/* Customer-facing one-liner per signal: the subject of its own email template. */
-json_t *orch__issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_t n)
+/*
+ * Customer-facing one-liner per signal: the subject of its own email
+ * template, rendered before the list is set (as the JSON context had no
+ * issues yet when each headline was rendered).
+ */
+void orch__issues_list(struct orch *o, struct comms_ctx *x, const size_t *idx, size_t n)
 {
-    json_t *list = json_array();
+    char **headlines = xcalloc(n ? n : 1, sizeof *headlines);
     for (size_t i = 0; i < n; i++) {
         const struct rule_signal *s = &o->rules->signals[idx[i]];
         const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", s->id);
-        char *headline = NULL;
-        json_t *item = json_pack("{s:s, s:s, s:s}", "signal", s->id, "name", s->name, "severity",
-                                 severity_name(s->severity));
-        if (t && !o->quiet && comms_render_headline(t, ctx, &headline) == 0 && headline)
-            json_object_set_new(item, "headline", json_string(headline));
-        else
-            json_object_set_new(item, "headline", json_string(s->name));
-        free(headline);
-        json_array_append_new(list, item);
+        if (t && !o->quiet && comms_render_headline_ctx(t, x, &headlines[i]) != 0)
+            headlines[i] = NULL;
     }
-    return list;
+    comms_ctx_set_list(x, COMMS_V_issues, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct rule_signal *s = &o->rules->signals[idx[i]];
+        comms_ctx_item_str(x, COMMS_V_issues_signal, i, s->id);
+        comms_ctx_item_str(x, COMMS_V_issues_name, i, s->name);
+        comms_ctx_item_str(x, COMMS_V_issues_severity, i, severity_name(s->severity));
+        comms_ctx_item_str(x, COMMS_V_issues_headline, i, headlines[i] ? headlines[i] : s->name);
+        free(headlines[i]);
+    }
+    free(headlines);
 }

@@ -30,7 +30,8 @@ struct decision {
     size_t nall;
     const struct rule_signal *ms; /* the most severe new signal */
     enum severity sev;
-    json_t *snap, *ctx, *sigs, *explain;
+    json_t *snap, *sigs, *explain;
+    struct comms_ctx *ctx; /* what its templates may say */
     const char *tid; /* the open ticket, or NULL */
     const char **roots;
     size_t nroots;
@@ -143,7 +144,7 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
         /* Render the draft anyway for the L1 ticket, without sending it. */
         const struct comms_tmpl *t = comms_find(o->tmpl, "customer", "email", D->tname);
         if (t && !o->quiet)
-            comms_render(t, D->ctx, draft);
+            comms_render_ctx(t, D->ctx, draft);
         return;
     }
     json_t *guards = json_array();
@@ -205,11 +206,10 @@ static void decide_internal(struct orch *o, struct ocust *c, struct decision *D,
         snprintf(tag_sig, sizeof tag_sig, "signal_%s", lc);
         orch__lower_copy(severity_name(D->sev), lc, sizeof lc);
         snprintf(tag_sev, sizeof tag_sev, "severity_%s", lc);
-        json_t *meta = json_pack(
-            "{s:s, s:[s,s,s], s:s, s:s?}", "priority", orch__priority_of(D->sev), "tags",
-            "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
-            "requester_name",
-            json_string_value(json_object_get(json_object_get(D->ctx, "customer"), "name")));
+        json_t *meta =
+            json_pack("{s:s, s:[s,s,s], s:s, s:s?}", "priority", orch__priority_of(D->sev), "tags",
+                      "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
+                      "requester_name", comms_ctx_str(D->ctx, COMMS_V_customer_name));
         const char *email = orch__svs(D->snap, "customer.email");
         emit_internal(o, c, D, "l1", "ticket", ms->id, meta,
                       email ? email : (strchr(c->key, '@') ? c->key : NULL));
@@ -233,11 +233,10 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
     const struct rule_signal *ms = D->ms;
     struct comms_rendered bot = {0};
     const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", ms->id);
-    int rendered = t && !o->quiet, rc = rendered ? comms_render(t, D->ctx, &bot) : 0;
+    int rendered = t && !o->quiet, rc = rendered ? comms_render_ctx(t, D->ctx, &bot) : 0;
     char when[FW_TIME_MAXLEN];
     fw_time_format(D->now, when);
-    json_t *issues = json_object_get(D->ctx, "issues");
-    const char *issue = json_string_value(json_object_get(json_array_get(issues, 0), "headline"));
+    const char *issue = comms_ctx_item(D->ctx, COMMS_V_issues_headline, 0);
     const char *email = orch__svs(D->snap, "customer.email");
     json_t *pc = json_pack(
         "{s:s?, s:{s:s, s:O, s:s?, s:s, s:s, s:s, s:s?, s:b}}", "customer_email",
@@ -322,10 +321,8 @@ static void explain_head(struct orch *o, struct decision *D, const char *const *
         why(D, line);
     }
     (void)o;
-    snprintf(
-        line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
-        (long long)json_integer_value(json_object_get(json_object_get(D->ctx, "tone"), "level")),
-        (long long)json_integer_value(json_object_get(D->ctx, "contacts")));
+    snprintf(line, sizeof line, "tone: level %lld (%lld contacts in 7 days)",
+             comms_ctx_int(D->ctx, COMMS_V_tone_level), comms_ctx_int(D->ctx, COMMS_V_contacts));
     why(D, line);
 }
 
@@ -339,7 +336,7 @@ static void next_update(struct orch *o, struct decision *D)
         return;
     char tmp[64];
     orch__human_duration(delay, tmp, sizeof tmp);
-    orch__set_str(D->ctx, "next_update.within", tmp);
+    comms_ctx_set_str(D->ctx, COMMS_V_next_update_within, tmp);
 }
 
 static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const size_t *idx, size_t n,
@@ -363,8 +360,8 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     D.ctx = orch__customer_context(o, c, snap, D.now);
     orch__signal_context(o, D.ctx, D.ms);
     gather(o, c, &D);
-    json_object_set_new(D.ctx, "issues", orch__issues_list(o, D.ctx, D.all, D.nall));
-    json_object_set_new(D.ctx, "merged", json_boolean(D.nall > 1));
+    orch__issues_list(o, D.ctx, D.all, D.nall);
+    comms_ctx_set_bool(D.ctx, COMMS_V_merged, D.nall > 1);
     D.sigs = orch__signals_array(o, D.all, D.nall);
     D.tid = orch__open_ticket(snap);
     D.explain = json_pack("{s:{s:O, s:s, s:s}, s:[]}", "detection", "signals", D.sigs, "customer",
@@ -384,14 +381,14 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     struct comms_rendered draft = {0};
     decide_customer(o, c, &D, chans, nchans, &draft);
     if (!D.sent) /* nothing went out: no follow-up is scheduled, so nobody may promise one */
-        json_object_del(json_object_get(D.ctx, "next_update"), "within");
-    orch__set_str(D.ctx, "draft.subject", draft.subject);
-    orch__set_str(D.ctx, "draft.text", draft.text);
-    int64_t contacts = json_integer_value(json_object_get(D.ctx, "contacts"));
-    orch__set_str(D.ctx, "sentiment_risk",
-                  contacts >= 3   ? "High"
-                  : contacts == 2 ? "Medium"
-                                  : "Low");
+        comms_ctx_unset(D.ctx, COMMS_V_next_update_within);
+    comms_ctx_set_str(D.ctx, COMMS_V_draft_subject, draft.subject);
+    comms_ctx_set_str(D.ctx, COMMS_V_draft_text, draft.text);
+    long long contacts = comms_ctx_int(D.ctx, COMMS_V_contacts);
+    comms_ctx_set_str(D.ctx, COMMS_V_sentiment_risk,
+                      contacts >= 3   ? "High"
+                      : contacts == 2 ? "Medium"
+                                      : "Low");
     if (!D.followup)
         decide_internal(o, c, &D, note);
     /* During an outage the chatbot keeps explaining the outage; after a window's first type it
@@ -402,7 +399,7 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     comms_rendered_cleanup(&draft);
     json_decref(D.explain);
     json_decref(D.sigs);
-    json_decref(D.ctx);
+    comms_ctx_free(D.ctx);
     free(D.all);
     free(D.roots);
 }

@@ -97,11 +97,6 @@ static int emit_bare(struct orch *o, const struct draft *d, const struct comms_t
 }
 
 /* The customer's phone number from a template context, or NULL. */
-static const char *ctx_phone(json_t *ctx)
-{
-    return json_string_value(json_object_get(json_object_get(ctx, "customer"), "phone"));
-}
-
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 
 /* A copy of an earlier rendering of the same template and context. */
@@ -159,17 +154,17 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
     char unsub[1024] = "";
     if (external && o->cfg->brand.unsubscribe_url && d->customer) {
         snprintf(unsub, sizeof unsub, "%s?m=%s", o->cfg->brand.unsubscribe_url, id);
-        json_object_set_new(d->ctx, "unsubscribe_url", json_string(unsub));
+        comms_ctx_set_str(d->ctx, COMMS_V_unsubscribe_url, unsub);
     }
     if (!t) {
         status = "suppressed";
         reason = "no_template";
     } else if (d->pre ? copy_rendered(d, &r)
-                      : (o->text_only ? comms_render_text : comms_render)(t, d->ctx, &r)) {
+                      : (o->text_only ? comms_render_text_ctx : comms_render_ctx)(t, d->ctx, &r)) {
         status = "suppressed";
         reason = "render_failed: output over the cap";
     }
-    json_object_del(d->ctx, "unsubscribe_url");
+    comms_ctx_unset(d->ctx, COMMS_V_unsubscribe_url);
     if (external && r.text) {
         /* No internal detail in external text; phone numbers masked, in every part. */
         if (strstr(r.text, "SIG-") || (r.subject && strstr(r.subject, "SIG-")) ||
@@ -177,7 +172,7 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
             status = "suppressed";
             reason = "internal_detail: the text names an internal signal id";
         }
-        const char *known = ctx_phone(d->ctx);
+        const char *known = comms_ctx_str(d->ctx, COMMS_V_customer_phone);
         mask_part(o, &r.text, known);
         mask_part(o, &r.html, known);
         mask_part(o, &r.subject, known);

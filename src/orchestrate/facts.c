@@ -39,7 +39,7 @@ int64_t orch__fact_last(const struct ocust *c, const size_t *idx, size_t n, cons
     return last;
 }
 
-void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *snap,
+void orch__facts_context(struct orch *o, struct ocust *c, struct comms_ctx *ctx, json_t *snap,
                          const size_t *idx, size_t n, int64_t now)
 {
     if (o->quiet)
@@ -50,8 +50,8 @@ void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *s
         return;
     char tmp[128];
     orch__human_time(o, zone, last, tmp, sizeof tmp);
-    orch__set_str(ctx, "last_message.at", tmp);
-    orch__set_str(ctx, "last_message.channel_name", orch__channel_words(chan));
+    comms_ctx_set_str(ctx, COMMS_V_last_message_at, tmp);
+    comms_ctx_set_str(ctx, COMMS_V_last_message_channel_name, orch__channel_words(chan));
     /* The customer's latest contact (an event of the rule pack's "contact" class) since then. */
     const char *kind = NULL, *type;
     int64_t seen = FW_TIME_NONE;
@@ -69,8 +69,8 @@ void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *s
     if (seen == FW_TIME_NONE)
         return;
     orch__human_time(o, zone, seen, tmp, sizeof tmp);
-    orch__set_str(ctx, "contacted_since.at", tmp);
+    comms_ctx_set_str(ctx, COMMS_V_contacted_since_at, tmp);
     char ns[64];
     snprintf(ns, sizeof ns, "%.*s", (int)strcspn(kind, "."), kind);
-    orch__set_str(ctx, "contacted_since.kind", ns);
+    comms_ctx_set_str(ctx, COMMS_V_contacted_since_kind, ns);
 }

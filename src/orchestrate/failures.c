@@ -147,15 +147,15 @@ static void raise_alert(struct orch *o, struct oconn *k, const char *kind, const
                  "connector that is down",
                  failed ? failed : "unknown");
     }
-    json_t *ctx = json_object();
-    orch__set_str(ctx, "signal.name", title);
-    orch__set_str(ctx, "signal.severity", "HIGH");
-    orch__set_str(ctx, "signal.description", text);
-    orch__set_str(ctx, "escalation.step", kind);
-    orch__set_str(ctx, "priority", "high");
-    orch__set_str(ctx, "customer.id", customer);
+    struct comms_ctx *ctx = comms_ctx_new();
+    comms_ctx_set_str(ctx, COMMS_V_signal_name, title);
+    comms_ctx_set_str(ctx, COMMS_V_signal_severity, "HIGH");
+    comms_ctx_set_str(ctx, COMMS_V_signal_description, text);
+    comms_ctx_set_str(ctx, COMMS_V_escalation_step, kind);
+    comms_ctx_set_str(ctx, COMMS_V_priority, "high");
+    comms_ctx_set_str(ctx, COMMS_V_customer_id, customer);
     orch__human_time(o, NULL, at, when, sizeof when);
-    orch__set_str(ctx, "detected_at", when);
+    comms_ctx_set_str(ctx, COMMS_V_detected_at, when);
     char line[160];
     snprintf(line, sizeof line, "%s: %s (one alert per outage, then summaries)", kind, k->name);
     json_t *explain =
@@ -185,7 +185,7 @@ static void raise_alert(struct orch *o, struct oconn *k, const char *kind, const
     json_decref(sigs);
     json_decref(meta);
     json_decref(explain);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
 }
 
 /* The failures counted since the last alert, in one summary; the next one waits longer. */

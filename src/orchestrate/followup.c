@@ -21,7 +21,7 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
 {
     int64_t now = engine_now(o->engine);
     json_t *snap = orch__snapshot(o, c->key);
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     const char *tid = json_string_value(json_object_get(ev->data, "ticket_id"));
     char num[32];
     if (!tid && json_is_integer(json_object_get(ev->data, "ticket_id"))) {
@@ -50,22 +50,22 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
         level = "acknowledgment";
         why = "minor ticket";
     }
-    orch__set_str(ctx, "ticket.id", tid);
-    orch__set_str(ctx, "ticket.subject", orch__svs(snap, "ticket.subject"));
-    orch__set_str(ctx, "ticket.resolution",
-                  json_string_value(json_object_get(ev->data, "resolution")));
-    orch__set_str(ctx, "ticket.severity", sevs);
+    comms_ctx_set_str(ctx, COMMS_V_ticket_id, tid);
+    comms_ctx_set_str(ctx, COMMS_V_ticket_subject, orch__svs(snap, "ticket.subject"));
+    comms_ctx_set_str(ctx, COMMS_V_ticket_resolution,
+                      json_string_value(json_object_get(ev->data, "resolution")));
+    comms_ctx_set_str(ctx, COMMS_V_ticket_severity, sevs);
     int64_t opened = orch__last_at(snap, "ticket.created");
     char tmp[64];
     if (opened != FW_TIME_NONE && opened <= ev->time) {
         orch__human_date(o, orch__svs(snap, "customer.timezone"), opened, tmp, sizeof tmp);
-        orch__set_str(ctx, "ticket.opened_at", tmp);
+        comms_ctx_set_str(ctx, COMMS_V_ticket_opened_at, tmp);
         orch__human_duration(ev->time - opened, tmp, sizeof tmp);
-        orch__set_str(ctx, "ticket.duration", tmp);
+        comms_ctx_set_str(ctx, COMMS_V_ticket_duration, tmp);
     }
-    orch__set_str(ctx, "followup.level", level);
+    comms_ctx_set_str(ctx, COMMS_V_followup_level, level);
     orch__human_duration(o->cfg->followup_reminder, tmp, sizeof tmp);
-    orch__set_str(ctx, "followup.reminder_in", tmp);
+    comms_ctx_set_str(ctx, COMMS_V_followup_reminder_in, tmp);
     json_t *sigs = json_array();
     char line[160];
     snprintf(line, sizeof line, "post_ticket_followup: %s (%s)", level, why);
@@ -94,7 +94,7 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
     json_decref(guards);
     json_decref(explain);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     json_decref(snap);
 }
 
@@ -112,7 +112,7 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
         now - c->last_outreach > o->cfg->reached_out_window)
         return; /* the rest is a note and the chatbot context: nothing to remember */
     json_t *snap = orch__snapshot(o, c->key);
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     json_t *sigs = json_array();
     json_t *explain =
         json_pack("{s:[s]}", "decided_by",
@@ -145,7 +145,7 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     struct comms_rendered bot = {0};
     const struct comms_tmpl *bt = comms_find(o->tmpl, "chatbot", "chatbot", "default");
     if (bt && !o->quiet)
-        comms_render(bt, ctx, &bot); /* the context says already_reached_out */
+        comms_render_ctx(bt, ctx, &bot); /* the context says already_reached_out */
     json_t *pc = json_pack("{s:s?, s:{s:b, s:s, s:s, s:s?}}", "customer_email",
                            email ? email : (strchr(c->key, '@') ? c->key : NULL),
                            "proactive_context", "already_reached_out", 1, "reached_out_at", first,
@@ -159,6 +159,6 @@ void orch__on_contact(struct orch *o, struct ocust *c, const struct event *ev)
     json_decref(pc);
     json_decref(explain);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     json_decref(snap);
 }

@@ -260,32 +260,38 @@ static int compile_verified(struct orch *o, struct kissue *k)
 }
 
 /* What templates may say: never internal_notes (comms/vars.h has no name for it). */
-static void issue_context(struct orch *o, struct kissue *k, json_t *ctx, json_t *snap)
+static void issue_context(struct orch *o, struct kissue *k, struct comms_ctx *ctx, json_t *snap)
 {
     const char *zone = orch__svs(snap, "customer.timezone");
     char tmp[128];
-    static const char *const copy[] = {"title", "description", "workaround", "feature", NULL};
-    const char *pre = k->maintenance ? "maintenance" : "known_issue";
-    for (size_t i = 0; copy[i]; i++) {
-        snprintf(tmp, sizeof tmp, "%s.%s", pre, copy[i]);
-        orch__set_str(ctx, tmp, rs(k->rec, copy[i]));
-    }
+    /* The record's fields and their variables: known_issue.* for an issue, maintenance.* for a
+       maintenance (-1: the kind has no such variable). */
+    static const char *const copy[] = {"title", "description", "workaround", "feature"};
+    static const int copy_var[2][4] = {
+        {COMMS_V_known_issue_title, COMMS_V_known_issue_description, COMMS_V_known_issue_workaround,
+         COMMS_V_known_issue_feature},
+        {COMMS_V_maintenance_title, COMMS_V_maintenance_description, COMMS_V_maintenance_workaround,
+         COMMS_V_maintenance_feature}};
+    static const char *const times[] = {"eta", "starts_at", "ends_at"};
+    static const int time_var[2][3] = {
+        {COMMS_V_known_issue_eta, -1, -1},
+        {-1, COMMS_V_maintenance_starts_at, COMMS_V_maintenance_ends_at}};
+    int m = k->maintenance != 0;
+    for (size_t i = 0; i < ARRAY_SIZE(copy); i++)
+        comms_ctx_set_str(ctx, copy_var[m][i], rs(k->rec, copy[i]));
     const char *st = rs(k->rec, "status");
     if (!k->maintenance)
-        orch__set_str(ctx, "known_issue.status",
-                      !strcmp(st, "investigating") ? "We're investigating the cause."
-                      : !strcmp(st, "identified")  ? "We've found the cause and are fixing it."
-                      : !strcmp(st, "monitoring")  ? "A fix is in place and we're watching it."
-                                                   : "It's fixed.");
-    static const char *const times[] = {"eta", "starts_at", "ends_at", NULL};
-    for (size_t i = 0; times[i]; i++) {
+        comms_ctx_set_str(ctx, COMMS_V_known_issue_status,
+                          !strcmp(st, "investigating") ? "We're investigating the cause."
+                          : !strcmp(st, "identified")  ? "We've found the cause and are fixing it."
+                          : !strcmp(st, "monitoring")  ? "A fix is in place and we're watching it."
+                                                       : "It's fixed.");
+    for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
         int64_t t = rtime(k->rec, times[i]);
-        if (t == FW_TIME_NONE)
+        if (t == FW_TIME_NONE || time_var[m][i] < 0)
             continue;
         orch__human_time(o, zone, t, tmp, sizeof tmp);
-        char key[64];
-        snprintf(key, sizeof key, "%s.%s", pre, times[i]);
-        orch__set_str(ctx, key, tmp);
+        comms_ctx_set_str(ctx, time_var[m][i], tmp);
     }
 }
 
@@ -296,7 +302,7 @@ static int tell(struct orch *o, struct kissue *k, const char *customer, const ch
     int64_t now = engine_now(o->engine);
     struct ocust *c = orch__cust(o, customer);
     json_t *snap = orch__snapshot(o, customer);
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     if (!o->quiet)
         issue_context(o, k, ctx, snap);
     int sev = severity_parse_any(rs(k->rec, "severity"));
@@ -318,7 +324,7 @@ static int tell(struct orch *o, struct kissue *k, const char *customer, const ch
     json_decref(guards);
     json_decref(explain);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     json_decref(snap);
     return sent;
 }

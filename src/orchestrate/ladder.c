@@ -183,11 +183,13 @@ static void reminder(struct orch *o, struct ladder *l, json_t *snap, int64_t now
 {
     json_t *detail = json_loads(l->detail, 0, NULL);
     const char *tid = json_string_value(json_object_get(detail, "ticket_id"));
-    json_t *ctx = orch__customer_context(o, l->c, snap, now);
-    orch__set_str(ctx, "ticket.id", tid);
-    orch__set_str(ctx, "followup.level", json_string_value(json_object_get(detail, "level")));
-    orch__set_str(ctx, "escalation.step", "follow-up reminder: check back with the customer");
-    orch__set_str(ctx, "signal.name", "Follow-up reminder");
+    struct comms_ctx *ctx = orch__customer_context(o, l->c, snap, now);
+    comms_ctx_set_str(ctx, COMMS_V_ticket_id, tid);
+    comms_ctx_set_str(ctx, COMMS_V_followup_level,
+                      json_string_value(json_object_get(detail, "level")));
+    comms_ctx_set_str(ctx, COMMS_V_escalation_step,
+                      "follow-up reminder: check back with the customer");
+    comms_ctx_set_str(ctx, COMMS_V_signal_name, "Follow-up reminder");
     json_t *sigs = json_array(), *meta = json_pack("{s:s?}", "ticket_id", tid);
     json_t *explain = json_pack("{s:[s]}", "decided_by",
                                 "followup_reminder: the reminder set when the ticket was resolved");
@@ -209,7 +211,7 @@ static void reminder(struct orch *o, struct ladder *l, json_t *snap, int64_t now
     json_decref(explain);
     json_decref(meta);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     json_decref(detail);
 }
 
@@ -259,18 +261,18 @@ void orch__fire(struct engine_timer *t, int64_t due)
         return;
     }
     const struct rule_signal *s = &o->rules->signals[l->sig];
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     orch__signal_context(o, ctx, s);
     size_t idx = l->sig;
-    json_object_set_new(ctx, "issues", orch__issues_list(o, ctx, &idx, 1));
+    orch__issues_list(o, ctx, &idx, 1);
     orch__facts_context(o, c, ctx, snap, &idx, 1, now);
     char text[160];
     step_text(o, l->kind, text, sizeof text);
-    orch__set_str(ctx, "escalation.step", text);
+    comms_ctx_set_str(ctx, COMMS_V_escalation_step, text);
     /* A step comes hours after the detection: say when the problem was detected, not now. */
     char fired[96];
     orch__human_time(o, orch__svs(snap, "customer.timezone"), l->fired_at, fired, sizeof fired);
-    orch__set_str(ctx, "detected_at", fired);
+    comms_ctx_set_str(ctx, COMMS_V_detected_at, fired);
     json_t *sigs = json_pack("[s]", s->id);
     json_t *explain =
         json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs, "customer", c->key,
@@ -309,7 +311,7 @@ void orch__fire(struct engine_timer *t, int64_t due)
     }
     json_decref(explain);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     json_decref(snap);
     orch__ladder_free(l);
 }

@@ -140,6 +140,7 @@ struct orch {
     struct engine_sink next;
     struct engine *engine;
     const struct rules *rules;
+    int *pack_var; /* per rules->context: the variable's id (comms_var_id), -1 for none */
     struct strmap customers;
     struct strmap zones; /* time zone name -> struct tz * (NULL: unknown, read as UTC) */
     regex_t phone_re;
@@ -165,7 +166,7 @@ struct draft {
     const char *audience, *channel, *customer;
     const char *kind; /* what the message is for: "alert", "ladder", "incident", "followup" */
     const char *tmpl_name;
-    json_t *ctx;     /* borrowed */
+    struct comms_ctx *ctx; /* borrowed; emit sets and clears unsubscribe_url in it */
     json_t *signals; /* borrowed array of ids */
     json_t *explain; /* borrowed; copied into the record */
     json_t *meta;    /* borrowed or NULL */
@@ -222,17 +223,22 @@ const char *orch__open_ticket(json_t *snap);
 int orch__opted_out(json_t *snap, const char *channel);
 const char *orch__priority_of(enum severity s);
 void orch__lower_copy(const char *s, char *out, size_t n);
-/* Set a value at a dotted path, creating objects on the way; set_str(NULL) sets nothing. */
-void orch__set_json(json_t *obj, const char *dotted, json_t *v);
-void orch__set_str(json_t *obj, const char *dotted, const char *v);
 /* One of the rule pack's template variables for a customer (copied into buf), or NULL. */
 const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *buf, size_t n);
-/* Everything templates may say about the customer now (empty when quiet). */
-json_t *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap, int64_t now);
-void orch__signal_context(struct orch *o, json_t *x, const struct rule_signal *s);
+/*
+ * Everything templates may say about the customer now, as a typed context
+ * (comms.h; empty when quiet).  The caller frees it with comms_ctx_free.
+ */
+struct comms_ctx *orch__customer_context(struct orch *o, struct ocust *c, json_t *snap,
+                                         int64_t now);
+/* The signal's variables (signal.*, priority, group, sla.*, response_within). */
+void orch__signal_context(struct orch *o, struct comms_ctx *x, const struct rule_signal *s);
 json_t *orch__signals_array(struct orch *o, const size_t *idx, size_t n);
-/* One customer-facing headline per signal (the subject of its own email template). */
-json_t *orch__issues_list(struct orch *o, json_t *ctx, const size_t *idx, size_t n);
+/*
+ * issues: one element per signal, its customer-facing headline the subject
+ * of its own email template rendered with x as it is before the call.
+ */
+void orch__issues_list(struct orch *o, struct comms_ctx *x, const size_t *idx, size_t n);
 
 /* ---- matrix.c ---- */
 
@@ -352,7 +358,7 @@ void orch__fact_sent(struct orch *o, struct ocust *c, size_t sig, const char *ch
 /* When the last message about any of these signals went out (FW_TIME_NONE: none). */
 int64_t orch__fact_last(const struct ocust *c, const size_t *idx, size_t n, const char **channel);
 /* last_message.* and contacted_since.* for a message about these signals. */
-void orch__facts_context(struct orch *o, struct ocust *c, json_t *ctx, json_t *snap,
+void orch__facts_context(struct orch *o, struct ocust *c, struct comms_ctx *ctx, json_t *snap,
                          const size_t *idx, size_t n, int64_t now);
 
 /* ---- followup.c ---- */

@@ -211,29 +211,29 @@ static void sink_incident(void *ctx, const struct incident *i)
         o->next.incident(o->next.ctx, i);
     if (strcmp(i->update, "opened") || o->quiet)
         return; /* the systemic alert is the only thing an incident decides */
-    json_t *x = json_object();
+    struct comms_ctx *x = comms_ctx_new();
     orch__signal_context(o, x, i->signal);
     char tmp[64];
-    orch__set_str(x, "brand.name", o->cfg->brand.name);
+    comms_ctx_set_str(x, COMMS_V_brand_name, o->cfg->brand.name);
     snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)i->id);
-    orch__set_str(x, "incident.id", tmp);
-    orch__set_json(x, "incident.count", json_integer((json_int_t)i->ncustomers));
+    comms_ctx_set_str(x, COMMS_V_incident_id, tmp);
+    comms_ctx_set_int(x, COMMS_V_incident_count, (long long)i->ncustomers);
     fw_duration_format(i->signal->window, tmp);
-    orch__set_str(x, "incident.window", tmp);
-    orch__set_str(x, "incident.factor_key", i->factor_key);
-    orch__set_str(x, "incident.factor_value", i->factor_value);
-    json_t *list = json_array();
+    comms_ctx_set_str(x, COMMS_V_incident_window, tmp);
+    comms_ctx_set_str(x, COMMS_V_incident_factor_key, i->factor_key);
+    comms_ctx_set_str(x, COMMS_V_incident_factor_value, i->factor_value);
+    comms_ctx_set_list(x, COMMS_V_incident_customers, i->ncustomers);
     for (size_t k = 0; k < i->ncustomers; k++) {
         json_t *snap = orch__snapshot(o, i->customers[k]);
         char order[128], status[128];
-        json_array_append_new(
-            list, json_pack("{s:s, s:s?, s:s?, s:s}", "customer", i->customers[k], "order",
-                            orch__pack_var(o, snap, "order.id", order, sizeof order), "status",
-                            orch__pack_var(o, snap, "journey.status", status, sizeof status),
-                            "since", "just now"));
+        comms_ctx_item_str(x, COMMS_V_incident_customers_customer, k, i->customers[k]);
+        comms_ctx_item_str(x, COMMS_V_incident_customers_order, k,
+                           orch__pack_var(o, snap, "order.id", order, sizeof order));
+        comms_ctx_item_str(x, COMMS_V_incident_customers_status, k,
+                           orch__pack_var(o, snap, "journey.status", status, sizeof status));
+        comms_ctx_item_str(x, COMMS_V_incident_customers_since, k, "just now");
         json_decref(snap);
     }
-    orch__set_json(x, "incident.customers", list);
     json_t *sigs = json_pack("[s]", i->signal->id);
     json_t *explain = json_pack("{s:{s:I, s:i}, s:[s]}", "incident", "id", (json_int_t)i->id,
                                 "customers", (int)i->ncustomers, "decided_by",
@@ -254,7 +254,7 @@ static void sink_incident(void *ctx, const struct incident *i)
     orch__emit(o, &d, NULL);
     json_decref(explain);
     json_decref(sigs);
-    json_decref(x);
+    comms_ctx_free(x);
 }
 
 static int is_contact(struct orch *o, const char *type)
@@ -322,6 +322,11 @@ void orch_bind(struct orch *o, struct engine *e)
 {
     o->engine = e;
     o->rules = engine_rules(e);
+    /* The pack's context variables by id, once: contexts are filled per decision. */
+    free(o->pack_var);
+    o->pack_var = xcalloc(o->rules->ncontext ? o->rules->ncontext : 1, sizeof *o->pack_var);
+    for (size_t i = 0; i < o->rules->ncontext; i++)
+        o->pack_var[i] = comms_var_id(o->rules->context[i].var, strlen(o->rules->context[i].var));
 }
 
 int64_t orch_open_until(const struct orch *o)
@@ -404,6 +409,7 @@ void orch_free(struct orch *o)
         free(c);
     }
     strmap_cleanup(&o->customers);
+    free(o->pack_var);
     orch__failures_cleanup(o);
     orch__known_cleanup(o);
     for (size_t i = 0; i < o->zones.len; i++)

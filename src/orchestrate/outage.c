@@ -42,21 +42,21 @@ size_t orch__outage_covering(struct orch *o, json_t *snap, size_t s)
 }
 
 /* What templates may say about the outage: area, impact, times in the customer's words. */
-static void outage_context(struct orch *o, json_t *ctx, json_t *snap, int64_t started)
+static void outage_context(struct orch *o, struct comms_ctx *ctx, json_t *snap, int64_t started)
 {
     if (o->quiet)
         return;
     const char *zone = orch__svs(snap, "customer.timezone");
     char tmp[128];
     orch__human_time(o, zone, started, tmp, sizeof tmp);
-    orch__set_str(ctx, "outage.started_at", tmp);
+    comms_ctx_set_str(ctx, COMMS_V_outage_started_at, tmp);
     json_t *glob = engine_global_object(o->engine);
     const char *eta = json_string_value(json_object_get(glob, "outage.eta"));
     int64_t t;
-    json_object_del(json_object_get(ctx, "outage"), "eta");
+    comms_ctx_unset(ctx, COMMS_V_outage_eta);
     if (eta && !fw_time_parse(eta, strlen(eta), &t)) {
         orch__human_time(o, zone, t, tmp, sizeof tmp);
-        orch__set_str(ctx, "outage.eta", tmp);
+        comms_ctx_set_str(ctx, COMMS_V_outage_eta, tmp);
     }
     json_decref(glob);
 }
@@ -67,13 +67,13 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
 {
     int64_t now = engine_now(o->engine);
     const struct rule_signal *os = &o->rules->signals[osig];
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     orch__signal_context(o, ctx, os);
     outage_context(o, ctx, snap, started);
     if (!strcmp(tmpl, "outage_resolved") && !o->quiet) {
         char tmp[128];
         orch__human_time(o, orch__svs(snap, "customer.timezone"), now, tmp, sizeof tmp);
-        orch__set_str(ctx, "outage.resolved_at", tmp);
+        comms_ctx_set_str(ctx, COMMS_V_outage_resolved_at, tmp);
     }
     orch__facts_context(o, c, ctx, snap, &osig, 1, now);
     json_t *sigs = json_pack("[s]", os->id);
@@ -107,7 +107,7 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
     json_decref(guards);
     json_decref(explain);
     json_decref(sigs);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
     return sent;
 }
 
@@ -118,24 +118,22 @@ static void outage_chatbot(struct orch *o, struct ocust *c, size_t osig, json_t 
         return;
     int64_t now = engine_now(o->engine);
     const struct rule_signal *os = &o->rules->signals[osig];
-    json_t *ctx = orch__customer_context(o, c, snap, now);
+    struct comms_ctx *ctx = orch__customer_context(o, c, snap, now);
     orch__signal_context(o, ctx, os);
     outage_context(o, ctx, snap, now);
     orch__facts_context(o, c, ctx, snap, &osig, 1, now);
     struct comms_rendered bot = {0};
     const struct comms_tmpl *t = comms_find(o->tmpl, "chatbot", "chatbot", "outage");
     if (t)
-        comms_render(t, ctx, &bot);
-    json_t *out = json_object_get(ctx, "outage");
+        comms_render_ctx(t, ctx, &bot);
     json_t *pc = json_pack(
         "{s:s?, s:{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:b}}", "customer_email",
         orch__svs(snap, "customer.email") ?: (strchr(c->key, '@') ? c->key : NULL),
         "proactive_context", "signal", os->id, "issue", "Service disruption in the customer's area",
-        "area", json_string_value(json_object_get(out, "area")), "impact",
-        json_string_value(json_object_get(out, "impact")), "eta",
-        json_string_value(json_object_get(out, "eta")), "resolution_status",
-        "open: the network team is restoring service", "what_to_tell_customer", bot.text,
-        "already_reached_out", told);
+        "area", comms_ctx_str(ctx, COMMS_V_outage_area), "impact",
+        comms_ctx_str(ctx, COMMS_V_outage_impact), "eta", comms_ctx_str(ctx, COMMS_V_outage_eta),
+        "resolution_status", "open: the network team is restoring service", "what_to_tell_customer",
+        bot.text, "already_reached_out", told);
     char *txt = fw_json_dumps(pc);
     if (o->sink.context)
         o->sink.context(o->sink.ctx, c->key, txt);
@@ -153,7 +151,7 @@ static void outage_chatbot(struct orch *o, struct ocust *c, size_t osig, json_t 
     json_decref(sigs);
     json_decref(pc);
     comms_rendered_cleanup(&bot);
-    json_decref(ctx);
+    comms_ctx_free(ctx);
 }
 
 void orch__outage_decide(struct orch *o, struct ocust *c, size_t osig, json_t *snap)

@@ -1,7 +1,7 @@
 /*
  * fuzz_template.c -- libFuzzer harness for message templates and their
- * partials (src/comms): compile, then render with the sample context, then
- * the HTML conversion email uses.
+ * partials (src/comms): compile, then render with the sample context, as
+ * JSON and as a typed context, then the HTML conversion email uses.
  *
  * Input: the first byte picks the template's path (which decides its
  * audience, channel and so the variables it may use); the rest is split at
@@ -10,7 +10,8 @@
  * built-in partials, as comms_tmpl_compile does.
  *
  * Invariants beyond "no crash, no sanitizer report": a refused template
- * says why; a rendered part never exceeds COMMS_RENDER_MAX.
+ * says why; a rendered part never exceeds COMMS_RENDER_MAX; the typed
+ * context renders exactly what the JSON one with the same values does.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -55,14 +56,25 @@ static void check_part(const char *s)
         abort();
 }
 
+/* Both NULL, or the same text. */
+static void check_same(const char *a, const char *b)
+{
+    if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static json_t *ctx;
+    static struct comms_ctx *typed;
     if (size < 1)
         return 0;
-    if (!ctx)
+    if (!ctx) {
         ctx = comms_sample_context();
+        if (comms__ctx_from_json(ctx, &typed))
+            abort();
+    }
     const char *path = paths[data[0] % (sizeof paths / sizeof *paths)];
     struct parts p = {.n = 0};
     const char *s = (const char *)data + 1, *end = (const char *)data + size;
@@ -83,18 +95,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t || !diag.len)
             abort();
     } else {
-        struct comms_rendered out;
-        if (comms_render(t, ctx, &out) == 0) {
+        struct comms_rendered out, tout;
+        int rc1 = comms_render(t, ctx, &out), rc2 = comms_render_ctx(t, typed, &tout);
+        if (rc1 != rc2)
+            abort();
+        if (rc1 == 0) {
             check_part(out.subject);
             check_part(out.title);
             check_part(out.headline);
             check_part(out.text);
+            check_same(out.subject, tout.subject);
+            check_same(out.title, tout.title);
+            check_same(out.headline, tout.headline);
+            check_same(out.text, tout.text);
+            check_same(out.html, tout.html);
             comms_rendered_cleanup(&out);
+            comms_rendered_cleanup(&tout);
         }
-        char *h = NULL;
-        if (comms_render_headline(t, ctx, &h) == 0)
+        char *h = NULL, *th = NULL;
+        rc1 = comms_render_headline(t, ctx, &h);
+        if (rc1 != comms_render_headline_ctx(t, typed, &th))
+            abort();
+        if (rc1 == 0) {
             check_part(h);
+            check_same(h, th);
+        }
         free(h);
+        free(th);
         /* The text an approver edits goes through the same conversion: any bytes. */
         char *z = malloc(p.len[0] + 1), *html = NULL;
         memcpy(z, p.text[0], p.len[0]);

@@ -297,6 +297,29 @@ static int cmp_part(const char *where, const char *part, const char *got, const 
     return 1;
 }
 
+/* Both NULL, or the same text: 0; else 1 with both printed. */
+static int same_part(const char *where, const char *part, const char *json, const char *typed)
+{
+    if ((json == NULL) == (typed == NULL) && (!json || !strcmp(json, typed)))
+        return 0;
+    fprintf(stderr, "    %s: %s differs\n--- JSON context\n%s\n--- typed context\n%s\n---\n", where,
+            part, json ? json : "(null)", typed ? typed : "(null)");
+    return 1;
+}
+
+/* A JSON context's rendering against the typed context with the same values. */
+static int same_rendering(const char *where, const struct comms_rendered *j,
+                          const struct comms_rendered *t)
+{
+    return same_part(where, "subject", j->subject, t->subject) +
+           same_part(where, "title", j->title, t->title) +
+           same_part(where, "headline", j->headline, t->headline) +
+           same_part(where, "text", j->text, t->text) + same_part(where, "html", j->html, t->html);
+}
+
+/* Cases whose context a typed context can hold, and so were rendered both ways. */
+static int typed_cases;
+
 static int render_case(struct tcase *c, void *arg)
 {
     (void)arg;
@@ -362,6 +385,17 @@ static int render_case(struct tcase *c, void *arg)
         fails += cmp_part(where, "html", body, find_block(c, "html"));
         free(body);
     }
+    /* The typed context renders the same, whenever it can hold the case's values. */
+    struct comms_ctx *typed;
+    if (comms__ctx_from_json(ctx, &typed) == 0) {
+        struct comms_rendered tr = {0};
+        typed_cases++;
+        if ((rc = comms_render_ctx(t, typed, &tr)))
+            fprintf(stderr, "    %s: typed render failed: %d\n", where, rc);
+        fails += rc ? 1 : same_rendering(where, &r, &tr);
+        comms_rendered_cleanup(&tr);
+        comms_ctx_free(typed);
+    }
 out:
     comms_rendered_cleanup(&r);
     json_decref(ctx);
@@ -374,8 +408,10 @@ out:
 static void render_cases(void)
 {
     int nfail = 0;
+    typed_cases = 0;
     int n = each_case(RENDER_FILE, render_case, NULL, &nfail);
     ASSERT(n >= 30);
+    ASSERT(typed_cases >= n / 2);
     ASSERT_EQ(nfail, 0);
 }
 
@@ -690,6 +726,148 @@ static void compile_mutations(void)
     buf_cleanup(&src);
     buf_cleanup(&diag);
     json_decref(ctx);
+}
+
+/* ---- typed contexts ---- */
+
+/* Setting, reading, refusing: slots by id, strings copied and UTF-8 checked, lists by element. */
+static void typed_context(void)
+{
+    for (int id = 0; id < COMMS_NVARS; id++)
+        ASSERT_EQ(comms_var_id(comms_vars[id].name, strlen(comms_vars[id].name)), id);
+    ASSERT_EQ(comms_var_id("customer.first_name", 8), -1); /* "customer" is no variable */
+    ASSERT_EQ(comms_var_id("journey.status", 14), -1);
+    ASSERT_EQ(COMMS_V_customer_first_name, comms_var_id("customer.first_name", 19));
+
+    struct comms_ctx *c = comms_ctx_new();
+    char name[] = "Jodi";
+    comms_ctx_set_str(c, COMMS_V_customer_first_name, name);
+    name[0] = 'X'; /* copied */
+    ASSERT_STREQ(comms_ctx_str(c, COMMS_V_customer_first_name), "Jodi");
+    comms_ctx_set_str(c, COMMS_V_customer_first_name, "bad \xff byte"); /* refused: kept */
+    ASSERT_STREQ(comms_ctx_str(c, COMMS_V_customer_first_name), "Jodi");
+    comms_ctx_set_str(c, COMMS_V_customer_first_name, NULL); /* sets nothing */
+    ASSERT_STREQ(comms_ctx_str(c, COMMS_V_customer_first_name), "Jodi");
+    comms_ctx_set_int(c, COMMS_V_contacts, 3);
+    ASSERT_EQ(comms_ctx_int(c, COMMS_V_contacts), 3);
+    ASSERT(comms_ctx_str(c, COMMS_V_contacts) == NULL);
+    comms_ctx_unset(c, COMMS_V_contacts);
+    ASSERT_EQ(comms_ctx_int(c, COMMS_V_contacts), 0);
+    comms_ctx_set_str(c, -1, "x"); /* out of range: ignored */
+    comms_ctx_set_str(c, COMMS_NVARS, "x");
+    comms_ctx_set_str(c, COMMS_V_issues_headline, "x"); /* a field: set per element only */
+    ASSERT(comms_ctx_str(c, COMMS_V_issues_headline) == NULL);
+    comms_ctx_item_str(c, COMMS_V_issues_headline, 0, "x"); /* no list yet */
+    ASSERT(comms_ctx_item(c, COMMS_V_issues_headline, 0) == NULL);
+    comms_ctx_set_list(c, COMMS_V_issues, 2);
+    comms_ctx_item_str(c, COMMS_V_issues_headline, 1, "Your eSIM is stuck");
+    comms_ctx_item_str(c, COMMS_V_issues_headline, 2, "past the end");
+    ASSERT(comms_ctx_item(c, COMMS_V_issues_headline, 0) == NULL);
+    ASSERT_STREQ(comms_ctx_item(c, COMMS_V_issues_headline, 1), "Your eSIM is stuck");
+    ASSERT(comms_ctx_item(c, COMMS_V_issues_headline, 2) == NULL);
+    /* Many strings: the context grows past its first block. */
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 20; i++)
+        comms_ctx_set_str(c, COMMS_V_draft_text, big);
+    ASSERT_EQ(strlen(comms_ctx_str(c, COMMS_V_draft_text)), sizeof big - 1);
+
+    struct buf diag;
+    buf_init(&diag, 0);
+    struct comms_tmpl *t =
+        compile("l1/ticket/x.tmpl",
+                "subject: {{customer.first_name}} ({{contacts}})\n---\n"
+                "{{#issues}}[{{headline}}{{^headline}}none{{/headline}}]"
+                "{{/issues}}{{#merged}}merged{{/merged}}{{^merged}}one{{/merged}}",
+                &diag);
+    ASSERT(t != NULL);
+    comms_ctx_set_int(c, COMMS_V_contacts, 0);
+    comms_ctx_set_bool(c, COMMS_V_merged, 0);
+    struct comms_rendered r;
+    ASSERT_EQ(comms_render_ctx(t, c, &r), 0);
+    ASSERT_STREQ(r.subject, "Jodi (0)");
+    ASSERT_STREQ(r.text, "[none][Your eSIM is stuck]one");
+    comms_rendered_cleanup(&r);
+    char *h = NULL;
+    ASSERT_EQ(comms_render_headline_ctx(t, c, &h), 0);
+    ASSERT_STREQ(h, "Jodi (0)");
+    free(h);
+    comms_tmpl_free(t);
+    comms_ctx_free(c);
+    comms_ctx_free(NULL);
+    buf_cleanup(&diag);
+}
+
+/* What a typed context cannot hold is refused, not rendered differently. */
+static void typed_from_json(void)
+{
+    static const char *const refused[] = {
+        "{\"contacts\": 2.5}",
+        "{\"order\": {\"id\": {\"x\": 1}}}",
+        "{\"order\": {\"id\": [1, 2]}}",
+        "{\"issues\": [{\"headline\": 1}]}",
+        "{\"issues\": [{\"headline\": null}]}",
+        "{\"issues\": [{\"merged\": true}]}",
+        "{\"issues\": [\"a\"]}",
+        "{\"issues.headline\": \"at the root\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        json_t *j = json_loads(refused[i], 0, NULL);
+        struct comms_ctx *c = (struct comms_ctx *)1;
+        ASSERT(j != NULL);
+        if (comms__ctx_from_json(j, &c) != FW_EINVAL)
+            TEST__FAIL("accepted %s", refused[i]);
+        ASSERT(c == NULL);
+        json_decref(j);
+    }
+    struct comms_ctx *c;
+    ASSERT_EQ(comms__ctx_from_json(NULL, &c), 0);
+    comms_ctx_free(c);
+    json_t *j = json_loads("{\"customer.first_name\": \"Flat\", \"tone\": {\"level\": 2},"
+                           " \"merged\": false, \"issues\": [{\"name\": \"n\"}]}",
+                           0, NULL);
+    ASSERT_EQ(comms__ctx_from_json(j, &c), 0);
+    ASSERT_STREQ(comms_ctx_str(c, COMMS_V_customer_first_name), "Flat");
+    ASSERT_EQ(comms_ctx_int(c, COMMS_V_tone_level), 2);
+    ASSERT_STREQ(comms_ctx_item(c, COMMS_V_issues_name, 0), "n");
+    comms_ctx_free(c);
+    json_decref(j);
+}
+
+/* Every shipped template renders the same from the sample context as JSON and typed. */
+static void typed_sample_templates(void)
+{
+    struct buf diag;
+    buf_init(&diag, 0);
+    struct comms *set = NULL;
+    ASSERT_EQ(comms_load(NULL, &set, &diag), 0);
+    json_t *ctx = comms_sample_context();
+    struct comms_ctx *typed;
+    ASSERT_EQ(comms__ctx_from_json(ctx, &typed), 0);
+    int fails = 0, n = 0;
+    for (size_t i = 0; comms_tmpl_at(set, i); i++, n++) {
+        const struct comms_tmpl *t = comms_tmpl_at(set, i);
+        struct comms_rendered a, b;
+        ASSERT_EQ(comms_render(t, ctx, &a), 0);
+        ASSERT_EQ(comms_render_ctx(t, typed, &b), 0);
+        fails += same_rendering(comms_tmpl_path(t), &a, &b);
+        comms_rendered_cleanup(&a);
+        comms_rendered_cleanup(&b);
+        char *ha = NULL, *hb = NULL;
+        ASSERT_EQ(comms_render_headline(t, ctx, &ha), 0);
+        ASSERT_EQ(comms_render_headline_ctx(t, typed, &hb), 0);
+        fails += same_part(comms_tmpl_path(t), "headline()", ha, hb);
+        free(ha);
+        free(hb);
+    }
+    ASSERT(n >= 40);
+    ASSERT_EQ(fails, 0);
+    comms_ctx_free(typed);
+    json_decref(ctx);
+    comms_free(set);
+    buf_cleanup(&diag);
 }
 
 static void builtins_load(void)
@@ -1867,6 +2045,9 @@ const struct test comms_tests[] = {
     {"compile_mutations", compile_mutations},
     {"variables", variables},
     {"sample_context", sample_context},
+    {"typed_context", typed_context},
+    {"typed_from_json", typed_from_json},
+    {"typed_sample_templates", typed_sample_templates},
     {"builtins_load", builtins_load},
     {"load_directory", load_directory},
     {"load_partials", load_partials},
