@@ -172,6 +172,23 @@ void orch_bind(struct orch *o, struct engine *e);
  * customers within one group.
  */
 int orch_idle(const struct orch *o);
+
+/*
+ * Snapshots (snap.c): append everything the orchestrator holds that a
+ * quiet replay of the journal would rebuild -- each customer's outreach
+ * history, merge window and held signals, ladder steps, facts, outage
+ * state and known-issue wake-up; connectors' failure state; the known-issue
+ * registry -- to out, in the encoding of util/wire.h, its timers with
+ * engine_timer_write (so between engine_snapshot and engine_snapshot_end).
+ * orch_restore loads it into a fresh orchestrator bound to an engine that
+ * engine_restore loaded from the same snapshot: 0, or FW_EPARSE (malformed,
+ * other rules) / FW_ESTATE (not fresh, not bound) with the reason in why;
+ * then call engine_restore_end.  On failure the orchestrator is
+ * half-loaded and must be freed (orch_free cancels what it armed).
+ */
+struct wire_rd;
+void orch_snapshot(const struct orch *o, struct buf *out);
+int orch_restore(struct orch *o, struct wire_rd *in, char *why, size_t n);
 void orch_set_quiet(struct orch *o, int quiet);
 
 /*
