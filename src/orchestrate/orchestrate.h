@@ -154,26 +154,6 @@ struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *ne
 void orch_bind(struct orch *o, struct engine *e);
 
 /*
- * Quiet: decisions still update the orchestrator's own state (outreach
- * history and tone, de-duplication, ladder timers) but nothing is rendered,
- * and only customer messages that count as outreach reach the sink's
- * `message`, as bare records (see orch_set_bare), so that what follows them
- * downstream (a case's contact clock, a follow-up task) is rebuilt too; a
- * quiet sink stores nothing.  Recovery replays the journal quietly,
- * because every decision it repeats was committed with its journal rows.
- */
-/*
- * Whether the orchestrator holds nothing a journal replay would have built
- * (no customer's outreach history, merge window or ladder, no connector
- * outage, no known issue): then a snapshot that does not cover it (see
- * pipeline.c) loses nothing.  Customers' empty records are not counted
- * (one is made on every step); a restored run makes them again in the
- * order they next appear, which only orders decisions of different
- * customers within one group.
- */
-int orch_idle(const struct orch *o);
-
-/*
  * Snapshots (snap.c): append everything the orchestrator holds that a
  * quiet replay of the journal would rebuild -- each customer's outreach
  * history, merge window and held signals, ladder steps, facts, outage
@@ -189,6 +169,16 @@ int orch_idle(const struct orch *o);
 struct wire_rd;
 void orch_snapshot(const struct orch *o, struct buf *out);
 int orch_restore(struct orch *o, struct wire_rd *in, char *why, size_t n);
+
+/*
+ * Quiet: decisions still update the orchestrator's own state (outreach
+ * history and tone, de-duplication, ladder timers) but nothing is rendered,
+ * and only customer messages that count as outreach reach the sink's
+ * `message`, as bare records (see orch_set_bare), so that what follows them
+ * downstream (a case's contact clock, a follow-up task) is rebuilt too; a
+ * quiet sink stores nothing.  Recovery replays the journal quietly,
+ * because every decision it repeats was committed with its journal rows.
+ */
 void orch_set_quiet(struct orch *o, int quiet);
 
 /*
