@@ -92,7 +92,8 @@ static void ranks_build(struct engine *e)
     engine_snapshot_end(e);
     struct visits vs = {0};
     tw_walk(e->wheel, visit_one, &vs);
-    qsort(vs.v, vs.n, sizeof *vs.v, visit_cmp); /* stable by due: the pop order */
+    if (vs.n)
+        qsort(vs.v, vs.n, sizeof *vs.v, visit_cmp); /* stable by due: the pop order */
     struct snap_ranks *r = xcalloc(1, sizeof *r);
     size_t cap = 16;
     while (cap < 2 * vs.n)
@@ -158,7 +159,8 @@ static int rearm_cmp(const void *a, const void *b)
 /* Arm again, in the original pop order: ties then pop as they would have. */
 static void rearm_all(struct engine *e)
 {
-    qsort(e->rearm, e->nrearm, sizeof *e->rearm, rearm_cmp);
+    if (e->nrearm)
+        qsort(e->rearm, e->nrearm, sizeof *e->rearm, rearm_cmp);
     for (size_t i = 0; i < e->nrearm; i++)
         tw_arm(e->wheel, e->rearm[i].e, e->rearm[i].e->due);
 }
