@@ -202,4 +202,5 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/src/main.d $(wildcard build/fuzz/obj/src/*/*.d)
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/src/main.d $(wildcard build/fuzz/obj/src/*/*.d) \
+	$(wildcard $(BUILD)/tests/fuzz/*.d build/fuzz/obj/tests/fuzz/*.d)

@@ -518,7 +518,11 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     int64_t next = FW_TIME_MAX;
     uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (c->future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
-        if ((affects && affects[s]) || c->stable_at[s] <= e->now || (e->sig_flags[s] & force))
+        /* A next change time already reached is judged again too: a pass at now must leave
+           every next_at after now, or a wake-up re-arms at once, forever.  Evaluation keeps
+           stable_at <= next_at, so only a restored snapshot could disagree (fuzz_snapshot). */
+        if ((affects && affects[s]) || c->stable_at[s] <= e->now || c->next_at[s] <= e->now ||
+            (e->sig_flags[s] & force))
             eval_signal(e, c, &env, s);
         if (c->next_at[s] < next)
             next = c->next_at[s];

@@ -118,7 +118,10 @@ static inline void wheel_place(struct tw *w, struct tw_entry *e)
     uint64_t k = key(e->due), x = k ^ key(w->now);
     unsigned lvl = x ? (unsigned)(63 - __builtin_clzll(x)) / TW_BITS : 0;
     unsigned s = (unsigned)(k >> (lvl * TW_BITS)) & (TW_SLOTS - 1);
-    list_append(&w->slot[lvl * TW_SLOTS + s], e);
+    struct tw_entry *sent = &w->slot[lvl * TW_SLOTS + s];
+    if (!(w->occ[lvl][s / 64] >> (s % 64) & 1))
+        list_reset(sent); /* sentinels are made on first use: tw_new only zeroes */
+    list_append(sent, e);
     occ_set(w, lvl, s);
 }
 
@@ -224,8 +227,8 @@ struct tw *tw_new(int64_t now)
 {
     struct tw *w = xcalloc(1, sizeof *w);
     w->now = now;
-    for (size_t i = 0; i < ARRAY_SIZE(w->slot); i++)
-        list_reset(&w->slot[i]);
+    /* The 7,168 slot sentinels are linked when a slot is first occupied (wheel_place), so a
+       new wheel costs a zeroed allocation whose pages the kernel maps as they are touched. */
     w->next_cache = INT64_MAX;
     w->next_valid = 1;
     return w;
@@ -406,6 +409,8 @@ int tw__check(const struct tw *w)
             int bit = (int)(w->occ[lvl][s / 64] >> (s % 64) & 1);
             if (!(w->sum[lvl] >> (s / 64) & 1) != !w->occ[lvl][s / 64])
                 return -8;
+            if (!bit && !sent->_next)
+                continue; /* never occupied: its sentinel is not linked yet */
             if (bit != (sent->_next != sent))
                 return -1;
             const void *pp = &sent->_next; /* where e->_pprev must point */

@@ -135,7 +135,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        status, ctype, answer = self.server.receivers._handle_http(self.server.kind, self, body)
+        res = self.server.receivers._handle_http(self.server.kind, self, body)
+        status, ctype, answer = res[:3]
+        extra = res[3] if len(res) > 3 else {}
         if status is None:  # refuse: drop the connection without an answer
             self.close_connection = True
             return
@@ -143,6 +145,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        for k, v in extra.items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 
@@ -211,6 +215,7 @@ class Receivers:
         self._seen_keys = {k: {} for k in KINDS}  # key -> (status, ctype, answer)
         self._down = {k: False for k in KINDS}
         self._delay = {k: 0.0 for k in KINDS}
+        self._redirect = {k: None for k in KINDS}  # (status, Location) answered to every request
         self._stopping = threading.Event()
         self._next_ticket = 1000
         self.webhook_secret = new_secret()
@@ -354,6 +359,11 @@ class Receivers:
             elif not (down and refuse) and not r.server:
                 r.start()
 
+    def set_redirect(self, kind, location, status=307):
+        """Answer every request of kind with a redirect to location (None: stop)."""
+        with self.cond:
+            self._redirect[kind] = (status, location) if location else None
+
     def set_slow(self, kind, seconds):
         """Delay each answer of kind by seconds (0: answer at once)."""
         with self.cond:
@@ -457,6 +467,12 @@ class Receivers:
             if down == "refuse":
                 return None, "", ""
             return 503, "application/json", '{"error":"service unavailable"}'
+        with self.cond:
+            redirect = self._redirect[kind]
+        if redirect:
+            rec["status"] = redirect[0]
+            self._note_attempt(kind, rec)
+            return redirect[0], "text/plain", "moved", {"Location": redirect[1]}
         self._arrive(kind)
         self._slow(kind)
 

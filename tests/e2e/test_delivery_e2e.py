@@ -163,6 +163,41 @@ def test_receiver_down_then_up_delivers_exactly_once():
         r.stop()
 
 
+def test_a_redirecting_receiver_is_not_followed():
+    """A receiver that answers 307 cannot bounce forewarn to another address (security.md,
+    API7): the redirect is not followed but a permanent failure (a moved endpoint is a
+    configuration to fix, not an outage to wait out), a dead letter whose error names the
+    status, and the Location it names never sees a request.  Retried by a person once the
+    endpoint answers again, it is delivered once, to the configured URL."""
+    r = start_all()
+    try:
+        target = r.base_urls["push"] + "/redirected-here"
+        r.set_redirect("zendesk", target)
+        d, cfg = _config(r, max_attempts=20, backoff_base="50ms", backoff_max="200ms", timeout="5s")
+        with Server("--config", cfg, workdir=d) as s:
+            assert s.post_decided(_jodi_events())[0] == 200
+
+            def dead():
+                return [m for m in _messages(s, status="dead") if m["channel"] == "ticket"]
+            assert r.wait_for(lambda: bool(dead()), timeout=20) or dead(), _messages(s, customer=JODI)
+            dl = dead()[0]
+            assert dl["attempts"] == 1 and "307" in dl["last_error"], dl
+            assert [a["status"] for a in r.attempts("zendesk")] == [307], r.summary()
+            # The other channels are delivered meanwhile, push among them; the redirect's
+            # target is never asked.
+            assert r.wait_count("push", 1, timeout=20), r.summary()
+            assert [x for x in r.attempts("push") if x["path"].endswith("/redirected-here")] == [], \
+                r.attempts("push")
+            r.set_redirect("zendesk", None)
+            status, m = s.request("POST", "/v1/messages/%s/retry" % dl["id"])
+            assert status == 200 and m["status"] == "retrying", m
+            assert r.wait_count("zendesk", 1, timeout=20), r.summary()
+            assert r.duplicates("zendesk") == 0, r.summary()
+            assert [x for x in r.attempts("push") if x["path"].endswith("/redirected-here")] == []
+    finally:
+        r.stop()
+
+
 def test_kill9_mid_delivery_loses_nothing_and_duplicates_nothing():
     r = start_all()
     try:
