@@ -599,6 +599,9 @@ static int rebuild(struct pipeline *p)
     int64_t last_seq;
     size_t n = store_event_count_after(p->db, from < 0 ? 0 : from, &last_seq);
     p->snap_seq = last_seq;
+    /* The file on disk covers last_seq only when nothing after it is replayed; otherwise the
+       next clean stop or interval must write one even if nothing more is journaled. */
+    p->snap_current = p->snap_current && n == 0;
     p->snap_mono = fw_mono_ns();
     int rc = store_begin(p->db);
     if (!rc) {
