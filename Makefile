@@ -26,7 +26,7 @@ OPT ?= -O2
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wstrict-prototypes -Wshadow \
 	-g $(OPT) $(SANFLAGS) -MMD -MP -Isrc $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
 # XGBoost (libxgboost-dev) ships a pkg-config file on Debian; the model module links it.
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) $(shell pkg-config --libs xgboost) -lpthread -lm $(LDLIBS)
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) $(shell pkg-config --libs xgboost) -lgomp -lpthread -lm $(LDLIBS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
 ifeq ($(V),1)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
 #include <xgboost/c_api.h>
 
 #include "model/model_int.h"
@@ -27,6 +28,15 @@
             goto out;                                                                              \
         }                                                                                          \
     } while (0)
+
+/*
+ * OpenMP's thread count for this thread's parallel regions, set before every use of XGBoost.
+ * nthread 1 keeps XGBoost's own loops on one thread, but some of its regions take OpenMP's
+ * default, one thread per core: the extra threads find nothing to do and spin while they
+ * wait, and on a busy machine that spinning took five times the CPU of the training itself
+ * (bench/RESULTS.md).  The results do not change.
+ */
+static void one_thread(void) { omp_set_num_threads(GBT_THREADS); }
 
 struct gbt_folds {
     unsigned k;
@@ -64,6 +74,7 @@ int gbt_folds_new(struct gbt_folds **out, const float *x, const float *y, size_t
                   const unsigned *fold, unsigned k, struct buf *diag)
 {
     int rc = 0;
+    one_thread();
     struct gbt_folds *f = xcalloc(1, sizeof *f);
     f->k = k;
     f->n = n;
@@ -167,6 +178,7 @@ int gbt_cv(struct gbt_folds *f, struct gbt_params *p, unsigned max_rounds, unsig
            double *auc, double *oof, struct buf *diag)
 {
     int rc = 0;
+    one_thread();
     unsigned k = f->k;
     BoosterHandle *b = xcalloc(k, sizeof *b);
     for (unsigned j = 0; j < k; j++) {
@@ -213,6 +225,7 @@ int gbt_train(const float *x, const float *y, size_t n, size_t d, const struct g
               struct buf *out, struct buf *diag)
 {
     int rc = 0;
+    one_thread();
     DMatrixHandle m = NULL;
     BoosterHandle b = NULL;
     if ((rc = make_matrix(&m, x, y, n, d, NULL, 0, 1, diag)))
@@ -246,6 +259,7 @@ struct gbt {
 int gbt_load(struct gbt **out, const void *bytes, size_t len, size_t d, struct buf *diag)
 {
     int rc = 0;
+    one_thread();
     struct gbt *g = xcalloc(1, sizeof *g);
     bst_ulong nf = 0;
     XGB(XGBoosterCreate(NULL, 0, &g->b));
@@ -273,6 +287,7 @@ int gbt_predict(struct gbt *g, const float *x, size_t n, size_t d, double *score
                 struct buf *diag)
 {
     int rc = 0;
+    one_thread();
     DMatrixHandle m = NULL;
     XGB(XGDMatrixCreateFromMat(x, n, d, NAN, &m));
     rc = predict_into(g->b, m, 0, NULL, n, score, diag);
