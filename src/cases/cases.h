@@ -122,6 +122,23 @@ void cases_require(struct rules *rules);
  * resolved-case history, all counters zero); see orch_idle.
  */
 int cases_idle(const struct cases *cs);
+
+/*
+ * Snapshots (snap.c): append everything the module holds that a quiet
+ * replay of the journal would rebuild -- case ids, open cases with their
+ * clocks and playbooks, customers' values and words, the resolved-case
+ * history, counters, follow-up tasks and held outreach -- to out, in the
+ * encoding of util/wire.h, its timers with engine_timer_write (so between
+ * engine_snapshot and engine_snapshot_end).  cases_restore loads it into a
+ * fresh module bound to an engine restored from the same snapshot, under
+ * the same SLA policies and playbooks: 0, or FW_EPARSE (malformed, other
+ * rules or configuration) / FW_ESTATE (not fresh, not bound) with the
+ * reason in why; then call engine_restore_end.  On failure the module is
+ * half-loaded and must be freed (cases_free cancels what it armed).
+ */
+struct wire_rd;
+void cases_snapshot(const struct cases *cs, struct buf *out);
+int cases_restore(struct cases *cs, struct wire_rd *in, char *why, size_t n);
 void cases_set_quiet(struct cases *cs, int quiet);
 
 /*

@@ -210,6 +210,18 @@ int cases__task_check(const struct cases *cs, const struct event *ev, char *why,
 void cases__task_action(struct cases *cs, const struct event *ev);
 void cases__task_free_all(struct cases *cs);
 
+/* Snapshots (snap.c and the files whose private state it writes). */
+struct wire_rd;
+/* clock.c: a clock not running, its timer's fire set (for a restored case). */
+void cases__clock_bind(struct kase *k, int metric);
+/* guide.c: a restored case's playbook steps, pending, reminders not armed; the words. */
+void cases__pb_steps_init(struct kase *k, size_t nsteps);
+void cases__words_write(const struct cases *cs, struct buf *out);
+void cases__words_read(struct cases *cs, struct wire_rd *in);
+/* task.c: follow-up tasks, customers' lists, outreach held for approval. */
+void cases__tasks_write(const struct cases *cs, struct buf *out);
+void cases__tasks_read(struct cases *cs, struct wire_rd *in);
+
 /* queue.c */
 json_t *cases__card(const struct cases *cs, const struct kase *k, int64_t now);
 

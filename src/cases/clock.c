@@ -395,3 +395,14 @@ void cases__clocks_json(const struct kase *k, int64_t now, json_t *into)
         json_object_set_new(into, case_metric_name(m), o);
     }
 }
+
+void cases__clock_bind(struct kase *k, int metric)
+{
+    struct clock *c = &k->clk[metric];
+    memset(c, 0, sizeof *c);
+    tw_entry_init(&c->t._tw);
+    c->t.fire = on_timer;
+    c->k = k;
+    c->metric = metric;
+    c->since = c->due = c->met_at = c->breached_at = FW_TIME_NONE;
+}

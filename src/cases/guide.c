@@ -28,6 +28,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 #define WORDS_MAX 6        /* texts kept per customer */
 #define WORD_LEN_MAX 400   /* bytes kept of each */
@@ -869,4 +870,69 @@ void cases_playbooks_json(const struct cases *cs, struct buf *out)
     buf_puts(out, text ? text : "{}");
     free(text);
     json_decref(o);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void cases__pb_steps_init(struct kase *k, size_t nsteps)
+{
+    k->nsteps = nsteps;
+    k->steps = xcalloc(nsteps, 1);
+    k->rem = xcalloc(nsteps, sizeof *k->rem);
+    for (size_t i = 0; i < nsteps; i++) {
+        tw_entry_init(&k->rem[i].t._tw);
+        k->rem[i].t.fire = on_reminder;
+        k->rem[i].k = k;
+        k->rem[i].step = (int)i;
+    }
+}
+
+void cases__words_write(const struct cases *cs, struct buf *out)
+{
+    wire_put_u64(out, cs->words.len);
+    for (size_t i = 0; i < cs->words.len; i++) {
+        const struct words *w = cs->words.entries[i].value;
+        wire_put_str(out, cs->words.entries[i].key);
+        wire_put_u32(out, w ? (uint32_t)w->n : 0);
+        for (size_t j = 0; w && j < w->n; j++) {
+            wire_put_str(out, w->t[j]);
+            wire_put_f64(out, w->score[j]);
+            wire_put_u32(out, w->intents[j]);
+        }
+    }
+}
+
+void cases__words_read(struct cases *cs, struct wire_rd *in)
+{
+    uint64_t n = wire_get_u64(in);
+    if (n > in->n - in->off)
+        in->err = 1;
+    for (uint64_t i = 0; i < n && !in->err; i++) {
+        char *key = wire_get_str(in);
+        int created = 0;
+        struct strmap_entry *me = key ? strmap_upsert(&cs->words, key, strlen(key), &created)
+                                      : NULL;
+        free(key);
+        if (!created) {
+            in->err = 1;
+            break;
+        }
+        uint32_t k = wire_get_u32(in);
+        if (k > WORDS_MAX) {
+            in->err = 1;
+            break;
+        }
+        struct words *w = me->value = xcalloc(1, sizeof *w);
+        for (uint32_t j = 0; j < k && !in->err; j++) {
+            char *t = wire_get_str(in);
+            if (!t) {
+                in->err = 1;
+                break;
+            }
+            w->t[w->n] = t;
+            w->score[w->n] = wire_get_f64(in);
+            w->intents[w->n] = wire_get_u32(in);
+            w->n++;
+        }
+    }
 }

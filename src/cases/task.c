@@ -28,6 +28,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 char cases__closed_task_marker;
 
@@ -596,4 +597,192 @@ void cases__task_free_all(struct cases *cs)
     strmap_cleanup(&cs->tasks);
     strmap_cleanup(&cs->ctasks);
     strmap_cleanup(&cs->held);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void cases__tasks_write(const struct cases *cs, struct buf *out)
+{
+    /* Every task id ever made, in order, with the open ones whole. */
+    wire_put_u64(out, cs->tasks.len);
+    for (size_t i = 0; i < cs->tasks.len; i++) {
+        const struct ftask *t = cs->tasks.entries[i].value;
+        wire_put_str(out, cs->tasks.entries[i].key);
+        wire_put_u8(out, t != CLOSED_TASK);
+        if (t == CLOSED_TASK)
+            continue;
+        wire_put_str(out, t->customer);
+        wire_put_str(out, t->case_id);
+        wire_put_str(out, t->assignee);
+        wire_put_str(out, t->team);
+        wire_put_str(out, t->kind);
+        wire_put_str(out, t->issue);
+        wire_put_u32(out, (uint32_t)t->severity);
+        wire_put_u32(out, (uint32_t)t->nsigs);
+        for (size_t j = 0; j < t->nsigs; j++) {
+            wire_put_u32(out, t->sigs[j]);
+            wire_put_u8(out, t->sig_resolved[j]);
+        }
+        wire_put_u32(out, (uint32_t)t->nmsgs);
+        for (size_t j = 0; j < t->nmsgs; j++)
+            wire_put_str(out, t->msgs[j]);
+        wire_put_i64(out, t->created_at);
+        wire_put_i64(out, t->sent_at);
+        wire_put_i64(out, t->due);
+        wire_put_i64(out, t->reminded_at);
+        engine_timer_write(cs->e, &t->t, out);
+    }
+    /* Each customer's open tasks, in list order (newest first). */
+    wire_put_u64(out, cs->ctasks.len);
+    for (size_t i = 0; i < cs->ctasks.len; i++) {
+        wire_put_str(out, cs->ctasks.entries[i].key);
+        size_t n = 0;
+        for (const struct ftask *t = cs->ctasks.entries[i].value; t; t = t->next)
+            n++;
+        wire_put_u32(out, (uint32_t)n);
+        for (const struct ftask *t = cs->ctasks.entries[i].value; t; t = t->next)
+            wire_put_str(out, t->id);
+    }
+    /* Outreach held for approval, by message id (NULL once it went or was dropped). */
+    wire_put_u64(out, cs->held.len);
+    for (size_t i = 0; i < cs->held.len; i++) {
+        const struct held *h = cs->held.entries[i].value;
+        wire_put_str(out, cs->held.entries[i].key);
+        wire_put_u8(out, h != NULL);
+        if (!h)
+            continue;
+        wire_put_str(out, h->task);
+        wire_put_str(out, h->kind);
+        wire_put_str(out, h->issue);
+        wire_put_str(out, h->signals);
+    }
+}
+
+/* A string into a fixed field: too long or absent sets err. */
+static void get_fixed(struct wire_rd *in, char *dst, size_t size)
+{
+    char *s = wire_get_str(in);
+    if (!s || strlen(s) >= size)
+        in->err = 1;
+    else
+        memcpy(dst, s, strlen(s) + 1);
+    free(s);
+}
+
+void cases__tasks_read(struct cases *cs, struct wire_rd *in)
+{
+    uint64_t n = wire_get_u64(in);
+    if (n > in->n - in->off)
+        in->err = 1;
+    for (uint64_t i = 0; i < n && !in->err; i++) {
+        char *id = wire_get_str(in);
+        int created = 0;
+        struct strmap_entry *me =
+            id && strlen(id) < 24 ? strmap_upsert(&cs->tasks, id, strlen(id), &created) : NULL;
+        free(id);
+        if (!created) {
+            in->err = 1;
+            break;
+        }
+        me->value = CLOSED_TASK;
+        if (!wire_get_u8(in))
+            continue;
+        struct ftask *t = xcalloc(1, sizeof *t);
+        t->cs = cs;
+        tw_entry_init(&t->t._tw);
+        t->t.fire = on_due;
+        snprintf(t->id, sizeof t->id, "%s", me->key);
+        me->value = t; /* freed by cases_free from here on */
+        t->customer = wire_get_str(in);
+        get_fixed(in, t->case_id, sizeof t->case_id);
+        t->assignee = wire_get_str(in);
+        t->team = wire_get_str(in);
+        t->kind = wire_get_str(in);
+        t->issue = wire_get_str(in);
+        t->severity = (int)wire_get_u32(in);
+        if (!t->customer || !t->kind || t->severity < 0 || t->severity > SEV_CRITICAL)
+            in->err = 1;
+        uint32_t ns = wire_get_count(in, 5);
+        t->sigs = xcalloc(ns + 1, sizeof *t->sigs);
+        t->sig_resolved = xcalloc(ns + 1, 1);
+        for (uint32_t j = 0; j < ns && !in->err; j++) {
+            t->sigs[j] = wire_get_u32(in);
+            t->sig_resolved[j] = wire_get_u8(in);
+            t->nsigs++;
+            if (t->sigs[j] >= cs->rules->nsignals)
+                in->err = 1;
+        }
+        uint32_t nm = wire_get_count(in, 5);
+        for (uint32_t j = 0; j < nm && !in->err; j++) {
+            char *m = wire_get_str(in);
+            if (!m) {
+                in->err = 1;
+                break;
+            }
+            t->msgs = xgrow(t->msgs, &t->capmsgs, t->nmsgs + 1, sizeof *t->msgs);
+            t->msgs[t->nmsgs++] = m;
+        }
+        t->created_at = wire_get_i64(in);
+        t->sent_at = wire_get_i64(in);
+        t->due = wire_get_i64(in);
+        t->reminded_at = wire_get_i64(in);
+        t->state = TASK_OPEN;
+        if (!in->err)
+            t->armed = engine_timer_read(cs->e, &t->t, in) != FW_TIME_NONE;
+    }
+    /* Every open task is in exactly one list: its customer's. */
+    size_t listed = 0, open = 0;
+    n = wire_get_u64(in);
+    if (n > in->n - in->off)
+        in->err = 1;
+    for (uint64_t i = 0; i < n && !in->err; i++) {
+        char *key = wire_get_str(in);
+        int created = 0;
+        struct strmap_entry *me = key ? strmap_upsert(&cs->ctasks, key, strlen(key), &created)
+                                      : NULL;
+        uint32_t k = wire_get_count(in, 5);
+        struct ftask **tail = me ? (struct ftask **)&me->value : NULL;
+        for (uint32_t j = 0; created && j < k && !in->err; j++) {
+            char *id = wire_get_str(in);
+            struct ftask *t = id ? find_open(cs, id) : NULL;
+            free(id);
+            if (!t || t->next || *tail == t || strcmp(t->customer, key)) {
+                in->err = 1;
+                break;
+            }
+            *tail = t;
+            tail = &t->next;
+            listed++;
+        }
+        if (!created)
+            in->err = 1;
+        free(key);
+    }
+    for (size_t i = 0; i < cs->tasks.len; i++)
+        open += cs->tasks.entries[i].value != CLOSED_TASK;
+    if (!in->err && listed != open)
+        in->err = 1;
+    n = wire_get_u64(in);
+    if (n > in->n - in->off)
+        in->err = 1;
+    for (uint64_t i = 0; i < n && !in->err; i++) {
+        char *key = wire_get_str(in);
+        int created = 0;
+        struct strmap_entry *me = key ? strmap_upsert(&cs->held, key, strlen(key), &created)
+                                      : NULL;
+        free(key);
+        if (!created) {
+            in->err = 1;
+            break;
+        }
+        if (!wire_get_u8(in))
+            continue;
+        struct held *h = me->value = xcalloc(1, sizeof *h);
+        get_fixed(in, h->task, sizeof h->task);
+        h->kind = wire_get_str(in);
+        h->issue = wire_get_str(in);
+        h->signals = wire_get_str(in);
+        if (!h->kind)
+            in->err = 1;
+    }
 }

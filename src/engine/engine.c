@@ -1501,6 +1501,7 @@ void engine_free(struct engine *e)
         kvset__cleanup(&e->ghist[i].state);
     }
     free(e->ghist);
+    engine__snap_cleanup(e);
     free(e);
 }
 

@@ -288,9 +288,24 @@ void incident_json(const struct incident *i, int full, struct buf *out);
  * when the bytes are malformed or were written under other rules; the
  * engine is then half-loaded and must be freed.  Interns into the rules
  * the names the snapshot's state uses.
+ *
+ * Timers of components downstream (orchestrate, cases) are written with
+ * engine_timer_write after engine_snapshot and before engine_snapshot_end:
+ * each as its due time and its place among all armed timers, so that two
+ * timers due at the same millisecond pop in the restored engine in the
+ * order they would have in the original (the wheel pops ties in arming
+ * order).  engine_timer_read, after engine_restore, reads one back and arms
+ * it; engine_restore_end(e, 1) then re-arms every timer of the restore in
+ * the original order (0: forgets them, when the restore failed and their
+ * owners go; call it before freeing them).
  */
 struct wire_rd;
-void engine_snapshot(const struct engine *e, struct buf *out);
+void engine_snapshot(struct engine *e, struct buf *out);
+void engine_snapshot_end(struct engine *e);
 int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n);
+void engine_timer_write(const struct engine *e, const struct engine_timer *t, struct buf *out);
+/* The due time read (FW_TIME_NONE: not armed); a malformed input sets in->err. */
+int64_t engine_timer_read(struct engine *e, struct engine_timer *t, struct wire_rd *in);
+void engine_restore_end(struct engine *e, int ok);
 
 #endif

@@ -61,7 +61,15 @@ struct engine {
     struct value *churn_vals;    /* churn.n feature values of the customer being scored */
     struct buf churn_cells;      /* their texts as the model saw them */
     struct buf churn_scratch;    /* expr_eval's strings while scoring */
+    struct snap_ranks *ranks;    /* snap.c: each armed timer's place in pop order, from
+                                    engine_snapshot until engine_snapshot_end */
+    struct snap_rearm *rearm;    /* snap.c: timers a restore armed, re-armed in their
+                                    original order by engine_restore_end */
+    size_t nrearm, caprearm;
 };
+
+/* snap.c: free what a snapshot or a restore left (engine_free). */
+void engine__snap_cleanup(struct engine *e);
 
 /*
  * The global state from `at` on, as the global events up to then left it,

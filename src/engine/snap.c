@@ -13,9 +13,11 @@
  * and armed again; caches (which signals a type affects) are rebuilt on
  * demand, and the incidents' baseline counts from the customers' state.
  *
- * Not kept: the relative order of two customers' wake-ups due at the same
- * millisecond (the wheel pops ties in arming order; a restored engine arms
- * in customer order).  Each customer's own outcome does not depend on it.
+ * Every wake-up is written with its place in the wheel's pop order (a
+ * rank), and so are the timers other components write with
+ * engine_timer_write: a restore arms them all again in that order, so
+ * timers due at the same millisecond pop in the order they would have in
+ * the original process.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,175 @@
 #include "util/util.h"
 #include "util/wire.h"
 
-#define SNAP_ENGINE_MAGIC 0x454e4732u /* "2GNE": the engine's section (2: engagement day slots of 8, 12 or 16 bits) */
+/* "3GNE": the engine's section (2: engagement day slots of 8, 12 or 16 bits; 3: wake-ups with
+   their place in pop order) */
+#define SNAP_ENGINE_MAGIC 0x454e4733u
+
+/* ---- timers: due time and place in pop order ---- */
+
+/* Each armed timer's rank (1-based) in pop order: an open-addressing table keyed by address. */
+struct snap_ranks {
+    struct rank_slot {
+        const struct tw_entry *e;
+        uint32_t rank;
+    } * t;
+    size_t mask;
+};
+
+/* A timer a restore armed, and its rank: re-armed in rank order at the end. */
+struct snap_rearm {
+    struct tw_entry *e;
+    uint32_t rank;
+    size_t seq; /* read order: breaks ties between timers of a snapshot without ranks */
+};
+
+struct visit {
+    int64_t due;
+    size_t seq;
+    const struct tw_entry *e;
+};
+
+struct visits {
+    struct visit *v;
+    size_t n, cap;
+};
+
+static void visit_one(void *ctx, struct tw_entry *e)
+{
+    struct visits *vs = ctx;
+    vs->v = xgrow(vs->v, &vs->cap, vs->n + 1, sizeof *vs->v);
+    vs->v[vs->n] = (struct visit){.due = e->due, .seq = vs->n, .e = e};
+    vs->n++;
+}
+
+static int visit_cmp(const void *a, const void *b)
+{
+    const struct visit *x = a, *y = b;
+    if (x->due != y->due)
+        return x->due < y->due ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static size_t ptr_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static void ranks_build(struct engine *e)
+{
+    engine_snapshot_end(e);
+    struct visits vs = {0};
+    tw_walk(e->wheel, visit_one, &vs);
+    if (vs.n)
+        qsort(vs.v, vs.n, sizeof *vs.v, visit_cmp); /* stable by due: the pop order */
+    struct snap_ranks *r = xcalloc(1, sizeof *r);
+    size_t cap = 16;
+    while (cap < 2 * vs.n)
+        cap *= 2;
+    r->t = xcalloc(cap, sizeof *r->t);
+    r->mask = cap - 1;
+    for (size_t i = 0; i < vs.n; i++) {
+        size_t h = ptr_hash(vs.v[i].e) & r->mask;
+        while (r->t[h].e)
+            h = (h + 1) & r->mask;
+        r->t[h].e = vs.v[i].e;
+        r->t[h].rank = (uint32_t)(i + 1);
+    }
+    free(vs.v);
+    e->ranks = r;
+}
+
+static uint32_t rank_of(const struct engine *e, const struct tw_entry *t)
+{
+    const struct snap_ranks *r = e->ranks;
+    if (!r)
+        return 0; /* written outside engine_snapshot: restored in reading order */
+    for (size_t h = ptr_hash(t) & r->mask; r->t[h].e; h = (h + 1) & r->mask)
+        if (r->t[h].e == t)
+            return r->t[h].rank;
+    return 0;
+}
+
+static void entry_write(const struct engine *e, const struct tw_entry *t, struct buf *out)
+{
+    if (!tw_armed(t)) {
+        wire_put_i64(out, FW_TIME_NONE);
+        return;
+    }
+    wire_put_i64(out, t->due);
+    wire_put_u32(out, rank_of(e, t));
+}
+
+/* Arm t as the snapshot says and remember it for engine_restore_end; the due time read. */
+static int64_t entry_read(struct engine *e, struct tw_entry *t, struct wire_rd *in)
+{
+    int64_t due = wire_get_i64(in);
+    if (due == FW_TIME_NONE || in->err)
+        return FW_TIME_NONE;
+    uint32_t rank = wire_get_u32(in);
+    if (in->err)
+        return FW_TIME_NONE;
+    e->rearm = xgrow(e->rearm, &e->caprearm, e->nrearm + 1, sizeof *e->rearm);
+    e->rearm[e->nrearm] = (struct snap_rearm){.e = t, .rank = rank, .seq = e->nrearm};
+    e->nrearm++;
+    tw_arm(e->wheel, t, due);
+    return due;
+}
+
+static int rearm_cmp(const void *a, const void *b)
+{
+    const struct snap_rearm *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Arm again, in the original pop order: ties then pop as they would have. */
+static void rearm_all(struct engine *e)
+{
+    if (e->nrearm)
+        qsort(e->rearm, e->nrearm, sizeof *e->rearm, rearm_cmp);
+    for (size_t i = 0; i < e->nrearm; i++)
+        tw_arm(e->wheel, e->rearm[i].e, e->rearm[i].e->due);
+}
+
+void engine_snapshot_end(struct engine *e)
+{
+    if (e->ranks) {
+        free(e->ranks->t);
+        free(e->ranks);
+        e->ranks = NULL;
+    }
+}
+
+void engine_timer_write(const struct engine *e, const struct engine_timer *t, struct buf *out)
+{
+    entry_write(e, &t->_tw, out);
+}
+
+int64_t engine_timer_read(struct engine *e, struct engine_timer *t, struct wire_rd *in)
+{
+    return entry_read(e, &t->_tw, in);
+}
+
+void engine_restore_end(struct engine *e, int ok)
+{
+    if (ok)
+        rearm_all(e);
+    free(e->rearm);
+    e->rearm = NULL;
+    e->nrearm = e->caprearm = 0;
+}
+
+void engine__snap_cleanup(struct engine *e)
+{
+    engine_snapshot_end(e);
+    free(e->rearm);
+}
 
 /* ---- values and state ---- */
 
@@ -240,11 +410,11 @@ static void customer_write(const struct engine *e, const struct customer *c, str
         wire_put_i64(out, t->fired_at);
     }
     engage__write(c->eng, e->rules, out);
-    wire_put_i64(out, tw_armed(&c->timer) ? c->timer.due : FW_TIME_NONE);
+    entry_write(e, &c->timer, out);
 }
 
-/* One customer into the (fresh) engine; the wake-up's due time goes to *due. */
-static void customer_read(struct engine *e, struct wire_rd *in, int64_t *due)
+/* One customer into the (fresh) engine, its wake-up armed. */
+static void customer_read(struct engine *e, struct wire_rd *in)
 {
     const struct rules *r = e->rules;
     char *key = wire_get_str(in);
@@ -324,15 +494,17 @@ static void customer_read(struct engine *e, struct wire_rd *in, int64_t *due)
     }
     if (!in->err && engage__read(&c->eng, r, in))
         in->err = 1;
-    *due = wire_get_i64(in);
+    if (!in->err)
+        entry_read(e, &c->timer, in);
     if (!in->err)
         incidents_count_customer(&e->incidents, &c->state);
 }
 
 /* ---- the engine ---- */
 
-void engine_snapshot(const struct engine *e, struct buf *out)
+void engine_snapshot(struct engine *e, struct buf *out)
 {
+    ranks_build(e);
     wire_put_u32(out, SNAP_ENGINE_MAGIC);
     names_write(e->rules, out);
     wire_put_u32(out, (uint32_t)e->nsignals);
@@ -429,15 +601,11 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
     uint64_t nc = wire_get_u64(in);
     if (nc > in->n - in->off)
         in->err = 1; /* each customer takes more than a byte */
-    for (uint64_t i = 0; i < nc && !in->err; i++) {
-        int64_t due = FW_TIME_NONE;
-        customer_read(e, in, &due);
-        if (!in->err && due != FW_TIME_NONE) {
-            struct customer *c = e->customers.entries[e->customers.len - 1].value;
-            tw_arm(e->wheel, &c->timer, due);
-        }
-    }
+    for (uint64_t i = 0; i < nc && !in->err; i++)
+        customer_read(e, in);
     if (!in->err && incidents_read(&e->incidents, in))
         in->err = 1;
+    if (!in->err)
+        rearm_all(e); /* the engine's own in pop order; engine_restore_end again with the rest */
     return in->err ? FW_EPARSE : 0;
 }

@@ -358,6 +358,37 @@ int64_t tw_next(struct tw *w)
     return next;
 }
 
+static int heap_item_cmp(const void *a, const void *b)
+{
+    const struct tw_heap_item *x = a, *y = b;
+    return heap_less(x, y) ? -1 : heap_less(y, x);
+}
+
+void tw_walk(const struct tw *w, void (*fn)(void *ctx, struct tw_entry *e), void *ctx)
+{
+    if (w->hlen) {
+        /* The heap's array is in heap order: sorted copy, (due, arming sequence). */
+        struct tw_heap_item *h = xmalloc(w->hlen * sizeof *h);
+        memcpy(h, w->heap, w->hlen * sizeof *h);
+        qsort(h, w->hlen, sizeof *h, heap_item_cmp);
+        for (size_t i = 0; i < w->hlen; i++)
+            fn(ctx, h[i].e);
+        free(h);
+    }
+    /* Same due, same list (see the top of the file): list order is pop order. */
+    for (unsigned lvl = 0; lvl < TW_LEVELS; lvl++)
+        for (unsigned word = 0; w->sum[lvl] && word < TW_WORDS; word++)
+            for (uint64_t bits = w->occ[lvl][word]; bits; bits &= bits - 1) {
+                unsigned s = word * 64 + (unsigned)__builtin_ctzll(bits);
+                const struct tw_entry *sent = &w->slot[lvl * TW_SLOTS + s];
+                for (struct tw_entry *e = sent->_next; e != sent;) {
+                    struct tw_entry *next = e->_next; /* fn may not change the wheel, but be safe */
+                    fn(ctx, e);
+                    e = next;
+                }
+            }
+}
+
 int64_t tw_now(const struct tw *w)
 {
     return w->now;

@@ -67,6 +67,15 @@ int64_t tw_now(const struct tw *w);
 /* Number of armed entries. */
 size_t tw_count(const struct tw *w);
 
+/*
+ * Every armed entry, each once, to fn; nothing is changed.  Entries with
+ * the same due time are visited in the order they would pop (so sorting the
+ * visits stably by due gives the pop order, which is how snapshots keep
+ * the order of timers due at the same millisecond).  Overdue entries come
+ * first, in pop order; the rest slot by slot.
+ */
+void tw_walk(const struct tw *w, void (*fn)(void *ctx, struct tw_entry *e), void *ctx);
+
 /* Test support: 0 when every internal invariant holds, else a negative code. */
 int tw__check(const struct tw *w);
 

@@ -34,6 +34,7 @@
 #include "orchestrate/orch_int.h"
 #include "util/json.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 /* Kinds of the records made here; a failure of one of them raises nothing. */
 #define KIND_DOWN "connector_down"
@@ -314,4 +315,67 @@ void orch__failures_cleanup(struct orch *o)
     }
     free(f->conns);
     memset(f, 0, sizeof *f);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void orch__failures_write(const struct orch *o, struct buf *out)
+{
+    const struct orch_failures *f = &o->failures;
+    wire_put_u32(out, (uint32_t)f->n);
+    for (size_t i = 0; i < f->n; i++) {
+        const struct oconn *k = f->conns[i];
+        wire_put_str(out, k->name);
+        wire_put_u32(out, (uint32_t)k->nchans);
+        for (size_t j = 0; j < k->nchans; j++)
+            wire_put_str(out, k->chans[j]);
+        wire_put_u8(out, (uint8_t)k->down);
+        wire_put_u8(out, (uint8_t)k->alerted);
+        wire_put_i64(out, k->down_since);
+        wire_put_u64(out, k->total);
+        wire_put_u64(out, k->more);
+        wire_put_i64(out, k->more_since);
+        wire_put_i64(out, k->interval);
+        wire_put_i64(out, k->next_at);
+        wire_put_str(out, k->last_error);
+        engine_timer_write(o->engine, &k->t, out);
+    }
+}
+
+void orch__failures_read(struct orch *o, struct wire_rd *in)
+{
+    uint32_t n = wire_get_count(in, 60);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        char *name = wire_get_str(in);
+        if (!name) {
+            in->err = 1;
+            return;
+        }
+        for (size_t j = 0; j < o->failures.n; j++)
+            if (!strcmp(o->failures.conns[j]->name, name))
+                in->err = 1; /* the same connector twice */
+        struct oconn *k = conn_get(o, name);
+        free(name);
+        uint32_t nc = wire_get_count(in, 1);
+        for (uint32_t j = 0; j < nc && !in->err; j++) {
+            char *ch = wire_get_str(in);
+            if (!ch) {
+                in->err = 1;
+                break;
+            }
+            k->chans = xgrow(k->chans, &k->capchans, k->nchans + 1, sizeof *k->chans);
+            k->chans[k->nchans++] = ch;
+        }
+        k->down = wire_get_u8(in);
+        k->alerted = wire_get_u8(in);
+        k->down_since = wire_get_i64(in);
+        k->total = wire_get_u64(in);
+        k->more = wire_get_u64(in);
+        k->more_since = wire_get_i64(in);
+        k->interval = wire_get_i64(in);
+        k->next_at = wire_get_i64(in);
+        k->last_error = wire_get_str(in);
+        if (!in->err)
+            engine_timer_read(o->engine, &k->t, in);
+    }
 }

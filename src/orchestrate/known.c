@@ -36,6 +36,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/wire.h"
 
 #define TOLD ((void *)1)    /* a customer message about the issue went (or waits) */
 #define JUDGED ((void *)2)  /* affected, but every message was suppressed (opt-out, no address) */
@@ -620,4 +621,103 @@ void orch__known_cleanup(struct orch *o)
         free(k);
     }
     free(o->known.v);
+}
+
+/* ---- snapshots (snap.c) ---- */
+
+void orch__kwake_write(const struct orch *o, const struct ocust *c, struct buf *out)
+{
+    wire_put_u8(out, c->kwake != NULL);
+    if (c->kwake)
+        engine_timer_write(o->engine, &c->kwake->t, out);
+}
+
+void orch__kwake_read(struct orch *o, struct ocust *c, struct wire_rd *in)
+{
+    if (!wire_get_u8(in) || in->err)
+        return;
+    struct kwake *w = c->kwake = xcalloc(1, sizeof *w);
+    tw_entry_init(&w->t._tw);
+    w->t.fire = kwake_fire;
+    w->o = o;
+    w->c = c;
+    engine_timer_read(o->engine, &w->t, in);
+}
+
+void orch__known_write(const struct orch *o, struct buf *out)
+{
+    wire_put_u32(out, (uint32_t)o->known.n);
+    for (size_t i = 0; i < o->known.n; i++) {
+        const struct kissue *k = o->known.v[i];
+        wire_put_str(out, k->id);
+        wire_put_u8(out, (uint8_t)k->maintenance);
+        char *rec = json_dumps(k->rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        wire_put_str(out, rec);
+        free(rec);
+        wire_put_u8(out, (uint8_t)k->closed);
+        wire_put_u8(out, (uint8_t)k->noticed);
+        wire_put_u8(out, (uint8_t)k->reminded);
+        wire_put_u32(out, (uint32_t)k->told.len);
+        for (size_t j = 0; j < k->told.len; j++) {
+            wire_put_str(out, k->told.entries[j].key);
+            wire_put_u8(out, k->told.entries[j].value == TOLD);
+        }
+        engine_timer_write(o->engine, &k->notice.t, out);
+        engine_timer_write(o->engine, &k->reminder.t, out);
+    }
+}
+
+void orch__known_read(struct orch *o, struct wire_rd *in)
+{
+    uint32_t n = wire_get_count(in, 20);
+    for (uint32_t i = 0; i < n && !in->err; i++) {
+        char *id = wire_get_str(in);
+        if (!id || find(o, id)) {
+            free(id);
+            in->err = 1;
+            return;
+        }
+        struct kissue *k = xcalloc(1, sizeof *k);
+        k->id = id;
+        k->o = o;
+        strmap_init(&k->told);
+        k->notice = (struct ktimer){.t.fire = ktimer_fire, .k = k};
+        k->reminder = (struct ktimer){.t.fire = ktimer_fire, .k = k, .reminder = 1};
+        tw_entry_init(&k->notice.t._tw);
+        tw_entry_init(&k->reminder.t._tw);
+        o->known.v = xgrow(o->known.v, &o->known.cap, o->known.n + 1, sizeof *o->known.v);
+        o->known.v[o->known.n++] = k; /* freed with the registry whatever follows */
+        k->maintenance = wire_get_u8(in);
+        char *rec = wire_get_str(in);
+        json_error_t jerr;
+        k->rec = rec ? json_loads(rec, 0, &jerr) : NULL;
+        free(rec);
+        if (!json_is_object(k->rec)) {
+            in->err = 1;
+            return;
+        }
+        k->closed = wire_get_u8(in);
+        k->noticed = wire_get_u8(in);
+        k->reminded = wire_get_u8(in);
+        uint32_t nt = wire_get_count(in, 2);
+        for (uint32_t j = 0; j < nt && !in->err; j++) {
+            char *who = wire_get_str(in);
+            if (!who) {
+                in->err = 1;
+                break;
+            }
+            int created;
+            struct strmap_entry *me = strmap_upsert(&k->told, who, strlen(who), &created);
+            me->value = wire_get_u8(in) ? TOLD : JUDGED;
+            free(who);
+            if (!created)
+                in->err = 1;
+        }
+        if (!in->err)
+            engine_timer_read(o->engine, &k->notice.t, in);
+        if (!in->err)
+            engine_timer_read(o->engine, &k->reminder.t, in);
+        if (!in->err)
+            compile_verified(o, k); /* from the record, as its declaration did */
+    }
 }

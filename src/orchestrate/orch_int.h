@@ -291,6 +291,18 @@ void orch__known_forget(struct orch *o, struct ocust *c);
 /* Cancel the timers and free the registry (orch_free, before the engine goes). */
 void orch__known_cleanup(struct orch *o);
 
+/* ---- snapshots (snap.c and the files whose state they write) ---- */
+
+struct wire_rd;
+/* Connectors' failure state (failures.c); reading needs a fresh registry. */
+void orch__failures_write(const struct orch *o, struct buf *out);
+void orch__failures_read(struct orch *o, struct wire_rd *in);
+/* A customer's known-issue wake-up, and the registry (known.c). */
+void orch__kwake_write(const struct orch *o, const struct ocust *c, struct buf *out);
+void orch__kwake_read(struct orch *o, struct ocust *c, struct wire_rd *in);
+void orch__known_write(const struct orch *o, struct buf *out);
+void orch__known_read(struct orch *o, struct wire_rd *in);
+
 /* ---- mask.c ---- */
 
 /* All digits but the last four starred. */

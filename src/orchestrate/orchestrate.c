@@ -343,24 +343,6 @@ int64_t orch_open_until(const struct orch *o)
 
 void orch_set_quiet(struct orch *o, int quiet) { o->quiet = quiet; }
 
-int orch_idle(const struct orch *o)
-{
-    if (!o)
-        return 1;
-    if (o->failures.n || o->known.n)
-        return 0;
-    /* A customer's record is made on every step; one that never held anything is as absent. */
-    for (size_t i = 0; i < o->customers.len; i++) {
-        const struct ocust *c = o->customers.entries[i].value;
-        if (c->nhist || c->npending || c->nheld || c->tasks || c->sent || c->noheld ||
-            c->merge_close != FW_TIME_NONE || c->outage_told != FW_TIME_NONE ||
-            c->first_outreach != FW_TIME_NONE || c->last_outreach != FW_TIME_NONE ||
-            tw_armed(&c->hold.t._tw))
-            return 0;
-    }
-    return 1;
-}
-
 void orch_set_bare(struct orch *o) { o->quiet = o->bare = 1; }
 
 void orch_set_text_only(struct orch *o) { o->text_only = 1; }

@@ -154,6 +154,23 @@ struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *ne
 void orch_bind(struct orch *o, struct engine *e);
 
 /*
+ * Snapshots (snap.c): append everything the orchestrator holds that a
+ * quiet replay of the journal would rebuild -- each customer's outreach
+ * history, merge window and held signals, ladder steps, facts, outage
+ * state and known-issue wake-up; connectors' failure state; the known-issue
+ * registry -- to out, in the encoding of util/wire.h, its timers with
+ * engine_timer_write (so between engine_snapshot and engine_snapshot_end).
+ * orch_restore loads it into a fresh orchestrator bound to an engine that
+ * engine_restore loaded from the same snapshot: 0, or FW_EPARSE (malformed,
+ * other rules) / FW_ESTATE (not fresh, not bound) with the reason in why;
+ * then call engine_restore_end.  On failure the orchestrator is
+ * half-loaded and must be freed (orch_free cancels what it armed).
+ */
+struct wire_rd;
+void orch_snapshot(const struct orch *o, struct buf *out);
+int orch_restore(struct orch *o, struct wire_rd *in, char *why, size_t n);
+
+/*
  * Quiet: decisions still update the orchestrator's own state (outreach
  * history and tone, de-duplication, ladder timers) but nothing is rendered,
  * and only customer messages that count as outreach reach the sink's
@@ -162,16 +179,6 @@ void orch_bind(struct orch *o, struct engine *e);
  * quiet sink stores nothing.  Recovery replays the journal quietly,
  * because every decision it repeats was committed with its journal rows.
  */
-/*
- * Whether the orchestrator holds nothing a journal replay would have built
- * (no customer's outreach history, merge window or ladder, no connector
- * outage, no known issue): then a snapshot that does not cover it (see
- * pipeline.c) loses nothing.  Customers' empty records are not counted
- * (one is made on every step); a restored run makes them again in the
- * order they next appear, which only orders decisions of different
- * customers within one group.
- */
-int orch_idle(const struct orch *o);
 void orch_set_quiet(struct orch *o, int quiet);
 
 /*

@@ -75,7 +75,6 @@ struct pipeline {
     struct pipeline_metrics m;
     int64_t snap_seq;     /* the journal row the newest snapshot (loaded or written) covers */
     int64_t snap_mono;    /* when it was written or loaded (fw_mono_ns) */
-    int snap_refusal;     /* the reason the last snapshot was not written, logged once */
     int snap_current;     /* the file at snapshot_path is the one covering snap_seq */
 };
 
@@ -215,12 +214,20 @@ static void case_withdraw(void *ctx, const char *id)
 /* ---- snapshots ---- */
 
 /*
- * A snapshot file: a header, the engine's section (engine_snapshot), and a
- * CRC-32C of everything before it:
+ * A snapshot file: a header, the body (the engine's section, a flag saying
+ * whether the orchestrator's follows, the orchestrator's section, the
+ * cases module's section), and a CRC-32C of everything before it:
  *
  *   "FWSNAP\0\n"  u32 format  [32] config hash  i64 journal seq
  *   str id of that journal row  i64 last applied_at  i64 written (wall ms)
  *   u64 body length  body  u32 crc
+ *
+ *   body: engine_snapshot  u8 orchestrator  [orch_snapshot]  cases_snapshot
+ *
+ * All three sections are written in one pause of the engine thread,
+ * between groups, when every row up to `journal seq` is applied and no
+ * transaction is open: they are the state a quiet replay of the journal up
+ * to that row would rebuild, and nothing in them is pending a commit.
  *
  * Written whole to `<path>.tmp`, fsynced, then the current one becomes
  * `<path>.prev` and the new one `<path>` (rename, then fsync of the
@@ -228,17 +235,7 @@ static void case_withdraw(void *ctx, const char *id)
  * sees no partial file under either name.
  */
 #define SNAP_MAGIC "FWSNAP\0\n"
-#define SNAP_FORMAT 1u
-
-/* Why a snapshot cannot be written now, or NULL when it can. */
-static const char *snapshot_refusal(const struct pipeline *p)
-{
-    if (!orch_idle(p->orch))
-        return "the orchestrator holds outreach state, which snapshots do not cover yet";
-    if (!cases_idle(p->cases))
-        return "the cases module holds cases or tasks, which snapshots do not cover yet";
-    return NULL;
-}
+#define SNAP_FORMAT 2u /* 2: the orchestrator's and the cases module's sections */
 
 static int write_whole(const char *path, const char *data, size_t len)
 {
@@ -289,17 +286,6 @@ static void snapshot_write(struct pipeline *p, const char *why)
         return;
     int64_t t0 = fw_mono_ns();
     pthread_mutex_lock(&p->engine_mu);
-    const char *refusal = snapshot_refusal(p);
-    if (refusal) {
-        pthread_mutex_unlock(&p->engine_mu);
-        if (!p->snap_refusal)
-            log_info("snapshot not written (%s): %s; a restart replays the whole journal", why,
-                     refusal);
-        p->snap_refusal = 1;
-        p->snap_mono = t0; /* asked again at the next interval */
-        return;
-    }
-    p->snap_refusal = 0;
     int64_t seq;
     store_event_count_after(p->db, p->snap_seq, &seq);
     if (seq == p->snap_seq && p->snap_current) {
@@ -327,6 +313,11 @@ static void snapshot_write(struct pipeline *p, const char *why)
     wire_put_u64(&b, 0); /* the body's length, filled in below */
     size_t body = b.len;
     engine_snapshot(p->engine, &b);
+    wire_put_u8(&b, p->orch != NULL);
+    if (p->orch)
+        orch_snapshot(p->orch, &b);
+    cases_snapshot(p->cases, &b);
+    engine_snapshot_end(p->engine);
     size_t customers = engine_customer_count(p->engine);
     pthread_mutex_unlock(&p->engine_mu);
     int64_t t1 = fw_mono_ns();
@@ -432,10 +423,19 @@ static int snapshot_load_one(struct pipeline *p, const char *path, int64_t *seq,
     }
     if (engine_restore(p->engine, &in, why, n))
         goto out;
-    if (in.off != in.n) {
-        snprintf(why, n, "bytes left over after the engine's state");
+    if (wire_get_u8(&in) != (p->orch != NULL)) {
+        snprintf(why, n, "it was written with outreach %s", p->orch ? "off" : "on");
         goto out;
     }
+    if (p->orch && orch_restore(p->orch, &in, why, n))
+        goto out;
+    if (cases_restore(p->cases, &in, why, n))
+        goto out;
+    if (in.off != in.n) {
+        snprintf(why, n, "bytes left over after the cases' state");
+        goto out;
+    }
+    engine_restore_end(p->engine, 1); /* every timer again, in its original order */
     p->last_applied = last_applied;
     rc = 0;
 out:
@@ -443,7 +443,7 @@ out:
     return rc;
 }
 
-/* A fresh engine for rebuild() over the pipeline's rules and the chain's sink. */
+/* A fresh engine for chain_new() over the pipeline's rules and the chain's sink. */
 static struct engine *fresh_engine(struct pipeline *p, const struct engine_sink *sink)
 {
     struct engine *e = engine_new(p->rules, 0, sink);
@@ -453,12 +453,57 @@ static struct engine *fresh_engine(struct pipeline *p, const struct engine_sink 
     return e;
 }
 
+static void chain_free(struct pipeline *p)
+{
+    orch_free(p->orch); /* both cancel their engine timers: before the engine goes */
+    cases_free(p->cases);
+    engine_free(p->engine);
+    p->orch = NULL;
+    p->cases = NULL;
+    p->engine = NULL;
+}
+
+/*
+ * A fresh chain, engine -> orchestrator -> cases -> store (see DESIGN.md),
+ * bound together: 0, or FW_EPARSE when the SLA policies do not compile.
+ */
+static int chain_new(struct pipeline *p)
+{
+    struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident,
+                               .retract = sink_retract};
+    struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
+                           .context = sink_context, .stored_status = sink_stored_status};
+    struct case_sink cks = {.ctx = p, .line = case_line, .save = case_save,
+                            .withdraw = case_withdraw, .notice = sink_message, .task = sink_task};
+    struct buf diag;
+    buf_init(&diag, 0);
+    p->cases = cases_new(&p->ccfg, &cks, &diag);
+    if (!p->cases) {
+        log_error("SLA policies: %s", diag.data ? diag.data : "failed to compile");
+        buf_cleanup(&diag);
+        return FW_EPARSE;
+    }
+    buf_cleanup(&diag);
+    sink = cases_engine_sink(p->cases, &sink);
+    os = cases_orch_sink(p->cases, &os);
+    if (p->opts.orch) {
+        p->orch = orch_new(p->opts.orch, p->opts.templates, &os);
+        sink = orch_engine_sink(p->orch, &sink);
+    }
+    p->engine = fresh_engine(p, &sink);
+    if (p->orch)
+        orch_bind(p->orch, p->engine);
+    cases_bind(p->cases, p->engine);
+    return 0;
+}
+
 /*
  * Load the newest snapshot that is valid, else the one before: the journal
  * row it covers, or -1 (none: replay everything).  Each refusal is logged
- * with its reason.  p->engine is fresh on entry and on return.
+ * with its reason.  The chain is fresh on entry, and loaded or fresh on
+ * return.
  */
-static int64_t snapshot_load(struct pipeline *p, const struct engine_sink *sink)
+static int64_t snapshot_load(struct pipeline *p)
 {
     if (!p->opts.snapshot_path || !p->opts.snapshot_load)
         return -1;
@@ -470,8 +515,9 @@ static int64_t snapshot_load(struct pipeline *p, const struct engine_sink *sink)
         int64_t seq = -1, t0 = fw_mono_ns();
         if (snapshot_load_one(p, paths[i], &seq, why, sizeof why) == 0) {
             log_info("loaded snapshot %s at journal row %" PRId64 ": %zu customers, %zu pending "
-                     "wake-ups in %.3f s", paths[i], seq, engine_customer_count(p->engine),
-                     engine_pending_timers(p->engine), (double)(fw_mono_ns() - t0) / 1e9);
+                     "wake-ups and timers in %.3f s", paths[i], seq,
+                     engine_customer_count(p->engine), engine_pending_timers(p->engine),
+                     (double)(fw_mono_ns() - t0) / 1e9);
             p->snap_current = i == 0;
             return seq;
         }
@@ -479,8 +525,8 @@ static int64_t snapshot_load(struct pipeline *p, const struct engine_sink *sink)
             return -1; /* never written: nothing to say */
         log_warn("snapshot %s not used: %s; %s", paths[i], why,
                  i == 0 ? "trying the previous one" : "replaying the whole journal");
-        engine_free(p->engine); /* it may be half-loaded */
-        p->engine = fresh_engine(p, sink);
+        chain_free(p); /* it may be half-loaded */
+        chain_new(p);  /* compiled once already: cannot fail now */
         p->last_applied = FW_TIME_NONE;
     }
     return -1;
@@ -538,51 +584,24 @@ static int save_clock(struct pipeline *p)
  */
 static int rebuild(struct pipeline *p)
 {
-    struct engine_sink sink = {.ctx = p, .detection = sink_detection, .incident = sink_incident,
-                               .retract = sink_retract};
-    struct orch_sink os = {.ctx = p, .message = sink_message, .task = sink_task,
-                           .context = sink_context, .stored_status = sink_stored_status};
-    orch_free(p->orch); /* both cancel their engine timers: before the engine goes */
-    cases_free(p->cases);
-    p->orch = NULL;
-    p->cases = NULL;
-    engine_free(p->engine);
-    p->engine = NULL;
+    chain_free(p);
     cases_require(p->rules);
-    /* The chain: engine -> orchestrator -> cases -> store (see DESIGN.md). */
-    struct case_sink cks = {.ctx = p, .line = case_line, .save = case_save,
-                            .withdraw = case_withdraw, .notice = sink_message, .task = sink_task};
-    struct buf diag;
-    buf_init(&diag, 0);
-    p->cases = cases_new(&p->ccfg, &cks, &diag);
-    if (!p->cases) {
-        log_error("SLA policies: %s", diag.data ? diag.data : "failed to compile");
-        buf_cleanup(&diag);
-        return FW_EPARSE;
-    }
-    buf_cleanup(&diag);
-    sink = cases_engine_sink(p->cases, &sink);
-    os = cases_orch_sink(p->cases, &os);
-    if (p->opts.orch) {
-        p->orch = orch_new(p->opts.orch, p->opts.templates, &os);
-        sink = orch_engine_sink(p->orch, &sink);
-    }
+    int crc = chain_new(p);
+    if (crc)
+        return crc;
     /* The clock starts at the epoch and jumps to the first applied_at: jumps are cheap. */
     p->last_applied = FW_TIME_NONE;
-    p->engine = fresh_engine(p, &sink);
     int64_t started = fw_mono_ns();
-    /* A snapshot covers the engine while the orchestrator and cases hold nothing (see
-       snapshot_refusal), so loading it before they bind leaves them as a replay would. */
     p->snap_current = 0;
-    int64_t from = snapshot_load(p, &sink);
-    if (p->orch)
-        orch_bind(p->orch, p->engine);
-    cases_bind(p->cases, p->engine);
+    int64_t from = snapshot_load(p);
     p->sink_failed = 0;
     p->stale = 1; /* until the journal has been read to its end */
     int64_t last_seq;
     size_t n = store_event_count_after(p->db, from < 0 ? 0 : from, &last_seq);
     p->snap_seq = last_seq;
+    /* The file on disk covers last_seq only when nothing after it is replayed; otherwise the
+       next clean stop or interval must write one even if nothing more is journaled. */
+    p->snap_current = p->snap_current && n == 0;
     p->snap_mono = fw_mono_ns();
     int rc = store_begin(p->db);
     if (!rc) {
