@@ -1033,7 +1033,7 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
     uint32_t k = 0;
     while (k < c->nproj && c->proj[k].at < t)
         k++;
-    struct trans *keep = c->proj, *old = c->proj + k;
+    struct trans *keep = c->proj, *old = c->proj ? c->proj + k : NULL; /* none kept: NULL */
     size_t nold = c->nproj - k;
     for (size_t i = nold; i-- > 0;)
         c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
