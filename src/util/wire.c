@@ -10,6 +10,13 @@
 
 #include "util/util.h"
 
+/*
+ * CRC-32C.  On x86-64 with SSE4.2 (every x86-64 CPU since 2008 but the
+ * oldest), the CPU's crc32 instruction does 8 bytes a step: a 100 MB
+ * snapshot is checked in tens of milliseconds instead of about a second
+ * with the byte-wise table, which stays as the fallback elsewhere.  Both
+ * give the same value (crc32c_known_values tests each).
+ */
 static uint32_t crc_table[256];
 static int crc_ready;
 
@@ -24,7 +31,7 @@ static void crc_init(void)
     crc_ready = 1;
 }
 
-uint32_t crc32c(uint32_t crc, const void *p, size_t n)
+uint32_t crc32c__table(uint32_t crc, const void *p, size_t n)
 {
     if (!crc_ready)
         crc_init(); /* idempotent: two threads racing here write the same table */
@@ -33,6 +40,51 @@ uint32_t crc32c(uint32_t crc, const void *p, size_t n)
     for (size_t i = 0; i < n; i++)
         crc = crc_table[(crc ^ s[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t c = ~crc;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8); /* unaligned, little-endian as the CRC wants */
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    uint32_t c32 = (uint32_t)c;
+    for (; n; s++, n--)
+        c32 = __builtin_ia32_crc32qi(c32, *s);
+    return ~c32;
+}
+
+int crc32c__hw_available(void)
+{
+    return __builtin_cpu_supports("sse4.2");
+}
+
+uint32_t crc32c__hw(uint32_t crc, const void *p, size_t n)
+{
+    return crc_hw(crc, p, n);
+}
+#else
+int crc32c__hw_available(void)
+{
+    return 0;
+}
+
+uint32_t crc32c__hw(uint32_t crc, const void *p, size_t n)
+{
+    return crc32c__table(crc, p, n);
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void *p, size_t n)
+{
+    static int hw = -1; /* racing threads write the same answer */
+    if (hw < 0)
+        hw = crc32c__hw_available();
+    return hw ? crc32c__hw(crc, p, n) : crc32c__table(crc, p, n);
 }
 
 static void put_le(struct buf *b, uint64_t v, int bytes)

@@ -18,6 +18,10 @@
 
 /* CRC-32C (Castagnoli, as iSCSI and ext4): crc32c(0, p, n); chain by passing the last result. */
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+/* Its two ways, for tests: the CPU's instruction (when crc32c__hw_available()) and a table. */
+uint32_t crc32c__table(uint32_t crc, const void *p, size_t n);
+uint32_t crc32c__hw(uint32_t crc, const void *p, size_t n);
+int crc32c__hw_available(void);
 
 void wire_put_u8(struct buf *b, uint8_t v);
 void wire_put_u32(struct buf *b, uint32_t v);

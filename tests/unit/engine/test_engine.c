@@ -1484,6 +1484,20 @@ static void crc32c_known_values(void)
     ASSERT_EQ(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
     /* One flipped bit changes it. */
     ASSERT(crc32c(0, "123456788", 9) != 0xE3069283u);
+    /* The table and the CPU's instruction agree: the check value, then every length and
+       alignment to 64 (the instruction takes 8 bytes a step, then single bytes). */
+    ASSERT_EQ(crc32c__table(0, "123456789", 9), 0xE3069283u);
+    if (!crc32c__hw_available()) {
+        fprintf(stderr, "    no SSE4.2 here: only the table is tested\n");
+        return;
+    }
+    ASSERT_EQ(crc32c__hw(0, "123456789", 9), 0xE3069283u);
+    unsigned char data[80];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 151 + 7);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= 72; n++)
+            ASSERT_EQ(crc32c__hw(0x1234u, data + off, n), crc32c__table(0x1234u, data + off, n));
 }
 
 const struct test engine_tests[] = {
