@@ -208,8 +208,13 @@ def test_io_errors_under_delivery_deliver_once_and_recover():
             clock += dt.timedelta(hours=1)
             assert s.clock(crash_trials._t(clock))[0] == 200
             assert r.wait_for(lambda: len(r.attempts("webhook")) > 0, 20)
-            got = len(r.received("webhook"))
+            before = _faults(s)
             _arm(ctl, "write 1 0 thread=fw-deliver")
+            # Three failed writes on the dispatcher's thread: it is making claims that fail, so
+            # a send whose claim was recorded before the fault has had its attempt (503, the
+            # receiver is down) -- counting before that raced with it.
+            assert r.wait_for(lambda: _faults(s) >= before + 3, 20), s.logtext()
+            got = len(r.received("webhook"))
             before = _faults(s)
             r.set_down("webhook", False)
             assert r.wait_for(lambda: _faults(s) >= before + 3, 20), s.logtext()
