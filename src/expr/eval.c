@@ -145,7 +145,8 @@ static int sign_after(const struct ev *a, const struct ev *b, int64_t now, int64
     uint64_t ad = d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;
     uint64_t as = s < 0 ? (uint64_t)(-s) : (uint64_t)s;
     uint64_t dt = ad / as + (ad % as != 0);
-    if (dt < (uint64_t)(FW_TIME_MAX - now))
+    /* now + dt when it is a time: FW_TIME_MAX - now overflows for a clock before 1970. */
+    if (now < 0 ? dt <= (uint64_t)FW_TIME_MAX : dt < (uint64_t)(FW_TIME_MAX - now))
         *cross = now + (int64_t)dt;
     return sd;
 }
