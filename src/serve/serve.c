@@ -143,7 +143,8 @@ static void config_fingerprint(const struct config *cfg, unsigned char out[32])
         EVP_DigestUpdate(md, b.data ? b.data : "", b.len);
         buf_cleanup(&b);
     }
-    EVP_DigestUpdate(md, cfg->messages ? "messages" : "detect", 8);
+    const char *mode = cfg->messages ? "messages" : "detect";
+    EVP_DigestUpdate(md, mode, strlen(mode) + 1);
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
 }
