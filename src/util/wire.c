@@ -81,10 +81,8 @@ uint32_t crc32c__hw(uint32_t crc, const void *p, size_t n)
 
 uint32_t crc32c(uint32_t crc, const void *p, size_t n)
 {
-    static int hw = -1; /* racing threads write the same answer */
-    if (hw < 0)
-        hw = crc32c__hw_available();
-    return hw ? crc32c__hw(crc, p, n) : crc32c__table(crc, p, n);
+    /* Asked every call: a load of a flag the runtime set at start-up, no cache to race on. */
+    return crc32c__hw_available() ? crc32c__hw(crc, p, n) : crc32c__table(crc, p, n);
 }
 
 static void put_le(struct buf *b, uint64_t v, int bytes)
