@@ -79,6 +79,8 @@ static int cmd_replay(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--skip-invalid")) {
             o.skip_invalid = 1;
+        } else if (!strcmp(argv[i], "--serial")) {
+            o.serial = 1;
         } else if (!strcmp(argv[i], "--messages")) {
             o.messages = 1;
         } else if (!strcmp(argv[i], "--templates") && i + 1 < argc) {
@@ -620,7 +622,7 @@ static const struct cmd_entry commands[] = {
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
               "                 [--cases] [--stats] [--playbooks FILE]... [--templates DIR]\n"
-              "                 [--skip-invalid] [FILE|-]",
+              "                 [--skip-invalid] [--serial] [FILE|-]",
      .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
              "      (with --messages) every message decision, (with --cases) every case\n"
              "      and SLA clock change, and (with --stats) the outcomes and leaderboard",

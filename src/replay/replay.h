@@ -29,6 +29,8 @@ struct report_opts;
 struct replay_opts {
     int64_t until;     /* advance the clock to here at the end; FW_TIME_NONE: don't */
     int skip_invalid;  /* report invalid lines on stderr and go on, instead of refusing the input */
+    int serial;        /* parse and apply on one thread (default: a reader thread parses ahead
+                          when the machine has more than one CPU; the output is the same) */
     int messages;      /* also decide and print messages (the orchestrator) */
     const char *templates; /* template directory overriding the built-ins, or NULL */
     int cases;         /* also follow cases and SLA clocks and print their changes */
