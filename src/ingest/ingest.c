@@ -238,12 +238,18 @@ static int string_too_long(const struct ingest_limits *lim, size_t n, const stru
  * a journey step, not a data dump.
  */
 static int check_value(const json_t *v, size_t depth, const struct ingest_limits *lim,
-                       const struct frame *f, struct ingest_error *err, size_t *members)
+                       const struct frame *f, struct ingest_error *err, size_t *members,
+                       size_t *bound)
 {
-    if (json_is_string(v))
+    if (json_is_string(v)) {
+        *bound += 6 * json_string_length(v) + 2; /* every byte as \u00XX at worst */
         return string_too_long(lim, json_string_length(v), f, err);
-    if (!json_is_object(v) && !json_is_array(v))
+    }
+    if (!json_is_object(v) && !json_is_array(v)) {
+        *bound += 32; /* a number, true, false or null: 24 bytes at most ("-2.2250738585072014e-308") */
         return 0;
+    }
+    *bound += 2;
     if (depth > lim->max_depth) {
         limit_error(f, err, "nesting depth exceeds the limit of %zu levels", lim->max_depth);
         return FW_EPARSE;
@@ -260,8 +266,10 @@ static int check_value(const json_t *v, size_t depth, const struct ingest_limits
         const json_t *child;
         json_object_foreach((json_t *)v, k, child) {
             struct frame sub = {f, k, 0};
-            if ((rc = string_too_long(lim, strlen(k), &sub, err)) ||
-                (rc = check_value(child, depth + 1, lim, &sub, err, members)))
+            size_t klen = strlen(k);
+            *bound += 6 * klen + 4; /* the key, its quotes, ':' and ',' */
+            if ((rc = string_too_long(lim, klen, &sub, err)) ||
+                (rc = check_value(child, depth + 1, lim, &sub, err, members, bound)))
                 break;
         }
     } else {
@@ -269,7 +277,8 @@ static int check_value(const json_t *v, size_t depth, const struct ingest_limits
         const json_t *child;
         json_array_foreach(v, i, child) {
             struct frame sub = {f, NULL, i};
-            if ((rc = check_value(child, depth + 1, lim, &sub, err, members)))
+            *bound += 1; /* ',' */
+            if ((rc = check_value(child, depth + 1, lim, &sub, err, members, bound)))
                 break;
         }
     }
@@ -484,16 +493,17 @@ static int validate_attrs(json_t *obj, const struct ingest_limits *lim,
     }
 
     /* Limits last: by now every attribute outside data is a scalar. */
-    size_t members = 0;
+    size_t members = 0, bound = 0, other = 0;
     json_object_foreach(obj, k, v) {
         struct frame top = {NULL, k, 0};
         if ((rc = string_too_long(lim, strlen(k), &top, err)) ||
-            (rc = check_value(v, 1, lim, &top, err, &members)))
+            (rc = check_value(v, 1, lim, &top, err, &members, v == ev->data ? &bound : &other)))
             return rc;
     }
-    if (lim->max_data && ev->data) {
-        /* Measured as it would be written, without writing it (jansson counts the bytes). */
-        size_t n = json_dumpb(ev->data, NULL, 0, JSON_COMPACT);
+    /* bound: the most data's compact JSON can take; measure only when it may be over. */
+    if (lim->max_data && ev->data && bound > lim->max_data) {
+        /* Measured as it would be written (jansson's compact form, byte for byte). */
+        size_t n = fw_json_compact_size(ev->data);
         if (n > lim->max_data) {
             set_error(err, "data", "%zu bytes (as compact JSON) exceed the %zu-byte limit", n,
                       lim->max_data);

@@ -709,6 +709,16 @@ static int dump(struct out *o, const json_t *j, int depth)
     return -1;
 }
 
+size_t fw_json_compact_size(const json_t *j)
+{
+    if (!json_is_object(j) && !json_is_array(j))
+        return json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct out o = {0};
+    size_t n = dump(&o, j, 1) ? json_dumpb(j, NULL, 0, JSON_COMPACT) : o.len;
+    free(o.d);
+    return n;
+}
+
 char *fw_json_dumps(const json_t *j)
 {
     if (!json_is_object(j) && !json_is_array(j))

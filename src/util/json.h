@@ -57,4 +57,11 @@ json_t *fw__json_scan(const char *buf, size_t len, size_t flags, size_t *used);
  */
 char *fw_json_dumps(const json_t *j);
 
+/*
+ * The length json_dumpb(j, NULL, 0, JSON_COMPACT) reports (0 where it
+ * fails), found by the encoder above into a scratch buffer: jansson counts
+ * through its per-token callback, which cost more than parsing the event.
+ */
+size_t fw_json_compact_size(const json_t *j);
+
 #endif

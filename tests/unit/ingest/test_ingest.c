@@ -665,6 +665,25 @@ static void time_window_and_data_size(void)
     ASSERT_STREQ(b.errors[0].field, "data");
     ASSERT_STREQ(b.errors[0].msg, "14 bytes (as compact JSON) exceed the 13-byte limit");
     ingest_batch_cleanup(&b);
+    /*
+     * Validation measures only data whose size bound (strings as \u00XX, a
+     * number as 32 bytes) is over the limit; the bound must never be under
+     * the real size: a real written longer than it was sent, an escape.
+     */
+    lim.max_data = 28;
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{'a':1.5e-300}", &lim, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].msg, "29 bytes (as compact JSON) exceed the 28-byte limit");
+    ingest_batch_cleanup(&b);
+    lim.max_data = 29;
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{'a':1.5e-300}", &lim, &b), 0);
+    ingest_batch_cleanup(&b);
+    lim.max_data = 13;
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{'a':'\\u0001'}", &lim, &b), FW_EPARSE);
+    ASSERT_STREQ(b.errors[0].msg, "14 bytes (as compact JSON) exceed the 13-byte limit");
+    ingest_batch_cleanup(&b);
+    lim.max_data = 89; /* bound 2 + 10 + 2 + 1 + 32 + 10 + 32 = 89: not measured; 41 bytes */
+    ASSERT_EQ(parse_one("2026-01-03T10:00:00Z", "{'a':[true],'b':-1.5e-300}", &lim, &b), 0);
+    ingest_batch_cleanup(&b);
 }
 
 static void engagement_fields(void)

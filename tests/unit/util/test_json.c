@@ -38,9 +38,12 @@ static const char *differs(const char *s, size_t n, size_t flags)
         r = "different error";
     if (!r && j) {
         char *a = json_dumps(j, JSON_COMPACT), *b = fw_json_dumps(j);
+        size_t want = json_dumpb(j, NULL, 0, JSON_COMPACT), got = fw_json_compact_size(j);
         if (!a != !b || (a && strcmp(a, b)))
             snprintf(why, sizeof why, "dumps differ: %.40s | %.40s", a ? a : "NULL", b ? b : "NULL"),
                 r = why;
+        else if (got != want)
+            snprintf(why, sizeof why, "compact size %zu, jansson counts %zu", got, want), r = why;
         free(a);
         free(b);
     }
@@ -218,6 +221,9 @@ static void dumps_like_jansson(void)
     char *a = json_dumps(doc, JSON_COMPACT), *b = fw_json_dumps(doc);
     ASSERT(a != NULL && b != NULL);
     ASSERT_STREQ(b, a);
+    ASSERT(fw_json_compact_size(doc) == strlen(a));
+    ASSERT(fw_json_compact_size(json_object_get(doc, "ctl")) ==
+           json_dumpb(json_object_get(doc, "ctl"), NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY));
     free(a);
     free(b);
     /* Invalid UTF-8 (only a _nocheck constructor makes it): NULL, as json_dumps says. */
@@ -225,6 +231,7 @@ static void dumps_like_jansson(void)
     a = json_dumps(doc, JSON_COMPACT);
     b = fw_json_dumps(doc);
     ASSERT(a == NULL && b == NULL);
+    ASSERT(fw_json_compact_size(doc) == 0 && json_dumpb(doc, NULL, 0, JSON_COMPACT) == 0);
     json_decref(doc);
     /* A scalar needs JSON_ENCODE_ANY: NULL from both. */
     json_t *str = json_string("x");
