@@ -15,7 +15,7 @@ import re
 import os
 import tempfile
 
-from fw import T, detections, ev, incidents, ndjson, replay, replay_raw, run, transitions, until
+from fw import BIN, T, detections, ev, incidents, ndjson, replay, replay_raw, run, transitions, until
 
 SEVERITY = {
     "SIG-001": "HIGH", "SIG-002": "CRITICAL", "SIG-003": "MEDIUM", "SIG-004": "HIGH",
@@ -515,6 +515,42 @@ def test_reader_thread_output_equals_serial():
                 assert rc != 0 and out == "" and "2 invalid line(s)" in err, err
             else:
                 assert rc == 0 and out.count("\n") > 100, (name, flags, err)
+
+
+def test_piped_input_is_spooled_and_a_failed_spool_loses_nothing():
+    # A pipe is copied into an unlinked temporary file and mapped, like a
+    # file; when that file cannot grow (here RLIMIT_FSIZE, as on a full
+    # disk) the bytes it took come back into memory with the rest of the
+    # pipe.  Either way the output equals the file's, byte for byte.
+    import resource
+    import signal
+    import subprocess
+    evs = sorted(_mixed_stream(300, seed=5), key=lambda e: e["time"])
+    # Then quiet updates (no signal fires): a large input with a small output.
+    evs += [ev("customer.updated", "filler%04d@example.com" % (k % 2000), "%dms" % (10 * 86400000 + k),
+               name="Filler %d" % k, plan="Basic") for k in range(4000)]
+    body = ndjson(evs).encode()
+    assert len(body) > 4 * 65536, "the input must span several read chunks"
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "in.ndjson")
+        with open(path, "wb") as f:
+            f.write(body)
+        rc, want, err = run(["replay"] + list(until("12d")) + [path])
+        assert rc == 0 and want.count("\n") > 100, err
+        limit = len(want.encode()) + 8192  # the output's own spool must still fit
+        assert len(body) > limit + 2 * 65536, "the input spool must fail part way"
+
+        def small_files():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        for name, pre in (("spooled", None), ("spool failed part way", small_files)):
+            p = subprocess.run([BIN, "replay"] + list(until("12d")),
+                               input=body, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=pre, timeout=120)
+            assert p.returncode == 0, (name, p.stderr)
+            assert p.stdout.decode() == want, "%s: piped input gave different output" % name
+            assert p.stderr.decode() == err, (name, p.stderr)
 
 
 def test_until_fires_due_timers_at_their_own_time():
