@@ -8,12 +8,18 @@ test_* (no arguments, plain `assert`), in file order then definition order.
 A filter keeps the tests whose "module.function" name contains it.  Prints
 "ok   name" or "FAIL name" with the traceback, then "N passed, N failed";
 exits 1 when any test failed (or none matched the filter).
+
+Tests make their files with tempfile; the runner points TMPDIR (and
+tempfile) at a directory of its own and removes it at the end, so a test
+that forgets its files leaves nothing behind.  FOREWARN_KEEP_TMP=1 keeps it.
 """
 
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 
@@ -56,6 +62,18 @@ def main(argv):
     if binary and not os.access(binary, os.X_OK):
         print("FOREWARN_BIN=%s is not an executable file (run make first)" % binary, file=sys.stderr)
         return 1
+    scratch = tempfile.mkdtemp(prefix="fw-e2e-run-")
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    try:
+        return run_tests(flt)
+    finally:
+        if os.environ.get("FOREWARN_KEEP_TMP"):
+            print("test files kept in %s" % scratch, file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_tests(flt):
     tests = [(n, f) for n, f in discover() if flt in n]
     if not tests:
         print("no tests match %r" % flt, file=sys.stderr)
