@@ -214,6 +214,8 @@ static void cust_read(struct orch *o, struct wire_rd *in)
             char *ch = wire_get_str(in);
             c->sent[s].channel = ch ? orch__channel_static(ch) : NULL;
             free(ch);
+            if (c->sent[s].at != FW_TIME_NONE && !c->sent[s].channel)
+                in->err = 1; /* a message that went out went out on a channel (facts.c) */
         }
     }
     c->outage_told = wire_get_i64(in);
