@@ -105,7 +105,9 @@ json_t *value__to_jansson(const struct value *v)
     case VAL_BOOL:
         return json_boolean(v->u.b);
     case VAL_NUM:
-        if (v->u.num == (double)(json_int_t)v->u.num)
+        /* Integral and within json_int_t (casting a double outside it is undefined). */
+        if (v->u.num >= -9223372036854775808.0 && v->u.num < 9223372036854775808.0 &&
+            v->u.num == (double)(json_int_t)v->u.num)
             return json_integer((json_int_t)v->u.num);
         return json_real(v->u.num);
     case VAL_STR:
