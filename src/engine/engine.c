@@ -51,14 +51,7 @@ struct evalctx {
 static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
 {
     struct evalctx *x = ctx;
-    struct kv *kv = kvset__find(&x->c->state, id);
-    if (kv) {
-        *out = kv->v;
-        *since = kv->since;
-    } else {
-        out->type = VAL_NULL;
-        *since = FW_TIME_NONE;
-    }
+    kvset__get(&x->c->state, id, out, since);
 }
 
 /*
@@ -80,14 +73,7 @@ static const struct kvset *global_at(const struct engine *e, int64_t t)
 static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
 {
     struct evalctx *x = ctx;
-    struct kv *kv = kvset__find(global_at(x->e, x->e->now), id);
-    if (kv) {
-        *out = kv->v;
-        *since = kv->since;
-    } else {
-        out->type = VAL_NULL;
-        *since = FW_TIME_NONE;
-    }
+    kvset__get(global_at(x->e, x->e->now), id, out, since);
 }
 
 static int64_t env_last(void *ctx, uint32_t type)
@@ -636,12 +622,17 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     if (touched->n > 1) /* qsort wants a non-null base, even for nothing */
         qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
 
-    struct kv *out = xmalloc((set->n + touched->n + 1) * sizeof *out);
-    uint32_t n = 0, i = 0;
+    struct kvbuild *out = &e->build;
+    uint32_t i = 0, nset = kvset__count(set);
     size_t t = 0;
-    while (i < set->n || t < touched->n) {
-        struct kv *old = i < set->n ? &set->items[i] : NULL;
-        if (t < touched->n && (!old || touched->items[t].id <= old->key)) {
+    uint32_t okey = 0;
+    struct value ov;
+    int64_t osince = 0;
+    while (i < nset || t < touched->n) {
+        int have_old = i < nset;
+        if (have_old)
+            kvset__at(set, i, &okey, &ov, &osince);
+        if (t < touched->n && (!have_old || touched->items[t].id <= okey)) {
             /* The event sets this key: the last of its names wins. */
             uint32_t id = touched->items[t].id;
             while (t + 1 < touched->n && touched->items[t + 1].id == id)
@@ -649,23 +640,15 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             struct value val;
             int has = event_value(touched->items[t].v, &val);
             t++;
-            int existed = old && old->key == id;
+            int existed = have_old && okey == id;
             if (has < 0 && existed && (merge || !same_ns_key(names, id, ev->type, nl)))
-                out[n++] = *old; /* not state, and not this namespace's to drop */
-            else if (has < 0 && existed)
-                value__free(&old->v);
-            else if (has == 0 && existed)
-                value__free(&old->v);
-            else if (has > 0 && existed && value__equal(&old->v, &val))
-                out[n++] = *old; /* same value: `since` keeps the time it was first taken */
-            else if (has > 0) {
-                if (existed)
-                    value__free(&old->v);
-                out[n].key = id;
-                out[n].since = ev->time;
-                value__copy(&out[n].v, &val);
-                n++;
-            }
+                kvbuild__add(out, id, &ov, osince); /* not state, and not this namespace's to drop */
+            else if (has > 0 && existed && value__equal(&ov, &val))
+                kvbuild__add(out, id, &ov, osince); /* same value: `since` keeps the time it was
+                                                       first taken */
+            else if (has > 0)
+                kvbuild__add(out, id, &val, ev->time);
+            /* else: null, or not state in a namespace the event replaces: dropped */
             if (has > 0 && val.type == VAL_LIST)
                 free((void *)val.u.list.items);
             if (existed)
@@ -673,16 +656,11 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             continue;
         }
         /* A key the event does not name: replaced namespaces drop it. */
-        if (!merge && same_ns_key(names, old->key, ev->type, nl))
-            value__free(&old->v);
-        else
-            out[n++] = *old;
+        if (merge || !same_ns_key(names, okey, ev->type, nl))
+            kvbuild__add(out, okey, &ov, osince);
         i++;
     }
-    free(set->items);
-    set->items = out;
-    set->n = n;
-    set->cap = (uint32_t)(set->n + touched->n + 1);
+    kvbuild__finish(out, set);
 }
 
 static void note_last(struct customer *c, uint32_t type, int64_t at)
@@ -1231,11 +1209,14 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
     json_t *o = json_object(), *state = json_object(), *last = json_object();
     json_t *open = json_array(), *active = json_array();
     json_object_set_new(o, "id", json_string(c->key));
-    for (uint32_t i = 0; i < c->state.n; i++) {
-        const struct kv *kv = &c->state.items[i];
-        json_object_set_new(state, intern_str(&r->keys, kv->key),
-                            json_pack("{s:o, s:o}", "value", value__to_jansson(&kv->v), "since",
-                                      time_str(kv->since)));
+    for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
+        uint32_t id;
+        struct value v;
+        int64_t since;
+        kvset__at(&c->state, i, &id, &v, &since);
+        json_object_set_new(state, intern_str(&r->keys, id),
+                            json_pack("{s:o, s:o}", "value", value__to_jansson(&v), "since",
+                                      time_str(since)));
     }
     for (uint32_t i = 0; i < c->nlast; i++)
         json_object_set_new(last, intern_str(&r->types, c->last[i].type), time_str(c->last[i].at));
@@ -1275,10 +1256,11 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
        valid UTF-8 already, so the setters skip jansson's check. */
     json_t *o = json_object(), *state = json_object(), *last = json_object();
     json_t *open = json_array(), *active = json_array();
-    for (uint32_t i = 0; i < c->state.n; i++) {
-        const struct kv *kv = &c->state.items[i];
-        json_object_set_new_nocheck(state, intern_str(&r->keys, kv->key),
-                                    value__to_jansson(&kv->v));
+    for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
+        uint32_t id;
+        struct value v;
+        kvset__at(&c->state, i, &id, &v, NULL);
+        json_object_set_new_nocheck(state, intern_str(&r->keys, id), value__to_jansson(&v));
     }
     for (uint32_t i = 0; i < c->nlast; i++)
         json_object_set_new_nocheck(last, intern_str(&r->types, c->last[i].type),
@@ -1306,23 +1288,28 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
 json_t *engine_global_object(const struct engine *e)
 {
     json_t *o = json_object();
-    for (uint32_t i = 0; i < e->global.n; i++)
-        json_object_set_new(o, intern_str(&e->rules->globals, e->global.items[i].key),
-                            value__to_jansson(&e->global.items[i].v));
+    for (uint32_t i = 0; i < kvset__count(&e->global); i++) {
+        uint32_t key;
+        struct value v;
+        kvset__at(&e->global, i, &key, &v, NULL);
+        json_object_set_new(o, intern_str(&e->rules->globals, key), value__to_jansson(&v));
+    }
     return o;
 }
 
 int engine_global_json(const struct engine *e, struct buf *out)
 {
     buf_putc(out, '{');
-    for (uint32_t i = 0; i < e->global.n; i++) {
-        const struct kv *kv = &e->global.items[i];
-        const char *name = intern_str(&e->rules->globals, kv->key);
+    for (uint32_t i = 0; i < kvset__count(&e->global); i++) {
+        uint32_t key;
+        struct value v;
+        kvset__at(&e->global, i, &key, &v, NULL);
+        const char *name = intern_str(&e->rules->globals, key);
         if (i)
             buf_putc(out, ',');
         buf_json_str(out, name, strlen(name));
         buf_putc(out, ':');
-        value__json(&kv->v, out);
+        value__json(&v, out);
     }
     buf_putc(out, '}');
     return 0;
@@ -1480,6 +1467,7 @@ void engine_free(struct engine *e)
         customer_free(e, e->customers.entries[i].value);
     strmap_cleanup(&e->customers);
     kvset__cleanup(&e->global);
+    kvbuild__cleanup(&e->build);
     incidents_cleanup(&e->incidents);
     tw_free(e->wheel);
     free(e->stats.fired);
@@ -1537,10 +1525,7 @@ size_t engine_state_bytes(const struct engine *e)
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + 3 * e->nsignals * sizeof(int64_t);
-        bytes += c->state.cap * sizeof(struct kv) + c->lastcap * sizeof(struct last_seen);
-        for (uint32_t k = 0; k < c->state.n; k++)
-            if (c->state.items[k].v.type == VAL_STR)
-                bytes += c->state.items[k].v.u.str.len + 1;
+        bytes += kvset__bytes(&c->state) + c->lastcap * sizeof(struct last_seen);
         bytes += c->nwin * sizeof(struct window);
         for (uint32_t w = 0; w < c->nwin; w++)
             bytes += c->win[w].cap * sizeof(int64_t);

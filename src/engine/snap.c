@@ -281,11 +281,15 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
 
 static void kvset_write(const struct kvset *s, struct buf *out)
 {
-    wire_put_u32(out, s->n);
-    for (uint32_t i = 0; i < s->n; i++) {
-        wire_put_u32(out, s->items[i].key);
-        wire_put_i64(out, s->items[i].since);
-        value_write(&s->items[i].v, out);
+    wire_put_u32(out, kvset__count(s));
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t key;
+        struct value v;
+        int64_t since;
+        kvset__at(s, i, &key, &v, &since);
+        wire_put_u32(out, key);
+        wire_put_i64(out, since);
+        value_write(&v, out);
     }
 }
 
@@ -293,17 +297,23 @@ static void kvset_write(const struct kvset *s, struct buf *out)
 static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
 {
     uint32_t n = wire_get_count(in, 13);
-    s->items = xcalloc(n + 1, sizeof *s->items);
-    s->cap = n + 1;
+    struct kvbuild b;
+    kvbuild__init(&b);
+    uint32_t last = 0;
     for (uint32_t i = 0; i < n && !in->err; i++) {
-        struct kv *kv = &s->items[s->n];
-        kv->key = wire_get_u32(in);
-        kv->since = wire_get_i64(in);
-        value_read(&kv->v, in, 0);
-        s->n++;
-        if (kv->key >= nkeys || (i && kv->key <= s->items[i - 1].key))
+        uint32_t key = wire_get_u32(in);
+        int64_t since = wire_get_i64(in);
+        struct value v;
+        value_read(&v, in, 0);
+        if (!in->err && (key >= nkeys || (i && key <= last)))
             in->err = 1;
+        if (!in->err)
+            kvbuild__add(&b, key, &v, since);
+        value__free(&v);
+        last = key;
     }
+    kvbuild__finish(&b, s);
+    kvbuild__cleanup(&b);
 }
 
 /* ---- the interned names ---- */

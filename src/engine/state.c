@@ -1,11 +1,13 @@
 /*
  * state.c -- stored values and key/value sets of customer state.
  *
- * Invariant: a kvset's items are sorted by key id and hold owned copies of
- * their values (strings and list elements allocated here).
+ * Invariant: a kvset is one block (layout in state.h) whose keys are sorted
+ * by id; it holds copies of its values, strings in the block itself and
+ * lists (rare) as arrays it owns.
  */
 #include "engine/state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,84 +163,296 @@ void value__json(const struct value *v, struct buf *out)
     }
 }
 
-static uint32_t lower_bound(const struct kvset *s, uint32_t key)
+/* ---- key/value sets: one block (see state.h) ---- */
+
+struct kvhdr {
+    uint32_t n, nt, size;
+    uint32_t pad_; /* keeps times[] 8-byte aligned */
+};
+
+struct kvidx {
+    uint32_t key, off;
+};
+
+#define TIX_INLINE 0xff
+
+/* A set beyond what a 32-bit offset reaches is a bug upstream (inputs are capped): stop. */
+static void die(const char *why)
 {
-    uint32_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (s->items[mid].key < key)
-            lo = mid + 1;
-        else
-            hi = mid;
+    fprintf(stderr, "forewarn: %s\n", why);
+    abort();
+} /* the record carries its own 8-byte time */
+
+static const struct kvhdr *hdr(const struct kvset *s)
+{
+    return (const struct kvhdr *)s->_blk;
+}
+
+static const int64_t *times_of(const struct kvset *s)
+{
+    return (const int64_t *)(s->_blk + sizeof(struct kvhdr));
+}
+
+static const struct kvidx *idx_of(const struct kvset *s)
+{
+    return (const struct kvidx *)(s->_blk + sizeof(struct kvhdr) + hdr(s)->nt * sizeof(int64_t));
+}
+
+uint32_t kvset__count(const struct kvset *s)
+{
+    return s->_blk ? hdr(s)->n : 0;
+}
+
+/* Decode the record at off (a record's layout: state.h). */
+static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t *since)
+{
+    const unsigned char *p = s->_blk + off;
+    unsigned type = p[0], tix = p[1];
+    p += 2;
+    int64_t t;
+    if (tix == TIX_INLINE) {
+        memcpy(&t, p, sizeof t);
+        p += sizeof t;
+    } else {
+        t = times_of(s)[tix];
     }
-    return lo;
-}
-
-struct kv *kvset__find(const struct kvset *s, uint32_t key)
-{
-    uint32_t i = lower_bound(s, key);
-    return i < s->n && s->items[i].key == key ? &s->items[i] : NULL;
-}
-
-int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old)
-{
-    uint32_t i = lower_bound(s, key);
-    if (old)
-        old->type = VAL_NULL;
-    if (i < s->n && s->items[i].key == key) {
-        struct kv *kv = &s->items[i];
-        if (value__equal(&kv->v, v))
-            return 0; /* same value: `since` keeps the time it was first taken */
-        if (old)
-            *old = kv->v;
-        else
-            value__free(&kv->v);
-        value__copy(&kv->v, v);
-        kv->since = t;
-        return 1;
+    if (since)
+        *since = t;
+    v->type = (enum value_type)type;
+    switch (v->type) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        v->u.b = p[0];
+        break;
+    case VAL_NUM:
+        memcpy(&v->u.num, p, sizeof v->u.num);
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        memcpy(&v->u.ms, p, sizeof v->u.ms);
+        break;
+    case VAL_STR: {
+        uint32_t len = p[0];
+        p++;
+        if (len == 0xff) {
+            memcpy(&len, p, sizeof len);
+            p += sizeof len;
+        }
+        v->u.str.ptr = (const char *)p;
+        v->u.str.len = len;
+        break;
     }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 4;
-        s->items = xrealloc(s->items, s->cap * sizeof *s->items);
+    case VAL_LIST:
+        memcpy(&v->u.list.items, p, sizeof v->u.list.items);
+        memcpy(&v->u.list.n, p + sizeof v->u.list.items, sizeof v->u.list.n);
+        break;
     }
-    memmove(&s->items[i + 1], &s->items[i], (s->n - i) * sizeof *s->items);
-    s->items[i].key = key;
-    s->items[i].since = t;
-    value__copy(&s->items[i].v, v);
-    s->n++;
-    return 1;
 }
 
-int kvset__remove(struct kvset *s, uint32_t key, struct value *old)
+int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since)
 {
-    uint32_t i = lower_bound(s, key);
-    if (old)
-        old->type = VAL_NULL;
-    if (i >= s->n || s->items[i].key != key)
-        return 0;
-    if (old)
-        *old = s->items[i].v;
-    else
-        value__free(&s->items[i].v);
-    memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof *s->items);
-    s->n--;
-    return 1;
+    uint32_t lo = 0, hi = kvset__count(s);
+    if (hi) {
+        const struct kvidx *ix = idx_of(s);
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (ix[mid].key < key)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < hdr(s)->n && ix[lo].key == key) {
+            decode(s, ix[lo].off, v, since);
+            return 1;
+        }
+    }
+    v->type = VAL_NULL;
+    if (since)
+        *since = FW_TIME_NONE;
+    return 0;
 }
 
-void kvset__copy(struct kvset *dst, const struct kvset *src)
+void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since)
 {
-    dst->n = dst->cap = src->n;
-    dst->items = xmalloc((src->n ? src->n : 1) * sizeof *dst->items);
-    for (uint32_t i = 0; i < src->n; i++) {
-        dst->items[i] = src->items[i];
-        value__copy(&dst->items[i].v, &src->items[i].v);
+    const struct kvidx *ix = idx_of(s);
+    *key = ix[i].key;
+    decode(s, ix[i].off, v, since);
+}
+
+/* The lists a block owns (every other byte is in the block itself). */
+static void free_lists(struct kvset *s)
+{
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        const unsigned char *p = s->_blk + idx_of(s)[i].off;
+        if (p[0] == VAL_LIST) {
+            struct value v;
+            decode(s, idx_of(s)[i].off, &v, NULL);
+            value__free(&v);
+        }
     }
 }
 
 void kvset__cleanup(struct kvset *s)
 {
-    for (uint32_t i = 0; i < s->n; i++)
-        value__free(&s->items[i].v);
-    free(s->items);
-    memset(s, 0, sizeof *s);
+    if (s->_blk) {
+        free_lists(s);
+        free(s->_blk);
+    }
+    s->_blk = NULL;
+}
+
+static size_t list_bytes(const struct value *v)
+{
+    size_t n = v->u.list.n * sizeof *v->u.list.items;
+    for (size_t i = 0; i < v->u.list.n; i++) {
+        if (v->u.list.items[i].type == VAL_STR)
+            n += v->u.list.items[i].u.str.len + 1;
+        else if (v->u.list.items[i].type == VAL_LIST)
+            n += list_bytes(&v->u.list.items[i]);
+    }
+    return n;
+}
+
+size_t kvset__bytes(const struct kvset *s)
+{
+    if (!s->_blk)
+        return 0;
+    size_t n = hdr(s)->size;
+    for (uint32_t i = 0; i < hdr(s)->n; i++) {
+        if (s->_blk[idx_of(s)[i].off] == VAL_LIST) {
+            struct value v;
+            decode(s, idx_of(s)[i].off, &v, NULL);
+            n += list_bytes(&v);
+        }
+    }
+    return n;
+}
+
+void kvset__copy(struct kvset *dst, const struct kvset *src)
+{
+    struct kvbuild b;
+    kvbuild__init(&b);
+    for (uint32_t i = 0; i < kvset__count(src); i++) {
+        uint32_t key;
+        struct value v;
+        int64_t since;
+        kvset__at(src, i, &key, &v, &since);
+        kvbuild__add(&b, key, &v, since);
+    }
+    dst->_blk = NULL;
+    kvbuild__finish(&b, dst);
+    kvbuild__cleanup(&b);
+}
+
+/* ---- building a set ---- */
+
+void kvbuild__init(struct kvbuild *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void kvbuild__cleanup(struct kvbuild *b)
+{
+    free(b->idx);
+    free(b->heap);
+    memset(b, 0, sizeof *b);
+}
+
+static unsigned char *reserve(struct kvbuild *b, size_t n)
+{
+    if (b->len + n > b->hcap) {
+        b->hcap = b->hcap * 2 > b->len + n ? b->hcap * 2 : b->len + n + 64;
+        b->heap = xrealloc(b->heap, b->hcap);
+    }
+    unsigned char *p = b->heap + b->len;
+    b->len += n;
+    return p;
+}
+
+void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since)
+{
+    if (b->n && key <= b->idx[b->n - 1].key)
+        die("kvbuild__add: keys out of order");
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
+    }
+    b->idx[b->n].key = key;
+    b->idx[b->n++].off = (uint32_t)b->len; /* relative to the records; fixed up by finish */
+    /* The time: an index into the (small) table of distinct times, most recent first. */
+    uint32_t tix = TIX_INLINE;
+    for (uint32_t i = b->nt; i-- > 0;)
+        if (b->times[i] == since) {
+            tix = i;
+            break;
+        }
+    if (tix == TIX_INLINE && b->nt < TIX_INLINE) {
+        tix = b->nt;
+        b->times[b->nt++] = since;
+    }
+    unsigned char *p = reserve(b, 2);
+    p[0] = (unsigned char)v->type;
+    p[1] = (unsigned char)tix;
+    if (tix == TIX_INLINE)
+        memcpy(reserve(b, sizeof since), &since, sizeof since);
+    switch (v->type) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        *reserve(b, 1) = (unsigned char)!!v->u.b;
+        break;
+    case VAL_NUM:
+        memcpy(reserve(b, sizeof v->u.num), &v->u.num, sizeof v->u.num);
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        memcpy(reserve(b, sizeof v->u.ms), &v->u.ms, sizeof v->u.ms);
+        break;
+    case VAL_STR: {
+        if (v->u.str.len > UINT32_MAX)
+            die("kvbuild__add: string too long");
+        uint32_t len = (uint32_t)v->u.str.len;
+        if (len < 0xff) {
+            *reserve(b, 1) = (unsigned char)len;
+        } else {
+            *reserve(b, 1) = 0xff;
+            memcpy(reserve(b, sizeof len), &len, sizeof len);
+        }
+        if (len)
+            memcpy(reserve(b, len), v->u.str.ptr, len);
+        break;
+    }
+    case VAL_LIST: {
+        struct value copy;
+        value__copy(&copy, v);
+        memcpy(reserve(b, sizeof copy.u.list.items), &copy.u.list.items, sizeof copy.u.list.items);
+        memcpy(reserve(b, sizeof copy.u.list.n), &copy.u.list.n, sizeof copy.u.list.n);
+        break;
+    }
+    }
+}
+
+void kvbuild__finish(struct kvbuild *b, struct kvset *s)
+{
+    kvset__cleanup(s);
+    if (b->n) {
+        size_t head = sizeof(struct kvhdr) + b->nt * sizeof(int64_t) + b->n * sizeof(struct kvidx);
+        size_t size = head + b->len;
+        if (size > UINT32_MAX)
+            die("kvbuild__finish: state too large");
+        unsigned char *blk = xmalloc(size);
+        struct kvhdr h = {.n = b->n, .nt = b->nt, .size = (uint32_t)size};
+        memcpy(blk, &h, sizeof h);
+        memcpy(blk + sizeof h, b->times, b->nt * sizeof(int64_t));
+        struct kvidx *ix = (struct kvidx *)(blk + sizeof h + b->nt * sizeof(int64_t));
+        for (uint32_t i = 0; i < b->n; i++) {
+            ix[i].key = b->idx[i].key;
+            ix[i].off = (uint32_t)(head + b->idx[i].off);
+        }
+        memcpy(blk + head, b->heap, b->len);
+        s->_blk = blk;
+    }
+    b->n = b->nt = 0;
+    b->len = 0;
 }

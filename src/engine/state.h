@@ -3,8 +3,9 @@
  * operations on it (engine module only).
  *
  * A customer holds small sorted-by-id arrays rather than hash maps: a
- * journey has a handful of keys, so a linear scan of a few cache lines
- * beats hashing and keeps the footprint small.
+ * journey has a handful of keys, so a search of a few cache lines beats
+ * hashing and keeps the footprint small.  Its state keys live in one
+ * packed block (struct kvset below).
  */
 #ifndef FW_ENGINE_STATE_H
 #define FW_ENGINE_STATE_H
@@ -14,13 +15,6 @@
 
 #include "engine/tw.h"
 #include "expr/expr.h"
-
-/* One state key's value; strings and lists are owned by the entry. */
-struct kv {
-    uint32_t key;  /* id in rules->keys (or rules->globals for global state) */
-    int64_t since; /* event time at which the value was taken */
-    struct value v;
-};
 
 struct last_seen {
     uint32_t type;
@@ -52,9 +46,40 @@ struct trans {
     int64_t fired_at; /* the episode's start */
 };
 
+/*
+ * A set of state keys (customer or global), sorted by key id, in one heap
+ * block so that a customer's ~16 keys cost one allocation, not one per
+ * string (issue 14, compact state):
+ *
+ *   struct kvhdr { n, nt, size }     keys, distinct `since` times, block bytes
+ *   int64_t times[nt]                the distinct `since` times (keys set by one
+ *                                    event share one)
+ *   struct kvidx { key, off } [n]    ascending key ids; off: the key's record
+ *   records                          type (1 byte), time index (1 byte; 0xff: the
+ *                                    8-byte time follows), then the payload:
+ *                                    bool 1 byte, number/time/duration 8 bytes,
+ *                                    string length (1 byte, or 0xff and 4 bytes)
+ *                                    and its bytes (no NUL), list an owned
+ *                                    `struct value` array pointer and count
+ *
+ * Values read out of a set (kvset__get, kvset__at) borrow from the block:
+ * valid until the set is next changed.  A set changes only by being
+ * rebuilt (struct kvbuild), which is what the engine did per event anyway.
+ */
 struct kvset {
-    struct kv *items;
+    unsigned char *_blk; /* NULL when empty */
+};
+
+/* Builds a set: keys added in strictly ascending order; values are copied. */
+struct kvbuild {
+    int64_t times[255];
+    uint32_t nt;
     uint32_t n, cap;
+    struct kvbuild_key {
+        uint32_t key, off;
+    } *idx;
+    unsigned char *heap;
+    size_t len, hcap;
 };
 
 struct customer {
@@ -108,13 +133,25 @@ json_t *value__to_jansson(const struct value *v);
 struct buf;
 void value__json(const struct value *v, struct buf *out);
 
-struct kv *kvset__find(const struct kvset *s, uint32_t key);
-/* Set key to a copy of v at time t; returns 1 when the value changed. Old value passed out via *old (owned by caller, VAL_NULL if none) when old != NULL. */
-int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old);
-/* Remove a key; its value is moved to *old (caller frees) when old != NULL. */
-int kvset__remove(struct kvset *s, uint32_t key, struct value *old);
+/* Number of keys in the set. */
+uint32_t kvset__count(const struct kvset *s);
+/* Key `key`'s value (borrowed, see above) and since; 0 and VAL_NULL/FW_TIME_NONE when absent.
+   since may be NULL. */
+int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since);
+/* The i-th key (i < kvset__count) in ascending order, its value (borrowed) and since. */
+void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since);
 /* dst (uninitialised) becomes a deep copy of src. */
 void kvset__copy(struct kvset *dst, const struct kvset *src);
 void kvset__cleanup(struct kvset *s);
+/* Heap bytes the set holds (its block and any lists), for engine_state_bytes. */
+size_t kvset__bytes(const struct kvset *s);
+
+void kvbuild__init(struct kvbuild *b);
+/* Append key (greater than the last one added) with a deep copy of v, taken at `since`. */
+void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
+/* Replace s's contents (freed) with what was added; b is reset for reuse (kvbuild__cleanup
+   still frees its scratch). */
+void kvbuild__finish(struct kvbuild *b, struct kvset *s);
+void kvbuild__cleanup(struct kvbuild *b);
 
 #endif
