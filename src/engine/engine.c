@@ -6,9 +6,10 @@
  *  - a customer's timer is armed iff some signal reported a finite next
  *    change time at its last evaluation, and then at the earliest of them
  *    (or earlier: an early wake-up only costs an evaluation);
- *  - fired_at[s] != FW_TIME_NONE iff signal s is firing for the customer, so
- *    an episode fires once and resolves once;
- *  - next_at[s] and stable_at[s] are the next change time and the time
+ *  - signal s's fired_at (struct sigtimes; stored only when not the usual
+ *    times) != FW_TIME_NONE iff s is firing for the customer, so an
+ *    episode fires once and resolves once;
+ *  - its next_at and stable_at are the next change time and the time
  *    until which the result and next_at hold (expr_test_stable) from signal
  *    s's last evaluation for the customer; the times are absolute, so a
  *    signal none of whose inputs changed since and whose stable_at is still
@@ -45,6 +46,33 @@ struct evalctx {
     struct customer *c;
     const struct event *ev;
 };
+
+/* ---- a customer's per-signal times (state.h: only the unusual ones are stored) ---- */
+
+static struct sigtimes sigt(const struct customer *c, size_t s)
+{
+    return sigt__get(c->sigt, c->nsigt, (uint32_t)s);
+}
+
+static int64_t fired_at_of(const struct customer *c, size_t s)
+{
+    return sigt(c, s).fired_at;
+}
+
+static void set_fired_at(struct customer *c, size_t s, int64_t t)
+{
+    struct sigtimes x = sigt(c, s);
+    x.fired_at = t;
+    sigt__put(&c->sigt, &c->nsigt, &x);
+}
+
+/* Make the signal's last evaluation stale: the next pass judges it again. */
+static void set_unstable(struct customer *c, size_t s)
+{
+    struct sigtimes x = sigt(c, s);
+    x.stable_at = FW_TIME_NONE;
+    sigt__put(&c->sigt, &c->nsigt, &x);
+}
 
 /* ---- expr_env callbacks ---- */
 
@@ -220,7 +248,7 @@ static void health_inputs(struct engine *e, struct customer *c, struct health_in
        (nor through churn_risk, when a churn feature reads health). */
     uint8_t self = SIG_HEALTH | (e->churn.reads_health ? SIG_CHURN : 0);
     for (size_t s = 0; s < e->nsignals; s++)
-        in->detections += c->fired_at[s] != FW_TIME_NONE && !(e->sig_flags[s] & self);
+        in->detections += fired_at_of(c, s) != FW_TIME_NONE && !(e->sig_flags[s] & self);
 }
 
 static void health_of(struct engine *e, struct customer *c, struct health_result *h,
@@ -349,11 +377,13 @@ static struct customer *customer_get(struct engine *e, const char *key)
     struct customer *c = xcalloc(1, sizeof *c);
     tw_entry_init(&c->timer);
     c->key = me->key; /* the map owns the string */
-    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
-    c->next_at = c->fired_at + e->nsignals;
-    c->stable_at = c->next_at + e->nsignals;
-    for (size_t i = 0; i < 3 * e->nsignals; i++)
-        c->fired_at[i] = FW_TIME_NONE; /* not firing; never evaluated */
+    /* Not firing; never evaluated.  The first pass judges every signal, and most become usual
+       (not stored) then. */
+    c->sigt = e->nsignals ? xmalloc(e->nsignals * sizeof *c->sigt) : NULL;
+    c->nsigt = (uint32_t)e->nsignals;
+    for (size_t i = 0; i < e->nsignals; i++)
+        c->sigt[i] = (struct sigtimes){.sig = (uint32_t)i, .fired_at = FW_TIME_NONE,
+                                       .next_at = FW_TIME_NONE, .stable_at = FW_TIME_NONE};
     c->floor = FW_TIME_NONE;
     me->value = c;
     incidents_customer_added(&e->incidents);
@@ -371,7 +401,7 @@ static void customer_free(struct engine *e, struct customer *c)
     for (uint32_t i = 0; i < c->nopen; i++)
         free(c->open[i].id);
     free(c->open);
-    free(c->fired_at);
+    free(c->sigt);
     free(c->proj);
     engage__free(c->eng);
     if (c->churn)
@@ -446,18 +476,23 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
 {
     int64_t next = FW_TIME_MAX;
     const struct rule_signal *sig = &e->rules->signals[s];
-    int on = expr_test_stable(sig->cond, env, &next, &c->stable_at[s]);
-    c->next_at[s] = next;
+    struct sigtimes t = sigt(c, s);
+    int on = expr_test_stable(sig->cond, env, &next, &t.stable_at);
+    t.next_at = next;
     e->stats.evaluations++;
-    if (on && c->fired_at[s] == FW_TIME_NONE) {
-        c->fired_at[s] = e->now;
+    if (on && t.fired_at == FW_TIME_NONE) {
+        t.fired_at = e->now;
+        sigt__put(&c->sigt, &c->nsigt, &t);
         c->ver++; /* health reads the detections, and a churn feature may read health */
         transition(e, c, s, 1, e->now);
-    } else if (!on && c->fired_at[s] != FW_TIME_NONE) {
-        int64_t fired_at = c->fired_at[s];
-        c->fired_at[s] = FW_TIME_NONE;
+    } else if (!on && t.fired_at != FW_TIME_NONE) {
+        int64_t fired_at = t.fired_at;
+        t.fired_at = FW_TIME_NONE;
+        sigt__put(&c->sigt, &c->nsigt, &t);
         c->ver++;
         transition(e, c, s, 0, fired_at);
+    } else {
+        sigt__put(&c->sigt, &c->nsigt, &t);
     }
     return next;
 }
@@ -507,11 +542,12 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
         /* A next change time already reached is judged again too: a pass at now must leave
            every next_at after now, or a wake-up re-arms at once, forever.  Evaluation keeps
            stable_at <= next_at, so only a restored snapshot could disagree (fuzz_snapshot). */
-        if ((affects && affects[s]) || c->stable_at[s] <= e->now || c->next_at[s] <= e->now ||
+        struct sigtimes t = sigt(c, s);
+        if ((affects && affects[s]) || t.stable_at <= e->now || t.next_at <= e->now ||
             (e->sig_flags[s] & force))
-            eval_signal(e, c, &env, s);
-        if (c->next_at[s] < next)
-            next = c->next_at[s];
+            t.next_at = eval_signal(e, c, &env, s);
+        if (t.next_at < next)
+            next = t.next_at;
     }
     if (c->future && !has_future_times(e, c))
         c->future = 0; /* this pass counted them all */
@@ -964,7 +1000,7 @@ static int report_difference(struct engine *e, struct customer *c, const struct 
         }
     for (size_t s = 0; s < e->nsignals; s++) {
         const struct rule_signal *sig = &e->rules->signals[s];
-        int was = e->before[s] != FW_TIME_NONE, is = c->fired_at[s] != FW_TIME_NONE;
+        int was = e->before[s] != FW_TIME_NONE, is = fired_at_of(c, s) != FW_TIME_NONE;
         if (!sig->systemic || was == is)
             continue;
         if (is)
@@ -989,7 +1025,7 @@ static int64_t next_global_change(const struct engine *e, int64_t t)
 static void force_global(struct engine *e, struct customer *c)
 {
     for (size_t k = 0; k < e->nglobal_signals; k++)
-        c->stable_at[e->global_signals[k]] = FW_TIME_NONE;
+        set_unstable(c, e->global_signals[k]);
 }
 
 /*
@@ -1007,18 +1043,18 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
 {
     int64_t now = e->now;
     for (size_t s = 0; s < e->nsignals; s++)
-        e->before[s] = c->fired_at[s];
+        e->before[s] = fired_at_of(c, s);
     uint32_t k = 0;
     while (k < c->nproj && c->proj[k].at < t)
         k++;
     struct trans *keep = c->proj, *old = c->proj ? c->proj + k : NULL; /* none kept: NULL */
     size_t nold = c->nproj - k;
     for (size_t i = nold; i-- > 0;)
-        c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
+        set_fired_at(c, old[i].sig, old[i].firing ? FW_TIME_NONE : old[i].fired_at);
     c->ver++;
     if (nold)
         for (size_t s = 0; s < e->nsignals; s++)
-            c->stable_at[s] = FW_TIME_NONE; /* evaluated at later times: judge again */
+            set_unstable(c, s); /* evaluated at later times: judge again */
     c->proj = NULL;
     c->nproj = c->capproj = 0;
     if (ev)
@@ -1225,12 +1261,12 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
                                               intern_str(&r->entities, c->open[i].entity), "id",
                                               c->open[i].id));
     for (size_t s = 0; s < e->nsignals; s++)
-        if (c->fired_at[s] != FW_TIME_NONE)
+        if (fired_at_of(c, s) != FW_TIME_NONE)
             json_array_append_new(active, json_pack("{s:s, s:s, s:s, s:o}", "signal",
                                                     r->signals[s].id, "name", r->signals[s].name,
                                                     "severity",
                                                     severity_name(r->signals[s].severity),
-                                                    "fired_at", time_str(c->fired_at[s])));
+                                                    "fired_at", time_str(fired_at_of(c, s))));
     json_object_set_new(o, "state", state);
     json_object_set_new(o, "last_event", last);
     json_object_set_new(o, "open", open);
@@ -1273,7 +1309,7 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
         json_array_append_new(open, x);
     }
     for (size_t s = 0; s < e->nsignals; s++)
-        if (c->fired_at[s] != FW_TIME_NONE) {
+        if (fired_at_of(c, s) != FW_TIME_NONE) {
             json_t *x = json_object();
             json_object_set_new_nocheck(x, "signal", json_string_nocheck(r->signals[s].id));
             json_array_append_new(active, x);
@@ -1524,7 +1560,7 @@ size_t engine_state_bytes(const struct engine *e)
                    e->customers.nslots * sizeof(uint64_t);
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
-        bytes += sizeof *c + e->customers.entries[i].klen + 1 + 3 * e->nsignals * sizeof(int64_t);
+        bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;
         bytes += kvset__bytes(&c->state) + c->lastcap * sizeof(struct last_seen);
         bytes += c->nwin * sizeof(struct window);
         for (uint32_t w = 0; w < c->nwin; w++)

@@ -407,8 +407,13 @@ static void customer_write(const struct engine *e, const struct customer *c, str
         wire_put_u32(out, c->open[i].entity);
         wire_put_str(out, c->open[i].id);
     }
-    for (size_t s = 0; s < 3 * e->nsignals; s++)
-        wire_put_i64(out, c->fired_at[s]); /* fired_at, next_at, stable_at: one block */
+    /* Every signal's fired_at, then next_at, then stable_at (the layout of the arrays the
+       customer held before it kept only the unusual ones). */
+    for (int k = 0; k < 3; k++)
+        for (size_t s = 0; s < e->nsignals; s++) {
+            struct sigtimes t = sigt__get(c->sigt, c->nsigt, (uint32_t)s);
+            wire_put_i64(out, k == 0 ? t.fired_at : k == 1 ? t.next_at : t.stable_at);
+        }
     wire_put_i64(out, c->floor);
     wire_put_u32(out, c->nproj);
     for (uint32_t i = 0; i < c->nproj; i++) {
@@ -443,9 +448,6 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     me->value = c;
     tw_entry_init(&c->timer);
     c->key = me->key;
-    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
-    c->next_at = c->fired_at + e->nsignals;
-    c->stable_at = c->next_at + e->nsignals;
     incidents_customer_added(&e->incidents);
     kvset_read(&c->state, intern_count(&r->keys), in);
     uint32_t n = wire_get_count(in, 12);
@@ -484,8 +486,16 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         c->open[c->nopen].entity = ent;
         c->open[c->nopen++].id = id;
     }
+    int64_t *times = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *times);
     for (size_t s = 0; s < 3 * e->nsignals; s++)
-        c->fired_at[s] = wire_get_i64(in);
+        times[s] = wire_get_i64(in);
+    for (size_t s = 0; s < e->nsignals && !in->err; s++) {
+        struct sigtimes t = {.sig = (uint32_t)s, .fired_at = times[s],
+                             .next_at = times[e->nsignals + s],
+                             .stable_at = times[2 * e->nsignals + s]};
+        sigt__put(&c->sigt, &c->nsigt, &t);
+    }
+    free(times);
     c->floor = wire_get_i64(in);
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)

@@ -456,3 +456,45 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
     b->n = b->nt = 0;
     b->len = 0;
 }
+
+/* ---- per-signal times ---- */
+
+int sigt__usual(const struct sigtimes *t)
+{
+    return t->fired_at == FW_TIME_NONE && t->next_at == FW_TIME_MAX && t->stable_at == FW_TIME_MAX;
+}
+
+struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s)
+{
+    for (uint32_t i = 0; i < n && a[i].sig <= s; i++)
+        if (a[i].sig == s)
+            return a[i];
+    return (struct sigtimes){
+        .sig = s, .fired_at = FW_TIME_NONE, .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
+}
+
+void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
+{
+    uint32_t i = 0;
+    while (i < *n && (*a)[i].sig < t->sig)
+        i++;
+    int found = i < *n && (*a)[i].sig == t->sig;
+    if (sigt__usual(t)) {
+        if (!found)
+            return;
+        memmove(&(*a)[i], &(*a)[i + 1], (*n - i - 1) * sizeof **a);
+        if (--*n == 0) {
+            free(*a);
+            *a = NULL;
+        } else {
+            *a = xrealloc(*a, *n * sizeof **a);
+        }
+        return;
+    }
+    if (!found) {
+        *a = xrealloc(*a, (*n + 1) * sizeof **a);
+        memmove(&(*a)[i + 1], &(*a)[i], (*n - i) * sizeof **a);
+        ++*n;
+    }
+    (*a)[i] = *t;
+}
