@@ -107,10 +107,7 @@ static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since
 static int64_t env_last(void *ctx, uint32_t type)
 {
     struct evalctx *x = ctx;
-    for (uint32_t i = 0; i < x->c->nlast; i++)
-        if (x->c->last[i].type == type)
-            return x->c->last[i].at;
-    return FW_TIME_NONE;
+    return last__find(x->c->last, x->c->nlast, type);
 }
 
 static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
@@ -430,13 +427,20 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
         e->sink.detection(e->sink.ctx, &d);
 }
 
-static void trans_push(struct trans **v, uint32_t *n, uint32_t *cap, const struct trans *t)
+/* Append to a customer's proj, whose room is proj__cap(nproj): full at 0 and powers of two. */
+static void proj_push(struct customer *c, const struct trans *t)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        *v = xrealloc(*v, *cap * sizeof **v);
-    }
-    (*v)[(*n)++] = *t;
+    if (proj__cap(c->nproj) == c->nproj)
+        c->proj = xrealloc(c->proj, (c->nproj ? 2 * c->nproj : 1) * sizeof *c->proj);
+    c->proj[c->nproj++] = *t;
+}
+
+/* A customer's proj emptied: its memory goes too (most customers have none most of the time). */
+static void proj_clear(struct customer *c)
+{
+    free(c->proj);
+    c->proj = NULL;
+    c->nproj = 0;
 }
 
 /*
@@ -460,7 +464,7 @@ static void transition(struct engine *e, struct customer *c, size_t s, int firin
             c->nproj = 0; /* too much to undo: nothing before now can be re-judged */
             c->floor = e->now;
         }
-        trans_push(&c->proj, &c->nproj, &c->capproj, &t);
+        proj_push(c, &t);
     }
     emit_detection(e, c, s, firing, e->now, fired_at);
     const struct rule_signal *sig = &e->rules->signals[s];
@@ -701,18 +705,7 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
 
 static void note_last(struct customer *c, uint32_t type, int64_t at)
 {
-    for (uint32_t i = 0; i < c->nlast; i++)
-        if (c->last[i].type == type) {
-            if (at > c->last[i].at)
-                c->last[i].at = at;
-            return;
-        }
-    if (c->nlast == c->lastcap) {
-        c->lastcap = c->lastcap ? c->lastcap * 2 : 4;
-        c->last = xrealloc(c->last, c->lastcap * sizeof *c->last);
-    }
-    c->last[c->nlast].type = type;
-    c->last[c->nlast++].at = at;
+    last__note(&c->last, &c->nlast, type, at);
 }
 
 static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64_t at)
@@ -725,6 +718,8 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
         if (c->win[i].cls == cls)
             w = &c->win[i];
     if (!w) {
+        if (c->nwin == UINT16_MAX)
+            return; /* cannot happen: a pack has a handful of classes */
         c->win = xrealloc(c->win, (c->nwin + 1) * sizeof *c->win);
         w = &c->win[c->nwin++];
         memset(w, 0, sizeof *w);
@@ -776,16 +771,17 @@ static void note_entity(struct engine *e, struct customer *c, const struct rule_
             if (ti->closes >= 0) {
                 free(c->open[i].id);
                 c->open[i] = c->open[--c->nopen];
+                if (!c->nopen) {
+                    free(c->open);
+                    c->open = NULL;
+                }
             }
             return;
         }
     }
     if (ti->opens < 0)
         return;
-    if (c->nopen == c->opencap) {
-        c->opencap = c->opencap ? c->opencap * 2 : 2;
-        c->open = xrealloc(c->open, c->opencap * sizeof *c->open);
-    }
+    c->open = xrealloc(c->open, (c->nopen + 1) * sizeof *c->open);
     c->open[c->nopen].entity = (uint32_t)ent;
     c->open[c->nopen++].id = xstrdup(id);
 }
@@ -1056,12 +1052,12 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
         for (size_t s = 0; s < e->nsignals; s++)
             set_unstable(c, s); /* evaluated at later times: judge again */
     c->proj = NULL;
-    c->nproj = c->capproj = 0;
+    c->nproj = 0;
     if (ev)
         c->floor = t; /* an event: what came before it stands */
     else
         for (uint32_t i = 0; i < k; i++)
-            trans_push(&c->proj, &c->nproj, &c->capproj, &keep[i]);
+            proj_push(c, &keep[i]);
 
     e->collecting = 1;
     e->ncol = 0;
@@ -1101,7 +1097,7 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
         tw_arm(e->wheel, &c->timer, now); /* cannot happen: an evaluation never looks back */
     for (size_t j = 0; j < e->ncol; j++)
         if (e->col[j].waking)
-            trans_push(&c->proj, &c->nproj, &c->capproj, &e->col[j]);
+            proj_push(c, &e->col[j]);
     if (c->nproj > PROJ_MAX) {
         /* Too much to undo: the oldest become final, and nothing before them is judged again. */
         uint32_t drop = c->nproj - PROJ_MAX;
@@ -1178,7 +1174,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     } else {
         apply_customer(e, c, ev, type, ti);
         c->floor = e->now; /* applied now: nothing before now is judged again */
-        c->nproj = 0;
+        proj_clear(c);
     }
     e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
@@ -1255,7 +1251,8 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
                                       time_str(since)));
     }
     for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new(last, intern_str(&r->types, c->last[i].type), time_str(c->last[i].at));
+        json_object_set_new(last, intern_str(&r->types, last__type(c->last, c->nlast, i)),
+                            time_str(c->last[i]));
     for (uint32_t i = 0; i < c->nopen; i++)
         json_array_append_new(open, json_pack("{s:s, s:s}", "entity",
                                               intern_str(&r->entities, c->open[i].entity), "id",
@@ -1299,8 +1296,8 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
         json_object_set_new_nocheck(state, intern_str(&r->keys, id), value__to_jansson(&v));
     }
     for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new_nocheck(last, intern_str(&r->types, c->last[i].type),
-                                    json_integer(c->last[i].at));
+        json_object_set_new_nocheck(last, intern_str(&r->types, last__type(c->last, c->nlast, i)),
+                                    json_integer(c->last[i]));
     for (uint32_t i = 0; i < c->nopen; i++) {
         json_t *x = json_object();
         json_object_set_new_nocheck(x, "entity",
@@ -1561,11 +1558,11 @@ size_t engine_state_bytes(const struct engine *e)
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;
-        bytes += kvset__bytes(&c->state) + c->lastcap * sizeof(struct last_seen);
+        bytes += kvset__bytes(&c->state) + c->nlast * (sizeof(int64_t) + sizeof(uint32_t));
         bytes += c->nwin * sizeof(struct window);
         for (uint32_t w = 0; w < c->nwin; w++)
             bytes += c->win[w].cap * sizeof(int64_t);
-        bytes += c->opencap * sizeof(struct open_entity) + c->capproj * sizeof(struct trans);
+        bytes += c->nopen * sizeof(struct open_entity) + proj__cap(c->nproj) * sizeof(struct trans);
         bytes += engage__bytes(c->eng, e->rules);
     }
     return bytes;

@@ -391,8 +391,8 @@ static void customer_write(const struct engine *e, const struct customer *c, str
     kvset_write(&c->state, out);
     wire_put_u32(out, c->nlast);
     for (uint32_t i = 0; i < c->nlast; i++) {
-        wire_put_u32(out, c->last[i].type);
-        wire_put_i64(out, c->last[i].at);
+        wire_put_u32(out, last__type(c->last, c->nlast, i));
+        wire_put_i64(out, c->last[i]);
     }
     wire_put_u32(out, c->nwin);
     for (uint32_t i = 0; i < c->nwin; i++) {
@@ -451,15 +451,20 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     incidents_customer_added(&e->incidents);
     kvset_read(&c->state, intern_count(&r->keys), in);
     uint32_t n = wire_get_count(in, 12);
-    c->last = xcalloc(n + 1, sizeof *c->last);
-    c->lastcap = n + 1;
-    for (uint32_t i = 0; i < n && !in->err; i++) {
-        c->last[i].type = wire_get_u32(in);
-        c->last[i].at = wire_get_i64(in);
-        c->nlast++;
+    if (n) {
+        /* The block last__note keeps: n times, then n type ids. */
+        c->last = xmalloc(n * (sizeof(int64_t) + sizeof(uint32_t)));
+        uint32_t *types = (uint32_t *)(c->last + n);
+        for (uint32_t i = 0; i < n; i++) {
+            types[i] = wire_get_u32(in);
+            c->last[i] = wire_get_i64(in);
+        }
+        c->nlast = n;
     }
     n = wire_get_count(in, 8);
-    c->win = xcalloc(n + 1, sizeof *c->win);
+    if (n >= UINT16_MAX)
+        in->err = 1;
+    c->win = n && !in->err ? xcalloc(n, sizeof *c->win) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         struct window *w = &c->win[c->nwin++];
         w->cls = wire_get_u32(in);
@@ -473,8 +478,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     }
     c->future = wire_get_u8(in) != 0;
     n = wire_get_count(in, 5);
-    c->open = xcalloc(n + 1, sizeof *c->open);
-    c->opencap = n + 1;
+    c->open = n ? xcalloc(n, sizeof *c->open) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         uint32_t ent = wire_get_u32(in);
         char *id = wire_get_str(in);
@@ -500,8 +504,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)
         in->err = 1;
-    c->proj = xcalloc(n + 1, sizeof *c->proj);
-    c->capproj = n + 1;
+    c->proj = n ? xcalloc(proj__cap(n), sizeof *c->proj) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         struct trans *t = &c->proj[c->nproj++];
         t->sig = wire_get_u32(in);

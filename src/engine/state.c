@@ -498,3 +498,51 @@ void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
     }
     (*a)[i] = *t;
 }
+
+/* ---- last-seen times: n int64, then n uint32, in one block ---- */
+
+static uint32_t *last_types(const int64_t *last, uint32_t n)
+{
+    return (uint32_t *)(last + n);
+}
+
+int64_t last__find(const int64_t *last, uint32_t n, uint32_t type)
+{
+    const uint32_t *types = n ? last_types(last, n) : NULL;
+    for (uint32_t i = 0; i < n; i++)
+        if (types[i] == type)
+            return last[i];
+    return FW_TIME_NONE;
+}
+
+uint32_t last__type(const int64_t *last, uint32_t n, uint32_t i)
+{
+    return last_types(last, n)[i];
+}
+
+void last__note(int64_t **last, uint32_t *n, uint32_t type, int64_t at)
+{
+    uint32_t *types = *n ? last_types(*last, *n) : NULL;
+    for (uint32_t i = 0; i < *n; i++)
+        if (types[i] == type) {
+            if (at > (*last)[i])
+                (*last)[i] = at;
+            return;
+        }
+    uint32_t k = *n;
+    int64_t *b = xrealloc(*last, (k + 1) * (sizeof(int64_t) + sizeof(uint32_t)));
+    /* The types move up by one time's width: from the end, as they overlap. */
+    memmove((uint32_t *)(b + k + 1), (uint32_t *)(b + k), k * sizeof(uint32_t));
+    b[k] = at;
+    ((uint32_t *)(b + k + 1))[k] = type;
+    *last = b;
+    *n = k + 1;
+}
+
+uint32_t proj__cap(uint32_t n)
+{
+    uint32_t c = n ? 1 : 0;
+    while (c < n)
+        c *= 2;
+    return c;
+}

@@ -16,11 +16,6 @@
 #include "engine/tw.h"
 #include "expr/expr.h"
 
-struct last_seen {
-    uint32_t type;
-    int64_t at;
-};
-
 /* Event times of one class, ascending, pruned to the class's longest window. */
 struct window {
     uint32_t cls;
@@ -40,8 +35,8 @@ struct open_entity {
  */
 struct trans {
     uint32_t sig;
-    int firing;       /* 1 fired, 0 resolved */
-    int waking;       /* found by a wake-up (not by the event's own pass) */
+    uint8_t firing;   /* 1 fired, 0 resolved */
+    uint8_t waking;   /* found by a wake-up (not by the event's own pass) */
     int64_t at;       /* when */
     int64_t fired_at; /* the episode's start */
 };
@@ -96,31 +91,36 @@ struct kvbuild {
     size_t len, hcap;
 };
 
+/*
+ * One customer: 136 bytes (a 144-byte malloc chunk) plus its blocks, each
+ * sized exactly (arrays that grow do so by one element: they change a few
+ * times in a customer's life, and doubling left a third of them unused).
+ * Pointers to rarely used parts (windows, entities, engagement, churn) are
+ * NULL until needed.
+ */
 struct customer {
     struct tw_entry timer; /* first: the wheel hands back this pointer; cast to an engine_timer
                               its fire is NULL (see _fire_null) */
     void *_fire_null;      /* always NULL: lines up with engine_timer.fire */
-    char *key;             /* the subject */
+    char *key;             /* the subject (the customers map owns it) */
     struct kvset state;
-    struct last_seen *last;
-    uint32_t nlast, lastcap;
-    struct window *win;
-    uint32_t nwin;
-    int future;                /* some class time was dated after the clock when noted */
-    struct open_entity *open;
-    uint32_t nopen, opencap;
+    int64_t *last;         /* last-seen times: nlast times, then their nlast uint32 event type
+                              ids, in one block (last__find, last__note) */
     struct sigtimes *sigt; /* the signals whose times are not the usual ones (sigt__get) */
-    uint32_t nsigt;
-    int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
-                           ones at the clock (FW_TIME_NONE: no event yet) */
+    struct window *win;
+    struct open_entity *open;
     struct trans *proj; /* wake-up transitions after floor, in time order: undone when a late
-                           event dated before them arrives */
-    uint32_t nproj, capproj;
+                           event dated before them arrives; room for proj__cap(nproj) */
     struct engage *eng; /* usage rollups, features, onboarding (engage.h); NULL until the first
                            engagement event */
+    struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
+    int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
+                           ones at the clock (FW_TIME_NONE: no event yet) */
+    uint32_t nlast, nsigt, nopen, nproj;
     uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
                            score of another version is stale */
-    struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
+    uint16_t nwin;      /* classes a condition counts: a pack has a handful */
+    uint8_t future;     /* some class time was dated after the clock when noted */
 };
 
 /* A customer's churn score as last computed, and until when it holds. */
@@ -152,6 +152,15 @@ struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s);
 void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
 /* Whether t holds the usual times (not firing, no next change, stable for ever). */
 int sigt__usual(const struct sigtimes *t);
+
+/* Time of the latest event of `type` in a last-seen block of n entries, FW_TIME_NONE if none. */
+int64_t last__find(const int64_t *last, uint32_t n, uint32_t type);
+/* The type id of entry i. */
+uint32_t last__type(const int64_t *last, uint32_t n, uint32_t i);
+/* Note an event of `type` at `at` (an entry keeps its latest time); the block grows by one. */
+void last__note(int64_t **last, uint32_t *n, uint32_t type, int64_t at);
+/* Room the proj array of n transitions has: the next power of two (0 for none). */
+uint32_t proj__cap(uint32_t n);
 
 /* Number of keys in the set. */
 uint32_t kvset__count(const struct kvset *s);
