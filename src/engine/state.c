@@ -7,6 +7,7 @@
  */
 #include "engine/state.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,59 +166,93 @@ void value__json(const struct value *v, struct buf *out)
 
 /* ---- key/value sets: one block (see state.h) ---- */
 
-struct kvhdr {
-    uint32_t n, nt, size;
-    uint32_t pad_; /* keeps times[] 8-byte aligned */
-};
+/*
+ * Block header, 10 bytes, read and written with memcpy (nothing in the
+ * block is aligned): key count, block size, distinct times, and whether
+ * the index is wide (4-byte key ids and offsets) or narrow (2-byte: every
+ * key id and the block below 65,536, the usual case).
+ */
+#define HDR_N 0
+#define HDR_SIZE 4
+#define HDR_NT 8
+#define HDR_WIDE 9
+#define HDR_LEN 10
 
-struct kvidx {
-    uint32_t key, off;
-};
-
-#define TIX_INLINE 0xff
+#define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
+#define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
+#define LEN_LONG 0xff  /* a string length byte: the 4-byte length follows */
 
 /* A set beyond what a 32-bit offset reaches is a bug upstream (inputs are capped): stop. */
 static void die(const char *why)
 {
     fprintf(stderr, "forewarn: %s\n", why);
     abort();
-} /* the record carries its own 8-byte time */
-
-static const struct kvhdr *hdr(const struct kvset *s)
-{
-    return (const struct kvhdr *)s->_blk;
 }
 
-static const int64_t *times_of(const struct kvset *s)
+static uint32_t rd32(const unsigned char *p)
 {
-    return (const int64_t *)(s->_blk + sizeof(struct kvhdr));
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-static const struct kvidx *idx_of(const struct kvset *s)
+static uint16_t rd16(const unsigned char *p)
 {
-    return (const struct kvidx *)(s->_blk + sizeof(struct kvhdr) + hdr(s)->nt * sizeof(int64_t));
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int64_t rd64(const unsigned char *p)
+{
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 uint32_t kvset__count(const struct kvset *s)
 {
-    return s->_blk ? hdr(s)->n : 0;
+    return s->_blk ? rd32(s->_blk + HDR_N) : 0;
+}
+
+static const unsigned char *index_of(const struct kvset *s)
+{
+    return s->_blk + HDR_LEN + (size_t)s->_blk[HDR_NT] * sizeof(int64_t);
+}
+
+/* Key id and record offset of entry i. */
+static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t i)
+{
+    return s->_blk[HDR_WIDE] ? rd32(ix + 8 * (size_t)i) : rd16(ix + 4 * (size_t)i);
+}
+
+static uint32_t ix_off(const struct kvset *s, const unsigned char *ix, uint32_t i)
+{
+    return s->_blk[HDR_WIDE] ? rd32(ix + 8 * (size_t)i + 4) : rd16(ix + 4 * (size_t)i + 2);
 }
 
 /* Decode the record at off (a record's layout: state.h). */
 static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t *since)
 {
     const unsigned char *p = s->_blk + off;
-    unsigned type = p[0], tix = p[1];
-    p += 2;
+    unsigned type = p[0] & 7, tix = p[0] >> 3;
+    p++;
     int64_t t;
     if (tix == TIX_INLINE) {
-        memcpy(&t, p, sizeof t);
+        t = rd64(p);
         p += sizeof t;
     } else {
-        t = times_of(s)[tix];
+        t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
     }
     if (since)
         *since = t;
+    if (type == TYPE_INT32) {
+        int32_t i;
+        memcpy(&i, p, sizeof i);
+        v->type = VAL_NUM;
+        v->u.num = i;
+        return;
+    }
     v->type = (enum value_type)type;
     switch (v->type) {
     case VAL_NULL:
@@ -230,13 +265,13 @@ static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t
         break;
     case VAL_TIME:
     case VAL_DUR:
-        memcpy(&v->u.ms, p, sizeof v->u.ms);
+        v->u.ms = rd64(p);
         break;
     case VAL_STR: {
         uint32_t len = p[0];
         p++;
-        if (len == 0xff) {
-            memcpy(&len, p, sizeof len);
+        if (len == LEN_LONG) {
+            len = rd32(p);
             p += sizeof len;
         }
         v->u.str.ptr = (const char *)p;
@@ -252,18 +287,19 @@ static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t
 
 int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since)
 {
-    uint32_t lo = 0, hi = kvset__count(s);
-    if (hi) {
-        const struct kvidx *ix = idx_of(s);
+    uint32_t n = kvset__count(s);
+    if (n) {
+        const unsigned char *ix = index_of(s);
+        uint32_t lo = 0, hi = n;
         while (lo < hi) {
             uint32_t mid = (lo + hi) / 2;
-            if (ix[mid].key < key)
+            if (ix_key(s, ix, mid) < key)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        if (lo < hdr(s)->n && ix[lo].key == key) {
-            decode(s, ix[lo].off, v, since);
+        if (lo < n && ix_key(s, ix, lo) == key) {
+            decode(s, ix_off(s, ix, lo), v, since);
             return 1;
         }
     }
@@ -275,19 +311,20 @@ int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *si
 
 void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since)
 {
-    const struct kvidx *ix = idx_of(s);
-    *key = ix[i].key;
-    decode(s, ix[i].off, v, since);
+    const unsigned char *ix = index_of(s);
+    *key = ix_key(s, ix, i);
+    decode(s, ix_off(s, ix, i), v, since);
 }
 
 /* The lists a block owns (every other byte is in the block itself). */
 static void free_lists(struct kvset *s)
 {
+    const unsigned char *ix = index_of(s);
     for (uint32_t i = 0; i < kvset__count(s); i++) {
-        const unsigned char *p = s->_blk + idx_of(s)[i].off;
-        if (p[0] == VAL_LIST) {
+        uint32_t off = ix_off(s, ix, i);
+        if ((s->_blk[off] & 7) == VAL_LIST) {
             struct value v;
-            decode(s, idx_of(s)[i].off, &v, NULL);
+            decode(s, off, &v, NULL);
             value__free(&v);
         }
     }
@@ -318,11 +355,13 @@ size_t kvset__bytes(const struct kvset *s)
 {
     if (!s->_blk)
         return 0;
-    size_t n = hdr(s)->size;
-    for (uint32_t i = 0; i < hdr(s)->n; i++) {
-        if (s->_blk[idx_of(s)[i].off] == VAL_LIST) {
+    size_t n = rd32(s->_blk + HDR_SIZE);
+    const unsigned char *ix = index_of(s);
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t off = ix_off(s, ix, i);
+        if ((s->_blk[off] & 7) == VAL_LIST) {
             struct value v;
-            decode(s, idx_of(s)[i].off, &v, NULL);
+            decode(s, off, &v, NULL);
             n += list_bytes(&v);
         }
     }
@@ -391,11 +430,20 @@ void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_
         tix = b->nt;
         b->times[b->nt++] = since;
     }
-    unsigned char *p = reserve(b, 2);
-    p[0] = (unsigned char)v->type;
-    p[1] = (unsigned char)tix;
+    unsigned type = (unsigned)v->type;
+    int32_t small = 0;
+    if (v->type == VAL_NUM && v->u.num >= INT32_MIN && v->u.num <= INT32_MAX &&
+        v->u.num == (double)(int32_t)v->u.num && !(v->u.num == 0 && signbit(v->u.num))) {
+        type = TYPE_INT32; /* reads back as the same double (-0 is not an integer here) */
+        small = (int32_t)v->u.num;
+    }
+    *reserve(b, 1) = (unsigned char)(type | tix << 3);
     if (tix == TIX_INLINE)
         memcpy(reserve(b, sizeof since), &since, sizeof since);
+    if (type == TYPE_INT32) {
+        memcpy(reserve(b, sizeof small), &small, sizeof small);
+        return;
+    }
     switch (v->type) {
     case VAL_NULL:
         break;
@@ -413,10 +461,10 @@ void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_
         if (v->u.str.len > UINT32_MAX)
             die("kvbuild__add: string too long");
         uint32_t len = (uint32_t)v->u.str.len;
-        if (len < 0xff) {
+        if (len < LEN_LONG) {
             *reserve(b, 1) = (unsigned char)len;
         } else {
-            *reserve(b, 1) = 0xff;
+            *reserve(b, 1) = LEN_LONG;
             memcpy(reserve(b, sizeof len), &len, sizeof len);
         }
         if (len)
@@ -437,18 +485,32 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
 {
     kvset__cleanup(s);
     if (b->n) {
-        size_t head = sizeof(struct kvhdr) + b->nt * sizeof(int64_t) + b->n * sizeof(struct kvidx);
+        size_t times = b->nt * sizeof(int64_t);
+        size_t head = HDR_LEN + times + 4 * (size_t)b->n;
+        int wide = b->idx[b->n - 1].key > UINT16_MAX || head + b->len > UINT16_MAX;
+        if (wide)
+            head += 4 * (size_t)b->n;
         size_t size = head + b->len;
         if (size > UINT32_MAX)
             die("kvbuild__finish: state too large");
         unsigned char *blk = xmalloc(size);
-        struct kvhdr h = {.n = b->n, .nt = b->nt, .size = (uint32_t)size};
-        memcpy(blk, &h, sizeof h);
-        memcpy(blk + sizeof h, b->times, b->nt * sizeof(int64_t));
-        struct kvidx *ix = (struct kvidx *)(blk + sizeof h + b->nt * sizeof(int64_t));
+        uint32_t n = b->n, size32 = (uint32_t)size;
+        memcpy(blk + HDR_N, &n, sizeof n);
+        memcpy(blk + HDR_SIZE, &size32, sizeof size32);
+        blk[HDR_NT] = (unsigned char)b->nt;
+        blk[HDR_WIDE] = (unsigned char)wide;
+        memcpy(blk + HDR_LEN, b->times, times);
+        unsigned char *ix = blk + HDR_LEN + times;
         for (uint32_t i = 0; i < b->n; i++) {
-            ix[i].key = b->idx[i].key;
-            ix[i].off = (uint32_t)(head + b->idx[i].off);
+            uint32_t off = (uint32_t)head + b->idx[i].off;
+            if (wide) {
+                memcpy(ix + 8 * (size_t)i, &b->idx[i].key, 4);
+                memcpy(ix + 8 * (size_t)i + 4, &off, 4);
+            } else {
+                uint16_t k16 = (uint16_t)b->idx[i].key, o16 = (uint16_t)off;
+                memcpy(ix + 4 * (size_t)i, &k16, 2);
+                memcpy(ix + 4 * (size_t)i + 2, &o16, 2);
+            }
         }
         memcpy(blk + head, b->heap, b->len);
         s->_blk = blk;

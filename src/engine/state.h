@@ -44,18 +44,22 @@ struct trans {
 /*
  * A set of state keys (customer or global), sorted by key id, in one heap
  * block so that a customer's ~16 keys cost one allocation, not one per
- * string (issue 14, compact state):
+ * string (issue 14, compact state).  Nothing in it is aligned (memcpy):
  *
- *   struct kvhdr { n, nt, size }     keys, distinct `since` times, block bytes
- *   int64_t times[nt]                the distinct `since` times (keys set by one
- *                                    event share one)
- *   struct kvidx { key, off } [n]    ascending key ids; off: the key's record
- *   records                          type (1 byte), time index (1 byte; 0xff: the
- *                                    8-byte time follows), then the payload:
- *                                    bool 1 byte, number/time/duration 8 bytes,
- *                                    string length (1 byte, or 0xff and 4 bytes)
- *                                    and its bytes (no NUL), list an owned
- *                                    `struct value` array pointer and count
+ *   header, 10 bytes        key count, block size, number of distinct times,
+ *                           index width
+ *   int64 times[nt]         the distinct `since` times, up to 31 (keys set by
+ *                           one event share one)
+ *   index[n]                ascending (key id, record offset): 2 bytes each
+ *                           when every id and the block are below 65,536,
+ *                           else 4 bytes each
+ *   records                 one byte of type (3 bits) and time index (5 bits;
+ *                           31: the 8-byte time follows), then the payload:
+ *                           bool 1 byte; a number with an int32 value 4 bytes
+ *                           (type 7), any other 8; time and duration 8;
+ *                           string: length (1 byte, or 0xff and 4 bytes) and
+ *                           its bytes, no NUL; list: an owned `struct value`
+ *                           array pointer and count
  *
  * Values read out of a set (kvset__get, kvset__at) borrow from the block:
  * valid until the set is next changed.  A set changes only by being
@@ -81,7 +85,7 @@ struct sigtimes {
 
 /* Builds a set: keys added in strictly ascending order; values are copied. */
 struct kvbuild {
-    int64_t times[255];
+    int64_t times[31];
     uint32_t nt;
     uint32_t n, cap;
     struct kvbuild_key {

@@ -114,6 +114,49 @@ static void kvset_many_times(void)
     kvbuild__cleanup(&b);
 }
 
+/* Key ids and blocks past 65,536 (the wide index); numbers at the edges of the int32 form. */
+static void kvset_wide_and_numbers(void)
+{
+    static const double nums[] = {0.0, -0.0, 2147483647.0, -2147483648.0, 2147483648.0, 3e9,
+                                  -1e300, 0.5, 1e-9};
+    enum { NN = sizeof nums / sizeof nums[0] };
+    static char big[40000];
+    memset(big, 'q', sizeof big);
+    for (int round = 0; round < 2; round++) {
+        struct kvbuild b;
+        kvbuild__init(&b);
+        uint32_t base = round ? 70000 : 10; /* round 0: narrow ids, but a block over 64 KB */
+        for (uint32_t i = 0; i < NN; i++) {
+            struct value v = vnum(nums[i]);
+            kvbuild__add(&b, base + i, &v, 5);
+        }
+        struct value v = vstr(big, sizeof big);
+        kvbuild__add(&b, base + NN, &v, 6);
+        kvbuild__add(&b, base + NN + 1, &v, 7);
+        v = vstr("tail", 4);
+        kvbuild__add(&b, base + NN + 2, &v, 8);
+        struct kvset s = {0};
+        kvbuild__finish(&b, &s);
+        for (uint32_t i = 0; i < NN; i++) {
+            struct value got;
+            ASSERT_EQ(kvset__get(&s, base + i, &got, NULL), 1);
+            ASSERT_EQ(got.type, VAL_NUM);
+            ASSERT(memcmp(&got.u.num, &nums[i], sizeof got.u.num) == 0); /* -0 stays -0 */
+        }
+        struct value got;
+        int64_t since;
+        ASSERT_EQ(kvset__get(&s, base + NN + 2, &got, &since), 1);
+        ASSERT_EQ(got.u.str.len, 4);
+        ASSERT(memcmp(got.u.str.ptr, "tail", 4) == 0);
+        ASSERT_EQ(since, 8);
+        ASSERT_EQ(kvset__get(&s, base + NN + 1, &got, NULL), 1);
+        ASSERT_EQ(got.u.str.len, sizeof big);
+        ASSERT(kvset__bytes(&s) > 2 * sizeof big);
+        kvset__cleanup(&s);
+        kvbuild__cleanup(&b);
+    }
+}
+
 /* Randomised: rebuild a set from a model after each change and compare every key. */
 static void kvset_randomised(void)
 {
@@ -235,6 +278,7 @@ static void last_seen_block(void)
 const struct test state_tests[] = {
     {"kvset_every_type", kvset_every_type},
     {"kvset_many_times", kvset_many_times},
+    {"kvset_wide_and_numbers", kvset_wide_and_numbers},
     {"kvset_randomised", kvset_randomised},
     {"sigtimes_sparse", sigtimes_sparse},
     {"last_seen_block", last_seen_block},
