@@ -107,7 +107,7 @@ static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since
 static int64_t env_last(void *ctx, uint32_t type)
 {
     struct evalctx *x = ctx;
-    return last__find(x->c->last, x->c->nlast, type);
+    return kvset__last(&x->c->state, type);
 }
 
 static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
@@ -391,7 +391,6 @@ static void customer_free(struct engine *e, struct customer *c)
 {
     tw_cancel(e->wheel, &c->timer);
     kvset__cleanup(&c->state);
-    free(c->last);
     for (uint32_t i = 0; i < c->nwin; i++)
         free(c->win[i].times);
     free(c->win);
@@ -650,7 +649,7 @@ static int event_value(json_t *v, struct value *out)
  * unchanged.
  */
 static void map_state(struct engine *e, struct kvset *set, struct intern *names,
-                      const struct event *ev, int merge)
+                      const struct event *ev, int merge, uint32_t last_type)
 {
     struct buf *name = &e->name;
     struct keylist *touched = &e->touched;
@@ -700,12 +699,8 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             kvbuild__add(out, okey, &ov, osince);
         i++;
     }
+    kvbuild__copy_last(out, set, last_type, ev->time); /* last_type UINT32_MAX: none */
     kvbuild__finish(out, set);
-}
-
-static void note_last(struct customer *c, uint32_t type, int64_t at)
-{
-    last__note(&c->last, &c->nlast, type, at);
 }
 
 static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64_t at)
@@ -826,7 +821,7 @@ static void ghist_refold(struct engine *e, size_t pos)
         else
             memset(&g->state, 0, sizeof g->state); /* before it: unknown, taken as empty */
         struct event gev = {.type = g->type, .time = g->time, .data = g->data};
-        map_state(e, &g->state, &e->rules->globals, &gev, 0);
+        map_state(e, &g->state, &e->rules->globals, &gev, 0, UINT32_MAX);
     }
     kvset__cleanup(&e->global);
     kvset__copy(&e->global, &e->ghist[e->nghist - 1].state);
@@ -835,7 +830,7 @@ static void ghist_refold(struct engine *e, size_t pos)
 /* A global event at the clock: every customer's signals that read global state, in insertion order. */
 static void apply_global(struct engine *e, const struct event *ev)
 {
-    map_state(e, &e->global, &e->rules->globals, ev, 0);
+    map_state(e, &e->global, &e->rules->globals, ev, 0, UINT32_MAX);
     e->gver++;
     size_t pos = ghist_push(e, e->now, ev, e->nghist);
     kvset__copy(&e->ghist[pos].state, &e->global);
@@ -935,11 +930,13 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     /* Our own events (delivery outcomes, a person's case actions) say what happened on our
        side, nothing about the journey: they count for last() and classes, and leave the
        customer's state alone. */
+    /* The event's time is noted in last-seen by the same rebuild of the state block. */
     if (!is_outcome(ev->type))
-        map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
+        map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns, type);
+    else
+        kvset__note_last(&c->state, &e->build, type, ev->time);
     if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
-    note_last(c, type, ev->time);
     for (size_t i = 0; i < ti->nclasses; i++)
         note_class(e, c, ti->classes[i], ev->time);
     if (ti->opens >= 0 || ti->closes >= 0)
@@ -1250,9 +1247,12 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
                             json_pack("{s:o, s:o}", "value", value__to_jansson(&v), "since",
                                       time_str(since)));
     }
-    for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new(last, intern_str(&r->types, last__type(c->last, c->nlast, i)),
-                            time_str(c->last[i]));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        json_object_set_new(last, intern_str(&r->types, type), time_str(at));
+    }
     for (uint32_t i = 0; i < c->nopen; i++)
         json_array_append_new(open, json_pack("{s:s, s:s}", "entity",
                                               intern_str(&r->entities, c->open[i].entity), "id",
@@ -1295,9 +1295,12 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
         kvset__at(&c->state, i, &id, &v, NULL);
         json_object_set_new_nocheck(state, intern_str(&r->keys, id), value__to_jansson(&v));
     }
-    for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new_nocheck(last, intern_str(&r->types, last__type(c->last, c->nlast, i)),
-                                    json_integer(c->last[i]));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        json_object_set_new_nocheck(last, intern_str(&r->types, type), json_integer(at));
+    }
     for (uint32_t i = 0; i < c->nopen; i++) {
         json_t *x = json_object();
         json_object_set_new_nocheck(x, "entity",
@@ -1558,7 +1561,7 @@ size_t engine_state_bytes(const struct engine *e)
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;
-        bytes += kvset__bytes(&c->state) + c->nlast * (sizeof(int64_t) + sizeof(uint32_t));
+        bytes += kvset__bytes(&c->state); /* its keys and last-seen times */
         bytes += c->nwin * sizeof(struct window);
         for (uint32_t w = 0; w < c->nwin; w++)
             bytes += c->win[w].cap * sizeof(int64_t);

@@ -389,10 +389,13 @@ static void customer_write(const struct engine *e, const struct customer *c, str
 {
     wire_put_str(out, c->key);
     kvset_write(&c->state, out);
-    wire_put_u32(out, c->nlast);
-    for (uint32_t i = 0; i < c->nlast; i++) {
-        wire_put_u32(out, last__type(c->last, c->nlast, i));
-        wire_put_i64(out, c->last[i]);
+    wire_put_u32(out, kvset__nlast(&c->state));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) { /* first seen first */
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        wire_put_u32(out, type);
+        wire_put_i64(out, at);
     }
     wire_put_u32(out, c->nwin);
     for (uint32_t i = 0; i < c->nwin; i++) {
@@ -451,15 +454,31 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     incidents_customer_added(&e->incidents);
     kvset_read(&c->state, intern_count(&r->keys), in);
     uint32_t n = wire_get_count(in, 12);
-    if (n) {
-        /* The block last__note keeps: n times, then n type ids. */
-        c->last = xmalloc(n * (sizeof(int64_t) + sizeof(uint32_t)));
-        uint32_t *types = (uint32_t *)(c->last + n);
+    if (n && !in->err) {
+        /* Into the state's block, after its keys: rebuilt once with them. */
+        uint32_t *types = xmalloc(n * sizeof *types);
+        int64_t *ats = xmalloc(n * sizeof *ats);
         for (uint32_t i = 0; i < n; i++) {
             types[i] = wire_get_u32(in);
-            c->last[i] = wire_get_i64(in);
+            ats[i] = wire_get_i64(in);
+            if (types[i] >= intern_count(&r->types))
+                in->err = 1;
         }
-        c->nlast = n;
+        if (!in->err) {
+            struct kvbuild *b = &e->build;
+            for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
+                uint32_t id;
+                struct value v;
+                int64_t since;
+                kvset__at(&c->state, i, &id, &v, &since);
+                kvbuild__add(b, id, &v, since);
+            }
+            if (kvbuild__add_lasts(b, types, ats, n))
+                in->err = 1; /* a type twice */
+            kvbuild__finish(b, &c->state);
+        }
+        free(types);
+        free(ats);
     }
     n = wire_get_count(in, 8);
     if (n >= UINT16_MAX)

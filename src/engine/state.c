@@ -167,16 +167,22 @@ void value__json(const struct value *v, struct buf *out)
 /* ---- key/value sets: one block (see state.h) ---- */
 
 /*
- * Block header, 10 bytes, read and written with memcpy (nothing in the
- * block is aligned): key count, block size, distinct times, and whether
- * the index is wide (4-byte key ids and offsets) or narrow (2-byte: every
- * key id and the block below 65,536, the usual case).
+ * Block header, 12 bytes, read and written with memcpy (nothing in the
+ * block is aligned): state key count, block size, last-seen entries,
+ * distinct times, and whether the index is wide (4-byte ids and offsets)
+ * or narrow (2-byte: every key id and event type below 32,768 and the
+ * block below 65,536, the usual case).  The index holds the state keys,
+ * then the last-seen entries, whose ids are KV_LAST | type so that they
+ * sort after every key (bit 15 in a narrow index).
  */
 #define HDR_N 0
 #define HDR_SIZE 4
-#define HDR_NT 8
-#define HDR_WIDE 9
-#define HDR_LEN 10
+#define HDR_NLAST 8
+#define HDR_NT 10
+#define HDR_WIDE 11
+#define HDR_LEN 12
+
+#define KV_LAST 0x80000000u
 
 #define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
 #define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
@@ -220,10 +226,18 @@ static const unsigned char *index_of(const struct kvset *s)
     return s->_blk + HDR_LEN + (size_t)s->_blk[HDR_NT] * sizeof(int64_t);
 }
 
-/* Key id and record offset of entry i. */
+uint32_t kvset__nlast(const struct kvset *s)
+{
+    return s->_blk ? rd16(s->_blk + HDR_NLAST) : 0;
+}
+
+/* Key id (KV_LAST | type for a last-seen entry) and record offset of entry i. */
 static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t i)
 {
-    return s->_blk[HDR_WIDE] ? rd32(ix + 8 * (size_t)i) : rd16(ix + 4 * (size_t)i);
+    if (s->_blk[HDR_WIDE])
+        return rd32(ix + 8 * (size_t)i);
+    uint32_t k = rd16(ix + 4 * (size_t)i);
+    return k & 0x8000 ? KV_LAST | (k & 0x7fff) : k;
 }
 
 static uint32_t ix_off(const struct kvset *s, const unsigned char *ix, uint32_t i)
@@ -283,6 +297,57 @@ static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t
         memcpy(&v->u.list.n, p + sizeof v->u.list.items, sizeof v->u.list.n);
         break;
     }
+}
+
+/* Entry of id `key` among entries [lo, hi), or hi. */
+static uint32_t search(const struct kvset *s, uint32_t key, uint32_t lo, uint32_t hi)
+{
+    const unsigned char *ix = index_of(s);
+    uint32_t end = hi;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (ix_key(s, ix, mid) < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < end && ix_key(s, ix, lo) == key ? lo : end;
+}
+
+int64_t kvset__last(const struct kvset *s, uint32_t type)
+{
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    uint32_t i = end > n ? search(s, KV_LAST | type, n, end) : end;
+    if (i == end)
+        return FW_TIME_NONE;
+    struct value v;
+    int64_t at;
+    decode(s, ix_off(s, index_of(s), i), &v, &at);
+    return at;
+}
+
+/* The first-seen ordinal a last-seen record carries after its time. */
+static uint16_t last_ord(const struct kvset *s, uint32_t off)
+{
+    const unsigned char *p = s->_blk + off;
+    return rd16(p + 1 + ((p[0] >> 3) == TIX_INLINE ? sizeof(int64_t) : 0));
+}
+
+void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *at)
+{
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    const unsigned char *ix = index_of(s);
+    for (uint32_t i = n; i < end; i++) {
+        uint32_t off = ix_off(s, ix, i);
+        if (last_ord(s, off) == k) {
+            struct value v;
+            *type = ix_key(s, ix, i) & ~KV_LAST;
+            decode(s, off, &v, at);
+            return;
+        }
+    }
+    *type = 0; /* not reached: ordinals are 0..nlast-1 */
+    *at = FW_TIME_NONE;
 }
 
 int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since)
@@ -379,9 +444,27 @@ void kvset__copy(struct kvset *dst, const struct kvset *src)
         kvset__at(src, i, &key, &v, &since);
         kvbuild__add(&b, key, &v, since);
     }
+    kvbuild__copy_last(&b, src, UINT32_MAX, 0);
     dst->_blk = NULL;
     kvbuild__finish(&b, dst);
     kvbuild__cleanup(&b);
+}
+
+int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at)
+{
+    int64_t was = kvset__last(s, type);
+    if (was != FW_TIME_NONE && was >= at)
+        return 0; /* an entry keeps its latest time */
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t key;
+        struct value v;
+        int64_t since;
+        kvset__at(s, i, &key, &v, &since);
+        kvbuild__add(b, key, &v, since);
+    }
+    kvbuild__copy_last(b, s, type, at);
+    kvbuild__finish(b, s);
+    return 1;
 }
 
 /* ---- building a set ---- */
@@ -411,8 +494,8 @@ static unsigned char *reserve(struct kvbuild *b, size_t n)
 
 void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since)
 {
-    if (b->n && key <= b->idx[b->n - 1].key)
-        die("kvbuild__add: keys out of order");
+    if ((b->n && key <= b->idx[b->n - 1].key) || (key & KV_LAST && !b->adding_last))
+        die("kvbuild__add: keys out of order or too large");
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 16;
         b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
@@ -481,22 +564,89 @@ void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_
     }
 }
 
+static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord)
+{
+    static const struct value null;
+    if (type & KV_LAST || ord > UINT16_MAX || b->nlast == UINT16_MAX)
+        die("kvbuild: too many event types");
+    b->adding_last = 1;
+    kvbuild__add(b, KV_LAST | type, &null, at);
+    b->adding_last = 0;
+    uint16_t o = (uint16_t)ord;
+    memcpy(reserve(b, sizeof o), &o, sizeof o);
+    b->nlast++;
+}
+
+void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type, int64_t at)
+{
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    const unsigned char *ix = s->_blk ? index_of(s) : NULL;
+    int noted = type == UINT32_MAX;
+    for (uint32_t i = n; i < end; i++) {
+        uint32_t t = ix_key(s, ix, i) & ~KV_LAST, off = ix_off(s, ix, i);
+        struct value v;
+        int64_t was;
+        decode(s, off, &v, &was);
+        if (!noted && type < t) {
+            add_last(b, type, at, end - n); /* first seen: the next ordinal */
+            noted = 1;
+        }
+        if (t == type) {
+            noted = 1;
+            if (at > was)
+                was = at;
+        }
+        add_last(b, t, was, last_ord(s, off));
+    }
+    if (!noted)
+        add_last(b, type, at, end - n);
+}
+
+int kvbuild__add_lasts(struct kvbuild *b, const uint32_t *types, const int64_t *ats, uint32_t n)
+{
+    uint32_t *order = xmalloc((n ? n : 1) * sizeof *order);
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = i;
+    /* Insertion sort by type: n is the handful of event types one customer has seen. */
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && types[order[j - 1]] > types[order[j]]; j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        if ((i && types[order[i]] == types[order[i - 1]]) || types[order[i]] & KV_LAST ||
+            n > UINT16_MAX)
+            rc = -1;
+        else
+            add_last(b, types[order[i]], ats[order[i]], order[i]);
+    }
+    free(order);
+    return rc;
+}
+
 void kvbuild__finish(struct kvbuild *b, struct kvset *s)
 {
     kvset__cleanup(s);
     if (b->n) {
         size_t times = b->nt * sizeof(int64_t);
         size_t head = HDR_LEN + times + 4 * (size_t)b->n;
-        int wide = b->idx[b->n - 1].key > UINT16_MAX || head + b->len > UINT16_MAX;
+        uint32_t nkeys = b->n - b->nlast;
+        uint32_t maxkey = nkeys ? b->idx[nkeys - 1].key : 0;
+        uint32_t maxtype = b->nlast ? b->idx[b->n - 1].key & ~KV_LAST : 0;
+        int wide = maxkey > 0x7fff || maxtype > 0x7fff || head + b->len > UINT16_MAX;
         if (wide)
             head += 4 * (size_t)b->n;
         size_t size = head + b->len;
         if (size > UINT32_MAX)
             die("kvbuild__finish: state too large");
         unsigned char *blk = xmalloc(size);
-        uint32_t n = b->n, size32 = (uint32_t)size;
-        memcpy(blk + HDR_N, &n, sizeof n);
+        uint32_t size32 = (uint32_t)size;
+        uint16_t nlast = (uint16_t)b->nlast;
+        memcpy(blk + HDR_N, &nkeys, sizeof nkeys);
         memcpy(blk + HDR_SIZE, &size32, sizeof size32);
+        memcpy(blk + HDR_NLAST, &nlast, sizeof nlast);
         blk[HDR_NT] = (unsigned char)b->nt;
         blk[HDR_WIDE] = (unsigned char)wide;
         memcpy(blk + HDR_LEN, b->times, times);
@@ -507,7 +657,8 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
                 memcpy(ix + 8 * (size_t)i, &b->idx[i].key, 4);
                 memcpy(ix + 8 * (size_t)i + 4, &off, 4);
             } else {
-                uint16_t k16 = (uint16_t)b->idx[i].key, o16 = (uint16_t)off;
+                uint32_t k = b->idx[i].key;
+                uint16_t k16 = (uint16_t)(k & KV_LAST ? 0x8000 | (k & 0x7fff) : k), o16 = (uint16_t)off;
                 memcpy(ix + 4 * (size_t)i, &k16, 2);
                 memcpy(ix + 4 * (size_t)i + 2, &o16, 2);
             }
@@ -515,7 +666,7 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         memcpy(blk + head, b->heap, b->len);
         s->_blk = blk;
     }
-    b->n = b->nt = 0;
+    b->n = b->nt = b->nlast = 0;
     b->len = 0;
 }
 
@@ -559,46 +710,6 @@ void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
         ++*n;
     }
     (*a)[i] = *t;
-}
-
-/* ---- last-seen times: n int64, then n uint32, in one block ---- */
-
-static uint32_t *last_types(const int64_t *last, uint32_t n)
-{
-    return (uint32_t *)(last + n);
-}
-
-int64_t last__find(const int64_t *last, uint32_t n, uint32_t type)
-{
-    const uint32_t *types = n ? last_types(last, n) : NULL;
-    for (uint32_t i = 0; i < n; i++)
-        if (types[i] == type)
-            return last[i];
-    return FW_TIME_NONE;
-}
-
-uint32_t last__type(const int64_t *last, uint32_t n, uint32_t i)
-{
-    return last_types(last, n)[i];
-}
-
-void last__note(int64_t **last, uint32_t *n, uint32_t type, int64_t at)
-{
-    uint32_t *types = *n ? last_types(*last, *n) : NULL;
-    for (uint32_t i = 0; i < *n; i++)
-        if (types[i] == type) {
-            if (at > (*last)[i])
-                (*last)[i] = at;
-            return;
-        }
-    uint32_t k = *n;
-    int64_t *b = xrealloc(*last, (k + 1) * (sizeof(int64_t) + sizeof(uint32_t)));
-    /* The types move up by one time's width: from the end, as they overlap. */
-    memmove((uint32_t *)(b + k + 1), (uint32_t *)(b + k), k * sizeof(uint32_t));
-    b[k] = at;
-    ((uint32_t *)(b + k + 1))[k] = type;
-    *last = b;
-    *n = k + 1;
 }
 
 uint32_t proj__cap(uint32_t n)

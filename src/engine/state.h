@@ -87,7 +87,9 @@ struct sigtimes {
 struct kvbuild {
     int64_t times[31];
     uint32_t nt;
-    uint32_t n, cap;
+    uint32_t n, cap;  /* entries: keys, then nlast last-seen ones */
+    uint32_t nlast;
+    int adding_last;
     struct kvbuild_key {
         uint32_t key, off;
     } *idx;
@@ -108,8 +110,6 @@ struct customer {
     void *_fire_null;      /* always NULL: lines up with engine_timer.fire */
     char *key;             /* the subject (the customers map owns it) */
     struct kvset state;
-    int64_t *last;         /* last-seen times: nlast times, then their nlast uint32 event type
-                              ids, in one block (last__find, last__note) */
     struct sigtimes *sigt; /* the signals whose times are not the usual ones (sigt__get) */
     struct window *win;
     struct open_entity *open;
@@ -120,7 +120,7 @@ struct customer {
     struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
     int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
                            ones at the clock (FW_TIME_NONE: no event yet) */
-    uint32_t nlast, nsigt, nopen, nproj;
+    uint32_t nsigt, nopen, nproj;
     uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
                            score of another version is stale */
     uint16_t nwin;      /* classes a condition counts: a pack has a handful */
@@ -157,12 +157,6 @@ void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
 /* Whether t holds the usual times (not firing, no next change, stable for ever). */
 int sigt__usual(const struct sigtimes *t);
 
-/* Time of the latest event of `type` in a last-seen block of n entries, FW_TIME_NONE if none. */
-int64_t last__find(const int64_t *last, uint32_t n, uint32_t type);
-/* The type id of entry i. */
-uint32_t last__type(const int64_t *last, uint32_t n, uint32_t i);
-/* Note an event of `type` at `at` (an entry keeps its latest time); the block grows by one. */
-void last__note(int64_t **last, uint32_t *n, uint32_t type, int64_t at);
 /* Room the proj array of n transitions has: the next power of two (0 for none). */
 uint32_t proj__cap(uint32_t n);
 
@@ -179,12 +173,32 @@ void kvset__cleanup(struct kvset *s);
 /* Heap bytes the set holds (its block and any lists), for engine_state_bytes. */
 size_t kvset__bytes(const struct kvset *s);
 
+/*
+ * Last-seen times (a customer's set only): the time of the latest event of
+ * each type it has seen, kept in the same block and sharing its table of
+ * times (an event's time is usually the `since` of the keys it set).
+ */
+/* Time of the latest event of `type`, FW_TIME_NONE if none. */
+int64_t kvset__last(const struct kvset *s, uint32_t type);
+/* Number of types seen. */
+uint32_t kvset__nlast(const struct kvset *s);
+/* The k-th type first seen (k < kvset__nlast) and its latest time. */
+void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *at);
+/* Note an event of `type` at `at` (an entry keeps its latest time), rebuilding s through b when
+   that changes anything; returns whether it did. */
+int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at);
+
 void kvbuild__init(struct kvbuild *b);
 /* Append key (greater than the last one added) with a deep copy of v, taken at `since`. */
 void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
 /* Replace s's contents (freed) with what was added; b is reset for reuse (kvbuild__cleanup
    still frees its scratch). */
 void kvbuild__finish(struct kvbuild *b, struct kvset *s);
+/* After the keys: s's last-seen entries, with an event of `type` at `at` noted (UINT32_MAX:
+   none). */
+void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type, int64_t at);
+/* After the keys: n last-seen entries in first-seen order (a snapshot's); -1 when a type repeats. */
+int kvbuild__add_lasts(struct kvbuild *b, const uint32_t *types, const int64_t *ats, uint32_t n);
 void kvbuild__cleanup(struct kvbuild *b);
 
 #endif

@@ -251,23 +251,72 @@ static void sigtimes_sparse(void)
     ASSERT(a == NULL);
 }
 
-static void last_seen_block(void)
+/* Last-seen times in the state block: noted by a rebuild, kept beside keys, first-seen order. */
+static void last_seen_in_block(void)
 {
-    int64_t *last = NULL;
-    uint32_t n = 0;
-    ASSERT_EQ(last__find(last, n, 1), FW_TIME_NONE);
-    for (uint32_t t = 0; t < 9; t++)
-        last__note(&last, &n, 100 + t, 1000 * t);
-    ASSERT_EQ(n, 9);
-    last__note(&last, &n, 104, 50);   /* earlier: kept */
-    last__note(&last, &n, 107, 9999); /* later: taken */
-    ASSERT_EQ(n, 9);
-    for (uint32_t i = 0; i < n; i++) {
-        ASSERT_EQ(last__type(last, n, i), 100 + i);
-        ASSERT_EQ(last__find(last, n, 100 + i), i == 7 ? 9999 : 1000 * (int64_t)i);
+    struct kvset s = {0};
+    struct kvbuild b;
+    kvbuild__init(&b);
+    ASSERT_EQ(kvset__last(&s, 1), FW_TIME_NONE);
+    /* Types noted out of order; each keeps its latest time. */
+    static const uint32_t types[] = {7, 3, 40000, 5, 3, 7, 0};
+    static const int64_t ats[] = {100, 200, 300, 400, 150, 900, 500};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        kvset__note_last(&s, &b, types[i], ats[i]);
+    ASSERT_EQ(kvset__note_last(&s, &b, 5, 399), 0); /* earlier: nothing to do */
+    ASSERT_EQ(kvset__nlast(&s), 5);
+    ASSERT_EQ(kvset__count(&s), 0);
+    ASSERT_EQ(kvset__last(&s, 7), 900);
+    ASSERT_EQ(kvset__last(&s, 3), 200);
+    ASSERT_EQ(kvset__last(&s, 40000), 300); /* past 32,767: the wide index */
+    ASSERT_EQ(kvset__last(&s, 0), 500);
+    ASSERT_EQ(kvset__last(&s, 4), FW_TIME_NONE);
+    static const uint32_t first_seen[] = {7, 3, 40000, 5, 0};
+    for (uint32_t k = 0; k < 5; k++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&s, k, &type, &at);
+        ASSERT_EQ(type, first_seen[k]);
+        ASSERT_EQ(at, kvset__last(&s, type));
     }
-    ASSERT_EQ(last__find(last, n, 99), FW_TIME_NONE);
-    free(last);
+    /* Keys rebuilt in front of them leave them as they were; keys do not see them. */
+    struct value v = vstr("ACTIVE", 6);
+    kvbuild__add(&b, 2, &v, 900);
+    kvbuild__add(&b, 9, &v, 901);
+    kvbuild__copy_last(&b, &s, 8, 1000); /* and a new type on the way */
+    kvbuild__finish(&b, &s);
+    ASSERT_EQ(kvset__count(&s), 2);
+    ASSERT_EQ(kvset__nlast(&s), 6);
+    ASSERT_EQ(kvset__last(&s, 8), 1000);
+    ASSERT_EQ(kvset__last(&s, 40000), 300);
+    struct value got;
+    ASSERT_EQ(kvset__get(&s, 9, &got, NULL), 1);
+    ASSERT_EQ(kvset__get(&s, 7, &got, NULL), 0); /* a type is not a key */
+    uint32_t type;
+    int64_t at;
+    kvset__last_at(&s, 5, &type, &at);
+    ASSERT_EQ(type, 8);
+    /* A copy has them too. */
+    struct kvset c;
+    kvset__copy(&c, &s);
+    ASSERT_EQ(kvset__nlast(&c), 6);
+    ASSERT_EQ(kvset__last(&c, 3), 200);
+    kvset__cleanup(&c);
+    /* From a snapshot's list: first-seen order kept, a repeated type refused. */
+    static const uint32_t snap_types[] = {12, 4, 9};
+    static const int64_t snap_ats[] = {1, 2, 3};
+    ASSERT_EQ(kvbuild__add_lasts(&b, snap_types, snap_ats, 3), 0);
+    kvbuild__finish(&b, &s);
+    kvset__last_at(&s, 0, &type, &at);
+    ASSERT_EQ(type, 12);
+    kvset__last_at(&s, 2, &type, &at);
+    ASSERT_EQ(type, 9);
+    ASSERT_EQ(at, 3);
+    static const uint32_t dup_types[] = {4, 9, 4};
+    ASSERT_EQ(kvbuild__add_lasts(&b, dup_types, snap_ats, 3), -1);
+    kvbuild__finish(&b, &s);
+    kvset__cleanup(&s);
+    kvbuild__cleanup(&b);
     ASSERT_EQ(proj__cap(0), 0);
     ASSERT_EQ(proj__cap(1), 1);
     ASSERT_EQ(proj__cap(3), 4);
@@ -281,6 +330,6 @@ const struct test state_tests[] = {
     {"kvset_wide_and_numbers", kvset_wide_and_numbers},
     {"kvset_randomised", kvset_randomised},
     {"sigtimes_sparse", sigtimes_sparse},
-    {"last_seen_block", last_seen_block},
+    {"last_seen_in_block", last_seen_in_block},
     {NULL, NULL},
 };
