@@ -114,8 +114,8 @@ static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest
 {
     struct evalctx *x = ctx;
     *oldest = FW_TIME_MAX;
-    for (uint32_t i = 0; i < x->c->nwin; i++) {
-        struct window *w = &x->c->win[i];
+    for (uint32_t i = 0; x->c->win && i < x->c->win->n; i++) {
+        struct window *w = &x->c->win->w[i];
         if (w->cls != cls)
             continue;
         /* Times are ascending: skip those at or before `after`, count those up to now. */
@@ -391,8 +391,8 @@ static void customer_free(struct engine *e, struct customer *c)
 {
     tw_cancel(e->wheel, &c->timer);
     kvset__cleanup(&c->state);
-    for (uint32_t i = 0; i < c->nwin; i++)
-        free(c->win[i].times);
+    for (uint32_t i = 0; c->win && i < c->win->n; i++)
+        free(c->win->w[i].times);
     free(c->win);
     for (uint32_t i = 0; i < c->nopen; i++)
         free(c->open[i].id);
@@ -513,9 +513,11 @@ static void rearm(struct engine *e, struct customer *c, int64_t next, int merge)
 /* Whether the customer holds event times of a class later than now (events from the future). */
 static int has_future_times(const struct engine *e, const struct customer *c)
 {
-    for (uint32_t i = 0; i < c->nwin; i++)
-        if (c->win[i].n && c->win[i].times[c->win[i].n - 1] > e->now)
+    for (uint32_t i = 0; c->win && i < c->win->n; i++) {
+        const struct window *w = &c->win->w[i];
+        if (w->n && w->times[w->n - 1] > e->now)
             return 1;
+    }
     return 0;
 }
 
@@ -540,7 +542,8 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
-    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (c->future ? SIG_COUNTS : 0);
+    int future = c->win && c->win->future;
+    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
         /* A next change time already reached is judged again too: a pass at now must leave
            every next_at after now, or a wake-up re-arms at once, forever.  Evaluation keeps
@@ -552,8 +555,8 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
         if (t.next_at < next)
             next = t.next_at;
     }
-    if (c->future && !has_future_times(e, c))
-        c->future = 0; /* this pass counted them all */
+    if (future && !has_future_times(e, c))
+        c->win->future = 0; /* this pass counted them all */
     rearm(e, c, next, 0);
 }
 
@@ -709,14 +712,16 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
     if (keep <= 0)
         return; /* no condition counts this class */
     struct window *w = NULL;
-    for (uint32_t i = 0; i < c->nwin; i++)
-        if (c->win[i].cls == cls)
-            w = &c->win[i];
+    uint32_t nw = c->win ? c->win->n : 0;
+    for (uint32_t i = 0; i < nw; i++)
+        if (c->win->w[i].cls == cls)
+            w = &c->win->w[i];
     if (!w) {
-        if (c->nwin == UINT16_MAX)
-            return; /* cannot happen: a pack has a handful of classes */
-        c->win = xrealloc(c->win, (c->nwin + 1) * sizeof *c->win);
-        w = &c->win[c->nwin++];
+        int future = c->win && c->win->future;
+        c->win = xrealloc(c->win, sizeof *c->win + (nw + 1) * sizeof *c->win->w);
+        c->win->n = nw + 1;
+        c->win->future = (uint8_t)future;
+        w = &c->win->w[nw];
         memset(w, 0, sizeof *w);
         w->cls = cls;
     }
@@ -736,7 +741,7 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
         w->times = xrealloc(w->times, w->cap * sizeof *w->times);
     }
     if (at > e->now)
-        c->future = 1; /* count() will not foresee it: see evaluate() */
+        c->win->future = 1; /* count() will not foresee it: see evaluate() */
     /* Insert in order; events almost always arrive in time order, so this is an append. */
     uint32_t i = w->n;
     while (i > 0 && w->times[i - 1] > at) {
@@ -1562,9 +1567,11 @@ size_t engine_state_bytes(const struct engine *e)
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;
         bytes += kvset__bytes(&c->state); /* its keys and last-seen times */
-        bytes += c->nwin * sizeof(struct window);
-        for (uint32_t w = 0; w < c->nwin; w++)
-            bytes += c->win[w].cap * sizeof(int64_t);
+        if (c->win) {
+            bytes += sizeof *c->win + c->win->n * sizeof *c->win->w;
+            for (uint32_t w = 0; w < c->win->n; w++)
+                bytes += c->win->w[w].cap * sizeof(int64_t);
+        }
         bytes += c->nopen * sizeof(struct open_entity) + proj__cap(c->nproj) * sizeof(struct trans);
         bytes += engage__bytes(c->eng, e->rules);
     }

@@ -397,14 +397,16 @@ static void customer_write(const struct engine *e, const struct customer *c, str
         wire_put_u32(out, type);
         wire_put_i64(out, at);
     }
-    wire_put_u32(out, c->nwin);
-    for (uint32_t i = 0; i < c->nwin; i++) {
-        wire_put_u32(out, c->win[i].cls);
-        wire_put_u32(out, c->win[i].n);
-        for (uint32_t k = 0; k < c->win[i].n; k++)
-            wire_put_i64(out, c->win[i].times[k]);
+    uint32_t nw = c->win ? c->win->n : 0;
+    wire_put_u32(out, nw);
+    for (uint32_t i = 0; i < nw; i++) {
+        const struct window *w = &c->win->w[i];
+        wire_put_u32(out, w->cls);
+        wire_put_u32(out, w->n);
+        for (uint32_t k = 0; k < w->n; k++)
+            wire_put_i64(out, w->times[k]);
     }
-    wire_put_u8(out, (uint8_t)c->future);
+    wire_put_u8(out, (uint8_t)(c->win && c->win->future));
     wire_put_u32(out, c->nopen);
     for (uint32_t i = 0; i < c->nopen; i++) {
         wire_put_u32(out, c->open[i].entity);
@@ -481,11 +483,10 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         free(ats);
     }
     n = wire_get_count(in, 8);
-    if (n >= UINT16_MAX)
-        in->err = 1;
-    c->win = n && !in->err ? xcalloc(n, sizeof *c->win) : NULL;
+    if (n && !in->err)
+        c->win = xcalloc(1, sizeof *c->win + n * sizeof *c->win->w);
     for (uint32_t i = 0; i < n && !in->err; i++) {
-        struct window *w = &c->win[c->nwin++];
+        struct window *w = &c->win->w[c->win->n++];
         w->cls = wire_get_u32(in);
         uint32_t k = wire_get_count(in, 8);
         w->times = xmalloc((k + 1) * sizeof *w->times);
@@ -495,7 +496,11 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         if (w->cls >= intern_count(&r->classes))
             in->err = 1;
     }
-    c->future = wire_get_u8(in) != 0;
+    if (wire_get_u8(in) && !in->err) {
+        if (!c->win)
+            c->win = xcalloc(1, sizeof *c->win); /* as written, though no window holds a time */
+        c->win->future = 1;
+    }
     n = wire_get_count(in, 5);
     c->open = n ? xcalloc(n, sizeof *c->open) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {

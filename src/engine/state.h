@@ -23,6 +23,13 @@ struct window {
     int64_t *times;
 };
 
+/* A customer's windows, one per class a condition counts (a pack has a handful). */
+struct winset {
+    uint32_t n;
+    uint8_t future; /* some class time was dated after the clock when noted */
+    struct window w[];
+};
+
 struct open_entity {
     uint32_t entity;
     char *id;
@@ -98,7 +105,7 @@ struct kvbuild {
 };
 
 /*
- * One customer: 136 bytes (a 144-byte malloc chunk) plus its blocks, each
+ * One customer: 120 bytes (a 128-byte malloc chunk) plus its blocks, each
  * sized exactly (arrays that grow do so by one element: they change a few
  * times in a customer's life, and doubling left a third of them unused).
  * Pointers to rarely used parts (windows, entities, engagement, churn) are
@@ -111,7 +118,7 @@ struct customer {
     char *key;             /* the subject (the customers map owns it) */
     struct kvset state;
     struct sigtimes *sigt; /* the signals whose times are not the usual ones (sigt__get) */
-    struct window *win;
+    struct winset *win; /* NULL until an event of a counted class */
     struct open_entity *open;
     struct trans *proj; /* wake-up transitions after floor, in time order: undone when a late
                            event dated before them arrives; room for proj__cap(nproj) */
@@ -123,8 +130,6 @@ struct customer {
     uint32_t nsigt, nopen, nproj;
     uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
                            score of another version is stale */
-    uint16_t nwin;      /* classes a condition counts: a pack has a handful */
-    uint8_t future;     /* some class time was dated after the clock when noted */
 };
 
 /* A customer's churn score as last computed, and until when it holds. */
