@@ -49,9 +49,19 @@ struct evalctx {
 
 /* ---- a customer's per-signal times (state.h: only the unusual ones are stored) ---- */
 
-static struct sigtimes sigt(const struct customer *c, size_t s)
+static inline struct sigtimes sigt(const struct customer *c, size_t s)
 {
+    if (!c->nsigt) /* the usual case: nothing stored */
+        return (struct sigtimes){.sig = (uint32_t)s, .fired_at = FW_TIME_NONE,
+                                 .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
     return sigt__get(c->sigt, c->nsigt, (uint32_t)s);
+}
+
+/* Store a signal's times (sigt__put), skipping the call when there is nothing to do. */
+static inline void sigt_put(struct customer *c, const struct sigtimes *t)
+{
+    if (c->nsigt || !sigt__usual(t))
+        sigt__put(&c->sigt, &c->nsigt, t);
 }
 
 static int64_t fired_at_of(const struct customer *c, size_t s)
@@ -63,7 +73,7 @@ static void set_fired_at(struct customer *c, size_t s, int64_t t)
 {
     struct sigtimes x = sigt(c, s);
     x.fired_at = t;
-    sigt__put(&c->sigt, &c->nsigt, &x);
+    sigt_put(c, &x);
 }
 
 /* Make the signal's last evaluation stale: the next pass judges it again. */
@@ -71,7 +81,7 @@ static void set_unstable(struct customer *c, size_t s)
 {
     struct sigtimes x = sigt(c, s);
     x.stable_at = FW_TIME_NONE;
-    sigt__put(&c->sigt, &c->nsigt, &x);
+    sigt_put(c, &x);
 }
 
 /* ---- expr_env callbacks ---- */
@@ -485,17 +495,17 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
     e->stats.evaluations++;
     if (on && t.fired_at == FW_TIME_NONE) {
         t.fired_at = e->now;
-        sigt__put(&c->sigt, &c->nsigt, &t);
+        sigt_put(c, &t);
         c->ver++; /* health reads the detections, and a churn feature may read health */
         transition(e, c, s, 1, e->now);
     } else if (!on && t.fired_at != FW_TIME_NONE) {
         int64_t fired_at = t.fired_at;
         t.fired_at = FW_TIME_NONE;
-        sigt__put(&c->sigt, &c->nsigt, &t);
+        sigt_put(c, &t);
         c->ver++;
         transition(e, c, s, 0, fired_at);
     } else {
-        sigt__put(&c->sigt, &c->nsigt, &t);
+        sigt_put(c, &t);
     }
     return next;
 }
@@ -668,12 +678,10 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     uint32_t i = 0, nset = kvset__count(set);
     size_t t = 0;
     uint32_t okey = 0;
-    struct value ov;
-    int64_t osince = 0;
     while (i < nset || t < touched->n) {
         int have_old = i < nset;
         if (have_old)
-            kvset__at(set, i, &okey, &ov, &osince);
+            okey = kvset__key(set, i); /* kept entries are copied as they are, undecoded */
         if (t < touched->n && (!have_old || touched->items[t].id <= okey)) {
             /* The event sets this key: the last of its names wins. */
             uint32_t id = touched->items[t].id;
@@ -683,11 +691,14 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             int has = event_value(touched->items[t].v, &val);
             t++;
             int existed = have_old && okey == id;
+            struct value ov;
+            if (existed)
+                kvset__at(set, i, &okey, &ov, NULL);
             if (has < 0 && existed && (merge || !same_ns_key(names, id, ev->type, nl)))
-                kvbuild__add(out, id, &ov, osince); /* not state, and not this namespace's to drop */
+                kvbuild__keep(out, set, i); /* not state, and not this namespace's to drop */
             else if (has > 0 && existed && value__equal(&ov, &val))
-                kvbuild__add(out, id, &ov, osince); /* same value: `since` keeps the time it was
-                                                       first taken */
+                kvbuild__keep(out, set, i); /* same value: `since` keeps the time it was first
+                                               taken */
             else if (has > 0)
                 kvbuild__add(out, id, &val, ev->time);
             /* else: null, or not state in a namespace the event replaces: dropped */
@@ -699,7 +710,7 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
         }
         /* A key the event does not name: replaced namespaces drop it. */
         if (merge || !same_ns_key(names, okey, ev->type, nl))
-            kvbuild__add(out, okey, &ov, osince);
+            kvbuild__keep(out, set, i);
         i++;
     }
     kvbuild__copy_last(out, set, last_type, ev->time); /* last_type UINT32_MAX: none */

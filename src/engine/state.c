@@ -183,6 +183,8 @@ void value__json(const struct value *v, struct buf *out)
 #define HDR_LEN 12
 
 #define KV_LAST 0x80000000u
+#define FLAG_WIDE 1  /* in the header's flags byte (HDR_WIDE) */
+#define FLAG_LISTS 2 /* some record owns a list: cleanup must look */
 
 #define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
 #define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
@@ -234,7 +236,7 @@ uint32_t kvset__nlast(const struct kvset *s)
 /* Key id (KV_LAST | type for a last-seen entry) and record offset of entry i. */
 static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t i)
 {
-    if (s->_blk[HDR_WIDE])
+    if (s->_blk[HDR_WIDE] & FLAG_WIDE)
         return rd32(ix + 8 * (size_t)i);
     uint32_t k = rd16(ix + 4 * (size_t)i);
     return k & 0x8000 ? KV_LAST | (k & 0x7fff) : k;
@@ -242,7 +244,8 @@ static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t 
 
 static uint32_t ix_off(const struct kvset *s, const unsigned char *ix, uint32_t i)
 {
-    return s->_blk[HDR_WIDE] ? rd32(ix + 8 * (size_t)i + 4) : rd16(ix + 4 * (size_t)i + 2);
+    return s->_blk[HDR_WIDE] & FLAG_WIDE ? rd32(ix + 8 * (size_t)i + 4)
+                                         : rd16(ix + 4 * (size_t)i + 2);
 }
 
 /* Decode the record at off (a record's layout: state.h). */
@@ -384,6 +387,8 @@ void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v
 /* The lists a block owns (every other byte is in the block itself). */
 static void free_lists(struct kvset *s)
 {
+    if (!(s->_blk[HDR_WIDE] & FLAG_LISTS))
+        return;
     const unsigned char *ix = index_of(s);
     for (uint32_t i = 0; i < kvset__count(s); i++) {
         uint32_t off = ix_off(s, ix, i);
@@ -433,18 +438,14 @@ size_t kvset__bytes(const struct kvset *s)
     return n;
 }
 
+static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
+
 void kvset__copy(struct kvset *dst, const struct kvset *src)
 {
     struct kvbuild b;
     kvbuild__init(&b);
-    for (uint32_t i = 0; i < kvset__count(src); i++) {
-        uint32_t key;
-        struct value v;
-        int64_t since;
-        kvset__at(src, i, &key, &v, &since);
-        kvbuild__add(&b, key, &v, since);
-    }
-    kvbuild__copy_last(&b, src, UINT32_MAX, 0);
+    for (uint32_t i = 0; i < kvset__count(src) + kvset__nlast(src); i++)
+        keep(&b, src, i);
     dst->_blk = NULL;
     kvbuild__finish(&b, dst);
     kvbuild__cleanup(&b);
@@ -455,13 +456,8 @@ int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t 
     int64_t was = kvset__last(s, type);
     if (was != FW_TIME_NONE && was >= at)
         return 0; /* an entry keeps its latest time */
-    for (uint32_t i = 0; i < kvset__count(s); i++) {
-        uint32_t key;
-        struct value v;
-        int64_t since;
-        kvset__at(s, i, &key, &v, &since);
-        kvbuild__add(b, key, &v, since);
-    }
+    for (uint32_t i = 0; i < kvset__count(s); i++)
+        keep(b, s, i);
     kvbuild__copy_last(b, s, type, at);
     kvbuild__finish(b, s);
     return 1;
@@ -557,11 +553,113 @@ void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_
     case VAL_LIST: {
         struct value copy;
         value__copy(&copy, v);
+        b->lists = 1;
         memcpy(reserve(b, sizeof copy.u.list.items), &copy.u.list.items, sizeof copy.u.list.items);
         memcpy(reserve(b, sizeof copy.u.list.n), &copy.u.list.n, sizeof copy.u.list.n);
         break;
     }
     }
+}
+
+static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord);
+
+uint32_t kvset__key(const struct kvset *s, uint32_t i)
+{
+    return ix_key(s, index_of(s), i);
+}
+
+/* Bytes of the record at p (a last-seen entry's carries its ordinal too). */
+static size_t rec_len(const unsigned char *p, int last)
+{
+    size_t n = 1 + ((p[0] >> 3) == TIX_INLINE ? sizeof(int64_t) : 0);
+    const unsigned char *q = p + n;
+    switch (p[0] & 7) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        n += 1;
+        break;
+    case TYPE_INT32:
+        n += 4;
+        break;
+    case VAL_NUM:
+    case VAL_TIME:
+    case VAL_DUR:
+        n += 8;
+        break;
+    case VAL_STR:
+        n += q[0] == LEN_LONG ? 1 + 4 + rd32(q + 1) : 1 + (size_t)q[0];
+        break;
+    case VAL_LIST:
+        n += sizeof(struct value *) + sizeof(size_t);
+        break;
+    }
+    return n + (last ? sizeof(uint16_t) : 0);
+}
+
+/*
+ * Entry i of s into b as it is: its record is copied, only its time index
+ * changes (s's time table to b's, remembered per index while b copies from
+ * s).  Lists are deep-copied instead (each block owns its own), and so is
+ * anything whose time would no longer fit b's table.
+ */
+static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
+{
+    const unsigned char *ix = index_of(s);
+    uint32_t key = ix_key(s, ix, i), off = ix_off(s, ix, i);
+    const unsigned char *p = s->_blk + off;
+    unsigned tix = p[0] >> 3, ntix = TIX_INLINE;
+    if (b->tmap_src != s->_blk) {
+        memset(b->tmap, 0xff, sizeof b->tmap);
+        b->tmap_src = s->_blk;
+    }
+    if (tix != TIX_INLINE) {
+        ntix = b->tmap[tix];
+        if (ntix == 0xff) {
+            int64_t t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
+            for (uint32_t k = b->nt; k-- > 0;)
+                if (b->times[k] == t) {
+                    ntix = k;
+                    break;
+                }
+            if (ntix == 0xff && b->nt < TIX_INLINE) {
+                ntix = b->nt;
+                b->times[b->nt++] = t;
+            }
+            if (ntix != 0xff)
+                b->tmap[tix] = (unsigned char)ntix;
+        }
+    }
+    if ((p[0] & 7) == VAL_LIST || ntix == 0xff) {
+        struct value v;
+        int64_t since;
+        decode(s, off, &v, &since);
+        if (key & KV_LAST) {
+            add_last(b, key & ~KV_LAST, since, last_ord(s, off));
+        } else {
+            kvbuild__add(b, key, &v, since);
+        }
+        return;
+    }
+    if ((b->n && key <= b->idx[b->n - 1].key) || (key & KV_LAST && b->nlast == UINT16_MAX))
+        die("kvbuild: keys out of order");
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
+    }
+    b->idx[b->n].key = key;
+    b->idx[b->n++].off = (uint32_t)b->len;
+    size_t len = rec_len(p, (key & KV_LAST) != 0);
+    unsigned char *q = reserve(b, len);
+    memcpy(q, p, len);
+    q[0] = (unsigned char)((p[0] & 7) | ntix << 3);
+    if (key & KV_LAST)
+        b->nlast++;
+}
+
+void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
+{
+    keep(b, s, i);
 }
 
 static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord)
@@ -584,19 +682,19 @@ void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type,
     int noted = type == UINT32_MAX;
     for (uint32_t i = n; i < end; i++) {
         uint32_t t = ix_key(s, ix, i) & ~KV_LAST, off = ix_off(s, ix, i);
-        struct value v;
-        int64_t was;
-        decode(s, off, &v, &was);
         if (!noted && type < t) {
             add_last(b, type, at, end - n); /* first seen: the next ordinal */
             noted = 1;
         }
-        if (t == type) {
-            noted = 1;
-            if (at > was)
-                was = at;
+        if (t != type) {
+            keep(b, s, i);
+            continue;
         }
-        add_last(b, t, was, last_ord(s, off));
+        struct value v;
+        int64_t was;
+        decode(s, off, &v, &was);
+        noted = 1;
+        add_last(b, t, at > was ? at : was, last_ord(s, off));
     }
     if (!noted)
         add_last(b, type, at, end - n);
@@ -648,7 +746,7 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         memcpy(blk + HDR_SIZE, &size32, sizeof size32);
         memcpy(blk + HDR_NLAST, &nlast, sizeof nlast);
         blk[HDR_NT] = (unsigned char)b->nt;
-        blk[HDR_WIDE] = (unsigned char)wide;
+        blk[HDR_WIDE] = (unsigned char)((wide ? FLAG_WIDE : 0) | (b->lists ? FLAG_LISTS : 0));
         memcpy(blk + HDR_LEN, b->times, times);
         unsigned char *ix = blk + HDR_LEN + times;
         for (uint32_t i = 0; i < b->n; i++) {
@@ -668,14 +766,11 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
     }
     b->n = b->nt = b->nlast = 0;
     b->len = 0;
+    b->lists = 0;
+    b->tmap_src = NULL; /* the old block is gone: its address may come back */
 }
 
 /* ---- per-signal times ---- */
-
-int sigt__usual(const struct sigtimes *t)
-{
-    return t->fired_at == FW_TIME_NONE && t->next_at == FW_TIME_MAX && t->stable_at == FW_TIME_MAX;
-}
 
 struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s)
 {

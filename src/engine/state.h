@@ -15,6 +15,7 @@
 
 #include "engine/tw.h"
 #include "expr/expr.h"
+#include "util/fwtime.h"
 
 /* Event times of one class, ascending, pruned to the class's longest window. */
 struct window {
@@ -97,6 +98,9 @@ struct kvbuild {
     uint32_t n, cap;  /* entries: keys, then nlast last-seen ones */
     uint32_t nlast;
     int adding_last;
+    int lists;                      /* some value added is a list */
+    const unsigned char *tmap_src;  /* the block kvbuild__keep last copied from */
+    unsigned char tmap[32];         /* its time indexes -> ours (0xff: not yet) */
     struct kvbuild_key {
         uint32_t key, off;
     } *idx;
@@ -160,7 +164,10 @@ struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s);
    is reallocated to fit. */
 void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
 /* Whether t holds the usual times (not firing, no next change, stable for ever). */
-int sigt__usual(const struct sigtimes *t);
+static inline int sigt__usual(const struct sigtimes *t)
+{
+    return t->fired_at == FW_TIME_NONE && t->next_at == FW_TIME_MAX && t->stable_at == FW_TIME_MAX;
+}
 
 /* Room the proj array of n transitions has: the next power of two (0 for none). */
 uint32_t proj__cap(uint32_t n);
@@ -196,6 +203,10 @@ int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t 
 void kvbuild__init(struct kvbuild *b);
 /* Append key (greater than the last one added) with a deep copy of v, taken at `since`. */
 void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
+/* Append entry i of s (i < kvset__count(s): a key, in order) as it is: no value decoded. */
+void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
+/* Key id of entry i (i < kvset__count). */
+uint32_t kvset__key(const struct kvset *s, uint32_t i);
 /* Replace s's contents (freed) with what was added; b is reset for reuse (kvbuild__cleanup
    still frees its scratch). */
 void kvbuild__finish(struct kvbuild *b, struct kvset *s);
