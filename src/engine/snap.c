@@ -228,8 +228,9 @@ static void value_write(const struct value *v, struct buf *out)
     }
 }
 
-/* Read a value (owned, as value__copy makes them); depth bounds nested lists. */
-static void value_read(struct value *v, struct wire_rd *in, int depth)
+/* Read a value (owned, as value__copy makes them; with `borrow`, a string at the top instead
+   points into the input); depth bounds nested lists. */
+static void value_read(struct value *v, struct wire_rd *in, int depth, int borrow)
 {
     v->type = VAL_NULL;
     uint8_t t = wire_get_u8(in);
@@ -249,7 +250,7 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
     case VAL_STR:
         if ((p = wire_get_bytes(in, &n))) {
             v->type = VAL_STR;
-            v->u.str.ptr = xstrndup(p, n);
+            v->u.str.ptr = borrow && !depth ? p : xstrndup(p, n);
             v->u.str.len = n;
         }
         break;
@@ -269,7 +270,7 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
         v->u.list.items = items;
         v->u.list.n = 0;
         for (uint32_t i = 0; i < k && !in->err; i++) {
-            value_read(&items[i], in, depth + 1);
+            value_read(&items[i], in, depth + 1, 0);
             v->u.list.n++;
         }
         break;
@@ -304,12 +305,13 @@ static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
         uint32_t key = wire_get_u32(in);
         int64_t since = wire_get_i64(in);
         struct value v;
-        value_read(&v, in, 0);
+        value_read(&v, in, 0, 1); /* a string is copied into the block: borrowed till then */
         if (!in->err && (key >= nkeys || (i && key <= last)))
             in->err = 1;
         if (!in->err)
             kvbuild__add(&b, key, &v, since);
-        value__free(&v);
+        if (v.type != VAL_STR)
+            value__free(&v);
         last = key;
     }
     kvbuild__finish(&b, s);
