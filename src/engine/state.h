@@ -50,24 +50,28 @@ struct trans {
 };
 
 /*
- * A set of state keys (customer or global), sorted by key id, in one heap
- * block so that a customer's ~16 keys cost one allocation, not one per
- * string (issue 14, compact state).  Nothing in it is aligned (memcpy):
+ * A set of state keys (customer or global), sorted by key id, and for a
+ * customer its last-seen times, in one heap block: a customer's ~16 keys
+ * and ~6 event types cost one allocation, not one per string (issue 14,
+ * compact state).  Nothing in it is aligned (memcpy):
  *
- *   header, 10 bytes        key count, block size, number of distinct times,
- *                           index width
- *   int64 times[nt]         the distinct `since` times, up to 31 (keys set by
- *                           one event share one)
- *   index[n]                ascending (key id, record offset): 2 bytes each
- *                           when every id and the block are below 65,536,
- *                           else 4 bytes each
+ *   header, 12 bytes        key count, block size, last-seen count, number of
+ *                           distinct times, flags (wide index, holds lists)
+ *   int64 times[nt]         the distinct times, up to 31: keys' `since` and
+ *                           last-seen times (one event's time serves both)
+ *   index[n + nlast]        ascending (id, record offset): the keys, then the
+ *                           last-seen entries as KV_LAST | type; 2 bytes each
+ *                           (bit 15 for KV_LAST) when every key id and type
+ *                           is below 32,768 and the block below 65,536, else
+ *                           4 bytes each
  *   records                 one byte of type (3 bits) and time index (5 bits;
  *                           31: the 8-byte time follows), then the payload:
  *                           bool 1 byte; a number with an int32 value 4 bytes
  *                           (type 7), any other 8; time and duration 8;
  *                           string: length (1 byte, or 0xff and 4 bytes) and
  *                           its bytes, no NUL; list: an owned `struct value`
- *                           array pointer and count
+ *                           array pointer and count; a last-seen entry: null,
+ *                           then its 2-byte first-seen ordinal
  *
  * Values read out of a set (kvset__get, kvset__at) borrow from the block:
  * valid until the set is next changed.  A set changes only by being
@@ -82,7 +86,7 @@ struct kvset {
  * not firing), the next change time from its last evaluation, and until
  * when that evaluation stays valid (FW_TIME_NONE: judge it again).  Most
  * signals of most customers are not firing, with no next change, stable
- * for ever (SIGT_USUAL): only the others are stored, in a small array
+ * for ever (sigt__usual): only the others are stored, in a small array
  * sorted by signal, sized exactly (three int64 per signal per customer
  * were 264 of the 1,664 bytes a customer took; issue 14).
  */
@@ -109,9 +113,10 @@ struct kvbuild {
 };
 
 /*
- * One customer: 120 bytes (a 128-byte malloc chunk) plus its blocks, each
- * sized exactly (arrays that grow do so by one element: they change a few
- * times in a customer's life, and doubling left a third of them unused).
+ * One customer: 120 bytes (a 128-byte malloc chunk) plus its blocks, sized
+ * exactly (arrays grow by one element: they change a few times in a
+ * customer's life, and doubling left a third of them unused; the undo list
+ * grows by powers of two, see proj__cap).
  * Pointers to rarely used parts (windows, entities, engagement, churn) are
  * NULL until needed.
  */
