@@ -1,5 +1,6 @@
 /*
- * state.c -- stored values and key/value sets of customer state.
+ * state.c -- stored values, the packed key/value set of customer state
+ * (keys and last-seen times in one block) and the sparse per-signal times.
  *
  * Invariant: a kvset is one block (layout in state.h) whose keys are sorted
  * by id; it holds copies of its values, strings in the block itself and
