@@ -294,12 +294,11 @@ static void kvset_write(const struct kvset *s, struct buf *out)
     }
 }
 
-/* Into an empty set; keys must be below nkeys and ascending (the set's invariant). */
-static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+/* A set's keys into b (not finished: a customer's last-seen times follow); keys must be below
+   nkeys and ascending (the set's invariant). */
+static void kvset_read_into(struct kvbuild *b, size_t nkeys, struct wire_rd *in)
 {
     uint32_t n = wire_get_count(in, 13);
-    struct kvbuild b;
-    kvbuild__init(&b);
     uint32_t last = 0;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         uint32_t key = wire_get_u32(in);
@@ -309,11 +308,19 @@ static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
         if (!in->err && (key >= nkeys || (i && key <= last)))
             in->err = 1;
         if (!in->err)
-            kvbuild__add(&b, key, &v, since);
+            kvbuild__add(b, key, &v, since);
         if (v.type != VAL_STR)
             value__free(&v);
         last = key;
     }
+}
+
+/* Into an empty set. */
+static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+{
+    struct kvbuild b;
+    kvbuild__init(&b);
+    kvset_read_into(&b, nkeys, in);
     kvbuild__finish(&b, s);
     kvbuild__cleanup(&b);
 }
@@ -456,10 +463,11 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     tw_entry_init(&c->timer);
     c->key = me->key;
     incidents_customer_added(&e->incidents);
-    kvset_read(&c->state, intern_count(&r->keys), in);
+    /* The state block is built once: its keys, then its last-seen times. */
+    struct kvbuild *b = &e->build;
+    kvset_read_into(b, intern_count(&r->keys), in);
     uint32_t n = wire_get_count(in, 12);
     if (n && !in->err) {
-        /* Into the state's block, after its keys: rebuilt once with them. */
         uint32_t *types = xmalloc(n * sizeof *types);
         int64_t *ats = xmalloc(n * sizeof *ats);
         for (uint32_t i = 0; i < n; i++) {
@@ -468,22 +476,12 @@ static void customer_read(struct engine *e, struct wire_rd *in)
             if (types[i] >= intern_count(&r->types))
                 in->err = 1;
         }
-        if (!in->err) {
-            struct kvbuild *b = &e->build;
-            for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
-                uint32_t id;
-                struct value v;
-                int64_t since;
-                kvset__at(&c->state, i, &id, &v, &since);
-                kvbuild__add(b, id, &v, since);
-            }
-            if (kvbuild__add_lasts(b, types, ats, n))
-                in->err = 1; /* a type twice */
-            kvbuild__finish(b, &c->state);
-        }
+        if (!in->err && kvbuild__add_lasts(b, types, ats, n))
+            in->err = 1; /* a type twice */
         free(types);
         free(ats);
     }
+    kvbuild__finish(b, &c->state);
     n = wire_get_count(in, 8);
     if (n && !in->err)
         c->win = xcalloc(1, sizeof *c->win + n * sizeof *c->win->w);
@@ -516,7 +514,8 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         c->open[c->nopen].entity = ent;
         c->open[c->nopen++].id = id;
     }
-    int64_t *times = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *times);
+    int64_t small[3 * 32]; /* a pack's signals fit, usually: no allocation per customer */
+    int64_t *times = 3 * e->nsignals <= 3 * 32 ? small : xmalloc(3 * e->nsignals * sizeof *times);
     for (size_t s = 0; s < 3 * e->nsignals; s++)
         times[s] = wire_get_i64(in);
     for (size_t s = 0; s < e->nsignals && !in->err; s++) {
@@ -525,7 +524,8 @@ static void customer_read(struct engine *e, struct wire_rd *in)
                              .stable_at = times[2 * e->nsignals + s]};
         sigt__put(&c->sigt, &c->nsigt, &t);
     }
-    free(times);
+    if (times != small)
+        free(times);
     c->floor = wire_get_i64(in);
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)
