@@ -6,10 +6,15 @@
  * is parsed and validated first (timed apart), then applied in time order
  * exactly as replay does (engine_prepare, engine_apply), then freed and
  * the freed memory handed back to the system (malloc_trim) so that the
- * resident size afterwards is the engine's own.  Prints one JSON line:
- * parse and apply seconds (thread CPU time, which the noise of a shared
- * machine disturbs less than wall time), engine events/s, the engine's own
- * accounting (engine_state_bytes) and the resident-size growth, per customer.
+ * resident size afterwards is the engine's own.  Chunks are small (1,000
+ * events) by default: a parsed event takes about 2 kB, and 200,000 of them
+ * freed between customers' blocks left pages partly used, which counted as
+ * a few hundred bytes of "resident per customer" that replay and serve,
+ * parsing one event at a time, do not have.  Prints one JSON line: parse
+ * and apply seconds (thread CPU time, which the noise of a shared machine
+ * disturbs less than wall time), engine events/s, and per customer: the
+ * engine's own accounting (engine_state_bytes), the heap in use (malloc's
+ * count, so its per-block overhead included) and the resident-size growth.
  *
  * With --compare-rules, every chunk is also applied to a second engine with
  * that pack (timed apart), to price a difference between packs (bench/run
@@ -89,7 +94,7 @@ int main(int argc, char **argv)
     fw_json_init(); /* the parser and allocator forewarn uses */
     const char *rules_path = NULL, *cmp_path = NULL, *path = NULL;
     int64_t until = 0;
-    size_t chunk = 200000;
+    size_t chunk = 1000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rules") && i + 1 < argc)
             rules_path = argv[++i];
@@ -124,6 +129,7 @@ int main(int argc, char **argv)
     double parse_cpu = 0, apply_cpu = 0, apply_wall = 0, cmp_cpu = 0;
     malloc_trim(0);
     long rss_base = rss_bytes();
+    size_t heap_base = mallinfo2().uordblks;
     struct engine_sink sink = {.detection = on_detection};
     struct engine_sink cmp_sink = {.ctx = &rc, .detection = on_detection};
     struct engine *e = NULL, *ec = NULL;
@@ -192,18 +198,20 @@ int main(int argc, char **argv)
     fclose(in);
     malloc_trim(0);
     long rss_end = rss_bytes();
+    size_t heap_end = mallinfo2().uordblks;
     size_t customers = engine_customer_count(e);
     size_t state = engine_state_bytes(e);
     printf("{\"events\":%zu,\"customers\":%zu,\"parse_cpu_s\":%.3f,\"apply_cpu_s\":%.3f,"
            "\"apply_wall_s\":%.3f,\"parse_ns_per_event\":%.0f,\"apply_ns_per_event\":%.0f,"
            "\"engine_events_per_s\":%.0f,\"firing\":%zu,\"resolved\":%zu,\"pending_timers\":%zu,"
            "\"state_bytes\":%zu,\"state_bytes_per_customer\":%.0f,\"rss_base\":%ld,\"rss_end\":%ld,"
-           "\"rss_bytes_per_customer\":%.0f",
+           "\"rss_bytes_per_customer\":%.0f,\"heap_bytes_per_customer\":%.0f,\"chunk\":%zu",
            total, customers, parse_cpu, apply_cpu, apply_wall, parse_cpu * 1e9 / (double)total,
            apply_cpu * 1e9 / (double)total, (double)total / apply_cpu, fired[0], resolved[0],
            engine_pending_timers(e), state, customers ? (double)state / (double)customers : 0.0,
            rss_base, rss_end,
-           customers ? (double)(rss_end - rss_base) / (double)customers : 0.0);
+           customers ? (double)(rss_end - rss_base) / (double)customers : 0.0,
+           customers ? ((double)heap_end - (double)heap_base) / (double)customers : 0.0, chunk);
     if (cmp_path)
         printf(",\"compare_apply_cpu_s\":%.3f,\"compare_apply_ns_per_event\":%.0f,"
                "\"compare_firing\":%zu,\"compare_state_bytes_per_customer\":%.0f",

@@ -6,9 +6,10 @@
  *  - a customer's timer is armed iff some signal reported a finite next
  *    change time at its last evaluation, and then at the earliest of them
  *    (or earlier: an early wake-up only costs an evaluation);
- *  - fired_at[s] != FW_TIME_NONE iff signal s is firing for the customer, so
- *    an episode fires once and resolves once;
- *  - next_at[s] and stable_at[s] are the next change time and the time
+ *  - signal s's fired_at (struct sigtimes; stored only when not the usual
+ *    times) != FW_TIME_NONE iff s is firing for the customer, so an
+ *    episode fires once and resolves once;
+ *  - its next_at and stable_at are the next change time and the time
  *    until which the result and next_at hold (expr_test_stable) from signal
  *    s's last evaluation for the customer; the times are absolute, so a
  *    signal none of whose inputs changed since and whose stable_at is still
@@ -46,19 +47,49 @@ struct evalctx {
     const struct event *ev;
 };
 
+/* ---- a customer's per-signal times (state.h: only the unusual ones are stored) ---- */
+
+static inline struct sigtimes sigt(const struct customer *c, size_t s)
+{
+    if (!c->nsigt) /* the usual case: nothing stored */
+        return (struct sigtimes){.sig = (uint32_t)s, .fired_at = FW_TIME_NONE,
+                                 .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
+    return sigt__get(c->sigt, c->nsigt, (uint32_t)s);
+}
+
+/* Store a signal's times (sigt__put), skipping the call when there is nothing to do. */
+static inline void sigt_put(struct customer *c, const struct sigtimes *t)
+{
+    if (c->nsigt || !sigt__usual(t))
+        sigt__put(&c->sigt, &c->nsigt, t);
+}
+
+static int64_t fired_at_of(const struct customer *c, size_t s)
+{
+    return sigt(c, s).fired_at;
+}
+
+static void set_fired_at(struct customer *c, size_t s, int64_t t)
+{
+    struct sigtimes x = sigt(c, s);
+    x.fired_at = t;
+    sigt_put(c, &x);
+}
+
+/* Make the signal's last evaluation stale: the next pass judges it again. */
+static void set_unstable(struct customer *c, size_t s)
+{
+    struct sigtimes x = sigt(c, s);
+    x.stable_at = FW_TIME_NONE;
+    sigt_put(c, &x);
+}
+
 /* ---- expr_env callbacks ---- */
 
 static void env_state(void *ctx, uint32_t id, struct value *out, int64_t *since)
 {
     struct evalctx *x = ctx;
-    struct kv *kv = kvset__find(&x->c->state, id);
-    if (kv) {
-        *out = kv->v;
-        *since = kv->since;
-    } else {
-        out->type = VAL_NULL;
-        *since = FW_TIME_NONE;
-    }
+    kvset__get(&x->c->state, id, out, since);
 }
 
 /*
@@ -80,31 +111,21 @@ static const struct kvset *global_at(const struct engine *e, int64_t t)
 static void env_global(void *ctx, uint32_t id, struct value *out, int64_t *since)
 {
     struct evalctx *x = ctx;
-    struct kv *kv = kvset__find(global_at(x->e, x->e->now), id);
-    if (kv) {
-        *out = kv->v;
-        *since = kv->since;
-    } else {
-        out->type = VAL_NULL;
-        *since = FW_TIME_NONE;
-    }
+    kvset__get(global_at(x->e, x->e->now), id, out, since);
 }
 
 static int64_t env_last(void *ctx, uint32_t type)
 {
     struct evalctx *x = ctx;
-    for (uint32_t i = 0; i < x->c->nlast; i++)
-        if (x->c->last[i].type == type)
-            return x->c->last[i].at;
-    return FW_TIME_NONE;
+    return kvset__last(&x->c->state, type);
 }
 
 static int64_t env_count(void *ctx, uint32_t cls, int64_t after, int64_t *oldest)
 {
     struct evalctx *x = ctx;
     *oldest = FW_TIME_MAX;
-    for (uint32_t i = 0; i < x->c->nwin; i++) {
-        struct window *w = &x->c->win[i];
+    for (uint32_t i = 0; x->c->win && i < x->c->win->n; i++) {
+        struct window *w = &x->c->win->w[i];
         if (w->cls != cls)
             continue;
         /* Times are ascending: skip those at or before `after`, count those up to now. */
@@ -234,7 +255,7 @@ static void health_inputs(struct engine *e, struct customer *c, struct health_in
        (nor through churn_risk, when a churn feature reads health). */
     uint8_t self = SIG_HEALTH | (e->churn.reads_health ? SIG_CHURN : 0);
     for (size_t s = 0; s < e->nsignals; s++)
-        in->detections += c->fired_at[s] != FW_TIME_NONE && !(e->sig_flags[s] & self);
+        in->detections += fired_at_of(c, s) != FW_TIME_NONE && !(e->sig_flags[s] & self);
 }
 
 static void health_of(struct engine *e, struct customer *c, struct health_result *h,
@@ -363,11 +384,13 @@ static struct customer *customer_get(struct engine *e, const char *key)
     struct customer *c = xcalloc(1, sizeof *c);
     tw_entry_init(&c->timer);
     c->key = me->key; /* the map owns the string */
-    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
-    c->next_at = c->fired_at + e->nsignals;
-    c->stable_at = c->next_at + e->nsignals;
-    for (size_t i = 0; i < 3 * e->nsignals; i++)
-        c->fired_at[i] = FW_TIME_NONE; /* not firing; never evaluated */
+    /* Not firing; never evaluated.  The first pass judges every signal, and most become usual
+       (not stored) then. */
+    c->sigt = e->nsignals ? xmalloc(e->nsignals * sizeof *c->sigt) : NULL;
+    c->nsigt = (uint32_t)e->nsignals;
+    for (size_t i = 0; i < e->nsignals; i++)
+        c->sigt[i] = (struct sigtimes){.sig = (uint32_t)i, .fired_at = FW_TIME_NONE,
+                                       .next_at = FW_TIME_NONE, .stable_at = FW_TIME_NONE};
     c->floor = FW_TIME_NONE;
     me->value = c;
     incidents_customer_added(&e->incidents);
@@ -378,14 +401,13 @@ static void customer_free(struct engine *e, struct customer *c)
 {
     tw_cancel(e->wheel, &c->timer);
     kvset__cleanup(&c->state);
-    free(c->last);
-    for (uint32_t i = 0; i < c->nwin; i++)
-        free(c->win[i].times);
+    for (uint32_t i = 0; c->win && i < c->win->n; i++)
+        free(c->win->w[i].times);
     free(c->win);
     for (uint32_t i = 0; i < c->nopen; i++)
         free(c->open[i].id);
     free(c->open);
-    free(c->fired_at);
+    free(c->sigt);
     free(c->proj);
     engage__free(c->eng);
     if (c->churn)
@@ -414,13 +436,20 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
         e->sink.detection(e->sink.ctx, &d);
 }
 
-static void trans_push(struct trans **v, uint32_t *n, uint32_t *cap, const struct trans *t)
+/* Append to a customer's proj, whose room is proj__cap(nproj): full at 0 and powers of two. */
+static void proj_push(struct customer *c, const struct trans *t)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        *v = xrealloc(*v, *cap * sizeof **v);
-    }
-    (*v)[(*n)++] = *t;
+    if (proj__cap(c->nproj) == c->nproj)
+        c->proj = xrealloc(c->proj, (c->nproj ? 2 * c->nproj : 1) * sizeof *c->proj);
+    c->proj[c->nproj++] = *t;
+}
+
+/* A customer's proj emptied: its memory goes too (most customers have none most of the time). */
+static void proj_clear(struct customer *c)
+{
+    free(c->proj);
+    c->proj = NULL;
+    c->nproj = 0;
 }
 
 /*
@@ -444,7 +473,7 @@ static void transition(struct engine *e, struct customer *c, size_t s, int firin
             c->nproj = 0; /* too much to undo: nothing before now can be re-judged */
             c->floor = e->now;
         }
-        trans_push(&c->proj, &c->nproj, &c->capproj, &t);
+        proj_push(c, &t);
     }
     emit_detection(e, c, s, firing, e->now, fired_at);
     const struct rule_signal *sig = &e->rules->signals[s];
@@ -460,18 +489,23 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
 {
     int64_t next = FW_TIME_MAX;
     const struct rule_signal *sig = &e->rules->signals[s];
-    int on = expr_test_stable(sig->cond, env, &next, &c->stable_at[s]);
-    c->next_at[s] = next;
+    struct sigtimes t = sigt(c, s);
+    int on = expr_test_stable(sig->cond, env, &next, &t.stable_at);
+    t.next_at = next;
     e->stats.evaluations++;
-    if (on && c->fired_at[s] == FW_TIME_NONE) {
-        c->fired_at[s] = e->now;
+    if (on && t.fired_at == FW_TIME_NONE) {
+        t.fired_at = e->now;
+        sigt_put(c, &t);
         c->ver++; /* health reads the detections, and a churn feature may read health */
         transition(e, c, s, 1, e->now);
-    } else if (!on && c->fired_at[s] != FW_TIME_NONE) {
-        int64_t fired_at = c->fired_at[s];
-        c->fired_at[s] = FW_TIME_NONE;
+    } else if (!on && t.fired_at != FW_TIME_NONE) {
+        int64_t fired_at = t.fired_at;
+        t.fired_at = FW_TIME_NONE;
+        sigt_put(c, &t);
         c->ver++;
         transition(e, c, s, 0, fired_at);
+    } else {
+        sigt_put(c, &t);
     }
     return next;
 }
@@ -489,9 +523,11 @@ static void rearm(struct engine *e, struct customer *c, int64_t next, int merge)
 /* Whether the customer holds event times of a class later than now (events from the future). */
 static int has_future_times(const struct engine *e, const struct customer *c)
 {
-    for (uint32_t i = 0; i < c->nwin; i++)
-        if (c->win[i].n && c->win[i].times[c->win[i].n - 1] > e->now)
+    for (uint32_t i = 0; c->win && i < c->win->n; i++) {
+        const struct window *w = &c->win->w[i];
+        if (w->n && w->times[w->n - 1] > e->now)
             return 1;
+    }
     return 0;
 }
 
@@ -516,19 +552,21 @@ static void evaluate(struct engine *e, struct customer *c, const struct event *e
     struct expr_env env;
     env_init(&env, &x);
     int64_t next = FW_TIME_MAX;
-    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (c->future ? SIG_COUNTS : 0);
+    int future = c->win && c->win->future;
+    uint8_t force = SIG_READS_EVENT | SIG_HEALTH | SIG_CHURN | (future ? SIG_COUNTS : 0);
     for (size_t s = 0; s < e->nsignals; s++) {
         /* A next change time already reached is judged again too: a pass at now must leave
            every next_at after now, or a wake-up re-arms at once, forever.  Evaluation keeps
            stable_at <= next_at, so only a restored snapshot could disagree (fuzz_snapshot). */
-        if ((affects && affects[s]) || c->stable_at[s] <= e->now || c->next_at[s] <= e->now ||
+        struct sigtimes t = sigt(c, s);
+        if ((affects && affects[s]) || t.stable_at <= e->now || t.next_at <= e->now ||
             (e->sig_flags[s] & force))
-            eval_signal(e, c, &env, s);
-        if (c->next_at[s] < next)
-            next = c->next_at[s];
+            t.next_at = eval_signal(e, c, &env, s);
+        if (t.next_at < next)
+            next = t.next_at;
     }
-    if (c->future && !has_future_times(e, c))
-        c->future = 0; /* this pass counted them all */
+    if (future && !has_future_times(e, c))
+        c->win->future = 0; /* this pass counted them all */
     rearm(e, c, next, 0);
 }
 
@@ -624,7 +662,7 @@ static int event_value(json_t *v, struct value *out)
  * unchanged.
  */
 static void map_state(struct engine *e, struct kvset *set, struct intern *names,
-                      const struct event *ev, int merge)
+                      const struct event *ev, int merge, uint32_t last_type)
 {
     struct buf *name = &e->name;
     struct keylist *touched = &e->touched;
@@ -636,12 +674,15 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     if (touched->n > 1) /* qsort wants a non-null base, even for nothing */
         qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
 
-    struct kv *out = xmalloc((set->n + touched->n + 1) * sizeof *out);
-    uint32_t n = 0, i = 0;
+    struct kvbuild *out = &e->build;
+    uint32_t i = 0, nset = kvset__count(set);
     size_t t = 0;
-    while (i < set->n || t < touched->n) {
-        struct kv *old = i < set->n ? &set->items[i] : NULL;
-        if (t < touched->n && (!old || touched->items[t].id <= old->key)) {
+    uint32_t okey = 0;
+    while (i < nset || t < touched->n) {
+        int have_old = i < nset;
+        if (have_old)
+            okey = kvset__key(set, i); /* kept entries are copied as they are, undecoded */
+        if (t < touched->n && (!have_old || touched->items[t].id <= okey)) {
             /* The event sets this key: the last of its names wins. */
             uint32_t id = touched->items[t].id;
             while (t + 1 < touched->n && touched->items[t + 1].id == id)
@@ -649,23 +690,18 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             struct value val;
             int has = event_value(touched->items[t].v, &val);
             t++;
-            int existed = old && old->key == id;
+            int existed = have_old && okey == id;
+            struct value ov;
+            if (existed)
+                kvset__at(set, i, &okey, &ov, NULL);
             if (has < 0 && existed && (merge || !same_ns_key(names, id, ev->type, nl)))
-                out[n++] = *old; /* not state, and not this namespace's to drop */
-            else if (has < 0 && existed)
-                value__free(&old->v);
-            else if (has == 0 && existed)
-                value__free(&old->v);
-            else if (has > 0 && existed && value__equal(&old->v, &val))
-                out[n++] = *old; /* same value: `since` keeps the time it was first taken */
-            else if (has > 0) {
-                if (existed)
-                    value__free(&old->v);
-                out[n].key = id;
-                out[n].since = ev->time;
-                value__copy(&out[n].v, &val);
-                n++;
-            }
+                kvbuild__keep(out, set, i); /* not state, and not this namespace's to drop */
+            else if (has > 0 && existed && value__equal(&ov, &val))
+                kvbuild__keep(out, set, i); /* same value: `since` keeps the time it was first
+                                               taken */
+            else if (has > 0)
+                kvbuild__add(out, id, &val, ev->time);
+            /* else: null, or not state in a namespace the event replaces: dropped */
             if (has > 0 && val.type == VAL_LIST)
                 free((void *)val.u.list.items);
             if (existed)
@@ -673,32 +709,12 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             continue;
         }
         /* A key the event does not name: replaced namespaces drop it. */
-        if (!merge && same_ns_key(names, old->key, ev->type, nl))
-            value__free(&old->v);
-        else
-            out[n++] = *old;
+        if (merge || !same_ns_key(names, okey, ev->type, nl))
+            kvbuild__keep(out, set, i);
         i++;
     }
-    free(set->items);
-    set->items = out;
-    set->n = n;
-    set->cap = (uint32_t)(set->n + touched->n + 1);
-}
-
-static void note_last(struct customer *c, uint32_t type, int64_t at)
-{
-    for (uint32_t i = 0; i < c->nlast; i++)
-        if (c->last[i].type == type) {
-            if (at > c->last[i].at)
-                c->last[i].at = at;
-            return;
-        }
-    if (c->nlast == c->lastcap) {
-        c->lastcap = c->lastcap ? c->lastcap * 2 : 4;
-        c->last = xrealloc(c->last, c->lastcap * sizeof *c->last);
-    }
-    c->last[c->nlast].type = type;
-    c->last[c->nlast++].at = at;
+    kvbuild__copy_last(out, set, last_type, ev->time); /* last_type UINT32_MAX: none */
+    kvbuild__finish(out, set);
 }
 
 static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64_t at)
@@ -707,12 +723,16 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
     if (keep <= 0)
         return; /* no condition counts this class */
     struct window *w = NULL;
-    for (uint32_t i = 0; i < c->nwin; i++)
-        if (c->win[i].cls == cls)
-            w = &c->win[i];
+    uint32_t nw = c->win ? c->win->n : 0;
+    for (uint32_t i = 0; i < nw; i++)
+        if (c->win->w[i].cls == cls)
+            w = &c->win->w[i];
     if (!w) {
-        c->win = xrealloc(c->win, (c->nwin + 1) * sizeof *c->win);
-        w = &c->win[c->nwin++];
+        int future = c->win && c->win->future;
+        c->win = xrealloc(c->win, sizeof *c->win + (nw + 1) * sizeof *c->win->w);
+        c->win->n = nw + 1;
+        c->win->future = (uint8_t)future;
+        w = &c->win->w[nw];
         memset(w, 0, sizeof *w);
         w->cls = cls;
     }
@@ -732,7 +752,7 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
         w->times = xrealloc(w->times, w->cap * sizeof *w->times);
     }
     if (at > e->now)
-        c->future = 1; /* count() will not foresee it: see evaluate() */
+        c->win->future = 1; /* count() will not foresee it: see evaluate() */
     /* Insert in order; events almost always arrive in time order, so this is an append. */
     uint32_t i = w->n;
     while (i > 0 && w->times[i - 1] > at) {
@@ -762,16 +782,17 @@ static void note_entity(struct engine *e, struct customer *c, const struct rule_
             if (ti->closes >= 0) {
                 free(c->open[i].id);
                 c->open[i] = c->open[--c->nopen];
+                if (!c->nopen) {
+                    free(c->open);
+                    c->open = NULL;
+                }
             }
             return;
         }
     }
     if (ti->opens < 0)
         return;
-    if (c->nopen == c->opencap) {
-        c->opencap = c->opencap ? c->opencap * 2 : 2;
-        c->open = xrealloc(c->open, c->opencap * sizeof *c->open);
-    }
+    c->open = xrealloc(c->open, (c->nopen + 1) * sizeof *c->open);
     c->open[c->nopen].entity = (uint32_t)ent;
     c->open[c->nopen++].id = xstrdup(id);
 }
@@ -816,7 +837,7 @@ static void ghist_refold(struct engine *e, size_t pos)
         else
             memset(&g->state, 0, sizeof g->state); /* before it: unknown, taken as empty */
         struct event gev = {.type = g->type, .time = g->time, .data = g->data};
-        map_state(e, &g->state, &e->rules->globals, &gev, 0);
+        map_state(e, &g->state, &e->rules->globals, &gev, 0, UINT32_MAX);
     }
     kvset__cleanup(&e->global);
     kvset__copy(&e->global, &e->ghist[e->nghist - 1].state);
@@ -825,7 +846,7 @@ static void ghist_refold(struct engine *e, size_t pos)
 /* A global event at the clock: every customer's signals that read global state, in insertion order. */
 static void apply_global(struct engine *e, const struct event *ev)
 {
-    map_state(e, &e->global, &e->rules->globals, ev, 0);
+    map_state(e, &e->global, &e->rules->globals, ev, 0, UINT32_MAX);
     e->gver++;
     size_t pos = ghist_push(e, e->now, ev, e->nghist);
     kvset__copy(&e->ghist[pos].state, &e->global);
@@ -925,11 +946,13 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     /* Our own events (delivery outcomes, a person's case actions) say what happened on our
        side, nothing about the journey: they count for last() and classes, and leave the
        customer's state alone. */
+    /* The event's time is noted in last-seen by the same rebuild of the state block. */
     if (!is_outcome(ev->type))
-        map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns);
+        map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns, type);
+    else
+        kvset__note_last(&c->state, &e->build, type, ev->time);
     if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
-    note_last(c, type, ev->time);
     for (size_t i = 0; i < ti->nclasses; i++)
         note_class(e, c, ti->classes[i], ev->time);
     if (ti->opens >= 0 || ti->closes >= 0)
@@ -986,7 +1009,7 @@ static int report_difference(struct engine *e, struct customer *c, const struct 
         }
     for (size_t s = 0; s < e->nsignals; s++) {
         const struct rule_signal *sig = &e->rules->signals[s];
-        int was = e->before[s] != FW_TIME_NONE, is = c->fired_at[s] != FW_TIME_NONE;
+        int was = e->before[s] != FW_TIME_NONE, is = fired_at_of(c, s) != FW_TIME_NONE;
         if (!sig->systemic || was == is)
             continue;
         if (is)
@@ -1011,7 +1034,7 @@ static int64_t next_global_change(const struct engine *e, int64_t t)
 static void force_global(struct engine *e, struct customer *c)
 {
     for (size_t k = 0; k < e->nglobal_signals; k++)
-        c->stable_at[e->global_signals[k]] = FW_TIME_NONE;
+        set_unstable(c, e->global_signals[k]);
 }
 
 /*
@@ -1029,25 +1052,25 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
 {
     int64_t now = e->now;
     for (size_t s = 0; s < e->nsignals; s++)
-        e->before[s] = c->fired_at[s];
+        e->before[s] = fired_at_of(c, s);
     uint32_t k = 0;
     while (k < c->nproj && c->proj[k].at < t)
         k++;
     struct trans *keep = c->proj, *old = c->proj ? c->proj + k : NULL; /* none kept: NULL */
     size_t nold = c->nproj - k;
     for (size_t i = nold; i-- > 0;)
-        c->fired_at[old[i].sig] = old[i].firing ? FW_TIME_NONE : old[i].fired_at;
+        set_fired_at(c, old[i].sig, old[i].firing ? FW_TIME_NONE : old[i].fired_at);
     c->ver++;
     if (nold)
         for (size_t s = 0; s < e->nsignals; s++)
-            c->stable_at[s] = FW_TIME_NONE; /* evaluated at later times: judge again */
+            set_unstable(c, s); /* evaluated at later times: judge again */
     c->proj = NULL;
-    c->nproj = c->capproj = 0;
+    c->nproj = 0;
     if (ev)
         c->floor = t; /* an event: what came before it stands */
     else
         for (uint32_t i = 0; i < k; i++)
-            trans_push(&c->proj, &c->nproj, &c->capproj, &keep[i]);
+            proj_push(c, &keep[i]);
 
     e->collecting = 1;
     e->ncol = 0;
@@ -1087,7 +1110,7 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
         tw_arm(e->wheel, &c->timer, now); /* cannot happen: an evaluation never looks back */
     for (size_t j = 0; j < e->ncol; j++)
         if (e->col[j].waking)
-            trans_push(&c->proj, &c->nproj, &c->capproj, &e->col[j]);
+            proj_push(c, &e->col[j]);
     if (c->nproj > PROJ_MAX) {
         /* Too much to undo: the oldest become final, and nothing before them is judged again. */
         uint32_t drop = c->nproj - PROJ_MAX;
@@ -1164,7 +1187,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     } else {
         apply_customer(e, c, ev, type, ti);
         c->floor = e->now; /* applied now: nothing before now is judged again */
-        c->nproj = 0;
+        proj_clear(c);
     }
     e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
@@ -1231,25 +1254,32 @@ json_t *engine_customer_object(const struct engine *e, const char *key)
     json_t *o = json_object(), *state = json_object(), *last = json_object();
     json_t *open = json_array(), *active = json_array();
     json_object_set_new(o, "id", json_string(c->key));
-    for (uint32_t i = 0; i < c->state.n; i++) {
-        const struct kv *kv = &c->state.items[i];
-        json_object_set_new(state, intern_str(&r->keys, kv->key),
-                            json_pack("{s:o, s:o}", "value", value__to_jansson(&kv->v), "since",
-                                      time_str(kv->since)));
+    for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
+        uint32_t id;
+        struct value v;
+        int64_t since;
+        kvset__at(&c->state, i, &id, &v, &since);
+        json_object_set_new(state, intern_str(&r->keys, id),
+                            json_pack("{s:o, s:o}", "value", value__to_jansson(&v), "since",
+                                      time_str(since)));
     }
-    for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new(last, intern_str(&r->types, c->last[i].type), time_str(c->last[i].at));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        json_object_set_new(last, intern_str(&r->types, type), time_str(at));
+    }
     for (uint32_t i = 0; i < c->nopen; i++)
         json_array_append_new(open, json_pack("{s:s, s:s}", "entity",
                                               intern_str(&r->entities, c->open[i].entity), "id",
                                               c->open[i].id));
     for (size_t s = 0; s < e->nsignals; s++)
-        if (c->fired_at[s] != FW_TIME_NONE)
+        if (fired_at_of(c, s) != FW_TIME_NONE)
             json_array_append_new(active, json_pack("{s:s, s:s, s:s, s:o}", "signal",
                                                     r->signals[s].id, "name", r->signals[s].name,
                                                     "severity",
                                                     severity_name(r->signals[s].severity),
-                                                    "fired_at", time_str(c->fired_at[s])));
+                                                    "fired_at", time_str(fired_at_of(c, s))));
     json_object_set_new(o, "state", state);
     json_object_set_new(o, "last_event", last);
     json_object_set_new(o, "open", open);
@@ -1275,14 +1305,18 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
        valid UTF-8 already, so the setters skip jansson's check. */
     json_t *o = json_object(), *state = json_object(), *last = json_object();
     json_t *open = json_array(), *active = json_array();
-    for (uint32_t i = 0; i < c->state.n; i++) {
-        const struct kv *kv = &c->state.items[i];
-        json_object_set_new_nocheck(state, intern_str(&r->keys, kv->key),
-                                    value__to_jansson(&kv->v));
+    for (uint32_t i = 0; i < kvset__count(&c->state); i++) {
+        uint32_t id;
+        struct value v;
+        kvset__at(&c->state, i, &id, &v, NULL);
+        json_object_set_new_nocheck(state, intern_str(&r->keys, id), value__to_jansson(&v));
     }
-    for (uint32_t i = 0; i < c->nlast; i++)
-        json_object_set_new_nocheck(last, intern_str(&r->types, c->last[i].type),
-                                    json_integer(c->last[i].at));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        json_object_set_new_nocheck(last, intern_str(&r->types, type), json_integer(at));
+    }
     for (uint32_t i = 0; i < c->nopen; i++) {
         json_t *x = json_object();
         json_object_set_new_nocheck(x, "entity",
@@ -1291,7 +1325,7 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
         json_array_append_new(open, x);
     }
     for (size_t s = 0; s < e->nsignals; s++)
-        if (c->fired_at[s] != FW_TIME_NONE) {
+        if (fired_at_of(c, s) != FW_TIME_NONE) {
             json_t *x = json_object();
             json_object_set_new_nocheck(x, "signal", json_string_nocheck(r->signals[s].id));
             json_array_append_new(active, x);
@@ -1306,23 +1340,28 @@ json_t *engine_customer_view(const struct engine *e, const char *key)
 json_t *engine_global_object(const struct engine *e)
 {
     json_t *o = json_object();
-    for (uint32_t i = 0; i < e->global.n; i++)
-        json_object_set_new(o, intern_str(&e->rules->globals, e->global.items[i].key),
-                            value__to_jansson(&e->global.items[i].v));
+    for (uint32_t i = 0; i < kvset__count(&e->global); i++) {
+        uint32_t key;
+        struct value v;
+        kvset__at(&e->global, i, &key, &v, NULL);
+        json_object_set_new(o, intern_str(&e->rules->globals, key), value__to_jansson(&v));
+    }
     return o;
 }
 
 int engine_global_json(const struct engine *e, struct buf *out)
 {
     buf_putc(out, '{');
-    for (uint32_t i = 0; i < e->global.n; i++) {
-        const struct kv *kv = &e->global.items[i];
-        const char *name = intern_str(&e->rules->globals, kv->key);
+    for (uint32_t i = 0; i < kvset__count(&e->global); i++) {
+        uint32_t key;
+        struct value v;
+        kvset__at(&e->global, i, &key, &v, NULL);
+        const char *name = intern_str(&e->rules->globals, key);
         if (i)
             buf_putc(out, ',');
         buf_json_str(out, name, strlen(name));
         buf_putc(out, ':');
-        value__json(&kv->v, out);
+        value__json(&v, out);
     }
     buf_putc(out, '}');
     return 0;
@@ -1480,6 +1519,7 @@ void engine_free(struct engine *e)
         customer_free(e, e->customers.entries[i].value);
     strmap_cleanup(&e->customers);
     kvset__cleanup(&e->global);
+    kvbuild__cleanup(&e->build);
     incidents_cleanup(&e->incidents);
     tw_free(e->wheel);
     free(e->stats.fired);
@@ -1536,15 +1576,14 @@ size_t engine_state_bytes(const struct engine *e)
                    e->customers.nslots * sizeof(uint64_t);
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
-        bytes += sizeof *c + e->customers.entries[i].klen + 1 + 3 * e->nsignals * sizeof(int64_t);
-        bytes += c->state.cap * sizeof(struct kv) + c->lastcap * sizeof(struct last_seen);
-        for (uint32_t k = 0; k < c->state.n; k++)
-            if (c->state.items[k].v.type == VAL_STR)
-                bytes += c->state.items[k].v.u.str.len + 1;
-        bytes += c->nwin * sizeof(struct window);
-        for (uint32_t w = 0; w < c->nwin; w++)
-            bytes += c->win[w].cap * sizeof(int64_t);
-        bytes += c->opencap * sizeof(struct open_entity) + c->capproj * sizeof(struct trans);
+        bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;
+        bytes += kvset__bytes(&c->state); /* its keys and last-seen times */
+        if (c->win) {
+            bytes += sizeof *c->win + c->win->n * sizeof *c->win->w;
+            for (uint32_t w = 0; w < c->win->n; w++)
+                bytes += c->win->w[w].cap * sizeof(int64_t);
+        }
+        bytes += c->nopen * sizeof(struct open_entity) + proj__cap(c->nproj) * sizeof(struct trans);
         bytes += engage__bytes(c->eng, e->rules);
     }
     return bytes;

@@ -42,6 +42,7 @@ struct engine {
     size_t naffects;        /* type ids with room in affects */
     struct buf name;        /* map_state's key names, kept between events */
     struct keylist touched; /* map_state's keys set by the event, kept between events */
+    struct kvbuild build;   /* map_state's new set, its scratch kept between events */
     int waking;             /* evaluating a customer's wake-up */
     int collecting;         /* a late event is being applied: transitions go to col */
     struct trans *col;      /* what the late event's catch-up found, in time order */

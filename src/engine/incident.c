@@ -41,8 +41,8 @@ static char *value_text(const struct value *v)
 
 static char *state_text(const struct kvset *s, uint32_t key)
 {
-    struct kv *kv = kvset__find(s, key);
-    return kv ? value_text(&kv->v) : NULL;
+    struct value v;
+    return kvset__get(s, key, &v, NULL) ? value_text(&v) : NULL;
 }
 
 /*

@@ -228,8 +228,9 @@ static void value_write(const struct value *v, struct buf *out)
     }
 }
 
-/* Read a value (owned, as value__copy makes them); depth bounds nested lists. */
-static void value_read(struct value *v, struct wire_rd *in, int depth)
+/* Read a value (owned, as value__copy makes them; with `borrow`, a string at the top instead
+   points into the input); depth bounds nested lists. */
+static void value_read(struct value *v, struct wire_rd *in, int depth, int borrow)
 {
     v->type = VAL_NULL;
     uint8_t t = wire_get_u8(in);
@@ -249,7 +250,7 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
     case VAL_STR:
         if ((p = wire_get_bytes(in, &n))) {
             v->type = VAL_STR;
-            v->u.str.ptr = xstrndup(p, n);
+            v->u.str.ptr = borrow && !depth ? p : xstrndup(p, n);
             v->u.str.len = n;
         }
         break;
@@ -269,7 +270,7 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
         v->u.list.items = items;
         v->u.list.n = 0;
         for (uint32_t i = 0; i < k && !in->err; i++) {
-            value_read(&items[i], in, depth + 1);
+            value_read(&items[i], in, depth + 1, 0);
             v->u.list.n++;
         }
         break;
@@ -281,29 +282,47 @@ static void value_read(struct value *v, struct wire_rd *in, int depth)
 
 static void kvset_write(const struct kvset *s, struct buf *out)
 {
-    wire_put_u32(out, s->n);
-    for (uint32_t i = 0; i < s->n; i++) {
-        wire_put_u32(out, s->items[i].key);
-        wire_put_i64(out, s->items[i].since);
-        value_write(&s->items[i].v, out);
+    wire_put_u32(out, kvset__count(s));
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t key;
+        struct value v;
+        int64_t since;
+        kvset__at(s, i, &key, &v, &since);
+        wire_put_u32(out, key);
+        wire_put_i64(out, since);
+        value_write(&v, out);
     }
 }
 
-/* Into an empty set; keys must be below nkeys and ascending (the set's invariant). */
-static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+/* A set's keys into b (not finished: a customer's last-seen times follow); keys must be below
+   nkeys and ascending (the set's invariant). */
+static void kvset_read_into(struct kvbuild *b, size_t nkeys, struct wire_rd *in)
 {
     uint32_t n = wire_get_count(in, 13);
-    s->items = xcalloc(n + 1, sizeof *s->items);
-    s->cap = n + 1;
+    uint32_t last = 0;
     for (uint32_t i = 0; i < n && !in->err; i++) {
-        struct kv *kv = &s->items[s->n];
-        kv->key = wire_get_u32(in);
-        kv->since = wire_get_i64(in);
-        value_read(&kv->v, in, 0);
-        s->n++;
-        if (kv->key >= nkeys || (i && kv->key <= s->items[i - 1].key))
+        uint32_t key = wire_get_u32(in);
+        int64_t since = wire_get_i64(in);
+        struct value v;
+        value_read(&v, in, 0, 1); /* a string is copied into the block: borrowed till then */
+        if (!in->err && (key >= nkeys || (i && key <= last)))
             in->err = 1;
+        if (!in->err)
+            kvbuild__add(b, key, &v, since);
+        if (v.type != VAL_STR)
+            value__free(&v);
+        last = key;
     }
+}
+
+/* Into an empty set. */
+static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+{
+    struct kvbuild b;
+    kvbuild__init(&b);
+    kvset_read_into(&b, nkeys, in);
+    kvbuild__finish(&b, s);
+    kvbuild__cleanup(&b);
 }
 
 /* ---- the interned names ---- */
@@ -379,26 +398,36 @@ static void customer_write(const struct engine *e, const struct customer *c, str
 {
     wire_put_str(out, c->key);
     kvset_write(&c->state, out);
-    wire_put_u32(out, c->nlast);
-    for (uint32_t i = 0; i < c->nlast; i++) {
-        wire_put_u32(out, c->last[i].type);
-        wire_put_i64(out, c->last[i].at);
+    wire_put_u32(out, kvset__nlast(&c->state));
+    for (uint32_t i = 0; i < kvset__nlast(&c->state); i++) { /* first seen first */
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&c->state, i, &type, &at);
+        wire_put_u32(out, type);
+        wire_put_i64(out, at);
     }
-    wire_put_u32(out, c->nwin);
-    for (uint32_t i = 0; i < c->nwin; i++) {
-        wire_put_u32(out, c->win[i].cls);
-        wire_put_u32(out, c->win[i].n);
-        for (uint32_t k = 0; k < c->win[i].n; k++)
-            wire_put_i64(out, c->win[i].times[k]);
+    uint32_t nw = c->win ? c->win->n : 0;
+    wire_put_u32(out, nw);
+    for (uint32_t i = 0; i < nw; i++) {
+        const struct window *w = &c->win->w[i];
+        wire_put_u32(out, w->cls);
+        wire_put_u32(out, w->n);
+        for (uint32_t k = 0; k < w->n; k++)
+            wire_put_i64(out, w->times[k]);
     }
-    wire_put_u8(out, (uint8_t)c->future);
+    wire_put_u8(out, (uint8_t)(c->win && c->win->future));
     wire_put_u32(out, c->nopen);
     for (uint32_t i = 0; i < c->nopen; i++) {
         wire_put_u32(out, c->open[i].entity);
         wire_put_str(out, c->open[i].id);
     }
-    for (size_t s = 0; s < 3 * e->nsignals; s++)
-        wire_put_i64(out, c->fired_at[s]); /* fired_at, next_at, stable_at: one block */
+    /* Every signal's fired_at, then next_at, then stable_at (the layout of the arrays the
+       customer held before it kept only the unusual ones). */
+    for (int k = 0; k < 3; k++)
+        for (size_t s = 0; s < e->nsignals; s++) {
+            struct sigtimes t = sigt__get(c->sigt, c->nsigt, (uint32_t)s);
+            wire_put_i64(out, k == 0 ? t.fired_at : k == 1 ? t.next_at : t.stable_at);
+        }
     wire_put_i64(out, c->floor);
     wire_put_u32(out, c->nproj);
     for (uint32_t i = 0; i < c->nproj; i++) {
@@ -433,23 +462,31 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     me->value = c;
     tw_entry_init(&c->timer);
     c->key = me->key;
-    c->fired_at = xmalloc((e->nsignals ? 3 * e->nsignals : 1) * sizeof *c->fired_at);
-    c->next_at = c->fired_at + e->nsignals;
-    c->stable_at = c->next_at + e->nsignals;
     incidents_customer_added(&e->incidents);
-    kvset_read(&c->state, intern_count(&r->keys), in);
+    /* The state block is built once: its keys, then its last-seen times. */
+    struct kvbuild *b = &e->build;
+    kvset_read_into(b, intern_count(&r->keys), in);
     uint32_t n = wire_get_count(in, 12);
-    c->last = xcalloc(n + 1, sizeof *c->last);
-    c->lastcap = n + 1;
-    for (uint32_t i = 0; i < n && !in->err; i++) {
-        c->last[i].type = wire_get_u32(in);
-        c->last[i].at = wire_get_i64(in);
-        c->nlast++;
+    if (n && !in->err) {
+        uint32_t *types = xmalloc(n * sizeof *types);
+        int64_t *ats = xmalloc(n * sizeof *ats);
+        for (uint32_t i = 0; i < n; i++) {
+            types[i] = wire_get_u32(in);
+            ats[i] = wire_get_i64(in);
+            if (types[i] >= intern_count(&r->types))
+                in->err = 1;
+        }
+        if (!in->err && kvbuild__add_lasts(b, types, ats, n))
+            in->err = 1; /* a type twice */
+        free(types);
+        free(ats);
     }
+    kvbuild__finish(b, &c->state);
     n = wire_get_count(in, 8);
-    c->win = xcalloc(n + 1, sizeof *c->win);
+    if (n && !in->err)
+        c->win = xcalloc(1, sizeof *c->win + n * sizeof *c->win->w);
     for (uint32_t i = 0; i < n && !in->err; i++) {
-        struct window *w = &c->win[c->nwin++];
+        struct window *w = &c->win->w[c->win->n++];
         w->cls = wire_get_u32(in);
         uint32_t k = wire_get_count(in, 8);
         w->times = xmalloc((k + 1) * sizeof *w->times);
@@ -459,10 +496,13 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         if (w->cls >= intern_count(&r->classes))
             in->err = 1;
     }
-    c->future = wire_get_u8(in) != 0;
+    if (wire_get_u8(in) && !in->err) {
+        if (!c->win)
+            c->win = xcalloc(1, sizeof *c->win); /* as written, though no window holds a time */
+        c->win->future = 1;
+    }
     n = wire_get_count(in, 5);
-    c->open = xcalloc(n + 1, sizeof *c->open);
-    c->opencap = n + 1;
+    c->open = n ? xcalloc(n, sizeof *c->open) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         uint32_t ent = wire_get_u32(in);
         char *id = wire_get_str(in);
@@ -474,14 +514,23 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         c->open[c->nopen].entity = ent;
         c->open[c->nopen++].id = id;
     }
+    int64_t small[3 * 32]; /* a pack's signals fit, usually: no allocation per customer */
+    int64_t *times = 3 * e->nsignals <= 3 * 32 ? small : xmalloc(3 * e->nsignals * sizeof *times);
     for (size_t s = 0; s < 3 * e->nsignals; s++)
-        c->fired_at[s] = wire_get_i64(in);
+        times[s] = wire_get_i64(in);
+    for (size_t s = 0; s < e->nsignals && !in->err; s++) {
+        struct sigtimes t = {.sig = (uint32_t)s, .fired_at = times[s],
+                             .next_at = times[e->nsignals + s],
+                             .stable_at = times[2 * e->nsignals + s]};
+        sigt__put(&c->sigt, &c->nsigt, &t);
+    }
+    if (times != small)
+        free(times);
     c->floor = wire_get_i64(in);
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)
         in->err = 1;
-    c->proj = xcalloc(n + 1, sizeof *c->proj);
-    c->capproj = n + 1;
+    c->proj = n ? xcalloc(proj__cap(n), sizeof *c->proj) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         struct trans *t = &c->proj[c->nproj++];
         t->sig = wire_get_u32(in);

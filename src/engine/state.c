@@ -1,11 +1,15 @@
 /*
- * state.c -- stored values and key/value sets of customer state.
+ * state.c -- stored values, the packed key/value set of customer state
+ * (keys and last-seen times in one block) and the sparse per-signal times.
  *
- * Invariant: a kvset's items are sorted by key id and hold owned copies of
- * their values (strings and list elements allocated here).
+ * Invariant: a kvset is one block (layout in state.h) whose keys are sorted
+ * by id; it holds copies of its values, strings in the block itself and
+ * lists (rare) as arrays it owns.
  */
 #include "engine/state.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,84 +167,653 @@ void value__json(const struct value *v, struct buf *out)
     }
 }
 
-static uint32_t lower_bound(const struct kvset *s, uint32_t key)
+/* ---- key/value sets: one block (see state.h) ---- */
+
+/*
+ * Block header, 12 bytes, read and written with memcpy (nothing in the
+ * block is aligned): state key count, block size, last-seen entries,
+ * distinct times, and whether the index is wide (4-byte ids and offsets)
+ * or narrow (2-byte: every key id and event type below 32,768 and the
+ * block below 65,536, the usual case).  The index holds the state keys,
+ * then the last-seen entries, whose ids are KV_LAST | type so that they
+ * sort after every key (bit 15 in a narrow index).
+ */
+#define HDR_N 0
+#define HDR_SIZE 4
+#define HDR_NLAST 8
+#define HDR_NT 10
+#define HDR_WIDE 11
+#define HDR_LEN 12
+
+#define KV_LAST 0x80000000u
+#define FLAG_WIDE 1  /* in the header's flags byte (HDR_WIDE) */
+#define FLAG_LISTS 2 /* some record owns a list: cleanup must look */
+
+#define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
+#define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
+#define LEN_LONG 0xff  /* a string length byte: the 4-byte length follows */
+
+/* A set beyond what a 32-bit offset reaches is a bug upstream (inputs are capped): stop. */
+static void die(const char *why)
 {
-    uint32_t lo = 0, hi = s->n;
+    fprintf(stderr, "forewarn: %s\n", why);
+    abort();
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint16_t rd16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int64_t rd64(const unsigned char *p)
+{
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+uint32_t kvset__count(const struct kvset *s)
+{
+    return s->_blk ? rd32(s->_blk + HDR_N) : 0;
+}
+
+static const unsigned char *index_of(const struct kvset *s)
+{
+    return s->_blk + HDR_LEN + (size_t)s->_blk[HDR_NT] * sizeof(int64_t);
+}
+
+uint32_t kvset__nlast(const struct kvset *s)
+{
+    return s->_blk ? rd16(s->_blk + HDR_NLAST) : 0;
+}
+
+/* Key id (KV_LAST | type for a last-seen entry) and record offset of entry i. */
+static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t i)
+{
+    if (s->_blk[HDR_WIDE] & FLAG_WIDE)
+        return rd32(ix + 8 * (size_t)i);
+    uint32_t k = rd16(ix + 4 * (size_t)i);
+    return k & 0x8000 ? KV_LAST | (k & 0x7fff) : k;
+}
+
+static uint32_t ix_off(const struct kvset *s, const unsigned char *ix, uint32_t i)
+{
+    return s->_blk[HDR_WIDE] & FLAG_WIDE ? rd32(ix + 8 * (size_t)i + 4)
+                                         : rd16(ix + 4 * (size_t)i + 2);
+}
+
+/* Decode the record at off (a record's layout: state.h). */
+static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t *since)
+{
+    const unsigned char *p = s->_blk + off;
+    unsigned type = p[0] & 7, tix = p[0] >> 3;
+    p++;
+    int64_t t;
+    if (tix == TIX_INLINE) {
+        t = rd64(p);
+        p += sizeof t;
+    } else {
+        t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
+    }
+    if (since)
+        *since = t;
+    if (type == TYPE_INT32) {
+        int32_t i;
+        memcpy(&i, p, sizeof i);
+        v->type = VAL_NUM;
+        v->u.num = i;
+        return;
+    }
+    v->type = (enum value_type)type;
+    switch (v->type) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        v->u.b = p[0];
+        break;
+    case VAL_NUM:
+        memcpy(&v->u.num, p, sizeof v->u.num);
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        v->u.ms = rd64(p);
+        break;
+    case VAL_STR: {
+        uint32_t len = p[0];
+        p++;
+        if (len == LEN_LONG) {
+            len = rd32(p);
+            p += sizeof len;
+        }
+        v->u.str.ptr = (const char *)p;
+        v->u.str.len = len;
+        break;
+    }
+    case VAL_LIST:
+        memcpy(&v->u.list.items, p, sizeof v->u.list.items);
+        memcpy(&v->u.list.n, p + sizeof v->u.list.items, sizeof v->u.list.n);
+        break;
+    }
+}
+
+/* Entry of id `key` among entries [lo, hi), or hi. */
+static uint32_t search(const struct kvset *s, uint32_t key, uint32_t lo, uint32_t hi)
+{
+    const unsigned char *ix = index_of(s);
+    uint32_t end = hi;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
-        if (s->items[mid].key < key)
+        if (ix_key(s, ix, mid) < key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo;
+    return lo < end && ix_key(s, ix, lo) == key ? lo : end;
 }
 
-struct kv *kvset__find(const struct kvset *s, uint32_t key)
+int64_t kvset__last(const struct kvset *s, uint32_t type)
 {
-    uint32_t i = lower_bound(s, key);
-    return i < s->n && s->items[i].key == key ? &s->items[i] : NULL;
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    uint32_t i = end > n ? search(s, KV_LAST | type, n, end) : end;
+    if (i == end)
+        return FW_TIME_NONE;
+    struct value v;
+    int64_t at;
+    decode(s, ix_off(s, index_of(s), i), &v, &at);
+    return at;
 }
 
-int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old)
+/* The first-seen ordinal a last-seen record carries after its time. */
+static uint16_t last_ord(const struct kvset *s, uint32_t off)
 {
-    uint32_t i = lower_bound(s, key);
-    if (old)
-        old->type = VAL_NULL;
-    if (i < s->n && s->items[i].key == key) {
-        struct kv *kv = &s->items[i];
-        if (value__equal(&kv->v, v))
-            return 0; /* same value: `since` keeps the time it was first taken */
-        if (old)
-            *old = kv->v;
-        else
-            value__free(&kv->v);
-        value__copy(&kv->v, v);
-        kv->since = t;
-        return 1;
+    const unsigned char *p = s->_blk + off;
+    return rd16(p + 1 + ((p[0] >> 3) == TIX_INLINE ? sizeof(int64_t) : 0));
+}
+
+void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *at)
+{
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    const unsigned char *ix = index_of(s);
+    for (uint32_t i = n; i < end; i++) {
+        uint32_t off = ix_off(s, ix, i);
+        if (last_ord(s, off) == k) {
+            struct value v;
+            *type = ix_key(s, ix, i) & ~KV_LAST;
+            decode(s, off, &v, at);
+            return;
+        }
     }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 4;
-        s->items = xrealloc(s->items, s->cap * sizeof *s->items);
+    *type = 0; /* not reached: ordinals are 0..nlast-1 */
+    *at = FW_TIME_NONE;
+}
+
+int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since)
+{
+    uint32_t n = kvset__count(s);
+    if (n) {
+        const unsigned char *ix = index_of(s);
+        uint32_t lo = 0, hi = n;
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (ix_key(s, ix, mid) < key)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < n && ix_key(s, ix, lo) == key) {
+            decode(s, ix_off(s, ix, lo), v, since);
+            return 1;
+        }
     }
-    memmove(&s->items[i + 1], &s->items[i], (s->n - i) * sizeof *s->items);
-    s->items[i].key = key;
-    s->items[i].since = t;
-    value__copy(&s->items[i].v, v);
-    s->n++;
-    return 1;
+    v->type = VAL_NULL;
+    if (since)
+        *since = FW_TIME_NONE;
+    return 0;
 }
 
-int kvset__remove(struct kvset *s, uint32_t key, struct value *old)
+void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since)
 {
-    uint32_t i = lower_bound(s, key);
-    if (old)
-        old->type = VAL_NULL;
-    if (i >= s->n || s->items[i].key != key)
-        return 0;
-    if (old)
-        *old = s->items[i].v;
-    else
-        value__free(&s->items[i].v);
-    memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof *s->items);
-    s->n--;
-    return 1;
+    const unsigned char *ix = index_of(s);
+    *key = ix_key(s, ix, i);
+    decode(s, ix_off(s, ix, i), v, since);
 }
 
-void kvset__copy(struct kvset *dst, const struct kvset *src)
+/* The lists a block owns (every other byte is in the block itself). */
+static void free_lists(struct kvset *s)
 {
-    dst->n = dst->cap = src->n;
-    dst->items = xmalloc((src->n ? src->n : 1) * sizeof *dst->items);
-    for (uint32_t i = 0; i < src->n; i++) {
-        dst->items[i] = src->items[i];
-        value__copy(&dst->items[i].v, &src->items[i].v);
+    if (!(s->_blk[HDR_WIDE] & FLAG_LISTS))
+        return;
+    const unsigned char *ix = index_of(s);
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t off = ix_off(s, ix, i);
+        if ((s->_blk[off] & 7) == VAL_LIST) {
+            struct value v;
+            decode(s, off, &v, NULL);
+            value__free(&v);
+        }
     }
 }
 
 void kvset__cleanup(struct kvset *s)
 {
-    for (uint32_t i = 0; i < s->n; i++)
-        value__free(&s->items[i].v);
-    free(s->items);
-    memset(s, 0, sizeof *s);
+    if (s->_blk) {
+        free_lists(s);
+        free(s->_blk);
+    }
+    s->_blk = NULL;
+}
+
+static size_t list_bytes(const struct value *v)
+{
+    size_t n = v->u.list.n * sizeof *v->u.list.items;
+    for (size_t i = 0; i < v->u.list.n; i++) {
+        if (v->u.list.items[i].type == VAL_STR)
+            n += v->u.list.items[i].u.str.len + 1;
+        else if (v->u.list.items[i].type == VAL_LIST)
+            n += list_bytes(&v->u.list.items[i]);
+    }
+    return n;
+}
+
+size_t kvset__bytes(const struct kvset *s)
+{
+    if (!s->_blk)
+        return 0;
+    size_t n = rd32(s->_blk + HDR_SIZE);
+    const unsigned char *ix = index_of(s);
+    for (uint32_t i = 0; i < kvset__count(s); i++) {
+        uint32_t off = ix_off(s, ix, i);
+        if ((s->_blk[off] & 7) == VAL_LIST) {
+            struct value v;
+            decode(s, off, &v, NULL);
+            n += list_bytes(&v);
+        }
+    }
+    return n;
+}
+
+static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
+
+void kvset__copy(struct kvset *dst, const struct kvset *src)
+{
+    struct kvbuild b;
+    kvbuild__init(&b);
+    for (uint32_t i = 0; i < kvset__count(src) + kvset__nlast(src); i++)
+        keep(&b, src, i);
+    dst->_blk = NULL;
+    kvbuild__finish(&b, dst);
+    kvbuild__cleanup(&b);
+}
+
+int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at)
+{
+    int64_t was = kvset__last(s, type);
+    if (was != FW_TIME_NONE && was >= at)
+        return 0; /* an entry keeps its latest time */
+    for (uint32_t i = 0; i < kvset__count(s); i++)
+        keep(b, s, i);
+    kvbuild__copy_last(b, s, type, at);
+    kvbuild__finish(b, s);
+    return 1;
+}
+
+/* ---- building a set ---- */
+
+void kvbuild__init(struct kvbuild *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void kvbuild__cleanup(struct kvbuild *b)
+{
+    free(b->idx);
+    free(b->heap);
+    memset(b, 0, sizeof *b);
+}
+
+static unsigned char *reserve(struct kvbuild *b, size_t n)
+{
+    if (b->len + n > b->hcap) {
+        b->hcap = b->hcap * 2 > b->len + n ? b->hcap * 2 : b->len + n + 64;
+        b->heap = xrealloc(b->heap, b->hcap);
+    }
+    unsigned char *p = b->heap + b->len;
+    b->len += n;
+    return p;
+}
+
+void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since)
+{
+    if ((b->n && key <= b->idx[b->n - 1].key) || (key & KV_LAST && !b->adding_last))
+        die("kvbuild__add: keys out of order or too large");
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
+    }
+    b->idx[b->n].key = key;
+    b->idx[b->n++].off = (uint32_t)b->len; /* relative to the records; fixed up by finish */
+    /* The time: an index into the (small) table of distinct times, most recent first. */
+    uint32_t tix = TIX_INLINE;
+    for (uint32_t i = b->nt; i-- > 0;)
+        if (b->times[i] == since) {
+            tix = i;
+            break;
+        }
+    if (tix == TIX_INLINE && b->nt < TIX_INLINE) {
+        tix = b->nt;
+        b->times[b->nt++] = since;
+    }
+    unsigned type = (unsigned)v->type;
+    int32_t small = 0;
+    if (v->type == VAL_NUM && v->u.num >= INT32_MIN && v->u.num <= INT32_MAX &&
+        v->u.num == (double)(int32_t)v->u.num && !(v->u.num == 0 && signbit(v->u.num))) {
+        type = TYPE_INT32; /* reads back as the same double (-0 is not an integer here) */
+        small = (int32_t)v->u.num;
+    }
+    *reserve(b, 1) = (unsigned char)(type | tix << 3);
+    if (tix == TIX_INLINE)
+        memcpy(reserve(b, sizeof since), &since, sizeof since);
+    if (type == TYPE_INT32) {
+        memcpy(reserve(b, sizeof small), &small, sizeof small);
+        return;
+    }
+    switch (v->type) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        *reserve(b, 1) = (unsigned char)!!v->u.b;
+        break;
+    case VAL_NUM:
+        memcpy(reserve(b, sizeof v->u.num), &v->u.num, sizeof v->u.num);
+        break;
+    case VAL_TIME:
+    case VAL_DUR:
+        memcpy(reserve(b, sizeof v->u.ms), &v->u.ms, sizeof v->u.ms);
+        break;
+    case VAL_STR: {
+        if (v->u.str.len > UINT32_MAX)
+            die("kvbuild__add: string too long");
+        uint32_t len = (uint32_t)v->u.str.len;
+        if (len < LEN_LONG) {
+            *reserve(b, 1) = (unsigned char)len;
+        } else {
+            *reserve(b, 1) = LEN_LONG;
+            memcpy(reserve(b, sizeof len), &len, sizeof len);
+        }
+        if (len)
+            memcpy(reserve(b, len), v->u.str.ptr, len);
+        break;
+    }
+    case VAL_LIST: {
+        struct value copy;
+        value__copy(&copy, v);
+        b->lists = 1;
+        memcpy(reserve(b, sizeof copy.u.list.items), &copy.u.list.items, sizeof copy.u.list.items);
+        memcpy(reserve(b, sizeof copy.u.list.n), &copy.u.list.n, sizeof copy.u.list.n);
+        break;
+    }
+    }
+}
+
+static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord);
+
+uint32_t kvset__key(const struct kvset *s, uint32_t i)
+{
+    return ix_key(s, index_of(s), i);
+}
+
+/* Bytes of the record at p (a last-seen entry's carries its ordinal too). */
+static size_t rec_len(const unsigned char *p, int last)
+{
+    size_t n = 1 + ((p[0] >> 3) == TIX_INLINE ? sizeof(int64_t) : 0);
+    const unsigned char *q = p + n;
+    switch (p[0] & 7) {
+    case VAL_NULL:
+        break;
+    case VAL_BOOL:
+        n += 1;
+        break;
+    case TYPE_INT32:
+        n += 4;
+        break;
+    case VAL_NUM:
+    case VAL_TIME:
+    case VAL_DUR:
+        n += 8;
+        break;
+    case VAL_STR:
+        n += q[0] == LEN_LONG ? 1 + 4 + rd32(q + 1) : 1 + (size_t)q[0];
+        break;
+    case VAL_LIST:
+        n += sizeof(struct value *) + sizeof(size_t);
+        break;
+    }
+    return n + (last ? sizeof(uint16_t) : 0);
+}
+
+/*
+ * Entry i of s into b as it is: its record is copied, only its time index
+ * changes (s's time table to b's, remembered per index while b copies from
+ * s).  Lists are deep-copied instead (each block owns its own), and so is
+ * anything whose time would no longer fit b's table.
+ */
+static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
+{
+    const unsigned char *ix = index_of(s);
+    uint32_t key = ix_key(s, ix, i), off = ix_off(s, ix, i);
+    const unsigned char *p = s->_blk + off;
+    unsigned tix = p[0] >> 3, ntix = TIX_INLINE;
+    if (b->tmap_src != s->_blk) {
+        memset(b->tmap, 0xff, sizeof b->tmap);
+        b->tmap_src = s->_blk;
+    }
+    if (tix != TIX_INLINE) {
+        ntix = b->tmap[tix];
+        if (ntix == 0xff) {
+            int64_t t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
+            for (uint32_t k = b->nt; k-- > 0;)
+                if (b->times[k] == t) {
+                    ntix = k;
+                    break;
+                }
+            if (ntix == 0xff && b->nt < TIX_INLINE) {
+                ntix = b->nt;
+                b->times[b->nt++] = t;
+            }
+            if (ntix != 0xff)
+                b->tmap[tix] = (unsigned char)ntix;
+        }
+    }
+    if ((p[0] & 7) == VAL_LIST || ntix == 0xff) {
+        struct value v;
+        int64_t since;
+        decode(s, off, &v, &since);
+        if (key & KV_LAST) {
+            add_last(b, key & ~KV_LAST, since, last_ord(s, off));
+        } else {
+            kvbuild__add(b, key, &v, since);
+        }
+        return;
+    }
+    if ((b->n && key <= b->idx[b->n - 1].key) || (key & KV_LAST && b->nlast == UINT16_MAX))
+        die("kvbuild: keys out of order");
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
+    }
+    b->idx[b->n].key = key;
+    b->idx[b->n++].off = (uint32_t)b->len;
+    size_t len = rec_len(p, (key & KV_LAST) != 0);
+    unsigned char *q = reserve(b, len);
+    memcpy(q, p, len);
+    q[0] = (unsigned char)((p[0] & 7) | ntix << 3);
+    if (key & KV_LAST)
+        b->nlast++;
+}
+
+void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
+{
+    keep(b, s, i);
+}
+
+static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord)
+{
+    static const struct value null;
+    if (type & KV_LAST || ord > UINT16_MAX || b->nlast == UINT16_MAX)
+        die("kvbuild: too many event types");
+    b->adding_last = 1;
+    kvbuild__add(b, KV_LAST | type, &null, at);
+    b->adding_last = 0;
+    uint16_t o = (uint16_t)ord;
+    memcpy(reserve(b, sizeof o), &o, sizeof o);
+    b->nlast++;
+}
+
+void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type, int64_t at)
+{
+    uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
+    const unsigned char *ix = s->_blk ? index_of(s) : NULL;
+    int noted = type == UINT32_MAX;
+    for (uint32_t i = n; i < end; i++) {
+        uint32_t t = ix_key(s, ix, i) & ~KV_LAST, off = ix_off(s, ix, i);
+        if (!noted && type < t) {
+            add_last(b, type, at, end - n); /* first seen: the next ordinal */
+            noted = 1;
+        }
+        if (t != type) {
+            keep(b, s, i);
+            continue;
+        }
+        struct value v;
+        int64_t was;
+        decode(s, off, &v, &was);
+        noted = 1;
+        add_last(b, t, at > was ? at : was, last_ord(s, off));
+    }
+    if (!noted)
+        add_last(b, type, at, end - n);
+}
+
+int kvbuild__add_lasts(struct kvbuild *b, const uint32_t *types, const int64_t *ats, uint32_t n)
+{
+    uint32_t *order = xmalloc((n ? n : 1) * sizeof *order);
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = i;
+    /* Insertion sort by type: n is the handful of event types one customer has seen. */
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && types[order[j - 1]] > types[order[j]]; j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        if ((i && types[order[i]] == types[order[i - 1]]) || types[order[i]] & KV_LAST ||
+            n > UINT16_MAX)
+            rc = -1;
+        else
+            add_last(b, types[order[i]], ats[order[i]], order[i]);
+    }
+    free(order);
+    return rc;
+}
+
+void kvbuild__finish(struct kvbuild *b, struct kvset *s)
+{
+    kvset__cleanup(s);
+    if (b->n) {
+        size_t times = b->nt * sizeof(int64_t);
+        size_t head = HDR_LEN + times + 4 * (size_t)b->n;
+        uint32_t nkeys = b->n - b->nlast;
+        uint32_t maxkey = nkeys ? b->idx[nkeys - 1].key : 0;
+        uint32_t maxtype = b->nlast ? b->idx[b->n - 1].key & ~KV_LAST : 0;
+        int wide = maxkey > 0x7fff || maxtype > 0x7fff || head + b->len > UINT16_MAX;
+        if (wide)
+            head += 4 * (size_t)b->n;
+        size_t size = head + b->len;
+        if (size > UINT32_MAX)
+            die("kvbuild__finish: state too large");
+        unsigned char *blk = xmalloc(size);
+        uint32_t size32 = (uint32_t)size;
+        uint16_t nlast = (uint16_t)b->nlast;
+        memcpy(blk + HDR_N, &nkeys, sizeof nkeys);
+        memcpy(blk + HDR_SIZE, &size32, sizeof size32);
+        memcpy(blk + HDR_NLAST, &nlast, sizeof nlast);
+        blk[HDR_NT] = (unsigned char)b->nt;
+        blk[HDR_WIDE] = (unsigned char)((wide ? FLAG_WIDE : 0) | (b->lists ? FLAG_LISTS : 0));
+        memcpy(blk + HDR_LEN, b->times, times);
+        unsigned char *ix = blk + HDR_LEN + times;
+        for (uint32_t i = 0; i < b->n; i++) {
+            uint32_t off = (uint32_t)head + b->idx[i].off;
+            if (wide) {
+                memcpy(ix + 8 * (size_t)i, &b->idx[i].key, 4);
+                memcpy(ix + 8 * (size_t)i + 4, &off, 4);
+            } else {
+                uint32_t k = b->idx[i].key;
+                uint16_t k16 = (uint16_t)(k & KV_LAST ? 0x8000 | (k & 0x7fff) : k), o16 = (uint16_t)off;
+                memcpy(ix + 4 * (size_t)i, &k16, 2);
+                memcpy(ix + 4 * (size_t)i + 2, &o16, 2);
+            }
+        }
+        memcpy(blk + head, b->heap, b->len);
+        s->_blk = blk;
+    }
+    b->n = b->nt = b->nlast = 0;
+    b->len = 0;
+    b->lists = 0;
+    b->tmap_src = NULL; /* the old block is gone: its address may come back */
+}
+
+/* ---- per-signal times ---- */
+
+struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s)
+{
+    for (uint32_t i = 0; i < n && a[i].sig <= s; i++)
+        if (a[i].sig == s)
+            return a[i];
+    return (struct sigtimes){
+        .sig = s, .fired_at = FW_TIME_NONE, .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
+}
+
+void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
+{
+    uint32_t i = 0;
+    while (i < *n && (*a)[i].sig < t->sig)
+        i++;
+    int found = i < *n && (*a)[i].sig == t->sig;
+    if (sigt__usual(t)) {
+        if (!found)
+            return;
+        memmove(&(*a)[i], &(*a)[i + 1], (*n - i - 1) * sizeof **a);
+        if (--*n == 0) {
+            free(*a);
+            *a = NULL;
+        } else {
+            *a = xrealloc(*a, *n * sizeof **a);
+        }
+        return;
+    }
+    if (!found) {
+        *a = xrealloc(*a, (*n + 1) * sizeof **a);
+        memmove(&(*a)[i + 1], &(*a)[i], (*n - i) * sizeof **a);
+        ++*n;
+    }
+    (*a)[i] = *t;
+}
+
+uint32_t proj__cap(uint32_t n)
+{
+    uint32_t c = n ? 1 : 0;
+    while (c < n)
+        c *= 2;
+    return c;
 }

@@ -3,8 +3,9 @@
  * operations on it (engine module only).
  *
  * A customer holds small sorted-by-id arrays rather than hash maps: a
- * journey has a handful of keys, so a linear scan of a few cache lines
- * beats hashing and keeps the footprint small.
+ * journey has a handful of keys, so a search of a few cache lines beats
+ * hashing and keeps the footprint small.  Its state keys live in one
+ * packed block (struct kvset below).
  */
 #ifndef FW_ENGINE_STATE_H
 #define FW_ENGINE_STATE_H
@@ -14,24 +15,20 @@
 
 #include "engine/tw.h"
 #include "expr/expr.h"
-
-/* One state key's value; strings and lists are owned by the entry. */
-struct kv {
-    uint32_t key;  /* id in rules->keys (or rules->globals for global state) */
-    int64_t since; /* event time at which the value was taken */
-    struct value v;
-};
-
-struct last_seen {
-    uint32_t type;
-    int64_t at;
-};
+#include "util/fwtime.h"
 
 /* Event times of one class, ascending, pruned to the class's longest window. */
 struct window {
     uint32_t cls;
     uint32_t n, cap;
     int64_t *times;
+};
+
+/* A customer's windows, one per class a condition counts (a pack has a handful). */
+struct winset {
+    uint32_t n;
+    uint8_t future; /* some class time was dated after the clock when noted */
+    struct window w[];
 };
 
 struct open_entity {
@@ -46,44 +43,102 @@ struct open_entity {
  */
 struct trans {
     uint32_t sig;
-    int firing;       /* 1 fired, 0 resolved */
-    int waking;       /* found by a wake-up (not by the event's own pass) */
+    uint8_t firing;   /* 1 fired, 0 resolved */
+    uint8_t waking;   /* found by a wake-up (not by the event's own pass) */
     int64_t at;       /* when */
     int64_t fired_at; /* the episode's start */
 };
 
+/*
+ * A set of state keys (customer or global), sorted by key id, and for a
+ * customer its last-seen times, in one heap block: a customer's ~16 keys
+ * and ~6 event types cost one allocation, not one per string (issue 14,
+ * compact state).  Nothing in it is aligned (memcpy):
+ *
+ *   header, 12 bytes        key count, block size, last-seen count, number of
+ *                           distinct times, flags (wide index, holds lists)
+ *   int64 times[nt]         the distinct times, up to 31: keys' `since` and
+ *                           last-seen times (one event's time serves both)
+ *   index[n + nlast]        ascending (id, record offset): the keys, then the
+ *                           last-seen entries as KV_LAST | type; 2 bytes each
+ *                           (bit 15 for KV_LAST) when every key id and type
+ *                           is below 32,768 and the block below 65,536, else
+ *                           4 bytes each
+ *   records                 one byte of type (3 bits) and time index (5 bits;
+ *                           31: the 8-byte time follows), then the payload:
+ *                           bool 1 byte; a number with an int32 value 4 bytes
+ *                           (type 7), any other 8; time and duration 8;
+ *                           string: length (1 byte, or 0xff and 4 bytes) and
+ *                           its bytes, no NUL; list: an owned `struct value`
+ *                           array pointer and count; a last-seen entry: null,
+ *                           then its 2-byte first-seen ordinal
+ *
+ * Values read out of a set (kvset__get, kvset__at) borrow from the block:
+ * valid until the set is next changed.  A set changes only by being
+ * rebuilt (struct kvbuild), which is what the engine did per event anyway.
+ */
 struct kvset {
-    struct kv *items;
-    uint32_t n, cap;
+    unsigned char *_blk; /* NULL when empty */
 };
 
+/*
+ * One signal's times for a customer: the episode start (FW_TIME_NONE when
+ * not firing), the next change time from its last evaluation, and until
+ * when that evaluation stays valid (FW_TIME_NONE: judge it again).  Most
+ * signals of most customers are not firing, with no next change, stable
+ * for ever (sigt__usual): only the others are stored, in a small array
+ * sorted by signal, sized exactly (three int64 per signal per customer
+ * were 264 of the 1,664 bytes a customer took; issue 14).
+ */
+struct sigtimes {
+    uint32_t sig;
+    int64_t fired_at, next_at, stable_at;
+};
+
+/* Builds a set: keys added in strictly ascending order; values are copied. */
+struct kvbuild {
+    int64_t times[31];
+    uint32_t nt;
+    uint32_t n, cap;  /* entries: keys, then nlast last-seen ones */
+    uint32_t nlast;
+    int adding_last;
+    int lists;                      /* some value added is a list */
+    const unsigned char *tmap_src;  /* the block kvbuild__keep last copied from */
+    unsigned char tmap[32];         /* its time indexes -> ours (0xff: not yet) */
+    struct kvbuild_key {
+        uint32_t key, off;
+    } *idx;
+    unsigned char *heap;
+    size_t len, hcap;
+};
+
+/*
+ * One customer: 120 bytes (a 128-byte malloc chunk) plus its blocks, sized
+ * exactly (arrays grow by one element: they change a few times in a
+ * customer's life, and doubling left a third of them unused; the undo list
+ * grows by powers of two, see proj__cap).
+ * Pointers to rarely used parts (windows, entities, engagement, churn) are
+ * NULL until needed.
+ */
 struct customer {
     struct tw_entry timer; /* first: the wheel hands back this pointer; cast to an engine_timer
                               its fire is NULL (see _fire_null) */
     void *_fire_null;      /* always NULL: lines up with engine_timer.fire */
-    char *key;             /* the subject */
+    char *key;             /* the subject (the customers map owns it) */
     struct kvset state;
-    struct last_seen *last;
-    uint32_t nlast, lastcap;
-    struct window *win;
-    uint32_t nwin;
-    int future;                /* some class time was dated after the clock when noted */
+    struct sigtimes *sigt; /* the signals whose times are not the usual ones (sigt__get) */
+    struct winset *win; /* NULL until an event of a counted class */
     struct open_entity *open;
-    uint32_t nopen, opencap;
-    int64_t *fired_at; /* per signal: episode start, FW_TIME_NONE when not firing */
-    int64_t *next_at;   /* per signal: next change time from its last evaluation (same block
-                           as fired_at); FW_TIME_NONE before the first */
-    int64_t *stable_at; /* per signal: until when that evaluation stays valid (same block) */
-    int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
-                           ones at the clock (FW_TIME_NONE: no event yet) */
     struct trans *proj; /* wake-up transitions after floor, in time order: undone when a late
-                           event dated before them arrives */
-    uint32_t nproj, capproj;
+                           event dated before them arrives; room for proj__cap(nproj) */
     struct engage *eng; /* usage rollups, features, onboarding (engage.h); NULL until the first
                            engagement event */
+    struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
+    int64_t floor;      /* an event dated at or after this is applied at its own time; earlier
+                           ones at the clock (FW_TIME_NONE: no event yet) */
+    uint32_t nsigt, nopen, nproj;
     uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
                            score of another version is stale */
-    struct churn_cache *churn; /* the last churn score (engine.c); NULL until first asked for */
 };
 
 /* A customer's churn score as last computed, and until when it holds. */
@@ -108,13 +163,63 @@ json_t *value__to_jansson(const struct value *v);
 struct buf;
 void value__json(const struct value *v, struct buf *out);
 
-struct kv *kvset__find(const struct kvset *s, uint32_t key);
-/* Set key to a copy of v at time t; returns 1 when the value changed. Old value passed out via *old (owned by caller, VAL_NULL if none) when old != NULL. */
-int kvset__set(struct kvset *s, uint32_t key, const struct value *v, int64_t t, struct value *old);
-/* Remove a key; its value is moved to *old (caller frees) when old != NULL. */
-int kvset__remove(struct kvset *s, uint32_t key, struct value *old);
+/* Signal s's times (SIGT_USUAL's when it is not stored). */
+struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s);
+/* Store t (t->sig says which signal): removed when usual, else inserted or replaced; the array
+   is reallocated to fit. */
+void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
+/* Whether t holds the usual times (not firing, no next change, stable for ever). */
+static inline int sigt__usual(const struct sigtimes *t)
+{
+    return t->fired_at == FW_TIME_NONE && t->next_at == FW_TIME_MAX && t->stable_at == FW_TIME_MAX;
+}
+
+/* Room the proj array of n transitions has: the next power of two (0 for none). */
+uint32_t proj__cap(uint32_t n);
+
+/* Number of keys in the set. */
+uint32_t kvset__count(const struct kvset *s);
+/* Key `key`'s value (borrowed, see above) and since; 0 and VAL_NULL/FW_TIME_NONE when absent.
+   since may be NULL. */
+int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since);
+/* The i-th key (i < kvset__count) in ascending order, its value (borrowed) and since. */
+void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since);
 /* dst (uninitialised) becomes a deep copy of src. */
 void kvset__copy(struct kvset *dst, const struct kvset *src);
 void kvset__cleanup(struct kvset *s);
+/* Heap bytes the set holds (its block and any lists), for engine_state_bytes. */
+size_t kvset__bytes(const struct kvset *s);
+
+/*
+ * Last-seen times (a customer's set only): the time of the latest event of
+ * each type it has seen, kept in the same block and sharing its table of
+ * times (an event's time is usually the `since` of the keys it set).
+ */
+/* Time of the latest event of `type`, FW_TIME_NONE if none. */
+int64_t kvset__last(const struct kvset *s, uint32_t type);
+/* Number of types seen. */
+uint32_t kvset__nlast(const struct kvset *s);
+/* The k-th type first seen (k < kvset__nlast) and its latest time. */
+void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *at);
+/* Note an event of `type` at `at` (an entry keeps its latest time), rebuilding s through b when
+   that changes anything; returns whether it did. */
+int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at);
+
+void kvbuild__init(struct kvbuild *b);
+/* Append key (greater than the last one added) with a deep copy of v, taken at `since`. */
+void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
+/* Append entry i of s (i < kvset__count(s): a key, in order) as it is: no value decoded. */
+void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
+/* Key id of entry i (i < kvset__count). */
+uint32_t kvset__key(const struct kvset *s, uint32_t i);
+/* Replace s's contents (freed) with what was added; b is reset for reuse (kvbuild__cleanup
+   still frees its scratch). */
+void kvbuild__finish(struct kvbuild *b, struct kvset *s);
+/* After the keys: s's last-seen entries, with an event of `type` at `at` noted (UINT32_MAX:
+   none). */
+void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type, int64_t at);
+/* After the keys: n last-seen entries in first-seen order (a snapshot's); -1 when a type repeats. */
+int kvbuild__add_lasts(struct kvbuild *b, const uint32_t *types, const int64_t *ats, uint32_t n);
+void kvbuild__cleanup(struct kvbuild *b);
 
 #endif

@@ -1,0 +1,335 @@
+/*
+ * test_state.c -- the engine's compact per-customer structures (state.h):
+ * the packed key/value block (every value type, since times shared and
+ * inline, long strings, lists, copies), the sparse per-signal times and
+ * the last-seen block.  A reference model (plain arrays) is compared
+ * with the packed forms after every change of a randomised run.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "engine/state.h"
+#include "util/fwtime.h"
+
+static struct value vstr(const char *s, size_t n)
+{
+    struct value v = {.type = VAL_STR};
+    v.u.str.ptr = s;
+    v.u.str.len = n;
+    return v;
+}
+
+static struct value vnum(double d)
+{
+    struct value v = {.type = VAL_NUM};
+    v.u.num = d;
+    return v;
+}
+
+static void kvset_every_type(void)
+{
+    static const struct value items[] = {{.type = VAL_NUM, .u.num = 1.5},
+                                         {.type = VAL_STR, .u.str = {"ab", 2}}};
+    char longs[300];
+    memset(longs, 'x', sizeof longs);
+    struct value v[8];
+    v[0] = (struct value){.type = VAL_NULL};
+    v[1] = (struct value){.type = VAL_BOOL, .u.b = 7}; /* any non-zero reads back as 1 */
+    v[2] = vnum(-0.25);
+    v[3] = vstr("PENDING", 7);
+    v[4] = (struct value){.type = VAL_TIME, .u.ms = 1767434400123LL};
+    v[5] = (struct value){.type = VAL_DUR, .u.ms = -5};
+    v[6] = vstr(longs, sizeof longs); /* past the one-byte length */
+    v[7] = (struct value){.type = VAL_LIST, .u.list = {items, 2}};
+    struct kvbuild b;
+    kvbuild__init(&b);
+    for (uint32_t i = 0; i < 8; i++)
+        kvbuild__add(&b, 3 * i + 1, &v[i], 1000 + (i % 3)); /* three distinct times */
+    struct kvset s = {0};
+    kvbuild__finish(&b, &s);
+    ASSERT_EQ(kvset__count(&s), 8);
+    for (uint32_t i = 0; i < 8; i++) {
+        struct value got;
+        int64_t since;
+        ASSERT_EQ(kvset__get(&s, 3 * i + 1, &got, &since), 1);
+        ASSERT_EQ(since, 1000 + (i % 3));
+        struct value want = v[i];
+        if (i == 1)
+            want.u.b = 1;
+        ASSERT(value__equal(&got, &want));
+        ASSERT_EQ(kvset__get(&s, 3 * i + 2, &got, &since), 0); /* between keys */
+        ASSERT_EQ(got.type, VAL_NULL);
+        ASSERT_EQ(since, FW_TIME_NONE);
+    }
+    struct value got;
+    ASSERT_EQ(kvset__get(&s, 0, &got, NULL), 0);
+    ASSERT_EQ(kvset__get(&s, 1000, &got, NULL), 0);
+    /* The list is a copy: the block owns it. */
+    kvset__get(&s, 22, &got, NULL);
+    ASSERT(got.u.list.items != items);
+    /* A deep copy reads the same and outlives the original. */
+    struct kvset c;
+    kvset__copy(&c, &s);
+    kvset__cleanup(&s);
+    ASSERT_EQ(kvset__get(&s, 1, &got, NULL), 0);
+    for (uint32_t i = 0; i < 8; i++) {
+        uint32_t key;
+        int64_t since;
+        kvset__at(&c, i, &key, &got, &since);
+        ASSERT_EQ(key, 3 * i + 1);
+        if (i != 1)
+            ASSERT(value__equal(&got, &v[i]));
+    }
+    ASSERT(kvset__bytes(&c) > sizeof longs);
+    kvset__cleanup(&c);
+    kvset__cleanup(&c); /* twice is harmless */
+    kvbuild__cleanup(&b);
+}
+
+/* More distinct times than the block's table holds: the rest are kept in their records. */
+static void kvset_many_times(void)
+{
+    struct kvbuild b;
+    kvbuild__init(&b);
+    enum { N = 700 };
+    for (uint32_t i = 0; i < N; i++) {
+        struct value v = vnum(i);
+        kvbuild__add(&b, i, &v, (int64_t)i * 7 - 3);
+    }
+    struct kvset s = {0};
+    kvbuild__finish(&b, &s);
+    for (uint32_t i = 0; i < N; i++) {
+        struct value got;
+        int64_t since;
+        ASSERT_EQ(kvset__get(&s, i, &got, &since), 1);
+        ASSERT_EQ(since, (int64_t)i * 7 - 3);
+        ASSERT_EQ(got.u.num, (double)i);
+    }
+    /* The builder is reusable: an empty build empties the set. */
+    kvbuild__finish(&b, &s);
+    ASSERT_EQ(kvset__count(&s), 0);
+    ASSERT_EQ(kvset__bytes(&s), 0);
+    kvbuild__cleanup(&b);
+}
+
+/* Key ids and blocks past 65,536 (the wide index); numbers at the edges of the int32 form. */
+static void kvset_wide_and_numbers(void)
+{
+    static const double nums[] = {0.0, -0.0, 2147483647.0, -2147483648.0, 2147483648.0, 3e9,
+                                  -1e300, 0.5, 1e-9};
+    enum { NN = sizeof nums / sizeof nums[0] };
+    static char big[40000];
+    memset(big, 'q', sizeof big);
+    for (int round = 0; round < 2; round++) {
+        struct kvbuild b;
+        kvbuild__init(&b);
+        uint32_t base = round ? 70000 : 10; /* round 0: narrow ids, but a block over 64 KB */
+        for (uint32_t i = 0; i < NN; i++) {
+            struct value v = vnum(nums[i]);
+            kvbuild__add(&b, base + i, &v, 5);
+        }
+        struct value v = vstr(big, sizeof big);
+        kvbuild__add(&b, base + NN, &v, 6);
+        kvbuild__add(&b, base + NN + 1, &v, 7);
+        v = vstr("tail", 4);
+        kvbuild__add(&b, base + NN + 2, &v, 8);
+        struct kvset s = {0};
+        kvbuild__finish(&b, &s);
+        for (uint32_t i = 0; i < NN; i++) {
+            struct value got;
+            ASSERT_EQ(kvset__get(&s, base + i, &got, NULL), 1);
+            ASSERT_EQ(got.type, VAL_NUM);
+            ASSERT(memcmp(&got.u.num, &nums[i], sizeof got.u.num) == 0); /* -0 stays -0 */
+        }
+        struct value got;
+        int64_t since;
+        ASSERT_EQ(kvset__get(&s, base + NN + 2, &got, &since), 1);
+        ASSERT_EQ(got.u.str.len, 4);
+        ASSERT(memcmp(got.u.str.ptr, "tail", 4) == 0);
+        ASSERT_EQ(since, 8);
+        ASSERT_EQ(kvset__get(&s, base + NN + 1, &got, NULL), 1);
+        ASSERT_EQ(got.u.str.len, sizeof big);
+        ASSERT(kvset__bytes(&s) > 2 * sizeof big);
+        kvset__cleanup(&s);
+        kvbuild__cleanup(&b);
+    }
+}
+
+/* Randomised: rebuild a set from a model after each change and compare every key. */
+static void kvset_randomised(void)
+{
+    enum { KEYS = 40, ROUNDS = 400 };
+    static char text[KEYS][32];
+    int has[KEYS] = {0};
+    struct value model[KEYS];
+    int64_t since[KEYS];
+    struct kvset s = {0};
+    struct kvbuild b;
+    kvbuild__init(&b);
+    unsigned r = 12345;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < 5; k++) {
+            r = r * 1103515245u + 12345u;
+            unsigned key = (r >> 8) % KEYS;
+            has[key] = (r >> 20) % 4 != 0;
+            since[key] = round;
+            if ((r >> 24) % 2) {
+                size_t n = (r >> 4) % 31;
+                for (size_t j = 0; j < n; j++)
+                    text[key][j] = (char)('a' + (j + round) % 26);
+                model[key] = vstr(text[key], n);
+            } else {
+                model[key] = vnum((double)(r % 1000) / 8);
+            }
+        }
+        for (uint32_t key = 0; key < KEYS; key++)
+            if (has[key])
+                kvbuild__add(&b, key, &model[key], since[key]);
+        kvbuild__finish(&b, &s);
+        uint32_t n = 0;
+        for (uint32_t key = 0; key < KEYS; key++) {
+            struct value got;
+            int64_t t;
+            ASSERT_EQ(kvset__get(&s, key, &got, &t), has[key]);
+            if (has[key]) {
+                ASSERT(value__equal(&got, &model[key]));
+                ASSERT_EQ(t, since[key]);
+                n++;
+            }
+        }
+        ASSERT_EQ(kvset__count(&s), n);
+    }
+    kvset__cleanup(&s);
+    kvbuild__cleanup(&b);
+}
+
+static void sigtimes_sparse(void)
+{
+    struct sigtimes *a = NULL;
+    uint32_t n = 0;
+    struct sigtimes t = sigt__get(a, n, 3);
+    ASSERT(sigt__usual(&t));
+    ASSERT_EQ(t.sig, 3);
+    ASSERT_EQ(t.fired_at, FW_TIME_NONE);
+    ASSERT_EQ(t.next_at, FW_TIME_MAX);
+    ASSERT_EQ(t.stable_at, FW_TIME_MAX);
+    /* Stored out of order, kept sorted. */
+    struct sigtimes x = {.sig = 5, .fired_at = 10, .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
+    sigt__put(&a, &n, &x);
+    struct sigtimes y = {.sig = 2, .fired_at = FW_TIME_NONE, .next_at = 20, .stable_at = 20};
+    sigt__put(&a, &n, &y);
+    struct sigtimes z = {.sig = 9, .fired_at = FW_TIME_NONE, .next_at = FW_TIME_NONE,
+                         .stable_at = FW_TIME_NONE};
+    sigt__put(&a, &n, &z);
+    ASSERT_EQ(n, 3);
+    ASSERT_EQ(a[0].sig, 2);
+    ASSERT_EQ(a[1].sig, 5);
+    ASSERT_EQ(a[2].sig, 9);
+    ASSERT_EQ(sigt__get(a, n, 5).fired_at, 10);
+    ASSERT_EQ(sigt__get(a, n, 2).next_at, 20);
+    ASSERT_EQ(sigt__get(a, n, 9).stable_at, FW_TIME_NONE);
+    ASSERT(sigt__usual(&(struct sigtimes){.sig = 4, .fired_at = FW_TIME_NONE,
+                                          .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX}));
+    /* Replace in place, then back to usual: removed. */
+    x.fired_at = 11;
+    sigt__put(&a, &n, &x);
+    ASSERT_EQ(n, 3);
+    ASSERT_EQ(sigt__get(a, n, 5).fired_at, 11);
+    x.fired_at = FW_TIME_NONE;
+    sigt__put(&a, &n, &x);
+    ASSERT_EQ(n, 2);
+    t = sigt__get(a, n, 5);
+    ASSERT(sigt__usual(&t));
+    y.next_at = y.stable_at = FW_TIME_MAX;
+    sigt__put(&a, &n, &y);
+    z.fired_at = FW_TIME_NONE;
+    z.next_at = z.stable_at = FW_TIME_MAX;
+    sigt__put(&a, &n, &z);
+    ASSERT_EQ(n, 0);
+    ASSERT(a == NULL);
+}
+
+/* Last-seen times in the state block: noted by a rebuild, kept beside keys, first-seen order. */
+static void last_seen_in_block(void)
+{
+    struct kvset s = {0};
+    struct kvbuild b;
+    kvbuild__init(&b);
+    ASSERT_EQ(kvset__last(&s, 1), FW_TIME_NONE);
+    /* Types noted out of order; each keeps its latest time. */
+    static const uint32_t types[] = {7, 3, 40000, 5, 3, 7, 0};
+    static const int64_t ats[] = {100, 200, 300, 400, 150, 900, 500};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        kvset__note_last(&s, &b, types[i], ats[i]);
+    ASSERT_EQ(kvset__note_last(&s, &b, 5, 399), 0); /* earlier: nothing to do */
+    ASSERT_EQ(kvset__nlast(&s), 5);
+    ASSERT_EQ(kvset__count(&s), 0);
+    ASSERT_EQ(kvset__last(&s, 7), 900);
+    ASSERT_EQ(kvset__last(&s, 3), 200);
+    ASSERT_EQ(kvset__last(&s, 40000), 300); /* past 32,767: the wide index */
+    ASSERT_EQ(kvset__last(&s, 0), 500);
+    ASSERT_EQ(kvset__last(&s, 4), FW_TIME_NONE);
+    static const uint32_t first_seen[] = {7, 3, 40000, 5, 0};
+    for (uint32_t k = 0; k < 5; k++) {
+        uint32_t type;
+        int64_t at;
+        kvset__last_at(&s, k, &type, &at);
+        ASSERT_EQ(type, first_seen[k]);
+        ASSERT_EQ(at, kvset__last(&s, type));
+    }
+    /* Keys rebuilt in front of them leave them as they were; keys do not see them. */
+    struct value v = vstr("ACTIVE", 6);
+    kvbuild__add(&b, 2, &v, 900);
+    kvbuild__add(&b, 9, &v, 901);
+    kvbuild__copy_last(&b, &s, 8, 1000); /* and a new type on the way */
+    kvbuild__finish(&b, &s);
+    ASSERT_EQ(kvset__count(&s), 2);
+    ASSERT_EQ(kvset__nlast(&s), 6);
+    ASSERT_EQ(kvset__last(&s, 8), 1000);
+    ASSERT_EQ(kvset__last(&s, 40000), 300);
+    struct value got;
+    ASSERT_EQ(kvset__get(&s, 9, &got, NULL), 1);
+    ASSERT_EQ(kvset__get(&s, 7, &got, NULL), 0); /* a type is not a key */
+    uint32_t type;
+    int64_t at;
+    kvset__last_at(&s, 5, &type, &at);
+    ASSERT_EQ(type, 8);
+    /* A copy has them too. */
+    struct kvset c;
+    kvset__copy(&c, &s);
+    ASSERT_EQ(kvset__nlast(&c), 6);
+    ASSERT_EQ(kvset__last(&c, 3), 200);
+    kvset__cleanup(&c);
+    /* From a snapshot's list: first-seen order kept, a repeated type refused. */
+    static const uint32_t snap_types[] = {12, 4, 9};
+    static const int64_t snap_ats[] = {1, 2, 3};
+    ASSERT_EQ(kvbuild__add_lasts(&b, snap_types, snap_ats, 3), 0);
+    kvbuild__finish(&b, &s);
+    kvset__last_at(&s, 0, &type, &at);
+    ASSERT_EQ(type, 12);
+    kvset__last_at(&s, 2, &type, &at);
+    ASSERT_EQ(type, 9);
+    ASSERT_EQ(at, 3);
+    static const uint32_t dup_types[] = {4, 9, 4};
+    ASSERT_EQ(kvbuild__add_lasts(&b, dup_types, snap_ats, 3), -1);
+    kvbuild__finish(&b, &s);
+    kvset__cleanup(&s);
+    kvbuild__cleanup(&b);
+    ASSERT_EQ(proj__cap(0), 0);
+    ASSERT_EQ(proj__cap(1), 1);
+    ASSERT_EQ(proj__cap(3), 4);
+    ASSERT_EQ(proj__cap(64), 64);
+    ASSERT_EQ(proj__cap(65), 128);
+}
+
+const struct test state_tests[] = {
+    {"kvset_every_type", kvset_every_type},
+    {"kvset_many_times", kvset_many_times},
+    {"kvset_wide_and_numbers", kvset_wide_and_numbers},
+    {"kvset_randomised", kvset_randomised},
+    {"sigtimes_sparse", sigtimes_sparse},
+    {"last_seen_in_block", last_seen_in_block},
+    {NULL, NULL},
+};
