@@ -572,7 +572,16 @@ static void variables(void)
         ncust += v->audiences == COMMS_VAR_CUST;
         ASSERT(comms_var_find(v->name) == v);
         ASSERT(v->description && *v->description);
+        /* The hashed answer agrees with the definition: some variable is "<name>.<field>". */
+        size_t ln = strlen(v->name);
+        int has_field = 0;
+        for (const struct comms_var *f = comms_vars; f->name; f++)
+            has_field |= !strncmp(f->name, v->name, ln) && f->name[ln] == '.';
+        ASSERT_EQ(comms_var_is_list(v->name), has_field);
     }
+    ASSERT(comms_var_find("") == NULL);
+    ASSERT(comms_var_find("issues.") == NULL);
+    ASSERT(!comms_var_is_list("issue"));
     size_t n = 0;
     while (cust[n])
         n++;
