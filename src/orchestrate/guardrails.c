@@ -15,6 +15,27 @@
 #include "util/log.h"
 #include "util/util.h"
 
+/* ---- small JSON builders ---- */
+
+void orch__jset_str(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new_nocheck(o, key, json_string(v));
+}
+
+void orch__jset_lit(json_t *o, const char *key, const char *v)
+{
+    json_object_set_new_nocheck(o, key, json_string_nocheck(v));
+}
+
+json_t *orch__guard(const char *name, const char *result)
+{
+    json_t *g = json_object();
+    orch__jset_lit(g, "guardrail", name);
+    orch__jset_str(g, "result", result);
+    return g;
+}
+
 /* ---- guardrails for customer messages ---- */
 
 int orch__in_list(const char *v, char **list, size_t n)
@@ -59,7 +80,7 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     struct verdict v = {.status = "scheduled", .send_at = now};
     char note[200];
 #define GUARD(name, result)                                                                        \
-    json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", name, "result", result))
+    json_array_append_new(guards, orch__guard(name, result))
     if (proactive) {
         /* Duplicate root cause within the window. */
         size_t fresh = 0;
@@ -197,8 +218,7 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             d.status = "suppressed";
             snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);
             d.reason = why;
-            json_array_append_new(g,
-                                  json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
+            json_array_append_new(g, orch__guard("opt_out", why));
         } else if (strcmp(d.status, "suppressed") && !addr) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "no_address: no %s known for the customer",
@@ -208,15 +228,14 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
                                                          : chans[i]);
             d.reason = why;
         } else {
-            json_array_append_new(
-                g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
+            json_array_append_new(g, orch__guard("opt_out", "pass"));
         }
         json_object_set_new(ex, "guardrails", g);
         d.explain = ex;
         d.recipient = addr ? xstrdup(addr) : NULL;
         json_t *meta = json_object();
         if (!strcmp(chans[i], "ticket_reply") && addr)
-            json_object_set_new(meta, "ticket_id", json_string(addr));
+            orch__jset_str(meta, "ticket_id", addr);
         d.meta = meta;
         struct comms_rendered r = {0};
         /* What counts is what went out: a message suppressed when rendered does not. */

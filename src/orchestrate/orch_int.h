@@ -198,6 +198,21 @@ enum outreach_kind {
     OUT_NOTICE,    /* an outage message or its update: no de-duplication, not capped */
 };
 
+/* ---- small JSON builders (guardrails.c) ----
+ *
+ * What json_pack built on the message path, without parsing a format per
+ * object (a third of a decision's json_pack cost was the format): keys are
+ * the callers' literals and set unchecked; values keep json_string's UTF-8
+ * check unless the caller passes a literal (the _lit forms).
+ */
+
+/* o[key] = v as a string; nothing when v is NULL (json_pack's "s?"). */
+void orch__jset_str(json_t *o, const char *key, const char *v);
+/* o[key] = v, a literal of ours (ASCII, not checked). */
+void orch__jset_lit(json_t *o, const char *key, const char *v);
+/* {"guardrail": name, "result": result}: one line of a message's checks. */
+json_t *orch__guard(const char *name, const char *result);
+
 /* ---- context.c ---- */
 
 /*
