@@ -31,6 +31,7 @@ struct decision {
     const struct rule_signal *ms; /* the most severe new signal */
     enum severity sev;
     json_t *snap, *sigs, *explain;
+    char *explain_txt; /* explain dumped once its lines are all there, for every record */
     struct comms_ctx *ctx; /* what its templates may say */
     const char *tid; /* the open ticket, or NULL */
     const char **roots;
@@ -137,6 +138,7 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
                          .ctx = D->ctx,
                          .signals = D->sigs,
                          .explain = D->explain,
+                         .explain_txt = D->explain_txt,
                          .at = D->now,
                          .sig_idx = D->all,
                          .nsig_idx = D->nall};
@@ -178,6 +180,7 @@ static void emit_internal_pre(struct orch *o, struct ocust *c, struct decision *
                       .ctx = D->ctx,
                       .signals = D->sigs,
                       .explain = D->explain,
+                      .explain_txt = D->explain_txt,
                       .meta = meta,
                       .recipient = recipient,
                       .status = "scheduled",
@@ -397,6 +400,8 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
         why(&D, note_line);
     orch__facts_context(o, c, D.ctx, snap, D.all, D.nall, D.now);
     next_update(o, &D);
+    /* Every line is in: from here the explanation only changes per record, as text. */
+    D.explain_txt = o->quiet ? NULL : fw_json_dumps(D.explain);
 
     /* The customer message first, so internal records can carry it as the draft. */
     struct comms_rendered draft = {0};
@@ -418,6 +423,7 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
         decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
+    free(D.explain_txt);
     json_decref(D.explain);
     json_decref(D.sigs);
     comms_ctx_free(D.ctx);

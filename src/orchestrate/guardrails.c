@@ -210,7 +210,6 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         d.reason = v->reason[0] ? v->reason : NULL;
         d.send_at = v->send_at;
         /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
-        json_t *ex = base->explain;
         json_t *g = json_copy(guards);
         char why[128];
         const char *addr = orch__address(c, snap, chans[i], why, sizeof why);
@@ -230,8 +229,7 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         } else {
             json_array_append_new(g, orch__guard("opt_out", "pass"));
         }
-        json_object_set_new(ex, "guardrails", g);
-        d.explain = ex;
+        d.guards = g;
         d.recipient = addr ? xstrdup(addr) : NULL;
         json_t *meta = json_object();
         if (!strcmp(chans[i], "ticket_reply") && addr)
@@ -249,7 +247,7 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             *draft_out = r;
         free((char *)d.recipient);
         json_decref(meta);
-        json_object_del(ex, "guardrails");
+        json_decref(g);
     }
     return sent;
 }

@@ -169,6 +169,10 @@ struct draft {
     struct comms_ctx *ctx; /* borrowed; emit sets and clears unsubscribe_url in it */
     json_t *signals; /* borrowed array of ids */
     json_t *explain; /* borrowed; copied into the record */
+    /* explain as text (borrowed), when the caller dumped it once for several records; the
+       record's text is this, then guards, then the template's path. */
+    const char *explain_txt;
+    json_t *guards; /* borrowed or NULL: this channel's guardrails, the explanation's last list */
     json_t *meta;    /* borrowed or NULL */
     const char *recipient;
     const char *status;
