@@ -57,6 +57,8 @@ static int reserve(struct buf *b, size_t n)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n) { return reserve(b, n); }
+
 int buf_append(struct buf *b, const void *data, size_t n)
 {
     int rc = reserve(b, n);
