@@ -149,7 +149,7 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     if (sev == SEV_CRITICAL && cfg->quiet_bypass_critical) {
         GUARD("quiet_hours", "bypassed: CRITICAL");
     } else {
-        int64_t until = orch__quiet_until(now, tz ? tz : "UTC", qs, qe);
+        int64_t until = orch__quiet_until(o, now, tz ? tz : "UTC", qs, qe);
         if (until != FW_TIME_NONE) {
             char t[FW_TIME_MAXLEN];
             fw_time_format(until, t);

@@ -143,6 +143,7 @@ struct orch {
     int *pack_var; /* per rules->context: the variable's id (comms_var_id), -1 for none */
     struct strmap customers;
     struct strmap zones; /* time zone name -> struct tz * (NULL: unknown, read as UTC) */
+    struct strmap qzones; /* the same for quiet hours, loaded without a log line (NULL: unknown) */
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
@@ -410,8 +411,10 @@ void orch__hold_fire(struct engine_timer *t, int64_t due);
 int orch__local_minutes(int64_t t, const char *tz, int *minutes);
 /*
  * When t falls inside the quiet window [start, end) (minutes, may wrap
- * midnight) in zone tz: the time the window ends.  Otherwise FW_TIME_NONE.
+ * midnight) in zone tz: the time the window ends.  Otherwise FW_TIME_NONE
+ * (also for a zone orch__local_minutes refuses).  UTC and zones util/tz
+ * reads (cached in o->qzones) are converted without the process's TZ.
  */
-int64_t orch__quiet_until(int64_t t, const char *tz, int start, int end);
+int64_t orch__quiet_until(struct orch *o, int64_t t, const char *tz, int start, int end);
 
 #endif

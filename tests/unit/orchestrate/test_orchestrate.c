@@ -54,7 +54,62 @@ static void mask_numbers(void)
     orch_config_cleanup(&cfg);
 }
 
+/* The quiet window's end as glibc's localtime (orch__local_minutes) alone computes it. */
+static int64_t quiet_until_glibc(int64_t t, const char *tz, int start, int end)
+{
+    int m;
+    if (start == end || orch__local_minutes(t, tz, &m))
+        return FW_TIME_NONE;
+    int inside = start < end ? (m >= start && m < end) : (m >= start || m < end);
+    if (!inside)
+        return FW_TIME_NONE;
+    return t - (t % 60000) + (int64_t)((end - m + 1440) % 1440) * 60000;
+}
+
+/*
+ * Quiet hours converted with util/tz agree with glibc's TZ conversion, minute
+ * by minute around DST changes (whole, half-hour and 30-minute DST zones),
+ * before 1970, past the zones' last transitions (footer rules), and for
+ * names either refuses.
+ */
+static void quiet_hours_zones(void)
+{
+    static const char *const zones[] = {
+        "UTC",           "Etc/UTC",           "America/New_York", "Europe/London",
+        "Asia/Kolkata",  "Australia/Lord_Howe", "Pacific/Chatham", "America/Sao_Paulo",
+        "Mars/Olympus",  "",                  "../etc/passwd",    "America/New York"};
+    static const int64_t starts[] = {
+        1772668800000,     /* 2026-03-05: the US change on the 8th */
+        1774396800000,     /* 2026-03-25: the EU change, Lord Howe's and Chatham's ends (Apr 5) */
+        1790294400000,     /* 2026-09-25: Chatham's (Sep 27) and Lord Howe's (Oct 4) starts */
+        -86400000LL * 400, /* 1968 */
+        4102444800000,     /* 2100: the footer rules */
+    };
+    struct orch_config cfg;
+    orch_config_init(&cfg);
+    struct orch *o = orch_new(&cfg, NULL, NULL);
+    size_t checked = 0, inside = 0;
+    for (size_t z = 0; z < ARRAY_SIZE(zones); z++)
+        for (size_t s = 0; s < ARRAY_SIZE(starts); s++)
+            for (int64_t t = starts[s]; t < starts[s] + 12 * 86400000LL; t += 17 * 60000 + 4321) {
+                int64_t a = orch__quiet_until(o, t, zones[z], 21 * 60, 8 * 60);
+                int64_t b = quiet_until_glibc(t, zones[z], 21 * 60, 8 * 60);
+                if (a != b)
+                    fprintf(stderr, "    %s at %lld\n", zones[z], (long long)t);
+                ASSERT_EQ(a, b);
+                ASSERT_EQ(orch__quiet_until(o, t, zones[z], 9 * 60 + 30, 17 * 60),
+                          quiet_until_glibc(t, zones[z], 9 * 60 + 30, 17 * 60));
+                checked++;
+                inside += a != FW_TIME_NONE;
+            }
+    ASSERT(checked > 50000);
+    ASSERT(inside > checked / 4); /* most zones answer, and a window covers 11 hours of 24 */
+    orch_free(o);
+    orch_config_cleanup(&cfg);
+}
+
 const struct test orchestrate_tests[] = {
     {"mask_numbers", mask_numbers},
+    {"quiet_hours_zones", quiet_hours_zones},
     {NULL, NULL},
 };
