@@ -74,10 +74,18 @@ static int64_t quiet_until_glibc(int64_t t, const char *tz, int start, int end)
  */
 static void quiet_hours_zones(void)
 {
-    static const char *const zones[] = {
-        "UTC",           "Etc/UTC",           "America/New_York", "Europe/London",
-        "Asia/Kolkata",  "Australia/Lord_Howe", "Pacific/Chatham", "America/Sao_Paulo",
-        "Mars/Olympus",  "",                  "../etc/passwd",    "America/New York"};
+    static const char *const zones[] = {"UTC",
+                                        "Etc/UTC",
+                                        "America/New_York",
+                                        "Europe/London",
+                                        "Asia/Kolkata",
+                                        "Australia/Lord_Howe",
+                                        "Pacific/Chatham",
+                                        "America/Sao_Paulo",
+                                        "Mars/Olympus",
+                                        "",
+                                        "../etc/passwd",
+                                        "America/New York"};
     static const int64_t starts[] = {
         1772668800000,     /* 2026-03-05: the US change on the 8th */
         1774396800000,     /* 2026-03-25: the EU change, Lord Howe's and Chatham's ends (Apr 5) */
