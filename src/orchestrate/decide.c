@@ -149,21 +149,22 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
             comms_render_ctx(t, D->ctx, draft);
         return;
     }
-    json_t *guards = json_array();
+    struct buf guards;
+    buf_init(&guards, 0);
     struct verdict v;
     if (D->hold) {
         /* Held back by an outage: that is the reason, whatever else would have applied. */
         v = (struct verdict){.status = "suppressed", .send_at = D->now};
         snprintf(v.reason, sizeof v.reason, "%s", D->hold);
-        json_array_append_new(guards, orch__guard("outage", D->hold));
+        orch__guard(&guards, "outage", D->hold);
     } else {
-        v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, guards,
+        v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, &guards,
                                    OUT_PROACTIVE, FW_TIME_NONE);
     }
-    D->sent = orch__customer_messages(o, c, D->snap, chans, nchans, &base, &v, guards, draft);
+    D->sent = orch__customer_messages(o, c, D->snap, chans, nchans, &base, &v, &guards, draft);
     if (D->sent)
         orch__note_outreach(c, D->roots, D->nroots, D->now, 0);
-    json_decref(guards);
+    buf_cleanup(&guards);
 }
 
 /* An internal record of this decision, sent at once: the fields every one of them shares. */

@@ -113,42 +113,6 @@ static int copy_rendered(const struct draft *d, struct comms_rendered *r)
 }
 
 /*
- * A JSON string as fw_json_dumps writes it.  Plain ASCII (template paths,
- * unsubscribe links) is escaped here; anything else goes through jansson,
- * which also decides, as json_string did, that invalid UTF-8 is no string.
- * Returns 0, or -1 (nothing written) for invalid UTF-8.
- */
-static int json_text_str(struct buf *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (*p < 0x20 || *p >= 0x80)
-            break;
-    if (!*p) {
-        buf_putc(out, '"');
-        size_t run = 0, i = 0;
-        for (; s[i]; i++)
-            if (s[i] == '"' || s[i] == '\\') {
-                buf_append(out, s + run, i - run);
-                buf_putc(out, '\\');
-                run = i;
-            }
-        buf_append(out, s + run, i - run);
-        buf_putc(out, '"');
-        return 0;
-    }
-    json_t *a = json_array();
-    json_array_append_new(a, json_string(s));
-    char *txt = json_array_size(a) ? fw_json_dumps(a) : NULL;
-    json_decref(a);
-    if (!txt)
-        return -1;
-    buf_append(out, txt + 1, strlen(txt) - 2); /* without the brackets */
-    free(txt);
-    return 0;
-}
-
-/*
  * obj (an object's JSON text, "{...}") with "key": val appended as its last
  * member, as setting a new key and dumping the object would write it; val
  * NULL or not a string (invalid UTF-8) leaves obj as it is.
@@ -167,7 +131,7 @@ static void splice_str(struct buf *out, const char *obj, const char *key, const 
     buf_putc(out, '"');
     buf_puts(out, key);
     buf_puts(out, "\":");
-    if (json_text_str(out, val)) {
+    if (orch__json_str(out, val)) {
         out->len = mark;
         out->data[mark] = '\0';
     }
@@ -194,21 +158,18 @@ static void explain_text(const struct draft *d, const struct comms_tmpl *t, stru
         return;
     }
     /* base + "guardrails": [...]; then the template as above. */
-    char *g = fw_json_dumps(d->guards);
     struct buf tmp;
     buf_init(&tmp, 0);
     size_t n = strlen(base);
+    buf_reserve(&tmp, n + strlen(d->guards) + 16);
     buf_append(&tmp, base, n - 1);
-    if (g) {
-        if (n > 2)
-            buf_putc(&tmp, ',');
-        buf_puts(&tmp, "\"guardrails\":");
-        buf_puts(&tmp, g);
-    }
-    buf_putc(&tmp, '}');
+    if (n > 2)
+        buf_putc(&tmp, ',');
+    buf_puts(&tmp, "\"guardrails\":[");
+    buf_puts(&tmp, d->guards);
+    buf_puts(&tmp, "]}");
     splice_str(out, tmp.data, "template", path);
     buf_cleanup(&tmp);
-    free(g);
     free(own);
 }
 

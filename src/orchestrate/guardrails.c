@@ -28,12 +28,50 @@ void orch__jset_lit(json_t *o, const char *key, const char *v)
     json_object_set_new_nocheck(o, key, json_string_nocheck(v));
 }
 
-json_t *orch__guard(const char *name, const char *result)
+int orch__json_str(struct buf *out, const char *s)
 {
-    json_t *g = json_object();
-    orch__jset_lit(g, "guardrail", name);
-    orch__jset_str(g, "result", result);
-    return g;
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p < 0x20 || *p >= 0x80)
+            break;
+    if (!*p) {
+        buf_putc(out, '"');
+        size_t run = 0, i = 0;
+        for (; s[i]; i++)
+            if (s[i] == '"' || s[i] == '\\') {
+                buf_append(out, s + run, i - run);
+                buf_putc(out, '\\');
+                run = i;
+            }
+        buf_append(out, s + run, i - run);
+        buf_putc(out, '"');
+        return 0;
+    }
+    json_t *a = json_array();
+    json_array_append_new(a, json_string(s));
+    char *txt = json_array_size(a) ? fw_json_dumps(a) : NULL;
+    json_decref(a);
+    if (!txt)
+        return -1;
+    buf_append(out, txt + 1, strlen(txt) - 2); /* without the brackets */
+    free(txt);
+    return 0;
+}
+
+void orch__guard(struct buf *guards, const char *name, const char *result)
+{
+    size_t mark = guards->len;
+    if (guards->len)
+        buf_putc(guards, ',');
+    buf_puts(guards, "{\"guardrail\":\"");
+    buf_puts(guards, name);
+    buf_puts(guards, "\",\"result\":");
+    if (!result || orch__json_str(guards, result)) {
+        guards->len = mark;
+        guards->data[mark] = '\0';
+        return;
+    }
+    buf_putc(guards, '}');
 }
 
 /* ---- guardrails for customer messages ---- */
@@ -72,7 +110,7 @@ static int recent_messages(const struct ocust *c, int64_t now, int64_t window, i
  */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
                                       enum severity sev, const char *const *roots, size_t nroots,
-                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t now, struct buf *guards, enum outreach_kind kind,
                                       int64_t origin)
 {
     int proactive = kind == OUT_PROACTIVE;
@@ -80,7 +118,7 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     struct verdict v = {.status = "scheduled", .send_at = now};
     char note[200];
 #define GUARD(name, result)                                                                        \
-    json_array_append_new(guards, orch__guard(name, result))
+    orch__guard(guards, name, result)
     if (proactive) {
         /* Duplicate root cause within the window. */
         size_t fresh = 0;
@@ -200,7 +238,7 @@ const char *orch__address(const struct ocust *c, json_t *snap, const char *chan,
 /* Send one customer message per channel, each with its own per-channel checks. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
                             size_t nchans, struct draft *base, const struct verdict *v,
-                            json_t *guards, struct comms_rendered *draft_out)
+                            const struct buf *guards, struct comms_rendered *draft_out)
 {
     int sent = 0;
     for (size_t i = 0; i < nchans; i++) {
@@ -209,15 +247,17 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         d.status = v->status;
         d.reason = v->reason[0] ? v->reason : NULL;
         d.send_at = v->send_at;
-        /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
-        json_t *g = json_copy(guards);
+        /* This channel's guardrails: the shared ones plus its own. */
+        struct buf g;
+        buf_init(&g, 0);
+        buf_append(&g, guards->data ? guards->data : "", guards->len);
         char why[128];
         const char *addr = orch__address(c, snap, chans[i], why, sizeof why);
         if (strcmp(d.status, "suppressed") && orch__opted_out(snap, chans[i])) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);
             d.reason = why;
-            json_array_append_new(g, orch__guard("opt_out", why));
+            orch__guard(&g, "opt_out", why);
         } else if (strcmp(d.status, "suppressed") && !addr) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "no_address: no %s known for the customer",
@@ -227,9 +267,9 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
                                                          : chans[i]);
             d.reason = why;
         } else {
-            json_array_append_new(g, orch__guard("opt_out", "pass"));
+            orch__guard(&g, "opt_out", "pass");
         }
-        d.guards = g;
+        d.guards = g.data ? g.data : "";
         d.recipient = addr ? xstrdup(addr) : NULL;
         json_t *meta = json_object();
         if (!strcmp(chans[i], "ticket_reply") && addr)
@@ -247,7 +287,7 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             *draft_out = r;
         free((char *)d.recipient);
         json_decref(meta);
-        json_decref(g);
+        buf_cleanup(&g);
     }
     return sent;
 }

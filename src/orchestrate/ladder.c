@@ -147,8 +147,9 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  ch ? ch : "no customer channel");
     json_array_append_new(json_object_get(d->explain, "decided_by"), json_string(line));
     json_decref(detail);
-    json_t *guards = json_array();
-    struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, guards,
+    struct buf guards;
+    buf_init(&guards, 0);
+    struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, &guards,
                                               OUT_LADDER, l->origin);
     size_t by = orch__outage_covering(o, snap, l->sig);
     if (!ch) {
@@ -164,7 +165,7 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  "outage: held back while a declared outage covers the customer (%s); followed up "
                  "if it persists after the outage ends",
                  o->rules->signals[by].id);
-        json_array_append_new(guards, orch__guard("outage", v.reason));
+        orch__guard(&guards, "outage", v.reason);
         orch__outage_hold(c, l->sig);
     }
     d->audience = "customer";
@@ -173,8 +174,8 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
     d->sig_idx = &idx;
     d->nsig_idx = 1;
     const char *chans[] = {ch};
-    orch__customer_messages(o, c, snap, chans, 1, d, &v, guards, NULL);
-    json_decref(guards);
+    orch__customer_messages(o, c, snap, chans, 1, d, &v, &guards, NULL);
+    buf_cleanup(&guards);
 }
 
 /* The follow-up reminder (seed 004): the ticket's owner hears, on the ticket. */

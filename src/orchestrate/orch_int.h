@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "orchestrate/orchestrate.h"
+#include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/map.h"
 
@@ -173,7 +174,8 @@ struct draft {
     /* explain as text (borrowed), when the caller dumped it once for several records; the
        record's text is this, then guards, then the template's path. */
     const char *explain_txt;
-    json_t *guards; /* borrowed or NULL: this channel's guardrails, the explanation's last list */
+    const char *guards; /* borrowed or NULL: this channel's guardrails (orch__guard's text), the
+                           explanation's "guardrails" list */
     json_t *meta;    /* borrowed or NULL */
     const char *recipient;
     const char *status;
@@ -215,8 +217,19 @@ enum outreach_kind {
 void orch__jset_str(json_t *o, const char *key, const char *v);
 /* o[key] = v, a literal of ours (ASCII, not checked). */
 void orch__jset_lit(json_t *o, const char *key, const char *v);
-/* {"guardrail": name, "result": result}: one line of a message's checks. */
-json_t *orch__guard(const char *name, const char *result);
+/*
+ * Append s as a JSON string exactly as fw_json_dumps writes one (plain ASCII
+ * escaped here, anything else through jansson): 0, or -1 with nothing
+ * appended when s is not valid UTF-8 (json_string would refuse it).
+ */
+int orch__json_str(struct buf *out, const char *s);
+/*
+ * Append {"guardrail": name, "result": result}, one line of a message's
+ * checks, to guards: the text of a JSON array's elements, comma-separated,
+ * without the brackets.  Nothing is appended when result is not valid
+ * UTF-8 (json_pack refused such an element).
+ */
+void orch__guard(struct buf *guards, const char *name, const char *result);
 
 /* ---- context.c ---- */
 
@@ -347,7 +360,7 @@ int orch__in_list(const char *v, char **list, size_t n);
 /* origin: the message a ladder follow-up follows (not counted by the cap), or FW_TIME_NONE. */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
                                       enum severity sev, const char *const *roots, size_t nroots,
-                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t now, struct buf *guards, enum outreach_kind kind,
                                       int64_t origin);
 /* Remember an outreach (dedup, cap, tone); a notice (outage) is not counted by the cap. */
 void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now,
@@ -358,7 +371,7 @@ const char *orch__address(const struct ocust *c, json_t *snap, const char *chan,
 /* One customer message per channel with its own checks; returns how many count as outreach. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
                             size_t nchans, struct draft *base, const struct verdict *v,
-                            json_t *guards, struct comms_rendered *draft_out);
+                            const struct buf *guards, struct comms_rendered *draft_out);
 
 /* ---- ladder.c ---- */
 
