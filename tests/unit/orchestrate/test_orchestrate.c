@@ -8,6 +8,8 @@
 
 #include "../test.h"
 #include "orchestrate/orch_int.h"
+#include "util/buf.h"
+#include "util/json.h"
 #include "util/util.h"
 
 /*
@@ -116,7 +118,51 @@ static void quiet_hours_zones(void)
     orch_config_cleanup(&cfg);
 }
 
+/*
+ * Guardrail lines are written as text: the same bytes fw_json_dumps gives
+ * for the objects they were, and an element whose result is not UTF-8 is
+ * left out, as json_pack refused it.
+ */
+static void guard_text(void)
+{
+    static const char *const results[] = {
+        "pass",
+        "held until 2026-03-01T08:00:00Z (quiet hours 21:00-08:00 America/New_York)",
+        "a \"quoted\" back\\slash",
+        "tab\tnew\nline\x01\x1f\x7f",
+        "caf\xc3\xa9 \xe2\x80\x94 ok",
+        ""};
+    struct buf g;
+    buf_init(&g, 0);
+    json_t *want = json_array();
+    for (size_t i = 0; i < ARRAY_SIZE(results); i++) {
+        orch__guard(&g, i % 2 ? "quiet_hours" : "opt_out", results[i]);
+        json_t *o = json_object();
+        json_object_set_new(o, "guardrail", json_string(i % 2 ? "quiet_hours" : "opt_out"));
+        json_object_set_new(o, "result", json_string(results[i]));
+        json_array_append_new(want, o);
+        orch__guard(&g, "dedup", "\xc3\x28 not UTF-8"); /* left out */
+    }
+    char *w = fw_json_dumps(want);
+    struct buf got;
+    buf_init(&got, 0);
+    buf_putc(&got, '[');
+    buf_append(&got, g.data, g.len);
+    buf_putc(&got, ']');
+    ASSERT_STREQ(got.data, w);
+    free(w);
+    json_decref(want);
+    buf_reset(&g);
+    ASSERT_EQ(orch__json_str(&g, "\xff"), -1);
+    ASSERT_EQ(g.len, (size_t)0);
+    orch__guard(&g, "dedup", "\xff");
+    ASSERT_EQ(g.len, (size_t)0); /* the first element left out leaves no comma either */
+    buf_cleanup(&g);
+    buf_cleanup(&got);
+}
+
 const struct test orchestrate_tests[] = {
+    {"guard_text", guard_text},
     {"mask_numbers", mask_numbers},
     {"quiet_hours_zones", quiet_hours_zones},
     {NULL, NULL},
