@@ -19,8 +19,7 @@
 
 void orch__jset_str(json_t *o, const char *key, const char *v)
 {
-    if (v)
-        json_object_set_new_nocheck(o, key, json_string(v));
+    json_object_set_new_nocheck(o, key, v ? json_string(v) : json_null());
 }
 
 void orch__jset_lit(json_t *o, const char *key, const char *v)
@@ -28,35 +27,7 @@ void orch__jset_lit(json_t *o, const char *key, const char *v)
     json_object_set_new_nocheck(o, key, json_string_nocheck(v));
 }
 
-int orch__json_str(struct buf *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (*p < 0x20 || *p >= 0x80)
-            break;
-    if (!*p) {
-        buf_putc(out, '"');
-        size_t run = 0, i = 0;
-        for (; s[i]; i++)
-            if (s[i] == '"' || s[i] == '\\') {
-                buf_append(out, s + run, i - run);
-                buf_putc(out, '\\');
-                run = i;
-            }
-        buf_append(out, s + run, i - run);
-        buf_putc(out, '"');
-        return 0;
-    }
-    json_t *a = json_array();
-    json_array_append_new(a, json_string(s));
-    char *txt = json_array_size(a) ? fw_json_dumps(a) : NULL;
-    json_decref(a);
-    if (!txt)
-        return -1;
-    buf_append(out, txt + 1, strlen(txt) - 2); /* without the brackets */
-    free(txt);
-    return 0;
-}
+int orch__json_str(struct buf *out, const char *s) { return fw_json_str(out, s); }
 
 void orch__guard(struct buf *guards, const char *name, const char *result)
 {

@@ -213,7 +213,7 @@ enum outreach_kind {
  * check unless the caller passes a literal (the _lit forms).
  */
 
-/* o[key] = v as a string; nothing when v is NULL (json_pack's "s?"). */
+/* o[key] = v as a string; null when v is NULL (json_pack's "s?", which writes null). */
 void orch__jset_str(json_t *o, const char *key, const char *v);
 /* o[key] = v, a literal of ours (ASCII, not checked). */
 void orch__jset_lit(json_t *o, const char *key, const char *v);

@@ -153,6 +153,21 @@ static void guard_text(void)
     free(w);
     json_decref(want);
     buf_reset(&g);
+    /* orch__jset_str stands for json_pack's "s?": a NULL value is a JSON null, not left out
+       (the chatbot's customer_email for a customer without an email address). */
+    json_t *o = json_object();
+    orch__jset_str(o, "customer_email", NULL);
+    orch__jset_str(o, "signal", "SIG-001");
+    orch__jset_lit(o, "status", "open");
+    json_t *p = json_pack("{s:s?, s:s, s:s}", "customer_email", NULL, "signal", "SIG-001", "status",
+                          "open");
+    char *a = fw_json_dumps(o), *b = fw_json_dumps(p);
+    ASSERT_STREQ(a, b);
+    ASSERT_STREQ(a, "{\"customer_email\":null,\"signal\":\"SIG-001\",\"status\":\"open\"}");
+    free(a);
+    free(b);
+    json_decref(o);
+    json_decref(p);
     ASSERT_EQ(orch__json_str(&g, "\xff"), -1);
     ASSERT_EQ(g.len, (size_t)0);
     orch__guard(&g, "dedup", "\xff");
