@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cases/cases_int.h"
+#include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -151,27 +152,148 @@ static json_t *task_json(const struct cases *cs, const struct ftask *t)
 }
 
 /*
- * One change of a task: its line (`extra` adds the change's own fields:
- * reason, by, note; no line when event is NULL) and its stored row.
- * Nothing while quiet.
+ * ,"key":"v" appended to a line being written; nothing when v is NULL or
+ * not valid UTF-8 (json_object_set_new of a refused json_string set no key).
  */
-static void task_out(struct cases *cs, const struct ftask *t, const char *event, json_t *extra,
-                     int64_t at)
+static void line_str(struct buf *b, const char *key, const char *v)
+{
+    size_t mark = b->len;
+    if (!v)
+        return;
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    if (fw_json_str(b, v)) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+}
+
+/* ,"key":"v" or ,"key":null (a NULL v). */
+static void line_str_or_null(struct buf *b, const char *key, const char *v)
+{
+    if (v) {
+        line_str(b, key, v);
+        return;
+    }
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":null");
+}
+
+/* ,"key":time as cases__jtime gives it (null for none). */
+static void line_time(struct buf *b, const char *key, int64_t t)
+{
+    char s[FW_TIME_MAXLEN];
+    if (t != FW_TIME_NONE)
+        fw_time_format(t, s);
+    line_str_or_null(b, key, t == FW_TIME_NONE ? NULL : s);
+}
+
+/* ,"key":[...] of strings, those json_string would refuse left out. */
+static void line_list(struct buf *b, const char *key, const char *const *v, size_t n)
+{
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":[");
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t mark = b->len;
+        if (!first)
+            buf_putc(b, ',');
+        if (v[i] && !fw_json_str(b, v[i])) {
+            first = 0;
+            continue;
+        }
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+    buf_putc(b, ']');
+}
+
+/*
+ * A task's line as text, the members in the order the tree it replaces had
+ * them: kind, event, task_json's, then the change's reason, by and note
+ * (all of them or, when json_pack would have refused them, none), then at.
+ * A line costs no tree, no update of one tree by another and no dump.
+ */
+static void task_line(const struct cases *cs, const struct ftask *t, const char *event,
+                      const char *reason, const char *by, const char *note, int64_t at,
+                      struct buf *b)
+{
+    buf_reserve(b, 512);
+    buf_puts(b, "{\"kind\":\"task\"");
+    line_str(b, "event", event);
+    line_str(b, "task", t->id);
+    line_str(b, "customer", t->customer);
+    line_str_or_null(b, "case", t->case_id[0] ? t->case_id : NULL);
+    line_str(b, "state", state_names[t->state]);
+    line_str_or_null(b, "assignee", t->assignee);
+    line_str_or_null(b, "team", t->team);
+    line_time(b, "due", t->due);
+    line_str(b, "outreach", t->kind);
+    if (t->issue)
+        line_str(b, "issue", t->issue);
+    line_str(b, "severity", severity_name((enum severity)t->severity));
+    const char *sig[64];
+    size_t ns = t->nsigs < ARRAY_SIZE(sig) ? t->nsigs : ARRAY_SIZE(sig);
+    for (size_t i = 0; i < ns; i++)
+        sig[i] = cs->rules->signals[t->sigs[i]].id;
+    if (ns == t->nsigs) {
+        line_list(b, "signals", sig, ns);
+    } else { /* more signals than the array holds: the tree's way */
+        json_t *a = json_array();
+        for (size_t i = 0; i < t->nsigs; i++)
+            json_array_append_new(a, json_string(cs->rules->signals[t->sigs[i]].id));
+        char *txt = fw_json_dumps(a);
+        buf_puts(b, ",\"signals\":");
+        buf_puts(b, txt ? txt : "[]");
+        free(txt);
+        json_decref(a);
+    }
+    line_list(b, "messages", (const char *const *)t->msgs, t->nmsgs);
+    if (reason) {
+        /* json_pack("{s:s, s:s?, s:s?}") is all or nothing; "s?" writes null for NULL. */
+        size_t mark = b->len, before;
+        line_str(b, "reason", reason);
+        before = b->len;
+        line_str_or_null(b, "by", by);
+        int ok = before > mark && b->len > before;
+        before = b->len;
+        line_str_or_null(b, "note", note);
+        ok = ok && b->len > before;
+        if (!ok) {
+            b->len = mark;
+            b->data[mark] = '\0';
+        }
+    }
+    line_time(b, "at", at);
+    buf_putc(b, '}');
+}
+
+/*
+ * One change of a task: its line (reason, by and note are the change's own
+ * fields, for a closed task; no line when event is NULL) and its stored
+ * row.  Nothing while quiet.
+ */
+static void task_out(struct cases *cs, const struct ftask *t, const char *event,
+                     const char *reason, const char *by, const char *note, int64_t at)
 {
     if (cs->quiet)
         return;
-    json_t *line = json_pack("{s:s, s:s}", "kind", "task", "event", event);
-    json_t *body = task_json(cs, t);
-    json_object_update(line, body);
-    if (extra)
-        json_object_update(line, extra);
-    json_object_set_new(line, "at", cases__jtime(at));
-    char *text = event ? fw_json_dumps(line) : NULL;
-    if (text && cs->sink.line)
-        cs->sink.line(cs->sink.ctx, t->case_id[0] ? t->case_id : NULL, at, event, text,
-                      strlen(text));
-    free(text);
+    if (event && cs->sink.line) {
+        struct buf text;
+        buf_init(&text, 0);
+        task_line(cs, t, event, reason, by, note, at, &text);
+        cs->sink.line(cs->sink.ctx, t->case_id[0] ? t->case_id : NULL, at, event, text.data,
+                      text.len);
+        buf_cleanup(&text);
+    }
     if (cs->sink.task) {
+        json_t *body = task_json(cs, t);
+        json_t *extra =
+            reason ? json_pack("{s:s, s:s?, s:s?}", "reason", reason, "by", by, "note", note)
+                   : NULL;
         /* The stored document: the task as it stands, with when it was made and closed. */
         json_object_set_new(body, "id", json_string(t->id));
         json_object_set_new(body, "created_at", cases__jtime(t->created_at));
@@ -181,11 +303,11 @@ static void task_out(struct cases *cs, const struct ftask *t, const char *event,
         json_object_set_new(body, "closed_at", closed ? cases__jtime(at) : json_null());
         json_t *none = json_null();
         json_t *why = extra && closed ? json_object_get(extra, "reason") : NULL;
-        json_t *by = extra && closed ? json_object_get(extra, "by") : NULL;
-        json_t *note = extra && closed ? json_object_get(extra, "note") : NULL;
+        json_t *who = extra && closed ? json_object_get(extra, "by") : NULL;
+        json_t *said = extra && closed ? json_object_get(extra, "note") : NULL;
         json_object_set(body, "reason", why ? why : none);
-        json_object_set(body, "closed_by", by ? by : none);
-        json_object_set(body, "note", note ? note : none);
+        json_object_set(body, "closed_by", who ? who : none);
+        json_object_set(body, "note", said ? said : none);
         json_decref(none);
         char *doc = fw_json_dumps(body);
         struct task_row row = {.key = t->id,
@@ -199,9 +321,9 @@ static void task_out(struct cases *cs, const struct ftask *t, const char *event,
                                .created_at = t->created_at};
         cs->sink.task(cs->sink.ctx, &row);
         free(doc);
+        json_decref(extra);
+        json_decref(body);
     }
-    json_decref(body);
-    json_decref(line);
 }
 
 /* ---- life cycle ---- */
@@ -227,9 +349,7 @@ static void close_task(struct cases *cs, struct ftask *t, int state, const char 
             *pp = t->next;
             break;
         }
-    json_t *extra = json_pack("{s:s, s:s?, s:s?}", "reason", reason, "by", by, "note", note);
-    task_out(cs, t, state == TASK_DONE ? "done" : "cancelled", extra, at);
-    json_decref(extra);
+    task_out(cs, t, state == TASK_DONE ? "done" : "cancelled", reason, by, note, at);
     strmap_find(&cs->tasks, t->id, strlen(t->id))->value = CLOSED_TASK;
     task_free(t);
 }
@@ -370,7 +490,7 @@ void cases__task_message(struct cases *cs, const struct outbox_msg *m)
     if (me) { /* another channel of the same outreach */
         if (me->value != CLOSED_TASK && !strcmp(m->status, "scheduled")) {
             add_msg(me->value, m->id);
-            task_out(cs, me->value, NULL, NULL, m->created_at);
+            task_out(cs, me->value, NULL, NULL, NULL, NULL, m->created_at);
         }
         return;
     }
@@ -400,7 +520,7 @@ void cases__task_message(struct cases *cs, const struct outbox_msg *m)
     if (!t)
         return;
     add_msg(t, m->id);
-    task_out(cs, t, "created", NULL, m->created_at);
+    task_out(cs, t, "created", NULL, NULL, NULL, m->created_at);
 }
 
 /* A held outreach was sent: its task starts now. */
@@ -417,11 +537,11 @@ static void on_sent(struct cases *cs, const struct event *ev, const char *custom
         struct ftask *t = create(cs, h->task, customer, h->kind, h->issue, h->signals, now, now);
         if (t) {
             add_msg(t, mid);
-            task_out(cs, t, "created", NULL, now);
+            task_out(cs, t, "created", NULL, NULL, NULL, now);
         }
     } else if (me->value != CLOSED_TASK) {
         add_msg(me->value, mid);
-        task_out(cs, me->value, NULL, NULL, now);
+        task_out(cs, me->value, NULL, NULL, NULL, NULL, now);
     }
     free(h->kind);
     free(h->issue);
@@ -485,7 +605,7 @@ void cases__task_case_assigned(struct cases *cs, const struct kase *k, int64_t a
             continue;
         free(t->assignee);
         t->assignee = k->assignee ? xstrdup(k->assignee) : NULL;
-        task_out(cs, t, "assigned", NULL, at);
+        task_out(cs, t, "assigned", NULL, NULL, NULL, at);
     }
 }
 
@@ -496,7 +616,7 @@ static void on_due(struct engine_timer *et, int64_t due)
     struct cases *cs = t->cs;
     t->armed = 0;
     t->reminded_at = due;
-    task_out(cs, t, "reminder", NULL, due);
+    task_out(cs, t, "reminder", NULL, NULL, NULL, due);
     if (cs->quiet || engine_now(cs->e) - due > TASK_NOTICE_LATE_MS)
         return; /* a due time that passed before forewarn heard of it: shown, nobody paged */
     char key[96], sent[FW_TIME_MAXLEN];

@@ -51,16 +51,19 @@ const char *const *comms_variables(const char *audience) {
     return NULL;
 }
 
-const struct comms_var *comms_var_find(const char *name) {
+/* The table scans: tab_init derives the hashed lookups below from them. */
+static const struct comms_var *var_find_scan(const char *name)
+{
     for (const struct comms_var *v = comms_vars; v->name; v++)
         if (!strcmp(v->name, name))
             return v;
     return NULL;
 }
 
-int comms_var_is_list(const char *name) {
+static int var_is_list_scan(const char *name)
+{
     size_t n = strlen(name);
-    if (!comms_var_find(name))
+    if (!var_find_scan(name))
         return 0;
     for (const struct comms_var *v = comms_vars; v->name; v++)
         if (!strncmp(v->name, name, n) && v->name[n] == '.')
@@ -76,6 +79,7 @@ static struct {
     int16_t list[COMMS_NVARS];     /* the list a variable is a field of, or -1 */
     uint16_t nfields[COMMS_NVARS]; /* fields of a list variable */
     int16_t slot[NAME_SLOTS];      /* id + 1 by name hash; 0 is empty */
+    uint8_t is_list[COMMS_NVARS];  /* has fields (a name "<it>.<field>" is a variable) */
 } tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
@@ -96,13 +100,14 @@ static void tab_init(void)
         for (int l = 0; l < COMMS_NVARS; l++) {
             size_t ln = strlen(comms_vars[l].name);
             if (ln < n && ln > best && name[ln] == '.' && !memcmp(name, comms_vars[l].name, ln) &&
-                comms_var_is_list(comms_vars[l].name)) {
+                var_is_list_scan(comms_vars[l].name)) {
                 best = ln;
                 tab.list[v] = (int16_t)l;
             }
         }
         if (tab.list[v] >= 0)
             tab.nfields[tab.list[v]]++;
+        tab.is_list[v] = (uint8_t)var_is_list_scan(name);
         uint32_t h = name_hash(name, n) & (NAME_SLOTS - 1);
         while (tab.slot[h])
             h = (h + 1) & (NAME_SLOTS - 1);
@@ -137,6 +142,19 @@ int comms_var_id(const char *name, size_t n)
             return v;
     }
     return -1;
+}
+
+/* Hashed: the compiler asks these for every tag of every template at start-up. */
+const struct comms_var *comms_var_find(const char *name)
+{
+    int id = comms_var_id(name, strlen(name));
+    return id >= 0 ? &comms_vars[id] : NULL;
+}
+
+int comms_var_is_list(const char *name)
+{
+    int id = comms_var_id(name, strlen(name));
+    return id >= 0 && tab.is_list[id];
 }
 
 /* ---- contexts ---- */

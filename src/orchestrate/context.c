@@ -295,14 +295,32 @@ static const char *time_as(struct orch *o, enum rule_context_as as, const char *
  * event of a type, or the word for whichever of some event types came last.
  * The domain's words live in the pack; this file knows none of them.
  */
-static const char *pack_value(struct orch *o, const struct rule_context *rc, json_t *snap,
-                              json_t *glob, const char *zone, int64_t now, char *buf, size_t n)
+/* The snapshot's parts pack_value reads, looked up once per context instead of per value. */
+struct snap_parts {
+    json_t *state, *last_event;
+};
+
+static struct snap_parts snap_parts(json_t *snap)
+{
+    return (struct snap_parts){json_object_get(snap, "state"), json_object_get(snap, "last_event")};
+}
+
+/* orch__last_at on the parts. */
+static int64_t last_at(const struct snap_parts *sp, const char *type)
+{
+    json_t *t = json_object_get(sp->last_event, type);
+    return json_is_integer(t) ? (int64_t)json_integer_value(t) : FW_TIME_NONE;
+}
+
+static const char *pack_value(struct orch *o, const struct rule_context *rc,
+                              const struct snap_parts *sp, json_t *glob, const char *zone,
+                              int64_t now, char *buf, size_t n)
 {
     const char *out = NULL;
     if (rc->nlatest) {
         int64_t best = FW_TIME_NONE;
         for (size_t k = 0; k < rc->nlatest; k++) {
-            int64_t t = orch__last_at(snap, rc->latest_types[k]);
+            int64_t t = last_at(sp, rc->latest_types[k]);
             if (t != FW_TIME_NONE && (best == FW_TIME_NONE || t > best)) {
                 best = t;
                 out = rc->latest_words[k];
@@ -311,13 +329,13 @@ static const char *pack_value(struct orch *o, const struct rule_context *rc, jso
         return out ? out : rc->otherwise;
     }
     if (rc->last) {
-        int64_t t = orch__last_at(snap, rc->last);
+        int64_t t = last_at(sp, rc->last);
         return t == FW_TIME_NONE ? NULL : time_as(o, rc->as, zone, t, now, buf, n);
     }
     for (size_t k = 0; k < rc->nkeys && !out; k++) {
         const char *key = rc->keys[k];
-        json_t *v =
-            !strncmp(key, "global.", 7) ? json_object_get(glob, key + 7) : orch__sv(snap, key);
+        json_t *v = !strncmp(key, "global.", 7) ? json_object_get(glob, key + 7)
+                                                 : json_object_get(sp->state, key);
         out = value_text(v, buf, n);
     }
     int64_t t;
@@ -334,12 +352,13 @@ static const char *pack_value(struct orch *o, const struct rule_context *rc, jso
 static void pack_context(struct orch *o, struct comms_ctx *x, json_t *snap, json_t *glob,
                          const char *zone, int64_t now)
 {
+    struct snap_parts sp = snap_parts(snap);
     for (size_t i = 0; i < o->rules->ncontext; i++) {
         char buf[128];
         const struct rule_context *rc = &o->rules->context[i];
         if (o->pack_var[i] >= 0)
             comms_ctx_set_str(x, o->pack_var[i],
-                              pack_value(o, rc, snap, glob, zone, now, buf, sizeof buf));
+                              pack_value(o, rc, &sp, glob, zone, now, buf, sizeof buf));
     }
 }
 
@@ -348,8 +367,9 @@ const char *orch__pack_var(struct orch *o, json_t *snap, const char *var, char *
     for (size_t i = 0; i < o->rules->ncontext; i++)
         if (!strcmp(o->rules->context[i].var, var)) {
             json_t *glob = engine_global_object(o->engine);
+            struct snap_parts sp = snap_parts(snap);
             const char *v =
-                pack_value(o, &o->rules->context[i], snap, glob,
+                pack_value(o, &o->rules->context[i], &sp, glob,
                            orch__svs(snap, "customer.timezone"), engine_now(o->engine), buf, n);
             if (v && v != buf) {
                 snprintf(buf, n, "%s", v);

@@ -31,6 +31,7 @@ struct decision {
     const struct rule_signal *ms; /* the most severe new signal */
     enum severity sev;
     json_t *snap, *sigs, *explain;
+    char *explain_txt; /* explain dumped once its lines are all there, for every record */
     struct comms_ctx *ctx; /* what its templates may say */
     const char *tid; /* the open ticket, or NULL */
     const char **roots;
@@ -137,6 +138,7 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
                          .ctx = D->ctx,
                          .signals = D->sigs,
                          .explain = D->explain,
+                         .explain_txt = D->explain_txt,
                          .at = D->now,
                          .sig_idx = D->all,
                          .nsig_idx = D->nall};
@@ -147,22 +149,22 @@ static void decide_customer(struct orch *o, struct ocust *c, struct decision *D,
             comms_render_ctx(t, D->ctx, draft);
         return;
     }
-    json_t *guards = json_array();
+    struct buf guards;
+    buf_init(&guards, 0);
     struct verdict v;
     if (D->hold) {
         /* Held back by an outage: that is the reason, whatever else would have applied. */
         v = (struct verdict){.status = "suppressed", .send_at = D->now};
         snprintf(v.reason, sizeof v.reason, "%s", D->hold);
-        json_array_append_new(guards,
-                              json_pack("{s:s, s:s}", "guardrail", "outage", "result", D->hold));
+        orch__guard(&guards, "outage", D->hold);
     } else {
-        v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, guards,
+        v = orch__outreach_verdict(o, c, D->snap, D->sev, D->roots, D->nroots, D->now, &guards,
                                    OUT_PROACTIVE, FW_TIME_NONE);
     }
-    D->sent = orch__customer_messages(o, c, D->snap, chans, nchans, &base, &v, guards, draft);
+    D->sent = orch__customer_messages(o, c, D->snap, chans, nchans, &base, &v, &guards, draft);
     if (D->sent)
         orch__note_outreach(c, D->roots, D->nroots, D->now, 0);
-    json_decref(guards);
+    buf_cleanup(&guards);
 }
 
 /* An internal record of this decision, sent at once: the fields every one of them shares. */
@@ -179,6 +181,7 @@ static void emit_internal_pre(struct orch *o, struct ocust *c, struct decision *
                       .ctx = D->ctx,
                       .signals = D->sigs,
                       .explain = D->explain,
+                      .explain_txt = D->explain_txt,
                       .meta = meta,
                       .recipient = recipient,
                       .status = "scheduled",
@@ -206,17 +209,23 @@ static void decide_internal(struct orch *o, struct ocust *c, struct decision *D,
         snprintf(tag_sig, sizeof tag_sig, "signal_%s", lc);
         orch__lower_copy(severity_name(D->sev), lc, sizeof lc);
         snprintf(tag_sev, sizeof tag_sev, "severity_%s", lc);
-        json_t *meta =
-            json_pack("{s:s, s:[s,s,s], s:s, s:s?}", "priority", orch__priority_of(D->sev), "tags",
-                      "proactive_alert", tag_sig, tag_sev, "group", orch__group_of(o, ms->team),
-                      "requester_name", comms_ctx_str(D->ctx, COMMS_V_customer_name));
+        /* {priority, tags: [proactive_alert, signal_*, severity_*], group, requester_name?} */
+        json_t *meta = json_object(), *tags = json_array();
+        orch__jset_lit(meta, "priority", orch__priority_of(D->sev));
+        json_array_append_new(tags, json_string_nocheck("proactive_alert"));
+        json_array_append_new(tags, json_string(tag_sig));
+        json_array_append_new(tags, json_string(tag_sev));
+        json_object_set_new_nocheck(meta, "tags", tags);
+        orch__jset_str(meta, "group", orch__group_of(o, ms->team));
+        orch__jset_str(meta, "requester_name", comms_ctx_str(D->ctx, COMMS_V_customer_name));
         const char *email = orch__svs(D->snap, "customer.email");
         emit_internal(o, c, D, "l1", "ticket", ms->id, meta,
                       email ? email : (strchr(c->key, '@') ? c->key : NULL));
         json_decref(meta);
     }
     if (note && D->tid) {
-        json_t *meta = json_pack("{s:s}", "ticket_id", D->tid);
+        json_t *meta = json_object();
+        orch__jset_str(meta, "ticket_id", D->tid);
         emit_internal(o, c, D, "l1", "internal_note", "default", meta, D->tid);
         json_decref(meta);
     }
@@ -238,13 +247,21 @@ static void decide_chatbot(struct orch *o, struct ocust *c, struct decision *D)
     fw_time_format(D->now, when);
     const char *issue = comms_ctx_item(D->ctx, COMMS_V_issues_headline, 0);
     const char *email = orch__svs(D->snap, "customer.email");
-    json_t *pc = json_pack(
-        "{s:s?, s:{s:s, s:O, s:s?, s:s, s:s, s:s, s:s?, s:b}}", "customer_email",
-        email ? email : (strchr(c->key, '@') ? c->key : NULL), "proactive_context", "signal",
-        ms->id, "signals", D->sigs, "issue", issue, "detected_at", when, "customer_impact",
-        ms->description ? ms->description : ms->name, "resolution_status",
-        "open: the team has been alerted", "what_to_tell_customer", bot.text, "already_reached_out",
-        orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE);
+    /* {customer_email?, proactive_context: {signal, signals, issue?, detected_at,
+        customer_impact, resolution_status, what_to_tell_customer?, already_reached_out}} */
+    json_t *pc = json_object(), *px = json_object();
+    orch__jset_str(pc, "customer_email", email ? email : (strchr(c->key, '@') ? c->key : NULL));
+    json_object_set_new_nocheck(pc, "proactive_context", px);
+    orch__jset_str(px, "signal", ms->id);
+    json_object_set_nocheck(px, "signals", D->sigs);
+    orch__jset_str(px, "issue", issue);
+    orch__jset_lit(px, "detected_at", when);
+    orch__jset_str(px, "customer_impact", ms->description ? ms->description : ms->name);
+    orch__jset_lit(px, "resolution_status", "open: the team has been alerted");
+    orch__jset_str(px, "what_to_tell_customer", bot.text);
+    json_object_set_new_nocheck(
+        px, "already_reached_out",
+        json_boolean(orch__fact_last(c, D->all, D->nall, NULL) != FW_TIME_NONE));
     if (o->sink.context && !o->quiet) { /* replay has no context sink: no text to make */
         char *txt = fw_json_dumps(pc);
         o->sink.context(o->sink.ctx, c->key, txt);
@@ -269,8 +286,10 @@ static void arm_ladder(struct orch *o, struct ocust *c, struct decision *D, cons
         size_t s = D->idx[i];
         enum severity sv = o->rules->signals[s].severity;
         int64_t at = pend ? pend[i].at : D->now, base = at <= D->now ? at : D->now;
-        json_t *detail = json_pack("{s:s, s:s, s:s?}", "signal", o->rules->signals[s].id,
-                                   "severity", severity_name(sv), "ticket_at_decision", D->tid);
+        json_t *detail = json_object();
+        orch__jset_str(detail, "signal", o->rules->signals[s].id);
+        orch__jset_lit(detail, "severity", severity_name(sv));
+        orch__jset_str(detail, "ticket_at_decision", D->tid);
 #define ARM(kind, from, delay)                                                                     \
     orch__ladder_arm(o, c, s, at, kind, (from) + (delay) > D->now ? (from) + (delay)-D->now : 0,   \
                      D->now, detail)
@@ -364,8 +383,14 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
     comms_ctx_set_bool(D.ctx, COMMS_V_merged, D.nall > 1);
     D.sigs = orch__signals_array(o, D.all, D.nall);
     D.tid = orch__open_ticket(snap);
-    D.explain = json_pack("{s:{s:O, s:s, s:s}, s:[]}", "detection", "signals", D.sigs, "customer",
-                          c->key, "severity", severity_name(D.sev), "decided_by");
+    /* {detection: {signals, customer, severity}, decided_by: []} */
+    json_t *det = json_object();
+    json_object_set_nocheck(det, "signals", D.sigs);
+    orch__jset_str(det, "customer", c->key);
+    orch__jset_lit(det, "severity", severity_name(D.sev));
+    D.explain = json_object();
+    json_object_set_new_nocheck(D.explain, "detection", det);
+    json_object_set_new_nocheck(D.explain, "decided_by", json_array());
     D.tname = D.nall > 1 ? fam_merged[family_of(D.ms)] : D.ms->id;
     const char *chans[8], *note;
     size_t nchans = orch__matrix_pick(o, D.sev, D.tid != NULL, chans, ARRAY_SIZE(chans), &note);
@@ -376,6 +401,8 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
         why(&D, note_line);
     orch__facts_context(o, c, D.ctx, snap, D.all, D.nall, D.now);
     next_update(o, &D);
+    /* Every line is in: from here the explanation only changes per record, as text. */
+    D.explain_txt = o->quiet ? NULL : fw_json_dumps(D.explain);
 
     /* The customer message first, so internal records can carry it as the draft. */
     struct comms_rendered draft = {0};
@@ -397,6 +424,7 @@ static void decide_pend(struct orch *o, struct ocust *c, json_t *snap, const siz
         decide_chatbot(o, c, &D);
     arm_ladder(o, c, &D, pend);
     comms_rendered_cleanup(&draft);
+    free(D.explain_txt);
     json_decref(D.explain);
     json_decref(D.sigs);
     comms_ctx_free(D.ctx);

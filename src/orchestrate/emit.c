@@ -112,6 +112,67 @@ static int copy_rendered(const struct draft *d, struct comms_rendered *r)
     return 0;
 }
 
+/*
+ * obj (an object's JSON text, "{...}") with "key": val appended as its last
+ * member, as setting a new key and dumping the object would write it; val
+ * NULL or not a string (invalid UTF-8) leaves obj as it is.
+ */
+static void splice_str(struct buf *out, const char *obj, const char *key, const char *val)
+{
+    size_t n = strlen(obj), mark;
+    buf_append(out, obj, n - 1);
+    if (!val) {
+        buf_putc(out, '}');
+        return;
+    }
+    mark = out->len;
+    if (n > 2)
+        buf_putc(out, ',');
+    buf_putc(out, '"');
+    buf_puts(out, key);
+    buf_puts(out, "\":");
+    if (orch__json_str(out, val)) {
+        out->len = mark;
+        out->data[mark] = '\0';
+    }
+    buf_putc(out, '}');
+}
+
+/*
+ * The record's explanation: the draft's (its text when the caller made it
+ * once for the decision), its channel's guardrails, then the template's path.
+ * No explanation at all stays none (NULL), as before.
+ */
+static void explain_text(const struct draft *d, const struct comms_tmpl *t, struct buf *out)
+{
+    char *own = NULL;
+    const char *base = d->explain_txt;
+    if (!base && d->explain)
+        base = own = fw_json_dumps(d->explain);
+    if (!base)
+        return;
+    const char *path = t ? comms_tmpl_path(t) : NULL;
+    if (!d->guards) {
+        splice_str(out, base, "template", path);
+        free(own);
+        return;
+    }
+    /* base + "guardrails": [...]; then the template as above. */
+    struct buf tmp;
+    buf_init(&tmp, 0);
+    size_t n = strlen(base);
+    buf_reserve(&tmp, n + strlen(d->guards) + 16);
+    buf_append(&tmp, base, n - 1);
+    if (n > 2)
+        buf_putc(&tmp, ',');
+    buf_puts(&tmp, "\"guardrails\":[");
+    buf_puts(&tmp, d->guards);
+    buf_puts(&tmp, "]}");
+    splice_str(out, tmp.data, "template", path);
+    buf_cleanup(&tmp);
+    free(own);
+}
+
 /* Mask phone numbers in one rendered part, in place. */
 static void mask_part(struct orch *o, char **part, const char *known)
 {
@@ -178,11 +239,18 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
         mask_part(o, &r.subject, known);
         mask_part(o, &r.title, known);
     }
-    /* The record's explanation and meta are the draft's plus a key each, added for the dump. */
-    json_t *ex = d->explain;
-    if (t)
-        json_object_set_new(ex, "template", json_string(comms_tmpl_path(t)));
-    json_t *meta = d->meta ? json_incref(d->meta) : json_object();
+    /* The record's explanation and meta: the draft's, then the channel's checks, the template
+       and the unsubscribe link appended as text (no tree is changed, nothing dumped twice). */
+    struct buf ex, meta;
+    buf_init(&ex, 0);
+    buf_init(&meta, 0);
+    explain_text(d, t, &ex);
+    if (d->meta || unsub[0]) {
+        char *mt = d->meta ? fw_json_dumps(d->meta) : NULL;
+        if (mt || !d->meta)
+            splice_str(&meta, mt ? mt : "{}", "unsubscribe_url", unsub[0] ? unsub : NULL);
+        free(mt);
+    }
     struct outbox_msg m = {
         .key = key.data,
         .customer = (char *)d->customer,
@@ -199,19 +267,14 @@ int orch__emit(struct orch *o, const struct draft *d, struct comms_rendered *kee
         .signals = sig,
     };
     m.id = id;
-    if (unsub[0])
-        json_object_set_new(meta, "unsubscribe_url", json_string(unsub));
-    m.explain = fw_json_dumps(ex);
-    m.meta = fw_json_dumps(meta);
-    json_object_del(ex, "template");
-    json_object_del(meta, "unsubscribe_url");
+    m.explain = ex.data;
+    m.meta = meta.data ? meta.data : "{}";
     if (o->sink.message)
         o->sink.message(o->sink.ctx, &m);
     free(m.id);
-    free(m.explain);
-    free(m.meta);
+    buf_cleanup(&ex);
+    buf_cleanup(&meta);
     free(sig);
-    json_decref(meta);
     buf_cleanup(&key);
     if (keep && t && !reason)
         *keep = r;

@@ -73,8 +73,9 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
                                 "decided_by", line);
     char tname[64];
     snprintf(tname, sizeof tname, "followup_%s", level);
-    json_t *guards = json_array();
-    struct verdict v = orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, guards,
+    struct buf guards;
+    buf_init(&guards, 0);
+    struct verdict v = orch__outreach_verdict(o, c, snap, SEV_LOW, NULL, 0, now, &guards,
                                               OUT_FOLLOWUP, FW_TIME_NONE);
     struct draft d = {.audience = "customer",
                       .customer = c->key,
@@ -86,12 +87,12 @@ void orch__on_ticket_resolved(struct orch *o, struct ocust *c, const struct even
                       .at = now,
                       .key_extra = tid};
     const char *chans[] = {"email"};
-    orch__customer_messages(o, c, snap, chans, 1, &d, &v, guards, NULL);
+    orch__customer_messages(o, c, snap, chans, 1, &d, &v, &guards, NULL);
     json_t *detail = json_pack("{s:s?, s:s}", "ticket_id", tid, "level", level);
     orch__ladder_arm(o, c, (size_t)-1, ev->time, STEP_FOLLOWUP_REMINDER, o->cfg->followup_reminder,
                      now, detail);
     json_decref(detail);
-    json_decref(guards);
+    buf_cleanup(&guards);
     json_decref(explain);
     json_decref(sigs);
     comms_ctx_free(ctx);

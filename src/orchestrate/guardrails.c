@@ -15,6 +15,36 @@
 #include "util/log.h"
 #include "util/util.h"
 
+/* ---- small JSON builders ---- */
+
+void orch__jset_str(json_t *o, const char *key, const char *v)
+{
+    json_object_set_new_nocheck(o, key, v ? json_string(v) : json_null());
+}
+
+void orch__jset_lit(json_t *o, const char *key, const char *v)
+{
+    json_object_set_new_nocheck(o, key, json_string_nocheck(v));
+}
+
+int orch__json_str(struct buf *out, const char *s) { return fw_json_str(out, s); }
+
+void orch__guard(struct buf *guards, const char *name, const char *result)
+{
+    size_t mark = guards->len;
+    if (guards->len)
+        buf_putc(guards, ',');
+    buf_puts(guards, "{\"guardrail\":\"");
+    buf_puts(guards, name);
+    buf_puts(guards, "\",\"result\":");
+    if (!result || orch__json_str(guards, result)) {
+        guards->len = mark;
+        guards->data[mark] = '\0';
+        return;
+    }
+    buf_putc(guards, '}');
+}
+
 /* ---- guardrails for customer messages ---- */
 
 int orch__in_list(const char *v, char **list, size_t n)
@@ -51,7 +81,7 @@ static int recent_messages(const struct ocust *c, int64_t now, int64_t window, i
  */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
                                       enum severity sev, const char *const *roots, size_t nroots,
-                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t now, struct buf *guards, enum outreach_kind kind,
                                       int64_t origin)
 {
     int proactive = kind == OUT_PROACTIVE;
@@ -59,7 +89,7 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     struct verdict v = {.status = "scheduled", .send_at = now};
     char note[200];
 #define GUARD(name, result)                                                                        \
-    json_array_append_new(guards, json_pack("{s:s, s:s}", "guardrail", name, "result", result))
+    orch__guard(guards, name, result)
     if (proactive) {
         /* Duplicate root cause within the window. */
         size_t fresh = 0;
@@ -128,7 +158,7 @@ struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *s
     if (sev == SEV_CRITICAL && cfg->quiet_bypass_critical) {
         GUARD("quiet_hours", "bypassed: CRITICAL");
     } else {
-        int64_t until = orch__quiet_until(now, tz ? tz : "UTC", qs, qe);
+        int64_t until = orch__quiet_until(o, now, tz ? tz : "UTC", qs, qe);
         if (until != FW_TIME_NONE) {
             char t[FW_TIME_MAXLEN];
             fw_time_format(until, t);
@@ -179,7 +209,7 @@ const char *orch__address(const struct ocust *c, json_t *snap, const char *chan,
 /* Send one customer message per channel, each with its own per-channel checks. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
                             size_t nchans, struct draft *base, const struct verdict *v,
-                            json_t *guards, struct comms_rendered *draft_out)
+                            const struct buf *guards, struct comms_rendered *draft_out)
 {
     int sent = 0;
     for (size_t i = 0; i < nchans; i++) {
@@ -188,17 +218,17 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
         d.status = v->status;
         d.reason = v->reason[0] ? v->reason : NULL;
         d.send_at = v->send_at;
-        /* This channel's guardrails: the shared ones plus its own (a shallow copy). */
-        json_t *ex = base->explain;
-        json_t *g = json_copy(guards);
+        /* This channel's guardrails: the shared ones plus its own. */
+        struct buf g;
+        buf_init(&g, 0);
+        buf_append(&g, guards->data ? guards->data : "", guards->len);
         char why[128];
         const char *addr = orch__address(c, snap, chans[i], why, sizeof why);
         if (strcmp(d.status, "suppressed") && orch__opted_out(snap, chans[i])) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "opt_out: the customer refuses %s", chans[i]);
             d.reason = why;
-            json_array_append_new(g,
-                                  json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", why));
+            orch__guard(&g, "opt_out", why);
         } else if (strcmp(d.status, "suppressed") && !addr) {
             d.status = "suppressed";
             snprintf(why, sizeof why, "no_address: no %s known for the customer",
@@ -208,15 +238,13 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
                                                          : chans[i]);
             d.reason = why;
         } else {
-            json_array_append_new(
-                g, json_pack("{s:s, s:s}", "guardrail", "opt_out", "result", "pass"));
+            orch__guard(&g, "opt_out", "pass");
         }
-        json_object_set_new(ex, "guardrails", g);
-        d.explain = ex;
+        d.guards = g.data ? g.data : "";
         d.recipient = addr ? xstrdup(addr) : NULL;
         json_t *meta = json_object();
         if (!strcmp(chans[i], "ticket_reply") && addr)
-            json_object_set_new(meta, "ticket_id", json_string(addr));
+            orch__jset_str(meta, "ticket_id", addr);
         d.meta = meta;
         struct comms_rendered r = {0};
         /* What counts is what went out: a message suppressed when rendered does not. */
@@ -230,7 +258,7 @@ int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const
             *draft_out = r;
         free((char *)d.recipient);
         json_decref(meta);
-        json_object_del(ex, "guardrails");
+        buf_cleanup(&g);
     }
     return sent;
 }

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "orchestrate/orch_int.h"
+#include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -312,17 +313,18 @@ static int tell(struct orch *o, struct kissue *k, const char *customer, const ch
                                 "kind", k->maintenance ? "maintenance" : "issue", "status",
                                 rs(k->rec, "status"), "severity", rs(k->rec, "severity"),
                                 "decided_by", line);
-    json_t *guards = json_array();
+    struct buf guards;
+    buf_init(&guards, 0);
     struct verdict v = orch__outreach_verdict(o, c, snap, sev < 0 ? SEV_LOW : (enum severity)sev,
-                                              NULL, 0, now, guards, OUT_NOTICE, FW_TIME_NONE);
+                                              NULL, 0, now, &guards, OUT_NOTICE, FW_TIME_NONE);
     static const char *const chans[] = {"email"};
     struct draft d = {.audience = "customer", .customer = c->key, .kind = tmpl,
                       .tmpl_name = tmpl, .ctx = ctx, .signals = sigs, .explain = explain,
                       .at = now, .key_extra = k->id};
-    int sent = orch__customer_messages(o, c, snap, chans, 1, &d, &v, guards, NULL);
+    int sent = orch__customer_messages(o, c, snap, chans, 1, &d, &v, &guards, NULL);
     if (sent)
         orch__note_outreach(c, NULL, 0, now, 1); /* a notice: the weekly cap does not count it */
-    json_decref(guards);
+    buf_cleanup(&guards);
     json_decref(explain);
     json_decref(sigs);
     comms_ctx_free(ctx);

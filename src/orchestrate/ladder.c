@@ -147,8 +147,9 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  ch ? ch : "no customer channel");
     json_array_append_new(json_object_get(d->explain, "decided_by"), json_string(line));
     json_decref(detail);
-    json_t *guards = json_array();
-    struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, guards,
+    struct buf guards;
+    buf_init(&guards, 0);
+    struct verdict v = orch__outreach_verdict(o, c, snap, s->severity, NULL, 0, d->at, &guards,
                                               OUT_LADDER, l->origin);
     size_t by = orch__outage_covering(o, snap, l->sig);
     if (!ch) {
@@ -164,8 +165,7 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
                  "outage: held back while a declared outage covers the customer (%s); followed up "
                  "if it persists after the outage ends",
                  o->rules->signals[by].id);
-        json_array_append_new(guards,
-                              json_pack("{s:s, s:s}", "guardrail", "outage", "result", v.reason));
+        orch__guard(&guards, "outage", v.reason);
         orch__outage_hold(c, l->sig);
     }
     d->audience = "customer";
@@ -174,8 +174,8 @@ static void followup_customer(struct orch *o, struct ladder *l, json_t *snap, st
     d->sig_idx = &idx;
     d->nsig_idx = 1;
     const char *chans[] = {ch};
-    orch__customer_messages(o, c, snap, chans, 1, d, &v, guards, NULL);
-    json_decref(guards);
+    orch__customer_messages(o, c, snap, chans, 1, d, &v, &guards, NULL);
+    buf_cleanup(&guards);
 }
 
 /* The follow-up reminder (seed 004): the ticket's owner hears, on the ticket. */
@@ -273,10 +273,16 @@ void orch__fire(struct engine_timer *t, int64_t due)
     char fired[96];
     orch__human_time(o, orch__svs(snap, "customer.timezone"), l->fired_at, fired, sizeof fired);
     comms_ctx_set_str(ctx, COMMS_V_detected_at, fired);
-    json_t *sigs = json_pack("[s]", s->id);
-    json_t *explain =
-        json_pack("{s:{s:O, s:s, s:s}, s:[s]}", "detection", "signals", sigs, "customer", c->key,
-                  "severity", severity_name(s->severity), "decided_by", orch__step_names[l->kind]);
+    /* sigs: [id]; explain: {detection: {signals, customer, severity}, decided_by: [step]} */
+    json_t *sigs = json_array(), *det = json_object(), *explain = json_object(),
+           *by = json_array();
+    json_array_append_new(sigs, json_string(s->id));
+    json_object_set_nocheck(det, "signals", sigs);
+    orch__jset_str(det, "customer", c->key);
+    orch__jset_lit(det, "severity", severity_name(s->severity));
+    json_object_set_new_nocheck(explain, "detection", det);
+    json_array_append_new(by, json_string_nocheck(orch__step_names[l->kind]));
+    json_object_set_new_nocheck(explain, "decided_by", by);
     char extra[32];
     snprintf(extra, sizeof extra, "%lld", (long long)l->fired_at);
     struct draft d = {.customer = c->key,

@@ -2,6 +2,12 @@
  * localtime.c -- minutes after local midnight in a named time zone, for
  * quiet hours.  glibc's zone handling goes through the process-wide TZ, so
  * conversions are serialised under a mutex and TZ is restored afterwards.
+ *
+ * That costs a zone file check and two tzset calls (which read the zone
+ * file again) per message decision, so UTC and the zones util/tz can read
+ * are converted with util/tz from the same TZif files instead; anything
+ * else (an unknown zone, a name util/tz refuses) still goes through glibc,
+ * so which zones are refused does not change.
  */
 #include "orchestrate/orch_int.h"
 
@@ -10,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/tz.h"
 #include "util/util.h"
 
 static pthread_mutex_t tz_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -44,10 +51,43 @@ int orch__local_minutes(int64_t t, const char *tz, int *minutes)
     return 0;
 }
 
-int64_t orch__quiet_until(int64_t t, const char *tz, int start, int end)
+/* Minutes after local midnight of the second secs, off seconds east of UTC (as localtime_r). */
+static int minutes_at(int64_t secs, int off)
+{
+    int64_t s = (secs + off) % 86400;
+    if (s < 0)
+        s += 86400;
+    return (int)(s / 60);
+}
+
+/* 0 and *minutes without the process's TZ; -1 when glibc must answer (or refuse). */
+static int quick_minutes(struct orch *o, int64_t t, const char *tz, int *minutes)
+{
+    /* What orch__local_minutes refuses, and Etc/UTC (util/tz knows it even without tzdata,
+       the file check does not), are left to it. */
+    if (!tz || !*tz || strlen(tz) > 64 || strstr(tz, "..") || !strcmp(tz, "Etc/UTC"))
+        return -1;
+    int64_t secs = t / 1000; /* as orch__local_minutes truncates */
+    if (!strcmp(tz, "UTC")) {
+        *minutes = minutes_at(secs, 0);
+        return 0;
+    }
+    int created;
+    struct strmap_entry *me = strmap_upsert(&o->qzones, tz, strlen(tz), &created);
+    if (created) {
+        char err[160];
+        me->value = tz_load(tz, err, sizeof err); /* NULL: glibc decides, as before */
+    }
+    if (!me->value)
+        return -1;
+    *minutes = minutes_at(secs, tz_offset(me->value, secs * 1000));
+    return 0;
+}
+
+int64_t orch__quiet_until(struct orch *o, int64_t t, const char *tz, int start, int end)
 {
     int m;
-    if (start == end || orch__local_minutes(t, tz, &m))
+    if (start == end || (quick_minutes(o, t, tz, &m) && orch__local_minutes(t, tz, &m)))
         return FW_TIME_NONE;
     int inside = start < end ? (m >= start && m < end) : (m >= start || m < end);
     if (!inside)

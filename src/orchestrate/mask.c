@@ -82,6 +82,10 @@ char *orch__mask_numbers(struct orch *o, const char *text, const char *own)
     buf_init(&out, 0);
     const char *p = text, *flushed = text;
     while (*p) {
+        /* Straight to the next byte that may start a run (most of a message is words). */
+        p += strcspn(p, "0123456789+(");
+        if (!*p)
+            break;
         /* A run starts at a digit, or at '+' or '(' before one, not inside a word or an id. */
         int starts = isdigit((unsigned char)*p) ||
                      ((*p == '+' || *p == '(') && isdigit((unsigned char)p[1]));

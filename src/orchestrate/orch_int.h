@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "orchestrate/orchestrate.h"
+#include "util/buf.h"
 #include "util/fwtime.h"
 #include "util/map.h"
 
@@ -143,6 +144,7 @@ struct orch {
     int *pack_var; /* per rules->context: the variable's id (comms_var_id), -1 for none */
     struct strmap customers;
     struct strmap zones; /* time zone name -> struct tz * (NULL: unknown, read as UTC) */
+    struct strmap qzones; /* the same for quiet hours, loaded without a log line (NULL: unknown) */
     regex_t phone_re;
     int quiet; /* see orch_set_quiet */
     int bare;  /* see orch_set_bare: quiet, but unrendered records still reach the sink */
@@ -169,6 +171,11 @@ struct draft {
     struct comms_ctx *ctx; /* borrowed; emit sets and clears unsubscribe_url in it */
     json_t *signals; /* borrowed array of ids */
     json_t *explain; /* borrowed; copied into the record */
+    /* explain as text (borrowed), when the caller dumped it once for several records; the
+       record's text is this, then guards, then the template's path. */
+    const char *explain_txt;
+    const char *guards; /* borrowed or NULL: this channel's guardrails (orch__guard's text), the
+                           explanation's "guardrails" list */
     json_t *meta;    /* borrowed or NULL */
     const char *recipient;
     const char *status;
@@ -197,6 +204,32 @@ enum outreach_kind {
     OUT_FOLLOWUP,  /* after a resolved ticket (seed 004): approval by default */
     OUT_NOTICE,    /* an outage message or its update: no de-duplication, not capped */
 };
+
+/* ---- small JSON builders (guardrails.c) ----
+ *
+ * What json_pack built on the message path, without parsing a format per
+ * object (a third of a decision's json_pack cost was the format): keys are
+ * the callers' literals and set unchecked; values keep json_string's UTF-8
+ * check unless the caller passes a literal (the _lit forms).
+ */
+
+/* o[key] = v as a string; null when v is NULL (json_pack's "s?", which writes null). */
+void orch__jset_str(json_t *o, const char *key, const char *v);
+/* o[key] = v, a literal of ours (ASCII, not checked). */
+void orch__jset_lit(json_t *o, const char *key, const char *v);
+/*
+ * Append s as a JSON string exactly as fw_json_dumps writes one (plain ASCII
+ * escaped here, anything else through jansson): 0, or -1 with nothing
+ * appended when s is not valid UTF-8 (json_string would refuse it).
+ */
+int orch__json_str(struct buf *out, const char *s);
+/*
+ * Append {"guardrail": name, "result": result}, one line of a message's
+ * checks, to guards: the text of a JSON array's elements, comma-separated,
+ * without the brackets.  Nothing is appended when result is not valid
+ * UTF-8 (json_pack refused such an element).
+ */
+void orch__guard(struct buf *guards, const char *name, const char *result);
 
 /* ---- context.c ---- */
 
@@ -327,7 +360,7 @@ int orch__in_list(const char *v, char **list, size_t n);
 /* origin: the message a ladder follow-up follows (not counted by the cap), or FW_TIME_NONE. */
 struct verdict orch__outreach_verdict(struct orch *o, struct ocust *c, json_t *snap,
                                       enum severity sev, const char *const *roots, size_t nroots,
-                                      int64_t now, json_t *guards, enum outreach_kind kind,
+                                      int64_t now, struct buf *guards, enum outreach_kind kind,
                                       int64_t origin);
 /* Remember an outreach (dedup, cap, tone); a notice (outage) is not counted by the cap. */
 void orch__note_outreach(struct ocust *c, const char *const *roots, size_t nroots, int64_t now,
@@ -338,7 +371,7 @@ const char *orch__address(const struct ocust *c, json_t *snap, const char *chan,
 /* One customer message per channel with its own checks; returns how many count as outreach. */
 int orch__customer_messages(struct orch *o, struct ocust *c, json_t *snap, const char *const *chans,
                             size_t nchans, struct draft *base, const struct verdict *v,
-                            json_t *guards, struct comms_rendered *draft_out);
+                            const struct buf *guards, struct comms_rendered *draft_out);
 
 /* ---- ladder.c ---- */
 
@@ -391,8 +424,10 @@ void orch__hold_fire(struct engine_timer *t, int64_t due);
 int orch__local_minutes(int64_t t, const char *tz, int *minutes);
 /*
  * When t falls inside the quiet window [start, end) (minutes, may wrap
- * midnight) in zone tz: the time the window ends.  Otherwise FW_TIME_NONE.
+ * midnight) in zone tz: the time the window ends.  Otherwise FW_TIME_NONE
+ * (also for a zone orch__local_minutes refuses).  UTC and zones util/tz
+ * reads (cached in o->qzones) are converted without the process's TZ.
  */
-int64_t orch__quiet_until(int64_t t, const char *tz, int start, int end);
+int64_t orch__quiet_until(struct orch *o, int64_t t, const char *tz, int start, int end);
 
 #endif

@@ -359,6 +359,7 @@ struct orch *orch_new(const struct orch_config *cfg, const struct comms *templat
         o->sink = *sink;
     strmap_init(&o->customers);
     strmap_init(&o->zones);
+    strmap_init(&o->qzones);
     /* A North American number written with separators, optionally with its +1. */
     if (regcomp(&o->phone_re,
                 "^(\\+?1[ .-]?)?(\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-][0-9]{4}$",
@@ -397,6 +398,9 @@ void orch_free(struct orch *o)
     for (size_t i = 0; i < o->zones.len; i++)
         tz_free(o->zones.entries[i].value);
     strmap_cleanup(&o->zones);
+    for (size_t i = 0; i < o->qzones.len; i++)
+        tz_free(o->qzones.entries[i].value);
+    strmap_cleanup(&o->qzones);
     regfree(&o->phone_re);
     free(o);
 }

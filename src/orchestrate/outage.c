@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "orchestrate/orch_int.h"
+#include "util/buf.h"
 #include "util/json.h"
 #include "util/util.h"
 
@@ -86,8 +87,9 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
     snprintf(cell, sizeof cell, "channel_matrix: outage %s an open ticket -> %s",
              tid ? "with" : "without", n ? chans[0] : "none");
     json_array_append_new(json_object_get(explain, "decided_by"), json_string(cell));
-    json_t *guards = json_array();
-    struct verdict v = orch__outreach_verdict(o, c, snap, os->severity, NULL, 0, now, guards,
+    struct buf guards;
+    buf_init(&guards, 0);
+    struct verdict v = orch__outreach_verdict(o, c, snap, os->severity, NULL, 0, now, &guards,
                                               OUT_NOTICE, FW_TIME_NONE);
     struct draft d = {.audience = "customer",
                       .customer = c->key,
@@ -99,12 +101,12 @@ static int outage_message(struct orch *o, struct ocust *c, size_t osig, json_t *
                       .at = now,
                       .sig_idx = &osig,
                       .nsig_idx = 1};
-    int sent = n ? orch__customer_messages(o, c, snap, chans, n, &d, &v, guards, NULL) : 0;
+    int sent = n ? orch__customer_messages(o, c, snap, chans, n, &d, &v, &guards, NULL) : 0;
     if (sent) {
         const char *root = os->root_cause ? os->root_cause : os->id;
         orch__note_outreach(c, &root, 1, now, 1);
     }
-    json_decref(guards);
+    buf_cleanup(&guards);
     json_decref(explain);
     json_decref(sigs);
     comms_ctx_free(ctx);

@@ -57,6 +57,8 @@ static int reserve(struct buf *b, size_t n)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n) { return reserve(b, n); }
+
 int buf_append(struct buf *b, const void *data, size_t n)
 {
     int rc = reserve(b, n);
@@ -125,7 +127,8 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
     b->data[b->len++] = '"';
     b->data[b->len] = '\0';
     size_t run = 0; /* start of the current run of bytes needing no escape */
-    for (size_t i = 0; i < n && !rc; i++) {
+    size_t i = 0;
+    while (i < n && !rc) {
         /* Eight bytes at a time while none is a control character, a quote or
            a backslash (the SWAR "has a byte less than / equal to" tests). */
         while (i + 8 <= n) {
@@ -133,16 +136,27 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
             memcpy(&w, s + i, 8);
             const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
             uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs)
+            uint64_t hit =
+                (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
+            if (hit) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* The lowest flagged byte is always a real one (a false flag needs a
+                   borrow from a real one below it): go straight to it. */
+                i += (size_t)__builtin_ctzll(hit) >> 3;
+#endif
                 break;
+            }
             i += 8;
         }
         if (i >= n)
             break;
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue; /* the common case: a run of plain bytes, copied at once below */
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++; /* a plain byte of the tail: part of the run copied at once below */
+            continue;
+        }
         const char *esc;
+        size_t elen = 2;
         char tmp[8];
         switch (c) {
         case '"':
@@ -169,11 +183,12 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
         default:
             snprintf(tmp, sizeof tmp, "\\u%04x", c);
             esc = tmp;
+            elen = 6;
         }
         rc = buf_append(b, s + run, i - run);
         if (!rc)
-            rc = buf_puts(b, esc);
-        run = i + 1;
+            rc = buf_append(b, esc, elen);
+        run = ++i;
     }
     if (!rc)
         rc = buf_append(b, s + run, n - run);

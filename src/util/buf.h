@@ -29,6 +29,11 @@ void buf_reset(struct buf *b);
 char *buf_steal(struct buf *b);
 
 int buf_append(struct buf *b, const void *data, size_t n);
+/*
+ * Room for n more bytes (and the terminator) in one allocation, for a writer
+ * that knows roughly how much comes: 0, or FW_ETOOBIG past the cap.
+ */
+int buf_reserve(struct buf *b, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/util.h"
 
 #define MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
@@ -730,4 +731,29 @@ char *fw_json_dumps(const json_t *j)
     }
     putc1(&o, '\0');
     return o.d;
+}
+
+int fw_json_str(struct buf *out, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80)
+        i++;
+    if (i == n) { /* plain ASCII, the common case: only quotes and backslashes escaped */
+        size_t run = 0;
+        buf_putc(out, '"');
+        for (i = 0; i < n; i++)
+            if (s[i] == '"' || s[i] == '\\') {
+                buf_append(out, s + run, i - run);
+                buf_putc(out, '\\');
+                run = i;
+            }
+        buf_append(out, s + run, n - run);
+        return buf_putc(out, '"') ? -1 : 0;
+    }
+    struct out o = {0};
+    int rc = dump_string(&o, s, n);
+    if (!rc)
+        buf_append(out, o.d, o.len);
+    free(o.d);
+    return rc ? -1 : 0;
 }

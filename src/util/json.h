@@ -64,4 +64,12 @@ char *fw_json_dumps(const json_t *j);
  */
 size_t fw_json_compact_size(const json_t *j);
 
+struct buf;
+/*
+ * Append s as fw_json_dumps writes a string (quotes included), for callers
+ * that write JSON text without building a tree: 0, or -1 with nothing
+ * appended when s is not valid UTF-8 (where json_string returns NULL).
+ */
+int fw_json_str(struct buf *out, const char *s);
+
 #endif

@@ -500,6 +500,37 @@ static void render_cap(void)
 }
 
 /* Sections nest up to 16 deep; the 17th is refused at load. */
+/*
+ * Parts are rendered into one preallocated buffer and tidied in place of
+ * a growing one: sizes around and past that allocation come out whole, and
+ * tidying still drops, collapses and trims as before.
+ */
+static void tidy_sizes(void)
+{
+    static const size_t sizes[] = {0, 1, 239, 240, 241, 3998, 3999, 4000, 4001, 10000};
+    for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+        size_t n = sizes[k];
+        char *body = xmalloc(n + 64), *tmpl = xmalloc(n + 128);
+        for (size_t i = 0; i < n; i++)
+            body[i] = (char)('a' + i % 26);
+        body[n] = '\0';
+        /* Blank lines before, between and after; trailing blanks on a line. */
+        snprintf(tmpl, n + 128, "subject:  x \t y \n---\n\n \n%s  \n\n\n\t\nend\n\n", body);
+        char *out = render_text("customer/email/T.tmpl", tmpl, NULL);
+        ASSERT(out != NULL);
+        snprintf(tmpl, n + 128, "%s%send", body, n ? "\n\n" : "");
+        ASSERT_STREQ(out, tmpl);
+        free(out);
+        free(body);
+        free(tmpl);
+    }
+    char *out = render_text("customer/email/T.tmpl",
+                            "subject: s\n---\n \n{{#merged}}x{{/merged}}\t\n\n", NULL);
+    ASSERT(out != NULL);
+    ASSERT_STREQ(out, "");
+    free(out);
+}
+
 static void nesting_limit(void)
 {
     struct buf src, diag;
@@ -572,7 +603,16 @@ static void variables(void)
         ncust += v->audiences == COMMS_VAR_CUST;
         ASSERT(comms_var_find(v->name) == v);
         ASSERT(v->description && *v->description);
+        /* The hashed answer agrees with the definition: some variable is "<name>.<field>". */
+        size_t ln = strlen(v->name);
+        int has_field = 0;
+        for (const struct comms_var *f = comms_vars; f->name; f++)
+            has_field |= !strncmp(f->name, v->name, ln) && f->name[ln] == '.';
+        ASSERT_EQ(comms_var_is_list(v->name), has_field);
     }
+    ASSERT(comms_var_find("") == NULL);
+    ASSERT(comms_var_find("issues.") == NULL);
+    ASSERT(!comms_var_is_list("issue"));
     size_t n = 0;
     while (cust[n])
         n++;
@@ -2041,6 +2081,7 @@ const struct test comms_tests[] = {
     {"html_document", html_document},
     {"render_cap", render_cap},
     {"nesting_limit", nesting_limit},
+    {"tidy_sizes", tidy_sizes},
     {"template_identity", template_identity},
     {"compile_mutations", compile_mutations},
     {"variables", variables},

@@ -141,6 +141,42 @@ static void buf_cap_and_json(void)
         ASSERT_EQ(buf_json_str(&b, in, 20), 0);
         ASSERT_STREQ(b.data, want);
     }
+    /* Several escapes in one eight-byte word, next to each other and next to bytes a borrow
+       could flag falsely (0x20, '#', ']', 0x80 and up): the same as escaping byte by byte. */
+    static const char pick[] = {'\n', '"', '\\', '\x01', '\x1f', ' ', '#', ']', '!', 'a', '\x7f', '\x80', '\xe2', '\t'};
+    unsigned seed = 7;
+    for (int round = 0; round < 2000; round++) {
+        char in[64];
+        size_t n = (size_t)round % 41;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            in[k] = (seed >> 16) % 3 ? 'x' : pick[(seed >> 8) % sizeof pick];
+        }
+        struct buf want;
+        buf_init(&want, 0);
+        buf_putc(&want, '"');
+        for (size_t k = 0; k < n; k++) {
+            unsigned char c = (unsigned char)in[k];
+            char e[8];
+            if (c == '"' || c == '\\')
+                snprintf(e, sizeof e, "\\%c", c);
+            else if (c == '\n')
+                snprintf(e, sizeof e, "\\n");
+            else if (c == '\t')
+                snprintf(e, sizeof e, "\\t");
+            else if (c < 0x20)
+                snprintf(e, sizeof e, "\\u%04x", c);
+            else
+                snprintf(e, sizeof e, "%c", c);
+            buf_puts(&want, e);
+        }
+        buf_putc(&want, '"');
+        buf_reset(&b);
+        ASSERT_EQ(buf_json_str(&b, in, n), 0);
+        ASSERT_EQ(b.len, want.len);
+        ASSERT_EQ(memcmp(b.data, want.data, want.len), 0);
+        buf_cleanup(&want);
+    }
     buf_reset(&b);
     const char *utf8 = "caf\xc3\xa9 \xe2\x80\x94 0123456789";
     ASSERT_EQ(buf_json_str(&b, utf8, strlen(utf8)), 0);
