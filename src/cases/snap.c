@@ -125,17 +125,17 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
     k->closing = wire_get_u8(in);
     k->assignee = wire_get_str(in);
     k->resolved_by = wire_get_str(in);
-    k->acted_at = wire_get_i64(in);
-    k->opened_at = wire_get_i64(in);
-    k->updated_at = wire_get_i64(in);
+    k->acted_at = wire_get_time(in);
+    k->opened_at = wire_get_time(in);
+    k->updated_at = wire_get_time(in);
     uint32_t n = wire_get_count(in, 20);
     k->dets = xcalloc(n + 1, sizeof *k->dets);
     k->capdets = n + 1;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         struct kdet *d = &k->dets[k->ndets++];
         d->sig = wire_get_u32(in);
-        d->fired_at = wire_get_i64(in);
-        d->resolved_at = wire_get_i64(in);
+        d->fired_at = wire_get_time(in);
+        d->resolved_at = wire_get_time(in);
         if (d->sig >= cs->rules->nsignals)
             in->err = 1;
     }
@@ -156,12 +156,12 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
         k->cal = k->policy >= 0 ? cs->cfg->sla->policies[k->policy].calendar : NULL;
     for (int m = 0; m < CASE_NMETRICS && !in->err; m++) {
         struct clock *c = &k->clk[m];
-        c->target = wire_get_i64(in);
-        c->consumed = wire_get_i64(in);
-        c->since = wire_get_i64(in);
-        c->due = wire_get_i64(in);
-        c->met_at = wire_get_i64(in);
-        c->breached_at = wire_get_i64(in);
+        c->target = wire_get_time(in);
+        c->consumed = wire_get_time(in);
+        c->since = wire_get_time(in);
+        c->due = wire_get_time(in);
+        c->met_at = wire_get_time(in);
+        c->breached_at = wire_get_time(in);
         c->warned = wire_get_u8(in);
         c->done = wire_get_u8(in);
         if (!in->err)
@@ -170,7 +170,7 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
     k->name = wire_get_str(in);
     k->tier = wire_get_str(in);
     k->value = wire_get_f64(in);
-    k->signup = wire_get_i64(in);
+    k->signup = wire_get_time(in);
     v = wire_get_u32(in);
     k->pb = (int)v - 1;
     size_t npb = cs->cfg->playbooks ? cs->cfg->playbooks->n : 0;
@@ -188,7 +188,7 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
     cases__pb_steps_init(k, n);
     for (uint32_t i = 0; i < n && !in->err; i++) {
         k->steps[i] = wire_get_u8(in);
-        k->rem[i].due = wire_get_i64(in);
+        k->rem[i].due = wire_get_time(in);
         if (k->steps[i] > STEP_SKIPPED)
             in->err = 1;
         if (!in->err)
@@ -243,7 +243,7 @@ static void hist_read(struct cases *cs, struct wire_rd *in)
         if (pb > npb)
             in->err = 1;
         get_fixed(in, r->outcome, sizeof r->outcome);
-        r->open_ms = wire_get_i64(in);
+        r->open_ms = wire_get_time(in);
         r->csat = (int)wire_get_u32(in);
         r->severity = (int)wire_get_u32(in);
         uint32_t ns = wire_get_u32(in);

@@ -842,10 +842,10 @@ void cases__tasks_read(struct cases *cs, struct wire_rd *in)
             t->msgs = xgrow(t->msgs, &t->capmsgs, t->nmsgs + 1, sizeof *t->msgs);
             t->msgs[t->nmsgs++] = m;
         }
-        t->created_at = wire_get_i64(in);
-        t->sent_at = wire_get_i64(in);
-        t->due = wire_get_i64(in);
-        t->reminded_at = wire_get_i64(in);
+        t->created_at = wire_get_time(in);
+        t->sent_at = wire_get_time(in);
+        t->due = wire_get_time(in);
+        t->reminded_at = wire_get_time(in);
         t->state = TASK_OPEN;
         if (!in->err)
             t->armed = engine_timer_read(cs->e, &t->t, in) != FW_TIME_NONE;

@@ -368,12 +368,12 @@ void orch__failures_read(struct orch *o, struct wire_rd *in)
         }
         k->down = wire_get_u8(in);
         k->alerted = wire_get_u8(in);
-        k->down_since = wire_get_i64(in);
+        k->down_since = wire_get_time(in);
         k->total = wire_get_u64(in);
         k->more = wire_get_u64(in);
-        k->more_since = wire_get_i64(in);
-        k->interval = wire_get_i64(in);
-        k->next_at = wire_get_i64(in);
+        k->more_since = wire_get_time(in);
+        k->interval = wire_get_time(in);
+        k->next_at = wire_get_time(in);
         k->last_error = wire_get_str(in);
         if (!in->err)
             engine_timer_read(o->engine, &k->t, in);

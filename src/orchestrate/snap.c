@@ -164,7 +164,7 @@ static void cust_read(struct orch *o, struct wire_rd *in)
         if (root && !h->root_cause)
             in->err = 1; /* a root cause these rules do not have */
         free(root);
-        h->at = wire_get_i64(in);
+        h->at = wire_get_time(in);
         h->notice = wire_get_u8(in);
     }
     n = wire_get_count(in, 12);
@@ -173,9 +173,9 @@ static void cust_read(struct orch *o, struct wire_rd *in)
     for (uint32_t i = 0; i < n && !in->err; i++) {
         struct pend *p = &c->pending[c->npending++];
         p->sig = get_sig(o, in, 0);
-        p->at = wire_get_i64(in);
+        p->at = wire_get_time(in);
     }
-    c->merge_close = wire_get_i64(in);
+    c->merge_close = wire_get_time(in);
     c->held = list_read(o, in, &c->nheld, &c->capheld);
     c->held_new = wire_get_u8(in);
     if (!in->err)
@@ -191,26 +191,26 @@ static void cust_read(struct orch *o, struct wire_rd *in)
         *tail = l; /* linked first: freed with the customer whatever follows */
         tail = &l->next;
         l->sig = get_sig(o, in, 1);
-        l->fired_at = wire_get_i64(in);
+        l->fired_at = wire_get_time(in);
         uint8_t kind = wire_get_u8(in);
         if (kind > STEP_OUTAGE_FOLLOWUP)
             in->err = 1;
         l->kind = (enum step_kind)kind;
         l->key = wire_get_str(in);
         l->detail = wire_get_str(in);
-        l->created_at = wire_get_i64(in);
-        l->origin = wire_get_i64(in);
+        l->created_at = wire_get_time(in);
+        l->origin = wire_get_time(in);
         if (!l->key || !l->detail)
             in->err = 1;
         if (!in->err)
             engine_timer_read(o->engine, &l->t, in);
     }
-    c->first_outreach = wire_get_i64(in);
-    c->last_outreach = wire_get_i64(in);
+    c->first_outreach = wire_get_time(in);
+    c->last_outreach = wire_get_time(in);
     if (wire_get_u8(in) && !in->err) {
         c->sent = xcalloc(o->rules->nsignals + 1, sizeof *c->sent);
         for (size_t s = 0; s < o->rules->nsignals && !in->err; s++) {
-            c->sent[s].at = wire_get_i64(in);
+            c->sent[s].at = wire_get_time(in);
             char *ch = wire_get_str(in);
             c->sent[s].channel = ch ? orch__channel_static(ch) : NULL;
             free(ch);
@@ -218,7 +218,7 @@ static void cust_read(struct orch *o, struct wire_rd *in)
                 in->err = 1; /* a message that went out went out on a channel (facts.c) */
         }
     }
-    c->outage_told = wire_get_i64(in);
+    c->outage_told = wire_get_time(in);
     free(c->oheld);
     c->oheld = list_read(o, in, &c->noheld, &c->capoheld);
     if (!in->err)

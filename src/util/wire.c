@@ -155,6 +155,16 @@ uint32_t wire_get_u32(struct wire_rd *r) { return (uint32_t)get_le(r, 4); }
 uint64_t wire_get_u64(struct wire_rd *r) { return get_le(r, 8); }
 int64_t wire_get_i64(struct wire_rd *r) { return (int64_t)get_le(r, 8); }
 
+int64_t wire_get_time(struct wire_rd *r)
+{
+    int64_t v = wire_get_i64(r);
+    const int64_t bound = (int64_t)1 << 53;
+    if (v == INT64_MIN || v == INT64_MAX || (v >= -bound && v <= bound))
+        return v;
+    r->err = 1;
+    return INT64_MIN;
+}
+
 double wire_get_f64(struct wire_rd *r)
 {
     uint64_t u = get_le(r, 8);

@@ -44,6 +44,13 @@ uint8_t wire_get_u8(struct wire_rd *r);
 uint32_t wire_get_u32(struct wire_rd *r);
 uint64_t wire_get_u64(struct wire_rd *r);
 int64_t wire_get_i64(struct wire_rd *r);
+/*
+ * A time point or duration in ms: FW_TIME_NONE, FW_TIME_MAX, or within
+ * +-2^53 (about 285,000 years), so that the difference of two, or a time
+ * plus a duration, never overflows; anything else (a damaged snapshot) marks
+ * the reader failed and reads as FW_TIME_NONE.
+ */
+int64_t wire_get_time(struct wire_rd *r);
 double wire_get_f64(struct wire_rd *r);
 /*
  * A count of items of at least `min_size` bytes each: refused (err set, 0
