@@ -697,6 +697,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
 {
     struct run r = {.rules = rules, .o = o};
     struct input inp;
+    char *spoolbuf = NULL;
     int rc = 0;
     orch_config_init(&r.ocfg);
     cases_config_init(&r.ccfg);
@@ -757,6 +758,9 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         rc = FW_EIO;
         goto out_spool;
     }
+    /* Not one write(2) per 4 KB of lines (glibc takes the size only with a buffer). */
+    spoolbuf = xmalloc((size_t)1 << 20);
+    setvbuf(r.p.out, spoolbuf, _IOFBF, (size_t)1 << 20);
     struct pass ps = {.inp = &inp, .rules = rules, .err = err, .dedup = 1,
                       .lim = o->limits ? o->limits : &ingest_default_limits};
     if (idset_init(&ps.seen, &inp)) {
@@ -840,6 +844,7 @@ out:
     engine_free(r.e);
     idset_cleanup(&ps.seen);
     fclose(r.p.out);
+    free(spoolbuf);
 out_spool:
     input_cleanup(&inp);
 out_input:
