@@ -50,7 +50,7 @@
 #define OUTAGE_NZIPS 5
 static const int outage_zips[OUTAGE_NZIPS] = {17, 42, 99, 123, 250};
 
-#define NSIG 10
+#define NSIG 11
 
 enum kind {
     K_CUST,
@@ -100,7 +100,7 @@ struct ev {
 struct expect {
     int64_t t;
     uint32_t cust;
-    uint8_t sig; /* 0..9 for SIG-001..SIG-010 */
+    uint8_t sig; /* 0..10 for SIG-001..SIG-011 */
 };
 
 static struct ev *evs;
@@ -554,6 +554,17 @@ static void build(struct journey *j, uint32_t cust, struct rng *r, int *arch_out
             if (hi[i] > cur_end)
                 cur_end = hi[i];
         }
+        /*
+         * SIG-011 (the pack's own, not the seed's): the customer's zip is in
+         * the outage, from the outage's start or the customer's first event
+         * (which sets the zip), whichever is later, until the outage ends.
+         */
+        int64_t known = INT64_MAX;
+        for (int i = 0; i < j->n; i++)
+            if (j->ev[i].kind == K_CUST && j->ev[i].t < known)
+                known = j->ev[i].t;
+        if (known < OUTAGE_END)
+            expect(j, 11, known > OUTAGE_START ? known : OUTAGE_START, cust);
     }
 }
 
