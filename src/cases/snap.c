@@ -172,10 +172,10 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
     k->value = wire_get_f64(in);
     k->signup = wire_get_time(in);
     v = wire_get_u32(in);
-    k->pb = (int)v - 1;
     size_t npb = cs->cfg->playbooks ? cs->cfg->playbooks->n : 0;
     if (v > npb)
-        in->err = 1;
+        in->err = 1; /* a playbook these settings do not have */
+    k->pb = in->err ? -1 : (int)v - 1;
     k->pb_by = wire_get_str(in);
     k->pb_why = wire_get_str(in);
     k->pb_pinned = wire_get_u8(in);
