@@ -149,11 +149,13 @@ static void case_read(struct cases *cs, struct kase *k, struct wire_rd *in)
     k->nnotes = (size_t)wire_get_u64(in);
     k->nactions = (size_t)wire_get_u64(in);
     v = wire_get_u32(in);
-    k->policy = (int)v - 1;
-    if (v > cs->npolicies)
-        in->err = 1;
-    else
+    if (v > cs->npolicies) {
+        in->err = 1; /* a policy these settings do not have (checked before it is an int) */
+        k->policy = -1;
+    } else {
+        k->policy = (int)v - 1;
         k->cal = k->policy >= 0 ? cs->cfg->sla->policies[k->policy].calendar : NULL;
+    }
     for (int m = 0; m < CASE_NMETRICS && !in->err; m++) {
         struct clock *c = &k->clk[m];
         c->target = wire_get_time(in);
@@ -239,9 +241,9 @@ static void hist_read(struct cases *cs, struct wire_rd *in)
         struct pb_record *r = &cs->hist[cs->nhist++];
         get_fixed(in, r->case_id, sizeof r->case_id);
         uint32_t pb = wire_get_u32(in);
-        r->playbook = (int)pb - 1;
         if (pb > npb)
             in->err = 1;
+        r->playbook = pb > npb ? -1 : (int)pb - 1;
         get_fixed(in, r->outcome, sizeof r->outcome);
         r->open_ms = wire_get_time(in);
         r->csat = (int)wire_get_u32(in);
