@@ -195,6 +195,9 @@ static void cust_read(struct orch *o, struct wire_rd *in)
         uint8_t kind = wire_get_u8(in);
         if (kind > STEP_OUTAGE_FOLLOWUP)
             in->err = 1;
+        /* Only a reminder and an outage follow-up may be of no signal (ladder.c, outage.c). */
+        if (l->sig == NOSIG && kind != STEP_FOLLOWUP_REMINDER && kind != STEP_OUTAGE_FOLLOWUP)
+            in->err = 1;
         l->kind = (enum step_kind)kind;
         l->key = wire_get_str(in);
         l->detail = wire_get_str(in);
