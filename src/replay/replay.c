@@ -4,6 +4,7 @@
 #include "replay/replay.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -686,6 +687,16 @@ static void first_pass(struct run *r, struct reader *rd, int threaded)
     pthread_mutex_destroy(&rd->mu);
 }
 
+/* The CPUs this process may run on (its affinity mask: a container may allow fewer than exist). */
+static int cpus_usable(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 static void reader_cleanup(struct reader *rd)
 {
     for (size_t k = 0; k < BLOCKS; k++)
@@ -778,7 +789,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     rd->inp = &inp;
     rd->last = INT64_MIN;
     rd->sorted = 1;
-    first_pass(&r, rd, !o->serial && sysconf(_SC_NPROCESSORS_ONLN) > 1);
+    first_pass(&r, rd, !o->serial && cpus_usable() > 1);
     size_t lineno = rd->lineno;
     int sorted = rd->sorted;
     reader_cleanup(rd);
