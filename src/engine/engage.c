@@ -684,8 +684,8 @@ int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in)
         return in->err ? -1 : 0;
     struct engage *g = xcalloc(1, sizeof *g);
     *pg = g; /* engage__free takes whatever was read so far */
-    g->signup = wire_get_i64(in);
-    g->churned = wire_get_i64(in);
+    g->signup = wire_get_time(in);
+    g->churned = wire_get_time(in);
     g->steps = wire_get_u64(in);
     uint32_t n = wire_get_count(in, 17 + (size_t)r->horizon_days);
     g->metrics = xcalloc(n + 1, sizeof *g->metrics);
@@ -717,7 +717,7 @@ int engage__read(struct engage **pg, const struct rules *r, struct wire_rd *in)
         struct eng_feature *f = &g->features[g->nfeatures++];
         f->feature = wire_get_u32(in);
         f->purchased = wire_get_u32(in);
-        f->last_used = wire_get_i64(in);
+        f->last_used = wire_get_time(in);
         if (f->feature >= intern_count(&r->features))
             in->err = 1;
     }

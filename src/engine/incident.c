@@ -418,7 +418,7 @@ static void member_write(const struct inc_member *m, size_t nf, struct buf *out)
 static void member_read(struct inc_member *m, size_t nf, struct wire_rd *in)
 {
     m->customer = wire_get_str(in);
-    m->at = wire_get_i64(in);
+    m->at = wire_get_time(in);
     m->values = xcalloc(nf + 1, sizeof *m->values);
     for (size_t f = 0; f < nf; f++)
         m->values[f] = wire_get_str(in);
@@ -464,7 +464,7 @@ int incidents_read(struct incidents *inc, struct wire_rd *in)
         if (!wire_get_u8(in) || in->err)
             continue;
         is->id = wire_get_u64(in);
-        is->opened_at = wire_get_i64(in);
+        is->opened_at = wire_get_time(in);
         is->nactive = wire_get_u64(in);
         n = wire_get_count(in, 10);
         /* Open as incidents_fired does, then join each member: index, names and tallies. */

@@ -135,7 +135,7 @@ static void entry_write(const struct engine *e, const struct tw_entry *t, struct
 /* Arm t as the snapshot says and remember it for engine_restore_end; the due time read. */
 static int64_t entry_read(struct engine *e, struct tw_entry *t, struct wire_rd *in)
 {
-    int64_t due = wire_get_i64(in);
+    int64_t due = wire_get_time(in);
     if (due == FW_TIME_NONE || in->err)
         return FW_TIME_NONE;
     uint32_t rank = wire_get_u32(in);
@@ -257,7 +257,7 @@ static void value_read(struct value *v, struct wire_rd *in, int depth, int borro
     case VAL_TIME:
     case VAL_DUR:
         v->type = (enum value_type)t;
-        v->u.ms = wire_get_i64(in);
+        v->u.ms = wire_get_time(in);
         break;
     case VAL_LIST: {
         uint32_t k = wire_get_count(in, 1);
@@ -302,7 +302,7 @@ static void kvset_read_into(struct kvbuild *b, size_t nkeys, struct wire_rd *in)
     uint32_t last = 0;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         uint32_t key = wire_get_u32(in);
-        int64_t since = wire_get_i64(in);
+        int64_t since = wire_get_time(in);
         struct value v;
         value_read(&v, in, 0, 1); /* a string is copied into the block: borrowed till then */
         if (!in->err && (key >= nkeys || (i && key <= last)))
@@ -472,7 +472,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         int64_t *ats = xmalloc(n * sizeof *ats);
         for (uint32_t i = 0; i < n; i++) {
             types[i] = wire_get_u32(in);
-            ats[i] = wire_get_i64(in);
+            ats[i] = wire_get_time(in);
             if (types[i] >= intern_count(&r->types))
                 in->err = 1;
         }
@@ -492,7 +492,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         w->times = xmalloc((k + 1) * sizeof *w->times);
         w->cap = k + 1;
         for (uint32_t j = 0; j < k && !in->err; j++)
-            w->times[w->n++] = wire_get_i64(in);
+            w->times[w->n++] = wire_get_time(in);
         if (w->cls >= intern_count(&r->classes))
             in->err = 1;
     }
@@ -517,7 +517,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     int64_t small[3 * 32]; /* a pack's signals fit, usually: no allocation per customer */
     int64_t *times = 3 * e->nsignals <= 3 * 32 ? small : xmalloc(3 * e->nsignals * sizeof *times);
     for (size_t s = 0; s < 3 * e->nsignals; s++)
-        times[s] = wire_get_i64(in);
+        times[s] = wire_get_time(in);
     for (size_t s = 0; s < e->nsignals && !in->err; s++) {
         struct sigtimes t = {.sig = (uint32_t)s, .fired_at = times[s],
                              .next_at = times[e->nsignals + s],
@@ -526,7 +526,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     }
     if (times != small)
         free(times);
-    c->floor = wire_get_i64(in);
+    c->floor = wire_get_time(in);
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)
         in->err = 1;
@@ -536,8 +536,8 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         t->sig = wire_get_u32(in);
         t->firing = wire_get_u8(in);
         t->waking = wire_get_u8(in);
-        t->at = wire_get_i64(in);
-        t->fired_at = wire_get_i64(in);
+        t->at = wire_get_time(in);
+        t->fired_at = wire_get_time(in);
         if (t->sig >= e->nsignals)
             in->err = 1;
     }
@@ -605,7 +605,7 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
             snprintf(why, n, "the snapshot has another number of signals than these rules");
         return FW_EPARSE;
     }
-    int64_t now = wire_get_i64(in);
+    int64_t now = wire_get_time(in);
     if (in->err)
         return FW_EPARSE;
     /* A wheel whose clock is the snapshot's, so every wake-up is armed as it was. */
@@ -631,9 +631,9 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
     e->capghist = ng + 1;
     for (uint32_t i = 0; i < ng && !in->err; i++) {
         struct gsnap *g = &e->ghist[e->nghist++];
-        g->at = wire_get_i64(in);
+        g->at = wire_get_time(in);
         g->type = wire_get_str(in);
-        g->time = wire_get_i64(in);
+        g->time = wire_get_time(in);
         char *data = wire_get_str(in);
         if (data) {
             json_error_t jerr;
