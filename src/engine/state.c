@@ -358,21 +358,10 @@ void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *
 
 int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since)
 {
-    uint32_t n = kvset__count(s);
-    if (n) {
-        const unsigned char *ix = index_of(s);
-        uint32_t lo = 0, hi = n;
-        while (lo < hi) {
-            uint32_t mid = (lo + hi) / 2;
-            if (ix_key(s, ix, mid) < key)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < n && ix_key(s, ix, lo) == key) {
-            decode(s, ix_off(s, ix, lo), v, since);
-            return 1;
-        }
+    uint32_t n = kvset__count(s), i = n ? search(s, key, 0, n) : n;
+    if (i < n) {
+        decode(s, ix_off(s, index_of(s), i), v, since);
+        return 1;
     }
     v->type = VAL_NULL;
     if (since)
