@@ -32,6 +32,7 @@
 #include "cases/cases.h"
 #include "comms/comms.h"
 #include "engine/engine.h"
+#include "fuzz_events.h"
 #include "ingest/ingest.h"
 #include "orchestrate/orchestrate.h"
 #include "rules/rules.h"
@@ -146,39 +147,12 @@ static int chain_restore(struct chain *ch, const uint8_t *data, size_t size, cha
     return 0;
 }
 
-/* One event, applied with the clock at its time; silently skipped when invalid. */
-static void apply(struct chain *ch, const char *subject, const char *type, int64_t t,
-                  const char *data)
-{
-    char ts[FW_TIME_MAXLEN], id[48];
-    static unsigned seq;
-    fw_time_format(t, ts);
-    snprintf(id, sizeof id, "fc%u", ++seq);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id, "type",
-                          type, "time", ts, "data", json_loads(data, 0, NULL));
-    if (subject)
-        json_object_set_new(j, "subject", json_string(subject));
-    struct ingest_globals g = {.ctx = &rules, .is_global = rules_is_global};
-    struct event ev;
-    struct ingest_error err;
-    if (j && ingest_validate(j, NULL, &g, &ev, &err) == 0) {
-        engine_prepare(ch->e, t);
-        engine_apply(ch->e, &ev);
-        event_cleanup(&ev);
-    }
-    json_decref(j);
-}
-
 static void write_seed(const char *dir, const char *name, struct chain *ch)
 {
     struct buf b;
     buf_init(&b, 0);
     chain_snapshot(ch, &b);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f))
-        abort();
+    fz_write_file(dir, name, &b);
     buf_cleanup(&b);
 }
 
@@ -195,24 +169,24 @@ static void write_seeds(const char *dir)
                  "{\"name\":\"N%d\",\"email\":\"%s\",\"phone\":\"+1555010%d\",\"zip\":\"%s\","
                  "\"carrier\":\"Verizon\"}",
                  i, c, i, zips[i]);
-        apply(&ch, c, "customer.updated", T0 + i * FW_MINUTE, data);
-        apply(&ch, c, "order.created", T0 + 10 * FW_MINUTE, "{\"order_id\":\"o1\"}");
-        apply(&ch, c, "payment.completed", T0 + 20 * FW_MINUTE,
+        fz_apply(ch.e, &rules, c, "customer.updated", T0 + i * FW_MINUTE, data);
+        fz_apply(ch.e, &rules, c, "order.created", T0 + 10 * FW_MINUTE, "{\"order_id\":\"o1\"}");
+        fz_apply(ch.e, &rules, c, "payment.completed", T0 + 20 * FW_MINUTE,
               "{\"order_id\":\"o1\",\"amount\":45}");
-        apply(&ch, c, "esim.status_changed", T0 + 30 * FW_MINUTE,
+        fz_apply(ch.e, &rules, c, "esim.status_changed", T0 + 30 * FW_MINUTE,
               i == 3 ? "{\"order_id\":\"o1\",\"status\":\"FAILED\"}"
                      : "{\"order_id\":\"o1\",\"status\":\"PENDING\"}");
-        apply(&ch, c, "chat.escalated", T0 + 40 * FW_MINUTE,
+        fz_apply(ch.e, &rules, c, "chat.escalated", T0 + 40 * FW_MINUTE,
               "{\"conversation_id\":\"m1\",\"topic\":\"esim\",\"summary\":\"help\"}");
     }
-    apply(&ch, NULL, "outage.started", T0 + 2 * FW_HOUR,
+    fz_apply(ch.e, &rules, NULL, "outage.started", T0 + 2 * FW_HOUR,
           "{\"outage_id\":\"x1\",\"zips\":[\"94107\"],\"impact\":\"data\",\"eta\":\"unknown\"}");
-    apply(&ch, "c2@example.com", "ticket.created", T0 + 3 * FW_HOUR,
+    fz_apply(ch.e, &rules, "c2@example.com", "ticket.created", T0 + 3 * FW_HOUR,
           "{\"ticket_id\":\"z1\",\"subject\":\"no data\"}");
     engine_advance(ch.e, T0 + 50 * FW_HOUR);
     write_seed(dir, "telecom", &ch);
-    apply(&ch, NULL, "outage.resolved", T0 + 51 * FW_HOUR, "{\"outage_id\":\"x1\"}");
-    apply(&ch, "c2@example.com", "ticket.resolved", T0 + 52 * FW_HOUR,
+    fz_apply(ch.e, &rules, NULL, "outage.resolved", T0 + 51 * FW_HOUR, "{\"outage_id\":\"x1\"}");
+    fz_apply(ch.e, &rules, "c2@example.com", "ticket.resolved", T0 + 52 * FW_HOUR,
           "{\"ticket_id\":\"z1\",\"severity\":\"low\",\"resolution\":\"ok\"}");
     engine_advance(ch.e, T0 + 98 * FW_HOUR);
     write_seed(dir, "later", &ch);
@@ -258,7 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Work with it: an event for a customer, then a year on. */
     int64_t now = engine_now(a.e);
     if (now > FW_TIME_NONE && now < FW_TIME_MAX - 400 * FW_DAY) {
-        apply(&a, "c1@example.com", "ticket.created", now,
+        fz_apply(a.e, &rules, "c1@example.com", "ticket.created", now,
               "{\"ticket_id\":\"z9\",\"subject\":\"still no data\"}");
         engine_advance(a.e, now + 366 * FW_DAY);
     }

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "fuzz_events.h"
 #include "ingest/ingest.h"
 #include "rules/rules.h"
 #include "util/buf.h"
@@ -72,39 +73,12 @@ static int rules_make(struct rules *r)
     return 0;
 }
 
-/* One event, applied with the clock at its time; silently skipped when invalid. */
-static void apply(struct engine *e, struct rules *r, const char *subject, const char *type,
-                  int64_t t, const char *data)
-{
-    char ts[FW_TIME_MAXLEN], id[48];
-    static unsigned seq;
-    fw_time_format(t, ts);
-    snprintf(id, sizeof id, "fz%u", ++seq);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id, "type",
-                          type, "time", ts, "data", json_loads(data, 0, NULL));
-    if (subject)
-        json_object_set_new(j, "subject", json_string(subject));
-    struct ingest_globals g = {.ctx = r, .is_global = rules_is_global};
-    struct event ev;
-    struct ingest_error err;
-    if (j && ingest_validate(j, NULL, &g, &ev, &err) == 0) {
-        engine_prepare(e, t);
-        engine_apply(e, &ev);
-        event_cleanup(&ev);
-    }
-    json_decref(j);
-}
-
 static void write_seed(const char *dir, const char *name, struct engine *e)
 {
     struct buf b;
     buf_init(&b, 0);
     engine_snapshot(e, &b);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f))
-        abort();
+    fz_write_file(dir, name, &b);
     buf_cleanup(&b);
 }
 
@@ -121,33 +95,33 @@ static void write_seeds(const char *dir)
         snprintf(c, sizeof c, "c%d", i);
         snprintf(data, sizeof data, "{\"name\":\"N%d\",\"zip\":\"%s\",\"tier\":\"gold\"}", i,
                  zips[i]);
-        apply(e, &r, c, "customer.updated", T0 + i * FW_MINUTE, data);
-        apply(e, &r, c, "order.created", T0 + 10 * FW_MINUTE, "{\"order_id\":\"o1\"}");
-        apply(e, &r, c, "payment.completed", T0 + 20 * FW_MINUTE, "{\"order_id\":\"o1\"}");
-        apply(e, &r, c, "esim.status_changed", T0 + 30 * FW_MINUTE, "{\"status\":\"PENDING\"}");
-        apply(e, &r, c, "ticket.created", T0 + 40 * FW_MINUTE, "{\"ticket_id\":\"t1\"}");
+        fz_apply(e, &r, c, "customer.updated", T0 + i * FW_MINUTE, data);
+        fz_apply(e, &r, c, "order.created", T0 + 10 * FW_MINUTE, "{\"order_id\":\"o1\"}");
+        fz_apply(e, &r, c, "payment.completed", T0 + 20 * FW_MINUTE, "{\"order_id\":\"o1\"}");
+        fz_apply(e, &r, c, "esim.status_changed", T0 + 30 * FW_MINUTE, "{\"status\":\"PENDING\"}");
+        fz_apply(e, &r, c, "ticket.created", T0 + 40 * FW_MINUTE, "{\"ticket_id\":\"t1\"}");
     }
-    apply(e, &r, NULL, "outage.started", T0 + 2 * FW_HOUR,
+    fz_apply(e, &r, NULL, "outage.started", T0 + 2 * FW_HOUR,
           "{\"zips\":[\"94107\"],\"impact\":\"data\",\"eta\":\"2026-01-03T20:00:00Z\"}");
     engine_advance(e, T0 + 50 * FW_HOUR);
     /* A late event, dated before the last wake-up. */
     engine_prepare(e, T0 + 50 * FW_HOUR);
-    apply(e, &r, "c2", "esim.status_changed", T0 + 49 * FW_HOUR, "{\"status\":\"ACTIVE\"}");
+    fz_apply(e, &r, "c2", "esim.status_changed", T0 + 49 * FW_HOUR, "{\"status\":\"ACTIVE\"}");
     write_seed(dir, "telecom", e);
     /* Engagement: c0 at 8 bits, c1 widens to 12, c2 to 16-bit floats. */
     const char *extra[] = {"1", "3000", "0.5"};
     int64_t t = T0 + 51 * FW_HOUR;
-    apply(e, &r, "c0", "subscription.changed", t, "{\"plan\":\"p\",\"features\":[\"f1\"]}");
-    apply(e, &r, "c0", "feature.used", t, "{\"feature\":\"f1\"}");
-    apply(e, &r, "c0", "onboarding.step_completed", t, "{\"step\":\"a\"}");
+    fz_apply(e, &r, "c0", "subscription.changed", t, "{\"plan\":\"p\",\"features\":[\"f1\"]}");
+    fz_apply(e, &r, "c0", "feature.used", t, "{\"feature\":\"f1\"}");
+    fz_apply(e, &r, "c0", "onboarding.step_completed", t, "{\"step\":\"a\"}");
     for (int i = 0; i < 3; i++) {
         snprintf(c, sizeof c, "c%d", i);
         for (int d = 0; d < 35; d++) {
             snprintf(data, sizeof data, "{\"metric\":\"m%d\",\"value\":%d}", 1 + d % 2, d * 3);
-            apply(e, &r, c, "usage.reported", t + d * FW_DAY, data);
+            fz_apply(e, &r, c, "usage.reported", t + d * FW_DAY, data);
         }
         snprintf(data, sizeof data, "{\"metric\":\"m1\",\"value\":%s}", extra[i]);
-        apply(e, &r, c, "usage.reported", t + 35 * FW_DAY, data);
+        fz_apply(e, &r, c, "usage.reported", t + 35 * FW_DAY, data);
     }
     write_seed(dir, "engagement", e);
     engine_free(e);
@@ -204,8 +178,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Work with it: an event for the first customer it holds, then a year on. */
     int64_t now = engine_now(e);
     if (now > FW_TIME_NONE && now < FW_TIME_MAX - 400 * FW_DAY) {
-        apply(e, &r, "c0", "usage.reported", now, "{\"metric\":\"m1\",\"value\":7}");
-        apply(e, &r, "c1", "ticket.created", now, "{\"ticket_id\":\"t9\"}");
+        fz_apply(e, &r, "c0", "usage.reported", now, "{\"metric\":\"m1\",\"value\":7}");
+        fz_apply(e, &r, "c1", "ticket.created", now, "{\"ticket_id\":\"t9\"}");
         engine_advance(e, now + 366 * FW_DAY);
     }
     buf_cleanup(&a);
