@@ -291,6 +291,13 @@ static void idset_cleanup(struct idset *set)
     memset(set, 0, sizeof *set);
 }
 
+/* Forget every id, keeping the room (the input is read again from the start). */
+static void idset_clear(struct idset *set)
+{
+    memset(set->slots, 0, set->cap * sizeof *set->slots);
+    set->n = 0;
+}
+
 /* Room for `lines` ids; -1 when the input is past what a slot can point at. */
 static int idset_init(struct idset *set, const struct input *inp)
 {
@@ -800,8 +807,7 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
             rc = FW_EIO;
             goto out;
         }
-        idset_cleanup(&ps.seen);
-        idset_init(&ps.seen, &inp); /* it fitted the first time */
+        idset_clear(&ps.seen);
         ps.quiet_upto = lineno;
         ps.bad = ps.dups = 0;
         replay_sorted(&r, &ps);
