@@ -392,8 +392,12 @@ static struct customer *customer_get(struct engine *e, const char *key)
         c->sigt[i] = (struct sigtimes){.sig = (uint32_t)i, .fired_at = FW_TIME_NONE,
                                        .next_at = FW_TIME_NONE, .stable_at = FW_TIME_NONE};
     c->floor = FW_TIME_NONE;
+    c->idx = (uint32_t)(e->customers.len - 1);
     me->value = c;
-    incidents_customer_added(&e->incidents);
+    if (e->trace.begin)
+        e->trace.added(e->trace.ctx, c->idx);
+    else
+        incidents_customer_added(&e->incidents);
     return c;
 }
 
@@ -452,6 +456,20 @@ static void proj_clear(struct customer *c)
     c->nproj = 0;
 }
 
+/* A systemic signal fired or resolved for c: to the incidents, or to the trace (a partition). */
+static void systemic(struct engine *e, struct customer *c, size_t s, int firing)
+{
+    const struct rule_signal *sig = &e->rules->signals[s];
+    if (e->trace.begin && firing)
+        e->trace.fired(e->trace.ctx, s, c->key, incidents_signal_values(sig, &c->state), e->now);
+    else if (e->trace.begin)
+        e->trace.resolved(e->trace.ctx, s, c->key, e->now);
+    else if (firing)
+        incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
+    else
+        incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+}
+
 /*
  * Signal s of customer c changed at the engine's now.  While a late event
  * is applied the change is collected (engine_apply reports the difference
@@ -476,11 +494,8 @@ static void transition(struct engine *e, struct customer *c, size_t s, int firin
         proj_push(c, &t);
     }
     emit_detection(e, c, s, firing, e->now, fired_at);
-    const struct rule_signal *sig = &e->rules->signals[s];
-    if (sig->systemic && firing)
-        incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
-    else if (sig->systemic)
-        incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+    if (e->rules->signals[s].systemic)
+        systemic(e, c, s, firing);
 }
 
 /* Evaluate one signal for a customer; notes and returns its next change time. */
@@ -514,10 +529,13 @@ static void rearm(struct engine *e, struct customer *c, int64_t next, int merge)
 {
     if (merge && tw_armed(&c->timer) && c->timer.due < next)
         return; /* an earlier wake-up is already pending; it re-evaluates everything */
-    if (next == FW_TIME_MAX)
+    if (next == FW_TIME_MAX) {
         tw_cancel(e->wheel, &c->timer);
-    else
+    } else {
         tw_arm(e->wheel, &c->timer, next);
+        if (e->trace.begin)
+            e->trace.armed(e->trace.ctx, c->idx);
+    }
 }
 
 /* Whether the customer holds event times of a class later than now (events from the future). */
@@ -856,6 +874,8 @@ static void apply_global(struct engine *e, const struct event *ev)
     e->waking = 1; /* not the customer's own event: a later one dated before it undoes it */
     for (size_t i = 0; i < e->customers.len; i++) {
         struct customer *c = e->customers.entries[i].value;
+        if (e->trace.begin)
+            e->trace.begin(e->trace.ctx, c->idx, FW_TIME_NONE);
         struct evalctx x = {.e = e, .c = c, .ev = ev};
         env_init(&env, &x);
         int64_t next = FW_TIME_MAX;
@@ -934,6 +954,25 @@ static int is_outcome(const char *type)
            !strncmp(type, "case.", 5);
 }
 
+/* A partition's factor values after a change: each one that moved goes to the trace. */
+static void trace_factors(struct engine *e, struct customer *c)
+{
+    size_t n = e->incidents.nfactor_keys;
+    char **now = xcalloc(n + 1, sizeof *now);
+    incidents_factor_texts(&e->incidents, &c->state, now);
+    for (size_t k = 0; k < n; k++) {
+        char *was = e->fbefore[k];
+        e->fbefore[k] = NULL;
+        if (now[k] == was || (now[k] && was && !strcmp(now[k], was))) {
+            free(now[k]);
+            free(was);
+        } else {
+            e->trace.factor(e->trace.ctx, k, was, now[k]);
+        }
+    }
+    free(now);
+}
+
 /* State, last times, windows and entities take the event; then its pass of evaluations. */
 static void apply_customer(struct engine *e, struct customer *c, const struct event *ev,
                            uint32_t type, const struct rule_type *ti)
@@ -941,7 +980,9 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
     c->ver++; /* whatever it changes, a cached churn score is stale */
     int watched = incidents_watches(&e->incidents, ev->type);
-    if (watched)
+    if (watched && e->trace.begin)
+        incidents_factor_texts(&e->incidents, &c->state, e->fbefore);
+    else if (watched)
         incidents_before_change(&e->incidents, e->rules, &c->state);
     /* Our own events (delivery outcomes, a person's case actions) say what happened on our
        side, nothing about the journey: they count for last() and classes, and leave the
@@ -951,7 +992,9 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
         map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns, type);
     else
         kvset__note_last(&c->state, &e->build, type, ev->time);
-    if (watched)
+    if (watched && e->trace.begin)
+        trace_factors(e, c);
+    else if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
     for (size_t i = 0; i < ti->nclasses; i++)
         note_class(e, c, ti->classes[i], ev->time);
@@ -1010,12 +1053,8 @@ static int report_difference(struct engine *e, struct customer *c, const struct 
     for (size_t s = 0; s < e->nsignals; s++) {
         const struct rule_signal *sig = &e->rules->signals[s];
         int was = e->before[s] != FW_TIME_NONE, is = fired_at_of(c, s) != FW_TIME_NONE;
-        if (!sig->systemic || was == is)
-            continue;
-        if (is)
-            incidents_fired(&e->incidents, &e->sink, sig, s, c->key, &c->state, e->now);
-        else
-            incidents_resolved(&e->incidents, &e->sink, sig, s, c->key, e->now);
+        if (sig->systemic && was != is)
+            systemic(e, c, s, is);
     }
     free(seen_old);
     free(seen_new);
@@ -1141,6 +1180,8 @@ static void apply_global_late(struct engine *e, const struct event *ev)
         return;
     for (size_t i = 0; i < e->customers.len; i++) {
         struct customer *c = e->customers.entries[i].value;
+        if (e->trace.begin)
+            e->trace.begin(e->trace.ctx, c->idx, FW_TIME_NONE);
         int64_t t = ev->time > c->floor ? ev->time : c->floor;
         if (t >= e->now) {
             /* Its latest event is at the clock or later: judged now, as at the clock. */
@@ -1416,6 +1457,8 @@ void engine_advance(struct engine *e, int64_t t)
             continue;
         }
         struct customer *c = (struct customer *)te;
+        if (e->trace.begin)
+            e->trace.begin(e->trace.ctx, c->idx, te->due);
         e->stats.wakeups++;
         e->waking = 1;
         evaluate(e, c, NULL, NULL);
@@ -1494,6 +1537,13 @@ int engine_churn(const struct engine *e, const char *customer, double *score,
     return churn_of((struct engine *)e, me->value, score, &next, cells);
 }
 
+void engine_set_trace(struct engine *e, const struct engine_trace *t)
+{
+    e->trace = *t;
+    free(e->fbefore);
+    e->fbefore = t->begin ? xcalloc(e->incidents.nfactor_keys + 1, sizeof *e->fbefore) : NULL;
+}
+
 void engine_set_health(struct engine *e, const struct engine_health *h)
 {
     struct rules *r = e->rules;
@@ -1521,6 +1571,7 @@ void engine_free(struct engine *e)
     kvset__cleanup(&e->global);
     kvbuild__cleanup(&e->build);
     incidents_cleanup(&e->incidents);
+    free(e->fbefore);
     tw_free(e->wheel);
     free(e->stats.fired);
     free(e->stats.resolved);

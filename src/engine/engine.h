@@ -151,6 +151,36 @@ void engine_set_churn(struct engine *e, const struct engine_churn *c);
 int engine_churn(const struct engine *e, const char *customer, double *score,
                  const struct engine_churn **model, const char **cells);
 
+/*
+ * A partition's report (DESIGN.md section 5, "Partitions").  With a trace
+ * set, the engine keeps no incidents of its own: what would move them goes
+ * to the trace, together with what places its work among the work of
+ * other partitions, so that one merger can feed a single set of incidents
+ * and print in the order one engine would have.  Customers are named by
+ * their index in this engine (0, 1, ... first seen first).  Callbacks run
+ * on the engine's thread; strings handed over as char * are the callee's.
+ */
+struct engine_trace {
+    void *ctx;
+    /* A customer's pass starts: its wake-up due at `due`, or (due FW_TIME_NONE) its turn
+       in a global event's pass over every customer, in index order. */
+    void (*begin)(void *ctx, uint32_t customer, int64_t due);
+    /* Its wake-up was armed (behind any other armed for the same millisecond). */
+    void (*armed)(void *ctx, uint32_t customer);
+    /* A new customer. */
+    void (*added)(void *ctx, uint32_t customer);
+    /* A systemic signal fired (values: the signal's factor values as text, nfactors of them,
+       in a new array) or resolved for a customer (borrowed key), at engine time `now`. */
+    void (*fired)(void *ctx, size_t signal, const char *customer, char **values, int64_t now);
+    void (*resolved)(void *ctx, size_t signal, const char *customer, int64_t now);
+    /* A customer's value of the k-th factor key of all signals moved from `was` to `now`
+       (either NULL: none): the baseline shares follow. */
+    void (*factor)(void *ctx, size_t k, char *was, char *now);
+};
+
+/* Report to t (copied) instead of keeping incidents: before the first event. */
+void engine_set_trace(struct engine *e, const struct engine_trace *t);
+
 /* Counters for /metrics. */
 struct engine_stats {
     uint64_t events;        /* events applied */

@@ -31,7 +31,10 @@ struct engine {
     int64_t now;
     struct strmap customers;     /* subject -> struct customer * */
     struct kvset global;         /* global state */
-    struct incidents incidents;  /* per-signal systemic tracking */
+    struct incidents incidents;  /* per-signal systemic tracking (only its factor keys when
+                                    traced: the merger keeps the incidents) */
+    struct engine_trace trace;   /* a partition's report (engine_set_trace); begin NULL: none */
+    char **fbefore;              /* traced: factor values before a change (scratch) */
     struct engine_stats stats;
     size_t nsignals;
     size_t *global_signals; /* indexes of signals that read global state */

@@ -193,11 +193,22 @@ void incidents_customer_added(struct incidents *inc)
     inc->ncustomers++;
 }
 
+void incidents_factor_texts(const struct incidents *inc, const struct kvset *s, char **out)
+{
+    for (size_t k = 0; k < inc->nfactor_keys; k++)
+        out[k] = state_text(s, inc->factor_keys[k]);
+}
+
+void incidents_count_change(struct incidents *inc, size_t k, const char *was, const char *now)
+{
+    count_add(inc, inc->factor_keys[k], was, -1);
+    count_add(inc, inc->factor_keys[k], now, +1);
+}
+
 void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
 {
     (void)r;
-    for (size_t k = 0; k < inc->nfactor_keys; k++)
-        inc->snapshot[k] = state_text(s, inc->factor_keys[k]);
+    incidents_factor_texts(inc, s, inc->snapshot);
 }
 
 void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
@@ -206,10 +217,8 @@ void incidents_after_change(struct incidents *inc, const struct rules *r, const 
     for (size_t k = 0; k < inc->nfactor_keys; k++) {
         char *now = state_text(s, inc->factor_keys[k]);
         char *was = inc->snapshot[k];
-        if (!(now == was || (now && was && !strcmp(now, was)))) {
-            count_add(inc, inc->factor_keys[k], was, -1);
-            count_add(inc, inc->factor_keys[k], now, +1);
-        }
+        if (!(now == was || (now && was && !strcmp(now, was))))
+            incidents_count_change(inc, k, was, now);
         free(now);
         free(was);
         inc->snapshot[k] = NULL;
@@ -308,16 +317,28 @@ static void emit(struct incidents *inc, const struct engine_sink *sink,
         sink->incident(sink->ctx, &out);
 }
 
+char **incidents_signal_values(const struct rule_signal *sig, const struct kvset *state)
+{
+    char **v = xcalloc(sig->nfactors + 1, sizeof *v);
+    for (size_t f = 0; f < sig->nfactors; f++)
+        v[f] = state_text(state, sig->factors[f]);
+    return v;
+}
+
 void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
                      const struct rule_signal *sig, size_t s, const char *customer,
                      const struct kvset *state, int64_t now)
 {
+    incidents_fired_values(inc, sink, sig, s, customer, incidents_signal_values(sig, state), now);
+}
+
+void incidents_fired_values(struct incidents *inc, const struct engine_sink *sink,
+                            const struct rule_signal *sig, size_t s, const char *customer,
+                            char **values, int64_t now)
+{
     struct inc_signal *is = &inc->sig[s];
     size_t nf = sig->nfactors;
-    struct inc_member m = {.customer = xstrdup(customer), .at = now};
-    m.values = xcalloc(nf + 1, sizeof *m.values);
-    for (size_t f = 0; f < nf; f++)
-        m.values[f] = state_text(state, sig->factors[f]);
+    struct inc_member m = {.customer = xstrdup(customer), .at = now, .values = values};
 
     if (is->members) {
         /* An open incident: a new customer joins it; a returning one is active again. */

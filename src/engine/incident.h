@@ -61,10 +61,25 @@ int incidents_watches(const struct incidents *inc, const char *type);
 void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
 void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
 
+/*
+ * The pieces of the three calls above, for a partition that reports what
+ * would move the baseline instead of moving it (engine_set_trace): each
+ * factor key's value as text (out[k], owned, NULL for none; nfactor_keys
+ * of them), and the move of one key's count from one value to another.
+ */
+void incidents_factor_texts(const struct incidents *inc, const struct kvset *s, char **out);
+void incidents_count_change(struct incidents *inc, size_t k, const char *was, const char *now);
+
 /* A systemic signal fired / resolved for a customer; may emit through the sink. */
 void incidents_fired(struct incidents *inc, const struct engine_sink *sink,
                      const struct rule_signal *sig, size_t s, const char *customer,
                      const struct kvset *state, int64_t now);
+/* The signal's factor values of a customer as text: a new array of nfactors owned strings. */
+char **incidents_signal_values(const struct rule_signal *sig, const struct kvset *state);
+/* incidents_fired with those values (taken: the incident keeps or frees them). */
+void incidents_fired_values(struct incidents *inc, const struct engine_sink *sink,
+                            const struct rule_signal *sig, size_t s, const char *customer,
+                            char **values, int64_t now);
 void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
                         const struct rule_signal *sig, size_t s, const char *customer,
                         int64_t now);
