@@ -81,6 +81,14 @@ static int cmd_replay(int argc, char **argv)
             o.skip_invalid = 1;
         } else if (!strcmp(argv[i], "--serial")) {
             o.serial = 1;
+        } else if (!strcmp(argv[i], "--partitions") && i + 1 < argc) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || n < 1 || n > 64) {
+                fprintf(stderr, "replay: --partitions %s: a number from 1 to 64\n", argv[i]);
+                return 2;
+            }
+            o.partitions = (size_t)n;
         } else if (!strcmp(argv[i], "--messages")) {
             o.messages = 1;
         } else if (!strcmp(argv[i], "--templates") && i + 1 < argc) {
@@ -182,6 +190,13 @@ static int cmd_replay(int argc, char **argv)
     }
     struct engine_churn churn;
     o.churn = churn_engine(&cfg.churn, &churn);
+    if (o.partitions > 1 && (o.messages || o.cases || o.churn)) {
+        fprintf(stderr, "replay: --partitions replays detections and incidents only (not with "
+                        "--messages, --cases, --stats, --report or a churn_model)\n");
+        rules_cleanup(&r);
+        config_cleanup(&cfg);
+        return 2;
+    }
     /* Playbooks and sentiment (cases only): the built-in set, or the files given. */
     struct playbooks pb;
     playbooks_init(&pb);
@@ -212,9 +227,29 @@ static int cmd_replay(int argc, char **argv)
         config_cleanup(&cfg);
         return 1;
     }
-    rc = replay_run(&r, in, stdout, stderr, &o);
+    /* Partitions: one copy of the rules each (an engine interns into its own). */
+    struct rules *prules[65] = {&r};
+    size_t nprules = 1;
+    for (; o.partitions > 1 && nprules <= o.partitions; nprules++) {
+        prules[nprules] = xmalloc(sizeof *prules[nprules]);
+        rules_init(prules[nprules]);
+        if (load_rules(prules[nprules], files, nfiles)) {
+            rules_cleanup(prules[nprules]);
+            free(prules[nprules]);
+            break;
+        }
+    }
+    if (o.partitions > 1 && nprules <= o.partitions)
+        rc = 1; /* a copy failed to load (the copies are freed below) */
+    o.part_rules = prules;
+    if (!rc)
+        rc = replay_run(&r, in, stdout, stderr, &o);
     if (in != stdin)
         fclose(in);
+    for (size_t k = 1; k < nprules; k++) {
+        rules_cleanup(prules[k]);
+        free(prules[k]);
+    }
     sentiment_free(sent);
     playbooks_cleanup(&pb);
     rules_cleanup(&r);
@@ -622,7 +657,7 @@ static const struct cmd_entry commands[] = {
     {.name = "replay",
      .usage = "replay [--config FILE] [--rules FILE]... [--until RFC3339] [--messages]\n"
               "                 [--cases] [--stats] [--playbooks FILE]... [--templates DIR]\n"
-              "                 [--skip-invalid] [--serial] [FILE|-]",
+              "                 [--skip-invalid] [--serial] [--partitions N] [FILE|-]",
      .help = "replay NDJSON events on a virtual clock; print detections, incidents,\n"
              "      (with --messages) every message decision, (with --cases) every case\n"
              "      and SLA clock change, and (with --stats) the outcomes and leaderboard",

@@ -21,6 +21,7 @@
 #include "util/json.h"
 #include "util/util.h"
 #include "analytics/stats.h"
+#include "replay/parts.h"
 #include "replay/report.h"
 
 struct printer {
@@ -563,14 +564,11 @@ static void replay_sorted(struct run *r, struct pass *ps)
  * input order.  The reader frees each block's events when it refills it, so
  * an event's tree is allocated and freed on the same thread.
  */
-#define BLOCK_EVENTS 256 /* 16 to 1024 measured: 256 by 4 was the fastest (bench/README.md) */
+#define BLOCK_EVENTS PART_BLOCK_EVENTS /* 16 to 1024 measured: 256 by 4 was the fastest
+                                          (bench/README.md) */
 #define BLOCKS 4
 
-struct block {
-    struct event ev[BLOCK_EVENTS];
-    size_t bad[BLOCK_EVENTS]; /* invalid lines before this event (none: it may be applied) */
-    size_t n;
-};
+#define block part_block /* the same blocks feed partitions (parts.h) */
 
 struct reader {
     struct pass *ps;
@@ -616,6 +614,14 @@ static void read_block(struct reader *rd, struct block *b)
         rd->last = ev->time;
         b->bad[b->n++] = ps->bad;
     }
+}
+
+/* parts_source.fill: the reader's next block for the partitions. */
+static int fill_block(void *ctx, struct block *b)
+{
+    struct reader *rd = ctx;
+    read_block(rd, b);
+    return !rd->end;
 }
 
 static void apply_block(struct run *r, const struct block *b)
@@ -796,7 +802,19 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     rd->inp = &inp;
     rd->last = INT64_MIN;
     rd->sorted = 1;
-    first_pass(&r, rd, !o->serial && cpus_usable() > 1);
+    /* With partitions (detection only), they take the first pass; an unsorted input is
+       replayed sorted on one engine below, with the same output. */
+    int parted = 0;
+    struct parts_result pr = {0};
+    if (o->partitions > 1 && !o->messages && !o->cases) {
+        struct parts_source src = {.ctx = rd, .fill = fill_block};
+        struct engine_sink sink = {.ctx = &r.p, .detection = print_detection,
+                                   .incident = print_incident};
+        parts_run(o->part_rules, o->partitions, &src, o->skip_invalid, o->until, &sink, &pr);
+        parted = rd->sorted;
+    } else {
+        first_pass(&r, rd, !o->serial && cpus_usable() > 1);
+    }
     size_t lineno = rd->lineno;
     int sorted = rd->sorted;
     reader_cleanup(rd);
@@ -819,9 +837,11 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
         rc = FW_EPARSE;
         goto out;
     }
-    if (!r.e)
+    if (!r.e && !parted)
         run_start(&r, o->until != FW_TIME_NONE ? o->until : 0);
-    if (o->until != FW_TIME_NONE) {
+    if (parted) {
+        /* the partitions advanced to --until themselves */
+    } else if (o->until != FW_TIME_NONE) {
         engine_advance(r.e, o->until);
     } else if (r.orch) {
         /*
@@ -836,9 +856,9 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     fprintf(err, "replay: %zu events, %zu duplicate(s), %zu invalid, %zu customers, %zu detection "
                  "transitions, %zu incident updates, %zu messages, %zu case and clock changes, "
                  "%zu pending wake-ups\n",
-            (size_t)engine_stats(r.e)->events, ps.dups, ps.bad, engine_customer_count(r.e),
-            r.p.detections, r.p.incidents, r.p.messages, r.p.case_lines,
-            engine_pending_timers(r.e));
+            parted ? (size_t)pr.events : (size_t)engine_stats(r.e)->events, ps.dups, ps.bad,
+            parted ? pr.customers : engine_customer_count(r.e), r.p.detections, r.p.incidents,
+            r.p.messages, r.p.case_lines, parted ? pr.pending : engine_pending_timers(r.e));
     if (r.p.docs)
         print_stats(&r.p);
     fflush(r.p.out);

@@ -31,6 +31,16 @@ struct replay_opts {
     int skip_invalid;  /* report invalid lines on stderr and go on, instead of refusing the input */
     int serial;        /* parse and apply on one thread (default: a reader thread parses ahead
                           when the machine has more than one CPU; the output is the same) */
+    /*
+     * Engine partitions (DESIGN.md section 5): 0 or 1 one engine; more,
+     * that many engines on threads of their own, customers split by a hash
+     * of their key, merged into the same output (replay/parts.h).
+     * Detection only: with messages or cases one engine runs.  part_rules
+     * holds 1 + partitions finished rule sets built alike: [0] the merger's
+     * (it may be the one passed to replay_run), then one per partition.
+     */
+    size_t partitions;
+    struct rules *const *part_rules;
     int messages;      /* also decide and print messages (the orchestrator) */
     const char *templates; /* template directory overriding the built-ins, or NULL */
     int cases;         /* also follow cases and SLA clocks and print their changes */

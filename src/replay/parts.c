@@ -1,0 +1,488 @@
+/*
+ * parts.c -- replay on several engine partitions, merged back into one
+ * engine's order (DESIGN.md section 5, "Partitions").
+ *
+ * Threads: a reader fills a ring of event blocks; each partition applies
+ * every block (its own customers' events and every global event; the other
+ * events only move its clock, so its wake-ups fire at the same points of
+ * the input as one engine's would) and writes what it did as records, one
+ * buffer per partition and block; the calling thread merges a block's
+ * buffers once every partition is done with it, then hands the block back
+ * to the reader.
+ *
+ * The order.  One engine works in steps: before the event numbered seq, the
+ * wake-ups due before its time, by due time and then in the order their
+ * timers were armed; then the event's own pass (for a global event, one pass
+ * per customer, first seen first).  A partition starts a record group at
+ * each step that reports something, keyed (seq, 0, due, customer) for a
+ * wake-up and (seq, 1, rank) for an event's pass, rank being the customer's
+ * first event for a global event's pass.  The merger takes groups in key
+ * order; two wake-ups due at the same millisecond compare by when their
+ * timers were armed, which the merger knows because it numbers every "armed"
+ * record as it merges it -- always before the wake-up it armed, since a
+ * partition's records are in step order.  Nothing depends on thread timing.
+ *
+ * The merger keeps the only incidents: partitions report systemic firings,
+ * resolutions, new customers and moves of factor values (engine_trace), and
+ * the merger feeds them to one struct incidents in that order.
+ */
+#include "replay/parts.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/incident.h"
+#include "util/fwtime.h"
+#include "util/util.h"
+
+#define RING 8 /* blocks between the reader and the merger */
+
+enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR };
+
+/* One record; which fields mean what depends on the kind. */
+struct prec {
+    uint8_t kind;
+    uint8_t flag;         /* R_STEP: 0 a wake-up, 1 an event's pass; R_DET: firing */
+    uint32_t cust;        /* R_STEP, R_ARMED: the customer's index in its partition */
+    uint64_t seq;         /* R_STEP: the event the step comes before (0) or belongs to (1) */
+    int64_t t;            /* R_STEP wake-up: due; R_DET: at; R_FIRED, R_RESOLVED: now */
+    uint64_t rank;        /* R_STEP event's pass: the customer's first event (global), else 0 */
+    int64_t fired_at;     /* R_DET */
+    size_t idx;           /* R_DET, R_FIRED, R_RESOLVED: signal; R_FACTOR: factor key */
+    const char *customer; /* R_DET, R_FIRED, R_RESOLVED: the partition's key (stable) */
+    char *was, *now;      /* R_FACTOR (owned) */
+    char **values;        /* R_FIRED (owned) */
+};
+
+struct recs {
+    struct prec *r;
+    size_t n, cap;
+};
+
+struct parts;
+
+struct part {
+    struct parts *ps;
+    size_t p;
+    struct rules *rules;
+    struct engine *e;
+    struct recs out[RING]; /* per ring slot */
+    struct recs tail;      /* the advance to --until */
+    struct recs *cur;      /* where records go now */
+    /* The current step's key; header: its R_STEP record is written. */
+    uint64_t seq, rank;
+    int64_t due;
+    uint32_t cust;
+    uint8_t phase;
+    int header;
+    uint64_t *first; /* per customer index: the seq of its first event */
+    size_t nfirst, capfirst;
+    uint64_t events, globals;
+    int64_t last; /* the latest event time seen */
+    pthread_t thread;
+};
+
+struct parts {
+    struct rules *const *rules;
+    size_t n;
+    const struct parts_source *src;
+    int skip_invalid;
+    int64_t until;
+    struct part_block blocks[RING];
+    struct part *part;
+    pthread_mutex_t mu;
+    pthread_cond_t filled_cv, done_cv, room_cv;
+    size_t filled;  /* blocks filled */
+    int end;        /* the source has no more: filled is final */
+    size_t *done;   /* per partition: blocks applied */
+    size_t nfinished; /* partitions whose tail is written */
+    size_t merged;  /* blocks merged */
+    /* The merger's (the calling thread's) own. */
+    struct incidents inc;
+    struct engine_sink isink; /* incidents print through out */
+    const struct engine_sink *out;
+    uint64_t **ord; /* per partition, per customer: when its timer was last armed (merge order) */
+    size_t *nord;
+    uint64_t ordinal;
+};
+
+size_t parts_of(const char *subject, size_t nparts)
+{
+    return (size_t)(fw_hash(subject, strlen(subject)) % nparts);
+}
+
+/* ---- a partition ---- */
+
+static struct prec *rec(struct part *pt, int kind)
+{
+    struct recs *o = pt->cur;
+    if (!pt->header) {
+        pt->header = 1;
+        o->r = xgrow(o->r, &o->cap, o->n + 1, sizeof *o->r);
+        o->r[o->n++] = (struct prec){.kind = R_STEP, .flag = pt->phase, .cust = pt->cust,
+                                     .seq = pt->seq, .t = pt->due, .rank = pt->rank};
+    }
+    o->r = xgrow(o->r, &o->cap, o->n + 1, sizeof *o->r);
+    struct prec *r = &o->r[o->n++];
+    *r = (struct prec){.kind = (uint8_t)kind};
+    return r;
+}
+
+static void tr_begin(void *ctx, uint32_t cust, int64_t due)
+{
+    struct part *pt = ctx;
+    pt->cust = cust;
+    pt->header = 0;
+    if (due == FW_TIME_NONE) { /* a customer's turn in a global event's pass */
+        pt->phase = 1;
+        pt->due = 0;
+        pt->rank = cust < pt->nfirst ? pt->first[cust] : 0;
+    } else {
+        pt->phase = 0;
+        pt->due = due;
+        pt->rank = 0;
+    }
+}
+
+static void tr_armed(void *ctx, uint32_t cust)
+{
+    rec(ctx, R_ARMED)->cust = cust;
+}
+
+static void tr_added(void *ctx, uint32_t cust)
+{
+    struct part *pt = ctx;
+    pt->first = xgrow(pt->first, &pt->capfirst, (size_t)cust + 1, sizeof *pt->first);
+    while (pt->nfirst <= cust)
+        pt->first[pt->nfirst++] = pt->seq;
+    rec(pt, R_ADDED);
+}
+
+static void tr_fired(void *ctx, size_t s, const char *customer, char **values, int64_t now)
+{
+    struct prec *r = rec(ctx, R_FIRED);
+    r->idx = s;
+    r->customer = customer;
+    r->values = values;
+    r->t = now;
+}
+
+static void tr_resolved(void *ctx, size_t s, const char *customer, int64_t now)
+{
+    struct prec *r = rec(ctx, R_RESOLVED);
+    r->idx = s;
+    r->customer = customer;
+    r->t = now;
+}
+
+static void tr_factor(void *ctx, size_t k, char *was, char *now)
+{
+    struct prec *r = rec(ctx, R_FACTOR);
+    r->idx = k;
+    r->was = was;
+    r->now = now;
+}
+
+static void tr_detection(void *ctx, const struct detection *d)
+{
+    struct part *pt = ctx;
+    struct prec *r = rec(pt, R_DET);
+    r->idx = (size_t)(d->signal - pt->rules->signals);
+    r->customer = d->customer;
+    r->flag = (uint8_t)d->firing;
+    r->t = d->at;
+    r->fired_at = d->fired_at;
+}
+
+static void part_start(struct part *pt, int64_t now)
+{
+    struct engine_sink sink = {.ctx = pt, .detection = tr_detection};
+    struct engine_trace tr = {.ctx = pt, .begin = tr_begin, .armed = tr_armed,
+                              .added = tr_added, .fired = tr_fired, .resolved = tr_resolved,
+                              .factor = tr_factor};
+    pt->e = engine_new(pt->rules, now, &sink);
+    engine_set_trace(pt->e, &tr);
+}
+
+/* The key of the next step: wake-ups before event seq, or the event's own pass. */
+static void part_step(struct part *pt, uint64_t seq, uint8_t phase)
+{
+    pt->seq = seq;
+    pt->phase = phase;
+    pt->due = 0;
+    pt->rank = 0;
+    pt->cust = 0;
+    pt->header = 0;
+}
+
+static void part_block_apply(struct part *pt, const struct part_block *b, size_t k)
+{
+    struct parts *ps = pt->ps;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->bad[i] && !ps->skip_invalid)
+            continue;
+        const struct event *ev = &b->ev[i];
+        uint64_t seq = (uint64_t)k * PART_BLOCK_EVENTS + i + 1; /* 0: no customer event */
+        int global = !ev->subject || rules_is_global(pt->rules, ev->type);
+        if (!pt->e)
+            part_start(pt, ev->time);
+        if (ev->time > pt->last) {
+            part_step(pt, seq, 0); /* the wake-ups due before this event */
+            engine_prepare(pt->e, ev->time);
+            pt->last = ev->time;
+        }
+        if (!global && parts_of(ev->subject, ps->n) != pt->p)
+            continue;
+        part_step(pt, seq, 1);
+        engine_apply(pt->e, ev);
+        pt->events++;
+        pt->globals += (uint64_t)global;
+    }
+}
+
+static void *part_main(void *arg)
+{
+    struct part *pt = arg;
+    struct parts *ps = pt->ps;
+    pt->last = INT64_MIN;
+    for (size_t k = 0;; k++) {
+        pthread_mutex_lock(&ps->mu);
+        while (ps->filled <= k && !ps->end)
+            pthread_cond_wait(&ps->filled_cv, &ps->mu);
+        int have = ps->filled > k;
+        pthread_mutex_unlock(&ps->mu);
+        if (!have)
+            break;
+        pt->cur = &pt->out[k % RING]; /* emptied by the merger */
+        part_block_apply(pt, &ps->blocks[k % RING], k);
+        pthread_mutex_lock(&ps->mu);
+        ps->done[pt->p] = k + 1;
+        pthread_cond_broadcast(&ps->done_cv);
+        pthread_mutex_unlock(&ps->mu);
+    }
+    pt->cur = &pt->tail;
+    if (pt->e && ps->until != FW_TIME_NONE) {
+        part_step(pt, UINT64_MAX, 0);
+        engine_advance(pt->e, ps->until);
+    }
+    pthread_mutex_lock(&ps->mu);
+    ps->nfinished++;
+    pthread_cond_broadcast(&ps->done_cv);
+    pthread_mutex_unlock(&ps->mu);
+    return NULL;
+}
+
+/* ---- the reader ---- */
+
+static void *reader_main(void *arg)
+{
+    struct parts *ps = arg;
+    for (;;) {
+        pthread_mutex_lock(&ps->mu);
+        while (ps->filled - ps->merged == RING)
+            pthread_cond_wait(&ps->room_cv, &ps->mu);
+        pthread_mutex_unlock(&ps->mu);
+        int more = ps->src->fill(ps->src->ctx, &ps->blocks[ps->filled % RING]);
+        pthread_mutex_lock(&ps->mu);
+        ps->filled++;
+        ps->end = !more;
+        pthread_cond_broadcast(&ps->filled_cv);
+        pthread_mutex_unlock(&ps->mu);
+        if (!more)
+            return NULL;
+    }
+}
+
+/* ---- the merger ---- */
+
+/* When partition p's customer c had its timer armed, in merge order (0: never). */
+static uint64_t ord_of(const struct parts *ps, size_t p, uint32_t c)
+{
+    return c < ps->nord[p] ? ps->ord[p][c] : 0;
+}
+
+/* Whether step header a (of partition pa) comes before b (of pb) in one engine's order. */
+static int step_before(const struct parts *ps, const struct prec *a, size_t pa,
+                       const struct prec *b, size_t pb)
+{
+    if (a->seq != b->seq)
+        return a->seq < b->seq;
+    if (a->flag != b->flag)
+        return a->flag < b->flag; /* wake-ups before the event */
+    if (a->flag == 1)
+        return a->rank < b->rank;
+    if (a->t != b->t)
+        return a->t < b->t;
+    return ord_of(ps, pa, a->cust) < ord_of(ps, pb, b->cust);
+}
+
+static void merge_one(struct parts *ps, size_t p, struct prec *r)
+{
+    const struct rules *R = ps->rules[0];
+    switch (r->kind) {
+    case R_ARMED:
+        if (r->cust >= ps->nord[p]) {
+            size_t n = ps->nord[p] ? ps->nord[p] : 1024;
+            while (n <= r->cust)
+                n *= 2;
+            ps->ord[p] = xrealloc(ps->ord[p], n * sizeof *ps->ord[p]);
+            memset(ps->ord[p] + ps->nord[p], 0, (n - ps->nord[p]) * sizeof *ps->ord[p]);
+            ps->nord[p] = n;
+        }
+        ps->ord[p][r->cust] = ++ps->ordinal;
+        break;
+    case R_ADDED:
+        incidents_customer_added(&ps->inc);
+        break;
+    case R_DET: {
+        struct detection d = {.signal = &R->signals[r->idx], .customer = r->customer,
+                              .firing = r->flag, .at = r->t, .fired_at = r->fired_at};
+        if (ps->out->detection)
+            ps->out->detection(ps->out->ctx, &d);
+        break;
+    }
+    case R_FIRED:
+        incidents_fired_values(&ps->inc, &ps->isink, &R->signals[r->idx], r->idx, r->customer,
+                               r->values, r->t);
+        r->values = NULL;
+        break;
+    case R_RESOLVED:
+        incidents_resolved(&ps->inc, &ps->isink, &R->signals[r->idx], r->idx, r->customer,
+                           r->t);
+        break;
+    case R_FACTOR:
+        incidents_count_change(&ps->inc, r->idx, r->was, r->now);
+        free(r->was);
+        free(r->now);
+        r->was = r->now = NULL;
+        break;
+    }
+}
+
+/* Merge one buffer per partition (bufs[p * stride]) into one engine's order, emptying them. */
+static void merge(struct parts *ps, struct recs *const *bufs)
+{
+    size_t pos[64] = {0};
+    for (;;) {
+        size_t best = SIZE_MAX;
+        for (size_t p = 0; p < ps->n; p++)
+            if (pos[p] < bufs[p]->n &&
+                (best == SIZE_MAX ||
+                 step_before(ps, &bufs[p]->r[pos[p]], p, &bufs[best]->r[pos[best]], best)))
+                best = p;
+        if (best == SIZE_MAX)
+            break;
+        const struct recs *b = bufs[best];
+        size_t i = pos[best] + 1; /* past the step's header */
+        while (i < b->n && b->r[i].kind != R_STEP)
+            merge_one(ps, best, &b->r[i++]);
+        pos[best] = i;
+    }
+    for (size_t p = 0; p < ps->n; p++)
+        bufs[p]->n = 0;
+}
+
+static size_t min_done(const struct parts *ps)
+{
+    size_t m = SIZE_MAX;
+    for (size_t p = 0; p < ps->n; p++)
+        if (ps->done[p] < m)
+            m = ps->done[p];
+    return m;
+}
+
+static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    if (pthread_create(t, NULL, fn, arg)) {
+        fputs("replay: cannot start a partition thread\n", stderr);
+        abort();
+    }
+}
+
+int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
+              int skip_invalid, int64_t until, const struct engine_sink *out,
+              struct parts_result *res)
+{
+    if (nparts < 2 || nparts > 64)
+        return FW_EINVAL;
+    struct parts *ps = xcalloc(1, sizeof *ps);
+    ps->rules = rules;
+    ps->n = nparts;
+    ps->src = src;
+    ps->skip_invalid = skip_invalid;
+    ps->until = until;
+    ps->out = out;
+    ps->isink = (struct engine_sink){.ctx = out->ctx, .incident = out->incident};
+    incidents_init(&ps->inc, rules[0]);
+    ps->done = xcalloc(nparts, sizeof *ps->done);
+    ps->ord = xcalloc(nparts, sizeof *ps->ord);
+    ps->nord = xcalloc(nparts, sizeof *ps->nord);
+    ps->part = xcalloc(nparts, sizeof *ps->part);
+    pthread_mutex_init(&ps->mu, NULL);
+    pthread_cond_init(&ps->filled_cv, NULL);
+    pthread_cond_init(&ps->done_cv, NULL);
+    pthread_cond_init(&ps->room_cv, NULL);
+    pthread_t reader;
+    start_thread(&reader, reader_main, ps);
+    for (size_t p = 0; p < nparts; p++) {
+        ps->part[p] = (struct part){.ps = ps, .p = p, .rules = rules[1 + p]};
+        start_thread(&ps->part[p].thread, part_main, &ps->part[p]);
+    }
+    struct recs *bufs[64];
+    for (size_t k = 0;; k++) {
+        pthread_mutex_lock(&ps->mu);
+        while (min_done(ps) <= k && !(ps->end && ps->filled <= k))
+            pthread_cond_wait(&ps->done_cv, &ps->mu);
+        int have = min_done(ps) > k;
+        pthread_mutex_unlock(&ps->mu);
+        if (!have)
+            break;
+        for (size_t p = 0; p < nparts; p++)
+            bufs[p] = &ps->part[p].out[k % RING];
+        merge(ps, bufs);
+        pthread_mutex_lock(&ps->mu);
+        ps->merged = k + 1;
+        pthread_cond_broadcast(&ps->room_cv);
+        pthread_mutex_unlock(&ps->mu);
+    }
+    pthread_mutex_lock(&ps->mu);
+    while (ps->nfinished < nparts)
+        pthread_cond_wait(&ps->done_cv, &ps->mu);
+    pthread_mutex_unlock(&ps->mu);
+    for (size_t p = 0; p < nparts; p++)
+        bufs[p] = &ps->part[p].tail;
+    merge(ps, bufs);
+    pthread_join(reader, NULL);
+    *res = (struct parts_result){0};
+    for (size_t p = 0; p < nparts; p++) {
+        struct part *pt = &ps->part[p];
+        pthread_join(pt->thread, NULL);
+        res->events += pt->events - (p ? pt->globals : 0); /* global events: every partition */
+        if (pt->e) {
+            res->customers += engine_customer_count(pt->e);
+            res->pending += engine_pending_timers(pt->e);
+        }
+        engine_free(pt->e);
+        for (size_t k = 0; k < RING; k++)
+            free(pt->out[k].r);
+        free(pt->tail.r);
+        free(pt->first);
+        free(ps->ord[p]);
+    }
+    for (size_t k = 0; k < RING; k++)
+        for (size_t i = 0; i < ps->blocks[k].n; i++)
+            event_cleanup(&ps->blocks[k].ev[i]);
+    incidents_cleanup(&ps->inc);
+    pthread_cond_destroy(&ps->room_cv);
+    pthread_cond_destroy(&ps->done_cv);
+    pthread_cond_destroy(&ps->filled_cv);
+    pthread_mutex_destroy(&ps->mu);
+    free(ps->part);
+    free(ps->nord);
+    free(ps->ord);
+    free(ps->done);
+    free(ps);
+    return 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * parts.h -- replay on several engine partitions (DESIGN.md section 5,
+ * "Partitions"): customers are split by a stable hash of their key, each
+ * partition an engine on its own thread, and one merger puts what they
+ * report back into the order one engine would have printed it, keeping
+ * the incidents (which span customers) itself.  The output is byte for
+ * byte that of one engine.
+ */
+#ifndef FW_REPLAY_PARTS_H
+#define FW_REPLAY_PARTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "rules/rules.h"
+
+/* Events handed over in blocks; a block's events belong to its filler (freed when refilled). */
+#define PART_BLOCK_EVENTS 256
+
+struct part_block {
+    struct event ev[PART_BLOCK_EVENTS];
+    size_t bad[PART_BLOCK_EVENTS]; /* invalid lines before this event (none: it may be applied) */
+    size_t n;
+};
+
+struct parts_source {
+    void *ctx;
+    /* Refill b with the next events (freeing those it held): 0 once no more will come. */
+    int (*fill)(void *ctx, struct part_block *b);
+};
+
+struct parts_result {
+    uint64_t events;  /* events applied */
+    size_t customers; /* customers, all partitions */
+    size_t pending;   /* pending wake-ups, all partitions */
+};
+
+/* The partition of a customer: its key's fw_hash modulo the number of partitions. */
+size_t parts_of(const char *subject, size_t nparts);
+
+/*
+ * Read src to its end on a thread of its own, apply its events on nparts
+ * engines (nparts >= 2; rules[1 + p] is partition p's copy of the rules,
+ * built from the same files as rules[0], which the merger reads), advance
+ * them to `until` when it is not FW_TIME_NONE, and send detections and
+ * incidents to out (its detection and incident callbacks) in one engine's
+ * order.  An event with bad lines before it is applied only with
+ * skip_invalid.  Returns 0, with the figures in *res.
+ */
+int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
+              int skip_invalid, int64_t until, const struct engine_sink *out,
+              struct parts_result *res);
+
+#endif
