@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/incident.h"
 #include "util/fwtime.h"
@@ -81,6 +82,7 @@ struct part {
     size_t nfirst, capfirst;
     uint64_t events, globals;
     int64_t last; /* the latest event time seen */
+    double cpu_s; /* the thread's CPU time, at its end */
     pthread_t thread;
 };
 
@@ -106,7 +108,16 @@ struct parts {
     uint64_t **ord; /* per partition, per customer: when its timer was last armed (merge order) */
     size_t *nord;
     uint64_t ordinal;
+    double reader_cpu_s;
 };
+
+/* CPU time of the calling thread, in seconds. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 size_t parts_of(const char *subject, size_t nparts)
 {
@@ -267,6 +278,7 @@ static void *part_main(void *arg)
         part_step(pt, UINT64_MAX, 0);
         engine_advance(pt->e, ps->until);
     }
+    pt->cpu_s = thread_cpu_s();
     pthread_mutex_lock(&ps->mu);
     ps->nfinished++;
     pthread_cond_broadcast(&ps->done_cv);
@@ -290,8 +302,10 @@ static void *reader_main(void *arg)
         ps->end = !more;
         pthread_cond_broadcast(&ps->filled_cv);
         pthread_mutex_unlock(&ps->mu);
-        if (!more)
+        if (!more) {
+            ps->reader_cpu_s = thread_cpu_s(); /* read after the join */
             return NULL;
+        }
     }
 }
 
@@ -407,6 +421,7 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
 {
     if (nparts < 2 || nparts > 64)
         return FW_EINVAL;
+    double cpu0 = thread_cpu_s();
     struct parts *ps = xcalloc(1, sizeof *ps);
     ps->rules = rules;
     ps->n = nparts;
@@ -459,6 +474,7 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
     for (size_t p = 0; p < nparts; p++) {
         struct part *pt = &ps->part[p];
         pthread_join(pt->thread, NULL);
+        res->part_cpu_s[p] = pt->cpu_s;
         res->events += pt->events - (p ? pt->globals : 0); /* global events: every partition */
         if (pt->e) {
             res->customers += engine_customer_count(pt->e);
@@ -475,6 +491,8 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
         for (size_t i = 0; i < ps->blocks[k].n; i++)
             event_cleanup(&ps->blocks[k].ev[i]);
     incidents_cleanup(&ps->inc);
+    res->reader_cpu_s = ps->reader_cpu_s;
+    res->merger_cpu_s = thread_cpu_s() - cpu0;
     pthread_cond_destroy(&ps->room_cv);
     pthread_cond_destroy(&ps->done_cv);
     pthread_cond_destroy(&ps->filled_cv);

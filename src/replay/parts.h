@@ -35,6 +35,8 @@ struct parts_result {
     uint64_t events;  /* events applied */
     size_t customers; /* customers, all partitions */
     size_t pending;   /* pending wake-ups, all partitions */
+    /* CPU time of each thread (seconds): the longest bounds the wall time on enough cores. */
+    double reader_cpu_s, merger_cpu_s, part_cpu_s[64];
 };
 
 /* The partition of a customer: its key's fw_hash modulo the number of partitions. */

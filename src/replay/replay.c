@@ -859,6 +859,12 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
             parted ? (size_t)pr.events : (size_t)engine_stats(r.e)->events, ps.dups, ps.bad,
             parted ? pr.customers : engine_customer_count(r.e), r.p.detections, r.p.incidents,
             r.p.messages, r.p.case_lines, parted ? pr.pending : engine_pending_timers(r.e));
+    if (parted) {
+        fprintf(err, "replay: CPU time per thread: reader %.2f s, partitions", pr.reader_cpu_s);
+        for (size_t p = 0; p < o->partitions; p++)
+            fprintf(err, " %.2f", pr.part_cpu_s[p]);
+        fprintf(err, " s, merger %.2f s\n", pr.merger_cpu_s);
+    }
     if (r.p.docs)
         print_stats(&r.p);
     fflush(r.p.out);
