@@ -839,7 +839,9 @@ static size_t ghist_push(struct engine *e, int64_t at, const struct event *ev, s
     g->at = at;
     g->type = xstrdup(ev->type);
     g->time = ev->time;
-    g->data = json_incref(ev->data);
+    /* A copy, not a reference: the event may belong to another thread (replay's reader, or
+       every partition at once), and reference counts are not to be shared across threads. */
+    g->data = ev->data ? json_deep_copy(ev->data) : NULL;
     memset(&g->state, 0, sizeof g->state);
     return pos;
 }
