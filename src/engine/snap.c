@@ -462,7 +462,6 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     me->value = c;
     tw_entry_init(&c->timer);
     c->key = me->key;
-    c->idx = (uint32_t)(me - e->customers.entries);
     incidents_customer_added(&e->incidents);
     /* The state block is built once: its keys, then its last-seen times. */
     struct kvbuild *b = &e->build;

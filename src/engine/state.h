@@ -139,7 +139,6 @@ struct customer {
     uint32_t nsigt, nopen, nproj;
     uint32_t ver;       /* bumped by each of its events and detection changes: a cached churn
                            score of another version is stale */
-    uint32_t idx;       /* its place in the customers map (first seen first) */
 };
 
 /* A customer's churn score as last computed, and until when it holds. */
