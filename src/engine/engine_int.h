@@ -44,6 +44,14 @@ struct engine {
     uint8_t *affects_known; /* per event type id: its row of affects is filled */
     size_t naffects;        /* type ids with room in affects */
     struct buf name;        /* map_state's key names, kept between events */
+    struct shape {          /* per event type id: its data's top-level fields last time */
+        struct shape_field {
+            char *name; /* the field's name in the data (NULL: none remembered) */
+            uint32_t id; /* its state key id ("ns.name") */
+        } *f;
+        size_t n, cap;
+    } *shapes;
+    size_t nshapes;
     struct keylist touched; /* map_state's keys set by the event, kept between events */
     struct kvbuild build;   /* map_state's new set, its scratch kept between events */
     int waking;             /* evaluating a customer's wake-up */
