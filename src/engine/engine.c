@@ -613,6 +613,45 @@ static int same_ns_key(struct intern *names, uint32_t id, const char *type, size
     return strncmp(kname, type, nl) == 0 && kname[nl] == '.';
 }
 
+#define NS_NONE UINT32_MAX /* a key with no dot: in no namespace */
+
+/* The namespace id (in e->nsnames) of customer state key `id`, computed once per key. */
+static uint32_t key_ns(struct engine *e, uint32_t id)
+{
+    if (id >= e->nkeyns) {
+        size_t n = e->nkeyns ? e->nkeyns : 64;
+        while (n <= id)
+            n *= 2;
+        e->keyns = xrealloc(e->keyns, n * sizeof *e->keyns);
+        for (size_t i = e->nkeyns; i < n; i++)
+            e->keyns[i] = NS_NONE - 1; /* not computed yet */
+        e->nkeyns = n;
+    }
+    if (e->keyns[id] == NS_NONE - 1) {
+        const char *k = intern_str(&e->rules->keys, id);
+        const char *dot = strchr(k, '.');
+        e->keyns[id] = dot ? intern_id(&e->nsnames, k, (size_t)(dot - k)) : NS_NONE;
+    }
+    return e->keyns[id];
+}
+
+/* The namespace id of event type `type` (named `name`, namespace nl bytes), once per type. */
+static uint32_t type_ns(struct engine *e, uint32_t type, const char *name, size_t nl)
+{
+    if (type >= e->ntypens) {
+        size_t n = e->ntypens ? e->ntypens : 16;
+        while (n <= type)
+            n *= 2;
+        e->typens = xrealloc(e->typens, n * sizeof *e->typens);
+        for (size_t i = e->ntypens; i < n; i++)
+            e->typens[i] = NS_NONE;
+        e->ntypens = n;
+    }
+    if (e->typens[type] == NS_NONE)
+        e->typens[type] = intern_id(&e->nsnames, name, nl);
+    return e->typens[type];
+}
+
 /*
  * Collect ns.<path> for every scalar (or list of scalars) in obj, recursing
  * into nested objects with dotted names.  Keys are interned into `names`;
@@ -762,12 +801,28 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     touched->n = 0;
     size_t nl = ns_len(ev->type);
     buf_append(name, ev->type, nl);
+    /* Customer keys know their namespace by id; the event's is looked up once. */
+    int by_id = names == &e->rules->keys && last_type != UINT32_MAX;
+    uint32_t tns = by_id ? type_ns(e, last_type, ev->type, nl) : NS_NONE;
     if (last_type != UINT32_MAX && names == &e->rules->keys)
         set_fields_cached(e, names, ev->data, last_type, touched);
     else
         set_fields(name, names, ev->data, touched);
-    if (touched->n > 1) /* qsort wants a non-null base, even for nothing */
+    if (touched->n > 16) {
         qsort(touched->items, touched->n, sizeof *touched->items, keyset_item_cmp);
+    } else {
+        /* An event has a handful of fields: insertion sort, no calls (the order is total) */
+        struct keyset_item *it = touched->items;
+        for (size_t a = 1; a < touched->n; a++) {
+            struct keyset_item x = it[a];
+            size_t b = a;
+            while (b > 0 && (it[b - 1].id > x.id || (it[b - 1].id == x.id && it[b - 1].seq > x.seq))) {
+                it[b] = it[b - 1];
+                b--;
+            }
+            it[b] = x;
+        }
+    }
 
     struct kvbuild *out = &e->build;
     uint32_t i = 0, nset = kvset__count(set);
@@ -789,7 +844,8 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             struct value ov;
             if (existed)
                 kvset__at(set, i, &okey, &ov, NULL);
-            if (has < 0 && existed && (merge || !same_ns_key(names, id, ev->type, nl)))
+            int in_ns = by_id ? key_ns(e, id) == tns : same_ns_key(names, id, ev->type, nl);
+            if (has < 0 && existed && (merge || !in_ns))
                 kvbuild__keep(out, set, i); /* not state, and not this namespace's to drop */
             else if (has > 0 && existed && value__equal(&ov, &val))
                 kvbuild__keep(out, set, i); /* same value: `since` keeps the time it was first
@@ -804,7 +860,7 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             continue;
         }
         /* A key the event does not name: replaced namespaces drop it. */
-        if (merge || !same_ns_key(names, okey, ev->type, nl))
+        if (merge || !(by_id ? key_ns(e, okey) == tns : same_ns_key(names, okey, ev->type, nl)))
             kvbuild__keep(out, set, i);
         i++;
     }
@@ -1562,6 +1618,7 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
     e->wheel = tw_new(now);
     e->nsignals = rules->nsignals;
     strmap_init(&e->customers);
+    intern_init(&e->nsnames);
     e->stats.fired = xcalloc(e->nsignals + 1, sizeof *e->stats.fired);
     e->stats.resolved = xcalloc(e->nsignals + 1, sizeof *e->stats.resolved);
     e->global_signals = xcalloc(e->nsignals + 1, sizeof *e->global_signals);
@@ -1664,6 +1721,9 @@ void engine_free(struct engine *e)
         free(e->shapes[t].f);
     }
     free(e->shapes);
+    free(e->keyns);
+    free(e->typens);
+    intern_cleanup(&e->nsnames);
     buf_cleanup(&e->name);
     buf_cleanup(&e->churn_scratch);
     buf_cleanup(&e->churn_cells);

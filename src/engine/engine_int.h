@@ -52,6 +52,11 @@ struct engine {
         size_t n, cap;
     } *shapes;
     size_t nshapes;
+    struct intern nsnames;  /* namespaces of customer state keys ("customer", "order", ...) */
+    uint32_t *keyns;        /* per customer state key id: its namespace id (key_ns) */
+    size_t nkeyns;
+    uint32_t *typens;       /* per event type id: its namespace id (type_ns) */
+    size_t ntypens;
     struct keylist touched; /* map_state's keys set by the event, kept between events */
     struct kvbuild build;   /* map_state's new set, its scratch kept between events */
     int waking;             /* evaluating a customer's wake-up */
