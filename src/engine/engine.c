@@ -804,7 +804,7 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     /* Customer keys know their namespace by id; the event's is looked up once. */
     int by_id = names == &e->rules->keys && last_type != UINT32_MAX;
     uint32_t tns = by_id ? type_ns(e, last_type, ev->type, nl) : NS_NONE;
-    if (last_type != UINT32_MAX && names == &e->rules->keys)
+    if (by_id)
         set_fields_cached(e, names, ev->data, last_type, touched);
     else
         set_fields(name, names, ev->data, touched);
@@ -816,7 +816,8 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
         for (size_t a = 1; a < touched->n; a++) {
             struct keyset_item x = it[a];
             size_t b = a;
-            while (b > 0 && (it[b - 1].id > x.id || (it[b - 1].id == x.id && it[b - 1].seq > x.seq))) {
+            while (b > 0 &&
+                   (it[b - 1].id > x.id || (it[b - 1].id == x.id && it[b - 1].seq > x.seq))) {
                 it[b] = it[b - 1];
                 b--;
             }

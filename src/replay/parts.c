@@ -96,11 +96,11 @@ struct parts {
     struct part *part;
     pthread_mutex_t mu;
     pthread_cond_t filled_cv, done_cv, room_cv;
-    size_t filled;  /* blocks filled */
-    int end;        /* the source has no more: filled is final */
-    size_t *done;   /* per partition: blocks applied */
+    size_t filled;    /* blocks filled */
+    int end;          /* the source has no more: filled is final */
+    size_t *done;     /* per partition: blocks applied */
     size_t nfinished; /* partitions whose tail is written */
-    size_t merged;  /* blocks merged */
+    size_t merged;    /* blocks merged */
     /* The merger's (the calling thread's) own. */
     struct incidents inc;
     struct engine_sink isink; /* incidents print through out */
@@ -132,8 +132,12 @@ static struct prec *rec(struct part *pt, int kind)
     if (!pt->header) {
         pt->header = 1;
         o->r = xgrow(o->r, &o->cap, o->n + 1, sizeof *o->r);
-        o->r[o->n++] = (struct prec){.kind = R_STEP, .flag = pt->phase, .cust = pt->cust,
-                                     .seq = pt->seq, .t = pt->due, .rank = pt->rank};
+        o->r[o->n++] = (struct prec){.kind = R_STEP,
+                                     .flag = pt->phase,
+                                     .cust = pt->cust,
+                                     .seq = pt->seq,
+                                     .t = pt->due,
+                                     .rank = pt->rank};
     }
     o->r = xgrow(o->r, &o->cap, o->n + 1, sizeof *o->r);
     struct prec *r = &o->r[o->n++];
@@ -157,10 +161,7 @@ static void tr_begin(void *ctx, uint32_t cust, int64_t due)
     }
 }
 
-static void tr_armed(void *ctx, uint32_t cust)
-{
-    rec(ctx, R_ARMED)->cust = cust;
-}
+static void tr_armed(void *ctx, uint32_t cust) { rec(ctx, R_ARMED)->cust = cust; }
 
 static void tr_added(void *ctx, uint32_t cust)
 {
@@ -210,8 +211,12 @@ static void tr_detection(void *ctx, const struct detection *d)
 static void part_start(struct part *pt, int64_t now)
 {
     struct engine_sink sink = {.ctx = pt, .detection = tr_detection};
-    struct engine_trace tr = {.ctx = pt, .begin = tr_begin, .armed = tr_armed,
-                              .added = tr_added, .fired = tr_fired, .resolved = tr_resolved,
+    struct engine_trace tr = {.ctx = pt,
+                              .begin = tr_begin,
+                              .armed = tr_armed,
+                              .added = tr_added,
+                              .fired = tr_fired,
+                              .resolved = tr_resolved,
                               .factor = tr_factor};
     pt->e = engine_new(pt->rules, now, &sink);
     engine_set_trace(pt->e, &tr);
@@ -351,8 +356,11 @@ static void merge_one(struct parts *ps, size_t p, struct prec *r)
         incidents_customer_added(&ps->inc);
         break;
     case R_DET: {
-        struct detection d = {.signal = &R->signals[r->idx], .customer = r->customer,
-                              .firing = r->flag, .at = r->t, .fired_at = r->fired_at};
+        struct detection d = {.signal = &R->signals[r->idx],
+                              .customer = r->customer,
+                              .firing = r->flag,
+                              .at = r->t,
+                              .fired_at = r->fired_at};
         if (ps->out->detection)
             ps->out->detection(ps->out->ctx, &d);
         break;
@@ -363,8 +371,7 @@ static void merge_one(struct parts *ps, size_t p, struct prec *r)
         r->values = NULL;
         break;
     case R_RESOLVED:
-        incidents_resolved(&ps->inc, &ps->isink, &R->signals[r->idx], r->idx, r->customer,
-                           r->t);
+        incidents_resolved(&ps->inc, &ps->isink, &R->signals[r->idx], r->idx, r->customer, r->t);
         break;
     case R_FACTOR:
         incidents_count_change(&ps->inc, r->idx, r->was, r->now);

@@ -89,12 +89,17 @@ static json_t *make_event(unsigned k, const char *c, int64_t t, unsigned a, unsi
         data = json_pack("{s:s, s:s, s:s}", "zip", zips[a % 3], "carrier", carriers[b % 3], "plan",
                          a & 8 ? "Plus" : "Basic");
         break;
-    case 1: type = "order.created", data = json_pack("{s:s}", "order_id", oid); break;
+    case 1:
+        type = "order.created", data = json_pack("{s:s}", "order_id", oid);
+        break;
     case 2:
         type = "order.status_changed";
-        data = json_pack("{s:s, s:s}", "order_id", oid, "status", a & 1 ? "COMPLETED" : "PROCESSING");
+        data =
+            json_pack("{s:s, s:s}", "order_id", oid, "status", a & 1 ? "COMPLETED" : "PROCESSING");
         break;
-    case 3: type = "payment.completed", data = json_pack("{s:s, s:i}", "order_id", oid, "amount", 45); break;
+    case 3:
+        type = "payment.completed", data = json_pack("{s:s, s:i}", "order_id", oid, "amount", 45);
+        break;
     case 4:
         type = "payment.failed";
         data = json_pack("{s:s, s:s}", "order_id", oid, "reason", "card_declined");
@@ -105,7 +110,9 @@ static json_t *make_event(unsigned k, const char *c, int64_t t, unsigned a, unsi
         data = json_pack("{s:s, s:s, s:s}", "order_id", oid, "individual_id", "i", "status",
                          esim[a % 5]);
         break;
-    case 7: type = "activation.completed", data = json_pack("{s:s}", "order_id", oid); break;
+    case 7:
+        type = "activation.completed", data = json_pack("{s:s}", "order_id", oid);
+        break;
     case 8:
         type = "portin.status_changed";
         data = json_pack("{s:s, s:s, s:s}", "carrier", carriers[b % 3], "status", portin[a % 3],
@@ -117,7 +124,8 @@ static json_t *make_event(unsigned k, const char *c, int64_t t, unsigned a, unsi
         break;
     case 10:
         type = "chat.escalated";
-        data = json_pack("{s:s, s:s, s:s}", "conversation_id", tid, "topic", "esim", "summary", "help");
+        data = json_pack("{s:s, s:s, s:s}", "conversation_id", tid, "topic", "esim", "summary",
+                         "help");
         break;
     case 11:
         type = "ticket.created";
@@ -125,7 +133,8 @@ static json_t *make_event(unsigned k, const char *c, int64_t t, unsigned a, unsi
         break;
     case 12:
         type = "ticket.resolved";
-        data = json_pack("{s:s, s:s, s:s}", "ticket_id", tid, "severity", "low", "resolution", "ok");
+        data =
+            json_pack("{s:s, s:s, s:s}", "ticket_id", tid, "severity", "low", "resolution", "ok");
         break;
     default:
         c = NULL;
@@ -178,8 +187,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 1; i + 4 <= size && s.n < MAX_EVENTS; i += 4) {
         unsigned step = data[i + 1];
         /* Mostly ties; else seconds, minutes, hours or days, so wake-ups fall in between. */
-        t += step < 128 ? 0 : step < 160 ? (step - 127) * 1000LL : step < 200 ? (step - 159) * 60000LL
-             : step < 240 ? (step - 199) * 3600000LL : (step - 239) * FW_DAY;
+        t += step < 128   ? 0
+             : step < 160 ? (step - 127) * 1000LL
+             : step < 200 ? (step - 159) * 60000LL
+             : step < 240 ? (step - 199) * 3600000LL
+                          : (step - 239) * FW_DAY;
         char c[16];
         snprintf(c, sizeof c, "c%u@x", data[i] >> 5);
         s.ev[s.n++] = make_event(data[i] & 31, c, t, data[i + 2], data[i + 3]);
@@ -222,10 +234,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     int same = one.lines.len == parted.lines.len &&
                (!one.lines.len || !memcmp(one.lines.data, parted.lines.data, one.lines.len));
-    if (!same || res.events != events || (events && (res.customers != customers ||
-                                                     res.pending != pending))) {
-        fprintf(stderr, "%zu partitions differ from one engine: events %llu/%llu, customers "
-                        "%zu/%zu, pending %zu/%zu\n--- one engine\n%.*s--- partitions\n%.*s",
+    if (!same || res.events != events ||
+        (events && (res.customers != customers || res.pending != pending))) {
+        fprintf(stderr,
+                "%zu partitions differ from one engine: events %llu/%llu, customers "
+                "%zu/%zu, pending %zu/%zu\n--- one engine\n%.*s--- partitions\n%.*s",
                 nparts, (unsigned long long)events, (unsigned long long)res.events, customers,
                 res.customers, pending, res.pending, (int)one.lines.len,
                 one.lines.data ? one.lines.data : "", (int)parted.lines.len,
