@@ -100,6 +100,7 @@ void incidents_init(struct incidents *inc, const struct rules *r)
     inc->rules = r;
     inc->sig = xcalloc(r->nsignals + 1, sizeof *inc->sig);
     strmap_init(&inc->counts);
+    strmap_init(&inc->texts);
     size_t cap = 0;
     for (size_t s = 0; s < r->nsignals; s++) {
         const struct rule_signal *sig = &r->signals[s];
@@ -137,11 +138,24 @@ int incidents_watches(const struct incidents *inc, const char *type)
     return 0;
 }
 
+/*
+ * A factor value as the incidents keep it: one copy per distinct text in
+ * inc->texts (a carrier, a plan, a zip: few values, many members), so a
+ * member's values are borrowed, not owned.  Takes (frees) `owned`.
+ */
+static char *text_of(struct incidents *inc, char *owned)
+{
+    if (!owned)
+        return NULL;
+    char *t = strmap_upsert(&inc->texts, owned, strlen(owned), NULL)->key;
+    free(owned);
+    return t;
+}
+
 static void member_free(struct inc_member *m, size_t nvalues)
 {
+    (void)nvalues; /* the values are inc->texts' */
     free(m->customer);
-    for (size_t i = 0; i < nvalues; i++)
-        free(m->values[i]);
     free(m->values);
 }
 
@@ -186,6 +200,7 @@ void incidents_cleanup(struct incidents *inc)
         free(inc->namespaces[j]);
     free(inc->namespaces);
     strmap_cleanup(&inc->counts);
+    strmap_cleanup(&inc->texts);
 }
 
 void incidents_customer_added(struct incidents *inc)
@@ -263,7 +278,7 @@ static void member_copy(struct inc_member *dst, const struct inc_member *src, si
     dst->resolved = 0;
     dst->values = xcalloc(nf + 1, sizeof *dst->values);
     for (size_t f = 0; f < nf; f++)
-        dst->values[f] = src->values[f] ? xstrdup(src->values[f]) : NULL;
+        dst->values[f] = src->values[f]; /* inc->texts' */
 }
 
 static void emit(struct incidents *inc, const struct engine_sink *sink,
@@ -338,6 +353,8 @@ void incidents_fired_values(struct incidents *inc, const struct engine_sink *sin
 {
     struct inc_signal *is = &inc->sig[s];
     size_t nf = sig->nfactors;
+    for (size_t f = 0; f < nf; f++)
+        values[f] = text_of(inc, values[f]);
     struct inc_member m = {.customer = xstrdup(customer), .at = now, .values = values};
 
     if (is->members) {
@@ -436,13 +453,14 @@ static void member_write(const struct inc_member *m, size_t nf, struct buf *out)
     wire_put_u8(out, (uint8_t)m->resolved);
 }
 
-static void member_read(struct inc_member *m, size_t nf, struct wire_rd *in)
+static void member_read(struct incidents *inc, struct inc_member *m, size_t nf,
+                        struct wire_rd *in)
 {
     m->customer = wire_get_str(in);
     m->at = wire_get_time(in);
     m->values = xcalloc(nf + 1, sizeof *m->values);
     for (size_t f = 0; f < nf; f++)
-        m->values[f] = wire_get_str(in);
+        m->values[f] = text_of(inc, wire_get_str(in));
     m->resolved = wire_get_u8(in) != 0;
     if (!m->customer)
         in->err = 1;
@@ -481,7 +499,7 @@ int incidents_read(struct incidents *inc, struct wire_rd *in)
         uint32_t n = wire_get_count(in, 10);
         is->recent = xgrow(is->recent, &is->caprecent, n + 1, sizeof *is->recent);
         for (uint32_t i = 0; i < n && !in->err; i++)
-            member_read(&is->recent[is->nrecent++], nf, in);
+            member_read(inc, &is->recent[is->nrecent++], nf, in);
         if (!wire_get_u8(in) || in->err)
             continue;
         is->id = wire_get_u64(in);
@@ -497,7 +515,7 @@ int incidents_read(struct incidents *inc, struct wire_rd *in)
         for (size_t f = 0; f < nf; f++)
             strmap_init(&is->tally[f]);
         for (uint32_t i = 0; i < n && !in->err; i++) {
-            member_read(&is->members[is->nmembers], nf, in);
+            member_read(inc, &is->members[is->nmembers], nf, in);
             member_join(inc, sig, is, &is->members[is->nmembers]);
             is->nmembers++;
         }

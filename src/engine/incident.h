@@ -20,7 +20,8 @@
 struct inc_member {
     char *customer;
     int64_t at;
-    char **values; /* per factor of the signal: the customer's value as text, or NULL */
+    char **values; /* per factor of the signal: the customer's value as text (borrowed from
+                      incidents.texts), or NULL */
     int resolved;
 };
 
@@ -49,6 +50,7 @@ struct incidents {
     char **namespaces;          /* distinct namespaces of the factor keys ("customer", "portin") */
     size_t nnamespaces;
     struct strmap counts;       /* "<key id>=<value>" -> customers with it (as uintptr) */
+    struct strmap texts;        /* every factor value a member holds, once (its key) */
     size_t ncustomers;
     uint64_t opened;
 };
