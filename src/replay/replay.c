@@ -568,7 +568,7 @@ static void replay_sorted(struct run *r, struct pass *ps)
                                           (bench/README.md) */
 #define BLOCKS 4
 
-#define block part_block /* the same blocks feed partitions (parts.h) */
+/* Blocks are parts.h's struct part_block: the same blocks feed partitions. */
 
 struct reader {
     struct pass *ps;
@@ -577,7 +577,7 @@ struct reader {
     int64_t last;       /* the latest event time so far */
     int sorted;         /* 0: an event went back in time; reading stopped there */
     int end;            /* no more lines, or stopped */
-    struct block blocks[BLOCKS];
+    struct part_block blocks[BLOCKS];
     /* threaded: the fields above are the reader's until it is joined; these are under mu */
     pthread_mutex_t mu;
     pthread_cond_t ready, room;
@@ -587,7 +587,7 @@ struct reader {
 };
 
 /* Refill b with the next events, freeing what it held; rd->end when there are no more. */
-static void read_block(struct reader *rd, struct block *b)
+static void read_block(struct reader *rd, struct part_block *b)
 {
     struct pass *ps = rd->ps;
     for (size_t i = 0; i < b->n; i++)
@@ -617,14 +617,14 @@ static void read_block(struct reader *rd, struct block *b)
 }
 
 /* parts_source.fill: the reader's next block for the partitions. */
-static int fill_block(void *ctx, struct block *b)
+static int fill_block(void *ctx, struct part_block *b)
 {
     struct reader *rd = ctx;
     read_block(rd, b);
     return !rd->end;
 }
 
-static void apply_block(struct run *r, const struct block *b)
+static void apply_block(struct run *r, const struct part_block *b)
 {
     for (size_t i = 0; i < b->n; i++)
         if (!b->bad[i] || r->o->skip_invalid)
