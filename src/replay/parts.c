@@ -39,6 +39,7 @@
 #include "util/util.h"
 
 #define RING 8 /* blocks between the reader and the merger */
+#define OWNER_ALL 0xff /* a global event: every partition applies it */
 
 enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR };
 
@@ -93,6 +94,7 @@ struct parts {
     int skip_invalid;
     int64_t until;
     struct part_block blocks[RING];
+    uint8_t owner[RING][PART_BLOCK_EVENTS]; /* per event: its partition, or OWNER_ALL */
     struct part *part;
     pthread_mutex_t mu;
     pthread_cond_t filled_cv, done_cv, room_cv;
@@ -241,7 +243,7 @@ static void part_block_apply(struct part *pt, const struct part_block *b, size_t
             continue;
         const struct event *ev = &b->ev[i];
         uint64_t seq = (uint64_t)k * PART_BLOCK_EVENTS + i + 1; /* 0: no customer event */
-        int global = !ev->subject || rules_is_global(pt->rules, ev->type);
+        uint8_t owner = ps->owner[k % RING][i];
         if (!pt->e)
             part_start(pt, ev->time);
         if (ev->time > pt->last) {
@@ -249,12 +251,12 @@ static void part_block_apply(struct part *pt, const struct part_block *b, size_t
             engine_prepare(pt->e, ev->time);
             pt->last = ev->time;
         }
-        if (!global && parts_of(ev->subject, ps->n) != pt->p)
+        if (owner != OWNER_ALL && owner != pt->p)
             continue;
         part_step(pt, seq, 1);
         engine_apply(pt->e, ev);
         pt->events++;
-        pt->globals += (uint64_t)global;
+        pt->globals += owner == OWNER_ALL;
     }
 }
 
@@ -301,7 +303,16 @@ static void *reader_main(void *arg)
         while (ps->filled - ps->merged == RING)
             pthread_cond_wait(&ps->room_cv, &ps->mu);
         pthread_mutex_unlock(&ps->mu);
-        int more = ps->src->fill(ps->src->ctx, &ps->blocks[ps->filled % RING]);
+        struct part_block *b = &ps->blocks[ps->filled % RING];
+        int more = ps->src->fill(ps->src->ctx, b);
+        /* Whose each event is, decided once here rather than by every partition. */
+        for (size_t i = 0; i < b->n; i++) {
+            const struct event *ev = &b->ev[i];
+            ps->owner[ps->filled % RING][i] =
+                !ev->subject || rules_is_global(ps->rules[0], ev->type)
+                    ? OWNER_ALL
+                    : (uint8_t)parts_of(ev->subject, ps->n);
+        }
         pthread_mutex_lock(&ps->mu);
         ps->filled++;
         ps->end = !more;
