@@ -613,21 +613,31 @@ static int same_ns_key(struct intern *names, uint32_t id, const char *type, size
     return strncmp(kname, type, nl) == 0 && kname[nl] == '.';
 }
 
-#define NS_NONE UINT32_MAX /* a key with no dot: in no namespace */
+/*
+ * A table indexed by a dense id (key, type), grown so that idx fits: to the
+ * next power of two, the new entries' bytes set to `fill`.  Returns it.
+ */
+static void *table_room(void *p, size_t *n, size_t idx, size_t elem, int fill)
+{
+    if (idx < *n)
+        return p;
+    size_t m = *n ? *n : 16;
+    while (m <= idx)
+        m *= 2;
+    p = xrealloc(p, m * elem);
+    memset((char *)p + *n * elem, fill, (m - *n) * elem);
+    *n = m;
+    return p;
+}
+
+#define NS_UNKNOWN UINT32_MAX    /* table_room's 0xff bytes: not computed yet */
+#define NS_NONE (UINT32_MAX - 1) /* a key with no dot: in no namespace */
 
 /* The namespace id (in e->nsnames) of customer state key `id`, computed once per key. */
 static uint32_t key_ns(struct engine *e, uint32_t id)
 {
-    if (id >= e->nkeyns) {
-        size_t n = e->nkeyns ? e->nkeyns : 64;
-        while (n <= id)
-            n *= 2;
-        e->keyns = xrealloc(e->keyns, n * sizeof *e->keyns);
-        for (size_t i = e->nkeyns; i < n; i++)
-            e->keyns[i] = NS_NONE - 1; /* not computed yet */
-        e->nkeyns = n;
-    }
-    if (e->keyns[id] == NS_NONE - 1) {
+    e->keyns = table_room(e->keyns, &e->nkeyns, id, sizeof *e->keyns, 0xff);
+    if (e->keyns[id] == NS_UNKNOWN) {
         const char *k = intern_str(&e->rules->keys, id);
         const char *dot = strchr(k, '.');
         e->keyns[id] = dot ? intern_id(&e->nsnames, k, (size_t)(dot - k)) : NS_NONE;
@@ -638,16 +648,8 @@ static uint32_t key_ns(struct engine *e, uint32_t id)
 /* The namespace id of event type `type` (named `name`, namespace nl bytes), once per type. */
 static uint32_t type_ns(struct engine *e, uint32_t type, const char *name, size_t nl)
 {
-    if (type >= e->ntypens) {
-        size_t n = e->ntypens ? e->ntypens : 16;
-        while (n <= type)
-            n *= 2;
-        e->typens = xrealloc(e->typens, n * sizeof *e->typens);
-        for (size_t i = e->ntypens; i < n; i++)
-            e->typens[i] = NS_NONE;
-        e->ntypens = n;
-    }
-    if (e->typens[type] == NS_NONE)
+    e->typens = table_room(e->typens, &e->ntypens, type, sizeof *e->typens, 0xff);
+    if (e->typens[type] == NS_UNKNOWN)
         e->typens[type] = intern_id(&e->nsnames, name, nl);
     return e->typens[type];
 }
@@ -695,14 +697,7 @@ static void set_fields(struct buf *name, struct intern *names, json_t *obj, stru
 static void set_fields_cached(struct engine *e, struct intern *names, json_t *obj, uint32_t type,
                               struct keylist *touched)
 {
-    if (type >= e->nshapes) {
-        size_t n = e->nshapes ? e->nshapes : 16;
-        while (n <= type)
-            n *= 2;
-        e->shapes = xrealloc(e->shapes, n * sizeof *e->shapes);
-        memset(e->shapes + e->nshapes, 0, (n - e->nshapes) * sizeof *e->shapes);
-        e->nshapes = n;
-    }
+    e->shapes = table_room(e->shapes, &e->nshapes, type, sizeof *e->shapes, 0);
     struct shape *sh = &e->shapes[type];
     struct buf *name = &e->name;
     size_t base = name->len, i = 0;
@@ -1090,25 +1085,6 @@ static int is_outcome(const char *type)
            !strncmp(type, "case.", 5);
 }
 
-/* A partition's factor values after a change: each one that moved goes to the trace. */
-static void trace_factors(struct engine *e, struct customer *c)
-{
-    size_t n = e->incidents.nfactor_keys;
-    char **now = xcalloc(n + 1, sizeof *now);
-    incidents_factor_texts(&e->incidents, &c->state, now);
-    for (size_t k = 0; k < n; k++) {
-        char *was = e->fbefore[k];
-        e->fbefore[k] = NULL;
-        if (now[k] == was || (now[k] && was && !strcmp(now[k], was))) {
-            free(now[k]);
-            free(was);
-        } else {
-            e->trace.factor(e->trace.ctx, k, was, now[k]);
-        }
-    }
-    free(now);
-}
-
 /* State, last times, windows and entities take the event; then its pass of evaluations. */
 static void apply_customer(struct engine *e, struct customer *c, const struct event *ev,
                            uint32_t type, const struct rule_type *ti)
@@ -1116,9 +1092,7 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
     int is_customer_ns = ns_len(ev->type) == 8 && !strncmp(ev->type, "customer", 8);
     c->ver++; /* whatever it changes, a cached churn score is stale */
     int watched = incidents_watches(&e->incidents, ev->type);
-    if (watched && e->trace.begin)
-        incidents_factor_texts(&e->incidents, &c->state, e->fbefore);
-    else if (watched)
+    if (watched)
         incidents_before_change(&e->incidents, e->rules, &c->state);
     /* Our own events (delivery outcomes, a person's case actions) say what happened on our
        side, nothing about the journey: they count for last() and classes, and leave the
@@ -1128,8 +1102,8 @@ static void apply_customer(struct engine *e, struct customer *c, const struct ev
         map_state(e, &c->state, &e->rules->keys, ev, is_customer_ns, type);
     else
         kvset__note_last(&c->state, &e->build, type, ev->time);
-    if (watched && e->trace.begin)
-        trace_factors(e, c);
+    if (watched && e->trace.begin) /* a partition: the moves go to the merger */
+        incidents_moved(&e->incidents, &c->state, e->trace.factor, e->trace.ctx);
     else if (watched)
         incidents_after_change(&e->incidents, e->rules, &c->state);
     for (size_t i = 0; i < ti->nclasses; i++)
@@ -1677,8 +1651,6 @@ int engine_churn(const struct engine *e, const char *customer, double *score,
 void engine_set_trace(struct engine *e, const struct engine_trace *t)
 {
     e->trace = *t;
-    free(e->fbefore);
-    e->fbefore = t->begin ? xcalloc(e->incidents.nfactor_keys + 1, sizeof *e->fbefore) : NULL;
 }
 
 void engine_set_health(struct engine *e, const struct engine_health *h)
@@ -1708,7 +1680,6 @@ void engine_free(struct engine *e)
     kvset__cleanup(&e->global);
     kvbuild__cleanup(&e->build);
     incidents_cleanup(&e->incidents);
-    free(e->fbefore);
     tw_free(e->wheel);
     free(e->stats.fired);
     free(e->stats.resolved);

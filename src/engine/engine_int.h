@@ -34,7 +34,6 @@ struct engine {
     struct incidents incidents;  /* per-signal systemic tracking (only its factor keys when
                                     traced: the merger keeps the incidents) */
     struct engine_trace trace;   /* a partition's report (engine_set_trace); begin NULL: none */
-    char **fbefore;              /* traced: factor values before a change (scratch) */
     struct engine_stats stats;
     size_t nsignals;
     size_t *global_signals; /* indexes of signals that read global state */

@@ -208,12 +208,6 @@ void incidents_customer_added(struct incidents *inc)
     inc->ncustomers++;
 }
 
-void incidents_factor_texts(const struct incidents *inc, const struct kvset *s, char **out)
-{
-    for (size_t k = 0; k < inc->nfactor_keys; k++)
-        out[k] = state_text(s, inc->factor_keys[k]);
-}
-
 void incidents_count_change(struct incidents *inc, size_t k, const char *was, const char *now)
 {
     count_add(inc, inc->factor_keys[k], was, -1);
@@ -223,21 +217,38 @@ void incidents_count_change(struct incidents *inc, size_t k, const char *was, co
 void incidents_before_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
 {
     (void)r;
-    incidents_factor_texts(inc, s, inc->snapshot);
+    for (size_t k = 0; k < inc->nfactor_keys; k++)
+        inc->snapshot[k] = state_text(s, inc->factor_keys[k]);
+}
+
+void incidents_moved(struct incidents *inc, const struct kvset *s,
+                     void (*moved)(void *ctx, size_t k, char *was, char *now), void *ctx)
+{
+    for (size_t k = 0; k < inc->nfactor_keys; k++) {
+        char *now = state_text(s, inc->factor_keys[k]);
+        char *was = inc->snapshot[k];
+        inc->snapshot[k] = NULL;
+        if (now == was || (now && was && !strcmp(now, was))) {
+            free(now);
+            free(was);
+        } else {
+            moved(ctx, k, was, now);
+        }
+    }
+}
+
+/* incidents_moved's callback for one engine: the baseline counts follow. */
+static void count_moved(void *ctx, size_t k, char *was, char *now)
+{
+    incidents_count_change(ctx, k, was, now);
+    free(was);
+    free(now);
 }
 
 void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s)
 {
     (void)r;
-    for (size_t k = 0; k < inc->nfactor_keys; k++) {
-        char *now = state_text(s, inc->factor_keys[k]);
-        char *was = inc->snapshot[k];
-        if (!(now == was || (now && was && !strcmp(now, was))))
-            incidents_count_change(inc, k, was, now);
-        free(now);
-        free(was);
-        inc->snapshot[k] = NULL;
-    }
+    incidents_moved(inc, s, count_moved, inc);
 }
 
 /* Add a member to the open incident: index it and count its factor values. */

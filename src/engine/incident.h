@@ -64,12 +64,14 @@ void incidents_before_change(struct incidents *inc, const struct rules *r, const
 void incidents_after_change(struct incidents *inc, const struct rules *r, const struct kvset *s);
 
 /*
- * The pieces of the three calls above, for a partition that reports what
- * would move the baseline instead of moving it (engine_set_trace): each
- * factor key's value as text (out[k], owned, NULL for none; nfactor_keys
- * of them), and the move of one key's count from one value to another.
+ * For a partition, which reports what would move the baseline instead of
+ * moving it (engine_set_trace): after a change, each factor key whose value
+ * moved since incidents_before_change goes to moved (k: its place among
+ * factor_keys; was and now, either NULL for none, are the callee's), and
+ * the move of one key's count from one value to another, for the merger.
  */
-void incidents_factor_texts(const struct incidents *inc, const struct kvset *s, char **out);
+void incidents_moved(struct incidents *inc, const struct kvset *s,
+                     void (*moved)(void *ctx, size_t k, char *was, char *now), void *ctx);
 void incidents_count_change(struct incidents *inc, size_t k, const char *was, const char *now);
 
 /* A systemic signal fired / resolved for a customer; may emit through the sink. */
