@@ -377,7 +377,8 @@ void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v
 }
 
 /* The lists a block owns (every other byte is in the block itself). */
-static void free_lists(struct kvset *s)
+/* Each list value of s (the block owns them), decoded, to fn; none unless the block holds lists. */
+static void each_list(const struct kvset *s, void (*fn)(struct value *v, void *ctx), void *ctx)
 {
     if (!(s->_blk[HDR_WIDE] & FLAG_LISTS))
         return;
@@ -387,15 +388,21 @@ static void free_lists(struct kvset *s)
         if ((s->_blk[off] & 7) == VAL_LIST) {
             struct value v;
             decode(s, off, &v, NULL);
-            value__free(&v);
+            fn(&v, ctx);
         }
     }
+}
+
+static void free_list(struct value *v, void *ctx)
+{
+    (void)ctx;
+    value__free(v);
 }
 
 void kvset__cleanup(struct kvset *s)
 {
     if (s->_blk) {
-        free_lists(s);
+        each_list(s, free_list, NULL);
         free(s->_blk);
     }
     s->_blk = NULL;
@@ -413,20 +420,17 @@ static size_t list_bytes(const struct value *v)
     return n;
 }
 
+static void add_list_bytes(struct value *v, void *ctx)
+{
+    *(size_t *)ctx += list_bytes(v);
+}
+
 size_t kvset__bytes(const struct kvset *s)
 {
     if (!s->_blk)
         return 0;
     size_t n = rd32(s->_blk + HDR_SIZE);
-    const unsigned char *ix = index_of(s);
-    for (uint32_t i = 0; i < kvset__count(s); i++) {
-        uint32_t off = ix_off(s, ix, i);
-        if ((s->_blk[off] & 7) == VAL_LIST) {
-            struct value v;
-            decode(s, off, &v, NULL);
-            n += list_bytes(&v);
-        }
-    }
+    each_list(s, add_list_bytes, &n);
     return n;
 }
 
