@@ -190,9 +190,9 @@ static int cmd_replay(int argc, char **argv)
     }
     struct engine_churn churn;
     o.churn = churn_engine(&cfg.churn, &churn);
-    if (o.partitions > 1 && (o.messages || o.cases || o.churn)) {
-        fprintf(stderr, "replay: --partitions replays detections and incidents only (not with "
-                        "--messages, --cases, --stats, --report or a churn_model)\n");
+    if (o.partitions > 1 && (o.cases || o.report || o.churn)) {
+        fprintf(stderr, "replay: --partitions replays detections, incidents and messages only "
+                        "(not with --cases, --stats, --report or a churn_model)\n");
         rules_cleanup(&r);
         config_cleanup(&cfg);
         return 2;

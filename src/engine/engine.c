@@ -1348,6 +1348,8 @@ void engine_apply(struct engine *e, const struct event *ev)
 void engine_timer_arm(struct engine *e, struct engine_timer *t, int64_t due)
 {
     tw_arm(e->wheel, &t->_tw, due);
+    if (e->trace.timer_armed)
+        e->trace.timer_armed(e->trace.ctx, t);
 }
 
 void engine_timer_cancel(struct engine *e, struct engine_timer *t)
@@ -1542,6 +1544,12 @@ int engine_test(struct engine *e, const char *customer, const struct expr *x, in
     return expr_test(x, &env, next);
 }
 
+size_t engine_customer_index(const struct engine *e, const char *customer)
+{
+    const struct strmap_entry *me = strmap_find(&e->customers, customer, strlen(customer));
+    return me ? (size_t)(me - e->customers.entries) : SIZE_MAX;
+}
+
 const char *engine_customer_key(const struct engine *e, size_t i)
 {
     return i < e->customers.len ? e->customers.entries[i].key : NULL;
@@ -1563,6 +1571,8 @@ void engine_advance(struct engine *e, int64_t t)
             e->now = te->due;
         struct engine_timer *et = (struct engine_timer *)te;
         if (et->fire) {
+            if (e->trace.timer_begin)
+                e->trace.timer_begin(e->trace.ctx, et, te->due);
             et->fire(et, te->due);
             continue;
         }

@@ -176,6 +176,10 @@ struct engine_trace {
     /* A customer's value of the k-th factor key of all signals moved from `was` to `now`
        (either NULL: none): the baseline shares follow. */
     void (*factor)(void *ctx, size_t k, char *was, char *now);
+    /* A downstream timer (engine_timer) was armed, or is about to fire (its due time): the
+       timer is named by its address (may be NULL: downstream timers are not traced). */
+    void (*timer_armed)(void *ctx, const struct engine_timer *t);
+    void (*timer_begin)(void *ctx, const struct engine_timer *t, int64_t due);
 };
 
 /* Report to t (copied) instead of keeping incidents: before the first event. */
@@ -297,6 +301,8 @@ int engine_compile(struct engine *e, const char *src, size_t len, struct expr **
 int engine_test(struct engine *e, const char *customer, const struct expr *x, int64_t *next);
 /* The key of the i-th customer (0 .. engine_customer_count - 1, first seen first), or NULL. */
 const char *engine_customer_key(const struct engine *e, size_t i);
+/* The index of a customer (0, 1, ... first seen first), or SIZE_MAX when unknown. */
+size_t engine_customer_index(const struct engine *e, const char *customer);
 
 /*
  * JSON lines for the replay contract (no trailing newline).  An incident's

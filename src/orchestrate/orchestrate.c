@@ -204,13 +204,40 @@ void orch__hold_fire(struct engine_timer *t, int64_t due)
         orch__decide(h->o, c);
 }
 
-static void sink_incident(void *ctx, const struct incident *i)
+int orch_member_view(struct orch *o, const char *customer, struct orch_view *v)
 {
-    struct orch *o = ctx;
-    if (o->next.incident)
-        o->next.incident(o->next.ctx, i);
-    if (strcmp(i->update, "opened") || o->quiet)
-        return; /* the systemic alert is the only thing an incident decides */
+    json_t *snap = orch__snapshot(o, customer);
+    const char *order = orch__pack_var(o, snap, "order.id", v->order, sizeof v->order);
+    const char *status = orch__pack_var(o, snap, "journey.status", v->status, sizeof v->status);
+    json_decref(snap);
+    v->has_order = order != NULL;
+    v->has_status = status != NULL;
+    if (!v->has_order)
+        v->order[0] = '\0';
+    if (!v->has_status)
+        v->status[0] = '\0';
+    return 0;
+}
+
+int orch_views_local(const struct rules *r)
+{
+    static const char *const vars[] = {"order.id", "journey.status"};
+    for (size_t i = 0; i < r->ncontext; i++)
+        for (size_t k = 0; k < sizeof vars / sizeof *vars; k++) {
+            const struct rule_context *rc = &r->context[i];
+            if (strcmp(rc->var, vars[k]) || rc->nlatest)
+                continue;
+            if (rc->last || rc->as != RCTX_TEXT)
+                return 0; /* a time, written relative to the clock */
+            for (size_t j = 0; j < rc->nkeys; j++)
+                if (!strncmp(rc->keys[j], "global.", 7))
+                    return 0;
+        }
+    return 1;
+}
+
+void orch_incident_alert(struct orch *o, const struct incident *i, const struct orch_view *views)
+{
     struct comms_ctx *x = comms_ctx_new();
     orch__signal_context(o, x, i->signal);
     char tmp[64];
@@ -224,15 +251,13 @@ static void sink_incident(void *ctx, const struct incident *i)
     comms_ctx_set_str(x, COMMS_V_incident_factor_value, i->factor_value);
     comms_ctx_set_list(x, COMMS_V_incident_customers, i->ncustomers);
     for (size_t k = 0; k < i->ncustomers; k++) {
-        json_t *snap = orch__snapshot(o, i->customers[k]);
-        char order[128], status[128];
+        const struct orch_view *v = &views[k];
         comms_ctx_item_str(x, COMMS_V_incident_customers_customer, k, i->customers[k]);
         comms_ctx_item_str(x, COMMS_V_incident_customers_order, k,
-                           orch__pack_var(o, snap, "order.id", order, sizeof order));
+                           v->has_order ? v->order : NULL);
         comms_ctx_item_str(x, COMMS_V_incident_customers_status, k,
-                           orch__pack_var(o, snap, "journey.status", status, sizeof status));
+                           v->has_status ? v->status : NULL);
         comms_ctx_item_str(x, COMMS_V_incident_customers_since, k, "just now");
-        json_decref(snap);
     }
     json_t *sigs = json_pack("[s]", i->signal->id);
     json_t *explain = json_pack("{s:{s:I, s:i}, s:[s]}", "incident", "id", (json_int_t)i->id,
@@ -257,6 +282,20 @@ static void sink_incident(void *ctx, const struct incident *i)
     comms_ctx_free(x);
 }
 
+static void sink_incident(void *ctx, const struct incident *i)
+{
+    struct orch *o = ctx;
+    if (o->next.incident)
+        o->next.incident(o->next.ctx, i);
+    if (strcmp(i->update, "opened") || o->quiet)
+        return; /* the systemic alert is the only thing an incident decides */
+    struct orch_view *views = xcalloc(i->ncustomers ? i->ncustomers : 1, sizeof *views);
+    for (size_t k = 0; k < i->ncustomers; k++)
+        orch_member_view(o, i->customers[k], &views[k]);
+    orch_incident_alert(o, i, views);
+    free(views);
+}
+
 static int is_contact(struct orch *o, const char *type)
 {
     return rules_type_in_class(o->rules, type, "contact");
@@ -275,8 +314,11 @@ static void sink_step(void *ctx, const struct event *ev, const char *customer)
         /* A global event (an outage): every customer it made fire, each with its own window. */
         for (size_t i = 0; i < o->customers.len; i++) {
             struct ocust *gc = o->customers.entries[i].value;
-            if (gc->npending)
-                decide_or_wait(o, gc);
+            if (!gc->npending)
+                continue;
+            if (o->sink.turn)
+                o->sink.turn(o->sink.ctx, gc->key);
+            decide_or_wait(o, gc);
         }
         return;
     }
@@ -316,6 +358,11 @@ struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *ne
                             .step = sink_step,
                             .retract = sink_retract};
     return s;
+}
+
+void orch_bind_rules(struct orch *o, const struct rules *rules)
+{
+    o->rules = rules;
 }
 
 void orch_bind(struct orch *o, struct engine *e)

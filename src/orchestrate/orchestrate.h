@@ -131,6 +131,12 @@ struct orch_sink {
      * count).  Returns 0 and fills status, or non-zero when none is stored.
      */
     int (*stored_status)(void *ctx, const char *key, char *status, size_t n);
+    /*
+     * May be NULL.  After a global event, each customer's turn to be
+     * decided (in the order customers were first seen), before its
+     * decision: replay's partitions key what follows by it.
+     */
+    void (*turn)(void *ctx, const char *customer);
 };
 
 struct orch;
@@ -152,6 +158,27 @@ void orch_free(struct orch *o);
  */
 struct engine_sink orch_engine_sink(struct orch *o, const struct engine_sink *next);
 void orch_bind(struct orch *o, struct engine *e);
+
+/*
+ * The engineering alert when an incident opens (replay's partitions, whose
+ * merger keeps the incidents; a bound orchestrator sends it itself).  A
+ * member's view is what the alert says of it: its order and journey
+ * status as the rule pack's context packs them (has_*: 0 for none).
+ * orch_member_view fills one from the bound engine now; orch_views_local
+ * says whether a view can change only with the customer's own events (not
+ * with the clock or global state), so that one taken after its latest
+ * event is the view at any later moment.  orch_bind_rules gives an
+ * orchestrator that is bound to no engine the rules it names signals by:
+ * it can send incident alerts and nothing else.
+ */
+struct orch_view {
+    char order[128], status[128];
+    int has_order, has_status;
+};
+int orch_member_view(struct orch *o, const char *customer, struct orch_view *v);
+int orch_views_local(const struct rules *r);
+void orch_incident_alert(struct orch *o, const struct incident *i, const struct orch_view *views);
+void orch_bind_rules(struct orch *o, const struct rules *rules);
 
 /*
  * Snapshots (snap.c): append everything the orchestrator holds that a

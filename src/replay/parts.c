@@ -36,26 +36,37 @@
 
 #include "engine/incident.h"
 #include "util/fwtime.h"
+#include "util/map.h"
 #include "util/util.h"
 
 #define RING 8 /* blocks between the reader and the merger */
 #define OWNER_ALL 0xff /* a global event: every partition applies it */
 
-enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR };
+enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR, R_MSG, R_VIEW };
+
+/*
+ * What a wake-up belongs to: a customer (its index in its partition) or a
+ * downstream timer (an orchestrator's hold or ladder step: its address,
+ * tagged with the top bit; addresses are below 2^63).
+ */
+#define WHO_TIMER ((uint64_t)1 << 63)
 
 /* One record; which fields mean what depends on the kind. */
 struct prec {
     uint8_t kind;
-    uint8_t flag;         /* R_STEP: 0 a wake-up, 1 an event's pass; R_DET: firing */
-    uint32_t cust;        /* R_STEP, R_ARMED: the customer's index in its partition */
-    uint64_t seq;         /* R_STEP: the event the step comes before (0) or belongs to (1) */
+    uint8_t flag;         /* R_STEP: 0 a wake-up, 1 an event's pass, 2 a global event's turn;
+                             R_DET: firing */
+    uint64_t who;         /* R_STEP wake-up, R_ARMED: the customer or timer (WHO_TIMER) */
+    uint64_t seq;         /* R_STEP: the event the step comes before (0) or belongs to (1, 2) */
     int64_t t;            /* R_STEP wake-up: due; R_DET: at; R_FIRED, R_RESOLVED: now */
-    uint64_t rank;        /* R_STEP event's pass: the customer's first event (global), else 0 */
+    uint64_t rank;        /* R_STEP pass or turn: the customer's first event (global), else 0 */
     int64_t fired_at;     /* R_DET */
-    size_t idx;           /* R_DET, R_FIRED, R_RESOLVED: signal; R_FACTOR: factor key */
-    const char *customer; /* R_DET, R_FIRED, R_RESOLVED: the partition's key (stable) */
-    char *was, *now;      /* R_FACTOR (owned) */
+    size_t idx;           /* R_DET, R_FIRED, R_RESOLVED: signal; R_FACTOR: factor key;
+                             R_MSG: the line's length */
+    const char *customer; /* R_DET, R_FIRED, R_RESOLVED, R_VIEW: the partition's key (stable) */
+    char *was, *now;      /* R_FACTOR (owned); R_MSG: now is the line (owned) */
     char **values;        /* R_FIRED (owned) */
+    struct orch_view *view; /* R_VIEW (owned) */
 };
 
 struct recs {
@@ -70,13 +81,16 @@ struct part {
     size_t p;
     struct rules *rules;
     struct engine *e;
+    struct orch *orch;   /* with messages: this partition's customers' decisions */
+    struct strmap views; /* with messages: customers that fired a systemic signal -> their
+                            latest view sent to the merger (struct orch_view *) */
+    struct buf line;
     struct recs out[RING]; /* per ring slot */
     struct recs tail;      /* the advance to --until */
     struct recs *cur;      /* where records go now */
     /* The current step's key; header: its R_STEP record is written. */
-    uint64_t seq, rank;
+    uint64_t seq, rank, who;
     int64_t due;
-    uint32_t cust;
     uint8_t phase;
     int header;
     uint64_t *first; /* per customer index: the seq of its first event */
@@ -93,6 +107,7 @@ struct parts {
     const struct parts_source *src;
     int skip_invalid;
     int64_t until;
+    const struct parts_msgs *msgs; /* NULL: detections and incidents only */
     struct part_block blocks[RING];
     uint8_t owner[RING][PART_BLOCK_EVENTS]; /* per event: its partition, or OWNER_ALL */
     struct part *part;
@@ -103,13 +118,23 @@ struct parts {
     size_t *done;     /* per partition: blocks applied */
     size_t nfinished; /* partitions whose tail is written */
     size_t merged;    /* blocks merged */
+    /* Settling (messages, no --until): rounds of "when does your last merge window close?" */
+    int64_t *settle;  /* per partition: its answer this round (FW_TIME_NONE: none open) */
+    size_t nsettled;  /* answers this round */
+    size_t round;     /* rounds decided */
+    int64_t target;   /* the last round's decision: advance to it (FW_TIME_NONE: stop) */
     /* The merger's (the calling thread's) own. */
     struct incidents inc;
     struct engine_sink isink; /* incidents print through out */
     const struct engine_sink *out;
     uint64_t **ord; /* per partition, per customer: when its timer was last armed (merge order) */
     size_t *nord;
+    struct strmap *tord; /* per partition, per downstream timer (its address): the same */
     uint64_t ordinal;
+    struct orch *orch;   /* with messages: sends the incident alerts */
+    struct strmap views; /* with messages: each member's latest view (struct orch_view *) */
+    struct orch_view *vbuf;
+    size_t capv;
     double reader_cpu_s;
 };
 
@@ -136,7 +161,7 @@ static struct prec *rec(struct part *pt, int kind)
         o->r = xgrow(o->r, &o->cap, o->n + 1, sizeof *o->r);
         o->r[o->n++] = (struct prec){.kind = R_STEP,
                                      .flag = pt->phase,
-                                     .cust = pt->cust,
+                                     .who = pt->who,
                                      .seq = pt->seq,
                                      .t = pt->due,
                                      .rank = pt->rank};
@@ -150,7 +175,7 @@ static struct prec *rec(struct part *pt, int kind)
 static void tr_begin(void *ctx, uint32_t cust, int64_t due)
 {
     struct part *pt = ctx;
-    pt->cust = cust;
+    pt->who = cust;
     pt->header = 0;
     if (due == FW_TIME_NONE) { /* a customer's turn in a global event's pass */
         pt->phase = 1;
@@ -163,7 +188,52 @@ static void tr_begin(void *ctx, uint32_t cust, int64_t due)
     }
 }
 
-static void tr_armed(void *ctx, uint32_t cust) { rec(ctx, R_ARMED)->cust = cust; }
+static void tr_armed(void *ctx, uint32_t cust) { rec(ctx, R_ARMED)->who = cust; }
+
+static uint64_t timer_who(const struct engine_timer *t) { return (uint64_t)(uintptr_t)t | WHO_TIMER; }
+
+static void tr_timer_armed(void *ctx, const struct engine_timer *t)
+{
+    rec(ctx, R_ARMED)->who = timer_who(t);
+}
+
+static void tr_timer_begin(void *ctx, const struct engine_timer *t, int64_t due)
+{
+    struct part *pt = ctx;
+    pt->who = timer_who(t);
+    pt->header = 0;
+    pt->phase = 0;
+    pt->due = due;
+    pt->rank = 0;
+}
+
+/* What an incident alert would say of customer now, to the merger if it changed. */
+static void send_view(struct part *pt, const char *customer, int fired)
+{
+    int created;
+    struct strmap_entry *me;
+    if (fired) {
+        me = strmap_upsert(&pt->views, customer, strlen(customer), &created);
+    } else {
+        me = strmap_find(&pt->views, customer, strlen(customer));
+        if (!me)
+            return; /* never a member of an incident: nothing reads its view */
+        created = 0;
+    }
+    struct orch_view v;
+    orch_member_view(pt->orch, customer, &v);
+    struct orch_view *last = me->value;
+    if (!created && last->has_order == v.has_order && last->has_status == v.has_status &&
+        !strcmp(last->order, v.order) && !strcmp(last->status, v.status))
+        return;
+    if (created)
+        me->value = last = xmalloc(sizeof *last);
+    *last = v;
+    struct prec *r = rec(pt, R_VIEW);
+    r->customer = customer;
+    r->view = xmalloc(sizeof *r->view);
+    *r->view = v;
+}
 
 static void tr_added(void *ctx, uint32_t cust)
 {
@@ -176,6 +246,9 @@ static void tr_added(void *ctx, uint32_t cust)
 
 static void tr_fired(void *ctx, size_t s, const char *customer, char **values, int64_t now)
 {
+    struct part *pt = ctx;
+    if (pt->orch)
+        send_view(pt, customer, 1); /* this firing may open an incident */
     struct prec *r = rec(ctx, R_FIRED);
     r->idx = s;
     r->customer = customer;
@@ -210,6 +283,37 @@ static void tr_detection(void *ctx, const struct detection *d)
     r->fired_at = d->fired_at;
 }
 
+/* orch_sink.message: the decision's line, printed by the merger in its place. */
+static void pm_message(void *ctx, const struct outbox_msg *m)
+{
+    struct part *pt = ctx;
+    buf_reset(&pt->line);
+    orch_message_json(m, &pt->line);
+    struct prec *r = rec(pt, R_MSG);
+    r->now = xstrndup(pt->line.data, pt->line.len);
+    r->idx = pt->line.len;
+}
+
+/* orch_sink.turn: a customer's decision after a global event, keyed by its first event. */
+static void pm_turn(void *ctx, const char *customer)
+{
+    struct part *pt = ctx;
+    size_t i = engine_customer_index(pt->e, customer);
+    pt->phase = 2;
+    pt->rank = i < pt->nfirst ? pt->first[i] : 0;
+    pt->who = 0;
+    pt->due = 0;
+    pt->header = 0;
+}
+
+/* engine_sink.step: after a customer's event, the view the merger holds follows it. */
+static void pm_step(void *ctx, const struct event *ev, const char *customer)
+{
+    struct part *pt = ctx;
+    if (ev && customer)
+        send_view(pt, customer, 0);
+}
+
 static void part_start(struct part *pt, int64_t now)
 {
     struct engine_sink sink = {.ctx = pt, .detection = tr_detection};
@@ -219,9 +323,21 @@ static void part_start(struct part *pt, int64_t now)
                               .added = tr_added,
                               .fired = tr_fired,
                               .resolved = tr_resolved,
-                              .factor = tr_factor};
+                              .factor = tr_factor,
+                              .timer_armed = tr_timer_armed,
+                              .timer_begin = tr_timer_begin};
+    const struct parts_msgs *m = pt->ps->msgs;
+    if (m) {
+        struct orch_sink os = {.ctx = pt, .message = pm_message, .turn = pm_turn};
+        pt->orch = orch_new(m->cfg, m->templates, &os);
+        orch_set_text_only(pt->orch);
+        sink.step = pm_step;
+        sink = orch_engine_sink(pt->orch, &sink);
+    }
     pt->e = engine_new(pt->rules, now, &sink);
     engine_set_trace(pt->e, &tr);
+    if (pt->orch)
+        orch_bind(pt->orch, pt->e);
 }
 
 /* The key of the next step: wake-ups before event seq, or the event's own pass. */
@@ -231,7 +347,7 @@ static void part_step(struct part *pt, uint64_t seq, uint8_t phase)
     pt->phase = phase;
     pt->due = 0;
     pt->rank = 0;
-    pt->cust = 0;
+    pt->who = 0;
     pt->header = 0;
 }
 
@@ -284,6 +400,29 @@ static void *part_main(void *arg)
     if (pt->e && ps->until != FW_TIME_NONE) {
         part_step(pt, UINT64_MAX, 0);
         engine_advance(pt->e, ps->until);
+    } else if (ps->msgs) {
+        /*
+         * The merge windows the last events opened close before the replay
+         * ends, as one engine lets them: in rounds, every partition saying
+         * when its last one closes and all advancing to the latest.
+         */
+        for (size_t round = 0;; round++) {
+            int64_t open = pt->orch ? orch_open_until(pt->orch) : FW_TIME_NONE;
+            if (open != FW_TIME_NONE && open <= engine_now(pt->e))
+                open = FW_TIME_NONE;
+            pthread_mutex_lock(&ps->mu);
+            ps->settle[pt->p] = open;
+            ps->nsettled++;
+            pthread_cond_broadcast(&ps->done_cv);
+            while (ps->round <= round)
+                pthread_cond_wait(&ps->filled_cv, &ps->mu);
+            int64_t target = ps->target;
+            pthread_mutex_unlock(&ps->mu);
+            if (target == FW_TIME_NONE)
+                break;
+            part_step(pt, UINT64_MAX, 0);
+            engine_advance(pt->e, target);
+        }
     }
     pt->cpu_s = thread_cpu_s();
     pthread_mutex_lock(&ps->mu);
@@ -327,10 +466,14 @@ static void *reader_main(void *arg)
 
 /* ---- the merger ---- */
 
-/* When partition p's customer c had its timer armed, in merge order (0: never). */
-static uint64_t ord_of(const struct parts *ps, size_t p, uint32_t c)
+/* When partition p's customer or downstream timer had its timer armed, in merge order (0: never). */
+static uint64_t ord_of(const struct parts *ps, size_t p, uint64_t who)
 {
-    return c < ps->nord[p] ? ps->ord[p][c] : 0;
+    if (who & WHO_TIMER) {
+        const struct strmap_entry *me = strmap_find(&ps->tord[p], (const char *)&who, sizeof who);
+        return me ? (uint64_t)(uintptr_t)me->value : 0;
+    }
+    return who < ps->nord[p] ? ps->ord[p][who] : 0;
 }
 
 /* Whether step header a (of partition pa) comes before b (of pb) in one engine's order. */
@@ -341,11 +484,11 @@ static int step_before(const struct parts *ps, const struct prec *a, size_t pa,
         return a->seq < b->seq;
     if (a->flag != b->flag)
         return a->flag < b->flag; /* wake-ups before the event */
-    if (a->flag == 1)
+    if (a->flag)
         return a->rank < b->rank;
     if (a->t != b->t)
         return a->t < b->t;
-    return ord_of(ps, pa, a->cust) < ord_of(ps, pb, b->cust);
+    return ord_of(ps, pa, a->who) < ord_of(ps, pb, b->who);
 }
 
 static void merge_one(struct parts *ps, size_t p, struct prec *r)
@@ -353,16 +496,35 @@ static void merge_one(struct parts *ps, size_t p, struct prec *r)
     const struct rules *R = ps->rules[0];
     switch (r->kind) {
     case R_ARMED:
-        if (r->cust >= ps->nord[p]) {
+        if (r->who & WHO_TIMER) {
+            strmap_upsert(&ps->tord[p], (const char *)&r->who, sizeof r->who, NULL)->value =
+                (void *)(uintptr_t)++ps->ordinal;
+            break;
+        }
+        if (r->who >= ps->nord[p]) {
             size_t n = ps->nord[p] ? ps->nord[p] : 1024;
-            while (n <= r->cust)
+            while (n <= r->who)
                 n *= 2;
             ps->ord[p] = xrealloc(ps->ord[p], n * sizeof *ps->ord[p]);
             memset(ps->ord[p] + ps->nord[p], 0, (n - ps->nord[p]) * sizeof *ps->ord[p]);
             ps->nord[p] = n;
         }
-        ps->ord[p][r->cust] = ++ps->ordinal;
+        ps->ord[p][r->who] = ++ps->ordinal;
         break;
+    case R_MSG:
+        ps->msgs->line(ps->msgs->ctx, r->now, r->idx);
+        free(r->now);
+        r->now = NULL;
+        break;
+    case R_VIEW: {
+        int created;
+        struct strmap_entry *me =
+            strmap_upsert(&ps->views, r->customer, strlen(r->customer), &created);
+        free(me->value);
+        me->value = r->view;
+        r->view = NULL;
+        break;
+    }
     case R_ADDED:
         incidents_customer_added(&ps->inc);
         break;
@@ -416,6 +578,13 @@ static void merge(struct parts *ps, struct recs *const *bufs)
         bufs[p]->n = 0;
 }
 
+static void free_views(struct strmap *m)
+{
+    for (size_t i = 0; i < m->len; i++)
+        free(m->entries[i].value);
+    strmap_cleanup(m);
+}
+
 static size_t min_done(const struct parts *ps)
 {
     size_t m = SIZE_MAX;
@@ -423,6 +592,58 @@ static size_t min_done(const struct parts *ps)
         if (ps->done[p] < m)
             m = ps->done[p];
     return m;
+}
+
+/* The merger's incident sink: printed, and with messages the alert when one opens. */
+static void m_incident(void *ctx, const struct incident *i)
+{
+    struct parts *ps = ctx;
+    if (ps->out->incident)
+        ps->out->incident(ps->out->ctx, i);
+    if (!ps->orch || strcmp(i->update, "opened"))
+        return;
+    ps->vbuf = xgrow(ps->vbuf, &ps->capv, i->ncustomers + 1, sizeof *ps->vbuf);
+    for (size_t k = 0; k < i->ncustomers; k++) {
+        const struct strmap_entry *me =
+            strmap_find(&ps->views, i->customers[k], strlen(i->customers[k]));
+        if (me)
+            ps->vbuf[k] = *(const struct orch_view *)me->value;
+        else
+            memset(&ps->vbuf[k], 0, sizeof ps->vbuf[k]); /* a member that never fired: none */
+    }
+    orch_incident_alert(ps->orch, i, ps->vbuf);
+}
+
+/* orch_sink.message of the merger's orchestrator: an incident alert's line. */
+static void m_message(void *ctx, const struct outbox_msg *m)
+{
+    struct parts *ps = ctx;
+    struct buf line;
+    buf_init(&line, 0);
+    orch_message_json(m, &line);
+    ps->msgs->line(ps->msgs->ctx, line.data, line.len);
+    buf_cleanup(&line);
+}
+
+/* Settle rounds (messages, no --until): decide each until no merge window is left open. */
+static void settle(struct parts *ps)
+{
+    pthread_mutex_lock(&ps->mu);
+    for (;;) {
+        while (ps->nsettled < ps->n)
+            pthread_cond_wait(&ps->done_cv, &ps->mu);
+        int64_t target = FW_TIME_NONE;
+        for (size_t p = 0; p < ps->n; p++)
+            if (ps->settle[p] != FW_TIME_NONE && (target == FW_TIME_NONE || ps->settle[p] > target))
+                target = ps->settle[p];
+        ps->nsettled = 0;
+        ps->target = target;
+        ps->round++;
+        pthread_cond_broadcast(&ps->filled_cv);
+        if (target == FW_TIME_NONE)
+            break;
+    }
+    pthread_mutex_unlock(&ps->mu);
 }
 
 static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
@@ -435,7 +656,7 @@ static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 
 int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
               int skip_invalid, int64_t until, const struct engine_sink *out,
-              struct parts_result *res)
+              const struct parts_msgs *msgs, struct parts_result *res)
 {
     if (nparts < 2 || nparts > 64)
         return FW_EINVAL;
@@ -447,11 +668,21 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
     ps->skip_invalid = skip_invalid;
     ps->until = until;
     ps->out = out;
-    ps->isink = (struct engine_sink){.ctx = out->ctx, .incident = out->incident};
+    ps->msgs = msgs;
+    ps->isink = (struct engine_sink){.ctx = ps, .incident = m_incident};
+    strmap_init(&ps->views);
+    if (msgs) {
+        struct orch_sink os = {.ctx = ps, .message = m_message};
+        ps->orch = orch_new(msgs->cfg, msgs->templates, &os);
+        orch_set_text_only(ps->orch);
+        orch_bind_rules(ps->orch, rules[0]);
+    }
     incidents_init(&ps->inc, rules[0]);
     ps->done = xcalloc(nparts, sizeof *ps->done);
     ps->ord = xcalloc(nparts, sizeof *ps->ord);
     ps->nord = xcalloc(nparts, sizeof *ps->nord);
+    ps->tord = xcalloc(nparts, sizeof *ps->tord);
+    ps->settle = xcalloc(nparts, sizeof *ps->settle);
     ps->part = xcalloc(nparts, sizeof *ps->part);
     pthread_mutex_init(&ps->mu, NULL);
     pthread_cond_init(&ps->filled_cv, NULL);
@@ -461,6 +692,9 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
     start_thread(&reader, reader_main, ps);
     for (size_t p = 0; p < nparts; p++) {
         ps->part[p] = (struct part){.ps = ps, .p = p, .rules = rules[1 + p]};
+        strmap_init(&ps->part[p].views);
+        buf_init(&ps->part[p].line, 0);
+        strmap_init(&ps->tord[p]);
         start_thread(&ps->part[p].thread, part_main, &ps->part[p]);
     }
     struct recs *bufs[64];
@@ -480,6 +714,8 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
         pthread_cond_broadcast(&ps->room_cv);
         pthread_mutex_unlock(&ps->mu);
     }
+    if (msgs && until == FW_TIME_NONE)
+        settle(ps);
     pthread_mutex_lock(&ps->mu);
     while (ps->nfinished < nparts)
         pthread_cond_wait(&ps->done_cv, &ps->mu);
@@ -498,13 +734,20 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
             res->customers += engine_customer_count(pt->e);
             res->pending += engine_pending_timers(pt->e);
         }
+        orch_free(pt->orch); /* cancels its timers: before the engine goes */
         engine_free(pt->e);
         for (size_t k = 0; k < RING; k++)
             free(pt->out[k].r);
         free(pt->tail.r);
         free(pt->first);
         free(ps->ord[p]);
+        strmap_cleanup(&ps->tord[p]);
+        free_views(&pt->views);
+        buf_cleanup(&pt->line);
     }
+    free_views(&ps->views);
+    orch_free(ps->orch);
+    free(ps->vbuf);
     for (size_t k = 0; k < RING; k++)
         for (size_t i = 0; i < ps->blocks[k].n; i++)
             event_cleanup(&ps->blocks[k].ev[i]);
@@ -516,6 +759,8 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
     pthread_cond_destroy(&ps->filled_cv);
     pthread_mutex_destroy(&ps->mu);
     free(ps->part);
+    free(ps->settle);
+    free(ps->tord);
     free(ps->nord);
     free(ps->ord);
     free(ps->done);

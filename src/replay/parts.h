@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comms/comms.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
+#include "orchestrate/orchestrate.h"
 #include "rules/rules.h"
 
 /* Events handed over in blocks; a block's events belong to its filler (freed when refilled). */
@@ -39,6 +41,22 @@ struct parts_result {
     double reader_cpu_s, merger_cpu_s, part_cpu_s[64];
 };
 
+/*
+ * Messages on partitions: each partition decides for its own customers
+ * with an orchestrator of its own (cfg and templates are shared, read
+ * only), the merger sends the incident alerts; every decision's line
+ * (orch_message_json, no newline) goes to `line` in one engine's order.
+ * Only for input that one engine would decide customer by customer: no
+ * known_issue.changed, message.sent or message.failed events, and member
+ * views that orch_views_local allows (replay.c checks).
+ */
+struct parts_msgs {
+    const struct orch_config *cfg;
+    const struct comms *templates;
+    void *ctx;
+    void (*line)(void *ctx, const char *json, size_t n);
+};
+
 /* The partition of a customer: its key's fw_hash modulo the number of partitions. */
 size_t parts_of(const char *subject, size_t nparts);
 
@@ -47,12 +65,14 @@ size_t parts_of(const char *subject, size_t nparts);
  * engines (nparts >= 2; rules[1 + p] is partition p's copy of the rules,
  * built from the same files as rules[0], which the merger reads), advance
  * them to `until` when it is not FW_TIME_NONE, and send detections and
- * incidents to out (its detection and incident callbacks) in one engine's
- * order.  An event with bad lines before it is applied only with
+ * incidents to out (its detection and incident callbacks) and, with msgs,
+ * message lines to msgs->line, in one engine's order (without --until, the
+ * merge windows the last events opened are let close first, as one
+ * engine's replay does).  An event with bad lines before it is applied only with
  * skip_invalid.  Returns 0, with the figures in *res.
  */
 int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
               int skip_invalid, int64_t until, const struct engine_sink *out,
-              struct parts_result *res);
+              const struct parts_msgs *msgs, struct parts_result *res);
 
 #endif

@@ -75,6 +75,15 @@ static void print_detection(void *ctx, const struct detection *d)
     p->detections++;
 }
 
+/* parts_msgs.line: a message decided on a partition. */
+static void print_message_line(void *ctx, const char *json, size_t n)
+{
+    struct printer *p = ctx;
+    fwrite(json, 1, n, p->out);
+    fputc('\n', p->out);
+    p->messages++;
+}
+
 static void print_incident(void *ctx, const struct incident *i)
 {
     struct printer *p = ctx;
@@ -575,7 +584,10 @@ struct reader {
     struct input *inp;  /* ps->inp, whose pages read lines are given back */
     size_t pos, lineno, released;
     int64_t last;       /* the latest event time so far */
-    int sorted;         /* 0: an event went back in time; reading stopped there */
+    int sorted;         /* 0: an event went back in time, or one_engine saw an event it
+                           names; reading stopped there (replayed sorted on one engine) */
+    int one_engine;     /* partitions deciding messages: stop at an event whose decisions
+                           span customers (only one engine makes them) */
     int end;            /* no more lines, or stopped */
     struct part_block blocks[BLOCKS];
     /* threaded: the fields above are the reader's until it is joined; these are under mu */
@@ -585,6 +597,17 @@ struct reader {
     int done;               /* the reader filled its last block */
     int unsorted;           /* ... and it stopped at an event that went back in time */
 };
+
+/*
+ * Events whose decisions read or change what several customers share: the
+ * known-issue registry and the connectors' failure state (orchestrate/
+ * known.c, failures.c).  Partitions do not decide them yet.
+ */
+static int spans_customers(const char *type)
+{
+    return !strcmp(type, RULES_KNOWN_ISSUE_TYPE) || !strcmp(type, "message.sent") ||
+           !strcmp(type, "message.failed");
+}
 
 /* Refill b with the next events, freeing what it held; rd->end when there are no more. */
 static void read_block(struct reader *rd, struct part_block *b)
@@ -605,7 +628,7 @@ static void read_block(struct reader *rd, struct part_block *b)
         struct event *ev = &b->ev[b->n];
         if (take_line(ps, s, len, rd->lineno, ev) != LINE_EVENT)
             continue;
-        if (ev->time < rd->last) {
+        if (ev->time < rd->last || (rd->one_engine && spans_customers(ev->type))) {
             event_cleanup(ev);
             rd->sorted = 0;
             rd->end = 1;
@@ -802,15 +825,25 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
     rd->inp = &inp;
     rd->last = INT64_MIN;
     rd->sorted = 1;
-    /* With partitions (detection only), they take the first pass; an unsorted input is
-       replayed sorted on one engine below, with the same output. */
+    /*
+     * With partitions (detections, or messages without cases), they take
+     * the first pass; an unsorted input, or one with events whose decisions
+     * span customers, is replayed sorted on one engine below, with the same
+     * output.  So is everything when an incident alert's member views could
+     * move with the clock or global state (orch_views_local).
+     */
     int parted = 0;
     struct parts_result pr = {0};
-    if (o->partitions > 1 && !o->messages && !o->cases) {
+    if (o->partitions > 1 && !o->cases && !o->report &&
+        (!o->messages || orch_views_local(rules))) {
         struct parts_source src = {.ctx = rd, .fill = fill_block};
         struct engine_sink sink = {.ctx = &r.p, .detection = print_detection,
                                    .incident = print_incident};
-        parts_run(o->part_rules, o->partitions, &src, o->skip_invalid, o->until, &sink, &pr);
+        struct parts_msgs pm = {.cfg = o->orch ? o->orch : &r.ocfg, .templates = r.templates,
+                                .ctx = &r.p, .line = print_message_line};
+        rd->one_engine = o->messages;
+        parts_run(o->part_rules, o->partitions, &src, o->skip_invalid, o->until, &sink,
+                  o->messages ? &pm : NULL, &pr);
         parted = rd->sorted;
     } else {
         first_pass(&r, rd, !o->serial && cpus_usable() > 1);

@@ -598,9 +598,133 @@ def test_partitions_keep_the_order_of_wake_ups_due_together():
         assert (rc, out, re.sub(r"replay: CPU time per thread: .*\n", "", err)) == one, n
 
 
+def _same_on_partitions(args, body, parted=True):
+    """Replay body on one engine and on 2 and 3 partitions: the same stdout, stderr and status.
+    parted: the partitions ran (their CPU-time line), else the input fell back to one engine."""
+    one = run(args, input=body)
+    for n in (2, 3):
+        rc, out, err = run(args[:1] + ["--partitions", str(n)] + args[1:], input=body)
+        cpu = re.findall(r"replay: CPU time per thread: .*\n", err)
+        assert len(cpu) == (1 if parted else 0), (n, err)
+        err = re.sub(r"replay: CPU time per thread: .*\n", "", err)
+        assert (rc, out, err) == one, "%s, %d partitions: output differs" % (args, n)
+    return one
+
+
+def test_partitions_decide_messages_as_one_engine():
+    # With --messages each partition decides for its own customers (an
+    # orchestrator per partition); the merger keeps the incidents, sends
+    # their engineering alerts from each member's view, and prints every
+    # decision where one engine would have.  Holds, ladder steps and the
+    # decisions after a global event are ordered with the wake-ups.
+    evs = sorted(_mixed_stream(5000, seed=7), key=lambda e: e["time"])
+    body = ndjson(evs)
+    for extra in ([], list(until("12d"))):
+        rc, out, err = _same_on_partitions(["replay", "--messages"] + extra, body)
+        lines = [json.loads(x) for x in out.splitlines()]
+        msgs = [x for x in lines if x["kind"] == "message"]
+        assert rc == 0 and len(msgs) > 500, err
+        alerts = [m for m in msgs if m["audience"] == "engineering" and m["explanation"].get("incident")]
+        assert len(alerts) > 3, "no incident alert"
+        # The alert names its members' orders, from views the partitions sent.
+        assert any(re.search(r"o-\d\d\d", a["body"] or "") for a in alerts), alerts[0]["body"]
+        outages = {e["time"] for e in evs if e["type"] == "outage.started"}
+        assert any(T(m["at"]) in {T(t) for t in outages} for m in msgs) or extra, "nothing decided at an outage"
+
+
+def test_partitions_order_holds_and_turns_as_one_engine():
+    # Pairs of customers on different partitions fire at the same millisecond,
+    # so their merge windows close together: one engine decides them in the
+    # order their hold timers were last armed.  In half the pairs the first
+    # customer's hold is re-armed by a later event, so the second is decided
+    # first.  Then an outage opens for customers of both partitions at once:
+    # their decisions after the global event come in first-seen order.
+    evs, pairs = [], 0
+    for k in range(30):
+        a, b = "holdA%02d@example.com" % k, "holdB%02d@example.com" % k
+        if _partition(a, 2) == _partition(b, 2):
+            continue
+        pairs += 1
+        base = k * 3600 * 1000
+        for c in (a, b):
+            evs.append(ev("portin.status_changed", c, "%dms" % base, carrier="AT&T",
+                          status="REJECTED", response="FAILED"))
+        if k % 2:
+            evs.append(ev("chat.started", a, "%dms" % (base + 2), conversation_id="m%d" % k, topic="esim"))
+    assert pairs >= 8, pairs
+    t0 = 40 * 3600 * 1000
+    zips = []
+    for k in range(12):
+        c = "zone%02d@example.com" % k
+        evs += [ev("customer.updated", c, "%dms" % (t0 + k), zip="10001", plan="Basic"),
+                ev("ticket.created", c, "%dms" % (t0 + 100 + k), ticket_id="zt%d" % k, subject="no signal")]
+        zips.append(_partition(c, 2))
+    assert set(zips) == {0, 1}
+    evs.append(ev("outage.started", None, "%dms" % (t0 + 1000), outage_id="o1", zips=["10001"],
+                  impact="no service", eta="unknown"))
+    # In time order (stable: ties keep their order); T() writes whole seconds without ".000".
+    body = ndjson(sorted(evs, key=lambda e: e["time"] if "." in e["time"] else e["time"][:-1] + ".000Z"))
+    rc, out, err = _same_on_partitions(["replay", "--messages"], body)
+    msgs = [json.loads(x) for x in out.splitlines() if '"kind":"message"' in x]
+    firsts = []
+    for m in msgs:
+        if m["customer"] and m["customer"].startswith("hold") and m["customer"] not in firsts:
+            firsts.append(m["customer"])
+    assert len(firsts) == 2 * pairs, firsts
+    for i in range(0, len(firsts), 2):
+        k = int(firsts[i][5:7])
+        want = "holdB" if k % 2 else "holdA"  # re-armed later: decided second
+        assert firsts[i].startswith(want) and firsts[i + 1][5:7] == firsts[i][5:7], firsts[i:i + 2]
+    told = []
+    for m in msgs:
+        if m["customer"] and m["customer"].startswith("zone") and "SIG-011" in m["signals"] \
+                and m["customer"] not in told:
+            told.append(m["customer"])
+    assert told == sorted(told) and len(told) == 12, told
+
+
+def test_partitions_alert_incidents_from_members_latest_views():
+    # The engineering alert when an incident opens says each member's order
+    # and journey status as they are then.  v1 fired first and moved on
+    # (its eSIM is now PENDING) on one partition; the incident opens when
+    # v3 fires on another: the merger has v1's latest view, not the one it
+    # had when it fired.  v3's rejection is the last event, on a partition
+    # other than the first: its merge window is let close before the end.
+    def pick(prefix, want2, not3):
+        return next(c for c in ("%s%d@example.com" % (prefix, k) for k in range(200))
+                    if _partition(c, 2) == want2 and _partition(c, 3) != not3)
+    v1, v2, v3 = pick("view", 0, 3), pick("vtwo", 1, 3), pick("vthree", 1, 0)
+    rej = dict(carrier="AT&T", status="REJECTED", response="FAILED")
+    evs = [ev("order.created", v1, "0", order_id="ord-v1"),
+           ev("portin.status_changed", v1, "1m", **rej),
+           ev("esim.status_changed", v1, "2m", order_id="ord-v1", status="PENDING", individual_id="i"),
+           ev("portin.status_changed", v2, "3m", **rej),
+           ev("portin.status_changed", v3, "4m", **rej)]
+    rc, out, err = _same_on_partitions(["replay", "--messages"], ndjson(evs))
+    msgs = [json.loads(x) for x in out.splitlines() if '"kind":"message"' in x]
+    alert = [m for m in msgs if m["audience"] == "engineering" and m["explanation"].get("incident")]
+    assert len(alert) == 1, msgs
+    row = [x for x in alert[0]["body"].splitlines() if v1 in x]
+    assert row and "ord-v1" in row[0] and "PENDING" in row[0] and "REJECTED" not in row[0], alert[0]["body"]
+    assert any(m["customer"] == v3 and m["audience"] == "customer" for m in msgs), "v3 never decided"
+
+
+def test_partitions_leave_cross_customer_decisions_to_one_engine():
+    # message.sent/failed (connector failure state) and known_issue.changed
+    # (the registry) are decided across customers: such an input is replayed
+    # on one engine, with the same output, and says so by having no per-thread line.
+    evs = sorted(_mixed_stream(600, seed=11), key=lambda e: e["time"])
+    evs.insert(300, ev("message.failed", "cust001@example.com", evs[300]["time"], message_id="m_1",
+                       channel="slack", connector="slack", audience="l2", kind="alert",
+                       attempts=2, error="HTTP 503"))
+    _same_on_partitions(["replay", "--messages"], ndjson(evs), parted=False)
+    # Detections alone do not decide anything: partitions still run.
+    _same_on_partitions(["replay"], ndjson(evs), parted=True)
+
+
 def test_partitions_refuse_what_they_do_not_do_yet():
     body = ndjson([ev("payment.completed", "c1", "0", order_id="o1", amount=45)])
-    for flags in (["--messages"], ["--cases"], ["--stats"]):
+    for flags in (["--cases"], ["--stats"], ["--messages", "--cases"]):
         rc, out, err = run(["replay", "--partitions", "2"] + flags, input=body)
         assert rc == 2 and out == "" and "--partitions replays detections" in err, (flags, err)
     for bad in ("0", "65", "x", "2x"):

@@ -230,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct parts_source src = {.ctx = &s, .fill = fill};
     struct engine_sink psink = {.ctx = &parted, .detection = on_detection, .incident = on_incident};
     struct parts_result res;
-    if (parts_run(R, nparts, &src, 0, until, &psink, &res))
+    if (parts_run(R, nparts, &src, 0, until, &psink, NULL, &res))
         abort();
     int same = one.lines.len == parted.lines.len &&
                (!one.lines.len || !memcmp(one.lines.data, parted.lines.data, one.lines.len));
