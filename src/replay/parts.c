@@ -25,6 +25,15 @@
  * The merger keeps the only incidents: partitions report systemic firings,
  * resolutions, new customers and moves of factor values (engine_trace), and
  * the merger feeds them to one struct incidents in that order.
+ *
+ * With messages, each partition's orchestrator decides for its customers
+ * and its decisions travel as printed lines.  Its holds and ladder steps
+ * are engine timers, traced like wake-ups (keyed by their address); its
+ * decisions after a global event are keyed (seq, 2, rank) by
+ * orch_sink.turn.  The merger sends the incident alerts, from the member
+ * views partitions report (at a systemic firing, then whenever a later
+ * event changes one), and at the end of the input runs the rounds that let
+ * the last merge windows close.
  */
 #include "replay/parts.h"
 
