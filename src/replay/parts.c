@@ -406,9 +406,10 @@ static void *part_main(void *arg)
         pthread_mutex_unlock(&ps->mu);
     }
     pt->cur = &pt->tail;
-    if (pt->e && ps->until != FW_TIME_NONE) {
+    if (ps->until != FW_TIME_NONE) {
         part_step(pt, UINT64_MAX, 0);
-        engine_advance(pt->e, ps->until);
+        if (pt->e)
+            engine_advance(pt->e, ps->until);
     } else if (ps->msgs) {
         /*
          * The merge windows the last events opened close before the replay

@@ -722,6 +722,16 @@ def test_partitions_leave_cross_customer_decisions_to_one_engine():
     _same_on_partitions(["replay"], ndjson(evs), parted=True)
 
 
+def test_partitions_end_an_input_with_no_events():
+    # Nothing to replay, with and without --until: the partitions still meet
+    # at the end (a partition without an engine once waited there forever).
+    for body in ("", "\n\n"):
+        for extra in ([], list(until("1h"))):
+            for flags in ([], ["--messages"]):
+                rc, out, err = _same_on_partitions(["replay"] + flags + extra, body)
+                assert rc == 0 and out == "" and "0 events" in err, (flags, extra, err)
+
+
 def test_partitions_refuse_what_they_do_not_do_yet():
     body = ndjson([ev("payment.completed", "c1", "0", order_id="o1", amount=45)])
     for flags in (["--cases"], ["--stats"], ["--messages", "--cases"]):

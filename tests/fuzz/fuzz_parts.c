@@ -7,10 +7,13 @@
  * incidents' common factors.  The stream is applied by one engine and by
  * 2, 3 or 4 partitions merged; the detection and incident lines must be
  * byte for byte the same, and so must the counts of events, customers and
- * pending wake-ups.  A difference aborts with both outputs on stderr.
+ * pending wake-ups.  With messages (half the inputs) each side also
+ * decides messages (an orchestrator per partition, incident alerts from
+ * the merger) and their lines must match too.  A difference aborts with
+ * both outputs on stderr.
  *
- * Input: byte 0 picks the partitions and the end (--until: none, or hours
- * after the last event); then 4 bytes per event: customer and
+ * Input: byte 0 picks the partitions, messages (bit 1) and the end
+ * (--until: none, or hours after the last event); then 4 bytes per event: customer and
  * kind, the step of the clock (0 most often: a tie), and two bytes that
  * pick values.  Rules: the built-in telecom pack, one copy per engine (an
  * engine interns into its rules), kept between inputs.
@@ -21,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comms/comms.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
+#include "orchestrate/orchestrate.h"
 #include "replay/parts.h"
 #include "rules/rules.h"
 #include "util/buf.h"
@@ -33,6 +38,8 @@
 #define MAX_PARTS 4
 
 static struct rules *R[MAX_PARTS + 2]; /* [0] the merger's, [1..] partitions', last: one engine's */
+static struct comms *TPL;              /* the built-in templates */
+static struct orch_config OCFG;        /* the defaults */
 
 static struct rules *rules_make(void)
 {
@@ -59,6 +66,20 @@ static void on_incident(void *ctx, const struct incident *i)
 {
     struct out *o = ctx;
     incident_json(i, 0, &o->lines);
+    buf_putc(&o->lines, '\n');
+}
+
+static void on_message(void *ctx, const struct outbox_msg *m)
+{
+    struct out *o = ctx;
+    orch_message_json(m, &o->lines);
+    buf_putc(&o->lines, '\n');
+}
+
+static void on_line(void *ctx, const char *json, size_t n)
+{
+    struct out *o = ctx;
+    buf_append(&o->lines, json, n);
     buf_putc(&o->lines, '\n');
 }
 
@@ -179,6 +200,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!R[0])
         for (size_t i = 0; i < MAX_PARTS + 2; i++)
             R[i] = rules_make();
+    if (!TPL) {
+        struct buf diag;
+        buf_init(&diag, 0);
+        if (comms_load(NULL, &TPL, &diag))
+            abort();
+        buf_cleanup(&diag);
+        orch_config_init(&OCFG);
+    }
     if (size < 1)
         return 0;
     size_t nparts = 2 + data[0] % (MAX_PARTS - 1);
@@ -198,20 +227,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* The end: none (the clock stays at the last event), or 6 to 192 hours on. */
     int64_t until = data[0] & 4 ? FW_TIME_NONE : t + ((data[0] >> 3) + 1) * 6 * 3600000LL;
+    int msgs = (data[0] & 2) != 0;
 
     /* One engine. */
     struct out one, parted;
     buf_init(&one.lines, 0);
     buf_init(&parted.lines, 0);
     struct engine_sink sink = {.ctx = &one, .detection = on_detection, .incident = on_incident};
+    struct orch *orch = NULL;
+    if (msgs) {
+        struct orch_sink os = {.ctx = &one, .message = on_message};
+        orch = orch_new(&OCFG, TPL, &os);
+        orch_set_text_only(orch);
+        sink = orch_engine_sink(orch, &sink);
+    }
     struct engine *e = NULL;
     uint64_t events = 0;
     for (size_t i = 0; i < s.n; i++) {
         struct event ev;
         if (to_event(s.ev[i], R[MAX_PARTS + 1], &ev))
             continue;
-        if (!e)
+        if (!e) {
             e = engine_new(R[MAX_PARTS + 1], ev.time, &sink);
+            if (orch)
+                orch_bind(orch, e);
+        }
         engine_prepare(e, ev.time);
         engine_apply(e, &ev);
         events++;
@@ -219,18 +259,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t customers = 0, pending = 0;
     if (e) {
+        int64_t settle;
         if (until != FW_TIME_NONE)
             engine_advance(e, until);
+        else /* as replay does: the merge windows the last events opened close */
+            while (orch && (settle = orch_open_until(orch)) != FW_TIME_NONE &&
+                   settle > engine_now(e))
+                engine_advance(e, settle);
         customers = engine_customer_count(e);
         pending = engine_pending_timers(e);
     }
+    orch_free(orch); /* cancels its timers: before the engine goes */
     engine_free(e);
 
     /* The partitions. */
     struct parts_source src = {.ctx = &s, .fill = fill};
     struct engine_sink psink = {.ctx = &parted, .detection = on_detection, .incident = on_incident};
     struct parts_result res;
-    if (parts_run(R, nparts, &src, 0, until, &psink, NULL, &res))
+    struct parts_msgs pm = {.cfg = &OCFG, .templates = TPL, .ctx = &parted, .line = on_line};
+    if (parts_run(R, nparts, &src, 0, until, &psink, msgs ? &pm : NULL, &res))
         abort();
     int same = one.lines.len == parted.lines.len &&
                (!one.lines.len || !memcmp(one.lines.data, parted.lines.data, one.lines.len));
