@@ -10,7 +10,7 @@
 #   make bench           benchmarks (see bench/README.md)
 #   make V=1             show full command lines
 
-PKGS := sqlite3 libmicrohttpd libcurl yaml-0.1 jansson libcrypto libpcre2-8
+PKGS := sqlite3 libmicrohttpd libcurl yaml-0.1 jansson libcrypto libpcre2-8 libpq libnats
 PYTHON ?= /usr/bin/python3
 
 ifeq ($(SANITIZER),)

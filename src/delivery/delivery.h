@@ -181,6 +181,25 @@ void delivery_metrics_print(struct buf *out);
 /* Forget every figure (tests). */
 void delivery_metrics_reset(void);
 
+/*
+ * One delivery attempt outside the dispatcher (the cluster's outbox
+ * workers, cluster/deliver.c): the connector serving m->channel sends m.
+ * *curl is the caller's easy handle, made on first use and kept between
+ * attempts (free it with delivery_curl_free).  DELIVERY_SENT, or
+ * DELIVERY_STORED when no connector is configured for the channel (nothing
+ * left the machine), DELIVERY_RETRY (transient) or DELIVERY_PERMANENT
+ * with the reason in err.
+ */
+enum delivery_outcome { DELIVERY_OUT_SENT, DELIVERY_OUT_STORED, DELIVERY_OUT_RETRY,
+                        DELIVERY_OUT_PERMANENT };
+struct outbox_msg;
+enum delivery_outcome delivery_attempt(const struct delivery_config *cfg, void **curl,
+                                       const struct outbox_msg *m, char *err, size_t n);
+void delivery_curl_free(void *curl);
+/* When to try again after attempt number `attempts` failed (the first at `first`): 0 to give up. */
+int64_t delivery_retry_at(const struct delivery_config *cfg, int attempts, int64_t first,
+                          int64_t now);
+
 /* Standard Webhooks signature: "v1,<base64 HMAC-SHA256(secret, id.ts.body)>". */
 int delivery_sign(const char *secret, const char *id, int64_t ts_seconds, const char *body,
                   size_t len, char *out, size_t outlen);

@@ -17,6 +17,7 @@
 void config_init(struct config *c)
 {
     memset(c, 0, sizeof *c);
+    cluster_config_init(&c->cluster);
     c->listen_addr = xstrdup("127.0.0.1");
     c->listen_port = 8080;
     c->database = xstrdup("forewarn.db");
@@ -50,6 +51,7 @@ void config_init(struct config *c)
 
 void config_cleanup(struct config *c)
 {
+    cluster_config_cleanup(&c->cluster);
     free(c->config_text);
     free(c->health_metric);
     free(c->health_contact_class);
@@ -776,6 +778,11 @@ int config_load_file(struct config *c, const char *path, struct buf *diag)
         }
         if (!strcmp(k, "churn_model")) {
             if (churn_parse(&c->churn, d, v, diag))
+                rc = FW_EPARSE;
+            continue;
+        }
+        if (!strcmp(k, "cluster")) {
+            if (cluster_config_parse(&c->cluster, d, v, diag))
                 rc = FW_EPARSE;
             continue;
         }

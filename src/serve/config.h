@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "cases/sla_config.h"
+#include "cluster/cluster.h"
 #include "delivery/delivery.h"
 #include "engine/engine.h"
 #include "cases/cases.h"
@@ -66,6 +67,7 @@ struct config {
     struct engine_health health; /* health score weights (health:); strings owned below */
     char *health_metric, *health_contact_class, *health_sentiment_key;
     struct churn_config churn;   /* churn_model: (serve/churn.h); churn.model NULL: none */
+    struct cluster_config cluster; /* cluster: (serve --cluster, cluster/cluster.h) */
 };
 
 /* Fill with the embedded defaults. */

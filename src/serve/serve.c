@@ -103,6 +103,8 @@ static int usage(void)
             "usage: forewarn serve [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
             "                      [--rules FILE]... [--playbooks FILE]... [--virtual-clock]\n"
             "                      [--ready-file FILE] [--full-replay]\n"
+            "       forewarn serve --cluster FILE [--node NAME] [--listen HOST:PORT]\n"
+            "                      [--rules FILE]... [--virtual-clock] [--ready-file FILE]\n"
             "The API token comes from the config file (api_token_file) or the environment\n"
             "(FOREWARN_API_TOKEN, FOREWARN_API_TOKEN_FILE), never from the command line.\n");
     return 2;
@@ -114,7 +116,7 @@ static int usage(void)
  * fingerprint is refused (conservative: any edit of the config file costs
  * one full replay).
  */
-static void config_fingerprint(const struct config *cfg, unsigned char out[32])
+void serve_config_fingerprint(const struct config *cfg, unsigned char out[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int len = 32;
@@ -170,8 +172,10 @@ int serve_main(int argc, char **argv)
     playbooks_init(&playbooks);
 
     /* The config file first, so flags override it wherever they appear. */
+    int cluster = 0;
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--config")) {
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--cluster")) {
+            cluster |= !strcmp(argv[i], "--cluster");
             if (i + 1 >= argc) {
                 rc = usage();
                 goto out;
@@ -185,7 +189,15 @@ int serve_main(int argc, char **argv)
     char snap_path[4096];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--config") && v) {
+        if ((!strcmp(a, "--config") || !strcmp(a, "--cluster")) && v) {
+            i++;
+        } else if (!strcmp(a, "--node") && v) {
+            if (!cluster) {
+                fprintf(stderr, "serve: --node names a cluster node (with --cluster FILE)\n");
+                goto out;
+            }
+            free(cfg.cluster.node);
+            cfg.cluster.node = xstrdup(v);
             i++;
         } else if (!strcmp(a, "--listen") && v) {
             if (config_set_listen(&cfg, v)) {
@@ -239,6 +251,16 @@ int serve_main(int argc, char **argv)
                   : !strcmp(cfg.log_level, "error") ? LOG_ERROR
                                                     : LOG_INFO);
 
+    if (cluster) {
+        /* NATS JetStream and PostgreSQL instead of the local database (cluster/cluster.h). */
+        if (!cfg.cluster.on) {
+            fprintf(stderr, "serve: --cluster FILE needs a cluster: section in FILE "
+                            "(docs/operations.md, \"Cluster\")\n");
+            goto out;
+        }
+        rc = cluster_serve(&cfg, (const char *const *)cfg.rules, cfg.nrules);
+        goto out;
+    }
     if (cfg.nrules == 0)
         rules_add_builtin(&rules);
     for (size_t i = 0; i < cfg.nrules; i++)
@@ -329,7 +351,7 @@ int serve_main(int argc, char **argv)
         .snapshot_every = cfg.snapshot_every,
         .snapshot_load = cfg.snapshot_load && !full_replay,
     };
-    config_fingerprint(&cfg, opts.config_hash);
+    serve_config_fingerprint(&cfg, opts.config_hash);
     if (pipeline_start(&p, err, sizeof err, &rules, db, &opts)) {
         fprintf(stderr, "serve: cannot start: recovery from the journal in %s failed: %s; %s\n",
                 cfg.database, err, NOTHING_CHANGED);

@@ -1,0 +1,104 @@
+/*
+ * pgx.c -- the cluster's PostgreSQL helpers and schema (pgx.h).
+ */
+#include "cluster/pgx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+PGconn *pgx_connect(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        log_error("cluster: PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PGresult *r = PQexec(c, "SET client_min_messages = warning");
+    PQclear(r);
+    return c;
+}
+
+PGresult *pgx_exec(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        log_error("cluster: PostgreSQL: %s", PQerrorMessage(c));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int pgx_run(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = pgx_exec(c, sql, n, params);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+static const char *const schema[] = {
+    "CREATE TABLE IF NOT EXISTS fw_meta (k text PRIMARY KEY, v text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS fw_partitions ("
+    " p int PRIMARY KEY, epoch bigint NOT NULL DEFAULT 0, owner text,"
+    " applied_seq bigint NOT NULL DEFAULT 0, clock bigint,"
+    " checkpoint_seq bigint NOT NULL DEFAULT 0, checkpoint bytea, checkpoint_at bigint)",
+    "CREATE TABLE IF NOT EXISTS fw_groups ("
+    " p int NOT NULL, last_seq bigint NOT NULL, applied_at bigint NOT NULL,"
+    " PRIMARY KEY (p, last_seq))",
+    "CREATE TABLE IF NOT EXISTS fw_detections ("
+    " signal text NOT NULL, customer text NOT NULL, state text NOT NULL, at bigint NOT NULL,"
+    " fired_at bigint NOT NULL, p int NOT NULL, node text NOT NULL, line text NOT NULL,"
+    " PRIMARY KEY (signal, customer, state, at))",
+    "CREATE TABLE IF NOT EXISTS fw_outbox ("
+    " id text PRIMARY KEY, key text NOT NULL UNIQUE, p int NOT NULL, customer text,"
+    " audience text NOT NULL, channel text NOT NULL, status text NOT NULL, reason text,"
+    " created_at bigint NOT NULL, send_at bigint NOT NULL, recipient text, subject text,"
+    " body text, html text, signals text, meta text, explain text, line text NOT NULL,"
+    " decided_by text NOT NULL, attempts int NOT NULL DEFAULT 0, claimed_by text,"
+    " claimed_until bigint, sent_at bigint, sent_by text, last_error text)",
+    "CREATE INDEX IF NOT EXISTS fw_outbox_due ON fw_outbox (send_at) WHERE status = 'scheduled'",
+};
+
+int pgx_schema(PGconn *c, unsigned partitions, char *why, size_t n)
+{
+    char lock[64], np[16];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d, 0)", PGX_LOCK_SCHEMA);
+    snprintf(np, sizeof np, "%u", partitions);
+    if (pgx_run(c, "BEGIN", 0, NULL) || pgx_run(c, lock, 0, NULL))
+        goto fail;
+    for (size_t i = 0; i < sizeof schema / sizeof *schema; i++)
+        if (pgx_run(c, schema[i], 0, NULL))
+            goto fail;
+    const char *p1[] = {np};
+    if (pgx_run(c, "INSERT INTO fw_meta (k, v) VALUES ('partitions', $1) ON CONFLICT DO NOTHING",
+                1, p1))
+        goto fail;
+    PGresult *r = pgx_exec(c, "SELECT v FROM fw_meta WHERE k = 'partitions'", 0, NULL);
+    if (!r)
+        goto fail;
+    int same = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), np);
+    if (!same)
+        snprintf(why, n, "the database was set up for %s partitions; this node says %u",
+                 PQntuples(r) ? PQgetvalue(r, 0, 0) : "?", partitions);
+    PQclear(r);
+    if (!same) {
+        pgx_run(c, "ROLLBACK", 0, NULL);
+        return -1;
+    }
+    if (pgx_run(c,
+                "INSERT INTO fw_partitions (p) SELECT g FROM generate_series(0, $1::int - 1) g "
+                "ON CONFLICT DO NOTHING",
+                1, p1) ||
+        pgx_run(c, "COMMIT", 0, NULL))
+        goto fail;
+    return 0;
+fail:
+    snprintf(why, n, "%s", PQerrorMessage(c));
+    pgx_run(c, "ROLLBACK", 0, NULL);
+    return -1;
+}
