@@ -237,18 +237,17 @@ void orch__fire(struct engine_timer *t, int64_t due)
         orch__outage_followup(o, c); /* decides: state, so also when quiet */
         return;
     }
-    /* What a step decides (an alert, a follow-up message) leaves no state behind: quiet skips it.
+    /*
+     * An internal step (an alert to L2 or engineering) leaves no state
+     * behind: quiet skips it.  A follow-up to the customer does: the fact
+     * that it went out (what "we wrote to you on" and an outage's re-armed
+     * follow-up read), and, held back by an outage, its wait for the end;
+     * quiet decides it as live does, and emit, quiet, renders nothing.
+     * Skipping it once left a replayed orchestrator with older facts than
+     * the live one (the cluster's failover test found it).
      */
-    /* Bare keeps only what writes to the customer (what a case's contact clock hears of). */
     int to_customer = l->kind == STEP_HIGH_NO_RESPONSE || l->kind == STEP_CRITICAL_NO_RESPONSE;
-    if (to_customer && o->quiet && !o->bare) {
-        /* The one thing a follow-up leaves behind: held back by an outage, it waits for its end. */
-        json_t *snap = orch__snapshot(o, c->key);
-        if (orch__outage_covering(o, snap, l->sig) != NOSIG)
-            orch__outage_hold(c, l->sig);
-        json_decref(snap);
-    }
-    if (o->quiet && !(o->bare && to_customer)) {
+    if (o->quiet && !to_customer) {
         orch__ladder_free(l);
         return;
     }

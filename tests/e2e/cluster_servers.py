@@ -90,7 +90,9 @@ class Postgres:
     nodes, never PostgreSQL)."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="fw-pg-")
+        # As root the server runs as another user, who must reach the directory: under /tmp,
+        # not under a test run's private temporary directory.
+        self.dir = tempfile.mkdtemp(prefix="fw-pg-", dir="/tmp" if os.geteuid() == 0 else None)
         self.port = free_port()
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "pg.log")
