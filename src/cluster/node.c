@@ -190,12 +190,16 @@ static void deliver_one(struct node *nd, PGconn *db, void **curl, PGresult *r, i
                                                                     m.attempts, now, now);
     snprintf(until, sizeof until, "%" PRId64, retry);
     const char *v[] = {m.id, node, err, until};
-    pgx_run(db,
-            retry ? "UPDATE fw_outbox SET claimed_until = $4, last_error = $3 WHERE id = $1 AND "
-                    "claimed_by = $2"
-                  : "UPDATE fw_outbox SET status = 'dead', last_error = $3, claimed_until = NULL "
-                    "WHERE id = $1 AND claimed_by = $2 AND $4 = '0'",
-            4, v);
+    if (retry) /* the lease becomes the backoff: nobody claims it before then */
+        pgx_run(db,
+                "UPDATE fw_outbox SET claimed_until = $4, last_error = $3 WHERE id = $1 AND "
+                "claimed_by = $2",
+                4, v);
+    else
+        pgx_run(db,
+                "UPDATE fw_outbox SET status = 'dead', last_error = $3, claimed_until = NULL "
+                "WHERE id = $1 AND claimed_by = $2",
+                3, v);
     log_warn("cluster: delivery of %s on %s failed (attempt %d): %s%s", m.id, m.channel,
              m.attempts, err, retry ? "" : "; given up");
     pthread_mutex_lock(&nd->cmu);

@@ -216,8 +216,12 @@ def test_cluster_failover_loses_nothing_and_repeats_nothing():
     rnd = random.Random(2026)
     evs, end, end_ms = _events(4000, 33)
     recv = start_all()
-    cl = Cluster(connectors=recv.connectors_yaml(max_attempts=50, backoff_base="50ms",
-                                                  backoff_max="200ms", timeout="1s"),
+    # Zendesk is left out: the generated tickets ("z3") are not Zendesk ticket numbers, so its
+    # messages would be refused for good; without it they are stored.
+    cl = Cluster(connectors=recv.connectors_yaml(only=("email", "sms", "slack", "webhook", "push",
+                                                       "chatbot"),
+                                                 max_attempts=50, backoff_base="50ms",
+                                                 backoff_max="200ms", timeout="1s"),
                  extra="outreach:\n  webhook: true\n")
     try:
         cl.start("a")
@@ -250,8 +254,10 @@ def test_cluster_failover_loses_nothing_and_repeats_nothing():
         assert len(sent) > 100, len(sent)
         dead = cl.pg.sql("SELECT id, last_error FROM fw_outbox WHERE status = 'dead'")
         assert not dead, dead[:3]
-        webhook_ids = [m["headers"].get("webhook-id") for m in recv.received("webhook")]
-        assert len(webhook_ids) == len(set(webhook_ids)), "a webhook delivered twice under one id"
+        got = recv.received("webhook")
+        assert all(g["verified"] for g in got), "a webhook's signature did not verify"
+        webhook_ids = [g["json"]["data"]["id"] for g in got]
+        assert len(webhook_ids) == len(set(webhook_ids)), "a message delivered twice"
         want_webhook = {r[0] for r in sent if r[1] == "webhook"}
         assert want_webhook and set(webhook_ids) == want_webhook, (
             len(want_webhook), len(set(webhook_ids)))
