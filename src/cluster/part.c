@@ -551,6 +551,10 @@ static void *part_main(void *arg)
             apply_msg(c, list.Msgs[i], virt ? FW_TIME_NONE : replay_time(c, s));
             seq = s;
             if (s == c->replay_to) {
+                /* Caught up: what falls due from here on is decided for real, at takeover. */
+                c->quiet = 0;
+                if (c->o)
+                    orch_set_quiet(c->o, 0);
                 if (begin(c))
                     goto out_list;
                 if (!virt)

@@ -32,7 +32,7 @@ def _ms_key(e):
 
 
 class Cluster:
-    def __init__(self, connectors="", extra=""):
+    def __init__(self, connectors="", extra="", virtual=True, checkpoint="300ms"):
         why = available()
         assert why is None, "the cluster tests need real servers: " + why
         self.dir = tempfile.mkdtemp(prefix="fw-cluster-")
@@ -41,11 +41,12 @@ class Cluster:
         self.config = os.path.join(self.dir, "cluster.yaml")
         with open(self.config, "w") as f:
             f.write("cluster:\n  nats: %s\n  postgres: \"%s\"\n  partitions: %d\n"
-                    "  checkpoint_every: 300ms\n  ownership_every: 100ms\n" % (
-                        self.nats.url, self.pg.conninfo, PARTITIONS))
+                    "  checkpoint_every: %s\n  ownership_every: 100ms\n" % (
+                        self.nats.url, self.pg.conninfo, PARTITIONS, checkpoint))
             f.write("brand:\n  name: Example Mobile\n")
             f.write(connectors + extra)
         self.nodes = {}  # name -> (process, base url)
+        self.virtual = virtual
 
     def start(self, name):
         ready = os.path.join(self.dir, "ready-" + name)
@@ -53,7 +54,8 @@ class Cluster:
             os.unlink(ready)
         log = open(os.path.join(self.dir, name + ".log"), "ab")
         p = subprocess.Popen([BIN, "serve", "--cluster", self.config, "--node", name, "--listen",
-                              "127.0.0.1:0", "--ready-file", ready, "--virtual-clock"],
+                              "127.0.0.1:0", "--ready-file", ready] +
+                             (["--virtual-clock"] if self.virtual else []),
                              stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while not os.path.exists(ready):
@@ -267,3 +269,66 @@ def test_cluster_failover_loses_nothing_and_repeats_nothing():
     finally:
         cl.close()
         recv.stop()
+
+
+def test_cluster_wall_clock_takeover_decides_once():
+    # On the wall clock an event is applied at the time its group was
+    # applied, which only the partition's owner knew: it records it
+    # (fw_groups) with the work it commits, and a new owner replays each
+    # event at that time.  Events here are dated 30 s before they arrive:
+    # history being caught up, decided late_hold (5 s) after it stops
+    # arriving, which is a time only the group's time gives.  Two takeovers:
+    #  1. the owner dies inside the merge window, and nobody owns the
+    #     partitions when it closes: the new owner decides at takeover, once;
+    #  2. the owner dies after deciding: the new owner replays and fires the
+    #     same holds again; what it decides has the same keys (the same
+    #     times) and is stored once.  Replayed at the events' own times,
+    #     each decision would have come back under another key: a second row.
+    import datetime
+    cl = Cluster(virtual=False, checkpoint="1h")  # no checkpoint: takeovers replay it all
+    try:
+        cl.start("a")
+        custs = ["wall%02d@example.com" % k for k in range(24)]
+
+        def dated():
+            t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=30)
+            return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+        def burst(cs):
+            for c in cs:
+                cl.post("/v1/events", [{"specversion": "1.0", "id": "wall-%s" % c, "source": "e2e",
+                                        "type": "portin.status_changed", "subject": c, "time": dated(),
+                                        "data": {"carrier": "AT&T", "status": "REJECTED",
+                                                 "response": "FAILED"}}])
+
+        def count(sql, cs):
+            return {r[0] for r in cl.pg.sql(sql)} >= set(cs)
+
+        detected = "SELECT customer FROM fw_detections WHERE signal = 'SIG-004'"
+        decided = "SELECT customer FROM fw_outbox WHERE audience = 'customer'"
+        burst(custs[:12])
+        cl.wait("the first detections", lambda: count(detected, custs[:12]))
+        posted = time.time()
+        cl.kill("a")  # inside the 5 s wait for the end of the catch-up
+        assert not cl.pg.sql(decided), "decided before the catch-up was over"
+        while time.time() < posted + 5.5:  # the waits end while nobody owns the partitions
+            time.sleep(0.1)
+        cl.start("b")
+        cl.wait("the first decisions, at takeover", lambda: count(decided, custs[:12]))
+        burst(custs[12:])
+        cl.wait("the second decisions", lambda: count(decided, custs))
+        cl.start("a")
+        cl.kill("b")  # everything it decided is replayed by a
+        cl.wait("a owning every partition, live", lambda: len(cl.get("a", "/readyz")["partitions"])
+                == PARTITIONS and all(p["live"] for p in cl.get("a", "/readyz")["partitions"]))
+        replayed = sum(p["replayed"] for p in cl.get("a", "/readyz")["partitions"])
+        assert replayed >= 12, replayed
+        dets = cl.pg.sql("SELECT customer, count(*) FROM fw_detections WHERE signal = 'SIG-004' "
+                         "AND state = 'firing' GROUP BY customer")
+        assert sorted(r[0] for r in dets) == sorted(custs) and all(r[1] == "1" for r in dets), dets
+        msgs = cl.pg.sql("SELECT customer, channel, count(*) FROM fw_outbox WHERE audience = 'customer' "
+                         "GROUP BY customer, channel")
+        assert {r[0] for r in msgs} == set(custs), msgs
+        assert all(r[2] == "1" for r in msgs), [r for r in msgs if r[2] != "1"]
+    finally:
+        cl.close()
