@@ -169,9 +169,10 @@ static void tr_begin(void *ctx, uint32_t cust, int64_t due) { (void)ctx, (void)c
 static void tr_cust(void *ctx, uint32_t cust) { (void)ctx, (void)cust; }
 static void tr_fired(void *ctx, size_t s, const char *customer, char **values, int64_t now)
 {
-    (void)ctx, (void)s, (void)customer, (void)now;
-    for (size_t i = 0; values && values[i]; i++)
-        free(values[i]);
+    struct cpart *c = ctx;
+    (void)customer, (void)now;
+    for (size_t i = 0; values && i < c->rules.signals[s].nfactors; i++)
+        free(values[i]); /* one per factor key, NULL where the customer has none */
     free(values);
 }
 static void tr_resolved(void *ctx, size_t s, const char *customer, int64_t now)
@@ -238,7 +239,7 @@ static void chain_free(struct cpart *c)
 static void ckpt_write(struct cpart *c, uint64_t seq)
 {
     struct buf b;
-    buf_init(&b, 1 << 16);
+    buf_init(&b, 0); /* no cap: a checkpoint is as large as the state */
     buf_append(&b, CKPT_MAGIC, 8);
     wire_put_u32(&b, CKPT_FORMAT);
     wire_put_u64(&b, c->nd->fingerprint);
