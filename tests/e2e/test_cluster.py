@@ -358,3 +358,28 @@ def test_cluster_wall_clock_takeover_decides_once():
         assert all(r[2] == "1" for r in msgs), [r for r in msgs if r[2] != "1"]
     finally:
         cl.close()
+
+
+def test_cluster_docs_example_config_runs():
+    # docs/operations.md, "Cluster": the config example, pointed at this test's servers,
+    # starts a node that owns all 8 partitions it declares.
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "../../docs/operations.md")) as f:
+        doc = f.read()
+    section = doc[doc.index("## Cluster"):]
+    example = re.search(r"```yaml\n(cluster:.*?)```", section, re.S).group(1)
+    assert "partitions: 8" in example, example
+    cl = Cluster()
+    try:
+        text = re.sub(r"nats: \S+", "nats: " + cl.nats.url, example)
+        text = re.sub(r'postgres: "[^"]*"', 'postgres: "%s"' % cl.pg.conninfo, text)
+        with open(cl.config, "w") as f:
+            f.write(text)
+        cl.start("n1")
+        cl.wait("n1 owning the partitions", lambda: [p["owner"] for p in cl.get(
+            "n1", "/v1/cluster")["partitions"]] == ["n1"] * 8)
+        ready = cl.get("n1", "/readyz")
+        assert ready["ready"] and len(ready["partitions"]) == 8, ready
+    finally:
+        cl.close()
