@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
+import openapi_check
 from cluster_servers import Nats, Postgres, available
 from fw import BIN, run, until
 from receivers import start_all
@@ -202,6 +203,11 @@ def test_cluster_two_nodes_decide_as_one_engine():
         _same_messages(got_m, want_m)
         # Readiness and metrics name the partitions each node owns.
         ra, rb = cl.get("a", "/readyz"), cl.get("b", "/readyz")
+        for body in (ra, rb):  # as docs/openapi.yaml documents them
+            assert not openapi_check.errors(body, openapi_check.schema("ClusterReady")), body
+        whole = cl.get("a", "/v1/cluster")
+        sch = openapi_check.doc()["paths"]["/v1/cluster"]["get"]["responses"]["200"]["content"]
+        assert not openapi_check.errors(whole, sch["application/json"]["schema"]), whole
         owned = sorted(p["partition"] for p in ra["partitions"] + rb["partitions"])
         assert owned == list(range(PARTITIONS)), (ra, rb)
         with urllib.request.urlopen(cl.nodes["a"][1] + "/metrics") as m:
