@@ -423,17 +423,17 @@ out:
     return ret;
 }
 
-/* POST /v1/admin/clock {"time": ...} (virtual clock): a clock move through the log, to every partition. */
+/* POST /v1/admin/clock {"now": ...} (virtual clock): a clock move through the log, to every partition. */
 static enum MHD_Result post_clock(struct node *nd, struct MHD_Connection *con, struct req *q)
 {
     if (!nd->cn.cfg->virtual_clock)
         return reply_error(con, 409, "the clock is the wall clock (virtual_clock is off)");
     json_t *j = fw_json_loadb(q->body.data ? q->body.data : "", q->body.len, 0, NULL);
-    const char *ts = json_string_value(json_object_get(j, "time"));
+    const char *ts = json_string_value(json_object_get(j, "now"));
     int64_t t;
     if (!ts || fw_time_parse(ts, strlen(ts), &t)) {
         json_decref(j);
-        return reply_error(con, 400, "expected {\"time\": RFC 3339}");
+        return reply_error(con, 400, "expected {\"now\": RFC 3339}");
     }
     char id[128], tbuf[FW_TIME_MAXLEN], why[512];
     fw_time_format(t, tbuf);
@@ -455,7 +455,7 @@ static enum MHD_Result post_clock(struct node *nd, struct MHD_Connection *con, s
     if (rc)
         return reply_error(con, 503, why);
     char out[96];
-    int n = snprintf(out, sizeof out, "{\"time\":\"%s\"}", tbuf);
+    int n = snprintf(out, sizeof out, "{\"now\":\"%s\"}", tbuf);
     return reply(con, 200, "application/json", out, (size_t)n);
 }
 

@@ -191,7 +191,7 @@ def test_cluster_two_nodes_decide_as_one_engine():
         # A repeated batch is dropped by the stream's duplicate window.
         r = cl.post("/v1/events", evs[:50], prefer="b")
         assert r == {"accepted": 0, "duplicates": 50, "results": r["results"]}, r
-        cl.post("/v1/admin/clock", {"time": end})
+        cl.post("/v1/admin/clock", {"now": end})
         cl.caught_up(end_ms)
         owners = {r[0] for r in cl.pg.sql("SELECT owner FROM fw_partitions")}
         assert owners == {"a", "b"}, owners
@@ -274,7 +274,7 @@ def test_cluster_failover_loses_nothing_and_repeats_nothing():
                 assert r["accepted"] + r["duplicates"] == len(part[k:k + 25]), r
             cl.start(victim)
         assert kills == 20
-        cl.post("/v1/admin/clock", {"time": end})
+        cl.post("/v1/admin/clock", {"now": end})
         cl.caught_up(end_ms)
         cl.wait("the outbox drained", lambda: cl.pg.sql(
             "SELECT count(*) FROM fw_outbox WHERE status = 'scheduled'")[0][0] == "0", timeout=180)
