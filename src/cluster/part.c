@@ -567,7 +567,9 @@ static void *part_main(void *arg)
             }
             i++;
         }
-        if (i < list.Count || (!c->quiet && !virt)) {
+        /* Events to apply, or (wall clock) a wake-up due: one transaction.  Idle, none. */
+        if (i < list.Count ||
+            (!c->quiet && !virt && engine_next_wakeup(c->e) <= fw_wall_now())) {
             if (begin(c))
                 goto out_list;
             int64_t at = FW_TIME_NONE;
