@@ -48,4 +48,14 @@ int cpart_running(struct cpart *c);
 void cpart_stop(struct cpart *c);
 void cpart_stats(struct cpart *c, struct cpart_stats *out);
 
+/*
+ * The global role (global.c): one node at a time keeps the incidents, which
+ * span partitions; every node runs this thread, which takes the role when
+ * nobody holds it.
+ */
+struct cglobal;
+struct cglobal *cglobal_start(struct cnode *nd);
+int cglobal_held(struct cglobal *g);
+void cglobal_stop(struct cglobal *g);
+
 #endif

@@ -51,6 +51,7 @@ struct node {
     pthread_mutex_t mu; /* guards parts */
     struct cpart *parts[MAX_PARTITIONS];
     pthread_t owner_thread, deliver_thread;
+    struct cglobal *global; /* the incidents, when this node holds the global role */
     atomic_int stop;
     atomic_int looked; /* the ownership loop ran once: ready */
     struct MHD_Daemon *http;
@@ -488,7 +489,8 @@ static enum MHD_Result get_ready(struct node *nd, struct MHD_Connection *con)
     struct buf o;
     buf_init(&o, 0);
     int ready = atomic_load(&nd->looked);
-    buf_printf(&o, "{\"ready\":%s,\"node\":", ready ? "true" : "false");
+    buf_printf(&o, "{\"ready\":%s,\"incidents\":%s,\"node\":", ready ? "true" : "false",
+               nd->global && cglobal_held(nd->global) ? "true" : "false");
     buf_json_str(&o, nd->cn.cc->node, strlen(nd->cn.cc->node));
     buf_puts(&o, ",\"partitions\":");
     /* The lag is against the stream's last position: an upper bound (other partitions' events). */
@@ -706,6 +708,7 @@ int cluster_serve(const struct config *cfg, const char *const *rule_files, size_
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(nd->http, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = di ? di->port : cfg->listen_port;
+    nd->global = cglobal_start(&nd->cn);
     if (pthread_create(&nd->owner_thread, NULL, owner_main, nd) ||
         pthread_create(&nd->deliver_thread, NULL, deliver_main, nd)) {
         fprintf(stderr, "serve: cannot start the node's threads\n");
@@ -735,6 +738,7 @@ int cluster_serve(const struct config *cfg, const char *const *rule_files, size_
     atomic_store(&nd->stop, 1);
     pthread_join(nd->owner_thread, NULL);
     pthread_join(nd->deliver_thread, NULL);
+    cglobal_stop(nd->global);
     rc = 0;
 out_bus:
     bus_close(nd->cn.bus);

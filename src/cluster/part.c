@@ -33,6 +33,7 @@
 #include "util/fwtime.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/map.h"
 #include "util/util.h"
 #include "util/wire.h"
 
@@ -69,6 +70,11 @@ struct cpart {
     struct group *groups;  /* wall clock: groups after the checkpoint, in order */
     size_t ngroups, gi;
     struct buf line;
+    /* Incidents (global.c) hear of systemic firings through fw_systemic, in commit order. */
+    int64_t pseq;          /* the partition's last fw_systemic row */
+    struct strmap views;   /* customers that fired a systemic signal -> their last view (text) */
+    int64_t idle_commit;   /* wall clock: when an idle partition last moved its clock (mono ns) */
+    const char *applying;  /* the subject of the event being applied (its factor moves' customer) */
 };
 
 /* ---- the sinks: rows in the open transaction ---- */
@@ -164,26 +170,129 @@ static int sink_stored_status(void *ctx, const char *key, char *status, size_t n
     return rc;
 }
 
-/* Incidents span partitions: a partition keeps none (the trace swallows what would feed them). */
+/*
+ * Incidents span partitions: a partition keeps none.  What would feed them
+ * (systemic firings and resolutions with the factor values, new customers,
+ * moves of a factor value, and each member's view for the engineering
+ * alert) becomes fw_systemic rows in the open transaction, numbered per
+ * partition; the node holding the global role (global.c) feeds them to one
+ * struct incidents in time order.  A row a takeover derives again (a
+ * wake-up's firing) has the same dedup key and is stored once; rows that
+ * come from events are never derived twice, and are keyed by their number.
+ */
+static void sys_row(struct cpart *c, const char *kind, long sig, const char *customer, int64_t at,
+                    const char *vals, const char *was, const char *now, const char *view,
+                    int natural)
+{
+    if (c->quiet)
+        return;
+    char p[16], ps[24], a[24], sg[24], key[600];
+    c->pseq++;
+    snprintf(p, sizeof p, "%u", c->p);
+    snprintf(ps, sizeof ps, "%" PRId64, c->pseq);
+    snprintf(a, sizeof a, "%" PRId64, at);
+    snprintf(sg, sizeof sg, "%ld", sig);
+    if (natural)
+        snprintf(key, sizeof key, "%s|%ld|%s|%" PRId64, kind, sig, customer ? customer : "", at);
+    else
+        snprintf(key, sizeof key, "%s|%u|%" PRId64, kind, c->p, c->pseq);
+    const char *v[] = {p, ps, a, kind, sig >= 0 ? sg : NULL, customer, vals, was, now, view, key};
+    if (pgx_run(c->db,
+                "INSERT INTO fw_systemic (p, pseq, at, kind, signal, customer, vals, was, now, view,"
+                " dedup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "ON CONFLICT (dedup) DO NOTHING",
+                11, v))
+        sql_fail(c, "a systemic row was not stored");
+}
+
+/* The customer's view for an incident alert, as JSON text, or NULL without an orchestrator. */
+static char *view_text(struct cpart *c, const char *customer)
+{
+    if (!c->o)
+        return NULL;
+    struct orch_view v;
+    orch_member_view(c->o, customer, &v);
+    json_t *j = json_pack("{s:s?, s:s?}", "order", v.has_order ? v.order : NULL, "status",
+                          v.has_status ? v.status : NULL);
+    char *t = fw_json_dumps(j);
+    json_decref(j);
+    return t;
+}
+
 static void tr_begin(void *ctx, uint32_t cust, int64_t due) { (void)ctx, (void)cust, (void)due; }
-static void tr_cust(void *ctx, uint32_t cust) { (void)ctx, (void)cust; }
+static void tr_armed(void *ctx, uint32_t cust) { (void)ctx, (void)cust; }
+
+static void tr_added(void *ctx, uint32_t cust)
+{
+    struct cpart *c = ctx;
+    const char *key = engine_customer_key(c->e, cust);
+    sys_row(c, "added", -1, key, engine_now(c->e), NULL, NULL, NULL, NULL, 1);
+    if (c->quiet)
+        return;
+    /* Where the customer was first seen: one engine's order of a global event's passes. */
+    char p[16], ps[24], a[24];
+    snprintf(p, sizeof p, "%u", c->p);
+    snprintf(ps, sizeof ps, "%" PRId64, c->pseq);
+    snprintf(a, sizeof a, "%" PRId64, engine_now(c->e));
+    const char *v[] = {key, a, p, ps};
+    if (pgx_run(c->db,
+                "INSERT INTO fw_first (customer, at, p, pseq) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING",
+                4, v))
+        sql_fail(c, "a first sighting was not stored");
+}
+
 static void tr_fired(void *ctx, size_t s, const char *customer, char **values, int64_t now)
 {
     struct cpart *c = ctx;
-    (void)customer, (void)now;
-    for (size_t i = 0; values && i < c->rules.signals[s].nfactors; i++)
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->rules.signals[s].nfactors; i++) {
+        json_array_append_new(a, values[i] ? json_string(values[i]) : json_null());
         free(values[i]); /* one per factor key, NULL where the customer has none */
+    }
     free(values);
+    char *vals = fw_json_dumps(a), *view = view_text(c, customer);
+    json_decref(a);
+    sys_row(c, "fired", (long)s, customer, now, vals, NULL, NULL, view, 1);
+    if (view) { /* a member from now on: its view follows its events (sink_step) */
+        int created;
+        struct strmap_entry *me = strmap_upsert(&c->views, customer, strlen(customer), &created);
+        free(me->value);
+        me->value = view;
+    }
+    free(vals);
 }
+
 static void tr_resolved(void *ctx, size_t s, const char *customer, int64_t now)
 {
-    (void)ctx, (void)s, (void)customer, (void)now;
+    sys_row(ctx, "resolved", (long)s, customer, now, NULL, NULL, NULL, NULL, 1);
 }
+
 static void tr_factor(void *ctx, size_t k, char *was, char *now)
 {
-    (void)ctx, (void)k;
+    struct cpart *c = ctx;
+    sys_row(c, "factor", (long)k, c->applying, engine_now(c->e), NULL, was, now, NULL, 0);
     free(was);
     free(now);
+}
+
+/* engine_sink.step: after a member's event, its view if it changed. */
+static void sink_step(void *ctx, const struct event *ev, const char *customer)
+{
+    struct cpart *c = ctx;
+    if (!ev || !customer)
+        return;
+    struct strmap_entry *me = strmap_find(&c->views, customer, strlen(customer));
+    if (!me)
+        return;
+    char *view = view_text(c, customer);
+    if (view && me->value && !strcmp(view, me->value)) {
+        free(view);
+        return;
+    }
+    sys_row(c, "view", -1, customer, engine_now(c->e), NULL, NULL, NULL, view, 0);
+    free(me->value);
+    me->value = view;
 }
 
 /* ---- the chain ---- */
@@ -201,7 +310,8 @@ static int chain_new(struct cpart *c)
         log_error("cluster: partition %u: the rules do not load", c->p);
         return -1;
     }
-    struct engine_sink sink = {.ctx = c, .detection = sink_detection, .retract = sink_retract};
+    struct engine_sink sink = {.ctx = c, .detection = sink_detection, .retract = sink_retract,
+                               .step = sink_step};
     if (c->nd->templates) {
         struct orch_sink os = {.ctx = c, .message = sink_message,
                                .stored_status = sink_stored_status};
@@ -212,8 +322,8 @@ static int chain_new(struct cpart *c)
     engine_set_health(c->e, &cfg->health);
     struct engine_trace tr = {.ctx = c,
                               .begin = tr_begin,
-                              .armed = tr_cust,
-                              .added = tr_cust,
+                              .armed = tr_armed,
+                              .added = tr_added,
                               .fired = tr_fired,
                               .resolved = tr_resolved,
                               .factor = tr_factor};
@@ -223,8 +333,17 @@ static int chain_new(struct cpart *c)
     return 0;
 }
 
+static void views_clear(struct cpart *c)
+{
+    for (size_t i = 0; i < c->views.len; i++)
+        free(c->views.entries[i].value);
+    strmap_cleanup(&c->views);
+    strmap_init(&c->views);
+}
+
 static void chain_free(struct cpart *c)
 {
+    views_clear(c);
     orch_free(c->o); /* cancels its timers: before the engine goes */
     engine_free(c->e);
     c->o = NULL;
@@ -250,6 +369,11 @@ static void ckpt_write(struct cpart *c, uint64_t seq)
     if (c->o)
         orch_snapshot(c->o, &b);
     engine_snapshot_end(c->e);
+    wire_put_u64(&b, c->views.len); /* incident members and the view last sent of each */
+    for (size_t i = 0; i < c->views.len; i++) {
+        wire_put_str(&b, c->views.entries[i].key);
+        wire_put_str(&b, c->views.entries[i].value ? c->views.entries[i].value : "");
+    }
     wire_put_u32(&b, crc32c(0, b.data, b.len));
     char p[16], s[24], at[24], ep[24];
     snprintf(p, sizeof p, "%u", c->p);
@@ -311,6 +435,18 @@ static int ckpt_load(struct cpart *c, const char *data, size_t len, uint64_t *se
     }
     if (c->o && orch_restore(c->o, &in, why, n))
         return -1;
+    uint64_t nviews = wire_get_u64(&in);
+    for (uint64_t i = 0; i < nviews && !in.err; i++) {
+        char *k = wire_get_str(&in), *v = wire_get_str(&in);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            in.err = 1;
+            break;
+        }
+        strmap_upsert(&c->views, k, strlen(k), NULL)->value = v;
+        free(k);
+    }
     if (in.err || in.off != in.n) {
         snprintf(why, n, "malformed");
         return -1;
@@ -336,6 +472,11 @@ static int take(struct cpart *c, uint64_t *from)
     }
     c->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     c->replay_to = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    r = pgx_exec(c->db, "SELECT coalesce(max(pseq), 0) FROM fw_systemic WHERE p = $1", 1, v);
+    if (!r)
+        return -1;
+    c->pseq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     if (chain_new(c))
         return -1;
@@ -429,7 +570,9 @@ static void apply_msg(struct cpart *c, natsMsg *m, int64_t at)
     if (at == FW_TIME_NONE)
         at = ev.time > engine_now(c->e) ? ev.time : engine_now(c->e);
     engine_prepare(c->e, at);
+    c->applying = ev.subject;
     engine_apply(c->e, &ev);
+    c->applying = NULL;
     event_cleanup(&ev);
     pthread_mutex_lock(&c->mu);
     c->st.events++;
@@ -567,9 +710,16 @@ static void *part_main(void *arg)
             }
             i++;
         }
-        /* Events to apply, or (wall clock) a wake-up due: one transaction.  Idle, none. */
+        /*
+         * Events to apply, or (wall clock) a wake-up due: one transaction.
+         * Idle, one a second, moving the partition's clock: incidents wait
+         * for every partition's clock to pass a firing (global.c).
+         */
         if (i < list.Count ||
-            (!c->quiet && !virt && engine_next_wakeup(c->e) <= fw_wall_now())) {
+            (!c->quiet && !virt &&
+             (engine_next_wakeup(c->e) <= fw_wall_now() ||
+              fw_mono_ns() - c->idle_commit >= (int64_t)1000000000))) {
+            c->idle_commit = fw_mono_ns();
             if (begin(c))
                 goto out_list;
             int64_t at = FW_TIME_NONE;
@@ -618,6 +768,7 @@ struct cpart *cpart_start(struct cnode *nd, unsigned p)
     c->st.p = p;
     c->last_applied = FW_TIME_NONE;
     buf_init(&c->line, 0);
+    strmap_init(&c->views);
     pthread_mutex_init(&c->mu, NULL);
     atomic_store(&c->running, 1);
     if (pthread_create(&c->thread, NULL, part_main, c)) {
@@ -634,6 +785,7 @@ void cpart_stop(struct cpart *c)
     atomic_store(&c->stop, 1);
     pthread_join(c->thread, NULL);
     chain_free(c);
+    strmap_cleanup(&c->views);
     if (c->db)
         PQfinish(c->db);
     free(c->groups);

@@ -62,18 +62,59 @@ static const char *const schema[] = {
     " decided_by text NOT NULL, attempts int NOT NULL DEFAULT 0, claimed_by text,"
     " claimed_until bigint, sent_at bigint, sent_by text, last_error text)",
     "CREATE INDEX IF NOT EXISTS fw_outbox_due ON fw_outbox (send_at) WHERE status = 'scheduled'",
+    "CREATE TABLE IF NOT EXISTS fw_systemic ("
+    " p int NOT NULL, pseq bigint NOT NULL, at bigint NOT NULL, kind text NOT NULL,"
+    " signal int, customer text, vals text, was text, now text, view text,"
+    " dedup text NOT NULL UNIQUE, PRIMARY KEY (p, pseq))",
+    "CREATE INDEX IF NOT EXISTS fw_systemic_order ON fw_systemic (at, p, pseq)",
+    "CREATE TABLE IF NOT EXISTS fw_first (customer text PRIMARY KEY, at bigint NOT NULL,"
+    " p int NOT NULL, pseq bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS fw_global ("
+    " id int PRIMARY KEY, pos text NOT NULL, lines bigint NOT NULL, state bytea)",
+    "CREATE TABLE IF NOT EXISTS fw_views (customer text PRIMARY KEY, view text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS fw_incidents (n bigint PRIMARY KEY, id bigint NOT NULL,"
+    " update text NOT NULL, at bigint NOT NULL, line text NOT NULL)",
 };
+
+#define SCHEMA_VERSION "3"
+
+/* Whether the tables of this version exist already (then no DDL: see pgx_schema). */
+static int schema_current(PGconn *c)
+{
+    PGresult *r = pgx_exec(c, "SELECT to_regclass('fw_meta') IS NOT NULL", 0, NULL);
+    int have = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    if (!have)
+        return 0;
+    r = pgx_exec(c, "SELECT v FROM fw_meta WHERE k = 'schema'", 0, NULL);
+    have = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), SCHEMA_VERSION);
+    PQclear(r);
+    return have;
+}
 
 int pgx_schema(PGconn *c, unsigned partitions, char *why, size_t n)
 {
     char lock[64], np[16];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d, 0)", PGX_LOCK_SCHEMA);
     snprintf(np, sizeof np, "%u", partitions);
+    /*
+     * A node joining a running cluster runs no DDL: CREATE INDEX IF NOT
+     * EXISTS takes a share lock on its table even when the index exists,
+     * and with partitions writing to two such tables it could deadlock
+     * with them (PostgreSQL then aborted the joining node's start).
+     */
+    int current = schema_current(c);
     if (pgx_run(c, "BEGIN", 0, NULL) || pgx_run(c, lock, 0, NULL))
         goto fail;
-    for (size_t i = 0; i < sizeof schema / sizeof *schema; i++)
+    for (size_t i = 0; !current && i < sizeof schema / sizeof *schema; i++)
         if (pgx_run(c, schema[i], 0, NULL))
             goto fail;
+    const char *pv[] = {SCHEMA_VERSION};
+    if (!current && pgx_run(c,
+                            "INSERT INTO fw_meta (k, v) VALUES ('schema', $1) ON CONFLICT (k) DO "
+                            "UPDATE SET v = $1",
+                            1, pv))
+        goto fail;
     const char *p1[] = {np};
     if (pgx_run(c, "INSERT INTO fw_meta (k, v) VALUES ('partitions', $1) ON CONFLICT DO NOTHING",
                 1, p1))

@@ -25,6 +25,7 @@
 #define PGX_LOCK_PARTITION 0x46570001
 #define PGX_LOCK_NODE 0x46570002
 #define PGX_LOCK_SCHEMA 0x46570003
+#define PGX_LOCK_GLOBAL 0x46570004 /* the node that keeps the incidents (global.c) */
 
 /* Connect (NULL with the reason logged). */
 PGconn *pgx_connect(const char *conninfo);

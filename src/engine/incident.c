@@ -544,3 +544,30 @@ void incidents_count_customer(struct incidents *inc, const struct kvset *s)
         free(v);
     }
 }
+
+void incidents_write_counts(const struct incidents *inc, struct buf *out)
+{
+    wire_put_u64(out, inc->ncustomers);
+    wire_put_u64(out, inc->counts.len);
+    for (size_t i = 0; i < inc->counts.len; i++) {
+        wire_put_str(out, inc->counts.entries[i].key);
+        wire_put_u64(out, (uint64_t)(uintptr_t)inc->counts.entries[i].value);
+    }
+}
+
+int incidents_read_counts(struct incidents *inc, struct wire_rd *in)
+{
+    inc->ncustomers = (size_t)wire_get_u64(in);
+    uint64_t n = wire_get_u64(in);
+    for (uint64_t i = 0; i < n && !in->err; i++) {
+        char *name = wire_get_str(in);
+        uint64_t v = wire_get_u64(in);
+        if (!name) {
+            in->err = 1;
+            break;
+        }
+        strmap_upsert(&inc->counts, name, strlen(name), NULL)->value = (void *)(uintptr_t)v;
+        free(name);
+    }
+    return in->err ? FW_EPARSE : 0;
+}

@@ -98,6 +98,14 @@ void incidents_resolved(struct incidents *inc, const struct engine_sink *sink,
 struct wire_rd;
 void incidents_write(const struct incidents *inc, struct buf *out);
 int incidents_read(struct incidents *inc, struct wire_rd *in);
+/*
+ * The baseline tallies incidents_write leaves out (customers, and customers
+ * per factor value: an engine rebuilds them from its customers), for a
+ * keeper that has no customers of its own (the cluster's global role).
+ * Read them after incidents_read.
+ */
+void incidents_write_counts(const struct incidents *inc, struct buf *out);
+int incidents_read_counts(struct incidents *inc, struct wire_rd *in);
 void incidents_count_customer(struct incidents *inc, const struct kvset *s);
 
 #endif

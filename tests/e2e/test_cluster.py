@@ -6,8 +6,8 @@ nodes sharing 8 partitions, and the same events replayed by one engine
 What a cluster decides must equal what one node decides on the same events:
 the same detections and the same messages (ids are content hashes, so "the
 same" is exact), none lost and none twice, whatever node is killed when.
-Incidents (they span partitions) are not computed in cluster mode yet: they
-and their engineering alerts are left out of the comparison."""
+Incidents span partitions: one node at a time keeps them (the global role),
+and they are compared too."""
 import json
 import os
 import random
@@ -60,7 +60,7 @@ class Cluster:
                              stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while not os.path.exists(ready):
-            assert p.poll() is None, "node %s exited: %s" % (name, self.log(name))
+            assert p.poll() is None, "node %s exited: %s" % (name, self.log(name, 10000))
             assert time.monotonic() < deadline, "node %s not ready: %s" % (name, self.log(name))
             time.sleep(0.01)  # polling for the ready file
         with open(ready) as f:
@@ -121,6 +121,12 @@ class Cluster:
         self.wait("every partition at the clock", lambda: int(self.pg.sql(
             "SELECT count(*) FROM fw_partitions WHERE clock >= %d" % clock_ms)[0][0]) == PARTITIONS)
 
+    def incidents_settled(self, n):
+        """The node holding the global role has written n incident lines (one engine's count):
+        a wait, not the check; the lines themselves are compared after it."""
+        self.wait("%d incident lines" % n, lambda: int(self.pg.sql(
+            "SELECT count(*) FROM fw_incidents")[0][0]) >= n)
+
     def close(self):
         for name in list(self.nodes):
             self.kill(name)
@@ -129,21 +135,24 @@ class Cluster:
 
 
 def _reference(evs, end, config):
-    """One engine's detections (lines) and messages ({id: message}) on the same events, under
-    the same config file, incidents and their alerts left out."""
+    """One engine's detections (lines), messages ({id: message}) and incident lines on the same
+    events, under the same config file."""
     body = "".join(json.dumps(e) + "\n" for e in evs)
     rc, out, err = run(["replay", "--messages", "--config", config, "--until", end], input=body)
     assert rc == 0, err
     lines = [json.loads(x) for x in out.splitlines()]
     dets = {json.dumps(x, sort_keys=True) for x in lines if x["kind"] == "detection"}
-    msgs = {x["id"]: x for x in lines if x["kind"] == "message" and not x["explanation"].get("incident")}
-    return dets, msgs
+    msgs = {x["id"]: x for x in lines if x["kind"] == "message"}
+    incs = [json.dumps(x, sort_keys=True) for x in lines if x["kind"] == "incident"]
+    return dets, msgs, incs
 
 
 def _cluster_outputs(cl):
     dets = {json.dumps(json.loads(r[0]), sort_keys=True) for r in cl.pg.sql("SELECT line FROM fw_detections")}
     msgs = {r[0]: dict(json.loads(r[1]), _key=r[2]) for r in cl.pg.sql("SELECT id, line, key FROM fw_outbox")}
-    return dets, msgs
+    incs = [json.dumps(json.loads(r[0]), sort_keys=True)
+            for r in cl.pg.sql("SELECT line FROM fw_incidents ORDER BY n")]
+    return dets, msgs, incs
 
 
 def _same_messages(got, want):
@@ -195,11 +204,19 @@ def test_cluster_two_nodes_decide_as_one_engine():
         cl.caught_up(end_ms)
         owners = {r[0] for r in cl.pg.sql("SELECT owner FROM fw_partitions")}
         assert owners == {"a", "b"}, owners
-        got_d, got_m = _cluster_outputs(cl)
-        want_d, want_m = _reference(evs, end, cl.config)
-        assert len(want_d) > 300 and len(want_m) > 300, (len(want_d), len(want_m))
+        want_d, want_m, want_i = _reference(evs, end, cl.config)
+        cl.incidents_settled(len(want_i))
+        got_d, got_m, got_i = _cluster_outputs(cl)
+        assert len(want_d) > 300 and len(want_m) > 300 and len(want_i) > 3, (
+            len(want_d), len(want_m), len(want_i))
         assert got_d == want_d, "detections differ: lost %d, extra %d" % (
             len(want_d - got_d), len(got_d - want_d))
+        # Incidents span partitions: the node holding the global role keeps them, in time order,
+        # customers firing at one millisecond (an outage) in the order they were first seen.
+        first = next((k for k in range(min(len(got_i), len(want_i))) if got_i[k] != want_i[k]),
+                     min(len(got_i), len(want_i)))
+        assert got_i == want_i, "incidents differ at line %d of %d/%d:\n%s\n%s" % (
+            first, len(got_i), len(want_i), got_i[first:first + 2], want_i[first:first + 2])
         _same_messages(got_m, want_m)
         # Readiness and metrics name the partitions each node owns.
         ra, rb = cl.get("a", "/readyz"), cl.get("b", "/readyz")
@@ -221,7 +238,7 @@ def test_cluster_two_nodes_decide_as_one_engine():
         moved = [p for p in cl.get("b", "/readyz")["partitions"] if p["partition"] in
                  {q["partition"] for q in ra["partitions"]}]
         assert moved and all(p["replayed"] == 0 for p in moved), (moved, cl.log("b"), cl.log("a"))
-        assert _cluster_outputs(cl) == (got_d, got_m), "the handover decided something again"
+        assert _cluster_outputs(cl) == (got_d, got_m, got_i), "the handover decided something again"
         cl.stop("b")
         # A corrupt checkpoint is detected (checksum) and not used: its partition is rebuilt from
         # the whole stream, with a line saying so, and decides nothing new.
@@ -233,7 +250,7 @@ def test_cluster_two_nodes_decide_as_one_engine():
         p0 = [p for p in cl.get("a", "/readyz")["partitions"] if p["partition"] == 0][0]
         assert p0["replayed"] > 100, p0
         assert "partition 0: checkpoint not used: its checksum does not match" in cl.log("a", 100000)
-        assert _cluster_outputs(cl) == (got_d, got_m), "the rebuilt partition decided something again"
+        assert _cluster_outputs(cl) == (got_d, got_m, got_i), "the rebuilt partition decided something again"
     finally:
         cl.close()
 
@@ -278,10 +295,19 @@ def test_cluster_failover_loses_nothing_and_repeats_nothing():
         cl.caught_up(end_ms)
         cl.wait("the outbox drained", lambda: cl.pg.sql(
             "SELECT count(*) FROM fw_outbox WHERE status = 'scheduled'")[0][0] == "0", timeout=180)
-        got_d, got_m = _cluster_outputs(cl)
-        want_d, want_m = _reference(evs, end, cl.config)
+        want_d, want_m, want_i = _reference(evs, end, cl.config)
+        cl.incidents_settled(len(want_i))
+        got_d, got_m, got_i = _cluster_outputs(cl)
         assert got_d == want_d, "detections differ: lost %d, extra %d" % (
             len(want_d - got_d), len(got_d - want_d))
+        # The node holding the global role was killed too, now and then: its successor went on
+        # from the position it had committed.
+        takes = sum(cl.log(n, 10**8).count("this node keeps the incidents") for n in ("a", "b"))
+        assert takes >= 3, takes
+        first = next((k for k in range(min(len(got_i), len(want_i))) if got_i[k] != want_i[k]),
+                     min(len(got_i), len(want_i)))
+        assert got_i == want_i, "incidents differ at line %d of %d/%d:\n%s\n%s" % (
+            first, len(got_i), len(want_i), got_i[first:first + 2], want_i[first:first + 2])
         _same_messages(got_m, want_m)
         # Deliveries: every sent message arrived, once by id.
         sent = cl.pg.sql("SELECT id, channel FROM fw_outbox WHERE status = 'sent'")
