@@ -13,6 +13,10 @@
  *   fw_groups(p, last_seq, applied_at)  with the wall clock: when each group was applied
  *   fw_detections(signal, customer, state, at, ...)  transitions, once each
  *   fw_outbox(id, key, ...)             decided messages; delivery claims them
+ *   fw_systemic(p, pseq, at, kind, ...) what feeds incidents, per partition (global.c)
+ *   fw_first(customer, at, p, pseq)     where each customer was first seen
+ *   fw_global, fw_views, fw_incidents   the global role's position and state, the
+ *                                       members' views, the incident lines
  */
 #ifndef FW_CLUSTER_PGX_H
 #define FW_CLUSTER_PGX_H
