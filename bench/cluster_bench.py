@@ -11,7 +11,7 @@ partition sees its events in the order one engine does.  The clock then
 moves to the last event, and a run ends when every partition has applied
 it.  Two rates: acknowledged (in the stream) and applied (decided and
 committed to PostgreSQL).  The detections stored must equal `forewarn
-replay`'s on the same events (incidents aside: cluster mode has none yet).
+replay`'s on the same events (tests/e2e/test_cluster.py compares incidents and messages too).
 Failover: with two nodes, once every partition's checkpoint covers its
 last event, one node is killed; the figure is the time until the other
 owns every partition and each is live again."""
