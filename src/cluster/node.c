@@ -47,7 +47,10 @@
 struct node {
     struct cnode cn;
     struct rules rules; /* for validation at ingest (never handed to an engine) */
-    PGconn *own;        /* the ownership session: its locks are this node's partitions */
+    PGconn *own;        /* the ownership session: its locks are this node's partitions; only the
+                           ownership thread uses it (a libpq connection is one thread's at a time) */
+    PGconn *api;        /* the HTTP API's reads, under api_mu (NULL until first needed) */
+    pthread_mutex_t api_mu;
     pthread_mutex_t mu; /* guards parts */
     struct cpart *parts[MAX_PARTITIONS];
     pthread_t owner_thread, deliver_thread;
@@ -214,12 +217,21 @@ static void deliver_one(struct node *nd, PGconn *db, void **curl, PGresult *r, i
 static void *deliver_main(void *arg)
 {
     struct node *nd = arg;
-    PGconn *db = pgx_connect(nd->cn.cc->postgres);
+    PGconn *db = NULL;
     void *curl = NULL;
-    if (!db || pgx_run(db, "LISTEN fw_outbox", 0, NULL))
-        goto out;
     const int64_t lease = nd->cn.cfg->delivery.timeout + 5000;
     while (!atomic_load(&nd->stop)) {
+        if (!db) { /* (re)connect: a database that went away is waited for, not given up on */
+            db = pgx_connect(nd->cn.cc->postgres);
+            if (db && pgx_run(db, "LISTEN fw_outbox", 0, NULL)) {
+                PQfinish(db);
+                db = NULL;
+            }
+            if (!db) {
+                sleep(1);
+                continue;
+            }
+        }
         int64_t wall = fw_wall_now();
         char now[24], until[24], w[24];
         snprintf(w, sizeof w, "%" PRId64, wall);
@@ -247,16 +259,11 @@ static void *deliver_main(void *arg)
         if (n)
             continue;
         if (!r) {
-            /* The database went away: a new session after a pause. */
-            PQfinish(db);
-            sleep(1);
-            db = pgx_connect(nd->cn.cc->postgres);
-            if (!db || pgx_run(db, "LISTEN fw_outbox", 0, NULL)) {
-                if (db)
-                    PQfinish(db);
+            if (PQstatus(db) != CONNECTION_OK) { /* the database went away: a new session */
+                PQfinish(db);
                 db = NULL;
-                break;
             }
+            sleep(1);
             continue;
         }
         /* Nothing due: wait for a commit that stores a message, or a lease or retry to expire. */
@@ -267,7 +274,6 @@ static void *deliver_main(void *arg)
         while ((note = PQnotifies(db)) != NULL)
             PQfreemem(note);
     }
-out:
     delivery_curl_free(curl);
     if (db)
         PQfinish(db);
@@ -591,10 +597,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (get && !strcmp(url, "/v1/cluster")) {
         struct buf o;
         buf_init(&o, 0);
-        PGresult *r = pgx_exec(nd->own,
-                               "SELECT p, epoch, coalesce(owner, ''), applied_seq, checkpoint_seq "
-                               "FROM fw_partitions ORDER BY p",
-                               0, NULL);
+        pthread_mutex_lock(&nd->api_mu);
+        if (nd->api && PQstatus(nd->api) != CONNECTION_OK) {
+            PQfinish(nd->api);
+            nd->api = NULL;
+        }
+        if (!nd->api)
+            nd->api = pgx_connect(nd->cn.cc->postgres);
+        PGresult *r = nd->api ? pgx_exec(nd->api,
+                                         "SELECT p, epoch, coalesce(owner, ''), applied_seq, "
+                                         "checkpoint_seq FROM fw_partitions ORDER BY p",
+                                         0, NULL)
+                              : NULL;
+        pthread_mutex_unlock(&nd->api_mu);
+        if (r && PQnfields(r) != 5) {
+            PQclear(r);
+            r = NULL;
+        }
         buf_puts(&o, "{\"partitions\":[");
         for (int i = 0; r && i < PQntuples(r); i++) {
             buf_printf(&o, "%s{\"partition\":%s,\"epoch\":%s,\"owner\":", i ? "," : "",
@@ -635,6 +654,7 @@ int cluster_serve(const struct config *cfg, const char *const *rule_files, size_
     buf_init(&diag, 0);
     pthread_mutex_init(&nd->mu, NULL);
     pthread_mutex_init(&nd->cmu, NULL);
+    pthread_mutex_init(&nd->api_mu, NULL);
     nd->cn.cfg = cfg;
     nd->cn.cc = &cfg->cluster;
     nd->cn.rule_files = rule_files;
@@ -744,12 +764,15 @@ out_bus:
     bus_close(nd->cn.bus);
 out_db:
     PQfinish(nd->own);
+    if (nd->api)
+        PQfinish(nd->api);
 out_rules:
     comms_free(templates);
     rules_cleanup(&nd->rules);
     buf_cleanup(&diag);
     pthread_mutex_destroy(&nd->mu);
     pthread_mutex_destroy(&nd->cmu);
+    pthread_mutex_destroy(&nd->api_mu);
     free(nd);
     return rc;
 }

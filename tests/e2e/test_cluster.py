@@ -132,6 +132,16 @@ class Cluster:
             self.kill(name)
         self.nats.stop()
         self.pg.stop()
+        # A node's log must hold no sanitizer report and no sign of one libpq connection used by
+        # two threads at once (libpq says "... arrived from server while idle").
+        bad = ("runtime error", "AddressSanitizer", "LeakSanitizer", "arrived from server while idle",
+               "is out of range")
+        for fn in sorted(os.listdir(self.dir)):
+            if fn.endswith(".log"):
+                with open(os.path.join(self.dir, fn), "rb") as f:
+                    text = f.read().decode(errors="replace")
+                hits = [line for line in text.splitlines() if any(b in line for b in bad)]
+                assert not hits, "%s: %s" % (fn, hits[:3])
 
 
 def _reference(evs, end, config):
@@ -412,6 +422,6 @@ def test_cluster_docs_example_config_runs():
         cl.wait("n1 owning the partitions", lambda: [p["owner"] for p in cl.get(
             "n1", "/v1/cluster")["partitions"]] == ["n1"] * 8)
         ready = cl.get("n1", "/readyz")
-        assert ready["ready"] and len(ready["partitions"]) == 8, ready
+        assert ready["ready"] and len(ready["partitions"]) == 8, (ready, cl.log("n1", 6000))
     finally:
         cl.close()
