@@ -61,34 +61,8 @@ static void fail(struct cglobal *g, const char *what)
 static void g_message(void *ctx, const struct outbox_msg *m)
 {
     struct cglobal *g = ctx;
-    struct outbox_msg local = *m;
-    char why[128];
-    if (!strcmp(m->status, "scheduled") &&
-        !delivery_channel_active(&g->nd->cfg->delivery, m->channel)) {
-        local.status = "stored";
-        snprintf(why, sizeof why, "no connector configured for %s: rendered and kept, not sent",
-                 m->channel);
-        local.reason = why;
-    }
-    struct buf line;
-    buf_init(&line, 0);
-    orch_message_json(&local, &line);
-    char created[24], send[24];
-    snprintf(created, sizeof created, "%" PRId64, local.created_at);
-    snprintf(send, sizeof send, "%" PRId64, local.send_at);
-    const char *v[] = {local.id,      local.key,     "-1",         local.customer,
-                       local.audience, local.channel, local.status, local.reason,
-                       created,       send,          local.recipient, local.subject,
-                       local.body,    local.html,    local.signals, local.meta,
-                       local.explain, line.data,     g->nd->cc->node};
-    if (pgx_run(g->db,
-                "INSERT INTO fw_outbox (id, key, p, customer, audience, channel, status, reason,"
-                " created_at, send_at, recipient, subject, body, html, signals, meta, explain,"
-                " line, decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-                " $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
-                19, v))
+    if (pgx_outbox_insert(g->db, &g->nd->cfg->delivery, m, -1, g->nd->cc->node, NULL))
         fail(g, "an incident alert was not stored");
-    buf_cleanup(&line);
 }
 
 static void g_incident(void *ctx, const struct incident *i)

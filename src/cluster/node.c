@@ -683,11 +683,7 @@ int cluster_serve(const struct config *cfg, const char *const *rule_files, size_
         goto out_rules;
     }
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    serve_block_stop_signals(&stop_signals);
 
     char why[512];
     nd->own = pgx_connect(cfg->cluster.postgres);
@@ -737,18 +733,8 @@ int cluster_serve(const struct config *cfg, const char *const *rule_files, size_
     log_info("cluster node %s: listening on %s:%u, %u partitions, stream %s, %s clock",
              cfg->cluster.node, cfg->listen_addr, port, cfg->cluster.partitions,
              cfg->cluster.stream, cfg->virtual_clock ? "virtual" : "wall");
-    if (cfg->ready_file) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", cfg->ready_file);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%s:%u\n", cfg->listen_addr, port);
-            if (fclose(f) == 0 && rename(tmp, cfg->ready_file) == 0)
-                f = NULL;
-        }
-        if (f || access(cfg->ready_file, F_OK) != 0)
-            log_warn("could not write the ready file %s", cfg->ready_file);
-    }
+    if (cfg->ready_file)
+        serve_write_ready(cfg->ready_file, cfg->listen_addr, port, NULL);
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_info("cluster node %s: stopping on signal %d (its partitions are checkpointed and "

@@ -127,34 +127,11 @@ static void sink_message(void *ctx, const struct outbox_msg *m)
     struct cpart *c = ctx;
     if (c->quiet)
         return;
-    struct outbox_msg local = *m;
-    char why[128];
-    if (!strcmp(m->status, "scheduled") &&
-        !delivery_channel_active(&c->nd->cfg->delivery, m->channel)) {
-        local.status = "stored";
-        snprintf(why, sizeof why, "no connector configured for %s: rendered and kept, not sent",
-                 m->channel);
-        local.reason = why;
-    }
-    buf_reset(&c->line);
-    orch_message_json(&local, &c->line);
-    char p[16], created[24], send[24];
-    snprintf(p, sizeof p, "%u", c->p);
-    snprintf(created, sizeof created, "%" PRId64, local.created_at);
-    snprintf(send, sizeof send, "%" PRId64, local.send_at);
-    const char *v[] = {local.id,      local.key,       p,          local.customer,
-                       local.audience, local.channel,  local.status, local.reason,
-                       created,       send,            local.recipient, local.subject,
-                       local.body,    local.html,      local.signals, local.meta,
-                       local.explain, c->line.data,    c->nd->cc->node};
-    if (pgx_run(c->db,
-                "INSERT INTO fw_outbox (id, key, p, customer, audience, channel, status, reason,"
-                " created_at, send_at, recipient, subject, body, html, signals, meta, explain,"
-                " line, decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-                " $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
-                19, v))
+    int scheduled = 0;
+    if (pgx_outbox_insert(c->db, &c->nd->cfg->delivery, m, (int)c->p, c->nd->cc->node,
+                          &scheduled))
         sql_fail(c, "a message was not stored");
-    else if (!strcmp(local.status, "scheduled"))
+    else if (scheduled)
         c->scheduled = 1;
 }
 

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delivery/delivery.h"
+#include "orchestrate/orchestrate.h"
+#include "store/messages.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 PGconn *pgx_connect(const char *conninfo)
@@ -142,4 +146,39 @@ fail:
     snprintf(why, n, "%s", PQerrorMessage(c));
     pgx_run(c, "ROLLBACK", 0, NULL);
     return -1;
+}
+
+int pgx_outbox_insert(PGconn *c, const struct delivery_config *dc, const struct outbox_msg *m,
+                      int p, const char *node, int *scheduled)
+{
+    struct outbox_msg local = *m;
+    char why[128];
+    if (!strcmp(m->status, "scheduled") && !delivery_channel_active(dc, m->channel)) {
+        local.status = "stored";
+        snprintf(why, sizeof why, "no connector configured for %s: rendered and kept, not sent",
+                 m->channel);
+        local.reason = why;
+    }
+    struct buf line;
+    buf_init(&line, 0);
+    orch_message_json(&local, &line);
+    char ps[16], created[24], send[24];
+    snprintf(ps, sizeof ps, "%d", p);
+    snprintf(created, sizeof created, "%lld", (long long)local.created_at);
+    snprintf(send, sizeof send, "%lld", (long long)local.send_at);
+    const char *v[] = {local.id,      local.key,     ps,           local.customer,
+                       local.audience, local.channel, local.status, local.reason,
+                       created,       send,          local.recipient, local.subject,
+                       local.body,    local.html,    local.signals, local.meta,
+                       local.explain, line.data,     node};
+    int rc = pgx_run(c,
+                     "INSERT INTO fw_outbox (id, key, p, customer, audience, channel, status,"
+                     " reason, created_at, send_at, recipient, subject, body, html, signals, meta,"
+                     " explain, line, decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+                     " $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
+                     19, v);
+    buf_cleanup(&line);
+    if (!rc && scheduled)
+        *scheduled = !strcmp(local.status, "scheduled");
+    return rc;
 }

@@ -38,6 +38,17 @@ PGconn *pgx_connect(const char *conninfo);
 PGresult *pgx_exec(PGconn *c, const char *sql, int n, const char *const *params);
 /* The same for statements whose result is not read: 0 or -1. */
 int pgx_run(PGconn *c, const char *sql, int n, const char *const *params);
+/*
+ * Store a decided message in fw_outbox (unless its id is there: a decision
+ * made again), from partition p (-1: the global role) by node: `stored`
+ * with the reason when no connector serves its channel, as serve records
+ * it.  0 with *scheduled (may be NULL) set when it waits for delivery, or -1.
+ */
+struct outbox_msg;
+struct delivery_config;
+int pgx_outbox_insert(PGconn *c, const struct delivery_config *dc, const struct outbox_msg *m,
+                      int p, const char *node, int *scheduled);
+
 /* Create the schema and check (or record) the partition count: 0, or -1 with why. */
 int pgx_schema(PGconn *c, unsigned partitions, char *why, size_t n);
 

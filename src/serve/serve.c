@@ -116,6 +116,31 @@ static int usage(void)
  * fingerprint is refused (conservative: any edit of the config file costs
  * one full replay).
  */
+void serve_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void serve_write_ready(const char *path, const char *addr, unsigned port, const char *extra)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fprintf(f, "%s:%u\n", addr, port);
+        if (extra)
+            fprintf(f, "%s\n", extra);
+        if (fclose(f) == 0 && rename(tmp, path) == 0)
+            f = NULL;
+    }
+    if (f || access(path, F_OK) != 0)
+        log_warn("could not write the ready file %s", path);
+}
+
 void serve_config_fingerprint(const struct config *cfg, unsigned char out[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -287,17 +312,9 @@ int serve_main(int argc, char **argv)
                                 stderr)))
         goto out;
 
-    /*
-     * SIGINT/SIGTERM are blocked before any thread starts (threads inherit
-     * the mask) and taken with sigwait below: no handler, and no window in
-     * which a signal arriving between a check and a pause() is lost.
-     */
+    /* Before any thread starts (threads inherit the mask); taken with sigwait below. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    serve_block_stop_signals(&stop_signals);
 
     /* SLA policy conditions compile against the case fields: refuse a bad one before starting. */
     struct cases_config ccfg;
@@ -407,19 +424,10 @@ int serve_main(int argc, char **argv)
         log_warn("no brand configured (brand.name): customer messages name no company; set it "
                  "in the config file (docs/configuration.md)");
     if (cfg.ready_file) {
-        /* Written whole, then renamed: a reader never sees an empty or partial file. */
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", cfg.ready_file);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%s:%u\n", cfg.listen_addr, http_port(http));
-            if (http_tls_port(http)) /* a second line: the TLS listener */
-                fprintf(f, "https://%s:%u\n", cfg.tls_listen_addr, http_tls_port(http));
-            if (fclose(f) == 0 && rename(tmp, cfg.ready_file) == 0)
-                f = NULL;
-        }
-        if (f || access(cfg.ready_file, F_OK) != 0)
-            log_warn("could not write the ready file %s", cfg.ready_file);
+        char tls[300] = ""; /* a second line: the TLS listener */
+        if (http_tls_port(http))
+            snprintf(tls, sizeof tls, "https://%s:%u", cfg.tls_listen_addr, http_tls_port(http));
+        serve_write_ready(cfg.ready_file, cfg.listen_addr, http_port(http), tls[0] ? tls : NULL);
     }
 
     int sig = 0;
