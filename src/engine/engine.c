@@ -29,6 +29,7 @@
 #include "util/json.h"
 #include "util/fwtime.h"
 #include "util/map.h"
+#include "util/slab.h"
 #include "util/util.h"
 
 /* What a signal's condition reads, beyond what type_affects() records. */
@@ -58,10 +59,10 @@ static inline struct sigtimes sigt(const struct customer *c, size_t s)
 }
 
 /* Store a signal's times (sigt__put), skipping the call when there is nothing to do. */
-static inline void sigt_put(struct customer *c, const struct sigtimes *t)
+static inline void sigt_put(struct engine *e, struct customer *c, const struct sigtimes *t)
 {
     if (c->nsigt || !sigt__usual(t))
-        sigt__put(&c->sigt, &c->nsigt, t);
+        sigt__put(&e->slab, &c->sigt, &c->nsigt, t);
 }
 
 static int64_t fired_at_of(const struct customer *c, size_t s)
@@ -69,19 +70,19 @@ static int64_t fired_at_of(const struct customer *c, size_t s)
     return sigt(c, s).fired_at;
 }
 
-static void set_fired_at(struct customer *c, size_t s, int64_t t)
+static void set_fired_at(struct engine *e, struct customer *c, size_t s, int64_t t)
 {
     struct sigtimes x = sigt(c, s);
     x.fired_at = t;
-    sigt_put(c, &x);
+    sigt_put(e, c, &x);
 }
 
 /* Make the signal's last evaluation stale: the next pass judges it again. */
-static void set_unstable(struct customer *c, size_t s)
+static void set_unstable(struct engine *e, struct customer *c, size_t s)
 {
     struct sigtimes x = sigt(c, s);
     x.stable_at = FW_TIME_NONE;
-    sigt_put(c, &x);
+    sigt_put(e, c, &x);
 }
 
 /* ---- expr_env callbacks ---- */
@@ -381,12 +382,12 @@ static struct customer *customer_get(struct engine *e, const char *key)
     struct strmap_entry *me = strmap_upsert(&e->customers, key, strlen(key), &created);
     if (!created)
         return me->value;
-    struct customer *c = xcalloc(1, sizeof *c);
+    struct customer *c = slab_zalloc(&e->slab, sizeof *c);
     tw_entry_init(&c->timer);
     c->key = me->key; /* the map owns the string */
     /* Not firing; never evaluated.  The first pass judges every signal, and most become usual
        (not stored) then. */
-    c->sigt = e->nsignals ? xmalloc(e->nsignals * sizeof *c->sigt) : NULL;
+    c->sigt = e->nsignals ? slab_alloc(&e->slab, e->nsignals * sizeof *c->sigt) : NULL;
     c->nsigt = (uint32_t)e->nsignals;
     for (size_t i = 0; i < e->nsignals; i++)
         c->sigt[i] = (struct sigtimes){.sig = (uint32_t)i, .fired_at = FW_TIME_NONE,
@@ -410,23 +411,31 @@ static uint32_t customer_index(const struct engine *e, const struct customer *c)
     return (uint32_t)(me - e->customers.entries);
 }
 
+/* Bytes of a customer's winset with n windows (what its block was allocated with). */
+static size_t win_size(uint32_t n)
+{
+    return sizeof(struct winset) + n * sizeof(struct window);
+}
+
 static void customer_free(struct engine *e, struct customer *c)
 {
     tw_cancel(e->wheel, &c->timer);
-    kvset__cleanup(&c->state);
+    struct slab *sl = &e->slab;
+    kvset__cleanup(&c->state, sl);
     for (uint32_t i = 0; c->win && i < c->win->n; i++)
-        free(c->win->w[i].times);
-    free(c->win);
+        slab_free(sl, c->win->w[i].times, c->win->w[i].cap * sizeof *c->win->w[i].times);
+    if (c->win)
+        slab_free(sl, c->win, win_size(c->win->n));
     for (uint32_t i = 0; i < c->nopen; i++)
-        free(c->open[i].id);
-    free(c->open);
-    free(c->sigt);
-    free(c->proj);
+        slab_free(sl, c->open[i].id, strlen(c->open[i].id) + 1);
+    slab_free(sl, c->open, c->nopen * sizeof *c->open);
+    slab_free(sl, c->sigt, c->nsigt * sizeof *c->sigt);
+    slab_free(sl, c->proj, proj__cap(c->nproj) * sizeof *c->proj);
     engage__free(c->eng);
     if (c->churn)
         free(c->churn->cells);
     free(c->churn);
-    free(c);
+    slab_free(sl, c, sizeof *c);
 }
 
 /* ---- evaluation ---- */
@@ -450,17 +459,18 @@ static void emit_detection(struct engine *e, struct customer *c, size_t s, int f
 }
 
 /* Append to a customer's proj, whose room is proj__cap(nproj): full at 0 and powers of two. */
-static void proj_push(struct customer *c, const struct trans *t)
+static void proj_push(struct engine *e, struct customer *c, const struct trans *t)
 {
     if (proj__cap(c->nproj) == c->nproj)
-        c->proj = xrealloc(c->proj, (c->nproj ? 2 * c->nproj : 1) * sizeof *c->proj);
+        c->proj = slab_realloc(&e->slab, c->proj, c->nproj * sizeof *c->proj,
+                               (c->nproj ? 2 * c->nproj : 1) * sizeof *c->proj);
     c->proj[c->nproj++] = *t;
 }
 
 /* A customer's proj emptied: its memory goes too (most customers have none most of the time). */
-static void proj_clear(struct customer *c)
+static void proj_clear(struct engine *e, struct customer *c)
 {
-    free(c->proj);
+    slab_free(&e->slab, c->proj, proj__cap(c->nproj) * sizeof *c->proj);
     c->proj = NULL;
     c->nproj = 0;
 }
@@ -497,10 +507,10 @@ static void transition(struct engine *e, struct customer *c, size_t s, int firin
     }
     if (e->waking && e->now >= c->floor) {
         if (c->nproj == PROJ_MAX) {
-            c->nproj = 0; /* too much to undo: nothing before now can be re-judged */
+            proj_clear(e, c); /* too much to undo: nothing before now can be re-judged */
             c->floor = e->now;
         }
-        proj_push(c, &t);
+        proj_push(e, c, &t);
     }
     emit_detection(e, c, s, firing, e->now, fired_at);
     if (e->rules->signals[s].systemic)
@@ -519,17 +529,17 @@ static int64_t eval_signal(struct engine *e, struct customer *c, const struct ex
     e->stats.evaluations++;
     if (on && t.fired_at == FW_TIME_NONE) {
         t.fired_at = e->now;
-        sigt_put(c, &t);
+        sigt_put(e, c, &t);
         c->ver++; /* health reads the detections, and a churn feature may read health */
         transition(e, c, s, 1, e->now);
     } else if (!on && t.fired_at != FW_TIME_NONE) {
         int64_t fired_at = t.fired_at;
         t.fired_at = FW_TIME_NONE;
-        sigt_put(c, &t);
+        sigt_put(e, c, &t);
         c->ver++;
         transition(e, c, s, 0, fired_at);
     } else {
-        sigt_put(c, &t);
+        sigt_put(e, c, &t);
     }
     return next;
 }
@@ -876,7 +886,7 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
             w = &c->win->w[i];
     if (!w) {
         int future = c->win && c->win->future;
-        c->win = xrealloc(c->win, sizeof *c->win + (nw + 1) * sizeof *c->win->w);
+        c->win = slab_realloc(&e->slab, c->win, c->win ? win_size(nw) : 0, win_size(nw + 1));
         c->win->n = nw + 1;
         c->win->future = (uint8_t)future;
         w = &c->win->w[nw];
@@ -895,8 +905,9 @@ static void note_class(struct engine *e, struct customer *c, uint32_t cls, int64
     if (at <= horizon)
         return;
     if (w->n == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 4;
-        w->times = xrealloc(w->times, w->cap * sizeof *w->times);
+        uint32_t cap = w->cap ? w->cap * 2 : 4;
+        w->times = slab_realloc(&e->slab, w->times, w->cap * sizeof *w->times, cap * sizeof *w->times);
+        w->cap = cap;
     }
     if (at > e->now)
         c->win->future = 1; /* count() will not foresee it: see evaluate() */
@@ -927,21 +938,20 @@ static void note_entity(struct engine *e, struct customer *c, const struct rule_
     for (uint32_t i = 0; i < c->nopen; i++) {
         if (c->open[i].entity == (uint32_t)ent && !strcmp(c->open[i].id, id)) {
             if (ti->closes >= 0) {
-                free(c->open[i].id);
+                slab_free(&e->slab, c->open[i].id, strlen(c->open[i].id) + 1);
                 c->open[i] = c->open[--c->nopen];
-                if (!c->nopen) {
-                    free(c->open);
-                    c->open = NULL;
-                }
+                c->open = slab_realloc(&e->slab, c->open, (c->nopen + 1) * sizeof *c->open,
+                                       c->nopen * sizeof *c->open);
             }
             return;
         }
     }
     if (ti->opens < 0)
         return;
-    c->open = xrealloc(c->open, (c->nopen + 1) * sizeof *c->open);
+    c->open = slab_realloc(&e->slab, c->open, c->nopen * sizeof *c->open,
+                           (c->nopen + 1) * sizeof *c->open);
     c->open[c->nopen].entity = (uint32_t)ent;
-    c->open[c->nopen++].id = xstrdup(id);
+    c->open[c->nopen++].id = slab_strdup(&e->slab, id);
 }
 
 /*
@@ -955,7 +965,7 @@ static size_t ghist_push(struct engine *e, int64_t at, const struct event *ev, s
         struct gsnap *g = &e->ghist[0];
         free(g->type);
         json_decref(g->data);
-        kvset__cleanup(&g->state);
+        kvset__cleanup(&g->state, &e->slab);
         memmove(e->ghist, e->ghist + 1, (e->nghist - 1) * sizeof *e->ghist);
         e->nghist--;
         e->ghist_dropped = 1;
@@ -980,16 +990,16 @@ static void ghist_refold(struct engine *e, size_t pos)
 {
     for (size_t i = pos; i < e->nghist; i++) {
         struct gsnap *g = &e->ghist[i];
-        kvset__cleanup(&g->state);
+        kvset__cleanup(&g->state, &e->slab);
         if (i)
-            kvset__copy(&g->state, &e->ghist[i - 1].state);
+            kvset__copy(&g->state, &e->ghist[i - 1].state, &e->slab);
         else
             memset(&g->state, 0, sizeof g->state); /* before it: unknown, taken as empty */
         struct event gev = {.type = g->type, .time = g->time, .data = g->data};
         map_state(e, &g->state, &e->rules->globals, &gev, 0, UINT32_MAX);
     }
-    kvset__cleanup(&e->global);
-    kvset__copy(&e->global, &e->ghist[e->nghist - 1].state);
+    kvset__cleanup(&e->global, &e->slab);
+    kvset__copy(&e->global, &e->ghist[e->nghist - 1].state, &e->slab);
 }
 
 /* A global event at the clock: every customer's signals that read global state, in insertion order. */
@@ -998,7 +1008,7 @@ static void apply_global(struct engine *e, const struct event *ev)
     map_state(e, &e->global, &e->rules->globals, ev, 0, UINT32_MAX);
     e->gver++;
     size_t pos = ghist_push(e, e->now, ev, e->nghist);
-    kvset__copy(&e->ghist[pos].state, &e->global);
+    kvset__copy(&e->ghist[pos].state, &e->global, &e->slab);
     if (!e->nglobal_signals)
         return;
     struct expr_env env;
@@ -1183,7 +1193,7 @@ static int64_t next_global_change(const struct engine *e, int64_t t)
 static void force_global(struct engine *e, struct customer *c)
 {
     for (size_t k = 0; k < e->nglobal_signals; k++)
-        set_unstable(c, e->global_signals[k]);
+        set_unstable(e, c, e->global_signals[k]);
 }
 
 /*
@@ -1206,20 +1216,20 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
     while (k < c->nproj && c->proj[k].at < t)
         k++;
     struct trans *keep = c->proj, *old = c->proj ? c->proj + k : NULL; /* none kept: NULL */
-    size_t nold = c->nproj - k;
+    size_t nold = c->nproj - k, keep_bytes = proj__cap(c->nproj) * sizeof *c->proj;
     for (size_t i = nold; i-- > 0;)
-        set_fired_at(c, old[i].sig, old[i].firing ? FW_TIME_NONE : old[i].fired_at);
+        set_fired_at(e, c, old[i].sig, old[i].firing ? FW_TIME_NONE : old[i].fired_at);
     c->ver++;
     if (nold)
         for (size_t s = 0; s < e->nsignals; s++)
-            set_unstable(c, s); /* evaluated at later times: judge again */
+            set_unstable(e, c, s); /* evaluated at later times: judge again */
     c->proj = NULL;
     c->nproj = 0;
     if (ev)
         c->floor = t; /* an event: what came before it stands */
     else
         for (uint32_t i = 0; i < k; i++)
-            proj_push(c, &keep[i]);
+            proj_push(e, c, &keep[i]);
 
     e->collecting = 1;
     e->ncol = 0;
@@ -1259,17 +1269,19 @@ static int catch_up(struct engine *e, struct customer *c, int64_t t, const struc
         tw_arm(e->wheel, &c->timer, now); /* cannot happen: an evaluation never looks back */
     for (size_t j = 0; j < e->ncol; j++)
         if (e->col[j].waking)
-            proj_push(c, &e->col[j]);
+            proj_push(e, c, &e->col[j]);
     if (c->nproj > PROJ_MAX) {
         /* Too much to undo: the oldest become final, and nothing before them is judged again. */
         uint32_t drop = c->nproj - PROJ_MAX;
         if (c->proj[drop - 1].at + 1 > c->floor)
             c->floor = c->proj[drop - 1].at + 1;
         memmove(c->proj, c->proj + drop, PROJ_MAX * sizeof *c->proj);
+        c->proj = slab_realloc(&e->slab, c->proj, proj__cap(c->nproj) * sizeof *c->proj,
+                               proj__cap(PROJ_MAX) * sizeof *c->proj);
         c->nproj = PROJ_MAX;
     }
     int any = report_difference(e, c, old, nold);
-    free(keep);
+    slab_free(&e->slab, keep, keep_bytes);
     return any;
 }
 
@@ -1338,7 +1350,7 @@ void engine_apply(struct engine *e, const struct event *ev)
     } else {
         apply_customer(e, c, ev, type, ti);
         c->floor = e->now; /* applied now: nothing before now is judged again */
-        proj_clear(c);
+        proj_clear(e, c);
     }
     e->stats.incidents = e->incidents.opened;
     if (e->sink.step)
@@ -1600,6 +1612,8 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
     if (sink)
         e->sink = *sink;
     e->now = now;
+    slab_init(&e->slab);
+    kvbuild__init(&e->build, &e->slab);
     e->wheel = tw_new(now);
     e->nsignals = rules->nsignals;
     strmap_init(&e->customers);
@@ -1687,7 +1701,7 @@ void engine_free(struct engine *e)
     for (size_t i = 0; i < e->customers.len; i++)
         customer_free(e, e->customers.entries[i].value);
     strmap_cleanup(&e->customers);
-    kvset__cleanup(&e->global);
+    kvset__cleanup(&e->global, &e->slab);
     kvbuild__cleanup(&e->build);
     incidents_cleanup(&e->incidents);
     tw_free(e->wheel);
@@ -1716,10 +1730,11 @@ void engine_free(struct engine *e)
     for (size_t i = 0; i < e->nghist; i++) {
         free(e->ghist[i].type);
         json_decref(e->ghist[i].data);
-        kvset__cleanup(&e->ghist[i].state);
+        kvset__cleanup(&e->ghist[i].state, &e->slab);
     }
     free(e->ghist);
     engine__snap_cleanup(e);
+    slab_cleanup(&e->slab);
     free(e);
 }
 
@@ -1765,6 +1780,17 @@ size_t engine_state_bytes(const struct engine *e)
         bytes += engage__bytes(c->eng, e->rules);
     }
     return bytes;
+}
+
+void engine_memory(const struct engine *e, struct engine_memory *out)
+{
+    out->slab_used = e->slab.used;
+    out->slab_free = e->slab.free_bytes;
+    out->slab_chunks = e->slab.chunk_bytes;
+    out->map = e->customers.cap * sizeof(struct strmap_entry) +
+               e->customers.nslots * sizeof(uint64_t);
+    for (size_t i = 0; i < e->customers.len; i++)
+        out->map += e->customers.entries[i].klen + 1; /* the subjects, in its key arena */
 }
 
 int engine_customer_json(const struct engine *e, const char *key, struct buf *out)

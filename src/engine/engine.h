@@ -243,6 +243,12 @@ size_t engine_customer_count(const struct engine *e);
 const struct engine_stats *engine_stats(const struct engine *e);
 /* Approximate heap bytes held for customer state (for the memory benchmark). */
 size_t engine_state_bytes(const struct engine *e);
+/* Where the engine's memory sits: its slab (customers and their blocks: bytes in use, on free
+   lists waiting for a block of their size, and in chunks held) and its customers map. */
+struct engine_memory {
+    size_t slab_used, slab_free, slab_chunks, map;
+};
+void engine_memory(const struct engine *e, struct engine_memory *out);
 
 /*
  * Append a JSON object describing a customer: state keys with values and

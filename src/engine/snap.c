@@ -315,11 +315,11 @@ static void kvset_read_into(struct kvbuild *b, size_t nkeys, struct wire_rd *in)
     }
 }
 
-/* Into an empty set. */
-static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in)
+/* Into an empty set, its block from slab. */
+static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in, struct slab *slab)
 {
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, slab);
     kvset_read_into(&b, nkeys, in);
     kvbuild__finish(&b, s);
     kvbuild__cleanup(&b);
@@ -458,7 +458,8 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         in->err = 1; /* the same customer twice */
         return;
     }
-    struct customer *c = xcalloc(1, sizeof *c);
+    struct slab *sl = &e->slab;
+    struct customer *c = slab_zalloc(sl, sizeof *c);
     me->value = c;
     tw_entry_init(&c->timer);
     c->key = me->key;
@@ -483,13 +484,17 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     }
     kvbuild__finish(b, &c->state);
     n = wire_get_count(in, 8);
-    if (n && !in->err)
-        c->win = xcalloc(1, sizeof *c->win + n * sizeof *c->win->w);
+    if (n && !in->err) {
+        /* Sized for n: the count stays n (a window read in part is empty) so that it is freed
+           at the size it has. */
+        c->win = slab_zalloc(sl, sizeof *c->win + n * sizeof *c->win->w);
+        c->win->n = n;
+    }
     for (uint32_t i = 0; i < n && !in->err; i++) {
-        struct window *w = &c->win->w[c->win->n++];
+        struct window *w = &c->win->w[i];
         w->cls = wire_get_u32(in);
         uint32_t k = wire_get_count(in, 8);
-        w->times = xmalloc((k + 1) * sizeof *w->times);
+        w->times = slab_alloc(sl, (k + 1) * sizeof *w->times);
         w->cap = k + 1;
         for (uint32_t j = 0; j < k && !in->err; j++)
             w->times[w->n++] = wire_get_time(in);
@@ -498,11 +503,11 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     }
     if (wire_get_u8(in) && !in->err) {
         if (!c->win)
-            c->win = xcalloc(1, sizeof *c->win); /* as written, though no window holds a time */
+            c->win = slab_zalloc(sl, sizeof *c->win); /* as written, though no window holds a time */
         c->win->future = 1;
     }
     n = wire_get_count(in, 5);
-    c->open = n ? xcalloc(n, sizeof *c->open) : NULL;
+    c->open = n ? slab_alloc(sl, n * sizeof *c->open) : NULL;
     for (uint32_t i = 0; i < n && !in->err; i++) {
         uint32_t ent = wire_get_u32(in);
         char *id = wire_get_str(in);
@@ -512,8 +517,11 @@ static void customer_read(struct engine *e, struct wire_rd *in)
             break;
         }
         c->open[c->nopen].entity = ent;
-        c->open[c->nopen++].id = id;
+        c->open[c->nopen++].id = slab_strdup(sl, id);
+        free(id);
     }
+    if (c->nopen < n) /* read in part: sized to what it holds */
+        c->open = slab_realloc(sl, c->open, n * sizeof *c->open, c->nopen * sizeof *c->open);
     int64_t small[3 * 32]; /* a pack's signals fit, usually: no allocation per customer */
     int64_t *times = 3 * e->nsignals <= 3 * 32 ? small : xmalloc(3 * e->nsignals * sizeof *times);
     for (size_t s = 0; s < 3 * e->nsignals; s++)
@@ -522,7 +530,7 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         struct sigtimes t = {.sig = (uint32_t)s, .fired_at = times[s],
                              .next_at = times[e->nsignals + s],
                              .stable_at = times[2 * e->nsignals + s]};
-        sigt__put(&c->sigt, &c->nsigt, &t);
+        sigt__put(sl, &c->sigt, &c->nsigt, &t);
     }
     if (times != small)
         free(times);
@@ -530,8 +538,8 @@ static void customer_read(struct engine *e, struct wire_rd *in)
     n = wire_get_count(in, 22);
     if (n > PROJ_MAX)
         in->err = 1;
-    c->proj = n ? xcalloc(proj__cap(n), sizeof *c->proj) : NULL;
-    for (uint32_t i = 0; i < n && !in->err; i++) {
+    c->proj = n && !in->err ? slab_zalloc(sl, proj__cap(n) * sizeof *c->proj) : NULL;
+    for (uint32_t i = 0; c->proj && i < n && !in->err; i++) {
         struct trans *t = &c->proj[c->nproj++];
         t->sig = wire_get_u32(in);
         t->firing = wire_get_u8(in);
@@ -541,6 +549,9 @@ static void customer_read(struct engine *e, struct wire_rd *in)
         if (t->sig >= e->nsignals)
             in->err = 1;
     }
+    if (c->proj && c->nproj < n) /* read in part: the room proj__cap says */
+        c->proj = slab_realloc(sl, c->proj, proj__cap(n) * sizeof *c->proj,
+                               proj__cap(c->nproj) * sizeof *c->proj);
     if (!in->err && engage__read(&c->eng, r, in))
         in->err = 1;
     if (!in->err)
@@ -623,7 +634,7 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
     e->stats.late = wire_get_u64(in);
     e->stats.retracted = wire_get_u64(in);
     size_t nglobals = intern_count(&e->rules->globals);
-    kvset_read(&e->global, nglobals, in);
+    kvset_read(&e->global, nglobals, in, &e->slab);
     uint32_t ng = wire_get_count(in, 30);
     if (ng > GHIST_MAX)
         in->err = 1;
@@ -642,7 +653,7 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
                 in->err = 1;
             free(data);
         }
-        kvset_read(&g->state, nglobals, in);
+        kvset_read(&g->state, nglobals, in, &e->slab);
         if (!g->type)
             in->err = 1;
     }

@@ -399,11 +399,11 @@ static void free_list(struct value *v, void *ctx)
     value__free(v);
 }
 
-void kvset__cleanup(struct kvset *s)
+void kvset__cleanup(struct kvset *s, struct slab *slab)
 {
     if (s->_blk) {
         each_list(s, free_list, NULL);
-        free(s->_blk);
+        slab_free(slab, s->_blk, rd32(s->_blk + HDR_SIZE));
     }
     s->_blk = NULL;
 }
@@ -436,10 +436,10 @@ size_t kvset__bytes(const struct kvset *s)
 
 static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
 
-void kvset__copy(struct kvset *dst, const struct kvset *src)
+void kvset__copy(struct kvset *dst, const struct kvset *src, struct slab *slab)
 {
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, slab);
     for (uint32_t i = 0; i < kvset__count(src) + kvset__nlast(src); i++)
         keep(&b, src, i);
     dst->_blk = NULL;
@@ -461,16 +461,19 @@ int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t 
 
 /* ---- building a set ---- */
 
-void kvbuild__init(struct kvbuild *b)
+void kvbuild__init(struct kvbuild *b, struct slab *slab)
 {
     memset(b, 0, sizeof *b);
+    b->slab = slab;
 }
 
 void kvbuild__cleanup(struct kvbuild *b)
 {
     free(b->idx);
     free(b->heap);
+    struct slab *slab = b->slab;
     memset(b, 0, sizeof *b);
+    b->slab = slab;
 }
 
 static unsigned char *reserve(struct kvbuild *b, size_t n)
@@ -722,7 +725,7 @@ int kvbuild__add_lasts(struct kvbuild *b, const uint32_t *types, const int64_t *
 
 void kvbuild__finish(struct kvbuild *b, struct kvset *s)
 {
-    kvset__cleanup(s);
+    kvset__cleanup(s, b->slab);
     if (b->n) {
         size_t times = b->nt * sizeof(int64_t);
         size_t head = HDR_LEN + times + 4 * (size_t)b->n;
@@ -735,7 +738,7 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         size_t size = head + b->len;
         if (size > UINT32_MAX)
             die("kvbuild__finish: state too large");
-        unsigned char *blk = xmalloc(size);
+        unsigned char *blk = slab_alloc(b->slab, size);
         uint32_t size32 = (uint32_t)size;
         uint16_t nlast = (uint16_t)b->nlast;
         memcpy(blk + HDR_N, &nkeys, sizeof nkeys);
@@ -777,7 +780,7 @@ struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s)
         .sig = s, .fired_at = FW_TIME_NONE, .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
 }
 
-void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
+void sigt__put(struct slab *slab, struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
 {
     uint32_t i = 0;
     while (i < *n && (*a)[i].sig < t->sig)
@@ -787,16 +790,12 @@ void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t)
         if (!found)
             return;
         memmove(&(*a)[i], &(*a)[i + 1], (*n - i - 1) * sizeof **a);
-        if (--*n == 0) {
-            free(*a);
-            *a = NULL;
-        } else {
-            *a = xrealloc(*a, *n * sizeof **a);
-        }
+        *a = slab_realloc(slab, *a, *n * sizeof **a, (*n - 1) * sizeof **a);
+        --*n;
         return;
     }
     if (!found) {
-        *a = xrealloc(*a, (*n + 1) * sizeof **a);
+        *a = slab_realloc(slab, *a, *n * sizeof **a, (*n + 1) * sizeof **a);
         memmove(&(*a)[i + 1], &(*a)[i], (*n - i) * sizeof **a);
         ++*n;
     }

@@ -16,6 +16,7 @@
 #include "engine/tw.h"
 #include "expr/expr.h"
 #include "util/fwtime.h"
+#include "util/slab.h"
 
 /* Event times of one class, ascending, pruned to the class's longest window. */
 struct window {
@@ -97,6 +98,7 @@ struct sigtimes {
 
 /* Builds a set: keys added in strictly ascending order; values are copied. */
 struct kvbuild {
+    struct slab *slab; /* where finished blocks are allocated (the engine's) */
     int64_t times[31];
     uint32_t nt;
     uint32_t n, cap;  /* entries: keys, then nlast last-seen ones */
@@ -166,8 +168,8 @@ void value__json(const struct value *v, struct buf *out);
 /* Signal s's times (SIGT_USUAL's when it is not stored). */
 struct sigtimes sigt__get(const struct sigtimes *a, uint32_t n, uint32_t s);
 /* Store t (t->sig says which signal): removed when usual, else inserted or replaced; the array
-   is reallocated to fit. */
-void sigt__put(struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
+   is reallocated (from slab) to fit. */
+void sigt__put(struct slab *slab, struct sigtimes **a, uint32_t *n, const struct sigtimes *t);
 /* Whether t holds the usual times (not firing, no next change, stable for ever). */
 static inline int sigt__usual(const struct sigtimes *t)
 {
@@ -184,9 +186,10 @@ uint32_t kvset__count(const struct kvset *s);
 int kvset__get(const struct kvset *s, uint32_t key, struct value *v, int64_t *since);
 /* The i-th key (i < kvset__count) in ascending order, its value (borrowed) and since. */
 void kvset__at(const struct kvset *s, uint32_t i, uint32_t *key, struct value *v, int64_t *since);
-/* dst (uninitialised) becomes a deep copy of src. */
-void kvset__copy(struct kvset *dst, const struct kvset *src);
-void kvset__cleanup(struct kvset *s);
+/* dst (uninitialised) becomes a deep copy of src, its block from slab. */
+void kvset__copy(struct kvset *dst, const struct kvset *src, struct slab *slab);
+/* Free the set's block (allocated from slab). */
+void kvset__cleanup(struct kvset *s, struct slab *slab);
 /* Heap bytes the set holds (its block and any lists), for engine_state_bytes. */
 size_t kvset__bytes(const struct kvset *s);
 
@@ -205,7 +208,8 @@ void kvset__last_at(const struct kvset *s, uint32_t k, uint32_t *type, int64_t *
    that changes anything; returns whether it did. */
 int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at);
 
-void kvbuild__init(struct kvbuild *b);
+/* Blocks finished by b come from slab. */
+void kvbuild__init(struct kvbuild *b, struct slab *slab);
 /* Append key (greater than the last one added) with a deep copy of v, taken at `since`. */
 void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
 /* Append entry i of s (i < kvset__count(s): a key, in order) as it is: no value decoded. */

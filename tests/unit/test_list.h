@@ -5,6 +5,7 @@
 TEST_MODULE(util_tests)
 TEST_MODULE(tz_tests)
 TEST_MODULE(json_tests)
+TEST_MODULE(slab_tests)
 TEST_MODULE(expr_tests)
 TEST_MODULE(tw_tests)
 TEST_MODULE(event_tests)

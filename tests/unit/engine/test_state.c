@@ -12,6 +12,10 @@
 #include "../test.h"
 #include "engine/state.h"
 #include "util/fwtime.h"
+#include "util/slab.h"
+
+/* The blocks' allocator; every test ends with all of it given back (checked by the tests). */
+static struct slab sl;
 
 static struct value vstr(const char *s, size_t n)
 {
@@ -44,7 +48,7 @@ static void kvset_every_type(void)
     v[6] = vstr(longs, sizeof longs); /* past the one-byte length */
     v[7] = (struct value){.type = VAL_LIST, .u.list = {items, 2}};
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, &sl);
     for (uint32_t i = 0; i < 8; i++)
         kvbuild__add(&b, 3 * i + 1, &v[i], 1000 + (i % 3)); /* three distinct times */
     struct kvset s = {0};
@@ -71,8 +75,8 @@ static void kvset_every_type(void)
     ASSERT(got.u.list.items != items);
     /* A deep copy reads the same and outlives the original. */
     struct kvset c;
-    kvset__copy(&c, &s);
-    kvset__cleanup(&s);
+    kvset__copy(&c, &s, &sl);
+    kvset__cleanup(&s, &sl);
     ASSERT_EQ(kvset__get(&s, 1, &got, NULL), 0);
     for (uint32_t i = 0; i < 8; i++) {
         uint32_t key;
@@ -83,16 +87,17 @@ static void kvset_every_type(void)
             ASSERT(value__equal(&got, &v[i]));
     }
     ASSERT(kvset__bytes(&c) > sizeof longs);
-    kvset__cleanup(&c);
-    kvset__cleanup(&c); /* twice is harmless */
+    kvset__cleanup(&c, &sl);
+    kvset__cleanup(&c, &sl); /* twice is harmless */
     kvbuild__cleanup(&b);
+    ASSERT_EQ(sl.used, 0);
 }
 
 /* More distinct times than the block's table holds: the rest are kept in their records. */
 static void kvset_many_times(void)
 {
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, &sl);
     enum { N = 700 };
     for (uint32_t i = 0; i < N; i++) {
         struct value v = vnum(i);
@@ -112,6 +117,7 @@ static void kvset_many_times(void)
     ASSERT_EQ(kvset__count(&s), 0);
     ASSERT_EQ(kvset__bytes(&s), 0);
     kvbuild__cleanup(&b);
+    ASSERT_EQ(sl.used, 0);
 }
 
 /* Key ids and blocks past 65,536 (the wide index); numbers at the edges of the int32 form. */
@@ -124,7 +130,7 @@ static void kvset_wide_and_numbers(void)
     memset(big, 'q', sizeof big);
     for (int round = 0; round < 2; round++) {
         struct kvbuild b;
-        kvbuild__init(&b);
+        kvbuild__init(&b, &sl);
         uint32_t base = round ? 70000 : 10; /* round 0: narrow ids, but a block over 64 KB */
         for (uint32_t i = 0; i < NN; i++) {
             struct value v = vnum(nums[i]);
@@ -152,7 +158,7 @@ static void kvset_wide_and_numbers(void)
         ASSERT_EQ(kvset__get(&s, base + NN + 1, &got, NULL), 1);
         ASSERT_EQ(got.u.str.len, sizeof big);
         ASSERT(kvset__bytes(&s) > 2 * sizeof big);
-        kvset__cleanup(&s);
+        kvset__cleanup(&s, &sl);
         kvbuild__cleanup(&b);
     }
 }
@@ -167,7 +173,7 @@ static void kvset_randomised(void)
     int64_t since[KEYS];
     struct kvset s = {0};
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, &sl);
     unsigned r = 12345;
     for (int round = 0; round < ROUNDS; round++) {
         for (int k = 0; k < 5; k++) {
@@ -201,8 +207,9 @@ static void kvset_randomised(void)
         }
         ASSERT_EQ(kvset__count(&s), n);
     }
-    kvset__cleanup(&s);
+    kvset__cleanup(&s, &sl);
     kvbuild__cleanup(&b);
+    ASSERT_EQ(sl.used, 0);
 }
 
 static void sigtimes_sparse(void)
@@ -217,12 +224,12 @@ static void sigtimes_sparse(void)
     ASSERT_EQ(t.stable_at, FW_TIME_MAX);
     /* Stored out of order, kept sorted. */
     struct sigtimes x = {.sig = 5, .fired_at = 10, .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX};
-    sigt__put(&a, &n, &x);
+    sigt__put(&sl, &a, &n, &x);
     struct sigtimes y = {.sig = 2, .fired_at = FW_TIME_NONE, .next_at = 20, .stable_at = 20};
-    sigt__put(&a, &n, &y);
+    sigt__put(&sl, &a, &n, &y);
     struct sigtimes z = {.sig = 9, .fired_at = FW_TIME_NONE, .next_at = FW_TIME_NONE,
                          .stable_at = FW_TIME_NONE};
-    sigt__put(&a, &n, &z);
+    sigt__put(&sl, &a, &n, &z);
     ASSERT_EQ(n, 3);
     ASSERT_EQ(a[0].sig, 2);
     ASSERT_EQ(a[1].sig, 5);
@@ -234,21 +241,22 @@ static void sigtimes_sparse(void)
                                           .next_at = FW_TIME_MAX, .stable_at = FW_TIME_MAX}));
     /* Replace in place, then back to usual: removed. */
     x.fired_at = 11;
-    sigt__put(&a, &n, &x);
+    sigt__put(&sl, &a, &n, &x);
     ASSERT_EQ(n, 3);
     ASSERT_EQ(sigt__get(a, n, 5).fired_at, 11);
     x.fired_at = FW_TIME_NONE;
-    sigt__put(&a, &n, &x);
+    sigt__put(&sl, &a, &n, &x);
     ASSERT_EQ(n, 2);
     t = sigt__get(a, n, 5);
     ASSERT(sigt__usual(&t));
     y.next_at = y.stable_at = FW_TIME_MAX;
-    sigt__put(&a, &n, &y);
+    sigt__put(&sl, &a, &n, &y);
     z.fired_at = FW_TIME_NONE;
     z.next_at = z.stable_at = FW_TIME_MAX;
-    sigt__put(&a, &n, &z);
+    sigt__put(&sl, &a, &n, &z);
     ASSERT_EQ(n, 0);
     ASSERT(a == NULL);
+    ASSERT_EQ(sl.used, 0);
 }
 
 /* Last-seen times in the state block: noted by a rebuild, kept beside keys, first-seen order. */
@@ -256,7 +264,7 @@ static void last_seen_in_block(void)
 {
     struct kvset s = {0};
     struct kvbuild b;
-    kvbuild__init(&b);
+    kvbuild__init(&b, &sl);
     ASSERT_EQ(kvset__last(&s, 1), FW_TIME_NONE);
     /* Types noted out of order; each keeps its latest time. */
     static const uint32_t types[] = {7, 3, 40000, 5, 3, 7, 0};
@@ -298,10 +306,10 @@ static void last_seen_in_block(void)
     ASSERT_EQ(type, 8);
     /* A copy has them too. */
     struct kvset c;
-    kvset__copy(&c, &s);
+    kvset__copy(&c, &s, &sl);
     ASSERT_EQ(kvset__nlast(&c), 6);
     ASSERT_EQ(kvset__last(&c, 3), 200);
-    kvset__cleanup(&c);
+    kvset__cleanup(&c, &sl);
     /* From a snapshot's list: first-seen order kept, a repeated type refused. */
     static const uint32_t snap_types[] = {12, 4, 9};
     static const int64_t snap_ats[] = {1, 2, 3};
@@ -315,13 +323,14 @@ static void last_seen_in_block(void)
     static const uint32_t dup_types[] = {4, 9, 4};
     ASSERT_EQ(kvbuild__add_lasts(&b, dup_types, snap_ats, 3), -1);
     kvbuild__finish(&b, &s);
-    kvset__cleanup(&s);
+    kvset__cleanup(&s, &sl);
     kvbuild__cleanup(&b);
     ASSERT_EQ(proj__cap(0), 0);
     ASSERT_EQ(proj__cap(1), 1);
     ASSERT_EQ(proj__cap(3), 4);
     ASSERT_EQ(proj__cap(64), 64);
     ASSERT_EQ(proj__cap(65), 128);
+    ASSERT_EQ(sl.used, 0); /* every block freed at the size it was made with */
 }
 
 const struct test state_tests[] = {
