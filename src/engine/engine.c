@@ -1613,7 +1613,7 @@ struct engine *engine_new(struct rules *rules, int64_t now, const struct engine_
         e->sink = *sink;
     e->now = now;
     slab_init(&e->slab);
-    kvbuild__init(&e->build, &e->slab);
+    kvbuild__init(&e->build, &e->slab, &e->layouts);
     e->wheel = tw_new(now);
     e->nsignals = rules->nsignals;
     strmap_init(&e->customers);
@@ -1734,6 +1734,7 @@ void engine_free(struct engine *e)
     }
     free(e->ghist);
     engine__snap_cleanup(e);
+    kvlayouts__cleanup(&e->layouts); /* after every block that points at one */
     slab_cleanup(&e->slab);
     free(e);
 }
@@ -1766,7 +1767,8 @@ const struct engine_stats *engine_stats(const struct engine *e)
 size_t engine_state_bytes(const struct engine *e)
 {
     size_t bytes = e->customers.cap * sizeof(struct strmap_entry) +
-                   e->customers.nslots * sizeof(uint64_t);
+                   e->customers.nslots * sizeof(uint64_t) + e->layouts.bytes +
+                   e->layouts.nslots * sizeof *e->layouts.slots;
     for (size_t i = 0; i < e->customers.len; i++) {
         const struct customer *c = e->customers.entries[i].value;
         bytes += sizeof *c + e->customers.entries[i].klen + 1 + c->nsigt * sizeof *c->sigt;

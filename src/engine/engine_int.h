@@ -58,6 +58,7 @@ struct engine {
     size_t ntypens;
     struct keylist touched; /* map_state's keys set by the event, kept between events */
     struct slab slab;       /* customers and their blocks (util/slab.h) */
+    struct kvlayouts layouts; /* the ids the state blocks share (state.h) */
     struct kvbuild build;   /* map_state's new set, its scratch kept between events */
     int waking;             /* evaluating a customer's wake-up */
     int collecting;         /* a late event is being applied: transitions go to col */

@@ -315,11 +315,11 @@ static void kvset_read_into(struct kvbuild *b, size_t nkeys, struct wire_rd *in)
     }
 }
 
-/* Into an empty set, its block from slab. */
-static void kvset_read(struct kvset *s, size_t nkeys, struct wire_rd *in, struct slab *slab)
+/* Into an empty set, its block from the engine's slab and layouts. */
+static void kvset_read(struct engine *e, struct kvset *s, size_t nkeys, struct wire_rd *in)
 {
     struct kvbuild b;
-    kvbuild__init(&b, slab);
+    kvbuild__init(&b, &e->slab, &e->layouts);
     kvset_read_into(&b, nkeys, in);
     kvbuild__finish(&b, s);
     kvbuild__cleanup(&b);
@@ -634,7 +634,7 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
     e->stats.late = wire_get_u64(in);
     e->stats.retracted = wire_get_u64(in);
     size_t nglobals = intern_count(&e->rules->globals);
-    kvset_read(&e->global, nglobals, in, &e->slab);
+    kvset_read(e, &e->global, nglobals, in);
     uint32_t ng = wire_get_count(in, 30);
     if (ng > GHIST_MAX)
         in->err = 1;
@@ -653,7 +653,7 @@ int engine_restore(struct engine *e, struct wire_rd *in, char *why, size_t n)
                 in->err = 1;
             free(data);
         }
-        kvset_read(&g->state, nglobals, in, &e->slab);
+        kvset_read(e, &g->state, nglobals, in);
         if (!g->type)
             in->err = 1;
     }

@@ -186,8 +186,10 @@ void value__json(const struct value *v, struct buf *out)
 #define HDR_LEN 12
 
 #define KV_LAST 0x80000000u
-#define FLAG_WIDE 1  /* in the header's flags byte (HDR_WIDE) */
-#define FLAG_LISTS 2 /* some record owns a list: cleanup must look */
+#define FLAG_WIDE 1   /* in the header's flags byte (HDR_WIDE) */
+#define FLAG_LISTS 2  /* some record owns a list: cleanup must look */
+#define FLAG_SHARED 4 /* the ids are in a shared layout; the index holds offsets only */
+#define FLAG_OFF8 8   /* (shared) offsets of one byte, else two */
 
 #define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
 #define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
@@ -231,6 +233,14 @@ static const unsigned char *index_of(const struct kvset *s)
     return s->_blk + HDR_LEN + (size_t)s->_blk[HDR_NT] * sizeof(int64_t);
 }
 
+/* A shared-layout block's layout (the pointer at the start of its index). */
+static const struct kvlayout *layout_of(const unsigned char *ix)
+{
+    const struct kvlayout *l;
+    memcpy(&l, ix, sizeof l);
+    return l;
+}
+
 uint32_t kvset__nlast(const struct kvset *s)
 {
     return s->_blk ? rd16(s->_blk + HDR_NLAST) : 0;
@@ -239,6 +249,8 @@ uint32_t kvset__nlast(const struct kvset *s)
 /* Key id (KV_LAST | type for a last-seen entry) and record offset of entry i. */
 static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t i)
 {
+    if (s->_blk[HDR_WIDE] & FLAG_SHARED)
+        return layout_of(ix)->ids[i];
     if (s->_blk[HDR_WIDE] & FLAG_WIDE)
         return rd32(ix + 8 * (size_t)i);
     uint32_t k = rd16(ix + 4 * (size_t)i);
@@ -247,8 +259,15 @@ static uint32_t ix_key(const struct kvset *s, const unsigned char *ix, uint32_t 
 
 static uint32_t ix_off(const struct kvset *s, const unsigned char *ix, uint32_t i)
 {
-    return s->_blk[HDR_WIDE] & FLAG_WIDE ? rd32(ix + 8 * (size_t)i + 4)
-                                         : rd16(ix + 4 * (size_t)i + 2);
+    unsigned f = s->_blk[HDR_WIDE];
+    if (f & FLAG_SHARED) {
+        /* Offsets from the first record, which follows them. */
+        size_t n = (size_t)layout_of(ix)->n;
+        const unsigned char *o = ix + sizeof(struct kvlayout *);
+        return f & FLAG_OFF8 ? (uint32_t)(o - s->_blk) + (uint32_t)n + o[i]
+                             : (uint32_t)(o - s->_blk) + 2 * (uint32_t)n + rd16(o + 2 * (size_t)i);
+    }
+    return f & FLAG_WIDE ? rd32(ix + 8 * (size_t)i + 4) : rd16(ix + 4 * (size_t)i + 2);
 }
 
 /* Decode the record at off (a record's layout: state.h). */
@@ -438,13 +457,27 @@ static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
 
 void kvset__copy(struct kvset *dst, const struct kvset *src, struct slab *slab)
 {
-    struct kvbuild b;
-    kvbuild__init(&b, slab);
-    for (uint32_t i = 0; i < kvset__count(src) + kvset__nlast(src); i++)
-        keep(&b, src, i);
     dst->_blk = NULL;
-    kvbuild__finish(&b, dst);
-    kvbuild__cleanup(&b);
+    if (!src->_blk)
+        return;
+    /* The block as it is (its offsets are from its own start, its layout is shared), then a
+       copy of each list it owns in place of the original's. */
+    uint32_t size = rd32(src->_blk + HDR_SIZE);
+    dst->_blk = slab_alloc(slab, size);
+    memcpy(dst->_blk, src->_blk, size);
+    if (!(dst->_blk[HDR_WIDE] & FLAG_LISTS))
+        return;
+    const unsigned char *ix = index_of(dst);
+    for (uint32_t i = 0; i < kvset__count(dst); i++) {
+        uint32_t off = ix_off(dst, ix, i);
+        if ((dst->_blk[off] & 7) != VAL_LIST)
+            continue;
+        struct value v, copy;
+        decode(dst, off, &v, NULL);
+        value__copy(&copy, &v);
+        size_t at = off + 1 + ((dst->_blk[off] >> 3) == TIX_INLINE ? sizeof(int64_t) : 0);
+        memcpy(dst->_blk + at, &copy.u.list.items, sizeof copy.u.list.items);
+    }
 }
 
 int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t at)
@@ -461,10 +494,11 @@ int kvset__note_last(struct kvset *s, struct kvbuild *b, uint32_t type, int64_t 
 
 /* ---- building a set ---- */
 
-void kvbuild__init(struct kvbuild *b, struct slab *slab)
+void kvbuild__init(struct kvbuild *b, struct slab *slab, struct kvlayouts *layouts)
 {
     memset(b, 0, sizeof *b);
     b->slab = slab;
+    b->layouts = layouts;
 }
 
 void kvbuild__cleanup(struct kvbuild *b)
@@ -472,8 +506,75 @@ void kvbuild__cleanup(struct kvbuild *b)
     free(b->idx);
     free(b->heap);
     struct slab *slab = b->slab;
+    struct kvlayouts *layouts = b->layouts;
     memset(b, 0, sizeof *b);
     b->slab = slab;
+    b->layouts = layouts;
+}
+
+/* ---- shared layouts ---- */
+
+static uint32_t layout_hash(const struct kvbuild_key *idx, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= idx[i].key;
+        h *= 16777619u;
+        h ^= h >> 15;
+    }
+    return h ^ n;
+}
+
+/* The layout with the ids of b's entries, made the first time. */
+static const struct kvlayout *layout_intern(struct kvlayouts *L, const struct kvbuild *b)
+{
+    uint32_t h = layout_hash(b->idx, b->n);
+    if (L->nslots) {
+        for (struct kvlayout *l = L->slots[h & (L->nslots - 1)]; l; l = l->next) {
+            if (l->hash != h || l->n != b->n)
+                continue;
+            uint32_t i = 0;
+            while (i < b->n && l->ids[i] == b->idx[i].key)
+                i++;
+            if (i == b->n)
+                return l;
+        }
+    }
+    if (L->n >= L->nslots) { /* grow: at most one layout a slot on average */
+        size_t ns = L->nslots ? 2 * L->nslots : 64;
+        struct kvlayout **slots = xcalloc(ns, sizeof *slots);
+        for (size_t k = 0; k < L->nslots; k++)
+            for (struct kvlayout *l = L->slots[k], *next; l; l = next) {
+                next = l->next;
+                l->next = slots[l->hash & (ns - 1)];
+                slots[l->hash & (ns - 1)] = l;
+            }
+        free(L->slots);
+        L->slots = slots;
+        L->nslots = ns;
+    }
+    size_t bytes = sizeof(struct kvlayout) + b->n * sizeof(uint32_t);
+    struct kvlayout *l = xmalloc(bytes);
+    l->hash = h;
+    l->n = b->n;
+    for (uint32_t i = 0; i < b->n; i++)
+        l->ids[i] = b->idx[i].key;
+    l->next = L->slots[h & (L->nslots - 1)];
+    L->slots[h & (L->nslots - 1)] = l;
+    L->n++;
+    L->bytes += bytes;
+    return l;
+}
+
+void kvlayouts__cleanup(struct kvlayouts *L)
+{
+    for (size_t k = 0; k < L->nslots; k++)
+        for (struct kvlayout *l = L->slots[k], *next; l; l = next) {
+            next = l->next;
+            free(l);
+        }
+    free(L->slots);
+    memset(L, 0, sizeof *L);
 }
 
 static unsigned char *reserve(struct kvbuild *b, size_t n)
@@ -732,8 +833,14 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         uint32_t nkeys = b->n - b->nlast;
         uint32_t maxkey = nkeys ? b->idx[nkeys - 1].key : 0;
         uint32_t maxtype = b->nlast ? b->idx[b->n - 1].key & ~KV_LAST : 0;
-        int wide = maxkey > 0x7fff || maxtype > 0x7fff || head + b->len > UINT16_MAX;
-        if (wide)
+        /* Shared: the ids in a layout, offsets from the first record (ascending: the records
+           are in entry order) in one byte when the last starts within 256 bytes, else two. */
+        int shared = b->layouts && b->idx[b->n - 1].off <= UINT16_MAX;
+        int off8 = shared && b->idx[b->n - 1].off <= UINT8_MAX;
+        int wide = !shared && (maxkey > 0x7fff || maxtype > 0x7fff || head + b->len > UINT16_MAX);
+        if (shared)
+            head = HDR_LEN + times + sizeof(struct kvlayout *) + (off8 ? 1 : 2) * (size_t)b->n;
+        else if (wide)
             head += 4 * (size_t)b->n;
         size_t size = head + b->len;
         if (size > UINT32_MAX)
@@ -745,10 +852,24 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         memcpy(blk + HDR_SIZE, &size32, sizeof size32);
         memcpy(blk + HDR_NLAST, &nlast, sizeof nlast);
         blk[HDR_NT] = (unsigned char)b->nt;
-        blk[HDR_WIDE] = (unsigned char)((wide ? FLAG_WIDE : 0) | (b->lists ? FLAG_LISTS : 0));
+        blk[HDR_WIDE] = (unsigned char)((wide ? FLAG_WIDE : 0) | (b->lists ? FLAG_LISTS : 0) |
+                                        (shared ? FLAG_SHARED : 0) | (off8 ? FLAG_OFF8 : 0));
         memcpy(blk + HDR_LEN, b->times, times);
         unsigned char *ix = blk + HDR_LEN + times;
-        for (uint32_t i = 0; i < b->n; i++) {
+        if (shared) {
+            const struct kvlayout *l = layout_intern(b->layouts, b);
+            memcpy(ix, &l, sizeof l);
+            ix += sizeof l;
+        }
+        for (uint32_t i = 0; shared && i < b->n; i++) {
+            if (off8) {
+                ix[i] = (unsigned char)b->idx[i].off;
+            } else {
+                uint16_t o16 = (uint16_t)b->idx[i].off;
+                memcpy(ix + 2 * (size_t)i, &o16, 2);
+            }
+        }
+        for (uint32_t i = 0; !shared && i < b->n; i++) {
             uint32_t off = (uint32_t)head + b->idx[i].off;
             if (wide) {
                 memcpy(ix + 8 * (size_t)i, &b->idx[i].key, 4);

@@ -16,6 +16,9 @@
 
 /* The blocks' allocator; every test ends with all of it given back (checked by the tests). */
 static struct slab sl;
+/* The key layouts blocks share (the engine's way), or NULL for blocks with their own index: each
+   kvset test runs both ways (the _shared entries below). */
+static struct kvlayouts layouts, *lay;
 
 static struct value vstr(const char *s, size_t n)
 {
@@ -48,7 +51,7 @@ static void kvset_every_type(void)
     v[6] = vstr(longs, sizeof longs); /* past the one-byte length */
     v[7] = (struct value){.type = VAL_LIST, .u.list = {items, 2}};
     struct kvbuild b;
-    kvbuild__init(&b, &sl);
+    kvbuild__init(&b, &sl, lay);
     for (uint32_t i = 0; i < 8; i++)
         kvbuild__add(&b, 3 * i + 1, &v[i], 1000 + (i % 3)); /* three distinct times */
     struct kvset s = {0};
@@ -97,7 +100,7 @@ static void kvset_every_type(void)
 static void kvset_many_times(void)
 {
     struct kvbuild b;
-    kvbuild__init(&b, &sl);
+    kvbuild__init(&b, &sl, lay);
     enum { N = 700 };
     for (uint32_t i = 0; i < N; i++) {
         struct value v = vnum(i);
@@ -130,7 +133,7 @@ static void kvset_wide_and_numbers(void)
     memset(big, 'q', sizeof big);
     for (int round = 0; round < 2; round++) {
         struct kvbuild b;
-        kvbuild__init(&b, &sl);
+        kvbuild__init(&b, &sl, lay);
         uint32_t base = round ? 70000 : 10; /* round 0: narrow ids, but a block over 64 KB */
         for (uint32_t i = 0; i < NN; i++) {
             struct value v = vnum(nums[i]);
@@ -173,7 +176,7 @@ static void kvset_randomised(void)
     int64_t since[KEYS];
     struct kvset s = {0};
     struct kvbuild b;
-    kvbuild__init(&b, &sl);
+    kvbuild__init(&b, &sl, lay);
     unsigned r = 12345;
     for (int round = 0; round < ROUNDS; round++) {
         for (int k = 0; k < 5; k++) {
@@ -264,7 +267,7 @@ static void last_seen_in_block(void)
 {
     struct kvset s = {0};
     struct kvbuild b;
-    kvbuild__init(&b, &sl);
+    kvbuild__init(&b, &sl, lay);
     ASSERT_EQ(kvset__last(&s, 1), FW_TIME_NONE);
     /* Types noted out of order; each keeps its latest time. */
     static const uint32_t types[] = {7, 3, 40000, 5, 3, 7, 0};
@@ -333,6 +336,87 @@ static void last_seen_in_block(void)
     ASSERT_EQ(sl.used, 0); /* every block freed at the size it was made with */
 }
 
+/* Blocks with the same ids share one layout; offsets of one byte, of two, and the inline index
+   past 65,536 bytes of records; a copy reads the same. */
+static void kvset_layouts_shared(void)
+{
+    struct kvlayouts L = {0};
+    struct kvbuild b;
+    kvbuild__init(&b, &sl, &L);
+    struct kvset s[5] = {{0}};
+    static char longs[70000];
+    memset(longs, 'z', sizeof longs);
+    const size_t lens[5] = {5, 7, 300, 6, sizeof longs};
+    for (int k = 0; k < 5; k++) {
+        for (uint32_t key = 1; key <= (k == 3 ? 2u : 3u); key++) {
+            struct value v = key == 2 ? vstr(longs, lens[k]) : vnum(key * 10 + k);
+            kvbuild__add(&b, key, &v, 100 + key);
+        }
+        kvbuild__copy_last(&b, &s[k], 9, 500 + k); /* one last-seen type */
+        kvbuild__finish(&b, &s[k]);
+    }
+    /* s0-s2 and s4 have keys 1-3 and type 9; s3 keys 1-2: two layouts (s4 inline, no layout). */
+    ASSERT_EQ(L.n, 2);
+    for (int k = 0; k < 5; k++) {
+        struct kvset c;
+        kvset__copy(&c, &s[k], &sl);
+        for (int twice = 0; twice < 2; twice++) {
+            const struct kvset *x = twice ? &c : &s[k];
+            ASSERT_EQ(kvset__count(x), k == 3 ? 2 : 3);
+            ASSERT_EQ(kvset__nlast(x), 1);
+            ASSERT_EQ(kvset__last(x, 9), 500 + k);
+            struct value got;
+            int64_t since;
+            ASSERT_EQ(kvset__get(x, 1, &got, &since), 1);
+            ASSERT(got.u.num == 10 + k);
+            ASSERT_EQ(since, 101);
+            ASSERT_EQ(kvset__get(x, 2, &got, NULL), 1);
+            ASSERT_EQ(got.u.str.len, lens[k]);
+            ASSERT_EQ(kvset__get(x, 3, &got, &since), k != 3);
+            if (k != 3) {
+                ASSERT(got.u.num == 30 + k);
+                ASSERT_EQ(since, 103);
+            }
+            uint32_t key;
+            kvset__at(x, 1, &key, &got, NULL);
+            ASSERT_EQ(key, 2);
+        }
+        kvset__cleanup(&c, &sl);
+    }
+    /* Shared: 8 bytes of pointer and 1 a entry (2 past 256 bytes), against 4 an entry inline. */
+    struct kvbuild inl;
+    kvbuild__init(&inl, &sl, NULL);
+    struct kvset t = {0};
+    for (uint32_t i = 0; i < kvset__count(&s[0]); i++)
+        kvbuild__keep(&inl, &s[0], i);
+    kvbuild__copy_last(&inl, &s[0], UINT32_MAX, 0);
+    kvbuild__finish(&inl, &t);
+    ASSERT_EQ(kvset__bytes(&t), kvset__bytes(&s[0]) - (8 + 4 * 1) + 4 * 4); /* 4 entries */
+    ASSERT_EQ(kvset__last(&t, 9), 500);
+    kvset__cleanup(&t, &sl);
+    kvbuild__cleanup(&inl);
+    for (int k = 0; k < 5; k++)
+        kvset__cleanup(&s[k], &sl);
+    kvbuild__cleanup(&b);
+    kvlayouts__cleanup(&L);
+    ASSERT_EQ(sl.used, 0);
+}
+
+/* A kvset test with shared layouts; the layouts go after the blocks that use them. */
+#define SHARED(f)                                                                                  \
+    static void f##_shared(void)                                                                   \
+    {                                                                                              \
+        lay = &layouts;                                                                            \
+        f();                                                                                       \
+        kvlayouts__cleanup(&layouts);                                                              \
+        lay = NULL;                                                                                \
+    }
+SHARED(kvset_every_type)
+SHARED(kvset_many_times)
+SHARED(kvset_wide_and_numbers)
+SHARED(kvset_randomised)
+SHARED(last_seen_in_block)
+
 const struct test state_tests[] = {
     {"kvset_every_type", kvset_every_type},
     {"kvset_many_times", kvset_many_times},
@@ -340,5 +424,11 @@ const struct test state_tests[] = {
     {"kvset_randomised", kvset_randomised},
     {"sigtimes_sparse", sigtimes_sparse},
     {"last_seen_in_block", last_seen_in_block},
+    {"kvset_layouts_shared", kvset_layouts_shared},
+    {"kvset_every_type_shared", kvset_every_type_shared},
+    {"kvset_many_times_shared", kvset_many_times_shared},
+    {"kvset_wide_and_numbers_shared", kvset_wide_and_numbers_shared},
+    {"kvset_randomised_shared", kvset_randomised_shared},
+    {"last_seen_in_block_shared", last_seen_in_block_shared},
     {NULL, NULL},
 };
