@@ -60,17 +60,23 @@ static uint64_t slot_of(uint64_t hash, size_t ix)
     return (hash & 0xFFFFFFFF00000000ULL) | (uint64_t)(ix + 1);
 }
 
+/* A bigger slot table; each slot's tag (the hash's high bits) comes from the old table. */
 static void rehash(struct strmap *m, size_t nslots)
 {
-    free(m->slots);
+    uint64_t *old = m->slots;
+    size_t nold = m->nslots;
     m->slots = xcalloc(nslots, sizeof *m->slots);
     m->nslots = nslots;
-    for (size_t i = 0; i < m->len; i++) {
-        size_t s = m->entries[i].hash & (nslots - 1);
+    for (size_t k = 0; k < nold; k++) {
+        uint64_t v = old[k];
+        if (!v)
+            continue;
+        size_t s = m->entries[(uint32_t)v - 1].hash_lo & (nslots - 1);
         while (m->slots[s])
             s = (s + 1) & (nslots - 1);
-        m->slots[s] = slot_of(m->entries[i].hash, i);
+        m->slots[s] = v;
     }
+    free(old);
 }
 
 /*
@@ -91,7 +97,7 @@ static struct strmap_entry *lookup(const struct strmap *m, const char *key, size
         if ((v & 0xFFFFFFFF00000000ULL) != tag)
             continue;
         struct strmap_entry *e = &m->entries[(uint32_t)v - 1];
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+        if (e->hash_lo == (uint32_t)h && e->klen == klen && memcmp(e->key, key, klen) == 0)
             return e;
     }
 }
@@ -118,9 +124,11 @@ struct strmap_entry *strmap_upsert(struct strmap *m, const char *key, size_t kle
     }
     m->entries = xgrow(m->entries, &m->cap, m->len + 1, sizeof *m->entries);
     e = &m->entries[m->len];
+    if (klen > UINT32_MAX - 1)
+        abort(); /* callers cap keys far below (an event's subject, a name) */
     e->key = arena_copy(m, key, klen);
-    e->klen = klen;
-    e->hash = h;
+    e->klen = (uint32_t)klen;
+    e->hash_lo = (uint32_t)h;
     e->value = NULL;
     m->slots[s] = slot_of(h, m->len++);
     return e;

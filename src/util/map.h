@@ -15,10 +15,11 @@
 #include <stdint.h>
 
 struct strmap_entry {
-    char *key;    /* owned copy, NUL-terminated; lives in the map's key arena */
-    size_t klen;
-    uint64_t hash;
-    void *value;  /* caller-owned */
+    char *key;        /* owned copy, NUL-terminated; lives in the map's key arena */
+    void *value;      /* caller-owned */
+    uint32_t klen;    /* keys are below 4 GiB (strmap_upsert stops otherwise) */
+    uint32_t hash_lo; /* the hash's low 32 bits (its slot); the slot holds the high ones: 24
+                         bytes an entry, not 32 (a million customers are a million entries) */
 };
 
 struct strmap {
