@@ -14,7 +14,18 @@ committed to PostgreSQL).  The detections stored must equal `forewarn
 replay`'s on the same events (tests/e2e/test_cluster.py compares incidents and messages too).
 Failover: with two nodes, once every partition's checkpoint covers its
 last event, one node is killed; the figure is the time until the other
-owns every partition and each is live again."""
+owns every partition and each is live again.
+
+The messages stored (fw_outbox) must equal `forewarn replay --messages`'s
+too, and so must those of the restart runs: one node on 1 and on 2
+partitions, the events posted in three parts, the node drained (SIGTERM:
+checkpoints written) after the first and killed (-9) after the second,
+each time started again: it loads the checkpoints and replays the stream
+after them (the second time, the whole second part) before the next part
+is posted.  That is issue 14's "messages identical with 1 and 2
+partitions, with and without a restart from a checkpoint" on the backend
+where partitions keep checkpoints (replay's in-process partitions keep
+none)."""
 import json
 import os
 import signal
@@ -80,6 +91,8 @@ def _wait(cond, timeout, what):
 
 def _start_node(bin_path, config, name, workdir):
     ready = os.path.join(workdir, "ready-" + name)
+    if os.path.exists(ready):
+        os.remove(ready)  # a restart's: wait for the new process's address
     log = open(os.path.join(workdir, name + ".log"), "ab")
     p = subprocess.Popen([bin_path, "serve", "--cluster", config, "--node", name, "--listen",
                           "127.0.0.1:0", "--ready-file", ready, "--virtual-clock"],
@@ -91,13 +104,38 @@ def _start_node(bin_path, config, name, workdir):
         return p, "http://" + f.read().strip()
 
 
-def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
-    nats, pg = Nats().start(), Postgres().start()
-    work = tempfile.mkdtemp(prefix="fw-cluster-bench-")
+def _ms(iso):
+    """Milliseconds since the epoch of an RFC 3339 time (the bench data's: UTC, milliseconds)."""
+    import datetime
+    d = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(round(d.timestamp() * 1000))
+
+
+def _write_config(work, nats, pg, partitions, checkpoint_every):
     config = os.path.join(work, "cluster.yaml")
     with open(config, "w") as f:
         f.write("cluster:\n  nats: %s\n  postgres: \"%s\"\n  partitions: %d\n"
-                "  ownership_every: 100ms\n  checkpoint_every: 1s\n" % (nats.url, pg.conninfo, PARTITIONS))
+                "  ownership_every: 100ms\n  checkpoint_every: %s\n" % (nats.url, pg.conninfo, partitions,
+                                                                       checkpoint_every))
+    return config
+
+
+def _messages(pg):
+    """The stored messages, {id: what the message says} (status aside: no connector is set)."""
+    out = {}
+    for mid, line in pg.sql("SELECT id, line FROM fw_outbox"):
+        m = json.loads(line)
+        out[mid] = {k: m.get(k) for k in MESSAGE_FIELDS}
+    return out
+
+
+MESSAGE_FIELDS = ("customer", "audience", "channel", "signals", "at", "send_at", "subject", "body")
+
+
+def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
+    nats, pg = Nats().start(), Postgres().start()
+    work = tempfile.mkdtemp(prefix="fw-cluster-bench-")
+    config = _write_config(work, nats, pg, PARTITIONS, "1s")
     procs = {}
     try:
         for k in range(nodes):
@@ -141,7 +179,7 @@ def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
                "events_per_s_applied": len(lines) / (t_done - t0),
                "detections": sorted(json.dumps(json.loads(r[0]), sort_keys=True)
                                     for r in pg.sql("SELECT line FROM fw_detections")),
-               "messages": int(pg.sql("SELECT count(*) FROM fw_outbox")[0][0])}
+               "messages": _messages(pg)}
         if failover and nodes > 1:
             _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_partitions WHERE checkpoint_seq = "
                                      "applied_seq")[0][0]) == PARTITIONS, 120, "every checkpoint current")
@@ -170,8 +208,78 @@ def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
         pg.stop()
 
 
+def _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch):
+    """One node on `partitions`: three parts of the events, a drain and restart after the first, a
+    kill -9 and restart after the second; the messages stored, and what each restart replayed."""
+    nats, pg = Nats().start(), Postgres().start()
+    work = tempfile.mkdtemp(prefix="fw-cluster-restart-")
+    # No periodic checkpoints: the drain writes them, and the kill finds them a part behind.
+    config = _write_config(work, nats, pg, partitions, "1h")
+    proc = None
+    try:
+        def start():
+            p, base = _start_node(bin_path, config, "n0", work)
+            _wait(lambda: all(x["live"] for x in _get(base, "/readyz")["partitions"]) and
+                  len(_get(base, "/readyz")["partitions"]) == partitions, 120, "every partition live")
+            return p, base
+
+        def post(base, part):
+            for i in range(0, len(part), batch):
+                b = part[i:i + batch]
+                r = _post(base, "/v1/events", ("[" + ",".join(b) + "]").encode())
+                if r["accepted"] + r["duplicates"] != len(b):
+                    raise RuntimeError("POST refused events: %s" % r)
+
+        def settle(base, part):
+            # The clock to the part's last event, after its events in every partition's stream:
+            # once each partition has committed that clock, it has applied the part.  Parts end
+            # where the time moves on, so no later event shares that instant (wake-ups due then
+            # fire after the events at it, as one engine has them).
+            at = json.loads(part[-1])["time"]
+            ms = _ms(at)
+            _post(base, "/v1/admin/clock", json.dumps({"now": at}).encode())
+            _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_partitions WHERE clock >= %d" % ms)[0][0])
+                  == partitions, 300, "every partition at the part's end")
+
+        def cut(i):  # the first index at or after i whose event is later than the one before it
+            t = lambda k: _ms(json.loads(lines[k])["time"])  # noqa: E731
+            while 0 < i < len(lines) and t(i) == t(i - 1):
+                i += 1
+            return i
+
+        a, b = cut(len(lines) // 3), cut(2 * len(lines) // 3)
+        thirds = [lines[:a], lines[a:b], lines[b:]]
+        res = {"partitions": partitions, "events": len(lines), "replayed": []}
+        proc, base = start()
+        post(base, thirds[0])
+        settle(base, thirds[0])
+        proc.send_signal(signal.SIGTERM)  # drain: checkpoints, then exit 0
+        res["drain_exit"] = proc.wait(timeout=120)
+        proc, base = start()
+        res["replayed"].append(sum(x["replayed"] for x in _get(base, "/readyz")["partitions"]))
+        post(base, thirds[1])
+        settle(base, thirds[1])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc, base = start()
+        res["replayed"].append(sum(x["replayed"] for x in _get(base, "/readyz")["partitions"]))
+        post(base, thirds[2])
+        _post(base, "/v1/admin/clock", json.dumps({"now": end_iso}).encode())
+        _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_partitions WHERE clock >= %d" % end_ms)[0][0])
+              == partitions, 600, "every partition at the end")
+        res["messages"] = _messages(pg)
+        return res
+    finally:
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        nats.stop()
+        pg.stop()
+
+
 def run(bin_path, events_path, end_iso, end_ms, batch=500):
-    """{"1": {...}, "2": {...}, "replay_detections": n} or {"skipped": why}."""
+    """{"1": {...}, "2": {...}, "restart1": {...}, "restart2": {...}, "replay_detections": n,
+    "replay_messages": n} or {"skipped": why}."""
     why = available()
     if why:
         return {"skipped": why}
@@ -180,14 +288,37 @@ def run(bin_path, events_path, end_iso, end_ms, batch=500):
     out = {}
     for nodes in (1, 2):
         out[str(nodes)] = _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover=True)
-    # The reference: one engine's detections on the same events.
-    p = subprocess.run([bin_path, "replay", "--until", end_iso, events_path], capture_output=True,
-                       text=True)
+    for partitions in (1, 2):
+        out["restart%d" % partitions] = _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch)
+    # The reference: one engine's detections and messages on the same events.
+    p = subprocess.run([bin_path, "replay", "--messages", "--until", end_iso, events_path],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("replay failed: " + p.stderr[-300:])
     want = sorted(json.dumps(json.loads(line), sort_keys=True) for line in p.stdout.splitlines()
                   if line.startswith('{"kind":"detection"'))
+    want_msgs = {}
+    for line in p.stdout.splitlines():
+        if line.startswith('{"kind":"message"'):
+            m = json.loads(line)
+            want_msgs[m["id"]] = {k: m.get(k) for k in MESSAGE_FIELDS}
     out["replay_detections"] = len(want)
+    out["replay_messages"] = len(want_msgs)
     for nodes in ("1", "2"):
         got = out[nodes].pop("detections")
         out[nodes]["detections"] = len(got)
         out[nodes]["same_detections_as_replay"] = got == want
+    for run_name in ("1", "2", "restart1", "restart2"):
+        got = out[run_name].pop("messages")
+        out[run_name]["messages"] = len(got)
+        out[run_name]["same_messages_as_replay"] = got == want_msgs
+        out[run_name]["messages_lost"] = len(set(want_msgs) - set(got))
+        out[run_name]["messages_extra"] = len(set(got) - set(want_msgs))
+        out[run_name]["messages_differing"] = sum(1 for k in set(got) & set(want_msgs)
+                                                  if got[k] != want_msgs[k])
     return out
+
+
+if __name__ == "__main__":
+    # bench/cluster_bench.py BIN EVENTS END_ISO END_MS: the figures as JSON, for a look by hand.
+    print(json.dumps(run(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])), indent=1))
