@@ -190,6 +190,7 @@ void value__json(const struct value *v, struct buf *out)
 #define FLAG_LISTS 2  /* some record owns a list: cleanup must look */
 #define FLAG_SHARED 4 /* the ids are in a shared layout; the index holds offsets only */
 #define FLAG_OFF8 8   /* (shared) offsets of one byte, else two */
+#define FLAG_T32 16   /* the times: the earliest, then each as 4 bytes after it */
 
 #define TIX_INLINE 31  /* a record's 5-bit time index: the 8-byte time follows instead */
 #define TYPE_INT32 7   /* a record's 3-bit type: a number with an integer value, in 4 bytes */
@@ -228,9 +229,24 @@ uint32_t kvset__count(const struct kvset *s)
     return s->_blk ? rd32(s->_blk + HDR_N) : 0;
 }
 
+/* Bytes of the table of nt times: 8 each, or with FLAG_T32 the earliest and 4 bytes each. */
+static size_t times_len(unsigned flags, size_t nt)
+{
+    return flags & FLAG_T32 ? sizeof(int64_t) + 4 * nt : sizeof(int64_t) * nt;
+}
+
 static const unsigned char *index_of(const struct kvset *s)
 {
-    return s->_blk + HDR_LEN + (size_t)s->_blk[HDR_NT] * sizeof(int64_t);
+    return s->_blk + HDR_LEN + times_len(s->_blk[HDR_WIDE], s->_blk[HDR_NT]);
+}
+
+/* Entry tix of a block's table of times. */
+static int64_t blk_time(const unsigned char *blk, unsigned tix)
+{
+    const unsigned char *t = blk + HDR_LEN;
+    if (blk[HDR_WIDE] & FLAG_T32)
+        return rd64(t) + (int64_t)rd32(t + sizeof(int64_t) + 4 * (size_t)tix);
+    return rd64(t + tix * sizeof(int64_t));
 }
 
 /* A shared-layout block's layout (the pointer at the start of its index). */
@@ -281,7 +297,7 @@ static void decode(const struct kvset *s, uint32_t off, struct value *v, int64_t
         t = rd64(p);
         p += sizeof t;
     } else {
-        t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
+        t = blk_time(s->_blk, tix);
     }
     if (since)
         *since = t;
@@ -716,7 +732,7 @@ static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
     if (tix != TIX_INLINE) {
         ntix = b->tmap[tix];
         if (ntix == 0xff) {
-            int64_t t = rd64(s->_blk + HDR_LEN + tix * sizeof(int64_t));
+            int64_t t = blk_time(s->_blk, tix);
             for (uint32_t k = b->nt; k-- > 0;)
                 if (b->times[k] == t) {
                     ntix = k;
@@ -828,7 +844,15 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
 {
     kvset__cleanup(s, b->slab);
     if (b->n) {
-        size_t times = b->nt * sizeof(int64_t);
+        /* The times as 4-byte steps from the earliest when they are within 49 days of it and
+           that is shorter (three or more). */
+        int64_t t0 = b->nt ? b->times[0] : 0, t1 = t0;
+        for (uint32_t i = 1; i < b->nt; i++) {
+            t0 = b->times[i] < t0 ? b->times[i] : t0;
+            t1 = b->times[i] > t1 ? b->times[i] : t1;
+        }
+        int t32 = b->nt >= 3 && (uint64_t)t1 - (uint64_t)t0 <= UINT32_MAX;
+        size_t times = times_len(t32 ? FLAG_T32 : 0, b->nt);
         size_t head = HDR_LEN + times + 4 * (size_t)b->n;
         uint32_t nkeys = b->n - b->nlast;
         uint32_t maxkey = nkeys ? b->idx[nkeys - 1].key : 0;
@@ -853,8 +877,17 @@ void kvbuild__finish(struct kvbuild *b, struct kvset *s)
         memcpy(blk + HDR_NLAST, &nlast, sizeof nlast);
         blk[HDR_NT] = (unsigned char)b->nt;
         blk[HDR_WIDE] = (unsigned char)((wide ? FLAG_WIDE : 0) | (b->lists ? FLAG_LISTS : 0) |
-                                        (shared ? FLAG_SHARED : 0) | (off8 ? FLAG_OFF8 : 0));
-        memcpy(blk + HDR_LEN, b->times, times);
+                                        (shared ? FLAG_SHARED : 0) | (off8 ? FLAG_OFF8 : 0) |
+                                        (t32 ? FLAG_T32 : 0));
+        if (t32) {
+            memcpy(blk + HDR_LEN, &t0, sizeof t0);
+            for (uint32_t i = 0; i < b->nt; i++) {
+                uint32_t d = (uint32_t)((uint64_t)b->times[i] - (uint64_t)t0);
+                memcpy(blk + HDR_LEN + sizeof t0 + 4 * (size_t)i, &d, sizeof d);
+            }
+        } else {
+            memcpy(blk + HDR_LEN, b->times, times);
+        }
         unsigned char *ix = blk + HDR_LEN + times;
         if (shared) {
             const struct kvlayout *l = layout_intern(b->layouts, b);

@@ -402,6 +402,55 @@ static void kvset_layouts_shared(void)
     ASSERT_EQ(sl.used, 0);
 }
 
+/* Times within 2^32 ms of the earliest are kept as 4-byte steps from it (three or more), others as
+   8 bytes each; every one reads back exactly, at the edges of both forms and of int64. */
+static void kvset_time_steps(void)
+{
+    const int64_t T = 1767434400123LL;
+    const int64_t sets[][3] = {
+        {T, T + 4294967295LL, T + 5},         /* steps: the last fits */
+        {T, T + 4294967296LL, T + 5},         /* one ms too far: 8 bytes each */
+        {T + 9, T, T + 3},                    /* the earliest is not the first */
+        {INT64_MIN + 1, INT64_MIN + 2, INT64_MIN + 3},
+        {INT64_MAX - 2, INT64_MAX, INT64_MAX - 1},
+        {INT64_MIN + 1, 0, INT64_MAX},
+    };
+    size_t bytes[6];
+    for (int k = 0; k < 6; k++) {
+        struct kvbuild b;
+        kvbuild__init(&b, &sl, lay);
+        for (uint32_t i = 0; i < 3; i++) {
+            struct value v = vnum(i);
+            kvbuild__add(&b, i + 1, &v, sets[k][i]);
+        }
+        struct kvset s = {0};
+        kvbuild__finish(&b, &s);
+        for (uint32_t i = 0; i < 3; i++) {
+            struct value got;
+            int64_t since;
+            ASSERT_EQ(kvset__get(&s, i + 1, &got, &since), 1);
+            ASSERT_EQ(since, sets[k][i]);
+        }
+        /* A copy through the builder (the engine's rebuild) keeps them. */
+        for (uint32_t i = 0; i < 3; i++)
+            kvbuild__keep(&b, &s, i);
+        kvbuild__finish(&b, &s);
+        int64_t since;
+        struct value got;
+        ASSERT_EQ(kvset__get(&s, 2, &got, &since), 1);
+        ASSERT_EQ(since, sets[k][1]);
+        bytes[k] = kvset__bytes(&s);
+        kvset__cleanup(&s, &sl);
+        kvbuild__cleanup(&b);
+    }
+    ASSERT_EQ(bytes[1], bytes[0] + 4); /* 3 x 8 against 8 + 3 x 4 */
+    ASSERT_EQ(bytes[2], bytes[0]);
+    ASSERT_EQ(bytes[3], bytes[0]);
+    ASSERT_EQ(bytes[4], bytes[0]);
+    ASSERT_EQ(bytes[5], bytes[1]);
+    ASSERT_EQ(sl.used, 0);
+}
+
 /* A kvset test with shared layouts; the layouts go after the blocks that use them. */
 #define SHARED(f)                                                                                  \
     static void f##_shared(void)                                                                   \
@@ -416,6 +465,7 @@ SHARED(kvset_many_times)
 SHARED(kvset_wide_and_numbers)
 SHARED(kvset_randomised)
 SHARED(last_seen_in_block)
+SHARED(kvset_time_steps)
 
 const struct test state_tests[] = {
     {"kvset_every_type", kvset_every_type},
@@ -425,6 +475,8 @@ const struct test state_tests[] = {
     {"sigtimes_sparse", sigtimes_sparse},
     {"last_seen_in_block", last_seen_in_block},
     {"kvset_layouts_shared", kvset_layouts_shared},
+    {"kvset_time_steps", kvset_time_steps},
+    {"kvset_time_steps_shared", kvset_time_steps_shared},
     {"kvset_every_type_shared", kvset_every_type_shared},
     {"kvset_many_times_shared", kvset_many_times_shared},
     {"kvset_wide_and_numbers_shared", kvset_wide_and_numbers_shared},
