@@ -190,9 +190,9 @@ static int cmd_replay(int argc, char **argv)
     }
     struct engine_churn churn;
     o.churn = churn_engine(&cfg.churn, &churn);
-    if (o.partitions > 1 && (o.cases || o.report || o.churn)) {
-        fprintf(stderr, "replay: --partitions replays detections, incidents and messages only "
-                        "(not with --cases, --stats, --report or a churn_model)\n");
+    if (o.partitions > 1 && (o.stats || o.report || o.churn)) {
+        fprintf(stderr, "replay: --partitions replays detections, incidents, messages and cases "
+                        "(not with --stats, --report or a churn_model)\n");
         rules_cleanup(&r);
         config_cleanup(&cfg);
         return 2;
@@ -242,8 +242,23 @@ static int cmd_replay(int argc, char **argv)
     if (o.partitions > 1 && nprules <= o.partitions)
         rc = 1; /* a copy failed to load (the copies are freed below) */
     o.part_rules = prules;
+    /* With cases, each partition's playbooks, compiled against its copy of the rules. */
+    struct playbooks ppb[64];
+    const struct playbooks *ppbp[64];
+    size_t nppb = 0;
+    for (; !rc && o.cases && nppb + 1 < nprules; nppb++) {
+        playbooks_init(&ppb[nppb]);
+        if (!npb)
+            playbooks_add_builtin(&ppb[nppb], prules[nppb + 1]);
+        for (size_t i = 0; i < npb; i++)
+            playbooks_add_file(&ppb[nppb], pbfiles[i], prules[nppb + 1]);
+        ppbp[nppb] = &ppb[nppb];
+    }
+    o.part_playbooks = nppb ? ppbp : NULL;
     if (!rc)
         rc = replay_run(&r, in, stdout, stderr, &o);
+    for (size_t k = 0; k < nppb; k++)
+        playbooks_cleanup(&ppb[k]);
     if (in != stdin)
         fclose(in);
     for (size_t k = 1; k < nprules; k++) {

@@ -944,6 +944,14 @@ static void osink_context(void *ctx, const char *customer, const char *json)
         cs->onext.context(cs->onext.ctx, customer, json);
 }
 
+/* A decision after a global event is about to be made for customer (replay's partitions key it). */
+static void osink_turn(void *ctx, const char *customer)
+{
+    struct cases *cs = ctx;
+    if (cs->onext.turn)
+        cs->onext.turn(cs->onext.ctx, customer);
+}
+
 static int osink_stored(void *ctx, const char *key, char *status, size_t n)
 {
     struct cases *cs = ctx;
@@ -956,7 +964,8 @@ struct orch_sink cases_orch_sink(struct cases *cs, const struct orch_sink *next)
         cs->onext = *next;
     return (struct orch_sink){.ctx = cs, .message = osink_message, .task = osink_task,
                               .context = osink_context,
-                              .stored_status = next && next->stored_status ? osink_stored : NULL};
+                              .stored_status = next && next->stored_status ? osink_stored : NULL,
+                              .turn = next && next->turn ? osink_turn : NULL};
 }
 
 /* ---- SLA notices through the outbox ---- */

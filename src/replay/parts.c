@@ -51,7 +51,7 @@
 #define RING 8 /* blocks between the reader and the merger */
 #define OWNER_ALL 0xff /* a global event: every partition applies it */
 
-enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR, R_MSG, R_VIEW };
+enum { R_STEP, R_ARMED, R_ADDED, R_DET, R_FIRED, R_RESOLVED, R_FACTOR, R_MSG, R_VIEW, R_CASE };
 
 /*
  * What a wake-up belongs to: a customer (its index in its partition) or a
@@ -71,9 +71,9 @@ struct prec {
     uint64_t rank;        /* R_STEP pass or turn: the customer's first event (global), else 0 */
     int64_t fired_at;     /* R_DET */
     size_t idx;           /* R_DET, R_FIRED, R_RESOLVED: signal; R_FACTOR: factor key;
-                             R_MSG: the line's length */
+                             R_MSG, R_CASE: the line's length */
     const char *customer; /* R_DET, R_FIRED, R_RESOLVED, R_VIEW: the partition's key (stable) */
-    char *was, *now;      /* R_FACTOR (owned); R_MSG: now is the line (owned) */
+    char *was, *now;      /* R_FACTOR (owned); R_MSG, R_CASE: now is the line (owned) */
     char **values;        /* R_FIRED (owned) */
     struct orch_view *view; /* R_VIEW (owned) */
 };
@@ -91,7 +91,10 @@ struct part {
     struct rules *rules;
     struct engine *e;
     struct orch *orch;   /* with messages: this partition's customers' decisions */
-    struct strmap views; /* with messages: customers that fired a systemic signal -> their
+    struct cases *cases; /* with cases: this partition's customers' cases */
+    struct cases_config ccfg; /* the shared config with this partition's playbooks */
+    int views_on;        /* incident alerts are printed: the merger needs member views */
+    struct strmap views; /* with views_on: customers that fired a systemic signal -> their
                             latest view sent to the merger (struct orch_view *) */
     struct buf line;
     struct recs out[RING]; /* per ring slot */
@@ -117,6 +120,7 @@ struct parts {
     int skip_invalid;
     int64_t until;
     const struct parts_msgs *msgs; /* NULL: detections and incidents only */
+    const struct engine_health *health; /* the engines' health weights (NULL: the defaults) */
     struct part_block blocks[RING];
     uint8_t owner[RING][PART_BLOCK_EVENTS]; /* per event: its partition, or OWNER_ALL */
     struct part *part;
@@ -140,7 +144,9 @@ struct parts {
     size_t *nord;
     struct strmap *tord; /* per partition, per downstream timer (its address): the same */
     uint64_t ordinal;
-    struct orch *orch;   /* with messages: sends the incident alerts */
+    struct orch *orch;   /* with printed messages: sends the incident alerts */
+    struct strmap mcases; /* with cases: customer -> their open case as its lines say
+                             (struct mcase *), for attaching incidents */
     struct strmap views; /* with messages: each member's latest view (struct orch_view *) */
     struct orch_view *vbuf;
     size_t capv;
@@ -256,7 +262,7 @@ static void tr_added(void *ctx, uint32_t cust)
 static void tr_fired(void *ctx, size_t s, const char *customer, char **values, int64_t now)
 {
     struct part *pt = ctx;
-    if (pt->orch)
+    if (pt->views_on)
         send_view(pt, customer, 1); /* this firing may open an incident */
     struct prec *r = rec(ctx, R_FIRED);
     r->idx = s;
@@ -296,11 +302,23 @@ static void tr_detection(void *ctx, const struct detection *d)
 static void pm_message(void *ctx, const struct outbox_msg *m)
 {
     struct part *pt = ctx;
+    if (pt->ps->msgs->quiet)
+        return; /* decided for the cases, not printed */
     buf_reset(&pt->line);
     orch_message_json(m, &pt->line);
     struct prec *r = rec(pt, R_MSG);
     r->now = xstrndup(pt->line.data, pt->line.len);
     r->idx = pt->line.len;
+}
+
+/* case_sink.line: a case (or SLA, or task) line, printed by the merger in its place. */
+static void pc_line(void *ctx, const char *case_id, int64_t at, const char *event, const char *json,
+                    size_t len)
+{
+    (void)case_id, (void)at, (void)event;
+    struct prec *r = rec(ctx, R_CASE);
+    r->now = xstrndup(json, len);
+    r->idx = len;
 }
 
 /* orch_sink.turn: a customer's decision after a global event, keyed by its first event. */
@@ -338,15 +356,38 @@ static void part_start(struct part *pt, int64_t now)
     const struct parts_msgs *m = pt->ps->msgs;
     if (m) {
         struct orch_sink os = {.ctx = pt, .message = pm_message, .turn = pm_turn};
+        pt->views_on = !m->quiet;
+        if (pt->views_on)
+            sink.step = pm_step;
+        if (m->cases) {
+            /* The chain of one engine's replay: engine -> orchestrator -> cases -> here. */
+            pt->ccfg = *m->cases;
+            pt->ccfg.playbooks = m->playbooks ? m->playbooks[pt->p] : NULL;
+            struct case_sink cks = {.ctx = pt, .line = pc_line,
+                                    .notice = m->quiet ? NULL : pm_message};
+            struct buf diag;
+            buf_init(&diag, 0);
+            pt->cases = cases_new(&pt->ccfg, &cks, &diag); /* replay_run compiled them once */
+            buf_cleanup(&diag);
+            if (!pt->cases)
+                abort();
+            sink = cases_engine_sink(pt->cases, &sink);
+            os = cases_orch_sink(pt->cases, &os);
+        }
         pt->orch = orch_new(m->cfg, m->templates, &os);
+        if (m->quiet)
+            orch_set_bare(pt->orch);
         orch_set_text_only(pt->orch);
-        sink.step = pm_step;
         sink = orch_engine_sink(pt->orch, &sink);
     }
     pt->e = engine_new(pt->rules, now, &sink);
+    if (pt->ps->health)
+        engine_set_health(pt->e, pt->ps->health);
     engine_set_trace(pt->e, &tr);
     if (pt->orch)
         orch_bind(pt->orch, pt->e);
+    if (pt->cases)
+        cases_bind(pt->cases, pt->e);
 }
 
 /* The key of the next step: wake-ups before event seq, or the event's own pass. */
@@ -501,6 +542,143 @@ static int step_before(const struct parts *ps, const struct prec *a, size_t pa,
     return ord_of(ps, pa, a->who) < ord_of(ps, pb, b->who);
 }
 
+/* ---- the merger's mirror of open cases ---- */
+
+/*
+ * What attaching an incident to a customer's open case prints needs: the
+ * case's id, its customer as the line quotes it, and the fields every case
+ * line carries as its latest line had them (severity, signals, status,
+ * assignee: cases.c line_common), and which incidents it has.
+ */
+struct mcase {
+    char *id, *customer; /* as quoted in the lines */
+    char *common;        /* ,"severity":...,"assignee":... */
+    uint64_t *inc;
+    size_t ninc, capinc;
+};
+
+static void mcase_free(struct mcase *c)
+{
+    if (!c)
+        return;
+    free(c->id);
+    free(c->customer);
+    free(c->common);
+    free(c->inc);
+    free(c);
+}
+
+/* Past the JSON string at p (its opening quote), or NULL. */
+static const char *skip_str(const char *p, const char *end)
+{
+    if (!p || p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Past the literal lit at p, or NULL. */
+static const char *skip_lit(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    return p && (size_t)(end - p) >= n && !memcmp(p, lit, n) ? p + n : NULL;
+}
+
+/* Past the common fields at p (line_common's output), or NULL. */
+static const char *skip_common(const char *p, const char *end)
+{
+    p = skip_str(skip_lit(p, end, ",\"severity\":"), end);
+    p = skip_lit(p, end, ",\"signals\":[");
+    while (p && p < end && *p != ']') {
+        p = skip_str(p, end);
+        if (p && p < end && *p == ',')
+            p++;
+    }
+    p = skip_lit(p, end, "]");
+    p = skip_str(skip_lit(p, end, ",\"status\":"), end);
+    p = skip_lit(p, end, ",\"assignee\":");
+    if (p && p < end && *p == 'n')
+        return skip_lit(p, end, "null");
+    return skip_str(p, end);
+}
+
+static char *dup_range(const char *a, const char *b) { return xstrndup(a, (size_t)(b - a)); }
+
+/* A case line printed: the mirror follows the customer's open case. */
+static void mirror_line(struct parts *ps, const char *s, size_t n)
+{
+    const char *end = s + n, *p = skip_lit(s, end, "{\"kind\":\"case\",\"event\":");
+    const char *ev = p, *ev_end = skip_str(p, end);
+    const char *id = skip_lit(ev_end, end, ",\"case\":"), *id_end = skip_str(id, end);
+    const char *cu = skip_lit(id_end, end, ",\"customer\":"), *cu_end = skip_str(cu, end);
+    const char *co_end = skip_common(cu_end, end);
+    if (!co_end)
+        return; /* not a case line (an SLA or task line) */
+    /* The map is keyed by the customer as quoted: incidents' members are quoted the same way. */
+    struct buf key;
+    buf_init(&key, 0);
+    buf_append(&key, cu, (size_t)(cu_end - cu));
+    int created;
+    struct strmap_entry *me = strmap_upsert(&ps->mcases, key.data, key.len, &created);
+    buf_cleanup(&key);
+    struct mcase *c = me->value;
+    size_t evn = (size_t)(ev_end - ev);
+    if (evn == 8 && !memcmp(ev, "\"opened\"", 8)) {
+        mcase_free(c);
+        c = me->value = xcalloc(1, sizeof *c);
+        c->id = dup_range(id, id_end);
+        c->customer = dup_range(cu, cu_end);
+    } else if (!c || (size_t)(id_end - id) != strlen(c->id) || memcmp(id, c->id, strlen(c->id))) {
+        return; /* not the open case */
+    } else if ((evn == 10 && !memcmp(ev, "\"resolved\"", 10)) ||
+               (evn == 11 && !memcmp(ev, "\"withdrawn\"", 11))) {
+        mcase_free(c);
+        me->value = NULL;
+        return;
+    }
+    free(c->common);
+    c->common = dup_range(cu_end, co_end);
+}
+
+/* cases.c on_incident, from the mirror: each member's open case learns of the incident. */
+static void mirror_incident(struct parts *ps, const struct incident *i)
+{
+    if (!strcmp(i->update, "resolved"))
+        return;
+    struct buf b;
+    buf_init(&b, 0);
+    for (size_t k = 0; k < i->ncustomers; k++) {
+        const char *who = i->added ? i->added : i->customers[k];
+        buf_reset(&b);
+        buf_json_str(&b, who, strlen(who));
+        const struct strmap_entry *me = strmap_find(&ps->mcases, b.data, b.len);
+        struct mcase *c = me ? me->value : NULL;
+        int known = 0;
+        for (size_t j = 0; c && j < c->ninc; j++)
+            known |= c->inc[j] == i->id;
+        if (c && !known) {
+            c->inc = xgrow(c->inc, &c->capinc, c->ninc + 1, sizeof *c->inc);
+            c->inc[c->ninc++] = i->id;
+            buf_reset(&b);
+            buf_printf(&b, "{\"kind\":\"case\",\"event\":\"updated\",\"case\":%s,\"customer\":%s%s"
+                           ",\"change\":\"incident\",\"incident\":%llu,\"at\":",
+                       c->id, c->customer, c->common ? c->common : "",
+                       (unsigned long long)i->id);
+            buf_json_time(&b, i->at);
+            buf_putc(&b, '}');
+            ps->msgs->case_line(ps->msgs->ctx, b.data, b.len);
+        }
+        if (i->added)
+            break;
+    }
+    buf_cleanup(&b);
+}
+
 static void merge_one(struct parts *ps, size_t p, struct prec *r)
 {
     const struct rules *R = ps->rules[0];
@@ -523,6 +701,12 @@ static void merge_one(struct parts *ps, size_t p, struct prec *r)
         break;
     case R_MSG:
         ps->msgs->line(ps->msgs->ctx, r->now, r->idx);
+        free(r->now);
+        r->now = NULL;
+        break;
+    case R_CASE:
+        ps->msgs->case_line(ps->msgs->ctx, r->now, r->idx);
+        mirror_line(ps, r->now, r->idx);
         free(r->now);
         r->now = NULL;
         break;
@@ -610,6 +794,8 @@ static void m_incident(void *ctx, const struct incident *i)
     struct parts *ps = ctx;
     if (ps->out->incident)
         ps->out->incident(ps->out->ctx, i);
+    if (ps->msgs && ps->msgs->cases)
+        mirror_incident(ps, i); /* as one engine's chain: the incident, its cases, its alert */
     if (!ps->orch || strcmp(i->update, "opened"))
         return;
     ps->vbuf = xgrow(ps->vbuf, &ps->capv, i->ncustomers + 1, sizeof *ps->vbuf);
@@ -665,8 +851,9 @@ static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 }
 
 int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
-              int skip_invalid, int64_t until, const struct engine_sink *out,
-              const struct parts_msgs *msgs, struct parts_result *res)
+              int skip_invalid, int64_t until, const struct engine_health *health,
+              const struct engine_sink *out, const struct parts_msgs *msgs,
+              struct parts_result *res)
 {
     if (nparts < 2 || nparts > 64)
         return FW_EINVAL;
@@ -677,11 +864,13 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
     ps->src = src;
     ps->skip_invalid = skip_invalid;
     ps->until = until;
+    ps->health = health;
     ps->out = out;
     ps->msgs = msgs;
     ps->isink = (struct engine_sink){.ctx = ps, .incident = m_incident};
     strmap_init(&ps->views);
-    if (msgs) {
+    strmap_init(&ps->mcases);
+    if (msgs && !msgs->quiet) {
         struct orch_sink os = {.ctx = ps, .message = m_message};
         ps->orch = orch_new(msgs->cfg, msgs->templates, &os);
         orch_set_text_only(ps->orch);
@@ -745,6 +934,7 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
             res->pending += engine_pending_timers(pt->e);
         }
         orch_free(pt->orch); /* cancels its timers: before the engine goes */
+        cases_free(pt->cases);
         engine_free(pt->e);
         for (size_t k = 0; k < RING; k++)
             free(pt->out[k].r);
@@ -756,6 +946,9 @@ int parts_run(struct rules *const *rules, size_t nparts, const struct parts_sour
         buf_cleanup(&pt->line);
     }
     free_views(&ps->views);
+    for (size_t i = 0; i < ps->mcases.len; i++)
+        mcase_free(ps->mcases.entries[i].value);
+    strmap_cleanup(&ps->mcases);
     orch_free(ps->orch);
     free(ps->vbuf);
     for (size_t k = 0; k < RING; k++)

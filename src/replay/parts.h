@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cases/cases.h"
 #include "comms/comms.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
@@ -42,19 +43,33 @@ struct parts_result {
 };
 
 /*
- * Messages on partitions: each partition decides for its own customers
- * with an orchestrator of its own (cfg and templates are shared, read
- * only), the merger sends the incident alerts; every decision's line
- * (orch_message_json, no newline) goes to `line` in one engine's order.
- * Only for input that one engine would decide customer by customer: no
+ * Messages (and cases) on partitions: each partition decides for its own
+ * customers with an orchestrator of its own (cfg and templates are shared,
+ * read only), the merger sends the incident alerts; every decision's line
+ * (orch_message_json, no newline) goes to `line` in one engine's order,
+ * unless `quiet` (cases without --messages: decided, not printed).  Only for
+ * input that one engine would decide customer by customer: no
  * known_issue.changed, message.sent or message.failed events, and member
  * views that orch_views_local allows (replay.c checks).
+ *
+ * With `cases`, each partition also keeps its customers' cases (its copy of
+ * the config with playbooks[p], compiled against the partition's rules) and
+ * every case line goes to `case_line` in one engine's order.  The merger
+ * attaches incidents to the open cases of their members (the one thing a
+ * case takes from other customers in replay's output) from a mirror of the
+ * open cases it builds from those lines.  Not for case documents (--stats,
+ * --report), and not when an SLA policy condition could see the time an
+ * incident was attached (replay.c checks).
  */
 struct parts_msgs {
     const struct orch_config *cfg;
     const struct comms *templates;
     void *ctx;
     void (*line)(void *ctx, const char *json, size_t n);
+    int quiet; /* decided, not printed (orch_set_bare) */
+    const struct cases_config *cases;              /* NULL: no cases */
+    const struct playbooks *const *playbooks;      /* per partition p: playbooks[p] (NULL: none) */
+    void (*case_line)(void *ctx, const char *json, size_t n);
 };
 
 /* The partition of a customer: its key's fw_hash modulo the number of partitions. */
@@ -63,6 +78,7 @@ size_t parts_of(const char *subject, size_t nparts);
 /*
  * Read src to its end on a thread of its own, apply its events on nparts
  * engines (nparts >= 2; rules[1 + p] is partition p's copy of the rules,
+ * health its health weights or NULL for the defaults,
  * built from the same files as rules[0], which the merger reads), advance
  * them to `until` when it is not FW_TIME_NONE, and send detections and
  * incidents to out (its detection and incident callbacks) and, with msgs,
@@ -72,7 +88,8 @@ size_t parts_of(const char *subject, size_t nparts);
  * skip_invalid.  Returns 0, with the figures in *res.
  */
 int parts_run(struct rules *const *rules, size_t nparts, const struct parts_source *src,
-              int skip_invalid, int64_t until, const struct engine_sink *out,
-              const struct parts_msgs *msgs, struct parts_result *res);
+              int skip_invalid, int64_t until, const struct engine_health *health,
+              const struct engine_sink *out, const struct parts_msgs *msgs,
+              struct parts_result *res);
 
 #endif

@@ -104,6 +104,29 @@ static void print_case_line(void *ctx, const char *id, int64_t at, const char *e
     p->case_lines++;
 }
 
+/* parts_msgs.case_line: a case line from a partition, or the merger's incident attachment. */
+static void print_case_json(void *ctx, const char *json, size_t n)
+{
+    print_case_line(ctx, NULL, 0, NULL, json, n);
+}
+
+/*
+ * Cases on partitions (parts.h): one engine's output, except where an SLA
+ * policy condition could read the time the merger attached an incident to
+ * a case (the partition's case does not see it; the policy's clock is the
+ * case's last update): with systemic signals and a policy condition, one
+ * engine runs.
+ */
+static int cases_on_parts(const struct replay_opts *o, const struct rules *rules)
+{
+    int conds = 0, systemic = 0;
+    for (size_t i = 0; o->sla && i < o->sla->npolicies; i++)
+        conds |= o->sla->policies[i].match != NULL;
+    for (size_t s = 0; s < rules->nsignals; s++)
+        systemic |= rules->signals[s].systemic != 0;
+    return !(conds && systemic) && o->part_playbooks;
+}
+
 static void keep_case(void *ctx, const char *id, const char *customer, int open, const char *doc)
 {
     struct printer *p = ctx;
@@ -834,16 +857,18 @@ int replay_run(struct rules *rules, FILE *in, FILE *out, FILE *err, const struct
      */
     int parted = 0;
     struct parts_result pr = {0};
-    if (o->partitions > 1 && !o->cases && !o->report &&
-        (!o->messages || orch_views_local(rules))) {
+    if (o->partitions > 1 && !o->stats && !o->report &&
+        (!o->messages || orch_views_local(rules)) && (!o->cases || cases_on_parts(o, rules))) {
         struct parts_source src = {.ctx = rd, .fill = fill_block};
         struct engine_sink sink = {.ctx = &r.p, .detection = print_detection,
                                    .incident = print_incident};
         struct parts_msgs pm = {.cfg = o->orch ? o->orch : &r.ocfg, .templates = r.templates,
-                                .ctx = &r.p, .line = print_message_line};
-        rd->one_engine = o->messages;
-        parts_run(o->part_rules, o->partitions, &src, o->skip_invalid, o->until, &sink,
-                  o->messages ? &pm : NULL, &pr);
+                                .ctx = &r.p, .line = print_message_line, .quiet = !o->messages,
+                                .cases = o->cases ? &r.ccfg : NULL,
+                                .playbooks = o->part_playbooks, .case_line = print_case_json};
+        rd->one_engine = o->messages || o->cases;
+        parts_run(o->part_rules, o->partitions, &src, o->skip_invalid, o->until, o->health, &sink,
+                  o->messages || o->cases ? &pm : NULL, &pr);
         parted = rd->sorted;
     } else {
         first_pass(&r, rd, !o->serial && cpus_usable() > 1);

@@ -35,12 +35,14 @@ struct replay_opts {
      * Engine partitions (DESIGN.md section 5): 0 or 1 one engine; more,
      * that many engines on threads of their own, customers split by a hash
      * of their key, merged into the same output (replay/parts.h).
-     * Detection only: with messages or cases one engine runs.  part_rules
-     * holds 1 + partitions finished rule sets built alike: [0] the merger's
-     * (it may be the one passed to replay_run), then one per partition.
+     * Not with --stats or --report (one engine runs).  part_rules holds 1 +
+     * partitions finished rule sets built alike: [0] the merger's (it may be
+     * the one passed to replay_run), then one per partition; with cases,
+     * part_playbooks[p] are the playbooks compiled against part_rules[1 + p].
      */
     size_t partitions;
     struct rules *const *part_rules;
+    const struct playbooks *const *part_playbooks;
     int messages;      /* also decide and print messages (the orchestrator) */
     const char *templates; /* template directory overriding the built-ins, or NULL */
     int cases;         /* also follow cases and SLA clocks and print their changes */

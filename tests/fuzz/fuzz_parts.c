@@ -277,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct engine_sink psink = {.ctx = &parted, .detection = on_detection, .incident = on_incident};
     struct parts_result res;
     struct parts_msgs pm = {.cfg = &OCFG, .templates = TPL, .ctx = &parted, .line = on_line};
-    if (parts_run(R, nparts, &src, 0, until, &psink, msgs ? &pm : NULL, &res))
+    if (parts_run(R, nparts, &src, 0, until, NULL, &psink, msgs ? &pm : NULL, &res))
         abort();
     int same = one.lines.len == parted.lines.len &&
                (!one.lines.len || !memcmp(one.lines.data, parted.lines.data, one.lines.len));
