@@ -361,6 +361,7 @@ static void part_start(struct part *pt, int64_t now)
             sink.step = pm_step;
         if (m->cases) {
             /* The chain of one engine's replay: engine -> orchestrator -> cases -> here. */
+            cases_require(pt->rules); /* contacts kept as long as cases read them */
             pt->ccfg = *m->cases;
             pt->ccfg.playbooks = m->playbooks ? m->playbooks[pt->p] : NULL;
             struct case_sink cks = {.ctx = pt, .line = pc_line,

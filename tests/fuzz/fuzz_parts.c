@@ -9,14 +9,18 @@
  * byte for byte the same, and so must the counts of events, customers and
  * pending wake-ups.  With messages (half the inputs) each side also
  * decides messages (an orchestrator per partition, incident alerts from
- * the merger) and their lines must match too.  A difference aborts with
- * both outputs on stderr.
+ * the merger) and their lines must match too; with cases as well (half of
+ * those), each side keeps cases with the built-in playbooks (a case per
+ * partition, incidents attached by the merger) and the case and SLA lines
+ * must match.  A difference aborts with both outputs on stderr.
  *
  * Input: byte 0 picks the partitions, messages (bit 1) and the end
  * (--until: none, or hours after the last event); then 4 bytes per event: customer and
  * kind, the step of the clock (0 most often: a tie), and two bytes that
- * pick values.  Rules: the built-in telecom pack, one copy per engine (an
- * engine interns into its rules), kept between inputs.
+ * pick values; 2 or 3 bytes left over after the events turn cases on (with
+ * messages).  Rules: the built-in telecom pack, one copy per engine (an
+ * engine interns into its rules) with the built-in playbooks compiled
+ * against it, kept between inputs.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -24,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases/cases.h"
+#include "cases/playbook.h"
 #include "comms/comms.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
@@ -40,6 +46,9 @@
 static struct rules *R[MAX_PARTS + 2]; /* [0] the merger's, [1..] partitions', last: one engine's */
 static struct comms *TPL;              /* the built-in templates */
 static struct orch_config OCFG;        /* the defaults */
+static struct playbooks PB[MAX_PARTS + 2]; /* the built-in playbooks, against R[i] */
+static const struct playbooks *PBP[MAX_PARTS];
+static struct cases_config CCFG;           /* the defaults */
 
 static struct rules *rules_make(void)
 {
@@ -73,6 +82,15 @@ static void on_message(void *ctx, const struct outbox_msg *m)
 {
     struct out *o = ctx;
     orch_message_json(m, &o->lines);
+    buf_putc(&o->lines, '\n');
+}
+
+static void on_case_line(void *ctx, const char *id, int64_t at, const char *event, const char *json,
+                         size_t len)
+{
+    (void)id, (void)at, (void)event;
+    struct out *o = ctx;
+    buf_append(&o->lines, json, len);
     buf_putc(&o->lines, '\n');
 }
 
@@ -197,9 +215,18 @@ static int fill(void *ctx, struct part_block *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!R[0])
-        for (size_t i = 0; i < MAX_PARTS + 2; i++)
+    if (!R[0]) {
+        cases_config_init(&CCFG);
+        for (size_t i = 0; i < MAX_PARTS + 2; i++) {
             R[i] = rules_make();
+            cases_require(R[i]); /* as replay: before any engine */
+            playbooks_init(&PB[i]);
+            if (playbooks_add_builtin(&PB[i], R[i]))
+                abort();
+            if (i >= 1 && i <= MAX_PARTS)
+                PBP[i - 1] = &PB[i];
+        }
+    }
     if (!TPL) {
         struct buf diag;
         buf_init(&diag, 0);
@@ -228,6 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The end: none (the clock stays at the last event), or 6 to 192 hours on. */
     int64_t until = data[0] & 4 ? FW_TIME_NONE : t + ((data[0] >> 3) + 1) * 6 * 3600000LL;
     int msgs = (data[0] & 2) != 0;
+    int cases = msgs && (size - 1) % 4 >= 2;
 
     /* One engine. */
     struct out one, parted;
@@ -235,8 +263,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&parted.lines, 0);
     struct engine_sink sink = {.ctx = &one, .detection = on_detection, .incident = on_incident};
     struct orch *orch = NULL;
+    struct cases *cs = NULL;
+    struct cases_config ccfg = CCFG;
     if (msgs) {
         struct orch_sink os = {.ctx = &one, .message = on_message};
+        if (cases) {
+            ccfg.playbooks = &PB[MAX_PARTS + 1];
+            struct case_sink cks = {.ctx = &one, .line = on_case_line, .notice = on_message};
+            cs = cases_new(&ccfg, &cks, NULL);
+            if (!cs)
+                abort();
+            sink = cases_engine_sink(cs, &sink);
+            os = cases_orch_sink(cs, &os);
+        }
         orch = orch_new(&OCFG, TPL, &os);
         orch_set_text_only(orch);
         sink = orch_engine_sink(orch, &sink);
@@ -251,6 +290,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             e = engine_new(R[MAX_PARTS + 1], ev.time, &sink);
             if (orch)
                 orch_bind(orch, e);
+            if (cs)
+                cases_bind(cs, e);
         }
         engine_prepare(e, ev.time);
         engine_apply(e, &ev);
@@ -270,13 +311,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pending = engine_pending_timers(e);
     }
     orch_free(orch); /* cancels its timers: before the engine goes */
+    cases_free(cs);
     engine_free(e);
 
     /* The partitions. */
     struct parts_source src = {.ctx = &s, .fill = fill};
     struct engine_sink psink = {.ctx = &parted, .detection = on_detection, .incident = on_incident};
     struct parts_result res;
-    struct parts_msgs pm = {.cfg = &OCFG, .templates = TPL, .ctx = &parted, .line = on_line};
+    struct parts_msgs pm = {.cfg = &OCFG, .templates = TPL, .ctx = &parted, .line = on_line,
+                            .cases = cases ? &CCFG : NULL, .playbooks = PBP, .case_line = on_line};
     if (parts_run(R, nparts, &src, 0, until, NULL, &psink, msgs ? &pm : NULL, &res))
         abort();
     int same = one.lines.len == parted.lines.len &&
@@ -294,8 +337,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (getenv("FUZZ_PARTS_VERBOSE")) /* what an input exercises, for seeds */
     {
-        fprintf(stderr, "%zu partitions: %llu events, %zu customers, %zu pending, %zu bytes out\n",
-                nparts, (unsigned long long)events, customers, pending, one.lines.len);
+        fprintf(stderr, "%zu partitions%s: %llu events, %zu customers, %zu pending, %zu bytes out\n",
+                nparts, cases ? " with cases" : msgs ? " with messages" : "",
+                (unsigned long long)events, customers, pending, one.lines.len);
         for (size_t i = 0; i < s.n && getenv("FUZZ_PARTS_DUMP"); i++) {
             char *txt = json_dumps(s.ev[i], JSON_COMPACT);
             fprintf(stderr, "%s\n", txt);
