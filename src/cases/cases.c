@@ -831,13 +831,13 @@ static int is_inbound(const struct cases *cs, const char *type)
 
 static void note_value(struct cases *cs, const struct event *ev)
 {
+    if (cs->cfg->lean)
+        return; /* only the queue's priority reads them, and nobody asks a lean replay for it */
     json_t *v = json_object_get(ev->data, "value");
     if (!json_is_number(v) || strcmp(ev->type, "customer.updated"))
         return;
     struct strmap_entry *me = strmap_upsert(&cs->values, ev->subject, strlen(ev->subject), NULL);
-    if (!me->value)
-        me->value = xmalloc(sizeof(double));
-    *(double *)me->value = json_number_value(v);
+    me->value = cases__value_box(json_number_value(v));
     cs->values_dirty = 1;
 }
 
@@ -1126,8 +1126,6 @@ void cases_free(struct cases *cs)
         }
     }
     cases__task_free_all(cs); /* cancels their timers: before the engine goes */
-    for (size_t i = 0; i < cs->values.len; i++)
-        free(cs->values.entries[i].value);
     strmap_cleanup(&cs->open);
     strmap_cleanup(&cs->ids);
     strmap_cleanup(&cs->values);

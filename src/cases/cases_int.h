@@ -6,6 +6,7 @@
 #ifndef FW_CASES_INT_H
 #define FW_CASES_INT_H
 
+#include <string.h>
 #include <math.h>
 
 #include "cases/cases.h"
@@ -128,6 +129,21 @@ struct cases {
     const struct kase *matching;
     json_t *matching_snap;
 };
+
+/* A customer's value in cs->values: the double's bits in the entry's pointer (no block of its own). */
+_Static_assert(sizeof(void *) == sizeof(double), "a value is kept in a pointer's bits");
+static inline void *cases__value_box(double v)
+{
+    void *p;
+    memcpy(&p, &v, sizeof p);
+    return p;
+}
+static inline double cases__value_of(const void *p)
+{
+    double v;
+    memcpy(&v, &p, sizeof v);
+    return v;
+}
 
 extern char cases__resolved_marker;
 extern char cases__closed_task_marker;

@@ -36,7 +36,7 @@ static void refresh_values(struct cases *cs)
     cs->nsorted = cs->values.len;
     cs->sorted = xmalloc((cs->nsorted ? cs->nsorted : 1) * sizeof *cs->sorted);
     for (size_t i = 0; i < cs->nsorted; i++)
-        cs->sorted[i] = *(double *)cs->values.entries[i].value;
+        cs->sorted[i] = cases__value_of(cs->values.entries[i].value);
     qsort(cs->sorted, cs->nsorted, sizeof *cs->sorted, cmp_double);
     cs->values_dirty = 0;
 }

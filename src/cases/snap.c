@@ -290,7 +290,7 @@ void cases_snapshot(const struct cases *cs, struct buf *out)
     wire_put_u64(out, cs->values.len);
     for (size_t i = 0; i < cs->values.len; i++) {
         wire_put_str(out, cs->values.entries[i].key);
-        wire_put_f64(out, *(double *)cs->values.entries[i].value);
+        wire_put_f64(out, cases__value_of(cs->values.entries[i].value));
     }
     cases__words_write(cs, out);
     hist_write(cs, out);
@@ -380,10 +380,8 @@ int cases_restore(struct cases *cs, struct wire_rd *in, char *why, size_t n)
         if (customer) {
             struct strmap_entry *me = strmap_upsert(&cs->values, customer, strlen(customer),
                                                     &created);
-            if (created) {
-                me->value = xmalloc(sizeof(double));
-                *(double *)me->value = v;
-            }
+            if (created)
+                me->value = cases__value_box(v);
         }
         if (!created)
             in->err = 1;
