@@ -3,11 +3,13 @@
  */
 #include "cluster/bus.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
+#include "util/map.h"
 #include "util/util.h"
 
 struct bus {
@@ -117,6 +119,92 @@ int bus_publish(struct bus *b, unsigned p, const char *msg_id, const char *json,
     *seq = pa->Sequence;
     jsPubAck_Destroy(pa);
     return 0;
+}
+
+/* A batch in flight: its messages by id, and what came back. */
+struct batch {
+    struct bus_msg *m;
+    struct strmap ids; /* Nats-Msg-Id -> index + 1 */
+    size_t acked;
+    natsStatus err;
+    jsErrCode errcode;
+    char errtext[256];
+};
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    struct batch *bt = closure;
+    const char *id = NULL;
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+    const struct strmap_entry *me = id ? strmap_find(&bt->ids, id, strlen(id)) : NULL;
+    if (pa && me) {
+        bt->m[(uintptr_t)me->value - 1].dup = pa->Duplicate;
+        bt->acked++;
+    } else if (bt->err == NATS_OK) {
+        bt->err = pae ? pae->Err : NATS_ERR;
+        bt->errcode = pae ? pae->ErrCode : 0;
+        snprintf(bt->errtext, sizeof bt->errtext, "%s",
+                 pae && pae->ErrText ? pae->ErrText : "an acknowledgement for no message of ours");
+    }
+    natsMsg_Destroy(msg);
+}
+
+int bus_publish_batch(struct bus *b, struct bus_msg *m, size_t n, char *why, size_t nwhy)
+{
+    struct batch bt = {.m = m};
+    strmap_init(&bt.ids);
+    size_t repeats = 0;
+    for (size_t i = 0; i < n; i++) {
+        int created;
+        struct strmap_entry *me = strmap_upsert(&bt.ids, m[i].msg_id, strlen(m[i].msg_id), &created);
+        if (created)
+            me->value = (void *)(uintptr_t)(i + 1);
+        m[i].dup = !created; /* an id the batch has already: the stream would say duplicate */
+        repeats += !created;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = &bt;
+    jo.PublishAsync.MaxPending = 4096;
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, b->nc, &jo);
+    size_t sent = 0;
+    for (; s == NATS_OK && sent < n; sent++) {
+        if (m[sent].dup)
+            continue;
+        char subj[160];
+        snprintf(subj, sizeof subj, "%s.%u", b->subject, m[sent].p);
+        natsMsg *msg = NULL;
+        s = natsMsg_Create(&msg, subj, NULL, m[sent].json, (int)m[sent].len);
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, "Nats-Msg-Id", m[sent].msg_id);
+        if (s == NATS_OK)
+            s = js_PublishMsgAsync(js, &msg, NULL); /* the library owns it now */
+        natsMsg_Destroy(msg);                       /* NULL unless it failed */
+    }
+    if (js) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 30000; /* ms: a stream that takes no message for this long is down */
+        natsStatus w = js_PublishAsyncComplete(js, &po);
+        if (s == NATS_OK)
+            s = w;
+        jsCtx_Destroy(js); /* after the wait: no acknowledgement comes later */
+    }
+    int rc = 0;
+    if (s != NATS_OK) {
+        say(why, nwhy, "the stream did not take the batch", s, 0);
+        rc = -1;
+    } else if (bt.err != NATS_OK || bt.acked + repeats != n) {
+        snprintf(why, nwhy, "the stream did not take the batch: %s (%s, JetStream error %d; %zu of "
+                            "%zu acknowledged)",
+                 bt.errtext, natsStatus_GetText(bt.err), (int)bt.errcode, bt.acked, n - repeats);
+        rc = -1;
+    }
+    strmap_cleanup(&bt.ids);
+    return rc;
 }
 
 int64_t bus_last_seq(struct bus *b)

@@ -29,6 +29,27 @@ void bus_close(struct bus *b);
 int bus_publish(struct bus *b, unsigned p, const char *msg_id, const char *json, size_t len,
                 int *dup, uint64_t *seq, char *why, size_t n);
 
+/* One message of a batch (bus_publish_batch). */
+struct bus_msg {
+    unsigned p;          /* its partition */
+    const char *msg_id;  /* Nats-Msg-Id */
+    const char *json;
+    size_t len;
+    int dup;             /* out: the stream had this id already */
+};
+
+/*
+ * Publish n messages without waiting for each one's acknowledgement, then
+ * wait for them all (JetStream's asynchronous publish, on a JetStream
+ * context of the call's own, so that concurrent batches do not wait for
+ * each other): they are sent in order on the node's one connection, so the
+ * stream keeps them in that order.  0 with every dup set when each was
+ * acknowledged (stored, or a duplicate); -1 with why when one was refused
+ * or not acknowledged within the wait (those before it may be stored:
+ * resending the batch is safe, the ids make it so).
+ */
+int bus_publish_batch(struct bus *b, struct bus_msg *m, size_t n, char *why, size_t nwhy);
+
 /* The last sequence of the stream (0: empty), or -1 when it cannot be read. */
 int64_t bus_last_seq(struct bus *b);
 

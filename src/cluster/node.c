@@ -326,26 +326,6 @@ static int authorized(struct node *nd, struct MHD_Connection *con)
     return diff == 0;
 }
 
-/* Publish one event: to its partition, or (a global event) to every partition. */
-static int publish(struct node *nd, const struct event *ev, const char *json, int *dup,
-                   char *why, size_t n)
-{
-    unsigned P = nd->cn.cc->partitions;
-    if (ev->subject && !rules_is_global(&nd->rules, ev->type))
-        return bus_publish(nd->cn.bus, cluster_partition_of(ev->subject, P), ev->id, json,
-                           strlen(json), dup, &(uint64_t){0}, why, n);
-    *dup = 1;
-    for (unsigned p = 0; p < P; p++) {
-        char id[600];
-        int d = 0;
-        snprintf(id, sizeof id, "g%u:%s", p, ev->id);
-        if (bus_publish(nd->cn.bus, p, id, json, strlen(json), &d, &(uint64_t){0}, why, n))
-            return -1;
-        *dup &= d;
-    }
-    return 0;
-}
-
 static enum MHD_Result post_events(struct node *nd, struct MHD_Connection *con, struct req *q)
 {
     const struct config *cfg = nd->cn.cfg;
@@ -392,24 +372,64 @@ static enum MHD_Result post_events(struct node *nd, struct MHD_Connection *con, 
             ret = reply_error(con, 400, msg);
             goto out;
         }
-    /* In the order given: the stream keeps it, and each partition applies it so. */
+    /*
+     * In the order given: the stream keeps it, and each partition applies it
+     * so.  The whole body is published before any acknowledgement is waited
+     * for (one round trip, not one per event); a global event goes to every
+     * partition, and is a duplicate when every partition's copy is.
+     */
     size_t acc = 0, dups = 0;
     int *dup = xcalloc(batch.n + 1, sizeof *dup);
+    unsigned P = nd->cn.cc->partitions;
+    size_t nm = 0, capm = 0;
+    struct bus_msg *m = NULL;
+    char **texts = xcalloc(batch.n + 1, sizeof *texts), **gids = NULL;
+    size_t ngids = 0, capgids = 0;
+    size_t *first = xcalloc(batch.n + 1, sizeof *first); /* each event's first message */
     for (size_t i = 0; i < batch.n; i++) {
-        char *json = fw_json_dumps(batch.events[i].json), why[512];
-        int prc = publish(nd, &batch.events[i], json, &dup[i], why, sizeof why);
-        free(json);
-        if (prc) {
-            /* Earlier events of the body are in the stream: resending the body is safe. */
-            log_error("cluster: %s", why);
-            free(dup);
-            char msg[640];
-            snprintf(msg, sizeof msg, "the event log did not take event %zu (%s); events before "
-                                      "it may be kept: resend the whole body", i, why);
-            ret = reply_error(con, 503, msg);
-            goto out;
+        const struct event *ev = &batch.events[i];
+        texts[i] = fw_json_dumps(ev->json);
+        first[i] = nm;
+        int global = !ev->subject || rules_is_global(&nd->rules, ev->type);
+        for (unsigned p = 0; p < (global ? P : 1); p++) {
+            m = xgrow(m, &capm, nm + 1, sizeof *m);
+            const char *id = ev->id;
+            if (global) {
+                char gid[600];
+                snprintf(gid, sizeof gid, "g%u:%s", p, ev->id);
+                gids = xgrow(gids, &capgids, ngids + 1, sizeof *gids);
+                id = gids[ngids++] = xstrdup(gid);
+            }
+            m[nm++] = (struct bus_msg){.p = global ? p : cluster_partition_of(ev->subject, P),
+                                       .msg_id = id, .json = texts[i], .len = strlen(texts[i])};
         }
+    }
+    char why[512];
+    int prc = bus_publish_batch(nd->cn.bus, m, nm, why, sizeof why);
+    for (size_t i = 0; i < batch.n && !prc; i++) {
+        size_t end = i + 1 < batch.n ? first[i + 1] : nm;
+        dup[i] = 1;
+        for (size_t k = first[i]; k < end; k++)
+            dup[i] &= m[k].dup;
         dup[i] ? dups++ : acc++;
+    }
+    for (size_t i = 0; i < batch.n; i++)
+        free(texts[i]);
+    for (size_t k = 0; k < ngids; k++)
+        free(gids[k]);
+    free(texts);
+    free(gids);
+    free(first);
+    free(m);
+    if (prc) {
+        /* Some events of the body may be in the stream: resending the body is safe. */
+        log_error("cluster: %s", why);
+        free(dup);
+        char msg[640];
+        snprintf(msg, sizeof msg, "the event log did not take the body (%s); some events may be "
+                                  "kept: resend the whole body", why);
+        ret = reply_error(con, 503, msg);
+        goto out;
     }
     pthread_mutex_lock(&nd->cmu);
     nd->published += acc;

@@ -210,6 +210,12 @@ def test_cluster_two_nodes_decide_as_one_engine():
         # A repeated batch is dropped by the stream's duplicate window.
         r = cl.post("/v1/events", evs[:50], prefer="b")
         assert r == {"accepted": 0, "duplicates": 50, "results": r["results"]}, r
+        # An event twice in one body (published together, acknowledged together): once.
+        extra = dict(evs[-1], id="twice-in-one-body")
+        r = cl.post("/v1/events", [extra, extra], prefer="a")
+        assert (r["accepted"], r["duplicates"], [x["status"] for x in r["results"]]) == (
+            1, 1, ["accepted", "duplicate"]), r
+        evs = evs + [extra]
         cl.post("/v1/admin/clock", {"now": end})
         cl.caught_up(end_ms)
         owners = {r[0] for r in cl.pg.sql("SELECT owner FROM fw_partitions")}
