@@ -834,6 +834,9 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
     uint32_t i = 0, nset = kvset__count(set);
     size_t t = 0;
     uint32_t okey = 0;
+    /* Kept entries are copied in runs ([run, i) so far): one copy of their records. */
+    uint32_t run = 0;
+#define FLUSH() (kvbuild__keep_range(out, set, run, i), run = i)
     while (i < nset || t < touched->n) {
         int have_old = i < nset;
         if (have_old)
@@ -851,25 +854,33 @@ static void map_state(struct engine *e, struct kvset *set, struct intern *names,
             if (existed)
                 kvset__at(set, i, &okey, &ov, NULL);
             int in_ns = by_id ? key_ns(e, id) == tns : same_ns_key(names, id, ev->type, nl);
-            if (has < 0 && existed && (merge || !in_ns))
-                kvbuild__keep(out, set, i); /* not state, and not this namespace's to drop */
-            else if (has > 0 && existed && value__equal(&ov, &val))
-                kvbuild__keep(out, set, i); /* same value: `since` keeps the time it was first
-                                               taken */
-            else if (has > 0)
-                kvbuild__add(out, id, &val, ev->time);
-            /* else: null, or not state in a namespace the event replaces: dropped */
+            int keep = existed && ((has < 0 && (merge || !in_ns)) || /* not state, and not this
+                                                                        namespace's to drop */
+                                   (has > 0 && value__equal(&ov, &val))); /* same value: `since`
+                                       keeps the time it was first taken */
+            if (!keep) {
+                FLUSH();
+                if (has > 0)
+                    kvbuild__add(out, id, &val, ev->time);
+                /* else: null, or not state in a namespace the event replaces: dropped */
+            }
             if (has > 0 && val.type == VAL_LIST)
                 free((void *)val.u.list.items);
             if (existed)
                 i++;
+            if (!keep)
+                run = i;
             continue;
         }
         /* A key the event does not name: replaced namespaces drop it. */
-        if (merge || !(by_id ? key_ns(e, okey) == tns : same_ns_key(names, okey, ev->type, nl)))
-            kvbuild__keep(out, set, i);
+        if (!(merge || !(by_id ? key_ns(e, okey) == tns : same_ns_key(names, okey, ev->type, nl)))) {
+            FLUSH();
+            run = i + 1;
+        }
         i++;
     }
+    FLUSH();
+#undef FLUSH
     kvbuild__copy_last(out, set, last_type, ev->time); /* last_type UINT32_MAX: none */
     kvbuild__finish(out, set);
 }

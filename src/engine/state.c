@@ -713,6 +713,31 @@ static size_t rec_len(const unsigned char *p, int last)
     return n + (last ? sizeof(uint16_t) : 0);
 }
 
+/* s's time index tix in b's table (added there when new), or 0xff when b's table is full. */
+static unsigned map_tix(struct kvbuild *b, const struct kvset *s, unsigned tix)
+{
+    if (b->tmap_src != s->_blk) {
+        memset(b->tmap, 0xff, sizeof b->tmap);
+        b->tmap_src = s->_blk;
+    }
+    unsigned ntix = b->tmap[tix];
+    if (ntix != 0xff)
+        return ntix;
+    int64_t t = blk_time(s->_blk, tix);
+    for (uint32_t k = b->nt; k-- > 0;)
+        if (b->times[k] == t) {
+            ntix = k;
+            break;
+        }
+    if (ntix == 0xff && b->nt < TIX_INLINE) {
+        ntix = b->nt;
+        b->times[b->nt++] = t;
+    }
+    if (ntix != 0xff)
+        b->tmap[tix] = (unsigned char)ntix;
+    return ntix;
+}
+
 /*
  * Entry i of s into b as it is: its record is copied, only its time index
  * changes (s's time table to b's, remembered per index while b copies from
@@ -724,28 +749,7 @@ static void keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
     const unsigned char *ix = index_of(s);
     uint32_t key = ix_key(s, ix, i), off = ix_off(s, ix, i);
     const unsigned char *p = s->_blk + off;
-    unsigned tix = p[0] >> 3, ntix = TIX_INLINE;
-    if (b->tmap_src != s->_blk) {
-        memset(b->tmap, 0xff, sizeof b->tmap);
-        b->tmap_src = s->_blk;
-    }
-    if (tix != TIX_INLINE) {
-        ntix = b->tmap[tix];
-        if (ntix == 0xff) {
-            int64_t t = blk_time(s->_blk, tix);
-            for (uint32_t k = b->nt; k-- > 0;)
-                if (b->times[k] == t) {
-                    ntix = k;
-                    break;
-                }
-            if (ntix == 0xff && b->nt < TIX_INLINE) {
-                ntix = b->nt;
-                b->times[b->nt++] = t;
-            }
-            if (ntix != 0xff)
-                b->tmap[tix] = (unsigned char)ntix;
-        }
-    }
+    unsigned tix = p[0] >> 3, ntix = tix == TIX_INLINE ? TIX_INLINE : map_tix(b, s, tix);
     if ((p[0] & 7) == VAL_LIST || ntix == 0xff) {
         struct value v;
         int64_t since;
@@ -778,6 +782,63 @@ void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i)
     keep(b, s, i);
 }
 
+void kvbuild__keep_range(struct kvbuild *b, const struct kvset *s, uint32_t i, uint32_t j)
+{
+    if (i >= j)
+        return;
+    const unsigned char *blk = s->_blk, *ix = index_of(s);
+    unsigned f = blk[HDR_WIDE];
+    /* Lists are copied one by one (each block owns its own), and so is an inline index. */
+    if (!(f & FLAG_SHARED) || (f & FLAG_LISTS) || (b->n && ix_key(s, ix, i) <= b->idx[b->n - 1].key)) {
+        for (uint32_t k = i; k < j; k++)
+            keep(b, s, k);
+        return;
+    }
+    const struct kvlayout *l = layout_of(ix);
+    const unsigned char *o = ix + sizeof(struct kvlayout *);
+    int off8 = (f & FLAG_OFF8) != 0;
+    uint32_t rec0 = (uint32_t)(o - blk) + (off8 ? 1 : 2) * l->n;
+#define REC(k) (rec0 + (off8 ? o[k] : rd16(o + 2 * (size_t)(k))))
+    /* Every time index maps (b's table has room for all of s's): else one by one, which inlines
+       a time that does not fit. */
+    if (b->nt + blk[HDR_NT] > TIX_INLINE) {
+        for (uint32_t k = i; k < j; k++) {
+            unsigned tix = blk[REC(k)] >> 3;
+            if (tix != TIX_INLINE && map_tix(b, s, tix) == 0xff) {
+                for (k = i; k < j; k++)
+                    keep(b, s, k);
+                return;
+            }
+        }
+    }
+    /* One copy of the records (contiguous, in entry order), then each one's time index and its
+       place in b's index. */
+    uint32_t start = REC(i), end = j < l->n ? REC(j) : rd32(blk + HDR_SIZE);
+    size_t base = b->len;
+    unsigned char *q = reserve(b, end - start);
+    memcpy(q, blk + start, end - start);
+    if (b->n + (j - i) > b->cap) {
+        while (b->n + (j - i) > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 16;
+        b->idx = xrealloc(b->idx, b->cap * sizeof *b->idx);
+    }
+    for (uint32_t k = i; k < j; k++) {
+        uint32_t rel = REC(k) - start;
+        unsigned tix = q[rel] >> 3;
+        if (tix != TIX_INLINE)
+            q[rel] = (unsigned char)((q[rel] & 7) | map_tix(b, s, tix) << 3);
+        uint32_t key = l->ids[k];
+        b->idx[b->n].key = key;
+        b->idx[b->n++].off = (uint32_t)(base + rel);
+        if (key & KV_LAST) {
+            if (b->nlast == UINT16_MAX)
+                die("kvbuild: too many event types");
+            b->nlast++;
+        }
+    }
+#undef REC
+}
+
 static void add_last(struct kvbuild *b, uint32_t type, int64_t at, uint32_t ord)
 {
     static const struct value null;
@@ -796,22 +857,25 @@ void kvbuild__copy_last(struct kvbuild *b, const struct kvset *s, uint32_t type,
     uint32_t n = kvset__count(s), end = n + kvset__nlast(s);
     const unsigned char *ix = s->_blk ? index_of(s) : NULL;
     int noted = type == UINT32_MAX;
-    for (uint32_t i = n; i < end; i++) {
+    uint32_t run = n; /* entries [run, i) are kept as they are, in one copy */
+    for (uint32_t i = n; i < end && !noted; i++) {
         uint32_t t = ix_key(s, ix, i) & ~KV_LAST, off = ix_off(s, ix, i);
-        if (!noted && type < t) {
+        if (type < t) {
+            kvbuild__keep_range(b, s, run, i);
             add_last(b, type, at, end - n); /* first seen: the next ordinal */
+            run = i;
+            noted = 1;
+        } else if (t == type) {
+            kvbuild__keep_range(b, s, run, i);
+            struct value v;
+            int64_t was;
+            decode(s, off, &v, &was);
+            add_last(b, t, at > was ? at : was, last_ord(s, off));
+            run = i + 1;
             noted = 1;
         }
-        if (t != type) {
-            keep(b, s, i);
-            continue;
-        }
-        struct value v;
-        int64_t was;
-        decode(s, off, &v, &was);
-        noted = 1;
-        add_last(b, t, at > was ? at : was, last_ord(s, off));
     }
+    kvbuild__keep_range(b, s, run, end);
     if (!noted)
         add_last(b, type, at, end - n);
 }

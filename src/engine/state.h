@@ -245,6 +245,9 @@ void kvbuild__init(struct kvbuild *b, struct slab *slab, struct kvlayouts *layou
 void kvbuild__add(struct kvbuild *b, uint32_t key, const struct value *v, int64_t since);
 /* Append entry i of s (i < kvset__count(s): a key, in order) as it is: no value decoded. */
 void kvbuild__keep(struct kvbuild *b, const struct kvset *s, uint32_t i);
+/* Entries [i, j) of s (keys, in order), as kvbuild__keep one by one would append them: with
+   shared layouts, one copy of their records. */
+void kvbuild__keep_range(struct kvbuild *b, const struct kvset *s, uint32_t i, uint32_t j);
 /* Key id of entry i (i < kvset__count). */
 uint32_t kvset__key(const struct kvset *s, uint32_t i);
 /* Replace s's contents (freed) with what was added; b is reset for reuse (kvbuild__cleanup
