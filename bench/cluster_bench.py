@@ -16,7 +16,10 @@ Failover: with two nodes, once every partition's checkpoint covers its
 last event, one node is killed; the figure is the time until the other
 owns every partition and each is live again.
 
-The messages stored (fw_outbox) must equal `forewarn replay --messages`'s
+The messages stored (fw_outbox), read once the node holding the global
+role has written as many incident lines as one engine prints (its alerts
+are messages too, and it works behind the partitions), must equal
+`forewarn replay --messages`'s
 too, and so must those of the restart runs: one node on 1 and on 2
 partitions, the events posted in three parts, the node drained (SIGTERM:
 checkpoints written) after the first and killed (-9) after the second,
@@ -94,14 +97,33 @@ def _start_node(bin_path, config, name, workdir):
     if os.path.exists(ready):
         os.remove(ready)  # a restart's: wait for the new process's address
     log = open(os.path.join(workdir, name + ".log"), "ab")
+    # A node that crashes leaves a core in the run's directory (core_pattern "core"), for a look.
     p = subprocess.Popen([bin_path, "serve", "--cluster", config, "--node", name, "--listen",
                           "127.0.0.1:0", "--ready-file", ready, "--virtual-clock"],
-                         stdout=log, stderr=log)
+                         stdout=log, stderr=log, cwd=workdir, preexec_fn=_allow_core)
     _wait(lambda: os.path.exists(ready) or p.poll() is not None, 60, "node " + name)
     if p.poll() is not None:
         raise RuntimeError("node %s exited" % name)
     with open(ready) as f:
         return p, "http://" + f.read().strip()
+
+
+def _allow_core():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+CRASHES = []  # nodes that died of a signal the bench did not send: (run directory, name, signal)
+
+
+def _reap(procs, work):
+    """Kill what still runs; note a node that had died of anything but the bench's SIGKILL."""
+    for name, (p, _) in procs.items():
+        if p.poll() is not None and p.returncode < 0 and p.returncode != -signal.SIGKILL:
+            CRASHES.append((work, name, -p.returncode))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
 
 
 def _ms(iso):
@@ -132,7 +154,14 @@ def _messages(pg):
 MESSAGE_FIELDS = ("customer", "audience", "channel", "signals", "at", "send_at", "subject", "body")
 
 
-def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
+def _settled(pg, incidents):
+    """The node holding the global role has written one engine's incident lines (it works behind
+    the partitions: its alerts are messages too): a wait, not the check."""
+    _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_incidents")[0][0]) >= incidents, 120,
+          "%d incident lines" % incidents)
+
+
+def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover, incidents):
     nats, pg = Nats().start(), Postgres().start()
     work = tempfile.mkdtemp(prefix="fw-cluster-bench-")
     config = _write_config(work, nats, pg, PARTITIONS, "1s")
@@ -174,6 +203,7 @@ def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
         _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_partitions WHERE clock >= %d" % end_ms)[0][0])
               == PARTITIONS, 600, "every partition at the end")
         t_done = time.monotonic()
+        _settled(pg, incidents)
         res = {"nodes": nodes, "events": len(lines), "ack_s": t_ack - t0, "applied_s": t_done - t0,
                "events_per_s_acknowledged": len(lines) / (t_ack - t0),
                "events_per_s_applied": len(lines) / (t_done - t0),
@@ -201,14 +231,12 @@ def _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover):
             res["failover_takeover_s_max"] = max(x["takeover_s"] for x in r["partitions"])
         return res
     finally:
-        for p, _ in procs.values():
-            p.send_signal(signal.SIGKILL)
-            p.wait()
+        _reap(procs, work)
         nats.stop()
         pg.stop()
 
 
-def _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch):
+def _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch, incidents):
     """One node on `partitions`: three parts of the events, a drain and restart after the first, a
     kill -9 and restart after the second; the messages stored, and what each restart replayed."""
     nats, pg = Nats().start(), Postgres().start()
@@ -267,12 +295,12 @@ def _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch):
         _post(base, "/v1/admin/clock", json.dumps({"now": end_iso}).encode())
         _wait(lambda: int(pg.sql("SELECT count(*) FROM fw_partitions WHERE clock >= %d" % end_ms)[0][0])
               == partitions, 600, "every partition at the end")
+        _settled(pg, incidents)
         res["messages"] = _messages(pg)
         return res
     finally:
-        if proc and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        if proc:
+            _reap({"n0": (proc, None)}, work)
         nats.stop()
         pg.stop()
 
@@ -286,15 +314,17 @@ def run(bin_path, events_path, end_iso, end_ms, batch=500):
     with open(events_path) as f:
         lines = [line.strip() for line in f if line.strip()]
     out = {}
-    for nodes in (1, 2):
-        out[str(nodes)] = _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, failover=True)
-    for partitions in (1, 2):
-        out["restart%d" % partitions] = _restart_run(bin_path, lines, end_iso, end_ms, partitions, batch)
-    # The reference: one engine's detections and messages on the same events.
+    # The reference first: one engine's detections, messages and incident lines on the same events.
     p = subprocess.run([bin_path, "replay", "--messages", "--until", end_iso, events_path],
                        capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError("replay failed: " + p.stderr[-300:])
+    incidents = sum(1 for line in p.stdout.splitlines() if line.startswith('{"kind":"incident"'))
+    for nodes in (1, 2):
+        out[str(nodes)] = _one_run(bin_path, lines, end_iso, end_ms, nodes, batch, True, incidents)
+    for partitions in (1, 2):
+        out["restart%d" % partitions] = _restart_run(bin_path, lines, end_iso, end_ms, partitions,
+                                                     batch, incidents)
     want = sorted(json.dumps(json.loads(line), sort_keys=True) for line in p.stdout.splitlines()
                   if line.startswith('{"kind":"detection"'))
     want_msgs = {}
@@ -302,6 +332,7 @@ def run(bin_path, events_path, end_iso, end_ms, batch=500):
         if line.startswith('{"kind":"message"'):
             m = json.loads(line)
             want_msgs[m["id"]] = {k: m.get(k) for k in MESSAGE_FIELDS}
+    out["node_crashes"] = [list(c) for c in CRASHES]
     out["replay_detections"] = len(want)
     out["replay_messages"] = len(want_msgs)
     for nodes in ("1", "2"):

@@ -47,6 +47,7 @@ class Cluster:
             f.write("brand:\n  name: Example Mobile\n")
             f.write(connectors + extra)
         self.nodes = {}  # name -> (process, base url)
+        self.crashed = []  # (name, signal) of nodes that died before the test killed them
         self.virtual = virtual
 
     def start(self, name):
@@ -57,7 +58,7 @@ class Cluster:
         p = subprocess.Popen([BIN, "serve", "--cluster", self.config, "--node", name, "--listen",
                               "127.0.0.1:0", "--ready-file", ready] +
                              (["--virtual-clock"] if self.virtual else []),
-                             stdout=log, stderr=log)
+                             stdout=log, stderr=log, cwd=self.dir, preexec_fn=_allow_core)
         deadline = time.monotonic() + 30
         while not os.path.exists(ready):
             assert p.poll() is None, "node %s exited: %s" % (name, self.log(name, 10000))
@@ -73,6 +74,8 @@ class Cluster:
 
     def kill(self, name):
         p, _ = self.nodes.pop(name)
+        if p.poll() is not None and p.returncode < 0 and p.returncode != -signal.SIGKILL:
+            self.crashed.append((name, -p.returncode))  # died before the test killed it
         p.send_signal(signal.SIGKILL)
         p.wait()
 
@@ -132,6 +135,8 @@ class Cluster:
             self.kill(name)
         self.nats.stop()
         self.pg.stop()
+        # No node may die of a signal the test did not send (a core is left in self.dir).
+        assert not self.crashed, "nodes died: %s" % self.crashed
         # A node's log must hold no sanitizer report and no sign of one libpq connection used by
         # two threads at once (libpq says "... arrived from server while idle").
         bad = ("runtime error", "AddressSanitizer", "LeakSanitizer", "arrived from server while idle",
@@ -142,6 +147,11 @@ class Cluster:
                     text = f.read().decode(errors="replace")
                 hits = [line for line in text.splitlines() if any(b in line for b in bad)]
                 assert not hits, "%s: %s" % (fn, hits[:3])
+
+
+def _allow_core():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 def _reference(evs, end, config):
