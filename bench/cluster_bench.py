@@ -98,7 +98,7 @@ def _start_node(bin_path, config, name, workdir):
         os.remove(ready)  # a restart's: wait for the new process's address
     log = open(os.path.join(workdir, name + ".log"), "ab")
     # A node that crashes leaves a core in the run's directory (core_pattern "core"), for a look.
-    p = subprocess.Popen([bin_path, "serve", "--cluster", config, "--node", name, "--listen",
+    p = subprocess.Popen([os.path.abspath(bin_path), "serve", "--cluster", config, "--node", name, "--listen",
                           "127.0.0.1:0", "--ready-file", ready, "--virtual-clock"],
                          stdout=log, stderr=log, cwd=workdir, preexec_fn=_allow_core)
     _wait(lambda: os.path.exists(ready) or p.poll() is not None, 60, "node " + name)

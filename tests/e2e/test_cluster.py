@@ -55,7 +55,7 @@ class Cluster:
         if os.path.exists(ready):
             os.unlink(ready)
         log = open(os.path.join(self.dir, name + ".log"), "ab")
-        p = subprocess.Popen([BIN, "serve", "--cluster", self.config, "--node", name, "--listen",
+        p = subprocess.Popen([os.path.abspath(BIN), "serve", "--cluster", self.config, "--node", name, "--listen",
                               "127.0.0.1:0", "--ready-file", ready] +
                              (["--virtual-clock"] if self.virtual else []),
                              stdout=log, stderr=log, cwd=self.dir, preexec_fn=_allow_core)
